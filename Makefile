@@ -1,0 +1,43 @@
+# Two commands do all the set-up on a fresh machine: `make lab` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: lab test lint typecheck unit notebooks browser bench chromium screenshot clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,lab]'
+	touch $@
+
+## Open JupyterLab on the quickstart notebook (offline emulator unless ANTHROPIC_API_KEY is set).
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/quickstart.ipynb
+
+## Debian's chromium for the browser test (never a downloaded browser).
+chromium:
+	@command -v $(CHROMIUM) >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+lint: $(STAMP)
+	$(BIN)/ruff check pcache_magic tests benchmarks
+	$(BIN)/ruff format --check pcache_magic tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+## The whole suite: lint, types, unit tests, notebooks (nbval) and the real-browser test.
+test: $(STAMP) chromium lint typecheck
+	PCACHE_OFFLINE=1 $(BIN)/python -m pytest
+
+bench: $(STAMP)
+	PCACHE_OFFLINE=1 $(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

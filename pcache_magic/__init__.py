@@ -1,0 +1,34 @@
+"""pcache_magic: see and steer Anthropic prompt caching from a Jupyter notebook.
+
+`%load_ext pcache_magic` registers the cell magics; `Session` is the same
+conversation in plain Python.  Offline (no `ANTHROPIC_API_KEY`), calls go to a
+built-in emulator of the Messages API that follows the real caching rules.
+
+Names are imported lazily so `import pcache_magic` stays cheap: the SDK and
+the widgets load only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .emulator import Emulator
+
+_LAZY: dict[str, str] = {"Emulator": ".emulator"}
+
+__all__ = ["Emulator", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pcache_magic' has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,164 @@
+"""Offline emulator of the Anthropic Messages API, with prompt caching and a manual clock.
+
+`Emulator().client()` is a real `anthropic.Anthropic` whose HTTP transport is the emulator,
+so request bytes, response types, streaming, retries and errors run through the SDK's own
+code exactly as they would online. `pcache-emulator` serves the same over HTTP.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import httpx2
+
+from ..models import ModelTable
+from . import wire
+from .engine import Engine, ManualClock
+
+if TYPE_CHECKING:  # anthropic costs ~2s to import; the server and the engine never need it
+    import anthropic
+
+__all__ = ["Emulator", "ManualClock"]
+
+#: A placeholder key, not a secret: the emulator accepts any non-empty key.
+DEFAULT_API_KEY = "sk-ant-emulator"
+#: `.invalid` never resolves, so a client that escaped its transport could not reach anyone.
+BASE_URL = "http://pcache-emulator.invalid"
+
+
+class _EventStream(httpx2.SyncByteStream, httpx2.AsyncByteStream):
+    """A lazy SSE body; an injected disconnect surfaces as the broken connection httpx2 reports."""
+
+    def __init__(self, events: Iterator[bytes]) -> None:
+        self._events = events
+
+    def _next(self) -> bytes | None:
+        try:
+            return next(self._events)
+        except StopIteration:
+            return None
+        except wire.ConnectionCut as exc:
+            raise httpx2.RemoteProtocolError(str(exc)) from None
+
+    def __iter__(self) -> Iterator[bytes]:
+        while (chunk := self._next()) is not None:
+            yield chunk
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while (chunk := self._next()) is not None:
+            yield chunk
+
+
+class Emulator:
+    """One emulated Anthropic organisation: a cache table, a clock and a fault plan.
+
+    Distinct API keys are distinct workspaces, so they never share cache entries. The
+    clock defaults to a `ManualClock`, which moves only through `advance()`: tests and
+    notebooks can show a 5-minute expiry without waiting five minutes.
+    """
+
+    engine: Engine
+    faults: wire.FaultPlan
+
+    def __init__(
+        self,
+        clock: Callable[[], float] | None = None,
+        *,
+        models: ModelTable | None = None,
+        max_entries: int = 10_000,
+        max_body_bytes: int = wire.DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        self.engine = Engine(clock, models=models, max_entries=max_entries)
+        self.faults = wire.FaultPlan()
+        self.max_body_bytes = max_body_bytes
+        self._request_ids = wire.RequestIds()
+        # The engine is driven from the SDK's threads (and the server's); one call at a time.
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"<Emulator now={self.now():.3f} pending_faults={len(self.faults)}>"
+
+    # --- SDK clients -------------------------------------------------------------------
+
+    def client(self, api_key: str | None = None, **kwargs: Any) -> anthropic.Anthropic:
+        """A real `anthropic.Anthropic` wired to this emulator; kwargs go to its constructor."""
+        import anthropic
+
+        http_client = httpx2.Client(transport=httpx2.MockTransport(self.handle))
+        return anthropic.Anthropic(
+            api_key=api_key or DEFAULT_API_KEY,
+            base_url=BASE_URL,
+            http_client=http_client,
+            **kwargs,
+        )
+
+    def async_client(self, api_key: str | None = None, **kwargs: Any) -> anthropic.AsyncAnthropic:
+        """A real `anthropic.AsyncAnthropic` wired to this emulator."""
+        import anthropic
+
+        http_client = httpx2.AsyncClient(transport=httpx2.MockTransport(self._ahandle))
+        return anthropic.AsyncAnthropic(
+            api_key=api_key or DEFAULT_API_KEY,
+            base_url=BASE_URL,
+            http_client=http_client,
+            **kwargs,
+        )
+
+    # --- controls ----------------------------------------------------------------------
+
+    def advance(self, seconds: float) -> float:
+        """Move the clock forward (entries expire, TTLs count down); returns the new time."""
+        with self._lock:
+            return self.engine.advance(seconds)
+
+    def reset(self) -> None:
+        """Forget every cache entry, the message history and any pending injected fault."""
+        with self._lock:
+            self.engine.reset()
+            self.faults.clear()
+
+    def now(self) -> float:
+        with self._lock:
+            return self.engine.now()
+
+    def state(self) -> dict[str, Any]:
+        """The clock and the cache entries (model, tokens, TTL, expiry); never a key."""
+        with self._lock:
+            return self.engine.state()
+
+    def inject(self, fault: wire.Fault, *, times: int = 1, retry_after: float | None = None) -> None:
+        """Make the next request(s) fail: an HTTP status (429, 500, 529, ...) or "disconnect"."""
+        self.faults.inject(fault, times=times, retry_after=retry_after)
+
+    # --- transport ---------------------------------------------------------------------
+
+    def respond(self, method: str, path: str, headers: Any, body: bytes) -> wire.WireResponse:
+        """`wire.handle` bound to this emulator, serialised; shared by the transport and server."""
+        with self._lock:
+            return wire.handle(
+                self.engine,
+                self.faults,
+                method,
+                path,
+                headers,
+                body,
+                max_body_bytes=self.max_body_bytes,
+                request_ids=self._request_ids,
+            )
+
+    def next_request_id(self) -> str:
+        """A fresh `request-id` from this emulator's counter, for answers made outside `respond`."""
+        return self._request_ids()
+
+    def handle(self, request: httpx2.Request) -> httpx2.Response:
+        """The `httpx2.MockTransport` handler: an httpx2 request in, the emulator's answer out."""
+        path = request.url.raw_path.decode("ascii")
+        answer = self.respond(request.method, path, request.headers, request.content)
+        if answer.events is not None:
+            return httpx2.Response(answer.status, headers=answer.headers, stream=_EventStream(answer.events))
+        return httpx2.Response(answer.status, headers=answer.headers, content=answer.body or b"")
+
+    async def _ahandle(self, request: httpx2.Request) -> httpx2.Response:
+        return self.handle(request)

@@ -1,0 +1,272 @@
+"""The emulator's core: Messages API requests in, wire JSON out, following the caching rules.
+
+Pure and synchronous: no sockets, no sleeping.  Time comes from an injected
+clock, so a notebook or a test moves it with `advance()` instead of waiting.
+The wire layer (`wire.py`) and the HTTP server sit on top of this.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..models import ModelTable, default_models
+from ..prefix import (
+    Breakpoint,
+    CacheRuleError,
+    Layout,
+    layout,
+    plan,
+    resolve_breakpoints,
+)
+from ..tokens import TokenEstimator
+from .diagnostics import Fingerprint, History, diagnose
+from .errors import ApiError
+from .reply import Outcome, reply_content
+from .sse import message_events, truncate_to_tokens
+from .table import CacheTable
+from .validate import validate_request
+
+__all__ = ["START_TIME", "Engine", "ManualClock"]
+
+#: Where a ManualClock starts: a fixed instant, so offline runs are reproducible.
+START_TIME = datetime(2026, 1, 1, 9, 0, tzinfo=UTC).timestamp()
+
+
+class ManualClock:
+    """A clock that stands still until advanced: offline time is under the user's control."""
+
+    def __init__(self, start: float = START_TIME) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> float:
+        with self._lock:
+            self._now += seconds
+            return self._now
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    message: dict[str, Any]
+    outcome: Outcome
+
+
+class Engine:
+    """An offline Messages API with a prompt cache that follows the documented rules."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] | None = None,
+        *,
+        models: ModelTable | None = None,
+        max_entries: int = 10_000,
+    ) -> None:
+        self._base_clock: Callable[[], float] = clock or ManualClock()
+        self._offset = 0.0
+        self._models = models or default_models()
+        self._estimator = TokenEstimator()
+        self._table = CacheTable(self.now, max_entries)
+        self._history = History()
+        self._ids = itertools.count(1)
+        self._id_lock = threading.Lock()
+
+    # -- time ---------------------------------------------------------------------------
+    def now(self) -> float:
+        return self._base_clock() + self._offset
+
+    def advance(self, seconds: float) -> float:
+        """Move time forward; entries whose lifetime ends are then gone."""
+        if seconds < 0:
+            raise ValueError("time only moves forward: seconds must be >= 0")
+        self._offset += seconds
+        self._table.evict()
+        return self.now()
+
+    def reset(self) -> None:
+        """Forget every cache entry and message (the real API offers no such thing)."""
+        self._table.clear()
+        self._history.clear()
+
+    @property
+    def models(self) -> ModelTable:
+        return self._models
+
+    @property
+    def estimator(self) -> TokenEstimator:
+        return self._estimator
+
+    # -- endpoints ----------------------------------------------------------------------
+    def create_message(self, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /v1/messages without streaming."""
+        return self._process(api_key, body, streaming=False).message
+
+    def stream_message(self, api_key: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """POST /v1/messages with `stream: true`: the whole SSE event sequence."""
+        return message_events(self._process(api_key, body, streaming=True).message)
+
+    def count_tokens(self, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /v1/messages/count_tokens: the total input tokens of the same request."""
+        validate_request(body, known_model=self._known, counting=True)
+        lay = layout(body, self._estimator, workspace=self._workspace(api_key))
+        self._breakpoints(lay, body)
+        return {"input_tokens": lay.total_tokens}
+
+    def list_models(self) -> dict[str, Any]:
+        data = [self._model_wire(m.id) for m in self._models]
+        return {
+            "data": data,
+            "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+
+    def get_model(self, model_id: str) -> dict[str, Any]:
+        if model_id not in self._models:
+            raise ApiError("not_found_error", f"model: {model_id}")
+        return self._model_wire(model_id)
+
+    def state(self) -> dict[str, Any]:
+        """Live entries for inspection; keys and API keys never leave the table."""
+        now = self.now()
+        entries = [
+            {
+                "model": e.model,
+                "tokens": e.tokens,
+                "ttl": e.ttl,
+                "written_at": e.written_at,
+                "expires_at": e.expires_at,
+                "expires_in": round(e.expires_at - now, 3),
+            }
+            for e in self._table.live()
+        ]
+        return {"now": now, "entries": entries}
+
+    # -- internals ----------------------------------------------------------------------
+    def _known(self, model: str) -> bool:
+        return model in self._models
+
+    @staticmethod
+    def _workspace(api_key: str) -> bytes:
+        return hashlib.sha256(b"workspace:" + api_key.encode()).digest()
+
+    def _next_id(self, prefix: str) -> str:
+        with self._id_lock:
+            return f"{prefix}{next(self._ids):020d}"
+
+    def _model_wire(self, model_id: str) -> dict[str, Any]:
+        info = self._models.get(model_id)
+        return {
+            "type": "model",
+            "id": info.id,
+            "display_name": info.name,
+            "created_at": f"{info.as_of}T00:00:00Z",
+            "lifecycle": "active",
+            "max_input_tokens": info.context_window,
+            "max_tokens": info.max_output_tokens,
+        }
+
+    def _breakpoints(self, lay: Layout, body: Mapping[str, Any]) -> list[Breakpoint]:
+        try:
+            return resolve_breakpoints(lay, body.get("cache_control"))
+        except CacheRuleError as error:
+            raise ApiError.invalid(str(error)) from None
+
+    def _process(self, api_key: str, body: dict[str, Any], *, streaming: bool) -> _Result:
+        validate_request(body, known_model=self._known)
+        info = self._models.get(body["model"])
+        workspace = self._workspace(api_key)
+        lay = layout(body, self._estimator, workspace=workspace)
+        points = self._breakpoints(lay, body)
+        if lay.total_tokens > info.context_window:
+            raise ApiError.invalid(
+                f"prompt is too long: {lay.total_tokens} tokens > {info.context_window} maximum"
+            )
+        outcome = self._cache(lay, points, info.id, info.min_cache_tokens)
+        message_id = self._next_id("msg_emu_")
+        content = reply_content(body, lay, outcome, self._next_id("toolu_emu_"))
+        content, output_tokens, stop_reason, stop_sequence = self._finish(content, body)
+        message: dict[str, Any] = {
+            "id": message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": stop_sequence,
+            "usage": {
+                "input_tokens": outcome.uncached,
+                "cache_creation_input_tokens": outcome.write_5m + outcome.write_1h,
+                "cache_read_input_tokens": outcome.read,
+                "cache_creation": {
+                    "ephemeral_5m_input_tokens": outcome.write_5m,
+                    "ephemeral_1h_input_tokens": outcome.write_1h,
+                },
+                "output_tokens": output_tokens,
+                "service_tier": "standard",
+            },
+        }
+        fingerprint = Fingerprint.of(workspace, body, lay, outcome.read + outcome.write_5m + outcome.write_1h)
+        if isinstance(body.get("diagnostics"), Mapping):
+            previous_id = body["diagnostics"].get("previous_message_id")
+            previous = self._history.get(previous_id) if previous_id else None
+            found = diagnose(previous, fingerprint) if previous_id else None
+            message["diagnostics"] = found
+        self._history.add(message_id, fingerprint)
+        return _Result(message, outcome)
+
+    def _cache(self, lay: Layout, points: list[Breakpoint], model: str, minimum: int) -> Outcome:
+        """Read the longest live prefix, refresh what was hit, write at the breakpoints beyond."""
+        positions = lay.positions
+        with self._table.lock:
+            found = plan(lay, points, minimum, lambda key: self._table.find(key) is not None)
+            if found.hit >= 0:
+                hit_keys = [positions[p.position].key for p in points if p.position < found.hit]
+                self._table.refresh([*hit_keys, positions[found.hit].key])
+            for point in found.writes:
+                key = positions[point.position].key
+                self._table.write(key, model, lay.tokens_at(point.position), point.ttl)
+        return Outcome(
+            read=found.read,
+            write_5m=found.write_5m,
+            write_1h=found.write_1h,
+            uncached=found.uncached,
+            hit_path=positions[found.hit].path if found.hit >= 0 else None,
+        )
+
+    def _finish(
+        self, content: list[dict[str, Any]], body: Mapping[str, Any]
+    ) -> tuple[list[dict[str, Any]], int, str, str | None]:
+        """Apply max_tokens and stop_sequences to the reply; count its output tokens."""
+        limit = int(body["max_tokens"])
+        if limit == 0:
+            return [], 0, "max_tokens", None
+        for stop in body.get("stop_sequences") or ():
+            first = content[0]
+            if first["type"] == "text" and stop and stop in first["text"]:
+                text = first["text"].split(stop, 1)[0]
+                return (
+                    [{"type": "text", "text": text}],
+                    self._estimator.text(text),
+                    "stop_sequence",
+                    stop,
+                )
+        total = sum(self._block_tokens(b) for b in content)
+        if total <= limit:
+            reason = "tool_use" if content[-1]["type"] == "tool_use" else "end_turn"
+            return content, total, reason, None
+        text = truncate_to_tokens(str(content[0].get("text", "")), limit, self._estimator.text)
+        return [{"type": "text", "text": text}], self._estimator.text(text), "max_tokens", None
+
+    def _block_tokens(self, block: Mapping[str, Any]) -> int:
+        if block["type"] == "text":
+            return self._estimator.text(block["text"])
+        return self._estimator.tool({"name": block["name"], "input": block["input"]})

@@ -1,0 +1,48 @@
+"""The API's error shapes, raised by the emulator's pure layers and rendered by its wire layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ERROR_TYPES", "ApiError"]
+
+#: HTTP status for each error type the Messages API documents.
+ERROR_TYPES: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+
+
+class ApiError(Exception):
+    """An error the emulator answers with, exactly as the real API would shape it.
+
+    `body()` is the wire JSON: ``{"type": "error", "error": {"type": ..., "message": ...}}``.
+    """
+
+    def __init__(
+        self,
+        type: str,
+        message: str,
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.type = type
+        self.message = message
+        self.status = status if status is not None else ERROR_TYPES[type]
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        return {"type": "error", "error": {"type": self.type, "message": self.message}}
+
+    @classmethod
+    def invalid(cls, message: str) -> ApiError:
+        """A 400 `invalid_request_error`, the most common answer to a bad request."""
+        return cls("invalid_request_error", message)

@@ -1,0 +1,100 @@
+"""The emulator's cache table: prefix entries with lifetimes, evicted when stale.
+
+Thread-safe: the HTTP server serves clients on several threads, and an entry
+written by one response must be readable by the next, never half-updated.
+Memory is bounded: expired entries are dropped, and past `max_entries` the
+least recently used live entry goes first.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+
+from ..prefix import TTL_SECONDS
+
+__all__ = ["CacheTable", "Entry"]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A cached prefix: how many tokens it covers, for which model, until when."""
+
+    model: str
+    tokens: int
+    ttl: str
+    written_at: float
+    expires_at: float
+
+
+class CacheTable:
+    """Prefix key -> Entry, with lifetimes on an injected clock."""
+
+    def __init__(self, clock: Callable[[], float], max_entries: int = 10_000) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self._clock = clock
+        self._max = max_entries
+        self._entries: OrderedDict[bytes, Entry] = OrderedDict()
+        self._lock = threading.RLock()
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held by the engine across one request's read-then-write, so requests don't interleave."""
+        return self._lock
+
+    def find(self, key: bytes) -> Entry | None:
+        """The live entry for `key`, or None (an expired one is dropped on sight)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry.expires_at <= self._clock():
+                del self._entries[key]
+                return None
+            return entry
+
+    def refresh(self, keys: Iterable[bytes]) -> None:
+        """A hit restarts the entry's lifetime at no cost."""
+        now = self._clock()
+        with self._lock:
+            for key in keys:
+                entry = self._entries.get(key)
+                if entry is not None and entry.expires_at > now:
+                    self._entries[key] = replace(entry, expires_at=now + TTL_SECONDS[entry.ttl])
+                    self._entries.move_to_end(key)
+
+    def write(self, key: bytes, model: str, tokens: int, ttl: str) -> None:
+        now = self._clock()
+        with self._lock:
+            self._entries[key] = Entry(model, tokens, ttl, now, now + TTL_SECONDS[ttl])
+            self._entries.move_to_end(key)
+            if len(self._entries) > self._max:
+                self.evict()
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+    def evict(self) -> int:
+        """Drop every expired entry; returns how many went."""
+        now = self._clock()
+        with self._lock:
+            stale = [k for k, e in self._entries.items() if e.expires_at <= now]
+            for key in stale:
+                del self._entries[key]
+            return len(stale)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def live(self) -> list[Entry]:
+        """Live entries, soonest to expire first."""
+        self.evict()
+        with self._lock:
+            return sorted(self._entries.values(), key=lambda e: e.expires_at)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)

@@ -1,0 +1,329 @@
+"""HTTP semantics of the emulator, without sockets.
+
+One function, `handle`, turns a request (method, path, headers, body bytes) into a
+`WireResponse`. The in-process httpx2 transport and the HTTP server both call it, so the
+two routes answer byte for byte alike. The API key is read only to partition the cache:
+it goes to the engine (which hashes it) and is never stored, echoed or logged here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import threading
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote
+
+from .errors import ERROR_TYPES, ApiError
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "ConnectionCut",
+    "Fault",
+    "FaultPlan",
+    "RequestIds",
+    "WireResponse",
+    "error_response",
+    "handle",
+    "sse_event",
+]
+
+DEFAULT_MAX_BODY_BYTES = 32 * 2**20
+Fault = int | Literal["disconnect"]
+
+_JSON = "application/json"
+_SSE = "text/event-stream; charset=utf-8"
+_MESSAGES = "/v1/messages"
+_COUNT = "/v1/messages/count_tokens"
+_MODELS = "/v1/models"
+
+#: The message the API pairs with each injected status, so an injected fault reads like the
+#: real thing in a traceback.
+_FAULT_MESSAGES = {
+    "rate_limit_error": "Number of request tokens has exceeded your per-minute rate limit "
+    "(injected by the emulator)",
+    "api_error": "Internal server error (injected by the emulator)",
+    "overloaded_error": "Overloaded (injected by the emulator)",
+}
+
+
+class ConnectionCut(Exception):
+    """Raised by `WireResponse.events` where an injected disconnect cuts the stream.
+
+    Each transport turns it into its own broken connection: the in-process one raises
+    `httpx2.RemoteProtocolError`, the server drops the socket without the final chunk.
+    """
+
+
+@dataclass(frozen=True)
+class WireResponse:
+    """A response: `body` for JSON, or `events`, a lazy iterator of encoded SSE events."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes | None = None
+    events: Iterator[bytes] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class _Fault:
+    kind: Fault
+    retry_after: float | None
+
+
+class FaultPlan:
+    """A thread-safe FIFO of injected faults, consumed one per API request.
+
+    A status fault is taken by the next `POST /v1/messages` or count_tokens request and
+    answered before the engine runs, so it never touches the cache. A disconnect waits at
+    the head of the queue for the next *streaming* messages request (non-streaming requests
+    pass it by): that request runs, so its cache write happens, but its stream is cut after
+    `message_start` and part of the content, as when a connection drops mid-answer.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: deque[_Fault] = deque()
+
+    def inject(self, fault: Fault, *, times: int = 1, retry_after: float | None = None) -> None:
+        if fault != "disconnect" and not (
+            isinstance(fault, int) and not isinstance(fault, bool) and 400 <= fault <= 599
+        ):
+            raise ValueError(f"fault must be an HTTP error status (400-599) or 'disconnect', got {fault!r}")
+        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+            raise ValueError(f"times must be a positive integer, got {times!r}")
+        if retry_after is not None and not (math.isfinite(retry_after) and retry_after >= 0):
+            raise ValueError(f"retry_after must be a finite number >= 0, got {retry_after!r}")
+        with self._lock:
+            self._queue.extend(_Fault(fault, retry_after) for _ in range(times))
+
+    def take(self, *, streaming: bool) -> _Fault | None:
+        """The fault for this request, removed from the queue, or None."""
+        with self._lock:
+            if not self._queue:
+                return None
+            head = self._queue[0]
+            if head.kind == "disconnect" and not streaming:
+                return None
+            return self._queue.popleft()
+
+    def _restore(self, fault: _Fault) -> None:
+        """Put back a disconnect whose request failed before streaming, so it stays pending."""
+        with self._lock:
+            self._queue.appendleft(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queue.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+
+class RequestIds:
+    """Deterministic `request-id` values (`req_emu_000000000001`, ...), one counter per owner."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str:
+        with self._lock:
+            return f"req_emu_{next(self._counter):012d}"
+
+
+_default_ids = RequestIds()
+
+
+def sse_event(name: str, data: Mapping[str, Any]) -> bytes:
+    """One event exactly as the API frames it: compact JSON on a single `data:` line."""
+    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return f"event: {name}\ndata: {payload}\n\n".encode()
+
+
+def _json(status: int, data: Any, request_id: str, extra: Mapping[str, str] | None = None) -> WireResponse:
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    headers = {"content-type": _JSON, "request-id": request_id, **(extra or {})}
+    headers["content-length"] = str(len(body))
+    return WireResponse(status, headers, body=body)
+
+
+def error_response(error: ApiError, request_id: str) -> WireResponse:
+    """The API's JSON error body and status, with the error's own headers (e.g. retry-after)."""
+    return _json(error.status, error.body(), request_id, error.headers)
+
+
+def _fault_error(fault: _Fault) -> ApiError:
+    assert isinstance(fault.kind, int)
+    status = fault.kind
+    type_ = next((t for t, s in ERROR_TYPES.items() if s == status), None)
+    if type_ is None:
+        type_ = "api_error" if status >= 500 else "invalid_request_error"
+    headers = {}
+    if fault.retry_after is not None:
+        ra = fault.retry_after
+        headers["retry-after"] = str(int(ra)) if float(ra).is_integer() else repr(float(ra))
+    message = _FAULT_MESSAGES.get(type_, f"Injected HTTP {status} ({type_})")
+    return ApiError(type_, message, status=status, headers=headers)
+
+
+def _api_key(headers: Mapping[str, str]) -> str | None:
+    """The caller's key from `x-api-key`, else from `authorization: Bearer ...` (SDK 2.x)."""
+    key = headers.get("x-api-key", "").strip()
+    if key:
+        return key
+    scheme, _, token = headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def _parse_json(body: bytes, *, required: bool) -> dict[str, Any]:
+    if not body.strip():
+        if required:
+            raise ApiError.invalid("Request body is empty; expected a JSON object.")
+        return {}
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError.invalid(f"There was an issue with your request body: invalid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ApiError.invalid("Request body must be a JSON object.")
+    return data
+
+
+def _route(method: str, path: str) -> tuple[str, str]:
+    """(route name, model id) for a path; ApiError 404/405 when there is none."""
+    allowed: tuple[str, ...]
+    model_id = ""
+    if path in (_MESSAGES, _COUNT, "/_emulator/advance", "/_emulator/reset", "/_emulator/inject"):
+        allowed = ("POST",)
+    elif path in (_MODELS, "/_emulator/state"):
+        allowed = ("GET",)
+    elif path.startswith(_MODELS + "/") and path.count("/") == 3 and len(path) > len(_MODELS) + 1:
+        allowed, model_id = ("GET",), unquote(path[len(_MODELS) + 1 :])
+        path = _MODELS + "/{id}"
+    else:
+        raise ApiError("not_found_error", f"Not found: {path}")
+    if method not in allowed:
+        raise ApiError(
+            "invalid_request_error",
+            f"Method {method} not allowed for {path}; use {', '.join(allowed)}.",
+            status=405,
+            headers={"allow": ", ".join(allowed)},
+        )
+    return path, model_id
+
+
+def handle(
+    engine: Engine,
+    faults: FaultPlan,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    request_ids: RequestIds | None = None,
+) -> WireResponse:
+    """Answer one request as the Messages API would (plus the `/_emulator/*` controls).
+
+    Order of checks: route (404/405), key (401, `/v1/*` only), size (413), JSON (400), an
+    injected fault, then the engine. Never raises for a bad request; every response has a
+    `request-id` header. `headers` may be any case-insensitive or lower-case mapping.
+    """
+    request_id = (request_ids or _default_ids)()
+    hdrs = {k.lower(): v for k, v in headers.items()}
+    try:
+        route, model_id = _route(method.upper(), path.partition("?")[0])
+        key = _api_key(hdrs)
+        if route.startswith("/v1/") and key is None:
+            raise ApiError("authentication_error", "x-api-key header is required")
+        if len(body) > max_body_bytes:
+            raise ApiError(
+                "request_too_large",
+                f"Request exceeds the maximum allowed number of bytes ({max_body_bytes}).",
+            )
+        data = _parse_json(body, required=route in (_MESSAGES, _COUNT, "/_emulator/inject"))
+        return _dispatch(engine, faults, route, model_id, key or "", data, request_id)
+    except ApiError as exc:
+        return error_response(exc, request_id)
+    except Exception as exc:  # an engine bug: answer 500 like the API, never a traceback
+        key = _api_key(hdrs)
+        message = f"Emulator internal error: {type(exc).__name__}: {exc}"
+        if key:
+            message = message.replace(key, "<redacted>")
+        return error_response(ApiError("api_error", message), request_id)
+
+
+def _dispatch(
+    engine: Engine,
+    faults: FaultPlan,
+    route: str,
+    model_id: str,
+    key: str,
+    data: dict[str, Any],
+    request_id: str,
+) -> WireResponse:
+    if route == _MESSAGES:
+        streaming = data.get("stream") is True
+        fault = faults.take(streaming=streaming)
+        if fault is not None and fault.kind != "disconnect":
+            raise _fault_error(fault)
+        if not streaming:
+            return _json(200, engine.create_message(key, data), request_id)
+        try:
+            events = engine.stream_message(key, data)  # raises before any event is sent
+        except BaseException:
+            if fault is not None:
+                faults._restore(fault)
+            raise
+        headers = {"content-type": _SSE, "cache-control": "no-cache", "request-id": request_id}
+        return WireResponse(200, headers, events=_encode(events, cut=fault is not None))
+    if route == _COUNT:
+        fault = faults.take(streaming=False)
+        if fault is not None:
+            raise _fault_error(fault)
+        return _json(200, engine.count_tokens(key, data), request_id)
+    if route == _MODELS:
+        return _json(200, engine.list_models(), request_id)
+    if route == _MODELS + "/{id}":
+        return _json(200, engine.get_model(model_id), request_id)
+    if route == "/_emulator/advance":
+        seconds = data.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise ApiError.invalid('Expected {"seconds": <number >= 0>}.')
+        try:
+            engine.advance(float(seconds))
+        except ValueError as exc:
+            raise ApiError.invalid(str(exc)) from None
+    elif route == "/_emulator/reset":
+        engine.reset()
+        faults.clear()
+    elif route == "/_emulator/inject":
+        try:
+            retry_after = data.get("retry_after")
+            faults.inject(data.get("fault"), times=data.get("times", 1), retry_after=retry_after)  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            raise ApiError.invalid(str(exc)) from None
+    return _json(200, engine.state(), request_id)
+
+
+def _encode(events: list[tuple[str, dict[str, Any]]], *, cut: bool) -> Iterator[bytes]:
+    """Encode lazily; with `cut`, stop after the first content delta and half an event."""
+    for index, (name, data) in enumerate(events):
+        chunk = sse_event(name, data)
+        if cut and index > 0 and events[index - 1][0] == "content_block_delta":
+            yield chunk[: len(chunk) // 2]
+            raise ConnectionCut("connection closed by the emulator in the middle of the stream")
+        yield chunk
+    if cut:  # a stream too short to cut in the middle still ends abruptly
+        raise ConnectionCut("connection closed by the emulator before the end of the stream")

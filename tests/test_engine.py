@@ -1,0 +1,357 @@
+"""The emulator's caching rules, one test per rule, on the pure engine (wire JSON in and out)."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+import pytest
+
+from pcache_magic.emulator.engine import Engine, ManualClock
+from pcache_magic.emulator.errors import ApiError
+
+KEY = "sk-ant-test-key"
+EPH: dict[str, Any] = {"type": "ephemeral"}
+H1: dict[str, Any] = {"type": "ephemeral", "ttl": "1h"}
+MODEL = "claude-sonnet-4-5"  # minimum 1,024 tokens
+
+
+def words(n: int, seed: str = "w") -> str:
+    return " ".join(f"{seed}{i}" for i in range(n))
+
+
+def body(system: str | None = None, *, marker: dict[str, Any] | None = EPH, **extra: Any) -> dict[str, Any]:
+    b: dict[str, Any] = {
+        "model": MODEL,
+        "max_tokens": 200,
+        "system": [{"type": "text", "text": system or words(2000)}],
+        "messages": [{"role": "user", "content": "Question?"}],
+    }
+    if marker is not None:
+        b["system"][0]["cache_control"] = marker
+    b.update(extra)
+    return b
+
+
+def usage(engine: Engine, b: dict[str, Any], key: str = KEY) -> dict[str, Any]:
+    return engine.create_message(key, copy.deepcopy(b))["usage"]
+
+
+@pytest.fixture
+def engine() -> Engine:
+    return Engine(ManualClock())
+
+
+def test_write_then_read(engine: Engine) -> None:
+    first = usage(engine, body())
+    assert first["cache_read_input_tokens"] == 0
+    assert first["cache_creation_input_tokens"] > 1024
+    second = usage(engine, body())
+    assert second["cache_read_input_tokens"] == first["cache_creation_input_tokens"]
+    assert second["cache_creation_input_tokens"] == 0
+    assert second["input_tokens"] == first["input_tokens"]
+
+
+def test_usage_fields_are_consistent_with_count_tokens(engine: Engine) -> None:
+    b = body()
+    total = engine.count_tokens(KEY, {k: v for k, v in b.items() if k != "max_tokens"})["input_tokens"]
+    for _ in range(2):
+        u = usage(engine, b)
+        assert u["input_tokens"] + u["cache_creation_input_tokens"] + u["cache_read_input_tokens"] == total
+        split = u["cache_creation"]
+        assert (
+            split["ephemeral_5m_input_tokens"] + split["ephemeral_1h_input_tokens"]
+            == u["cache_creation_input_tokens"]
+        )
+
+
+def test_below_minimum_is_processed_uncached_without_error(engine: Engine) -> None:
+    small = body(words(100))
+    for _ in range(2):
+        u = usage(engine, small)
+        assert u["cache_creation_input_tokens"] == u["cache_read_input_tokens"] == 0
+
+
+def test_minimum_is_per_model(engine: Engine) -> None:
+    text = words(700)  # ~700 tokens: above Opus 5's 512, below Sonnet 4.5's 1,024
+    assert usage(engine, body(text, model="claude-opus-5"))["cache_creation_input_tokens"] > 0
+    assert usage(engine, body(text, model=MODEL))["cache_creation_input_tokens"] == 0
+
+
+def test_caches_are_per_model_and_per_workspace(engine: Engine) -> None:
+    usage(engine, body())
+    assert usage(engine, body(), key="sk-ant-other")["cache_read_input_tokens"] == 0
+    assert usage(engine, body(model="claude-opus-4-5", system=words(5000)))["cache_read_input_tokens"] == 0
+    assert usage(engine, body())["cache_read_input_tokens"] > 0
+
+
+def test_five_minute_lifetime_refreshed_by_each_hit(engine: Engine) -> None:
+    usage(engine, body())
+    engine.advance(299)
+    assert usage(engine, body())["cache_read_input_tokens"] > 0  # refreshed now
+    engine.advance(299)
+    assert usage(engine, body())["cache_read_input_tokens"] > 0
+    engine.advance(301)
+    expired = usage(engine, body())
+    assert expired["cache_read_input_tokens"] == 0
+    assert expired["cache_creation_input_tokens"] > 0
+
+
+def test_one_hour_lifetime(engine: Engine) -> None:
+    first = usage(engine, body(marker=H1))
+    assert first["cache_creation"]["ephemeral_1h_input_tokens"] == first["cache_creation_input_tokens"]
+    engine.advance(59 * 60)
+    assert usage(engine, body(marker=H1))["cache_read_input_tokens"] > 0
+    engine.advance(3601)
+    assert usage(engine, body(marker=H1))["cache_read_input_tokens"] == 0
+
+
+def test_mixed_ttl_billing_split(engine: Engine) -> None:
+    b = body(marker=H1)
+    b["messages"] = [
+        {"role": "user", "content": [{"type": "text", "text": words(1500, "c"), "cache_control": EPH}]}
+    ]
+    first = usage(engine, b)
+    w1h, w5m = (
+        first["cache_creation"]["ephemeral_1h_input_tokens"],
+        first["cache_creation"]["ephemeral_5m_input_tokens"],
+    )
+    assert w1h > 1024 and w5m > 1000
+    engine.advance(6 * 60)  # the 5m entry is gone, the 1h one lives
+    second = usage(engine, b)
+    assert second["cache_read_input_tokens"] == w1h  # A: read up to the 1h breakpoint
+    assert second["cache_creation"] == {"ephemeral_5m_input_tokens": w5m, "ephemeral_1h_input_tokens": 0}
+
+
+def chat(n_turns: int) -> dict[str, Any]:
+    """A growing chat with one marker on the last user block."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": words(1500)}]
+    for i in range(n_turns):
+        messages.append({"role": "assistant", "content": f"answer {i}"})
+        messages.append({"role": "user", "content": f"question {i}"})
+    last = messages[-1]
+    last["content"] = [{"type": "text", "text": last["content"], "cache_control": EPH}]
+    return {"model": MODEL, "max_tokens": 50, "messages": messages}
+
+
+def test_lookback_finds_a_write_within_twenty_blocks(engine: Engine) -> None:
+    usage(engine, chat(0))
+    later = usage(engine, chat(9))  # breakpoint 18 blocks after the previous one
+    assert later["cache_read_input_tokens"] > 0
+
+
+def test_lookback_misses_a_write_beyond_twenty_blocks(engine: Engine) -> None:
+    usage(engine, chat(0))
+    later = usage(engine, chat(10))  # 20 blocks later: outside the window
+    assert later["cache_read_input_tokens"] == 0
+
+
+def test_writes_happen_only_at_breakpoints(engine: Engine) -> None:
+    usage(engine, chat(3))  # wrote at the last block only
+    earlier = chat(1)  # a breakpoint on a block that was never a breakpoint
+    assert usage(engine, earlier)["cache_read_input_tokens"] == 0
+
+
+def test_tools_change_invalidates_everything_tool_choice_only_messages(engine: Engine) -> None:
+    tool = {"name": "lookup", "description": "d", "input_schema": {"type": "object"}}
+    b = body(tools=[tool])
+    b["messages"] = [
+        {"role": "user", "content": [{"type": "text", "text": words(1500, "m"), "cache_control": EPH}]}
+    ]
+    first = usage(engine, b)
+    sys_tokens = first["cache_creation_input_tokens"]
+    choice = usage(engine, {**b, "tool_choice": {"type": "any"}})
+    assert 0 < choice["cache_read_input_tokens"] < sys_tokens  # system level still read
+    renamed = copy.deepcopy(b)
+    renamed["tools"][0]["description"] = "changed"
+    assert usage(engine, renamed)["cache_read_input_tokens"] == 0
+
+
+def test_fifth_breakpoint_is_a_400(engine: Engine) -> None:
+    b = body()
+    b["messages"] = [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": f"b{i}", "cache_control": EPH} for i in range(4)],
+        }
+    ]
+    with pytest.raises(ApiError) as error:
+        engine.create_message(KEY, b)
+    assert error.value.status == 400 and error.value.type == "invalid_request_error"
+    assert error.value.message == "A maximum of 4 blocks with cache_control may be provided. Found 5."
+
+
+def test_automatic_caching_takes_a_slot(engine: Engine) -> None:
+    b = body()
+    b["messages"] = [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": f"b{i}", "cache_control": EPH} for i in range(3)],
+        }
+    ]
+    b["messages"][0]["content"].append({"type": "text", "text": "unmarked last block"})
+    engine.create_message(KEY, copy.deepcopy(b))
+    with pytest.raises(ApiError, match="Found 5"):
+        engine.create_message(KEY, {**b, "cache_control": EPH})
+
+
+def test_automatic_caching_moves_forward_with_the_conversation(engine: Engine) -> None:
+    def auto_chat(n: int) -> dict[str, Any]:
+        b = chat(n)
+        b["messages"][-1]["content"] = b["messages"][-1]["content"][0]["text"]
+        return {**b, "cache_control": EPH}
+
+    first = usage(engine, auto_chat(0))
+    assert first["cache_creation_input_tokens"] > 1024
+    second = usage(engine, auto_chat(1))
+    assert second["cache_read_input_tokens"] == first["cache_creation_input_tokens"]
+    assert second["cache_creation_input_tokens"] > 0
+
+
+def test_ttl_order_is_a_400(engine: Engine) -> None:
+    b = body()
+    b["messages"] = [{"role": "user", "content": [{"type": "text", "text": "x", "cache_control": H1}]}]
+    with pytest.raises(ApiError, match="must not come after"):
+        engine.create_message(KEY, b)
+
+
+def test_prewarm_fills_the_cache_without_output(engine: Engine) -> None:
+    warm = engine.create_message(KEY, body(max_tokens=0))
+    assert warm["content"] == [] and warm["stop_reason"] == "max_tokens"
+    assert warm["usage"]["output_tokens"] == 0 and warm["usage"]["cache_creation_input_tokens"] > 0
+    assert usage(engine, body())["cache_read_input_tokens"] > 0
+
+
+def test_prompt_over_the_context_window(engine: Engine) -> None:
+    with pytest.raises(ApiError, match="prompt is too long"):
+        engine.create_message(KEY, body(words(210_000), model="claude-haiku-4-5"))
+
+
+def test_diagnostics(engine: Engine) -> None:
+    first = engine.create_message(KEY, body(diagnostics={"previous_message_id": None}))
+    assert first["diagnostics"] is None
+    prev = {"previous_message_id": first["id"]}
+    same = engine.create_message(KEY, body(diagnostics=prev))
+    assert same["diagnostics"] is None
+    changed = engine.create_message(KEY, body(words(2000, "x"), diagnostics=prev))
+    reason = changed["diagnostics"]["cache_miss_reason"]
+    assert reason["type"] == "system_changed" and reason["cache_missed_input_tokens"] > 1024
+    other_model = engine.create_message(KEY, body(model="claude-opus-5", diagnostics=prev))
+    assert other_model["diagnostics"]["cache_miss_reason"]["type"] == "model_changed"
+    tools = engine.create_message(
+        KEY, body(tools=[{"name": "t", "input_schema": {"type": "object"}}], diagnostics=prev)
+    )
+    assert tools["diagnostics"]["cache_miss_reason"]["type"] == "tools_changed"
+    lost = engine.create_message(KEY, body(diagnostics={"previous_message_id": "msg_nope"}))
+    assert lost["diagnostics"] == {"cache_miss_reason": {"type": "previous_message_not_found"}}
+    elsewhere = engine.create_message("sk-ant-other", body(diagnostics=prev))
+    assert elsewhere["diagnostics"]["cache_miss_reason"]["type"] == "previous_message_not_found"
+
+
+def test_diagnostics_messages_and_settings(engine: Engine) -> None:
+    first = engine.create_message(KEY, chat(1))
+    prev = {"previous_message_id": first["id"]}
+    assert engine.create_message(KEY, {**chat(2), "diagnostics": prev})["diagnostics"] is None
+    edited = chat(2)
+    edited["messages"][0]["content"] = "edited history"
+    reason = engine.create_message(KEY, {**edited, "diagnostics": prev})["diagnostics"]["cache_miss_reason"]
+    assert reason["type"] == "messages_changed"
+    tools = [{"name": "t", "input_schema": {"type": "object"}}]
+    base = engine.create_message(KEY, {**chat(1), "tools": tools})
+    forced = {
+        **chat(1),
+        "tools": tools,
+        "tool_choice": {"type": "any"},
+        "diagnostics": {"previous_message_id": base["id"]},
+    }
+    assert engine.create_message(KEY, forced)["diagnostics"] == {"cache_miss_reason": {"type": "unavailable"}}
+
+
+def test_streaming_events_carry_usage_on_message_start(engine: Engine) -> None:
+    events = engine.stream_message(KEY, body(stream=True))
+    names = [name for name, _ in events]
+    assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
+    assert {"content_block_start", "content_block_delta", "content_block_stop"} <= set(names)
+    start_usage = events[0][1]["message"]["usage"]
+    assert start_usage["cache_creation_input_tokens"] > 0
+    final = events[-2][1]["usage"]
+    assert final["cache_creation_input_tokens"] == start_usage["cache_creation_input_tokens"]
+    text = "".join(d["delta"]["text"] for n, d in events if n == "content_block_delta")
+    assert "offline emulator" in text
+
+
+def test_reply_describes_the_request_and_names_the_hit(engine: Engine) -> None:
+    usage(engine, body())
+    text = engine.create_message(KEY, body())["content"][0]["text"]
+    assert "offline emulator" in text and "hit at system.0" in text and "Question?" in text
+
+
+def test_tool_use_when_the_user_names_a_tool(engine: Engine) -> None:
+    tool = {
+        "name": "get_weather",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }
+    b = body(tools=[tool])
+    b["messages"] = [{"role": "user", "content": "Please use get_weather for Paris"}]
+    reply = engine.create_message(KEY, b)
+    assert reply["stop_reason"] == "tool_use"
+    use = reply["content"][-1]
+    assert use["type"] == "tool_use" and use["name"] == "get_weather" and use["input"] == {"city": "example"}
+    b["messages"] += [
+        {"role": "assistant", "content": reply["content"]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use["id"], "content": "sunny"}]},
+    ]
+    done = engine.create_message(KEY, b)
+    assert done["stop_reason"] == "end_turn" and "sunny" in done["content"][0]["text"]
+
+
+def test_max_tokens_and_stop_sequences(engine: Engine) -> None:
+    short = engine.create_message(KEY, body(max_tokens=5))
+    assert short["stop_reason"] == "max_tokens" and short["usage"]["output_tokens"] <= 5
+    stopped = engine.create_message(KEY, body(stop_sequences=["saw"]))
+    assert stopped["stop_reason"] == "stop_sequence" and stopped["stop_sequence"] == "saw"
+
+
+def test_state_lists_entries_without_keys(engine: Engine) -> None:
+    usage(engine, body(marker=H1))
+    state = engine.state()
+    (entry,) = state["entries"]
+    assert entry["ttl"] == "1h" and entry["expires_in"] == 3600 and entry["model"] == MODEL
+    assert KEY not in repr(state)
+    engine.reset()
+    assert engine.state()["entries"] == []
+
+
+def test_memory_is_bounded() -> None:
+    engine = Engine(ManualClock(), max_entries=3)
+    for i in range(6):
+        usage(engine, body(words(1500, f"s{i}")))
+    assert len(engine.state()["entries"]) == 3
+    engine.advance(301)
+    assert engine.state()["entries"] == []
+
+
+def test_concurrent_clients_never_lose_or_mix_entries() -> None:
+    engine = Engine(ManualClock())
+    errors: list[str] = []
+
+    def worker(n: int) -> None:
+        b = body(words(1200, f"t{n}x"))
+        for i in range(50):
+            u = usage(engine, b, key=f"sk-ant-{n % 2}")
+            if (i == 0) != (u["cache_read_input_tokens"] == 0):
+                errors.append(f"thread {n} call {i}: {u}")
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(engine.state()["entries"]) == 8
+
+
+def test_advance_rejects_negative(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="forward"):
+        engine.advance(-1)

@@ -1,0 +1,111 @@
+"""The offline estimator: deterministic, sensible in scale, memoized, image and PDF aware."""
+
+from __future__ import annotations
+
+import base64
+import struct
+import zlib
+
+import pytest
+
+from pcache_magic.tokens import (
+    BLOCK_OVERHEAD,
+    PDF_PAGE_TOKENS,
+    TokenEstimator,
+    block_digest,
+    image_size,
+    image_tokens,
+)
+
+
+def png(width: int, height: int) -> bytes:
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + header
+    return (
+        b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(header)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    )
+
+
+def jpeg(width: int, height: int) -> bytes:
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + b"\xff\xe0" + struct.pack(">H", 4) + b"JF" + sof + b"\xff\xd9"
+
+
+def test_text_scale_is_plausible() -> None:
+    est = TokenEstimator()
+    prose = "The quick brown fox jumps over the lazy dog. " * 100
+    words = len(prose.split())
+    assert 0.9 * words <= est.text(prose) <= 1.6 * words
+    assert est.text("") == 0
+
+
+def test_text_is_deterministic_and_grows_with_content() -> None:
+    est = TokenEstimator()
+    assert est.text("hello world") == TokenEstimator().text("hello world")
+    assert est.text("a" * 400) > est.text("a" * 40) > 0
+    assert est.text("中文" * 50) >= 50  # non-ASCII costs about a token a character
+
+
+def test_code_counts_symbols() -> None:
+    est = TokenEstimator()
+    assert est.text("f(x)+g(y)") >= 8
+
+
+def test_block_ignores_cache_control_and_memoizes() -> None:
+    est = TokenEstimator()
+    plain = {"type": "text", "text": "some words here"}
+    marked = {**plain, "cache_control": {"type": "ephemeral"}}
+    assert block_digest(plain) == block_digest(marked)
+    assert est.block(plain) == est.block(marked) == BLOCK_OVERHEAD + est.text("some words here")
+    assert len(est._memo) == 1
+
+
+def test_memo_is_bounded() -> None:
+    est = TokenEstimator(memo_size=10)
+    for i in range(50):
+        est.block({"type": "text", "text": f"block {i}"})
+    assert len(est._memo) == 10
+
+
+@pytest.mark.parametrize(
+    ("data", "size"),
+    [(png(800, 600), (800, 600)), (jpeg(1024, 768), (1024, 768)), (b"GIF89a\x10\x00\x20\x00", (16, 32))],
+)
+def test_image_size_from_headers(data: bytes, size: tuple[int, int]) -> None:
+    assert image_size(data) == size
+
+
+def test_image_tokens_follow_the_documented_rule() -> None:
+    assert image_tokens(200, 200) == 54  # 200*200/750 = 53.3
+    assert image_tokens(1000, 1000) == 1334  # ceil(1e6/750)
+    assert image_tokens(4000, 4000) == 1600  # resized, capped at ~1.15 megapixels
+    assert image_tokens(0, 10) == 0
+
+
+def test_image_block_uses_pixel_size() -> None:
+    est = TokenEstimator()
+    data = base64.b64encode(png(1000, 1000)).decode()
+    block = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}}
+    assert est.block(block) == BLOCK_OVERHEAD + 1334
+
+
+def test_pdf_document_counts_pages() -> None:
+    est = TokenEstimator()
+    pdf = b"%PDF-1.4\n1 0 obj << /Type /Pages >>\n2 0 obj << /Type /Page >>\n3 0 obj << /Type /Page >>"
+    block = {
+        "type": "document",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": base64.b64encode(pdf).decode()},
+    }
+    assert est.block(block) == BLOCK_OVERHEAD + 2 * PDF_PAGE_TOKENS
+
+
+def test_text_document_and_tool_blocks() -> None:
+    est = TokenEstimator()
+    doc = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "alpha beta"}}
+    assert est.block(doc) == BLOCK_OVERHEAD + est.text("alpha beta")
+    use = {"type": "tool_use", "id": "t1", "name": "lookup", "input": {"q": "x"}}
+    result = {"type": "tool_result", "tool_use_id": "t1", "content": "result text"}
+    assert est.block(use) > BLOCK_OVERHEAD
+    assert est.block(result) == BLOCK_OVERHEAD + est.text("result text")
+    tool = {"name": "lookup", "description": "Look a thing up", "input_schema": {"type": "object"}}
+    assert est.tool(tool) == est.tool({**tool, "cache_control": {"type": "ephemeral"}}) > 8
