@@ -16,11 +16,65 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .conversation import CacheControl
     from .emulator import Emulator
+    from .guide_messages import (
+        AnthropicFunctionExecutionResultMessage,
+        AnthropicSystemMessage,
+        AnthropicUserMessage,
+        AssistantMessage,
+        CacheUsage,
+        CreateResult,
+        FunctionCall,
+        FunctionExecutionResult,
+        FunctionExecutionResultMessage,
+        GuideMessage,
+        RequestUsage,
+        SystemMessage,
+        UserMessage,
+    )
+    from .session import PreflightError, Session
 
-_LAZY: dict[str, str] = {"Emulator": ".emulator"}
+_LAZY: dict[str, str] = {
+    "CacheControl": ".conversation",
+    "Emulator": ".emulator",
+    "AnthropicFunctionExecutionResultMessage": ".guide_messages",
+    "AnthropicSystemMessage": ".guide_messages",
+    "AnthropicUserMessage": ".guide_messages",
+    "AssistantMessage": ".guide_messages",
+    "CacheUsage": ".guide_messages",
+    "CreateResult": ".guide_messages",
+    "FunctionCall": ".guide_messages",
+    "FunctionExecutionResult": ".guide_messages",
+    "FunctionExecutionResultMessage": ".guide_messages",
+    "GuideMessage": ".guide_messages",
+    "RequestUsage": ".guide_messages",
+    "SystemMessage": ".guide_messages",
+    "UserMessage": ".guide_messages",
+    "PreflightError": ".session",
+    "Session": ".session",
+}
 
-__all__ = ["Emulator", "__version__"]
+__all__ = [
+    "AnthropicFunctionExecutionResultMessage",
+    "AnthropicSystemMessage",
+    "AnthropicUserMessage",
+    "AssistantMessage",
+    "CacheControl",
+    "CacheUsage",
+    "CreateResult",
+    "Emulator",
+    "FunctionCall",
+    "FunctionExecutionResult",
+    "FunctionExecutionResultMessage",
+    "GuideMessage",
+    "PreflightError",
+    "RequestUsage",
+    "Session",
+    "SystemMessage",
+    "UserMessage",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 _WORDS = re.compile(r"\w+|[^\w\s]")
+_TEXT_KEYS = frozenset({"type", "text", "cache_control"})
 
 #: Tokens the API adds once when any tool is defined (its tool-use system prompt).
 TOOLS_PREAMBLE = 300
@@ -143,6 +144,11 @@ def block_digest(block: Mapping[str, Any]) -> bytes:
     Markers do not change what the model reads, so a block re-sent with a
     different marker must hash (and count) the same.
     """
+    text = block.get("text")
+    if block.get("type") == "text" and isinstance(text, str) and block.keys() <= _TEXT_KEYS:
+        # Fast path for the bulk of a long prompt: hash the text, not its escaped JSON.
+        # The tag cannot begin a JSON document, so these digests never collide with the others.
+        return hashlib.sha256(b"\0text\0" + text.encode("utf-8", "surrogatepass")).digest()
     if "cache_control" in block:
         block = {k: v for k, v in block.items() if k != "cache_control"}
     raw = json.dumps(block, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,292 @@
+"""Pre-flight cache checks and predictions, before a request costs anything.
+
+`preflight()` lists findings (errors the API would answer with a 400, and
+silent misses it would not tell you about), each naming the block and the fix.
+`Ledger` is the session's own record of what it wrote, when, with which TTL;
+`Ledger.predict()` says per breakpoint whether the next call will read, write
+or skip it, by the same rules (`prefix.plan`) the emulator applies.  Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .models import ModelInfo
+from .prefix import (
+    LOOKBACK,
+    MAX_BREAKPOINTS,
+    TTL_SECONDS,
+    Breakpoint,
+    CacheRuleError,
+    Layout,
+    Plan,
+    plan,
+    resolve_breakpoints,
+)
+
+__all__ = ["Finding", "Ledger", "Prediction", "preflight"]
+
+Level = Literal["error", "warning", "info"]
+
+
+class Finding(BaseModel):
+    """One problem found before sending: what, where, and what to do about it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    level: Level
+    code: str
+    block: str | None
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        where = f"[{self.block}] " if self.block else ""
+        return f"{self.level}: {where}{self.message} Fix: {self.fix}"
+
+
+class Prediction(BaseModel):
+    """What the session expects at one breakpoint of the next call."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    block: str | None
+    ttl: str
+    tokens: int
+    status: Literal["hit", "write", "below-minimum", "covered"]
+    """`covered`: a longer prefix is read, so this breakpoint neither reads nor writes."""
+
+
+def _name(names: Mapping[str, str], path: str) -> str:
+    return names.get(path, path)
+
+
+def _marked(lay: Layout, names: Mapping[str, str]) -> str:
+    return ", ".join(f"{_name(names, p.path)} ({p.path})" for p in lay.positions if p.marker)
+
+
+def preflight(
+    params: Mapping[str, Any], lay: Layout, info: ModelInfo, names: Mapping[str, str] | None = None
+) -> list[Finding]:
+    """Findings for one request; errors first.  `names` maps request paths to block names."""
+    names = names or {}
+    found: list[Finding] = []
+    automatic = params.get("cache_control")
+    for p in lay.positions:
+        if p.marker and not p.cacheable:
+            what = "an empty text block" if p.kind == "text" else f"a {p.kind} block"
+            found.append(
+                Finding(
+                    level="error",
+                    code="uncacheable",
+                    block=_name(names, p.path),
+                    message=f"{p.path} carries cache_control but is {what}; the API answers 400.",
+                    fix="Put the marker on a non-empty text, image, document or tool block.",
+                )
+            )
+    try:
+        points = resolve_breakpoints(lay, automatic)
+    except CacheRuleError as error:
+        text = str(error)
+        if "maximum" in text:
+            # automatic caching takes a slot only when its target block has no marker of its own
+            last = next((p for p in reversed(lay.positions) if p.cacheable), None)
+            adds = automatic is not None and last is not None and last.marker is None
+            count = sum(1 for p in lay.positions if p.marker) + (1 if adds else 0)
+            listed = _marked(lay, names) + (", automatic caching" if adds else "")
+            found.append(
+                Finding(
+                    level="error",
+                    code="too-many-breakpoints",
+                    block=None,
+                    message=f"{count} cache markers, at most {MAX_BREAKPOINTS}: {listed}.",
+                    fix="Remove markers from the smaller blocks; a marker caches everything before it.",
+                )
+            )
+        elif "must not come after" in text:  # the conflict message mentions ttl too
+            found.append(
+                Finding(
+                    level="error",
+                    code="ttl-order",
+                    block=None,
+                    message="A 1h marker comes after a 5m one (order: tools, system, messages).",
+                    fix="Use 1h on the earlier, longer-lived blocks and 5m after them.",
+                )
+            )
+        else:
+            found.append(
+                Finding(
+                    level="error",
+                    code="automatic-conflict",
+                    block=None,
+                    message=text,
+                    fix="Use the same TTL, or drop one marker.",
+                )
+            )
+        points = []
+    if lay.total_tokens > info.context_window:
+        found.append(
+            Finding(
+                level="error",
+                code="context-window",
+                block=None,
+                message=f"The prompt is about {lay.total_tokens:,} tokens; {info.id} takes "
+                f"{info.context_window:,}.",
+                fix="Drop or shorten context blocks (%claude_session drop NAME).",
+            )
+        )
+    for point in points:
+        p = lay.positions[point.position]
+        if p.cumulative < info.min_cache_tokens:
+            found.append(
+                Finding(
+                    level="warning",
+                    code="below-minimum",
+                    block=_name(names, p.path),
+                    message=f"The prefix up to {p.path} is about {p.cumulative:,} tokens; {info.id} "
+                    f"caches from {info.min_cache_tokens:,}, so this marker is silently ignored.",
+                    fix="Mark a later block so the prefix reaches the minimum, or remove the marker.",
+                )
+            )
+    return sorted(found, key=lambda f: ("error", "warning", "info").index(f.level))
+
+
+@dataclass(slots=True)
+class _Write:
+    tokens: int
+    ttl: str
+    expires_at: float
+    path: str
+    block: str | None
+
+
+class Ledger:
+    """The session's record of its cache writes, to predict the next call's outcome."""
+
+    def __init__(self) -> None:
+        self._writes: dict[bytes, _Write] = {}
+
+    def live(self, key: bytes, now: float) -> bool:
+        write = self._writes.get(key)
+        return write is not None and write.expires_at > now
+
+    def plan(self, lay: Layout, points: list[Breakpoint], info: ModelInfo, now: float) -> Plan:
+        return plan(lay, points, info.min_cache_tokens, lambda key: self.live(key, now))
+
+    def predict(
+        self,
+        lay: Layout,
+        points: list[Breakpoint],
+        info: ModelInfo,
+        now: float,
+        names: Mapping[str, str] | None = None,
+    ) -> tuple[list[Prediction], list[Finding]]:
+        """Per-breakpoint predictions, plus findings about writes the lookback cannot reach."""
+        names = names or {}
+        outcome = self.plan(lay, points, info, now)
+        predictions = []
+        for point in points:
+            p = lay.positions[point.position]
+            if p.cumulative < info.min_cache_tokens:
+                status: Any = "below-minimum"
+            elif point in outcome.writes:
+                status = "write"
+            elif point.position == outcome.hit:
+                status = "hit"
+            else:
+                status = "covered" if point.position < outcome.hit else "write"
+            predictions.append(
+                Prediction(
+                    path=p.path,
+                    block=names.get(p.path),
+                    ttl=point.ttl,
+                    tokens=p.cumulative,
+                    status=status,
+                )
+            )
+        return predictions, self._unreachable(lay, points, outcome, now, names)
+
+    def _unreachable(
+        self,
+        lay: Layout,
+        points: list[Breakpoint],
+        outcome: Plan,
+        now: float,
+        names: Mapping[str, str],
+    ) -> list[Finding]:
+        """A live earlier write that no breakpoint can reach within the 20-block lookback."""
+        live = [p for p in lay.positions if self.live(p.key, now)]
+        if not live or not points:
+            return []
+        best = live[-1]
+        if best.index <= outcome.hit:
+            return []
+        nearest = min((b.position for b in points if b.position >= best.index), default=None)
+        if nearest is None or nearest - best.index < LOOKBACK:
+            return []
+        return [
+            Finding(
+                level="warning",
+                code="beyond-lookback",
+                block=_name(names, best.path),
+                message=f"The cache entry at {best.path} is {nearest - best.index} blocks before "
+                f"the next marker; the API looks back only {LOOKBACK} blocks, so it will be missed.",
+                fix="Add a marker within 20 blocks of the last one (e.g. on the latest reply).",
+            )
+        ]
+
+    def record(
+        self,
+        lay: Layout,
+        points: list[Breakpoint],
+        info: ModelInfo,
+        now: float,
+        read: int,
+        names: Mapping[str, str] | None = None,
+    ) -> None:
+        """Apply a finished call: refresh what it read, remember what it wrote.
+
+        `read` is the call's actual `cache_read_input_tokens`: when the API read
+        nothing although the ledger expected a hit, the stale entries are dropped.
+        """
+        outcome = self.plan(lay, points, info, now)
+        positions = lay.positions
+        if outcome.hit >= 0 and read == 0:
+            for p in positions[: outcome.hit + 1]:
+                self._writes.pop(p.key, None)
+            outcome = self.plan(lay, points, info, now)
+        if outcome.hit >= 0:
+            refreshed = [b.position for b in points if b.position < outcome.hit] + [outcome.hit]
+            for index in refreshed:
+                write = self._writes.get(positions[index].key)
+                if write is not None and write.expires_at > now:
+                    write.expires_at = now + TTL_SECONDS[write.ttl]
+        for point in outcome.writes:
+            p = positions[point.position]
+            block = (names or {}).get(p.path)
+            self._writes[p.key] = _Write(p.cumulative, point.ttl, now + TTL_SECONDS[point.ttl], p.path, block)
+        self._writes = {k: w for k, w in self._writes.items() if w.expires_at > now}
+
+    def entries(self, now: float) -> list[dict[str, Any]]:
+        """Live entries, soonest to expire first (for the panel's countdown)."""
+        rows = [
+            {
+                "block": w.block,
+                "path": w.path,
+                "tokens": w.tokens,
+                "ttl": w.ttl,
+                "expires_at": w.expires_at,
+                "expires_in": w.expires_at - now,
+            }
+            for w in self._writes.values()
+            if w.expires_at > now
+        ]
+        return sorted(rows, key=lambda r: r["expires_at"])
+
+    def clear(self) -> None:
+        self._writes.clear()

@@ -1,0 +1,118 @@
+"""Build the `anthropic` client: the live API, a running emulator server, or the in-process emulator.
+
+The same SDK client class serves every mode; offline only swaps the HTTP
+transport, so request building, retries, streaming and parsing are the same
+code online and offline.  The API key is read from the environment and handed
+to the SDK; it is never stored here, printed, or put in a notice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import anthropic
+
+if TYPE_CHECKING:
+    from .emulator import Emulator
+
+__all__ = ["EMULATOR_URL_ENV", "OFFLINE_ENV", "Connection", "connect"]
+
+OFFLINE_ENV = "PCACHE_OFFLINE"
+EMULATOR_URL_ENV = "PCACHE_EMULATOR_URL"
+_TRUE = {"1", "true", "yes", "on"}
+
+Mode = Literal["live", "offline", "server"]
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A ready client pair, what it talks to, and the clock cache lifetimes run on."""
+
+    client: anthropic.Anthropic
+    async_client: anthropic.AsyncAnthropic
+    mode: Mode
+    clock: Callable[[], float]
+    emulator: Emulator | None = None
+    url: str | None = None
+
+    @property
+    def offline(self) -> bool:
+        return self.mode != "live"
+
+    @property
+    def notice(self) -> str:
+        """One line for the user: where calls go (never the key)."""
+        if self.mode == "live":
+            return "live: calls go to the Anthropic API (ANTHROPIC_API_KEY is set)"
+        if self.mode == "server":
+            return f"offline: calls go to the pcache-emulator at {self.url}"
+        return "offline: calls go to the built-in emulator (set ANTHROPIC_API_KEY to go live)"
+
+    def advance(self, seconds: float) -> float:
+        """Move the emulator's clock; a clear error online, where time is real."""
+        if self.emulator is not None:
+            return self.emulator.advance(seconds)
+        if self.mode == "server" and self.url:
+            return float(_emulator_call(f"{self.url}/_emulator/advance", {"seconds": seconds})["now"])
+        raise RuntimeError("The clock can only be moved offline; online, cache lifetimes run in real time.")
+
+
+def _emulator_call(url: str, payload: Mapping[str, Any] | None = None) -> Any:
+    data = json.dumps(payload or {}).encode() if payload is not None else None
+    request = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def connect(
+    *,
+    env: Mapping[str, str] | None = None,
+    offline: bool | None = None,
+    emulator: Emulator | None = None,
+    **client_kwargs: Any,
+) -> Connection:
+    """Pick the mode from the environment (or the arguments) and build the clients.
+
+    - `emulator` given: that in-process emulator.
+    - `PCACHE_EMULATOR_URL`: a running `pcache-emulator` over HTTP.
+    - `offline=True` or `PCACHE_OFFLINE=1`, or no `ANTHROPIC_API_KEY`: a new in-process emulator.
+    - otherwise: the live API, with the key from `ANTHROPIC_API_KEY`.
+    """
+    env = os.environ if env is None else env
+    if offline is None:
+        offline = env.get(OFFLINE_ENV, "").strip().lower() in _TRUE
+    key = env.get("ANTHROPIC_API_KEY") or None
+    if emulator is None and (url := env.get(EMULATOR_URL_ENV)):
+        url = url.rstrip("/")
+        kwargs = {"api_key": key or "sk-ant-emulator", "base_url": url, **client_kwargs}
+
+        def server_clock() -> float:
+            return float(_emulator_call(f"{url}/_emulator/state", None)["now"])
+
+        return Connection(
+            anthropic.Anthropic(**kwargs), anthropic.AsyncAnthropic(**kwargs), "server", server_clock, url=url
+        )
+    if emulator is not None or offline or key is None:
+        if emulator is None:
+            from .emulator import Emulator
+
+            emulator = Emulator()
+        return Connection(
+            emulator.client(**client_kwargs),
+            emulator.async_client(**client_kwargs),
+            "offline",
+            emulator.now,
+            emulator=emulator,
+        )
+    return Connection(
+        anthropic.Anthropic(api_key=key, **client_kwargs),
+        anthropic.AsyncAnthropic(api_key=key, **client_kwargs),
+        "live",
+        time.time,
+    )

@@ -1,0 +1,123 @@
+"""`python -m benchmarks`: the report's structure and the harness's logic, never its timings.
+
+Speed is a report (`make bench`), not a test: a loaded CI machine must not fail the suite,
+so nothing here compares a measured time or ratio with a threshold.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def harness(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    # `benchmarks` is a top-level folder, not part of the installed package.
+    monkeypatch.syspath_prepend(str(ROOT))
+    return importlib.import_module("benchmarks._harness")
+
+
+def _check_figure(figure: dict[str, Any]) -> None:
+    assert set(figure) >= {"name", "value", "unit", "goal", "met", "details"}
+    assert isinstance(figure["name"], str) and figure["name"]
+    assert isinstance(figure["unit"], str) and figure["unit"]
+    value = figure["value"]
+    assert isinstance(value, int | float) and math.isfinite(value) and value > 0
+    goal = figure["goal"]
+    assert goal["op"] in ("<=", ">=")
+    assert isinstance(goal["threshold"], int | float) and math.isfinite(goal["threshold"])
+    assert isinstance(figure["met"], bool)
+    # `met` must follow from value and goal: the report cannot contradict itself.
+    expected = value <= goal["threshold"] if goal["op"] == "<=" else value >= goal["threshold"]
+    assert figure["met"] is expected
+    details = figure["details"]
+    assert isinstance(details, dict)
+    for side in ("baseline", "subject"):
+        median = details[side]["median_ms"]
+        assert math.isfinite(median) and median > 0
+
+
+def test_quick_run_writes_a_complete_report(tmp_path: Path) -> None:
+    output = tmp_path / "out" / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--output", str(output)],
+        cwd=ROOT,
+        env={**os.environ, "PCACHE_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(output.read_text(encoding="utf-8"))
+    assert report["quick"] is True
+    names = [f["name"] for f in report["figures"]]
+    assert len(names) == len(set(names))
+    for figure in report["figures"]:
+        _check_figure(figure)
+        assert figure["name"] in done.stdout
+    assert {n.split(".")[0] for n in names} >= {"emulator", "estimator"}
+    assert "[2/2] estimator" in done.stderr  # one progress line per benchmark
+
+
+def test_only_runs_one_benchmark(harness: ModuleType, tmp_path: Path) -> None:
+    main = importlib.import_module("benchmarks.__main__").main
+    output = tmp_path / "one.json"
+    assert main(["--quick", "--only", "estimator", "--output", str(output)]) == 0
+    figures = json.loads(output.read_text(encoding="utf-8"))["figures"]
+    assert [f["name"].split(".")[0] for f in figures] == ["estimator"]
+
+
+def test_unknown_benchmark_is_a_usage_error(harness: ModuleType, tmp_path: Path) -> None:
+    main = importlib.import_module("benchmarks.__main__").main
+    with pytest.raises(SystemExit) as exit_:
+        main(["--only", "no-such-bench", "--output", str(tmp_path / "x.json")])
+    assert exit_.value.code == 2
+
+
+def test_every_registered_benchmark_has_a_run(harness: ModuleType) -> None:
+    registry = importlib.import_module("benchmarks.__main__").BENCHMARKS
+    names = [m.__name__ for m in registry]
+    assert len(names) == len(set(names))
+    assert all(callable(getattr(m, "run", None)) for m in registry)
+
+
+def test_goal_and_figure(harness: ModuleType) -> None:
+    goal, figure = harness.Goal, harness.Figure
+    assert goal.at_most(5).met(5.0) and not goal.at_most(5).met(5.01)
+    assert goal.at_least(0.5).met(0.5) and not goal.at_least(0.5).met(0.49)
+    assert goal.at_most(5).describe("x") == "<= 5x"
+    missed = figure("demo.slow", 6.0, "x", goal.at_most(5))
+    assert missed.to_json()["goal"] == {"op": "<=", "threshold": 5, "text": "<= 5x"}
+    assert "MISSED" in harness.render_table([missed])
+    assert "MISSED" not in harness.render_table([figure("demo.ok", 1.0, "x", goal.at_most(5))])
+    for bad in (0.0, -1.0, math.nan, math.inf):
+        with pytest.raises(ValueError):
+            figure("demo.bad", bad, "x", goal.at_most(5))
+
+
+def test_compare_interleaves_and_keeps_every_sample(harness: ModuleType) -> None:
+    calls: list[str] = []
+    result = harness.compare(
+        lambda: calls.append("b"),
+        lambda: calls.append("s"),
+        repeats=4,
+        warmup=1,
+        min_sample_ns=0,
+    )
+    assert len(result.baseline.samples_ns) == len(result.subject.samples_ns) == 4
+    timed = calls[4:]  # after the warm-up pair and the two calibration calls
+    assert timed == ["b", "s", "s", "b", "b", "s", "s", "b"]
+    assert result.slowdown > 0 and result.throughput > 0
+    assert set(result.details()) >= {"baseline", "subject", "subject_over_baseline"}
