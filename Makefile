@@ -7,12 +7,12 @@ STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: lab test lint typecheck unit notebooks browser bench chromium screenshot clean
+.PHONY: lab test lint typecheck notebooks bench chromium screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lab]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lab,autogen]'
 	touch $@
 
 ## Open JupyterLab on the quickstart notebook (offline emulator unless ANTHROPIC_API_KEY is set).
@@ -25,16 +25,28 @@ chromium:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
+LINTED := pcache_magic tests benchmarks scripts
+
 lint: $(STAMP)
-	$(BIN)/ruff check pcache_magic tests benchmarks
-	$(BIN)/ruff format --check pcache_magic tests benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+
 ## The whole suite: lint, types, unit tests, notebooks (nbval) and the real-browser test.
 test: $(STAMP) chromium lint typecheck
-	PCACHE_OFFLINE=1 $(BIN)/python -m pytest
+	PCACHE_OFFLINE=1 $(BIN)/python -m pytest $(NBVAL) tests notebooks
+
+## Re-run the notebooks offline and store their outputs (what nbval compares against).
+notebooks: $(STAMP)
+	$(BIN)/python scripts/run_notebooks.py
+
+## Refresh docs/panel.png from the browser test.
+screenshot: $(STAMP) chromium
+	PCACHE_OFFLINE=1 PCACHE_SCREENSHOT=1 $(BIN)/python -m pytest tests/browser -q
 
 bench: $(STAMP)
 	PCACHE_OFFLINE=1 $(BIN)/python -m benchmarks

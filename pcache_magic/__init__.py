@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from ._extension import current_session, load_ipython_extension, unload_ipython_extension
     from .conversation import CacheControl
     from .emulator import Emulator
     from .guide_messages import (
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from .session import PreflightError, Session
 
 _LAZY: dict[str, str] = {
+    "current_session": "._extension",
+    "load_ipython_extension": "._extension",
+    "unload_ipython_extension": "._extension",
     "CacheControl": ".conversation",
     "Emulator": ".emulator",
     "AnthropicFunctionExecutionResultMessage": ".guide_messages",
@@ -74,6 +78,9 @@ __all__ = [
     "SystemMessage",
     "UserMessage",
     "__version__",
+    "current_session",
+    "load_ipython_extension",
+    "unload_ipython_extension",
 ]
 
 

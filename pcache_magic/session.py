@@ -9,6 +9,8 @@ or is interrupted leaves the conversation exactly as it was.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
@@ -93,6 +95,12 @@ class Session(GuideAPI):
         mode = self.connection.mode if self.connection else "custom client"
         blocks, calls = len(self.conversation.blocks), len(self.calls)
         return f"Session(model={self.model!r}, {mode}, {blocks} blocks, {calls} calls)"
+
+    def _repr_html_(self) -> str:
+        """The panel's tables, for nbconvert, GitHub and other static views."""
+        from .render import session_html  # lazy: a view of the session, loaded only when shown
+
+        return session_html(self)
 
     # -- observers ----------------------------------------------------------------------
     def subscribe(self, observer: Observer) -> Callable[[], None]:
@@ -181,6 +189,17 @@ class Session(GuideAPI):
         """Forget the conversation, the calls and the ledger (the API's cache entries live on)."""
         self.conversation = Conversation()
         self.calls.clear()
+        self.ledger.clear()
+        self._emit("reset")
+
+    def restore(self, conversation: Conversation, calls: Sequence[CallRecord], **settings: Any) -> None:
+        """Replace the whole state (loading a saved session); observers redraw from scratch."""
+        for key, value in settings.items():
+            if not hasattr(self, key):
+                raise AttributeError(f"Session has no setting {key!r}")
+            setattr(self, key, value)
+        self.conversation = conversation
+        self.calls[:] = calls
         self.ledger.clear()
         self._emit("reset")
 
@@ -339,36 +358,44 @@ class Session(GuideAPI):
         """Check, predict, send through the SDK, record.  Raises PreflightError before sending."""
         if self.client is None:
             raise RuntimeError("This session has no synchronous client.")
-        record = self._prepare(kind, params, names)
+        record = self.begin_call(kind, params, names)
         started = time.perf_counter()
+        begun: Message | None = None
         try:
             if stream:
-                with self.client.messages.stream(**params) as events:
+                with self.client.messages.stream(**sdk_kwargs(params)) as events:
                     for text in events.text_stream:
+                        begun = events.current_message_snapshot
                         if on_text is not None:
                             on_text(text)
                     message = events.get_final_message()
             else:
-                message = self.client.messages.create(**params)
+                message = self.client.messages.create(**sdk_kwargs(params))
         except BaseException as error:
-            self._complete(record, params, names, started, error=error)
+            if begun is not None:  # the answer had begun, so its cache writes happened: remember them
+                self._learn(params, names, begun)
+            self.end_call(record, params, names, started, error=error)
             raise
-        return self._complete(record, params, names, started, message=message)
+        return self.end_call(record, params, names, started, message=message)
 
     async def _asend(self, kind: Any, params: dict[str, Any], names: Mapping[str, str]) -> Message:
         """`_send` for the async client (no streaming): the same checks and records."""
         if self.async_client is None:
             raise RuntimeError("This session has no async client: pass async_client=...")
-        record = self._prepare(kind, params, names)
+        record = self.begin_call(kind, params, names)
         started = time.perf_counter()
         try:
-            message = await self.async_client.messages.create(**params)
+            message = await self.async_client.messages.create(**sdk_kwargs(params))
         except BaseException as error:
-            self._complete(record, params, names, started, error=error)
+            self.end_call(record, params, names, started, error=error)
             raise
-        return self._complete(record, params, names, started, message=message)
+        return self.end_call(record, params, names, started, message=message)
 
-    def _prepare(self, kind: Any, params: dict[str, Any], names: Mapping[str, str]) -> CallRecord:
+    def begin_call(self, kind: Any, params: dict[str, Any], names: Mapping[str, str]) -> CallRecord:
+        """Check and predict a call about to be sent; PreflightError if it must not go.
+
+        Public so that other clients (e.g. `pcache_magic.autogen`) record into this session.
+        """
         findings, predictions = self.check(params, names)
         errors = [f for f in findings if f.level == "error"]
         if errors:
@@ -378,7 +405,7 @@ class Session(GuideAPI):
             params["diagnostics"] = {"previous_message_id": previous}
         return self._start(kind, params, predictions)
 
-    def _complete(
+    def end_call(
         self,
         record: CallRecord,
         params: Mapping[str, Any],
@@ -388,6 +415,7 @@ class Session(GuideAPI):
         message: Message | None = None,
         error: BaseException | None = None,
     ) -> Any:
+        """Record the outcome of a call begun with `begin_call`, and tell the observers."""
         record.latency_s = time.perf_counter() - started
         if error is not None:
             record.error = _describe(error)
@@ -425,6 +453,25 @@ class Session(GuideAPI):
     def _finish(self, record: CallRecord) -> None:
         self.calls.append(record)
         self._emit("call", record)
+
+
+@functools.cache
+def _sdk_fields() -> frozenset[str]:
+    return frozenset(inspect.signature(anthropic.resources.messages.Messages.create).parameters)
+
+
+def sdk_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
+    """`params` as keyword arguments for `messages.create`/`stream`.
+
+    Request fields this SDK version has no keyword for (e.g. `temperature` in
+    anthropic 2.14) travel in `extra_body`, so the request on the wire is the same.
+    """
+    known = _sdk_fields()
+    kwargs = {k: v for k, v in params.items() if k in known}
+    extra = {k: v for k, v in params.items() if k not in known}
+    if extra:
+        kwargs["extra_body"] = {**kwargs.get("extra_body", {}), **extra}
+    return kwargs
 
 
 def _content(content: str | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ to the SDK; it is never stored here, printed, or put in a notice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -90,7 +91,9 @@ def connect(
     key = env.get("ANTHROPIC_API_KEY") or None
     if emulator is None and (url := env.get(EMULATOR_URL_ENV)):
         url = url.rstrip("/")
-        kwargs = {"api_key": key or "sk-ant-emulator", "base_url": url, **client_kwargs}
+        # The emulator only needs a per-key workspace, never the secret (the URL may be plain http).
+        stand_in = "sk-ant-emulator" + (f"-{hashlib.sha256(key.encode()).hexdigest()[:16]}" if key else "")
+        kwargs = {"api_key": stand_in, "base_url": url, **client_kwargs}
 
         def server_clock() -> float:
             return float(_emulator_call(f"{url}/_emulator/state", None)["now"])

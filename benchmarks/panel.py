@@ -1,0 +1,86 @@
+"""Cache panel update cost per new call with 1,000 calls on record, against 10.
+
+A notebook session can run for hours; the panel must not get slower as calls pile up.  Each
+sample builds a panel over N recorded calls (untimed), then times the session announcing
+`CHUNK` more calls through its own observer path (`Session._finish`: append, emit "call"),
+so both sides cross exactly one calls-table chunk boundary: the figure is the amortized
+per-call cost.  Records are copies of one real emulator response with new indexes.  The
+"blocks" event that follows a real `ask` is not timed: its cost depends on the conversation,
+not on the number of calls.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+
+from pcache_magic.emulator import Emulator
+from pcache_magic.render import render_calls
+from pcache_magic.session import Session
+from pcache_magic.transport import connect
+from pcache_magic.usage import CallRecord
+from pcache_magic.view import CHUNK, CachePanel
+
+from ._harness import Comparison, Figure, Goal, Side
+
+__all__ = ["LARGE", "SMALL", "run"]
+
+MODEL = "claude-sonnet-4-5"
+SMALL, LARGE = 10, 1000
+#: Goal: one more call costs the panel at most 1.5x as much at 1,000 calls as at 10.
+GOAL = Goal.at_most(1.5)
+_PROMPT = " ".join(f"Rule {i}: every public function needs a test and a docstring." for i in range(150))
+
+
+def _template() -> tuple[Session, CallRecord]:
+    """A session on the emulator and one real record of a cache hit to copy."""
+    session = Session(model=MODEL, connection=connect(emulator=Emulator()))
+    session.system(_PROMPT, cache="5m", name="intro")
+    session.ask("Which functions have no tests?", stream=False)
+    session.ask("Which functions have no docstring?", stream=False)
+    return session, session.calls[-1]
+
+
+def _sample(session: Session, template: CallRecord, recorded: int) -> float:
+    """Nanoseconds per announced call, on a fresh panel over `recorded` earlier calls."""
+    session.calls[:] = [template.model_copy(update={"index": i}) for i in range(1, recorded + 1)]
+    panel = CachePanel(session)
+    more = [template.model_copy(update={"index": recorded + k}) for k in range(1, CHUNK + 1)]
+    gc.collect()
+    start = time.perf_counter_ns()
+    for record in more:
+        session._finish(record)
+    elapsed = time.perf_counter_ns() - start
+    panel.close()
+    return elapsed / CHUNK
+
+
+def run(quick: bool = False) -> list[Figure]:
+    session, template = _template()
+    rounds = 5 if quick else 21
+    for _ in range(1 if quick else 3):  # warm-up: imports, caches, first widget creation
+        _sample(session, template, SMALL)
+    samples: tuple[list[float], list[float]] = ([], [])
+    for round_ in range(rounds):
+        for side in (0, 1) if round_ % 2 == 0 else (1, 0):
+            samples[side].append(_sample(session, template, SMALL if side == 0 else LARGE))
+    result = Comparison(
+        Side(f"panel update per call, {SMALL} calls recorded", CHUNK, tuple(samples[0])),
+        Side(f"panel update per call, {LARGE} calls recorded", CHUNK, tuple(samples[1])),
+    )
+    session.calls[:] = [template.model_copy(update={"index": i}) for i in range(1, LARGE + 1)]
+    start = time.perf_counter_ns()
+    render_calls(session)
+    full = time.perf_counter_ns() - start
+    details = {
+        **result.details(),
+        "calls_recorded": [SMALL, LARGE],
+        "calls_announced_per_sample": CHUNK,
+        "rows_per_chunk": CHUNK,
+        "per_call_us": [
+            round(result.baseline.median_ns / 1e3, 1),
+            round(result.subject.median_ns / 1e3, 1),
+        ],
+        "for_contrast_full_calls_table_render_ms_at_1000": round(full / 1e6, 2),
+    }
+    return [Figure("panel.update_1000_vs_10_calls", result.slowdown, "x", GOAL, details)]

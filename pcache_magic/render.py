@@ -1,0 +1,439 @@
+"""Pure HTML renderers: the cache panel's tables, the notebook repr, the one-line reply summary.
+
+Every function returns a string built from a `Session` or its records, with all
+user text escaped, so the same tables show in the live widget (`view.py`), in
+nbconvert and on GitHub.  No ipywidgets here.  The `pcache-` class names and
+`data-*` attributes are a contract (browser tests, user CSS); the output holds
+no run-dependent ids, only measured latencies vary (class `pcache-latency`).
+The output is also well-formed XML, so tests parse it with the standard library.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from .prefix import MAX_BREAKPOINTS, TTL_SECONDS, CacheRuleError, resolve_breakpoints
+from .usage import CallRecord, Totals
+
+if TYPE_CHECKING:
+    from .cache import Finding
+    from .conversation import Block
+    from .session import Session
+
+__all__ = [
+    "BAR_WIDTH",
+    "COLOURS",
+    "STYLE",
+    "bar_scale",
+    "calls_table",
+    "clock",
+    "duration",
+    "money",
+    "predicted_outcome",
+    "render_bar",
+    "render_blocks",
+    "render_call_row",
+    "render_calls",
+    "render_countdown",
+    "render_header",
+    "render_legend",
+    "render_session",
+    "render_summary",
+    "session_html",
+    "summary_text",
+    "tokens",
+]
+
+BAR_WIDTH = 160
+#: Okabe-Ito colours (readable with colour-blindness), in the order the prompt is billed.
+COLOURS: dict[str, tuple[str, str]] = {
+    "read": ("#009E73", "cache read"),
+    "write_1h": ("#D55E00", "cache write 1h"),
+    "write_5m": ("#E69F00", "cache write 5m"),
+    "uncached": ("#56B4E9", "uncached input"),
+    "output": ("#CC79A7", "output"),
+}
+# (header, class, width px): one colgroup for the static table and the widget's chunks,
+# so separately rendered chunks line up under one header (table-layout: fixed).
+_CALL_COLUMNS = (
+    ("#", "pcache-index", 34),
+    ("time (UTC)", "pcache-time", 92),
+    ("model", "pcache-model", 124),
+    ("input", "pcache-uncached", 72),
+    ("cache write", "pcache-write", 92),
+    ("ttl", "pcache-write-ttl", 64),
+    ("cache read", "pcache-read", 92),
+    ("output", "pcache-output", 64),
+    ("cost", "pcache-cost", 76),
+    ("saving", "pcache-saving", 76),
+    ("latency", "pcache-latency", 64),
+    ("outcome", "pcache-outcome", 76),
+    ("predicted", "pcache-predicted", 100),
+    ("why", "pcache-why", 140),
+    ("tokens", "pcache-bar-cell", BAR_WIDTH + 12),
+)
+_CALLS_WIDTH = sum(width for _, _, width in _CALL_COLUMNS)
+_NUMERIC = frozenset(
+    {
+        "pcache-index",
+        "pcache-uncached",
+        "pcache-write",
+        "pcache-read",
+        "pcache-output",
+        "pcache-cost",
+        "pcache-saving",
+        "pcache-latency",
+    }
+)
+STYLE = (
+    "<style>"
+    ".pcache-panel,.pcache-panel .widget-html-content,.pcache-panel .jupyter-widget-html-content{"
+    "font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:12px;line-height:1.4}"
+    ".pcache-panel .pcache-calls-widget{overflow-x:auto}"
+    ".pcache-panel .pcache-calls-widget>*{flex-shrink:0;width:max-content}"
+    ".pcache-panel table.pcache-table{border-collapse:collapse;margin:2px 0;font-size:inherit}"
+    ".pcache-panel table.pcache-calls{margin:0}"
+    ".pcache-panel .pcache-table th,.pcache-panel .pcache-table td{padding:2px 6px;text-align:left;"
+    "vertical-align:top;white-space:nowrap;border-bottom:1px solid var(--jp-border-color2,#ddd)}"
+    f".pcache-panel table.pcache-calls{{table-layout:fixed;width:{_CALLS_WIDTH}px}}"
+    ".pcache-panel table.pcache-calls td,.pcache-panel table.pcache-calls th{overflow:hidden;"
+    "text-overflow:ellipsis}"
+    ".pcache-panel .pcache-table td.pcache-num,.pcache-panel .pcache-table th.pcache-num{text-align:right;"
+    "font-variant-numeric:tabular-nums}"
+    ".pcache-panel .pcache-caption,.pcache-panel .pcache-header{margin:6px 0 2px}"
+    ".pcache-panel .pcache-notes,.pcache-panel .pcache-preview{white-space:normal;max-width:36em}"
+    ".pcache-panel .pcache-error{color:#c62828}.pcache-panel .pcache-warning{color:#a15c00}"
+    ".pcache-panel .pcache-outcome-hit .pcache-outcome{color:#00805a}"
+    ".pcache-panel .pcache-outcome-failed .pcache-outcome{color:#c62828}"
+    ".pcache-panel .pcache-negative,.pcache-panel .pcache-mismatch{color:#a15c00}"
+    ".pcache-panel .pcache-auto::after{content:' auto';opacity:.6}"
+    ".pcache-panel .pcache-swatch{display:inline-block;width:10px;height:10px;margin:0 3px 0 10px}"
+    ".pcache-panel .pcache-empty{opacity:.7;margin:2px 0}"
+    "</style>"
+)
+
+
+# -- formatting ---------------------------------------------------------------------------
+def tokens(n: int, estimated: bool = False) -> str:
+    """`12,345`, or `~12,345` when the figure is an estimate (offline, or before sending)."""
+    return f"{'~' if estimated and n else ''}{n:,}"
+
+
+def money(usd: float) -> str:
+    """`$0.0123`: fixed-point always (never `1e-05`), sign first, more digits for tiny sums."""
+    sign, value = ("-" if usd < 0 else ""), abs(usd)
+    if value >= 100:
+        return f"{sign}${value:,.2f}"
+    return f"{sign}${value:.6f}" if 0 < value < 0.0001 else f"{sign}${value:.4f}"
+
+
+def duration(seconds: float) -> str:
+    """`4:12` (or `1:00:00`), rounded up so a live entry never reads `0:00`."""
+    total = max(0, math.ceil(seconds - 1e-6))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def clock(timestamp: float) -> str:
+    """Session-clock seconds as `HH:MM:SS` UTC (UTC keeps offline notebooks reproducible)."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%H:%M:%S")
+
+
+def _attr(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _th(label: str, numeric: bool = False) -> str:
+    return f'<th class="pcache-num">{label}</th>' if numeric else f"<th>{label}</th>"
+
+
+# -- blocks -------------------------------------------------------------------------------
+def _preview(block: Block, limit: int = 60) -> str:
+    if block.role == "tools":
+        text = "tools: " + ", ".join(str(item.get("name", "?")) for item in block.content)
+    else:
+        parts = [
+            str(item.get("text", "")) if item.get("type") == "text" else f"[{item.get('type', '?')}]"
+            for item in block.content
+        ]
+        text = " ".join(" ".join(parts).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _finding(f: Finding) -> str:
+    return (
+        f'<div class="pcache-finding pcache-{_attr(f.level)}" data-code="{_attr(f.code)}">'
+        f"{escape(f.message)} <i>Fix: {escape(f.fix)}</i></div>"
+    )
+
+
+def render_blocks(session: Session) -> str:
+    """The conversation in request order: tokens, prefix tokens, markers, next-call outlook, findings."""
+    params, names = session._render(session.conversation, None, None, None, {})
+    lay = session.layout(params)
+    findings, predictions = session.check(params, names)
+    info = session.models.get(str(params["model"]))
+    automatic = params.get("cache_control")
+    try:
+        points = resolve_breakpoints(lay, automatic)
+        marks = {lay.positions[b.position].path: (b.ttl, b.automatic) for b in points}
+        count = len(points)
+    except CacheRuleError:  # the findings explain it; still show the markers as written
+        marks = {p.path: (p.marker, False) for p in lay.positions if p.marker}
+        count = len(marks) + (1 if automatic else 0)
+    stats: dict[str, list[int]] = {}  # name -> [tokens, cumulative]
+    marker: dict[str, tuple[str, bool]] = {}
+    for p in lay.positions:
+        name = names.get(p.path, p.path)
+        entry = stats.setdefault(name, [0, 0])
+        entry[0] += p.tokens
+        entry[1] = p.cumulative
+        if p.path in marks:
+            marker[name] = marks[p.path]
+    outlook = {p.block: p.status for p in predictions if p.block}
+    notes: dict[str | None, list[str]] = {}
+    for f in findings:
+        notes.setdefault(f.block if f.block in stats else None, []).append(_finding(f))
+    over = count > MAX_BREAKPOINTS
+    caption = (
+        f'<div class="pcache-caption">Blocks in request order · breakpoints '
+        f'<b class="pcache-breakpoints{" pcache-error" if over else ""}">{count}/{MAX_BREAKPOINTS}</b>'
+        f" · {escape(info.id)} caches prefixes from {info.min_cache_tokens:,} tokens"
+        f" · prompt {tokens(lay.total_tokens, True)} tokens (estimated)</div>" + "".join(notes.get(None, []))
+    )
+    blocks = list(session.conversation.in_request_order())
+    if not blocks:
+        return caption + '<p class="pcache-empty">No blocks yet: add a system prompt or context.</p>'
+    rows = []
+    for b in blocks:
+        tok, cum = stats.get(b.name, (0, 0))
+        ttl, auto = marker.get(b.name, ("", False))
+        auto_cls = " pcache-auto" if auto else ""
+        rows.append(
+            f'<tr class="pcache-block pcache-role-{_attr(b.role)}" data-block="{_attr(b.name)}" '
+            f'data-kind="{_attr(b.kind)}"><td class="pcache-name">{escape(b.name)}</td>'
+            f'<td class="pcache-kind">{escape(b.kind)}</td>'
+            f'<td class="pcache-num pcache-tokens">{tokens(tok, True)}</td>'
+            f'<td class="pcache-num pcache-cumulative">{tokens(cum, True) if b.name in stats else "—"}</td>'
+            f'<td class="pcache-marker{auto_cls}">{escape(ttl or "")}</td>'
+            f'<td class="pcache-next">{escape(outlook.get(b.name, ""))}</td>'
+            f'<td class="pcache-preview" title="{_attr(b.source or "")}">{escape(_preview(b))}</td>'
+            f'<td class="pcache-notes">{"".join(notes.get(b.name, []))}</td></tr>'
+        )
+    labels = ("block", "kind", "tokens", "prefix", "marker", "next call", "content", "findings")
+    head = "".join(_th(h, h in ("tokens", "prefix")) for h in labels)
+    return (
+        f'{caption}<table class="pcache-table pcache-blocks"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+# -- calls --------------------------------------------------------------------------------
+def bar_scale(records: Iterable[CallRecord], floor: int = 1024) -> int:
+    """Tokens at full bar width: a power of two, so it changes rarely as calls come in."""
+    largest = max((r.tokens.prompt + r.tokens.output for r in records), default=0)
+    return max(floor, 1 << max(0, largest - 1).bit_length())
+
+
+def render_bar(record: CallRecord, scale: int) -> str:
+    """One call's tokens as a stacked horizontal SVG bar: read, writes, uncached input, output."""
+    t = record.tokens
+    parts = {"read": t.read, "write_1h": t.write_1h, "write_5m": t.write_5m}
+    parts.update(uncached=t.uncached, output=t.output)
+    rects, x = [], 0.0
+    for key, n in parts.items():
+        if n <= 0:
+            continue
+        width = BAR_WIDTH * n / max(scale, 1)
+        colour, label = COLOURS[key]
+        rects.append(
+            f'<rect class="pcache-seg-{key}" x="{x:.1f}" y="0" width="{width:.1f}" height="12" '
+            f'fill="{colour}"><title>{label} {tokens(n, record.estimated)}</title></rect>'
+        )
+        x += width
+    return (
+        f'<svg class="pcache-bar" width="{BAR_WIDTH}" height="12" viewBox="0 0 {BAR_WIDTH} 12">'
+        f"{''.join(rects)}</svg>"
+    )
+
+
+def render_legend() -> str:
+    swatches = "".join(
+        f'<span class="pcache-swatch" style="background:{colour}"></span>{label}'
+        for colour, label in COLOURS.values()
+    )
+    return f'<div class="pcache-legend">{swatches}</div>'
+
+
+def predicted_outcome(prediction: Sequence[Mapping[str, Any]] | None) -> str | None:
+    """The outcome the pre-flight prediction implied, in `CallRecord.outcome` terms."""
+    if prediction is None:
+        return None
+    statuses = {p.get("status") for p in prediction}
+    hit, write = "hit" in statuses, "write" in statuses
+    return "hit+write" if hit and write else "hit" if hit else "write" if write else "uncached"
+
+
+def _why(record: CallRecord) -> str:
+    """The API's cache-miss reason when it gave one (diagnostics), else the outcome."""
+    if not record.ok:
+        return record.error or "failed"
+    diagnostics = getattr(record.response, "diagnostics", None)
+    if diagnostics is not None:
+        reason = diagnostics.cache_miss_reason
+        if reason is None:
+            return "diagnosis pending"
+        missed = getattr(reason, "cache_missed_input_tokens", None)
+        return reason.type + (f" ({tokens(missed)} missed)" if missed else "")
+    return record.outcome
+
+
+def render_call_row(record: CallRecord, scale: int | None = None) -> str:
+    """One `<tr>` of the calls table; the panel appends these instead of re-rendering."""
+    t, c, est, ok = record.tokens, record.cost, record.estimated, record.ok
+    scale = scale or bar_scale([record])
+
+    def num(cls: str, n: int, extra: str = "") -> str:
+        shown = tokens(n, est) if ok else "—"
+        return f'<td class="pcache-num {cls}" data-tokens="{n}"{extra}>{shown}</td>'
+
+    ttl = "+".join(k for k, n in (("1h", t.write_1h), ("5m", t.write_5m)) if n)
+    predicted = predicted_outcome(record.prediction)
+    if predicted is None or not ok:
+        predicted_cell = f'<td class="pcache-predicted">{escape(predicted or "")}</td>'
+    elif predicted == record.outcome:
+        predicted_cell = f'<td class="pcache-predicted" data-match="yes">{escape(predicted)} ✓</td>'
+    else:
+        predicted_cell = (
+            f'<td class="pcache-predicted pcache-mismatch" data-match="no" title="the prediction missed">'
+            f"{escape(predicted)} ✗</td>"
+        )
+    why = _why(record)
+    saving_cls = " pcache-negative" if c.saving < 0 else ""
+    return (
+        f'<tr class="pcache-call pcache-outcome-{_attr(record.outcome)}" data-call="{record.index}" '
+        f'data-outcome="{_attr(record.outcome)}"><td class="pcache-num pcache-index">{record.index}</td>'
+        f'<td class="pcache-time">{clock(record.started_at)}</td>'
+        f'<td class="pcache-model" title="{_attr(record.model)}">{escape(record.model)}</td>'
+        + num("pcache-uncached", t.uncached)
+        + num("pcache-write", t.written, f' data-write-5m="{t.write_5m}" data-write-1h="{t.write_1h}"')
+        + f'<td class="pcache-write-ttl">{ttl}</td>'
+        + num("pcache-read", t.read)
+        + num("pcache-output", t.output)
+        + f'<td class="pcache-num pcache-cost">{money(c.total) if ok else "—"}</td>'
+        f'<td class="pcache-num pcache-saving{saving_cls}">{money(c.saving) if ok else "—"}</td>'
+        f'<td class="pcache-num pcache-latency">{record.latency_s:.2f} s</td>'
+        f'<td class="pcache-outcome">{escape(record.outcome)}</td>'
+        f"{predicted_cell}"
+        f'<td class="pcache-why" title="{_attr(why)}">{escape(why)}</td>'
+        f'<td class="pcache-bar-cell">{render_bar(record, scale) if ok else ""}</td></tr>'
+    )
+
+
+def calls_table(rows: str = "", *, head: bool = False) -> str:
+    """A calls `<table>` with the shared column widths: the header alone, or a run of rows."""
+    cols = "".join(f'<col style="width:{w}px"/>' for _, _, w in _CALL_COLUMNS)
+    thead = "<thead><tr>" + "".join(_th(h, c in _NUMERIC) for h, c, _ in _CALL_COLUMNS) + "</tr></thead>"
+    return (
+        f'<table class="pcache-table pcache-calls"><colgroup>{cols}</colgroup>'
+        f"{thead if head else ''}<tbody>{rows}</tbody></table>"
+    )
+
+
+def render_calls(session: Session) -> str:
+    """Every call: tokens by billing rate, cost, saving, outcome against the prediction, why."""
+    records = session.calls
+    if not records:
+        return '<div class="pcache-caption">Calls</div><p class="pcache-empty">No calls yet.</p>'
+    scale = bar_scale(records)
+    rows = "".join(render_call_row(r, scale) for r in records)
+    return f'<div class="pcache-caption">Calls</div>{render_legend()}{calls_table(rows, head=True)}'
+
+
+def render_header(session: Session, totals: Totals | None = None) -> str:
+    """Mode, model and the session's totals (the panel passes running totals to stay O(1))."""
+    totals = totals if totals is not None else session.totals
+    mode = session.connection.mode if session.connection is not None else "custom client"
+    shown = "live" if mode == "live" else f"offline ({mode})" if mode == "server" else mode
+    est, t, c = session.offline, totals.tokens, totals.cost
+    saving = f"saved {money(c.saving)}" if c.saving >= 0 else f"{money(-c.saving)} more than uncached"
+    return (
+        f'<div class="pcache-header"><b class="pcache-mode" data-mode="{_attr(mode)}">{escape(shown)}</b>'
+        f' · <span class="pcache-model">{escape(session.model)}</span> · <span class="pcache-totals">'
+        f"{totals.calls} call{'' if totals.calls == 1 else 's'} ({totals.failed} failed) · "
+        f"{money(c.total)} ({saving}) · read {tokens(t.read, est)} · written {tokens(t.written, est)}"
+        f" · uncached {tokens(t.uncached, est)} · output {tokens(t.output, est)}</span></div>"
+    )
+
+
+# -- countdown and summary ----------------------------------------------------------------
+def render_countdown(entries: Sequence[Mapping[str, Any]], now: float) -> str:
+    """Live cache entries with the time left; `now` (not the stored `expires_in`) decides."""
+    rows = []
+    for e in entries:
+        left = float(e["expires_at"]) - now
+        if left <= 0:
+            continue
+        name = e.get("block") or e.get("path") or "?"
+        ttl = str(e.get("ttl", "5m"))
+        width = BAR_WIDTH / 2 * min(1.0, left / TTL_SECONDS.get(ttl, 300))
+        rows.append(
+            f'<tr class="pcache-entry" data-block="{_attr(name)}" data-ttl="{_attr(ttl)}">'
+            f'<td class="pcache-name">{escape(str(name))}</td>'
+            f'<td class="pcache-num pcache-tokens">{tokens(int(e.get("tokens", 0)), True)}</td>'
+            f'<td class="pcache-entry-ttl">{escape(ttl)}</td>'
+            f'<td class="pcache-expires">expires in {duration(left)}</td>'
+            f'<td><svg class="pcache-progress" width="{BAR_WIDTH // 2}" height="8">'
+            f'<rect width="{BAR_WIDTH // 2}" height="8" fill="#ddd"/>'
+            f'<rect width="{width:.1f}" height="8" fill="{COLOURS["read"][0]}"/></svg></td></tr>'
+        )
+    caption = '<div class="pcache-caption">Cache entries written by this session</div>'
+    if not rows:
+        return caption + '<p class="pcache-empty">No live cache entries.</p>'
+    head = (
+        '<tr><th>block</th><th class="pcache-num">prefix tokens</th><th>ttl</th><th>left</th><th></th></tr>'
+    )
+    return (
+        f'{caption}<table class="pcache-table pcache-countdown"><thead>{head}</thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def summary_text(record: CallRecord) -> str:
+    """The one-line usage summary printed after a reply, for terminals and logs."""
+    if not record.ok:
+        return f"call {record.index} failed · {record.error or 'no response'}"
+    t, c, est = record.tokens, record.cost, record.estimated
+    saving = f"saved {money(c.saving)}" if c.saving >= 0 else f"{money(-c.saving)} more than uncached"
+    return (
+        f"cache read {tokens(t.read, est)} · write 5m {tokens(t.write_5m, est)} / 1h "
+        f"{tokens(t.write_1h, est)} · uncached {tokens(t.uncached, est)} · output "
+        f"{tokens(t.output, est)} · {money(c.total)} ({saving}) · {record.outcome.upper()}"
+    )
+
+
+def render_summary(record: CallRecord) -> str:
+    """`summary_text` as one styled line; self-contained (no panel CSS needed)."""
+    title = ' title="token counts estimated offline"' if record.estimated else ""
+    return (
+        f'<div class="pcache-summary pcache-outcome-{_attr(record.outcome)}" data-call="{record.index}"'
+        f'{title} style="font-family:monospace;font-size:12px;opacity:.8">'
+        f"{escape(summary_text(record))}</div>"
+    )
+
+
+def render_session(session: Session) -> str:
+    """Everything the panel shows, as static HTML (`_repr_html_` for nbconvert and GitHub)."""
+    entries = session.ledger.entries(session.now())
+    return (
+        f'<div class="pcache-panel">{STYLE}{render_header(session)}{render_blocks(session)}'
+        f"{render_calls(session)}{render_countdown(entries, session.now())}</div>"
+    )
+
+
+session_html = render_session

@@ -1,0 +1,549 @@
+"""The magics, driven through a real IPython shell against the in-process emulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
+from IPython.utils.capture import capture_output
+from traitlets.config import Config
+
+import pcache_magic
+from pcache_magic.magics import ClaudeMagics
+from pcache_magic.session import Session
+from pcache_magic.transport import connect
+
+LONG = " ".join(f"Rule {i}: review the code carefully and explain each finding." for i in range(160))
+KEY = "sk-ant-api03-never-print-me"
+
+
+@pytest.fixture(scope="module")
+def shell() -> InteractiveShell:
+    config = Config()
+    config.HistoryManager.enabled = False
+    return InteractiveShell.instance(config=config)
+
+
+@pytest.fixture
+def ip(
+    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[InteractiveShell]:
+    monkeypatch.setenv("PCACHE_OFFLINE", "1")
+    monkeypatch.delenv("PCACHE_EMULATOR_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    shell.config.pop("ClaudeMagics", None)  # %config persists in the shell's config: start clean
+    with capture_output():
+        shell.run_line_magic("load_ext", "pcache_magic")
+    yield shell
+    shell.run_line_magic("unload_ext", "pcache_magic")
+    shell.config.pop("ClaudeMagics", None)
+
+
+def magics(ip: InteractiveShell) -> ClaudeMagics:
+    found = ip.magics_manager.registry["ClaudeMagics"]
+    assert isinstance(found, ClaudeMagics)
+    return found
+
+
+def run(ip: InteractiveShell, code: str, **kwargs: Any) -> ExecutionResult:
+    result = ip.run_cell(code, **kwargs)
+    result.raise_error()
+    return result
+
+
+def state(session: Session) -> tuple[object, ...]:
+    return ([b.model_dump() for b in session.conversation.blocks], len(session.calls), session.model)
+
+
+def usage_error(ip: InteractiveShell, code: str) -> str:
+    """Run a cell that must fail with a one-line UsageError and leave the session unchanged."""
+    session = pcache_magic.current_session()
+    before = state(session)
+    with capture_output():
+        result = ip.run_cell(code)
+    assert isinstance(result.error_in_exec or result.error_before_exec, UsageError), result
+    message = str(result.error_in_exec or result.error_before_exec)
+    assert state(pcache_magic.current_session()) == before
+    return message
+
+
+# -- loading -------------------------------------------------------------------------------------
+def test_load_prints_one_line_and_never_the_key(
+    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PCACHE_OFFLINE", "1")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    with capture_output() as out:
+        shell.run_line_magic("load_ext", "pcache_magic")
+    try:
+        assert out.stdout.count("\n") == 1
+        assert out.stdout.startswith("pcache_magic: offline") and "claude-" in out.stdout
+        assert KEY not in out.stdout
+        assert isinstance(pcache_magic.current_session(), Session)
+        assert "claude_context" in shell.magics_manager.magics["line"]
+    finally:
+        shell.run_line_magic("unload_ext", "pcache_magic")
+    assert "ClaudeMagics" not in shell.magics_manager.registry
+    for kind in ("line", "cell"):
+        assert not any(name.startswith("claude") for name in shell.magics_manager.magics[kind])
+    assert not any(isinstance(c, ClaudeMagics) for c in shell.configurables)
+    with pytest.raises(RuntimeError, match="load_ext pcache_magic"):
+        pcache_magic.current_session()
+
+
+def test_show_panel_on_load(shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PCACHE_OFFLINE", "1")
+    shell.config.ClaudeMagics.show_panel = True
+    try:
+        with capture_output() as out:
+            shell.run_line_magic("load_ext", "pcache_magic")
+        assert any("application/vnd.jupyter.widget-view+json" in o.data for o in out.outputs)
+        assert magics(shell)._panel is not None
+    finally:
+        del shell.config.ClaudeMagics["show_panel"]
+        shell.run_line_magic("unload_ext", "pcache_magic")
+
+
+def test_help_lists_the_arguments(ip: InteractiveShell) -> None:
+    doc = ip.find_cell_magic("claude_context").__doc__ or ""
+    assert "%%claude_context [--cache [5m|1h]] [--name NAME]" in doc
+    for flag in ("--cache", "--name", "--file", "--image", "5m|1h"):
+        assert flag in doc
+    assert "--run" in (ip.find_cell_magic("claude_tools").__doc__ or "")
+    assert "--no-stream" in (ip.find_cell_magic("claude").__doc__ or "")
+    assert "advance" in (ip.find_line_magic("claude_clock").__doc__ or "")
+
+
+# -- blocks ---------------------------------------------------------------------------------------
+def test_system_cache_flags_and_rerun_replaces(ip: InteractiveShell) -> None:
+    session = pcache_magic.current_session()
+    with capture_output() as out:
+        run(ip, "%%claude_system --cache\nBe brief.")
+    assert "system block 'system'" in out.stdout and "cached 5m" in out.stdout
+    run(ip, "%%claude_system --cache 1h\nBe very brief.\n\n")
+    (block,) = session.conversation.blocks
+    assert block.cache is not None and block.cache.ttl == "1h"
+    assert block.content == [{"type": "text", "text": "Be very brief."}]
+    run(ip, "%%claude_system --name persona\nYou are a pirate.")
+    assert session.conversation.names() == ["system", "persona"]
+    assert session.conversation.blocks[1].cache is None
+    run(ip, "%config ClaudeMagics.default_ttl = '1h'")
+    run(ip, "%%claude_system --cache\nBe brief.")
+    assert session.conversation.blocks[0].cache.ttl == "1h"  # type: ignore[union-attr]
+
+
+def test_cell_id_names_blocks_and_a_rerun_replaces_them(ip: InteractiveShell) -> None:
+    session = pcache_magic.current_session()
+    cell = "3f2a9c1b-0000-4000-8000-000000000000"
+    run(ip, "%%claude_system\nFirst version.", cell_id=cell)
+    run(ip, "%%claude_system\nSecond version.", cell_id=cell)
+    assert session.conversation.names() == ["system-3f2a9c1b"]
+    assert session.conversation.blocks[0].content[0]["text"] == "Second version."
+    run(ip, "%%claude_context\nNow it is context.", cell_id=cell)  # the cell became another magic
+    assert session.conversation.names() == ["context-3f2a9c1b"]
+    run(ip, "%%claude_system\nAnother cell.", cell_id="other-cell")
+    assert session.conversation.names() == ["context-3f2a9c1b", "system-other-ce"]
+
+
+def test_cell_id_from_ipykernel_metadata(ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Kernel:
+        def get_parent(self) -> dict[str, Any]:
+            return {"header": {}, "metadata": {"cellId": "abcdef99-kernel"}}
+
+    monkeypatch.setattr(ip, "kernel", Kernel(), raising=False)
+    run(ip, "%%claude_system\nFrom a kernel.")
+    run(ip, "%%claude_system\nFrom a kernel, again.")
+    assert pcache_magic.current_session().conversation.names() == ["system-abcdef99"]
+
+
+def test_context_text_files_images_and_rerun(ip: InteractiveShell, tmp_path: Path) -> None:
+    session = pcache_magic.current_session()
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.py").write_text("print('a')\n")
+    (tmp_path / "src" / "b.py").write_text("print('b')\n")
+    (tmp_path / "paper.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+    (tmp_path / "pic.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 8)
+    run(ip, "%%claude_context --cache 1h --file src/*.py paper.pdf --image pic.png\nThe project:")
+    (block,) = session.conversation.blocks
+    assert block.name == "context:src/*.py" and block.source == "src/a.py and 3 more"
+    assert [c["type"] for c in block.content] == ["text", "text", "text", "document", "image"]
+    assert block.content[1]["text"].startswith("File: src/a.py\n")
+    assert block.cache is not None and block.cache.ttl == "1h"
+    run(ip, "%claude_context --file src/*.py")  # the line form, for files only
+    assert len(session.conversation.blocks) == 1
+    assert [c["type"] for c in session.conversation.blocks[0].content] == ["text", "text"]
+    run(ip, "%%claude_context\nFirst line\nmore")
+    run(ip, "%%claude_context\nFirst line\nchanged")
+    assert len(session.conversation.blocks) == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        ("%%claude_system --bogus\nx", "unrecognized arguments: --bogus"),
+        ("%%claude_system --cache 2h\nx", "invalid choice: '2h'"),
+        ("%%claude_system --cache\n  \n", "The cell is empty"),
+        ("%claude_context --cache", "Nothing to add"),
+        ("%%claude_context --cache\n\n", "Nothing to add"),
+        ("%%claude_context --cache 5m --file missing.txt\nx", "missing.txt: the file does not exist"),
+        ("%%claude_context --file nothing/*.md\nx", r"nothing/\*.md: the pattern matches no file"),
+        ("%%claude_context --image notes.txt\nx", "not a PNG, JPEG, GIF or WebP"),
+        ('%%claude_tools\n[{"name": "x",, }]', r"not valid JSON \(Expecting .* line 1, column 15\)"),
+        ("%%claude_tools\nundefined_name", r"evaluating it failed \(NameError"),
+        ('%%claude_tools --run\n{"name": "nofn", "input_schema": {"type": "object"}}', "no function named"),
+        ('%%claude_tools\n{"name": "bad name!", "input_schema": {"type": "object"}}', "invalid"),
+        ("%%claude\n  \n", "The cell is empty"),
+        ("%%claude\n", "the cell body is empty"),
+        ("%%claude --max-tokens 0\nhi", "at least 1"),
+        ("%%claude --model claude-sonet-4-5\nhi", "Did you mean"),
+        ("%%claude --cache sometimes\nhi", "invalid choice"),
+        ("%claude_session drop nope", "No block named 'nope'; the blocks are: none"),
+        ("%claude_session drop", "needs a block NAME"),
+        ("%claude_session export yaml", "python or json"),
+        ("%claude_session frobnicate", "invalid choice"),
+        ("%claude_session show extra", "Too many arguments"),
+        ("%claude_session load missing.json", "no such file"),
+        ("%claude_clock advance 6x", "write e.g. 6m, 90s, 1h30m"),
+        ("%claude_clock advance", "write e.g. 6m"),
+        ("%claude_clock 6m", "Did you mean %claude_clock advance 6m"),
+        ("%claude_clock rewind 6m", "Did you mean %claude_clock advance 6m"),
+        ("%claude_prewarm now", "takes no arguments"),
+    ],
+)
+def test_usage_errors_are_one_line_and_change_nothing(
+    ip: InteractiveShell, tmp_path: Path, code: str, words: str
+) -> None:
+    (tmp_path / "notes.txt").write_text("plain text")
+    message = usage_error(ip, code)
+    assert "\n" not in message and "Traceback" not in message
+    assert __import__("re").search(words, message), message
+
+
+def test_tools_json_expression_and_cache_marker(ip: InteractiveShell) -> None:
+    session = pcache_magic.current_session()
+    run(ip, '%%claude_tools\n{"name": "search", "input_schema": {"type": "object", "properties": {}}}')
+    run(ip, "def add(a: int, b: int) -> int:\n    'Add two numbers.'\n    return a + b\n")
+    run(ip, "%%claude_tools --cache\n[add, {'name': 'noop', 'input_schema': {'type': 'object'}}]")
+    assert session.conversation.names() == ["tools:search", "tools:add"]
+    params = session.params()
+    assert [t["name"] for t in params["tools"]] == ["search", "add", "noop"]
+    assert params["tools"][1]["description"] == "Add two numbers."
+    assert params["tools"][1]["input_schema"]["required"] == ["a", "b"]
+    assert "cache_control" in params["tools"][2] and "cache_control" not in params["tools"][1]
+
+
+# -- calls ------------------------------------------------------------------------------------------
+def test_ask_flow_reads_from_cache_and_prints_the_summary(ip: InteractiveShell) -> None:
+    assert len(LONG.split()) > 1100
+    run(ip, f"%%claude_system --cache\n{LONG}")
+    with capture_output() as first:
+        run(ip, "%%claude\nWhich functions have no tests?")
+    with capture_output() as second:
+        run(ip, "%%claude\nAnd which are the longest?")
+    session = pcache_magic.current_session()
+    assert [c.kind for c in session.calls] == ["ask", "ask"]
+    assert session.calls[0].tokens.written > 0
+    assert session.calls[1].tokens.read > 0
+    markdown = [o.data["text/markdown"] for o in second.outputs if "text/markdown" in o.data]
+    assert "longest" in markdown[-1] and "offline emulator" in markdown[-1]
+    summaries = [o.data for o in second.outputs if "text/html" in o.data]
+    assert len(summaries) == 1
+    assert "pcache-summary" in summaries[0]["text/html"] and "HIT" in summaries[0]["text/plain"]
+    assert "WRITE" in next(o.data for o in first.outputs if "text/html" in o.data)["text/plain"]
+    assert session.conversation.names()[1:] == ["prompt", "reply", "prompt-2", "reply-2"]
+
+
+def test_claude_flags(ip: InteractiveShell) -> None:
+    session = pcache_magic.current_session()
+    run(ip, f"%%claude_system --cache\n{LONG}")
+    run(ip, "%%claude --no-stream --max-tokens 50 --model claude-haiku-4-5 --cache last --name q\nHello?")
+    request = session.calls[-1].request
+    assert (request["model"], request["max_tokens"]) == ("claude-haiku-4-5", 50)
+    assert request["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral", "ttl": "5m"}
+    run(ip, "%%claude\nAnother question.")
+    run(ip, "%%claude_context --name later\nA later note.")
+    run(ip, "%%claude --name q\nHello again?")  # --name: the whole turn is asked again
+    names = session.conversation.names()
+    assert names == ["system", "prompt", "reply-2", "later", "q", "reply"]
+    assert session.calls[-1].request["model"] == session.model
+    assert "names a system block" in usage_error(ip, "%%claude --name system\nHi")
+
+
+@pytest.mark.parametrize("flags", ["", "--no-stream"])
+def test_a_terminal_gets_plain_text(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch, flags: str
+) -> None:
+    monkeypatch.setattr(ip.display_formatter, "active_types", ["text/plain"])
+    run(ip, "def ping() -> str:\n    'Ping.'\n    return 'pong'\n")
+    run(ip, "%%claude_tools --run\nping")
+    with capture_output() as out:
+        run(ip, f"%%claude {flags}\nHello from a terminal, use ping")
+    assert out.stdout.count("Calling `ping`") == 1  # each part once, whether streamed or not
+    assert out.stdout.count("> tool `ping({})` → pong") == 1
+    assert out.stdout.count('Your last message: "tool results: ["pong"]"') == 1
+    assert all("cache read" in o.data["text/plain"] for o in out.outputs)
+
+
+def test_tool_loop_runs_the_function(ip: InteractiveShell) -> None:
+    run(
+        ip,
+        "calls = []\n"
+        "def get_weather(city: str) -> str:\n"
+        "    'The weather.'\n"
+        "    calls.append(city)\n"
+        "    return f'Sunny in {city}'\n",
+    )
+    run(ip, "%%claude_tools --run\nget_weather")
+    with capture_output() as out:
+        run(ip, "%%claude\nUse get_weather for Paris")
+    session = pcache_magic.current_session()
+    assert ip.user_ns["calls"] == ["example"]  # the emulator fills required arguments with placeholders
+    assert [c.kind for c in session.calls] == ["ask", "tool_loop"]
+    assert session.calls[0].response.stop_reason == "tool_use"  # type: ignore[union-attr]
+    assert session.calls[1].response.stop_reason == "end_turn"  # type: ignore[union-attr]
+    result = session.calls[1].request["messages"][-1]["content"][0]
+    assert result["type"] == "tool_result" and result["content"] == "Sunny in example"
+    final = [o.data["text/markdown"] for o in out.outputs if "text/markdown" in o.data][-1]
+    assert 'get_weather({"city": "example"})` → Sunny in example' in final
+    assert len([o for o in out.outputs if "text/html" in o.data]) == 2
+    # Without --run the turn ends at the tool call, and says so.
+    run(ip, "%%claude_tools\nget_weather")
+    with capture_output() as out:
+        run(ip, "%%claude\nUse get_weather for Rome")
+    assert "not run" in [o.data["text/markdown"] for o in out.outputs if "text/markdown" in o.data][-1]
+
+
+def test_tool_rounds_are_bounded(ip: InteractiveShell) -> None:
+    run(ip, "def ping() -> str:\n    'Ping.'\n    return 'Use ping again'\n")
+    run(ip, "%%claude_tools --run\nping")
+    run(ip, "%config ClaudeMagics.max_tool_rounds = 0")
+    with capture_output() as out:
+        run(ip, "%%claude\nUse ping now")
+    assert "Stopped after 0 tool rounds" in out.stdout
+
+
+def test_preflight_error_lists_the_markers(ip: InteractiveShell) -> None:
+    with capture_output() as out:
+        run(ip, f"%%claude_system --cache 1h --name s1\n{LONG}")
+        run(ip, "%%claude_system --cache 1h --name s2\nMore rules.")
+        for n in range(3):
+            run(ip, f"%%claude_context --cache --name c{n}\nDocument {n}.")
+    assert "5 cache markers" in out.stdout  # said when the fifth block arrived
+    session = pcache_magic.current_session()
+    before = state(session)
+    with capture_output():
+        result = ip.run_cell("%%claude\nHello")
+    message = str(result.error_in_exec)
+    assert isinstance(result.error_in_exec, UsageError)
+    assert message.startswith("Not sent: 5 cache markers, at most 4: s1 (system.0), s2 (system.1), c0")
+    assert state(session) == before
+
+
+@pytest.mark.parametrize(
+    ("fault", "flags", "expected"),
+    [
+        (529, "", "The API is overloaded (529) after 2 retries; try again in a minute."),
+        (401, "--no-stream", "The API key was rejected (401); check ANTHROPIC_API_KEY."),
+        ("disconnect", "", "The connection broke during the reply (RemoteProtocolError); the conversation"),
+    ],
+)
+def test_api_errors_are_one_line(ip: InteractiveShell, fault: Any, flags: str, expected: str) -> None:
+    session = pcache_magic.current_session()
+    run(ip, "%%claude_system\nBe brief.")
+    before = [b.model_dump() for b in session.conversation.blocks]
+    session.connection.emulator.inject(fault, times=3, retry_after=0.01)  # type: ignore[union-attr]
+    with capture_output():
+        result = ip.run_cell(f"%%claude {flags}\nHello")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert str(result.error_in_exec).startswith(expected)
+    assert [b.model_dump() for b in session.conversation.blocks] == before
+    assert [c.ok for c in session.calls] == [False]  # the failed call is on record
+
+
+def test_interrupt_leaves_the_conversation(ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch) -> None:
+    session = pcache_magic.current_session()
+
+    def interrupted(**_: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session.client.messages, "stream", interrupted)  # type: ignore[union-attr]
+    before = [b.model_dump() for b in session.conversation.blocks]
+    with capture_output():
+        result = ip.run_cell("%%claude\nHello")
+    assert str(result.error_in_exec) == "Interrupted; the conversation is unchanged."
+    assert [b.model_dump() for b in session.conversation.blocks] == before
+
+
+def test_prewarm_then_a_hit(ip: InteractiveShell) -> None:
+    run(ip, f"%%claude_system --cache\n{LONG}")
+    with capture_output() as out:
+        run(ip, "%claude_prewarm")
+    assert "WRITE" in out.outputs[-1].data["text/plain"]
+    run(ip, "%%claude\nHello")
+    session = pcache_magic.current_session()
+    assert [c.kind for c in session.calls] == ["prewarm", "ask"]
+    assert session.calls[1].tokens.read > 0
+
+
+# -- clock, config, session -------------------------------------------------------------------------
+def test_clock_shows_entries_and_advancing_expires_them(ip: InteractiveShell) -> None:
+    run(ip, f"%%claude_system --cache\n{LONG}")
+    run(ip, "%%claude\nHello")
+    with capture_output() as out:
+        run(ip, "%claude_clock")
+    assert (
+        "Emulator time: 2026-" in out.stdout and "system:" in out.stdout and "expires in 5m00s" in out.stdout
+    )
+    with capture_output() as out:
+        run(ip, "%claude_clock advance 6m")
+    assert "Moved the emulator clock on by 6m00s" in out.stdout and "No live cache entries" in out.stdout
+    run(ip, "%%claude\nHello again")
+    assert pcache_magic.current_session().calls[-1].tokens.read == 0
+
+
+def test_clock_does_not_move_online(ip: InteractiveShell) -> None:
+    live = Session(connection=connect(env={"ANTHROPIC_API_KEY": "sk-ant-test"}))
+    assert live.connection is not None and live.connection.mode == "live"
+    magics(ip).use(live)
+    message = usage_error(ip, "%claude_clock advance 6m")
+    assert message.startswith("The clock only moves offline")
+    assert live.calls == []
+    with capture_output() as out:
+        run(ip, "%claude_clock")
+    assert "Real time:" in out.stdout
+
+
+def test_config_reaches_the_live_session(ip: InteractiveShell) -> None:
+    session = pcache_magic.current_session()
+    run(ip, "%config ClaudeMagics.model = 'claude-haiku-4-5'")
+    run(ip, "%config ClaudeMagics.max_tokens = 77")
+    assert (session.model, session.max_tokens) == ("claude-haiku-4-5", 77)
+    with capture_output():
+        ip.run_cell("%config ClaudeMagics.model = 'claude-haiku-4.5x'")  # IPython logs the TraitError
+    assert session.model == magics(ip).model == "claude-haiku-4-5"
+
+
+def test_bad_config_refuses_to_load_in_one_line(
+    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PCACHE_OFFLINE", "1")
+    shell.config.ClaudeMagics.model = "claude-sonet-4-5"
+    try:
+        with capture_output():
+            result = shell.run_cell("%load_ext pcache_magic")
+        assert isinstance(result.error_in_exec, UsageError)
+        assert str(result.error_in_exec).startswith("pcache_magic was not loaded: Unknown model")
+        assert "ClaudeMagics" not in shell.magics_manager.registry
+        assert not any(isinstance(c, ClaudeMagics) for c in shell.configurables)
+    finally:
+        shell.config.pop("ClaudeMagics", None)
+        shell.extension_manager.loaded.discard("pcache_magic")
+
+
+def test_switching_offline_keeps_the_conversation(ip: InteractiveShell) -> None:
+    run(ip, "%%claude_system\nKeep me.")
+    run(ip, "def ping() -> str:\n    'Ping.'\n    return 'pong'\n")
+    run(ip, "%%claude_tools --run\nping")
+    run(ip, "%claude_panel")
+    old = pcache_magic.current_session()
+    with capture_output() as out:
+        run(ip, "%config ClaudeMagics.offline = True")
+    new = pcache_magic.current_session()
+    assert new is not old and new.offline and new.conversation.names() == ["system", "tools:ping"]
+    assert out.stdout.startswith("pcache_magic: offline")
+    assert magics(ip)._panel is not None and magics(ip)._panel.session is new
+    run(ip, "%%claude\nUse ping")
+    assert [c.kind for c in new.calls] == ["ask", "tool_loop"]
+
+
+def test_session_show_reset_drop(ip: InteractiveShell) -> None:
+    run(ip, "%%claude_system --name keep\nKeep.")
+    run(ip, "%%claude_system --name gone\nGone.")
+    with capture_output() as out:
+        run(ip, "%claude_session")
+    assert "pcache-panel" in out.outputs[0].data["text/html"]
+    assert "keep: system" in out.outputs[0].data["text/plain"]
+    run(ip, "%claude_session drop gone")
+    session = pcache_magic.current_session()
+    assert session.conversation.names() == ["keep"]
+    run(ip, "%claude_session reset")
+    assert session.conversation.names() == [] and session.calls == []
+
+
+def test_save_load_round_trip(ip: InteractiveShell, tmp_path: Path) -> None:
+    run(ip, f"%%claude_system --cache 1h\n{LONG}")
+    run(ip, "%%claude\nHello")
+    run(ip, "%config ClaudeMagics.max_tokens = 300")
+    session = pcache_magic.current_session()
+    saved = (state(session), session.totals)
+    run(ip, "%claude_session save saved.json")
+    run(ip, "%claude_session reset")
+    run(ip, "%config ClaudeMagics.max_tokens = 100")
+    with capture_output() as out:
+        run(ip, "%claude_session load saved.json")
+    assert "Loaded 3 blocks and 1 call records" in out.stdout
+    assert (state(session), session.totals) == saved
+    assert magics(ip).max_tokens == 300
+    (tmp_path / "broken.json").write_text((tmp_path / "saved.json").read_text()[:100])
+    assert "truncated" in usage_error(ip, "%claude_session load broken.json")
+
+
+def test_export_json_and_python(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    run(ip, f"%%claude_system --cache\n{LONG}")
+    run(ip, "%%claude\nHello")
+    with capture_output() as out:
+        run(ip, "%claude_session export json")
+    exported = json.loads(out.stdout)
+    assert exported["next_request"]["system"][0]["cache_control"]["type"] == "ephemeral"
+    assert exported["calls"][0]["outcome"] == "write"
+    with capture_output() as out:
+        run(ip, "%claude_session export python")
+    compile(out.stdout, "replay.py", "exec")
+    assert KEY not in out.stdout and "ANTHROPIC_API_KEY" in out.stdout
+    run(ip, "%claude_session export python replay.py")
+    assert (tmp_path / "replay.py").read_text().strip() == out.stdout.strip()
+
+
+def test_panel_replaces_the_previous_one(ip: InteractiveShell) -> None:
+    with capture_output() as out:
+        run(ip, "%claude_panel")
+        first = magics(ip)._panel
+        run(ip, "%claude_panel")
+    second = magics(ip)._panel
+    assert first is not None and second is not None and first is not second
+    assert len(out.outputs) == 2
+    assert first._closed and first.comm is None  # closed and unsubscribed from the session
+    assert not second._closed
+
+
+def test_stream_updates_are_throttled(ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pcache_magic import _output
+
+    clock = iter(float(i) * 0.01 for i in range(10_000))  # 10 ms between chunks
+    monkeypatch.setattr(_output.time, "monotonic", lambda: next(clock))
+    with capture_output() as out:
+        reply = _output.Reply(rich=True)
+        for n in range(100):
+            reply.write(f"{n} ")
+        reply.flush()
+    updates = [o for o in out.outputs if "text/markdown" in o.data]
+    assert 2 <= len(updates) <= 1 + 100 * 0.01 / _output.UPDATE_EVERY_S + 1  # first, ~every 0.1 s, flush
+    assert updates[-1].data["text/markdown"] == "".join(f"{n} " for n in range(100))
+
+
+def test_importing_the_package_stays_cheap() -> None:
+    import subprocess
+    import sys
+
+    heavy = "('anthropic', 'IPython', 'ipywidgets')"
+    code = f"import sys, pcache_magic; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

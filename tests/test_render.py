@@ -1,0 +1,277 @@
+"""The pure HTML renderers: formatting, escaping, and the DOM contract the browser test relies on.
+
+Renderer output is well-formed XML by design, so it is parsed here with the standard library
+and queried by the same `pcache-` classes and `data-*` attributes the browser test uses.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+from anthropic.types import Message
+
+from pcache_magic.emulator import Emulator
+from pcache_magic.models import Prices
+from pcache_magic.render import (
+    BAR_WIDTH,
+    bar_scale,
+    duration,
+    money,
+    predicted_outcome,
+    render_bar,
+    render_blocks,
+    render_call_row,
+    render_calls,
+    render_countdown,
+    render_session,
+    render_summary,
+    session_html,
+    summary_text,
+    tokens,
+)
+from pcache_magic.session import Session
+from pcache_magic.transport import connect
+from pcache_magic.usage import CallRecord
+
+MODEL = "claude-sonnet-4-5"
+LONG = " ".join(f"Rule {i}: review every function for missing tests and unclear names." for i in range(120))
+PRICES = Prices(input=3, cache_write_5m=3.75, cache_write_1h=6, cache_read=0.3, output=15)
+
+
+def parse(html: str) -> ET.Element:
+    return ET.fromstring(f"<root>{html}</root>")
+
+
+def select(root: ET.Element, tag: str, cls: str, **attrs: str) -> list[ET.Element]:
+    """Elements `tag.cls[data-key=value]`: keyword `data_block="x"` means `data-block="x"`."""
+    wanted = {k.replace("_", "-"): v for k, v in attrs.items()}
+    return [
+        el
+        for el in root.iter(tag)
+        if cls in (el.get("class") or "").split() and all(el.get(k) == v for k, v in wanted.items())
+    ]
+
+
+def cell(row: ET.Element, cls: str) -> ET.Element:
+    (found,) = select(row, "td", cls)
+    return found
+
+
+def text(el: ET.Element) -> str:
+    return "".join(el.itertext())
+
+
+def new_session(**kwargs: Any) -> Session:
+    return Session(model=MODEL, connection=connect(emulator=Emulator(), max_retries=0), **kwargs)
+
+
+@pytest.fixture
+def session() -> Session:
+    s = new_session()
+    s.system(LONG, cache="5m", name="intro")
+    return s
+
+
+def record(usage: dict[str, Any], *, estimated: bool = False, **fields: Any) -> CallRecord:
+    message = Message.model_validate(
+        {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": MODEL,
+            "content": [{"type": "text", "text": "ok"}],
+            "stop_reason": "end_turn",
+            "usage": usage,
+            **fields.pop("message", {}),
+        }
+    )
+    defaults: dict[str, Any] = {"index": 1, "model": MODEL, "started_at": 0.0, "request": {}}
+    return CallRecord(**{**defaults, **fields}, response=message, prices=PRICES, estimated=estimated)
+
+
+HIT = {"input_tokens": 87, "output_tokens": 120, "cache_read_input_tokens": 12345}
+
+
+def test_number_money_and_time_formats() -> None:
+    assert tokens(12345) == "12,345"
+    assert tokens(12345, estimated=True) == "~12,345"
+    assert tokens(0, estimated=True) == "0"
+    assert money(0.0123) == "$0.0123"
+    assert money(-0.0063) == "-$0.0063"
+    assert money(0.0) == "$0.0000"
+    assert money(0.00001) == "$0.000010"
+    assert "e" not in money(3e-9)
+    assert money(1234.5) == "$1,234.50"
+    assert duration(252) == "4:12"
+    assert duration(300 - 120.0000000001) == "3:00"  # float noise must not show an extra second
+    assert duration(0.2) == "0:01"
+    assert duration(-3) == "0:00"
+    assert duration(3600) == "1:00:00"
+
+
+def test_summary_line_matches_the_documented_format() -> None:
+    rec = record(HIT)
+    line = "cache read 12,345 · write 5m 0 / 1h 0 · uncached 87 · output 120 · $0.0058 (saved $0.0333) · HIT"
+    assert summary_text(rec) == line
+    html = render_summary(rec)
+    assert text(parse(html)) == line
+    assert 'data-call="1"' in html
+    estimated = summary_text(record(HIT, estimated=True))
+    assert estimated.startswith("cache read ~12,345 · write 5m 0 / 1h 0 · uncached ~87")
+    write = record({"input_tokens": 5, "output_tokens": 10, "cache_creation_input_tokens": 2000})
+    assert "(" in summary_text(write) and "more than uncached" in summary_text(write)
+    assert summary_text(write).endswith("· WRITE")
+
+
+def test_failed_row_and_summary() -> None:
+    failed = CallRecord(index=3, model=MODEL, started_at=0.0, request={}, error="500 APIError: <boom>")
+    row = parse(render_call_row(failed))
+    (tr,) = select(row, "tr", "pcache-call", data_call="3")
+    assert tr.get("data-outcome") == "failed"
+    assert text(cell(tr, "pcache-outcome")) == "failed"
+    assert text(cell(tr, "pcache-why")) == "500 APIError: <boom>"
+    assert text(cell(tr, "pcache-read")) == "—"
+    assert summary_text(failed) == "call 3 failed · 500 APIError: <boom>"
+    assert "&lt;boom&gt;" in render_summary(failed)
+
+
+def test_why_column_uses_the_api_diagnostics() -> None:
+    reason = {"type": "system_changed", "cache_missed_input_tokens": 2000}
+    changed = record(HIT, message={"diagnostics": {"cache_miss_reason": reason}})
+    assert text(cell(parse(render_call_row(changed)), "pcache-why")) == "system_changed (2,000 missed)"
+    pending = record(HIT, message={"diagnostics": {"cache_miss_reason": None}})
+    assert text(cell(parse(render_call_row(pending)), "pcache-why")) == "diagnosis pending"
+    assert text(cell(parse(render_call_row(record(HIT))), "pcache-why")) == "hit"
+
+
+def test_predicted_against_actual() -> None:
+    assert predicted_outcome(None) is None
+    assert predicted_outcome([{"status": "write"}]) == "write"
+    assert predicted_outcome([{"status": "hit"}, {"status": "write"}]) == "hit+write"
+    assert predicted_outcome([{"status": "below-minimum"}]) == "uncached"
+    wrong = record(HIT, prediction=[{"status": "write"}])
+    td = cell(parse(render_call_row(wrong)), "pcache-predicted")
+    assert (text(td), td.get("data-match")) == ("write ✗", "no")
+    right = record(HIT, prediction=[{"status": "covered"}, {"status": "hit"}])
+    td = cell(parse(render_call_row(right)), "pcache-predicted")
+    assert (text(td), td.get("data-match")) == ("hit ✓", "yes")
+
+
+def test_bar_segments_are_proportional_to_the_scale() -> None:
+    rec = record({"input_tokens": 1000, "output_tokens": 500, "cache_read_input_tokens": 2096})
+    assert bar_scale([rec]) == 4096
+    assert bar_scale([]) == 1024
+    svg = parse(render_bar(rec, 4096))
+    widths = {r.get("class"): float(r.get("width") or 0) for r in svg.iter("rect")}
+    assert widths == {
+        "pcache-seg-read": pytest.approx(BAR_WIDTH * 2096 / 4096, abs=0.05),
+        "pcache-seg-uncached": pytest.approx(BAR_WIDTH * 1000 / 4096, abs=0.05),
+        "pcache-seg-output": pytest.approx(BAR_WIDTH * 500 / 4096, abs=0.05),
+    }
+    titles = [text(t) for t in svg.iter("title")]
+    assert titles == ["cache read 2,096", "uncached input 1,000", "output 500"]
+
+
+def test_countdown_shows_time_left_and_drops_expired_entries() -> None:
+    entries: list[dict[str, Any]] = [
+        {"block": "<intro>", "path": "system.0", "tokens": 2102, "ttl": "5m", "expires_at": 400.0},
+        {"block": None, "path": "messages.0.content.0", "tokens": 3000, "ttl": "1h", "expires_at": 3700.0},
+        {"block": "old", "path": "system.1", "tokens": 10, "ttl": "5m", "expires_at": 90.0},
+    ]
+    root = parse(render_countdown(entries, now=148.0))
+    rows = select(root, "tr", "pcache-entry")
+    assert [r.get("data-block") for r in rows] == ["<intro>", "messages.0.content.0"]
+    assert text(cell(rows[0], "pcache-expires")) == "expires in 4:12"
+    assert text(cell(rows[1], "pcache-expires")) == "expires in 59:12"
+    assert "&lt;intro&gt;" in render_countdown(entries, now=148.0)
+    assert "No live cache entries" in render_countdown(entries, now=5000.0)
+
+
+def test_blocks_table_shows_markers_breakpoints_and_prefix_tokens(session: Session) -> None:
+    session.context("A short note.", name="note")
+    root = parse(render_blocks(session))
+    assert text(select(root, "b", "pcache-breakpoints")[0]) == "1/4"
+    (intro,) = select(root, "tr", "pcache-block", data_block="intro")
+    assert text(cell(intro, "pcache-marker")) == "5m"
+    assert text(cell(intro, "pcache-next")) == "write"
+    assert text(cell(intro, "pcache-tokens")).startswith("~")
+    (note,) = select(root, "tr", "pcache-block", data_block="note")
+    assert text(cell(note, "pcache-marker")) == ""
+    first = int(text(cell(intro, "pcache-cumulative")).strip("~").replace(",", ""))
+    second = int(text(cell(note, "pcache-cumulative")).strip("~").replace(",", ""))
+    assert first >= 1024 and second > first
+
+
+def test_findings_are_shown_on_their_block_row() -> None:
+    s = new_session()
+    s.system("Too short to cache.", cache="1h", name="tiny")
+    root = parse(render_blocks(s))
+    (tiny,) = select(root, "tr", "pcache-block", data_block="tiny")
+    assert text(cell(tiny, "pcache-marker")) == "1h"
+    (finding,) = select(tiny, "div", "pcache-finding")
+    assert finding.get("data-code") == "below-minimum" and "pcache-warning" in (finding.get("class") or "")
+    for i in range(4):
+        s.context(f"note {i}", cache="5m", name=f"n{i}")
+    root = parse(render_blocks(s))
+    count = select(root, "b", "pcache-breakpoints")[0]
+    assert text(count) == "5/4" and "pcache-error" in (count.get("class") or "")
+    codes = [f.get("data-code") for f in select(root, "div", "pcache-finding")]
+    assert "too-many-breakpoints" in codes
+
+
+def test_automatic_caching_marks_the_last_block() -> None:
+    s = new_session(auto_cache=True)
+    s.system(LONG, name="intro")
+    s.context("doc", name="doc")
+    root = parse(render_blocks(s))
+    (doc,) = select(root, "tr", "pcache-block", data_block="doc")
+    marker = cell(doc, "pcache-marker")
+    assert text(marker) == "5m" and "pcache-auto" in (marker.get("class") or "")
+
+
+def test_user_text_is_escaped_everywhere() -> None:
+    s = new_session()
+    evil = '<script>alert("x")</script>'
+    s.system(LONG, cache="5m", name=evil)
+    s.context(evil + " & more", name="a&b")
+    html = render_session(s)
+    assert "<script>" not in html
+    root = parse(html)  # still well-formed
+    assert select(root, "tr", "pcache-block", data_block=evil)
+    assert select(root, "tr", "pcache-block", data_block="a&b")
+
+
+def test_calls_table_reports_each_call_as_recorded(session: Session) -> None:
+    assert "No calls yet" in render_calls(session)
+    session.ask("q1", stream=False)
+    session.ask("q1", stream=False)
+    root = parse(render_calls(session))
+    for rec in session.calls:
+        (tr,) = select(root, "tr", "pcache-call", data_call=str(rec.index))
+        assert int(cell(tr, "pcache-read").get("data-tokens") or -1) == rec.tokens.read
+        assert int(cell(tr, "pcache-write").get("data-tokens") or -1) == rec.tokens.written
+        assert text(cell(tr, "pcache-outcome")) == rec.outcome
+        assert text(cell(tr, "pcache-predicted")).endswith("✓")
+        assert text(cell(tr, "pcache-time")) == "09:00:00"
+    first, second = session.calls
+    assert (first.outcome, second.outcome) == ("write", "hit")
+    tr = select(root, "tr", "pcache-call", data_call="2")[0]
+    assert text(cell(tr, "pcache-read")) == f"~{second.tokens.read:,}"
+    assert text(cell(tr, "pcache-write-ttl")) == ""
+    assert text(cell(select(root, "tr", "pcache-call", data_call="1")[0], "pcache-write-ttl")) == "5m"
+
+
+def test_session_html_is_static_and_complete(session: Session) -> None:
+    session.ask("q1", stream=False)
+    html = session_html(session)
+    assert html == render_session(session)
+    root = parse(html)
+    (panel,) = select(root, "div", "pcache-panel")
+    assert panel.find("style") is not None
+    assert select(root, "tr", "pcache-block", data_block="intro")
+    assert select(root, "tr", "pcache-call", data_call="1")
+    assert select(root, "tr", "pcache-entry", data_block="intro")
+    assert " id=" not in html
+    assert text(select(root, "b", "pcache-mode")[0]) == "offline"

@@ -1,0 +1,236 @@
+"""The ipywidgets CachePanel: state after calls, O(1) appends, countdown, controls, teardown.
+
+Sessions run against the in-process emulator, whose clock stands still until advanced, so
+the countdown figures are exact.  Outside a kernel ipywidgets uses a no-op comm, so widget
+values are plain strings to inspect.
+"""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import pytest
+from IPython.core.formatters import DisplayFormatter
+
+from pcache_magic.emulator import Emulator
+from pcache_magic.render import render_session
+from pcache_magic.session import Session
+from pcache_magic.transport import connect
+from pcache_magic.view import CachePanel
+
+MODEL = "claude-sonnet-4-5"
+LONG = " ".join(f"Rule {i}: review every function for missing tests and unclear names." for i in range(120))
+
+
+def parse(html: str) -> ET.Element:
+    return ET.fromstring(f"<root>{html}</root>")
+
+
+def select(root: ET.Element, tag: str, cls: str, **attrs: str) -> list[ET.Element]:
+    wanted = {k.replace("_", "-"): v for k, v in attrs.items()}
+    return [
+        el
+        for el in root.iter(tag)
+        if cls in (el.get("class") or "").split() and all(el.get(k) == v for k, v in wanted.items())
+    ]
+
+
+def cell(row: ET.Element, cls: str) -> ET.Element:
+    (found,) = select(row, "td", cls)
+    return found
+
+
+def text(el: ET.Element) -> str:
+    return "".join(el.itertext())
+
+
+def calls_html(panel: CachePanel) -> ET.Element:
+    return parse("".join(child.value for child in panel.calls.children))
+
+
+@pytest.fixture
+def emulator() -> Emulator:
+    return Emulator()
+
+
+@pytest.fixture
+def session(emulator: Emulator) -> Session:
+    s = Session(model=MODEL, connection=connect(emulator=emulator, max_retries=0))
+    s.system(LONG, cache="5m", name="intro")
+    return s
+
+
+@pytest.fixture
+def panel(session: Session) -> Iterator[CachePanel]:
+    p = CachePanel(session)
+    yield p
+    p.close()
+
+
+def test_panel_tracks_blocks_and_calls(session: Session, panel: CachePanel) -> None:
+    assert "No calls yet" in panel.calls_head.value
+    session.ask("q1", stream=False)
+    session.ask("q1", stream=False)
+    blocks = parse(panel.blocks.value)
+    (intro,) = select(blocks, "tr", "pcache-block", data_block="intro")
+    assert text(cell(intro, "pcache-marker")) == "5m"
+    assert select(blocks, "tr", "pcache-block", data_block="reply-2")
+    calls = calls_html(panel)
+    for rec in session.calls:
+        (tr,) = select(calls, "tr", "pcache-call", data_call=str(rec.index))
+        assert int(cell(tr, "pcache-read").get("data-tokens") or -1) == rec.tokens.read
+        assert int(cell(tr, "pcache-write").get("data-tokens") or -1) == rec.tokens.written
+        assert text(cell(tr, "pcache-outcome")) == rec.outcome
+    second = select(calls, "tr", "pcache-call", data_call="2")[0]
+    assert int(cell(second, "pcache-read").get("data-tokens") or 0) > 0
+    assert text(cell(second, "pcache-outcome")) == "hit"
+    assert "2 calls (0 failed)" in panel.header.value
+    assert "No calls yet" not in panel.calls_head.value
+
+
+def test_a_new_call_appends_one_row_and_leaves_earlier_rows_alone(session: Session) -> None:
+    panel = CachePanel(session, chunk=1)  # one row per chunk widget: any re-render is visible
+    try:
+        session.ask("q1", stream=False)
+        session.ask("q1", stream=False)
+        rows = list(panel._rows)
+        chunks = list(panel._chunks)
+        changes: list[Any] = []
+        for chunk in chunks:
+            chunk.observe(changes.append, names="value")
+        session.ask("q2", stream=False)
+        assert len(panel._rows) == 3 and all(a is b for a, b in zip(rows, panel._rows, strict=False))
+        assert panel._chunks[:2] == chunks and changes == []
+        assert panel.calls.children == (panel.calls_head, *panel._chunks)
+        assert select(calls_html(panel), "tr", "pcache-call", data_call="3")
+    finally:
+        panel.close()
+
+
+def test_rows_fill_chunks_in_order(session: Session) -> None:
+    panel = CachePanel(session, chunk=2)
+    try:
+        for i in range(5):
+            session.ask(f"q{i}", stream=False)
+        assert len(panel._chunks) == 3
+        values = [c.value for c in panel._chunks]
+        assert [len(select(parse(v), "tr", "pcache-call")) for v in values] == [2, 2, 1]
+        indexes = [tr.get("data-call") for tr in select(calls_html(panel), "tr", "pcache-call")]
+        assert indexes == ["1", "2", "3", "4", "5"]
+    finally:
+        panel.close()
+
+
+def test_a_bigger_call_rescales_every_bar(session: Session, panel: CachePanel) -> None:
+    session.ask("q1", stream=False)
+    scale, first = panel._scale, panel._rows[0]
+    session.context(LONG * 3, name="big")
+    session.ask("q2", stream=False)
+    assert panel._scale > scale
+    assert panel._rows[0] is not first and panel._rows[0] != first  # bar redrawn on the new scale
+    assert len(select(calls_html(panel), "tr", "pcache-call")) == 2
+
+
+def test_countdown_follows_the_emulator_clock(session: Session, panel: CachePanel) -> None:
+    session.ask("q1", stream=False)
+    (entry,) = select(parse(panel.countdown.value), "tr", "pcache-entry", data_block="intro")
+    assert text(cell(entry, "pcache-expires")) == "expires in 5:00"
+    session.advance(120)
+    (entry,) = select(parse(panel.countdown.value), "tr", "pcache-entry", data_block="intro")
+    assert text(cell(entry, "pcache-expires")) == "expires in 3:00"
+    session.advance(181)
+    assert not select(parse(panel.countdown.value), "tr", "pcache-entry")
+    assert "No live cache entries" in panel.countdown.value
+    assert not panel.ticking  # offline: no timer thread, events drive the countdown
+
+
+def test_advance_and_refresh_buttons(session: Session, panel: CachePanel) -> None:
+    assert panel.advance_button is not None
+    assert panel.advance_button.description == "Advance 5 min"
+    assert "pcache-advance" in panel.advance_button._dom_classes
+    assert "pcache-refresh" in panel.refresh_button._dom_classes
+    session.ask("q1", stream=False)
+    start = session.now()
+    panel.advance_button.click()
+    assert session.now() == start + 300
+    assert "No live cache entries" in panel.countdown.value
+    panel.header.value = "stale"
+    panel.refresh_button.click()
+    assert "1 call (0 failed)" in panel.header.value
+
+
+def test_failed_call_row_shows_failed(session: Session, panel: CachePanel) -> None:
+    with pytest.raises(anthropic.BadRequestError):
+        session.ask("q", stream=True, max_tokens=0)  # pre-warming cannot stream: a 400
+    (tr,) = select(calls_html(panel), "tr", "pcache-call", data_call="1")
+    assert text(cell(tr, "pcache-outcome")) == "failed"
+    assert "400" in text(cell(tr, "pcache-why"))
+    assert "0 calls (1 failed)" in panel.header.value
+
+
+def test_close_unsubscribes(session: Session) -> None:
+    before = len(session._observers)
+    panel = CachePanel(session)
+    assert len(session._observers) == before + 1
+    panel.close()
+    assert len(session._observers) == before
+    session.ask("q1", stream=False)
+    assert "No calls yet" in panel.calls_head.value
+
+
+def test_reset_clears_the_panel(session: Session, panel: CachePanel) -> None:
+    session.ask("q1", stream=False)
+    session.reset()
+    assert panel._rows == [] and panel._chunks == []
+    assert "No calls yet" in panel.calls_head.value
+    assert "0 calls (0 failed)" in panel.header.value
+
+
+def test_a_rendering_error_never_fails_the_call(
+    session: Session, panel: CachePanel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("render <bug>")
+
+    monkeypatch.setattr(panel, "_render_blocks", broken)
+    session.ask("q1", stream=False)
+    assert len(session.calls) == 1
+    assert "RuntimeError: render &lt;bug&gt;" in panel.status.value
+
+
+def test_online_countdown_ticks_and_stops_on_close(emulator: Emulator) -> None:
+    # Not offline (no connection), but on the emulator's clock so time is under test control.
+    s = Session(model=MODEL, client=emulator.client(), clock=emulator.now)
+    s.system(LONG, cache="5m", name="intro")
+    panel = CachePanel(s, refresh_every=0.01)
+    assert panel.advance_button is None
+    try:
+        s.ask("q1", stream=False)
+        assert panel.ticking
+        emulator.advance(60)  # no session event: only the timer can notice
+        deadline = time.monotonic() + 5
+        while "expires in 4:00" not in panel.countdown.value and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "expires in 4:00" in panel.countdown.value
+        emulator.advance(300)
+        deadline = time.monotonic() + 5
+        while panel.ticking and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not panel.ticking  # nothing live: the thread exits until the next event
+        s.ask("q2", stream=False)
+        assert panel.ticking
+    finally:
+        panel.close()
+    assert not panel.ticking
+
+
+def test_repr_html_is_the_static_session_view(session: Session, panel: CachePanel) -> None:
+    session.ask("q1", stream=False)
+    assert panel._repr_html_() == render_session(session)
+    data, _ = DisplayFormatter().format(panel)
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert data["text/html"] == render_session(session)
