@@ -17,7 +17,7 @@ from typing import Any, Literal, cast
 
 from anthropic.types import CacheControlEphemeralParam
 from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 __all__ = ["TTL", "Block", "BlockKind", "CacheControl", "Conversation", "Role", "marker_target"]
 
@@ -48,7 +48,13 @@ class CacheControl(BaseModel):
 
 
 class Block(BaseModel):
-    """One named piece of the conversation (one notebook cell, one tool group, one reply)."""
+    """One named piece of the conversation (one notebook cell, one tool group, one reply).
+
+    Frozen: a change is a new block (`model_copy(update=...)`), so a snapshot of the
+    conversation is a shallow copy of its list, and the rendering can be kept.
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     name: str
     role: Role
@@ -61,8 +67,25 @@ class Block(BaseModel):
     source: str | None = None
     """Where the content came from (a file path, a cell), for display."""
 
+    _rendering: tuple[Any, Any, int | None, list[dict[str, Any]]] | None = PrivateAttr(default=None)
+
     def rendered(self) -> list[dict[str, Any]]:
-        """The content with this block's marker placed, as it goes on the wire."""
+        """The content with this block's marker placed, as it goes on the wire.
+
+        Kept between calls: the same dicts are sent again, so the session's digest
+        memo recognises them by identity and a long conversation is not re-hashed.
+        Treat the result as read-only.
+        """
+        private = self.__pydantic_private__ or {}
+        kept = private.get("_rendering")
+        # Frozen fields: the same objects mean the same rendering (a model_copy may differ).
+        if (
+            kept is not None
+            and kept[0] is self.cache
+            and kept[1] is self.content
+            and kept[2] == self.cache_index
+        ):
+            return kept[3]
         items = [dict(item) for item in self.content]
         for item in items:
             item.pop("cache_control", None)
@@ -70,6 +93,7 @@ class Block(BaseModel):
             target = marker_target(items, self.cache_index)
             if target is not None:
                 items[target]["cache_control"] = self.cache.param()
+        self._rendering = (self.cache, self.content, self.cache_index, items)
         return items
 
 
@@ -130,8 +154,8 @@ class Conversation(BaseModel):
         yield from (b for b in self.blocks if b.role in ("user", "assistant"))
 
     def copy_state(self) -> Conversation:
-        """A deep copy, so a failed call can put everything back as it was."""
-        return Conversation(blocks=[b.model_copy(deep=True) for b in self.blocks])
+        """A snapshot, so a failed call can put everything back as it was (blocks are frozen)."""
+        return Conversation(blocks=list(self.blocks))
 
     def to_params(
         self,
@@ -146,7 +170,8 @@ class Conversation(BaseModel):
         `automatic` adds the API's top-level `cache_control` (automatic caching);
         `extra` passes other request fields through (`tool_choice`, `thinking`...).
         """
-        return self.render(model=model, max_tokens=max_tokens, automatic=automatic, **extra)[0]
+        params = self.render(model=model, max_tokens=max_tokens, automatic=automatic, **extra)[0]
+        return copy.deepcopy(params)
 
     def render(
         self,

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .tokens import MESSAGE_OVERHEAD, TOOLS_PREAMBLE, TokenEstimator, block_digest
+from .tokens import MESSAGE_OVERHEAD, TOOLS_PREAMBLE, DigestMemo, TokenEstimator, block_digest
 
 __all__ = [
     "LOOKBACK",
@@ -86,6 +86,12 @@ class Layout:
 
     positions: tuple[Position, ...]
     total_tokens: int
+    root: bytes = b""
+    """Digest of the workspace and model: the start of every key."""
+    salt: bytes = b""
+    """Digest of what invalidates the messages level only."""
+    blocks: tuple[Mapping[str, Any], ...] = ()
+    """The block objects behind the positions (to recognise them in the next request)."""
 
     def tokens_at(self, index: int) -> int:
         """Cumulative prefix tokens up to and including position `index` (0 before the first)."""
@@ -94,7 +100,7 @@ class Layout:
 
 def _marker(block: Mapping[str, Any]) -> TTL | None:
     cc = block.get("cache_control")
-    if not isinstance(cc, Mapping):
+    if not isinstance(cc, dict):
         return None
     return "1h" if cc.get("ttl") == "1h" else "5m"
 
@@ -114,9 +120,9 @@ def _messages_salt(params: Mapping[str, Any]) -> bytes:
     """What invalidates only the messages level: tool_choice, thinking, and image presence."""
     images = 0
     for message in params.get("messages") or ():
-        content = message.get("content") if isinstance(message, Mapping) else None
+        content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list):
-            images += sum(1 for b in content if isinstance(b, Mapping) and b.get("type") == "image")
+            images += sum(1 for b in content if isinstance(b, dict) and b.get("type") == "image")
     salt = {
         "tool_choice": params.get("tool_choice"),
         "thinking": params.get("thinking"),
@@ -130,72 +136,92 @@ def message_blocks(message: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     content = message.get("content", "")
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
-    return [b for b in content if isinstance(b, Mapping)]
+    return [b for b in content if isinstance(b, dict)]
 
 
-def layout(params: Mapping[str, Any], estimator: TokenEstimator, *, workspace: bytes = b"") -> Layout:
+def _entries(
+    params: Mapping[str, Any],
+) -> Iterator[tuple[Level, str, Mapping[str, Any], bytes, int | None, int]]:
+    """(level, path, block, tag, message index, framing tokens) for each prefix position, in order."""
+    for i, tool in enumerate(params.get("tools") or ()):
+        yield "tools", f"tools.{i}", tool, b"T", None, TOOLS_PREAMBLE if i == 0 else 0
+    system = params.get("system")
+    if isinstance(system, str):
+        system = [{"type": "text", "text": system}] if system else []
+    for i, block in enumerate(system or ()):
+        yield "system", f"system.{i}", block, b"S", None, 0
+    for m, message in enumerate(params.get("messages") or ()):
+        role = str(message.get("role", "")).encode()
+        for j, block in enumerate(message_blocks(message)):
+            tag = b"m" + role + str(m).encode() + b"." + str(j).encode()
+            yield "messages", f"messages.{m}.content.{j}", block, tag, m, MESSAGE_OVERHEAD if j == 0 else 0
+
+
+def layout(
+    params: Mapping[str, Any],
+    estimator: TokenEstimator,
+    *,
+    workspace: bytes = b"",
+    memo: DigestMemo | None = None,
+    previous: Layout | None = None,
+) -> Layout:
     """Flatten `params` (a Messages request body) into prefix positions.
 
     `workspace` isolates caches (the emulator passes a digest of the API key);
-    the model is part of every key because caches are per model.
+    the model is part of every key because caches are per model.  `memo`
+    recognises blocks already digested (see `tokens.DigestMemo`); with
+    `previous`, the positions a request shares with the previous one (the very
+    same block objects, as the session re-sends them) are reused, so a growing
+    conversation costs only its new blocks.
     """
+    digest_of = memo.digest if memo is not None else block_digest
+    root = hashlib.sha256(workspace + b"\0" + str(params.get("model", "")).encode()).digest()
+    salt = hashlib.sha256(_messages_salt(params)).digest()
+    reusable = previous if previous is not None and previous.root == root else None
     positions: list[Position] = []
-    key = hashlib.sha256(workspace + b"\0" + str(params.get("model", "")).encode()).digest()
-    total = 0
-
-    def add(
-        level: Level,
-        path: str,
-        block: Mapping[str, Any],
-        tokens: int,
-        tag: bytes,
-        digest: bytes,
-        message: int | None = None,
-    ) -> None:
-        nonlocal key, total
+    blocks: list[Mapping[str, Any]] = []
+    key, total = root, 0
+    salted = False
+    for level, path, block, tag, message, framing in _entries(params):
+        if level == "messages" and not salted:
+            key, salted = _chain(key, b"M", salt), True
+            if reusable is not None and reusable.salt != salt:
+                reusable = None
+        index = len(positions)
+        if reusable is not None and index < len(reusable.blocks) and reusable.blocks[index] is block:
+            kept = reusable.positions[index]
+            if kept.path == path:
+                positions.append(kept)
+                blocks.append(block)
+                key, total = kept.key, kept.cumulative
+                continue
+        reusable = None
+        digest = digest_of(block)
+        if level == "tools":
+            tokens, kind = estimator.tool(block, digest), "tool"
+        else:
+            tokens, kind = estimator.block(block, digest), str(block.get("type"))
+        tokens += framing
         key = _chain(key, tag, digest)
         total += tokens
+        cacheable = level == "tools" or _cacheable(block)
         positions.append(
             Position(
-                len(positions),
+                index,
                 level,
                 path,
-                str(block.get("type", "tool")),
+                kind,
                 tokens,
                 total,
                 key,
                 _marker(block),
-                _cacheable(block),
+                cacheable,
                 digest,
                 message,
             )
         )
-
-    for i, tool in enumerate(params.get("tools") or ()):
-        digest = block_digest(tool)
-        tokens = estimator.tool(tool, digest) + (TOOLS_PREAMBLE if i == 0 else 0)
-        add("tools", f"tools.{i}", {**tool, "type": "tool"}, tokens, b"T", digest)
-
-    system = params.get("system")
-    if isinstance(system, str):
-        system_blocks: Sequence[Mapping[str, Any]] = [{"type": "text", "text": system}] if system else []
-    else:
-        system_blocks = system or ()
-    for i, block in enumerate(system_blocks):
-        digest = block_digest(block)
-        add("system", f"system.{i}", block, estimator.block(block, digest), b"S", digest)
-
-    salt = hashlib.sha256(_messages_salt(params)).digest()
-    key = _chain(key, b"M", salt)
-    for m, message in enumerate(params.get("messages") or ()):
-        role = str(message.get("role", "")).encode()
-        for j, block in enumerate(message_blocks(message)):
-            digest = block_digest(block)
-            tokens = estimator.block(block, digest) + (MESSAGE_OVERHEAD if j == 0 else 0)
-            tag = b"m" + role + str(m).encode() + b"." + str(j).encode()
-            path = f"messages.{m}.content.{j}"
-            add("messages", path, block, tokens, tag, digest, m)
-    return Layout(tuple(positions), total)
+        blocks.append(block)
+    return Layout(tuple(positions), total, root=root, salt=salt, blocks=tuple(blocks))
 
 
 def resolve_breakpoints(lay: Layout, automatic: Mapping[str, Any] | None = None) -> list[Breakpoint]:

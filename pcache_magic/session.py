@@ -23,7 +23,7 @@ from .conversation import TTL, Block, CacheControl, Conversation
 from .guide import GuideAPI
 from .models import ModelInfo, ModelTable, default_models
 from .prefix import Breakpoint, CacheRuleError, Layout, layout, resolve_breakpoints
-from .tokens import TokenEstimator
+from .tokens import DigestMemo, TokenEstimator
 from .toolspec import tool_param
 from .transport import Connection, connect
 from .usage import CallRecord, Totals, totals
@@ -89,6 +89,8 @@ class Session(GuideAPI):
         self.calls: list[CallRecord] = []
         self.ledger = Ledger()
         self.estimator = TokenEstimator()
+        self._digests = DigestMemo()
+        self._last_layout: tuple[Mapping[str, Any], Layout] | None = None
         self._observers: list[Observer] = []
 
     def __repr__(self) -> str:
@@ -231,10 +233,13 @@ class Session(GuideAPI):
         automatic = CacheControl(ttl=self.default_ttl) if mode == "auto" else None
         working = conversation
         if mode == "last":
-            working = conversation.copy_state()
-            last = next((b for b in reversed(working.blocks) if b.role in ("user", "assistant")), None)
-            if last is not None and last.cache is None:
-                last.cache = CacheControl(ttl=self.default_ttl)
+            blocks = list(conversation.blocks)
+            turns = [i for i, b in enumerate(blocks) if b.role in ("user", "assistant")]
+            if turns and blocks[turns[-1]].cache is None:
+                blocks[turns[-1]] = blocks[turns[-1]].model_copy(
+                    update={"cache": CacheControl(ttl=self.default_ttl)}
+                )
+                working = Conversation.model_construct(blocks=blocks)
         params, names = working.render(
             model=model or self.model,
             max_tokens=self.max_tokens if max_tokens is None else max_tokens,
@@ -244,7 +249,14 @@ class Session(GuideAPI):
         return dict(params), names
 
     def layout(self, params: Mapping[str, Any]) -> Layout:
-        return layout(params, self.estimator)
+        """The cache's view of `params`; the last one is kept (checked, then learned from)."""
+        last = self._last_layout
+        if last is not None and last[0] is params:
+            return last[1]
+        previous = last[1] if last is not None else None
+        lay = layout(params, self.estimator, memo=self._digests, previous=previous)
+        self._last_layout = (params, lay)
+        return lay
 
     def check(
         self, params: Mapping[str, Any] | None = None, names: Mapping[str, str] | None = None

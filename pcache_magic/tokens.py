@@ -30,6 +30,7 @@ __all__ = [
     "PDF_PAGE_TOKENS",
     "TOOLS_PREAMBLE",
     "TOOL_OVERHEAD",
+    "DigestMemo",
     "TokenEstimator",
     "block_digest",
     "image_size",
@@ -153,6 +154,30 @@ def block_digest(block: Mapping[str, Any]) -> bytes:
         block = {k: v for k, v in block.items() if k != "cache_control"}
     raw = json.dumps(block, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
+
+
+class DigestMemo:
+    """Block digests remembered by object identity, for a caller that re-sends the same dicts.
+
+    The session renders each unchanged block to the same dict objects call after
+    call; recognising them by identity makes re-keying a long conversation a
+    lookup per block.  Each entry holds its object, so an id is never reused
+    while remembered.  Only for dicts that are never mutated after rendering.
+    """
+
+    def __init__(self, size: int = 50_000) -> None:
+        self._items: OrderedDict[int, tuple[Mapping[str, Any], bytes]] = OrderedDict()
+        self._size = size
+
+    def digest(self, block: Mapping[str, Any]) -> bytes:
+        hit = self._items.get(id(block))
+        if hit is not None and hit[0] is block:
+            return hit[1]
+        value = block_digest(block)
+        self._items[id(block)] = (block, value)
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+        return value
 
 
 class TokenEstimator:

@@ -150,3 +150,31 @@ def test_lookback_window_counts_the_breakpoint_itself() -> None:
     assert list(lookback_window(30)) == list(range(30, 30 - LOOKBACK, -1))
     assert len(lookback_window(30)) == 20
     assert list(lookback_window(2)) == [2, 1, 0]
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["append", "edit-middle", "tool_choice", "model", "marker-moved", "none"],
+)
+def test_layout_reusing_the_previous_one_equals_a_fresh_layout(change: str) -> None:
+    est = TokenEstimator()
+    first = request()
+    before = layout(first, est)
+    second = {**first, "messages": [dict(m) for m in first["messages"]]}  # same block objects inside
+    if change == "append":
+        second["messages"].append({"role": "assistant", "content": [{"type": "text", "text": "more"}]})
+    elif change == "edit-middle":
+        second["messages"][0] = {"role": "user", "content": [{"type": "text", "text": "Changed"}]}
+    elif change == "tool_choice":
+        second["tool_choice"] = {"type": "any"}
+    elif change == "model":
+        second["model"] = "claude-opus-4-5"
+    elif change == "marker-moved":
+        second["system"] = [{**first["system"][0], "cache_control": EPH}]
+    reused = layout(second, est, previous=before)
+    fresh = layout(second, TokenEstimator())
+    assert reused.positions == fresh.positions
+    shared = sum(1 for a, b in zip(before.positions, reused.positions, strict=False) if a is b)
+    if change in ("none", "append"):
+        # Everything up to the first string-content message (a new dict each time) is reused.
+        assert shared == 4

@@ -1,0 +1,264 @@
+"""Conversation -> the SDK's request params, compared with params written by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pcache_magic.conversation import Block, CacheControl, Conversation, marker_target
+
+MODEL = "claude-sonnet-4-5"
+EPH: dict[str, Any] = {"type": "ephemeral"}
+EPH_1H: dict[str, Any] = {"type": "ephemeral", "ttl": "1h"}
+
+
+def text(value: str) -> dict[str, Any]:
+    return {"type": "text", "text": value}
+
+
+def tool(name: str) -> dict[str, Any]:
+    return {"name": name, "description": f"{name} tool", "input_schema": {"type": "object"}}
+
+
+def notebook() -> Conversation:
+    """Blocks in the order a notebook might create them (not request order)."""
+    conv = Conversation()
+    conv.add(Block(name="system", role="system", kind="system", content=[text("Be terse.")]))
+    conv.add(
+        Block(
+            name="tools",
+            role="tools",
+            kind="tools",
+            content=[tool("lookup"), tool("search")],
+            cache=CacheControl(ttl="1h"),
+        )
+    )
+    conv.add(
+        Block(
+            name="rules",
+            role="system",
+            kind="system",
+            content=[text("Rule one."), text("Rule two.")],
+            cache=CacheControl(ttl="1h"),
+        )
+    )
+    conv.add(
+        Block(
+            name="paper",
+            role="user",
+            kind="context",
+            content=[
+                text("Section 1"),
+                {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "S2"}},
+            ],
+            cache=CacheControl(),
+            source="paper.txt",
+        )
+    )
+    conv.add(Block(name="prompt", role="user", kind="prompt", content=[text("Summarise it.")]))
+    conv.add(
+        Block(
+            name="reply",
+            role="assistant",
+            kind="reply",
+            content=[text("A summary."), {"type": "thinking", "thinking": "hm", "signature": "sig"}],
+            cache=CacheControl(ttl="5m"),
+        )
+    )
+    conv.add(
+        Block(
+            name="prompt-2",
+            role="user",
+            kind="prompt",
+            content=[text("First"), text("Second")],
+            cache=CacheControl(),
+            cache_index=0,
+        )
+    )
+    return conv
+
+
+def test_to_params_matches_hand_written_sdk_params() -> None:
+    params = notebook().to_params(model=MODEL, max_tokens=512)
+    expected = {
+        "model": MODEL,
+        "max_tokens": 512,
+        "tools": [tool("lookup"), {**tool("search"), "cache_control": EPH_1H}],
+        "system": [text("Be terse."), text("Rule one."), {**text("Rule two."), "cache_control": EPH_1H}],
+        "messages": [
+            {
+                "role": "user",  # the context and the prompt merge into one user message
+                "content": [
+                    text("Section 1"),
+                    {
+                        "type": "document",
+                        "source": {"type": "text", "media_type": "text/plain", "data": "S2"},
+                        "cache_control": EPH,  # default TTL: no "ttl" key at all
+                    },
+                    text("Summarise it."),
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": [
+                    # the marker skips the thinking block for the last item that can carry it
+                    {**text("A summary."), "cache_control": {"type": "ephemeral", "ttl": "5m"}},
+                    {"type": "thinking", "thinking": "hm", "signature": "sig"},
+                ],
+            },
+            {"role": "user", "content": [{**text("First"), "cache_control": EPH}, text("Second")]},
+        ],
+    }
+    assert params == expected
+    assert list(params) == ["model", "max_tokens", "tools", "system", "messages"]
+
+
+def test_automatic_caching_and_extra_fields() -> None:
+    conv = Conversation()
+    conv.add(Block(name="prompt", role="user", kind="prompt", content=[text("Hi")]))
+    choice = {"type": "auto"}
+    params = conv.to_params(model=MODEL, max_tokens=10, automatic=CacheControl(), tool_choice=choice)
+    assert params == {
+        "model": MODEL,
+        "max_tokens": 10,
+        "messages": [{"role": "user", "content": [text("Hi")]}],
+        "cache_control": EPH,
+        "tool_choice": {"type": "auto"},
+    }
+    assert params["tool_choice"] is not choice  # extras are copied, not shared
+    one_hour = conv.to_params(model=MODEL, max_tokens=10, automatic=CacheControl(ttl="1h"))
+    assert one_hour["cache_control"] == EPH_1H
+    assert "cache_control" not in conv.to_params(model=MODEL, max_tokens=10)
+
+
+def test_no_tools_no_system_keys_when_empty_and_empty_blocks_skipped() -> None:
+    conv = Conversation()
+    conv.add(Block(name="system", role="system", kind="system", content=[]))
+    conv.add(Block(name="ctx", role="user", kind="context", content=[]))
+    conv.add(Block(name="prompt", role="user", kind="prompt", content=[text("Hi")]))
+    params = conv.to_params(model=MODEL, max_tokens=10)
+    assert params == {
+        "model": MODEL,
+        "max_tokens": 10,
+        "messages": [{"role": "user", "content": [text("Hi")]}],
+    }
+
+
+def test_markers_in_content_are_replaced_by_the_blocks_own() -> None:
+    stale = {**text("old marker"), "cache_control": EPH_1H}
+    block = Block(name="ctx", role="user", kind="context", content=[stale, text("tail")])
+    assert block.rendered() == [text("old marker"), text("tail")]
+    block = block.model_copy(update={"cache": CacheControl()})  # blocks are frozen: a change is a copy
+    assert block.rendered() == [text("old marker"), {**text("tail"), "cache_control": EPH}]
+    assert block.content[0]["cache_control"] == EPH_1H  # rendering never edits the block
+    assert "cache_control" not in block.content[1]
+
+
+def test_blocks_are_frozen_and_renderings_follow_the_marker() -> None:
+    block = Block(name="ctx", role="user", kind="context", content=[text("a")], cache=CacheControl())
+    with pytest.raises(ValueError, match="frozen"):
+        block.cache = None  # type: ignore[misc]
+    assert block.rendered() is block.rendered()  # kept: the session's digest memo relies on identity
+    hour = block.model_copy(update={"cache": CacheControl(ttl="1h")})
+    assert hour.rendered()[0]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+    assert block.rendered()[0]["cache_control"] == {"type": "ephemeral"}
+
+
+def test_rendering_does_not_mutate_the_conversation() -> None:
+    conv = notebook()
+    before = conv.model_dump()
+    conv.to_params(model=MODEL, max_tokens=1, automatic=CacheControl())
+    assert conv.model_dump() == before
+
+
+def test_replacing_a_block_by_name_keeps_its_position() -> None:
+    conv = notebook()
+    names = conv.names()
+    replacement = Block(name="rules", role="system", kind="system", content=[text("New rules.")])
+    assert conv.add(replacement) is replacement
+    assert conv.names() == names
+    assert conv.get("rules") is replacement
+    params = conv.to_params(model=MODEL, max_tokens=1)
+    assert params["system"] == [text("Be terse."), text("New rules.")]
+
+
+def test_drop_removes_and_unknown_name_lists_the_blocks() -> None:
+    conv = notebook()
+    dropped = conv.drop("prompt")
+    assert dropped.name == "prompt" and "prompt" not in conv.names()
+    with pytest.raises(KeyError) as info:
+        conv.drop("nope")
+    message = str(info.value)
+    assert "'nope'" in message
+    assert "system, tools, rules, paper, reply, prompt-2" in message
+    with pytest.raises(KeyError, match="none"):
+        Conversation().drop("x")
+
+
+def test_unique_name() -> None:
+    conv = Conversation()
+    assert conv.unique_name("prompt") == "prompt"
+    conv.add(Block(name="prompt", role="user", kind="prompt"))
+    conv.add(Block(name="prompt-2", role="user", kind="prompt"))
+    assert conv.unique_name("prompt") == "prompt-3"
+
+
+def test_render_names_every_path_after_the_user_blocks_merge() -> None:
+    params, names = notebook().render(model=MODEL, max_tokens=1)
+    assert names == {
+        "tools.0": "tools",
+        "tools.1": "tools",
+        "system.0": "system",
+        "system.1": "rules",
+        "system.2": "rules",
+        "messages.0.content.0": "paper",
+        "messages.0.content.1": "paper",
+        "messages.0.content.2": "prompt",
+        "messages.1.content.0": "reply",
+        "messages.1.content.1": "reply",
+        "messages.2.content.0": "prompt-2",
+        "messages.2.content.1": "prompt-2",
+    }
+    assert params == notebook().to_params(model=MODEL, max_tokens=1)
+
+
+def test_in_request_order() -> None:
+    order = [b.name for b in notebook().in_request_order()]
+    assert order == ["tools", "system", "rules", "paper", "prompt", "reply", "prompt-2"]
+
+
+def test_copy_state_is_a_snapshot() -> None:
+    conv = notebook()
+    before = conv.model_dump()
+    copied = conv.copy_state()
+    assert copied.model_dump() == before
+    copied.blocks[1] = copied.blocks[1].model_copy(update={"cache": None})
+    copied.add(copied.blocks[0].model_copy(update={"content": [text("replaced")]}))
+    copied.add(Block(name="extra", role="user", kind="prompt", content=[text("x")]))
+    copied.drop("system")
+    assert conv.model_dump() == before
+
+
+def test_cache_control_param_and_lifetime() -> None:
+    assert CacheControl().param() == {"type": "ephemeral"}
+    assert CacheControl().lifetime == "5m"
+    assert CacheControl(ttl="5m").param() == {"type": "ephemeral", "ttl": "5m"}
+    assert CacheControl(ttl="1h").param() == EPH_1H and CacheControl(ttl="1h").lifetime == "1h"
+    with pytest.raises(ValueError):
+        CacheControl(ttl="2h")  # type: ignore[arg-type]
+
+
+def test_marker_target() -> None:
+    thinking = {"type": "thinking", "thinking": "x", "signature": "s"}
+    assert marker_target([text("a"), text("")]) == 0  # empty text cannot carry a marker
+    assert marker_target([text("a"), thinking]) == 0
+    assert marker_target([thinking, {"type": "redacted_thinking", "data": "d"}]) is None
+    assert marker_target([]) is None
+    assert marker_target([tool("t")]) == 0  # tool definitions have no "type"
+    assert marker_target([text("a"), text("b")], 0) == 0
+    assert marker_target([text("a")], 3) is None
+    block = Block(
+        name="b", role="user", kind="prompt", content=[text("a")], cache=CacheControl(), cache_index=5
+    )
+    assert block.rendered() == [text("a")]  # an out-of-range index places no marker

@@ -1,0 +1,457 @@
+"""The Session against the in-process emulator: building, asking, caching, failing, observing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anthropic
+import pytest
+
+from pcache_magic.emulator import Emulator
+from pcache_magic.models import UnknownModelError
+from pcache_magic.session import PreflightError, Session
+from pcache_magic.transport import connect
+
+MODEL = "claude-sonnet-4-5"
+EPH: dict[str, Any] = {"type": "ephemeral"}
+EPH_1H: dict[str, Any] = {"type": "ephemeral", "ttl": "1h"}
+#: About 1,500 tokens: above Sonnet 4.5's 1,024-token minimum.
+LONG = " ".join(f"line{i % 40}" for i in range(1_500))
+
+
+def text(value: str) -> dict[str, Any]:
+    return {"type": "text", "text": value}
+
+
+@pytest.fixture
+def emu() -> Emulator:
+    return Emulator()
+
+
+def make(emu: Emulator, **kwargs: Any) -> Session:
+    retries = kwargs.pop("max_retries", 2)
+    return Session(model=MODEL, connection=connect(emulator=emu, max_retries=retries), **kwargs)
+
+
+@pytest.fixture
+def session(emu: Emulator) -> Session:
+    return make(emu)
+
+
+class Counter:
+    """How many requests reached the emulator: its request-id counter, read without a request."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.peeks = 0
+
+    def __call__(self) -> int:
+        self.peeks += 1
+        return int(self.emu.next_request_id().rpartition("_")[2]) - self.peeks
+
+
+# -- building the conversation ----------------------------------------------------------------
+
+
+def test_system_context_and_tools_build_named_blocks(session: Session) -> None:
+    def get_weather(city: str) -> str:
+        """Weather for a city."""
+        return city
+
+    session.system("Be terse.", name="style")
+    session.system(LONG, cache="1h")
+    session.context([text("Doc A"), text(""), text("Doc B")], cache=True, source="a.txt")
+    session.tools([get_weather], cache="1h")
+    assert session.conversation.names() == ["style", "system", "context", "tools"]
+    ctx = session.conversation.get("context")
+    assert ctx is not None and ctx.content == [text("Doc A"), text("Doc B")]  # empty text dropped
+    assert ctx.source == "a.txt" and ctx.cache is not None and ctx.cache.ttl is None
+    params = session.params()
+    assert params["tools"] == [
+        {
+            "name": "get_weather",
+            "input_schema": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+            "description": "Weather for a city.",
+            "cache_control": EPH_1H,
+        }
+    ]
+    assert params["system"] == [text("Be terse."), {**text(LONG), "cache_control": EPH_1H}]
+    assert params["messages"] == [
+        {"role": "user", "content": [text("Doc A"), {**text("Doc B"), "cache_control": EPH}]}
+    ]
+
+
+def test_rerunning_a_cell_replaces_its_block_in_place(session: Session) -> None:
+    session.system("One", name="sys")
+    session.context("Doc", name="doc")
+    session.system("Two", cache="5m", name="sys")
+    assert session.conversation.names() == ["sys", "doc"]
+    assert session.params()["system"] == [
+        {**text("Two"), "cache_control": {"type": "ephemeral", "ttl": "5m"}}
+    ]
+
+
+def test_default_ttl_and_invalid_cache_values(emu: Emulator) -> None:
+    session = make(emu, default_ttl="1h")
+    session.system(LONG, cache=True)
+    assert session.params()["system"][0]["cache_control"] == EPH_1H
+    with pytest.raises(ValueError, match="cache must be"):
+        session.system("x", cache="2h")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="empty"):
+        session.system("  ", cache=True)
+    with pytest.raises(ValueError, match="empty"):
+        session.context([text("")], cache=True)
+    with pytest.raises(ValueError, match="No tools"):
+        session.tools([])
+    assert session.conversation.names() == ["system"]
+
+
+def test_unknown_model_fails_early(emu: Emulator) -> None:
+    with pytest.raises(UnknownModelError, match="claude-sonnet-4-5"):
+        Session(model="claude-sonet-4-5", connection=connect(emulator=emu))
+
+
+def test_drop_and_reset(session: Session, emu: Emulator) -> None:
+    session.system(LONG, cache=True, name="sys")
+    session.context("Doc", name="doc")
+    session.ask("Q", stream=False)
+    assert session.drop("doc").name == "doc"
+    with pytest.raises(KeyError, match="sys, prompt, reply"):
+        session.drop("nope")
+    session.reset()
+    assert session.conversation.blocks == [] and session.calls == []
+    assert session.ledger.entries(session.now()) == []
+    assert len(emu.state()["entries"]) == 1  # the API's entries live on
+
+
+# -- asking --------------------------------------------------------------------------------------
+
+
+def test_ask_sends_the_conversation_and_keeps_the_reply(session: Session) -> None:
+    session.system(LONG, cache=True, name="sys")
+    expected = session.params()
+    seen: list[str] = []
+    message = session.ask("What is this?", on_text=seen.append)
+    assert message.stop_reason == "end_turn" and "".join(seen) == message.content[0].text  # type: ignore[union-attr]
+    assert session.conversation.names() == ["sys", "prompt", "reply"]
+    reply = session.conversation.get("reply")
+    assert reply is not None and reply.role == "assistant"
+    assert reply.content == [{"type": "text", "text": message.content[0].text}]  # type: ignore[union-attr]
+    record = session.calls[-1]
+    assert record.request == {
+        **expected,
+        "messages": [{"role": "user", "content": [text("What is this?")]}],
+        "diagnostics": {"previous_message_id": None},
+    }
+    assert record.response is message and record.kind == "ask" and record.index == 1
+    assert record.ok and record.estimated and record.model == MODEL
+    assert record.prices == session.info.prices
+
+
+def test_second_ask_reads_from_the_cache(session: Session) -> None:
+    session.system(LONG, cache=True, name="sys")
+    first = session.ask("One", stream=False)
+    second = session.ask("Two", stream=False)
+    written = first.usage.cache_creation_input_tokens
+    assert written and written > 1_024 and first.usage.cache_read_input_tokens == 0
+    assert second.usage.cache_read_input_tokens == written and second.usage.cache_creation_input_tokens == 0
+    assert [c.outcome for c in session.calls] == ["write", "hit"]
+    assert [p["status"] for c in session.calls for p in c.prediction or []] == ["write", "hit"]
+    assert session.totals.calls == 2 and session.totals.tokens.read == written
+
+
+def test_the_clock_expires_entries(session: Session) -> None:
+    session.system(LONG, cache=True)
+    session.ask("One", stream=False)
+    session.advance(299)
+    assert session.ask("Two", stream=False).usage.cache_read_input_tokens  # refreshed at 299 s
+    session.advance(300)
+    assert session.check()[1][0].status == "write"
+    assert session.ask("Three", stream=False).usage.cache_read_input_tokens == 0
+
+
+def test_streaming_keeps_the_cache_usage_from_message_start(session: Session) -> None:
+    session.system(LONG, cache="1h", name="sys")
+    session.context(LONG.replace("line", "doc"), cache=True, name="doc")
+    streamed = [session.ask("One", stream=True).usage, session.ask("Two", stream=True).usage]
+    # the same two requests, not streamed, on a fresh emulator
+    fresh = Emulator().client()
+    plain = [fresh.messages.create(**call.request).usage for call in session.calls]
+    assert [u.model_dump() for u in streamed] == [u.model_dump() for u in plain]
+    first = streamed[0]
+    assert first.cache_creation is not None  # the split arrives only on message_start
+    assert first.cache_creation.ephemeral_1h_input_tokens > 1_000
+    assert first.cache_creation.ephemeral_5m_input_tokens > 1_000
+    assert streamed[1].cache_read_input_tokens == first.cache_creation_input_tokens
+
+
+def test_cache_last_marks_the_new_prompt(session: Session) -> None:
+    session.system(LONG, name="sys")
+    session.ask("One", cache="last", stream=False)
+    request = session.calls[-1].request
+    assert "cache_control" not in request
+    assert "cache_control" not in request["system"][0]
+    assert request["messages"] == [{"role": "user", "content": [{**text("One"), "cache_control": EPH}]}]
+    session.ask("Two", cache="last", stream=False)
+    request = session.calls[-1].request
+    assert [m["content"][-1].get("cache_control") for m in request["messages"]] == [None, None, EPH]
+    assert session.calls[-1].tokens.read > 1_500
+    prompt = session.conversation.get("prompt")
+    assert prompt is not None and prompt.cache is None  # the marker is on the request, not the block
+
+
+def test_cache_auto_uses_top_level_cache_control(emu: Emulator) -> None:
+    session = make(emu, auto_cache=True, default_ttl="1h")
+    session.system(LONG, name="sys")
+    session.ask("One", stream=False)
+    request = session.calls[-1].request
+    assert request["cache_control"] == EPH_1H
+    assert all("cache_control" not in b for m in request["messages"] for b in m["content"])
+    assert session.calls[-1].tokens.write_1h > 1_500
+    session.ask("Two", stream=False, cache="none")
+    assert "cache_control" not in session.calls[-1].request
+
+
+def test_prewarm_fills_the_cache_without_a_turn(session: Session) -> None:
+    session.system(LONG, cache=True, name="sys")
+    before = session.conversation.model_dump()
+    message = session.prewarm()
+    assert message.content == [] and message.stop_reason == "max_tokens" and message.usage.output_tokens == 0
+    record = session.calls[-1]
+    assert record.kind == "prewarm" and record.request["max_tokens"] == 0 and record.outcome == "write"
+    assert session.conversation.model_dump() == before
+    assert session.ask("Now", stream=False).usage.cache_read_input_tokens == record.tokens.written
+
+
+def test_check_before_sending(session: Session) -> None:
+    session.system("short", cache=True, name="sys")
+    findings, predictions = session.check()
+    assert [f.code for f in findings] == ["below-minimum"] and findings[0].block == "sys"
+    assert [(p.block, p.status) for p in predictions] == [("sys", "below-minimum")]
+
+
+# -- refusals and failures ---------------------------------------------------------------------
+
+
+def five_markers(session: Session) -> None:
+    session.tools([{"name": "t", "input_schema": {"type": "object"}}], cache="1h")
+    session.system(LONG, cache="1h", name="sys")
+    for name in ("a", "b", "c"):
+        session.context(f"doc {name}", cache=True, name=name)
+
+
+def test_five_markers_is_refused_before_sending(session: Session, emu: Emulator) -> None:
+    five_markers(session)
+    sent = Counter(emu)
+    before, count = session.conversation.model_dump(), sent()
+    with pytest.raises(PreflightError) as info:
+        session.ask("Q", stream=False)
+    assert [f.code for f in info.value.findings] == ["too-many-breakpoints"]
+    message = str(info.value)
+    for name in ("tools", "sys", "a", "b", "c"):
+        assert f"{name} (" in message
+    assert sent() == count  # nothing reached the emulator
+    assert emu.state()["entries"] == []
+    assert session.calls == []
+    assert session.conversation.model_dump() == before
+    with pytest.raises(PreflightError):
+        session.prewarm()
+    session.drop("c")
+    session.ask("Q", stream=False)
+    assert sent() == count + 1 and session.calls[-1].ok
+
+
+def failed_call_leaves_no_trace(session: Session, emu: Emulator, fail: Callable[[], object]) -> str:
+    session.system(LONG, cache=True, name="sys")
+    session.ask("One", stream=False)
+    before = session.conversation.model_dump()
+    with pytest.raises(BaseException) as info:
+        fail()
+    assert session.conversation.model_dump() == before
+    assert len(session.calls) == 2
+    record = session.calls[-1]
+    assert record.error and record.outcome == "failed" and not record.ok and record.index == 2
+    assert session.totals.calls == 1 and session.totals.failed == 1
+    after = session.ask("Three", stream=False)
+    assert after.stop_reason == "end_turn" and session.calls[-1].ok
+    assert session.conversation.names() == ["sys", "prompt", "reply", "prompt-2", "reply-2"]
+    assert session.calls[-1].request["messages"][-1] == {"role": "user", "content": [text("Three")]}
+    # what the session expected is what happened: a failure does not confuse the ledger
+    predicted = {p["status"] for p in session.calls[-1].prediction or []}
+    assert predicted == ({"hit"} if after.usage.cache_read_input_tokens else {"write"})
+    return record.error or str(info.value)
+
+
+def test_a_failed_call_leaves_the_conversation_as_it_was(emu: Emulator) -> None:
+    session = make(emu, max_retries=0)
+
+    def fail() -> None:
+        emu.inject(500, times=3)
+        try:
+            session.ask("Two", stream=False)
+        finally:
+            emu.faults.clear()
+
+    error = failed_call_leaves_no_trace(session, emu, fail)
+    assert error.startswith("500 InternalServerError")
+
+
+def test_a_dropped_stream_leaves_the_conversation_as_it_was(session: Session, emu: Emulator) -> None:
+    def fail() -> None:
+        emu.inject("disconnect")
+        session.ask("Two " + LONG, stream=True, cache="last")
+
+    error = failed_call_leaves_no_trace(session, emu, fail)
+    assert "RemoteProtocolError" in error and len(emu.faults) == 0
+
+
+def test_ctrl_c_mid_stream_leaves_the_conversation_as_it_was(session: Session) -> None:
+    chunks: list[str] = []
+
+    def on_text(chunk: str) -> None:
+        chunks.append(chunk)
+        raise KeyboardInterrupt
+
+    def fail() -> None:
+        session.ask("Two " + LONG, stream=True, on_text=on_text, cache="last")
+
+    assert session.connection is not None and session.connection.emulator is not None
+    error = failed_call_leaves_no_trace(session, session.connection.emulator, fail)
+    assert error == "interrupted" and len(chunks) == 1
+
+
+def test_an_interrupted_answer_still_wrote_the_cache_and_the_session_knows(session: Session) -> None:
+    session.system(LONG, cache=True, name="sys")
+
+    def stop(chunk: str) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        session.ask("One", on_text=stop)
+    assert [p.status for p in session.check()[1]] == ["hit"]
+    assert (session.ask("Two", stream=False).usage.cache_read_input_tokens or 0) > 1_024
+
+
+def test_a_transient_429_is_retried(session: Session, emu: Emulator) -> None:
+    sent = Counter(emu)
+    start = sent()
+    emu.inject(429, times=2, retry_after=0.001)
+    message = session.ask("Hi", stream=False)
+    assert message.stop_reason == "end_turn"
+    assert sent() == start + 3  # two refusals, then the answer
+    assert len(session.calls) == 1 and session.calls[0].ok and len(emu.faults) == 0
+
+
+def test_a_persistent_429_fails_after_the_retries(emu: Emulator) -> None:
+    session = make(emu, max_retries=1)
+    emu.inject(429, times=5, retry_after=0.001)
+    with pytest.raises(anthropic.RateLimitError):
+        session.ask("Hi", stream=False)
+    assert session.calls[-1].error.startswith("429 RateLimitError")  # type: ignore[union-attr]
+    assert session.conversation.blocks == []
+
+
+# -- observers and diagnostics ------------------------------------------------------------------
+
+
+def test_observers_see_blocks_calls_and_resets(session: Session) -> None:
+    events: list[tuple[str, Any]] = []
+    unsubscribe = session.subscribe(lambda event, payload: events.append((event, payload)))
+    block = session.system(LONG, cache=True, name="sys")
+    assert events == [("blocks", block)]
+    session.ask("Hi", stream=False)
+    assert [e for e, _ in events[1:]] == ["call", "blocks"]
+    assert events[1][1] is session.calls[0]
+    session.advance(10)
+    dropped = session.drop("sys")
+    session.reset()
+    assert [e for e, _ in events[3:]] == ["blocks", "blocks", "reset"]
+    assert events[4][1] is dropped
+    unsubscribe()
+    session.system("x")
+    assert len(events) == 6
+
+
+def test_observers_see_failed_calls_too(emu: Emulator) -> None:
+    session = make(emu, max_retries=0)
+    events: list[str] = []
+    session.subscribe(lambda event, payload: events.append(event))
+    emu.inject(500)
+    with pytest.raises(anthropic.InternalServerError):
+        session.ask("Hi", stream=False)
+    assert events == ["call", "blocks"]
+
+
+def test_diagnostics_are_requested_on_every_call(session: Session) -> None:
+    session.system(LONG, cache=True)
+    session.ask("One", stream=False)
+    session.ask("Two", stream=True)
+    session.prewarm()
+    calls = session.calls
+    assert calls[0].request["diagnostics"] == {"previous_message_id": None}
+    assert calls[1].request["diagnostics"]["previous_message_id"] == calls[0].response.id  # type: ignore[union-attr]
+    assert calls[2].request["diagnostics"]["previous_message_id"] == calls[1].response.id  # type: ignore[union-attr]
+
+
+def test_diagnostics_can_be_turned_off(emu: Emulator) -> None:
+    session = make(emu, diagnostics=False)
+    session.ask("One", stream=False)
+    assert "diagnostics" not in session.calls[0].request
+
+
+# -- tools ---------------------------------------------------------------------------------------
+
+
+def test_the_tool_loop_runs_until_the_turn_ends(session: Session) -> None:
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def run_tool(name: str, arguments: dict[str, Any]) -> str:
+        calls.append((name, arguments))
+        return "Sunny, 21 C"
+
+    weather = {
+        "name": "get_weather",
+        "description": "Weather for a city.",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }
+    session.tools([weather])
+    message = session.ask("Use get_weather for Paris", run_tool=run_tool, stream=True)
+    assert message.stop_reason == "end_turn"
+    assert calls == [("get_weather", {"city": "example"})]
+    kinds = [(b.role, b.kind) for b in session.conversation.blocks]
+    assert kinds == [
+        ("tools", "tools"),
+        ("user", "prompt"),
+        ("assistant", "reply"),
+        ("user", "tool_result"),
+        ("assistant", "reply"),
+    ]
+    first_reply = session.conversation.blocks[2].content
+    tool_use = next(b for b in first_reply if b["type"] == "tool_use")
+    assert tool_use["name"] == "get_weather" and tool_use["input"] == {"city": "example"}
+    assert session.conversation.blocks[3].content == [
+        {"type": "tool_result", "tool_use_id": tool_use["id"], "content": "Sunny, 21 C"}
+    ]
+    assert [c.kind for c in session.calls] == ["ask", "tool_loop"]
+    assert session.calls[0].response.stop_reason == "tool_use"  # type: ignore[union-attr]
+
+
+def test_a_failing_tool_is_reported_to_the_model(session: Session) -> None:
+    def run_tool(name: str, arguments: dict[str, Any]) -> str:
+        raise LookupError("no such city")
+
+    session.tools([{"name": "get_weather", "input_schema": {"type": "object"}}])
+    session.ask("Use get_weather for Paris", run_tool=run_tool, stream=False)
+    result = session.conversation.blocks[3].content[0]
+    assert result["is_error"] is True and result["content"] == "LookupError: no such city"
+
+
+def test_without_run_tool_the_tool_use_reply_is_returned(session: Session) -> None:
+    session.tools([{"name": "get_weather", "input_schema": {"type": "object"}}])
+    message = session.ask("Use get_weather for Paris", stream=False)
+    assert message.stop_reason == "tool_use" and len(session.calls) == 1

@@ -1,0 +1,164 @@
+"""Which client `connect` builds from the environment, and that the key never leaks.
+
+Live mode is only built here, never called: nothing in this file reaches the network.  The
+server mode runs against a `pcache-emulator` served on a loopback port in a thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import anthropic
+import pytest
+
+from pcache_magic.emulator import BASE_URL, DEFAULT_API_KEY, Emulator
+from pcache_magic.emulator.server import serve
+from pcache_magic.session import Session
+from pcache_magic.transport import EMULATOR_URL_ENV, OFFLINE_ENV, Connection, connect
+
+#: A fake key that would be easy to spot anywhere it leaked.
+SENTINEL = "sk-ant-SENTINEL-0123456789-do-not-print"
+
+
+@pytest.fixture(autouse=True)
+def _no_base_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The SDK reads ANTHROPIC_BASE_URL when no base_url is given; keep these tests hermetic.
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+
+
+def leaks(conn: Connection) -> bool:
+    return any(SENTINEL in text for text in (conn.notice, repr(conn), str(conn)))
+
+
+def test_no_key_means_the_in_process_emulator_with_a_notice() -> None:
+    conn = connect(env={})
+    assert conn.mode == "offline" and conn.offline
+    assert isinstance(conn.emulator, Emulator)
+    assert conn.notice == "offline: calls go to the built-in emulator (set ANTHROPIC_API_KEY to go live)"
+    assert str(conn.client.base_url).rstrip("/") == BASE_URL
+    assert conn.client.api_key == DEFAULT_API_KEY
+    assert conn.async_client.api_key == DEFAULT_API_KEY
+    assert conn.clock() == conn.emulator.now()
+    # the emulator behind it answers through the real SDK
+    reply = conn.client.messages.create(
+        model="claude-sonnet-4-5", max_tokens=20, messages=[{"role": "user", "content": "Hi"}]
+    )
+    assert reply.type == "message" and reply.usage.input_tokens > 0
+
+
+def test_an_empty_key_counts_as_no_key() -> None:
+    assert connect(env={"ANTHROPIC_API_KEY": ""}).mode == "offline"
+
+
+@pytest.mark.parametrize("value", ["1", "true", "YES", " on "])
+def test_pcache_offline_forces_offline_even_with_a_key(value: str) -> None:
+    conn = connect(env={"ANTHROPIC_API_KEY": SENTINEL, OFFLINE_ENV: value})
+    assert conn.mode == "offline" and conn.emulator is not None
+    assert conn.client.api_key == DEFAULT_API_KEY  # the real key is not even handed to the emulator
+    assert not leaks(conn)
+
+
+@pytest.mark.parametrize("value", ["0", "", "false", "no"])
+def test_pcache_offline_off_values_keep_a_key_live(value: str) -> None:
+    assert connect(env={"ANTHROPIC_API_KEY": SENTINEL, OFFLINE_ENV: value}).mode == "live"
+
+
+def test_offline_argument_overrides_the_environment() -> None:
+    assert connect(env={"ANTHROPIC_API_KEY": SENTINEL}, offline=True).mode == "offline"
+    assert connect(env={"ANTHROPIC_API_KEY": SENTINEL, OFFLINE_ENV: "1"}, offline=False).mode == "live"
+
+
+def test_a_key_means_live_built_but_never_called() -> None:
+    conn = connect(env={"ANTHROPIC_API_KEY": SENTINEL}, max_retries=0)
+    assert conn.mode == "live" and not conn.offline
+    assert conn.emulator is None and conn.url is None
+    assert isinstance(conn.client, anthropic.Anthropic)
+    assert isinstance(conn.async_client, anthropic.AsyncAnthropic)
+    assert conn.client.api_key == SENTINEL and conn.async_client.api_key == SENTINEL
+    assert str(conn.client.base_url).rstrip("/") == "https://api.anthropic.com"
+    assert conn.client.max_retries == 0  # client kwargs pass through
+    assert conn.clock is time.time
+    assert conn.notice == "live: calls go to the Anthropic API (ANTHROPIC_API_KEY is set)"
+    assert not leaks(conn)
+
+
+def test_moving_the_clock_online_is_a_clear_error() -> None:
+    conn = connect(env={"ANTHROPIC_API_KEY": SENTINEL})
+    with pytest.raises(RuntimeError, match="only be moved offline"):
+        conn.advance(300)
+    session = Session(connection=conn)
+    with pytest.raises(RuntimeError, match="only be moved offline"):
+        session.advance(300)
+    assert SENTINEL not in repr(session) and "live" in repr(session)
+
+
+def test_the_process_environment_is_read_when_no_env_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SENTINEL)
+    monkeypatch.delenv(OFFLINE_ENV, raising=False)
+    monkeypatch.delenv(EMULATOR_URL_ENV, raising=False)
+    assert connect().mode == "live"
+    monkeypatch.setenv(OFFLINE_ENV, "1")
+    assert connect().mode == "offline"
+
+
+def test_a_given_emulator_is_used_and_its_clock_moves() -> None:
+    emu = Emulator()
+    conn = connect(env={"ANTHROPIC_API_KEY": SENTINEL, EMULATOR_URL_ENV: "http://127.0.0.1:1"}, emulator=emu)
+    assert conn.mode == "offline" and conn.emulator is emu
+    start = emu.now()
+    assert conn.advance(300) == start + 300 == emu.now() == conn.clock()
+
+
+def test_the_emulator_url_means_server_mode_with_that_base_url() -> None:
+    env = {EMULATOR_URL_ENV: "http://127.0.0.1:8765/", "ANTHROPIC_API_KEY": SENTINEL, OFFLINE_ENV: "1"}
+    conn = connect(env=env, max_retries=0)
+    assert conn.mode == "server" and conn.offline and conn.emulator is None
+    assert conn.url == "http://127.0.0.1:8765"
+    assert str(conn.client.base_url).rstrip("/") == "http://127.0.0.1:8765"
+    assert str(conn.async_client.base_url).rstrip("/") == "http://127.0.0.1:8765"
+    assert conn.notice == "offline: calls go to the pcache-emulator at http://127.0.0.1:8765"
+    assert not leaks(conn)
+    without_key = connect(env={EMULATOR_URL_ENV: "http://127.0.0.1:8765"})
+    assert without_key.mode == "server" and without_key.client.api_key == DEFAULT_API_KEY
+
+
+def test_server_mode_never_sends_the_real_key_but_keeps_keys_apart() -> None:
+    def key_sent(key: str) -> str:
+        conn = connect(env={EMULATOR_URL_ENV: "http://127.0.0.1:8765", "ANTHROPIC_API_KEY": key})
+        assert conn.client.api_key == conn.async_client.api_key
+        return str(conn.client.api_key)
+
+    sent = key_sent(SENTINEL)
+    assert SENTINEL not in sent and "SENTINEL" not in sent
+    assert sent.startswith(DEFAULT_API_KEY)
+    assert sent == key_sent(SENTINEL)  # the same key is the same emulator workspace
+    assert sent != key_sent(SENTINEL + "-other")  # another key, another workspace
+
+
+@pytest.fixture
+def server_url() -> Iterator[tuple[Emulator, str]]:
+    emu = Emulator()
+    server = serve(emu, "127.0.0.1", 0, timeout=5.0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield emu, server.url
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_server_mode_clock_advance_and_calls(server_url: tuple[Emulator, str]) -> None:
+    emu, url = server_url
+    conn = connect(env={EMULATOR_URL_ENV: url + "/"}, max_retries=0)
+    assert conn.clock() == emu.now()
+    assert conn.advance(3_600) == emu.now() == conn.clock()
+    session = Session(model="claude-sonnet-4-5", connection=conn)
+    session.system(" ".join(["word"] * 1_500), cache=True)
+    session.ask("Hi", stream=False)
+    session.ask("Again", stream=True)
+    assert [c.outcome for c in session.calls] == ["write", "hit"]
+    assert [e["tokens"] for e in emu.state()["entries"]] == [session.calls[0].tokens.written]
