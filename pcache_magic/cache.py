@@ -58,8 +58,11 @@ class Prediction(BaseModel):
     block: str | None
     ttl: str
     tokens: int
-    status: Literal["hit", "write", "below-minimum", "covered"]
-    """`covered`: a longer prefix is read, so this breakpoint neither reads nor writes."""
+    status: Literal["hit", "hit+write", "write", "below-minimum", "covered"]
+    """`hit+write`: reads an earlier entry through the 20-block lookback, writes the rest;
+    `covered`: a longer prefix is read, so this breakpoint neither reads nor writes."""
+    read: int = 0
+    """Tokens this breakpoint is expected to read from cache."""
 
 
 def _name(names: Mapping[str, str], path: str) -> str:
@@ -189,14 +192,19 @@ class Ledger:
         """Per-breakpoint predictions, plus findings about writes the lookback cannot reach."""
         names = names or {}
         outcome = self.plan(lay, points, info, now)
+        # The first breakpoint whose lookback window holds the hit is the one that reads it.
+        reader = next(
+            (b.position for b in points if 0 <= outcome.hit <= b.position < outcome.hit + LOOKBACK), None
+        )
         predictions = []
         for point in points:
             p = lay.positions[point.position]
+            read = outcome.read if point.position == reader else 0
             if p.cumulative < info.min_cache_tokens:
                 status: Any = "below-minimum"
             elif point in outcome.writes:
-                status = "write"
-            elif point.position == outcome.hit:
+                status = "hit+write" if read else "write"
+            elif read:
                 status = "hit"
             else:
                 status = "covered" if point.position < outcome.hit else "write"
@@ -207,6 +215,7 @@ class Ledger:
                     ttl=point.ttl,
                     tokens=p.cumulative,
                     status=status,
+                    read=read,
                 )
             )
         return predictions, self._unreachable(lay, points, outcome, now, names)

@@ -275,7 +275,8 @@ def predicted_outcome(prediction: Sequence[Mapping[str, Any]] | None) -> str | N
     if prediction is None:
         return None
     statuses = {p.get("status") for p in prediction}
-    hit, write = "hit" in statuses, "write" in statuses
+    hit = bool(statuses & {"hit", "hit+write"})
+    write = bool(statuses & {"write", "hit+write"})
     return "hit+write" if hit and write else "hit" if hit else "write" if write else "uncached"
 
 

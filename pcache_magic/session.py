@@ -301,6 +301,7 @@ class Session(GuideAPI):
         """
         saved = self.conversation.copy_state()
         try:
+            self._answer_pending_tool_uses()
             content = _content(prompt)
             turn = name or self.conversation.unique_name("prompt")
             self.conversation.add(Block(name=turn, role="user", kind="prompt", content=content))
@@ -323,6 +324,25 @@ class Session(GuideAPI):
             raise
         self._emit("blocks")
         return message
+
+    def _answer_pending_tool_uses(self) -> None:
+        """A reply that asked for tools nobody ran gets error results, or the API answers 400."""
+        turns = [b for b in self.conversation.blocks if b.role in ("user", "assistant")]
+        if not turns or turns[-1].role != "assistant":
+            return
+        pending = [item for item in turns[-1].content if item.get("type") == "tool_use"]
+        if pending:
+            results = [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": item["id"],
+                    "is_error": True,
+                    "content": f"The tool {item.get('name')!r} was not run (no runner, or the round limit).",
+                }
+                for item in pending
+            ]
+            name = self.conversation.unique_name(f"{turns[-1].name}-not-run")
+            self.conversation.add(Block(name=name, role="user", kind="tool_result", content=results))
 
     def prewarm(self, *, model: str | None = None) -> Message:
         """Fill the cache for the conversation so far without generating (`max_tokens: 0`)."""

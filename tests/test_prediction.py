@@ -151,10 +151,13 @@ def check_call(world: World, before: Any, now: float) -> None:
     predictions = record.prediction or []
     assert [p["path"] for p in predictions] == [lay.positions[b.position].path for b in points]
     read, written = usage.cache_read_input_tokens or 0, usage.cache_creation_input_tokens or 0
-    hits = [p for p in predictions if p["status"] == "hit"]
-    writes = [p for p in predictions if p["status"] == "write"]
+    hits = [p for p in predictions if p["status"] in ("hit", "hit+write")]
+    writes = [p for p in predictions if p["status"] in ("write", "hit+write")]
     assert len(hits) <= 1
-    if hits:
+    # Read > 0 exactly when one breakpoint was predicted to read, and by exactly that much.
+    assert read == sum(p["read"] for p in predictions)
+    assert bool(read) == bool(hits)
+    if hits and hits[0]["status"] == "hit":
         assert read == hits[0]["tokens"] > 0
     assert written == (max(p["tokens"] for p in writes) - read if writes else 0)
     for p in predictions:
@@ -164,7 +167,8 @@ def check_call(world: World, before: Any, now: float) -> None:
             assert p["tokens"] < read
     for p in predictions:
         event(f"prediction: {p['status']}")
-    event(f"outcome: {record.outcome}" + (" (read found by lookback)" if read and not hits else ""))
+    lookback = any(p["status"] == "hit+write" for p in predictions)
+    event(f"outcome: {record.outcome}" + (" (read found by lookback)" if lookback else ""))
     if expected.write_1h:
         event("outcome: 1h write")
     if read:  # something was read: the plan found it, at the tokens of a live ledger entry

@@ -455,3 +455,18 @@ def test_without_run_tool_the_tool_use_reply_is_returned(session: Session) -> No
     session.tools([{"name": "get_weather", "input_schema": {"type": "object"}}])
     message = session.ask("Use get_weather for Paris", stream=False)
     assert message.stop_reason == "tool_use" and len(session.calls) == 1
+
+
+def test_a_tool_call_nobody_ran_is_answered_before_the_next_turn() -> None:
+    """Without a runner the reply ends on tool_use; the next ask must not be a 400."""
+    emu = Emulator()
+    session = Session(model="claude-sonnet-4-5", connection=connect(emulator=emu))
+    session.tools([{"name": "get_weather", "input_schema": {"type": "object"}}])
+    first = session.ask("Use get_weather for Paris", stream=False)
+    assert first.stop_reason == "tool_use"
+    second = session.ask("Never mind.", stream=False)
+    assert second.stop_reason == "end_turn"
+    sent = session.calls[-1].request["messages"]
+    results = [b for b in sent[-1]["content"] if b["type"] == "tool_result"]
+    assert results and results[0]["is_error"] is True
+    assert results[0]["tool_use_id"] == first.content[-1].id

@@ -407,3 +407,37 @@ def validate_request(body: object, *, known_model: Callable[[str], bool], counti
         raise ApiError.invalid(f"tool_choice.tool.name: no tool named '{name}' in tools")
     if w.first is not None:
         raise w.first
+    _tool_pairs(body["messages"])
+
+
+def _ids(message: dict[str, Any], kind: str, field: str) -> list[tuple[int, str]]:
+    content = message["content"]
+    if isinstance(content, str):
+        return []
+    return [(j, b[field]) for j, b in enumerate(content) if b.get("type") == kind]
+
+
+def _tool_pairs(messages: list[dict[str, Any]]) -> None:
+    """Every tool_use is answered in the next message, and every tool_result answers one."""
+    for i, message in enumerate(messages):
+        if message["role"] == "assistant":
+            uses = [tool_id for _, tool_id in _ids(message, "tool_use", "id")]
+            if uses and i + 1 < len(messages):
+                answered = {tool_id for _, tool_id in _ids(messages[i + 1], "tool_result", "tool_use_id")}
+                missing = [u for u in uses if u not in answered]
+                if messages[i + 1]["role"] != "user" or missing:
+                    raise ApiError.invalid(
+                        f"messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately "
+                        f"after: {', '.join(missing or uses)}. Each `tool_use` block must have a "
+                        "corresponding `tool_result` block in the next message."
+                    )
+        elif message["role"] == "user":
+            previous = messages[i - 1] if i > 0 and messages[i - 1]["role"] == "assistant" else None
+            offered = {tool_id for _, tool_id in _ids(previous, "tool_use", "id")} if previous else set()
+            for j, tool_id in _ids(message, "tool_result", "tool_use_id"):
+                if tool_id not in offered:
+                    raise ApiError.invalid(
+                        f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` "
+                        f"blocks: {tool_id}. Each `tool_result` block must have a corresponding "
+                        "`tool_use` block in the previous message."
+                    )
