@@ -1,0 +1,224 @@
+"""Every miss cause reproduced against the emulator, and explained the way a user can act on.
+
+Each test builds a real Session on the in-process emulator (claude-sonnet-4-5: 1,024-token
+minimum), provokes one cause, and checks the local explanation (cause code, block, offset,
+excerpt) and that it agrees with the `diagnostics.cache_miss_reason` the emulator returned.
+Time moves only through `Session.advance`, never by sleeping.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from anthropic.types import CacheMissToolsChanged, Diagnostics
+
+from pcache_magic.diagnose import Explainer, Explanation, explain, explain_all
+from pcache_magic.emulator import Emulator
+from pcache_magic.session import Session
+from pcache_magic.transport import connect
+
+MODEL = "claude-sonnet-4-5"
+
+
+def words(n: int, tag: str = "w") -> str:
+    return " ".join(f"{tag}{i % 97}" for i in range(n))
+
+
+def tool(name: str, n: int = 700) -> dict[str, Any]:
+    return {"name": name, "description": words(n, name[:2]), "input_schema": {"type": "object"}}
+
+
+@pytest.fixture
+def emu() -> Emulator:
+    return Emulator()
+
+
+@pytest.fixture
+def session(emu: Emulator) -> Session:
+    return Session(model=MODEL, connection=connect(emulator=emu))
+
+
+def test_timestamp_in_the_system_prompt(session: Session) -> None:
+    stem = "You review code. Current time: 2026-01-01 "
+    session.system(stem + "09:00:00. " + words(1_500), cache="5m", name="rules")
+    session.ask("First question", stream=False)
+    session.advance(30)
+    session.system(stem + "09:00:30. " + words(1_500), cache="5m", name="rules")
+    session.ask("Second question", stream=False)
+
+    why = explain(session)
+    cause = why.causes[0]
+    assert cause.code == "system_changed"
+    assert (cause.path, cause.block) == ("system.0", "rules")
+    assert cause.offset == len(stem) + 6  # the first character that differs: "09:00:0" -> "09:00:3"
+    assert cause.before is not None and "09:00:00" in cause.before
+    assert cause.after is not None and "09:00:30" in cause.after
+    assert cause.missed > 1_024
+    assert "looks like a time of day" in cause.message
+    assert why.summary.startswith("wrote ")
+    assert "system changed at system.0" in why.summary and "'09:00:00.' → '09:00:30.'" in why.summary
+    assert (why.api, why.agrees) == ("system_changed", True)
+
+
+def test_reordered_tools(session: Session) -> None:
+    first, second = tool("search"), tool("fetch")
+    session.tools([first, second], cache="5m", name="tools")
+    session.ask("Go", stream=False)
+    session.tools([second, first], cache="5m", name="tools")
+    session.ask("Again", stream=False)
+
+    why = explain(session)
+    assert why.causes[0].code == "tools_changed"
+    assert why.causes[0].short == "tools reordered"
+    assert (why.causes[0].before, why.causes[0].after) == ("search, fetch", "fetch, search")
+    assert "tools reordered" in why.summary
+    assert (why.api, why.agrees) == ("tools_changed", True)
+
+
+def test_expired_entry_that_one_hour_would_have_kept(session: Session) -> None:
+    session.context(words(1_500), cache="5m", name="paper")
+    session.ask("Summarise", stream=False)
+    started = session.calls[0].started_at
+    session.advance(301)
+    session.ask("And the method?", stream=False)
+
+    why = explain(session)
+    assert why.codes == ("expired",)
+    cause = why.causes[0]
+    assert cause.block == "paper"
+    assert "expired at 09:05:00" in cause.message  # the emulator's clock starts at 09:00:00 UTC
+    assert "a 1h lifetime would have kept it" in cause.message
+    assert why.summary.endswith("expired 5m entry at paper (1h would have kept it)")
+    assert session.calls[1].started_at - started == 301
+    assert (why.api, why.agrees) == ("none", True)  # nothing diverged: the API reports no reason
+
+
+def test_expired_beyond_an_hour_says_no_lifetime_helps(session: Session) -> None:
+    session.context(words(1_500), cache="1h", name="paper")
+    session.ask("Summarise", stream=False)
+    session.advance(3_700)
+    session.ask("Again", stream=False)
+    assert "no lifetime would have kept it" in explain(session).causes[0].message
+
+
+def test_below_minimum(session: Session) -> None:
+    session.system("Be brief. " + words(200), cache="5m", name="short")
+    session.ask("Hi", stream=False)
+
+    why = explain(session)
+    assert why.codes == ("below_minimum",)
+    assert why.causes[0].block == "short"
+    assert why.summary.startswith("uncached: below minimum (")
+    assert "< 1,024 tokens" in why.summary
+    assert [m.status for m in why.marks] == ["below-minimum"]
+
+
+def test_beyond_the_twenty_block_lookback(session: Session) -> None:
+    session.context(words(1_500), name="doc")
+    session.ask("Question one", stream=False, cache="last")
+    session.context([{"type": "text", "text": f"note {i}"} for i in range(25)], name="notes")
+    session.ask("Question two", stream=False, cache="last")
+
+    why = explain(session)
+    assert "beyond_lookback" in why.codes
+    cause = next(c for c in why.causes if c.code == "beyond_lookback")
+    assert cause.path == "messages.0.content.1"
+    assert "27 blocks before the nearest marker" in cause.message
+    assert why.summary.startswith("wrote ") and "lookback 20" in why.summary
+    assert why.agrees is True  # messages were only appended: the API reports nothing
+
+
+def test_marker_moved_to_an_earlier_block(session: Session) -> None:
+    session.tools([tool("lookup", 1_200)], name="tools")
+    session.context(words(800), cache="5m", name="doc")
+    session.ask("Q1", stream=False)
+    session.tools([tool("lookup", 1_200)], cache="5m", name="tools")
+    session.context(words(800), name="doc")
+    session.ask("Q2", stream=False)
+
+    why = explain(session)
+    assert "marker_moved" in why.codes
+    assert next(c for c in why.causes if c.code == "marker_moved").block == "doc"
+
+
+def test_model_changed(session: Session) -> None:
+    session.context(words(1_500), cache="5m", name="doc")
+    session.ask("Q1", stream=False)
+    session.ask("Q2", stream=False, model="claude-sonnet-4-6")
+
+    why = explain(session)
+    assert why.codes[0] == "model_changed"
+    assert "model changed (claude-sonnet-4-5 → claude-sonnet-4-6)" in why.summary
+    assert (why.api, why.agrees) == ("model_changed", True)
+
+
+def test_tool_choice_changed_invalidates_only_messages(session: Session) -> None:
+    session.tools([tool("lookup", 1_200)], cache="5m", name="tools")
+    session.context(words(300), name="doc")
+    session.ask("Q1", stream=False, cache="last")
+    session.ask("Q2", stream=False, cache="last", tool_choice={"type": "none"})
+
+    why = explain(session)
+    assert why.codes[0] == "settings_changed"
+    assert "tool_choice changed" in why.summary
+    assert why.summary.startswith("hit ")  # the tools entry is still read
+    assert session.calls[1].tokens.read > 1_024
+    assert (why.api, why.agrees) == ("unavailable", True)
+
+
+def test_workspace_changed(emu: Emulator, session: Session) -> None:
+    session.context(words(1_500), cache="5m", name="doc")
+    session.ask("Q1", stream=False)
+    session.client = emu.client(api_key="sk-ant-another-workspace")
+    session.ask("Q2", stream=False)
+
+    why = explain(session)
+    assert why.codes[0] == "workspace_changed"
+    assert (why.api, why.agrees) == ("previous_message_not_found", True)
+
+
+def test_a_growing_chat_hits_and_says_so(session: Session) -> None:
+    session.system(words(1_500), cache="5m", name="rules")
+    for prompt in ("one", "two", "three"):
+        session.ask(prompt, stream=False, cache="last")
+        session.advance(20)
+    summaries = [e.summary for e in explain_all(session)]
+    assert summaries[0].startswith("wrote ")
+    assert all(s.startswith("hit ") for s in summaries[1:]), summaries
+    assert explain(session, 2).codes == ()
+    live = Explainer(session)  # the panel's way: one call at a time
+    assert [live.explain(r).summary for r in session.calls] == summaries
+
+
+def test_disagreement_with_the_api_is_flagged(session: Session) -> None:
+    session.system("Clock 09:00:00 " + words(1_500), cache="5m", name="rules")
+    session.ask("Q1", stream=False)
+    session.system("Clock 09:00:05 " + words(1_500), cache="5m", name="rules")
+    session.ask("Q2", stream=False)
+    record = session.calls[-1]
+    assert record.response is not None
+    wrong = CacheMissToolsChanged(type="tools_changed", cache_missed_input_tokens=10)
+    record.response = record.response.model_copy(update={"diagnostics": Diagnostics(cache_miss_reason=wrong)})
+
+    why = explain(session)
+    assert why.codes[0] == "system_changed"
+    assert (why.api, why.agrees) == ("tools_changed", False)
+    assert why.summary.endswith("≠ API: tools_changed")
+    assert any("DISAGREES (locally: system_changed)" in line for line in why.lines)
+    assert "pcache-disagree" in why._repr_html_()
+
+
+def test_rendering_and_errors(session: Session) -> None:
+    with pytest.raises(ValueError, match="No calls yet"):
+        explain(session)
+    session.system("<b>rules</b> " + words(1_500), cache="5m", name="rules")
+    session.ask("Q1", stream=False)
+    why = explain(session)
+    assert isinstance(why, Explanation)
+    assert str(why).startswith("Call 1: wrote ")
+    assert "First call of the session" in str(why)
+    html = why.to_html()
+    assert 'data-call="1"' in html and "<b>rules</b>" not in html
+    with pytest.raises(ValueError, match="No call 5"):
+        explain(session, 5)
