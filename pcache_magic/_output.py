@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 UPDATE_EVERY_S = 0.1  # live enough to read along, rare enough not to flood the front end
+_BLANK = {"text/markdown": "", "text/plain": ""}  # the streaming display before and after
 
 
 class MarkdownText:
@@ -92,10 +93,14 @@ class SessionTables:
         for b in self.session.conversation.in_request_order():
             mark = f", cache {b.cache.lifetime}" if b.cache else ""
             lines.append(f"  {b.name}: {b.kind}{mark}" + (f" ({b.source})" if b.source else ""))
+        from .render import money
+
         t = self.session.totals
+        c = t.cost
+        saving = f"saved {money(c.saving)}" if c.saving >= 0 else f"{money(-c.saving)} more than uncached"
         lines.append(
             f"  {t.calls} calls: read {t.tokens.read:,}, written {t.tokens.written:,}, uncached "
-            f"{t.tokens.uncached:,} tokens; ${t.cost.total:.4f} (saved ${t.cost.saving:.4f})"
+            f"{t.tokens.uncached:,} tokens; {money(c.total)} ({saving})"
         )
         return "\n".join(lines)
 
@@ -106,12 +111,19 @@ class Reply:
     Rich front ends get one Markdown display, updated at most every
     `UPDATE_EVERY_S`; a terminal gets the text printed as it comes.  Tool calls
     and their results are noted in place, so the loop is visible, not silent.
+
+    The streaming display starts and ends empty, and the finished turn is a
+    display of its own: a saved notebook then holds the same outputs whether or
+    not the tool that ran it applies display updates (nbval does not).
     """
 
     def __init__(self, rich: bool, live: bool = True) -> None:
         self.text = ""
         self.tool_lines: list[str] = []
-        self._handle = display(MarkdownText("…"), display_id=True) if rich else None
+        self._rich = rich
+        self._handle = display(_BLANK, raw=True, display_id=True) if rich and live else None
+        if self._handle is not None:
+            self._handle.update(MarkdownText("…"))
         self._live = live
         self._last = 0.0
 
@@ -131,15 +143,20 @@ class Reply:
         self.write(f"\n\n{line}\n\n")
 
     def flush(self) -> None:
-        """Show all that arrived (also after a failure: a partial reply stays readable)."""
-        if self._handle is not None and self.text:
-            self._handle.update(MarkdownText(self.text))
+        """Show all that arrived (also after a failure: a partial reply stays readable).
+
+        With nothing arrived (the call was refused, or failed first), the "…" goes.
+        """
+        if self._handle is not None:
+            self._handle.update(MarkdownText(self.text) if self.text else _BLANK, raw=not self.text)
 
     def finish(self, records: Sequence[CallRecord], stop_reason: str | None) -> None:
         """The whole turn in place of the stream, then one usage line per call."""
         text = transcript(records, self.tool_lines) or f"*(no text; stop reason: {stop_reason})*"
         if self._handle is not None:
-            self._handle.update(MarkdownText(text))
+            self._handle.update(_BLANK, raw=True)
+        if self._rich:
+            display(MarkdownText(text))
         else:
             print("" if self._live and self.text else text)
         for record in records:
@@ -220,9 +237,9 @@ def transcript(records: Sequence[CallRecord], tool_lines: Sequence[str]) -> str:
 
 def api_error_text(error: anthropic.APIError, retries: int) -> str:
     """What happened and what to do, in one line (the SDK's messages carry no key)."""
-    after = f" after {retries} retries" if retries else ""
+    after = f" after {retries} {'retry' if retries == 1 else 'retries'}" if retries else ""
     if isinstance(error, anthropic.APITimeoutError):
-        return f"The API did not answer in time{after}; try again, or send a smaller request."
+        return f"The API did not answer in time{after}; try again, or raise ClaudeMagics.timeout."
     if isinstance(error, anthropic.APIConnectionError):
         return f"Could not reach the API{after}; check the network, or work offline (ClaudeMagics.offline)."
     if not isinstance(error, anthropic.APIStatusError):

@@ -157,6 +157,8 @@ ToolSpec = Mapping[str, Any] | Callable[..., Any]
 
 def _as_list(value: Any) -> list[ToolSpec]:
     items = list(value) if isinstance(value, list | tuple) else [value]
+    if not items:
+        raise ValueError("The cell lists no tools: give at least one tool definition or function.")
     for item in items:
         if not isinstance(item, Mapping) and not callable(item):
             raise ValueError(f"A tool is a dict or a function, not {type(item).__name__}.")

@@ -18,7 +18,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
-from traitlets import Bool, Enum, Int, Unicode, observe, validate
+from traitlets import Bool, Enum, Float, Int, Unicode, observe, validate
 from traitlets.traitlets import TraitError
 
 from . import cells, store
@@ -65,6 +65,12 @@ class ClaudeMagics(Magics):
     show_panel = Bool(False, help="Show the cache panel when the extension loads.").tag(config=True)
     offline = Bool(False, help="Use the offline emulator even with ANTHROPIC_API_KEY set.").tag(config=True)
     max_tool_rounds = Int(8, help="Tool calls answered per %%claude turn with --run tools.").tag(config=True)
+    max_retries = Int(
+        2, min=0, help="Retries after a 429, 5xx, timeout or refused connection (honours retry-after)."
+    ).tag(config=True)
+    timeout = Float(
+        None, allow_none=True, min=0.001, help="Seconds per attempt before a timeout (None: the SDK's)."
+    ).tag(config=True)
 
     def __init__(
         self, shell: InteractiveShell | None = None, session: Session | None = None, **kw: Any
@@ -78,11 +84,18 @@ class ClaudeMagics(Magics):
         self._syncing = False
 
     # -- settings and lifetime --------------------------------------------------------------
+    def _client_options(self) -> dict[str, Any]:
+        """The SDK's retry policy from the traits (the SDK's own default timeout when None)."""
+        options: dict[str, Any] = {"max_retries": self.max_retries}
+        if self.timeout is not None:
+            options["timeout"] = self.timeout
+        return options
+
     def _new_session(self) -> Session:
         return Session(
             model=self.model,
             max_tokens=self.max_tokens,
-            connection=connect(offline=True if self.offline else None),
+            connection=connect(offline=True if self.offline else None, **self._client_options()),
             default_ttl=cast(TTL, self.default_ttl),
         )
 
@@ -116,6 +129,19 @@ class ClaudeMagics(Magics):
     def _apply(self, change: Any) -> None:
         if not self._syncing and hasattr(self, "session"):
             setattr(self.session, change["name"], change["new"])
+
+    @observe("max_retries", "timeout")
+    def _retry_policy(self, change: Any) -> None:
+        """Give the live session's clients the new policy (same connection, same HTTP client)."""
+        if self._syncing or not hasattr(self, "session"):
+            return
+        import anthropic
+
+        options = {"timeout": anthropic.DEFAULT_TIMEOUT, **self._client_options()}
+        if self.session.client is not None:
+            self.session.client = self.session.client.with_options(**options)
+        if self.session.async_client is not None:
+            self.session.async_client = self.session.async_client.with_options(**options)
 
     @observe("offline")
     def _switch(self, change: Any) -> None:
@@ -275,9 +301,12 @@ class ClaudeMagics(Magics):
             raise UsageError(
                 "--max-tokens must be at least 1 (%claude_prewarm fills the cache without output)."
             )
-        if args.model:
-            with usage_errors(self.session):
-                self.session.models.get(args.model)
+        with usage_errors(self.session):
+            info = self.session.models.get(args.model or self.session.model)
+        limit = self.session.max_tokens if args.max_tokens is None else args.max_tokens
+        if not 1 <= limit <= info.max_output_tokens:
+            where = "--max-tokens" if args.max_tokens is not None else "ClaudeMagics.max_tokens"
+            raise UsageError(f"{where} is {limit:,}; {info.id} takes 1 to {info.max_output_tokens:,}.")
         stream = self.stream and not args.no_stream
         rich = "text/markdown" in getattr(self._ip.display_formatter, "active_types", ())
         reply = Reply(rich, live=stream)
@@ -416,7 +445,10 @@ class ClaudeMagics(Magics):
                     "The clock only moves offline: the live API's cache lifetimes run in real time "
                     "(%config ClaudeMagics.offline = True switches to the emulator)."
                 )
-            session.advance(seconds)
+            try:
+                session.advance(seconds)
+            except OSError as error:  # a pcache-emulator server that has gone away
+                raise UsageError(f"Could not move the emulator clock ({one_line(error)}).") from None
             print(f"Moved the emulator clock on by {short_duration(seconds)}.")
         elif args.action is not None:
             raise UsageError(f"Did you mean %claude_clock advance {args.duration or args.action}?")

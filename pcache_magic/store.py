@@ -139,8 +139,14 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
         raise StoreError(f"{path}: is a directory; give a file name such as session.json.")
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
-        raise StoreError(f"{path}: the folder {directory} does not exist.")
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        what = "is not a folder" if directory.exists() else "does not exist"
+        raise StoreError(f"{path}: the folder {directory} {what}.")
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as error:
+        raise StoreError(
+            f"{path}: cannot write in {directory} ({error.strerror or error}); save somewhere writable."
+        ) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -191,7 +197,9 @@ def load(path: str | os.PathLike[str]) -> SessionFile:
         text = target.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise StoreError(f"{path}: no such file.") from None
-    except (OSError, UnicodeDecodeError) as error:
+    except UnicodeDecodeError:
+        raise StoreError(f"{path} is not a pcache_magic session file (not UTF-8 text).") from None
+    except OSError as error:
         raise StoreError(f"{path}: cannot be read ({type(error).__name__}: {error}).") from None
     return loads(text, str(path))
 
@@ -275,12 +283,16 @@ Reads ANTHROPIC_API_KEY from the environment; no key is stored here.
 Run twice within the cache lifetime and compare the cache figures.
 """
 
+import os
+
 import anthropic
 
 REQUESTS = {requests}
 
 
 def main() -> None:
+    if not os.environ.get("ANTHROPIC_API_KEY"):
+        raise SystemExit("Set ANTHROPIC_API_KEY first: this script reads the key from the environment.")
     client = anthropic.Anthropic()  # the key comes from ANTHROPIC_API_KEY
     for number, params in enumerate(REQUESTS, 1):
         message = client.messages.create(**params)
@@ -306,7 +318,7 @@ def _replayable(request: dict[str, Any]) -> dict[str, Any]:
 
 def export_python(session: Session) -> str:
     """A runnable script that sends the session's recorded requests (or the next one) again."""
-    recorded = [_replayable(c.request) for c in session.calls if "messages" in c.request]
+    recorded = [_replayable(c.request) for c in session.calls if c.ok and "messages" in c.request]
     if recorded:
         what = f"the {len(recorded)} recorded request(s)"
     else:

@@ -8,6 +8,7 @@ to the SDK; it is never stored here, printed, or put in a notice.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -95,8 +96,14 @@ def connect(
         stand_in = "sk-ant-emulator" + (f"-{hashlib.sha256(key.encode()).hexdigest()[:16]}" if key else "")
         kwargs = {"api_key": stand_in, "base_url": url, **client_kwargs}
 
+        last_seen = [time.time()]
+
         def server_clock() -> float:
-            return float(_emulator_call(f"{url}/_emulator/state", None)["now"])
+            """The server's clock; while it cannot be reached, the last time it told (calls then fail
+            with their own one-line error, instead of every magic failing on the clock)."""
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                last_seen[0] = float(_emulator_call(f"{url}/_emulator/state", None)["now"])
+            return last_seen[0]
 
         return Connection(
             anthropic.Anthropic(**kwargs), anthropic.AsyncAnthropic(**kwargs), "server", server_clock, url=url

@@ -114,6 +114,10 @@ class CachePanel(widgets.VBox):
         """The same tables as static HTML, for nbconvert, GitHub and frontends without widgets."""
         return render_session(self.session)
 
+    def __repr__(self) -> str:
+        """The widget's `text/plain`: the session it follows, not the first 110 characters of its CSS."""
+        return f"CachePanel({self.session!r})"
+
     # -- rendering ----------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-render everything from the session (after a reset, or on the Refresh button)."""

@@ -129,7 +129,13 @@ class Emulator:
             return self.engine.state()
 
     def inject(self, fault: wire.Fault, *, times: int = 1, retry_after: float | None = None) -> None:
-        """Make the next request(s) fail: an HTTP status (429, 500, 529, ...) or "disconnect"."""
+        """Make the next request(s) fail: an HTTP status (429, 500, 529, ...), "disconnect" or "timeout".
+
+        "timeout" answers nothing: in process the SDK's transport raises `httpx2.ReadTimeout` at
+        once; over HTTP the server holds the request until the client's own timeout (at most
+        `server.TIMEOUT_HOLD_S`). The SDK retries timeouts, so `times` above its `max_retries`
+        makes the call fail.
+        """
         self.faults.inject(fault, times=times, retry_after=retry_after)
 
     # --- transport ---------------------------------------------------------------------
@@ -156,6 +162,8 @@ class Emulator:
         """The `httpx2.MockTransport` handler: an httpx2 request in, the emulator's answer out."""
         path = request.url.raw_path.decode("ascii")
         answer = self.respond(request.method, path, request.headers, request.content)
+        if answer.timed_out:
+            raise httpx2.ReadTimeout("timed out waiting for the emulator (injected)", request=request)
         if answer.events is not None:
             return httpx2.Response(answer.status, headers=answer.headers, stream=_EventStream(answer.events))
         return httpx2.Response(answer.status, headers=answer.headers, content=answer.body or b"")

@@ -8,7 +8,9 @@ stdlib only (`http.server`), loopback by default. Every request goes through the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
+import select
 import signal
 import socket
 import socketserver
@@ -28,6 +30,8 @@ __all__ = ["DEFAULT_PORT", "EmulatorHTTPServer", "main", "serve"]
 DEFAULT_PORT = 8765
 #: Seconds a connection may sit idle mid-request before its worker gives up on it.
 DEFAULT_TIMEOUT = 30.0
+#: Longest an injected timeout holds a request (the worker returns as soon as the client hangs up).
+TIMEOUT_HOLD_S = 2.0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -79,6 +83,11 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _any
 
     def _send(self, answer: wire.WireResponse, *, close: bool = False) -> None:
+        if answer.timed_out:  # an injected timeout: no answer; wait for the client to give up
+            self.close_connection = True
+            with contextlib.suppress(OSError, ValueError):
+                select.select([self.connection], [], [], min(TIMEOUT_HOLD_S, self.server.connection_timeout))
+            return
         self.send_response(answer.status)
         for name, value in answer.headers.items():
             if name.lower() not in ("content-length", "transfer-encoding", "connection"):

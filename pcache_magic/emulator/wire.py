@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BODY_BYTES = 32 * 2**20
-Fault = int | Literal["disconnect"]
+Fault = int | Literal["disconnect", "timeout"]
 
 _JSON = "application/json"
 _SSE = "text/event-stream; charset=utf-8"
@@ -70,6 +70,9 @@ class WireResponse:
     headers: dict[str, str]
     body: bytes | None = None
     events: Iterator[bytes] | None = field(default=None, repr=False)
+    timed_out: bool = False
+    """An injected timeout: the transport must not answer. The in-process one raises
+    `httpx2.ReadTimeout`; the server holds the connection until the client gives up."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,9 @@ class FaultPlan:
     answered before the engine runs, so it never touches the cache. A disconnect waits at
     the head of the queue for the next *streaming* messages request (non-streaming requests
     pass it by): that request runs, so its cache write happens, but its stream is cut after
-    `message_start` and part of the content, as when a connection drops mid-answer.
+    `message_start` and part of the content, as when a connection drops mid-answer. A
+    timeout is taken by the next API request, streaming or not, and never answered: the
+    engine does not run, as when a request is lost on the way.
     """
 
     def __init__(self) -> None:
@@ -93,10 +98,12 @@ class FaultPlan:
         self._queue: deque[_Fault] = deque()
 
     def inject(self, fault: Fault, *, times: int = 1, retry_after: float | None = None) -> None:
-        if fault != "disconnect" and not (
+        if fault not in ("disconnect", "timeout") and not (
             isinstance(fault, int) and not isinstance(fault, bool) and 400 <= fault <= 599
         ):
-            raise ValueError(f"fault must be an HTTP error status (400-599) or 'disconnect', got {fault!r}")
+            raise ValueError(
+                f"fault must be an HTTP error status (400-599), 'disconnect' or 'timeout', got {fault!r}"
+            )
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
             raise ValueError(f"times must be a positive integer, got {times!r}")
         if retry_after is not None and not (math.isfinite(retry_after) and retry_after >= 0):
@@ -173,6 +180,13 @@ def _fault_error(fault: _Fault) -> ApiError:
         headers["retry-after"] = str(int(ra)) if float(ra).is_integer() else repr(float(ra))
     message = _FAULT_MESSAGES.get(type_, f"Injected HTTP {status} ({type_})")
     return ApiError(type_, message, status=status, headers=headers)
+
+
+def _timed_out(request_id: str) -> WireResponse:
+    """An injected timeout; the 504 body is only for a transport that cannot stay silent."""
+    error = ApiError("api_error", "The request timed out (injected by the emulator)", status=504)
+    answer = error_response(error, request_id)
+    return WireResponse(answer.status, answer.headers, body=answer.body, timed_out=True)
 
 
 def _api_key(headers: Mapping[str, str]) -> str | None:
@@ -276,6 +290,8 @@ def _dispatch(
     if route == _MESSAGES:
         streaming = data.get("stream") is True
         fault = faults.take(streaming=streaming)
+        if fault is not None and fault.kind == "timeout":
+            return _timed_out(request_id)
         if fault is not None and fault.kind != "disconnect":
             raise _fault_error(fault)
         if not streaming:
@@ -290,6 +306,8 @@ def _dispatch(
         return WireResponse(200, headers, events=_encode(events, cut=fault is not None))
     if route == _COUNT:
         fault = faults.take(streaming=False)
+        if fault is not None and fault.kind == "timeout":
+            return _timed_out(request_id)
         if fault is not None:
             raise _fault_error(fault)
         return _json(200, engine.count_tokens(key, data), request_id)

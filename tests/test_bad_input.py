@@ -1,0 +1,527 @@
+"""The bad-input table: every mistake a notebook user can make on a magic line, and its answer.
+
+Each case runs through the real magics on IPython's `InteractiveShell`, offline, after a
+session with a cached system prompt and one answered call. Every answer is one line
+(IPython's `UsageError`: no traceback) that says what is wrong and what to do, and the
+session is exactly as it was: the same blocks, the same call records, the same settings,
+and no file left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+from traitlets.config import Config
+
+import pcache_magic
+from pcache_magic.cells import MAX_FILE_BYTES, MAX_IMAGE_BYTES
+from pcache_magic.magics import ClaudeMagics
+
+LONG = " ".join(f"Rule {i}: review the code carefully and explain each finding." for i in range(160))
+#: Every case starts from here: a cached system block and one answered turn.
+BASE = (f"%%claude_system --cache --name rules\n{LONG}", "%%claude --name q1\nFirst question?")
+SAVE = "%claude_session save good.json"
+
+
+def rewrite(source: str, target: str, old: str, new: str) -> str:
+    """A Python cell that writes a damaged copy of a saved session (setup for the load cases)."""
+    return (
+        "import pathlib\n"
+        f"text = pathlib.Path({source!r}).read_text()\n"
+        f"assert {old!r} in text\n"
+        f"pathlib.Path({target!r}).write_text(text.replace({old!r}, {new!r}))\n"
+    )
+
+
+GO_LIVE = (
+    "from pcache_magic.session import Session\n"
+    "from pcache_magic.transport import connect\n"
+    "get_ipython().magics_manager.registry['ClaudeMagics'].use(\n"
+    "    Session(connection=connect(env={'ANTHROPIC_API_KEY': 'sk-ant-test-not-used'}))\n"
+    ")\n"
+)
+MARKERS = (
+    "%%claude_system --cache --name style\nShort answers.",
+    "%%claude_context --cache --name c1\nDocument one.",
+    "%%claude_context --cache --name c2\nDocument two.",
+    "%%claude_context --cache --name c3\nDocument three.",
+)
+FIVE = (
+    "Not sent: 5 cache markers, at most 4: rules (system.0), style (system.1), c1 (messages.2.content.0), "
+    "c2 (messages.2.content.1), c3 (messages.2.content.2). Remove markers from the smaller blocks; "
+    "a marker caches everything before it."
+)
+JSON_ERROR = r"is not valid JSON \(.+ at line \d+\); it may be truncated\."
+
+
+@dataclass(frozen=True)
+class Case:
+    """`code` fails with `message` (exact, or a full-match pattern when it holds a number that varies).
+
+    `{ro}` in either stands for a folder nobody (not even root) may write to.
+    """
+
+    id: str
+    code: str
+    message: str | re.Pattern[str]
+    setup: tuple[str, ...] = ()
+
+
+CASES = [
+    # -- the magic line -------------------------------------------------------------------------
+    Case("unknown-flag", "%%claude_system --bogus\nBe brief.", "unrecognized arguments: --bogus"),
+    Case(
+        "unknown-flag-claude", "%%claude --temperature 0.5\nHi", "unrecognized arguments: --temperature 0.5"
+    ),
+    Case(
+        "bad-ttl",
+        "%%claude_system --cache 2h\nBe brief.",
+        "argument --cache: invalid choice: '2h' (choose from '5m', '1h')",
+    ),
+    Case(
+        "bad-ttl-context",
+        "%%claude_context --cache 10m\nNotes.",
+        "argument --cache: invalid choice: '10m' (choose from '5m', '1h')",
+    ),
+    Case(
+        "bad-cache-mode",
+        "%%claude --cache sometimes\nHi",
+        "argument --cache: invalid choice: 'sometimes' (choose from 'auto', 'last', 'none')",
+    ),
+    Case(
+        "file-flag-without-path", "%claude_context --file", "argument --file: expected at least one argument"
+    ),
+    Case(
+        "max-tokens-not-a-number",
+        "%%claude --max-tokens lots\nHi",
+        "argument --max-tokens: invalid int value: 'lots'",
+    ),
+    # -- empty cells ----------------------------------------------------------------------------
+    Case(
+        "cache-on-empty-system",
+        "%%claude_system --cache\n   \n",
+        "The cell is empty: write the system prompt below %%claude_system.",
+    ),
+    Case(
+        "cache-on-no-body",
+        "%%claude_system --cache",
+        "%%claude_system is a cell magic, but the cell body is empty.",
+    ),
+    Case(
+        "cache-on-empty-context",
+        "%%claude_context --cache 1h\n\n",
+        "Nothing to add: the cell is empty and no --file or --image was given.",
+    ),
+    Case(
+        "cache-on-empty-context-line",
+        "%claude_context --cache",
+        "Nothing to add: the cell is empty and no --file or --image was given.",
+    ),
+    Case("empty-prompt", "%%claude\n   \n", "The cell is empty: write your message below %%claude."),
+    # -- markers and the request as a whole ------------------------------------------------------
+    Case("fifth-marker", "%%claude\nHello", FIVE, MARKERS),
+    Case("fifth-marker-prewarm", "%claude_prewarm", FIVE, MARKERS),
+    Case(
+        "1h-after-5m",
+        "%%claude\nHello",
+        "Not sent: A 1h marker comes after a 5m one (order: tools, system, messages). "
+        "Use 1h on the earlier, longer-lived blocks and 5m after them.",
+        ("%%claude_context --cache 1h --name late\nLate notes.",),
+    ),
+    Case(
+        "over-the-context-window",
+        "%%claude --model claude-haiku-4-5\nSummarise.",
+        re.compile(
+            r"Not sent: The prompt is about 21\d,\d{3} tokens; claude-haiku-4-5 takes 200,000\. "
+            r"Drop or shorten context blocks \(%claude_session drop NAME\)\."
+        ),
+        (
+            "import pathlib; pathlib.Path('big.txt').write_text('word ' * 210_000)",
+            "%claude_context --name big --file big.txt",
+        ),
+    ),
+    Case(
+        "turn-name-taken",
+        "%%claude --name rules\nHi",
+        "'rules' names a system block; give the turn another --name.",
+    ),
+    # -- tools ------------------------------------------------------------------------------------
+    Case(
+        "tools-invalid-json",
+        '%%claude_tools\n[{"name": "lookup",, }]',
+        "The cell is not valid JSON (Expecting property name enclosed in double quotes at line 1, column 20) "
+        "nor a Python expression.",
+    ),
+    Case(
+        "tools-bad-name",
+        '%%claude_tools\n{"name": "look up!", "input_schema": {"type": "object"}}',
+        "Tool name 'look up!' is missing or invalid: use letters, digits, _ or -.",
+    ),
+    Case(
+        "tools-schema-not-an-object",
+        '%%claude_tools\n{"name": "lookup", "input_schema": {"type": "string"}}',
+        'Tool \'lookup\' needs an input_schema with "type": "object".',
+    ),
+    Case(
+        "tools-no-schema",
+        '%%claude_tools\n{"name": "lookup", "description": "Look it up."}',
+        'Tool \'lookup\' needs an input_schema with "type": "object".',
+    ),
+    Case("tools-not-a-tool", "%%claude_tools\n42", "A tool is a dict or a function, not int."),
+    Case(
+        "tools-empty-list",
+        "%%claude_tools --cache\n[]",
+        "The cell lists no tools: give at least one tool definition or function.",
+    ),
+    Case(
+        "tools-unknown-name",
+        "%%claude_tools\nundefined_tool",
+        "The cell is not valid JSON (Expecting value at line 1, column 1) and evaluating it failed "
+        "(NameError: name 'undefined_tool' is not defined).",
+    ),
+    Case(
+        "tools-run-without-function",
+        '%%claude_tools --run\n{"name": "nofn", "input_schema": {"type": "object"}}',
+        "--run: there is no function named 'nofn' in the notebook.",
+    ),
+    # -- files and images ----------------------------------------------------------------------------
+    Case("file-missing", "%claude_context --file missing.txt", "missing.txt: the file does not exist."),
+    Case(
+        "file-pattern-matches-nothing",
+        "%claude_context --file nothing/*.md",
+        "nothing/*.md: the pattern matches no file; check the path and the cwd.",
+    ),
+    Case(
+        "file-is-a-directory",
+        "%claude_context --file adir",
+        "adir: the file is a directory; use a glob such as dir/*.py.",
+    ),
+    Case(
+        "file-binary",
+        "%claude_context --file bin.dat",
+        "bin.dat: a binary file; only text files and PDFs can be sent (images: --image).",
+    ),
+    Case(
+        "file-not-utf8",
+        "%claude_context --file latin.txt",
+        "latin.txt: not UTF-8 text (byte 3); convert it, e.g. iconv -t utf-8.",
+    ),
+    Case(
+        "file-oversized",
+        "%claude_context --file huge.txt",
+        "huge.txt: 21.0 MB is over the 20 MB limit; send a smaller file.",
+    ),
+    Case(
+        "file-fake-pdf", "%claude_context --file fake.pdf", "fake.pdf: named .pdf but it is not a PDF file."
+    ),
+    Case(
+        "file-one-bad-among-good",
+        "%%claude_context --cache --file notes.txt bin.dat\nBoth files:",
+        "bin.dat: a binary file; only text files and PDFs can be sent (images: --image).",
+    ),
+    Case(
+        "image-unsupported-type",
+        "%claude_context --image pic.bmp",
+        "pic.bmp: not a PNG, JPEG, GIF or WebP image; convert it to one of those.",
+    ),
+    Case(
+        "image-is-text",
+        "%claude_context --image notes.txt",
+        "notes.txt: not a PNG, JPEG, GIF or WebP image; convert it to one of those.",
+    ),
+    Case(
+        "image-oversized",
+        "%claude_context --image huge.png",
+        "huge.png: 5.2 MB is over the 5 MB limit; send a smaller file.",
+    ),
+    # -- model and max_tokens ------------------------------------------------------------------------
+    Case(
+        "model-unknown",
+        "%%claude --model claude-sonet-4-5\nHi",
+        "Unknown model 'claude-sonet-4-5'. Did you mean 'claude-sonnet-4-5'?",
+    ),
+    Case(
+        "model-unknown-version",
+        "%%claude --model claude-haiku-4.5\nHi",
+        "Unknown model 'claude-haiku-4.5'. Did you mean 'claude-haiku-4-5'?",
+    ),
+    Case(
+        "max-tokens-zero",
+        "%%claude --max-tokens 0\nHi",
+        "--max-tokens must be at least 1 (%claude_prewarm fills the cache without output).",
+    ),
+    Case(
+        "max-tokens-over-the-model",
+        "%%claude --max-tokens 999999\nHi",
+        "--max-tokens is 999,999; claude-sonnet-5 takes 1 to 128,000.",
+    ),
+    Case(
+        "max-tokens-over-this-turns-model",
+        "%%claude --model claude-3-haiku-20240307 --max-tokens 5000\nHi",
+        "--max-tokens is 5,000; claude-3-haiku-20240307 takes 1 to 4,096.",
+    ),
+    Case(
+        "max-tokens-config-out-of-range",
+        "%%claude\nHi",
+        "ClaudeMagics.max_tokens is 200,000; claude-sonnet-5 takes 1 to 128,000.",
+        ("%config ClaudeMagics.max_tokens = 200000",),
+    ),
+    # -- clock ------------------------------------------------------------------------------------
+    Case(
+        "clock-online",
+        "%claude_clock advance 6m",
+        "The clock only moves offline: the live API's cache lifetimes run in real time "
+        "(%config ClaudeMagics.offline = True switches to the emulator).",
+        (GO_LIVE,),
+    ),
+    Case(
+        "clock-bad-duration",
+        "%claude_clock advance 6x",
+        "Cannot read the duration '6x'; write e.g. 6m, 90s, 1h30m, 300.",
+    ),
+    Case(
+        "clock-no-duration",
+        "%claude_clock advance",
+        "Cannot read the duration ''; write e.g. 6m, 90s, 1h30m, 300.",
+    ),
+    Case("clock-unknown-action", "%claude_clock forward 6m", "Did you mean %claude_clock advance 6m?"),
+    # -- other magics -------------------------------------------------------------------------------
+    Case("prewarm-arguments", "%claude_prewarm now", "%claude_prewarm takes no arguments."),
+    Case("panel-arguments", "%claude_panel big", "%claude_panel takes no arguments."),
+    Case(
+        "session-unknown-command",
+        "%claude_session frobnicate",
+        "argument command: invalid choice: 'frobnicate' (choose from 'show', 'reset', 'drop', 'save', "
+        "'load', 'export')",
+    ),
+    Case(
+        "session-drop-unknown",
+        "%claude_session drop nope",
+        "No block named 'nope'; the blocks are: rules, q1, reply.",
+    ),
+    Case("session-drop-no-name", "%claude_session drop", "%claude_session drop needs a block NAME."),
+    Case("session-save-no-path", "%claude_session save", "%claude_session save needs a PATH."),
+    Case(
+        "session-too-many-arguments",
+        "%claude_session show extra",
+        "Too many arguments for %claude_session show.",
+    ),
+    Case(
+        "session-export-unknown-kind",
+        "%claude_session export yaml",
+        "%claude_session export takes python or json: %claude_session export python",
+    ),
+    # -- saved sessions: load ---------------------------------------------------------------------
+    Case("load-missing", "%claude_session load missing.json", "missing.json: no such file."),
+    Case(
+        "load-corrupt",
+        "%claude_session load corrupt.json",
+        "corrupt.json is not valid JSON (Expecting value at line 1); it may be truncated.",
+        ("open('corrupt.json', 'wb').write(b'\\x00\\x01 not json at all')",),
+    ),
+    Case(
+        "load-truncated",
+        "%claude_session load truncated.json",
+        re.compile("truncated.json " + JSON_ERROR),
+        (SAVE, "t = open('good.json').read(); open('truncated.json', 'w').write(t[: len(t) // 2])"),
+    ),
+    Case(
+        "load-foreign-json",
+        "%claude_session load foreign.json",
+        "foreign.json is not a pcache_magic session file (saved with %claude_session save).",
+        ("open('foreign.json', 'w').write('{\"cells\": [], \"nbformat\": 4, \"nbformat_minor\": 5}')",),
+    ),
+    Case(
+        "load-newer-version",
+        "%claude_session load newer.json",
+        "newer.json was saved by a newer pcache_magic (format 2, this one reads 1); "
+        "upgrade pcache_magic to load it.",
+        (SAVE, rewrite("good.json", "newer.json", '"version": 1', '"version": 2')),
+    ),
+    Case(
+        "load-bad-version",
+        "%claude_session load unversioned.json",
+        "unversioned.json has no valid format version.",
+        (SAVE, rewrite("good.json", "unversioned.json", '"version": 1', '"version": "one"')),
+    ),
+    Case(
+        "load-invalid-block",
+        "%claude_session load damaged.json",
+        "damaged.json is damaged: blocks.0.role: Input should be 'tools', 'system', 'user' or 'assistant' "
+        "(1 problem(s)).",
+        (SAVE, rewrite("good.json", "damaged.json", '"role": "system"', '"role": "robot"')),
+    ),
+    Case(
+        "load-invalid-config",
+        "%claude_session load damaged.json",
+        "damaged.json is damaged: config.max_tokens: Input should be greater than or equal to 0 "
+        "(1 problem(s)).",
+        (SAVE, rewrite("good.json", "damaged.json", '"max_tokens": 1024', '"max_tokens": -5')),
+    ),
+    Case(
+        "load-unknown-model",
+        "%claude_session load renamed.json",
+        "The file cannot be applied: Unknown model 'claude-sonnet-9'. Did you mean 'claude-sonnet-5'?",
+        (
+            SAVE,
+            rewrite("good.json", "renamed.json", '"model": "claude-sonnet-5"', '"model": "claude-sonnet-9"'),
+        ),
+    ),
+    Case(
+        "load-not-utf8",
+        "%claude_session load latin.txt",
+        "latin.txt is not a pcache_magic session file (not UTF-8 text).",
+    ),
+    Case(
+        "load-directory",
+        "%claude_session load adir",
+        "adir: cannot be read (IsADirectoryError: [Errno 21] Is a directory: 'adir').",
+    ),
+    # -- saved sessions and exports: where they are written ---------------------------------------
+    Case(
+        "save-unwritable",
+        "%claude_session save {ro}/session.json",
+        re.compile(r"{ro}/session\.json: cannot write in {ro} \([^)]+\); save somewhere writable\."),
+    ),
+    Case(
+        "save-missing-folder",
+        "%claude_session save nope/session.json",
+        "nope/session.json: the folder nope does not exist.",
+    ),
+    Case(
+        "save-onto-a-directory",
+        "%claude_session save adir",
+        "adir: is a directory; give a file name such as session.json.",
+    ),
+    Case(
+        "save-under-a-file",
+        "%claude_session save notes.txt/session.json",
+        "notes.txt/session.json: the folder notes.txt is not a folder.",
+    ),
+    Case(
+        "export-unwritable",
+        "%claude_session export python {ro}/replay.py",
+        re.compile(r"{ro}/replay\.py: cannot write in {ro} \([^)]+\); save somewhere writable\."),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def shell() -> InteractiveShell:
+    config = Config()
+    config.HistoryManager.enabled = False
+    return InteractiveShell.instance(config=config)
+
+
+@pytest.fixture
+def ip(
+    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[InteractiveShell]:
+    monkeypatch.setenv("PCACHE_OFFLINE", "1")
+    monkeypatch.delenv("PCACHE_EMULATOR_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    make_files(tmp_path)
+    shell.config.pop("ClaudeMagics", None)
+    with capture_output():
+        shell.run_line_magic("load_ext", "pcache_magic")
+    yield shell
+    shell.run_line_magic("unload_ext", "pcache_magic")
+    shell.config.pop("ClaudeMagics", None)
+
+
+def make_files(folder: Path) -> None:
+    (folder / "notes.txt").write_text("Plain notes.\n")
+    (folder / "bin.dat").write_bytes(b"ELF\x00\x01\x02 binary")
+    (folder / "latin.txt").write_bytes("café".encode("latin-1"))
+    with (folder / "huge.txt").open("wb") as handle:  # sparse: the size is checked before reading
+        handle.truncate(MAX_FILE_BYTES + 1)
+    with (folder / "huge.png").open("wb") as handle:
+        handle.write(b"\x89PNG\r\n\x1a\n")
+        handle.truncate(MAX_IMAGE_BYTES + 1)
+    (folder / "fake.pdf").write_text("not a pdf")
+    (folder / "pic.bmp").write_bytes(b"BM" + bytes(64))
+    (folder / "adir").mkdir()
+
+
+@pytest.fixture
+def unwritable(tmp_path: Path) -> Iterator[str]:
+    """A folder this process cannot create files in: a read-only one, or /sys for root."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "readonly"
+        folder.mkdir()
+        folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+        yield str(folder)
+        folder.chmod(stat.S_IRWXU)
+        return
+    try:
+        fd, probe = tempfile.mkstemp(dir="/sys")
+    except OSError:
+        yield "/sys"
+        return
+    os.close(fd)
+    os.unlink(probe)
+    pytest.skip("no folder here refuses writes to root")
+
+
+def state(ip: InteractiveShell) -> tuple[Any, ...]:
+    """All a failed magic could have changed: the session, its calls, the settings, the files."""
+    session = pcache_magic.current_session()
+    magics = ip.magics_manager.registry["ClaudeMagics"]
+    assert isinstance(magics, ClaudeMagics)
+    settings = (
+        session.model,
+        session.max_tokens,
+        session.default_ttl,
+        session.cache_mode,
+        session.diagnostics,
+    )
+    traits = (magics.model, magics.max_tokens, magics.default_ttl)
+    files = sorted(str(p) for p in Path.cwd().rglob("*"))
+    return (
+        id(session),
+        [b.model_dump() for b in session.conversation.blocks],
+        [c.model_dump() for c in session.calls],
+        settings,
+        traits,
+        sorted(magics._runners),
+        files,
+    )
+
+
+def test_the_table_is_large_enough_and_ids_are_unique() -> None:
+    assert len(CASES) >= 30
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_line_and_changes_nothing(ip: InteractiveShell, unwritable: str, case: Case) -> None:
+    with capture_output():
+        for cell in (*BASE, *case.setup):
+            ip.run_cell(cell).raise_error()
+    before = state(ip)
+    code = case.code.replace("{ro}", unwritable)
+    with capture_output() as out:
+        result = ip.run_cell(code)
+    error = result.error_in_exec or result.error_before_exec
+    assert isinstance(error, UsageError), (type(error), error, out.stdout, out.stderr)
+    message = str(error)
+    if isinstance(case.message, re.Pattern):
+        pattern = re.compile(case.message.pattern.replace("{ro}", re.escape(unwritable)))
+        assert pattern.fullmatch(message), message
+    else:
+        assert message == case.message.replace("{ro}", unwritable)
+    assert "\n" not in message and len(message) <= 300
+    assert out.stderr == f"UsageError: {message}\n"  # IPython's one-line rendering, no traceback
+    assert "Traceback" not in out.stdout
+    assert state(ip) == before

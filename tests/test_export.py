@@ -1,0 +1,306 @@
+"""Saved sessions and exports, end to end.
+
+`%claude_session export python` writes a script for the raw SDK. Here a session made through
+the magics against one `pcache-emulator` is exported, the script is run as a subprocess
+against a fresh `pcache-emulator` with the key taken from the environment, and the cache
+figures it prints are compared with the session's, call by call. `%claude_session save/load`
+is checked as a round trip: the loaded session sends the same next request, keeps the same
+call records and totals, and saving it again writes the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import selectors
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+from traitlets.config import Config
+
+import pcache_magic
+from pcache_magic import store
+from pcache_magic.magics import ClaudeMagics
+from pcache_magic.session import Session
+
+KEY = "sk-ant-SENTINEL-export-3a9d"
+LONG = " ".join(f"Rule {i}: review the code carefully and explain each finding." for i in range(160))
+LINE = re.compile(r"^pcache-emulator listening on (http://127\.0\.0\.1:\d+) ")
+REPLAY_LINE = re.compile(r"^call (\d+): read (\d+), written (\d+), uncached (\d+), output (\d+)$")
+
+
+@contextmanager
+def spawn_emulator() -> Iterator[str]:
+    """A `pcache-emulator` on a free loopback port; its base URL."""
+    script = Path(sys.executable).with_name("pcache-emulator")
+    argv = [str(script)] if script.exists() else [sys.executable, "-m", "pcache_magic.emulator.server"]
+    proc = subprocess.Popen([*argv, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            assert selector.select(30), "pcache-emulator printed nothing in 30 s"
+        match = LINE.match(proc.stdout.readline())
+        assert match
+        yield match.group(1)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=20)
+
+
+def post(url: str, payload: Any) -> Any:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def entries(url: str) -> list[tuple[Any, ...]]:
+    with urllib.request.urlopen(f"{url}/_emulator/state", timeout=10) as response:
+        state = json.loads(response.read())
+    return sorted((e["model"], e["tokens"], e["ttl"], e["expires_in"]) for e in state["entries"])
+
+
+@pytest.fixture(scope="module")
+def shell() -> InteractiveShell:
+    config = Config()
+    config.HistoryManager.enabled = False
+    return InteractiveShell.instance(config=config)
+
+
+@pytest.fixture
+def ip(
+    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[InteractiveShell]:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    monkeypatch.setenv("PCACHE_OFFLINE", "1")
+    monkeypatch.delenv("PCACHE_EMULATOR_URL", raising=False)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.md").write_text("# Notes\n\n" + "Money moves in integer cents. " * 40 + "\n")
+    (tmp_path / "paper.pdf").write_bytes(b"%PDF-1.4\n1 0 obj <<>> endobj\n%%EOF\n")
+    (tmp_path / "pic.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(32))
+    shell.config.pop("ClaudeMagics", None)
+    yield shell
+    shell.config.pop("ClaudeMagics", None)
+
+
+def load(ip: InteractiveShell) -> None:
+    with capture_output():
+        ip.run_line_magic("load_ext", "pcache_magic")
+
+
+def unload(ip: InteractiveShell) -> None:
+    ip.run_line_magic("unload_ext", "pcache_magic")
+
+
+def run(ip: InteractiveShell, *cells: str) -> str:
+    with capture_output() as out:
+        for cell in cells:
+            ip.run_cell(cell).raise_error()
+    return out.stdout
+
+
+def figures(session: Session) -> list[tuple[int, int, int, int]]:
+    """(read, written, uncached, output) of each successful call, in order."""
+    return [
+        (c.tokens.read, c.tokens.written, c.tokens.uncached, c.tokens.output) for c in session.calls if c.ok
+    ]
+
+
+def replay(script: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PCACHE_", "ANTHROPIC_"))}
+    return subprocess.run(
+        [sys.executable, str(script)], env={**clean, **env}, capture_output=True, text=True, timeout=120
+    )
+
+
+#: A session that exercises every request shape: tools, 1h and 5m markers, a document, an image,
+#: streaming and not, a tool loop, a pre-warm, `--cache last` and a call that fails.
+SESSION = [
+    "def ping() -> str:\n    'Ping.'\n    return 'pong'\n",
+    "%%claude_tools --cache 1h --run\nping",
+    f"%%claude_system --cache 1h\n{LONG}",
+    "%%claude_context --cache --name notes --file notes.md paper.pdf --image pic.png\nThe material:",
+    "%claude_prewarm",
+    "%%claude\nWhich functions have no tests?",
+    "%%claude --no-stream\nAnd which are the longest?",
+    "%%claude\nUse ping now",
+    "%%claude --cache last --max-tokens 64\nSummarise in one line.",
+]
+
+
+def test_export_python_replays_the_same_usage_on_pcache_emulator(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with spawn_emulator() as first:
+        monkeypatch.setenv("PCACHE_EMULATOR_URL", first)
+        load(ip)
+        try:
+            session = pcache_magic.current_session()
+            assert session.connection is not None and session.connection.mode == "server"
+            run(ip, *SESSION[:6])
+            post(f"{first}/_emulator/inject", {"fault": 529, "times": 3, "retry_after": 0.001})
+            with capture_output():
+                failed = ip.run_cell("%%claude\nThis one is refused.")
+            assert "overloaded (529)" in str(failed.error_in_exec)
+            run(ip, *SESSION[6:], "%claude_session export python replay.py")
+            expected = figures(session)
+            kinds = [c.kind for c in session.calls]
+            session_entries = entries(first)
+        finally:
+            unload(ip)
+    assert kinds == ["prewarm", "ask", "ask", "ask", "ask", "tool_loop", "ask"]
+    assert [c.ok for c in session.calls].count(False) == 1
+    assert sum(read for read, *_ in expected) > 0 and sum(w for _, w, *_ in expected) > 0
+
+    script = tmp_path / "replay.py"
+    text = script.read_text()
+    assert KEY not in text and "anthropic.Anthropic()" in text and "This one is refused" not in text
+    with spawn_emulator() as second:
+        done = replay(script, {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": second})
+        assert done.returncode == 0, done.stderr
+        replay_entries = entries(second)
+    lines = done.stdout.strip().splitlines()
+    parsed = [REPLAY_LINE.match(line) for line in lines]
+    assert all(parsed), lines
+    replayed = [tuple(int(g) for g in m.groups()[1:]) for m in parsed if m]
+    assert [int(m.group(1)) for m in parsed if m] == list(range(1, len(expected) + 1))
+    assert replayed == expected  # the same reads, writes, uncached and output tokens, call by call
+    assert replay_entries == session_entries  # and the same cache left behind
+    assert KEY not in done.stdout + done.stderr
+
+    # Without a key the script stops at once and says where the key comes from.
+    keyless = replay(script, {"ANTHROPIC_BASE_URL": "http://127.0.0.1:9"})
+    assert keyless.returncode != 0 and "ANTHROPIC_API_KEY" in keyless.stderr
+
+
+def test_export_json_matches_the_session(ip: InteractiveShell) -> None:
+    load(ip)
+    try:
+        run(ip, f"%%claude_system --cache\n{LONG}", "%%claude\nOne?", "%%claude --no-stream\nTwo?")
+        session = pcache_magic.current_session()
+        session.connection.emulator.inject(500, times=3, retry_after=0.001)  # type: ignore[union-attr]
+        with capture_output():
+            ip.run_cell("%%claude\nThree?")
+        out = run(ip, "%claude_session export json")
+    finally:
+        unload(ip)
+    exported = json.loads(out)
+    assert exported["next_request"] == json.loads(json.dumps(session.params(), default=str))
+    assert [c["outcome"] for c in exported["calls"]] == [c.outcome for c in session.calls]
+    assert [c["outcome"] for c in exported["calls"]] == ["write", "hit", "failed"]
+    for saved, record in zip(exported["calls"], session.calls, strict=True):
+        assert saved["usage"] == (record.usage.model_dump(exclude_none=True) if record.usage else None)
+        assert saved["cost_usd"] == round(record.cost.total, 6)
+        assert saved["error"] == record.error
+    assert KEY not in out
+
+
+def comparable(session: Session) -> dict[str, Any]:
+    """Everything a round trip must keep."""
+    return {
+        "settings": (
+            session.model,
+            session.max_tokens,
+            session.default_ttl,
+            session.cache_mode,
+            session.diagnostics,
+        ),
+        "blocks": [b.model_dump() for b in session.conversation.blocks],
+        "calls": [
+            (c.index, c.kind, c.model, c.ok, c.outcome, c.error, c.estimated, c.tokens, c.cost, c.started_at)
+            for c in session.calls
+        ],
+        "response ids": [c.response.id if c.response else None for c in session.calls],
+        "totals": session.totals,
+        "next request": json.dumps(session.params(), sort_keys=True),
+    }
+
+
+def test_save_load_round_trip(ip: InteractiveShell, tmp_path: Path) -> None:
+    load(ip)
+    try:
+        run(
+            ip,
+            "%config ClaudeMagics.default_ttl = '1h'",
+            "%config ClaudeMagics.max_tokens = 300",
+            "def ping() -> str:\n    'Ping.'\n    return 'pong'\n",
+            "%%claude_tools --cache --run\nping",
+            f"%%claude_system --cache\n{LONG}",
+            "%%claude_context --name notes --file notes.md paper.pdf --image pic.png\nThe material:",
+            "%%claude\nUse ping now",
+            "%claude_clock advance 2m",
+            "%%claude --no-stream --name later\nAnd then?",
+        )
+        session = pcache_magic.current_session()
+        session.connection.emulator.inject(529, times=3, retry_after=0.001)  # type: ignore[union-attr]
+        with capture_output():
+            ip.run_cell("%%claude\nRefused.")
+        original = comparable(session)
+        assert [c.ok for c in session.calls] == [True, True, True, False]
+        run(ip, "%claude_session save saved.json")
+    finally:
+        unload(ip)
+    # the file: versioned JSON, validated by its own schema, no key, no temporary file beside it
+    text = (tmp_path / "saved.json").read_text()
+    raw = json.loads(text)
+    assert (raw["format"], raw["version"]) == (store.FORMAT, store.VERSION)
+    assert store.SessionFile.model_validate_json(text).config.max_tokens == 300
+    assert KEY not in text and "sk-ant" not in text
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+    ip.config.pop("ClaudeMagics", None)  # %config settings live in the shell: forget them too
+    load(ip)  # a new kernel, as it were
+    try:
+        fresh = pcache_magic.current_session()
+        assert fresh.calls == [] and fresh.max_tokens == 1024
+        out = run(ip, "%claude_session load saved.json")
+        assert out.strip() == "Loaded 9 blocks and 4 call records from saved.json."
+        loaded = pcache_magic.current_session()
+        assert loaded is fresh
+        assert comparable(loaded) == original
+        magics = ip.magics_manager.registry["ClaudeMagics"]
+        assert isinstance(magics, ClaudeMagics)
+        assert (magics.model, magics.max_tokens, magics.default_ttl) == (loaded.model, 300, "1h")
+        run(ip, "%claude_session save again.json")
+        again = json.loads((tmp_path / "again.json").read_text())
+        assert {**again, "saved_at": ""} == {**raw, "saved_at": ""}  # saving a loaded session changes nothing
+        # the loaded conversation is sendable as it is; functions are not saved, so --run is re-registered
+        run(ip, "%%claude_tools --cache --run\nping", "%%claude\nOne more?")
+        assert loaded.calls[-1].ok and loaded.calls[-1].index == 5
+    finally:
+        unload(ip)
+
+
+def test_an_interrupted_save_keeps_the_previous_file(
+    ip: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load(ip)
+    try:
+        run(ip, "%%claude_system\nFirst version.", "%claude_session save s.json")
+        before = (tmp_path / "s.json").read_text()
+        run(ip, "%%claude_system --name more\nSecond block.")
+
+        def interrupted(fd: int) -> None:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(os, "fsync", interrupted)  # Ctrl-C while the new file is being written
+        with capture_output():
+            result = ip.run_cell("%claude_session save s.json")
+        assert isinstance(result.error_in_exec, KeyboardInterrupt)
+        monkeypatch.undo()
+        assert (tmp_path / "s.json").read_text() == before
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".s.json")) == []
+    finally:
+        unload(ip)
