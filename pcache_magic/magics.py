@@ -34,7 +34,7 @@ from ._output import (
 )
 from .conversation import TTL, Block
 from .models import default_models
-from .session import DEFAULT_MODEL, Session
+from .session import DEFAULT_MODEL, CacheMode, Session
 from .toolspec import tool_param
 from .transport import connect
 
@@ -44,6 +44,11 @@ if TYPE_CHECKING:
 __all__ = ["ClaudeMagics"]
 
 _TTLS = ["5m", "1h"]
+_MODES = ["none", "last", "automatic", "auto"]
+_MODES_HELP = (
+    "Markers beyond the blocks' own: none; last (one on the last turn); automatic (the API's "
+    "top-level automatic caching); auto (the planner picks up to 4 breakpoints and their TTLs)."
+)
 # Cell magics pass `magic_arguments("%name")` so that their usage line reads `%%name`.
 
 
@@ -61,6 +66,7 @@ class ClaudeMagics(Magics):
     model = Unicode(DEFAULT_MODEL, help="Model for %%claude (applies to the live session).").tag(config=True)
     max_tokens = Int(1024, help="max_tokens for %%claude.").tag(config=True)
     default_ttl = Enum(_TTLS, default_value="5m", help="Lifetime of a bare --cache.").tag(config=True)
+    cache_mode = Enum(_MODES, default_value="none", help=_MODES_HELP).tag(config=True)
     stream = Bool(True, help="Stream replies into the output as they arrive.").tag(config=True)
     show_panel = Bool(False, help="Show the cache panel when the extension loads.").tag(config=True)
     offline = Bool(False, help="Use the offline emulator even with ANTHROPIC_API_KEY set.").tag(config=True)
@@ -92,12 +98,14 @@ class ClaudeMagics(Magics):
         return options
 
     def _new_session(self) -> Session:
-        return Session(
+        session = Session(
             model=self.model,
             max_tokens=self.max_tokens,
             connection=connect(offline=True if self.offline else None, **self._client_options()),
             default_ttl=cast(TTL, self.default_ttl),
         )
+        session.cache_mode = cast(CacheMode, self.cache_mode)
+        return session
 
     def use(self, session: Session) -> None:
         """Drive `session` from now on (the panel and the per-cell bookkeeping start over)."""
@@ -113,6 +121,7 @@ class ClaudeMagics(Magics):
         try:
             self.model, self.max_tokens = self.session.model, self.session.max_tokens
             self.default_ttl = self.session.default_ttl or self.default_ttl
+            self.cache_mode = self.session.cache_mode
         finally:
             self._syncing = False
 
@@ -125,7 +134,7 @@ class ClaudeMagics(Magics):
             raise TraitError(str(error)) from None
         return str(proposal["value"])
 
-    @observe("model", "max_tokens", "default_ttl")
+    @observe("model", "max_tokens", "default_ttl", "cache_mode")
     def _apply(self, change: Any) -> None:
         if not self._syncing and hasattr(self, "session"):
             setattr(self.session, change["name"], change["new"])
@@ -288,7 +297,7 @@ class ClaudeMagics(Magics):
     @argument("--model", help="Model for this turn only.")
     @argument("--max-tokens", type=int, help="max_tokens for this turn only.")
     @argument("--no-stream", action="store_true", help="Wait for the whole reply.")
-    @argument("--cache", choices=["auto", "last", "none"], help="Marker on the conversation's tail.")
+    @argument("--cache", choices=_MODES, help=_MODES_HELP + " Default: ClaudeMagics.cache_mode.")
     @argument("--name", help="Name the turn (a re-run then replaces it; default: a new turn each run).")
     @cell_magic
     def claude(self, line: str, cell: str) -> None:
@@ -426,6 +435,35 @@ class ClaudeMagics(Magics):
         self.close()
         self._panel = CachePanel(self.session)
         display(self._panel)
+
+    @magic_arguments()
+    @argument("call", nargs="?", type=int, help="The call's number in the panel (default: the last call).")
+    @argument("--all", action="store_true", help="Every call, one line each.")
+    @line_magic
+    def claude_explain(self, line: str) -> None:
+        """Why a call hit, wrote or missed: the first change, expiry, minimum, lookback, markers."""
+        from .diagnose import explain, explain_all
+
+        args = parse_argstring(self.claude_explain, line)
+        if args.all and self.session.calls:
+            for explanation in explain_all(self.session):
+                print(f"call {explanation.call}: {explanation.summary}")
+            return
+        try:
+            display(explain(self.session, args.call))
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+
+    @line_magic
+    def claude_cost(self, line: str) -> None:
+        """What the session's calls cost, and what they would have cost under each caching strategy."""
+        from .money import money, what_if
+
+        if line.strip():
+            raise UsageError("%claude_cost takes no arguments.")
+        if not any(r.ok for r in self.session.calls):
+            raise UsageError("No successful calls yet: ask something with %%claude first.")
+        display(money(self.session), what_if(self.session))
 
     @magic_arguments()
     @argument("action", nargs="?", help="advance: move the emulator clock.")

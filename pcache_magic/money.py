@@ -269,13 +269,13 @@ STRATEGIES: dict[str, tuple[str, Strategy]] = {
     "as-sent": ("as sent", _as_sent),
     "none": ("no caching", _none),
     "last": ("one marker on the last message (claudette)", _last),
-    "auto": ("the API's automatic caching", _automatic),
+    "automatic": ("the API's automatic caching", _automatic),
     "all-5m": ("your markers, all 5m", _forced("5m")),
     "all-1h": ("your markers, all 1h", _forced("1h")),
-    "planner": ("the planner", _planner),
+    "planner": ("the planner (--cache auto)", _planner),
 }
 #: The strategies the planner must never lose to.
-BASELINES = ("none", "last", "auto")
+BASELINES = ("none", "last", "automatic")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from .diagnose import explain_all
 from .prefix import MAX_BREAKPOINTS, TTL_SECONDS, CacheRuleError, resolve_breakpoints
 from .usage import CallRecord, Totals
 
@@ -213,7 +214,8 @@ def render_blocks(session: Session) -> str:
     for b in blocks:
         tok, cum = stats.get(b.name, (0, 0))
         ttl, auto = marker.get(b.name, ("", False))
-        auto_cls = " pcache-auto" if auto else ""
+        # a marker the block does not carry itself: the cache mode's (last, automatic, planner)
+        auto_cls = " pcache-auto" if ttl and (auto or b.cache is None) else ""
         rows.append(
             f'<tr class="pcache-block pcache-role-{_attr(b.role)}" data-block="{_attr(b.name)}" '
             f'data-kind="{_attr(b.kind)}"><td class="pcache-name">{escape(b.name)}</td>'
@@ -281,7 +283,7 @@ def predicted_outcome(prediction: Sequence[Mapping[str, Any]] | None) -> str | N
 
 
 def _why(record: CallRecord) -> str:
-    """The API's cache-miss reason when it gave one (diagnostics), else the outcome."""
+    """Without a local explanation: the API's cache-miss reason when it gave one, else the outcome."""
     if not record.ok:
         return record.error or "failed"
     diagnostics = getattr(record.response, "diagnostics", None)
@@ -294,8 +296,11 @@ def _why(record: CallRecord) -> str:
     return record.outcome
 
 
-def render_call_row(record: CallRecord, scale: int | None = None) -> str:
-    """One `<tr>` of the calls table; the panel appends these instead of re-rendering."""
+def render_call_row(record: CallRecord, scale: int | None = None, why: str | None = None) -> str:
+    """One `<tr>` of the calls table; the panel appends these instead of re-rendering.
+
+    `why` is the call's `diagnose.Explanation.summary` (the panel explains calls as they come).
+    """
     t, c, est, ok = record.tokens, record.cost, record.estimated, record.ok
     scale = scale or bar_scale([record])
 
@@ -314,7 +319,7 @@ def render_call_row(record: CallRecord, scale: int | None = None) -> str:
             f'<td class="pcache-predicted pcache-mismatch" data-match="no" title="the prediction missed">'
             f"{escape(predicted)} ✗</td>"
         )
-    why = _why(record)
+    why = why or _why(record)
     saving_cls = " pcache-negative" if c.saving < 0 else ""
     return (
         f'<tr class="pcache-call pcache-outcome-{_attr(record.outcome)}" data-call="{record.index}" '
@@ -352,7 +357,8 @@ def render_calls(session: Session) -> str:
     if not records:
         return '<div class="pcache-caption">Calls</div><p class="pcache-empty">No calls yet.</p>'
     scale = bar_scale(records)
-    rows = "".join(render_call_row(r, scale) for r in records)
+    whys = [e.summary for e in explain_all(session)]
+    rows = "".join(render_call_row(r, scale, why) for r, why in zip(records, whys, strict=True))
     return f'<div class="pcache-caption">Calls</div>{render_legend()}{calls_table(rows, head=True)}'
 
 

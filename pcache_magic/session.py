@@ -22,16 +22,20 @@ from .cache import Finding, Ledger, Prediction, preflight
 from .conversation import TTL, Block, CacheControl, Conversation
 from .guide import GuideAPI
 from .models import ModelInfo, ModelTable, default_models
+from .planner import Planner
 from .prefix import Breakpoint, CacheRuleError, Layout, layout, resolve_breakpoints
 from .tokens import DigestMemo, TokenEstimator
 from .toolspec import tool_param
 from .transport import Connection, connect
 from .usage import CallRecord, Totals, totals
+from .volatile import volatile_findings
 
 __all__ = ["DEFAULT_MODEL", "CacheMode", "PreflightError", "Session", "SessionEvent"]
 
 DEFAULT_MODEL = "claude-sonnet-5"
-CacheMode = Literal["none", "last", "auto"]
+CacheMode = Literal["none", "last", "automatic", "auto"]
+"""Markers added to a call beyond the blocks' own: none; one on the last turn (claudette's way);
+the API's top-level automatic caching; or the planner's choice of up to four (`auto`)."""
 SessionEvent = Literal["blocks", "call", "reset"]
 Observer = Callable[[SessionEvent, Any], None]
 
@@ -92,6 +96,7 @@ class Session(GuideAPI):
         self._digests = DigestMemo()
         self._last_layout: tuple[Mapping[str, Any], Layout] | None = None
         self._observers: list[Observer] = []
+        self._planners: dict[str, Planner] = {}
 
     def __repr__(self) -> str:
         mode = self.connection.mode if self.connection else "custom client"
@@ -192,6 +197,7 @@ class Session(GuideAPI):
         self.conversation = Conversation()
         self.calls.clear()
         self.ledger.clear()
+        self._planners.clear()
         self._emit("reset")
 
     def restore(self, conversation: Conversation, calls: Sequence[CallRecord], **settings: Any) -> None:
@@ -203,6 +209,7 @@ class Session(GuideAPI):
         self.conversation = conversation
         self.calls[:] = calls
         self.ledger.clear()
+        self._planners.clear()
         self._emit("reset")
 
     # -- inspection ---------------------------------------------------------------------
@@ -230,7 +237,7 @@ class Session(GuideAPI):
         extra: Mapping[str, Any],
     ) -> tuple[dict[str, Any], dict[str, str]]:
         mode = cache or self.cache_mode
-        automatic = CacheControl(ttl=self.default_ttl) if mode == "auto" else None
+        automatic = CacheControl(ttl=self.default_ttl) if mode == "automatic" else None
         working = conversation
         if mode == "last":
             blocks = list(conversation.blocks)
@@ -246,7 +253,21 @@ class Session(GuideAPI):
             automatic=automatic,
             **extra,
         )
+        if mode == "auto":
+            return self._planner(str(params["model"])).plan(params, self.now()), names
         return dict(params), names
+
+    def _planner(self, model: str) -> Planner:
+        """The model's planner, caught up on this session's calls (it learns from each new one)."""
+        planner = self._planners.get(model)
+        if planner is None:
+            info = self.models.get(model)
+            planner = Planner(info, estimator=self.estimator, memo=self._digests)
+            for record in self.calls:
+                if record.ok:
+                    planner.observe(record.request, record.started_at)
+            self._planners[model] = planner
+        return planner
 
     def layout(self, params: Mapping[str, Any]) -> Layout:
         """The cache's view of `params`; the last one is kept (checked, then learned from)."""
@@ -266,7 +287,7 @@ class Session(GuideAPI):
             params, names = self._render(self.conversation, None, None, None, {})
         info = self.models.get(str(params["model"]))
         lay = self.layout(params)
-        findings = preflight(params, lay, info, names)
+        findings = preflight(params, lay, info, names) + volatile_findings(params, lay, names)
         try:
             points = resolve_breakpoints(lay, params.get("cache_control"))
         except CacheRuleError:
@@ -455,6 +476,8 @@ class Session(GuideAPI):
             record.response = message
             if message is not None:
                 self._learn(params, names, message)
+                for planner in self._planners.values():  # each ignores other models' calls
+                    planner.observe(params, record.started_at)
         self._finish(record)
         return message
 

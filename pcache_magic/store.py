@@ -23,6 +23,7 @@ from anthropic.types import Message, Usage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .conversation import TTL, Block, Conversation
+from .session import CacheMode
 from .usage import CallRecord
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ class SavedConfig(BaseModel):
     model: str
     max_tokens: int = Field(ge=0)
     default_ttl: TTL | None = None
-    cache_mode: Literal["none", "last", "auto"] = "none"
+    cache_mode: CacheMode = "none"
     diagnostics: bool = True
 
 
@@ -182,13 +183,19 @@ def loads(text: str, source: str = "the file") -> SessionFile:
             "upgrade pcache_magic to load it."
         )
     try:
-        return SessionFile.model_validate(raw)
+        state = SessionFile.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise StoreError(
             f"{source} is damaged: {where}: {first['msg']} ({error.error_count()} problem(s))."
         ) from None
+    seen: set[str] = set()
+    for block in state.blocks:  # a session never holds two blocks of one name: a re-run replaces
+        if block.name in seen:
+            raise StoreError(f"{source} is damaged: blocks: the name {block.name!r} is used twice.")
+        seen.add(block.name)
+    return state
 
 
 def load(path: str | os.PathLike[str]) -> SessionFile:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from .diagnose import Explainer
 from .render import (
     STYLE,
     bar_scale,
@@ -125,12 +126,25 @@ class CachePanel(widgets.VBox):
         self._ok, self._failed, self._cost = totals.calls, totals.failed, totals.cost
         self._parts = {f: getattr(totals.tokens, f) for f in Tokens.model_fields}
         self._scale = bar_scale(self.session.calls)
-        self._rows = [render_call_row(r, self._scale) for r in self.session.calls]
+        self._explainer = Explainer(self.session)
+        self._whys = [self._explain(r) for r in self.session.calls]
+        self._rows = self._all_rows()
         self._rebuild_chunks()
         self._render_header()
         self._render_blocks()
         self._render_countdown()
         self.status.value = ""
+
+    def _explain(self, record: CallRecord) -> str | None:
+        """The "why" cell; a diagnosis that fails falls back to the outcome, never breaks the panel."""
+        try:
+            return self._explainer.explain(record).summary
+        except Exception:
+            return None
+
+    def _all_rows(self) -> list[str]:
+        calls = zip(self.session.calls, self._whys, strict=True)
+        return [render_call_row(record, self._scale, why) for record, why in calls]
 
     def _totals(self) -> Totals:
         return Totals(calls=self._ok, failed=self._failed, tokens=Tokens(**self._parts), cost=self._cost)
@@ -184,13 +198,14 @@ class CachePanel(widgets.VBox):
         else:
             self._failed += 1
         self._render_header()
+        self._whys.append(self._explain(record))
         scale = bar_scale([record], floor=self._scale or 1024)
         if scale != self._scale:  # a bigger call: bars are redrawn (powers of two: rare)
             self._scale = scale
-            self._rows = [render_call_row(r, scale) for r in self.session.calls]
+            self._rows = self._all_rows()
             self._rebuild_chunks()
             return
-        self._rows.append(render_call_row(record, scale))
+        self._rows.append(render_call_row(record, scale, self._whys[-1]))
         first = (len(self._rows) - 1) // self._chunk * self._chunk
         body = calls_table("".join(self._rows[first:]))
         if first // self._chunk < len(self._chunks):

@@ -97,7 +97,7 @@ CASES = [
     Case(
         "bad-cache-mode",
         "%%claude --cache sometimes\nHi",
-        "argument --cache: invalid choice: 'sometimes' (choose from 'auto', 'last', 'none')",
+        "argument --cache: invalid choice: 'sometimes' (choose from 'none', 'last', 'automatic', 'auto')",
     ),
     Case(
         "file-flag-without-path", "%claude_context --file", "argument --file: expected at least one argument"

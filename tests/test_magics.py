@@ -406,6 +406,54 @@ def test_clock_shows_entries_and_advancing_expires_them(ip: InteractiveShell) ->
     assert pcache_magic.current_session().calls[-1].tokens.read == 0
 
 
+def test_explain_names_the_change_that_broke_the_cache(ip: InteractiveShell) -> None:
+    assert "No calls yet" in usage_error(ip, "%claude_explain")
+    run(ip, f"%%claude_system --cache --name system\n{LONG}")
+    run(ip, "%%claude\nHello")
+    run(ip, f"%%claude_system --cache --name system\nToday is 2026-11-30.\n{LONG}")
+    run(ip, "%%claude\nAnd now?")
+    with capture_output() as out:
+        run(ip, "%claude_explain")
+    (shown,) = [o.data for o in out.outputs]
+    assert 'data-call="2"' in shown["text/html"]
+    assert "system" in shown["text/plain"] and "changed" in shown["text/plain"]
+    with capture_output() as out:
+        run(ip, "%claude_explain 1")
+    assert "First call" in out.outputs[0].data["text/plain"]
+    with capture_output() as out:
+        run(ip, "%claude_explain --all")
+    assert out.stdout.splitlines()[0].startswith("call 1: wrote") and out.stdout.count("call ") == 2
+    assert usage_error(ip, "%claude_explain 7") == "No call 7: calls are numbered 1 to 2."
+    assert "invalid int value" in usage_error(ip, "%claude_explain last")
+
+
+def test_cost_shows_the_money_and_the_what_if(ip: InteractiveShell) -> None:
+    assert "No successful calls yet" in usage_error(ip, "%claude_cost")
+    run(ip, f"%%claude_system --cache\n{LONG}")
+    run(ip, "%%claude\nHello")
+    run(ip, "%%claude\nAgain")
+    with capture_output() as out:
+        run(ip, "%claude_cost")
+    money, what_if = (o.data["text/plain"] for o in out.outputs)
+    assert "total" in money.lower()
+    for label in ("no caching", "the API's automatic caching", "the planner (--cache auto)", "ideal"):
+        assert label in what_if
+    assert usage_error(ip, "%claude_cost now") == "%claude_cost takes no arguments."
+
+
+@pytest.mark.parametrize("mode", ["automatic", "auto"])
+def test_cache_modes_from_the_line_and_the_config(ip: InteractiveShell, mode: str) -> None:
+    session = pcache_magic.current_session()
+    run(ip, f"%%claude_system\n{LONG}")  # no marker of its own
+    run(ip, f"%%claude --cache {mode}\nHello")
+    run(ip, f"%config ClaudeMagics.cache_mode = '{mode}'")
+    assert session.cache_mode == mode
+    run(ip, "%%claude\nAgain")
+    first, second = session.calls
+    assert ("cache_control" in first.request) == (mode == "automatic")
+    assert first.tokens.written > 1_000 and second.tokens.read >= first.tokens.written
+
+
 def test_clock_does_not_move_online(ip: InteractiveShell) -> None:
     live = Session(connection=connect(env={"ANTHROPIC_API_KEY": "sk-ant-test"}))
     assert live.connection is not None and live.connection.mode == "live"

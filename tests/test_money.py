@@ -139,7 +139,7 @@ def test_what_if_prices_each_strategy_as_the_rules_say() -> None:
     assert none == pytest.approx((3 * sum(total) + output) / per_million)
     # the last message is the question: each call writes everything, the second cannot read the first's entry
     assert simulate(calls, "last").cost.total == pytest.approx((3.75 * sum(total) + output) / per_million)
-    assert simulate(calls, "auto").cost.total == simulate(calls, "last").cost.total
+    assert simulate(calls, "automatic").cost.total == simulate(calls, "last").cost.total
     # the planner adds a free breakpoint after the document on the first call; the second reads it, and
     # writes its short question too (after one call it still gives a follow-up a 1-in-3 chance)
     planner = simulate(calls, "planner")

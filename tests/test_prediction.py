@@ -103,7 +103,7 @@ def steps() -> st.SearchStrategy[list[Step]]:
         st.just("ask"),
         st.fixed_dictionaries(
             {
-                "cache": st.sampled_from(["none", "last", "auto"]),
+                "cache": st.sampled_from(["none", "last", "automatic", "auto"]),
                 "stream": st.booleans(),
                 # mostly the session's model (None), so calls can hit; sometimes a switch
                 "model": st.one_of(st.none(), st.none(), st.none(), st.sampled_from(MODELS)),
@@ -189,7 +189,7 @@ def check_entries(world: World) -> None:
 def violates(world: World, extra_marker: bool) -> bool:
     """Whether the markers break a rule: more than 4, or a 1h one after a 5m one (request order)."""
     ttls = [spec.marker for spec in world.specs if spec.marker]
-    if extra_marker:  # "last" or "auto" adds a default (5m) breakpoint on the new prompt
+    if extra_marker:  # "last" or "automatic" adds a default (5m) breakpoint on the new prompt
         ttls.append("5m")
     return len(ttls) > 4 or any(a == "5m" and b == "1h" for a, b in itertools.pairwise(ttls))
 
@@ -244,7 +244,7 @@ def test_predictions_match_the_emulator(specs: list[Spec], plan: list[Step], fir
                 stream=arg["stream"],
                 model=arg["model"],
             )
-            call(world, send, extra_marker=arg["cache"] != "none")
+            call(world, send, extra_marker=arg["cache"] in ("last", "automatic"))
         elif kind == "prewarm":
             call(world, partial(s.prewarm, model=arg))
         elif kind == "advance":

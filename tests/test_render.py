@@ -221,8 +221,10 @@ def test_findings_are_shown_on_their_block_row() -> None:
     assert "too-many-breakpoints" in codes
 
 
-def test_automatic_caching_marks_the_last_block() -> None:
-    s = new_session(auto_cache=True)
+@pytest.mark.parametrize("mode", ["automatic", "auto"])
+def test_markers_added_by_the_cache_mode_are_marked_auto(mode: str) -> None:
+    s = new_session(auto_cache=mode == "auto")
+    s.cache_mode = mode  # type: ignore[assignment]
     s.system(LONG, name="intro")
     s.context("doc", name="doc")
     root = parse(render_blocks(s))

@@ -205,8 +205,9 @@ def test_cache_last_marks_the_new_prompt(session: Session) -> None:
     assert prompt is not None and prompt.cache is None  # the marker is on the request, not the block
 
 
-def test_cache_auto_uses_top_level_cache_control(emu: Emulator) -> None:
-    session = make(emu, auto_cache=True, default_ttl="1h")
+def test_cache_automatic_uses_top_level_cache_control(emu: Emulator) -> None:
+    session = make(emu, default_ttl="1h")
+    session.cache_mode = "automatic"
     session.system(LONG, name="sys")
     session.ask("One", stream=False)
     request = session.calls[-1].request
@@ -215,6 +216,28 @@ def test_cache_auto_uses_top_level_cache_control(emu: Emulator) -> None:
     assert session.calls[-1].tokens.write_1h > 1_500
     session.ask("Two", stream=False, cache="none")
     assert "cache_control" not in session.calls[-1].request
+
+
+def _markers(request: dict[str, Any]) -> list[dict[str, Any]]:
+    blocks = [*request.get("tools", []), *request.get("system", [])]
+    blocks += [b for m in request["messages"] for b in m["content"]]
+    return [b["cache_control"] for b in blocks if "cache_control" in b]
+
+
+def test_auto_cache_lets_the_planner_place_the_breakpoints(emu: Emulator) -> None:
+    session = make(emu, auto_cache=True)
+    session.system(LONG, name="sys")  # no marker of its own: the planner decides
+    session.ask("One", stream=False)
+    session.ask("Two", stream=False)
+    first, second = session.calls
+    assert "cache_control" not in first.request and 1 <= len(_markers(first.request)) <= 4
+    assert first.tokens.written > 1_500 and second.tokens.read >= first.tokens.written
+    assert second.outcome in ("hit", "hit+write") and second.prediction is not None
+    assert [p["status"] for p in second.prediction if p["read"]]  # predicted from the planned markers
+    sys_block = session.conversation.get("sys")
+    assert sys_block is not None and sys_block.cache is None  # the markers are on the request only
+    session.ask("Three", stream=False, cache="none")
+    assert _markers(session.calls[-1].request) == []
 
 
 def test_prewarm_fills_the_cache_without_a_turn(session: Session) -> None:

@@ -92,6 +92,18 @@ def test_panel_tracks_blocks_and_calls(session: Session, panel: CachePanel) -> N
     assert "No calls yet" not in panel.calls_head.value
 
 
+def test_why_column_explains_each_call_as_it_comes(session: Session, panel: CachePanel) -> None:
+    session.ask("q1", stream=False)
+    session.advance(6 * 60)
+    session.ask("q2", stream=False)
+    session.ask("q3", stream=False)
+    whys = [text(cell(tr, "pcache-why")) for tr in select(calls_html(panel), "tr", "pcache-call")]
+    assert whys[0].startswith("wrote") and "expired 5m entry at intro" in whys[1]
+    assert whys[2].startswith("hit")
+    panel.refresh()  # a full re-render explains the same way as the incremental one
+    assert [text(cell(tr, "pcache-why")) for tr in select(calls_html(panel), "tr", "pcache-call")] == whys
+
+
 def test_a_new_call_appends_one_row_and_leaves_earlier_rows_alone(session: Session) -> None:
     panel = CachePanel(session, chunk=1)  # one row per chunk widget: any re-render is visible
     try:
