@@ -9,15 +9,14 @@ or is interrupted leaves the conversation exactly as it was.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import anthropic
 from anthropic.types import Message
 
+from .blocks import BlocksAPI
 from .cache import Finding, Ledger, Prediction, preflight
 from .conversation import TTL, Block, CacheControl, Conversation
 from .guide import GuideAPI
@@ -25,8 +24,8 @@ from .models import ModelInfo, ModelTable, default_models
 from .planner import Planner
 from .prefix import Breakpoint, CacheRuleError, Layout, layout, resolve_breakpoints
 from .tokens import DigestMemo, TokenEstimator
-from .toolspec import tool_param
 from .transport import Connection, connect
+from .turns import as_content, describe_failure, mark_last_turn, pending_tool_results, run_tools, sdk_kwargs
 from .usage import CallRecord, Totals, totals
 from .volatile import volatile_findings
 
@@ -48,18 +47,7 @@ class PreflightError(ValueError):
         super().__init__("; ".join(f"{f.message} {f.fix}" for f in self.findings))
 
 
-def _marker(cache: TTL | bool | None, default: TTL | None) -> CacheControl | None:
-    """`None`/False: no marker; True: the default lifetime; "5m"/"1h": that lifetime."""
-    if cache is None or cache is False:
-        return None
-    if cache is True:
-        return CacheControl(ttl=default)
-    if cache not in ("5m", "1h"):
-        raise ValueError(f"cache must be '5m' or '1h' (or None), not {cache!r}")
-    return CacheControl(ttl=cache)
-
-
-class Session(GuideAPI):
+class Session(BlocksAPI, GuideAPI):
     """A notebook's conversation with Claude, with prompt caching made visible."""
 
     def __init__(
@@ -135,63 +123,7 @@ class Session(GuideAPI):
         self._emit("blocks")
         return now
 
-    # -- building the conversation ------------------------------------------------------
-    def _add(self, block: Block) -> Block:
-        self.conversation.add(block)
-        self._emit("blocks", block)
-        return block
-
-    def system(self, text: str, *, cache: TTL | bool | None = None, name: str | None = None) -> Block:
-        """Add (or replace, by name) a system text block."""
-        marker = _marker(cache, self.default_ttl)
-        if marker and not text.strip():
-            raise ValueError("A cached system block needs text: cache_control on an empty block is a 400.")
-        block_name = name or self.conversation.unique_name("system")
-        content = [{"type": "text", "text": text}] if text else []
-        return self._add(Block(name=block_name, role="system", kind="system", content=content, cache=marker))
-
-    def context(
-        self,
-        content: str | Sequence[Mapping[str, Any]],
-        *,
-        cache: TTL | bool | None = None,
-        name: str | None = None,
-        source: str | None = None,
-    ) -> Block:
-        """Add (or replace) a user context block: text, or SDK content blocks (documents, images)."""
-        marker = _marker(cache, self.default_ttl)
-        items = [i for i in _content(content) if not (i.get("type") == "text" and not i.get("text"))]
-        if marker and not items:
-            raise ValueError("A cached context block needs content: the cell is empty.")
-        block_name = name or self.conversation.unique_name("context")
-        return self._add(
-            Block(name=block_name, role="user", kind="context", content=items, cache=marker, source=source)
-        )
-
-    def tools(
-        self,
-        defs: Iterable[Mapping[str, Any] | Callable[..., Any]],
-        *,
-        cache: TTL | bool | None = None,
-        name: str | None = None,
-    ) -> Block:
-        """Add (or replace) a group of tool definitions (dicts, or functions described by their signature)."""
-        marker = _marker(cache, self.default_ttl)
-        params = [tool_param(d) for d in defs]
-        if not params:
-            raise ValueError("No tools given: pass tool definitions (dicts) or functions.")
-        block_name = name or self.conversation.unique_name("tools")
-        return self._add(
-            Block(
-                name=block_name, role="tools", kind="tools", content=[dict(p) for p in params], cache=marker
-            )
-        )
-
-    def drop(self, name: str) -> Block:
-        block = self.conversation.drop(name)
-        self._emit("blocks", block)
-        return block
-
+    # -- the conversation as a whole ----------------------------------------------------
     def reset(self) -> None:
         """Forget the conversation, the calls and the ledger (the API's cache entries live on)."""
         self.conversation = Conversation()
@@ -238,15 +170,7 @@ class Session(GuideAPI):
     ) -> tuple[dict[str, Any], dict[str, str]]:
         mode = cache or self.cache_mode
         automatic = CacheControl(ttl=self.default_ttl) if mode == "automatic" else None
-        working = conversation
-        if mode == "last":
-            blocks = list(conversation.blocks)
-            turns = [i for i, b in enumerate(blocks) if b.role in ("user", "assistant")]
-            if turns and blocks[turns[-1]].cache is None:
-                blocks[turns[-1]] = blocks[turns[-1]].model_copy(
-                    update={"cache": CacheControl(ttl=self.default_ttl)}
-                )
-                working = Conversation.model_construct(blocks=blocks)
+        working = mark_last_turn(conversation, self.default_ttl) if mode == "last" else conversation
         params, names = working.render(
             model=model or self.model,
             max_tokens=self.max_tokens if max_tokens is None else max_tokens,
@@ -322,8 +246,10 @@ class Session(GuideAPI):
         """
         saved = self.conversation.copy_state()
         try:
-            self._answer_pending_tool_uses()
-            content = _content(prompt)
+            unanswered = pending_tool_results(self.conversation)
+            if unanswered is not None:
+                self.conversation.add(unanswered)
+            content = as_content(prompt)
             turn = name or self.conversation.unique_name("prompt")
             self.conversation.add(Block(name=turn, role="user", kind="prompt", content=content))
             message = self._call("ask", cache, model, max_tokens, extra, stream, on_text)
@@ -335,7 +261,7 @@ class Session(GuideAPI):
                         name=self.conversation.unique_name(f"{turn}-tool-result"),
                         role="user",
                         kind="tool_result",
-                        content=_run_tools(message, run_tool),
+                        content=run_tools(message, run_tool),
                     )
                 )
                 message = self._call("tool_loop", cache, model, max_tokens, extra, stream, on_text)
@@ -345,25 +271,6 @@ class Session(GuideAPI):
             raise
         self._emit("blocks")
         return message
-
-    def _answer_pending_tool_uses(self) -> None:
-        """A reply that asked for tools nobody ran gets error results, or the API answers 400."""
-        turns = [b for b in self.conversation.blocks if b.role in ("user", "assistant")]
-        if not turns or turns[-1].role != "assistant":
-            return
-        pending = [item for item in turns[-1].content if item.get("type") == "tool_use"]
-        if pending:
-            results = [
-                {
-                    "type": "tool_result",
-                    "tool_use_id": item["id"],
-                    "is_error": True,
-                    "content": f"The tool {item.get('name')!r} was not run (no runner, or the round limit).",
-                }
-                for item in pending
-            ]
-            name = self.conversation.unique_name(f"{turns[-1].name}-not-run")
-            self.conversation.add(Block(name=name, role="user", kind="tool_result", content=results))
 
     def prewarm(self, *, model: str | None = None) -> Message:
         """Fill the cache for the conversation so far without generating (`max_tokens: 0`)."""
@@ -471,7 +378,7 @@ class Session(GuideAPI):
         """Record the outcome of a call begun with `begin_call`, and tell the observers."""
         record.latency_s = time.perf_counter() - started
         if error is not None:
-            record.error = _describe(error)
+            record.error = describe_failure(error)
         else:
             record.response = message
             if message is not None:
@@ -508,58 +415,3 @@ class Session(GuideAPI):
     def _finish(self, record: CallRecord) -> None:
         self.calls.append(record)
         self._emit("call", record)
-
-
-@functools.cache
-def _sdk_fields() -> frozenset[str]:
-    return frozenset(inspect.signature(anthropic.resources.messages.Messages.create).parameters)
-
-
-def sdk_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
-    """`params` as keyword arguments for `messages.create`/`stream`.
-
-    Request fields this SDK version has no keyword for (e.g. `temperature` in
-    anthropic 2.14) travel in `extra_body`, so the request on the wire is the same.
-    """
-    known = _sdk_fields()
-    kwargs = {k: v for k, v in params.items() if k in known}
-    extra = {k: v for k, v in params.items() if k not in known}
-    if extra:
-        kwargs["extra_body"] = {**kwargs.get("extra_body", {}), **extra}
-    return kwargs
-
-
-def _content(content: str | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """A string as one text block; content-block params copied as given."""
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    return [dict(c) for c in content]
-
-
-def _run_tools(message: Message, run_tool: Callable[[str, dict[str, Any]], Any]) -> list[dict[str, Any]]:
-    """Answer every tool_use block of `message` with a tool_result (errors reported, not raised)."""
-    results: list[dict[str, Any]] = []
-    for block in message.content:
-        if block.type != "tool_use":
-            continue
-        try:
-            output = run_tool(block.name, dict(block.input) if isinstance(block.input, Mapping) else {})
-            result: dict[str, Any] = {"type": "tool_result", "tool_use_id": block.id, "content": str(output)}
-        except Exception as error:  # the model should see the failure and recover
-            result = {
-                "type": "tool_result",
-                "tool_use_id": block.id,
-                "is_error": True,
-                "content": f"{type(error).__name__}: {error}",
-            }
-        results.append(result)
-    return results
-
-
-def _describe(error: BaseException) -> str:
-    """A one-line account of a failure; SDK errors carry no key, and none is added here."""
-    if isinstance(error, KeyboardInterrupt):
-        return "interrupted"
-    if isinstance(error, anthropic.APIStatusError):
-        return f"{error.status_code} {type(error).__name__}: {error.message}"
-    return f"{type(error).__name__}: {error}"

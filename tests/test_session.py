@@ -51,66 +51,6 @@ class Counter:
         return int(self.emu.next_request_id().rpartition("_")[2]) - self.peeks
 
 
-# -- building the conversation ----------------------------------------------------------------
-
-
-def test_system_context_and_tools_build_named_blocks(session: Session) -> None:
-    def get_weather(city: str) -> str:
-        """Weather for a city."""
-        return city
-
-    session.system("Be terse.", name="style")
-    session.system(LONG, cache="1h")
-    session.context([text("Doc A"), text(""), text("Doc B")], cache=True, source="a.txt")
-    session.tools([get_weather], cache="1h")
-    assert session.conversation.names() == ["style", "system", "context", "tools"]
-    ctx = session.conversation.get("context")
-    assert ctx is not None and ctx.content == [text("Doc A"), text("Doc B")]  # empty text dropped
-    assert ctx.source == "a.txt" and ctx.cache is not None and ctx.cache.ttl is None
-    params = session.params()
-    assert params["tools"] == [
-        {
-            "name": "get_weather",
-            "input_schema": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-            "description": "Weather for a city.",
-            "cache_control": EPH_1H,
-        }
-    ]
-    assert params["system"] == [text("Be terse."), {**text(LONG), "cache_control": EPH_1H}]
-    assert params["messages"] == [
-        {"role": "user", "content": [text("Doc A"), {**text("Doc B"), "cache_control": EPH}]}
-    ]
-
-
-def test_rerunning_a_cell_replaces_its_block_in_place(session: Session) -> None:
-    session.system("One", name="sys")
-    session.context("Doc", name="doc")
-    session.system("Two", cache="5m", name="sys")
-    assert session.conversation.names() == ["sys", "doc"]
-    assert session.params()["system"] == [
-        {**text("Two"), "cache_control": {"type": "ephemeral", "ttl": "5m"}}
-    ]
-
-
-def test_default_ttl_and_invalid_cache_values(emu: Emulator) -> None:
-    session = make(emu, default_ttl="1h")
-    session.system(LONG, cache=True)
-    assert session.params()["system"][0]["cache_control"] == EPH_1H
-    with pytest.raises(ValueError, match="cache must be"):
-        session.system("x", cache="2h")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="empty"):
-        session.system("  ", cache=True)
-    with pytest.raises(ValueError, match="empty"):
-        session.context([text("")], cache=True)
-    with pytest.raises(ValueError, match="No tools"):
-        session.tools([])
-    assert session.conversation.names() == ["system"]
-
-
 def test_unknown_model_fails_early(emu: Emulator) -> None:
     with pytest.raises(UnknownModelError, match="claude-sonnet-4-5"):
         Session(model="claude-sonet-4-5", connection=connect(emulator=emu))

@@ -1,0 +1,92 @@
+"""Building the conversation (`blocks.BlocksAPI` on a Session): named blocks, markers, replacement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pcache_magic.emulator import Emulator
+from pcache_magic.session import Session
+from pcache_magic.transport import connect
+
+MODEL = "claude-sonnet-4-5"
+EPH: dict[str, Any] = {"type": "ephemeral"}
+EPH_1H: dict[str, Any] = {"type": "ephemeral", "ttl": "1h"}
+#: About 1,500 tokens: above Sonnet 4.5's 1,024-token minimum.
+LONG = " ".join(f"line{i % 40}" for i in range(1_500))
+
+
+def text(value: str) -> dict[str, Any]:
+    return {"type": "text", "text": value}
+
+
+@pytest.fixture
+def emu() -> Emulator:
+    return Emulator()
+
+
+def make(emu: Emulator, **kwargs: Any) -> Session:
+    return Session(model=MODEL, connection=connect(emulator=emu, max_retries=0), **kwargs)
+
+
+@pytest.fixture
+def session(emu: Emulator) -> Session:
+    return make(emu)
+
+
+def test_system_context_and_tools_build_named_blocks(session: Session) -> None:
+    def get_weather(city: str) -> str:
+        """Weather for a city."""
+        return city
+
+    session.system("Be terse.", name="style")
+    session.system(LONG, cache="1h")
+    session.context([text("Doc A"), text(""), text("Doc B")], cache=True, source="a.txt")
+    session.tools([get_weather], cache="1h")
+    assert session.conversation.names() == ["style", "system", "context", "tools"]
+    ctx = session.conversation.get("context")
+    assert ctx is not None and ctx.content == [text("Doc A"), text("Doc B")]  # empty text dropped
+    assert ctx.source == "a.txt" and ctx.cache is not None and ctx.cache.ttl is None
+    params = session.params()
+    assert params["tools"] == [
+        {
+            "name": "get_weather",
+            "input_schema": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+            "description": "Weather for a city.",
+            "cache_control": EPH_1H,
+        }
+    ]
+    assert params["system"] == [text("Be terse."), {**text(LONG), "cache_control": EPH_1H}]
+    assert params["messages"] == [
+        {"role": "user", "content": [text("Doc A"), {**text("Doc B"), "cache_control": EPH}]}
+    ]
+
+
+def test_rerunning_a_cell_replaces_its_block_in_place(session: Session) -> None:
+    session.system("One", name="sys")
+    session.context("Doc", name="doc")
+    session.system("Two", cache="5m", name="sys")
+    assert session.conversation.names() == ["sys", "doc"]
+    assert session.params()["system"] == [
+        {**text("Two"), "cache_control": {"type": "ephemeral", "ttl": "5m"}}
+    ]
+
+
+def test_default_ttl_and_invalid_cache_values(emu: Emulator) -> None:
+    session = make(emu, default_ttl="1h")
+    session.system(LONG, cache=True)
+    assert session.params()["system"][0]["cache_control"] == EPH_1H
+    with pytest.raises(ValueError, match="cache must be"):
+        session.system("x", cache="2h")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="empty"):
+        session.system("  ", cache=True)
+    with pytest.raises(ValueError, match="empty"):
+        session.context([text("")], cache=True)
+    with pytest.raises(ValueError, match="No tools"):
+        session.tools([])
+    assert session.conversation.names() == ["system"]
