@@ -3,8 +3,8 @@
 Thin on purpose: the Session owns the conversation, the calls and the cache
 bookkeeping; `cells` turns cells and files into content and names; `store`
 saves and exports; `_output` and the view draw.  The one Session lives on the
-`ClaudeMagics` instance (no module-level state), and the settings are
-traitlets, so `%config ClaudeMagics.model = "..."` reaches the live session.
+`ClaudeMagics` instance (no module-level state); its settings are traitlets
+(`_settings.SessionMagics`), so `%config ClaudeMagics.model = "..."` reaches it.
 Every mistake on a magic line ends as a one-line `UsageError` and leaves the
 session as it was.
 """
@@ -12,14 +12,12 @@ session as it was.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
+from IPython.core.magic import cell_magic, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
-from traitlets import Bool, Enum, Float, Int, Unicode, observe, validate
-from traitlets.traitlets import TraitError
 
 from . import cells, store
 from ._output import (
@@ -32,158 +30,25 @@ from ._output import (
     tool_runner,
     usage_errors,
 )
-from .conversation import TTL, Block
-from .models import default_models
-from .session import DEFAULT_MODEL, CacheMode, Session
+from ._settings import MODES, MODES_HELP, TTLS, SessionMagics
+from .conversation import Block
 from .toolspec import tool_param
-from .transport import connect
-
-if TYPE_CHECKING:
-    from IPython.core.interactiveshell import InteractiveShell
 
 __all__ = ["ClaudeMagics"]
 
-_TTLS = ["5m", "1h"]
-_MODES = ["none", "last", "automatic", "auto"]
-_MODES_HELP = (
-    "Markers beyond the blocks' own: none; last (one on the last turn); automatic (the API's "
-    "top-level automatic caching); auto (the planner picks up to 4 breakpoints and their TTLs)."
-)
 # Cell magics pass `magic_arguments("%name")` so that their usage line reads `%%name`.
 
 
 def _cache_arg(func: Callable[..., Any]) -> Callable[..., Any]:
     func = argument("--name", help="Block name (default: one per cell; a re-run replaces it).")(func)
     return argument(
-        "--cache", nargs="?", const=True, choices=_TTLS, metavar="5m|1h", help="Cache up to this block."
+        "--cache", nargs="?", const=True, choices=TTLS, metavar="5m|1h", help="Cache up to this block."
     )(func)
 
 
 @magics_class
-class ClaudeMagics(Magics):
+class ClaudeMagics(SessionMagics):
     """Prompt-cached conversations with Claude, one cell per block."""
-
-    model = Unicode(DEFAULT_MODEL, help="Model for %%claude (applies to the live session).").tag(config=True)
-    max_tokens = Int(1024, help="max_tokens for %%claude.").tag(config=True)
-    default_ttl = Enum(_TTLS, default_value="5m", help="Lifetime of a bare --cache.").tag(config=True)
-    cache_mode = Enum(_MODES, default_value="none", help=_MODES_HELP).tag(config=True)
-    stream = Bool(True, help="Stream replies into the output as they arrive.").tag(config=True)
-    show_panel = Bool(False, help="Show the cache panel when the extension loads.").tag(config=True)
-    offline = Bool(False, help="Use the offline emulator even with ANTHROPIC_API_KEY set.").tag(config=True)
-    max_tool_rounds = Int(8, help="Tool calls answered per %%claude turn with --run tools.").tag(config=True)
-    max_retries = Int(
-        2, min=0, help="Retries after a 429, 5xx, timeout or refused connection (honours retry-after)."
-    ).tag(config=True)
-    timeout = Float(
-        None, allow_none=True, min=0.001, help="Seconds per attempt before a timeout (None: the SDK's)."
-    ).tag(config=True)
-
-    def __init__(
-        self, shell: InteractiveShell | None = None, session: Session | None = None, **kw: Any
-    ) -> None:
-        self._syncing = True  # the config is applied in super().__init__, before there is a session
-        super().__init__(shell=shell, **kw)
-        self.session: Session = session or self._new_session()
-        self._panel: Any = None
-        self._runners: dict[str, dict[str, Callable[..., Any]]] = {}  # tools block -> tool -> function
-        self._cells = cells.CellBlocks()
-        self._syncing = False
-
-    # -- settings and lifetime --------------------------------------------------------------
-    def _client_options(self) -> dict[str, Any]:
-        """The SDK's retry policy from the traits (the SDK's own default timeout when None)."""
-        options: dict[str, Any] = {"max_retries": self.max_retries}
-        if self.timeout is not None:
-            options["timeout"] = self.timeout
-        return options
-
-    def _new_session(self) -> Session:
-        session = Session(
-            model=self.model,
-            max_tokens=self.max_tokens,
-            connection=connect(offline=True if self.offline else None, **self._client_options()),
-            default_ttl=cast(TTL, self.default_ttl),
-        )
-        session.cache_mode = cast(CacheMode, self.cache_mode)
-        return session
-
-    def use(self, session: Session) -> None:
-        """Drive `session` from now on (the panel and the per-cell bookkeeping start over)."""
-        self.close()
-        self.session = session
-        self._runners.clear()
-        self._cells.clear()
-        self._sync_traits()
-
-    def _sync_traits(self) -> None:
-        """Show the session's settings in the traits without writing them back."""
-        self._syncing = True
-        try:
-            self.model, self.max_tokens = self.session.model, self.session.max_tokens
-            self.default_ttl = self.session.default_ttl or self.default_ttl
-            self.cache_mode = self.session.cache_mode
-        finally:
-            self._syncing = False
-
-    @validate("model")
-    def _check_model(self, proposal: Any) -> str:
-        session = getattr(self, "session", None)
-        try:
-            (session.models if session is not None else default_models()).get(proposal["value"])
-        except KeyError as error:
-            raise TraitError(str(error)) from None
-        return str(proposal["value"])
-
-    @observe("model", "max_tokens", "default_ttl", "cache_mode")
-    def _apply(self, change: Any) -> None:
-        if not self._syncing and hasattr(self, "session"):
-            setattr(self.session, change["name"], change["new"])
-
-    @observe("max_retries", "timeout")
-    def _retry_policy(self, change: Any) -> None:
-        """Give the live session's clients the new policy (same connection, same HTTP client)."""
-        if self._syncing or not hasattr(self, "session"):
-            return
-        import anthropic
-
-        options = {"timeout": anthropic.DEFAULT_TIMEOUT, **self._client_options()}
-        if self.session.client is not None:
-            self.session.client = self.session.client.with_options(**options)
-        if self.session.async_client is not None:
-            self.session.async_client = self.session.async_client.with_options(**options)
-
-    @observe("offline")
-    def _switch(self, change: Any) -> None:
-        """A new connection; the conversation carries over, the calls belong to the old one."""
-        if self._syncing or not hasattr(self, "session"):
-            return
-        conversation, runners, panel = (
-            self.session.conversation.copy_state(),
-            dict(self._runners),
-            self._panel,
-        )
-        self.use(self._new_session())
-        self.session.conversation = conversation
-        self._runners.update(runners)
-        print(f"pcache_magic: {self.notice()}")
-        if panel is not None:
-            self.open_panel()
-
-    def notice(self) -> str:
-        """Live or offline, and the model; never the key."""
-        connection = self.session.connection
-        return f"{connection.notice if connection else 'custom client'}; model {self.session.model}"
-
-    def close(self) -> None:
-        if self._panel is not None:
-            self._panel.close()
-            self._panel = None
-
-    @property
-    def _ip(self) -> InteractiveShell:
-        if self.shell is None:
-            raise RuntimeError("ClaudeMagics needs a shell: load it with %load_ext pcache_magic.")
-        return self.shell
 
     # -- blocks -------------------------------------------------------------------------------
     def _add(self, kind: str, explicit: str | None, derived: str, make: Callable[[str], Block]) -> Block:
@@ -297,7 +162,7 @@ class ClaudeMagics(Magics):
     @argument("--model", help="Model for this turn only.")
     @argument("--max-tokens", type=int, help="max_tokens for this turn only.")
     @argument("--no-stream", action="store_true", help="Wait for the whole reply.")
-    @argument("--cache", choices=_MODES, help=_MODES_HELP + " Default: ClaudeMagics.cache_mode.")
+    @argument("--cache", choices=MODES, help=MODES_HELP + " Default: ClaudeMagics.cache_mode.")
     @argument("--name", help="Name the turn (a re-run then replaces it; default: a new turn each run).")
     @cell_magic
     def claude(self, line: str, cell: str) -> None:
@@ -427,14 +292,6 @@ class ClaudeMagics(Magics):
         if line.strip():
             raise UsageError("%claude_panel takes no arguments.")
         self.open_panel()
-
-    def open_panel(self) -> None:
-        """Display a new panel for the session, closing the previous one (one live panel)."""
-        from .view import CachePanel
-
-        self.close()
-        self._panel = CachePanel(self.session)
-        display(self._panel)
 
     @magic_arguments()
     @argument("call", nargs="?", type=int, help="The call's number in the panel (default: the last call).")
