@@ -79,8 +79,11 @@ def expand_paths(patterns: Sequence[str]) -> list[Path]:
         else:
             path = Path(expanded)
             if not path.is_file():
-                what = "is a directory; use a glob such as dir/*.py" if path.is_dir() else "does not exist"
-                raise ValueError(f"{pattern}: the file {what}.")
+                if path.is_dir():
+                    raise ValueError(f"{pattern}: the file is a directory; use a glob such as dir/*.py.")
+                if path.exists():  # a device, a pipe or a socket: reading it may never end
+                    raise ValueError(f"{pattern}: not a regular file; give a file on disk.")
+                raise ValueError(f"{pattern}: the file does not exist.")
             found.append(path)
     unique: dict[Path, None] = dict.fromkeys(found)
     return list(unique)
@@ -175,7 +178,7 @@ def parse_tools(cell: str, namespace: dict[str, Any]) -> list[ToolSpec]:
     if not text:
         raise ValueError("The cell is empty: write JSON tool definitions or a list of functions.")
     try:
-        return _as_list(json.loads(text))
+        return _checked(_as_list(json.loads(text)))
     except json.JSONDecodeError as error:
         json_error = f"{error.msg} at line {error.lineno}, column {error.colno}"
     try:
@@ -189,7 +192,37 @@ def parse_tools(cell: str, namespace: dict[str, Any]) -> list[ToolSpec]:
             f"The cell is not valid JSON ({json_error}) and evaluating it failed "
             f"({type(error).__name__}: {error})."
         ) from None
-    return _as_list(value)
+    return _checked(_as_list(value))
+
+
+def _checked(specs: list[ToolSpec]) -> list[ToolSpec]:
+    """Refuse here what the API would refuse at send time: a repeated name, a malformed field.
+
+    The shapes are the emulator's copy of the API's own validation, so a cell that passes
+    here is not answered with a 400 for its tools (and no failed call lands in the session).
+    """
+    from .emulator.errors import ApiError
+    from .emulator.validate import validate_request
+    from .toolspec import tool_param
+
+    try:
+        params = [tool_param(s) for s in specs]
+    except ValueError:  # the caller's own tool_param call reports it, in the same words
+        return specs
+    names = [p["name"] for p in params]
+    repeated = next((n for n in names if names.count(n) > 1), None)
+    if repeated is not None:
+        raise ValueError(f"Tool name {repeated!r} is given twice in the cell; tool names must be unique.")
+    probe = {"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}]}
+    for param in params:
+        try:
+            validate_request({**probe, "tools": [param]}, known_model=lambda _: True)
+        except ApiError as error:
+            where, _, problem = error.message.removeprefix("tools.0.").partition(": ")
+            raise ValueError(
+                f"Tool {param['name']!r}: {where}: {problem}; the API refuses it as written."
+            ) from None
+    return specs
 
 
 def parse_duration(text: str) -> float:

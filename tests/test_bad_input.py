@@ -5,6 +5,18 @@ session with a cached system prompt and one answered call. Every answer is one l
 (IPython's `UsageError`: no traceback) that says what is wrong and what to do, and the
 session is exactly as it was: the same blocks, the same call records, the same settings,
 and no file left behind.
+
+83 cases, one test each (the parametrize ids name them): the magic line (7: unknown flags,
+bad TTLs, bad choices), empty cells (5), markers and the request as a whole (5: a fifth
+marker, listing all five; 1h after 5m; over the context window), tools (12: invalid JSON,
+bad names, bad or missing schema, repeated names, fields the API refuses, --run without a
+function), files and images (13: missing, directory, not a regular file, binary, not
+UTF-8, oversized, fake PDF, unsupported image type), model and max_tokens (6: unknown
+model with the nearest suggested, out of range), the clock (4, %claude_clock online among
+them), the other magics (8), loading a session (13: missing, corrupt, truncated, foreign,
+newer, damaged, repeated block names, not UTF-8, a directory), where saves and exports go
+(5: unwritable, missing folder, a directory) and `%config` values the traits refuse (5:
+IPython answers those in one logged line; the retry policy stays as it was).
 """
 
 from __future__ import annotations
@@ -191,6 +203,29 @@ CASES = [
         "(NameError: name 'undefined_tool' is not defined).",
     ),
     Case(
+        "tools-duplicate-names",
+        '%%claude_tools\n[{"name": "lookup", "input_schema": {"type": "object"}},'
+        ' {"name": "lookup", "input_schema": {"type": "object"}}]',
+        "Tool name 'lookup' is given twice in the cell; tool names must be unique.",
+    ),
+    Case(
+        "tools-schema-properties-not-an-object",
+        '%%claude_tools\n{"name": "lookup", "input_schema": {"type": "object", "properties": ["q"]}}',
+        "Tool 'lookup': input_schema.properties: Input should be a valid dictionary; "
+        "the API refuses it as written.",
+    ),
+    Case(
+        "tools-openai-style-parameters",
+        '%%claude_tools\n{"name": "lookup", "parameters": {"type": "object"},'
+        ' "input_schema": {"type": "object"}}',
+        "Tool 'lookup': parameters: Extra inputs are not permitted; the API refuses it as written.",
+    ),
+    Case(
+        "tools-description-not-text",
+        '%%claude_tools\n{"name": "lookup", "description": 5, "input_schema": {"type": "object"}}',
+        "Tool 'lookup': description: Input should be a valid string; the API refuses it as written.",
+    ),
+    Case(
         "tools-run-without-function",
         '%%claude_tools --run\n{"name": "nofn", "input_schema": {"type": "object"}}',
         "--run: there is no function named 'nofn' in the notebook.",
@@ -207,6 +242,12 @@ CASES = [
         "%claude_context --file adir",
         "adir: the file is a directory; use a glob such as dir/*.py.",
     ),
+    Case(
+        "file-not-regular",
+        "%claude_context --file /dev/null",
+        "/dev/null: not a regular file; give a file on disk.",
+    ),
+    Case("image-missing", "%claude_context --image nope.png", "nope.png: the file does not exist."),
     Case(
         "file-binary",
         "%claude_context --file bin.dat",
@@ -379,6 +420,18 @@ CASES = [
         ),
     ),
     Case(
+        "load-duplicate-block-names",
+        "%claude_session load twins.json",
+        "twins.json is damaged: blocks: the name 'rules' is used twice.",
+        (SAVE, rewrite("good.json", "twins.json", '"name": "q1"', '"name": "rules"')),
+    ),
+    Case(
+        "load-empty-object",
+        "%claude_session load empty.json",
+        "empty.json is not a pcache_magic session file (saved with %claude_session save).",
+        ("open('empty.json', 'w').write('{}')",),
+    ),
+    Case(
         "load-not-utf8",
         "%claude_session load latin.txt",
         "latin.txt is not a pcache_magic session file (not UTF-8 text).",
@@ -500,8 +553,8 @@ def state(ip: InteractiveShell) -> tuple[Any, ...]:
 
 
 def test_the_table_is_large_enough_and_ids_are_unique() -> None:
-    assert len(CASES) >= 30
-    assert len({c.id for c in CASES}) == len(CASES)
+    assert len(CASES) + len(CONFIG_CASES) == 83  # the count in the docstring
+    assert len({c.id for c in CASES} | {p.id for p in CONFIG_CASES}) == 83
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -525,3 +578,60 @@ def test_bad_input_is_one_line_and_changes_nothing(ip: InteractiveShell, unwrita
     assert out.stderr == f"UsageError: {message}\n"  # IPython's one-line rendering, no traceback
     assert "Traceback" not in out.stdout
     assert state(ip) == before
+
+
+#: `%config` is IPython's own magic: a refused value is one logged line, and nothing changes.
+CONFIG_CASES = [
+    pytest.param(
+        "%config ClaudeMagics.model = 'claude-sonet-4-5'",
+        "Unknown model 'claude-sonet-4-5'. Did you mean 'claude-sonnet-4-5'?",
+        id="config-unknown-model",
+    ),
+    pytest.param(
+        "%config ClaudeMagics.max_retries = -1",
+        "The value of the 'max_retries' trait of a ClaudeMagics instance should not be less than 0, "
+        "but a value of -1 was specified",
+        id="config-negative-retries",
+    ),
+    pytest.param(
+        "%config ClaudeMagics.timeout = 0",
+        "The value of the 'timeout' trait of a ClaudeMagics instance should not be less than 0.001, "
+        "but a value of 0.0 was specified",
+        id="config-zero-timeout",
+    ),
+    pytest.param(
+        "%config ClaudeMagics.default_ttl = '2h'",
+        "The 'default_ttl' trait of a ClaudeMagics instance expected any of ['5m', '1h'], not the str '2h'.",
+        id="config-bad-ttl",
+    ),
+    pytest.param(
+        "%config ClaudeMagics.max_tokens = 'lots'",
+        "The 'max_tokens' trait of a ClaudeMagics instance expected an int, not the str 'lots'.",
+        id="config-max-tokens-not-int",
+    ),
+]
+
+
+@pytest.mark.parametrize(("code", "message"), CONFIG_CASES)
+def test_bad_config_values_are_one_line_and_change_nothing(
+    ip: InteractiveShell, caplog: pytest.LogCaptureFixture, code: str, message: str
+) -> None:
+    with capture_output():
+        for cell in BASE:
+            ip.run_cell(cell).raise_error()
+    magics = ip.magics_manager.registry["ClaudeMagics"]
+    assert isinstance(magics, ClaudeMagics)
+    client = pcache_magic.current_session().client
+    assert client is not None
+    policy = (magics.max_retries, magics.timeout, client.max_retries, client.timeout)
+    before = state(ip)
+    caplog.clear()
+    with capture_output() as out:
+        result = ip.run_cell(code)
+    assert result.success and "Traceback" not in out.stdout + out.stderr
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [message]
+    assert state(ip) == before
+    client = pcache_magic.current_session().client
+    assert client is not None
+    assert (magics.max_retries, magics.timeout, client.max_retries, client.timeout) == policy

@@ -135,13 +135,14 @@ def rig(
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("PCACHE_EMULATOR_URL", raising=False)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(anthropic._base_client, "time", SleepRecorder())  # back off without waiting
     shell.config.pop("ClaudeMagics", None)
     emu = CtrlCEmulator()
     server: EmulatorHTTPServer | None = None
     thread: threading.Thread | None = None
     if request.param == "http":
         server = serve(emu, "127.0.0.1", 0, timeout=5.0)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()
         monkeypatch.setenv("PCACHE_EMULATOR_URL", server.url)
     with capture_output():
@@ -263,6 +264,8 @@ def test_transient_faults_are_retried_and_the_call_succeeds(
     ]
     assert after[len(before)]["content"] == [{"type": "text", "text": "Second question?"}]
     assert "UsageError" not in out.stderr and "Traceback" not in out.stdout
+    panel = rig.magics._panel
+    assert panel is not None and panel._failed == 0
 
 
 def assert_failed_cleanly(
@@ -378,7 +381,6 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> SleepRecorder:
     return recorder
 
 
-@pytest.mark.parametrize("rig", ["in-process"], indirect=True)
 def test_retry_after_is_honoured_else_exponential_backoff(rig: Rig, waits: SleepRecorder) -> None:
     prepare(rig)
     rig.inject(429, 2, retry_after=0.25)
@@ -392,6 +394,32 @@ def test_retry_after_is_honoured_else_exponential_backoff(rig: Rig, waits: Sleep
     first, second = waits.waits
     assert 0.375 <= first <= 0.5 and 0.75 <= second <= 1.0
     assert all(c.ok for c in rig.session.calls)
+
+
+class InterruptedSleep(SleepRecorder):
+    """Ctrl-C while the SDK waits before its next attempt."""
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("flags", ["", "--no-stream"], ids=["stream", "no-stream"])
+def test_ctrl_c_while_waiting_to_retry_changes_nothing(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, flags: str
+) -> None:
+    prepare(rig)
+    before = blocks(rig.session)
+    interrupted = InterruptedSleep()
+    monkeypatch.setattr(anthropic._base_client, "time", interrupted)
+    rig.inject(529, 1)
+    with capture_output() as out:
+        result = rig.ip.run_cell(f"%%claude {flags}\nSecond question?")
+    assert interrupted.waits == [RETRY_AFTER]  # the first attempt failed, the wait was cut short
+    assert len(rig.emu.faults) == 0
+    assert_failed_cleanly(
+        rig, result, out, "Interrupted; the conversation is unchanged.", "interrupted", before
+    )
 
 
 @pytest.mark.parametrize("rig", ["in-process"], indirect=True)
@@ -483,7 +511,7 @@ def test_an_injected_timeout_never_reaches_the_engine() -> None:
 def test_a_timeout_over_http_is_held_until_the_client_gives_up() -> None:
     emu = Emulator()
     server = serve(emu, "127.0.0.1", 0, timeout=5.0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         client = anthropic.Anthropic(base_url=server.url, api_key="k", max_retries=0, timeout=0.2)

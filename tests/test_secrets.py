@@ -4,8 +4,9 @@ The key is put where a real one would be: in `ANTHROPIC_API_KEY`, and in the SDK
 that sends the calls (against the emulator, in process or over HTTP). Then everything the
 project produces is collected — cell outputs in every MIME type, stderr, error messages,
 `repr`s, the panel's HTML and widget state, log records at DEBUG, saved sessions, exports,
-the emulator's state endpoint and its own output, and the executed notebooks — and searched
-for the key. The key must appear nowhere.
+the emulator's state endpoint and its own output, and a notebook (quickstart.ipynb, then
+every magic) executed by nbclient in a real kernel with the key set and PCACHE_OFFLINE=1 — and
+searched for the key. The key must appear nowhere.
 """
 
 from __future__ import annotations
@@ -369,8 +370,10 @@ def test_the_emulator_never_echoes_a_key_it_receives() -> None:
 
 
 # -- the notebooks ---------------------------------------------------------------------------------
-SCAN_NOTEBOOK = [
-    "%load_ext pcache_magic",
+#: Cells run after the quickstart notebook's own, in the same kernel: every magic, every export, a failure.
+SCAN_CELLS = [
+    f"import os\nprint('key in the kernel:', len(os.environ['ANTHROPIC_API_KEY']) == {len(SENTINEL)})",
+    "%claude_session reset",
     f"%%claude_system --cache 1h\n{LONG}",
     "%%claude_context --cache 1h --name notes --file notes.md\nThe notes:",
     "%%claude\nWhich functions have no tests?",
@@ -378,6 +381,7 @@ SCAN_NOTEBOOK = [
     "%claude_prewarm",
     "%claude_panel",
     "%claude_clock advance 1m",
+    "%claude_clock",
     "%claude_session show",
     "%claude_session save saved.json",
     "%claude_session export python replay.py",
@@ -385,53 +389,50 @@ SCAN_NOTEBOOK = [
     "%claude_session export python",
     "%config ClaudeMagics",
     "from pcache_magic import current_session\ncurrent_session()",
-    "print(repr(current_session()), current_session().connection)",
-    (
-        "import json, os, urllib.request\n"
-        "url = os.environ['PCACHE_EMULATOR_URL'] + '/_emulator/inject'\n"
-        "body = json.dumps({'fault': 529, 'times': 3, 'retry_after': 0.001}).encode()\n"
-        "urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=10).read()"
-    ),
+    "print(repr(current_session()), current_session().connection, current_session().calls[-1])",
+    "current_session().connection.emulator.inject(529, times=3, retry_after=0.001)",
     "%%claude\nThis one fails.",
     "%claude_session load notes.md",
+    "import json\nprint(json.dumps(current_session().connection.emulator.state()))",
 ]
+MUST_FAIL = ("%%claude\nThis one fails.", "%claude_session load notes.md")
 
 
-def scan_notebook() -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
-    for source in SCAN_NOTEBOOK:
+def test_a_notebook_run_with_the_key_shows_it_nowhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """quickstart.ipynb, then the scan cells, in a real kernel with the key set and PCACHE_OFFLINE=1.
+
+    Searched: the executed notebook (every output, and the widget state nbclient stores), every
+    file the run wrote beside it, and the emulator's state as the last cell prints it.
+    """
+    folder = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    (folder / "notes.md").write_text("# Notes\n\nThe service moves money; review carefully.\n")
+    nb = nbformat.read(folder / "quickstart.ipynb", as_version=4)
+    own = len(nb.cells)
+    for source in SCAN_CELLS:
         cell = nbformat.v4.new_code_cell(source)
-        if source.startswith(("%%claude\nThis one fails", "%claude_session load notes.md")):
+        if source in MUST_FAIL:
             cell.metadata["tags"] = ["raises-exception"]
         nb.cells.append(cell)
-    return nb
-
-
-NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
-
-
-@pytest.mark.parametrize("name", ["secret-scan (built here)", *NOTEBOOKS])
-def test_notebooks_run_with_the_key_show_it_nowhere(
-    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    folder = tmp_path / "notebooks"
-    shutil.copytree(ROOT / "notebooks", folder)
-    (folder / "notes.md").write_text("# Notes\n\nThe service moves money; review carefully.\n")
-    nb = nbformat.read(folder / name, as_version=4) if name in NOTEBOOKS else scan_notebook()
-    with spawn_emulator() as server:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", SENTINEL)
-        monkeypatch.setenv("PCACHE_EMULATOR_URL", server.url)
-        monkeypatch.delenv("PCACHE_OFFLINE", raising=False)
-        NotebookClient(
-            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
-        ).execute()
-        executed = nbformat.writes(nb)
-        found = {"executed notebook": executed, "emulator state": http(f"{server.url}/_emulator/state")}
-        found["emulator output"] = server.stop()
-    found.update(files_under(folder))
-    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
-    assert outputs, "the notebook produced no output"
-    if name not in NOTEBOOKS:  # the scan notebook did reach every path it names
-        assert {"saved.json", "replay.py", "export.json"} <= {p.name for p in folder.iterdir()}
-        assert "The API is overloaded (529)" in executed
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SENTINEL)
+    monkeypatch.setenv("PCACHE_OFFLINE", "1")
+    monkeypatch.delenv("PCACHE_EMULATOR_URL", raising=False)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    ).execute()
+    executed = nbformat.writes(nb)
+    found = {"executed notebook": executed, **files_under(folder)}
+    # what was run really ran: the quickstart's own outputs, the files, the failure, the widgets
+    assert all(c.get("outputs") for c in nb.cells[:own] if c.cell_type == "code" and c.source.strip())
+    assert {"saved.json", "replay.py", "export.json"} <= {p.name for p in folder.iterdir()}
+    assert "key in the kernel: True" in executed  # the key was there to leak
+    assert "offline: calls go to the built-in emulator" in executed
+    assert "The API is overloaded (529)" in executed
+    assert "application/vnd.jupyter.widget-state+json" in executed
+    state = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    assert json.loads(state)["entries"]  # the emulator's state, printed by the last cell
+    found["emulator state"] = state
     assert leaks(found) == []

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 
 from pcache_magic.emulator import Emulator
 from pcache_magic.emulator.server import EmulatorHTTPServer, is_loopback, main, serve
+from pcache_magic.emulator.wire import FaultPlan
 
 MODEL = "claude-sonnet-4-6"
 SENTINEL = "sk-ant-sentinel-server-4b8e2f"
@@ -83,7 +85,7 @@ def spawned() -> Iterator[Spawned]:
 def threaded() -> Iterator[tuple[Emulator, EmulatorHTTPServer]]:
     emu = Emulator()
     server = serve(emu, "127.0.0.1", 0, timeout=1.0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield emu, server
@@ -259,3 +261,121 @@ def test_absolute_form_target_and_bad_arguments(
         with pytest.raises(SystemExit) as caught:
             main(bad)
         assert caught.value.code == 2
+
+
+# --- hardening: what a careless or hostile client can send ----------------------------------------
+
+
+def exchange(server: EmulatorHTTPServer, data: bytes) -> tuple[bytes, dict[str, str], Any]:
+    """One raw request on its own connection: the status line, the headers and the JSON body."""
+    host, port = server.server_address[:2]
+    with socket.create_connection((str(host), port), timeout=10) as sock:
+        sock.sendall(data)
+        reply = b""
+        while chunk := sock.recv(65536):  # the server closes after answering (or on its timeout)
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    status, *lines = head.split(b"\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (ln.decode().partition(":") for ln in lines)}
+    return status, headers, json.loads(body)
+
+
+def post(path: str, body: bytes, *extra: str) -> bytes:
+    head = [f"POST {path} HTTP/1.1", "Host: x", "x-api-key: k", "Connection: close", *extra]
+    if not any(h.lower().startswith("transfer-encoding") for h in extra):
+        head.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+NOT_JSON = [  # strict JSON (RFC 8259) only, as the API: Python's parser alone would take these
+    pytest.param("/_emulator/advance", b'{"seconds": NaN}', "NaN", id="advance-nan"),
+    pytest.param("/_emulator/advance", b'{"seconds": Infinity}', "Infinity", id="advance-infinity"),
+    pytest.param("/_emulator/advance", b'{"seconds": -Infinity}', "-Infinity", id="advance-minus-infinity"),
+    pytest.param(
+        "/v1/messages",
+        json.dumps({**PARAMS, "temperature": float("nan")}).encode(),
+        "NaN",
+        id="messages-temperature-nan",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "word"), NOT_JSON)
+def test_nan_and_infinity_are_not_json(
+    threaded: tuple[Emulator, EmulatorHTTPServer], path: str, body: bytes, word: str
+) -> None:
+    emu, server = threaded
+    now = emu.now()
+    status, _, error = exchange(server, post(path, body))
+    assert status.startswith(b"HTTP/1.1 400 ")
+    assert error["error"] == {
+        "type": "invalid_request_error",
+        "message": "There was an issue with your request body: "
+        f"invalid JSON ({word} is not a valid JSON value)",
+    }
+    assert emu.now() == now and emu.state()["entries"] == []  # the clock and the cache as they were
+    assert sdk(server.url).messages.create(**PARAMS).usage.cache_creation_input_tokens
+
+
+def test_a_huge_advance_is_refused_and_the_clock_keeps_working(
+    threaded: tuple[Emulator, EmulatorHTTPServer],
+) -> None:
+    emu, server = threaded
+    now = emu.now()
+    status, _, error = exchange(server, post("/_emulator/advance", b'{"seconds": 1e400}'))
+    assert status.startswith(b"HTTP/1.1 400 ")
+    assert error["error"]["message"] == "seconds must be a finite number, not inf"
+    with pytest.raises(ValueError, match="finite"):
+        emu.advance(float("nan"))
+    assert emu.now() == now
+    assert emu.advance(60) == now + 60
+
+
+@pytest.mark.parametrize(
+    ("extra", "status", "message"),
+    [
+        pytest.param(("Content-Length: -5",), b"400", "Invalid Content-Length header.", id="negative-length"),
+        pytest.param(
+            ("Content-Length: lots",), b"400", "Invalid Content-Length header.", id="length-not-a-number"
+        ),
+        pytest.param(
+            ("Transfer-Encoding: chunked",), b"411", "Send the body with Content-Length.", id="chunked-body"
+        ),
+    ],
+)
+def test_bad_framing_is_answered_and_the_connection_closed(
+    threaded: tuple[Emulator, EmulatorHTTPServer], extra: tuple[str, ...], status: bytes, message: str
+) -> None:
+    _, server = threaded
+    request = post("/v1/messages", b"", *extra).replace(b"Connection: close\r\n", b"")
+    if extra[0].startswith("Transfer-Encoding"):
+        request += b"5\r\nhello\r\n0\r\n\r\n"
+    started = time.monotonic()
+    line, headers, error = exchange(server, request)  # returns only because the server hangs up
+    assert time.monotonic() - started < 5  # at once, not after the idle timeout
+    assert line.startswith(b"HTTP/1.1 " + status + b" ") and headers["connection"] == "close"
+    assert error["error"]["message"] == message
+    assert sdk(server.url).models.retrieve(MODEL).id == MODEL
+
+
+def test_injecting_many_faults_costs_nothing(threaded: tuple[Emulator, EmulatorHTTPServer]) -> None:
+    """`times` is a count, not a list: a million pending faults take no memory and go with a reset."""
+    emu, server = threaded
+    tracemalloc.start()
+    try:
+        FaultPlan().inject(500, times=10**6)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000  # a list of a million faults would take tens of megabytes
+    status, _, _ = exchange(server, post("/_emulator/inject", b'{"fault": 500, "times": 1000000}'))
+    assert status.startswith(b"HTTP/1.1 200 ") and len(emu.faults) == 10**6
+    with pytest.raises(anthropic.InternalServerError):
+        sdk(server.url).messages.create(**PARAMS)
+    assert len(emu.faults) == 10**6 - 1
+    status, _, _ = exchange(server, post("/_emulator/reset", b"{}"))
+    assert status.startswith(b"HTTP/1.1 200 ") and len(emu.faults) == 0
+    for bad in (b'{"fault": 500, "retry_after": "soon"}', b'{"fault": 500, "times": 0}', b'{"fault": "500"}'):
+        status, _, error = exchange(server, post("/_emulator/inject", bad))
+        assert status.startswith(b"HTTP/1.1 400 ") and error["error"]["type"] == "invalid_request_error"
+    assert len(emu.faults) == 0

@@ -106,6 +106,10 @@ def test_save_refuses_a_directory_or_a_missing_folder(session: Session, tmp_path
         (lambda text: text.replace('"role":"system"', '"role":"robot"'), r"damaged: blocks\.1\.role"),
         (lambda text: text.replace('"max_tokens":1024', '"max_tokens":-1'), r"damaged: config\.max_tokens"),
         (lambda text: text.replace('"blocks":', '"extra":1,"blocks":'), "damaged: extra"),
+        (
+            lambda text: text.replace('"name":"notes"', '"name":"system"'),
+            r"damaged: blocks: the name 'system' is used twice\.$",
+        ),
     ],
 )
 def test_bad_files_are_refused_and_change_nothing(

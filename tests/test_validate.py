@@ -189,6 +189,23 @@ VALID: dict[str, dict[str, Any]] = {
     ),
     "pre-warming": body(max_tokens=0, tools=[WEATHER], tool_choice={"type": "auto"}),
     "strict custom tool": body(tools=[{**WEATHER, "type": "custom", "strict": True}]),
+    "tool schema with more JSON Schema": body(  # the SDK's InputSchema allows extra keywords
+        tools=[
+            {
+                "name": "weather",
+                "input_schema": {
+                    "$defs": {"Unit": {"enum": ["c", "f"], "type": "string"}},
+                    "type": "object",
+                    "properties": {"unit": {"$ref": "#/$defs/Unit"}},
+                    "required": ["unit"],
+                    "additionalProperties": False,
+                },
+            }
+        ]
+    ),
+    "tool schema properties null": body(
+        tools=[{"name": "t", "input_schema": {"type": "object", "properties": None}}]
+    ),
     **{f"thinking {t['type']}": body(thinking=t) for t in THINKING_CONFIGS},
     **{f"tool_choice {c['type']}": body(tools=[WEATHER], tool_choice=c) for c in TOOL_CHOICES},
 }
@@ -571,6 +588,16 @@ ERRORS: list[tuple[str, object, str]] = [
         "tools.0.input_schema.type: Field required",
     ),
     (
+        "tool schema properties",
+        body(tools=[{"name": "t", "input_schema": {"type": "object", "properties": ["city"]}}]),
+        "tools.0.input_schema.properties: Input should be a valid dictionary",
+    ),
+    (
+        "tool schema not a dict",
+        body(tools=[{"name": "t", "input_schema": "object"}]),
+        "tools.0.input_schema: Input should be a valid dictionary",
+    ),
+    (
         "tool extra",
         body(tools=[{**WEATHER, "parameters": {}}]),
         "tools.0.parameters: Extra inputs are not permitted",
@@ -772,3 +799,165 @@ def test_count_tokens_bodies(b: dict[str, Any], message: str) -> None:
     with pytest.raises(ApiError) as raised:
         check(b, counting=True)
     assert (raised.value.status, raised.value.message) == (400, message)
+
+
+# -- tool_use / tool_result pairing ------------------------------------------------------------------
+# The API checks the pairs last, after the whole body is otherwise valid, with these two messages.
+UNANSWERED = (
+    "messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: {ids}."
+    " Each `tool_use` block must have a corresponding `tool_result` block in the next message."
+)
+ORPHAN = (
+    "messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {id}."
+    " Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
+)
+ASK: MessageParam = {"role": "user", "content": "What is the weather in Paris, Rome and Oslo?"}
+
+
+def use(n: int) -> ToolUseBlockParam:
+    return {"type": "tool_use", "id": f"toolu_{n}", "name": "get_weather", "input": {"city": f"c{n}"}}
+
+
+def result(n: int) -> ToolResultBlockParam:
+    return {"type": "tool_result", "tool_use_id": f"toolu_{n}", "content": f"{n}0C"}
+
+
+TOOL_PAIRS_VALID: dict[str, dict[str, Any]] = {
+    "the pair": body(ASK, assistant(TOOL_USE), user(TOOL_RESULT), tools=[WEATHER]),
+    "the pair, then text after the result": body(
+        ASK, assistant(TOOL_USE), user(TOOL_RESULT, {"type": "text", "text": "Go on."}), tools=[WEATHER]
+    ),
+    "two rounds": body(
+        ASK, assistant(use(1)), user(result(1)), assistant(use(2)), user(result(2)), tools=[WEATHER]
+    ),
+    "parallel uses, all answered, in another order": body(
+        ASK,
+        assistant({"type": "text", "text": "Checking three cities."}, use(1), use(2), use(3)),
+        user(result(3), result(1), result(2)),
+        tools=[WEATHER],
+    ),
+    "an error result answers too": body(
+        ASK, assistant(use(1)), user({**result(1), "is_error": True}), tools=[WEATHER]
+    ),
+}
+
+
+@pytest.mark.parametrize("b", TOOL_PAIRS_VALID.values(), ids=TOOL_PAIRS_VALID.keys())
+def test_answered_tool_uses_pass(b: dict[str, Any]) -> None:
+    before = copy.deepcopy(b)
+    check(b)
+    assert b == before
+
+
+TOOL_PAIR_ERRORS: list[tuple[str, object, str]] = [
+    (
+        "missing result",
+        body(ASK, assistant(TOOL_USE), user(TEXT), tools=[WEATHER]),
+        UNANSWERED.format(i=1, ids="toolu_1"),
+    ),
+    (
+        "missing result, string content",
+        body(ASK, assistant(TOOL_USE), {"role": "user", "content": "Never mind."}, tools=[WEATHER]),
+        UNANSWERED.format(i=1, ids="toolu_1"),
+    ),
+    (
+        "missing result, later turn",
+        body(ASK, assistant(use(1)), user(result(1)), assistant(use(2)), user(TEXT), tools=[WEATHER]),
+        UNANSWERED.format(i=3, ids="toolu_2"),
+    ),
+    (
+        "result in a later message",
+        body(
+            ASK,
+            assistant(use(1)),
+            user(TEXT),
+            assistant({"type": "text", "text": "Waiting."}),
+            user(result(1)),
+            tools=[WEATHER],
+        ),
+        UNANSWERED.format(i=1, ids="toolu_1"),
+    ),
+    (
+        "result for another id",
+        body(ASK, assistant(use(1)), user(result(2)), tools=[WEATHER]),
+        UNANSWERED.format(i=1, ids="toolu_1"),
+    ),
+    (
+        "parallel uses, one missing",
+        body(ASK, assistant(use(1), use(2), use(3)), user(result(1), result(3)), tools=[WEATHER]),
+        UNANSWERED.format(i=1, ids="toolu_2"),
+    ),
+    (
+        "parallel uses, two missing, listed in order",
+        body(ASK, assistant(use(1), use(2), use(3)), user(result(2)), tools=[WEATHER]),
+        UNANSWERED.format(i=1, ids="toolu_1, toolu_3"),
+    ),
+    (
+        "orphan result in the first message",
+        body(user(result(1)), tools=[WEATHER]),
+        ORPHAN.format(i=0, j=0, id="toolu_1"),
+    ),
+    (
+        "orphan result after a text-only reply",
+        body(ASK, assistant({"type": "text", "text": "Sunny."}), user(TEXT, result(1)), tools=[WEATHER]),
+        ORPHAN.format(i=2, j=1, id="toolu_1"),
+    ),
+    (
+        "orphan result beside a good one",
+        body(ASK, assistant(use(1)), user(result(1), result(7)), tools=[WEATHER]),
+        ORPHAN.format(i=2, j=1, id="toolu_7"),
+    ),
+    (
+        "orphan result answering an older turn",
+        body(
+            ASK,
+            assistant(use(1)),
+            user(result(1)),
+            assistant({"type": "text", "text": "Done."}),
+            user(result(1)),
+            tools=[WEATHER],
+        ),
+        ORPHAN.format(i=4, j=0, id="toolu_1"),
+    ),
+    (
+        "the earliest broken pair wins",
+        body(ASK, assistant(use(1)), user(result(9)), assistant(use(2)), user(TEXT), tools=[WEATHER]),
+        UNANSWERED.format(i=1, ids="toolu_1"),
+    ),
+    (
+        "other errors come first",
+        body(ASK, assistant(use(1)), user({"type": "text", "text": ""}), tools=[WEATHER]),
+        "messages: text content blocks must be non-empty",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("b", "message"), [e[1:] for e in TOOL_PAIR_ERRORS], ids=[e[0] for e in TOOL_PAIR_ERRORS]
+)
+def test_unanswered_and_orphan_tool_blocks_are_400(b: object, message: str) -> None:
+    with pytest.raises(ApiError) as raised:
+        check(b)
+    assert (raised.value.status, raised.value.type, raised.value.message) == (
+        400,
+        "invalid_request_error",
+        message,
+    )
+
+
+def test_an_unanswered_tool_use_is_a_400_on_the_wire() -> None:
+    """Through the SDK and the emulator's transport: the same status, type and text; nothing cached."""
+    import anthropic
+
+    from pcache_magic.emulator import Emulator
+
+    emu = Emulator()
+    b = body(ASK, assistant(use(1), use(2)), user(result(2)), tools=[{**WEATHER, "cache_control": CC}])
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        emu.client(max_retries=0).messages.create(**b)
+    assert raised.value.status_code == 400
+    assert raised.value.body == {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": UNANSWERED.format(i=1, ids="toolu_1")},
+    }
+    assert emu.state()["entries"] == []

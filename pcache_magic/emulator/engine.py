@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -85,6 +86,8 @@ class Engine:
 
     def advance(self, seconds: float) -> float:
         """Move time forward; entries whose lifetime ends are then gone."""
+        if not math.isfinite(seconds):
+            raise ValueError(f"seconds must be a finite number, not {seconds!r}")
         if seconds < 0:
             raise ValueError("time only moves forward: seconds must be >= 0")
         self._offset += seconds

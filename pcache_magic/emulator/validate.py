@@ -252,9 +252,18 @@ _content_block = _union(
 )
 _system_role_block = _union({"text": _TEXT})  # role "system" messages (SystemMessageParam)
 _system_block = _obj({"text": _str, "type": _lit("text"), **_TEXT_OPT})  # not a union: no tag
+_SCHEMA = _spec({"type": _lit("object"), "properties?": _is(dict, "dictionary", True), "required?": _any})
+
+
+def _input_schema(v: Any, p: str, w: _Walk) -> None:
+    """A JSON Schema: `type` "object" is required, any other keyword is allowed (extra="allow")."""
+    _dict(v, p, w)
+    _fields({k: v[k] for k in v if k in _SCHEMA}, p + ".", _SCHEMA, w)
+
+
 _CUSTOM_TOOL = _spec(
     {
-        "input_schema": _obj({"type": _lit("object"), "properties?": _dict, "required?": _any}),
+        "input_schema": _input_schema,
         **{"name": _str, "allowed_callers?": _list(_str), "cache_control?": _cc},
         **{"defer_loading?": _bool, "description?": _str, "eager_input_streaming?": _obool},
         **{"input_examples?": _list(_dict), "strict?": _bool, "type?": _lit("custom")},

@@ -15,7 +15,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 from urllib.parse import unquote
 
 from .errors import ERROR_TYPES, ApiError
@@ -95,7 +95,9 @@ class FaultPlan:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queue: deque[_Fault] = deque()
+        # Runs of one fault and how many requests it still takes: `times` costs O(1), not O(times),
+        # so no `/_emulator/inject` body can stall the server or fill its memory.
+        self._queue: deque[list[Any]] = deque()
 
     def inject(self, fault: Fault, *, times: int = 1, retry_after: float | None = None) -> None:
         if fault not in ("disconnect", "timeout") and not (
@@ -106,25 +108,33 @@ class FaultPlan:
             )
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
             raise ValueError(f"times must be a positive integer, got {times!r}")
-        if retry_after is not None and not (math.isfinite(retry_after) and retry_after >= 0):
+        if retry_after is not None and (
+            isinstance(retry_after, bool)
+            or not isinstance(retry_after, int | float)
+            or not (math.isfinite(retry_after) and retry_after >= 0)
+        ):
             raise ValueError(f"retry_after must be a finite number >= 0, got {retry_after!r}")
         with self._lock:
-            self._queue.extend(_Fault(fault, retry_after) for _ in range(times))
+            self._queue.append([_Fault(fault, retry_after), times])
 
     def take(self, *, streaming: bool) -> _Fault | None:
         """The fault for this request, removed from the queue, or None."""
         with self._lock:
             if not self._queue:
                 return None
-            head = self._queue[0]
+            run = self._queue[0]
+            head: _Fault = run[0]
             if head.kind == "disconnect" and not streaming:
                 return None
-            return self._queue.popleft()
+            run[1] -= 1
+            if run[1] == 0:
+                self._queue.popleft()
+            return head
 
     def _restore(self, fault: _Fault) -> None:
         """Put back a disconnect whose request failed before streaming, so it stays pending."""
         with self._lock:
-            self._queue.appendleft(fault)
+            self._queue.appendleft([fault, 1])
 
     def clear(self) -> None:
         with self._lock:
@@ -132,7 +142,7 @@ class FaultPlan:
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._queue)
+            return sum(count for _, count in self._queue)
 
 
 class RequestIds:
@@ -200,13 +210,18 @@ def _api_key(headers: Mapping[str, str]) -> str | None:
     return None
 
 
+def _no_constant(name: str) -> NoReturn:
+    """NaN and Infinity are not JSON (RFC 8259); Python's parser takes them, the API does not."""
+    raise ValueError(f"{name} is not a valid JSON value")
+
+
 def _parse_json(body: bytes, *, required: bool) -> dict[str, Any]:
     if not body.strip():
         if required:
             raise ApiError.invalid("Request body is empty; expected a JSON object.")
         return {}
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ApiError.invalid(f"There was an issue with your request body: invalid JSON ({exc})") from None
     if not isinstance(data, dict):
