@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .conversation import TTL, Block, CacheControl, Conversation
 from .toolspec import tool_param
-from .turns import as_content
+from .turns import as_content, tool_results_for
 
 __all__ = ["BlocksAPI"]
 
@@ -88,6 +88,11 @@ class BlocksAPI:
         )
 
     def drop(self, name: str) -> Block:
+        """Remove a block; a reply's tool results go with it (alone they are a 400)."""
+        block = self.conversation.get(name)
+        answers = tool_results_for(self.conversation, block) if block and block.role == "assistant" else []
         block = self.conversation.drop(name)
+        for result in answers:
+            self.conversation.drop(result.name)
         self._emit("blocks", block)
         return block

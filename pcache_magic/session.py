@@ -25,7 +25,14 @@ from .planner import Planner
 from .prefix import Breakpoint, CacheRuleError, Layout, layout, resolve_breakpoints
 from .tokens import DigestMemo, TokenEstimator
 from .transport import Connection, connect
-from .turns import as_content, describe_failure, mark_last_turn, pending_tool_results, run_tools, sdk_kwargs
+from .turns import (
+    answer_unanswered_tool_uses,
+    as_content,
+    describe_failure,
+    mark_last_turn,
+    run_tools,
+    sdk_kwargs,
+)
 from .usage import CallRecord, Totals, totals
 from .volatile import volatile_findings
 
@@ -246,9 +253,7 @@ class Session(BlocksAPI, GuideAPI):
         """
         saved = self.conversation.copy_state()
         try:
-            unanswered = pending_tool_results(self.conversation)
-            if unanswered is not None:
-                self.conversation.add(unanswered)
+            answer_unanswered_tool_uses(self.conversation)
             content = as_content(prompt)
             turn = name or self.conversation.unique_name("prompt")
             self.conversation.add(Block(name=turn, role="user", kind="prompt", content=content))

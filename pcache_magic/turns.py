@@ -18,12 +18,13 @@ from anthropic.types import Message
 from .conversation import TTL, Block, CacheControl, Conversation
 
 __all__ = [
+    "answer_unanswered_tool_uses",
     "as_content",
     "describe_failure",
     "mark_last_turn",
-    "pending_tool_results",
     "run_tools",
     "sdk_kwargs",
+    "tool_results_for",
 ]
 
 
@@ -86,29 +87,61 @@ def run_tools(message: Message, run_tool: Callable[[str, dict[str, Any]], Any]) 
     return results
 
 
-def pending_tool_results(conversation: Conversation) -> Block | None:
-    """Error results for a last reply's tool calls that nobody ran, or the API answers 400.
+def _tool_uses(block: Block) -> dict[str, str]:
+    return {i["id"]: str(i.get("name")) for i in block.content if i.get("type") == "tool_use"}
 
-    That happens when a turn stopped at the tool-round limit or had no runner; the next
-    turn then tells the model the tools were not run instead of failing.
+
+def answer_unanswered_tool_uses(conversation: Conversation) -> list[Block]:
+    """Give every reply's tool calls that nobody answered an error result, or the API answers 400.
+
+    That happens when a turn stopped at the tool-round limit or had no runner, possibly with
+    context added after it.  The results go right after the reply, so they open the next user
+    message as the API requires, and the model learns the tools were not run.  Returns the
+    blocks added to `conversation` (none when every tool call has its result).
     """
-    turns = [b for b in conversation.blocks if b.role in ("user", "assistant")]
-    if not turns or turns[-1].role != "assistant":
-        return None
-    pending = [item for item in turns[-1].content if item.get("type") == "tool_use"]
-    if not pending:
-        return None
-    results = [
-        {
-            "type": "tool_result",
-            "tool_use_id": item["id"],
-            "is_error": True,
-            "content": f"The tool {item.get('name')!r} was not run (no runner, or the round limit).",
+    added: list[Block] = []
+    blocks = conversation.blocks
+    for block in list(blocks):
+        uses = _tool_uses(block) if block.role == "assistant" else {}
+        if not uses:
+            continue
+        start = next(j for j, b in enumerate(blocks) if b is block) + 1
+        end = next((j for j in range(start, len(blocks)) if blocks[j].role == "assistant"), len(blocks))
+        answered = {
+            item.get("tool_use_id")
+            for later in blocks[start:end]
+            if later.role == "user"
+            for item in later.content
+            if item.get("type") == "tool_result"
         }
-        for item in pending
+        results = [
+            {
+                "type": "tool_result",
+                "tool_use_id": use,
+                "is_error": True,
+                "content": f"The tool {name!r} was not run (no runner, or the round limit).",
+            }
+            for use, name in uses.items()
+            if use not in answered
+        ]
+        if results:
+            name = conversation.unique_name(f"{block.name}-not-run")
+            added.append(Block(name=name, role="user", kind="tool_result", content=results))
+            blocks.insert(start, added[-1])
+    return added
+
+
+def tool_results_for(conversation: Conversation, reply: Block) -> list[Block]:
+    """The result blocks that answer `reply`'s tool calls and nothing else (dropped with it)."""
+    uses = set(_tool_uses(reply))
+    return [
+        b
+        for b in conversation.blocks
+        if uses
+        and b.kind == "tool_result"
+        and b.content
+        and all(i.get("type") == "tool_result" and i.get("tool_use_id") in uses for i in b.content)
     ]
-    name = conversation.unique_name(f"{turns[-1].name}-not-run")
-    return Block(name=name, role="user", kind="tool_result", content=results)
 
 
 def describe_failure(error: BaseException) -> str:

@@ -433,3 +433,28 @@ def test_a_tool_call_nobody_ran_is_answered_before_the_next_turn() -> None:
     results = [b for b in sent[-1]["content"] if b["type"] == "tool_result"]
     assert results and results[0]["is_error"] is True
     assert results[0]["tool_use_id"] == first.content[-1].id
+
+
+def test_context_added_after_an_unanswered_tool_call_is_not_a_400() -> None:
+    session = Session(model="claude-sonnet-4-5", connection=connect(emulator=Emulator()))
+    session.tools([{"name": "get_weather", "input_schema": {"type": "object"}}])
+    assert session.ask("Use get_weather for Paris", stream=False).stop_reason == "tool_use"
+    session.context("A note added after the reply.", name="note")
+    assert session.ask("Go on.", stream=False).stop_reason == "end_turn"
+    opening = session.calls[-1].request["messages"][2]["content"]
+    assert opening[0]["type"] == "tool_result" and opening[0]["is_error"] is True  # results open the turn
+    assert opening[1]["text"] == "A note added after the reply."
+
+
+def test_dropping_a_reply_drops_the_tool_results_that_answer_it(session: Session) -> None:
+    session.tools([{"name": "get_weather", "input_schema": {"type": "object"}}])
+    session.ask(
+        "Use get_weather for Paris", stream=False, run_tool=lambda name, args: "sunny", max_tool_rounds=1
+    )
+    results = [b.name for b in session.conversation.blocks if b.kind == "tool_result"]
+    assert results and session.conversation.names()[-1] == "reply-2"
+    session.drop("reply")
+    assert not set(results) & set(session.conversation.names())
+    session.drop("reply-2")
+    session.ask("Something else.", stream=False)  # an orphan tool_result would be a 400
+    assert session.calls[-1].ok

@@ -11,12 +11,13 @@ from anthropic.types import Message
 
 from pcache_magic.conversation import Block, CacheControl, Conversation
 from pcache_magic.turns import (
+    answer_unanswered_tool_uses,
     as_content,
     describe_failure,
     mark_last_turn,
-    pending_tool_results,
     run_tools,
     sdk_kwargs,
+    tool_results_for,
 )
 
 
@@ -86,19 +87,53 @@ def test_tools_run_and_failures_go_back_to_the_model() -> None:
     ]
 
 
-def test_tool_calls_nobody_ran_get_error_results() -> None:
+def turn(name: str, role: str, kind: str, *content: dict[str, Any]) -> Block:
+    return Block(name=name, role=role, kind=kind, content=list(content))  # type: ignore[arg-type]
+
+
+def result(id_: str) -> dict[str, Any]:
+    return {"type": "tool_result", "tool_use_id": id_, "content": "ok"}
+
+
+def test_tool_calls_nobody_ran_get_error_results_right_after_the_reply() -> None:
     conversation = Conversation()
-    conversation.add(Block(name="q", role="user", kind="prompt", content=[text("q")]))
-    assert pending_tool_results(conversation) is None
-    conversation.add(
-        Block(name="reply", role="assistant", kind="reply", content=[text("a"), tool_use("t1", "lookup")])
-    )
-    block = pending_tool_results(conversation)
-    assert block is not None and block.name == "reply-not-run" and block.role == "user"
-    assert [(r["tool_use_id"], r["is_error"]) for r in block.content] == [("t1", True)]
+    conversation.add(turn("q", "user", "prompt", text("q")))
+    assert answer_unanswered_tool_uses(conversation) == []
+    conversation.add(turn("reply", "assistant", "reply", text("a"), tool_use("t1", "lookup")))
+    conversation.add(turn("sys", "system", "system", text("s")))  # other roles do not count
+    conversation.add(turn("ctx", "user", "context", text("added after the reply")))
+    (block,) = answer_unanswered_tool_uses(conversation)
+    assert conversation.names() == ["q", "reply", "reply-not-run", "sys", "ctx"]
+    assert block.role == "user" and [(r["tool_use_id"], r["is_error"]) for r in block.content] == [
+        ("t1", True)
+    ]
     assert "'lookup' was not run" in block.content[0]["content"]
-    conversation.add(Block(name="r2", role="assistant", kind="reply", content=[text("done")]))
-    assert pending_tool_results(conversation) is None
+    assert answer_unanswered_tool_uses(conversation) == []  # answered now
+
+
+def test_only_the_missing_results_are_added() -> None:
+    conversation = Conversation()
+    conversation.add(turn("q", "user", "prompt", text("q")))
+    conversation.add(turn("r1", "assistant", "reply", tool_use("t1", "a"), tool_use("t2", "b")))
+    conversation.add(turn("r1-results", "user", "tool_result", result("t1")))
+    conversation.add(turn("r2", "assistant", "reply", text("done")))
+    (block,) = answer_unanswered_tool_uses(conversation)
+    assert [r["tool_use_id"] for r in block.content] == ["t2"]
+    assert conversation.names() == ["q", "r1", "r1-not-run", "r1-results", "r2"]
+
+
+def test_the_results_that_answer_a_reply() -> None:
+    conversation = Conversation()
+    reply_block = turn("r1", "assistant", "reply", tool_use("t1", "a"))
+    for block in (
+        turn("q", "user", "prompt", text("q")),
+        reply_block,
+        turn("r1-results", "user", "tool_result", result("t1")),
+        turn("other", "user", "tool_result", result("t9")),
+    ):
+        conversation.add(block)
+    assert [b.name for b in tool_results_for(conversation, reply_block)] == ["r1-results"]
+    assert tool_results_for(conversation, turn("r0", "assistant", "reply", text("no tools"))) == []
 
 
 @pytest.mark.parametrize(
