@@ -5,8 +5,10 @@ them, so they live in ``data/models.json`` with their date and source, and a
 user can correct or extend them without a release: point ``$PCACHE_MODELS`` at
 a JSON file, or call :meth:`ModelTable.with_overrides`.
 
-This module is pure (pydantic, json, importlib.resources, difflib): the
-emulator, the pre-flight checks and the panel all build on it.
+The file's format and how strictly it is checked are `_model_file`; this module is
+the table built on it: lookup with suggestions, overrides, and the default table.
+It is pure (pydantic, json, importlib.resources, difflib): the emulator, the
+pre-flight checks and the panel all build on it.
 """
 
 from __future__ import annotations
@@ -15,80 +17,21 @@ import difflib
 import functools
 import json
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
+
+from ._model_file import ModelInfo, Prices, _describe, _read_json, _TableFile
 
 __all__ = ["MODELS_ENV", "ModelInfo", "ModelTable", "Prices", "UnknownModelError", "default_models"]
 
 MODELS_ENV = "PCACHE_MODELS"
 """Environment variable naming a JSON file of model overrides/additions."""
 
-_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SUGGEST_CUTOFF = 0.7  # difflib ratio; below this a "did you mean" is more noise than help
-
-# Strict so that a bool or a quoted number in a hand-edited file is an error, not a 1.
-_Usd = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
-_Tokens = Annotated[int, Field(gt=0, strict=True)]
-_Name = Annotated[str, Field(min_length=1, pattern=r"^\S+$")]
-
-
-def _check_date(value: str) -> str:
-    """Dates are compared and shown to users, so only plain YYYY-MM-DD is accepted."""
-    if not _DATE_RE.fullmatch(value):
-        raise ValueError("must be a date written YYYY-MM-DD")
-    date.fromisoformat(value)  # rejects 2026-02-30
-    return value
-
-
-class Prices(BaseModel):
-    """USD per million tokens. All five rates are explicit because the cache
-    multipliers are not uniform across models (e.g. cheaper reads on newer ones)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    input: _Usd
-    cache_write_5m: _Usd
-    cache_write_1h: _Usd
-    cache_read: _Usd
-    output: _Usd
-
-
-class ModelInfo(BaseModel):
-    """One model's facts, with where and when they were read (figures go stale)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: _Name
-    name: str = Field(min_length=1)
-    aliases: tuple[_Name, ...] = ()
-    min_cache_tokens: _Tokens
-    context_window: _Tokens
-    max_output_tokens: _Tokens
-    prices: Prices
-    source: str = Field(min_length=1)
-    as_of: str
-    note: str = ""
-
-    _as_of_is_date = field_validator("as_of")(_check_date)
-
-
-class _TableFile(BaseModel):
-    """The on-disk shape of models.json; versioned so the format can evolve."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    schema_version: Literal[1]
-    as_of: str
-    sources: dict[str, str]
-    models: list[ModelInfo]
-
-    _as_of_is_date = field_validator("as_of")(_check_date)
 
 
 class UnknownModelError(KeyError):
@@ -108,15 +51,6 @@ class UnknownModelError(KeyError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.model, self.suggestion))
-
-
-def _describe(exc: ValidationError) -> str:
-    """pydantic errors as short 'where: what' lines, for messages users read."""
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
 
 
 def _merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
@@ -313,19 +247,6 @@ def _normalise_overrides(
                 f"override #{i} must be a ModelInfo or an object with a string 'id', "
                 f"not {type(entry).__name__}"
             )
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
 
 
 @functools.lru_cache(maxsize=1)

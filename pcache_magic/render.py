@@ -6,17 +6,27 @@ nbconvert and on GitHub.  No ipywidgets here.  The `pcache-` class names and
 `data-*` attributes are a contract (browser tests, user CSS); the output holds
 no run-dependent ids, only measured latencies vary (class `pcache-latency`).
 The output is also well-formed XML, so tests parse it with the standard library.
+The number formats live in `_render_format`, the calls table in `_render_calls`; their
+public names are re-exported here, the one import surface for renderers.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from .diagnose import explain_all
+from ._render_calls import (
+    CALLS_WIDTH,
+    bar_scale,
+    calls_table,
+    predicted_outcome,
+    render_bar,
+    render_call_row,
+    render_calls,
+    render_legend,
+)
+from ._render_format import BAR_WIDTH, COLOURS, _attr, _th, clock, duration, money, tokens
 from .prefix import MAX_BREAKPOINTS, TTL_SECONDS, CacheRuleError, resolve_breakpoints
 from .usage import CallRecord, Totals
 
@@ -49,47 +59,6 @@ __all__ = [
     "tokens",
 ]
 
-BAR_WIDTH = 160
-#: Okabe-Ito colours (readable with colour-blindness), in the order the prompt is billed.
-COLOURS: dict[str, tuple[str, str]] = {
-    "read": ("#009E73", "cache read"),
-    "write_1h": ("#D55E00", "cache write 1h"),
-    "write_5m": ("#E69F00", "cache write 5m"),
-    "uncached": ("#56B4E9", "uncached input"),
-    "output": ("#CC79A7", "output"),
-}
-# (header, class, width px): one colgroup for the static table and the widget's chunks,
-# so separately rendered chunks line up under one header (table-layout: fixed).
-_CALL_COLUMNS = (
-    ("#", "pcache-index", 34),
-    ("time (UTC)", "pcache-time", 92),
-    ("model", "pcache-model", 124),
-    ("input", "pcache-uncached", 72),
-    ("cache write", "pcache-write", 92),
-    ("ttl", "pcache-write-ttl", 64),
-    ("cache read", "pcache-read", 92),
-    ("output", "pcache-output", 64),
-    ("cost", "pcache-cost", 76),
-    ("saving", "pcache-saving", 76),
-    ("latency", "pcache-latency", 64),
-    ("outcome", "pcache-outcome", 76),
-    ("predicted", "pcache-predicted", 100),
-    ("why", "pcache-why", 140),
-    ("tokens", "pcache-bar-cell", BAR_WIDTH + 12),
-)
-_CALLS_WIDTH = sum(width for _, _, width in _CALL_COLUMNS)
-_NUMERIC = frozenset(
-    {
-        "pcache-index",
-        "pcache-uncached",
-        "pcache-write",
-        "pcache-read",
-        "pcache-output",
-        "pcache-cost",
-        "pcache-saving",
-        "pcache-latency",
-    }
-)
 STYLE = (
     "<style>"
     ".pcache-panel,.pcache-panel .widget-html-content,.pcache-panel .jupyter-widget-html-content{"
@@ -100,7 +69,7 @@ STYLE = (
     ".pcache-panel table.pcache-calls{margin:0}"
     ".pcache-panel .pcache-table th,.pcache-panel .pcache-table td{padding:2px 6px;text-align:left;"
     "vertical-align:top;white-space:nowrap;border-bottom:1px solid var(--jp-border-color2,#ddd)}"
-    f".pcache-panel table.pcache-calls{{table-layout:fixed;width:{_CALLS_WIDTH}px}}"
+    f".pcache-panel table.pcache-calls{{table-layout:fixed;width:{CALLS_WIDTH}px}}"
     ".pcache-panel table.pcache-calls td,.pcache-panel table.pcache-calls th{overflow:hidden;"
     "text-overflow:ellipsis}"
     ".pcache-panel .pcache-table td.pcache-num,.pcache-panel .pcache-table th.pcache-num{text-align:right;"
@@ -116,41 +85,6 @@ STYLE = (
     ".pcache-panel .pcache-empty{opacity:.7;margin:2px 0}"
     "</style>"
 )
-
-
-# -- formatting ---------------------------------------------------------------------------
-def tokens(n: int, estimated: bool = False) -> str:
-    """`12,345`, or `~12,345` when the figure is an estimate (offline, or before sending)."""
-    return f"{'~' if estimated and n else ''}{n:,}"
-
-
-def money(usd: float) -> str:
-    """`$0.0123`: fixed-point always (never `1e-05`), sign first, more digits for tiny sums."""
-    sign, value = ("-" if usd < 0 else ""), abs(usd)
-    if value >= 100:
-        return f"{sign}${value:,.2f}"
-    return f"{sign}${value:.6f}" if 0 < value < 0.0001 else f"{sign}${value:.4f}"
-
-
-def duration(seconds: float) -> str:
-    """`4:12` (or `1:00:00`), rounded up so a live entry never reads `0:00`."""
-    total = max(0, math.ceil(seconds - 1e-6))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def clock(timestamp: float) -> str:
-    """Session-clock seconds as `HH:MM:SS` UTC (UTC keeps offline notebooks reproducible)."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%H:%M:%S")
-
-
-def _attr(value: object) -> str:
-    return escape(str(value), quote=True)
-
-
-def _th(label: str, numeric: bool = False) -> str:
-    return f'<th class="pcache-num">{label}</th>' if numeric else f"<th>{label}</th>"
 
 
 # -- blocks -------------------------------------------------------------------------------
@@ -233,133 +167,6 @@ def render_blocks(session: Session) -> str:
         f'{caption}<table class="pcache-table pcache-blocks"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
-
-
-# -- calls --------------------------------------------------------------------------------
-def bar_scale(records: Iterable[CallRecord], floor: int = 1024) -> int:
-    """Tokens at full bar width: a power of two, so it changes rarely as calls come in."""
-    largest = max((r.tokens.prompt + r.tokens.output for r in records), default=0)
-    return max(floor, 1 << max(0, largest - 1).bit_length())
-
-
-def render_bar(record: CallRecord, scale: int) -> str:
-    """One call's tokens as a stacked horizontal SVG bar: read, writes, uncached input, output."""
-    t = record.tokens
-    parts = {"read": t.read, "write_1h": t.write_1h, "write_5m": t.write_5m}
-    parts.update(uncached=t.uncached, output=t.output)
-    rects, x = [], 0.0
-    for key, n in parts.items():
-        if n <= 0:
-            continue
-        width = BAR_WIDTH * n / max(scale, 1)
-        colour, label = COLOURS[key]
-        rects.append(
-            f'<rect class="pcache-seg-{key}" x="{x:.1f}" y="0" width="{width:.1f}" height="12" '
-            f'fill="{colour}"><title>{label} {tokens(n, record.estimated)}</title></rect>'
-        )
-        x += width
-    return (
-        f'<svg class="pcache-bar" width="{BAR_WIDTH}" height="12" viewBox="0 0 {BAR_WIDTH} 12">'
-        f"{''.join(rects)}</svg>"
-    )
-
-
-def render_legend() -> str:
-    swatches = "".join(
-        f'<span class="pcache-swatch" style="background:{colour}"></span>{label}'
-        for colour, label in COLOURS.values()
-    )
-    return f'<div class="pcache-legend">{swatches}</div>'
-
-
-def predicted_outcome(prediction: Sequence[Mapping[str, Any]] | None) -> str | None:
-    """The outcome the pre-flight prediction implied, in `CallRecord.outcome` terms."""
-    if prediction is None:
-        return None
-    statuses = {p.get("status") for p in prediction}
-    hit = bool(statuses & {"hit", "hit+write"})
-    write = bool(statuses & {"write", "hit+write"})
-    return "hit+write" if hit and write else "hit" if hit else "write" if write else "uncached"
-
-
-def _why(record: CallRecord) -> str:
-    """Without a local explanation: the API's cache-miss reason when it gave one, else the outcome."""
-    if not record.ok:
-        return record.error or "failed"
-    diagnostics = getattr(record.response, "diagnostics", None)
-    if diagnostics is not None:
-        reason = diagnostics.cache_miss_reason
-        if reason is None:
-            return "diagnosis pending"
-        missed = getattr(reason, "cache_missed_input_tokens", None)
-        return reason.type + (f" ({tokens(missed)} missed)" if missed else "")
-    return record.outcome
-
-
-def render_call_row(record: CallRecord, scale: int | None = None, why: str | None = None) -> str:
-    """One `<tr>` of the calls table; the panel appends these instead of re-rendering.
-
-    `why` is the call's `diagnose.Explanation.summary` (the panel explains calls as they come).
-    """
-    t, c, est, ok = record.tokens, record.cost, record.estimated, record.ok
-    scale = scale or bar_scale([record])
-
-    def num(cls: str, n: int, extra: str = "") -> str:
-        shown = tokens(n, est) if ok else "—"
-        return f'<td class="pcache-num {cls}" data-tokens="{n}"{extra}>{shown}</td>'
-
-    ttl = "+".join(k for k, n in (("1h", t.write_1h), ("5m", t.write_5m)) if n)
-    predicted = predicted_outcome(record.prediction)
-    if predicted is None or not ok:
-        predicted_cell = f'<td class="pcache-predicted">{escape(predicted or "")}</td>'
-    elif predicted == record.outcome:
-        predicted_cell = f'<td class="pcache-predicted" data-match="yes">{escape(predicted)} ✓</td>'
-    else:
-        predicted_cell = (
-            f'<td class="pcache-predicted pcache-mismatch" data-match="no" title="the prediction missed">'
-            f"{escape(predicted)} ✗</td>"
-        )
-    why = why or _why(record)
-    saving_cls = " pcache-negative" if c.saving < 0 else ""
-    return (
-        f'<tr class="pcache-call pcache-outcome-{_attr(record.outcome)}" data-call="{record.index}" '
-        f'data-outcome="{_attr(record.outcome)}"><td class="pcache-num pcache-index">{record.index}</td>'
-        f'<td class="pcache-time">{clock(record.started_at)}</td>'
-        f'<td class="pcache-model" title="{_attr(record.model)}">{escape(record.model)}</td>'
-        + num("pcache-uncached", t.uncached)
-        + num("pcache-write", t.written, f' data-write-5m="{t.write_5m}" data-write-1h="{t.write_1h}"')
-        + f'<td class="pcache-write-ttl">{ttl}</td>'
-        + num("pcache-read", t.read)
-        + num("pcache-output", t.output)
-        + f'<td class="pcache-num pcache-cost">{money(c.total) if ok else "—"}</td>'
-        f'<td class="pcache-num pcache-saving{saving_cls}">{money(c.saving) if ok else "—"}</td>'
-        f'<td class="pcache-num pcache-latency">{record.latency_s:.2f} s</td>'
-        f'<td class="pcache-outcome">{escape(record.outcome)}</td>'
-        f"{predicted_cell}"
-        f'<td class="pcache-why" title="{_attr(why)}">{escape(why)}</td>'
-        f'<td class="pcache-bar-cell">{render_bar(record, scale) if ok else ""}</td></tr>'
-    )
-
-
-def calls_table(rows: str = "", *, head: bool = False) -> str:
-    """A calls `<table>` with the shared column widths: the header alone, or a run of rows."""
-    cols = "".join(f'<col style="width:{w}px"/>' for _, _, w in _CALL_COLUMNS)
-    thead = "<thead><tr>" + "".join(_th(h, c in _NUMERIC) for h, c, _ in _CALL_COLUMNS) + "</tr></thead>"
-    return (
-        f'<table class="pcache-table pcache-calls"><colgroup>{cols}</colgroup>'
-        f"{thead if head else ''}<tbody>{rows}</tbody></table>"
-    )
-
-
-def render_calls(session: Session) -> str:
-    """Every call: tokens by billing rate, cost, saving, outcome against the prediction, why."""
-    records = session.calls
-    if not records:
-        return '<div class="pcache-caption">Calls</div><p class="pcache-empty">No calls yet.</p>'
-    scale = bar_scale(records)
-    whys = [e.summary for e in explain_all(session)]
-    rows = "".join(render_call_row(r, scale, why) for r, why in zip(records, whys, strict=True))
-    return f'<div class="pcache-caption">Calls</div>{render_legend()}{calls_table(rows, head=True)}'
 
 
 def render_header(session: Session, totals: Totals | None = None) -> str:

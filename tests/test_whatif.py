@@ -1,0 +1,102 @@
+"""The offline what-if: each strategy replayed on the emulator engine, priced by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pcache_magic.emulator import Emulator
+from pcache_magic.prefix import layout
+from pcache_magic.session import Session
+from pcache_magic.tokens import TokenEstimator
+from pcache_magic.transport import connect
+from pcache_magic.whatif import BASELINES, STRATEGIES, Replay, ideal_cost, simulate, what_if
+
+MODEL = "claude-sonnet-4-5"  # $3 input, $3.75 5m write, $6 1h write, $0.30 read, $15 output
+
+
+def words(n: int, tag: str = "w") -> str:
+    return " ".join(f"{tag}{i % 97}" for i in range(n))
+
+
+def _session() -> tuple[Emulator, Session]:
+    emu = Emulator()
+    return emu, Session(model=MODEL, connection=connect(emulator=emu))
+
+
+def test_replaying_the_session_as_sent_reproduces_the_recorded_cost() -> None:
+    _, session = _session()
+    session.system(words(1_500), cache="5m", name="rules")
+    for prompt, pause in (("one", 30), ("two", 400), ("three", 30)):
+        session.ask(prompt, stream=False, cache="last")
+        session.advance(pause)
+    result = what_if(session)
+    assert [r.strategy for r in result.runs] == list(STRATEGIES)
+    assert result.recorded is not None
+    assert result.run("as-sent").cost.total == pytest.approx(result.recorded.total, rel=1e-12)
+    assert result.run("as-sent").tokens.read == sum(c.tokens.read for c in session.calls)
+    assert result.ideal.total <= min(r.cost.total for r in result.runs)
+    html = result._repr_html_()
+    assert "one marker on the last message (claudette)" in html and "ideal" in html
+    assert "The planner costs" in str(result)
+
+
+def test_what_if_prices_each_strategy_as_the_rules_say() -> None:
+    """Two stateless calls on one cached-size document, 60 s apart: the dollars worked out by hand."""
+    document = words(2_000, "d")
+    requests = [
+        {
+            "model": MODEL,
+            "max_tokens": 100,
+            "system": "Answer from the document.",
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": document}, {"type": "text", "text": q}]}
+            ],
+        }
+        for q in ("What is the first point?", "And the last one?")
+    ]
+    calls = [Replay(0.0, requests[0], 100), Replay(60.0, requests[1], 200)]
+    estimator = TokenEstimator()
+    lays = [layout(r, estimator) for r in requests]
+    total = [lay.total_tokens for lay in lays]
+    shared = lays[0].positions[1].cumulative  # system + document: what the two calls share
+    output = (100 + 200) * 15
+    per_million = 1e6
+
+    none = simulate(calls, "none").cost.total
+    assert none == pytest.approx((3 * sum(total) + output) / per_million)
+    # the last message is the question: each call writes everything, the second cannot read the first's entry
+    assert simulate(calls, "last").cost.total == pytest.approx((3.75 * sum(total) + output) / per_million)
+    assert simulate(calls, "automatic").cost.total == simulate(calls, "last").cost.total
+    # the planner adds a free breakpoint after the document on the first call; the second reads it, and
+    # writes its short question too (after one call it still gives a follow-up a 1-in-3 chance)
+    planner = simulate(calls, "planner")
+    assert (planner.tokens.read, planner.tokens.write_5m) == (shared, total[0] + total[1] - shared)
+    second = 0.3 * shared + 3.75 * (total[1] - shared)
+    assert planner.cost.total == pytest.approx((3.75 * total[0] + second + output) / per_million)
+    second_uncached = 0.3 * shared + 3 * (total[1] - shared)
+    ideal = ideal_cost(calls)
+    assert ideal.total == pytest.approx((3 * total[0] + second_uncached + output) / per_million)
+
+
+def test_one_hour_beats_five_minutes_across_pauses() -> None:
+    _, session = _session()
+    session.context(words(3_000), cache="5m", name="codebase")
+    for prompt in ("a", "b", "c", "d"):
+        session.ask(prompt, stream=False)
+        session.advance(600)  # ten minutes: a 5m entry is gone, a 1h one lives on
+    result = what_if(session, ["all-5m", "all-1h", *BASELINES])
+    five, hour = result.run("all-5m"), result.run("all-1h")
+    assert five.tokens.read == 0 and hour.tokens.read > 0
+    assert hour.cost.total < five.cost.total
+    assert result.best_baseline.strategy == "none"  # every 5m write expires unread
+    assert five.cost.total > result.run("none").cost.total
+
+
+def test_unknown_or_rejected_requests_are_reported() -> None:
+    bad: dict[str, Any] = {"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": ""}]}
+    with pytest.raises(ValueError, match="call 1 under 'no caching': the emulator rejected it"):
+        simulate([Replay(0.0, bad)], "none")
+    with pytest.raises(KeyError):
+        simulate([], "no-such-strategy")
