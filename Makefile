@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 	touch $@
 
 ## Open JupyterLab on the quickstart notebook (offline emulator unless ANTHROPIC_API_KEY is set).
+## As root (containers), Jupyter refuses to start without --allow-root.
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/quickstart.ipynb
+	$(BIN)/jupyter lab $(if $(SUDO),,--allow-root) notebooks/quickstart.ipynb
 
 ## Debian's chromium for the browser test (never a downloaded browser).
 chromium:
