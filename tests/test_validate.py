@@ -959,5 +959,6 @@ def test_an_unanswered_tool_use_is_a_400_on_the_wire() -> None:
     assert raised.value.body == {
         "type": "error",
         "error": {"type": "invalid_request_error", "message": UNANSWERED.format(i=1, ids="toolu_1")},
+        "request_id": raised.value.request_id,
     }
     assert emu.state()["entries"] == []

@@ -174,8 +174,8 @@ def _json(status: int, data: Any, request_id: str, extra: Mapping[str, str] | No
 
 
 def error_response(error: ApiError, request_id: str) -> WireResponse:
-    """The API's JSON error body and status, with the error's own headers (e.g. retry-after)."""
-    return _json(error.status, error.body(), request_id, error.headers)
+    """The API's JSON error body (naming the request, as the API's does), status and headers."""
+    return _json(error.status, {**error.body(), "request_id": request_id}, request_id, error.headers)
 
 
 def _fault_error(fault: _Fault) -> ApiError:

@@ -1,0 +1,179 @@
+"""`emulator.diagnostics`: fingerprints, the bounded history, and the earliest divergence reported."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from pcache_magic.emulator.diagnostics import Fingerprint, History, diagnose
+from pcache_magic.prefix import layout
+from pcache_magic.tokens import TokenEstimator
+
+WORKSPACE = b"workspace-a"
+ESTIMATOR = TokenEstimator()
+EPH = {"type": "ephemeral"}
+TOOL = {"name": "lookup", "description": "Look a word up.", "input_schema": {"type": "object"}}
+
+
+def request(**changes: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 100,
+        "tools": [copy.deepcopy(TOOL)],
+        "system": [
+            {"type": "text", "text": "You review code. " * 40},
+            {"type": "text", "text": "Be brief.", "cache_control": dict(EPH)},
+        ],
+        "messages": [
+            {"role": "user", "content": "First question?"},
+            {"role": "assistant", "content": "First answer."},
+            {"role": "user", "content": [{"type": "text", "text": "Second?", "cache_control": dict(EPH)}]},
+        ],
+    }
+    params.update(changes)
+    return params
+
+
+def fingerprint(params: dict[str, Any], cached: int = 900, workspace: bytes = WORKSPACE) -> Fingerprint:
+    return Fingerprint.of(workspace, params, layout(params, ESTIMATOR, workspace=workspace), cached)
+
+
+def reason(previous: dict[str, Any], current: dict[str, Any], cached: int = 900) -> dict[str, Any] | None:
+    found = diagnose(fingerprint(previous, cached), fingerprint(current))
+    return None if found is None else found["cache_miss_reason"]
+
+
+def test_an_unknown_previous_message_is_not_found() -> None:
+    assert diagnose(None, fingerprint(request())) == {
+        "cache_miss_reason": {"type": "previous_message_not_found"}
+    }
+
+
+def test_another_workspaces_message_is_not_found() -> None:
+    theirs = fingerprint(request(), workspace=b"workspace-b")
+    assert diagnose(theirs, fingerprint(request())) == {
+        "cache_miss_reason": {"type": "previous_message_not_found"}
+    }
+
+
+def test_the_same_request_or_a_longer_conversation_has_no_divergence() -> None:
+    assert reason(request(), request()) is None
+    longer = request()
+    longer["messages"] += [
+        {"role": "assistant", "content": "Second answer."},
+        {"role": "user", "content": "Third?"},
+    ]
+    assert reason(request(), longer) is None
+
+
+def test_moving_markers_is_not_a_divergence() -> None:
+    moved = request()
+    del moved["system"][1]["cache_control"]
+    moved["tools"][0]["cache_control"] = dict(EPH)
+    moved["messages"][2]["content"] = "Second?"
+    assert reason(request(), moved) is None
+
+
+def test_a_system_string_equals_its_single_text_block() -> None:
+    as_string = request(system="Be brief.")
+    as_block = request(system=[{"type": "text", "text": "Be brief."}])
+    assert reason(as_string, as_block) is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "kind"),
+    [
+        ({"model": "claude-opus-4-5"}, "model_changed"),
+        ({"tools": [{**TOOL, "description": "Look it up."}]}, "tools_changed"),
+        ({"tools": []}, "tools_changed"),
+        ({"system": [{"type": "text", "text": "You review prose. " * 40}]}, "system_changed"),
+        ({"messages": [{"role": "user", "content": "Edited question?"}]}, "messages_changed"),
+    ],
+)
+def test_each_level_names_its_change(changes: dict[str, Any], kind: str) -> None:
+    found = reason(request(), request(**changes))
+    assert found is not None and found["type"] == kind
+    assert found["cache_missed_input_tokens"] >= 0
+
+
+def test_only_the_earliest_divergence_is_reported() -> None:
+    changes: dict[str, Any] = {
+        "model": "claude-opus-4-5",
+        "tools": [],
+        "system": "Other.",
+        "tool_choice": {"type": "none"},
+        "messages": [{"role": "user", "content": "Other?"}],
+    }
+    order = ["model_changed", "tools_changed", "system_changed", "unavailable", "messages_changed"]
+    for key, kind in zip(list(changes), order, strict=True):  # undo one change at a time, earliest first
+        found = reason(request(), request(**changes))
+        assert found is not None and found["type"] == kind
+        del changes[key]
+    assert reason(request(), request(**changes)) is None
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [{"tool_choice": {"type": "any"}}, {"thinking": {"type": "enabled", "budget_tokens": 1_024}}],
+)
+def test_settings_alone_make_the_reason_unavailable(setting: dict[str, Any]) -> None:
+    assert reason(request(), request(**setting)) == {"type": "unavailable"}  # and no token estimate
+
+
+def test_the_missed_tokens_are_the_cached_tokens_past_the_shared_prefix() -> None:
+    before, after = request(), request()
+    after["system"][1]["text"] = "Be very brief."
+    lay = layout(before, ESTIMATOR, workspace=WORKSPACE)
+    shared = lay.positions[1].cumulative  # the tool and the first system block are unchanged
+    cached = lay.positions[2].cumulative  # written up to the system breakpoint
+    assert reason(before, after, cached=cached) == {
+        "type": "system_changed",
+        "cache_missed_input_tokens": cached - shared,
+    }
+
+
+def test_a_model_change_misses_everything_cached() -> None:
+    assert reason(request(), request(model="claude-opus-4-5"), cached=1_234) == {
+        "type": "model_changed",
+        "cache_missed_input_tokens": 1_234,
+    }
+
+
+def test_the_missed_estimate_is_never_negative() -> None:
+    found = reason(request(), request(system="Other."), cached=0)
+    assert found == {"type": "system_changed", "cache_missed_input_tokens": 0}
+
+
+def test_a_role_change_with_the_same_text_changes_the_messages() -> None:
+    swapped = request()
+    swapped["messages"][1] = {"role": "user", "content": "First answer."}
+    found = reason(request(), swapped)
+    assert found is not None and found["type"] == "messages_changed"
+
+
+def test_a_shorter_history_changes_the_messages() -> None:
+    found = reason(request(), request(messages=request()["messages"][:1]))
+    assert found is not None and found["type"] == "messages_changed"
+
+
+def test_common_tokens_count_the_shared_prefix() -> None:
+    base = fingerprint(request())
+    assert base.common_tokens(base) == base.cumulative[-1]
+    edited = request()
+    edited["messages"][1]["content"] = "Another answer."
+    lay = layout(request(), ESTIMATOR, workspace=WORKSPACE)
+    first_changed = next(p.index for p in lay.positions if p.path == "messages.1.content.0")
+    assert base.common_tokens(fingerprint(edited)) == lay.positions[first_changed - 1].cumulative
+
+
+def test_history_is_bounded_oldest_first() -> None:
+    history = History(limit=2)
+    prints = [fingerprint(request(), cached=n) for n in range(3)]
+    for n, fp in enumerate(prints):
+        history.add(f"msg_{n}", fp)
+    assert history.get("msg_0") is None
+    assert history.get("msg_1") is prints[1] and history.get("msg_2") is prints[2]
+    history.clear()
+    assert history.get("msg_2") is None

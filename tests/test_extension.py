@@ -1,0 +1,179 @@
+"""`_extension`: load and unload in a real IPython shell, the empty-cell rewrite, current_session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+from traitlets.config import Config
+
+from pcache_magic import _extension
+from pcache_magic._extension import (
+    current_session,
+    empty_cell_magic_as_line,
+    load_ipython_extension,
+    unload_ipython_extension,
+)
+from pcache_magic.magics import ClaudeMagics
+
+
+@pytest.fixture(scope="module")
+def shell() -> InteractiveShell:
+    config = Config()
+    config.HistoryManager.enabled = False
+    return InteractiveShell.instance(config=config)
+
+
+@pytest.fixture
+def ip(shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+    """The shell with the extension loaded directly (not through %load_ext), and unloaded after."""
+    monkeypatch.setenv("PCACHE_OFFLINE", "1")
+    monkeypatch.delenv("PCACHE_EMULATOR_URL", raising=False)
+    shell.config.pop("ClaudeMagics", None)
+    with capture_output():
+        load_ipython_extension(shell)
+    yield shell
+    unload_ipython_extension(shell)
+
+
+def registered(ip: InteractiveShell) -> ClaudeMagics:
+    magics = ip.magics_manager.registry["ClaudeMagics"]
+    assert isinstance(magics, ClaudeMagics)
+    return magics
+
+
+def claude_magics(ip: InteractiveShell) -> dict[str, list[str]]:
+    table = ip.magics_manager.magics
+    return {kind: sorted(n for n in table[kind] if n.startswith("claude")) for kind in ("line", "cell")}
+
+
+# -- the empty-cell rewrite -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (["%%claude_context --file a.py\n"], ["%claude_context --file a.py\n"]),
+        (["%%claude_context --file a.py"], ["%claude_context --file a.py"]),
+        (["%%claude_context\n"], ["%claude_context\n"]),
+        (["  %%claude_context --cache 1h\n", "\n", "   \n"], ["%claude_context --cache 1h\n", "\n", "   \n"]),
+    ],
+)
+def test_an_empty_context_cell_becomes_the_line_magic(lines: list[str], expected: list[str]) -> None:
+    assert empty_cell_magic_as_line(lines) == expected
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [],
+        ["%%claude_context --file a.py\n", "Some text.\n"],
+        ["%%claude_contextual\n"],  # another magic whose name only starts the same
+        ["%%claude_system --cache\n"],  # an empty system cell stays an error of its own
+        ["%%claude\n", "\n"],
+        ["x = 1\n"],
+    ],
+)
+def test_every_other_cell_is_left_alone(lines: list[str]) -> None:
+    assert empty_cell_magic_as_line(list(lines)) == lines
+
+
+def test_the_shell_applies_the_rewrite_only_while_loaded(ip: InteractiveShell) -> None:
+    cell = "%%claude_context --file notes.md\n\n"
+    assert ip.transform_cell(cell).startswith(
+        "get_ipython().run_line_magic('claude_context', '--file notes.md')"
+    )
+    assert "run_cell_magic" in ip.transform_cell("%%claude_context\nSome text.\n")
+    unload_ipython_extension(ip)
+    assert "run_cell_magic('claude_context'" in ip.transform_cell(cell)
+
+
+# -- loading and unloading ------------------------------------------------------------------------
+def test_loading_registers_the_magics_and_the_rewrite_once(ip: InteractiveShell) -> None:
+    magics = registered(ip)
+    assert claude_magics(ip) == {
+        "line": sorted(magics.magics["line"]),
+        "cell": sorted(magics.magics["cell"]),
+    }
+    assert {"claude_context", "claude_clock"} <= set(magics.magics["line"])
+    assert {"claude", "claude_context", "claude_system", "claude_tools"} <= set(magics.magics["cell"])
+    assert ip.input_transformers_cleanup.count(empty_cell_magic_as_line) == 1
+    assert [c for c in ip.configurables if isinstance(c, ClaudeMagics)] == [magics]
+
+
+def test_loading_again_keeps_the_loaded_magics(ip: InteractiveShell) -> None:
+    magics = registered(ip)
+    with capture_output() as out:
+        load_ipython_extension(ip)
+    assert out.stdout == f"pcache_magic is already loaded; {magics.notice()}\n"
+    assert registered(ip) is magics
+    assert ip.input_transformers_cleanup.count(empty_cell_magic_as_line) == 1
+    assert sum(isinstance(c, ClaudeMagics) for c in ip.configurables) == 1
+
+
+def test_unloading_removes_everything_it_added(ip: InteractiveShell) -> None:
+    others_before = [t for t in ip.input_transformers_cleanup if t is not empty_cell_magic_as_line]
+    unload_ipython_extension(ip)
+    assert "ClaudeMagics" not in ip.magics_manager.registry
+    assert claude_magics(ip) == {"line": [], "cell": []}
+    assert ip.input_transformers_cleanup == others_before
+    assert not any(isinstance(c, ClaudeMagics) for c in ip.configurables)
+    unload_ipython_extension(ip)  # a second unload has nothing to do, and says nothing
+    assert claude_magics(ip) == {"line": [], "cell": []}
+
+
+def test_unloading_spares_a_magic_someone_else_registered_since(ip: InteractiveShell) -> None:
+    def mine(line: str) -> str:
+        return f"mine: {line}"
+
+    ip.register_magic_function(mine, "line", "claude_clock")  # type: ignore[arg-type]  # IPython's stub
+    try:
+        unload_ipython_extension(ip)
+        assert claude_magics(ip) == {"line": ["claude_clock"], "cell": []}
+        assert ip.run_line_magic("claude_clock", "now") == "mine: now"
+    finally:
+        ip.magics_manager.magics["line"].pop("claude_clock", None)
+
+
+def test_unloading_closes_the_panel(ip: InteractiveShell) -> None:
+    magics = registered(ip)
+    with capture_output():
+        ip.run_line_magic("claude_panel", "")
+    panel = magics._panel
+    assert panel is not None and not panel._closed
+    unload_ipython_extension(ip)
+    assert panel._closed
+
+
+def test_load_unload_load_gives_a_fresh_working_extension(ip: InteractiveShell) -> None:
+    first = registered(ip)
+    unload_ipython_extension(ip)
+    with capture_output() as out:
+        load_ipython_extension(ip)
+    assert out.stdout.startswith("pcache_magic: offline")
+    second = registered(ip)
+    assert second is not first and current_session() is second.session
+    assert ip.input_transformers_cleanup.count(empty_cell_magic_as_line) == 1
+
+
+# -- current_session ------------------------------------------------------------------------------
+def test_current_session_is_the_magics_session(ip: InteractiveShell) -> None:
+    magics = registered(ip)
+    assert current_session() is magics.session
+    with capture_output():
+        ip.run_cell("%%claude_system --name persona\nYou are terse.").raise_error()
+    assert current_session().conversation.names() == ["persona"]
+
+
+def test_current_session_without_the_extension_says_how_to_load_it(shell: InteractiveShell) -> None:
+    assert _extension._magics(shell) is None
+    with pytest.raises(RuntimeError, match=r"not loaded: run %load_ext pcache_magic first"):
+        current_session()
+
+
+def test_a_shell_without_magics_has_nothing_to_unload() -> None:
+    class Bare:
+        pass
+
+    assert _extension._magics(Bare()) is None
+    unload_ipython_extension(Bare())  # type: ignore[arg-type]

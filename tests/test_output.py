@@ -1,0 +1,493 @@
+"""`_output`: the reply display, summaries, the clock report, and errors turned into one-line UsageErrors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import anthropic
+import httpx2
+import pytest
+from anthropic.types import Message
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import CapturedIO, RichOutput, capture_output
+from traitlets.config import Config
+
+from pcache_magic import _output
+from pcache_magic._output import (
+    MarkdownText,
+    Reply,
+    SessionTables,
+    Summary,
+    api_error_text,
+    clock_report,
+    one_line,
+    short_duration,
+    tool_runner,
+    usage_errors,
+)
+from pcache_magic.cache import Finding
+from pcache_magic.emulator import Emulator
+from pcache_magic.render import render_summary, summary_text
+from pcache_magic.session import PreflightError, Session
+from pcache_magic.transport import connect
+from pcache_magic.usage import CallRecord
+
+MODEL = "claude-sonnet-4-5"  # 1,024-token minimum
+LONG = "Review the code carefully and explain each finding in plain words. " * 120  # > 1,024 tokens
+KEY = "sk-ant-api03-secret-never-shown"
+
+
+@pytest.fixture(scope="module")
+def shell() -> InteractiveShell:
+    """A shell, so `display()` publishes (and display handles exist) as in a notebook."""
+    config = Config()
+    config.HistoryManager.enabled = False
+    return InteractiveShell.instance(config=config)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
+    """The reply's throttle clock, moved by hand: `now[0] = ...`."""
+    now = [1_000.0]
+    monkeypatch.setattr(_output.time, "monotonic", lambda: now[0])
+    yield now
+
+
+@pytest.fixture
+def session() -> Session:
+    return Session(model=MODEL, connection=connect(emulator=Emulator()))
+
+
+def record(*content: dict[str, Any], index: int = 1) -> CallRecord:
+    message = Message.model_validate(
+        {
+            "id": f"msg_{index}",
+            "type": "message",
+            "role": "assistant",
+            "model": MODEL,
+            "content": list(content),
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 10, "output_tokens": 5},
+        }
+    )
+    return CallRecord(index=index, model=MODEL, started_at=0.0, request={}, response=message)
+
+
+def text(value: str) -> dict[str, Any]:
+    return {"type": "text", "text": value}
+
+
+def tool_use(name: str) -> dict[str, Any]:
+    return {"type": "tool_use", "id": f"toolu_{name}", "name": name, "input": {}}
+
+
+def markdown(out: CapturedIO) -> list[tuple[str, bool]]:
+    """Each Markdown display or update, with whether it updated the streaming display."""
+    return [(o.data["text/markdown"], o.update) for o in out.outputs if "text/markdown" in o.data]
+
+
+def summaries(out: CapturedIO) -> list[RichOutput]:
+    return [o for o in out.outputs if "pcache-summary" in o.data.get("text/html", "")]
+
+
+# -- the streamed reply ---------------------------------------------------------------------------
+def test_rich_reply_is_one_display_updated_at_most_every_interval(
+    shell: InteractiveShell, clock: list[float]
+) -> None:
+    with capture_output() as out:
+        reply = Reply(rich=True)
+        reply.write("Hello")  # the first text shows at once
+        clock[0] += _output.UPDATE_EVERY_S / 2
+        reply.write(", wor")  # too soon: kept for later
+        clock[0] += _output.UPDATE_EVERY_S
+        reply.write("ld")
+        reply.write("!")
+        reply.flush()
+    assert markdown(out) == [
+        ("", False),
+        ("…", True),
+        ("Hello", True),
+        ("Hello, world", True),
+        ("Hello, world!", True),
+    ]
+    ids = {o.transient["display_id"] for o in out.outputs}
+    assert len(ids) == 1  # every update goes to the display the reply opened
+    assert reply.text == "Hello, world!"
+
+
+def test_a_failure_before_any_text_clears_the_placeholder(
+    shell: InteractiveShell, clock: list[float]
+) -> None:
+    with capture_output() as out:
+        Reply(rich=True).flush()
+    assert markdown(out) == [("", False), ("…", True), ("", True)]
+
+
+def test_the_finished_turn_replaces_the_stream(shell: InteractiveShell, clock: list[float]) -> None:
+    records = [record(text("Calling `f`."), tool_use("f")), record(text("Done."), index=2)]
+    with capture_output() as out:
+        reply = Reply(rich=True)
+        reply.write("Calling `f`.")
+        reply.tool("f", {}, "42")
+        reply.write("Done.")
+        reply.flush()
+        reply.finish(records, "end_turn")
+    shown = markdown(out)
+    assert shown[-2] == ("", True)  # the streaming display ends empty...
+    assert shown[-1] == ("Calling `f`.\n\n> tool `f({})` → 42\n\nDone.", False)  # ...the turn is its own
+    assert [o.data["text/html"] for o in summaries(out)] == [render_summary(r) for r in records]
+    assert [o.data for o in out.outputs[-2:]] == [o.data for o in summaries(out)]  # after the turn
+
+
+def test_a_turn_without_text_says_why(shell: InteractiveShell, clock: list[float]) -> None:
+    with capture_output() as out:
+        reply = Reply(rich=True, live=False)
+        reply.finish([record()], "max_tokens")
+    assert markdown(out) == [("*(no text; stop reason: max_tokens)*", False)]
+
+
+def test_a_tool_call_without_a_runner_is_noted_in_the_transcript(shell: InteractiveShell) -> None:
+    with capture_output() as out:
+        Reply(rich=True, live=False).finish([record(text("Let me look."), tool_use("lookup"))], "tool_use")
+    assert markdown(out) == [("Let me look.\n\n> tool `lookup` requested (not run: no `--run` tools)", False)]
+
+
+def test_a_terminal_gets_the_text_as_it_streams_and_not_again(shell: InteractiveShell) -> None:
+    with capture_output() as out:
+        reply = Reply(rich=False)
+        reply.write("Hel")
+        reply.write("lo")
+        reply.flush()
+        reply.finish([record(text("Hello"))], "end_turn")
+    assert out.stdout == "Hello\n"
+    assert markdown(out) == []
+    assert "cache read" in summaries(out)[0].data["text/plain"]
+
+
+def test_a_terminal_without_streaming_gets_the_turn_at_the_end(shell: InteractiveShell) -> None:
+    with capture_output() as out:
+        reply = Reply(rich=False, live=False)
+        reply.write("Hello")
+        assert out.stdout == ""
+        reply.finish([record(text("Hello"))], "end_turn")
+    assert out.stdout == "Hello\n"
+
+
+def test_tool_lines_are_one_line_and_show_any_arguments(shell: InteractiveShell) -> None:
+    reply = Reply(rich=False, live=False)
+    when = dt.date(2026, 1, 2)
+    reply.tool("book", {"day": when, "n": 2}, "Booked\n  for " + "x" * 300)
+    (line,) = reply.tool_lines
+    assert line.startswith('> tool `book({"day": "2026-01-02", "n": 2})` → Booked for xxx')
+    assert line.endswith("...") and len(line.split("→ ", 1)[1]) == 200
+    assert reply.text == f"\n\n{line}\n\n"
+
+
+def test_markdown_text_is_never_read_as_a_file_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "README.md").write_text("the file's content")
+    shown = MarkdownText("README.md")
+    assert shown._repr_markdown_() == "README.md" and repr(shown) == "README.md"
+
+
+# -- tool_runner ----------------------------------------------------------------------------------
+def test_the_runner_calls_the_function_and_notes_the_result() -> None:
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    reply = Reply(rich=False, live=False)
+    run = tool_runner({"add": add}, {}, reply)
+    assert run("add", {"a": 2, "b": 3}) == 5
+    assert reply.tool_lines == ['> tool `add({"a": 2, "b": 3})` → 5']
+
+
+def test_the_runner_prefers_the_notebooks_latest_definition() -> None:
+    def weather(city: str) -> str:
+        return "old"
+
+    def redefined(city: str) -> str:
+        return f"new for {city}"
+
+    reply = Reply(rich=False, live=False)
+    table = {"get_weather": weather}
+    assert (
+        tool_runner(table, {"weather": redefined}, reply)("get_weather", {"city": "Oslo"}) == "new for Oslo"
+    )
+    assert tool_runner(table, {"weather": "a string now"}, reply)("get_weather", {"city": "Oslo"}) == "old"
+
+
+def test_the_runner_notes_and_reraises_failures() -> None:
+    def broken() -> None:
+        raise ValueError("no such city")
+
+    reply = Reply(rich=False, live=False)
+    run = tool_runner({"broken": broken}, {}, reply)
+    with pytest.raises(ValueError, match="no such city"):
+        run("broken", {})
+    with pytest.raises(LookupError, match="register it with %%claude_tools --run"):
+        run("unknown", {"q": 1})
+    assert reply.tool_lines == [
+        "> tool `broken({})` → ValueError: no such city",
+        '> tool `unknown({"q": 1})` → not run: no --run function of that name',
+    ]
+
+
+# -- summaries and tables -------------------------------------------------------------------------
+def test_summary_is_the_renderers_line_in_html_and_text(session: Session) -> None:
+    session.system(LONG, cache=True)
+    session.ask("Hello", stream=False)
+    session.ask("Again", stream=False)
+    hit = session.calls[-1]
+    summary = Summary(hit)
+    assert summary._repr_html_() == render_summary(hit) and 'data-call="2"' in summary._repr_html_()
+    assert repr(summary) == summary_text(hit) and repr(summary).endswith("HIT")
+
+
+def test_session_tables_list_blocks_in_request_order_and_the_totals(session: Session) -> None:
+    session.context("Notes.", name="notes", source="notes.md")
+    session.system(LONG, cache="1h", name="rules")
+    session.tools([{"name": "lookup", "input_schema": {"type": "object"}}], name="tools:lookup")
+    lines = repr(SessionTables(session)).splitlines()
+    assert lines[0] == repr(session)
+    assert lines[1:4] == ["  tools:lookup: tools", "  rules: system, cache 1h", "  notes: context (notes.md)"]
+    assert lines[4] == "  0 calls: read 0, written 0, uncached 0 tokens; $0.0000 (saved $0.0000)"
+    assert "pcache-panel" in SessionTables(session)._repr_html_()
+
+
+def test_session_tables_say_when_caching_cost_more(session: Session) -> None:
+    session.system(LONG, cache=True)
+    session.ask("Hello", stream=False)  # a write only: 1.25x the uncached price
+    written = session.totals.tokens.written
+    first = repr(SessionTables(session)).splitlines()[-1]
+    assert first.startswith(f"  1 calls: read 0, written {written:,}, uncached ")
+    assert first.endswith(" more than uncached)")
+    session.ask("Again", stream=False)  # the read pays it back
+    second = repr(SessionTables(session)).splitlines()[-1]
+    assert second.startswith(f"  2 calls: read {session.totals.tokens.read:,}, written {written:,}, ")
+    assert "(saved $" in second
+
+
+# -- the clock ------------------------------------------------------------------------------------
+def test_clock_report_lists_entries_and_the_emulators_count(session: Session) -> None:
+    session.system(LONG, cache="1h", name="rules")
+    session.ask("Hello", stream=False)
+    session.advance(125)
+    lines = clock_report(session).splitlines()
+    assert lines[0] == "Emulator time: 2026-01-01 09:02:05 UTC"
+    tokens = session.calls[0].tokens.written
+    assert lines[1:] == [
+        f"  rules: {tokens:,} tokens, 1h, expires in 57m55s",
+        "The emulator holds 1 live entries.",
+    ]
+
+
+def test_clock_report_online_names_the_path_when_no_block_is_known() -> None:
+    entry = {"block": None, "path": "messages.3.content.0", "tokens": 4_096, "ttl": "5m", "expires_in": 61.4}
+    online = SimpleNamespace(
+        now=lambda: 0.0,
+        offline=False,
+        connection=None,
+        ledger=SimpleNamespace(entries=lambda now: [entry]),
+    )
+    assert clock_report(online) == (  # type: ignore[arg-type]
+        "Real time: 1970-01-01 00:00:00 UTC\n  messages.3.content.0: 4,096 tokens, 5m, expires in 1m01s"
+    )
+    online.ledger = SimpleNamespace(entries=lambda now: [])
+    assert clock_report(online).endswith("No live cache entries (as far as this session knows).")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0, "0s"),
+        (-5, "0s"),
+        (45, "45s"),
+        (59.6, "1m00s"),
+        (250, "4m10s"),
+        (3_599.4, "59m59s"),
+        (3_600, "1h00m"),
+        (3_900, "1h05m"),
+        (90_000, "25h00m"),
+    ],
+)
+def test_short_duration(seconds: float, shown: str) -> None:
+    assert short_duration(seconds) == shown
+
+
+def test_one_line_folds_white_space_and_cuts_at_the_limit() -> None:
+    assert one_line("a\n  b\tc ") == "a b c"
+    assert one_line("x" * 10, 10) == "x" * 10
+    assert one_line("x" * 11, 10) == "x" * 7 + "..."
+    assert one_line(KeyError("k")) == "'k'"
+
+
+# -- API errors -----------------------------------------------------------------------------------
+SDK_ERRORS: list[tuple[int, type[anthropic.APIStatusError], str]] = [
+    (
+        400,
+        anthropic.BadRequestError,
+        "The API rejected the request (400): Injected HTTP 400 (invalid_request_error)",
+    ),
+    (401, anthropic.AuthenticationError, "The API key was rejected (401); check ANTHROPIC_API_KEY."),
+    (
+        403,
+        anthropic.PermissionDeniedError,
+        "The key may not do this (403): Injected HTTP 403 (permission_error)",
+    ),
+    (
+        404,
+        anthropic.NotFoundError,
+        "Not found (404): Injected HTTP 404 (not_found_error); check the model (%config ClaudeMagics.model).",
+    ),
+    (409, anthropic.ConflictError, "The API answered 409: Injected HTTP 409 (invalid_request_error)"),
+    (
+        413,
+        anthropic.APIStatusError,
+        "The request is too large (413); drop or shrink a context block (%claude_session drop NAME).",
+    ),
+    (
+        422,
+        anthropic.UnprocessableEntityError,
+        "The API answered 422: Injected HTTP 422 (invalid_request_error)",
+    ),
+    (429, anthropic.RateLimitError, "Rate limited (429) after 2 retries; wait a minute and try again."),
+    (
+        500,
+        anthropic.InternalServerError,
+        "The API failed (500) after 2 retries: Internal server error (injected by the emulator); try again "
+        "shortly.",
+    ),
+    (
+        503,
+        anthropic.InternalServerError,
+        "The API failed (503) after 2 retries: Internal server error (injected by the emulator); try again "
+        "shortly.",
+    ),
+    (
+        529,
+        anthropic.InternalServerError,
+        "The API is overloaded (529) after 2 retries; try again in a minute.",
+    ),
+]
+
+
+def sdk_error(fault: int | str) -> anthropic.APIError:
+    """The error the SDK raises for an injected fault, with the body the API would send."""
+    emu = Emulator()
+    emu.inject(fault)  # type: ignore[arg-type]
+    try:
+        emu.client(api_key=KEY, max_retries=0).messages.create(
+            model=MODEL, max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+        )
+    except anthropic.APIError as error:
+        return error
+    raise AssertionError(f"the injected {fault} did not fail the call")
+
+
+@pytest.mark.parametrize(("status", "kind", "expected"), SDK_ERRORS)
+def test_each_status_error_has_its_advice(
+    status: int, kind: type[anthropic.APIStatusError], expected: str
+) -> None:
+    error = sdk_error(status)
+    assert isinstance(error, kind) and error.status_code == status
+    assert api_error_text(error, 2) == expected
+
+
+def test_retries_are_counted_in_words() -> None:
+    error = sdk_error(529)
+    assert api_error_text(error, 0) == "The API is overloaded (529); try again in a minute."
+    assert api_error_text(error, 1) == "The API is overloaded (529) after 1 retry; try again in a minute."
+
+
+def test_transport_errors_have_their_own_advice() -> None:
+    timeout = sdk_error("timeout")
+    assert isinstance(timeout, anthropic.APITimeoutError)
+    assert api_error_text(timeout, 3) == (
+        "The API did not answer in time after 3 retries; try again, or raise ClaudeMagics.timeout."
+    )
+    request = httpx2.Request("POST", "https://api.anthropic.com/v1/messages")
+    assert api_error_text(anthropic.APIConnectionError(request=request), 0) == (
+        "Could not reach the API; check the network, or work offline (ClaudeMagics.offline)."
+    )
+    response = httpx2.Response(200, request=request)
+    invalid = anthropic.APIResponseValidationError(response, None, message="Data\n  is not a Message")
+    assert api_error_text(invalid, 2) == "The API call failed: Data is not a Message"
+
+
+def test_the_detail_comes_from_the_body_on_one_line_else_the_message() -> None:
+    request = httpx2.Request("POST", "https://api.anthropic.com/v1/messages")
+    response = httpx2.Response(400, request=request)
+    body = {"type": "error", "error": {"type": "invalid_request_error", "message": "first\n   second"}}
+    assert api_error_text(anthropic.BadRequestError("Error code: 400", response=response, body=body), 0) == (
+        "The API rejected the request (400): first second"
+    )
+    from_proxy = anthropic.BadRequestError("Bad gateway page", response=response, body="<html>")
+    assert api_error_text(from_proxy, 0) == "The API rejected the request (400): Bad gateway page"
+
+
+# -- usage_errors ---------------------------------------------------------------------------------
+def caught(error: BaseException, retries: int = 2) -> UsageError:
+    """What `usage_errors` makes of `error`: a UsageError with no chained traceback."""
+    stub: Any = SimpleNamespace(client=SimpleNamespace(max_retries=retries))
+    with pytest.raises(UsageError) as raised, usage_errors(stub):
+        raise error
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    return raised.value
+
+
+def finding(block: str | None, message: str) -> Finding:
+    return Finding(level="error", code="x", block=block, message=message, fix="Fix it.")
+
+
+def test_one_preflight_finding_is_one_line() -> None:
+    assert str(caught(PreflightError([finding("rules", "Too many markers.")]))) == (
+        "Not sent: [rules] Too many markers. Fix it."
+    )
+    assert str(caught(PreflightError([finding(None, "Empty.")]))) == "Not sent: Empty. Fix it."
+
+
+def test_several_preflight_findings_are_a_list() -> None:
+    error = PreflightError([finding("a", "One."), finding(None, "Two.")])
+    assert str(caught(error)) == "Not sent:\n  - [a] One. Fix it.\n  - Two. Fix it."
+
+
+def test_interrupts_and_api_errors_become_usage_errors() -> None:
+    assert str(caught(KeyboardInterrupt())) == "Interrupted; the conversation is unchanged."
+    assert (
+        str(caught(sdk_error(429), retries=5))
+        == "Rate limited (429) after 5 retries; wait a minute and try again."
+    )
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 500])
+def test_api_errors_never_show_the_key(status: int) -> None:
+    error = sdk_error(status)
+    assert KEY not in str(caught(error))
+
+
+def test_value_and_key_errors_are_one_line_without_the_keys_quotes() -> None:
+    assert str(caught(ValueError("bad value\n  on two lines"))) == "bad value on two lines"
+    assert str(caught(KeyError("No block named 'x'"))) == "No block named 'x'"  # not "\"No block named 'x'\""
+    assert str(caught(KeyError())) == ""
+
+
+def test_a_broken_stream_is_one_line() -> None:
+    message = str(caught(httpx2.RemoteProtocolError("peer closed connection")))
+    assert message == (
+        "The connection broke during the reply (RemoteProtocolError); "
+        "the conversation is unchanged, run the cell again."
+    )
+
+
+def test_other_errors_pass_through_and_success_is_silent() -> None:
+    stub: Any = SimpleNamespace(client=None)
+    with pytest.raises(RuntimeError, match="a bug"), usage_errors(stub):
+        raise RuntimeError("a bug")
+    with usage_errors(stub):
+        pass

@@ -1,0 +1,198 @@
+"""`emulator.reply`: the emulator's deterministic answer, a report of the request or a tool call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pcache_magic.emulator.reply import Outcome, reply_content
+from pcache_magic.prefix import layout
+from pcache_magic.tokens import TokenEstimator
+
+ESTIMATOR = TokenEstimator()
+MISS = Outcome(read=0, write_5m=0, write_1h=0, uncached=40, hit_path=None)
+
+
+def tool(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "input_schema": schema or {"type": "object"}}
+
+
+def params(text: str | list[dict[str, Any]] = "Hello", **extra: Any) -> dict[str, Any]:
+    return {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": text}],
+    } | extra
+
+
+def reply(p: dict[str, Any], outcome: Outcome = MISS) -> list[dict[str, Any]]:
+    return reply_content(p, layout(p, ESTIMATOR), outcome, "toolu_emu_7")
+
+
+def report(p: dict[str, Any], outcome: Outcome = MISS) -> str:
+    (block,) = reply(p, outcome)
+    assert block["type"] == "text"
+    return str(block["text"])
+
+
+def called(p: dict[str, Any]) -> str | None:
+    content = reply(p)
+    return str(content[-1]["name"]) if content[-1]["type"] == "tool_use" else None
+
+
+# -- the report -----------------------------------------------------------------------------------
+def test_the_report_counts_blocks_per_level_and_markers() -> None:
+    p = params(
+        [
+            {"type": "text", "text": "Part one."},
+            {"type": "text", "text": "Two", "cache_control": {"type": "ephemeral"}},
+        ],
+        tools=[tool("a"), tool("b")],
+        system=[{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+    )
+    text = report(p)
+    total = layout(p, ESTIMATOR).total_tokens
+    assert text.startswith("[pcache_magic offline emulator, claude-sonnet-4-5; not a real model]\n\n")
+    assert (
+        f"I saw 5 blocks (tools 2, system 1, messages 2), about {total:,} input tokens, 2 cache marker(s)."
+        in text
+    )
+
+
+def test_the_report_states_the_cache_outcome_as_billed() -> None:
+    hit = Outcome(read=12_345, write_5m=100, write_1h=2_000, uncached=7, hit_path="system.0")
+    read = "Cache: read 12,345 tokens from cache (hit at system.0)"
+    assert f"{read}, wrote 2,100 (5m: 100, 1h: 2,000); 7 uncached." in report(params(), hit)
+    assert "Cache: no cache read; 40 uncached." in report(params(), MISS)
+    write_only = Outcome(read=0, write_5m=1_500, write_1h=0, uncached=3, hit_path=None)
+    assert "Cache: no cache read, wrote 1,500 (5m: 1,500, 1h: 0); 3 uncached." in report(params(), write_only)
+
+
+def test_the_last_message_is_quoted_on_one_line_and_cut_at_80() -> None:
+    assert report(params("Which\n  functions\thave   no tests?")).endswith(
+        'Your last message: "Which functions have no tests?"'
+    )
+    exactly = "x" * 80
+    assert report(params(exactly)).endswith(f'"{exactly}"')
+    assert report(params("y" * 81)).endswith(f'"{"y" * 77}..."')
+
+
+def test_the_quote_is_the_last_user_turns_text_blocks() -> None:
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    p = params([{"type": "text", "text": "Look:"}, image, {"type": "text", "text": "what is it?"}])
+    p["messages"].append({"role": "assistant", "content": "It is"})  # a prefill is not the user's turn
+    assert report(p).endswith('Your last message: "Look: what is it?"')
+
+
+def test_no_user_turn_quotes_nothing() -> None:
+    assert report(params(messages=[])).endswith('Your last message: ""')
+
+
+def test_tool_results_are_answered_with_their_content() -> None:
+    p = params(tools=[tool("lookup")])
+    p["messages"] += [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "lookup", "input": {}}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": "42"},
+                {"type": "text", "text": "Use lookup again?"},  # named, but a results turn is answered
+            ],
+        },
+    ]
+    assert report(p).endswith('Your last message: "tool results: ["42"]"')
+
+
+# -- the tool rule --------------------------------------------------------------------------------
+def test_a_named_tool_is_called_with_a_note_before_it() -> None:
+    content = reply(params("Please run lookup now.", tools=[tool("lookup")]))
+    assert content == [
+        {"type": "text", "text": "Calling `lookup` (offline emulator)."},
+        {"type": "tool_use", "id": "toolu_emu_7", "name": "lookup", "input": {}},
+    ]
+
+
+def test_the_first_tool_in_the_tools_order_wins() -> None:
+    assert called(params("use beta, then alpha", tools=[tool("alpha"), tool("beta")])) == "alpha"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("call `lookup`.", "lookup"),
+        ("lookup", "lookup"),
+        ("lookup_all the things", None),
+        ("do a quick-lookup", None),
+        ("lookups are slow", None),
+        ("LOOKUP please", None),
+    ],
+)
+def test_a_tool_is_named_only_as_a_whole_word(text: str, expected: str | None) -> None:
+    assert called(params(text, tools=[tool("lookup")])) == expected
+
+
+@pytest.mark.parametrize(
+    ("choice", "text", "expected"),
+    [
+        ({"type": "none"}, "use lookup", None),
+        ({"type": "auto"}, "nothing named", None),
+        ({"type": "any"}, "nothing named", "lookup"),
+        ({"type": "any"}, "use search", "search"),
+        ({"type": "tool", "name": "search"}, "use lookup", "search"),
+        ({"type": "tool", "name": "missing"}, "use lookup", None),
+    ],
+)
+def test_tool_choice_is_followed(choice: dict[str, Any], text: str, expected: str | None) -> None:
+    p = params(text, tools=[tool("lookup"), tool("search")], tool_choice=choice)
+    assert called(p) == expected
+
+
+def test_no_tools_or_nameless_tools_mean_text() -> None:
+    assert called(params("use lookup")) is None
+    assert called(params("use lookup", tools=[{"type": "custom"}], tool_choice={"type": "any"})) is None
+
+
+def test_a_forced_tool_is_called_even_after_results() -> None:
+    p = params(tools=[tool("lookup")], tool_choice={"type": "any"})
+    p["messages"] += [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "lookup", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "42"}]},
+    ]
+    assert called(p) == "lookup"
+
+
+def test_the_input_fills_required_properties_only() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "s": {"type": "string"},
+            "i": {"type": "integer"},
+            "n": {"type": "number"},
+            "b": {"type": "boolean"},
+            "a": {"type": "array"},
+            "o": {"type": "object"},
+            "z": {"type": "null"},
+            "e": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            "d": {"type": "integer", "default": 7},
+            "u": {"type": ["integer", "null"]},
+            "w": {},
+            "optional": {"type": "string"},
+        },
+        "required": ["s", "i", "n", "b", "a", "o", "z", "e", "d", "u", "w", "undeclared"],
+    }
+    (_, use) = reply(params("run f", tools=[tool("f", schema)]))
+    assert use["input"] == {
+        "s": "example",
+        "i": 1,
+        "n": 1.0,
+        "b": True,
+        "a": [],
+        "o": {},
+        "z": None,
+        "e": "celsius",
+        "d": 7,
+        "u": 1,
+        "w": "example",
+        "undeclared": "example",
+    }
