@@ -2,7 +2,7 @@
 
 The notebooks are documentation and tests at once: their stored outputs are
 what nbval compares against on every `make test`.  This script runs each one
-on the emulator (PCACHE_OFFLINE=1, its clock standing still) and makes the
+on a fresh in-process emulator (PCACHE_OFFLINE=1, its clock standing still) and makes the
 stored outputs stable: widget model ids become sequential, widget state and
 execution timings are dropped, so a re-run changes nothing unless behaviour did.
 
@@ -50,6 +50,7 @@ def run(path: Path) -> None:
 def main(argv: list[str]) -> int:
     os.environ["PCACHE_OFFLINE"] = "1"
     os.environ.pop("ANTHROPIC_API_KEY", None)
+    os.environ.pop("PCACHE_EMULATOR_URL", None)  # a shared server's clock and cache are not fresh
     paths = [Path(a).resolve() for a in argv] or sorted((ROOT / "notebooks").glob("*.ipynb"))
     for path in paths:
         run(path)
