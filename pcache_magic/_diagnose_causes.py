@@ -83,14 +83,16 @@ def _changed(prev: _Call, cur: _Call, replay: _Replay) -> tuple[Cause | None, se
         message = f"The model changed ({move}); caches are per model."
         return Cause("model_changed", f"model changed ({move})", message, missed=cached), {"model_changed"}
     d = next((i for i in range(min(len(a), len(b))) if a[i].key != b[i].key), None)
-    if d is None:  # the call extends the previous one; the API compares whole messages, so it may differ
+    if d is None:  # one call is a prefix of the other; the API compares whole messages, so it may differ
         extended = bool(a) and len(b) > len(a) and b[len(a)].message == a[-1].message
-        return None, {None, "messages_changed"} if extended else {None}
+        return None, {None, "messages_changed"} if extended or len(b) < len(a) else {None}
     cached = max((e.tokens for p in a[d:] if (e := replay.entries.get(p.key))), default=0)
     missed = max(0, cached - (a[d - 1].cumulative if d else 0))
     old, new = a[d], b[d]
     level = min(old.level, new.level, key=_LEVELS.index)
-    at = Cause("", "", "", path=new.path, block=cur.names.get(new.path), missed=missed)
+    # where the change is: the block of the outer level (a removed system block, not the message after it)
+    place, names = (new.path, cur.names) if new.level == level else (old.path, prev.names)
+    at = Cause("", "", "", path=place, block=names.get(place), missed=missed)
     tools = _tools(prev.params), _tools(cur.params)
     same_tools = sorted(p.digest for p in a[: len(tools[0])]) == sorted(p.digest for p in b[: len(tools[1])])
     if level == "tools" and tools[0] != tools[1] and same_tools:
@@ -119,7 +121,7 @@ def _changed(prev: _Call, cur: _Call, replay: _Replay) -> tuple[Cause | None, se
     if old.path != new.path:
         message = f"{prev.name(old.path)} is now {cur.name(new.path)}: a block was added or removed."
         return replace(
-            at, code=code, short=f"{level} changed: block added or removed at {new.path}", message=message
+            at, code=code, short=f"{level} changed: block added or removed at {place}", message=message
         ), {code}
     before_text, after_text = _text(block_at(prev.params, old.path)), _text(block_at(cur.params, new.path))
     offset = next((i for i, (x, y) in enumerate(zip(before_text, after_text, strict=False)) if x != y), None)

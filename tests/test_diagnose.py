@@ -191,6 +191,32 @@ def test_a_growing_chat_hits_and_says_so(session: Session) -> None:
     assert [live.explain(r).summary for r in session.calls] == summaries
 
 
+def test_a_removed_system_block_is_named_where_it_was(session: Session) -> None:
+    session.system(words(1_500), cache="5m", name="rules")
+    session.system(words(300, "x"), name="style")
+    session.ask("Q1", stream=False)
+    session.drop("style")
+    session.ask("Q2", stream=False)
+    cause = explain(session).causes[0]
+    assert (cause.code, cause.path) == ("system_changed", "system.1")  # "style" is gone: no name now
+    assert cause.short == "system changed: block added or removed at system.1"
+    assert explain(session).agrees is True
+
+
+def test_a_shorter_request_agrees_with_messages_changed(session: Session) -> None:
+    session.system(words(1_500), cache="5m", name="rules")
+    session.context(words(200, "c"), name="note")
+    session.ask("Q1", stream=False)
+    params = session.calls[-1].request
+    shorter = {**params, "messages": params["messages"][:1]}  # the same prefix, its tail cut
+    shorter["messages"][0] = {**shorter["messages"][0], "content": shorter["messages"][0]["content"][:1]}
+    names = {"system.0": "rules"}
+    session._send("create", shorter, names, stream=False, on_text=None)
+    why = explain(session)
+    assert why.codes == () and why.summary.startswith("hit ")
+    assert (why.api, why.agrees) == ("messages_changed", True)
+
+
 def test_disagreement_with_the_api_is_flagged(session: Session) -> None:
     session.system("Clock 09:00:00 " + words(1_500), cache="5m", name="rules")
     session.ask("Q1", stream=False)
