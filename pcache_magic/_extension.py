@@ -24,11 +24,11 @@ __all__ = [
 
 _REGISTRY_KEY = "ClaudeMagics"
 #: Magics that also work as line magics, so a cell with only the magic line is accepted.
-_LINE_CELL = ("claude_context",)
+_LINE_CELL = ("claude_context", "claude_system")
 
 
 def empty_cell_magic_as_line(lines: list[str]) -> list[str]:
-    """Rewrite `%%claude_context --file x` with an empty body to the line magic.
+    """Rewrite `%%claude_context --file x` (or `%%claude_system`) with an empty body to the line magic.
 
     IPython refuses any cell magic whose body is empty, yet a context cell made of
     files alone (`%%claude_context --cache 1h --file src/*.py`) is natural to write.

@@ -155,6 +155,17 @@ def context_content(
     return content, source
 
 
+def system_text(cell: str, files: Sequence[str] = ()) -> str:
+    """A system prompt: the cell's text, then each file headed by its name (text files only)."""
+    parts = [clean_text(cell)] if clean_text(cell) else []
+    for path in expand_paths(files):
+        block = file_block(path)
+        if block["type"] != "text":
+            raise ValueError(f"{path}: a system prompt takes text only; send PDFs with %%claude_context.")
+        parts.append(block["text"])
+    return "\n\n".join(parts)
+
+
 ToolSpec = Mapping[str, Any] | Callable[..., Any]
 
 

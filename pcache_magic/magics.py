@@ -72,15 +72,27 @@ class ClaudeMagics(SessionMagics):
 
     @magic_arguments("%claude_system")
     @_cache_arg
-    @cell_magic
-    def claude_system(self, line: str, cell: str) -> None:
-        """The cell is a system prompt block. A bare `--cache` uses ClaudeMagics.default_ttl."""
+    @argument("--file", nargs="+", action="extend", default=[], metavar="PATH", help="Text files; globs.")
+    @line_cell_magic
+    def claude_system(self, line: str, cell: str | None = None) -> None:
+        """The cell (and any --file, each headed by its name) is a system prompt block.
+
+        A bare `--cache` uses ClaudeMagics.default_ttl.  With files only, use the line form:
+        `%claude_system --cache 1h --file guide.md`.
+        """
         args = parse_argstring(self.claude_system, line)
-        text = cells.clean_text(cell)
+        try:
+            text = cells.system_text(cell or "", args.file)
+        except (ValueError, OSError) as error:
+            raise UsageError(one_line(error)) from None
         if not text:
-            raise UsageError("The cell is empty: write the system prompt below %%claude_system.")
+            raise UsageError("The cell is empty: write the system prompt below %%claude_system (or --file).")
+        first = args.file[0] if args.file else None
         self._add(
-            "system", args.name, "system", lambda n: self.session.system(text, cache=args.cache, name=n)
+            "system",
+            args.name,
+            f"system:{first}" if first else "system",
+            lambda n: self.session.system(text, cache=args.cache, name=n),
         )
 
     @magic_arguments("%claude_context")

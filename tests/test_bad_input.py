@@ -34,11 +34,11 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from traitlets.config import Config
 
 import pcache_magic
 from pcache_magic.cells import MAX_FILE_BYTES, MAX_IMAGE_BYTES
-from pcache_magic.magics import ClaudeMagics
+
+from _helpers import loaded_magics
 
 LONG = " ".join(f"Rule {i}: review the code carefully and explain each finding." for i in range(160))
 #: Every case starts from here: a cached system block and one answered turn.
@@ -123,12 +123,12 @@ CASES = [
     Case(
         "cache-on-empty-system",
         "%%claude_system --cache\n   \n",
-        "The cell is empty: write the system prompt below %%claude_system.",
+        "The cell is empty: write the system prompt below %%claude_system (or --file).",
     ),
     Case(
         "cache-on-no-body",
         "%%claude_system --cache",
-        "%%claude_system is a cell magic, but the cell body is empty.",
+        "The cell is empty: write the system prompt below %%claude_system (or --file).",
     ),
     Case(
         "cache-on-empty-context",
@@ -470,27 +470,11 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def shell() -> InteractiveShell:
-    config = Config()
-    config.HistoryManager.enabled = False
-    return InteractiveShell.instance(config=config)
-
-
 @pytest.fixture
-def ip(
-    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[InteractiveShell]:
-    monkeypatch.setenv("PCACHE_OFFLINE", "1")
-    monkeypatch.delenv("PCACHE_EMULATOR_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
+def ip(ip: InteractiveShell, tmp_path: Path) -> InteractiveShell:
+    """The shell with pcache_magic loaded (conftest.py), and the files the cases name in its folder."""
     make_files(tmp_path)
-    shell.config.pop("ClaudeMagics", None)
-    with capture_output():
-        shell.run_line_magic("load_ext", "pcache_magic")
-    yield shell
-    shell.run_line_magic("unload_ext", "pcache_magic")
-    shell.config.pop("ClaudeMagics", None)
+    return ip
 
 
 def make_files(folder: Path) -> None:
@@ -530,8 +514,7 @@ def unwritable(tmp_path: Path) -> Iterator[str]:
 def state(ip: InteractiveShell) -> tuple[Any, ...]:
     """All a failed magic could have changed: the session, its calls, the settings, the files."""
     session = pcache_magic.current_session()
-    magics = ip.magics_manager.registry["ClaudeMagics"]
-    assert isinstance(magics, ClaudeMagics)
+    magics = loaded_magics(ip)
     settings = (
         session.model,
         session.max_tokens,
@@ -619,8 +602,7 @@ def test_bad_config_values_are_one_line_and_change_nothing(
     with capture_output():
         for cell in BASE:
             ip.run_cell(cell).raise_error()
-    magics = ip.magics_manager.registry["ClaudeMagics"]
-    assert isinstance(magics, ClaudeMagics)
+    magics = loaded_magics(ip)
     client = pcache_magic.current_session().client
     assert client is not None
     policy = (magics.max_retries, magics.timeout, client.max_retries, client.timeout)

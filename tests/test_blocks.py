@@ -21,11 +21,6 @@ def text(value: str) -> dict[str, Any]:
     return {"type": "text", "text": value}
 
 
-@pytest.fixture
-def emu() -> Emulator:
-    return Emulator()
-
-
 def make(emu: Emulator, **kwargs: Any) -> Session:
     return Session(model=MODEL, connection=connect(emulator=emu, max_retries=0), **kwargs)
 

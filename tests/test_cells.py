@@ -116,6 +116,17 @@ def get_weather(city: str) -> str:
 WEATHER = '{"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}'
 
 
+def test_system_text_appends_text_files_and_refuses_documents(files: Path) -> None:
+    text = cells.system_text("  Review the code.\n", ["src/*.py"])
+    a, b = "File: src/a.py\n\ndef a():\n    return 1", "File: src/b.py\n\ndef b():\n    return 2"
+    assert text == f"  Review the code.\n\n{a}\n\n{b}"
+    assert cells.system_text("", []) == ""
+    with pytest.raises(ValueError, match="takes text only"):
+        cells.system_text("x", ["paper.pdf"])
+    with pytest.raises(ValueError, match="binary"):
+        cells.system_text("x", ["blob.bin"])
+
+
 def test_parse_tools_json_list_object_and_expressions() -> None:
     assert cells.parse_tools(f"[{WEATHER}]", {}) == [
         {"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}

@@ -16,9 +16,6 @@ from anthropic.types import CacheMissToolsChanged, Diagnostics
 from pcache_magic.diagnose import Explainer, Explanation, explain, explain_all
 from pcache_magic.emulator import Emulator
 from pcache_magic.session import Session
-from pcache_magic.transport import connect
-
-MODEL = "claude-sonnet-4-5"
 
 
 def words(n: int, tag: str = "w") -> str:
@@ -27,16 +24,6 @@ def words(n: int, tag: str = "w") -> str:
 
 def tool(name: str, n: int = 700) -> dict[str, Any]:
     return {"name": name, "description": words(n, name[:2]), "input_schema": {"type": "object"}}
-
-
-@pytest.fixture
-def emu() -> Emulator:
-    return Emulator()
-
-
-@pytest.fixture
-def session(emu: Emulator) -> Session:
-    return Session(model=MODEL, connection=connect(emulator=emu))
 
 
 def test_timestamp_in_the_system_prompt(session: Session) -> None:

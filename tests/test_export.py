@@ -13,48 +13,25 @@ from __future__ import annotations
 import json
 import os
 import re
-import selectors
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from traitlets.config import Config
 
 import pcache_magic
 from pcache_magic import store
-from pcache_magic.magics import ClaudeMagics
 from pcache_magic.session import Session
+
+from _helpers import loaded_magics, spawn_emulator
 
 KEY = "sk-ant-SENTINEL-export-3a9d"
 LONG = " ".join(f"Rule {i}: review the code carefully and explain each finding." for i in range(160))
-LINE = re.compile(r"^pcache-emulator listening on (http://127\.0\.0\.1:\d+) ")
 REPLAY_LINE = re.compile(r"^call (\d+): read (\d+), written (\d+), uncached (\d+), output (\d+)$")
-
-
-@contextmanager
-def spawn_emulator() -> Iterator[str]:
-    """A `pcache-emulator` on a free loopback port; its base URL."""
-    script = Path(sys.executable).with_name("pcache-emulator")
-    argv = [str(script)] if script.exists() else [sys.executable, "-m", "pcache_magic.emulator.server"]
-    proc = subprocess.Popen([*argv, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(proc.stdout, selectors.EVENT_READ)
-            assert selector.select(30), "pcache-emulator printed nothing in 30 s"
-        match = LINE.match(proc.stdout.readline())
-        assert match
-        yield match.group(1)
-    finally:
-        proc.kill()
-        proc.communicate(timeout=20)
 
 
 def post(url: str, payload: Any) -> Any:
@@ -71,28 +48,15 @@ def entries(url: str) -> list[tuple[Any, ...]]:
     return sorted((e["model"], e["tokens"], e["ttl"], e["expires_in"]) for e in state["entries"])
 
 
-@pytest.fixture(scope="module")
-def shell() -> InteractiveShell:
-    config = Config()
-    config.HistoryManager.enabled = False
-    return InteractiveShell.instance(config=config)
-
-
 @pytest.fixture
-def ip(
-    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[InteractiveShell]:
+def ip(offline_shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> InteractiveShell:
+    """The offline shell (conftest.py) with the key set and files to attach; tests load pcache_magic."""
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    monkeypatch.setenv("PCACHE_OFFLINE", "1")
-    monkeypatch.delenv("PCACHE_EMULATOR_URL", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.md").write_text("# Notes\n\n" + "Money moves in integer cents. " * 40 + "\n")
     (tmp_path / "paper.pdf").write_bytes(b"%PDF-1.4\n1 0 obj <<>> endobj\n%%EOF\n")
     (tmp_path / "pic.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(32))
-    shell.config.pop("ClaudeMagics", None)
-    yield shell
-    shell.config.pop("ClaudeMagics", None)
+    return offline_shell
 
 
 def load(ip: InteractiveShell) -> None:
@@ -144,20 +108,20 @@ def test_export_python_replays_the_same_usage_on_pcache_emulator(
     ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     with spawn_emulator() as first:
-        monkeypatch.setenv("PCACHE_EMULATOR_URL", first)
+        monkeypatch.setenv("PCACHE_EMULATOR_URL", first.url)
         load(ip)
         try:
             session = pcache_magic.current_session()
             assert session.connection is not None and session.connection.mode == "server"
             run(ip, *SESSION[:6])
-            post(f"{first}/_emulator/inject", {"fault": 529, "times": 3, "retry_after": 0.001})
+            post(f"{first.url}/_emulator/inject", {"fault": 529, "times": 3, "retry_after": 0.001})
             with capture_output():
                 failed = ip.run_cell("%%claude\nThis one is refused.")
             assert "overloaded (529)" in str(failed.error_in_exec)
             run(ip, *SESSION[6:], "%claude_session export python replay.py")
             expected = figures(session)
             kinds = [c.kind for c in session.calls]
-            session_entries = entries(first)
+            session_entries = entries(first.url)
         finally:
             unload(ip)
     assert kinds == ["prewarm", "ask", "ask", "ask", "ask", "tool_loop", "ask"]
@@ -168,9 +132,9 @@ def test_export_python_replays_the_same_usage_on_pcache_emulator(
     text = script.read_text()
     assert KEY not in text and "anthropic.Anthropic()" in text and "This one is refused" not in text
     with spawn_emulator() as second:
-        done = replay(script, {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": second})
+        done = replay(script, {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": second.url})
         assert done.returncode == 0, done.stderr
-        replay_entries = entries(second)
+        replay_entries = entries(second.url)
     lines = done.stdout.strip().splitlines()
     parsed = [REPLAY_LINE.match(line) for line in lines]
     assert all(parsed), lines
@@ -270,8 +234,7 @@ def test_save_load_round_trip(ip: InteractiveShell, tmp_path: Path) -> None:
         loaded = pcache_magic.current_session()
         assert loaded is fresh
         assert comparable(loaded) == original
-        magics = ip.magics_manager.registry["ClaudeMagics"]
-        assert isinstance(magics, ClaudeMagics)
+        magics = loaded_magics(ip)
         assert (magics.model, magics.max_tokens, magics.default_ttl) == (loaded.model, 300, "1h")
         run(ip, "%claude_session save again.json")
         again = json.loads((tmp_path / "again.json").read_text())

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from traitlets.config import Config
 
 from pcache_magic import _extension
 from pcache_magic._extension import (
@@ -18,30 +17,16 @@ from pcache_magic._extension import (
 )
 from pcache_magic.magics import ClaudeMagics
 
-
-@pytest.fixture(scope="module")
-def shell() -> InteractiveShell:
-    config = Config()
-    config.HistoryManager.enabled = False
-    return InteractiveShell.instance(config=config)
+from _helpers import loaded_magics
 
 
 @pytest.fixture
-def ip(shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+def ip(offline_shell: InteractiveShell) -> Iterator[InteractiveShell]:
     """The shell with the extension loaded directly (not through %load_ext), and unloaded after."""
-    monkeypatch.setenv("PCACHE_OFFLINE", "1")
-    monkeypatch.delenv("PCACHE_EMULATOR_URL", raising=False)
-    shell.config.pop("ClaudeMagics", None)
     with capture_output():
-        load_ipython_extension(shell)
-    yield shell
-    unload_ipython_extension(shell)
-
-
-def registered(ip: InteractiveShell) -> ClaudeMagics:
-    magics = ip.magics_manager.registry["ClaudeMagics"]
-    assert isinstance(magics, ClaudeMagics)
-    return magics
+        load_ipython_extension(offline_shell)
+    yield offline_shell
+    unload_ipython_extension(offline_shell)
 
 
 def claude_magics(ip: InteractiveShell) -> dict[str, list[str]]:
@@ -57,9 +42,12 @@ def claude_magics(ip: InteractiveShell) -> dict[str, list[str]]:
         (["%%claude_context --file a.py"], ["%claude_context --file a.py"]),
         (["%%claude_context\n"], ["%claude_context\n"]),
         (["  %%claude_context --cache 1h\n", "\n", "   \n"], ["%claude_context --cache 1h\n", "\n", "   \n"]),
+        (["%%claude_system --file guide.md\n"], ["%claude_system --file guide.md\n"]),
     ],
 )
-def test_an_empty_context_cell_becomes_the_line_magic(lines: list[str], expected: list[str]) -> None:
+def test_an_empty_context_or_system_cell_becomes_the_line_magic(
+    lines: list[str], expected: list[str]
+) -> None:
     assert empty_cell_magic_as_line(lines) == expected
 
 
@@ -69,7 +57,6 @@ def test_an_empty_context_cell_becomes_the_line_magic(lines: list[str], expected
         [],
         ["%%claude_context --file a.py\n", "Some text.\n"],
         ["%%claude_contextual\n"],  # another magic whose name only starts the same
-        ["%%claude_system --cache\n"],  # an empty system cell stays an error of its own
         ["%%claude\n", "\n"],
         ["x = 1\n"],
     ],
@@ -90,7 +77,7 @@ def test_the_shell_applies_the_rewrite_only_while_loaded(ip: InteractiveShell) -
 
 # -- loading and unloading ------------------------------------------------------------------------
 def test_loading_registers_the_magics_and_the_rewrite_once(ip: InteractiveShell) -> None:
-    magics = registered(ip)
+    magics = loaded_magics(ip)
     assert claude_magics(ip) == {
         "line": sorted(magics.magics["line"]),
         "cell": sorted(magics.magics["cell"]),
@@ -102,11 +89,11 @@ def test_loading_registers_the_magics_and_the_rewrite_once(ip: InteractiveShell)
 
 
 def test_loading_again_keeps_the_loaded_magics(ip: InteractiveShell) -> None:
-    magics = registered(ip)
+    magics = loaded_magics(ip)
     with capture_output() as out:
         load_ipython_extension(ip)
     assert out.stdout == f"pcache_magic is already loaded; {magics.notice()}\n"
-    assert registered(ip) is magics
+    assert loaded_magics(ip) is magics
     assert ip.input_transformers_cleanup.count(empty_cell_magic_as_line) == 1
     assert sum(isinstance(c, ClaudeMagics) for c in ip.configurables) == 1
 
@@ -136,7 +123,7 @@ def test_unloading_spares_a_magic_someone_else_registered_since(ip: InteractiveS
 
 
 def test_unloading_closes_the_panel(ip: InteractiveShell) -> None:
-    magics = registered(ip)
+    magics = loaded_magics(ip)
     with capture_output():
         ip.run_line_magic("claude_panel", "")
     panel = magics._panel
@@ -146,19 +133,19 @@ def test_unloading_closes_the_panel(ip: InteractiveShell) -> None:
 
 
 def test_load_unload_load_gives_a_fresh_working_extension(ip: InteractiveShell) -> None:
-    first = registered(ip)
+    first = loaded_magics(ip)
     unload_ipython_extension(ip)
     with capture_output() as out:
         load_ipython_extension(ip)
     assert out.stdout.startswith("pcache_magic: offline")
-    second = registered(ip)
+    second = loaded_magics(ip)
     assert second is not first and current_session() is second.session
     assert ip.input_transformers_cleanup.count(empty_cell_magic_as_line) == 1
 
 
 # -- current_session ------------------------------------------------------------------------------
 def test_current_session_is_the_magics_session(ip: InteractiveShell) -> None:
-    magics = registered(ip)
+    magics = loaded_magics(ip)
     assert current_session() is magics.session
     with capture_output():
         ip.run_cell("%%claude_system --name persona\nYou are terse.").raise_error()

@@ -18,7 +18,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -26,7 +25,6 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 from IPython.utils.capture import capture_output
-from traitlets.config import Config
 
 import pcache_magic
 from pcache_magic.emulator import Emulator, wire
@@ -34,6 +32,8 @@ from pcache_magic.emulator.server import EmulatorHTTPServer, serve
 from pcache_magic.magics import ClaudeMagics
 from pcache_magic.session import Session
 from pcache_magic.transport import connect
+
+from _helpers import loaded_magics
 
 LONG = " ".join(f"Rule {i}: review the code carefully and explain each finding." for i in range(160))
 RETRY_AFTER = 0.001  # what the emulator sends in `retry-after`: the SDK waits exactly this long
@@ -80,9 +80,7 @@ class Rig:
 
     @property
     def magics(self) -> ClaudeMagics:
-        found = self.ip.magics_manager.registry["ClaudeMagics"]
-        assert isinstance(found, ClaudeMagics)
-        return found
+        return loaded_magics(self.ip)
 
     def inject(self, fault: Any, times: int = 1, retry_after: float | None = RETRY_AFTER) -> None:
         """Over HTTP through the server's own `/_emulator/inject`, in process on the object."""
@@ -106,13 +104,6 @@ class Rig:
         return result
 
 
-@pytest.fixture(scope="module")
-def shell() -> InteractiveShell:
-    config = Config()
-    config.HistoryManager.enabled = False
-    return InteractiveShell.instance(config=config)
-
-
 @pytest.fixture
 def sigint() -> Iterator[None]:
     """Python's own Ctrl-C handler (KeyboardInterrupt), whatever the runner installed."""
@@ -126,17 +117,12 @@ def sigint() -> Iterator[None]:
 @pytest.fixture(params=["in-process", "http"])
 def rig(
     request: pytest.FixtureRequest,
-    shell: InteractiveShell,
+    offline_shell: InteractiveShell,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
     sigint: None,
 ) -> Iterator[Rig]:
-    monkeypatch.setenv("PCACHE_OFFLINE", "1")
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    monkeypatch.delenv("PCACHE_EMULATOR_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(anthropic._base_client, "time", SleepRecorder())  # back off without waiting
-    shell.config.pop("ClaudeMagics", None)
     emu = CtrlCEmulator()
     server: EmulatorHTTPServer | None = None
     thread: threading.Thread | None = None
@@ -146,8 +132,8 @@ def rig(
         thread.start()
         monkeypatch.setenv("PCACHE_EMULATOR_URL", server.url)
     with capture_output():
-        shell.run_line_magic("load_ext", "pcache_magic")
-    rig = Rig(shell, emu, request.param, server.url if server is not None else None)
+        offline_shell.run_line_magic("load_ext", "pcache_magic")
+    rig = Rig(offline_shell, emu, request.param, server.url if server is not None else None)
     try:
         if server is None:
             rig.magics.use(Session(connection=connect(emulator=emu)))
@@ -160,8 +146,7 @@ def rig(
         assert client is not None and (client.max_retries, client.timeout) == (2, CLIENT_TIMEOUT)
         yield rig
     finally:
-        shell.run_line_magic("unload_ext", "pcache_magic")
-        shell.config.pop("ClaudeMagics", None)
+        offline_shell.run_line_magic("unload_ext", "pcache_magic")
         if server is not None and thread is not None:
             server.shutdown()
             server.server_close()

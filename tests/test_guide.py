@@ -26,9 +26,9 @@ from pcache_magic.guide_messages import (
     UserMessage,
 )
 from pcache_magic.session import PreflightError, Session
-from pcache_magic.transport import connect
 
-MODEL = "claude-sonnet-4-5"
+from _helpers import MODEL
+
 #: The guide's "large_document * 100": far above claude-sonnet-4-5's 1,024-token minimum.
 LARGE_DOCUMENT = "Section 4.2 of the agreement covers liability, indemnity and the notice period. " * 100
 WEATHER_TOOL = {
@@ -74,16 +74,6 @@ class Base64Only:
 
     def to_base64(self) -> str:
         return base64.b64encode(self._data).decode("ascii")
-
-
-@pytest.fixture
-def emu() -> Emulator:
-    return Emulator()
-
-
-@pytest.fixture
-def session(emu: Emulator) -> Session:
-    return Session(model=MODEL, connection=connect(emulator=emu))
 
 
 def _request(session: Session) -> dict[str, Any]:

@@ -8,11 +8,8 @@ sockets carry timeouts, and pytest-timeout stops the file if all else fails.
 from __future__ import annotations
 
 import json
-import re
-import selectors
 import socket
 import subprocess
-import sys
 import threading
 import urllib.request
 from collections import Counter
@@ -24,39 +21,22 @@ from typing import Any
 import anthropic
 import pytest
 
+from _helpers import EmulatorProcess, emulator_command, spawn_emulator
+
 CLIENTS = 20
 REQUESTS = 100
 DEADLINE_S = 240.0  # for the whole load run; it takes about 10 s
 MODEL = "claude-sonnet-4-6"
 SYSTEM = " ".join(f"rule{i} keep answers short and cite line numbers." for i in range(800))
 KEYS = ("sk-ant-load-workspace-a", "sk-ant-load-workspace-b")
-LINE = re.compile(r"^pcache-emulator listening on (http://127\.0\.0\.1:(\d+)) ")
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[str]
-    url: str
-    port: int
 
 
 @pytest.fixture
-def server() -> Iterator[Server]:
-    script = Path(sys.executable).with_name("pcache-emulator")
-    argv = [str(script)] if script.exists() else [sys.executable, "-m", "pcache_magic.emulator.server"]
-    proc = subprocess.Popen([*argv, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(proc.stdout, selectors.EVENT_READ)
-            assert selector.select(30), "pcache-emulator printed nothing in 30 s"
-        match = LINE.match(proc.stdout.readline())
-        assert match, "pcache-emulator did not listen on 127.0.0.1"  # loopback by default
-        yield Server(proc, match.group(1), int(match.group(2)))
-        assert proc.poll() is None, "the server died"
-    finally:
-        proc.kill()
-        proc.communicate(timeout=20)
+def server() -> Iterator[EmulatorProcess]:
+    """`pcache-emulator` as a user starts it, on a free port; it must still be running at the end."""
+    with spawn_emulator() as server:
+        yield server
+        assert server.proc.poll() is None, "the server died"
 
 
 def get_json(url: str) -> Any:
@@ -85,7 +65,7 @@ class Result:
     total: int
 
 
-def test_twenty_clients_times_a_hundred_requests(server: Server) -> None:
+def test_twenty_clients_times_a_hundred_requests(server: EmulatorProcess) -> None:
     results: list[Result] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -175,7 +155,7 @@ def head_and_json(reply: bytes) -> tuple[bytes, Any]:
     return head.split(b"\r\n")[0], json.loads(body)
 
 
-def test_malformed_json_is_400_and_the_server_carries_on(server: Server) -> None:
+def test_malformed_json_is_400_and_the_server_carries_on(server: EmulatorProcess) -> None:
     for body in (b"{not json", b"\xff\xfe\x00garbage", b"[1, 2, 3]", b""):
         request = (
             b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\nConnection: close\r\n"
@@ -189,7 +169,7 @@ def test_malformed_json_is_400_and_the_server_carries_on(server: Server) -> None
     assert client.messages.create(**params(0, 0)).type == "message"
 
 
-def test_an_oversized_body_is_413(server: Server) -> None:
+def test_an_oversized_body_is_413(server: EmulatorProcess) -> None:
     cap = 32 * 2**20  # the default cap, the API's own limit
     request = (
         b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\n"
@@ -203,7 +183,7 @@ def test_an_oversized_body_is_413(server: Server) -> None:
     assert client.messages.create(**params(0, 0)).type == "message"
 
 
-def test_slow_and_silent_clients_do_not_hang_the_server(server: Server) -> None:
+def test_slow_and_silent_clients_do_not_hang_the_server(server: EmulatorProcess) -> None:
     """Half-sent requests hold only their own connection; everyone else is served meanwhile."""
     stalled: list[socket.socket] = []
     try:
@@ -240,11 +220,11 @@ def listening_addresses(port: int) -> list[str]:
     return found
 
 
-def test_it_listens_on_loopback_only(server: Server) -> None:
+def test_it_listens_on_loopback_only(server: EmulatorProcess) -> None:
     if Path("/proc/net/tcp").exists():
         assert listening_addresses(server.port) == ["0100007F"]  # 127.0.0.1, and nothing else
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("pcache-emulator")), "--host", "0.0.0.0", "--port", "0"],
+        emulator_command("--host", "0.0.0.0", "--port", "0"),
         capture_output=True,
         text=True,
         timeout=60,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,43 +10,16 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 from IPython.utils.capture import capture_output
-from traitlets.config import Config
 
 import pcache_magic
 from pcache_magic.magics import ClaudeMagics
 from pcache_magic.session import Session
 from pcache_magic.transport import connect
 
+from _helpers import loaded_magics
+
 LONG = " ".join(f"Rule {i}: review the code carefully and explain each finding." for i in range(160))
 KEY = "sk-ant-api03-never-print-me"
-
-
-@pytest.fixture(scope="module")
-def shell() -> InteractiveShell:
-    config = Config()
-    config.HistoryManager.enabled = False
-    return InteractiveShell.instance(config=config)
-
-
-@pytest.fixture
-def ip(
-    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[InteractiveShell]:
-    monkeypatch.setenv("PCACHE_OFFLINE", "1")
-    monkeypatch.delenv("PCACHE_EMULATOR_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
-    shell.config.pop("ClaudeMagics", None)  # %config persists in the shell's config: start clean
-    with capture_output():
-        shell.run_line_magic("load_ext", "pcache_magic")
-    yield shell
-    shell.run_line_magic("unload_ext", "pcache_magic")
-    shell.config.pop("ClaudeMagics", None)
-
-
-def magics(ip: InteractiveShell) -> ClaudeMagics:
-    found = ip.magics_manager.registry["ClaudeMagics"]
-    assert isinstance(found, ClaudeMagics)
-    return found
 
 
 def run(ip: InteractiveShell, code: str, **kwargs: Any) -> ExecutionResult:
@@ -103,7 +75,7 @@ def test_show_panel_on_load(shell: InteractiveShell, monkeypatch: pytest.MonkeyP
         with capture_output() as out:
             shell.run_line_magic("load_ext", "pcache_magic")
         assert any("application/vnd.jupyter.widget-view+json" in o.data for o in out.outputs)
-        assert magics(shell)._panel is not None
+        assert loaded_magics(shell)._panel is not None
     finally:
         del shell.config.ClaudeMagics["show_panel"]
         shell.run_line_magic("unload_ext", "pcache_magic")
@@ -135,6 +107,21 @@ def test_system_cache_flags_and_rerun_replaces(ip: InteractiveShell) -> None:
     run(ip, "%config ClaudeMagics.default_ttl = '1h'")
     run(ip, "%%claude_system --cache\nBe brief.")
     assert session.conversation.blocks[0].cache.ttl == "1h"  # type: ignore[union-attr]
+
+
+def test_system_from_files(ip: InteractiveShell, tmp_path: Path) -> None:
+    session = pcache_magic.current_session()
+    (tmp_path / "guide.md").write_text("# Guide\nBe kind.\n")
+    (tmp_path / "paper.pdf").write_bytes(b"%PDF-1.4 fake")
+    run(ip, "%%claude_system --cache 1h --file guide.md\nYou review code.")
+    (block,) = session.conversation.blocks
+    assert block.content == [
+        {"type": "text", "text": "You review code.\n\nFile: guide.md\n\n# Guide\nBe kind."}
+    ]
+    run(ip, "%%claude_system --name only-files --file guide.md\n")  # files alone: an empty body is fine
+    assert session.conversation.get("only-files") is not None
+    assert "takes text only" in usage_error(ip, "%claude_system --file paper.pdf")
+    assert "(or --file)" in usage_error(ip, "%claude_system --cache")
 
 
 def test_cell_id_names_blocks_and_a_rerun_replaces_them(ip: InteractiveShell) -> None:
@@ -457,7 +444,7 @@ def test_cache_modes_from_the_line_and_the_config(ip: InteractiveShell, mode: st
 def test_clock_does_not_move_online(ip: InteractiveShell) -> None:
     live = Session(connection=connect(env={"ANTHROPIC_API_KEY": "sk-ant-test"}))
     assert live.connection is not None and live.connection.mode == "live"
-    magics(ip).use(live)
+    loaded_magics(ip).use(live)
     message = usage_error(ip, "%claude_clock advance 6m")
     assert message.startswith("The clock only moves offline")
     assert live.calls == []
@@ -473,7 +460,7 @@ def test_config_reaches_the_live_session(ip: InteractiveShell) -> None:
     assert (session.model, session.max_tokens) == ("claude-haiku-4-5", 77)
     with capture_output():
         ip.run_cell("%config ClaudeMagics.model = 'claude-haiku-4.5x'")  # IPython logs the TraitError
-    assert session.model == magics(ip).model == "claude-haiku-4-5"
+    assert session.model == loaded_magics(ip).model == "claude-haiku-4-5"
 
 
 def test_bad_config_refuses_to_load_in_one_line(
@@ -504,7 +491,7 @@ def test_switching_offline_keeps_the_conversation(ip: InteractiveShell) -> None:
     new = pcache_magic.current_session()
     assert new is not old and new.offline and new.conversation.names() == ["system", "tools:ping"]
     assert out.stdout.startswith("pcache_magic: offline")
-    assert magics(ip)._panel is not None and magics(ip)._panel.session is new
+    assert loaded_magics(ip)._panel is not None and loaded_magics(ip)._panel.session is new
     run(ip, "%%claude\nUse ping")
     assert [c.kind for c in new.calls] == ["ask", "tool_loop"]
 
@@ -536,7 +523,7 @@ def test_save_load_round_trip(ip: InteractiveShell, tmp_path: Path) -> None:
         run(ip, "%claude_session load saved.json")
     assert "Loaded 3 blocks and 1 call records" in out.stdout
     assert (state(session), session.totals) == saved
-    assert magics(ip).max_tokens == 300
+    assert loaded_magics(ip).max_tokens == 300
     (tmp_path / "broken.json").write_text((tmp_path / "saved.json").read_text()[:100])
     assert "truncated" in usage_error(ip, "%claude_session load broken.json")
 
@@ -563,9 +550,9 @@ def test_export_json_and_python(
 def test_panel_replaces_the_previous_one(ip: InteractiveShell) -> None:
     with capture_output() as out:
         run(ip, "%claude_panel")
-        first = magics(ip)._panel
+        first = loaded_magics(ip)._panel
         run(ip, "%claude_panel")
-    second = magics(ip)._panel
+    second = loaded_magics(ip)._panel
     assert first is not None and second is not None and first is not second
     assert len(out.outputs) == 2
     assert first._closed and first.comm is None  # closed and unsubscribed from the session

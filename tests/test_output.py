@@ -15,7 +15,6 @@ from anthropic.types import Message
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import CapturedIO, RichOutput, capture_output
-from traitlets.config import Config
 
 from pcache_magic import _output
 from pcache_magic._output import (
@@ -34,20 +33,12 @@ from pcache_magic.cache import Finding
 from pcache_magic.emulator import Emulator
 from pcache_magic.render import render_summary, summary_text
 from pcache_magic.session import PreflightError, Session
-from pcache_magic.transport import connect
 from pcache_magic.usage import CallRecord
 
-MODEL = "claude-sonnet-4-5"  # 1,024-token minimum
+from _helpers import MODEL
+
 LONG = "Review the code carefully and explain each finding in plain words. " * 120  # > 1,024 tokens
 KEY = "sk-ant-api03-secret-never-shown"
-
-
-@pytest.fixture(scope="module")
-def shell() -> InteractiveShell:
-    """A shell, so `display()` publishes (and display handles exist) as in a notebook."""
-    config = Config()
-    config.HistoryManager.enabled = False
-    return InteractiveShell.instance(config=config)
 
 
 @pytest.fixture
@@ -56,11 +47,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
     now = [1_000.0]
     monkeypatch.setattr(_output.time, "monotonic", lambda: now[0])
     yield now
-
-
-@pytest.fixture
-def session() -> Session:
-    return Session(model=MODEL, connection=connect(emulator=Emulator()))
 
 
 def record(*content: dict[str, Any], index: int = 1) -> CallRecord:

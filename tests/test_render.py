@@ -6,7 +6,6 @@ and queried by the same `pcache-` classes and `data-*` attributes the browser te
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
@@ -35,32 +34,11 @@ from pcache_magic.session import Session
 from pcache_magic.transport import connect
 from pcache_magic.usage import CallRecord
 
+from _helpers import cell, parse, select, text
+
 MODEL = "claude-sonnet-4-5"
 LONG = " ".join(f"Rule {i}: review every function for missing tests and unclear names." for i in range(120))
 PRICES = Prices(input=3, cache_write_5m=3.75, cache_write_1h=6, cache_read=0.3, output=15)
-
-
-def parse(html: str) -> ET.Element:
-    return ET.fromstring(f"<root>{html}</root>")
-
-
-def select(root: ET.Element, tag: str, cls: str, **attrs: str) -> list[ET.Element]:
-    """Elements `tag.cls[data-key=value]`: keyword `data_block="x"` means `data-block="x"`."""
-    wanted = {k.replace("_", "-"): v for k, v in attrs.items()}
-    return [
-        el
-        for el in root.iter(tag)
-        if cls in (el.get("class") or "").split() and all(el.get(k) == v for k, v in wanted.items())
-    ]
-
-
-def cell(row: ET.Element, cls: str) -> ET.Element:
-    (found,) = select(row, "td", cls)
-    return found
-
-
-def text(el: ET.Element) -> str:
-    return "".join(el.itertext())
 
 
 def new_session(**kwargs: Any) -> Session:

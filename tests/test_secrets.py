@@ -13,15 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import selectors
 import shutil
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,22 +25,21 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from nbclient import NotebookClient
-from traitlets.config import Config
 
 import pcache_magic
 from pcache_magic import store
 from pcache_magic.emulator import Emulator
-from pcache_magic.magics import ClaudeMagics
 from pcache_magic.render import render_session
 from pcache_magic.session import Session
 from pcache_magic.transport import Connection
+
+from _helpers import EmulatorProcess, loaded_magics, spawn_emulator
 
 SENTINEL = "sk-ant-SENTINEL-5f1c9e77-never-shown-anywhere"
 #: Parts of the key that would give it away even if it were cut, wrapped or re-encoded.
 FRAGMENTS = (SENTINEL, "SENTINEL-5f1c9e77", "5f1c9e77-never", "never-shown-anywhere")
 ROOT = Path(__file__).resolve().parents[1]
 LONG = " ".join(f"Rule {i}: review the code carefully and explain each finding." for i in range(160))
-LINE = re.compile(r"^pcache-emulator listening on (http://127\.0\.0\.1:\d+) ")
 
 
 def leaks(texts: dict[str, str]) -> list[str]:
@@ -62,49 +56,10 @@ def files_under(folder: Path) -> dict[str, str]:
 
 
 # -- a pcache-emulator process -------------------------------------------------------------------
-class Spawned:
-    def __init__(self, proc: subprocess.Popen[str], url: str) -> None:
-        self.proc, self.url = proc, url
-        self.output = ""
-
-    def stop(self) -> str:
-        """Stop it (Ctrl-C) and return everything it printed."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(2)
-        try:
-            out, err = self.proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, err = self.proc.communicate(timeout=20)
-        self.output += out + err
-        return self.output
-
-
-@contextmanager
-def spawn_emulator() -> Iterator[Spawned]:
-    script = Path(sys.executable).with_name("pcache-emulator")
-    argv = [str(script)] if script.exists() else [sys.executable, "-m", "pcache_magic.emulator.server"]
-    proc = subprocess.Popen(
-        [*argv, "--host", "127.0.0.1", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(proc.stdout, selectors.EVENT_READ)
-            assert selector.select(30), "pcache-emulator printed nothing in 30 s"
-        first = proc.stdout.readline()
-        match = LINE.match(first)
-        assert match, first
-        spawned = Spawned(proc, match.group(1))
-        spawned.output = first
-        yield spawned
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=20)
+def stop(server: EmulatorProcess) -> str:
+    """Stop it (Ctrl-C) and return everything it printed."""
+    _, out, err = server.stop()
+    return f"{server.line}\n{out}{err}"
 
 
 def http(
@@ -123,28 +78,17 @@ def http(
 
 
 # -- the magics -------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def shell() -> InteractiveShell:
-    config = Config()
-    config.HistoryManager.enabled = False
-    return InteractiveShell.instance(config=config)
-
-
 @pytest.fixture
 def ip(
-    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    offline_shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[InteractiveShell]:
+    """The offline shell (conftest.py) with the key set and files to attach; each test loads pcache_magic."""
     monkeypatch.setenv("ANTHROPIC_API_KEY", SENTINEL)
-    monkeypatch.setenv("PCACHE_OFFLINE", "1")
-    monkeypatch.delenv("PCACHE_EMULATOR_URL", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.md").write_text("# Notes\n\nThe service moves money; review carefully.\n")
     (tmp_path / "bin.dat").write_bytes(b"\x00\x01binary")
-    shell.config.pop("ClaudeMagics", None)
-    yield shell
-    shell.run_line_magic("unload_ext", "pcache_magic")
-    shell.config.pop("ClaudeMagics", None)
+    yield offline_shell
+    offline_shell.run_line_magic("unload_ext", "pcache_magic")
 
 
 #: Every magic, every export and a few mistakes. "INJECT x" injects a fault; "!" marks a cell that must fail.
@@ -217,8 +161,7 @@ def widget_states(widget: Any) -> str:
 
 def everything_else(ip: InteractiveShell, emu: Emulator | None) -> dict[str, str]:
     session = pcache_magic.current_session()
-    magics = ip.magics_manager.registry["ClaudeMagics"]
-    assert isinstance(magics, ClaudeMagics)
+    magics = loaded_magics(ip)
     panel = magics._panel
     assert panel is not None
     found = {
@@ -270,8 +213,7 @@ def test_a_key_in_the_client_and_the_environment_shows_nowhere(
     client = emu.client(api_key=SENTINEL, max_retries=1)
     assert client.api_key == SENTINEL  # the key really is in play
     connection = Connection(client, emu.async_client(api_key=SENTINEL), mode, emu.now, emulator=emu)
-    magics = ip.magics_manager.registry["ClaudeMagics"]
-    assert isinstance(magics, ClaudeMagics)
+    magics = loaded_magics(ip)
     magics.use(Session(connection=connection))
 
     def inject(fault: Any) -> None:
@@ -297,7 +239,7 @@ def test_server_mode_never_sends_the_key(
 ) -> None:
     """`PCACHE_EMULATOR_URL` + `ANTHROPIC_API_KEY`: the key stays home, the server never sees it."""
     caplog.set_level(logging.DEBUG)
-    with spawn_emulator() as server:
+    with spawn_emulator("--host", "127.0.0.1") as server:
         monkeypatch.setenv("PCACHE_EMULATOR_URL", server.url)
         with capture_output() as loading:
             ip.run_line_magic("load_ext", "pcache_magic")
@@ -315,7 +257,7 @@ def test_server_mode_never_sends_the_key(
         found["emulator state"] = http(f"{server.url}/_emulator/state")
         found["log records"] = caplog.text
         found.update(files_under(tmp_path))
-        found["emulator output"] = server.stop()
+        found["emulator output"] = stop(server)
     assert sum(c.ok for c in session.calls) >= 4
     assert leaks(found) == []
 
@@ -325,7 +267,7 @@ def test_the_emulator_never_echoes_a_key_it_receives() -> None:
     import anthropic
 
     found: dict[str, str] = {}
-    with spawn_emulator() as server:
+    with spawn_emulator("--host", "127.0.0.1") as server:
         client = anthropic.Anthropic(base_url=server.url, api_key=SENTINEL, max_retries=0, timeout=20)
         params: dict[str, Any] = {
             "model": "claude-sonnet-4-6",
@@ -360,7 +302,7 @@ def test_the_emulator_never_echoes_a_key_it_receives() -> None:
         found["advance"] = http(f"{server.url}/_emulator/advance", {"seconds": 60})
         found["inject"] = http(f"{server.url}/_emulator/inject", {"fault": 500, "times": 1})
         found["reset"] = http(f"{server.url}/_emulator/reset", {})
-        found["server output"] = server.stop()
+        found["server output"] = stop(server)
     assert set(found) >= {"fault 429", "fault 500", "fault 529", "fault 401"}
     # the 404 for a path that holds the key is the only place it could be quoted: check that one is honest
     leaked = leaks(found)

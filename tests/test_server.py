@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import selectors
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -24,6 +21,8 @@ from pcache_magic.emulator import Emulator
 from pcache_magic.emulator.server import EmulatorHTTPServer, is_loopback, main, serve
 from pcache_magic.emulator.wire import FaultPlan
 
+from _helpers import EmulatorProcess, emulator_command, spawn_emulator
+
 MODEL = "claude-sonnet-4-6"
 SENTINEL = "sk-ant-sentinel-server-4b8e2f"
 LONG_SYSTEM = " ".join(f"rule{i} keep answers short and cite line numbers." for i in range(800))
@@ -33,52 +32,19 @@ PARAMS: dict[str, Any] = {
     "system": [{"type": "text", "text": LONG_SYSTEM, "cache_control": {"type": "ephemeral"}}],
     "messages": [{"role": "user", "content": "Which functions lack tests?"}],
 }
-LINE = re.compile(
+#: The whole of the first line the console script prints.
+BANNER = re.compile(
     r"^pcache-emulator listening on (http://127\.0\.0\.1:(\d+)) "
     r"\(offline Anthropic Messages API emulator\)$"
 )
 
 
-def command(*args: str) -> list[str]:
-    script = Path(sys.executable).with_name("pcache-emulator")
-    if script.exists():
-        return [str(script), *args]
-    return [sys.executable, "-m", "pcache_magic.emulator.server", *args]
-
-
-def read_line(proc: subprocess.Popen[str], timeout: float = 30.0) -> str:
-    """The first stdout line, or fail after `timeout` seconds rather than hang."""
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout):
-            raise AssertionError(f"pcache-emulator printed nothing in {timeout}s")
-    return proc.stdout.readline().rstrip("\n")
-
-
-class Spawned:
-    def __init__(self, proc: subprocess.Popen[str], url: str) -> None:
-        self.proc, self.url = proc, url
-
-    def stop(self, sig: int) -> tuple[int, str]:
-        self.proc.send_signal(sig)
-        _, err = self.proc.communicate(timeout=20)
-        return self.proc.returncode, err
-
-
 @pytest.fixture
-def spawned() -> Iterator[Spawned]:
-    proc = subprocess.Popen(command("--port", "0"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = read_line(proc)
-        match = LINE.match(line)
-        assert match, line
-        assert int(match.group(2)) > 0
-        yield Spawned(proc, match.group(1))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=20)
+def spawned() -> Iterator[EmulatorProcess]:
+    with spawn_emulator() as spawned:
+        assert BANNER.match(spawned.line), spawned.line
+        assert spawned.port > 0
+        yield spawned
 
 
 @pytest.fixture
@@ -102,7 +68,7 @@ def sdk(url: str, key: str = SENTINEL) -> anthropic.Anthropic:
 # --- the console script -------------------------------------------------------------------
 
 
-def test_console_script_serves_the_sdk(spawned: Spawned) -> None:
+def test_console_script_serves_the_sdk(spawned: EmulatorProcess) -> None:
     client = sdk(spawned.url)
     first = client.messages.create(**PARAMS)
     assert first.usage.cache_creation_input_tokens
@@ -130,20 +96,20 @@ def test_console_script_serves_the_sdk(spawned: Spawned) -> None:
         everything = [http.get("/_emulator/state").text, json.dumps(state), json.dumps(advanced)]
     assert not [text for text in everything if SENTINEL in text]
 
-    code, err = spawned.stop(signal.SIGINT)
+    code, _, err = spawned.stop(signal.SIGINT)
     assert code == 0
     assert SENTINEL not in err and err.strip() == ""  # no per-request log lines
 
 
-def test_sigterm_exits_cleanly(spawned: Spawned) -> None:
+def test_sigterm_exits_cleanly(spawned: EmulatorProcess) -> None:
     assert sdk(spawned.url).models.retrieve(MODEL).id == MODEL
-    code, _ = spawned.stop(signal.SIGTERM)
+    code, _, _ = spawned.stop(signal.SIGTERM)
     assert code == 0
 
 
 def test_refuses_a_non_loopback_host_without_allow_remote() -> None:
     done = subprocess.run(
-        command("--host", "0.0.0.0", "--port", "0"), capture_output=True, text=True, timeout=60
+        emulator_command("--host", "0.0.0.0", "--port", "0"), capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 2
     assert done.stdout == ""

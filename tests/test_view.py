@@ -22,30 +22,10 @@ from pcache_magic.session import Session
 from pcache_magic.transport import connect
 from pcache_magic.view import CachePanel
 
+from _helpers import cell, parse, select, text
+
 MODEL = "claude-sonnet-4-5"
 LONG = " ".join(f"Rule {i}: review every function for missing tests and unclear names." for i in range(120))
-
-
-def parse(html: str) -> ET.Element:
-    return ET.fromstring(f"<root>{html}</root>")
-
-
-def select(root: ET.Element, tag: str, cls: str, **attrs: str) -> list[ET.Element]:
-    wanted = {k.replace("_", "-"): v for k, v in attrs.items()}
-    return [
-        el
-        for el in root.iter(tag)
-        if cls in (el.get("class") or "").split() and all(el.get(k) == v for k, v in wanted.items())
-    ]
-
-
-def cell(row: ET.Element, cls: str) -> ET.Element:
-    (found,) = select(row, "td", cls)
-    return found
-
-
-def text(el: ET.Element) -> str:
-    return "".join(el.itertext())
 
 
 def calls_html(panel: CachePanel) -> ET.Element:
@@ -53,13 +33,9 @@ def calls_html(panel: CachePanel) -> ET.Element:
 
 
 @pytest.fixture
-def emulator() -> Emulator:
-    return Emulator()
-
-
-@pytest.fixture
-def session(emulator: Emulator) -> Session:
-    s = Session(model=MODEL, connection=connect(emulator=emulator, max_retries=0))
+def session(emu: Emulator) -> Session:
+    """Not conftest.py's: no retries, and a cached system block named "intro"."""
+    s = Session(model=MODEL, connection=connect(emulator=emu, max_retries=0))
     s.system(LONG, cache="5m", name="intro")
     return s
 
@@ -214,21 +190,21 @@ def test_a_rendering_error_never_fails_the_call(
     assert "RuntimeError: render &lt;bug&gt;" in panel.status.value
 
 
-def test_online_countdown_ticks_and_stops_on_close(emulator: Emulator) -> None:
+def test_online_countdown_ticks_and_stops_on_close(emu: Emulator) -> None:
     # Not offline (no connection), but on the emulator's clock so time is under test control.
-    s = Session(model=MODEL, client=emulator.client(), clock=emulator.now)
+    s = Session(model=MODEL, client=emu.client(), clock=emu.now)
     s.system(LONG, cache="5m", name="intro")
     panel = CachePanel(s, refresh_every=0.01)
     assert panel.advance_button is None
     try:
         s.ask("q1", stream=False)
         assert panel.ticking
-        emulator.advance(60)  # no session event: only the timer can notice
+        emu.advance(60)  # no session event: only the timer can notice
         deadline = time.monotonic() + 5
         while "expires in 4:00" not in panel.countdown.value and time.monotonic() < deadline:
             time.sleep(0.01)
         assert "expires in 4:00" in panel.countdown.value
-        emulator.advance(300)
+        emu.advance(300)
         deadline = time.monotonic() + 5
         while panel.ticking and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -39,11 +39,6 @@ def plain_params(**extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def emu() -> Emulator:
-    return Emulator()
-
-
-@pytest.fixture
 def client(emu: Emulator) -> anthropic.Anthropic:
     return emu.client(max_retries=0)
 

@@ -1,0 +1,115 @@
+"""Plain helpers shared by several test files; the shared fixtures are in conftest.py.
+
+tests/ has no `__init__.py`, so pytest (in its default "prepend" import mode) puts this folder
+on `sys.path` and the test files import these as `from _helpers import ...`.
+"""
+
+from __future__ import annotations
+
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from IPython.core.interactiveshell import InteractiveShell
+
+from pcache_magic.magics import ClaudeMagics
+
+#: The model of the shared `session` fixture: its cache minimum is 1,024 tokens.
+MODEL = "claude-sonnet-4-5"
+
+
+# -- the loaded extension --------------------------------------------------------------------------
+def loaded_magics(ip: InteractiveShell) -> ClaudeMagics:
+    """The `ClaudeMagics` that `%load_ext pcache_magic` registered on the shell."""
+    found = ip.magics_manager.registry["ClaudeMagics"]
+    assert isinstance(found, ClaudeMagics)
+    return found
+
+
+# -- rendered HTML ---------------------------------------------------------------------------------
+# Renderer output is well-formed XML by design, so it is parsed with the standard library and
+# queried by the same `pcache-` classes and `data-*` attributes the browser test uses.
+def parse(html: str) -> ET.Element:
+    return ET.fromstring(f"<root>{html}</root>")
+
+
+def select(root: ET.Element, tag: str, cls: str, **attrs: str) -> list[ET.Element]:
+    """Elements `tag.cls[data-key=value]`: keyword `data_block="x"` means `data-block="x"`."""
+    wanted = {k.replace("_", "-"): v for k, v in attrs.items()}
+    return [
+        el
+        for el in root.iter(tag)
+        if cls in (el.get("class") or "").split() and all(el.get(k) == v for k, v in wanted.items())
+    ]
+
+
+def cell(row: ET.Element, cls: str) -> ET.Element:
+    """The one `td` of class `cls` in `row`."""
+    (found,) = select(row, "td", cls)
+    return found
+
+
+def text(el: ET.Element) -> str:
+    return "".join(el.itertext())
+
+
+# -- a pcache-emulator process ---------------------------------------------------------------------
+#: The first line `pcache-emulator` prints: its base URL and port.
+EMULATOR_LINE = re.compile(r"^pcache-emulator listening on (http://127\.0\.0\.1:(\d+)) ")
+
+
+def emulator_command(*args: str) -> list[str]:
+    """`pcache-emulator *args`: the console script beside this Python, or the module without it."""
+    script = Path(sys.executable).with_name("pcache-emulator")
+    argv = [str(script)] if script.exists() else [sys.executable, "-m", "pcache_magic.emulator.server"]
+    return [*argv, *args]
+
+
+@dataclass
+class EmulatorProcess:
+    proc: subprocess.Popen[str]
+    line: str  #: the first line it printed, without the newline
+    url: str
+    port: int
+
+    def stop(self, sig: int = signal.SIGINT) -> tuple[int, str, str]:
+        """Send `sig` (Ctrl-C by default) and wait: the exit code and the rest of stdout and stderr.
+
+        A process still running 20 s later is killed (so its exit code is -9).
+        """
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            out, err = self.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate(timeout=20)
+        return self.proc.returncode, out, err
+
+
+@contextmanager
+def spawn_emulator(*args: str) -> Iterator[EmulatorProcess]:
+    """`pcache-emulator --port 0 *args` on a free loopback port; killed at the end if still running."""
+    proc = subprocess.Popen(
+        emulator_command(*args, "--port", "0"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        with selectors.DefaultSelector() as selector:  # fail rather than hang on a silent process
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            assert selector.select(30), "pcache-emulator printed nothing in 30 s"
+        line = proc.stdout.readline().rstrip("\n")
+        match = EMULATOR_LINE.match(line)
+        assert match, f"pcache-emulator did not listen on 127.0.0.1: {line!r}"  # loopback by default
+        yield EmulatorProcess(proc, line, match.group(1), int(match.group(2)))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=20)
