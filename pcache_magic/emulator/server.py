@@ -122,6 +122,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128  # socketserver's 5 drops connections when many clients start at once
 
     def __init__(self, emulator: Emulator, address: tuple[str, int], timeout: float) -> None:
         self.emulator = emulator
