@@ -9,7 +9,7 @@ or skip it, by the same rules (`prefix.plan`) the emulator applies.  Pure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -74,13 +74,22 @@ def _marked(lay: Layout, names: Mapping[str, str]) -> str:
 
 
 def preflight(
-    params: Mapping[str, Any], lay: Layout, info: ModelInfo, names: Mapping[str, str] | None = None
+    params: Mapping[str, Any],
+    lay: Layout,
+    info: ModelInfo,
+    names: Mapping[str, str] | None = None,
+    *,
+    points: Sequence[Breakpoint] | None = None,
 ) -> list[Finding]:
-    """Findings for one request; errors first.  `names` maps request paths to block names."""
+    """Findings for one request; errors first.  `names` maps request paths to block names.
+
+    `points` are the request's breakpoints when the caller has resolved them already
+    (`prefix.resolve_breakpoints`); without them, they are resolved here and a broken
+    cache rule is a finding.
+    """
     names = names or {}
     found: list[Finding] = []
-    automatic = params.get("cache_control")
-    for p in lay.positions:
+    for p in map(lay.positions.__getitem__, lay.markers()):
         if p.marker and not p.cacheable:
             what = "an empty text block" if p.kind == "text" else f"a {p.kind} block"
             found.append(
@@ -92,8 +101,42 @@ def preflight(
                     fix="Put the marker on a non-empty text, image, document or tool block.",
                 )
             )
+    if points is None:
+        points = _resolve(params, lay, names, found)
+    if lay.total_tokens > info.context_window:
+        found.append(
+            Finding(
+                level="error",
+                code="context-window",
+                block=None,
+                message=f"The prompt is about {lay.total_tokens:,} tokens; {info.id} takes "
+                f"{info.context_window:,}.",
+                fix="Drop or shorten context blocks (%claude_session drop NAME).",
+            )
+        )
+    for point in points:
+        p = lay.positions[point.position]
+        if p.cumulative < info.min_cache_tokens:
+            found.append(
+                Finding(
+                    level="warning",
+                    code="below-minimum",
+                    block=_name(names, p.path),
+                    message=f"The prefix up to {p.path} is about {p.cumulative:,} tokens; {info.id} "
+                    f"caches from {info.min_cache_tokens:,}, so this marker is silently ignored.",
+                    fix="Mark a later block so the prefix reaches the minimum, or remove the marker.",
+                )
+            )
+    return sorted(found, key=lambda f: ("error", "warning", "info").index(f.level))
+
+
+def _resolve(
+    params: Mapping[str, Any], lay: Layout, names: Mapping[str, str], found: list[Finding]
+) -> Sequence[Breakpoint]:
+    """The request's breakpoints; a broken cache rule is added to `found` (and there are none)."""
+    automatic = params.get("cache_control")
     try:
-        points = resolve_breakpoints(lay, automatic)
+        return resolve_breakpoints(lay, automatic)
     except CacheRuleError as error:
         text = str(error)
         if "maximum" in text:
@@ -131,32 +174,7 @@ def preflight(
                     fix="Use the same TTL, or drop one marker.",
                 )
             )
-        points = []
-    if lay.total_tokens > info.context_window:
-        found.append(
-            Finding(
-                level="error",
-                code="context-window",
-                block=None,
-                message=f"The prompt is about {lay.total_tokens:,} tokens; {info.id} takes "
-                f"{info.context_window:,}.",
-                fix="Drop or shorten context blocks (%claude_session drop NAME).",
-            )
-        )
-    for point in points:
-        p = lay.positions[point.position]
-        if p.cumulative < info.min_cache_tokens:
-            found.append(
-                Finding(
-                    level="warning",
-                    code="below-minimum",
-                    block=_name(names, p.path),
-                    message=f"The prefix up to {p.path} is about {p.cumulative:,} tokens; {info.id} "
-                    f"caches from {info.min_cache_tokens:,}, so this marker is silently ignored.",
-                    fix="Mark a later block so the prefix reaches the minimum, or remove the marker.",
-                )
-            )
-    return sorted(found, key=lambda f: ("error", "warning", "info").index(f.level))
+        return []
 
 
 @dataclass(slots=True)
@@ -229,10 +247,12 @@ class Ledger:
         names: Mapping[str, str],
     ) -> list[Finding]:
         """A live earlier write that no breakpoint can reach within the 20-block lookback."""
-        live = [p for p in lay.positions if self.live(p.key, now)]
-        if not live or not points:
+        if not points:
             return []
-        best = live[-1]
+        # The last live write: searched from the end, where a steady conversation finds it at once.
+        best = next((p for p in reversed(lay.positions) if self.live(p.key, now)), None)
+        if best is None:
+            return []
         if best.index <= outcome.hit:
             return []
         nearest = min((b.position for b in points if b.position >= best.index), default=None)

@@ -12,6 +12,7 @@ into one message, each marker on the right content block.  Pure: no I/O.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterator
 from typing import Any, Literal, cast
 
@@ -19,7 +20,16 @@ from anthropic.types import CacheControlEphemeralParam
 from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-__all__ = ["TTL", "Block", "BlockKind", "CacheControl", "Conversation", "Role", "marker_target"]
+__all__ = [
+    "TTL",
+    "Block",
+    "BlockKind",
+    "CacheControl",
+    "Conversation",
+    "Role",
+    "cache_control",
+    "marker_target",
+]
 
 TTL = Literal["5m", "1h"]
 Role = Literal["tools", "system", "user", "assistant"]
@@ -47,6 +57,13 @@ class CacheControl(BaseModel):
         return out
 
 
+@functools.lru_cache(maxsize=4)
+def cache_control(ttl: TTL | None = None) -> CacheControl:
+    """The marker for `ttl`, one shared (frozen) instance per lifetime: a rendering kept for it is
+    recognised by identity from call to call."""
+    return CacheControl(ttl=ttl)
+
+
 class Block(BaseModel):
     """One named piece of the conversation (one notebook cell, one tool group, one reply).
 
@@ -68,32 +85,31 @@ class Block(BaseModel):
     """Where the content came from (a file path, a cell), for display."""
 
     _rendering: tuple[Any, Any, int | None, list[dict[str, Any]]] | None = PrivateAttr(default=None)
+    _marked: tuple[Any, Any, int | None, list[dict[str, Any]]] | None = PrivateAttr(default=None)
 
-    def rendered(self) -> list[dict[str, Any]]:
+    def rendered(self, marker: CacheControl | None = None) -> list[dict[str, Any]]:
         """The content with this block's marker placed, as it goes on the wire.
 
+        `marker` is for a block that has none of its own: the rendering of
+        `model_copy(update={"cache": marker})` (the session's `cache="last"`).
         Kept between calls: the same dicts are sent again, so the session's digest
         memo recognises them by identity and a long conversation is not re-hashed.
         Treat the result as read-only.
         """
-        private = self.__pydantic_private__ or {}
-        kept = private.get("_rendering")
+        cache = self.cache if marker is None else marker
+        slot = "_rendering" if cache is self.cache else "_marked"
+        kept = (self.__pydantic_private__ or {}).get(slot)
         # Frozen fields: the same objects mean the same rendering (a model_copy may differ).
-        if (
-            kept is not None
-            and kept[0] is self.cache
-            and kept[1] is self.content
-            and kept[2] == self.cache_index
-        ):
+        if kept is not None and kept[0] is cache and kept[1] is self.content and kept[2] == self.cache_index:
             return kept[3]
         items = [dict(item) for item in self.content]
         for item in items:
             item.pop("cache_control", None)
-        if self.cache is not None:
+        if cache is not None:
             target = marker_target(items, self.cache_index)
             if target is not None:
-                items[target]["cache_control"] = self.cache.param()
-        self._rendering = (self.cache, self.content, self.cache_index, items)
+                items[target]["cache_control"] = cache.param()
+        setattr(self, slot, (cache, self.content, self.cache_index, items))
         return items
 
 
@@ -179,35 +195,50 @@ class Conversation(BaseModel):
         model: str,
         max_tokens: int,
         automatic: CacheControl | None = None,
+        last_turn: CacheControl | None = None,
         **extra: Any,
     ) -> tuple[MessageCreateParamsNonStreaming, dict[str, str]]:
         """`to_params()` plus where each block landed: request path -> block name.
 
         Paths are those of `prefix.layout` (`tools.0`, `system.1`,
         `messages.2.content.0`), so findings and predictions can name blocks.
+        `last_turn` marks the last user or assistant block when it has no marker
+        of its own (as `turns.mark_last_turn` would, without copying the conversation).
         """
+        blocks = self.blocks
+        marked: Block | None = None
+        if last_turn is not None:
+            marked = next((b for b in reversed(blocks) if b.role == "user" or b.role == "assistant"), None)
+            if marked is not None and marked.cache is not None:
+                marked = None
         names: dict[str, str] = {}
+        turn_names: dict[str, str] = {}
         tools: list[dict[str, Any]] = []
         system: list[dict[str, Any]] = []
-        for block in self.blocks:
-            target = tools if block.role == "tools" else system if block.role == "system" else None
-            if target is not None:
-                for item in block.rendered():
-                    names[f"{block.role}.{len(target)}"] = block.name
-                    target.append(item)
         messages: list[dict[str, Any]] = []
-        for block in self.blocks:
-            if block.role not in ("user", "assistant"):
-                continue
-            content = block.rendered()
-            if not content:
-                continue
-            if not messages or messages[-1]["role"] != block.role:
-                messages.append({"role": block.role, "content": []})
-            current = messages[-1]["content"]
-            for item in content:
-                names[f"messages.{len(messages) - 1}.content.{len(current)}"] = block.name
-                current.append(item)
+        current: list[dict[str, Any]] = []
+        current_role, prefix = "", ""
+        for block in blocks:
+            role = block.role
+            if role == "user" or role == "assistant":
+                content = block.rendered(last_turn) if block is marked else block.rendered()
+                if not content:
+                    continue
+                if role != current_role:
+                    current, current_role = [], role
+                    messages.append({"role": role, "content": current})
+                    prefix = f"messages.{len(messages) - 1}.content."
+                name = block.name
+                for j in range(len(current), len(current) + len(content)):
+                    turn_names[f"{prefix}{j}"] = name
+                current.extend(content)
+            elif role == "tools" or role == "system":
+                target = tools if role == "tools" else system
+                name = block.name
+                for j, item in enumerate(block.rendered(), len(target)):
+                    names[f"{role}.{j}"] = name
+                    target.append(item)
+        names.update(turn_names)
         params: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
         if tools:
             params["tools"] = tools
@@ -216,5 +247,6 @@ class Conversation(BaseModel):
         params["messages"] = messages
         if automatic is not None:
             params["cache_control"] = automatic.param()
-        params.update(copy.deepcopy(extra))
+        if extra:
+            params.update(copy.deepcopy(extra))
         return cast(MessageCreateParamsNonStreaming, params), names

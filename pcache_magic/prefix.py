@@ -14,9 +14,11 @@ prediction and the outcome are computed by the same rules.  Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -92,6 +94,16 @@ class Layout:
     """Digest of what invalidates the messages level only."""
     blocks: tuple[Mapping[str, Any], ...] = ()
     """The block objects behind the positions (to recognise them in the next request)."""
+    marked: tuple[int, ...] | None = None
+    """Indices of the positions that carry a marker, as `layout` records them (see `markers`)."""
+    roles: tuple[str, ...] = ()
+    """The role of each message (part of its positions' keys)."""
+
+    def markers(self) -> tuple[int, ...]:
+        """Indices of the positions that carry a marker, in order."""
+        if self.marked is not None:
+            return self.marked
+        return tuple(p.index for p in self.positions if p.marker is not None)
 
     def tokens_at(self, index: int) -> int:
         """Cumulative prefix tokens up to and including position `index` (0 before the first)."""
@@ -116,19 +128,35 @@ def _chain(previous: bytes, tag: bytes, digest: bytes) -> bytes:
     return hashlib.sha256(previous + tag + digest).digest()
 
 
+@functools.lru_cache(maxsize=64)
+def _root(workspace: bytes, model: str) -> bytes:
+    """The start of every key: the workspace and the model (caches are per workspace and model)."""
+    return hashlib.sha256(workspace + b"\0" + model.encode()).digest()
+
+
 def _messages_salt(params: Mapping[str, Any]) -> bytes:
     """What invalidates only the messages level: tool_choice, thinking, and image presence."""
     images = 0
     for message in params.get("messages") or ():
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list):
-            images += sum(1 for b in content if isinstance(b, dict) and b.get("type") == "image")
-    salt = {
-        "tool_choice": params.get("tool_choice"),
-        "thinking": params.get("thinking"),
-        "i": images,
-    }
-    return json.dumps(salt, sort_keys=True, default=str).encode()
+            for b in content:
+                if isinstance(b, dict) and b.get("type") == "image":
+                    images += 1
+    tool_choice, thinking = params.get("tool_choice"), params.get("thinking")
+    if tool_choice is None and thinking is None:
+        return _plain_salt(images)
+    return _salt_digest({"tool_choice": tool_choice, "thinking": thinking, "i": images})
+
+
+def _salt_digest(salt: Mapping[str, Any]) -> bytes:
+    return hashlib.sha256(json.dumps(salt, sort_keys=True, default=str).encode()).digest()
+
+
+@functools.lru_cache(maxsize=64)
+def _plain_salt(images: int) -> bytes:
+    """The salt of a request with neither tool_choice nor thinking (most of them), by image count."""
+    return _salt_digest({"tool_choice": None, "thinking": None, "i": images})
 
 
 def message_blocks(message: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -139,22 +167,51 @@ def message_blocks(message: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [b for b in content if isinstance(b, dict)]
 
 
-def _entries(
-    params: Mapping[str, Any],
-) -> Iterator[tuple[Level, str, Mapping[str, Any], bytes, int | None, int]]:
-    """(level, path, block, tag, message index, framing tokens) for each prefix position, in order."""
-    for i, tool in enumerate(params.get("tools") or ()):
-        yield "tools", f"tools.{i}", tool, b"T", None, TOOLS_PREAMBLE if i == 0 else 0
-    system = params.get("system")
-    if isinstance(system, str):
-        system = [{"type": "text", "text": system}] if system else []
-    for i, block in enumerate(system or ()):
-        yield "system", f"system.{i}", block, b"S", None, 0
-    for m, message in enumerate(params.get("messages") or ()):
-        role = str(message.get("role", "")).encode()
-        for j, block in enumerate(message_blocks(message)):
-            tag = b"m" + role + str(m).encode() + b"." + str(j).encode()
-            yield "messages", f"messages.{m}.content.{j}", block, tag, m, MESSAGE_OVERHEAD if j == 0 else 0
+def _position(
+    index: int,
+    level: Level,
+    number: int,
+    block: Mapping[str, Any],
+    message: int | None,
+    role: str,
+    before: Position | None,
+    context: tuple[bytes, bytes, TokenEstimator, Callable[[Mapping[str, Any]], bytes]],
+) -> Position:
+    """The position of `block`, the `number`th of its level or message, right after `before`.
+
+    `context` is the request's (root, salt, estimator, digest function).  A key chains the key
+    before it (the root for the first), with the salt in between before the first messages position.
+    """
+    root, salt, estimator, digest_of = context
+    key, total = (root, 0) if before is None else (before.key, before.cumulative)
+    digest = digest_of(block)
+    if level == "tools":
+        path, tag = f"tools.{number}", b"T"
+        tokens = estimator.tool(block, digest) + (TOOLS_PREAMBLE if number == 0 else 0)
+        kind, cacheable = "tool", True
+    else:
+        if level == "system":
+            path, tag, framing = f"system.{number}", b"S", 0
+        else:
+            path, tag = f"messages.{message}.content.{number}", f"m{role}{message}.{number}".encode()
+            framing = MESSAGE_OVERHEAD if number == 0 else 0
+            if before is None or before.level != "messages":
+                key = _chain(key, b"M", salt)
+        tokens = estimator.block(block, digest) + framing
+        kind, cacheable = str(block.get("type")), _cacheable(block)
+    return Position(
+        index,
+        level,
+        path,
+        kind,
+        tokens,
+        total + tokens,
+        _chain(key, tag, digest),
+        _marker(block),
+        cacheable,
+        digest,
+        message,
+    )
 
 
 def layout(
@@ -174,54 +231,88 @@ def layout(
     same block objects, as the session re-sends them) are reused, so a growing
     conversation costs only its new blocks.
     """
-    digest_of = memo.digest if memo is not None else block_digest
-    root = hashlib.sha256(workspace + b"\0" + str(params.get("model", "")).encode()).digest()
-    salt = hashlib.sha256(_messages_salt(params)).digest()
-    reusable = previous if previous is not None and previous.root == root else None
+    root = _root(workspace, str(params.get("model", "")))
+    salt = _messages_salt(params)
+    context = (root, salt, estimator, memo.digest if memo is not None else block_digest)
+    source = previous if previous is not None and previous.root == root else None
+    # Positions are reused while every one so far was: a prefix of the source's.  Then the same
+    # block object at the same index, level and message (and role) has the same path and key.
+    reusing = source is not None
+    kept_positions = source.positions if source is not None else ()
+    kept_blocks = source.blocks if source is not None else ()
+    kept_roles = source.roles if source is not None else ()
     positions: list[Position] = []
     blocks: list[Mapping[str, Any]] = []
-    key, total = root, 0
-    salted = False
-    for level, path, block, tag, message, framing in _entries(params):
-        if level == "messages" and not salted:
-            key, salted = _chain(key, b"M", salt), True
-            if reusable is not None and reusable.salt != salt:
-                reusable = None
+    marked: list[int] = []
+    roles: list[str] = []
+    reused = 0
+
+    def add(level: Level, number: int, block: Mapping[str, Any], message: int | None, role: str) -> None:
+        nonlocal reusing, reused
         index = len(positions)
-        if reusable is not None and index < len(reusable.blocks) and reusable.blocks[index] is block:
-            kept = reusable.positions[index]
-            if kept.path == path:
-                positions.append(kept)
-                blocks.append(block)
-                key, total = kept.key, kept.cumulative
-                continue
-        reusable = None
-        digest = digest_of(block)
-        if level == "tools":
-            tokens, kind = estimator.tool(block, digest), "tool"
-        else:
-            tokens, kind = estimator.block(block, digest), str(block.get("type"))
-        tokens += framing
-        key = _chain(key, tag, digest)
-        total += tokens
-        cacheable = level == "tools" or _cacheable(block)
-        positions.append(
-            Position(
-                index,
-                level,
-                path,
-                kind,
-                tokens,
-                total,
-                key,
-                _marker(block),
-                cacheable,
-                digest,
-                message,
-            )
+        if reusing:
+            if index < len(kept_blocks) and kept_blocks[index] is block:
+                kept = kept_positions[index]
+                if kept.level == level and kept.message == message:
+                    positions.append(kept)
+                    blocks.append(block)
+                    reused += 1
+                    return
+            reusing = False
+        p = _position(
+            index, level, number, block, message, role, positions[-1] if positions else None, context
         )
+        if p.marker is not None:
+            marked.append(index)
+        positions.append(p)
         blocks.append(block)
-    return Layout(tuple(positions), total, root=root, salt=salt, blocks=tuple(blocks))
+
+    for number, tool in enumerate(params.get("tools") or ()):
+        add("tools", number, tool, None, "")
+    system = params.get("system")
+    if isinstance(system, str):
+        system = [{"type": "text", "text": system}] if system else []
+    for number, block in enumerate(system or ()):
+        add("system", number, block, None, "")
+    if source is not None and source.salt != salt:
+        reusing = False  # every messages key changes
+    for m, message in enumerate(params.get("messages") or ()):
+        role = str(message.get("role", ""))
+        roles.append(role)
+        if reusing and (m >= len(kept_roles) or kept_roles[m] != role):
+            reusing = False  # the same blocks in a message of another role have other keys
+        content = message.get("content", "")
+        if isinstance(content, str):
+            content = [{"type": "text", "text": content}]
+        number = 0
+        for block in content:
+            index = len(positions)
+            if reusing and index < len(kept_blocks) and kept_blocks[index] is block:
+                kept = kept_positions[index]
+                if kept.message == m:  # the same message (so the same level) as before: `add`, inlined
+                    positions.append(kept)
+                    blocks.append(block)
+                    reused += 1
+                    number += 1
+                    continue
+            if isinstance(block, dict):
+                add("messages", number, block, m, role)
+                number += 1
+    if reused:  # a prefix of the source's positions: its markers up to there come first
+        assert source is not None
+        marked[:0] = [i for i in source.markers() if i < reused]
+    return Layout(
+        tuple(positions),
+        positions[-1].cumulative if positions else 0,
+        root=root,
+        salt=salt,
+        blocks=tuple(blocks),
+        marked=tuple(marked),
+        roles=tuple(roles),
+    )
+
+
+_POSITION = operator.attrgetter("position")
 
 
 def resolve_breakpoints(lay: Layout, automatic: Mapping[str, Any] | None = None) -> list[Breakpoint]:
@@ -230,7 +321,8 @@ def resolve_breakpoints(lay: Layout, automatic: Mapping[str, Any] | None = None)
     `automatic` is the request's top-level `cache_control`: one breakpoint on
     the last block that can carry one (walking back past those that cannot).
     """
-    points = [Breakpoint(p.index, p.marker) for p in lay.positions if p.marker is not None]
+    positions = lay.positions
+    points = [Breakpoint(p.index, p.marker) for p in map(positions.__getitem__, lay.markers()) if p.marker]
     if automatic is not None:
         ttl: TTL = "1h" if automatic.get("ttl") == "1h" else "5m"
         target = next((p for p in reversed(lay.positions) if p.cacheable), None)
@@ -246,8 +338,9 @@ def resolve_breakpoints(lay: Layout, automatic: Mapping[str, Any] | None = None)
         raise CacheRuleError(
             f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {len(points)}."
         )
+    points.sort(key=_POSITION)
     seen_5m = False
-    for point in sorted(points, key=lambda b: b.position):
+    for point in points:
         if point.ttl == "5m":
             seen_5m = True
         elif seen_5m:
@@ -256,7 +349,7 @@ def resolve_breakpoints(lay: Layout, automatic: Mapping[str, Any] | None = None)
                 "cache_control block. Note that blocks are processed in the following "
                 "order: `tools`, `system`, `messages`."
             )
-    return sorted(points, key=lambda b: b.position)
+    return points
 
 
 def lookback_window(position: int) -> Sequence[int]:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import anthropic
 from anthropic.types import Message
 
 from .blocks import BlocksAPI
 from .cache import Finding, Ledger, Prediction, preflight
-from .conversation import TTL, Block, CacheControl, Conversation
+from .conversation import TTL, Block, Conversation, cache_control
 from .guide import GuideAPI
 from .models import ModelInfo, ModelTable, default_models
 from .planner import Planner
@@ -29,12 +29,11 @@ from .turns import (
     answer_unanswered_tool_uses,
     as_content,
     describe_failure,
-    mark_last_turn,
     run_tools,
     sdk_kwargs,
 )
 from .usage import CallRecord, Totals, totals
-from .volatile import volatile_findings
+from .volatile import ScanMemo, volatile_findings
 
 __all__ = ["DEFAULT_MODEL", "CacheMode", "PreflightError", "Session", "SessionEvent"]
 
@@ -89,7 +88,9 @@ class Session(BlocksAPI, GuideAPI):
         self.ledger = Ledger()
         self.estimator = TokenEstimator()
         self._digests = DigestMemo()
+        self._scans = ScanMemo()
         self._last_layout: tuple[Mapping[str, Any], Layout] | None = None
+        self._last_points: tuple[Layout, Any, list[Breakpoint] | None] | None = None
         self._observers: list[Observer] = []
         self._planners: dict[str, Planner] = {}
 
@@ -176,17 +177,16 @@ class Session(BlocksAPI, GuideAPI):
         extra: Mapping[str, Any],
     ) -> tuple[dict[str, Any], dict[str, str]]:
         mode = cache or self.cache_mode
-        automatic = CacheControl(ttl=self.default_ttl) if mode == "automatic" else None
-        working = mark_last_turn(conversation, self.default_ttl) if mode == "last" else conversation
-        params, names = working.render(
+        params, names = conversation.render(
             model=model or self.model,
             max_tokens=self.max_tokens if max_tokens is None else max_tokens,
-            automatic=automatic,
+            automatic=cache_control(self.default_ttl) if mode == "automatic" else None,
+            last_turn=cache_control(self.default_ttl) if mode == "last" else None,
             **extra,
         )
         if mode == "auto":
             return self._planner(str(params["model"])).plan(params, self.now()), names
-        return dict(params), names
+        return cast(dict[str, Any], params), names
 
     def _planner(self, model: str) -> Planner:
         """The model's planner, caught up on this session's calls (it learns from each new one)."""
@@ -218,13 +218,29 @@ class Session(BlocksAPI, GuideAPI):
             params, names = self._render(self.conversation, None, None, None, {})
         info = self.models.get(str(params["model"]))
         lay = self.layout(params)
-        findings = preflight(params, lay, info, names) + volatile_findings(params, lay, names)
-        try:
-            points = resolve_breakpoints(lay, params.get("cache_control"))
-        except CacheRuleError:
+        points = self._breakpoints(params, lay)
+        findings = preflight(params, lay, info, names, points=points)
+        findings += volatile_findings(params, lay, names, points=points, memo=self._scans)
+        if points is None:
             return findings, []
         predictions, extra = self.ledger.predict(lay, points, info, self.now(), names)
         return findings + extra, predictions
+
+    def _breakpoints(self, params: Mapping[str, Any], lay: Layout) -> list[Breakpoint] | None:
+        """`resolve_breakpoints` for `params` laid out as `lay`, None if they break a cache rule.
+
+        The last answer is kept: a call's check and its learning resolve the same request.
+        """
+        automatic = params.get("cache_control")
+        last = self._last_points
+        if last is not None and last[0] is lay and last[1] is automatic:
+            return last[2]
+        try:
+            points: list[Breakpoint] | None = resolve_breakpoints(lay, automatic)
+        except CacheRuleError:
+            points = None
+        self._last_points = (lay, automatic, points)
+        return points
 
     @property
     def totals(self) -> Totals:
@@ -409,9 +425,8 @@ class Session(BlocksAPI, GuideAPI):
 
     def _learn(self, params: Mapping[str, Any], names: Mapping[str, str], message: Message) -> None:
         lay = self.layout(params)
-        try:
-            points: list[Breakpoint] = resolve_breakpoints(lay, params.get("cache_control"))
-        except CacheRuleError:
+        points = self._breakpoints(params, lay)
+        if points is None:
             return
         info = self.models.get(str(params["model"]))
         read = message.usage.cache_read_input_tokens or 0

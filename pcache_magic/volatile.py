@@ -15,14 +15,15 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .cache import Finding
-from .prefix import CacheRuleError, Layout, resolve_breakpoints
+from .prefix import Breakpoint, CacheRuleError, Layout, Position, resolve_breakpoints
 
-__all__ = ["block_at", "volatile_findings", "volatile_values"]
+__all__ = ["ScanMemo", "block_at", "volatile_findings", "volatile_values"]
 
 _DATE = r"(?:19|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
@@ -194,35 +195,99 @@ def block_at(params: Mapping[str, Any], path: str) -> Mapping[str, Any]:
     return {"type": "text", "text": content} if isinstance(content, str) else content[int(rest[2])]
 
 
+#: What a block holds, per kind: (kind, first value, its offset, description, how many values).
+_Hits = tuple[tuple[str, str, int, str, int], ...]
+
+
+def _scan(block: Mapping[str, Any]) -> _Hits:
+    """The volatile values of one request block (as `block_at` returns it), first of each kind."""
+    hits: dict[str, list[tuple[str, int, str]]] = {}
+    for text in _texts(block):
+        for kind, value, offset, what in volatile_values(text):
+            hits.setdefault(kind, []).append((value, offset, what))
+    if not hits:
+        return ()
+    return tuple((kind, *values[0], len(values)) for kind, values in hits.items())
+
+
+class ScanMemo:
+    """What the blocks of a session's requests hold, remembered between calls.
+
+    Per block, by its content digest (`prefix.Position.digest`): a block's text does not
+    change from call to call (a changed block has a new digest), so each is scanned once.
+    Per cached prefix, by the key of its last position (which chains the digests and paths
+    of every block before it): the blocks that hold something, so a call whose cached
+    prefix was seen before costs one lookup.  Bounded: past `size` entries of either kind,
+    the oldest is forgotten (and worked out again if it comes back).
+    """
+
+    def __init__(self, size: int = 4_096) -> None:
+        self._blocks: OrderedDict[tuple[bool, bytes], _Hits] = OrderedDict()
+        self._prefixes: OrderedDict[bytes, tuple[tuple[int, _Hits], ...]] = OrderedDict()
+        self._size = size
+
+    def hits(self, params: Mapping[str, Any], position: Position) -> _Hits:
+        """What the block at `position` of `params` holds."""
+        # Tools are scanned as definitions, other blocks by their type: the level is part of the key.
+        key = (position.level == "tools", position.digest)
+        found = self._blocks.get(key)
+        if found is None:
+            found = self._blocks[key] = _scan(block_at(params, position.path))
+            if len(self._blocks) > self._size:
+                self._blocks.popitem(last=False)
+        return found
+
+    def prefix(self, params: Mapping[str, Any], layout: Layout, last: int) -> tuple[tuple[int, _Hits], ...]:
+        """(position index, what it holds) for the blocks up to position `last` that hold something."""
+        key = layout.positions[last].key
+        found = self._prefixes.get(key)
+        if found is None:
+            scanned = ((p.index, self.hits(params, p)) for p in layout.positions[: last + 1])
+            found = self._prefixes[key] = tuple((index, hits) for index, hits in scanned if hits)
+            if len(self._prefixes) > self._size:
+                self._prefixes.popitem(last=False)
+        return found
+
+    def __len__(self) -> int:
+        return len(self._blocks)
+
+
 def volatile_findings(
-    params: Mapping[str, Any], layout: Layout, names: Mapping[str, str] | None = None
+    params: Mapping[str, Any],
+    layout: Layout,
+    names: Mapping[str, str] | None = None,
+    *,
+    points: Sequence[Breakpoint] | None = None,
+    memo: ScanMemo | None = None,
 ) -> list[Finding]:
     """Warnings for volatile values in the cached blocks of `params` (those at or before its last breakpoint).
 
     `layout` is `prefix.layout(params, ...)`; `names` maps request paths to block names.
     One finding per block and kind, naming the first value found and how many there are.
+    `points` are the request's breakpoints when the caller has resolved them already;
+    `memo` remembers each block's values between calls (see `ScanMemo`).
     """
     names = names or {}
-    try:
-        points = resolve_breakpoints(layout, params.get("cache_control"))
-    except CacheRuleError:  # pre-flight reports the error; still scan up to the last explicit marker
-        points = []
-    last = max(
-        (b.position for b in points), default=max((p.index for p in layout.positions if p.marker), default=-1)
-    )
+    if points is None:
+        try:
+            points = resolve_breakpoints(layout, params.get("cache_control"))
+        except CacheRuleError:  # pre-flight reports the error; still scan up to the last explicit marker
+            points = []
+    last = max(b.position for b in points) if points else max(layout.markers(), default=-1)
     if last < 0:
         return []
     marker = layout.positions[last]
+    if memo is not None:
+        holding = memo.prefix(params, layout, last)
+    else:
+        scanned = ((p.index, _scan(block_at(params, p.path))) for p in layout.positions[: last + 1])
+        holding = tuple((index, hits) for index, hits in scanned if hits)
     found: list[Finding] = []
-    for position in layout.positions[: last + 1]:
-        hits: dict[str, list[tuple[str, int, str]]] = {}
-        for text in _texts(block_at(params, position.path)):
-            for kind, value, offset, what in volatile_values(text):
-                hits.setdefault(kind, []).append((value, offset, what))
+    for index, hits in holding:
+        position = layout.positions[index]
         block = names.get(position.path, position.path)
-        for values in hits.values():
-            value, offset, what = values[0]
-            more = f" (and {len(values) - 1} more)" if len(values) > 1 else ""
+        for _, value, offset, what, count in hits:
+            more = f" (and {count - 1} more)" if count > 1 else ""
             found.append(
                 Finding(
                     level="warning",

@@ -9,7 +9,7 @@ import pytest
 from pcache_magic.cache import Finding, Ledger, preflight
 from pcache_magic.conversation import TTL, Block, CacheControl, Conversation
 from pcache_magic.models import ModelInfo, default_models
-from pcache_magic.prefix import LOOKBACK, Layout, layout, resolve_breakpoints
+from pcache_magic.prefix import LOOKBACK, CacheRuleError, Layout, layout, resolve_breakpoints
 from pcache_magic.tokens import TokenEstimator
 
 SONNET = default_models().get("claude-sonnet-4-5")  # caches from 1,024 tokens
@@ -45,7 +45,14 @@ def findings(
     conv: Conversation, info: ModelInfo = SONNET, automatic: CacheControl | None = None
 ) -> list[Finding]:
     params, names = conv.render(model=info.id, max_tokens=10, automatic=automatic)
-    return preflight(params, layout(params, TokenEstimator()), info, names)
+    lay = layout(params, TokenEstimator())
+    found = preflight(params, lay, info, names)
+    try:  # the breakpoints resolved by the caller (as the session does) give the same findings
+        points = resolve_breakpoints(lay, params.get("cache_control"))
+    except CacheRuleError:
+        return found
+    assert preflight(params, lay, info, names, points=points) == found
+    return found
 
 
 def codes(found: list[Finding]) -> list[str]:

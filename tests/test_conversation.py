@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from pcache_magic.conversation import Block, CacheControl, Conversation, marker_target
+from pcache_magic.conversation import Block, CacheControl, Conversation, cache_control, marker_target
+from pcache_magic.turns import mark_last_turn
 
 MODEL = "claude-sonnet-4-5"
 EPH: dict[str, Any] = {"type": "ephemeral"}
@@ -262,3 +263,37 @@ def test_marker_target() -> None:
         name="b", role="user", kind="prompt", content=[text("a")], cache=CacheControl(), cache_index=5
     )
     assert block.rendered() == [text("a")]  # an out-of-range index places no marker
+
+
+@pytest.mark.parametrize("ttl", [None, "5m", "1h"])
+def test_a_last_turn_marker_renders_as_the_marked_copy_would(ttl: Any) -> None:
+    conv = notebook()
+    conv.add(Block(name="prompt-3", role="user", kind="prompt", content=[text("Third")]))
+    conv.add(Block(name="late-system", role="system", kind="system", content=[text("Later.")]))
+    marked = mark_last_turn(conv, ttl)
+    assert marked is not conv  # prompt-3 has no marker of its own
+    expected = marked.render(model=MODEL, max_tokens=1)
+    rendered = conv.render(model=MODEL, max_tokens=1, last_turn=cache_control(ttl))
+    assert rendered == expected
+    assert list(rendered[1]) == list(expected[1])  # the names in the same order too
+    assert conv.blocks[-2].rendered() == [text("Third")]  # the block itself is left unmarked
+    # A last turn with its own marker keeps it (prompt-2 is the last turn here).
+    conv.drop("prompt-3")
+    assert mark_last_turn(conv, ttl) is conv
+    assert conv.render(model=MODEL, max_tokens=1, last_turn=cache_control(ttl)) == conv.render(
+        model=MODEL, max_tokens=1
+    )
+
+
+def test_a_kept_rendering_with_a_marker_follows_the_block() -> None:
+    block = Block(name="q", role="user", kind="prompt", content=[text("a")])
+    hour = cache_control("1h")
+    assert cache_control("1h") is hour  # one shared marker per lifetime
+    first = block.rendered(hour)
+    assert first == [{**text("a"), "cache_control": EPH_1H}]
+    assert block.rendered(hour) is first  # kept
+    assert block.rendered() == [text("a")]  # the block's own rendering is separate
+    assert block.rendered(cache_control()) == [{**text("a"), "cache_control": EPH}]
+    changed = block.model_copy(update={"content": [text("b")]})  # a copy carries the kept renderings
+    assert changed.rendered(hour) == [{**text("b"), "cache_control": EPH_1H}]
+    assert changed.rendered() == [text("b")]

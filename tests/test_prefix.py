@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -154,7 +155,7 @@ def test_lookback_window_counts_the_breakpoint_itself() -> None:
 
 @pytest.mark.parametrize(
     "change",
-    ["append", "edit-middle", "tool_choice", "model", "marker-moved", "none"],
+    ["append", "edit-middle", "tool_choice", "model", "marker-moved", "none", "role", "extend", "image"],
 )
 def test_layout_reusing_the_previous_one_equals_a_fresh_layout(change: str) -> None:
     est = TokenEstimator()
@@ -171,10 +172,67 @@ def test_layout_reusing_the_previous_one_equals_a_fresh_layout(change: str) -> N
         second["model"] = "claude-opus-4-5"
     elif change == "marker-moved":
         second["system"] = [{**first["system"][0], "cache_control": EPH}]
+    elif change == "role":  # the same block objects in a message of another role
+        second["messages"][0] = {"role": "assistant", "content": first["messages"][0]["content"]}
+    elif change == "extend":  # one more block in the first message, after the same two
+        second["messages"][0]["content"] = [*first["messages"][0]["content"], {"type": "text", "text": "!"}]
+    elif change == "image":  # an image anywhere changes every messages key (the salt)
+        second["messages"].append({"role": "assistant", "content": [{"type": "image", "source": {}}]})
     reused = layout(second, est, previous=before)
     fresh = layout(second, TokenEstimator())
     assert reused.positions == fresh.positions
+    assert reused.markers() == fresh.markers() == tuple(p.index for p in fresh.positions if p.marker)
     shared = sum(1 for a, b in zip(before.positions, reused.positions, strict=False) if a is b)
     if change in ("none", "append"):
         # Everything up to the first string-content message (a new dict each time) is reused.
         assert shared == 4
+
+
+def test_reusing_a_layout_agrees_with_a_fresh_one_on_random_edits() -> None:
+    """Requests sharing block objects with the previous one, edited at random: reuse changes nothing."""
+    rng = random.Random(20260105)
+    marks = [None, None, EPH, {"type": "ephemeral", "ttl": "1h"}]
+
+    def block() -> dict[str, Any]:
+        kind = rng.choice(["text", "text", "empty", "image", "thinking"])
+        made: dict[str, Any] = {
+            "text": {"type": "text", "text": rng.choice(["a", "b c", "d e f"])},
+            "empty": {"type": "text", "text": ""},
+            "image": {"type": "image", "source": {"type": "url", "url": "https://x/y.png"}},
+            "thinking": {"type": "thinking", "thinking": "t", "signature": "s"},
+        }[kind]
+        mark = rng.choice(marks)
+        return {**made, "cache_control": mark} if mark else made
+
+    def message() -> dict[str, Any]:
+        role = rng.choice(["user", "assistant"])
+        return {"role": role, "content": rng.choice(["text", [block() for _ in range(rng.randint(0, 3))]])}
+
+    for _ in range(300):
+        first = request(messages=[message() for _ in range(rng.randint(0, 5))])
+        second = {**first, "messages": [{**m} for m in first["messages"]]}
+        for _ in range(rng.randint(0, 3)):
+            edit = rng.choice(["append", "drop", "replace", "role", "extend", "salt"])
+            messages = second["messages"]
+            if edit == "append" or not messages:
+                messages.append(message())
+            elif edit == "drop":
+                messages.pop(rng.randrange(len(messages)))
+            elif edit == "replace":
+                messages[rng.randrange(len(messages))] = message()
+            elif edit == "role":
+                picked = rng.choice(messages)
+                picked["role"] = "user" if picked["role"] == "assistant" else "assistant"
+            elif edit == "extend":
+                picked = rng.choice(messages)
+                if isinstance(picked["content"], list):
+                    picked["content"] = [*picked["content"], block()]
+            else:
+                second["tool_choice"] = {"type": "any"}
+        est = TokenEstimator()
+        reused = layout(second, est, previous=layout(first, est))
+        fresh = layout(second, TokenEstimator())
+        assert reused.positions == fresh.positions
+        assert reused.markers() == fresh.markers()
+        assert (reused.total_tokens, reused.salt) == (fresh.total_tokens, fresh.salt)
+        assert reused.roles == fresh.roles

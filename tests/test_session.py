@@ -458,3 +458,44 @@ def test_dropping_a_reply_drops_the_tool_results_that_answer_it(session: Session
     session.drop("reply-2")
     session.ask("Something else.", stream=False)  # an orphan tool_result would be a 400
     assert session.calls[-1].ok
+
+
+def test_check_agrees_with_checks_worked_out_from_scratch(session: Session) -> None:
+    """The session keeps layouts, breakpoints and scans between calls; none of it may change an answer."""
+    from pcache_magic.cache import preflight
+    from pcache_magic.prefix import CacheRuleError, layout, resolve_breakpoints
+    from pcache_magic.tokens import TokenEstimator
+    from pcache_magic.volatile import volatile_findings
+
+    def agree(**render: Any) -> None:
+        params, names = session._render(session.conversation, render.get("cache"), None, None, {})
+        got = session.check(params, names)
+        assert session.check(params, names) == got  # asked again: the kept layout and breakpoints
+        lay = layout(params, TokenEstimator())
+        info = session.models.get(str(params["model"]))
+        findings = preflight(params, lay, info, names) + volatile_findings(params, lay, names)
+        try:
+            points = resolve_breakpoints(lay, params.get("cache_control"))
+        except CacheRuleError:
+            assert got == (findings, [])
+            return
+        predictions, extra = session.ledger.predict(lay, points, info, session.now(), names)
+        assert got == (findings + extra, predictions)
+
+    session.system(LONG + " Built 2026-01-05 09:12:33.", cache="1h", name="sys")
+    agree()
+    session.ask("First?", stream=False, cache="last")
+    agree(cache="last")
+    session.context("ctx " + LONG, cache="5m", name="ctx")
+    agree(cache="last")
+    agree(cache="automatic")
+    session.ask("Second?", stream=False, cache="last")
+    agree(cache="last")
+    session.system(LONG + " Built on a stable day.", cache="1h", name="sys")  # the volatile value goes
+    agree(cache="last")
+    session.system(LONG, cache="5m", name="sys")  # a 5m marker before a 1h one: an error
+    session.context("ctx " + LONG, cache="1h", name="ctx")
+    agree(cache="last")
+    session.advance(3_600)
+    session.system(LONG, cache="1h", name="sys")
+    agree(cache="last")

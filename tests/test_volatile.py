@@ -11,7 +11,7 @@ from pcache_magic.prefix import layout
 from pcache_magic.session import Session
 from pcache_magic.tokens import TokenEstimator
 from pcache_magic.transport import connect
-from pcache_magic.volatile import volatile_findings, volatile_values
+from pcache_magic.volatile import ScanMemo, volatile_findings, volatile_values
 
 PROSE = """\
 Quarterly review. In 2024 we sold 1,234 units, up 12.5% on 2023, and the margin held at 31%.
@@ -151,3 +151,51 @@ def test_tools_and_tool_results_are_scanned() -> None:
     }
     found = findings(params, {"tools.0": "fetch tool"})
     assert [f.block for f in found] == ["fetch tool", "messages.2.content.0"]
+
+
+def test_the_memo_gives_the_same_findings_as_a_fresh_scan() -> None:
+    memo = ScanMemo()
+    stamp = "Now: 2026-01-05T09:12:33Z"
+    cases = [
+        request(PROSE + stamp),
+        request(PROSE + stamp),  # the same blocks again: from the memo
+        request(PROSE, stamp, mark="prompt"),
+        request(CODE + stamp, mark="system"),
+        {**request(PROSE, stamp, mark="none"), "cache_control": {"type": "ephemeral"}},
+    ]
+    for params in cases:
+        lay = layout(params, TokenEstimator())
+        names = {"system.0": "rules", "messages.0.content.0": "question"}
+        assert volatile_findings(params, lay, names, memo=memo) == volatile_findings(params, lay, names)
+    assert len(memo) > 0
+
+
+def test_the_memo_never_gives_a_stale_finding_when_a_block_changes() -> None:
+    session = Session(model="claude-sonnet-4-5", connection=connect(emulator=Emulator()))
+
+    def volatile() -> list[str]:
+        findings, _ = session.check()
+        return [f.message for f in findings if f.code == "volatile"]
+
+    session.system(PROSE * 5 + " Generated 2026-01-05 09:12:33.", cache="5m", name="rules")
+    first = volatile()
+    assert len(first) == 1 and "'2026-01-05 09:12:33'" in first[0]
+    assert volatile() == first  # remembered, and the same
+    session.system(PROSE * 5 + " Generated on a stable day.", cache="5m", name="rules")
+    assert volatile() == []  # the block changed: nothing is left over from its old text
+    session.system(PROSE * 5 + " Generated 2026-02-07 10:00:01.", cache="5m", name="rules")
+    (again,) = volatile()
+    assert "'2026-02-07 10:00:01'" in again and "2026-01-05" not in again
+    session.drop("rules")
+    session.system(PROSE * 5, name="rules")  # no marker: nothing is cached, nothing is scanned
+    assert volatile() == []
+
+
+def test_the_memo_is_bounded() -> None:
+    memo = ScanMemo(size=3)
+    for i in range(10):
+        params = request(f"{PROSE} Now: 2026-01-05 09:12:{i:02d}.")
+        lay = layout(params, TokenEstimator())
+        (finding,) = volatile_findings(params, lay, memo=memo)
+        assert f"09:12:{i:02d}" in finding.message
+    assert len(memo) == 3
