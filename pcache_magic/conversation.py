@@ -203,7 +203,7 @@ class Conversation(BaseModel):
         Paths are those of `prefix.layout` (`tools.0`, `system.1`,
         `messages.2.content.0`), so findings and predictions can name blocks.
         `last_turn` marks the last user or assistant block when it has no marker
-        of its own (as `turns.mark_last_turn` would, without copying the conversation).
+        of its own (as a copy with that block marked would, without copying the conversation).
         """
         blocks = self.blocks
         marked: Block | None = None

@@ -15,13 +15,12 @@ from typing import Any
 import anthropic
 from anthropic.types import Message
 
-from .conversation import TTL, Block, CacheControl, Conversation
+from .conversation import Block, Conversation
 
 __all__ = [
     "answer_unanswered_tool_uses",
     "as_content",
     "describe_failure",
-    "mark_last_turn",
     "run_tools",
     "sdk_kwargs",
     "tool_results_for",
@@ -52,19 +51,6 @@ def as_content(content: str | Sequence[Mapping[str, Any]]) -> list[dict[str, Any
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     return [dict(c) for c in content]
-
-
-def mark_last_turn(conversation: Conversation, ttl: TTL | None) -> Conversation:
-    """The conversation with a marker on its last turn (claudette's strategy), blocks untouched.
-
-    A turn that carries its own marker keeps it; the copy shares every other block.
-    """
-    blocks = list(conversation.blocks)
-    turns = [i for i, b in enumerate(blocks) if b.role in ("user", "assistant")]
-    if not turns or blocks[turns[-1]].cache is not None:
-        return conversation
-    blocks[turns[-1]] = blocks[turns[-1]].model_copy(update={"cache": CacheControl(ttl=ttl)})
-    return Conversation.model_construct(blocks=blocks)
 
 
 def run_tools(message: Message, run_tool: Callable[[str, dict[str, Any]], Any]) -> list[dict[str, Any]]:

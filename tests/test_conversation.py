@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from pcache_magic.conversation import Block, CacheControl, Conversation, cache_control, marker_target
-from pcache_magic.turns import mark_last_turn
 
 MODEL = "claude-sonnet-4-5"
 EPH: dict[str, Any] = {"type": "ephemeral"}
@@ -263,6 +262,19 @@ def test_marker_target() -> None:
         name="b", role="user", kind="prompt", content=[text("a")], cache=CacheControl(), cache_index=5
     )
     assert block.rendered() == [text("a")]  # an out-of-range index places no marker
+
+
+def mark_last_turn(conversation: Conversation, ttl: Any) -> Conversation:
+    """The oracle for `render(last_turn=...)`: a copy with a marker on its last turn.
+
+    A turn that carries its own marker keeps it; the copy shares every other block.
+    """
+    blocks = list(conversation.blocks)
+    turns = [i for i, b in enumerate(blocks) if b.role in ("user", "assistant")]
+    if not turns or blocks[turns[-1]].cache is not None:
+        return conversation
+    blocks[turns[-1]] = blocks[turns[-1]].model_copy(update={"cache": CacheControl(ttl=ttl)})
+    return Conversation.model_construct(blocks=blocks)
 
 
 @pytest.mark.parametrize("ttl", [None, "5m", "1h"])

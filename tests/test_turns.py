@@ -9,12 +9,11 @@ import httpx2
 import pytest
 from anthropic.types import Message
 
-from pcache_magic.conversation import Block, CacheControl, Conversation
+from pcache_magic.conversation import Block, Conversation
 from pcache_magic.turns import (
     answer_unanswered_tool_uses,
     as_content,
     describe_failure,
-    mark_last_turn,
     run_tools,
     sdk_kwargs,
     tool_results_for,
@@ -57,21 +56,6 @@ def test_content_is_a_text_block_or_a_copy() -> None:
     given = [text("a")]
     copied = as_content(given)
     assert copied == given and copied[0] is not given[0]
-
-
-def test_the_last_turn_gets_a_marker_and_nothing_else_changes() -> None:
-    conversation = Conversation()
-    conversation.add(Block(name="sys", role="system", kind="system", content=[text("s")]))
-    conversation.add(Block(name="q", role="user", kind="prompt", content=[text("q")]))
-    marked = mark_last_turn(conversation, "1h")
-    assert marked.blocks[0] is conversation.blocks[0]
-    assert marked.blocks[1].cache == CacheControl(ttl="1h") and conversation.blocks[1].cache is None
-    own = Conversation()
-    own.add(Block(name="q", role="user", kind="prompt", content=[text("q")], cache=CacheControl(ttl="5m")))
-    assert mark_last_turn(own, "1h") is own  # a turn's own marker wins
-    only_system = Conversation()
-    only_system.add(conversation.blocks[0])
-    assert mark_last_turn(only_system, None) is only_system
 
 
 def test_tools_run_and_failures_go_back_to_the_model() -> None:
