@@ -148,6 +148,9 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
     - `session`: record every call in this Session; without `anthropic_client`,
       `base_url` or `api_key`, calls also go through the session's async client.
     - `default_ttl`: the marker lifetime when a helper is given no `ttl` ("5m" or "1h").
+    - `automatic_cache`: send the API's automatic caching (a top-level `cache_control`) on every
+      request: True for 5 minutes, or "5m"/"1h".  For agents, whose requests the client does not
+      build message by message: the growing conversation is then read back on each call.
     """
 
     component_provider_override = "pcache_magic.autogen.CachingAnthropicChatCompletionClient"
@@ -160,8 +163,11 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
         anthropic_client: anthropic.AsyncAnthropic | None = None,
         session: Session | None = None,
         default_ttl: TTL | None = None,
+        automatic_cache: TTL | bool = False,
         **kwargs: Unpack[AnthropicClientConfiguration],
     ) -> None:
+        if automatic_cache not in (False, True, "5m", "1h"):
+            raise ValueError(f"automatic_cache must be True, False, '5m' or '1h', not {automatic_cache!r}")
         if "model_info" not in kwargs and (info := _model_info(kwargs.get("model"))) is not None:
             kwargs["model_info"] = info
         super().__init__(**kwargs)
@@ -172,6 +178,8 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
             self._unused_client, self._client = self._client, anthropic_client
         self.session = session
         self._rules = _Rules(default_ttl)
+        ttl = {"ttl": automatic_cache} if isinstance(automatic_cache, str) else {}
+        self._automatic = {"cache_control": {"type": "ephemeral", **ttl}} if automatic_cache else {}
         self._estimator = TokenEstimator()
         self._last_tools: list[dict[str, Any]] = []
         self._total_usage = CachingRequestUsage(prompt_tokens=0, completion_tokens=0)
@@ -243,7 +251,7 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
         """The SDK params (markers in place) and request path -> message name, with AutoGen's checks."""
         if not messages:
             raise ValueError("create() needs at least one message.")
-        args = {**self._create_args, **extra_create_args}
+        args = {**self._create_args, **self._automatic, **extra_create_args}
         info = self.model_info
         if not info["vision"] and any(
             isinstance(m, UserMessage)

@@ -472,3 +472,48 @@ def test_empty_or_foreign_messages_are_errors(client: CachingAnthropicChatComple
         asyncio.run(client.create([]))
     with pytest.raises(TypeError, match="not an AutoGen LLMMessage"):
         asyncio.run(client.create(["hello"]))  # type: ignore[list-item]
+
+
+def test_automatic_cache_marks_every_request() -> None:
+    session = Session(model=MODEL, connection=connect(emulator=Emulator()))
+    client = AnthropicChatCompletionClient(model=MODEL, session=session, automatic_cache="1h")
+    messages: list[LLMMessage] = [
+        SystemMessage(content=LARGE_DOCUMENT),
+        UserMessage(content="Hi", source="u"),
+    ]
+    first, second = _twice(client, messages)
+    assert session.calls[0].request["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+    assert session.calls[0].tokens.write_1h > 1_000 and second.cached and not first.cached
+    with pytest.raises(ValueError, match="automatic_cache must be"):
+        AnthropicChatCompletionClient(model=MODEL, session=session, automatic_cache="2h")  # type: ignore[arg-type]
+
+
+def test_an_assistant_agent_runs_on_the_cached_client() -> None:
+    agents = pytest.importorskip("autogen_agentchat.agents", reason="autogen-agentchat not installed")
+    session = Session(model=MODEL, connection=connect(emulator=Emulator()))
+    client = AnthropicChatCompletionClient(model=MODEL, session=session, automatic_cache=True)
+
+    def lookup_section(number: int) -> str:
+        """Return one numbered section of the guide."""
+        return LARGE_DOCUMENT[:200]
+
+    agent = agents.AssistantAgent(
+        "reviewer",
+        model_client=client,
+        tools=[lookup_section],
+        system_message=LARGE_DOCUMENT,
+        reflect_on_tool_use=True,  # after the tool, one more call to answer with its result
+    )
+
+    async def two_tasks() -> None:
+        await agent.run(task="Use lookup_section to find the first section.")
+        await agent.run(task="Summarise it.")
+
+    asyncio.run(two_tasks())
+    tool_call, reflection, second_task = session.calls
+    assert tool_call.request["tools"] and tool_call.outcome == "write"
+    # The reflection changes tool_choice, which invalidates the messages level (as the API does);
+    # automatic caching had its only entry there, so that call reads nothing.
+    assert reflection.request.get("tool_choice") != tool_call.request.get("tool_choice")
+    assert reflection.outcome == "write"
+    assert second_task.outcome == "hit+write" and second_task.tokens.read == tool_call.tokens.written
