@@ -757,8 +757,8 @@ ERRORS: list[tuple[str, object, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("b", "message"), [e[1:] for e in ERRORS], ids=[e[0] for e in ERRORS])
-def test_invalid_bodies_answer_like_the_api(b: object, message: str) -> None:
+def assert_invalid(b: object, message: str) -> None:
+    """`b` is refused as the API refuses it: 400, invalid_request_error, exactly `message`."""
     with pytest.raises(ApiError) as raised:
         check(b)
     assert (raised.value.status, raised.value.type, raised.value.message) == (
@@ -766,6 +766,11 @@ def test_invalid_bodies_answer_like_the_api(b: object, message: str) -> None:
         "invalid_request_error",
         message,
     )
+
+
+@pytest.mark.parametrize(("b", "message"), [e[1:] for e in ERRORS], ids=[e[0] for e in ERRORS])
+def test_invalid_bodies_answer_like_the_api(b: object, message: str) -> None:
+    assert_invalid(b, message)
 
 
 def test_unknown_model_is_404_after_the_body_is_valid() -> None:
@@ -936,13 +941,7 @@ TOOL_PAIR_ERRORS: list[tuple[str, object, str]] = [
     ("b", "message"), [e[1:] for e in TOOL_PAIR_ERRORS], ids=[e[0] for e in TOOL_PAIR_ERRORS]
 )
 def test_unanswered_and_orphan_tool_blocks_are_400(b: object, message: str) -> None:
-    with pytest.raises(ApiError) as raised:
-        check(b)
-    assert (raised.value.status, raised.value.type, raised.value.message) == (
-        400,
-        "invalid_request_error",
-        message,
-    )
+    assert_invalid(b, message)
 
 
 def test_an_unanswered_tool_use_is_a_400_on_the_wire() -> None:
