@@ -220,7 +220,9 @@ class Session(BlocksAPI, GuideAPI):
         lay = self.layout(params)
         points = self._breakpoints(params, lay)
         findings = preflight(params, lay, info, names, points=points)
-        findings += volatile_findings(params, lay, names, points=points, memo=self._scans)
+        # points=[] when they break a rule: scan up to the last explicit marker, without resolving again
+        scanned = points if points is not None else []
+        findings += volatile_findings(params, lay, names, points=scanned, memo=self._scans)
         if points is None:
             return findings, []
         predictions, extra = self.ledger.predict(lay, points, info, self.now(), names)
