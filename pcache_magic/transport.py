@@ -30,6 +30,17 @@ EMULATOR_URL_ENV = "PCACHE_EMULATOR_URL"
 _TRUE = {"1", "true", "yes", "on"}
 
 Mode = Literal["live", "offline", "server"]
+#: Why an in-process emulator serves the calls: no key, `PCACHE_OFFLINE`, `offline=True`, or an
+#: emulator handed to `connect`.
+OfflineReason = Literal["no key", "env", "argument", "emulator"]
+
+#: What the offline notice says in brackets: why the emulator serves the calls, and how to go live.
+#: The no-key wording is in stored notebook outputs (notebooks/sanitize.cfg maps the others to it).
+_NO_KEY_HINT = "set ANTHROPIC_API_KEY to go live"
+_OFFLINE_HINTS: dict[OfflineReason | None, str] = {
+    "env": f"{OFFLINE_ENV} is set; unset it to use ANTHROPIC_API_KEY",
+    "argument": "offline=True was given; set offline=False to use ANTHROPIC_API_KEY",
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,7 @@ class Connection:
     clock: Callable[[], float]
     emulator: Emulator | None = None
     url: str | None = None
+    why: OfflineReason | None = None
 
     @property
     def offline(self) -> bool:
@@ -54,7 +66,9 @@ class Connection:
             return "live: calls go to the Anthropic API (ANTHROPIC_API_KEY is set)"
         if self.mode == "server":
             return f"offline: calls go to the pcache-emulator at {self.url}"
-        return "offline: calls go to the built-in emulator (set ANTHROPIC_API_KEY to go live)"
+        if self.why == "emulator":
+            return "offline: calls go to the emulator given to connect()"
+        return f"offline: calls go to the built-in emulator ({_OFFLINE_HINTS.get(self.why, _NO_KEY_HINT)})"
 
     def advance(self, seconds: float) -> float:
         """Move the emulator's clock; a clear error online, where time is real."""
@@ -87,8 +101,9 @@ def connect(
     - otherwise: the live API, with the key from `ANTHROPIC_API_KEY`.
     """
     env = os.environ if env is None else env
+    forced_by: OfflineReason = "argument"
     if offline is None:
-        offline = env.get(OFFLINE_ENV, "").strip().lower() in _TRUE
+        offline, forced_by = env.get(OFFLINE_ENV, "").strip().lower() in _TRUE, "env"
     key = env.get("ANTHROPIC_API_KEY") or None
     if emulator is None and (url := env.get(EMULATOR_URL_ENV)):
         url = url.rstrip("/")
@@ -109,6 +124,8 @@ def connect(
             anthropic.Anthropic(**kwargs), anthropic.AsyncAnthropic(**kwargs), "server", server_clock, url=url
         )
     if emulator is not None or offline or key is None:
+        # Why, for the notice; without a key that is all there is to say.
+        why: OfflineReason = "emulator" if emulator is not None else "no key" if key is None else forced_by
         if emulator is None:
             from .emulator import Emulator
 
@@ -119,6 +136,7 @@ def connect(
             "offline",
             emulator.now,
             emulator=emulator,
+            why=why,
         )
     return Connection(
         anthropic.Anthropic(api_key=key, **client_kwargs),

@@ -52,11 +52,30 @@ def test_an_empty_key_counts_as_no_key() -> None:
     assert connect(env={"ANTHROPIC_API_KEY": ""}).mode == "offline"
 
 
+NO_KEY_NOTICE = "offline: calls go to the built-in emulator (set ANTHROPIC_API_KEY to go live)"
+
+
+@pytest.mark.parametrize(
+    ("env", "offline"),
+    [({OFFLINE_ENV: "1"}, None), ({"ANTHROPIC_API_KEY": ""}, True), ({OFFLINE_ENV: "1"}, True)],
+)
+def test_without_a_key_the_notice_says_set_one_however_offline_was_chosen(
+    env: dict[str, str], offline: bool | None
+) -> None:
+    # The stored notebook outputs hold this exact line (make test runs with PCACHE_OFFLINE=1).
+    assert connect(env=env, offline=offline).notice == NO_KEY_NOTICE
+
+
 @pytest.mark.parametrize("value", ["1", "true", "YES", " on "])
 def test_pcache_offline_forces_offline_even_with_a_key(value: str) -> None:
     conn = connect(env={"ANTHROPIC_API_KEY": SENTINEL, OFFLINE_ENV: value})
     assert conn.mode == "offline" and conn.emulator is not None
     assert conn.client.api_key == DEFAULT_API_KEY  # the real key is not even handed to the emulator
+    # the notice says why it is offline with a key, and what to do (not "set ANTHROPIC_API_KEY")
+    assert conn.notice == (
+        "offline: calls go to the built-in emulator "
+        "(PCACHE_OFFLINE is set; unset it to use ANTHROPIC_API_KEY)"
+    )
     assert not leaks(conn)
 
 
@@ -68,6 +87,24 @@ def test_pcache_offline_off_values_keep_a_key_live(value: str) -> None:
 def test_offline_argument_overrides_the_environment() -> None:
     assert connect(env={"ANTHROPIC_API_KEY": SENTINEL}, offline=True).mode == "offline"
     assert connect(env={"ANTHROPIC_API_KEY": SENTINEL, OFFLINE_ENV: "1"}, offline=False).mode == "live"
+
+
+@pytest.mark.parametrize("env", [{}, {OFFLINE_ENV: "1"}, {OFFLINE_ENV: "0"}])
+def test_the_offline_argument_with_a_key_is_named_in_the_notice(env: dict[str, str]) -> None:
+    conn = connect(env={"ANTHROPIC_API_KEY": SENTINEL, **env}, offline=True)
+    assert conn.mode == "offline" and conn.client.api_key == DEFAULT_API_KEY
+    assert conn.notice == (
+        "offline: calls go to the built-in emulator "
+        "(offline=True was given; set offline=False to use ANTHROPIC_API_KEY)"
+    )
+    assert not leaks(conn)
+
+
+@pytest.mark.parametrize("env", [{}, {"ANTHROPIC_API_KEY": SENTINEL}])
+def test_a_given_emulator_is_named_in_the_notice_key_or_not(env: dict[str, str]) -> None:
+    conn = connect(env=env, emulator=Emulator())  # a key would not make it live: no "set ANTHROPIC_API_KEY"
+    assert conn.notice == "offline: calls go to the emulator given to connect()"
+    assert not leaks(conn)
 
 
 def test_a_key_means_live_built_but_never_called() -> None:
