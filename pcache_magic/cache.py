@@ -69,8 +69,26 @@ def _name(names: Mapping[str, str], path: str) -> str:
     return names.get(path, path)
 
 
-def _marked(lay: Layout, names: Mapping[str, str]) -> str:
-    return ", ".join(f"{_name(names, p.path)} ({p.path})" for p in lay.positions if p.marker)
+def _listed(names: Mapping[str, str], paths: Sequence[str]) -> str:
+    return ", ".join(f"{_name(names, path)} ({path})" for path in paths)
+
+
+def _repeated_tools(params: Mapping[str, Any], names: Mapping[str, str]) -> list[Finding]:
+    """A tool name given twice (the API answers 400 "tools: Tool names must be unique.")."""
+    paths: dict[str, list[str]] = {}
+    for i, tool in enumerate(params.get("tools") or ()):
+        paths.setdefault(str(tool.get("name")), []).append(f"tools.{i}")
+    return [
+        Finding(
+            level="error",
+            code="duplicate-tool",
+            block=_name(names, where[-1]),
+            message=f"Tool names must be unique; {tool!r} is defined in {_listed(names, where)}.",
+            fix="Rename one of the tools, or drop one block (%claude_session drop NAME).",
+        )
+        for tool, where in paths.items()
+        if len(where) > 1
+    ]
 
 
 def preflight(
@@ -88,7 +106,7 @@ def preflight(
     cache rule is a finding.
     """
     names = names or {}
-    found: list[Finding] = []
+    found = _repeated_tools(params, names)
     for p in map(lay.positions.__getitem__, lay.markers()):
         if p.marker and not p.cacheable:
             what = "an empty text block" if p.kind == "text" else f"a {p.kind} block"
@@ -143,8 +161,9 @@ def _resolve(
             # automatic caching takes a slot only when its target block has no marker of its own
             last = next((p for p in reversed(lay.positions) if p.cacheable), None)
             adds = automatic is not None and last is not None and last.marker is None
-            count = sum(1 for p in lay.positions if p.marker) + (1 if adds else 0)
-            listed = _marked(lay, names) + (", automatic caching" if adds else "")
+            marked = [p.path for p in lay.positions if p.marker]
+            count = len(marked) + (1 if adds else 0)
+            listed = _listed(names, marked) + (", automatic caching" if adds else "")
             found.append(
                 Finding(
                     level="error",

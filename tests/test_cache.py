@@ -8,6 +8,8 @@ import pytest
 
 from pcache_magic.cache import Finding, Ledger, preflight
 from pcache_magic.conversation import TTL, Block, CacheControl, Conversation
+from pcache_magic.emulator.errors import ApiError
+from pcache_magic.emulator.validate import validate_request
 from pcache_magic.models import ModelInfo, default_models
 from pcache_magic.prefix import LOOKBACK, CacheRuleError, Layout, layout, resolve_breakpoints
 from pcache_magic.tokens import TokenEstimator
@@ -219,6 +221,42 @@ def test_prompt_over_the_context_window_is_an_error_and_errors_come_first() -> N
     assert codes(found) == ["context-window", "below-minimum"]
     assert f"{SONNET.context_window:,}" in found[0].message and found[0].level == "error"
     assert findings(conv, default_models().get("claude-sonnet-4-6"))[0].code == "below-minimum"  # 1M window
+
+
+def tool(name: str) -> dict[str, Any]:
+    return {"name": name, "description": f"The {name} tool.", "input_schema": {"type": "object"}}
+
+
+def test_a_tool_name_in_two_blocks_is_an_error_naming_both() -> None:
+    conv = conversation(("sys", "system", words(1_200), True), ("q", "user", "Find it.", None))
+    conv.add(Block(name="web", role="tools", kind="tools", content=[tool("search"), tool("fetch")]))
+    conv.add(Block(name="docs", role="tools", kind="tools", content=[tool("search")]))
+    found = findings(conv)
+    assert codes(found) == ["duplicate-tool"]
+    error = found[0]
+    assert error.level == "error" and error.block == "docs"  # the later block, where it was added
+    assert error.message == "Tool names must be unique; 'search' is defined in web (tools.0), docs (tools.2)."
+    assert "Rename one of the tools, or drop one block" in error.fix
+    # the emulator refuses the same request, as the API does
+    params, _ = conv.render(model=SONNET.id, max_tokens=10)
+    with pytest.raises(ApiError, match="Tool names must be unique"):
+        validate_request(params, known_model=lambda _: True)
+    conv.drop("docs")
+    assert findings(conv) == []
+
+
+def test_each_repeated_tool_name_is_its_own_finding() -> None:
+    params = {
+        "model": SONNET.id,
+        "max_tokens": 10,
+        "tools": [tool("a"), tool("b"), tool("a"), tool("b"), tool("a")],
+        "messages": [{"role": "user", "content": "Hi"}],
+    }
+    found = preflight(params, layout(params, TokenEstimator()), SONNET)
+    assert codes(found) == ["duplicate-tool", "duplicate-tool"]
+    assert found[0].block == "tools.4"  # no names given: the path stands in
+    assert "'a' is defined in tools.0 (tools.0), tools.2 (tools.2), tools.4 (tools.4)." in found[0].message
+    assert "'b' is defined in tools.1 (tools.1), tools.3 (tools.3)." in found[1].message
 
 
 # -- the ledger ----------------------------------------------------------------------------------

@@ -331,6 +331,19 @@ def test_preflight_error_lists_the_markers(ip: InteractiveShell) -> None:
     assert state(session) == before
 
 
+def test_a_tool_name_in_two_tools_cells_is_one_line_and_not_sent(ip: InteractiveShell) -> None:
+    search, fetch = (f'{{"name": "{n}", "input_schema": {{"type": "object"}}}}' for n in ("search", "fetch"))
+    with capture_output() as out:
+        run(ip, f"%%claude_tools\n{search}")
+        run(ip, f"%%claude_tools --name more\n[{fetch}, {search}]")
+    said = "Tool names must be unique; 'search' is defined in tools:search (tools.0), more (tools.2)."
+    assert f"error: {said}" in out.stdout  # said when the second cell ran
+    message = usage_error(ip, "%%claude\nFind it.")  # nothing sent, the conversation unchanged
+    assert message.startswith(f"Not sent: [more] {said} Rename one of the tools")
+    assert "\n" not in message and "Traceback" not in message
+    assert pcache_magic.current_session().calls == []
+
+
 @pytest.mark.parametrize(
     ("fault", "flags", "expected"),
     [

@@ -229,6 +229,25 @@ def test_five_markers_is_refused_before_sending(session: Session, emu: Emulator)
     assert sent() == count + 1 and session.calls[-1].ok
 
 
+def test_a_tool_name_in_two_blocks_is_refused_before_sending(session: Session, emu: Emulator) -> None:
+    search = {"name": "search", "input_schema": {"type": "object"}}
+    session.tools([search, {"name": "fetch", "input_schema": {"type": "object"}}], name="web")
+    session.tools([search], name="docs")
+    findings, _ = session.check()  # what %claude_session and the panel show
+    assert [(f.level, f.code, f.block) for f in findings] == [("error", "duplicate-tool", "docs")]
+    assert "'search' is defined in web (tools.0), docs (tools.2)" in findings[0].message
+    sent = Counter(emu)
+    before, count = session.conversation.model_dump(), sent()
+    with pytest.raises(PreflightError, match="Tool names must be unique") as info:
+        session.ask("Q", stream=False)
+    assert [f.code for f in info.value.findings] == ["duplicate-tool"]
+    assert sent() == count and session.calls == []  # nothing reached the emulator
+    assert session.conversation.model_dump() == before
+    session.drop("docs")
+    session.ask("Q", stream=False)
+    assert sent() == count + 1 and session.calls[-1].ok
+
+
 def failed_call_leaves_no_trace(session: Session, emu: Emulator, fail: Callable[[], object]) -> str:
     session.system(LONG, cache=True, name="sys")
     session.ask("One", stream=False)
