@@ -172,7 +172,7 @@ def test_context_text_files_images_and_rerun(ip: InteractiveShell, tmp_path: Pat
 @pytest.mark.parametrize(
     ("code", "words"),
     [
-        ("%%claude_system --bogus\nx", "unrecognized arguments: --bogus"),
+        ("%%claude_system --bogus\nx", "unrecognized arguments: --bogus$"),
         ("%%claude_system --cache 2h\nx", "invalid choice: '2h'"),
         ("%%claude_system --cache\n  \n", "The cell is empty"),
         ("%claude_context --cache", "Nothing to add"),
@@ -209,6 +209,53 @@ def test_usage_errors_are_one_line_and_change_nothing(
     message = usage_error(ip, code)
     assert "\n" not in message and "Traceback" not in message
     assert __import__("re").search(words, message), message
+
+
+ABBREVIATED = "flags are not abbreviated: write {} in full"
+
+
+@pytest.mark.parametrize(
+    ("code", "unknown", "full"),
+    [
+        ("%%claude --cach last\nHello?", "--cach last", "--cache"),
+        ("%%claude --no-st\nHello?", "--no-st", "--no-stream"),
+        ("%%claude --n q\nHello?", "--n q", "--no-stream or --name"),
+        ("%%claude_context --fil notes.txt\nx", "--fil notes.txt", "--file"),
+        ("%claude_context --im notes.png", "--im notes.png", "--image"),
+        ("%%claude_context --cach=1h\nx", "--cach=1h", "--cache"),
+        ("%%claude_system --cach\nx", "--cach", "--cache"),
+        ('%%claude_tools --ru\n{"name": "x", "input_schema": {"type": "object"}}', "--ru", "--run"),
+        ("%claude_explain --a", "--a", "--all"),
+    ],
+)
+def test_abbreviated_flags_are_refused_in_one_line(
+    ip: InteractiveShell, code: str, unknown: str, full: str
+) -> None:
+    # argparse would take an unambiguous prefix: `--cach last` quietly meant `--cache last`
+    message = usage_error(ip, code)
+    assert message == f"unrecognized arguments: {unknown} ({ABBREVIATED.format(full)})"
+
+
+def test_every_magic_parser_wants_flags_in_full(ip: InteractiveShell) -> None:
+    parsers = {
+        name: fn.parser
+        for table in loaded_magics(ip).magics.values()
+        for name, fn in table.items()
+        if hasattr(fn, "parser")
+    }
+    assert {"claude", "claude_context", "claude_system", "claude_tools", "claude_session"} <= set(parsers)
+    assert {name for name, parser in parsers.items() if parser.allow_abbrev} == set()
+
+
+def test_flags_in_full_and_with_equals_still_work(ip: InteractiveShell, tmp_path: Path) -> None:
+    session = pcache_magic.current_session()
+    (tmp_path / "notes.txt").write_text(LONG)
+    run(ip, "%%claude_context --cache=1h --name=guide --file=notes.txt\nRead the notes.")
+    run(ip, "%%claude --cache=last --no-stream --max-tokens=40 --name=q\nHello?")
+    assert session.conversation.names() == ["guide", "q", "reply"]
+    guide = session.conversation.blocks[0]
+    assert guide.cache is not None and guide.cache.ttl == "1h" and guide.source == "notes.txt"
+    assert session.calls[-1].request["max_tokens"] == 40
 
 
 def test_tools_json_expression_and_cache_marker(ip: InteractiveShell) -> None:
