@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from anthropic.types import CacheControlEphemeralParam
@@ -68,7 +69,8 @@ class Block(BaseModel):
     """One named piece of the conversation (one notebook cell, one tool group, one reply).
 
     Frozen: a change is a new block (`model_copy(update=...)`), so a snapshot of the
-    conversation is a shallow copy of its list, and the rendering can be kept.
+    conversation is a shallow copy of its list, and its rendering can be kept (by the
+    conversation: a block is created on every call, so it carries no cache of its own).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -84,24 +86,14 @@ class Block(BaseModel):
     source: str | None = None
     """Where the content came from (a file path, a cell), for display."""
 
-    _rendering: tuple[Any, Any, int | None, list[dict[str, Any]]] | None = PrivateAttr(default=None)
-    _marked: tuple[Any, Any, int | None, list[dict[str, Any]]] | None = PrivateAttr(default=None)
-
     def rendered(self, marker: CacheControl | None = None) -> list[dict[str, Any]]:
-        """The content with this block's marker placed, as it goes on the wire.
+        """The content with this block's marker placed, as it goes on the wire (new dicts).
 
         `marker` is for a block that has none of its own: the rendering of
         `model_copy(update={"cache": marker})` (the session's `cache="last"`).
-        Kept between calls: the same dicts are sent again, so the session's digest
-        memo recognises them by identity and a long conversation is not re-hashed.
-        Treat the result as read-only.
+        `Conversation.render` keeps what this returns, so the same dicts are sent again.
         """
         cache = self.cache if marker is None else marker
-        slot = "_rendering" if cache is self.cache else "_marked"
-        kept = (self.__pydantic_private__ or {}).get(slot)
-        # Frozen fields: the same objects mean the same rendering (a model_copy may differ).
-        if kept is not None and kept[0] is cache and kept[1] is self.content and kept[2] == self.cache_index:
-            return kept[3]
         items = [dict(item) for item in self.content]
         for item in items:
             item.pop("cache_control", None)
@@ -109,7 +101,6 @@ class Block(BaseModel):
             target = marker_target(items, self.cache_index)
             if target is not None:
                 items[target]["cache_control"] = cache.param()
-        setattr(self, slot, (cache, self.content, self.cache_index, items))
         return items
 
 
@@ -125,10 +116,120 @@ def marker_target(items: list[dict[str, Any]], index: int | None = None) -> int 
     return None
 
 
+class _Builder:
+    """A request built block by block, with the state after each block to resume from."""
+
+    __slots__ = ("_current", "_role", "_shared", "marks", "messages", "names", "system", "tools")
+
+    def __init__(self) -> None:
+        self.tools: list[dict[str, Any]] = []
+        self.system: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []
+        self.names: list[tuple[str, str]] = []
+        """(request path, block name) in block order."""
+        self.marks: list[tuple[int, int, int, int, int]] = []
+        """After each block: how many tools, system items, messages, items in the last message, names."""
+        self._current: list[dict[str, Any]] = []
+        self._role = ""
+        self._shared = False
+        """Whether the last message belongs to an earlier request (extend a copy, not it)."""
+
+    @classmethod
+    def resume(cls, kept: _Builder, done: int) -> _Builder:
+        """The state `kept` had after its first `done` blocks, sharing what it had built."""
+        tools, system, messages, items, names = kept.marks[done - 1]
+        state = cls()
+        state.tools, state.system = kept.tools[:tools], kept.system[:system]
+        state.messages, state.names = kept.messages[:messages], kept.names[:names]
+        state.marks = kept.marks[:done]
+        if messages:
+            last = state.messages[-1]
+            state._role, state._current = last["role"], last["content"]
+            if len(state._current) == items:
+                state._shared = True
+            else:  # the message went on with blocks that are gone
+                state._current = state._current[:items]
+                state.messages[-1] = {"role": state._role, "content": state._current}
+        return state
+
+    def add(self, block: Block, content: list[dict[str, Any]]) -> None:
+        role, name = block.role, block.name
+        if role == "user" or role == "assistant":
+            if content:
+                if role != self._role:
+                    self._current, self._role, self._shared = [], role, False
+                    self.messages.append({"role": role, "content": self._current})
+                elif self._shared:
+                    self._current, self._shared = list(self._current), False
+                    self.messages[-1] = {"role": role, "content": self._current}
+                prefix, start = f"messages.{len(self.messages) - 1}.content.", len(self._current)
+                self.names += [(f"{prefix}{j}", name) for j in range(start, start + len(content))]
+                self._current.extend(content)
+        else:
+            target = self.tools if role == "tools" else self.system
+            self.names += [(f"{role}.{j}", name) for j in range(len(target), len(target) + len(content))]
+            target.extend(content)
+        self.marks.append(
+            (len(self.tools), len(self.system), len(self.messages), len(self._current), len(self.names))
+        )
+
+
+class _Memo:
+    """What a conversation keeps between renderings: the last one, and each block's content as
+    rendered (the same dicts call after call, so the session's digest memo recognises them by
+    identity and a long conversation is not hashed again).  Treat them as read-only."""
+
+    __slots__ = ("items", "last")
+
+    def __init__(self) -> None:
+        self.last: _Rendering | None = None
+        self.items: dict[tuple[int, bool], tuple[Block, CacheControl | None, list[dict[str, Any]]]] = {}
+
+    def rendered(
+        self, block: Block, marker: CacheControl | None, blocks: list[Block]
+    ) -> list[dict[str, Any]]:
+        """`block.rendered(marker)`, kept while `block` is one of the conversation's `blocks`."""
+        key = (id(block), marker is None)
+        kept = self.items.get(key)
+        if kept is not None and kept[0] is block and kept[1] is marker:
+            return kept[2]
+        if len(self.items) > 2 * len(blocks) + 16:  # forget the blocks that are gone
+            present = {id(b): b for b in blocks}
+            self.items = {k: v for k, v in self.items.items() if present.get(k[0]) is v[0]}
+        items = block.rendered(marker)
+        self.items[key] = (block, marker, items)
+        return items
+
+
+@dataclass(frozen=True, slots=True)
+class _Rendering:
+    """The last rendering: which blocks (the marked one with which marker) built what."""
+
+    blocks: tuple[Block, ...]
+    marked: Block | None
+    marker: CacheControl | None
+    state: _Builder
+
+    def kept_prefix(self, blocks: list[Block], marked: Block | None, marker: CacheControl | None) -> int:
+        """How many leading blocks render exactly as last time: the same objects, marked alike."""
+        old = self.blocks
+        for i in range(min(len(blocks), len(old))):
+            block = blocks[i]
+            if block is not old[i]:
+                return i
+            if (block is marked or block is self.marked) and not (
+                block is marked and block is self.marked and marker is self.marker
+            ):
+                return i
+        return min(len(blocks), len(old))
+
+
 class Conversation(BaseModel):
     """Ordered named blocks; the request is always rebuilt from them, never patched."""
 
     blocks: list[Block] = Field(default_factory=list)
+
+    _memo: _Memo = PrivateAttr(default_factory=_Memo)
 
     def add(self, block: Block) -> Block:
         """Append `block`, or replace the block of the same name where it stands."""
@@ -155,7 +256,7 @@ class Conversation(BaseModel):
 
     def unique_name(self, stem: str) -> str:
         """`stem`, or `stem-2`, `stem-3`... whichever is free."""
-        taken = set(self.names())
+        taken = {b.name for b in self.blocks}
         if stem not in taken:
             return stem
         n = 2
@@ -171,7 +272,9 @@ class Conversation(BaseModel):
 
     def copy_state(self) -> Conversation:
         """A snapshot, so a failed call can put everything back as it was (blocks are frozen)."""
-        return Conversation(blocks=list(self.blocks))
+        snapshot = Conversation(blocks=list(self.blocks))
+        snapshot._memo = self._memo  # renderings are checked by identity: sharing them is safe
+        return snapshot
 
     def to_params(
         self,
@@ -204,6 +307,10 @@ class Conversation(BaseModel):
         `messages.2.content.0`), so findings and predictions can name blocks.
         `last_turn` marks the last user or assistant block when it has no marker
         of its own (as a copy with that block marked would, without copying the conversation).
+
+        Incremental: the blocks the previous rendering began with (the same objects) are
+        not rendered again, and their messages are the previous request's own dicts, so a
+        growing conversation costs only its new blocks.  Treat the result as read-only.
         """
         blocks = self.blocks
         marked: Block | None = None
@@ -211,42 +318,21 @@ class Conversation(BaseModel):
             marked = next((b for b in reversed(blocks) if b.role == "user" or b.role == "assistant"), None)
             if marked is not None and marked.cache is not None:
                 marked = None
-        names: dict[str, str] = {}
-        turn_names: dict[str, str] = {}
-        tools: list[dict[str, Any]] = []
-        system: list[dict[str, Any]] = []
-        messages: list[dict[str, Any]] = []
-        current: list[dict[str, Any]] = []
-        current_role, prefix = "", ""
-        for block in blocks:
-            role = block.role
-            if role == "user" or role == "assistant":
-                content = block.rendered(last_turn) if block is marked else block.rendered()
-                if not content:
-                    continue
-                if role != current_role:
-                    current, current_role = [], role
-                    messages.append({"role": role, "content": current})
-                    prefix = f"messages.{len(messages) - 1}.content."
-                name = block.name
-                for j in range(len(current), len(current) + len(content)):
-                    turn_names[f"{prefix}{j}"] = name
-                current.extend(content)
-            elif role == "tools" or role == "system":
-                target = tools if role == "tools" else system
-                name = block.name
-                for j, item in enumerate(block.rendered(), len(target)):
-                    names[f"{role}.{j}"] = name
-                    target.append(item)
-        names.update(turn_names)
+        memo = self._memo
+        kept = memo.last
+        done = kept.kept_prefix(blocks, marked, last_turn) if kept is not None else 0
+        state = _Builder.resume(kept.state, done) if kept is not None and done else _Builder()
+        for block in blocks[done:]:
+            state.add(block, memo.rendered(block, last_turn if block is marked else None, blocks))
+        memo.last = _Rendering(tuple(blocks), marked, last_turn, state)
         params: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
-        if tools:
-            params["tools"] = tools
-        if system:
-            params["system"] = system
-        params["messages"] = messages
+        if state.tools:
+            params["tools"] = state.tools
+        if state.system:
+            params["system"] = state.system
+        params["messages"] = state.messages
         if automatic is not None:
             params["cache_control"] = automatic.param()
         if extra:
             params.update(copy.deepcopy(extra))
-        return cast(MessageCreateParamsNonStreaming, params), names
+        return cast(MessageCreateParamsNonStreaming, params), dict(state.names)

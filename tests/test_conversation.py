@@ -159,7 +159,6 @@ def test_blocks_are_frozen_and_renderings_follow_the_marker() -> None:
     block = Block(name="ctx", role="user", kind="context", content=[text("a")], cache=CacheControl())
     with pytest.raises(ValueError, match="frozen"):
         block.cache = None  # type: ignore[misc]
-    assert block.rendered() is block.rendered()  # kept: the session's digest memo relies on identity
     hour = block.model_copy(update={"cache": CacheControl(ttl="1h")})
     assert hour.rendered()[0]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
     assert block.rendered()[0]["cache_control"] == {"type": "ephemeral"}
@@ -297,15 +296,54 @@ def test_a_last_turn_marker_renders_as_the_marked_copy_would(ttl: Any) -> None:
     )
 
 
-def test_a_kept_rendering_with_a_marker_follows_the_block() -> None:
+def test_a_rendering_with_a_marker_follows_the_block() -> None:
     block = Block(name="q", role="user", kind="prompt", content=[text("a")])
     hour = cache_control("1h")
     assert cache_control("1h") is hour  # one shared marker per lifetime
-    first = block.rendered(hour)
-    assert first == [{**text("a"), "cache_control": EPH_1H}]
-    assert block.rendered(hour) is first  # kept
-    assert block.rendered() == [text("a")]  # the block's own rendering is separate
+    assert block.rendered(hour) == [{**text("a"), "cache_control": EPH_1H}]
+    assert block.rendered() == [text("a")]  # the block itself is left unmarked
     assert block.rendered(cache_control()) == [{**text("a"), "cache_control": EPH}]
-    changed = block.model_copy(update={"content": [text("b")]})  # a copy carries the kept renderings
+    changed = block.model_copy(update={"content": [text("b")]})
     assert changed.rendered(hour) == [{**text("b"), "cache_control": EPH_1H}]
     assert changed.rendered() == [text("b")]
+
+
+def _items(params: Any) -> list[Any]:
+    return [*params.get("system", []), *(i for m in params["messages"] for i in m["content"])]
+
+
+def test_renderings_are_the_same_dicts_call_after_call() -> None:
+    """The session's digest memo recognises blocks by identity: unchanged blocks re-send their dicts,
+    marked or not, also after an earlier block changed (the rendering from there is rebuilt)."""
+    conv = notebook()
+    conv.add(Block(name="follow-up", role="user", kind="prompt", content=[text("Third")]))  # unmarked
+    hour = cache_control("1h")
+    first, _ = conv.render(model=MODEL, max_tokens=1, last_turn=hour)
+    again, _ = conv.render(model=MODEL, max_tokens=1, last_turn=hour)
+    assert all(a is b for a, b in zip(_items(first), _items(again), strict=True))
+    plain, _ = conv.render(model=MODEL, max_tokens=1)  # the last turn unmarked, then marked again
+    marked, _ = conv.render(model=MODEL, max_tokens=1, last_turn=hour)
+    assert _items(plain)[-1] == text("Third") and _items(marked)[-1]["cache_control"] == EPH_1H
+    assert all(a is b for a, b in zip(_items(first), _items(marked), strict=True))
+    conv.add(conv.blocks[0].model_copy(update={"content": [text("Other system")]}))  # replaced in place
+    edited, _ = conv.render(model=MODEL, max_tokens=1, last_turn=hour)
+    assert _items(edited)[0] is not _items(first)[0]
+    assert all(a is b for a, b in zip(_items(first)[1:], _items(edited)[1:], strict=True))
+    fresh, _ = Conversation(blocks=list(conv.blocks)).render(model=MODEL, max_tokens=1, last_turn=hour)
+    assert edited == fresh  # kept renderings change nothing but identity
+    snapshot, _ = conv.copy_state().render(model=MODEL, max_tokens=1, last_turn=hour)
+    assert all(a is b for a, b in zip(_items(edited), _items(snapshot), strict=True))
+
+
+def test_kept_renderings_are_bounded_and_outlive_the_blocks_that_come_and_go() -> None:
+    conv = notebook()
+    first, _ = conv.render(model=MODEL, max_tokens=1)
+    for n in range(200):  # a prompt per call, taken out again (as the overhead benchmark does)
+        conv.add(Block(name="q", role="user", kind="prompt", content=[text(f"q{n}")]))
+        conv.render(model=MODEL, max_tokens=1, last_turn=cache_control())
+        conv.drop("q")
+    assert len(conv._memo.items) <= 2 * len(conv.blocks) + 17
+    conv._memo.last = None  # forget the last request too: every block is looked up again
+    again, _ = conv.render(model=MODEL, max_tokens=1)
+    assert again == first
+    assert all(a is b for a, b in zip(_items(first), _items(again), strict=True))
