@@ -98,6 +98,12 @@ class Layout:
     """Indices of the positions that carry a marker, as `layout` records them (see `markers`)."""
     roles: tuple[str, ...] = ()
     """The role of each message (part of its positions' keys)."""
+    starts: tuple[int, ...] = ()
+    """The index of each message's first position."""
+    messages: tuple[Mapping[str, Any], ...] = ()
+    """The message dicts (the very same ones in the next request are not looked into again)."""
+    images: tuple[int, ...] = ()
+    """Images in the messages up to and including each one (part of the messages salt)."""
 
     def markers(self) -> tuple[int, ...]:
         """Indices of the positions that carry a marker, in order."""
@@ -134,21 +140,6 @@ def _root(workspace: bytes, model: str) -> bytes:
     return hashlib.sha256(workspace + b"\0" + model.encode()).digest()
 
 
-def _messages_salt(params: Mapping[str, Any]) -> bytes:
-    """What invalidates only the messages level: tool_choice, thinking, and image presence."""
-    images = 0
-    for message in params.get("messages") or ():
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, list):
-            for b in content:
-                if isinstance(b, dict) and b.get("type") == "image":
-                    images += 1
-    tool_choice, thinking = params.get("tool_choice"), params.get("thinking")
-    if tool_choice is None and thinking is None:
-        return _plain_salt(images)
-    return _salt_digest({"tool_choice": tool_choice, "thinking": thinking, "i": images})
-
-
 def _salt_digest(salt: Mapping[str, Any]) -> bytes:
     return hashlib.sha256(json.dumps(salt, sort_keys=True, default=str).encode()).digest()
 
@@ -157,6 +148,21 @@ def _salt_digest(salt: Mapping[str, Any]) -> bytes:
 def _plain_salt(images: int) -> bytes:
     """The salt of a request with neither tool_choice nor thinking (most of them), by image count."""
     return _salt_digest({"tool_choice": None, "thinking": None, "i": images})
+
+
+def _images(message: Mapping[str, Any]) -> int:
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list):
+        return 0
+    return sum(1 for b in content if isinstance(b, dict) and b.get("type") == "image")
+
+
+def _messages_salt(params: Mapping[str, Any], images: int) -> bytes:
+    """What invalidates only the messages level: tool_choice, thinking, and image presence."""
+    tool_choice, thinking = params.get("tool_choice"), params.get("thinking")
+    if tool_choice is None and thinking is None:
+        return _plain_salt(images)
+    return _salt_digest({"tool_choice": tool_choice, "thinking": thinking, "i": images})
 
 
 def message_blocks(message: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -232,9 +238,21 @@ def layout(
     conversation costs only its new blocks.
     """
     root = _root(workspace, str(params.get("model", "")))
-    salt = _messages_salt(params)
-    context = (root, salt, estimator, memo.digest if memo is not None else block_digest)
     source = previous if previous is not None and previous.root == root else None
+    messages: Sequence[Mapping[str, Any]] = params.get("messages") or ()
+    # The leading messages that are the source's very dicts (the session re-sends them): their
+    # blocks are not looked at again, not even to count images.
+    same = 0
+    if source is not None:
+        kept_messages = source.messages
+        limit = min(len(messages), len(kept_messages))
+        while same < limit and messages[same] is kept_messages[same]:
+            same += 1
+    images = list(source.images[:same]) if source is not None and same else []
+    for message in messages[same:]:
+        images.append((images[-1] if images else 0) + _images(message))
+    salt = _messages_salt(params, images[-1] if images else 0)
+    context = (root, salt, estimator, memo.digest if memo is not None else block_digest)
     # Positions are reused while every one so far was: a prefix of the source's.  Then the same
     # block object at the same index, level and message (and role) has the same path and key.
     reusing = source is not None
@@ -276,11 +294,24 @@ def layout(
         add("system", number, block, None, "")
     if source is not None and source.salt != salt:
         reusing = False  # every messages key changes
-    for m, message in enumerate(params.get("messages") or ()):
+    kept_starts = source.starts if source is not None else ()
+    starts: list[int] = []
+    first = 0
+    if reusing and same and kept_starts[0] == len(positions):  # every message the same: one slice
+        end = kept_starts[same] if same < len(kept_starts) else len(kept_positions)
+        positions += kept_positions[len(positions) : end]
+        blocks += kept_blocks[len(blocks) : end]
+        roles += kept_roles[:same]
+        starts += kept_starts[:same]
+        reused, first = end, same
+    for m in range(first, len(messages)):
+        message = messages[m]
         role = str(message.get("role", ""))
         roles.append(role)
-        if reusing and (m >= len(kept_roles) or kept_roles[m] != role):
-            reusing = False  # the same blocks in a message of another role have other keys
+        start = len(positions)
+        starts.append(start)
+        if reusing and (m >= len(kept_roles) or kept_roles[m] != role or kept_starts[m] != start):
+            reusing = False  # the same blocks in a message of another role or place have other keys
         content = message.get("content", "")
         if isinstance(content, str):
             content = [{"type": "text", "text": content}]
@@ -309,6 +340,9 @@ def layout(
         blocks=tuple(blocks),
         marked=tuple(marked),
         roles=tuple(roles),
+        starts=tuple(starts),
+        messages=tuple(messages),
+        images=tuple(images),
     )
 
 

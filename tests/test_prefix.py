@@ -188,6 +188,17 @@ def test_layout_reusing_the_previous_one_equals_a_fresh_layout(change: str) -> N
         assert shared == 4
 
 
+def test_the_same_message_dicts_are_reused_whole_even_with_string_content() -> None:
+    est = TokenEstimator()
+    first = request()
+    before = layout(first, est)
+    second = {**first, "messages": [*first["messages"], {"role": "assistant", "content": "Later"}]}
+    reused = layout(second, est, previous=before)
+    assert all(a is b for a, b in zip(before.positions, reused.positions, strict=False))
+    assert reused.positions == layout(second, TokenEstimator()).positions
+    assert reused.images == (0, 0, 0, 0)
+
+
 def test_reusing_a_layout_agrees_with_a_fresh_one_on_random_edits() -> None:
     """Requests sharing block objects with the previous one, edited at random: reuse changes nothing."""
     rng = random.Random(20260105)
@@ -210,24 +221,30 @@ def test_reusing_a_layout_agrees_with_a_fresh_one_on_random_edits() -> None:
 
     for _ in range(300):
         first = request(messages=[message() for _ in range(rng.randint(0, 5))])
-        second = {**first, "messages": [{**m} for m in first["messages"]]}
+        # The very same message dicts (as the session re-sends them), or copies sharing the blocks.
+        shared = rng.random() < 0.5
+        second = {**first, "messages": [m if shared else {**m} for m in first["messages"]]}
         for _ in range(rng.randint(0, 3)):
-            edit = rng.choice(["append", "drop", "replace", "role", "extend", "salt"])
+            edit = rng.choice(["append", "drop", "replace", "role", "extend", "shorten", "system", "salt"])
             messages = second["messages"]
             if edit == "append" or not messages:
                 messages.append(message())
-            elif edit == "drop":
-                messages.pop(rng.randrange(len(messages)))
+                continue
+            i = rng.randrange(len(messages))
+            picked, content = messages[i], messages[i]["content"]
+            if edit == "drop":
+                messages.pop(i)
             elif edit == "replace":
-                messages[rng.randrange(len(messages))] = message()
+                messages[i] = message()
             elif edit == "role":
-                picked = rng.choice(messages)
-                picked["role"] = "user" if picked["role"] == "assistant" else "assistant"
-            elif edit == "extend":
-                picked = rng.choice(messages)
-                if isinstance(picked["content"], list):
-                    picked["content"] = [*picked["content"], block()]
-            else:
+                messages[i] = {**picked, "role": "user" if picked["role"] == "assistant" else "assistant"}
+            elif edit == "extend" and isinstance(content, list):
+                messages[i] = {**picked, "content": [*content, block()]}
+            elif edit == "shorten" and isinstance(content, list):  # the same blocks but the last
+                messages[i] = {**picked, "content": content[:-1]}
+            elif edit == "system":  # one position more before the messages: every message moves
+                second["system"] = [*second.get("system", []), block()]
+            elif edit == "salt":
                 second["tool_choice"] = {"type": "any"}
         est = TokenEstimator()
         reused = layout(second, est, previous=layout(first, est))
@@ -235,4 +252,4 @@ def test_reusing_a_layout_agrees_with_a_fresh_one_on_random_edits() -> None:
         assert reused.positions == fresh.positions
         assert reused.markers() == fresh.markers()
         assert (reused.total_tokens, reused.salt) == (fresh.total_tokens, fresh.salt)
-        assert reused.roles == fresh.roles
+        assert (reused.roles, reused.starts) == (fresh.roles, fresh.starts)
