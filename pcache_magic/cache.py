@@ -49,10 +49,9 @@ class Finding(BaseModel):
         return f"{self.level}: {where}{self.message} Fix: {self.fix}"
 
 
-class Prediction(BaseModel):
-    """What the session expects at one breakpoint of the next call."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """What the session expects at one breakpoint of the next call (a few per call: kept light)."""
 
     path: str
     block: str | None
@@ -63,6 +62,17 @@ class Prediction(BaseModel):
     `covered`: a longer prefix is read, so this breakpoint neither reads nor writes."""
     read: int = 0
     """Tokens this breakpoint is expected to read from cache."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """As a call record keeps it (plain JSON)."""
+        return {
+            "path": self.path,
+            "block": self.block,
+            "ttl": self.ttl,
+            "tokens": self.tokens,
+            "status": self.status,
+            "read": self.read,
+        }
 
 
 def _name(names: Mapping[str, str], path: str) -> str:
@@ -210,13 +220,21 @@ class Ledger:
 
     def __init__(self) -> None:
         self._writes: dict[bytes, _Write] = {}
+        self._kept: tuple[Layout, list[Breakpoint], int, float, Plan] | None = None
+        """The last plan: a call's prediction and its record plan the same request, often at
+        the same time (the emulator's clock stands still during a call)."""
 
     def live(self, key: bytes, now: float) -> bool:
         write = self._writes.get(key)
         return write is not None and write.expires_at > now
 
     def plan(self, lay: Layout, points: list[Breakpoint], info: ModelInfo, now: float) -> Plan:
-        return plan(lay, points, info.min_cache_tokens, lambda key: self.live(key, now))
+        kept, minimum = self._kept, info.min_cache_tokens
+        if kept is not None and kept[0] is lay and kept[1] is points and kept[2:4] == (minimum, now):
+            return kept[4]
+        outcome = plan(lay, points, minimum, lambda key: self.live(key, now))
+        self._kept = (lay, points, minimum, now, outcome)
+        return outcome
 
     def predict(
         self,
@@ -304,10 +322,12 @@ class Ledger:
         """
         outcome = self.plan(lay, points, info, now)
         positions = lay.positions
+        self._kept = None  # the writes change from here on
         if outcome.hit >= 0 and read == 0:
             for p in positions[: outcome.hit + 1]:
                 self._writes.pop(p.key, None)
             outcome = self.plan(lay, points, info, now)
+            self._kept = None
         if outcome.hit >= 0:
             refreshed = [b.position for b in points if b.position < outcome.hit] + [outcome.hit]
             for index in refreshed:
@@ -338,3 +358,4 @@ class Ledger:
 
     def clear(self) -> None:
         self._writes.clear()
+        self._kept = None

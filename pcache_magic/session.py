@@ -9,6 +9,7 @@ or is interrupted leaves the conversation exactly as it was.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, cast
@@ -165,8 +166,8 @@ class Session(BlocksAPI, GuideAPI):
         max_tokens: int | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
-        """The request the next call would send (without the new prompt)."""
-        return dict(self._render(self.conversation, cache, model, max_tokens, extra)[0])
+        """The request the next call would send (without the new prompt): a copy, yours to edit."""
+        return copy.deepcopy(self._render(self.conversation, cache, model, max_tokens, extra)[0])
 
     def _render(
         self,
@@ -269,7 +270,8 @@ class Session(BlocksAPI, GuideAPI):
         the loop continues until the turn ends or `max_tool_rounds` is reached.
         On any failure, including Ctrl-C mid-stream, the conversation is restored.
         """
-        saved = self.conversation.copy_state()
+        conversation = self.conversation
+        saved = list(conversation.blocks)  # blocks are frozen: the list is the whole state
         try:
             answer_unanswered_tool_uses(self.conversation)
             content = as_content(prompt)
@@ -289,7 +291,8 @@ class Session(BlocksAPI, GuideAPI):
                 )
                 message = self._call("tool_loop", cache, model, max_tokens, extra, stream, on_text)
         except BaseException:
-            self.conversation = saved
+            conversation.blocks[:] = saved
+            self.conversation = conversation
             self._emit("blocks")
             raise
         self._emit("blocks")
@@ -422,7 +425,7 @@ class Session(BlocksAPI, GuideAPI):
             request=params,
             estimated=self.offline,
             prices=prices,
-            prediction=[p.model_dump() for p in predictions],
+            prediction=[p.as_dict() for p in predictions],
         )
 
     def _learn(self, params: Mapping[str, Any], names: Mapping[str, str], message: Message) -> None:
