@@ -1,0 +1,51 @@
+"""IPython's `magic_arguments`, with every flag written out in full.
+
+argparse takes an unambiguous prefix for a flag, so `%%claude --cach last` would quietly
+mean `--cache last`; the magics refuse it, and the error names the flag meant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from IPython.core import magic_arguments as ipython_arguments
+from IPython.core.error import UsageError
+
+__all__ = ["magic_arguments", "parse_argstring"]
+
+
+def magic_arguments(name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """IPython's `magic_arguments`, with every flag spelled out in full.
+
+    argparse takes an unambiguous prefix for a flag, so `--cach last` would quietly be `--cache
+    last`; here it is refused.  IPython's `kwds(allow_abbrev=False)` cannot say so (9.x's
+    `MagicArgumentParser.__init__` takes no `allow_abbrev`), and argparse reads the attribute
+    when it parses, so it is set on the parser once built.
+    """
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        func = ipython_arguments.magic_arguments(name)(func)
+        cast(Any, func).parser.allow_abbrev = False
+        return func
+
+    return decorate
+
+
+def parse_argstring(magic: Callable[..., Any], line: str) -> Any:
+    """Parse a magic's line; a flag given by the start of its name gets the full name in the error."""
+    try:
+        return ipython_arguments.parse_argstring(magic, line)
+    except UsageError as error:
+        raise UsageError(_spell_out(cast(Any, magic).parser, str(error))) from None
+
+
+def _spell_out(parser: Any, message: str) -> str:
+    """`unrecognized arguments: --cach last` -> the same, plus `(write --cache in full)`."""
+    words = message.removeprefix("unrecognized arguments:")
+    if words == message:
+        return message
+    flags = [flag for action in parser._actions for flag in action.option_strings if flag.startswith("--")]
+    starts = [word.split("=", 1)[0] for word in words.split() if word.startswith("--") and len(word) > 2]
+    full = [" or ".join(matches) for s in starts if (matches := [f for f in flags if f.startswith(s)])]
+    return f"{message} (flags are not abbreviated: write {', '.join(full)} in full)" if full else message
