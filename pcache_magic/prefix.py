@@ -234,8 +234,8 @@ def layout(
     the model is part of every key because caches are per model.  `memo`
     recognises blocks already digested (see `tokens.DigestMemo`); with
     `previous`, the positions a request shares with the previous one (the very
-    same block objects, as the session re-sends them) are reused, so a growing
-    conversation costs only its new blocks.
+    same message dicts or block objects, as the session re-sends them, never
+    changed in place) are reused, so a growing conversation costs only its new blocks.
     """
     root = _root(workspace, str(params.get("model", "")))
     source = previous if previous is not None and previous.root == root else None
@@ -297,7 +297,7 @@ def layout(
     kept_starts = source.starts if source is not None else ()
     starts: list[int] = []
     first = 0
-    if reusing and same and kept_starts[0] == len(positions):  # every message the same: one slice
+    if reusing and same and kept_starts[0] == len(positions):  # those leading messages: one slice
         end = kept_starts[same] if same < len(kept_starts) else len(kept_positions)
         positions += kept_positions[len(positions) : end]
         blocks += kept_blocks[len(blocks) : end]

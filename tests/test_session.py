@@ -93,6 +93,20 @@ def test_ask_sends_the_conversation_and_keeps_the_reply(session: Session) -> Non
     assert record.prices == session.info.prices
 
 
+def test_params_is_a_copy_to_edit_and_calls_resend_the_same_dicts(session: Session) -> None:
+    session.system(LONG, cache=True, name="sys")
+    session.ask("First?", stream=False)
+    edited = session.params()
+    edited["system"][0]["text"] = "changed"
+    edited["messages"].clear()
+    session.ask("Second?", stream=False)
+    first, second = (c.request for c in session.calls)
+    assert second["system"][0]["text"] == LONG  # the edit reached nothing
+    assert second["system"][0] is first["system"][0]  # unchanged blocks are re-sent, not rebuilt
+    assert second["messages"][0] is first["messages"][0]
+    assert session.calls[-1].tokens.read > 0
+
+
 def test_second_ask_reads_from_the_cache(session: Session) -> None:
     session.system(LONG, cache=True, name="sys")
     first = session.ask("One", stream=False)
