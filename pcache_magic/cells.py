@@ -157,7 +157,8 @@ def context_content(
 
 def system_text(cell: str, files: Sequence[str] = ()) -> str:
     """A system prompt: the cell's text, then each file headed by its name (text files only)."""
-    parts = [clean_text(cell)] if clean_text(cell) else []
+    text = clean_text(cell)
+    parts = [text] if text else []
     for path in expand_paths(files):
         block = file_block(path)
         if block["type"] != "text":

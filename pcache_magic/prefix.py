@@ -317,15 +317,6 @@ def layout(
             content = [{"type": "text", "text": content}]
         number = 0
         for block in content:
-            index = len(positions)
-            if reusing and index < len(kept_blocks) and kept_blocks[index] is block:
-                kept = kept_positions[index]
-                if kept.message == m:  # the same message (so the same level) as before: `add`, inlined
-                    positions.append(kept)
-                    blocks.append(block)
-                    reused += 1
-                    number += 1
-                    continue
             if isinstance(block, dict):
                 add("messages", number, block, m, role)
                 number += 1
