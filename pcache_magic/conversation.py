@@ -180,10 +180,15 @@ class _Memo:
     identity and a long conversation is not hashed again).  Treat them as read-only."""
 
     __slots__ = ("items", "last")
+    __hash__ = None  # type: ignore[assignment]
 
     def __init__(self) -> None:
         self.last: _Rendering | None = None
         self.items: dict[tuple[int, bool], tuple[Block, CacheControl | None, list[dict[str, Any]]]] = {}
+
+    def __eq__(self, other: object) -> bool:
+        """Any two memos are equal: a cache is not part of its conversation's value."""
+        return isinstance(other, _Memo)
 
     def rendered(
         self, block: Block, marker: CacheControl | None, blocks: list[Block]
@@ -318,7 +323,7 @@ class Conversation(BaseModel):
             marked = next((b for b in reversed(blocks) if b.role == "user" or b.role == "assistant"), None)
             if marked is not None and marked.cache is not None:
                 marked = None
-        memo = self._memo
+        memo: _Memo = self.__pydantic_private__["_memo"]  # type: ignore[index]  # (not via __getattr__)
         kept = memo.last
         done = kept.kept_prefix(blocks, marked, last_turn) if kept is not None else 0
         state = _Builder.resume(kept.state, done) if kept is not None and done else _Builder()

@@ -39,6 +39,8 @@ def sdk_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
     anthropic 2.14) travel in `extra_body`, so the request on the wire is the same.
     """
     known = _sdk_fields()
+    if params.keys() <= known:  # the usual case: one copy, no sorting out
+        return dict(params)
     kwargs = {k: v for k, v in params.items() if k in known}
     extra = {k: v for k, v in params.items() if k not in known}
     if extra:
@@ -87,10 +89,12 @@ def answer_unanswered_tool_uses(conversation: Conversation) -> list[Block]:
     """
     added: list[Block] = []
     blocks = conversation.blocks
-    for block in list(blocks):
-        uses = _tool_uses(block) if block.role == "assistant" else {}
-        if not uses:
-            continue
+    # One pass finds the replies that called tools (usually none): this runs before every call.
+    callers = {
+        id(b): b for b in blocks if b.role == "assistant" for i in b.content if i.get("type") == "tool_use"
+    }
+    for block in list(callers.values()):
+        uses = _tool_uses(block)
         start = next(j for j, b in enumerate(blocks) if b is block) + 1
         end = next((j for j in range(start, len(blocks)) if blocks[j].role == "assistant"), len(blocks))
         answered = {

@@ -239,6 +239,15 @@ def test_copy_state_is_a_snapshot() -> None:
     assert conv.model_dump() == before
 
 
+def test_equal_conversations_compare_equal_whatever_they_rendered() -> None:
+    # The renderings a conversation keeps are a cache, not part of its value.
+    rendered, fresh = notebook(), notebook()
+    rendered.render(model=MODEL, max_tokens=1)
+    assert rendered == fresh and rendered.copy_state() == rendered
+    fresh.drop("prompt-2")
+    assert rendered != fresh
+
+
 def test_cache_control_param_and_lifetime() -> None:
     assert CacheControl().param() == {"type": "ephemeral"}
     assert CacheControl().lifetime == "5m"

@@ -49,6 +49,8 @@ def test_fields_the_sdk_has_no_keyword_for_travel_in_extra_body() -> None:
     sent = {k: v for k, v in kwargs.items() if k != "extra_body"} | kwargs["extra_body"]
     assert sent == params  # the same request on the wire, whatever this SDK version names
     assert sdk_kwargs({"model": "m", "extra_body": {"a": 1}, "zzz": 2})["extra_body"] == {"a": 1, "zzz": 2}
+    known = {"model": "m", "max_tokens": 5, "messages": []}
+    assert sdk_kwargs(known) == known and sdk_kwargs(known) is not known  # a copy, nothing moved
 
 
 def test_content_is_a_text_block_or_a_copy() -> None:
