@@ -323,7 +323,9 @@ class Conversation(BaseModel):
             marked = next((b for b in reversed(blocks) if b.role == "user" or b.role == "assistant"), None)
             if marked is not None and marked.cache is not None:
                 marked = None
-        memo: _Memo = self.__pydantic_private__["_memo"]  # type: ignore[index]  # (not via __getattr__)
+        # Every call renders: read the private attribute directly, not through pydantic's __getattr__
+        # (which it reaches only after a failed lookup).
+        memo: _Memo = self.__pydantic_private__["_memo"]  # type: ignore[index]
         kept = memo.last
         done = kept.kept_prefix(blocks, marked, last_turn) if kept is not None else 0
         state = _Builder.resume(kept.state, done) if kept is not None and done else _Builder()

@@ -93,7 +93,7 @@ def answer_unanswered_tool_uses(conversation: Conversation) -> list[Block]:
     callers = {
         id(b): b for b in blocks if b.role == "assistant" for i in b.content if i.get("type") == "tool_use"
     }
-    for block in list(callers.values()):
+    for block in callers.values():
         uses = _tool_uses(block)
         start = next(j for j, b in enumerate(blocks) if b is block) + 1
         end = next((j for j in range(start, len(blocks)) if blocks[j].role == "assistant"), len(blocks))
