@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._diagnose_replay import _Call, _Replay
-from .prefix import LOOKBACK, TTL_SECONDS, Plan
+from .rules import LOOKBACK, TTL_SECONDS, Plan
 from .volatile import block_at, volatile_values
 
 

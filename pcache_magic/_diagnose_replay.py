@@ -1,7 +1,7 @@
 """The session's cache replayed by the rules, so `diagnose` knows what each call could have read.
 
 A call's usage says only how much it read, not what was cached or why not.  Replaying every
-call by the emulator's rules (`prefix.plan`) rebuilds the entries as they were, with their
+call by the emulator's rules (`rules.plan`) rebuilds the entries as they were, with their
 lifetimes, and keeps expired ones: those are what explain a miss.  `_Call` lays a recorded
 call out once and names its blocks, since every cause is reported by block name.
 """
@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .prefix import TTL_SECONDS, Breakpoint, CacheRuleError, Layout, Plan, plan, resolve_breakpoints
+from .prefix import Layout
+from .rules import TTL_SECONDS, Breakpoint, CacheRuleError, Plan, plan, resolve_breakpoints
 from .usage import CallRecord
 
 

@@ -4,7 +4,7 @@
 silent misses it would not tell you about), each naming the block and the fix.
 `Ledger` is the session's own record of what it wrote, when, with which TTL;
 `Ledger.predict()` says per breakpoint whether the next call will read, write
-or skip it, by the same rules (`prefix.plan`) the emulator applies.  Pure.
+or skip it, by the same rules (`rules.plan`) the emulator applies.  Pure.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from .models import ModelInfo
-from .prefix import (
+from .prefix import Layout
+from .rules import (
     LOOKBACK,
     MAX_BREAKPOINTS,
     TTL_SECONDS,
     Breakpoint,
     CacheRuleError,
-    Layout,
     Plan,
     plan,
     resolve_breakpoints,
@@ -112,7 +112,7 @@ def preflight(
     """Findings for one request; errors first.  `names` maps request paths to block names.
 
     `points` are the request's breakpoints when the caller has resolved them already
-    (`prefix.resolve_breakpoints`); without them, they are resolved here and a broken
+    (`rules.resolve_breakpoints`); without them, they are resolved here and a broken
     cache rule is a finding.
     """
     names = names or {}

@@ -2,7 +2,7 @@
 
 Silent misses are the top complaint about prompt caching: a timestamp in the system
 prompt, a reordered tool, a block just under the minimum, an expired entry.  `explain()`
-replays the session's calls by the rules the emulator applies (`prefix.plan`), so it knows
+replays the session's calls by the rules the emulator applies (`rules.plan`), so it knows
 which entries existed, when they expired and which breakpoint could reach them, and it
 compares each call with the previous one to find the first block that changed (level,
 block, character offset, a before/after excerpt).  When the API sent its own
@@ -21,7 +21,7 @@ from typing import Any
 
 from ._diagnose_causes import Cause, _changed, _markers, _storage
 from ._diagnose_replay import _Call, _rendered, _Replay
-from .prefix import LOOKBACK, Breakpoint, Plan
+from .rules import LOOKBACK, Breakpoint, Plan
 from .usage import CallRecord
 
 __all__ = ["Cause", "Explainer", "Explanation", "Mark", "explain", "explain_all"]

@@ -15,7 +15,7 @@ token: the reuse a segment has seen (or, for new content, how often calls extend
 prefixes), and the observed gaps between uses against the 5-minute and 1-hour lifetimes.
 
 Pure: the cache state is replayed from the history with `cache.Ledger`, i.e. by the same
-`prefix.plan` rules the emulator applies.
+`rules.plan` rules the emulator applies.
 """
 
 from __future__ import annotations
@@ -26,17 +26,8 @@ from typing import Any, Protocol
 
 from .cache import Ledger
 from .models import ModelInfo
-from .prefix import (
-    LOOKBACK,
-    MAX_BREAKPOINTS,
-    TTL_SECONDS,
-    Breakpoint,
-    CacheRuleError,
-    Layout,
-    Position,
-    layout,
-    resolve_breakpoints,
-)
+from .prefix import Layout, Position, layout
+from .rules import LOOKBACK, MAX_BREAKPOINTS, TTL_SECONDS, Breakpoint, CacheRuleError, resolve_breakpoints
 from .tokens import DigestMemo, TokenEstimator
 
 __all__ = ["Planner", "Sent", "plan_breakpoints", "with_markers"]

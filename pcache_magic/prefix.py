@@ -4,8 +4,8 @@ The API caches *prefixes*: `tools`, then `system`, then `messages`, up to and
 including a block that carries a breakpoint.  This module flattens a request
 into those positions, with each position's estimated tokens, its cumulative
 prefix tokens and a chained hash that identifies the whole prefix up to it.
-It also resolves the breakpoints of a request (explicit markers plus the
-top-level automatic one) under the documented rules.
+Where the breakpoints are and what a request reads and writes at them is
+`rules`, applied to these positions.
 
 Both the emulator (which caches by these keys) and the session's pre-flight
 checks (which predict what the emulator or the API will do) use it, so the
@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,35 +24,18 @@ from typing import Any, Literal
 from .tokens import MESSAGE_OVERHEAD, TOOLS_PREAMBLE, DigestMemo, TokenEstimator, block_digest
 
 __all__ = [
-    "LOOKBACK",
-    "MAX_BREAKPOINTS",
-    "Breakpoint",
-    "CacheRuleError",
     "Layout",
     "Level",
-    "Plan",
     "Position",
     "layout",
-    "lookback_window",
     "message_blocks",
-    "plan",
-    "resolve_breakpoints",
 ]
 
 Level = Literal["tools", "system", "messages"]
 TTL = Literal["5m", "1h"]
 
-#: Most blocks with `cache_control` in one request.
-MAX_BREAKPOINTS = 4
-#: Positions checked per breakpoint when looking back for an earlier write (itself included).
-LOOKBACK = 20
 #: Block types that may never carry a breakpoint.
 _UNCACHEABLE = frozenset({"thinking", "redacted_thinking"})
-TTL_SECONDS: dict[str, int] = {"5m": 300, "1h": 3600}
-
-
-class CacheRuleError(ValueError):
-    """A request that breaks a cache rule; the message is the API's own wording."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +53,6 @@ class Position:
     cacheable: bool
     digest: bytes
     message: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Breakpoint:
-    """A position where the request asks for a cache write, with its lifetime."""
-
-    position: int
-    ttl: TTL
-    automatic: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,91 +308,3 @@ def layout(
         messages=tuple(messages),
         images=tuple(images),
     )
-
-
-_POSITION = operator.attrgetter("position")
-
-
-def resolve_breakpoints(lay: Layout, automatic: Mapping[str, Any] | None = None) -> list[Breakpoint]:
-    """The request's breakpoints in prefix order, or CacheRuleError as the API words it.
-
-    `automatic` is the request's top-level `cache_control`: one breakpoint on
-    the last block that can carry one (walking back past those that cannot).
-    """
-    positions = lay.positions
-    points = [Breakpoint(p.index, p.marker) for p in map(positions.__getitem__, lay.markers()) if p.marker]
-    if automatic is not None:
-        ttl: TTL = "1h" if automatic.get("ttl") == "1h" else "5m"
-        target = next((p for p in reversed(lay.positions) if p.cacheable), None)
-        if target is not None:
-            if target.marker is None:
-                points.append(Breakpoint(target.index, ttl, automatic=True))
-            elif target.marker != ttl:
-                raise CacheRuleError(
-                    f"{target.path}: automatic cache_control (ttl {ttl}) conflicts with the "
-                    f"block's own cache_control (ttl {target.marker})."
-                )
-    if len(points) > MAX_BREAKPOINTS:
-        raise CacheRuleError(
-            f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {len(points)}."
-        )
-    points.sort(key=_POSITION)
-    seen_5m = False
-    for point in points:
-        if point.ttl == "5m":
-            seen_5m = True
-        elif seen_5m:
-            raise CacheRuleError(
-                "A 'ttl'='1h' cache_control block must not come after a 'ttl'='5m' "
-                "cache_control block. Note that blocks are processed in the following "
-                "order: `tools`, `system`, `messages`."
-            )
-    return points
-
-
-def lookback_window(position: int) -> Sequence[int]:
-    """Positions searched for an earlier write from a breakpoint at `position`, nearest first."""
-    return range(position, max(-1, position - LOOKBACK), -1)
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What one request reads and writes, and how its input tokens are billed."""
-
-    hit: int
-    writes: tuple[Breakpoint, ...]
-    read: int
-    write_5m: int
-    write_1h: int
-    uncached: int
-
-    @property
-    def written(self) -> int:
-        return self.write_5m + self.write_1h
-
-
-def plan(lay: Layout, points: Sequence[Breakpoint], minimum: int, is_live: Callable[[bytes], bool]) -> Plan:
-    """Apply the read, write and billing rules to one request.
-
-    Reads: from each breakpoint, walk back at most LOOKBACK positions to the
-    nearest live entry; the highest such position A is read.  Writes: every
-    breakpoint after A whose prefix reaches the model's `minimum` (below it the
-    request is processed uncached, silently).  Billing with mixed TTLs: read A,
-    write up to the last 1h breakpoint B at the 1h rate, then up to the last
-    breakpoint C at the 5m rate; `input_tokens` is what follows.
-    """
-    positions = lay.positions
-    hit = -1
-    for point in points:
-        for j in lookback_window(point.position):
-            if j <= hit:
-                break
-            if is_live(positions[j].key):
-                hit = j
-                break
-    read = lay.tokens_at(hit)
-    writes = tuple(p for p in points if p.position > hit and lay.tokens_at(p.position) >= minimum)
-    one_hour = [p for p in writes if p.ttl == "1h"]
-    top_1h = lay.tokens_at(one_hour[-1].position) if one_hour else read
-    last = lay.tokens_at(writes[-1].position) if writes else read
-    return Plan(hit, writes, read, last - top_1h, top_1h - read, lay.total_tokens - last)

@@ -27,7 +27,7 @@ from ._render_calls import (
     render_legend,
 )
 from ._render_format import BAR_WIDTH, COLOURS, _attr, _th, clock, duration, money, tokens
-from .prefix import MAX_BREAKPOINTS, TTL_SECONDS, CacheRuleError, resolve_breakpoints
+from .rules import MAX_BREAKPOINTS, TTL_SECONDS, CacheRuleError, resolve_breakpoints
 from .usage import CallRecord, Totals
 
 if TYPE_CHECKING:

@@ -23,7 +23,8 @@ from .conversation import TTL, Block, Conversation, cache_control
 from .guide import GuideAPI
 from .models import ModelInfo, ModelTable, default_models
 from .planner import Planner
-from .prefix import Breakpoint, CacheRuleError, Layout, layout, resolve_breakpoints
+from .prefix import Layout, layout
+from .rules import Breakpoint, CacheRuleError, resolve_breakpoints
 from .tokens import DigestMemo, TokenEstimator
 from .transport import Connection, connect
 from .turns import (

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .cache import Finding
-from .prefix import Breakpoint, CacheRuleError, Layout, Position, resolve_breakpoints
+from .prefix import Layout, Position
+from .rules import Breakpoint, CacheRuleError, resolve_breakpoints
 
 __all__ = ["ScanMemo", "block_at", "volatile_findings", "volatile_values"]
 

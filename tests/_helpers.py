@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from IPython.core.interactiveshell import InteractiveShell
 
@@ -23,6 +24,27 @@ from pcache_magic.magics import ClaudeMagics
 
 #: The model of the shared `session` fixture: its cache minimum is 1,024 tokens.
 MODEL = "claude-sonnet-4-5"
+
+
+# -- request bodies ------------------------------------------------------------------------------
+def sample_request(**extra: Any) -> dict[str, Any]:
+    """A small Messages request body: one tool, one system block, three turns (no markers)."""
+    body: dict[str, Any] = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 100,
+        "tools": [{"name": "lookup", "input_schema": {"type": "object"}}],
+        "system": [{"type": "text", "text": "You are terse."}],
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "Hello"}, {"type": "text", "text": "there"}],
+            },
+            {"role": "assistant", "content": "Hi"},
+            {"role": "user", "content": "Bye"},
+        ],
+    }
+    body.update(extra)
+    return body
 
 
 # -- the loaded extension --------------------------------------------------------------------------

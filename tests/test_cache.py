@@ -11,7 +11,8 @@ from pcache_magic.conversation import TTL, Block, CacheControl, Conversation
 from pcache_magic.emulator.errors import ApiError
 from pcache_magic.emulator.validate import validate_request
 from pcache_magic.models import ModelInfo, default_models
-from pcache_magic.prefix import LOOKBACK, CacheRuleError, Layout, layout, resolve_breakpoints
+from pcache_magic.prefix import Layout, layout
+from pcache_magic.rules import LOOKBACK, CacheRuleError, resolve_breakpoints
 from pcache_magic.tokens import TokenEstimator
 
 SONNET = default_models().get("claude-sonnet-4-5")  # caches from 1,024 tokens

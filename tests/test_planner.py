@@ -18,7 +18,8 @@ from pcache_magic.emulator import Emulator
 from pcache_magic.models import default_models
 from pcache_magic.money import BASELINES, Replay, what_if
 from pcache_magic.planner import Planner, plan_breakpoints, with_markers
-from pcache_magic.prefix import layout, resolve_breakpoints
+from pcache_magic.prefix import layout
+from pcache_magic.rules import resolve_breakpoints
 from pcache_magic.session import Session
 from pcache_magic.tokens import TokenEstimator
 from pcache_magic.transport import connect

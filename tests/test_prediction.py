@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pcache_magic.emulator import Emulator
-from pcache_magic.prefix import resolve_breakpoints
+from pcache_magic.rules import resolve_breakpoints
 from pcache_magic.session import PreflightError, Session
 from pcache_magic.transport import connect
 

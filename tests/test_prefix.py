@@ -1,4 +1,4 @@
-"""Prefix positions, keys and breakpoint rules: the shared ground of emulator and predictions."""
+"""Prefix positions and keys: the shared ground of emulator and predictions."""
 
 from __future__ import annotations
 
@@ -7,39 +7,16 @@ from typing import Any
 
 import pytest
 
-from pcache_magic.prefix import (
-    LOOKBACK,
-    CacheRuleError,
-    layout,
-    lookback_window,
-    resolve_breakpoints,
-)
+from pcache_magic.prefix import layout
 from pcache_magic.tokens import TokenEstimator
+
+from _helpers import sample_request
 
 EPH: dict[str, Any] = {"type": "ephemeral"}
 
 
-def request(**extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model": "claude-sonnet-4-5",
-        "max_tokens": 100,
-        "tools": [{"name": "lookup", "input_schema": {"type": "object"}}],
-        "system": [{"type": "text", "text": "You are terse."}],
-        "messages": [
-            {
-                "role": "user",
-                "content": [{"type": "text", "text": "Hello"}, {"type": "text", "text": "there"}],
-            },
-            {"role": "assistant", "content": "Hi"},
-            {"role": "user", "content": "Bye"},
-        ],
-    }
-    body.update(extra)
-    return body
-
-
 def test_order_paths_and_cumulative_tokens() -> None:
-    lay = layout(request(), TokenEstimator())
+    lay = layout(sample_request(), TokenEstimator())
     assert [p.path for p in lay.positions] == [
         "tools.0",
         "system.0",
@@ -58,8 +35,8 @@ def test_order_paths_and_cumulative_tokens() -> None:
 
 def test_keys_are_stable_and_markers_do_not_change_them() -> None:
     est = TokenEstimator()
-    a = layout(request(), est)
-    marked = request()
+    a = layout(sample_request(), est)
+    marked = sample_request()
     marked["system"][0]["cache_control"] = EPH
     b = layout(marked, est)
     assert [p.key for p in a.positions] == [p.key for p in b.positions]
@@ -78,79 +55,28 @@ def test_keys_are_stable_and_markers_do_not_change_them() -> None:
 )
 def test_invalidation_by_level(change: dict[str, Any], first_changed: int) -> None:
     est = TokenEstimator()
-    base = layout(request(), est)
-    other = layout(request(**change), est)
+    base = layout(sample_request(), est)
+    other = layout(sample_request(**change), est)
     same = [a.key == b.key for a, b in zip(base.positions, other.positions, strict=False)]
     assert same == [i < first_changed for i in range(len(same))]
 
 
 def test_workspace_isolates_keys() -> None:
     est = TokenEstimator()
-    a = layout(request(), est, workspace=b"a")
-    b = layout(request(), est, workspace=b"b")
+    a = layout(sample_request(), est, workspace=b"a")
+    b = layout(sample_request(), est, workspace=b"b")
     assert all(x.key != y.key for x, y in zip(a.positions, b.positions, strict=True))
 
 
 def test_image_added_later_invalidates_earlier_message_keys() -> None:
     est = TokenEstimator()
-    base = request()
-    with_image = request()
+    base = sample_request()
+    with_image = sample_request()
     image = {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}
     with_image["messages"][2]["content"] = [image, {"type": "text", "text": "Bye"}]
     a, b = layout(base, est), layout(with_image, est)
     assert a.positions[1].key == b.positions[1].key  # system unchanged
     assert a.positions[2].key != b.positions[2].key  # messages level invalidated
-
-
-def test_breakpoint_limit_uses_the_api_wording() -> None:
-    body = request()
-    body["tools"][0]["cache_control"] = EPH
-    body["system"][0]["cache_control"] = EPH
-    for block in body["messages"][0]["content"]:
-        block["cache_control"] = EPH
-    lay = layout(body, TokenEstimator())
-    assert len(resolve_breakpoints(lay)) == 4
-    with pytest.raises(
-        CacheRuleError, match=r"A maximum of 4 blocks with cache_control may be provided\. Found 5\."
-    ):
-        resolve_breakpoints(lay, {"type": "ephemeral"})
-
-
-def test_ttl_order() -> None:
-    body = request()
-    body["system"][0]["cache_control"] = EPH
-    body["messages"][0]["content"][0]["cache_control"] = {"type": "ephemeral", "ttl": "1h"}
-    with pytest.raises(CacheRuleError, match="must not come after"):
-        resolve_breakpoints(layout(body, TokenEstimator()))
-    body["system"][0]["cache_control"] = {"type": "ephemeral", "ttl": "1h"}
-    body["messages"][0]["content"][0]["cache_control"] = EPH
-    assert [b.ttl for b in resolve_breakpoints(layout(body, TokenEstimator()))] == ["1h", "5m"]
-
-
-def test_automatic_caching_goes_on_the_last_cacheable_block() -> None:
-    body = request()
-    body["messages"].append(
-        {"role": "assistant", "content": [{"type": "thinking", "thinking": "hmm", "signature": "s"}]}
-    )
-    lay = layout(body, TokenEstimator())
-    (auto,) = resolve_breakpoints(lay, {"type": "ephemeral", "ttl": "1h"})
-    assert auto.automatic and auto.ttl == "1h"
-    assert lay.positions[auto.position].path == "messages.2.content.0"
-
-
-def test_automatic_caching_same_ttl_is_a_noop_and_different_ttl_is_an_error() -> None:
-    body = request()
-    body["messages"][2]["content"] = [{"type": "text", "text": "Bye", "cache_control": EPH}]
-    lay = layout(body, TokenEstimator())
-    assert len(resolve_breakpoints(lay, {"type": "ephemeral"})) == 1
-    with pytest.raises(CacheRuleError, match="conflicts"):
-        resolve_breakpoints(lay, {"type": "ephemeral", "ttl": "1h"})
-
-
-def test_lookback_window_counts_the_breakpoint_itself() -> None:
-    assert list(lookback_window(30)) == list(range(30, 30 - LOOKBACK, -1))
-    assert len(lookback_window(30)) == 20
-    assert list(lookback_window(2)) == [2, 1, 0]
 
 
 @pytest.mark.parametrize(
@@ -159,7 +85,7 @@ def test_lookback_window_counts_the_breakpoint_itself() -> None:
 )
 def test_layout_reusing_the_previous_one_equals_a_fresh_layout(change: str) -> None:
     est = TokenEstimator()
-    first = request()
+    first = sample_request()
     before = layout(first, est)
     second = {**first, "messages": [dict(m) for m in first["messages"]]}  # same block objects inside
     if change == "append":
@@ -190,7 +116,7 @@ def test_layout_reusing_the_previous_one_equals_a_fresh_layout(change: str) -> N
 
 def test_the_same_message_dicts_are_reused_whole_even_with_string_content() -> None:
     est = TokenEstimator()
-    first = request()
+    first = sample_request()
     before = layout(first, est)
     second = {**first, "messages": [*first["messages"], {"role": "assistant", "content": "Later"}]}
     reused = layout(second, est, previous=before)
@@ -220,7 +146,7 @@ def test_reusing_a_layout_agrees_with_a_fresh_one_on_random_edits() -> None:
         return {"role": role, "content": rng.choice(["text", [block() for _ in range(rng.randint(0, 3))]])}
 
     for _ in range(300):
-        first = request(messages=[message() for _ in range(rng.randint(0, 5))])
+        first = sample_request(messages=[message() for _ in range(rng.randint(0, 5))])
         # The very same message dicts (as the session re-sends them), or copies sharing the blocks.
         shared = rng.random() < 0.5
         second = {**first, "messages": [m if shared else {**m} for m in first["messages"]]}

@@ -496,7 +496,8 @@ def test_dropping_a_reply_drops_the_tool_results_that_answer_it(session: Session
 def test_check_agrees_with_checks_worked_out_from_scratch(session: Session) -> None:
     """The session keeps layouts, breakpoints and scans between calls; none of it may change an answer."""
     from pcache_magic.cache import preflight
-    from pcache_magic.prefix import CacheRuleError, layout, resolve_breakpoints
+    from pcache_magic.prefix import layout
+    from pcache_magic.rules import CacheRuleError, resolve_breakpoints
     from pcache_magic.tokens import TokenEstimator
     from pcache_magic.volatile import volatile_findings
 

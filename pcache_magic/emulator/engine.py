@@ -17,14 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..models import ModelTable, default_models
-from ..prefix import (
-    Breakpoint,
-    CacheRuleError,
-    Layout,
-    layout,
-    plan,
-    resolve_breakpoints,
-)
+from ..prefix import Layout, layout
+from ..rules import Breakpoint, CacheRuleError, plan, resolve_breakpoints
 from ..tokens import TokenEstimator
 from .diagnostics import Fingerprint, History, diagnose
 from .errors import ApiError
