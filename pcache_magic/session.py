@@ -18,14 +18,14 @@ import anthropic
 from anthropic.types import Message
 
 from .blocks import BlocksAPI
-from .cache import Finding, Ledger, Prediction, preflight
+from .cache import Finding, Ledger, Prediction
+from .cachebook import CacheBook
 from .conversation import TTL, Block, Conversation, cache_control
 from .guide import GuideAPI
 from .models import ModelInfo, ModelTable, default_models
 from .planner import Planner
-from .prefix import Layout, layout
-from .rules import Breakpoint, CacheRuleError, resolve_breakpoints
-from .tokens import DigestMemo, TokenEstimator
+from .prefix import Layout
+from .tokens import TokenEstimator
 from .transport import Connection, connect
 from .turns import (
     answer_unanswered_tool_uses,
@@ -35,7 +35,6 @@ from .turns import (
     sdk_kwargs,
 )
 from .usage import CallRecord, Totals, totals
-from .volatile import ScanMemo, volatile_findings
 
 __all__ = ["DEFAULT_MODEL", "CacheMode", "PreflightError", "Session", "SessionEvent"]
 
@@ -87,12 +86,7 @@ class Session(BlocksAPI, GuideAPI):
         self.diagnostics = diagnostics
         self.conversation = Conversation()
         self.calls: list[CallRecord] = []
-        self.ledger = Ledger()
-        self.estimator = TokenEstimator()
-        self._digests = DigestMemo()
-        self._scans = ScanMemo()
-        self._last_layout: tuple[Mapping[str, Any], Layout] | None = None
-        self._last_points: tuple[Layout, Any, list[Breakpoint] | None] | None = None
+        self.book = CacheBook()
         self._observers: list[Observer] = []
         self._planners: dict[str, Planner] = {}
 
@@ -124,6 +118,15 @@ class Session(BlocksAPI, GuideAPI):
     @property
     def offline(self) -> bool:
         return self.connection is not None and self.connection.offline
+
+    @property
+    def ledger(self) -> Ledger:
+        """The session's record of its cache writes (what the panel counts down)."""
+        return self.book.ledger
+
+    @property
+    def estimator(self) -> TokenEstimator:
+        return self.book.estimator
 
     def advance(self, seconds: float) -> float:
         """Move the emulator's clock (offline only): expire entries without waiting."""
@@ -195,7 +198,7 @@ class Session(BlocksAPI, GuideAPI):
         planner = self._planners.get(model)
         if planner is None:
             info = self.models.get(model)
-            planner = Planner(info, estimator=self.estimator, memo=self._digests)
+            planner = Planner(info, estimator=self.estimator, memo=self.book.digests)
             for record in self.calls:
                 if record.ok:
                     planner.observe(record.request, record.started_at)
@@ -203,14 +206,8 @@ class Session(BlocksAPI, GuideAPI):
         return planner
 
     def layout(self, params: Mapping[str, Any]) -> Layout:
-        """The cache's view of `params`; the last one is kept (checked, then learned from)."""
-        last = self._last_layout
-        if last is not None and last[0] is params:
-            return last[1]
-        previous = last[1] if last is not None else None
-        lay = layout(params, self.estimator, memo=self._digests, previous=previous)
-        self._last_layout = (params, lay)
-        return lay
+        """The cache's view of `params` (see `CacheBook.layout`)."""
+        return self.book.layout(params)
 
     def check(
         self, params: Mapping[str, Any] | None = None, names: Mapping[str, str] | None = None
@@ -218,33 +215,7 @@ class Session(BlocksAPI, GuideAPI):
         """Pre-flight findings and per-breakpoint predictions for `params` (default: the next call)."""
         if params is None:
             params, names = self._render(self.conversation, None, None, None, {})
-        info = self.models.get(str(params["model"]))
-        lay = self.layout(params)
-        points = self._breakpoints(params, lay)
-        findings = preflight(params, lay, info, names, points=points)
-        # points=[] when they break a rule: scan up to the last explicit marker, without resolving again
-        scanned = points if points is not None else []
-        findings += volatile_findings(params, lay, names, points=scanned, memo=self._scans)
-        if points is None:
-            return findings, []
-        predictions, extra = self.ledger.predict(lay, points, info, self.now(), names)
-        return findings + extra, predictions
-
-    def _breakpoints(self, params: Mapping[str, Any], lay: Layout) -> list[Breakpoint] | None:
-        """`resolve_breakpoints` for `params` laid out as `lay`, None if they break a cache rule.
-
-        The last answer is kept: a call's check and its learning resolve the same request.
-        """
-        automatic = params.get("cache_control")
-        last = self._last_points
-        if last is not None and last[0] is lay and last[1] is automatic:
-            return last[2]
-        try:
-            points: list[Breakpoint] | None = resolve_breakpoints(lay, automatic)
-        except CacheRuleError:
-            points = None
-        self._last_points = (lay, automatic, points)
-        return points
+        return self.book.check(params, names, self.models.get(str(params["model"])), self.now())
 
     @property
     def totals(self) -> Totals:
@@ -430,13 +401,8 @@ class Session(BlocksAPI, GuideAPI):
         )
 
     def _learn(self, params: Mapping[str, Any], names: Mapping[str, str], message: Message) -> None:
-        lay = self.layout(params)
-        points = self._breakpoints(params, lay)
-        if points is None:
-            return
         info = self.models.get(str(params["model"]))
-        read = message.usage.cache_read_input_tokens or 0
-        self.ledger.record(lay, points, info, self.now(), read, names)
+        self.book.learn(params, names, info, self.now(), message.usage.cache_read_input_tokens or 0)
 
     def _finish(self, record: CallRecord) -> None:
         self.calls.append(record)
