@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._diagnose_replay import _Call, _Replay
+from .prefix import count_images
 from .rules import LOOKBACK, TTL_SECONDS, Plan
 from .volatile import block_at, volatile_values
 
@@ -47,7 +48,7 @@ def _duration(seconds: float) -> str:
 def _text(block: Mapping[str, Any]) -> str:
     if block.get("type") == "text" and isinstance(block.get("text"), str):
         return str(block["text"])
-    return json.dumps({k: v for k, v in block.items() if k not in ("cache_control", "type")}, sort_keys=True)
+    return json.dumps({k: v for k, v in block.items() if k not in ("cache_control", "type")})  # as sent
 
 
 def _excerpt(text: str, offset: int, width: int = 24) -> str:
@@ -63,8 +64,7 @@ def _word(text: str, offset: int, limit: int = 32) -> str:
 
 
 def _images(params: Mapping[str, Any]) -> int:
-    contents = [m.get("content") for m in params.get("messages") or ()]
-    return sum(1 for c in contents if isinstance(c, list) for b in c if b.get("type") == "image")
+    return sum(count_images(m) for m in params.get("messages") or ())
 
 
 def _tools(params: Mapping[str, Any]) -> list[str]:

@@ -27,6 +27,7 @@ __all__ = [
     "Layout",
     "Level",
     "Position",
+    "count_images",
     "layout",
     "message_blocks",
 ]
@@ -123,11 +124,20 @@ def _plain_salt(images: int) -> bytes:
     return _salt_digest({"tool_choice": None, "thinking": None, "i": images})
 
 
-def _images(message: Mapping[str, Any]) -> int:
+def count_images(message: Mapping[str, Any]) -> int:
+    """Images in a message, those inside its tool results included (adding one anywhere counts)."""
     content = message.get("content") if isinstance(message, dict) else None
     if not isinstance(content, list):
         return 0
-    return sum(1 for b in content if isinstance(b, dict) and b.get("type") == "image")
+    count = 0
+    for block in content:
+        if isinstance(block, dict):
+            kind = block.get("type")
+            if kind == "image":
+                count += 1
+            elif kind == "tool_result" and isinstance(block.get("content"), list):
+                count += sum(1 for b in block["content"] if isinstance(b, dict) and b.get("type") == "image")
+    return count
 
 
 def _messages_salt(params: Mapping[str, Any], images: int) -> bytes:
@@ -223,7 +233,7 @@ def layout(
             same += 1
     images = list(source.images[:same]) if source is not None and same else []
     for message in messages[same:]:
-        images.append((images[-1] if images else 0) + _images(message))
+        images.append((images[-1] if images else 0) + count_images(message))
     salt = _messages_salt(params, images[-1] if images else 0)
     context = (root, salt, estimator, memo.digest if memo is not None else block_digest)
     # Positions are reused while every one so far was: a prefix of the source's.  Then the same

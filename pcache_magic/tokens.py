@@ -140,7 +140,7 @@ def _pdf_pages(raw: bytes) -> int:
 
 
 def block_digest(block: Mapping[str, Any]) -> bytes:
-    """A stable digest of a block's content, ignoring its `cache_control` marker.
+    """A digest of a block's content as the model reads it, ignoring its `cache_control` marker.
 
     Markers do not change what the model reads, so a block re-sent with a
     different marker must hash (and count) the same.
@@ -150,9 +150,10 @@ def block_digest(block: Mapping[str, Any]) -> bytes:
         # Fast path for the bulk of a long prompt: hash the text, not its escaped JSON.
         # The tag cannot begin a JSON document, so these digests never collide with the others.
         return hashlib.sha256(b"\0text\0" + text.encode("utf-8", "surrogatepass")).digest()
-    if "cache_control" in block:
-        block = {k: v for k, v in block.items() if k != "cache_control"}
-    raw = json.dumps(block, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # The block's own fields in a fixed order (the API renders them in its own format), but what is
+    # inside them as sent: a tool input or schema with its keys reordered is another prompt, a miss.
+    fields = {k: block[k] for k in sorted(block) if k != "cache_control"}
+    raw = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
 
 

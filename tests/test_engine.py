@@ -168,6 +168,40 @@ def test_tools_change_invalidates_everything_tool_choice_only_messages(engine: E
     assert usage(engine, renamed)["cache_read_input_tokens"] == 0
 
 
+def test_a_tool_input_with_its_keys_reordered_is_a_miss(engine: Engine) -> None:
+    def turns(tool_input: dict[str, Any]) -> dict[str, Any]:
+        b = body(marker=None)
+        b["messages"] = [
+            {"role": "user", "content": words(1500, "m")},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": tool_input}],
+            },
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]},
+        ]
+        b["messages"][2]["content"][0]["cache_control"] = EPH
+        return b
+
+    written = usage(engine, turns({"a": 1, "b": 2}))["cache_creation_input_tokens"]
+    assert usage(engine, turns({"a": 1, "b": 2}))["cache_read_input_tokens"] == written
+    assert usage(engine, turns({"b": 2, "a": 1}))["cache_read_input_tokens"] == 0
+
+
+def test_an_image_added_inside_a_tool_result_invalidates_the_messages_cache(engine: Engine) -> None:
+    b = body(marker=None)
+    b["messages"] = [
+        {"role": "user", "content": [{"type": "text", "text": words(1500), "cache_control": EPH}]}
+    ]
+    usage(engine, b)
+    image = {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}
+    b["messages"] += [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "shot", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [image]}]},
+    ]
+    b["messages"][2]["content"].append({"type": "text", "text": "And?", "cache_control": EPH})
+    assert usage(engine, b)["cache_read_input_tokens"] == 0
+
+
 def test_fifth_breakpoint_is_a_400(engine: Engine) -> None:
     b = body()
     b["messages"] = [

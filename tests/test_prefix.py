@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pcache_magic.prefix import layout
+from pcache_magic.prefix import count_images, layout
 from pcache_magic.tokens import TokenEstimator
 
 from _helpers import sample_request
@@ -77,6 +77,19 @@ def test_image_added_later_invalidates_earlier_message_keys() -> None:
     a, b = layout(base, est), layout(with_image, est)
     assert a.positions[1].key == b.positions[1].key  # system unchanged
     assert a.positions[2].key != b.positions[2].key  # messages level invalidated
+
+
+def test_an_image_inside_a_tool_result_invalidates_the_messages_level_too() -> None:
+    est = TokenEstimator()
+    base = sample_request()
+    image = {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}
+    result = {"type": "tool_result", "tool_use_id": "t1", "content": [image]}
+    with_image = sample_request()
+    with_image["messages"][2]["content"] = [result, {"type": "text", "text": "Bye"}]
+    assert count_images(with_image["messages"][2]) == 1
+    a, b = layout(base, est), layout(with_image, est)
+    assert a.positions[1].key == b.positions[1].key  # system unchanged
+    assert a.positions[2].key != b.positions[2].key  # every messages key changed
 
 
 @pytest.mark.parametrize(

@@ -51,6 +51,17 @@ def test_code_counts_symbols() -> None:
     assert est.text("f(x)+g(y)") >= 8
 
 
+def test_digest_follows_what_is_inside_a_block_as_sent() -> None:
+    # The API renders a block's fields in its own format, but a tool input or schema as given:
+    # reordering the keys inside it is another prompt (the docs warn of languages that do so).
+    use = {"type": "tool_use", "id": "t1", "name": "shot", "input": {"a": 1, "b": 2}}
+    assert block_digest(use) == block_digest(dict(reversed(use.items())))
+    assert block_digest(use) != block_digest({**use, "input": {"b": 2, "a": 1}})
+    tool = {"name": "t", "input_schema": {"type": "object", "properties": {"x": {}, "y": {}}}}
+    swapped = {"name": "t", "input_schema": {"type": "object", "properties": {"y": {}, "x": {}}}}
+    assert block_digest(tool) != block_digest(swapped)
+
+
 def test_block_ignores_cache_control_and_memoizes() -> None:
     est = TokenEstimator()
     plain = {"type": "text", "text": "some words here"}
