@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .cache import Finding, Ledger, Prediction, preflight
-from .models import ModelInfo
+from .models import ModelInfo, ModelTable
 from .prefix import Layout, layout
 from .rules import Breakpoint, CacheRuleError, resolve_breakpoints
 from .tokens import DigestMemo, TokenEstimator
@@ -25,7 +25,9 @@ __all__ = ["CacheBook"]
 class CacheBook:
     """The ledger of a session's cache writes, with the layouts and checks of its requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, models: ModelTable) -> None:
+        self._models = models
+        """To key a request by its model's id, whatever name (alias or id) it gives."""
         self.ledger = Ledger()
         self.estimator = TokenEstimator()
         self.digests = DigestMemo()
@@ -40,7 +42,9 @@ class CacheBook:
         if last is not None and last[0] is params:
             return last[1]
         previous = last[1] if last is not None else None
-        lay = layout(params, self.estimator, memo=self.digests, previous=previous)
+        name = str(params.get("model", ""))
+        model = self._models.get(name).id if name in self._models else name
+        lay = layout(params, self.estimator, memo=self.digests, previous=previous, model=model)
         self._last_layout = (params, lay)
         return lay
 

@@ -140,7 +140,7 @@ class Planner:
         """Record a request as it was sent: its writes and reads, and how it relates to earlier ones."""
         if not self._ours(params):
             return
-        lay = layout(params, self._estimator, memo=self._memo)
+        lay = layout(params, self._estimator, memo=self._memo, model=self.info.id)
         try:
             points = resolve_breakpoints(lay, params.get("cache_control"))
         except CacheRuleError:  # the API rejects such a request: it cached nothing
@@ -164,7 +164,7 @@ class Planner:
     def plan(self, params: Mapping[str, Any], now: float | None = None) -> dict[str, Any]:
         """`params` with the planner's breakpoints (and any kept explicit ones) for a call at `now`."""
         now = self._times[-1] if now is None and self._times else (now or 0.0)
-        lay = layout(params, self._estimator, memo=self._memo)
+        lay = layout(params, self._estimator, memo=self._memo, model=self.info.id)
         try:
             pinned = resolve_breakpoints(lay, None) if self.keep_explicit else []
         except CacheRuleError:  # the caller's own markers break a rule: leave them for pre-flight to report

@@ -210,17 +210,19 @@ def layout(
     workspace: bytes = b"",
     memo: DigestMemo | None = None,
     previous: Layout | None = None,
+    model: str | None = None,
 ) -> Layout:
     """Flatten `params` (a Messages request body) into prefix positions.
 
     `workspace` isolates caches (the emulator passes a digest of the API key);
-    the model is part of every key because caches are per model.  `memo`
+    the model is part of every key because caches are per model: pass its
+    canonical id as `model` when `params` may name it by an alias.  `memo`
     recognises blocks already digested (see `tokens.DigestMemo`); with
     `previous`, the positions a request shares with the previous one (the very
     same message dicts or block objects, as the session re-sends them, never
     changed in place) are reused, so a growing conversation costs only its new blocks.
     """
-    root = _root(workspace, str(params.get("model", "")))
+    root = _root(workspace, model or str(params.get("model", "")))
     source = previous if previous is not None and previous.root == root else None
     messages: Sequence[Mapping[str, Any]] = params.get("messages") or ()
     # The leading messages that are the source's very dicts (the session re-sends them): their

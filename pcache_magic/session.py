@@ -86,7 +86,7 @@ class Session(BlocksAPI, GuideAPI):
         self.diagnostics = diagnostics
         self.conversation = Conversation()
         self.calls: list[CallRecord] = []
-        self.book = CacheBook()
+        self.book = CacheBook(self.models)
         self._observers: list[Observer] = []
         self._planners: dict[str, Planner] = {}
 

@@ -27,7 +27,7 @@ def statuses(book: CacheBook, params: dict[str, Any], now: float) -> list[str]:
 
 
 def test_the_last_layout_is_kept_and_the_next_reuses_its_shared_prefix() -> None:
-    book = CacheBook()
+    book = CacheBook(default_models())
     first = request("Hello")
     lay = book.layout(first)
     assert book.layout(first) is lay  # the same request: checked, then learned from
@@ -39,7 +39,7 @@ def test_the_last_layout_is_kept_and_the_next_reuses_its_shared_prefix() -> None
 
 
 def test_a_write_is_predicted_then_read_until_it_expires() -> None:
-    book, params, info = CacheBook(), request("Hello"), default_models().get(MODEL)
+    book, params, info = CacheBook(default_models()), request("Hello"), default_models().get(MODEL)
     assert statuses(book, params, 0.0) == ["write"]
     book.learn(params, {}, info, 0.0, read=0)
     assert [e["tokens"] for e in book.ledger.entries(0.0)] == [book.layout(params).positions[0].cumulative]
@@ -49,7 +49,7 @@ def test_a_write_is_predicted_then_read_until_it_expires() -> None:
 
 
 def test_a_request_that_breaks_a_rule_gets_an_error_and_no_prediction() -> None:
-    book, info = CacheBook(), default_models().get(MODEL)
+    book, info = CacheBook(default_models()), default_models().get(MODEL)
     params = request(*[f"turn {i}" for i in range(5)])
     for message in params["messages"]:
         message["content"][0]["cache_control"] = EPH  # with the system marker: six
@@ -62,7 +62,11 @@ def test_a_request_that_breaks_a_rule_gets_an_error_and_no_prediction() -> None:
 
 
 def test_an_unmarked_request_predicts_nothing_and_writes_nothing() -> None:
-    book, params, info = CacheBook(), request("Hello", marked=False), default_models().get(MODEL)
+    book, params, info = (
+        CacheBook(default_models()),
+        request("Hello", marked=False),
+        default_models().get(MODEL),
+    )
     assert statuses(book, params, 0.0) == []
     book.learn(params, {}, info, 0.0, read=0)
     assert book.ledger.entries(0.0) == []

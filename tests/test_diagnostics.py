@@ -37,7 +37,8 @@ def request(**changes: Any) -> dict[str, Any]:
 
 
 def fingerprint(params: dict[str, Any], cached: int = 900, workspace: bytes = WORKSPACE) -> Fingerprint:
-    return Fingerprint.of(workspace, params, layout(params, ESTIMATOR, workspace=workspace), cached)
+    model = str(params["model"])
+    return Fingerprint.of(workspace, model, params, layout(params, ESTIMATOR, workspace=workspace), cached)
 
 
 def reason(previous: dict[str, Any], current: dict[str, Any], cached: int = 900) -> dict[str, Any] | None:

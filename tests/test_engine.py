@@ -86,6 +86,16 @@ def test_caches_are_per_model_and_per_workspace(engine: Engine) -> None:
     assert usage(engine, body())["cache_read_input_tokens"] > 0
 
 
+def test_a_model_alias_and_its_id_share_one_cache(engine: Engine) -> None:
+    # Caches are per model, not per name: the dated id is the same model as its alias.
+    first = engine.create_message(KEY, body(model="claude-haiku-4-5", system=words(5000)))
+    dated = body(model="claude-haiku-4-5-20251001", system=words(5000))
+    dated["diagnostics"] = {"previous_message_id": first["id"]}
+    second = engine.create_message(KEY, dated)
+    assert second["usage"]["cache_read_input_tokens"] == first["usage"]["cache_creation_input_tokens"] > 0
+    assert second["diagnostics"] is None  # no divergence: not a model change
+
+
 def test_five_minute_lifetime_refreshed_by_each_hit(engine: Engine) -> None:
     usage(engine, body())
     engine.advance(299)

@@ -119,6 +119,15 @@ def test_second_ask_reads_from_the_cache(session: Session) -> None:
     assert session.totals.calls == 2 and session.totals.tokens.read == written
 
 
+def test_a_call_naming_the_model_by_its_dated_id_is_predicted_to_read(emu: Emulator) -> None:
+    session = Session(model="claude-haiku-4-5", connection=connect(emulator=emu))
+    session.system(LONG * 3, cache=True, name="sys")  # above Haiku 4.5's 4,096-token minimum
+    session.ask("One", stream=False)
+    session.ask("Two", stream=False, model="claude-haiku-4-5-20251001")
+    assert [c.outcome for c in session.calls] == ["write", "hit"]
+    assert [p["status"] for c in session.calls for p in c.prediction or []] == ["write", "hit"]
+
+
 def test_the_clock_expires_entries(session: Session) -> None:
     session.system(LONG, cache=True)
     session.ask("One", stream=False)

@@ -37,7 +37,11 @@ class Fingerprint:
     cached_tokens: int
 
     @classmethod
-    def of(cls, workspace: bytes, params: Mapping[str, Any], lay: Layout, cached_tokens: int) -> Fingerprint:
+    def of(
+        cls, workspace: bytes, model: str, params: Mapping[str, Any], lay: Layout, cached_tokens: int
+    ) -> Fingerprint:
+        """`params` as sent for `model` (its canonical id: an alias is not a change of model)."""
+
         def level_key(level: str) -> bytes:
             last = [p.key for p in lay.positions if p.level == level]
             return last[-1] if last else b""
@@ -54,7 +58,7 @@ class Fingerprint:
         )
         return cls(
             workspace,
-            str(params.get("model")),
+            model,
             level_key("tools"),
             level_key("system"),
             messages,

@@ -181,7 +181,7 @@ class Engine:
         validate_request(body, known_model=self._known)
         info = self._models.get(body["model"])
         workspace = self._workspace(api_key)
-        lay = layout(body, self._estimator, workspace=workspace)
+        lay = layout(body, self._estimator, workspace=workspace, model=info.id)  # an alias: the same cache
         points = self._breakpoints(lay, body)
         if lay.total_tokens > info.context_window:
             raise ApiError.invalid(
@@ -211,7 +211,8 @@ class Engine:
                 "service_tier": "standard",
             },
         }
-        fingerprint = Fingerprint.of(workspace, body, lay, outcome.read + outcome.write_5m + outcome.write_1h)
+        cached = outcome.read + outcome.write_5m + outcome.write_1h
+        fingerprint = Fingerprint.of(workspace, info.id, body, lay, cached)
         if isinstance(body.get("diagnostics"), Mapping):
             previous_id = body["diagnostics"].get("previous_message_id")
             previous = self._history.get(previous_id) if previous_id else None
