@@ -278,11 +278,7 @@ def volatile_findings(
     if last < 0:
         return []
     marker = layout.positions[last]
-    if memo is not None:
-        holding = memo.prefix(params, layout, last)
-    else:
-        scanned = ((p.index, _scan(block_at(params, p.path))) for p in layout.positions[: last + 1])
-        holding = tuple((index, hits) for index, hits in scanned if hits)
+    holding = (memo if memo is not None else ScanMemo()).prefix(params, layout, last)
     found: list[Finding] = []
     for index, hits in holding:
         position = layout.positions[index]
