@@ -8,6 +8,10 @@ is the steady state of a notebook: `cache="last"`, every call a cache hit.  The 
 the params the session itself sent (`calls[-1].request`); the two sides are interleaved and
 warmed by the harness.  Each session call adds a prompt and a reply, which are taken out
 again so that every call sends the same 50k tokens.
+
+Two floors are measured the same way, to show what the goal leaves room for: the session
+with its cache bookkeeping switched off (no pre-flight checks, predictions or learning from
+usage), and a bare conversation that only renders its request and sends it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from pcache_magic.conversation import Block
+from pcache_magic.cache import Finding, Prediction
+from pcache_magic.conversation import Block, cache_control
 from pcache_magic.emulator import Emulator
 from pcache_magic.session import Session
 from pcache_magic.transport import connect
@@ -56,11 +61,22 @@ def _prose(rng: random.Random, words: int) -> str:
     return " ".join(sentences)
 
 
-def build_session(target: int = TARGET_TOKENS) -> Session:
+class _Unchecked(Session):
+    """The session without its cache bookkeeping: no pre-flight checks or predictions before a
+    call, no learning from its usage after.  A floor for the benchmark, not a mode to ship."""
+
+    def check(self, params: Any = None, names: Any = None) -> tuple[list[Finding], list[Prediction]]:
+        return [], []
+
+    def _learn(self, params: Any, names: Any, message: Any) -> None:
+        return None
+
+
+def build_session(target: int = TARGET_TOKENS, cls: type[Session] = Session) -> Session:
     """A session holding about `target` tokens (within 2%): system (1h), a paper (1h), 8 exchanges."""
     scale = 1.0
     for _ in range(4):
-        session = _session(scale)
+        session = _session(scale, cls)
         tokens = session.layout(session.params()).total_tokens
         if abs(tokens - target) <= target * 0.02:
             return session
@@ -68,9 +84,9 @@ def build_session(target: int = TARGET_TOKENS) -> Session:
     raise RuntimeError(f"could not size the conversation near {target} tokens (got {tokens})")
 
 
-def _session(scale: float) -> Session:
+def _session(scale: float, cls: type[Session]) -> Session:
     rng = random.Random(20260101)
-    session = Session(model=MODEL, connection=connect(emulator=Emulator(), max_retries=0))
+    session = cls(model=MODEL, connection=connect(emulator=Emulator(), max_retries=0))
     session.system(_prose(rng, round(2_200 * scale)), cache="1h", name="system")
     session.context(_prose(rng, round(22_000 * scale)), cache="1h", name="paper", source="paper.txt")
     for turn in range(EXCHANGES):
@@ -93,6 +109,47 @@ def _ask(session: Session) -> Callable[[], object]:
         return message
 
     return call
+
+
+def _render_and_send(session: Session, params: dict[str, Any]) -> Callable[[], object]:
+    """A bare conversation: add the prompt, render the request, send it (with the raw side's
+    diagnostics field, so the emulator does the same work), take the prompt out again."""
+    conversation, client = session.conversation, session.client
+    assert client is not None
+    blocks = conversation.blocks
+    before = list(blocks)
+    marker = cache_control(session.default_ttl)
+
+    def call() -> object:
+        prompt = Block(
+            name="question", role="user", kind="prompt", content=[{"type": "text", "text": PROMPT}]
+        )
+        conversation.add(prompt)
+        request, _ = conversation.render(model=session.model, max_tokens=session.max_tokens, last_turn=marker)
+        message = client.messages.create(**request, diagnostics=params["diagnostics"])
+        blocks[:] = before
+        return message
+
+    return call
+
+
+def _floors(
+    baseline: Callable[[], object], params: dict[str, Any], calls: int, warmup: int
+) -> dict[str, float]:
+    """Ratios of the two floors against the same raw call (see the module's docstring)."""
+    unchecked = _ask(build_session(cls=_Unchecked))
+    bare = _render_and_send(build_session(), params)
+    for fn in (unchecked, bare):  # the first call writes the cache
+        fn()
+        fn()
+    return {
+        "ask_without_cache_bookkeeping": round(
+            compare(baseline, unchecked, repeats=calls, warmup=warmup, min_sample_ns=0).slowdown, 4
+        ),
+        "render_and_send_only": round(
+            compare(baseline, bare, repeats=calls, warmup=warmup, min_sample_ns=0).slowdown, 4
+        ),
+    }
 
 
 def _raw(session: Session) -> tuple[Callable[[], object], dict[str, Any]]:
@@ -161,6 +218,7 @@ def _run(quick: bool) -> list[Figure]:
         "messages": len(params["messages"]),
         "calls_per_side": calls,
         "steady_state_usage": usage.model_dump(exclude_none=True),
+        "floors": _floors(baseline, params, calls, 2 if quick else 5),
     }
     figure = Figure("overhead.session_ask_50k", result.slowdown, "x", GOAL, details)
     if not figure.met:
@@ -175,5 +233,7 @@ if __name__ == "__main__":
 
     figures = run(quick=False)
     print(render_table(figures))
+    for floor, ratio in figures[0].details["floors"].items():
+        print(f"floor: {floor} {ratio:.3f}x")
     for line in figures[0].details.get("profile_session_ask", []):
         print(line)

@@ -70,6 +70,11 @@ def test_quick_run_writes_a_complete_report(tmp_path: Path) -> None:
     for figure in report["figures"]:
         _check_figure(figure)
         assert figure["name"] in done.stdout
+    # The overhead figure says what its goal leaves room for: the same call through two floors.
+    (overhead,) = (f for f in report["figures"] if f["name"] == "overhead.session_ask_50k")
+    floors = overhead["details"]["floors"]
+    assert set(floors) == {"ask_without_cache_bookkeeping", "render_and_send_only"}
+    assert all(math.isfinite(ratio) and ratio > 0 for ratio in floors.values())
     assert {n.split(".")[0] for n in names} >= {"emulator", "estimator"}
     main = importlib.import_module("benchmarks.__main__")
     for i, module in enumerate(main.BENCHMARKS, 1):  # one progress line per benchmark
