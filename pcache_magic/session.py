@@ -3,8 +3,8 @@
 The magics and the panel are views of this object; it imports no IPython.
 Every call goes through the real `anthropic` SDK client (live or emulated),
 is checked before sending (`cache.preflight`), predicted (`cache.Ledger`),
-recorded (`usage.CallRecord`) and announced to observers.  A call that fails
-or is interrupted leaves the conversation exactly as it was.
+recorded (`usage.CallRecord`) and announced to observers (`calls.CallPipeline`).
+A call that fails or is interrupted leaves the conversation exactly as it was.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from anthropic.types import Message
 from .blocks import BlocksAPI
 from .cache import Finding, Ledger, Prediction
 from .cachebook import CacheBook
+from .calls import CallPipeline, PreflightError
 from .conversation import TTL, Block, Conversation, cache_control
 from .guide import GuideAPI
 from .models import ModelInfo, ModelTable, default_models
@@ -27,13 +28,7 @@ from .planner import Planner
 from .prefix import Layout
 from .tokens import TokenEstimator
 from .transport import Connection, connect
-from .turns import (
-    answer_unanswered_tool_uses,
-    as_content,
-    describe_failure,
-    run_tools,
-    sdk_kwargs,
-)
+from .turns import answer_unanswered_tool_uses, as_content, run_tools
 from .usage import CallRecord, Totals, totals
 
 __all__ = ["DEFAULT_MODEL", "CacheMode", "PreflightError", "Session", "SessionEvent"]
@@ -46,15 +41,7 @@ SessionEvent = Literal["blocks", "call", "reset"]
 Observer = Callable[[SessionEvent, Any], None]
 
 
-class PreflightError(ValueError):
-    """The request would be rejected (or is wrong); nothing was sent. `.findings` says why."""
-
-    def __init__(self, findings: Sequence[Finding]) -> None:
-        self.findings = list(findings)
-        super().__init__("; ".join(f"{f.message} {f.fix}" for f in self.findings))
-
-
-class Session(BlocksAPI, GuideAPI):
+class Session(BlocksAPI, GuideAPI, CallPipeline):
     """A notebook's conversation with Claude, with prompt caching made visible."""
 
     def __init__(
@@ -303,107 +290,3 @@ class Session(BlocksAPI, GuideAPI):
             reply_name = self.conversation.unique_name("reply")
             self.conversation.add(Block(name=reply_name, role="assistant", kind="reply", content=reply))
         return message
-
-    def _send(
-        self,
-        kind: Any,
-        params: dict[str, Any],
-        names: Mapping[str, str],
-        *,
-        stream: bool,
-        on_text: Callable[[str], None] | None,
-    ) -> Message:
-        """Check, predict, send through the SDK, record.  Raises PreflightError before sending."""
-        if self.client is None:
-            raise RuntimeError("This session has no synchronous client.")
-        record = self.begin_call(kind, params, names)
-        started = time.perf_counter()
-        begun: Message | None = None
-        try:
-            if stream:
-                with self.client.messages.stream(**sdk_kwargs(params)) as events:
-                    for text in events.text_stream:
-                        begun = events.current_message_snapshot
-                        if on_text is not None:
-                            on_text(text)
-                    message = events.get_final_message()
-            else:
-                message = self.client.messages.create(**sdk_kwargs(params))
-        except BaseException as error:
-            if begun is not None:  # the answer had begun, so its cache writes happened: remember them
-                self._learn(params, names, begun)
-            self.end_call(record, params, names, started, error=error)
-            raise
-        return self.end_call(record, params, names, started, message=message)
-
-    async def _asend(self, kind: Any, params: dict[str, Any], names: Mapping[str, str]) -> Message:
-        """`_send` for the async client (no streaming): the same checks and records."""
-        if self.async_client is None:
-            raise RuntimeError("This session has no async client: pass async_client=...")
-        record = self.begin_call(kind, params, names)
-        started = time.perf_counter()
-        try:
-            message = await self.async_client.messages.create(**sdk_kwargs(params))
-        except BaseException as error:
-            self.end_call(record, params, names, started, error=error)
-            raise
-        return self.end_call(record, params, names, started, message=message)
-
-    def begin_call(self, kind: Any, params: dict[str, Any], names: Mapping[str, str]) -> CallRecord:
-        """Check and predict a call about to be sent; PreflightError if it must not go.
-
-        Public so that other clients (e.g. `pcache_magic.autogen`) record into this session.
-        """
-        findings, predictions = self.check(params, names)
-        errors = [f for f in findings if f.level == "error"]
-        if errors:
-            raise PreflightError(errors)
-        if self.diagnostics:
-            previous = next((c.response.id for c in reversed(self.calls) if c.response is not None), None)
-            params["diagnostics"] = {"previous_message_id": previous}
-        return self._start(kind, params, predictions)
-
-    def end_call(
-        self,
-        record: CallRecord,
-        params: Mapping[str, Any],
-        names: Mapping[str, str],
-        started: float,
-        *,
-        message: Message | None = None,
-        error: BaseException | None = None,
-    ) -> Any:
-        """Record the outcome of a call begun with `begin_call`, and tell the observers."""
-        record.latency_s = time.perf_counter() - started
-        if error is not None:
-            record.error = describe_failure(error)
-        else:
-            record.response = message
-            if message is not None:
-                self._learn(params, names, message)
-                for planner in self._planners.values():  # each ignores other models' calls
-                    planner.observe(params, record.started_at)
-        self._finish(record)
-        return message
-
-    def _start(self, kind: Any, params: dict[str, Any], predictions: list[Prediction]) -> CallRecord:
-        model = str(params["model"])
-        prices = self.models.get(model).prices if model in self.models else None
-        return CallRecord(
-            index=len(self.calls) + 1,
-            kind=kind,
-            model=model,
-            started_at=self.now(),
-            request=params,
-            estimated=self.offline,
-            prices=prices,
-            prediction=[p.as_dict() for p in predictions],
-        )
-
-    def _learn(self, params: Mapping[str, Any], names: Mapping[str, str], message: Message) -> None:
-        info = self.models.get(str(params["model"]))
-        self.book.learn(params, names, info, self.now(), message.usage.cache_read_input_tokens or 0)
-
-    def _finish(self, record: CallRecord) -> None:
-        self.calls.append(record)
-        self._emit("call", record)

@@ -20,6 +20,7 @@ from typing import Any
 
 from IPython.core.interactiveshell import InteractiveShell
 
+from pcache_magic.emulator import Emulator
 from pcache_magic.magics import ClaudeMagics
 
 #: The model of the shared `session` fixture: its cache minimum is 1,024 tokens.
@@ -45,6 +46,19 @@ def sample_request(**extra: Any) -> dict[str, Any]:
     }
     body.update(extra)
     return body
+
+
+# -- the emulator --------------------------------------------------------------------------------
+class Counter:
+    """How many requests reached the emulator: its request-id counter, read without a request."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.peeks = 0
+
+    def __call__(self) -> int:
+        self.peeks += 1
+        return int(self.emu.next_request_id().rpartition("_")[2]) - self.peeks
 
 
 # -- the loaded extension --------------------------------------------------------------------------

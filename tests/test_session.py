@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import anthropic
 import pytest
 
 from pcache_magic.emulator import Emulator
 from pcache_magic.models import UnknownModelError
 from pcache_magic.session import PreflightError, Session
 from pcache_magic.transport import connect
+
+from _helpers import Counter
 
 MODEL = "claude-sonnet-4-5"
 EPH: dict[str, Any] = {"type": "ephemeral"}
@@ -37,18 +38,6 @@ def make(emu: Emulator, **kwargs: Any) -> Session:
 @pytest.fixture
 def session(emu: Emulator) -> Session:
     return make(emu)
-
-
-class Counter:
-    """How many requests reached the emulator: its request-id counter, read without a request."""
-
-    def __init__(self, emu: Emulator) -> None:
-        self.emu = emu
-        self.peeks = 0
-
-    def __call__(self) -> int:
-        self.peeks += 1
-        return int(self.emu.next_request_id().rpartition("_")[2]) - self.peeks
 
 
 def test_unknown_model_fails_early(emu: Emulator) -> None:
@@ -330,38 +319,7 @@ def test_ctrl_c_mid_stream_leaves_the_conversation_as_it_was(session: Session) -
     assert error == "interrupted" and len(chunks) == 1
 
 
-def test_an_interrupted_answer_still_wrote_the_cache_and_the_session_knows(session: Session) -> None:
-    session.system(LONG, cache=True, name="sys")
-
-    def stop(chunk: str) -> None:
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        session.ask("One", on_text=stop)
-    assert [p.status for p in session.check()[1]] == ["hit"]
-    assert (session.ask("Two", stream=False).usage.cache_read_input_tokens or 0) > 1_024
-
-
-def test_a_transient_429_is_retried(session: Session, emu: Emulator) -> None:
-    sent = Counter(emu)
-    start = sent()
-    emu.inject(429, times=2, retry_after=0.001)
-    message = session.ask("Hi", stream=False)
-    assert message.stop_reason == "end_turn"
-    assert sent() == start + 3  # two refusals, then the answer
-    assert len(session.calls) == 1 and session.calls[0].ok and len(emu.faults) == 0
-
-
-def test_a_persistent_429_fails_after_the_retries(emu: Emulator) -> None:
-    session = make(emu, max_retries=1)
-    emu.inject(429, times=5, retry_after=0.001)
-    with pytest.raises(anthropic.RateLimitError):
-        session.ask("Hi", stream=False)
-    assert session.calls[-1].error.startswith("429 RateLimitError")  # type: ignore[union-attr]
-    assert session.conversation.blocks == []
-
-
-# -- observers and diagnostics ------------------------------------------------------------------
+# -- observers ---------------------------------------------------------------------------------
 
 
 def test_observers_see_blocks_calls_and_resets(session: Session) -> None:
@@ -380,33 +338,6 @@ def test_observers_see_blocks_calls_and_resets(session: Session) -> None:
     unsubscribe()
     session.system("x")
     assert len(events) == 6
-
-
-def test_observers_see_failed_calls_too(emu: Emulator) -> None:
-    session = make(emu, max_retries=0)
-    events: list[str] = []
-    session.subscribe(lambda event, payload: events.append(event))
-    emu.inject(500)
-    with pytest.raises(anthropic.InternalServerError):
-        session.ask("Hi", stream=False)
-    assert events == ["call", "blocks"]
-
-
-def test_diagnostics_are_requested_on_every_call(session: Session) -> None:
-    session.system(LONG, cache=True)
-    session.ask("One", stream=False)
-    session.ask("Two", stream=True)
-    session.prewarm()
-    calls = session.calls
-    assert calls[0].request["diagnostics"] == {"previous_message_id": None}
-    assert calls[1].request["diagnostics"]["previous_message_id"] == calls[0].response.id  # type: ignore[union-attr]
-    assert calls[2].request["diagnostics"]["previous_message_id"] == calls[1].response.id  # type: ignore[union-attr]
-
-
-def test_diagnostics_can_be_turned_off(emu: Emulator) -> None:
-    session = make(emu, diagnostics=False)
-    session.ask("One", stream=False)
-    assert "diagnostics" not in session.calls[0].request
 
 
 # -- tools ---------------------------------------------------------------------------------------
@@ -542,3 +473,17 @@ def test_check_agrees_with_checks_worked_out_from_scratch(session: Session) -> N
     session.advance(3_600)
     session.system(LONG, cache="1h", name="sys")
     agree(cache="last")
+
+
+def test_the_session_and_everything_below_it_import_no_ipython() -> None:
+    """The layers: only the magics and the panel know about IPython and widgets."""
+    import subprocess
+    import sys
+
+    core = "session, calls, conversation, cache, cachebook, usage, diagnose, planner, store, emulator"
+    code = (
+        f"import sys; from pcache_magic import {core}; "
+        "print(sorted(m for m in ('IPython', 'ipywidgets', 'ipykernel') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,160 @@
+"""The call pipeline (`calls.CallPipeline`): check before sending, record and learn after.
+
+`Session.ask` goes through it, and so does any other client that records into a session
+(`begin_call` / `end_call`, as `pcache_magic.autogen` does); both are tested here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import anthropic
+import pytest
+
+from pcache_magic.emulator import Emulator
+from pcache_magic.session import PreflightError, Session
+from pcache_magic.transport import connect
+
+from _helpers import Counter
+
+MODEL = "claude-sonnet-4-5"
+#: About 1,500 tokens: above Sonnet 4.5's 1,024-token minimum.
+LONG = " ".join(f"line{i % 40}" for i in range(1_500))
+EPH: dict[str, Any] = {"type": "ephemeral"}
+
+
+def make(emu: Emulator, **kwargs: Any) -> Session:
+    retries = kwargs.pop("max_retries", 2)
+    return Session(model=MODEL, connection=connect(emulator=emu, max_retries=retries), **kwargs)
+
+
+def request(*texts: str, marked: bool = True) -> dict[str, Any]:
+    """A request built by hand, as another client would send it: one user message."""
+    content: list[dict[str, Any]] = [{"type": "text", "text": t} for t in texts]
+    if marked:
+        content[-1]["cache_control"] = EPH
+    return {"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": content}]}
+
+
+# -- another client recording into the session ---------------------------------------------------
+
+
+def test_begin_and_end_record_a_call_sent_by_another_client(session: Session, emu: Emulator) -> None:
+    client = emu.client()
+    events: list[str] = []
+    session.subscribe(lambda event, payload: events.append(event))
+    for turn in range(2):
+        params = request(LONG)
+        names = {"messages.0.content.0": "doc"}
+        record = session.begin_call("create", params, names)
+        assert [p["status"] for p in record.prediction or []] == (["write"] if turn == 0 else ["hit"])
+        previous = session.calls[-1].response.id if turn else None  # type: ignore[union-attr]
+        assert params["diagnostics"] == {"previous_message_id": previous}
+        started = time.perf_counter()
+        message = client.messages.create(**params)
+        assert session.end_call(record, params, names, started, message=message) is message
+    first, second = session.calls
+    assert (first.index, first.kind, first.outcome) == (1, "create", "write")
+    assert (second.index, second.outcome) == (2, "hit") and second.latency_s > 0
+    assert second.tokens.read == first.tokens.written > 1_024
+    assert events == ["call", "call"]
+    assert [e["block"] for e in session.ledger.entries(session.now())] == ["doc"]
+    assert session.conversation.blocks == []  # a call is recorded; the conversation is the client's own
+
+
+def test_begin_refuses_a_request_that_breaks_a_rule_and_records_nothing(session: Session) -> None:
+    params = request(*(f"{LONG} {n}" for n in range(5)), marked=False)
+    for item in params["messages"][0]["content"]:
+        item["cache_control"] = EPH
+    with pytest.raises(PreflightError, match="5 cache markers, at most 4") as info:
+        session.begin_call("create", params, {})
+    assert [f.code for f in info.value.findings] == ["too-many-breakpoints"]
+    assert session.calls == [] and "diagnostics" not in params
+
+
+def test_end_with_an_error_records_a_failed_call_and_learns_nothing(session: Session) -> None:
+    params = request(LONG)
+    record = session.begin_call("create", params, {})
+    session.end_call(record, params, {}, time.perf_counter(), error=KeyboardInterrupt())
+    (failed,) = session.calls
+    assert (failed.error, failed.outcome, failed.ok) == ("interrupted", "failed", False)
+    assert failed.response is None
+    assert session.ledger.entries(session.now()) == []
+    assert [p.status for p in session.check(request(LONG))[1]] == ["write"]
+
+
+def test_the_async_path_records_like_the_sync_one(session: Session) -> None:
+    params = request(LONG)
+    message = asyncio.run(session._asend("create", params, {}))
+    (record,) = session.calls
+    assert record.response is message and record.outcome == "write"
+
+
+def test_a_session_without_an_async_client_says_so(emu: Emulator) -> None:
+    session = Session(model=MODEL, client=emu.client())
+    with pytest.raises(RuntimeError, match="no async client: pass async_client="):
+        asyncio.run(session._asend("create", request("Hi"), {}))
+    assert session.calls == []
+
+
+# -- through Session.ask --------------------------------------------------------------------------
+
+
+def test_an_interrupted_answer_still_wrote_the_cache_and_the_session_knows(session: Session) -> None:
+    session.system(LONG, cache=True, name="sys")
+
+    def stop(chunk: str) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        session.ask("One", on_text=stop)
+    assert [p.status for p in session.check()[1]] == ["hit"]
+    assert (session.ask("Two", stream=False).usage.cache_read_input_tokens or 0) > 1_024
+
+
+def test_a_transient_429_is_retried(session: Session, emu: Emulator) -> None:
+    sent = Counter(emu)
+    start = sent()
+    emu.inject(429, times=2, retry_after=0.001)
+    message = session.ask("Hi", stream=False)
+    assert message.stop_reason == "end_turn"
+    assert sent() == start + 3  # two refusals, then the answer
+    assert len(session.calls) == 1 and session.calls[0].ok and len(emu.faults) == 0
+
+
+def test_a_persistent_429_fails_after_the_retries(emu: Emulator) -> None:
+    session = make(emu, max_retries=1)
+    emu.inject(429, times=5, retry_after=0.001)
+    with pytest.raises(anthropic.RateLimitError):
+        session.ask("Hi", stream=False)
+    assert session.calls[-1].error.startswith("429 RateLimitError")  # type: ignore[union-attr]
+    assert session.conversation.blocks == []
+
+
+def test_observers_see_failed_calls_too(emu: Emulator) -> None:
+    session = make(emu, max_retries=0)
+    events: list[str] = []
+    session.subscribe(lambda event, payload: events.append(event))
+    emu.inject(500)
+    with pytest.raises(anthropic.InternalServerError):
+        session.ask("Hi", stream=False)
+    assert events == ["call", "blocks"]
+
+
+def test_diagnostics_are_requested_on_every_call(session: Session) -> None:
+    session.system(LONG, cache=True)
+    session.ask("One", stream=False)
+    session.ask("Two", stream=True)
+    session.prewarm()
+    calls = session.calls
+    assert calls[0].request["diagnostics"] == {"previous_message_id": None}
+    assert calls[1].request["diagnostics"]["previous_message_id"] == calls[0].response.id  # type: ignore[union-attr]
+    assert calls[2].request["diagnostics"]["previous_message_id"] == calls[1].response.id  # type: ignore[union-attr]
+
+
+def test_diagnostics_can_be_turned_off(emu: Emulator) -> None:
+    session = make(emu, diagnostics=False)
+    session.ask("One", stream=False)
+    assert "diagnostics" not in session.calls[0].request
