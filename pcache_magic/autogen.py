@@ -34,19 +34,9 @@ from typing import TYPE_CHECKING, Any, Literal
 try:
     from autogen_core import EVENT_LOGGER_NAME, CancellationToken, Image
     from autogen_core.logging import LLMCallEvent, LLMStreamEndEvent, LLMStreamStartEvent
-    from autogen_core.models import (
-        CreateResult,
-        FunctionExecutionResult,
-        FunctionExecutionResultMessage,
-        LLMMessage,
-        ModelFamily,
-        ModelInfo,
-        UserMessage,
-    )
+    from autogen_core.models import CreateResult, FunctionExecutionResult, LLMMessage
     from autogen_core.tools import Tool, ToolSchema
     from autogen_ext.models.anthropic import AnthropicChatCompletionClient, AnthropicClientConfiguration
-    from autogen_ext.models.anthropic._anthropic_client import convert_tool_choice_anthropic
-    from autogen_ext.models.anthropic._model_info import get_info
 except ModuleNotFoundError as error:  # the extra is optional; say how to get it
     raise ModuleNotFoundError(
         f"pcache_magic.autogen needs AutoGen ({error.name} is missing): pip install 'pcache-magic[autogen]'",
@@ -57,7 +47,6 @@ from anthropic.types import Message
 from pydantic import BaseModel
 from typing_extensions import Unpack
 
-from . import guide_messages as gm
 from ._autogen_convert import (
     AnthropicFunctionExecutionResultMessage,
     AnthropicSystemMessage,
@@ -65,13 +54,12 @@ from ._autogen_convert import (
     CachingCreateResult,
     CachingRequestUsage,
     add_usage,
-    anthropic_tools,
     autogen_result,
-    guide_messages,
     guide_results,
 )
+from ._autogen_request import automatic_cache_args, build_request, count_params, model_info_for
 from .conversation import TTL, CacheControl
-from .guide import GuideAPI, create_result, to_params
+from .guide import GuideAPI, create_result
 from .guide_messages import CacheUsage
 from .models import default_models
 from .prefix import layout
@@ -98,11 +86,6 @@ logger = logging.getLogger(EVENT_LOGGER_NAME)
 
 _POLICY = "ephemeral"
 _NO_ARGS: Mapping[str, Any] = MappingProxyType({})
-#: Create args sent as they are (AutoGen's list, plus top-level automatic caching).
-_PASSED = ("stop_sequences", "metadata", "thinking", "cache_control")
-#: Sent only when set, in `extra_body`: anthropic 2.x's `messages.create` has no such keywords.
-_SAMPLING = ("temperature", "top_p", "top_k")
-_DEFAULT_MAX_TOKENS = 4096  # AutoGen's default
 
 
 class _Rules(GuideAPI):
@@ -110,30 +93,6 @@ class _Rules(GuideAPI):
 
     def __init__(self, default_ttl: TTL | None) -> None:
         self.default_ttl = default_ttl
-
-
-def _model_info(model: object) -> ModelInfo | None:
-    """Capabilities for a model in pcache_magic's table that AutoGen 0.7.5 gets wrong, else None.
-
-    AutoGen matches unknown names by prefix, so any newer `claude-*` falls through to
-    Claude 2.1: no vision, no tools.  Every model in the table has both.
-    """
-    if model not in default_models():
-        return None
-    try:
-        known: ModelInfo | None = get_info(str(model))
-    except KeyError:
-        known = None
-    if known is not None and known["vision"] and known["function_calling"]:
-        return None  # AutoGen's own entry (with its family) is right
-    return ModelInfo(
-        vision=True,
-        function_calling=True,
-        json_output=True,
-        family=ModelFamily.UNKNOWN,
-        structured_output=False,
-        multiple_system_messages=True,  # each system message is its own (markable) block
-    )
 
 
 class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
@@ -166,9 +125,8 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
         automatic_cache: TTL | bool = False,
         **kwargs: Unpack[AnthropicClientConfiguration],
     ) -> None:
-        if automatic_cache not in (False, True, "5m", "1h"):
-            raise ValueError(f"automatic_cache must be True, False, '5m' or '1h', not {automatic_cache!r}")
-        if "model_info" not in kwargs and (info := _model_info(kwargs.get("model"))) is not None:
+        automatic = automatic_cache_args(automatic_cache)
+        if "model_info" not in kwargs and (info := model_info_for(kwargs.get("model"))) is not None:
             kwargs["model_info"] = info
         super().__init__(**kwargs)
         if anthropic_client is None and session is not None and not {"base_url", "api_key"} & kwargs.keys():
@@ -178,8 +136,7 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
             self._unused_client, self._client = self._client, anthropic_client
         self.session = session
         self._rules = _Rules(default_ttl)
-        ttl = {"ttl": automatic_cache} if isinstance(automatic_cache, str) else {}
-        self._automatic = {"cache_control": {"type": "ephemeral", **ttl}} if automatic_cache else {}
+        self._automatic = automatic
         self._estimator = TokenEstimator()
         self._last_tools: list[dict[str, Any]] = []
         self._total_usage = CachingRequestUsage(prompt_tokens=0, completion_tokens=0)
@@ -248,52 +205,12 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
         json_output: bool | type[BaseModel] | None,
         extra_create_args: Mapping[str, Any],
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        """The SDK params (markers in place) and request path -> message name, with AutoGen's checks."""
-        if not messages:
-            raise ValueError("create() needs at least one message.")
+        """The SDK params and request path -> message name (`build_request`); remembers the tools."""
         args = {**self._create_args, **self._automatic, **extra_create_args}
-        info = self.model_info
-        if not info["vision"] and any(
-            isinstance(m, UserMessage)
-            and not isinstance(m.content, str)
-            and any(isinstance(p, Image) for p in m.content)
-            for m in messages
-        ):
-            raise ValueError("Model does not support vision and image was provided")
-        if isinstance(json_output, type):
-            raise ValueError("Structured output is currently not supported for Anthropic models")
-        if json_output and not info["json_output"]:
-            raise ValueError("Model does not support JSON output")
-        if tools and not info["function_calling"]:
-            raise ValueError("Model does not support function calling")
-        has_results = any(
-            isinstance(m, FunctionExecutionResultMessage | gm.FunctionExecutionResultMessage)
-            for m in messages
+        params, names, self._last_tools = build_request(
+            messages, tools, tool_choice, json_output, args, self.model_info, self._last_tools
         )
-        if tools:
-            self._last_tools = anthropic_tools(tools)
-        # The API wants the tools defined whenever tool calls are in the history (AutoGen's rule).
-        tool_params = self._last_tools if tools or has_results else []
-        extra = {k: args[k] for k in _PASSED if args.get(k) is not None}
-        sampling = {k: args[k] for k in _SAMPLING if args.get(k) is not None}
-        if sampling:
-            extra["extra_body"] = sampling
-        if isinstance(tool_choice, Tool):
-            name = tool_choice.schema["name"]
-            if not tool_params:
-                raise ValueError("tool_choice specified but no tools provided")
-            if name not in {t["name"] for t in tool_params}:
-                raise ValueError(f"tool_choice references '{name}' but it's not in the available tools")
-        if tool_params:
-            extra["tool_choice"] = convert_tool_choice_anthropic(tool_choice)
-        max_tokens = args.get("max_tokens")
-        return to_params(
-            guide_messages(messages),
-            model=str(args["model"]),
-            max_tokens=_DEFAULT_MAX_TOKENS if max_tokens is None else int(max_tokens),
-            tools=tool_params or None,
-            **extra,
-        )
+        return params, names
 
     def _begin(self, params: dict[str, Any], names: Mapping[str, str]) -> CallRecord | None:
         """The session's pre-flight check and prediction (PreflightError before anything is sent)."""
@@ -406,12 +323,7 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
 
         AutoGen's own count needs tiktoken to download an OpenAI vocabulary at run time.
         """
-        params, _ = to_params(
-            guide_messages(messages),
-            model=str(self._create_args["model"]),
-            max_tokens=1,
-            tools=anthropic_tools(tools) or None,
-        )
+        params = count_params(messages, tools, str(self._create_args["model"]))
         return layout(params, self._estimator).total_tokens
 
     def remaining_tokens(
