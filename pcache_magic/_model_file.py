@@ -55,6 +55,9 @@ class ModelInfo(BaseModel):
     min_cache_tokens: _Tokens
     context_window: _Tokens
     max_output_tokens: _Tokens
+    prefill: bool = True
+    """Whether a request may end with an assistant turn for the model to continue (Claude 4.6 and
+    later answer 400)."""
     prices: Prices
     source: str = Field(min_length=1)
     as_of: str

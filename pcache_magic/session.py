@@ -258,13 +258,19 @@ class Session(BlocksAPI, GuideAPI, CallPipeline):
         return message
 
     def prewarm(self, *, model: str | None = None) -> Message:
-        """Fill the cache for the conversation so far without generating (`max_tokens: 0`)."""
-        conversation = self.conversation
-        if not any(b.role == "user" for b in conversation.blocks):
-            conversation = conversation.copy_state()
+        """Fill the cache for the conversation so far without generating (`max_tokens: 0`).
+
+        A placeholder user turn goes last when the conversation has none there: a request needs
+        one, and newer models refuse to continue an assistant turn.  It follows every block, so
+        the cached prefix is the conversation's own.  Tool calls nobody answered get their error
+        results in the request, as `ask` would send them, but the conversation keeps nothing."""
+        conversation = self.conversation.copy_state()
+        answer_unanswered_tool_uses(conversation)
+        last = next((b for b in reversed(conversation.blocks) if b.role in ("user", "assistant")), None)
+        if last is None or last.role != "user":
             conversation.add(
                 Block(
-                    name="prewarm",
+                    name=conversation.unique_name("prewarm"),
                     role="user",
                     kind="prompt",
                     content=[{"type": "text", "text": "(pre-warming the cache)"}],

@@ -88,7 +88,8 @@ def test_caches_are_per_model_and_per_workspace(engine: Engine) -> None:
 
 def test_a_model_alias_and_its_id_share_one_cache(engine: Engine) -> None:
     # Caches are per model, not per name: the dated id is the same model as its alias.
-    first = engine.create_message(KEY, body(model="claude-haiku-4-5", system=words(5000)))
+    opt_in = {"diagnostics": {"previous_message_id": None}}
+    first = engine.create_message(KEY, body(model="claude-haiku-4-5", system=words(5000), **opt_in))
     dated = body(model="claude-haiku-4-5-20251001", system=words(5000))
     dated["diagnostics"] = {"previous_message_id": first["id"]}
     second = engine.create_message(KEY, dated)
@@ -294,7 +295,8 @@ def test_diagnostics(engine: Engine) -> None:
 
 
 def test_diagnostics_messages_and_settings(engine: Engine) -> None:
-    first = engine.create_message(KEY, chat(1))
+    opt_in = {"diagnostics": {"previous_message_id": None}}
+    first = engine.create_message(KEY, {**chat(1), **opt_in})
     prev = {"previous_message_id": first["id"]}
     assert engine.create_message(KEY, {**chat(2), "diagnostics": prev})["diagnostics"] is None
     edited = chat(2)
@@ -302,7 +304,7 @@ def test_diagnostics_messages_and_settings(engine: Engine) -> None:
     reason = engine.create_message(KEY, {**edited, "diagnostics": prev})["diagnostics"]["cache_miss_reason"]
     assert reason["type"] == "messages_changed"
     tools = [{"name": "t", "input_schema": {"type": "object"}}]
-    base = engine.create_message(KEY, {**chat(1), "tools": tools})
+    base = engine.create_message(KEY, {**chat(1), "tools": tools, **opt_in})
     forced = {
         **chat(1),
         "tools": tools,
@@ -310,6 +312,15 @@ def test_diagnostics_messages_and_settings(engine: Engine) -> None:
         "diagnostics": {"previous_message_id": base["id"]},
     }
     assert engine.create_message(KEY, forced)["diagnostics"] == {"cache_miss_reason": {"type": "unavailable"}}
+
+
+def test_a_turn_that_did_not_opt_in_to_diagnostics_is_not_found(engine: Engine) -> None:
+    # The API keeps a fingerprint only for requests that carry `diagnostics` (cache-diagnostics docs).
+    silent = engine.create_message(KEY, chat(1))
+    assert "diagnostics" not in silent
+    changed = {**chat(1), "system": "another system prompt"}
+    answer = engine.create_message(KEY, {**changed, "diagnostics": {"previous_message_id": silent["id"]}})
+    assert answer["diagnostics"] == {"cache_miss_reason": {"type": "previous_message_not_found"}}
 
 
 def test_streaming_events_carry_usage_on_message_start(engine: Engine) -> None:
@@ -355,6 +366,45 @@ def test_max_tokens_and_stop_sequences(engine: Engine) -> None:
     assert short["stop_reason"] == "max_tokens" and short["usage"]["output_tokens"] <= 5
     stopped = engine.create_message(KEY, body(stop_sequences=["saw"]))
     assert stopped["stop_reason"] == "stop_sequence" and stopped["stop_sequence"] == "saw"
+    assert "saw" not in stopped["content"][0]["text"]
+
+
+def test_the_earliest_stop_sequence_in_the_text_stops_the_reply(engine: Engine) -> None:
+    text = engine.create_message(KEY, body())["content"][0]["text"]
+    early, late = "offline emulator", text.split()[-1]
+    assert text.index(early) < text.rindex(late)
+    stopped = engine.create_message(KEY, body(stop_sequences=[late, early]))  # the list's order is not it
+    assert (stopped["stop_reason"], stopped["stop_sequence"]) == ("stop_sequence", early)
+    assert stopped["content"][0]["text"] == text[: text.index(early)]
+
+
+def test_max_tokens_runs_out_before_a_late_stop_sequence(engine: Engine) -> None:
+    text = engine.create_message(KEY, body())["content"][0]["text"]
+    cut = engine.create_message(KEY, body(max_tokens=5, stop_sequences=[text.split()[-1]]))
+    assert (cut["stop_reason"], cut["stop_sequence"]) == ("max_tokens", None)
+    assert 0 < cut["usage"]["output_tokens"] <= 5
+
+
+def test_max_tokens_above_the_models_output_limit_is_a_400(engine: Engine) -> None:
+    with pytest.raises(ApiError) as raised:
+        engine.create_message(KEY, body(max_tokens=64_001))
+    assert (raised.value.status, raised.value.message) == (
+        400,
+        "max_tokens: 64001 > 64000, which is the maximum allowed number of output tokens for "
+        "claude-sonnet-4-5",
+    )
+    assert engine.create_message(KEY, body(max_tokens=64_000))["stop_reason"] == "end_turn"
+
+
+def test_prefill_is_a_400_on_the_models_that_dropped_it(engine: Engine) -> None:
+    # "Prefilling assistant messages returns a 400 error on Claude 4.6 models" (what's new in 4.6).
+    prefill = [{"role": "user", "content": "Answer in JSON."}, {"role": "assistant", "content": "{"}]
+    assert engine.create_message(KEY, body(messages=prefill))["stop_reason"] == "end_turn"  # Sonnet 4.5
+    for model in ("claude-sonnet-4-6", "claude-opus-4-6", "claude-sonnet-5"):
+        with pytest.raises(ApiError) as raised:
+            engine.create_message(KEY, body(model=model, messages=prefill))
+        assert raised.value.status == 400
+        assert raised.value.message.startswith("This model does not support assistant message prefill.")
 
 
 def test_state_lists_entries_without_keys(engine: Engine) -> None:

@@ -154,7 +154,7 @@ def raw_data() -> dict[str, Any]:
 def test_packaged_file_is_readable_as_package_data(raw_data: dict[str, Any]) -> None:
     assert raw_data["schema_version"] == 1
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw_data["as_of"])
-    assert set(raw_data["sources"]) == {"prices", "minimums", "models"}
+    assert set(raw_data["sources"]) == {"prices", "minimums", "models", "prefill"}
     assert all(url.startswith("https://platform.claude.com/") for url in raw_data["sources"].values())
 
 
@@ -276,6 +276,20 @@ def test_limits_are_plausible(table: ModelTable) -> None:
         assert info.max_output_tokens < info.context_window, info.id
         assert info.min_cache_tokens < info.context_window, info.id
         assert info.context_window in (200_000, 1_000_000), info.id
+
+
+def test_prefill_is_gone_from_claude_4_6_on(table: ModelTable) -> None:
+    # "Prefilling assistant messages returns a 400 error on Claude 4.6 models" (what's new in 4.6).
+    for model in (
+        "claude-opus-4-6",
+        "claude-sonnet-4-6",
+        "claude-opus-4-7",
+        "claude-sonnet-5",
+        "claude-opus-5",
+    ):
+        assert table.get(model).prefill is False, model
+    for model in ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1", "claude-3-haiku-20240307"):
+        assert table.get(model).prefill is True, model
 
 
 def test_provenance_is_recorded(table: ModelTable) -> None:

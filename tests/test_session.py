@@ -203,6 +203,31 @@ def test_prewarm_fills_the_cache_without_a_turn(session: Session) -> None:
     assert session.ask("Now", stream=False).usage.cache_read_input_tokens == record.tokens.written
 
 
+def test_prewarm_after_a_reply_sends_a_user_turn_last(emu: Emulator) -> None:
+    # Claude 4.6 and later refuse to continue an assistant turn (400), max_tokens 0 or not.
+    session = Session(model="claude-sonnet-5", connection=connect(emulator=emu))
+    session.system(LONG, cache=True, name="sys")
+    session.ask("One", stream=False)
+    before = session.conversation.model_dump()
+    assert session.prewarm().stop_reason == "max_tokens"
+    sent = session.calls[-1].request["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert sent[-1]["content"] == [text("(pre-warming the cache)")]
+    assert session.conversation.model_dump() == before
+
+
+def test_prewarm_after_an_unanswered_tool_call_answers_it_in_the_request_only(session: Session) -> None:
+    session.system(LONG, cache=True, name="sys")
+    session.tools([{"name": "lookup", "input_schema": {"type": "object"}}], name="tools")
+    session.ask("Use the lookup tool", stream=False)  # no run_tool: the tool call stays unanswered
+    assert session.calls[-1].response.stop_reason == "tool_use"  # type: ignore[union-attr]
+    before = session.conversation.model_dump()
+    assert session.prewarm().stop_reason == "max_tokens"
+    last = session.calls[-1].request["messages"][-1]["content"]
+    assert [item["type"] for item in last] == ["tool_result"]  # a user turn already: no placeholder
+    assert session.conversation.model_dump() == before
+
+
 def test_check_before_sending(session: Session) -> None:
     session.system("short", cache=True, name="sys")
     findings, predictions = session.check()

@@ -816,6 +816,10 @@ ORPHAN = (
     "messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {id}."
     " Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
 )
+NOT_FIRST = (
+    "messages.{i}: Did not find {n} tool_result block(s) at the beginning of this message."
+    " Messages following tool_use blocks must begin with a matching number of tool_result blocks."
+)
 ASK: MessageParam = {"role": "user", "content": "What is the weather in Paris, Rome and Oslo?"}
 
 
@@ -855,6 +859,16 @@ def test_answered_tool_uses_pass(b: dict[str, Any]) -> None:
 
 
 TOOL_PAIR_ERRORS: list[tuple[str, object, str]] = [
+    (  # the tool-use docs: the tool_result blocks come first in the content array, any text after
+        "text before the result",
+        body(ASK, assistant(TOOL_USE), user({"type": "text", "text": "Here:"}, TOOL_RESULT), tools=[WEATHER]),
+        NOT_FIRST.format(i=2, n=1),
+    ),
+    (
+        "parallel uses, text between the results",
+        body(ASK, assistant(use(1), use(2)), user(result(1), TEXT, result(2)), tools=[WEATHER]),
+        NOT_FIRST.format(i=2, n=2),
+    ),
     (
         "missing result",
         body(ASK, assistant(TOOL_USE), user(TEXT), tools=[WEATHER]),

@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -180,6 +180,16 @@ class Engine:
     def _process(self, api_key: str, body: dict[str, Any], *, streaming: bool) -> _Result:
         validate_request(body, known_model=self._known)
         info = self._models.get(body["model"])
+        if body["max_tokens"] > info.max_output_tokens:
+            raise ApiError.invalid(
+                f"max_tokens: {body['max_tokens']} > {info.max_output_tokens}, which is the maximum "
+                f"allowed number of output tokens for {info.id}"
+            )
+        if not info.prefill and body["messages"][-1]["role"] == "assistant":
+            raise ApiError.invalid(
+                "This model does not support assistant message prefill. "
+                "The conversation must end with a user message."
+            )
         workspace = self._workspace(api_key)
         lay = layout(body, self._estimator, workspace=workspace, model=info.id)  # an alias: the same cache
         points = self._breakpoints(lay, body)
@@ -213,12 +223,12 @@ class Engine:
         }
         cached = outcome.read + outcome.write_5m + outcome.write_1h
         fingerprint = Fingerprint.of(workspace, info.id, body, lay, cached)
-        if isinstance(body.get("diagnostics"), Mapping):
+        if isinstance(body.get("diagnostics"), Mapping):  # opting in: compare, and be compared with
             previous_id = body["diagnostics"].get("previous_message_id")
             previous = self._history.get(previous_id) if previous_id else None
             found = diagnose(previous, fingerprint) if previous_id else None
             message["diagnostics"] = found
-        self._history.add(message_id, fingerprint)
+            self._history.add(message_id, fingerprint)
         return _Result(message, outcome)
 
     def _cache(self, lay: Layout, points: list[Breakpoint], model: str, minimum: int) -> Outcome:
@@ -243,28 +253,39 @@ class Engine:
     def _finish(
         self, content: list[dict[str, Any]], body: Mapping[str, Any]
     ) -> tuple[list[dict[str, Any]], int, str, str | None]:
-        """Apply max_tokens and stop_sequences to the reply; count its output tokens."""
+        """Apply stop_sequences and max_tokens to the reply, as generation meets them; count its tokens.
+
+        The reply stops at the earliest stop sequence in its text, unless `max_tokens` runs out first.
+        """
         limit = int(body["max_tokens"])
         if limit == 0:
             return [], 0, "max_tokens", None
-        for stop in body.get("stop_sequences") or ():
-            first = content[0]
-            if first["type"] == "text" and stop and stop in first["text"]:
-                text = first["text"].split(stop, 1)[0]
-                return (
-                    [{"type": "text", "text": text}],
-                    self._estimator.text(text),
-                    "stop_sequence",
-                    stop,
-                )
+        content, stop = _cut_at_stop(content, body.get("stop_sequences") or ())
         total = sum(self._block_tokens(b) for b in content)
-        if total <= limit:
-            reason = "tool_use" if content[-1]["type"] == "tool_use" else "end_turn"
-            return content, total, reason, None
-        text = truncate_to_tokens(str(content[0].get("text", "")), limit, self._estimator.text)
-        return [{"type": "text", "text": text}], self._estimator.text(text), "max_tokens", None
+        if total > limit:
+            text = truncate_to_tokens(str(content[0].get("text", "")), limit, self._estimator.text)
+            return [{"type": "text", "text": text}], self._estimator.text(text), "max_tokens", None
+        if stop is not None:
+            return content, total, "stop_sequence", stop
+        reason = "tool_use" if content[-1]["type"] == "tool_use" else "end_turn"
+        return content, total, reason, None
 
     def _block_tokens(self, block: Mapping[str, Any]) -> int:
         if block["type"] == "text":
             return self._estimator.text(block["text"])
         return self._estimator.tool({"name": block["name"], "input": block["input"]})
+
+
+def _cut_at_stop(
+    content: list[dict[str, Any]], stops: Sequence[str]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The reply up to the earliest stop sequence in its text (and that sequence), else as it is."""
+    for i, block in enumerate(content):
+        if block["type"] != "text":
+            continue
+        text = block["text"]
+        found = [(text.find(stop), stop) for stop in stops if stop and stop in text]
+        if found:
+            at, stop = min(found, key=lambda hit: hit[0])
+            return [*content[:i], {"type": "text", "text": text[:at]}], stop
+    return content, None

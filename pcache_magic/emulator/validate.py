@@ -432,13 +432,19 @@ def _tool_pairs(messages: list[dict[str, Any]]) -> None:
         if message["role"] == "assistant":
             uses = [tool_id for _, tool_id in _ids(message, "tool_use", "id")]
             if uses and i + 1 < len(messages):
-                answered = {tool_id for _, tool_id in _ids(messages[i + 1], "tool_result", "tool_use_id")}
-                missing = [u for u in uses if u not in answered]
+                results = _ids(messages[i + 1], "tool_result", "tool_use_id")
+                missing = [u for u in uses if u not in {tool_id for _, tool_id in results}]
                 if messages[i + 1]["role"] != "user" or missing:
                     raise ApiError.invalid(
                         f"messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately "
                         f"after: {', '.join(missing or uses)}. Each `tool_use` block must have a "
                         "corresponding `tool_result` block in the next message."
+                    )
+                if [j for j, _ in results[: len(uses)]] != list(range(len(uses))):  # results first, then text
+                    raise ApiError.invalid(
+                        f"messages.{i + 1}: Did not find {len(uses)} tool_result block(s) at the beginning "
+                        "of this message. Messages following tool_use blocks must begin with a matching "
+                        "number of tool_result blocks."
                     )
         elif message["role"] == "user":
             previous = messages[i - 1] if i > 0 and messages[i - 1]["role"] == "assistant" else None
