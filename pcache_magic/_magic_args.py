@@ -1,7 +1,9 @@
-"""IPython's `magic_arguments`, with every flag written out in full.
+"""IPython's `magic_arguments`, with every flag written out in full and room for a comment.
 
 argparse takes an unambiguous prefix for a flag, so `%%claude --cach last` would quietly
-mean `--cache last`; the magics refuse it, and the error names the flag meant.
+mean `--cache last`; the magics refuse it, and the error names the flag meant.  IPython hands
+a line magic the whole line, so `%claude_panel  # show it` would pass `# show it` along; a
+`#` that starts a word (outside quotes) ends the arguments, as in a shell.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any, cast
 from IPython.core import magic_arguments as ipython_arguments
 from IPython.core.error import UsageError
 
-__all__ = ["magic_arguments", "parse_argstring"]
+__all__ = ["magic_arguments", "no_arguments", "parse_argstring", "without_comment"]
 
 
 def magic_arguments(name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -32,10 +34,29 @@ def magic_arguments(name: str | None = None) -> Callable[[Callable[..., Any]], C
     return decorate
 
 
+def without_comment(line: str) -> str:
+    """`line` up to a `#` that starts a word outside quotes (`a#b` and `"# x"` are kept)."""
+    quote = ""
+    for i, char in enumerate(line):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].rstrip()
+    return line
+
+
+def no_arguments(magic: str, line: str) -> None:
+    """UsageError unless `line` is empty but for a comment."""
+    if without_comment(line).strip():
+        raise UsageError(f"%{magic} takes no arguments.")
+
+
 def parse_argstring(magic: Callable[..., Any], line: str) -> Any:
     """Parse a magic's line; a flag given by the start of its name gets the full name in the error."""
     try:
-        return ipython_arguments.parse_argstring(magic, line)
+        return ipython_arguments.parse_argstring(magic, without_comment(line))
     except UsageError as error:
         raise UsageError(_spell_out(cast(Any, magic).parser, str(error))) from None
 

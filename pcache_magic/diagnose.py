@@ -41,6 +41,8 @@ _PRIORITY = (
     "no_markers",
     "unexplained",
 )
+#: Causes that cost no tokens of their own: they explain a call only when it cached nothing.
+_NOTHING_CACHED = ("below_minimum", "no_markers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,8 @@ def _analyse(cur: _Call, prev: _Call | None, replay: _Replay) -> Explanation:
     parts = [f"hit {actual.read:,}"] if actual.read else []
     parts += [f"wrote {n:,} ({ttl})" for ttl, n in (("1h", actual.write_1h), ("5m", actual.write_5m)) if n]
     summary = " + ".join(parts) or "uncached"
-    top = next((c for c in causes if c.missed > 0 or c.code in ("below_minimum", "no_markers")), None)
+    # What cost tokens heads the line; an ignored or missing marker only when nothing was cached.
+    top = next((c for c in causes if c.missed > 0 or (not parts and c.code in _NOTHING_CACHED)), None)
     summary += f": {top.short}" if top else ""
     agrees: bool | None = None
     if api == "pending":

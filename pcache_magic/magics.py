@@ -20,7 +20,7 @@ from IPython.core.magic_arguments import argument
 from IPython.display import display
 
 from . import cells, store
-from ._magic_args import magic_arguments, parse_argstring
+from ._magic_args import magic_arguments, no_arguments, parse_argstring
 from ._output import (
     Reply,
     SessionTables,
@@ -231,8 +231,7 @@ class ClaudeMagics(SessionMagics):
     @line_magic
     def claude_prewarm(self, line: str) -> None:
         """Fill the cache for the conversation so far without generating (`max_tokens: 0`)."""
-        if line.strip():
-            raise UsageError("%claude_prewarm takes no arguments.")
+        no_arguments("claude_prewarm", line)
         with usage_errors(self.session):
             self.session.prewarm()
         display(Summary(self.session.calls[-1]))
@@ -303,8 +302,7 @@ class ClaudeMagics(SessionMagics):
     @line_magic
     def claude_panel(self, line: str) -> None:
         """Show the cache panel: blocks, markers, per-call reads and writes, cost, TTL countdown."""
-        if line.strip():
-            raise UsageError("%claude_panel takes no arguments.")
+        no_arguments("claude_panel", line)
         self.open_panel()
 
     @magic_arguments()
@@ -330,8 +328,7 @@ class ClaudeMagics(SessionMagics):
         """What the session's calls cost, and what they would have cost under each caching strategy."""
         from .money import money, what_if
 
-        if line.strip():
-            raise UsageError("%claude_cost takes no arguments.")
+        no_arguments("claude_cost", line)
         if not any(r.ok for r in self.session.calls):
             raise UsageError("No successful calls yet: ask something with %%claude first.")
         display(money(self.session), what_if(self.session))

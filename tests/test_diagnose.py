@@ -101,6 +101,20 @@ def test_below_minimum(session: Session) -> None:
     assert [m.status for m in why.marks] == ["below-minimum"]
 
 
+def test_a_marker_below_the_minimum_does_not_head_a_call_that_hit(session: Session) -> None:
+    # A small marked tool block before a long marked system prompt: the first marker does nothing,
+    # but the call read 2,000+ tokens, and its headline says that, with the marker in the details.
+    session.tools([tool("search", 40)], cache="5m", name="tools")
+    session.system(words(1_500), cache="5m", name="rules")
+    session.ask("One", stream=False)
+    session.ask("Two", stream=False)
+
+    why = explain(session)
+    assert why.summary == f"hit {session.calls[-1].tokens.read:,}"
+    assert why.codes == ("below_minimum",) and why.causes[0].block == "tools"
+    assert [m.status for m in why.marks] == ["below-minimum", "hit"]
+
+
 def test_beyond_the_twenty_block_lookback(session: Session) -> None:
     session.context(words(1_500), name="doc")
     session.ask("Question one", stream=False, cache="last")

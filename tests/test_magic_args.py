@@ -8,7 +8,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument
 
-from pcache_magic._magic_args import magic_arguments, parse_argstring
+from pcache_magic._magic_args import magic_arguments, no_arguments, parse_argstring, without_comment
 
 
 @magic_arguments("%demo")
@@ -50,3 +50,31 @@ def test_an_unknown_flag_keeps_argparse_s_line() -> None:
 
 def test_the_parser_takes_no_abbreviations() -> None:
     assert demo.parser.allow_abbrev is False  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [
+        ("# a comment only", ""),
+        ("--cache 1h  # one marker caches the prefix", "--cache 1h"),
+        ("--name a#b", "--name a#b"),  # a `#` inside a word is the word's
+        ('--name "a # b"', '--name "a # b"'),  # and inside quotes, the value's
+        ("--name 'x#' # then a comment", "--name 'x#'"),
+        ("", ""),
+    ],
+)
+def test_a_comment_ends_the_line(line: str, kept: str) -> None:
+    assert without_comment(line) == kept
+
+
+def test_flags_before_a_comment_parse() -> None:
+    args = demo("--cache last --no-stream  # stream off for the log")
+    assert (args.cache, args.no_stream, args.name) == ("last", True, None)
+    assert demo('--name "q # 1"').name == '"q # 1"'  # IPython keeps the quotes; nothing is cut inside
+
+
+def test_no_arguments_but_a_comment() -> None:
+    no_arguments("demo", "")
+    no_arguments("demo", "   # shows the panel")
+    with pytest.raises(UsageError, match=r"^%demo takes no arguments\.$"):
+        no_arguments("demo", "now  # or later")

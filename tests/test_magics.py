@@ -642,3 +642,22 @@ def test_importing_the_package_stays_cheap() -> None:
     code = f"import sys, pcache_magic; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_readme_opening_runs_as_written_comments_included(
+    ip: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # IPython hands a line magic its whole line; a `# comment` after the arguments is the user's.
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "cache.py").write_text("def lookup(key):\n    return key\n" * 400)
+    monkeypatch.chdir(tmp_path)
+    with capture_output() as out:
+        run(ip, "%%claude_system\nYou are a careful reviewer of the code below ...")
+        run(ip, "%claude_context --cache 1h --name codebase --file src/*.py  # one 1h marker, up to here")
+        run(ip, "%%claude --no-stream  # the first call writes\nWhich functions have no tests?")
+        run(ip, "%claude_panel        # blocks, markers, per-call read/write tokens, cost, TTLs")
+        run(ip, "%claude_cost  # and what it cost")
+    session = pcache_magic.current_session()
+    assert session.conversation.names()[:2] == ["system", "codebase"]
+    assert session.calls[-1].ok and session.calls[-1].tokens.written > 1_024
+    assert "Traceback" not in out.stdout and loaded_magics(ip)._panel is not None

@@ -78,11 +78,13 @@ def test_the_last_message_is_quoted_on_one_line_and_cut_at_80() -> None:
     assert report(params("y" * 81)).endswith(f'"{"y" * 77}..."')
 
 
-def test_the_quote_is_the_last_user_turns_text_blocks() -> None:
+def test_the_quote_is_the_last_text_of_the_last_user_turn() -> None:
+    # Context added before a prompt shares its user turn: the prompt is the turn's last text.
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
-    p = params([{"type": "text", "text": "Look:"}, image, {"type": "text", "text": "what is it?"}])
+    context = {"type": "text", "text": "File: src/cache.py\n" + "def lookup(key): ...\n" * 50}
+    p = params([context, image, {"type": "text", "text": "Which functions have no tests?"}])
     p["messages"].append({"role": "assistant", "content": "It is"})  # a prefill is not the user's turn
-    assert report(p).endswith('Your last message: "Look: what is it?"')
+    assert report(p).endswith('Your last message: "Which functions have no tests?"')
 
 
 def test_no_user_turn_quotes_nothing() -> None:

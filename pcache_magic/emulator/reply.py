@@ -59,15 +59,15 @@ def _example_input(schema: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> tuple[str, bool]:
-    """The last user turn's text, and whether that turn carries tool results."""
+def _last_user_texts(messages: Sequence[Mapping[str, Any]]) -> tuple[list[str], bool]:
+    """The last user turn's text blocks, and whether that turn carries tool results."""
     for message in reversed(messages):
         if message.get("role") != "user":
             continue
         blocks = message_blocks(message)
-        text = " ".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
-        return text, any(b.get("type") == "tool_result" for b in blocks)
-    return "", False
+        texts = [str(b.get("text", "")) for b in blocks if b.get("type") == "text"]
+        return texts, any(b.get("type") == "tool_result" for b in blocks)
+    return [], False
 
 
 def _chosen_tool(params: Mapping[str, Any], text: str, has_results: bool) -> Mapping[str, Any] | None:
@@ -113,14 +113,16 @@ def reply_content(
     params: Mapping[str, Any], lay: Layout, outcome: Outcome, tool_use_id: str
 ) -> list[dict[str, Any]]:
     """The response's content blocks for this request (before any max_tokens cut)."""
-    text, has_results = _last_user_text(params.get("messages") or ())
-    tool = _chosen_tool(params, text, has_results)
+    texts, has_results = _last_user_texts(params.get("messages") or ())
+    tool = _chosen_tool(params, " ".join(texts), has_results)
     if tool is not None:
         arguments = _example_input(tool.get("input_schema") or {})
         return [
             {"type": "text", "text": f"Calling `{tool['name']}` (offline emulator)."},
             {"type": "tool_use", "id": tool_use_id, "name": tool["name"], "input": arguments},
         ]
+    # The prompt is the turn's last text (context added before it shares the turn).
+    text = texts[-1] if texts else ""
     if has_results:
         text = "tool results: " + json.dumps(
             [
