@@ -197,10 +197,12 @@ def clock_report(session: Session) -> str:
     entries = session.ledger.entries(now)
     if not entries:
         lines.append("No live cache entries (as far as this session knows).")
+    models = len({e.get("model") for e in entries}) > 1  # caches are per model: say whose, when it matters
     for e in entries:
         where = e["block"] or e["path"]
         left = short_duration(e["expires_in"])
-        lines.append(f"  {where}: {e['tokens']:,} tokens, {e['ttl']}, expires in {left}")
+        whose = f" ({e.get('model')})" if models else ""
+        lines.append(f"  {where}{whose}: {e['tokens']:,} tokens, {e['ttl']}, expires in {left}")
     emulator = session.connection.emulator if session.connection is not None else None
     if emulator is not None:
         lines.append(f"The emulator holds {len(emulator.state()['entries'])} live entries.")

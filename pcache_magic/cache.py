@@ -213,6 +213,7 @@ class _Write:
     expires_at: float
     path: str
     block: str | None
+    model: str
 
 
 class Ledger:
@@ -337,7 +338,8 @@ class Ledger:
         for point in outcome.writes:
             p = positions[point.position]
             block = (names or {}).get(p.path)
-            self._writes[p.key] = _Write(p.cumulative, point.ttl, now + TTL_SECONDS[point.ttl], p.path, block)
+            expires = now + TTL_SECONDS[point.ttl]
+            self._writes[p.key] = _Write(p.cumulative, point.ttl, expires, p.path, block, info.id)
         self._writes = {k: w for k, w in self._writes.items() if w.expires_at > now}
 
     def entries(self, now: float) -> list[dict[str, Any]]:
@@ -346,6 +348,7 @@ class Ledger:
             {
                 "block": w.block,
                 "path": w.path,
+                "model": w.model,
                 "tokens": w.tokens,
                 "ttl": w.ttl,
                 "expires_at": w.expires_at,

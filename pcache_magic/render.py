@@ -189,16 +189,18 @@ def render_header(session: Session, totals: Totals | None = None) -> str:
 def render_countdown(entries: Sequence[Mapping[str, Any]], now: float) -> str:
     """Live cache entries with the time left; `now` (not the stored `expires_in`) decides."""
     rows = []
+    models = len({e.get("model") for e in entries}) > 1  # caches are per model: say whose, when it matters
     for e in entries:
         left = float(e["expires_at"]) - now
         if left <= 0:
             continue
         name = e.get("block") or e.get("path") or "?"
+        label = f"{name} ({e.get('model')})" if models else name
         ttl = str(e.get("ttl", "5m"))
         width = BAR_WIDTH / 2 * min(1.0, left / TTL_SECONDS.get(ttl, 300))
         rows.append(
             f'<tr class="pcache-entry" data-block="{_attr(name)}" data-ttl="{_attr(ttl)}">'
-            f'<td class="pcache-name">{escape(str(name))}</td>'
+            f'<td class="pcache-name">{escape(str(label))}</td>'
             f'<td class="pcache-num pcache-tokens">{tokens(int(e.get("tokens", 0)), True)}</td>'
             f'<td class="pcache-entry-ttl">{escape(ttl)}</td>'
             f'<td class="pcache-expires">expires in {duration(left)}</td>'

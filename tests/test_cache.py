@@ -292,6 +292,7 @@ def test_write_then_hit_then_expiry_after_five_minutes() -> None:
     call.record(ledger, T0)
     [entry] = ledger.entries(T0)
     assert entry["block"] == "sys" and entry["ttl"] == "5m" and entry["expires_at"] == T0 + 300
+    assert entry["model"] == SONNET.id  # caches are per model
     assert call.predict(ledger, T0 + 299.9) == [("sys", "hit")]
     assert call.predict(ledger, T0 + 300) == [("sys", "write")]  # gone at the expiry instant
     assert ledger.entries(T0 + 300) == []

@@ -273,6 +273,18 @@ def test_clock_report_lists_entries_and_the_emulators_count(session: Session) ->
     ]
 
 
+def test_clock_report_says_whose_entries_when_two_models_hold_them(session: Session) -> None:
+    # Caches are per model: the same block cached for two models is two entries.
+    session.system(LONG, cache="5m", name="rules")
+    session.ask("Hello", stream=False)
+    session.ask("Hello again", stream=False, model="claude-sonnet-4-6")
+    listed = [line for line in clock_report(session).splitlines() if line.startswith("  rules")]
+    assert [line.split(":")[0] for line in listed] == [
+        f"  rules ({session.models.get(session.model).id})",
+        "  rules (claude-sonnet-4-6)",
+    ]
+
+
 def test_clock_report_online_names_the_path_when_no_block_is_known() -> None:
     entry = {"block": None, "path": "messages.3.content.0", "tokens": 4_096, "ttl": "5m", "expires_in": 61.4}
     online = SimpleNamespace(

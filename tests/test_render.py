@@ -167,6 +167,20 @@ def test_countdown_shows_time_left_and_drops_expired_entries() -> None:
     assert "No live cache entries" in render_countdown(entries, now=5000.0)
 
 
+def test_countdown_names_the_model_when_entries_span_two() -> None:
+    entry = {"block": "rules", "path": "system.0", "tokens": 2102, "ttl": "5m", "expires_at": 400.0}
+    one = [{**entry, "model": "claude-sonnet-5"}]
+    two = [*one, {**entry, "model": "claude-opus-5", "expires_at": 300.0}]
+    names = [
+        text(cell(r, "pcache-name"))
+        for r in select(parse(render_countdown(two, now=0.0)), "tr", "pcache-entry")
+    ]
+    assert names == ["rules (claude-sonnet-5)", "rules (claude-opus-5)"]
+    only = select(parse(render_countdown(one, now=0.0)), "tr", "pcache-entry")
+    assert [text(cell(r, "pcache-name")) for r in only] == ["rules"]
+    assert [r.get("data-block") for r in only] == ["rules"]
+
+
 def test_blocks_table_shows_markers_breakpoints_and_prefix_tokens(session: Session) -> None:
     session.context("A short note.", name="note")
     root = parse(render_blocks(session))
