@@ -19,6 +19,7 @@ import anthropic
 from IPython.core.error import UsageError
 from IPython.display import display
 
+from ._render_format import entry_names
 from .session import PreflightError
 
 if TYPE_CHECKING:
@@ -197,12 +198,9 @@ def clock_report(session: Session) -> str:
     entries = session.ledger.entries(now)
     if not entries:
         lines.append("No live cache entries (as far as this session knows).")
-    models = len({e.get("model") for e in entries}) > 1  # caches are per model: say whose, when it matters
-    for e in entries:
-        where = e["block"] or e["path"]
+    for e, where in zip(entries, entry_names(entries), strict=True):
         left = short_duration(e["expires_in"])
-        whose = f" ({e.get('model')})" if models else ""
-        lines.append(f"  {where}{whose}: {e['tokens']:,} tokens, {e['ttl']}, expires in {left}")
+        lines.append(f"  {where}: {e['tokens']:,} tokens, {e['ttl']}, expires in {left}")
     emulator = session.connection.emulator if session.connection is not None else None
     if emulator is not None:
         lines.append(f"The emulator holds {len(emulator.state()['entries'])} live entries.")

@@ -9,8 +9,10 @@ browser tests and with users' eyes.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
+from typing import Any
 
 BAR_WIDTH = 160
 #: Okabe-Ito colours (readable with colour-blindness), in the order the prompt is billed.
@@ -21,6 +23,15 @@ COLOURS: dict[str, tuple[str, str]] = {
     "uncached": ("#56B4E9", "uncached input"),
     "output": ("#CC79A7", "output"),
 }
+
+
+def entry_names(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each cache entry's block (or path), with its model when the entries span more than one:
+    caches are per model, so the same block cached for two models is two entries."""
+    names = [str(e.get("block") or e.get("path") or "?") for e in entries]
+    if len({e.get("model") for e in entries}) <= 1:
+        return names
+    return [f"{name} ({e.get('model')})" for name, e in zip(names, entries, strict=True)]
 
 
 def tokens(n: int, estimated: bool = False) -> str:

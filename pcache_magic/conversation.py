@@ -269,6 +269,10 @@ class Conversation(BaseModel):
             n += 1
         return f"{stem}-{n}"
 
+    def last_turn(self) -> Block | None:
+        """The last user or assistant block (the one a request ends with), if any."""
+        return next((b for b in reversed(self.blocks) if b.role == "user" or b.role == "assistant"), None)
+
     def in_request_order(self) -> Iterator[Block]:
         """Blocks as the cache reads them: tools, then system, then messages."""
         for role in ("tools", "system"):
@@ -320,7 +324,7 @@ class Conversation(BaseModel):
         blocks = self.blocks
         marked: Block | None = None
         if last_turn is not None:
-            marked = next((b for b in reversed(blocks) if b.role == "user" or b.role == "assistant"), None)
+            marked = self.last_turn()
             if marked is not None and marked.cache is not None:
                 marked = None
         # Every call renders: read the private attribute directly, not through pydantic's __getattr__

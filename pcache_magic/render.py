@@ -26,7 +26,7 @@ from ._render_calls import (
     render_calls,
     render_legend,
 )
-from ._render_format import BAR_WIDTH, COLOURS, _attr, _th, clock, duration, money, tokens
+from ._render_format import BAR_WIDTH, COLOURS, _attr, _th, clock, duration, entry_names, money, tokens
 from .rules import MAX_BREAKPOINTS, TTL_SECONDS, CacheRuleError, resolve_breakpoints
 from .usage import CallRecord, Totals
 
@@ -189,13 +189,11 @@ def render_header(session: Session, totals: Totals | None = None) -> str:
 def render_countdown(entries: Sequence[Mapping[str, Any]], now: float) -> str:
     """Live cache entries with the time left; `now` (not the stored `expires_in`) decides."""
     rows = []
-    models = len({e.get("model") for e in entries}) > 1  # caches are per model: say whose, when it matters
-    for e in entries:
+    for e, label in zip(entries, entry_names(entries), strict=True):
         left = float(e["expires_at"]) - now
         if left <= 0:
             continue
         name = e.get("block") or e.get("path") or "?"
-        label = f"{name} ({e.get('model')})" if models else name
         ttl = str(e.get("ttl", "5m"))
         width = BAR_WIDTH / 2 * min(1.0, left / TTL_SECONDS.get(ttl, 300))
         rows.append(

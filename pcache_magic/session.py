@@ -266,7 +266,7 @@ class Session(BlocksAPI, GuideAPI, CallPipeline):
         results in the request, as `ask` would send them, but the conversation keeps nothing."""
         conversation = self.conversation.copy_state()
         answer_unanswered_tool_uses(conversation)
-        last = next((b for b in reversed(conversation.blocks) if b.role in ("user", "assistant")), None)
+        last = conversation.last_turn()
         if last is None or last.role != "user":
             conversation.add(
                 Block(

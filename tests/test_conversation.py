@@ -182,6 +182,17 @@ def test_replacing_a_block_by_name_keeps_its_position() -> None:
     assert params["system"] == [text("Be terse."), text("New rules.")]
 
 
+def test_last_turn_is_the_last_user_or_assistant_block() -> None:
+    conv = Conversation()
+    conv.add(Block(name="rules", role="system", kind="system", content=[text("Be terse.")]))
+    assert conv.last_turn() is None  # system and tools blocks are not turns
+    question = conv.add(Block(name="q", role="user", kind="prompt", content=[text("Hi")]))
+    assert conv.last_turn() is question
+    reply = conv.add(Block(name="a", role="assistant", kind="reply", content=[text("Hello")]))
+    conv.add(Block(name="more", role="system", kind="system", content=[text("Later rules.")]))
+    assert conv.last_turn() is reply
+
+
 def test_drop_removes_and_unknown_name_lists_the_blocks() -> None:
     conv = notebook()
     dropped = conv.drop("prompt")

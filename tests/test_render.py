@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from anthropic.types import Message
 
+from pcache_magic._render_format import entry_names
 from pcache_magic.emulator import Emulator
 from pcache_magic.models import Prices
 from pcache_magic.render import (
@@ -165,6 +166,17 @@ def test_countdown_shows_time_left_and_drops_expired_entries() -> None:
     assert text(cell(rows[1], "pcache-expires")) == "expires in 59:12"
     assert "&lt;intro&gt;" in render_countdown(entries, now=148.0)
     assert "No live cache entries" in render_countdown(entries, now=5000.0)
+
+
+def test_entry_names_add_the_model_only_when_entries_span_two() -> None:
+    one = [
+        {"block": "rules", "path": "system.0", "model": "m1"},
+        {"block": None, "path": "tools.0", "model": "m1"},
+    ]
+    assert entry_names(one) == ["rules", "tools.0"]
+    two = [*one, {"block": "rules", "path": "system.0", "model": "m2"}]
+    assert entry_names(two) == ["rules (m1)", "tools.0 (m1)", "rules (m2)"]
+    assert entry_names([]) == []
 
 
 def test_countdown_names_the_model_when_entries_span_two() -> None:

@@ -433,7 +433,8 @@ def _tool_pairs(messages: list[dict[str, Any]]) -> None:
             uses = [tool_id for _, tool_id in _ids(message, "tool_use", "id")]
             if uses and i + 1 < len(messages):
                 results = _ids(messages[i + 1], "tool_result", "tool_use_id")
-                missing = [u for u in uses if u not in {tool_id for _, tool_id in results}]
+                answered = {tool_id for _, tool_id in results}
+                missing = [u for u in uses if u not in answered]
                 if messages[i + 1]["role"] != "user" or missing:
                     raise ApiError.invalid(
                         f"messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately "
