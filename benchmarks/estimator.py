@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import re
 
-from pcache_magic.tokens import TokenEstimator
+from pcache_magic.core.tokens import TokenEstimator
 
 from ._harness import Figure, Goal, compare
 

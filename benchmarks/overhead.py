@@ -24,11 +24,12 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from pcache_magic.cache import Finding, Prediction
-from pcache_magic.conversation import Block, cache_control
+from pcache_magic.analysis.ledger import Prediction
+from pcache_magic.core.conversation import Block, cache_control
+from pcache_magic.core.preflight import Finding
 from pcache_magic.emulator import Emulator
-from pcache_magic.session import Session
-from pcache_magic.transport import connect
+from pcache_magic.session.session import Session
+from pcache_magic.session.transport import connect
 
 from ._harness import Figure, Goal, compare
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import gc
 import time
 
+from pcache_magic.core.record import CallRecord
 from pcache_magic.emulator import Emulator
-from pcache_magic.render import render_calls
-from pcache_magic.session import Session
-from pcache_magic.transport import connect
-from pcache_magic.usage import CallRecord
-from pcache_magic.view import CHUNK, CachePanel
+from pcache_magic.session.session import Session
+from pcache_magic.session.transport import connect
+from pcache_magic.view.panel import CHUNK, CachePanel
+from pcache_magic.view.render import render_calls
 
 from ._harness import Comparison, Figure, Goal, Side
 

@@ -11,8 +11,8 @@ bytes and times give the same dollars on any machine, so `quick` changes nothing
 
 from __future__ import annotations
 
-from pcache_magic.models import default_models
-from pcache_magic.money import BASELINES, what_if
+from pcache_magic.analysis.savings import BASELINES, what_if
+from pcache_magic.core.models import default_models
 
 from ._harness import Figure, Goal
 from .workloads import all_workloads

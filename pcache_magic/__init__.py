@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from ._extension import current_session, load_ipython_extension, unload_ipython_extension
-    from .conversation import CacheControl
+    from .core.conversation import CacheControl
     from .emulator import Emulator
-    from .guide_messages import (
+    from .ipython.extension import current_session, load_ipython_extension, unload_ipython_extension
+    from .session.guide_messages import (
         AnthropicFunctionExecutionResultMessage,
         AnthropicSystemMessage,
         AnthropicUserMessage,
@@ -34,29 +34,29 @@ if TYPE_CHECKING:
         SystemMessage,
         UserMessage,
     )
-    from .session import PreflightError, Session
+    from .session.session import PreflightError, Session
 
 _LAZY: dict[str, str] = {
-    "current_session": "._extension",
-    "load_ipython_extension": "._extension",
-    "unload_ipython_extension": "._extension",
-    "CacheControl": ".conversation",
+    "current_session": ".ipython.extension",
+    "load_ipython_extension": ".ipython.extension",
+    "unload_ipython_extension": ".ipython.extension",
+    "CacheControl": ".core.conversation",
     "Emulator": ".emulator",
-    "AnthropicFunctionExecutionResultMessage": ".guide_messages",
-    "AnthropicSystemMessage": ".guide_messages",
-    "AnthropicUserMessage": ".guide_messages",
-    "AssistantMessage": ".guide_messages",
-    "CacheUsage": ".guide_messages",
-    "CreateResult": ".guide_messages",
-    "FunctionCall": ".guide_messages",
-    "FunctionExecutionResult": ".guide_messages",
-    "FunctionExecutionResultMessage": ".guide_messages",
-    "GuideMessage": ".guide_messages",
-    "RequestUsage": ".guide_messages",
-    "SystemMessage": ".guide_messages",
-    "UserMessage": ".guide_messages",
-    "PreflightError": ".session",
-    "Session": ".session",
+    "AnthropicFunctionExecutionResultMessage": ".session.guide_messages",
+    "AnthropicSystemMessage": ".session.guide_messages",
+    "AnthropicUserMessage": ".session.guide_messages",
+    "AssistantMessage": ".session.guide_messages",
+    "CacheUsage": ".session.guide_messages",
+    "CreateResult": ".session.guide_messages",
+    "FunctionCall": ".session.guide_messages",
+    "FunctionExecutionResult": ".session.guide_messages",
+    "FunctionExecutionResultMessage": ".session.guide_messages",
+    "GuideMessage": ".session.guide_messages",
+    "RequestUsage": ".session.guide_messages",
+    "SystemMessage": ".session.guide_messages",
+    "UserMessage": ".session.guide_messages",
+    "PreflightError": ".session.session",
+    "Session": ".session.session",
 }
 
 __all__ = [

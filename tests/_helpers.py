@@ -21,7 +21,7 @@ from typing import Any
 from IPython.core.interactiveshell import InteractiveShell
 
 from pcache_magic.emulator import Emulator
-from pcache_magic.magics import ClaudeMagics
+from pcache_magic.ipython.magics import ClaudeMagics
 
 #: The model of the shared `session` fixture: its cache minimum is 1,024 tokens.
 MODEL = "claude-sonnet-4-5"

@@ -15,8 +15,8 @@ from IPython.utils.capture import capture_output
 from traitlets.config import Config
 
 from pcache_magic.emulator import Emulator
-from pcache_magic.session import Session
-from pcache_magic.transport import connect
+from pcache_magic.session.session import Session
+from pcache_magic.session.transport import connect
 
 from _helpers import MODEL
 

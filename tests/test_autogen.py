@@ -42,8 +42,8 @@ from pcache_magic.autogen import (
 )
 from pcache_magic.emulator import Emulator
 from pcache_magic.emulator.server import serve
-from pcache_magic.session import PreflightError, Session
-from pcache_magic.transport import connect
+from pcache_magic.session.session import PreflightError, Session
+from pcache_magic.session.transport import connect
 
 # The guide's import, with only the module changed.
 AnthropicChatCompletionClient = CachingAnthropicChatCompletionClient

@@ -12,9 +12,9 @@ from autogen_core import FunctionCall, Image
 from autogen_core import models as ag
 from autogen_core.tools import FunctionTool, ToolSchema
 
-from pcache_magic import _autogen_convert as convert
-from pcache_magic import guide_messages as gm
-from pcache_magic.conversation import CacheControl
+from pcache_magic.core.conversation import CacheControl
+from pcache_magic.integrations.autogen import convert as convert
+from pcache_magic.session import guide_messages as gm
 
 ONE_HOUR = CacheControl(ttl="1h")
 

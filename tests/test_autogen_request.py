@@ -15,10 +15,10 @@ from autogen_core.tools import FunctionTool, ToolSchema
 from autogen_ext.models.anthropic._model_info import get_info
 from pydantic import BaseModel
 
-from pcache_magic import _autogen_request as req
-from pcache_magic import guide_messages as gm
-from pcache_magic._autogen_convert import AnthropicSystemMessage
-from pcache_magic.conversation import CacheControl
+from pcache_magic.core.conversation import CacheControl
+from pcache_magic.integrations.autogen import request as req
+from pcache_magic.integrations.autogen.convert import AnthropicSystemMessage
+from pcache_magic.session import guide_messages as gm
 
 MODEL = "claude-sonnet-4-5"
 ARGS: dict[str, Any] = {"model": MODEL}

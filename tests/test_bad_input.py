@@ -36,7 +36,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 import pcache_magic
-from pcache_magic.cells import MAX_FILE_BYTES, MAX_IMAGE_BYTES
+from pcache_magic.ipython.cells import MAX_FILE_BYTES, MAX_IMAGE_BYTES
 
 from _helpers import loaded_magics
 
@@ -57,8 +57,8 @@ def rewrite(source: str, target: str, old: str, new: str) -> str:
 
 
 GO_LIVE = (
-    "from pcache_magic.session import Session\n"
-    "from pcache_magic.transport import connect\n"
+    "from pcache_magic.session.session import Session\n"
+    "from pcache_magic.session.transport import connect\n"
     "get_ipython().magics_manager.registry['ClaudeMagics'].use(\n"
     "    Session(connection=connect(env={'ANTHROPIC_API_KEY': 'sk-ant-test-not-used'}))\n"
     ")\n"

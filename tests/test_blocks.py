@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from pcache_magic.emulator import Emulator
-from pcache_magic.session import Session
-from pcache_magic.transport import connect
+from pcache_magic.session.session import Session
+from pcache_magic.session.transport import connect
 
 MODEL = "claude-sonnet-4-5"
 EPH: dict[str, Any] = {"type": "ephemeral"}

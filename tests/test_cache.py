@@ -6,14 +6,15 @@ from typing import Any
 
 import pytest
 
-from pcache_magic.cache import Finding, Ledger, preflight
-from pcache_magic.conversation import TTL, Block, CacheControl, Conversation
+from pcache_magic.analysis.ledger import Ledger
+from pcache_magic.core.conversation import TTL, Block, CacheControl, Conversation
+from pcache_magic.core.models import ModelInfo, default_models
+from pcache_magic.core.prefix import Layout, layout
+from pcache_magic.core.preflight import Finding, preflight
+from pcache_magic.core.rules import LOOKBACK, CacheRuleError, resolve_breakpoints
+from pcache_magic.core.tokens import TokenEstimator
 from pcache_magic.emulator.errors import ApiError
 from pcache_magic.emulator.validate import validate_request
-from pcache_magic.models import ModelInfo, default_models
-from pcache_magic.prefix import Layout, layout
-from pcache_magic.rules import LOOKBACK, CacheRuleError, resolve_breakpoints
-from pcache_magic.tokens import TokenEstimator
 
 SONNET = default_models().get("claude-sonnet-4-5")  # caches from 1,024 tokens
 OPUS5 = default_models().get("claude-opus-5")  # from 512

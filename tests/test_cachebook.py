@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pcache_magic.cachebook import CacheBook
-from pcache_magic.models import default_models
-from pcache_magic.prefix import layout
-from pcache_magic.tokens import TokenEstimator
+from pcache_magic.analysis.cachebook import CacheBook
+from pcache_magic.core.models import default_models
+from pcache_magic.core.prefix import layout
+from pcache_magic.core.tokens import TokenEstimator
 
 MODEL = "claude-sonnet-4-5"  # caches from 1,024 tokens
 EPH: dict[str, Any] = {"type": "ephemeral"}

@@ -14,8 +14,8 @@ import anthropic
 import pytest
 
 from pcache_magic.emulator import Emulator
-from pcache_magic.session import PreflightError, Session
-from pcache_magic.transport import connect
+from pcache_magic.session.session import PreflightError, Session
+from pcache_magic.session.transport import connect
 
 from _helpers import Counter
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pcache_magic import cells
+from pcache_magic.ipython import cells
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 16

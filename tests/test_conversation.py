@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pcache_magic.conversation import Block, CacheControl, Conversation, cache_control, marker_target
+from pcache_magic.core.conversation import Block, CacheControl, Conversation, cache_control, marker_target
 
 MODEL = "claude-sonnet-4-5"
 EPH: dict[str, Any] = {"type": "ephemeral"}

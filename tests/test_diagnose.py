@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from anthropic.types import CacheMissToolsChanged, Diagnostics
 
-from pcache_magic.diagnose import Explainer, Explanation, explain, explain_all
+from pcache_magic.analysis.diagnose import Explainer, Explanation, explain, explain_all
 from pcache_magic.emulator import Emulator
-from pcache_magic.session import Session
+from pcache_magic.session.session import Session
 
 
 def words(n: int, tag: str = "w") -> str:

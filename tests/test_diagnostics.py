@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from pcache_magic.core.prefix import layout
+from pcache_magic.core.tokens import TokenEstimator
 from pcache_magic.emulator.diagnostics import Fingerprint, History, diagnose
-from pcache_magic.prefix import layout
-from pcache_magic.tokens import TokenEstimator
 
 WORKSPACE = b"workspace-a"
 ESTIMATOR = TokenEstimator()

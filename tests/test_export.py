@@ -24,8 +24,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 import pcache_magic
-from pcache_magic import store
-from pcache_magic.session import Session
+from pcache_magic.session import store
+from pcache_magic.session.session import Session
 
 from _helpers import loaded_magics, spawn_emulator
 

@@ -8,14 +8,14 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from pcache_magic import _extension
-from pcache_magic._extension import (
+from pcache_magic.ipython import extension as _extension
+from pcache_magic.ipython.extension import (
     current_session,
     empty_cell_magic_as_line,
     load_ipython_extension,
     unload_ipython_extension,
 )
-from pcache_magic.magics import ClaudeMagics
+from pcache_magic.ipython.magics import ClaudeMagics
 
 from _helpers import loaded_magics
 

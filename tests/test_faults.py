@@ -29,9 +29,9 @@ from IPython.utils.capture import capture_output
 import pcache_magic
 from pcache_magic.emulator import Emulator, wire
 from pcache_magic.emulator.server import EmulatorHTTPServer, serve
-from pcache_magic.magics import ClaudeMagics
-from pcache_magic.session import Session
-from pcache_magic.transport import connect
+from pcache_magic.ipython.magics import ClaudeMagics
+from pcache_magic.session.session import Session
+from pcache_magic.session.transport import connect
 
 from _helpers import loaded_magics
 

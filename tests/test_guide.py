@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from pcache_magic.conversation import CacheControl
+from pcache_magic.core.conversation import CacheControl
 from pcache_magic.emulator import Emulator
-from pcache_magic.guide import to_params
-from pcache_magic.guide_messages import (
+from pcache_magic.session.guide import to_params
+from pcache_magic.session.guide_messages import (
     AnthropicUserMessage,
     AssistantMessage,
     CreateResult,
@@ -25,7 +25,7 @@ from pcache_magic.guide_messages import (
     SystemMessage,
     UserMessage,
 )
-from pcache_magic.session import PreflightError, Session
+from pcache_magic.session.session import PreflightError, Session
 
 from _helpers import MODEL
 

@@ -10,8 +10,8 @@ import pytest
 from anthropic.types import Message
 from pydantic import BaseModel, ValidationError
 
-from pcache_magic import guide_messages as gm
-from pcache_magic.conversation import CacheControl
+from pcache_magic.core.conversation import CacheControl
+from pcache_magic.session import guide_messages as gm
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 24

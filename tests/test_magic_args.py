@@ -8,7 +8,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument
 
-from pcache_magic._magic_args import magic_arguments, no_arguments, parse_argstring, without_comment
+from pcache_magic.ipython.args import magic_arguments, no_arguments, parse_argstring, without_comment
 
 
 @magic_arguments("%demo")

@@ -12,9 +12,9 @@ from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 from IPython.utils.capture import capture_output
 
 import pcache_magic
-from pcache_magic.magics import ClaudeMagics
-from pcache_magic.session import Session
-from pcache_magic.transport import connect
+from pcache_magic.ipython.magics import ClaudeMagics
+from pcache_magic.session.session import Session
+from pcache_magic.session.transport import connect
 
 from _helpers import loaded_magics
 
@@ -444,11 +444,11 @@ def test_clock_shows_entries_and_advancing_expires_them(ip: InteractiveShell) ->
     with capture_output() as out:
         run(ip, "%claude_clock")
     assert (
-        "Emulator time: 2026-" in out.stdout and "system:" in out.stdout and "expires in 5m00s" in out.stdout
+        "Emulator time: 2026-" in out.stdout and "system:" in out.stdout and "expires in 5m 00s" in out.stdout
     )
     with capture_output() as out:
         run(ip, "%claude_clock advance 6m")
-    assert "Moved the emulator clock on by 6m00s" in out.stdout and "No live cache entries" in out.stdout
+    assert "Moved the emulator clock on by 6m 00s" in out.stdout and "No live cache entries" in out.stdout
     run(ip, "%%claude\nHello again")
     assert pcache_magic.current_session().calls[-1].tokens.read == 0
 
@@ -620,7 +620,7 @@ def test_panel_replaces_the_previous_one(ip: InteractiveShell) -> None:
 
 
 def test_stream_updates_are_throttled(ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pcache_magic import _output
+    from pcache_magic.ipython import output as _output
 
     clock = iter(float(i) * 0.01 for i in range(10_000))  # 10 ms between chunks
     monkeypatch.setattr(_output.time, "monotonic", lambda: next(clock))

@@ -19,7 +19,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from pcache_magic.models import (
+from pcache_magic.core.models import (
     MODELS_ENV,
     ModelInfo,
     ModelTable,
@@ -143,7 +143,7 @@ def table(monkeypatch: pytest.MonkeyPatch) -> ModelTable:
 
 @pytest.fixture
 def raw_data() -> dict[str, Any]:
-    text = (resources.files("pcache_magic") / "data" / "models.json").read_text(encoding="utf-8")
+    text = (resources.files("pcache_magic.core") / "data" / "models.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 
@@ -401,7 +401,7 @@ def test_from_json_checks_the_schema_version() -> None:
 
 
 def test_from_file_round_trips_the_packaged_file(table: ModelTable) -> None:
-    path = resources.files("pcache_magic") / "data" / "models.json"
+    path = resources.files("pcache_magic.core") / "data" / "models.json"
     with resources.as_file(path) as real_path:
         loaded = ModelTable.from_file(real_path)
     assert list(loaded) == list(table)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from anthropic.types import CacheCreation, Message, Usage
 
-from pcache_magic import money as money_module
-from pcache_magic import whatif
-from pcache_magic.models import Prices, default_models
-from pcache_magic.money import break_even_reads, money
-from pcache_magic.usage import CallRecord
+from pcache_magic.analysis import savings as money_module
+from pcache_magic.analysis import whatif
+from pcache_magic.analysis.savings import break_even_reads, money
+from pcache_magic.core.models import Prices, default_models
+from pcache_magic.core.record import CallRecord
 
 MODEL = "claude-sonnet-4-5"  # $3 input, $3.75 5m write, $6 1h write, $0.30 read, $15 output
 PRICES = default_models().get(MODEL).prices

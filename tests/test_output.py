@@ -16,8 +16,11 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import CapturedIO, RichOutput, capture_output
 
-from pcache_magic import _output
-from pcache_magic._output import (
+from pcache_magic.core.preflight import Finding
+from pcache_magic.core.record import CallRecord
+from pcache_magic.emulator import Emulator
+from pcache_magic.ipython import output as _output
+from pcache_magic.ipython.output import (
     MarkdownText,
     Reply,
     SessionTables,
@@ -25,15 +28,11 @@ from pcache_magic._output import (
     api_error_text,
     clock_report,
     one_line,
-    short_duration,
     tool_runner,
     usage_errors,
 )
-from pcache_magic.cache import Finding
-from pcache_magic.emulator import Emulator
-from pcache_magic.render import render_summary, summary_text
-from pcache_magic.session import PreflightError, Session
-from pcache_magic.usage import CallRecord
+from pcache_magic.session.session import PreflightError, Session
+from pcache_magic.view.render import render_summary, summary_text
 
 from _helpers import MODEL
 
@@ -268,7 +267,7 @@ def test_clock_report_lists_entries_and_the_emulators_count(session: Session) ->
     assert lines[0] == "Emulator time: 2026-01-01 09:02:05 UTC"
     tokens = session.calls[0].tokens.written
     assert lines[1:] == [
-        f"  rules: {tokens:,} tokens, 1h, expires in 57m55s",
+        f"  rules: {tokens:,} tokens, 1h, expires in 57m 55s",
         "The emulator holds 1 live entries.",
     ]
 
@@ -294,28 +293,10 @@ def test_clock_report_online_names_the_path_when_no_block_is_known() -> None:
         ledger=SimpleNamespace(entries=lambda now: [entry]),
     )
     assert clock_report(online) == (  # type: ignore[arg-type]
-        "Real time: 1970-01-01 00:00:00 UTC\n  messages.3.content.0: 4,096 tokens, 5m, expires in 1m01s"
+        "Real time: 1970-01-01 00:00:00 UTC\n  messages.3.content.0: 4,096 tokens, 5m, expires in 1m 01s"
     )
     online.ledger = SimpleNamespace(entries=lambda now: [])
     assert clock_report(online).endswith("No live cache entries (as far as this session knows).")  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    ("seconds", "shown"),
-    [
-        (0, "0s"),
-        (-5, "0s"),
-        (45, "45s"),
-        (59.6, "1m00s"),
-        (250, "4m10s"),
-        (3_599.4, "59m59s"),
-        (3_600, "1h00m"),
-        (3_900, "1h05m"),
-        (90_000, "25h00m"),
-    ],
-)
-def test_short_duration(seconds: float, shown: str) -> None:
-    assert short_duration(seconds) == shown
 
 
 def test_one_line_folds_white_space_and_cuts_at_the_limit() -> None:

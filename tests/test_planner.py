@@ -14,15 +14,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pcache_magic.analysis.planner import Planner, plan_breakpoints, with_markers
+from pcache_magic.analysis.savings import BASELINES, Replay, what_if
+from pcache_magic.core.models import default_models
+from pcache_magic.core.prefix import layout
+from pcache_magic.core.rules import resolve_breakpoints
+from pcache_magic.core.tokens import TokenEstimator
 from pcache_magic.emulator import Emulator
-from pcache_magic.models import default_models
-from pcache_magic.money import BASELINES, Replay, what_if
-from pcache_magic.planner import Planner, plan_breakpoints, with_markers
-from pcache_magic.prefix import layout
-from pcache_magic.rules import resolve_breakpoints
-from pcache_magic.session import Session
-from pcache_magic.tokens import TokenEstimator
-from pcache_magic.transport import connect
+from pcache_magic.session.session import Session
+from pcache_magic.session.transport import connect
 
 MODEL = "claude-sonnet-4-5"
 INFO = default_models().get(MODEL)

@@ -21,10 +21,10 @@ from typing import Any, Literal
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from pcache_magic.core.rules import resolve_breakpoints
 from pcache_magic.emulator import Emulator
-from pcache_magic.rules import resolve_breakpoints
-from pcache_magic.session import PreflightError, Session
-from pcache_magic.transport import connect
+from pcache_magic.session.session import PreflightError, Session
+from pcache_magic.session.transport import connect
 
 MODELS = ("claude-sonnet-4-5", "claude-opus-5", "claude-haiku-4-5")
 #: Words per block: each is about that many tokens, so sums land on both sides of 512/1,024/4,096.

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from pcache_magic.prefix import count_images, layout
-from pcache_magic.tokens import TokenEstimator
+from pcache_magic.core.prefix import count_images, layout
+from pcache_magic.core.tokens import TokenEstimator
 
 from _helpers import sample_request
 

@@ -11,14 +11,15 @@ from typing import Any
 import pytest
 from anthropic.types import Message
 
-from pcache_magic._render_format import entry_names
+from pcache_magic.core.fmt import entry_names
+from pcache_magic.core.models import Prices
+from pcache_magic.core.record import CallRecord
 from pcache_magic.emulator import Emulator
-from pcache_magic.models import Prices
-from pcache_magic.render import (
+from pcache_magic.session.session import Session
+from pcache_magic.session.transport import connect
+from pcache_magic.view.render import (
     BAR_WIDTH,
     bar_scale,
-    duration,
-    money,
     predicted_outcome,
     render_bar,
     render_blocks,
@@ -29,11 +30,7 @@ from pcache_magic.render import (
     render_summary,
     session_html,
     summary_text,
-    tokens,
 )
-from pcache_magic.session import Session
-from pcache_magic.transport import connect
-from pcache_magic.usage import CallRecord
 
 from _helpers import cell, parse, select, text
 
@@ -71,23 +68,6 @@ def record(usage: dict[str, Any], *, estimated: bool = False, **fields: Any) -> 
 
 
 HIT = {"input_tokens": 87, "output_tokens": 120, "cache_read_input_tokens": 12345}
-
-
-def test_number_money_and_time_formats() -> None:
-    assert tokens(12345) == "12,345"
-    assert tokens(12345, estimated=True) == "~12,345"
-    assert tokens(0, estimated=True) == "0"
-    assert money(0.0123) == "$0.0123"
-    assert money(-0.0063) == "-$0.0063"
-    assert money(0.0) == "$0.0000"
-    assert money(0.00001) == "$0.000010"
-    assert "e" not in money(3e-9)
-    assert money(1234.5) == "$1,234.50"
-    assert duration(252) == "4:12"
-    assert duration(300 - 120.0000000001) == "3:00"  # float noise must not show an extra second
-    assert duration(0.2) == "0:01"
-    assert duration(-3) == "0:00"
-    assert duration(3600) == "1:00:00"
 
 
 def test_summary_line_matches_the_documented_format() -> None:
@@ -162,8 +142,8 @@ def test_countdown_shows_time_left_and_drops_expired_entries() -> None:
     root = parse(render_countdown(entries, now=148.0))
     rows = select(root, "tr", "pcache-entry")
     assert [r.get("data-block") for r in rows] == ["<intro>", "messages.0.content.0"]
-    assert text(cell(rows[0], "pcache-expires")) == "expires in 4:12"
-    assert text(cell(rows[1], "pcache-expires")) == "expires in 59:12"
+    assert text(cell(rows[0], "pcache-expires")) == "expires in 4m 12s"
+    assert text(cell(rows[1], "pcache-expires")) == "expires in 59m 12s"
     assert "&lt;intro&gt;" in render_countdown(entries, now=148.0)
     assert "No live cache entries" in render_countdown(entries, now=5000.0)
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from pcache_magic.core.prefix import layout
+from pcache_magic.core.tokens import TokenEstimator
 from pcache_magic.emulator.reply import Outcome, reply_content
-from pcache_magic.prefix import layout
-from pcache_magic.tokens import TokenEstimator
 
 ESTIMATOR = TokenEstimator()
 MISS = Outcome(read=0, write_5m=0, write_1h=0, uncached=40, hit_path=None)

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from pcache_magic.prefix import layout
-from pcache_magic.rules import LOOKBACK, CacheRuleError, lookback_window, plan, resolve_breakpoints
-from pcache_magic.tokens import TokenEstimator
+from pcache_magic.core.prefix import layout
+from pcache_magic.core.rules import LOOKBACK, CacheRuleError, lookback_window, plan, resolve_breakpoints
+from pcache_magic.core.tokens import TokenEstimator
 
 from _helpers import sample_request
 

@@ -27,11 +27,11 @@ from IPython.utils.capture import capture_output
 from nbclient import NotebookClient
 
 import pcache_magic
-from pcache_magic import store
 from pcache_magic.emulator import Emulator
-from pcache_magic.render import render_session
-from pcache_magic.session import Session
-from pcache_magic.transport import Connection
+from pcache_magic.session import store
+from pcache_magic.session.session import Session
+from pcache_magic.session.transport import Connection
+from pcache_magic.view.render import render_session
 
 from _helpers import EmulatorProcess, loaded_magics, spawn_emulator
 

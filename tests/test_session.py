@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from pcache_magic.core.models import UnknownModelError
 from pcache_magic.emulator import Emulator
-from pcache_magic.models import UnknownModelError
-from pcache_magic.session import PreflightError, Session
-from pcache_magic.transport import connect
+from pcache_magic.session.session import PreflightError, Session
+from pcache_magic.session.transport import connect
 
 from _helpers import Counter
 
@@ -460,11 +460,11 @@ def test_dropping_a_reply_drops_the_tool_results_that_answer_it(session: Session
 
 def test_check_agrees_with_checks_worked_out_from_scratch(session: Session) -> None:
     """The session keeps layouts, breakpoints and scans between calls; none of it may change an answer."""
-    from pcache_magic.cache import preflight
-    from pcache_magic.prefix import layout
-    from pcache_magic.rules import CacheRuleError, resolve_breakpoints
-    from pcache_magic.tokens import TokenEstimator
-    from pcache_magic.volatile import volatile_findings
+    from pcache_magic.analysis.volatile import volatile_findings
+    from pcache_magic.core.prefix import layout
+    from pcache_magic.core.preflight import preflight
+    from pcache_magic.core.rules import CacheRuleError, resolve_breakpoints
+    from pcache_magic.core.tokens import TokenEstimator
 
     def agree(**render: Any) -> None:
         params, names = session._render(session.conversation, render.get("cache"), None, None, {})
@@ -505,9 +505,10 @@ def test_the_session_and_everything_below_it_import_no_ipython() -> None:
     import subprocess
     import sys
 
-    core = "session, calls, conversation, cache, cachebook, usage, diagnose, planner, store, emulator"
+    layers = "core, analysis, emulator, session"
+    modules = "import pcache_magic.session.store, pcache_magic.analysis.diagnose"
     code = (
-        f"import sys; from pcache_magic import {core}; "
+        f"import sys; from pcache_magic import {layers}; {modules}; "
         "print(sorted(m for m in ('IPython', 'ipywidgets', 'ipykernel') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pcache_magic import store
-from pcache_magic.session import Session
-from pcache_magic.transport import connect
+from pcache_magic.session import store
+from pcache_magic.session.session import Session
+from pcache_magic.session.transport import connect
 
 LONG = "You review code carefully and answer briefly. " * 250
 KEY = "sk-ant-api03-secret-do-not-leak"

@@ -8,14 +8,8 @@ import zlib
 
 import pytest
 
-from pcache_magic.tokens import (
-    BLOCK_OVERHEAD,
-    PDF_PAGE_TOKENS,
-    TokenEstimator,
-    block_digest,
-    image_size,
-    image_tokens,
-)
+from pcache_magic.core.digest import block_digest
+from pcache_magic.core.tokens import BLOCK_OVERHEAD, PDF_PAGE_TOKENS, TokenEstimator, image_size, image_tokens
 
 
 def png(width: int, height: int) -> bytes:

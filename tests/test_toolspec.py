@@ -7,7 +7,7 @@ from typing import Any, Literal, Optional
 
 import pytest
 
-from pcache_magic.toolspec import tool_param
+from pcache_magic.core.toolspec import tool_param
 
 
 def schema_of(spec: Any) -> dict[str, Any]:

@@ -15,8 +15,8 @@ import pytest
 
 from pcache_magic.emulator import BASE_URL, DEFAULT_API_KEY, Emulator
 from pcache_magic.emulator.server import serve
-from pcache_magic.session import Session
-from pcache_magic.transport import EMULATOR_URL_ENV, OFFLINE_ENV, Connection, connect
+from pcache_magic.session.session import Session
+from pcache_magic.session.transport import EMULATOR_URL_ENV, OFFLINE_ENV, Connection, connect
 
 #: A fake key that would be easy to spot anywhere it leaked.
 SENTINEL = "sk-ant-SENTINEL-0123456789-do-not-print"

@@ -9,8 +9,8 @@ import httpx2
 import pytest
 from anthropic.types import Message
 
-from pcache_magic.conversation import Block, Conversation
-from pcache_magic.turns import (
+from pcache_magic.core.conversation import Block, Conversation
+from pcache_magic.core.turns import (
     answer_unanswered_tool_uses,
     as_content,
     describe_failure,

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from anthropic.types import Message, Usage
 
-from pcache_magic.models import Prices, default_models
-from pcache_magic.usage import CallRecord, Cost, Tokens, cost_of, tokens_of, totals
+from pcache_magic.core.models import Prices, default_models
+from pcache_magic.core.record import CallRecord, totals
+from pcache_magic.core.usage import Cost, Tokens, cost_of, tokens_of
 
 SONNET = default_models().get("claude-sonnet-4-5").prices
 HAIKU = default_models().get("claude-haiku-4-5").prices

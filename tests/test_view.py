@@ -17,10 +17,10 @@ import pytest
 from IPython.core.formatters import DisplayFormatter
 
 from pcache_magic.emulator import Emulator
-from pcache_magic.render import render_session
-from pcache_magic.session import Session
-from pcache_magic.transport import connect
-from pcache_magic.view import CachePanel
+from pcache_magic.session.session import Session
+from pcache_magic.session.transport import connect
+from pcache_magic.view.panel import CachePanel
+from pcache_magic.view.render import render_session
 
 from _helpers import cell, parse, select, text
 
@@ -126,10 +126,10 @@ def test_a_bigger_call_rescales_every_bar(session: Session, panel: CachePanel) -
 def test_countdown_follows_the_emulator_clock(session: Session, panel: CachePanel) -> None:
     session.ask("q1", stream=False)
     (entry,) = select(parse(panel.countdown.value), "tr", "pcache-entry", data_block="intro")
-    assert text(cell(entry, "pcache-expires")) == "expires in 5:00"
+    assert text(cell(entry, "pcache-expires")) == "expires in 5m 00s"
     session.advance(120)
     (entry,) = select(parse(panel.countdown.value), "tr", "pcache-entry", data_block="intro")
-    assert text(cell(entry, "pcache-expires")) == "expires in 3:00"
+    assert text(cell(entry, "pcache-expires")) == "expires in 3m 00s"
     session.advance(181)
     assert not select(parse(panel.countdown.value), "tr", "pcache-entry")
     assert "No live cache entries" in panel.countdown.value
@@ -201,9 +201,9 @@ def test_online_countdown_ticks_and_stops_on_close(emu: Emulator) -> None:
         assert panel.ticking
         emu.advance(60)  # no session event: only the timer can notice
         deadline = time.monotonic() + 5
-        while "expires in 4:00" not in panel.countdown.value and time.monotonic() < deadline:
+        while "expires in 4m 00s" not in panel.countdown.value and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert "expires in 4:00" in panel.countdown.value
+        assert "expires in 4m 00s" in panel.countdown.value
         emu.advance(300)
         deadline = time.monotonic() + 5
         while panel.ticking and time.monotonic() < deadline:

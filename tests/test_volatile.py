@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
+from pcache_magic.analysis.volatile import ScanMemo, volatile_findings, volatile_values
+from pcache_magic.core.prefix import layout
+from pcache_magic.core.tokens import TokenEstimator
 from pcache_magic.emulator import Emulator
-from pcache_magic.prefix import layout
-from pcache_magic.session import Session
-from pcache_magic.tokens import TokenEstimator
-from pcache_magic.transport import connect
-from pcache_magic.volatile import ScanMemo, volatile_findings, volatile_values
+from pcache_magic.session.session import Session
+from pcache_magic.session.transport import connect
 
 PROSE = """\
 Quarterly review. In 2024 we sold 1,234 units, up 12.5% on 2023, and the margin held at 31%.

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
+from pcache_magic.analysis.whatif import BASELINES, STRATEGIES, Replay, ideal_cost, simulate, what_if
+from pcache_magic.core.prefix import layout
+from pcache_magic.core.tokens import TokenEstimator
 from pcache_magic.emulator import Emulator
-from pcache_magic.prefix import layout
-from pcache_magic.session import Session
-from pcache_magic.tokens import TokenEstimator
-from pcache_magic.transport import connect
-from pcache_magic.whatif import BASELINES, STRATEGIES, Replay, ideal_cost, simulate, what_if
+from pcache_magic.session.session import Session
+from pcache_magic.session.transport import connect
 
 MODEL = "claude-sonnet-4-5"  # $3 input, $3.75 5m write, $6 1h write, $0.30 read, $15 output
 

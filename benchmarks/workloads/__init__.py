@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pcache_magic.money import Replay
+from pcache_magic.analysis.savings import Replay
 
 __all__ = ["MODEL", "WORKLOADS", "Workload", "all_workloads"]
 

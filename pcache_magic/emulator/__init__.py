@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 
-from ..models import ModelTable
+from ..core.models import ModelTable
 from . import wire
 from .engine import Engine, ManualClock
 

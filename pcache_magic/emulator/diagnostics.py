@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..prefix import Layout
-from ..tokens import block_digest
+from ..core.digest import block_digest
+from ..core.prefix import Layout
 
 __all__ = ["Fingerprint", "History", "diagnose"]
 

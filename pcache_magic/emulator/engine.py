@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..models import ModelTable, default_models
-from ..prefix import Layout, layout
-from ..rules import Breakpoint, CacheRuleError, plan, resolve_breakpoints
-from ..tokens import TokenEstimator
+from ..core.models import ModelTable, default_models
+from ..core.prefix import Layout, layout
+from ..core.rules import Breakpoint, CacheRuleError, plan, resolve_breakpoints
+from ..core.tokens import TokenEstimator
 from .diagnostics import Fingerprint, History, diagnose
 from .errors import ApiError
 from .reply import Outcome, reply_content

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..prefix import Layout, message_blocks
+from ..core.prefix import Layout, message_blocks
 
 __all__ = ["Outcome", "reply_content"]
 

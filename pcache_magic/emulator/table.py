@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from ..rules import TTL_SECONDS
+from ..core.ttl import TTL_SECONDS
 
 __all__ = ["CacheTable", "Entry"]
 

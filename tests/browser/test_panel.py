@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, expect, sync_playwright
 
-from pcache_magic.render import duration
-from pcache_magic.view import ADVANCE_SECONDS
+from pcache_magic.core.fmt import duration
+from pcache_magic.view.panel import ADVANCE_SECONDS
 
 pytestmark = pytest.mark.browser
 
@@ -57,11 +57,9 @@ def chromium() -> Path:
 
 
 def _seconds(expires: str) -> int:
-    """`expires in 4:12` or `expires in 1:00:00` as seconds."""
-    seconds = 0
-    for part in expires.removeprefix("expires in ").split(":"):
-        seconds = seconds * 60 + int(part)
-    return seconds
+    """`expires in 4m 12s` or `expires in 1h 00m` as seconds (what `fmt.duration` writes)."""
+    units = {"h": 3600, "m": 60, "s": 1}
+    return sum(int(part[:-1]) * units[part[-1]] for part in expires.removeprefix("expires in ").split())
 
 
 def _screenshot(panel: Locator, path: Path) -> None:
@@ -121,7 +119,7 @@ def test_quickstart_panel_in_jupyterlab(lab: str, chromium: Path) -> None:
             # The emulator's clock stands still until "Advance 5 min" moves it.
             left = [_seconds(text) - ADVANCE_SECONDS for text in expires.all_inner_texts()]
             panel.locator("button.pcache-advance").click()
-            expect(expires).to_have_text([f"expires in {duration(s)}" for s in left if s > 0])
+            expect(expires).to_have_text([f"expires in {duration(s, ceil=True)}" for s in left if s > 0])
             _screenshot(panel, ARTIFACTS / "panel-advanced.png")
         except Exception:
             page.screenshot(path=ARTIFACTS / "failure.png", full_page=True)

@@ -1,0 +1,206 @@
+"""The reasons a call read less than it could have: a changed block, an expired entry, a marker.
+
+Each finder compares a call with the replayed cache (`_diagnose_replay`) or with the previous
+call, and returns `Cause`s that name the block, the character offset and a before/after
+excerpt, so the user sees what to change.  Kept apart from `diagnose`, which only ranks these
+causes and words the summary.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..core.fmt import clock, duration
+from ..core.prefix import count_images
+from ..core.rules import LOOKBACK, Plan
+from ..core.ttl import TTL_SECONDS
+from ._diagnose_replay import _Call, _Replay
+from .volatile import block_at, volatile_values
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """One reason a call read less than it could have: what, where, and what changed."""
+
+    code: str
+    short: str
+    message: str
+    path: str | None = None
+    block: str | None = None
+    offset: int | None = None
+    before: str | None = None
+    after: str | None = None
+    missed: int = 0
+    """Cache tokens this cause cost the call (an estimate; 0 when it cost nothing)."""
+
+
+def _text(block: Mapping[str, Any]) -> str:
+    if block.get("type") == "text" and isinstance(block.get("text"), str):
+        return str(block["text"])
+    return json.dumps({k: v for k, v in block.items() if k not in ("cache_control", "type")})  # as sent
+
+
+def _excerpt(text: str, offset: int, width: int = 24) -> str:
+    start, end = max(0, offset - width), min(len(text), offset + width)
+    return ("…" if start else "") + text[start:end].replace("\n", "⏎") + ("…" if end < len(text) else "")
+
+
+def _word(text: str, offset: int, limit: int = 32) -> str:
+    """The whitespace-delimited run of `text` around `offset`: a changed timestamp, id or word."""
+    start = max(text.rfind(" ", 0, offset), text.rfind("\n", 0, offset)) + 1
+    end = min((i for i in (text.find(" ", offset), text.find("\n", offset)) if i >= 0), default=len(text))
+    return text[start:end][:limit] if end > start else text[offset : offset + limit]
+
+
+def _images(params: Mapping[str, Any]) -> int:
+    return sum(count_images(m) for m in params.get("messages") or ())
+
+
+def _tools(params: Mapping[str, Any]) -> list[str]:
+    return [str(t.get("name")) for t in params.get("tools") or ()]
+
+
+_LEVELS = ("tools", "system", "messages")
+
+
+def _changed(prev: _Call, cur: _Call, replay: _Replay) -> tuple[Cause | None, set[str | None]]:
+    """The first change against the previous call, and the API reasons consistent with it."""
+    a, b = prev.lay.positions, cur.lay.positions
+    if prev.record.model != cur.record.model:
+        cached = max((e.tokens for p in a if (e := replay.entries.get(p.key))), default=0)
+        move = f"{prev.record.model} → {cur.record.model}"
+        message = f"The model changed ({move}); caches are per model."
+        return Cause("model_changed", f"model changed ({move})", message, missed=cached), {"model_changed"}
+    d = next((i for i in range(min(len(a), len(b))) if a[i].key != b[i].key), None)
+    if d is None:  # one call is a prefix of the other; the API compares whole messages, so it may differ
+        extended = bool(a) and len(b) > len(a) and b[len(a)].message == a[-1].message
+        return None, {None, "messages_changed"} if extended or len(b) < len(a) else {None}
+    cached = max((e.tokens for p in a[d:] if (e := replay.entries.get(p.key))), default=0)
+    missed = max(0, cached - (a[d - 1].cumulative if d else 0))
+    old, new = a[d], b[d]
+    level = min(old.level, new.level, key=_LEVELS.index)
+    # where the change is: the block of the outer level (a removed system block, not the message after it)
+    place, names = (new.path, cur.names) if new.level == level else (old.path, prev.names)
+    at = Cause("", "", "", path=place, block=names.get(place), missed=missed)
+    tools = _tools(prev.params), _tools(cur.params)
+    same_tools = sorted(p.digest for p in a[: len(tools[0])]) == sorted(p.digest for p in b[: len(tools[1])])
+    if level == "tools" and tools[0] != tools[1] and same_tools:
+        before, after = ", ".join(tools[0]), ", ".join(tools[1])
+        message = f"The tools were reordered ({before} → {after}); the cached prefix starts with tools."
+        return replace(
+            at, code="tools_changed", short="tools reordered", message=message, before=before, after=after
+        ), {"tools_changed"}
+    if old.path == new.path and old.digest == new.digest:  # same block, new key: the messages-level salt
+        settings = {
+            "tool_choice": (prev.params.get("tool_choice"), cur.params.get("tool_choice")),
+            "thinking": (prev.params.get("thinking"), cur.params.get("thinking")),
+            "images": (_images(prev.params), _images(cur.params)),
+        }
+        changed = " and ".join(k for k, (x, y) in settings.items() if x != y)
+        if changed:
+            message = (
+                f"{changed} changed: that invalidates the messages cache (tools and system stay cached)."
+            )
+            short = f"{changed} changed (messages level invalidated)"
+            api: set[str | None] = (
+                {"unavailable"} if changed != "images" else {None, "unavailable", "messages_changed"}
+            )
+            return replace(at, code="settings_changed", short=short, message=message), api
+    code = f"{level}_changed"
+    if old.path != new.path:
+        message = f"{prev.name(old.path)} is now {cur.name(new.path)}: a block was added or removed."
+        return replace(
+            at, code=code, short=f"{level} changed: block added or removed at {place}", message=message
+        ), {code}
+    before_text, after_text = _text(block_at(prev.params, old.path)), _text(block_at(cur.params, new.path))
+    offset = next((i for i, (x, y) in enumerate(zip(before_text, after_text, strict=False)) if x != y), None)
+    offset = min(len(before_text), len(after_text)) if offset is None else offset
+    before, after = _excerpt(before_text, offset), _excerpt(after_text, offset)
+    word = _word(before_text, offset)
+    looks = next(
+        (f" That looks like {what}: it changes on every call." for *_, what in volatile_values(word)), ""
+    )
+    message = (
+        f"{level} changed at {cur.name(new.path)}, character {offset}: {before!r} → {after!r}.{looks} "
+        "Everything from there on is written again; keep changing content after the last marker."
+    )
+    short = f"{level} changed at {new.path} @{offset}: {word!r} → {_word(after_text, offset)!r}"
+    return replace(at, code=code, short=short, message=message, offset=offset, before=before, after=after), {
+        code
+    }
+
+
+def _storage(cur: _Call, expected: Plan, replay: _Replay) -> list[Cause]:
+    """Entries of this prefix that the call did not read: expired, or out of every breakpoint's reach."""
+    causes, now = [], cur.record.started_at
+    deeper = [p for p in cur.lay.positions[expected.hit + 1 :] if p.key in replay.entries]
+    dead = [p for p in deeper if not replay.live(p.key, now)]
+    if dead:
+        p, entry = dead[-1], replay.entries[dead[-1].key]
+        gap = now - entry.touched_at
+        kept = entry.ttl == "5m" and gap < TTL_SECONDS["1h"]
+        verdict = "a 1h lifetime would have kept it" if kept else "no lifetime would have kept it"
+        verdict += "" if kept else " (pre-warm, or call sooner)"
+        message = (
+            f"The {entry.ttl} entry at {cur.name(p.path)} ({entry.tokens:,} tokens), last written or read "
+            f"by call {entry.call} at {clock(entry.touched_at)}, expired at {clock(entry.expires_at)}, "
+            f"{duration(now - entry.expires_at)} before this call ({duration(gap)} gap); {verdict}."
+        )
+        short = f"expired {entry.ttl} entry at {cur.names.get(p.path, p.path)}" + (
+            " (1h would have kept it)" * kept
+        )
+        causes.append(
+            Cause(
+                "expired", short, message, p.path, cur.names.get(p.path), missed=entry.tokens - expected.read
+            )
+        )
+    alive = [p for p in deeper if replay.live(p.key, now)]
+    if alive:
+        p = alive[-1]
+        after = [b.position - p.index for b in cur.points if b.position >= p.index]
+        if after:
+            code, short = (
+                "beyond_lookback",
+                f"entry {min(after)} blocks before the nearest marker (lookback {LOOKBACK})",
+            )
+            message = (
+                f"The live entry at {cur.name(p.path)} is {min(after)} blocks before the nearest marker; "
+                f"the API looks back only {LOOKBACK} blocks. Add a marker within {LOOKBACK} blocks after it."
+            )
+        else:
+            code, short = (
+                "marker_moved",
+                f"no marker at or after {cur.names.get(p.path, p.path)} (moved or removed)",
+            )
+            message = (
+                f"The live entry at {cur.name(p.path)} is not read: no marker sits at or after it any more."
+            )
+        causes.append(
+            Cause(code, short, message, p.path, cur.names.get(p.path), missed=p.cumulative - expected.read)
+        )
+    return causes
+
+
+def _markers(cur: _Call) -> list[Cause]:
+    if not cur.points:
+        return [
+            Cause(
+                "no_markers",
+                "no cache markers",
+                "No cache markers and no automatic caching: nothing is cached.",
+            )
+        ]
+    minimum, low = cur.info.min_cache_tokens, [cur.lay.positions[b.position] for b in cur.points]
+    low = [p for p in low if p.cumulative < minimum]
+    if not low:
+        return []
+    p, many = low[-1], f"{len(low)} markers were" if len(low) > 1 else "this marker was"
+    message = (
+        f"The prefix up to {cur.name(p.path)} is about {p.cumulative:,} tokens; {cur.info.id} caches from "
+        f"{minimum:,}, so {many} ignored. Mark a later block, or add content before it."
+    )
+    short = f"below minimum ({p.cumulative:,} < {minimum:,} tokens)"
+    return [Cause("below_minimum", short, message, p.path, cur.names.get(p.path))]

@@ -1,0 +1,93 @@
+"""The session's cache replayed by the rules, so `diagnose` knows what each call could have read.
+
+A call's usage says only how much it read, not what was cached or why not.  Replaying every
+call by the emulator's rules (`rules.plan`) rebuilds the entries as they were, with their
+lifetimes, and keeps expired ones: those are what explain a miss.  `_Call` lays a recorded
+call out once and names its blocks, since every cause is reported by block name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.prefix import Layout
+from ..core.record import CallRecord
+from ..core.rules import Breakpoint, CacheRuleError, Plan, plan, resolve_breakpoints
+from ..core.ttl import TTL_SECONDS
+
+
+@dataclass(slots=True)
+class _Entry:
+    tokens: int
+    ttl: str
+    call: int
+    touched_at: float
+    expires_at: float
+
+
+class _Replay:
+    """The session's cache entries as the rules say they were; expired ones are kept to explain misses."""
+
+    def __init__(self) -> None:
+        self.entries: dict[bytes, _Entry] = {}
+
+    def live(self, key: bytes, now: float) -> bool:
+        entry = self.entries.get(key)
+        return entry is not None and entry.expires_at > now
+
+    def plan(self, lay: Layout, points: list[Breakpoint], minimum: int, now: float) -> Plan:
+        return plan(lay, points, minimum, lambda key: self.live(key, now))
+
+    def apply(self, call: _Call) -> None:
+        """Refresh what the call read and keep what it wrote, as the emulator (and `cache.Ledger`) do."""
+        lay, now, minimum = call.lay, call.record.started_at, call.info.min_cache_tokens
+        outcome = self.plan(lay, call.points, minimum, now)
+        if outcome.hit >= 0 and call.record.tokens.read == 0:  # the API read nothing: those were gone
+            for p in lay.positions[: outcome.hit + 1]:
+                self.entries.pop(p.key, None)
+            outcome = self.plan(lay, call.points, minimum, now)
+        if outcome.hit >= 0:
+            for index in [b.position for b in call.points if b.position < outcome.hit] + [outcome.hit]:
+                entry = self.entries.get(lay.positions[index].key)
+                if entry is not None and entry.expires_at > now:
+                    entry.expires_at, entry.touched_at = now + TTL_SECONDS[entry.ttl], now
+                    entry.call = call.record.index
+        for point in outcome.writes:
+            p = lay.positions[point.position]
+            ends = now + TTL_SECONDS[point.ttl]
+            self.entries[p.key] = _Entry(p.cumulative, point.ttl, call.record.index, now, ends)
+
+
+class _Call:
+    """One successful call, laid out once, with its block names."""
+
+    def __init__(self, record: CallRecord, session: Any, rendered: Mapping[str, tuple[bytes, str]]) -> None:
+        self.record, self.params = record, record.request
+        self.lay: Layout = session.layout(self.params)
+        try:
+            self.points = resolve_breakpoints(self.lay, self.params.get("cache_control"))
+        except CacheRuleError:
+            self.points = []
+        self.info = session.models.get(record.model)
+        names = getattr(record, "names", None)
+        if not isinstance(names, Mapping):  # the conversation's names now, where the content still matches
+            names = {
+                p.path: rendered[p.path][1]
+                for p in self.lay.positions
+                if p.path in rendered and rendered[p.path][0] == p.digest
+            }
+        self.names: Mapping[str, str] = names
+
+    def name(self, path: str) -> str:
+        return f"{self.names[path]} ({path})" if path in self.names else path
+
+
+def _rendered(session: Any) -> dict[str, tuple[bytes, str]]:
+    """Path -> (block digest, block name) for the conversation as it renders now."""
+    conversation = getattr(session, "conversation", None)
+    if conversation is None:
+        return {}
+    params, names = conversation.render(model=str(getattr(session, "model", "")), max_tokens=1)
+    return {p.path: (p.digest, names[p.path]) for p in session.layout(params).positions if p.path in names}

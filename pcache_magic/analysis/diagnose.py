@@ -1,0 +1,247 @@
+"""Why each call hit, wrote or missed the cache, in words a notebook user can act on.
+
+Silent misses are the top complaint about prompt caching: a timestamp in the system
+prompt, a reordered tool, a block just under the minimum, an expired entry.  `explain()`
+replays the session's calls by the rules the emulator applies (`rules.plan`), so it knows
+which entries existed, when they expired and which breakpoint could reach them, and it
+compares each call with the previous one to find the first block that changed (level,
+block, character offset, a before/after excerpt).  When the API sent its own
+`diagnostics.cache_miss_reason`, it is shown beside the local explanation and a
+disagreement is flagged, not hidden.  The replay is `_diagnose_replay`, the causes are
+found by `_diagnose_causes`; this module ranks them and words the summary.  Pure: reads
+the session, imports no IPython.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+from ..core.record import CallRecord
+from ..core.rules import LOOKBACK, Breakpoint, Plan
+from ._diagnose_causes import Cause, _changed, _markers, _storage
+from ._diagnose_replay import _Call, _rendered, _Replay
+
+__all__ = ["Cause", "Explainer", "Explanation", "Mark", "explain", "explain_all"]
+
+#: Most specific first: the summary names the first cause that cost the call something.
+_PRIORITY = (
+    "model_changed",
+    "workspace_changed",
+    "tools_changed",
+    "system_changed",
+    "messages_changed",
+    "settings_changed",
+    "expired",
+    "beyond_lookback",
+    "marker_moved",
+    "below_minimum",
+    "no_markers",
+    "unexplained",
+)
+#: Causes that cost no tokens of their own: they explain a call only when it cached nothing.
+_NOTHING_CACHED = ("below_minimum", "no_markers")
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """What one breakpoint did: `hit`, `wrote`, `covered` (a longer prefix was read) or `below-minimum`."""
+
+    path: str
+    block: str | None
+    ttl: str
+    tokens: int
+    status: str
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A call's cache outcome explained: `.summary` for a table cell, `.lines` for the details."""
+
+    call: int
+    outcome: str
+    summary: str
+    lines: tuple[str, ...] = ()
+    causes: tuple[Cause, ...] = ()
+    marks: tuple[Mark, ...] = ()
+    api: str | None = None
+    """The API's cache_miss_reason type, "none" (no divergence), "pending", or None (not requested)."""
+    agrees: bool | None = None
+    """Whether the API's reason matches the local explanation; None when there is nothing to compare."""
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(c.code for c in self.causes)
+
+    def to_html(self) -> str:
+        items = "".join(f"<li>{escape(line)}</li>" for line in self.lines)
+        rows = "".join(
+            f"<tr><td>{escape(m.block or '')}</td><td>{escape(m.path)}</td><td>{m.ttl}</td>"
+            f"<td>{m.tokens:,}</td><td>{escape(m.status)}</td></tr>"
+            for m in self.marks
+        )
+        head = "".join(f"<th>{h}</th>" for h in ("block", "path", "ttl", "prefix tokens", "breakpoint"))
+        table = f'<table class="pcache-table"><tr>{head}</tr>{rows}</table>' if rows else ""
+        cls = " pcache-disagree" if self.agrees is False else ""
+        return (
+            f'<div class="pcache-explain{cls}" data-call="{self.call}"><p><b>Call {self.call}</b>: '
+            f"{escape(self.summary)}</p><ul>{items}</ul>{table}</div>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython's plain-text display
+        printer.text(str(self))
+
+    def __str__(self) -> str:
+        return "\n".join([f"Call {self.call}: {self.summary}", *(f"  - {line}" for line in self.lines)])
+
+
+def _api(record: CallRecord) -> str | None:
+    if not isinstance(record.request.get("diagnostics"), Mapping) or record.response is None:
+        return None
+    diagnostics = getattr(record.response, "diagnostics", None)
+    if diagnostics is None:
+        return "none"
+    return "pending" if diagnostics.cache_miss_reason is None else str(diagnostics.cache_miss_reason.type)
+
+
+def _analyse(cur: _Call, prev: _Call | None, replay: _Replay) -> Explanation:
+    record, now = cur.record, cur.record.started_at
+    expected, actual, api = (
+        replay.plan(cur.lay, cur.points, cur.info.min_cache_tokens, now),
+        record.tokens,
+        _api(record),
+    )
+    lines: list[str] = []
+    causes: list[Cause] = []
+    consistent: set[str | None] = {None}
+    if prev is None:
+        lines.append("First call of the session: there was nothing to read yet.")
+    else:
+        change, consistent = _changed(prev, cur, replay)
+        causes += [change] if change else []
+    causes += _markers(cur) + _storage(cur, expected, replay)
+    if actual.read < expected.read:
+        missed = expected.read - actual.read
+        if api == "previous_message_not_found":
+            consistent = {api}
+            message = (
+                f"The API read {actual.read:,} tokens where {expected.read:,} were cached and did not find "
+                "the previous message: the API key or workspace changed (caches are per workspace)."
+            )
+            causes.append(Cause("workspace_changed", "API key/workspace changed", message, missed=missed))
+        else:
+            message = (
+                f"The API read {actual.read:,} tokens; by the rules {expected.read:,} were cached (an entry "
+                "evicted early, another API key or workspace, or estimated token counts)."
+            )
+            causes.append(
+                Cause("unexplained", f"API read {actual.read:,} of {expected.read:,}", message, missed=missed)
+            )
+    elif actual.read > expected.read:
+        lines.append(
+            f"The API read {actual.read:,} tokens, more than the {expected.read:,} the rules expected."
+        )
+    causes.sort(key=lambda c: _PRIORITY.index(c.code))
+    parts = [f"hit {actual.read:,}"] if actual.read else []
+    parts += [f"wrote {n:,} ({ttl})" for ttl, n in (("1h", actual.write_1h), ("5m", actual.write_5m)) if n]
+    summary = " + ".join(parts) or "uncached"
+    # What cost tokens heads the line; an ignored or missing marker only when nothing was cached.
+    top = next((c for c in causes if c.missed > 0 or (not parts and c.code in _NOTHING_CACHED)), None)
+    summary += f": {top.short}" if top else ""
+    agrees: bool | None = None
+    if api == "pending":
+        lines.append("API diagnostics: the comparison was still pending.")
+    elif api == "previous_message_not_found" and consistent != {api}:
+        lines.append("API diagnostics: the API did not find the previous message.")
+    elif api is not None:
+        said = None if api == "none" else api
+        agrees = said in consistent
+        local = " or ".join(sorted(str(t) for t in consistent if t)) or "no divergence"
+        verdict = "agrees." if agrees else f"DISAGREES (locally: {local})."
+        lines.append(f"API diagnostics: {f'cache_miss_reason {api}' if said else 'no divergence'}; {verdict}")
+        summary += "" if agrees else f" ≠ API: {api}"
+    marks = tuple(_mark(cur, b, expected) for b in cur.points)
+    return Explanation(
+        record.index,
+        record.outcome,
+        summary,
+        tuple(c.message for c in causes) + tuple(lines),
+        tuple(causes),
+        marks,
+        api,
+        agrees,
+    )
+
+
+def _mark(cur: _Call, point: Breakpoint, expected: Plan) -> Mark:
+    p = cur.lay.positions[point.position]
+    if p.cumulative < cur.info.min_cache_tokens:
+        status = "below-minimum"
+    elif point in expected.writes:
+        status = "wrote"
+    elif expected.hit >= 0 and 0 <= point.position - expected.hit < LOOKBACK:
+        status = "hit"
+    else:
+        status = "covered"
+    return Mark(p.path, cur.names.get(p.path), point.ttl, p.cumulative, status)
+
+
+class Explainer:
+    """Explains a session's calls one at a time, in order, keeping the replayed cache in between.
+
+    For a live view: each new call costs one layout, not a replay of the whole session.  Feed
+    every call once, in order (failed ones too); `explain()` and `explain_all()` use one.
+    """
+
+    def __init__(self, session: Any, *, names: Mapping[str, tuple[bytes, str]] | None = None) -> None:
+        self.session = session
+        self._replay = _Replay()
+        self._by_id: dict[str, _Call] = {}
+        self._previous: _Call | None = None
+        self._names = names
+
+    def explain(self, record: CallRecord) -> Explanation:
+        """The explanation of `record`, the call after the last one explained."""
+        if not record.ok:
+            summary = f"failed: {record.error or 'no response'}"
+            return Explanation(record.index, "failed", summary, (summary,))
+        cur = _Call(record, self.session, self._names if self._names is not None else _rendered(self.session))
+        wanted = (record.request.get("diagnostics") or {}).get("previous_message_id")
+        prev = self._by_id.get(wanted, self._previous) if isinstance(wanted, str) else self._previous
+        result = _analyse(cur, prev, self._replay)
+        self._replay.apply(cur)
+        if record.response is not None:
+            self._by_id[record.response.id] = cur
+        self._previous = cur
+        return result
+
+
+def _walk(session: Any, stop: int | None) -> list[Explanation]:
+    """Explain calls in order up to `stop` (an index), replaying the cache once along the way."""
+    explainer, out = Explainer(session, names=_rendered(session)), []
+    for record in session.calls:
+        out.append(explainer.explain(record))
+        if record.index == stop:
+            break
+    return out
+
+
+def explain_all(session: Any) -> list[Explanation]:
+    """Every call explained, in one pass (for the panel's "why" column)."""
+    return _walk(session, None)
+
+
+def explain(session: Any, call_index: int | None = None) -> Explanation:
+    """Explain one call by its number in the calls table (`CallRecord.index`); default: the last call."""
+    calls: Sequence[CallRecord] = session.calls
+    if not calls:
+        raise ValueError("No calls yet: there is nothing to explain.")
+    index = calls[-1].index if call_index is None else call_index
+    if not any(r.index == index for r in calls):
+        raise ValueError(f"No call {index}: calls are numbered {calls[0].index} to {calls[-1].index}.")
+    return _walk(session, index)[-1]

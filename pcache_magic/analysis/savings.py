@@ -1,0 +1,162 @@
+"""What caching cost and saved, call by call, and when a write pays for itself.
+
+Users mostly see prompt caching as a bill, and most tools get it wrong or hide it.  This
+module prices every call against the same call with no caching (`usage.cost_of`) and says
+how many reads pay back a write at the model's own rates.  What other strategies would have
+cost is `whatif`; its names are re-exported here, where they first lived.  Pure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..core import fmt
+from ..core.models import Prices
+from ..core.record import CallRecord
+from ..core.usage import Cost
+from .whatif import (
+    BASELINES,
+    STRATEGIES,
+    Replay,
+    Run,
+    Strategy,
+    Transform,
+    WhatIf,
+    ideal_cost,
+    replays,
+    simulate,
+    what_if,
+)
+
+__all__ = [
+    "BASELINES",
+    "STRATEGIES",
+    "CallMoney",
+    "Money",
+    "Replay",
+    "Run",
+    "Strategy",
+    "Transform",
+    "WhatIf",
+    "break_even_reads",
+    "ideal_cost",
+    "money",
+    "replays",
+    "simulate",
+    "what_if",
+]
+
+
+def break_even_reads(prices: Prices, ttl: str = "5m") -> int | None:
+    """Reads after which one write has paid for itself: ceil((write - input) / (input - read)).
+
+    Per token, a write costs `write - input` more than sending the tokens uncached and each
+    read saves `input - read`.  None when reads are not cheaper than input (never pays).
+    """
+    write = prices.cache_write_1h if ttl == "1h" else prices.cache_write_5m
+    saving = prices.input - prices.cache_read
+    if saving <= 0:
+        return None
+    return max(0, math.ceil((write - prices.input) / saving - 1e-9))
+
+
+@dataclass(frozen=True, slots=True)
+class CallMoney:
+    """One call's cost, its cumulative cost so far, and a note on what its writes need to pay off."""
+
+    index: int
+    model: str
+    outcome: str
+    cost: Cost
+    cumulative: Cost
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """A session's calls priced, with running totals (`_repr_html_` for a notebook)."""
+
+    calls: tuple[CallMoney, ...]
+    total: Cost
+
+    _HEAD = (
+        "call",
+        "model",
+        "outcome",
+        "cost",
+        "no caching",
+        "saving",
+        "total so far",
+        "saved so far",
+        "note",
+    )
+
+    def _rows(self) -> list[list[str]]:
+        return [
+            [
+                str(c.index),
+                c.model,
+                c.outcome,
+                fmt.money(c.cost.total),
+                fmt.money(c.cost.no_cache),
+                fmt.money(c.cost.saving),
+                fmt.money(c.cumulative.total),
+                fmt.money(c.cumulative.saving),
+                c.note,
+            ]
+            for c in self.calls
+        ]
+
+    def to_html(self) -> str:
+        caption = (
+            f"Cost {fmt.money(self.total.total)}, saved {fmt.money(self.total.saving)} against no caching"
+        )
+        return fmt.html_table(self._HEAD, self._rows(), caption)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython's plain-text display
+        printer.text(str(self))
+
+    def __str__(self) -> str:
+        footer = (
+            f"total {fmt.money(self.total.total)}, saved {fmt.money(self.total.saving)} against no caching"
+        )
+        return fmt.text_table(self._HEAD, self._rows()) + "\n" + footer
+
+
+def _note(record: CallRecord) -> str:
+    t, prices = record.tokens, record.prices
+    if prices is None:
+        return "no prices for this model"
+    parts = []
+    for ttl, written in (("1h", t.write_1h), ("5m", t.write_5m)):
+        if written:
+            n = break_even_reads(prices, ttl)
+            pays = (
+                "never pays (reads cost as much as input)"
+                if n is None
+                else f"pays for itself after {n} read(s)"
+            )
+            parts.append(f"this {ttl} write of {written:,} tokens {pays}")
+    if t.read:
+        parts.append(
+            f"read {t.read:,} tokens: {fmt.money(t.read * (prices.input - prices.cache_read) / 1e6)} saved"
+        )
+    return "; ".join(parts)
+
+
+def money(source: Any) -> Money:
+    """Price a session's successful calls (`source`: a Session, or a list of CallRecord)."""
+    records: Sequence[CallRecord] = getattr(source, "calls", source)
+    rows, total = [], Cost()
+    for record in records:
+        if not record.ok:
+            continue
+        total = total + record.cost
+        rows.append(CallMoney(record.index, record.model, record.outcome, record.cost, total, _note(record)))
+    return Money(tuple(rows), total)

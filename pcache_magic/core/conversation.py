@@ -1,0 +1,349 @@
+"""The session conversation: named blocks that become exactly the SDK's request params.
+
+A notebook builds a conversation cell by cell.  Each cell is a named `Block`
+(a group of tool definitions, a system text, a context document, a prompt, a
+reply, tool results); re-running a cell replaces its block in place instead of
+appending a duplicate.  A block may carry one cache marker.  `to_params()`
+renders the blocks the way a careful engineer would write the request by hand:
+`tools`, then `system`, then `messages`, consecutive same-role blocks merged
+into one message, each marker on the right content block.  Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from anthropic.types import CacheControlEphemeralParam
+from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from .ttl import TTL
+
+__all__ = [
+    "Block",
+    "BlockKind",
+    "CacheControl",
+    "Conversation",
+    "Role",
+    "cache_control",
+    "marker_target",
+]
+
+Role = Literal["tools", "system", "user", "assistant"]
+BlockKind = Literal["tools", "system", "context", "prompt", "reply", "tool_result", "message"]
+
+
+class CacheControl(BaseModel):
+    """A cache marker: the API's `{"type": "ephemeral", "ttl": ...}`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["ephemeral"] = "ephemeral"
+    ttl: TTL | None = None
+    """None means the API's default lifetime (5 minutes)."""
+
+    @property
+    def lifetime(self) -> TTL:
+        return self.ttl or "5m"
+
+    def param(self) -> CacheControlEphemeralParam:
+        """The SDK's request param for this marker."""
+        out: CacheControlEphemeralParam = {"type": "ephemeral"}
+        if self.ttl is not None:
+            out["ttl"] = self.ttl
+        return out
+
+
+@functools.lru_cache(maxsize=4)
+def cache_control(ttl: TTL | None = None) -> CacheControl:
+    """The marker for `ttl`, one shared (frozen) instance per lifetime: a rendering kept for it is
+    recognised by identity from call to call."""
+    return CacheControl(ttl=ttl)
+
+
+class Block(BaseModel):
+    """One named piece of the conversation (one notebook cell, one tool group, one reply).
+
+    Frozen: a change is a new block (`model_copy(update=...)`), so a snapshot of the
+    conversation is a shallow copy of its list, and its rendering can be kept (by the
+    conversation: a block is created on every call, so it carries no cache of its own).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    role: Role
+    kind: BlockKind
+    content: list[dict[str, Any]] = Field(default_factory=list)
+    """SDK content-block params (for `role="tools"`: tool definitions)."""
+    cache: CacheControl | None = None
+    cache_index: int | None = None
+    """Which content item carries the marker; None: the last one that can carry it."""
+    source: str | None = None
+    """Where the content came from (a file path, a cell), for display."""
+
+    def rendered(self, marker: CacheControl | None = None) -> list[dict[str, Any]]:
+        """The content with this block's marker placed, as it goes on the wire (new dicts).
+
+        `marker` is for a block that has none of its own: the rendering of
+        `model_copy(update={"cache": marker})` (the session's `cache="last"`).
+        `Conversation.render` keeps what this returns, so the same dicts are sent again.
+        """
+        cache = self.cache if marker is None else marker
+        items = [dict(item) for item in self.content]
+        for item in items:
+            item.pop("cache_control", None)
+        if cache is not None:
+            target = marker_target(items, self.cache_index)
+            if target is not None:
+                items[target]["cache_control"] = cache.param()
+        return items
+
+
+def marker_target(items: list[dict[str, Any]], index: int | None = None) -> int | None:
+    """Index of the item a block's marker goes on: `index`, or the last cacheable item."""
+    if index is not None:
+        return index if 0 <= index < len(items) else None
+    for i in range(len(items) - 1, -1, -1):
+        kind = items[i].get("type")
+        if kind in ("thinking", "redacted_thinking") or (kind == "text" and not items[i].get("text")):
+            continue
+        return i
+    return None
+
+
+class _Builder:
+    """A request built block by block, with the state after each block to resume from."""
+
+    __slots__ = ("_current", "_role", "_shared", "marks", "messages", "names", "system", "tools")
+
+    def __init__(self) -> None:
+        self.tools: list[dict[str, Any]] = []
+        self.system: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []
+        self.names: list[tuple[str, str]] = []
+        """(request path, block name) in block order."""
+        self.marks: list[tuple[int, int, int, int, int]] = []
+        """After each block: how many tools, system items, messages, items in the last message, names."""
+        self._current: list[dict[str, Any]] = []
+        self._role = ""
+        self._shared = False
+        """Whether the last message belongs to an earlier request (extend a copy, not it)."""
+
+    @classmethod
+    def resume(cls, kept: _Builder, done: int) -> _Builder:
+        """The state `kept` had after its first `done` blocks, sharing what it had built."""
+        tools, system, messages, items, names = kept.marks[done - 1]
+        state = cls()
+        state.tools, state.system = kept.tools[:tools], kept.system[:system]
+        state.messages, state.names = kept.messages[:messages], kept.names[:names]
+        state.marks = kept.marks[:done]
+        if messages:
+            last = state.messages[-1]
+            state._role, state._current = last["role"], last["content"]
+            if len(state._current) == items:
+                state._shared = True
+            else:  # the message went on with blocks that are gone
+                state._current = state._current[:items]
+                state.messages[-1] = {"role": state._role, "content": state._current}
+        return state
+
+    def add(self, block: Block, content: list[dict[str, Any]]) -> None:
+        role, name = block.role, block.name
+        if role == "user" or role == "assistant":
+            if content:
+                if role != self._role:
+                    self._current, self._role, self._shared = [], role, False
+                    self.messages.append({"role": role, "content": self._current})
+                elif self._shared:
+                    self._current, self._shared = list(self._current), False
+                    self.messages[-1] = {"role": role, "content": self._current}
+                prefix, start = f"messages.{len(self.messages) - 1}.content.", len(self._current)
+                self.names += [(f"{prefix}{j}", name) for j in range(start, start + len(content))]
+                self._current.extend(content)
+        else:
+            target = self.tools if role == "tools" else self.system
+            self.names += [(f"{role}.{j}", name) for j in range(len(target), len(target) + len(content))]
+            target.extend(content)
+        self.marks.append(
+            (len(self.tools), len(self.system), len(self.messages), len(self._current), len(self.names))
+        )
+
+
+class _Memo:
+    """What a conversation keeps between renderings: the last one, and each block's content as
+    rendered (the same dicts call after call, so the session's digest memo recognises them by
+    identity and a long conversation is not hashed again).  Treat them as read-only."""
+
+    __slots__ = ("items", "last")
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        self.last: _Rendering | None = None
+        self.items: dict[tuple[int, bool], tuple[Block, CacheControl | None, list[dict[str, Any]]]] = {}
+
+    def __eq__(self, other: object) -> bool:
+        """Any two memos are equal: a cache is not part of its conversation's value."""
+        return isinstance(other, _Memo)
+
+    def rendered(
+        self, block: Block, marker: CacheControl | None, blocks: list[Block]
+    ) -> list[dict[str, Any]]:
+        """`block.rendered(marker)`, kept while `block` is one of the conversation's `blocks`."""
+        key = (id(block), marker is None)
+        kept = self.items.get(key)
+        if kept is not None and kept[0] is block and kept[1] is marker:
+            return kept[2]
+        if len(self.items) > 2 * len(blocks) + 16:  # forget the blocks that are gone
+            present = {id(b): b for b in blocks}
+            self.items = {k: v for k, v in self.items.items() if present.get(k[0]) is v[0]}
+        items = block.rendered(marker)
+        self.items[key] = (block, marker, items)
+        return items
+
+
+@dataclass(frozen=True, slots=True)
+class _Rendering:
+    """The last rendering: which blocks (the marked one with which marker) built what."""
+
+    blocks: tuple[Block, ...]
+    marked: Block | None
+    marker: CacheControl | None
+    state: _Builder
+
+    def kept_prefix(self, blocks: list[Block], marked: Block | None, marker: CacheControl | None) -> int:
+        """How many leading blocks render exactly as last time: the same objects, marked alike."""
+        old = self.blocks
+        for i in range(min(len(blocks), len(old))):
+            block = blocks[i]
+            if block is not old[i]:
+                return i
+            if (block is marked or block is self.marked) and not (
+                block is marked and block is self.marked and marker is self.marker
+            ):
+                return i
+        return min(len(blocks), len(old))
+
+
+class Conversation(BaseModel):
+    """Ordered named blocks; the request is always rebuilt from them, never patched."""
+
+    blocks: list[Block] = Field(default_factory=list)
+
+    _memo: _Memo = PrivateAttr(default_factory=_Memo)
+
+    def add(self, block: Block) -> Block:
+        """Append `block`, or replace the block of the same name where it stands."""
+        for i, existing in enumerate(self.blocks):
+            if existing.name == block.name:
+                self.blocks[i] = block
+                return block
+        self.blocks.append(block)
+        return block
+
+    def get(self, name: str) -> Block | None:
+        return next((b for b in self.blocks if b.name == name), None)
+
+    def drop(self, name: str) -> Block:
+        """Remove a block by name; KeyError naming the known blocks if there is none."""
+        for i, block in enumerate(self.blocks):
+            if block.name == name:
+                return self.blocks.pop(i)
+        known = ", ".join(b.name for b in self.blocks) or "none"
+        raise KeyError(f"no block named {name!r} (blocks: {known})")
+
+    def names(self) -> list[str]:
+        return [b.name for b in self.blocks]
+
+    def unique_name(self, stem: str) -> str:
+        """`stem`, or `stem-2`, `stem-3`... whichever is free."""
+        taken = {b.name for b in self.blocks}
+        if stem not in taken:
+            return stem
+        n = 2
+        while f"{stem}-{n}" in taken:
+            n += 1
+        return f"{stem}-{n}"
+
+    def last_turn(self) -> Block | None:
+        """The last user or assistant block (the one a request ends with), if any."""
+        return next((b for b in reversed(self.blocks) if b.role == "user" or b.role == "assistant"), None)
+
+    def in_request_order(self) -> Iterator[Block]:
+        """Blocks as the cache reads them: tools, then system, then messages."""
+        for role in ("tools", "system"):
+            yield from (b for b in self.blocks if b.role == role)
+        yield from (b for b in self.blocks if b.role in ("user", "assistant"))
+
+    def copy_state(self) -> Conversation:
+        """A snapshot, so a failed call can put everything back as it was (blocks are frozen)."""
+        snapshot = Conversation(blocks=list(self.blocks))
+        snapshot._memo = self._memo  # renderings are checked by identity: sharing them is safe
+        return snapshot
+
+    def to_params(
+        self,
+        *,
+        model: str,
+        max_tokens: int,
+        automatic: CacheControl | None = None,
+        **extra: Any,
+    ) -> MessageCreateParamsNonStreaming:
+        """The SDK's request params for this conversation.
+
+        `automatic` adds the API's top-level `cache_control` (automatic caching);
+        `extra` passes other request fields through (`tool_choice`, `thinking`...).
+        """
+        params = self.render(model=model, max_tokens=max_tokens, automatic=automatic, **extra)[0]
+        return copy.deepcopy(params)
+
+    def render(
+        self,
+        *,
+        model: str,
+        max_tokens: int,
+        automatic: CacheControl | None = None,
+        last_turn: CacheControl | None = None,
+        **extra: Any,
+    ) -> tuple[MessageCreateParamsNonStreaming, dict[str, str]]:
+        """`to_params()` plus where each block landed: request path -> block name.
+
+        Paths are those of `prefix.layout` (`tools.0`, `system.1`,
+        `messages.2.content.0`), so findings and predictions can name blocks.
+        `last_turn` marks the last user or assistant block when it has no marker
+        of its own (as a copy with that block marked would, without copying the conversation).
+
+        Incremental: the blocks the previous rendering began with (the same objects) are
+        not rendered again, and their messages are the previous request's own dicts, so a
+        growing conversation costs only its new blocks.  Treat the result as read-only.
+        """
+        blocks = self.blocks
+        marked: Block | None = None
+        if last_turn is not None:
+            marked = self.last_turn()
+            if marked is not None and marked.cache is not None:
+                marked = None
+        # Every call renders: read the private attribute directly, not through pydantic's __getattr__
+        # (which it reaches only after a failed lookup).
+        memo: _Memo = self.__pydantic_private__["_memo"]  # type: ignore[index]
+        kept = memo.last
+        done = kept.kept_prefix(blocks, marked, last_turn) if kept is not None else 0
+        state = _Builder.resume(kept.state, done) if kept is not None and done else _Builder()
+        for block in blocks[done:]:
+            state.add(block, memo.rendered(block, last_turn if block is marked else None, blocks))
+        memo.last = _Rendering(tuple(blocks), marked, last_turn, state)
+        params: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
+        if state.tools:
+            params["tools"] = state.tools
+        if state.system:
+            params["system"] = state.system
+        params["messages"] = state.messages
+        if automatic is not None:
+            params["cache_control"] = automatic.param()
+        if extra:
+            params.update(copy.deepcopy(extra))
+        return cast(MessageCreateParamsNonStreaming, params), dict(state.names)

@@ -1,0 +1,167 @@
+"""Pre-flight cache checks, before a request costs anything.
+
+`preflight()` lists findings (errors the API would answer with a 400, and silent misses it
+would not tell you about), each naming the block and the fix.  Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .models import ModelInfo
+from .prefix import Layout
+from .rules import MAX_BREAKPOINTS, Breakpoint, CacheRuleError, resolve_breakpoints
+
+__all__ = ["Finding", "block_name", "preflight"]
+
+Level = Literal["error", "warning", "info"]
+
+
+class Finding(BaseModel):
+    """One problem found before sending: what, where, and what to do about it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    level: Level
+    code: str
+    block: str | None
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        where = f"[{self.block}] " if self.block else ""
+        return f"{self.level}: {where}{self.message} Fix: {self.fix}"
+
+
+def block_name(names: Mapping[str, str], path: str) -> str:
+    return names.get(path, path)
+
+
+def _listed(names: Mapping[str, str], paths: Sequence[str]) -> str:
+    return ", ".join(f"{block_name(names, path)} ({path})" for path in paths)
+
+
+def _repeated_tools(params: Mapping[str, Any], names: Mapping[str, str]) -> list[Finding]:
+    """A tool name given twice (the API answers 400 "tools: Tool names must be unique.")."""
+    paths: dict[str, list[str]] = {}
+    for i, tool in enumerate(params.get("tools") or ()):
+        paths.setdefault(str(tool.get("name")), []).append(f"tools.{i}")
+    return [
+        Finding(
+            level="error",
+            code="duplicate-tool",
+            block=block_name(names, where[-1]),
+            message=f"Tool names must be unique; {tool!r} is defined in {_listed(names, where)}.",
+            fix="Rename one of the tools, or drop one block (%claude_session drop NAME).",
+        )
+        for tool, where in paths.items()
+        if len(where) > 1
+    ]
+
+
+def preflight(
+    params: Mapping[str, Any],
+    lay: Layout,
+    info: ModelInfo,
+    names: Mapping[str, str] | None = None,
+    *,
+    points: Sequence[Breakpoint] | None = None,
+) -> list[Finding]:
+    """Findings for one request; errors first.  `names` maps request paths to block names.
+
+    `points` are the request's breakpoints when the caller has resolved them already
+    (`rules.resolve_breakpoints`); without them, they are resolved here and a broken
+    cache rule is a finding.
+    """
+    names = names or {}
+    found = _repeated_tools(params, names)
+    for p in map(lay.positions.__getitem__, lay.markers()):
+        if p.marker and not p.cacheable:
+            what = "an empty text block" if p.kind == "text" else f"a {p.kind} block"
+            found.append(
+                Finding(
+                    level="error",
+                    code="uncacheable",
+                    block=block_name(names, p.path),
+                    message=f"{p.path} carries cache_control but is {what}; the API answers 400.",
+                    fix="Put the marker on a non-empty text, image, document or tool block.",
+                )
+            )
+    if points is None:
+        points = _resolve(params, lay, names, found)
+    if lay.total_tokens > info.context_window:
+        found.append(
+            Finding(
+                level="error",
+                code="context-window",
+                block=None,
+                message=f"The prompt is about {lay.total_tokens:,} tokens; {info.id} takes "
+                f"{info.context_window:,}.",
+                fix="Drop or shorten context blocks (%claude_session drop NAME).",
+            )
+        )
+    for point in points:
+        p = lay.positions[point.position]
+        if p.cumulative < info.min_cache_tokens:
+            found.append(
+                Finding(
+                    level="warning",
+                    code="below-minimum",
+                    block=block_name(names, p.path),
+                    message=f"The prefix up to {p.path} is about {p.cumulative:,} tokens; {info.id} "
+                    f"caches from {info.min_cache_tokens:,}, so this marker is silently ignored.",
+                    fix="Mark a later block so the prefix reaches the minimum, or remove the marker.",
+                )
+            )
+    return sorted(found, key=lambda f: ("error", "warning", "info").index(f.level))
+
+
+def _resolve(
+    params: Mapping[str, Any], lay: Layout, names: Mapping[str, str], found: list[Finding]
+) -> Sequence[Breakpoint]:
+    """The request's breakpoints; a broken cache rule is added to `found` (and there are none)."""
+    automatic = params.get("cache_control")
+    try:
+        return resolve_breakpoints(lay, automatic)
+    except CacheRuleError as error:
+        text = str(error)
+        if "maximum" in text:
+            # automatic caching takes a slot only when its target block has no marker of its own
+            last = next((p for p in reversed(lay.positions) if p.cacheable), None)
+            adds = automatic is not None and last is not None and last.marker is None
+            marked = [p.path for p in lay.positions if p.marker]
+            count = len(marked) + (1 if adds else 0)
+            listed = _listed(names, marked) + (", automatic caching" if adds else "")
+            found.append(
+                Finding(
+                    level="error",
+                    code="too-many-breakpoints",
+                    block=None,
+                    message=f"{count} cache markers, at most {MAX_BREAKPOINTS}: {listed}.",
+                    fix="Remove markers from the smaller blocks; a marker caches everything before it.",
+                )
+            )
+        elif "must not come after" in text:  # the conflict message mentions ttl too
+            found.append(
+                Finding(
+                    level="error",
+                    code="ttl-order",
+                    block=None,
+                    message="A 1h marker comes after a 5m one (order: tools, system, messages).",
+                    fix="Use 1h on the earlier, longer-lived blocks and 5m after them.",
+                )
+            )
+        else:
+            found.append(
+                Finding(
+                    level="error",
+                    code="automatic-conflict",
+                    block=None,
+                    message=text,
+                    fix="Use the same TTL, or drop one marker.",
+                )
+            )
+        return []

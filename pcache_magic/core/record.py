@@ -1,0 +1,95 @@
+"""One call's record (request as sent, response, usage, cost, timing) and a session's totals.
+
+The record is what every view reads and what a session file keeps, so it carries the
+billing split (`usage.Tokens`) and the price (`usage.Cost`) computed once, at record time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from anthropic.types import Message, Usage
+from pydantic import BaseModel, ConfigDict
+
+from .models import Prices
+from .usage import Cost, Tokens, cost_of, tokens_of
+
+__all__ = ["CallRecord", "Totals", "totals"]
+
+
+class CallRecord(BaseModel):
+    """One call to the Messages API, as the session saw it (failed calls included)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    index: int
+    kind: Literal["ask", "prewarm", "create", "tool_loop"] = "ask"
+    model: str
+    started_at: float
+    """Seconds on the session's clock (the emulator's offline)."""
+    request: dict[str, Any]
+    response: Message | None = None
+    latency_s: float = 0.0
+    error: str | None = None
+    estimated: bool = False
+    """True when token figures come from the offline estimator, not the API."""
+    prices: Prices | None = None
+    prediction: list[dict[str, Any]] | None = None
+    """Per breakpoint: what the session expected before sending (see cache.predict)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.response is not None and self.error is None
+
+    @property
+    def usage(self) -> Usage | None:
+        return self.response.usage if self.response is not None else None
+
+    @property
+    def tokens(self) -> Tokens:
+        return tokens_of(self.usage) if self.usage is not None else Tokens()
+
+    @property
+    def cost(self) -> Cost:
+        return cost_of(self.tokens, self.prices) if self.prices is not None else Cost()
+
+    @property
+    def hit(self) -> bool:
+        return self.tokens.read > 0
+
+    @property
+    def outcome(self) -> str:
+        """`hit`, `write`, `hit+write`, `uncached` or `failed`, for tables and summaries."""
+        if not self.ok:
+            return "failed"
+        t = self.tokens
+        if t.read and t.written:
+            return "hit+write"
+        return "hit" if t.read else "write" if t.written else "uncached"
+
+
+class Totals(BaseModel):
+    """Sums over a session's successful calls."""
+
+    model_config = ConfigDict(frozen=True)
+
+    calls: int
+    failed: int
+    tokens: Tokens
+    cost: Cost
+
+
+def totals(records: Iterable[CallRecord]) -> Totals:
+    calls = failed = 0
+    parts = {f: 0 for f in Tokens.model_fields}
+    cost = Cost()
+    for record in records:
+        if not record.ok:
+            failed += 1
+            continue
+        calls += 1
+        for f in parts:
+            parts[f] += getattr(record.tokens, f)
+        cost = cost + record.cost
+    return Totals(calls=calls, failed=failed, tokens=Tokens(**parts), cost=cost)

@@ -1,0 +1,221 @@
+"""Offline token estimates: deterministic, fast, and always labelled *estimated*.
+
+Claude's tokenizer is not public, so offline figures come from a cheap
+approximation: one regex pass over the text (words and punctuation), plus
+length and non-ASCII corrections. Online, exact counts come from the API
+(`usage`, `count_tokens`); this module only fills the gap when there is no API.
+
+Images follow the documented rule (tokens = width * height / 750 after the
+long edge is scaled to at most 1568 px); PDF pages cost a documented-range
+average per page.  Block estimates are memoized by content digest (`digest.block_digest`) so
+re-counting a 100k-token conversation on every call is a dictionary lookup per block.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+import struct
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from .digest import block_digest
+
+__all__ = [
+    "BLOCK_OVERHEAD",
+    "MESSAGE_OVERHEAD",
+    "PDF_PAGE_TOKENS",
+    "TOOLS_PREAMBLE",
+    "TOOL_OVERHEAD",
+    "TokenEstimator",
+    "image_size",
+    "image_tokens",
+]
+
+_WORDS = re.compile(r"\w+|[^\w\s]")
+
+#: Tokens the API adds once when any tool is defined (its tool-use system prompt).
+TOOLS_PREAMBLE = 300
+#: Framing tokens per tool definition.
+TOOL_OVERHEAD = 8
+#: Framing tokens per message (role and turn markers).
+MESSAGE_OVERHEAD = 4
+#: Framing tokens per content block.
+BLOCK_OVERHEAD = 2
+#: Average tokens per PDF page (the docs give 1,500-3,000 for text plus page image).
+PDF_PAGE_TOKENS = 2_000
+#: Documented long-edge limit before an image is resized.
+_MAX_EDGE = 1568
+#: Documented upper bound of tokens for one image.
+_MAX_IMAGE_TOKENS = 1_600
+#: When a URL image's size is unknown, assume a typical ~1 megapixel image.
+_UNKNOWN_IMAGE_TOKENS = _MAX_IMAGE_TOKENS
+
+
+def _count_text(text: str) -> int:
+    """One regex pass: ~1 token per word or symbol, extra for long runs and non-ASCII."""
+    if not text:
+        return 0
+    pieces = len(_WORDS.findall(text))
+    # Long words, hex and base64 split into several tokens: charge characters beyond ~5 a piece.
+    extra_chars = max(0, len(text) - 5 * pieces)
+    # Non-ASCII text (CJK, emoji) costs about one token per character, not per word.
+    non_ascii = len(text.encode("utf-8", "surrogatepass")) - len(text)
+    return pieces + extra_chars // 4 + non_ascii // 2
+
+
+def image_tokens(width: int, height: int) -> int:
+    """Tokens for an image of this pixel size, after the API's documented down-scaling."""
+    if width <= 0 or height <= 0:
+        return 0
+    scale = min(1.0, _MAX_EDGE / max(width, height))
+    w, h = width * scale, height * scale
+    return min(_MAX_IMAGE_TOKENS, max(1, math.ceil(w * h / 750)))
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, GIF, JPEG or WebP header; None if unrecognised."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        w, h = struct.unpack(">II", data[16:24])
+        return int(w), int(h)
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        w, h = struct.unpack("<HH", data[6:10])
+        return int(w), int(h)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_size(data)
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_size(data)
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    kind = data[12:16]
+    if kind == b"VP8X" and len(data) >= 30:
+        w = int.from_bytes(data[24:27], "little") + 1
+        h = int.from_bytes(data[27:30], "little") + 1
+        return w, h
+    if kind == b"VP8L" and len(data) >= 25:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if kind == b"VP8 " and len(data) >= 30:
+        w, h = struct.unpack("<HH", data[26:30])
+        return int(w) & 0x3FFF, int(h) & 0x3FFF
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            i += 1
+            continue
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+            return int(w), int(h)
+        i += 2 + length
+    return None
+
+
+def _decode(data: str) -> bytes:
+    try:
+        return base64.b64decode(data, validate=False)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _pdf_pages(raw: bytes) -> int:
+    """Page count of a PDF by its page objects (good enough for an estimate)."""
+    return max(1, len(re.findall(rb"/Type\s*/Page(?![s\w])", raw)))
+
+
+class TokenEstimator:
+    """Deterministic token estimates for text, content blocks and tool definitions.
+
+    Instances keep a bounded LRU memo keyed by content digest; share one
+    estimator per session or emulator rather than building one per call.
+    """
+
+    def __init__(self, memo_size: int = 20_000) -> None:
+        self._memo: OrderedDict[bytes, int] = OrderedDict()
+        self._memo_size = memo_size
+
+    def text(self, text: str) -> int:
+        """Estimated tokens of plain text."""
+        return _count_text(text)
+
+    def block(self, block: Mapping[str, Any], digest: bytes | None = None) -> int:
+        """Estimated tokens of one content block (text, image, document, tool use or result)."""
+        key = digest if digest is not None else block_digest(block)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._remember(key, BLOCK_OVERHEAD + self._content(block))
+        return hit
+
+    def tool(self, tool: Mapping[str, Any], digest: bytes | None = None) -> int:
+        """Estimated tokens of a tool definition (its JSON, as the model reads it)."""
+        key = digest if digest is not None else block_digest(tool)
+        hit = self._memo.get(key)
+        if hit is None:
+            body = {k: v for k, v in tool.items() if k != "cache_control"}
+            hit = self._remember(key, TOOL_OVERHEAD + _count_text(json.dumps(body, ensure_ascii=False)))
+        return hit
+
+    def _remember(self, key: bytes, value: int) -> int:
+        self._memo[key] = value
+        if len(self._memo) > self._memo_size:
+            self._memo.popitem(last=False)
+        return value
+
+    def _content(self, block: Mapping[str, Any]) -> int:
+        kind = block.get("type")
+        if kind == "text":
+            return _count_text(str(block.get("text", "")))
+        if kind == "image":
+            return self._image(block.get("source") or {})
+        if kind == "document":
+            return self._document(block)
+        if kind == "tool_use":
+            return _count_text(str(block.get("name", ""))) + _count_text(
+                json.dumps(block.get("input", {}), ensure_ascii=False)
+            )
+        if kind == "tool_result":
+            content = block.get("content", "")
+            if isinstance(content, str):
+                return _count_text(content)
+            return sum(self.block(b) for b in content if isinstance(b, Mapping))
+        if kind == "thinking":
+            return _count_text(str(block.get("thinking", "")))
+        if kind == "redacted_thinking":
+            return len(str(block.get("data", ""))) // 4
+        return _count_text(json.dumps(dict(block), ensure_ascii=False))
+
+    def _image(self, source: Mapping[str, Any]) -> int:
+        if source.get("type") == "base64":
+            size = image_size(_decode(str(source.get("data", "")))[:65_536])
+            if size:
+                return image_tokens(*size)
+        return _UNKNOWN_IMAGE_TOKENS
+
+    def _document(self, block: Mapping[str, Any]) -> int:
+        source = block.get("source") or {}
+        extra = _count_text(str(block.get("title") or "")) + _count_text(str(block.get("context") or ""))
+        kind = source.get("type")
+        if kind == "text":
+            return extra + _count_text(str(source.get("data", "")))
+        if kind == "content":
+            content = source.get("content", "")
+            if isinstance(content, str):
+                return extra + _count_text(content)
+            return extra + sum(self.block(b) for b in content if isinstance(b, Mapping))
+        if kind == "base64":
+            return extra + PDF_PAGE_TOKENS * _pdf_pages(_decode(str(source.get("data", ""))))
+        return extra + PDF_PAGE_TOKENS

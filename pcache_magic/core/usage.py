@@ -1,0 +1,95 @@
+"""The token and money arithmetic most wrappers get wrong.
+
+`usage.input_tokens` is only what follows the last breakpoint; the prompt is
+`input_tokens + cache_creation_input_tokens + cache_read_input_tokens`.  Cache
+writes are priced at their TTL's write rate, reads at the read rate, and the
+saving is measured against the same call with no caching at all.  Prices come
+from the model data (`models.json`), never from code.
+"""
+
+from __future__ import annotations
+
+from anthropic.types import Usage
+from pydantic import BaseModel, ConfigDict
+
+from .models import Prices
+
+__all__ = ["Cost", "Tokens", "cost_of", "tokens_of"]
+
+_MILLION = 1_000_000
+
+
+class Tokens(BaseModel):
+    """A call's tokens by how they are billed (the 5m/1h split made explicit)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    uncached: int = 0
+    write_5m: int = 0
+    write_1h: int = 0
+    read: int = 0
+    output: int = 0
+
+    @property
+    def written(self) -> int:
+        return self.write_5m + self.write_1h
+
+    @property
+    def prompt(self) -> int:
+        """All input tokens of the call: uncached + written + read."""
+        return self.uncached + self.written + self.read
+
+
+def tokens_of(usage: Usage) -> Tokens:
+    """Split a `Usage`, tolerating APIs and older models that omit the cache fields."""
+    written = usage.cache_creation_input_tokens or 0
+    split = usage.cache_creation
+    if split is not None:
+        w5, w1 = split.ephemeral_5m_input_tokens, split.ephemeral_1h_input_tokens
+    else:  # no breakdown: the API's default lifetime is 5 minutes
+        w5, w1 = written, 0
+    return Tokens(
+        uncached=usage.input_tokens,
+        write_5m=w5,
+        write_1h=w1,
+        read=usage.cache_read_input_tokens or 0,
+        output=usage.output_tokens,
+    )
+
+
+class Cost(BaseModel):
+    """USD for one call, part by part, and what it would have cost with no caching."""
+
+    model_config = ConfigDict(frozen=True)
+
+    uncached: float = 0.0
+    write_5m: float = 0.0
+    write_1h: float = 0.0
+    read: float = 0.0
+    output: float = 0.0
+    no_cache: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.uncached + self.write_5m + self.write_1h + self.read + self.output
+
+    @property
+    def saving(self) -> float:
+        """Positive when caching paid off; negative on a write that was never read."""
+        return self.no_cache - self.total
+
+    def __add__(self, other: Cost) -> Cost:
+        fields = type(self).model_fields
+        return Cost(**{f: getattr(self, f) + getattr(other, f) for f in fields})
+
+
+def cost_of(tokens: Tokens, prices: Prices) -> Cost:
+    """Price each part at its own rate (per million tokens)."""
+    return Cost(
+        uncached=tokens.uncached * prices.input / _MILLION,
+        write_5m=tokens.write_5m * prices.cache_write_5m / _MILLION,
+        write_1h=tokens.write_1h * prices.cache_write_1h / _MILLION,
+        read=tokens.read * prices.cache_read / _MILLION,
+        output=tokens.output * prices.output / _MILLION,
+        no_cache=(tokens.prompt * prices.input + tokens.output * prices.output) / _MILLION,
+    )

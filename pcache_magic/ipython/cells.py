@@ -1,0 +1,326 @@
+"""Turn what a notebook cell says into content blocks, tool definitions and durations.
+
+The magics stay thin by leaving the fiddly parts here: expanding globs the
+shell never expanded, refusing files the API would reject (binary, not UTF-8,
+too large, an image type it does not take) *before* anything is sent, reading
+a tools cell as JSON or as a Python expression, and parsing "1h30m".  Every
+failure is a `ValueError` whose message names the file or the input and says
+what to do; the magics show it as a one-line UsageError.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import glob
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_IMAGE_BYTES",
+    "CellBlocks",
+    "Naming",
+    "cell_id",
+    "clean_text",
+    "context_content",
+    "expand_paths",
+    "file_block",
+    "image_block",
+    "parse_duration",
+    "parse_tools",
+    "short_hash",
+]
+
+#: Larger files are refused: the whole request must stay under the API's 32 MB limit.
+MAX_FILE_BYTES = 20 * 1024 * 1024
+#: The API's limit for one image.
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+
+_IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
+
+
+def clean_text(cell: str | None) -> str:
+    """Cell text without leading blank lines or trailing whitespace.
+
+    A stray trailing newline changes the bytes of the prefix and so misses the
+    cache on the next run; trimming it keeps re-runs byte-identical.
+    """
+    return (cell or "").strip("\n").rstrip()
+
+
+def short_hash(text: str) -> str:
+    """Eight hex digits naming a text (for stable default block names)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def expand_paths(patterns: Sequence[str]) -> list[Path]:
+    """Expand `~` and globs (the magic line is not shell-expanded); sorted, de-duplicated."""
+    found: list[Path] = []
+    for pattern in patterns:
+        expanded = os.path.expanduser(pattern)
+        if glob.has_magic(expanded):
+            matches = sorted(p for p in glob.glob(expanded, recursive=True) if os.path.isfile(p))
+            if not matches:
+                raise ValueError(f"{pattern}: the pattern matches no file; check the path and the cwd.")
+            found.extend(Path(m) for m in matches)
+        else:
+            path = Path(expanded)
+            if not path.is_file():
+                if path.is_dir():
+                    raise ValueError(f"{pattern}: the file is a directory; use a glob such as dir/*.py.")
+                if path.exists():  # a device, a pipe or a socket: reading it may never end
+                    raise ValueError(f"{pattern}: not a regular file; give a file on disk.")
+                raise ValueError(f"{pattern}: the file does not exist.")
+            found.append(path)
+    unique: dict[Path, None] = dict.fromkeys(found)
+    return list(unique)
+
+
+def _read(path: Path, limit: int) -> bytes:
+    size = path.stat().st_size
+    if size > limit:
+        raise ValueError(
+            f"{path}: {size / 1e6:.1f} MB is over the {limit // (1024 * 1024)} MB limit; send a smaller file."
+        )
+    return path.read_bytes()
+
+
+def file_block(path: Path) -> dict[str, Any]:
+    """A text block headed by the file's name, or a base64 `document` block for a PDF."""
+    data = _read(path, MAX_FILE_BYTES)
+    if data.startswith(b"%PDF-"):
+        return {
+            "type": "document",
+            "source": {
+                "type": "base64",
+                "media_type": "application/pdf",
+                "data": base64.b64encode(data).decode("ascii"),
+            },
+            "title": path.name,
+        }
+    if path.suffix.lower() == ".pdf":
+        raise ValueError(f"{path}: named .pdf but it is not a PDF file.")
+    if b"\x00" in data[:8192]:
+        raise ValueError(f"{path}: a binary file; only text files and PDFs can be sent (images: --image).")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path}: not UTF-8 text (byte {error.start}); convert it, e.g. iconv -t utf-8."
+        ) from None
+    return {"type": "text", "text": f"File: {path}\n\n{text.rstrip()}"}
+
+
+def image_block(path: Path) -> dict[str, Any]:
+    """A base64 `image` block; the media type comes from the bytes, since a wrong one is a 400."""
+    data = _read(path, MAX_IMAGE_BYTES)
+    media = next((m for magic, m in _IMAGE_MAGIC if data.startswith(magic)), None)
+    if media is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        media = "image/webp"
+    if media is None:
+        raise ValueError(f"{path}: not a PNG, JPEG, GIF or WebP image; convert it to one of those.")
+    encoded = base64.b64encode(data).decode("ascii")
+    return {"type": "image", "source": {"type": "base64", "media_type": media, "data": encoded}}
+
+
+def context_content(
+    cell: str, files: Sequence[str] = (), images: Sequence[str] = ()
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The blocks of one context cell (its text, then files, then images) and a source label."""
+    content: list[dict[str, Any]] = []
+    text = clean_text(cell)
+    if text:
+        content.append({"type": "text", "text": text})
+    file_paths = expand_paths(files)
+    image_paths = expand_paths(images)
+    content.extend(file_block(p) for p in file_paths)
+    content.extend(image_block(p) for p in image_paths)
+    paths = [str(p) for p in (*file_paths, *image_paths)]
+    source = None
+    if paths:
+        source = paths[0] if len(paths) == 1 else f"{paths[0]} and {len(paths) - 1} more"
+    return content, source
+
+
+def system_text(cell: str, files: Sequence[str] = ()) -> str:
+    """A system prompt: the cell's text, then each file headed by its name (text files only)."""
+    text = clean_text(cell)
+    parts = [text] if text else []
+    for path in expand_paths(files):
+        block = file_block(path)
+        if block["type"] != "text":
+            raise ValueError(f"{path}: a system prompt takes text only; send PDFs with %%claude_context.")
+        parts.append(block["text"])
+    return "\n\n".join(parts)
+
+
+ToolSpec = Mapping[str, Any] | Callable[..., Any]
+
+
+def _as_list(value: Any) -> list[ToolSpec]:
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    if not items:
+        raise ValueError("The cell lists no tools: give at least one tool definition or function.")
+    for item in items:
+        if not isinstance(item, Mapping) and not callable(item):
+            raise ValueError(f"A tool is a dict or a function, not {type(item).__name__}.")
+    return items
+
+
+def parse_tools(cell: str, namespace: dict[str, Any]) -> list[ToolSpec]:
+    """Tool specs from a cell: JSON (a list or one object), else a Python expression.
+
+    JSON comes first because it is what people paste from the docs; an
+    expression such as `[get_weather, search]` names functions in the notebook.
+    """
+    text = clean_text(cell)
+    if not text:
+        raise ValueError("The cell is empty: write JSON tool definitions or a list of functions.")
+    try:
+        return _checked(_as_list(json.loads(text)))
+    except json.JSONDecodeError as error:
+        json_error = f"{error.msg} at line {error.lineno}, column {error.colno}"
+    try:
+        tree = ast.parse(text, "<claude_tools>", mode="eval")
+    except SyntaxError:
+        raise ValueError(f"The cell is not valid JSON ({json_error}) nor a Python expression.") from None
+    try:
+        value = eval(compile(tree, "<claude_tools>", "eval"), namespace)  # the user's own cell
+    except Exception as error:
+        raise ValueError(
+            f"The cell is not valid JSON ({json_error}) and evaluating it failed "
+            f"({type(error).__name__}: {error})."
+        ) from None
+    return _checked(_as_list(value))
+
+
+def _checked(specs: list[ToolSpec]) -> list[ToolSpec]:
+    """Refuse here what the API would refuse at send time: a repeated name, a malformed field.
+
+    The shapes are the emulator's copy of the API's own validation, so a cell that passes
+    here is not answered with a 400 for its tools (and no failed call lands in the session).
+    """
+    from ..core.toolspec import tool_param
+    from ..emulator.errors import ApiError
+    from ..emulator.validate import validate_request
+
+    try:
+        params = [tool_param(s) for s in specs]
+    except ValueError:  # the caller's own tool_param call reports it, in the same words
+        return specs
+    names = [p["name"] for p in params]
+    repeated = next((n for n in names if names.count(n) > 1), None)
+    if repeated is not None:
+        raise ValueError(f"Tool name {repeated!r} is given twice in the cell; tool names must be unique.")
+    probe = {"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}]}
+    for param in params:
+        try:
+            validate_request({**probe, "tools": [param]}, known_model=lambda _: True)
+        except ApiError as error:
+            where, _, problem = error.message.removeprefix("tools.0.").partition(": ")
+            raise ValueError(
+                f"Tool {param['name']!r}: {where}: {problem}; the API refuses it as written."
+            ) from None
+    return specs
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from `90`, `90s`, `6m`, `1h30m` or `1.5h`; ValueError with an example otherwise."""
+    value = text.strip().lower()
+    try:
+        seconds = float(value)
+    except ValueError:
+        match = _DURATION.fullmatch(value)
+        if not value or match is None or not any(match.groups()):
+            raise ValueError(f"Cannot read the duration {text!r}; write e.g. 6m, 90s, 1h30m, 300.") from None
+        hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
+        seconds = hours * 3600 + minutes * 60 + secs
+    if seconds < 0 or seconds != seconds or seconds == float("inf"):
+        raise ValueError(f"The duration {text!r} must be a finite number of seconds >= 0, e.g. 6m.")
+    return seconds
+
+
+def cell_id(shell: Any) -> tuple[str | None, Hashable]:
+    """The front end's id of the running cell, if it sent one, and a token for this run.
+
+    IPython >= 8 keeps the id on the running cell's `ExecutionInfo`; ipykernel
+    also has it in the execute_request metadata (`cellId`).  Plain IPython has
+    neither, and the magics fall back to names derived from the magic line.
+    """
+    result = getattr(getattr(shell, "displayhook", None), "exec_result", None)
+    cell = getattr(getattr(result, "info", None), "cell_id", None)
+    if not cell:
+        get_parent = getattr(getattr(shell, "kernel", None), "get_parent", None)
+        try:
+            parent = get_parent() if callable(get_parent) else None
+        except Exception:  # not inside an execute_request
+            parent = None
+        if isinstance(parent, dict):
+            cell = (parent.get("metadata") or {}).get("cellId")
+    return (str(cell) if cell else None), (getattr(shell, "execution_count", None), id(result))
+
+
+@dataclass(frozen=True)
+class Naming:
+    """The name a magic's block gets, and the block this cell made last time in its place."""
+
+    name: str
+    replaces: str | None = None
+    cell: str | None = None
+    run: Hashable = None
+
+
+@dataclass
+class _Run:
+    run: Hashable
+    names: list[str] = field(default_factory=list)
+    before: list[str] = field(default_factory=list)
+
+
+class CellBlocks:
+    """Which blocks each notebook cell made, so that re-running a cell replaces them.
+
+    A cell's default names are `<kind>-<cell id>` (then `-2`, `-3` when one run
+    makes several), so a re-run lands on the same names and the blocks are
+    replaced where they stand.  If the cell now makes a differently named
+    block (another magic, or `--name`), `replaces` names the old one to drop.
+    """
+
+    def __init__(self) -> None:
+        self._cells: dict[str, _Run] = {}
+
+    def plan(self, cell: str | None, run: Hashable, kind: str, explicit: str | None, derived: str) -> Naming:
+        if cell is None:
+            return Naming(explicit or derived)
+        entry = self._cells.get(cell)
+        index = len(entry.names) if entry is not None and entry.run == run else 0
+        before = (entry.before if entry.run == run else entry.names) if entry is not None else []
+        name = explicit or f"{kind}-{cell[:8]}" + (f"-{index + 1}" if index else "")
+        old = before[index] if index < len(before) else None
+        return Naming(name, old if old != name else None, cell, run)
+
+    def commit(self, naming: Naming) -> None:
+        """Record a block the cell made (only once the session accepted it)."""
+        if naming.cell is None:
+            return
+        entry = self._cells.get(naming.cell)
+        if entry is None or entry.run != naming.run:
+            entry = _Run(naming.run, before=entry.names if entry is not None else [])
+            self._cells[naming.cell] = entry
+        entry.names.append(naming.name)
+
+    def clear(self) -> None:
+        self._cells.clear()

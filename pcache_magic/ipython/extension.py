@@ -1,0 +1,98 @@
+"""`%load_ext pcache_magic` / `%unload_ext pcache_magic`, and `current_session()`.
+
+Importing this module costs nothing: the SDK, the widgets and the session are
+imported inside `load_ipython_extension`, so `import pcache_magic` stays cheap
+for code that only wants, say, the emulator.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from ..session.session import Session
+    from .magics import ClaudeMagics
+
+__all__ = [
+    "current_session",
+    "empty_cell_magic_as_line",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
+
+_REGISTRY_KEY = "ClaudeMagics"
+#: Magics that also work as line magics, so a cell with only the magic line is accepted.
+_LINE_CELL = ("claude_context", "claude_system")
+
+
+def empty_cell_magic_as_line(lines: list[str]) -> list[str]:
+    """Rewrite `%%claude_context --file x` (or `%%claude_system`) with an empty body to the line magic.
+
+    IPython refuses any cell magic whose body is empty, yet a context cell made of
+    files alone (`%%claude_context --cache 1h --file src/*.py`) is natural to write.
+    """
+    if lines and all(not line.strip() for line in lines[1:]):
+        head = lines[0].lstrip()
+        for name in _LINE_CELL:
+            if head.startswith(f"%%{name}") and head[len(name) + 2 : len(name) + 3] in ("", " ", "\n"):
+                return [head[1:], *lines[1:]]
+    return lines
+
+
+def _magics(ip: Any) -> ClaudeMagics | None:
+    manager = getattr(ip, "magics_manager", None)
+    return manager.registry.get(_REGISTRY_KEY) if manager is not None else None
+
+
+def load_ipython_extension(ip: InteractiveShell) -> None:
+    """Register the magics and say, in one line, where calls will go and with which model."""
+    existing = _magics(ip)
+    if existing is not None:
+        print(f"pcache_magic is already loaded; {existing.notice()}")
+        return
+    from IPython.core.error import UsageError
+    from traitlets import TraitError
+
+    from .magics import ClaudeMagics
+
+    try:
+        magics = ClaudeMagics(shell=ip)
+    except (TraitError, KeyError, ValueError) as error:  # a bad ClaudeMagics setting in the config
+        ip.configurables[:] = [c for c in ip.configurables if not isinstance(c, ClaudeMagics)]
+        raise UsageError(f"pcache_magic was not loaded: {error}") from None
+    ip.register_magics(magics)
+    if empty_cell_magic_as_line not in ip.input_transformers_cleanup:
+        ip.input_transformers_cleanup.append(empty_cell_magic_as_line)
+    print(f"pcache_magic: {magics.notice()}")
+    if magics.show_panel:
+        magics.open_panel()
+
+
+def unload_ipython_extension(ip: InteractiveShell) -> None:
+    """Remove the magics (only those this extension registered) and close the panel."""
+    magics = _magics(ip)
+    if magics is None:
+        return
+    magics.close()
+    if empty_cell_magic_as_line in ip.input_transformers_cleanup:
+        ip.input_transformers_cleanup.remove(empty_cell_magic_as_line)
+    manager = ip.magics_manager
+    for kind, table in magics.magics.items():
+        registered = manager.magics.get(kind, {})
+        for name, method in table.items():
+            if registered.get(name) == method:
+                del registered[name]
+    del manager.registry[_REGISTRY_KEY]
+    ip.configurables[:] = [c for c in ip.configurables if c is not magics]
+
+
+def current_session() -> Session:
+    """The Session the magics use (so plain Python in the notebook can inspect or drive it)."""
+    from IPython import get_ipython
+
+    magics = _magics(get_ipython())
+    if magics is None:
+        raise RuntimeError("pcache_magic is not loaded: run %load_ext pcache_magic first.")
+    return magics.session

@@ -1,0 +1,280 @@
+"""What the magics show: display objects, the turn's transcript, and one-line errors.
+
+Display objects carry both a rich representation (Markdown, or the view's
+HTML) and plain text, so the same `display()` reads well in JupyterLab, in a
+terminal and in a saved notebook.  Errors become `UsageError`s: IPython shows
+those as one line, without a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import anthropic
+from IPython.core.error import UsageError
+from IPython.display import display
+
+from ..core.fmt import clock, duration, entry_names
+from ..session.session import PreflightError
+
+if TYPE_CHECKING:
+    from ..core.record import CallRecord
+    from ..session.session import Session
+
+__all__ = [
+    "MarkdownText",
+    "Reply",
+    "SessionTables",
+    "Summary",
+    "api_error_text",
+    "clock_report",
+    "one_line",
+    "tool_runner",
+    "transcript",
+    "usage_errors",
+]
+
+UPDATE_EVERY_S = 0.1  # live enough to read along, rare enough not to flood the front end
+_BLANK = {"text/markdown": "", "text/plain": ""}  # the streaming display before and after
+
+
+class MarkdownText:
+    """Markdown for rich front ends, the same text in a terminal.
+
+    Not `IPython.display.Markdown`: that one reads its argument as a file name
+    when a file of that name exists, and a reply may well say "README.md".
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+class Summary:
+    """One call's usage line: HTML from the renderer, plain text in a terminal."""
+
+    def __init__(self, record: CallRecord) -> None:
+        self.record = record
+
+    def _repr_html_(self) -> str:
+        from ..view.render import render_summary
+
+        return render_summary(self.record)
+
+    def __repr__(self) -> str:
+        from ..view.render import summary_text
+
+        return summary_text(self.record)
+
+
+class SessionTables:
+    """`%claude_session show`: the panel's tables as static HTML, or a short text listing."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _repr_html_(self) -> str:
+        from ..view.render import render_session
+
+        return render_session(self.session)
+
+    def __repr__(self) -> str:
+        lines = [repr(self.session)]
+        for b in self.session.conversation.in_request_order():
+            mark = f", cache {b.cache.lifetime}" if b.cache else ""
+            lines.append(f"  {b.name}: {b.kind}{mark}" + (f" ({b.source})" if b.source else ""))
+        from ..view.render import money
+
+        t = self.session.totals
+        c = t.cost
+        saving = f"saved {money(c.saving)}" if c.saving >= 0 else f"{money(-c.saving)} more than uncached"
+        lines.append(
+            f"  {t.calls} calls: read {t.tokens.read:,}, written {t.tokens.written:,}, uncached "
+            f"{t.tokens.uncached:,} tokens; {money(c.total)} ({saving})"
+        )
+        return "\n".join(lines)
+
+
+class Reply:
+    """Where a `%%claude` reply goes as it arrives.
+
+    Rich front ends get one Markdown display, updated at most every
+    `UPDATE_EVERY_S`; a terminal gets the text printed as it comes.  Tool calls
+    and their results are noted in place, so the loop is visible, not silent.
+
+    The streaming display starts and ends empty, and the finished turn is a
+    display of its own: a saved notebook then holds the same outputs whether or
+    not the tool that ran it applies display updates (nbval does not).
+    """
+
+    def __init__(self, rich: bool, live: bool = True) -> None:
+        self.text = ""
+        self.tool_lines: list[str] = []
+        self._rich = rich
+        self._handle = display(_BLANK, raw=True, display_id=True) if rich and live else None
+        if self._handle is not None:
+            self._handle.update(MarkdownText("…"))
+        self._live = live
+        self._last = 0.0
+
+    def write(self, text: str) -> None:
+        self.text += text
+        if not self._live:
+            return
+        if self._handle is None:
+            print(text, end="", flush=True)
+        elif time.monotonic() - self._last >= UPDATE_EVERY_S:
+            self._last = time.monotonic()
+            self._handle.update(MarkdownText(self.text))
+
+    def tool(self, name: str, arguments: Mapping[str, Any], outcome: str) -> None:
+        line = f"> tool `{name}({json.dumps(arguments, default=str)})` → {one_line(outcome, 200)}"
+        self.tool_lines.append(line)
+        self.write(f"\n\n{line}\n\n")
+
+    def flush(self) -> None:
+        """Show all that arrived (also after a failure: a partial reply stays readable).
+
+        With nothing arrived (the call was refused, or failed first), the "…" goes.
+        """
+        if self._handle is not None:
+            self._handle.update(MarkdownText(self.text) if self.text else _BLANK, raw=not self.text)
+
+    def finish(self, records: Sequence[CallRecord], stop_reason: str | None) -> None:
+        """The whole turn in place of the stream, then one usage line per call."""
+        text = transcript(records, self.tool_lines) or f"*(no text; stop reason: {stop_reason})*"
+        if self._handle is not None:
+            self._handle.update(_BLANK, raw=True)
+        if self._rich:
+            display(MarkdownText(text))
+        else:
+            print("" if self._live and self.text else text)
+        for record in records:
+            display(Summary(record))
+
+
+def tool_runner(
+    table: Mapping[str, Callable[..., Any]], namespace: Mapping[str, Any], reply: Reply
+) -> Callable[[str, dict[str, Any]], Any]:
+    """`run_tool` for the session: call the registered function, noting each call in the reply.
+
+    The function is looked up in the notebook namespace by its name first, so
+    redefining it in a cell takes effect without re-running `%%claude_tools`.
+    """
+
+    def run(name: str, arguments: dict[str, Any]) -> Any:
+        fn = table.get(name)
+        if fn is None:
+            reply.tool(name, arguments, "not run: no --run function of that name")
+            raise LookupError(f"no function for tool {name!r}; register it with %%claude_tools --run")
+        latest = namespace.get(getattr(fn, "__name__", ""))
+        try:
+            output = (latest if callable(latest) else fn)(**arguments)
+        except Exception as error:  # the session sends it back as an is_error result
+            reply.tool(name, arguments, f"{type(error).__name__}: {error}")
+            raise
+        reply.tool(name, arguments, str(output))
+        return output
+
+    return run
+
+
+def clock_report(session: Session) -> str:
+    """The clock, and the cache entries the session believes live (plus the emulator's count)."""
+    now = session.now()
+    when = clock(now, date=True)
+    lines = [f"{'Emulator' if session.offline else 'Real'} time: {when}"]
+    entries = session.ledger.entries(now)
+    if not entries:
+        lines.append("No live cache entries (as far as this session knows).")
+    for e, where in zip(entries, entry_names(entries), strict=True):
+        left = duration(e["expires_in"])
+        lines.append(f"  {where}: {e['tokens']:,} tokens, {e['ttl']}, expires in {left}")
+    emulator = session.connection.emulator if session.connection is not None else None
+    if emulator is not None:
+        lines.append(f"The emulator holds {len(emulator.state()['entries'])} live entries.")
+    return "\n".join(lines)
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def transcript(records: Sequence[CallRecord], tool_lines: Sequence[str]) -> str:
+    """The turn as the user should read it: the reply texts, tool calls and results in place."""
+    parts: list[str] = []
+    lines = iter(tool_lines)
+    for record in records:
+        for block in record.response.content if record.response is not None else ():
+            if block.type == "text" and block.text:
+                parts.append(block.text)
+            elif block.type == "tool_use":
+                parts.append(next(lines, f"> tool `{block.name}` requested (not run: no `--run` tools)"))
+    return "\n\n".join(parts)
+
+
+def api_error_text(error: anthropic.APIError, retries: int) -> str:
+    """What happened and what to do, in one line (the SDK's messages carry no key)."""
+    after = f" after {retries} {'retry' if retries == 1 else 'retries'}" if retries else ""
+    if isinstance(error, anthropic.APITimeoutError):
+        return f"The API did not answer in time{after}; try again, or raise ClaudeMagics.timeout."
+    if isinstance(error, anthropic.APIConnectionError):
+        return f"Could not reach the API{after}; check the network, or work offline (ClaudeMagics.offline)."
+    if not isinstance(error, anthropic.APIStatusError):
+        return f"The API call failed: {one_line(error.message)}"
+    body = error.body if isinstance(error.body, dict) else {}
+    inner = body.get("error")
+    detail = one_line((inner.get("message") if isinstance(inner, dict) else None) or error.message)
+    status = error.status_code
+    advice = {
+        400: f"The API rejected the request (400): {detail}",
+        401: "The API key was rejected (401); check ANTHROPIC_API_KEY.",
+        403: f"The key may not do this (403): {detail}",
+        404: f"Not found (404): {detail}; check the model (%config ClaudeMagics.model).",
+        413: "The request is too large (413); drop or shrink a context block (%claude_session drop NAME).",
+        429: f"Rate limited (429){after}; wait a minute and try again.",
+        529: f"The API is overloaded (529){after}; try again in a minute.",
+    }
+    if status in advice:
+        return advice[status]
+    if status >= 500:
+        return f"The API failed ({status}){after}: {detail}; try again shortly."
+    return f"The API answered {status}: {detail}"
+
+
+@contextmanager
+def usage_errors(session: Session) -> Iterator[None]:
+    """Turn what a Session call raises into UsageErrors (the session has already rolled back)."""
+    try:
+        yield
+    except PreflightError as error:
+        found = [(f"[{f.block}] " if f.block else "") + f"{f.message} {f.fix}" for f in error.findings]
+        if len(found) == 1:
+            raise UsageError(f"Not sent: {found[0]}") from None
+        raise UsageError("Not sent:\n" + "\n".join(f"  - {f}" for f in found)) from None
+    except KeyboardInterrupt:
+        raise UsageError("Interrupted; the conversation is unchanged.") from None
+    except anthropic.APIError as error:
+        retries = getattr(session.client, "max_retries", 0)
+        raise UsageError(api_error_text(error, retries)) from None
+    except (ValueError, KeyError) as error:
+        plain_key = type(error) is KeyError and error.args  # KeyError's str() is the repr of its key
+        raise UsageError(one_line(error.args[0] if plain_key else error)) from None
+    except Exception as error:
+        if not type(error).__module__.startswith(("httpx", "httpcore")):
+            raise
+        # A stream cut mid-reply surfaces as the HTTP library's error, not the SDK's.
+        raise UsageError(
+            f"The connection broke during the reply ({type(error).__name__}); "
+            "the conversation is unchanged, run the cell again."
+        ) from None

@@ -1,0 +1,167 @@
+"""The magics' settings and lifetime: traitlets that reach the live session, and its connection.
+
+`ClaudeMagics` inherits this, so `%config ClaudeMagics.model = "..."` works as usual, while
+`magics.py` keeps to the magics themselves.  Changing `offline`, the model or the retry policy
+changes the live session, never the conversation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from IPython.core.magic import Magics
+from IPython.display import display
+from traitlets import Bool, Enum, Float, Int, Unicode, observe, validate
+from traitlets.traitlets import TraitError
+
+from ..core.models import default_models
+from ..core.ttl import TTL, TTLS
+from ..session.session import DEFAULT_MODEL, CacheMode, Session
+from ..session.transport import connect
+from . import cells
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
+__all__ = ["MODES", "MODES_HELP", "SessionMagics"]
+
+MODES = ["none", "last", "automatic", "auto"]
+MODES_HELP = (
+    "Markers beyond the blocks' own: none; last (one on the last turn); automatic (the API's "
+    "top-level automatic caching); auto (the planner picks up to 4 breakpoints and their TTLs)."
+)
+
+
+class SessionMagics(Magics):
+    """The one session the magics drive, and the settings that shape it."""
+
+    model = Unicode(DEFAULT_MODEL, help="Model for %%claude (applies to the live session).").tag(config=True)
+    max_tokens = Int(1024, help="max_tokens for %%claude.").tag(config=True)
+    default_ttl = Enum(TTLS, default_value="5m", help="Lifetime of a bare --cache.").tag(config=True)
+    cache_mode = Enum(MODES, default_value="none", help=MODES_HELP).tag(config=True)
+    stream = Bool(True, help="Stream replies into the output as they arrive.").tag(config=True)
+    show_panel = Bool(False, help="Show the cache panel when the extension loads.").tag(config=True)
+    offline = Bool(False, help="Use the offline emulator even with ANTHROPIC_API_KEY set.").tag(config=True)
+    max_tool_rounds = Int(8, help="Tool calls answered per %%claude turn with --run tools.").tag(config=True)
+    max_retries = Int(
+        2, min=0, help="Retries after a 429, 5xx, timeout or refused connection (honours retry-after)."
+    ).tag(config=True)
+    timeout = Float(
+        None, allow_none=True, min=0.001, help="Seconds per attempt before a timeout (None: the SDK's)."
+    ).tag(config=True)
+
+    def __init__(
+        self, shell: InteractiveShell | None = None, session: Session | None = None, **kw: Any
+    ) -> None:
+        self._syncing = True  # the config is applied in super().__init__, before there is a session
+        super().__init__(shell=shell, **kw)
+        self.session: Session = session or self._new_session()
+        self._panel: Any = None
+        self._runners: dict[str, dict[str, Callable[..., Any]]] = {}  # tools block -> tool -> function
+        self._cells = cells.CellBlocks()
+        self._syncing = False
+
+    # -- settings and lifetime --------------------------------------------------------------
+    def _client_options(self) -> dict[str, Any]:
+        """The SDK's retry policy from the traits (the SDK's own default timeout when None)."""
+        options: dict[str, Any] = {"max_retries": self.max_retries}
+        if self.timeout is not None:
+            options["timeout"] = self.timeout
+        return options
+
+    def _new_session(self) -> Session:
+        session = Session(
+            model=self.model,
+            max_tokens=self.max_tokens,
+            connection=connect(offline=True if self.offline else None, **self._client_options()),
+            default_ttl=cast(TTL, self.default_ttl),
+        )
+        session.cache_mode = cast(CacheMode, self.cache_mode)
+        return session
+
+    def use(self, session: Session) -> None:
+        """Drive `session` from now on (the panel and the per-cell bookkeeping start over)."""
+        self.close()
+        self.session = session
+        self._runners.clear()
+        self._cells.clear()
+        self._sync_traits()
+
+    def _sync_traits(self) -> None:
+        """Show the session's settings in the traits without writing them back."""
+        self._syncing = True
+        try:
+            self.model, self.max_tokens = self.session.model, self.session.max_tokens
+            self.default_ttl = self.session.default_ttl or self.default_ttl
+            self.cache_mode = self.session.cache_mode
+        finally:
+            self._syncing = False
+
+    @validate("model")
+    def _check_model(self, proposal: Any) -> str:
+        session = getattr(self, "session", None)
+        try:
+            (session.models if session is not None else default_models()).get(proposal["value"])
+        except KeyError as error:
+            raise TraitError(str(error)) from None
+        return str(proposal["value"])
+
+    @observe("model", "max_tokens", "default_ttl", "cache_mode")
+    def _apply(self, change: Any) -> None:
+        if not self._syncing and hasattr(self, "session"):
+            setattr(self.session, change["name"], change["new"])
+
+    @observe("max_retries", "timeout")
+    def _retry_policy(self, change: Any) -> None:
+        """Give the live session's clients the new policy (same connection, same HTTP client)."""
+        if self._syncing or not hasattr(self, "session"):
+            return
+        import anthropic
+
+        options = {"timeout": anthropic.DEFAULT_TIMEOUT, **self._client_options()}
+        if self.session.client is not None:
+            self.session.client = self.session.client.with_options(**options)
+        if self.session.async_client is not None:
+            self.session.async_client = self.session.async_client.with_options(**options)
+
+    @observe("offline")
+    def _switch(self, change: Any) -> None:
+        """A new connection; the conversation carries over, the calls belong to the old one."""
+        if self._syncing or not hasattr(self, "session"):
+            return
+        conversation, runners, panel = (
+            self.session.conversation.copy_state(),
+            dict(self._runners),
+            self._panel,
+        )
+        self.use(self._new_session())
+        self.session.conversation = conversation
+        self._runners.update(runners)
+        print(f"pcache_magic: {self.notice()}")
+        if panel is not None:
+            self.open_panel()
+
+    def notice(self) -> str:
+        """Live or offline, and the model; never the key."""
+        connection = self.session.connection
+        return f"{connection.notice if connection else 'custom client'}; model {self.session.model}"
+
+    def close(self) -> None:
+        if self._panel is not None:
+            self._panel.close()
+            self._panel = None
+
+    @property
+    def _ip(self) -> InteractiveShell:
+        if self.shell is None:
+            raise RuntimeError("ClaudeMagics needs a shell: load it with %load_ext pcache_magic.")
+        return self.shell
+
+    def open_panel(self) -> None:
+        """Display a new panel for the session, closing the previous one (one live panel)."""
+        from ..view.panel import CachePanel
+
+        self.close()
+        self._panel = CachePanel(self.session)
+        display(self._panel)

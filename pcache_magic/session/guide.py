@@ -1,0 +1,178 @@
+"""The AutoGen prompt-caching guide's API, on the Session.
+
+`Session` inherits `GuideAPI`, so the guide's code runs against it:
+
+    system_msg = session.cached_system_message(large_document)
+    user_msg = session.cached_user_message("Summarise it.")
+    response = session.create([system_msg, user_msg])     # or: await session.acreate(...)
+    if response.usage.cache_usage:
+        print(response.usage.cache_usage.cache_read_tokens, response.cached)
+
+`create` is stateless like AutoGen's model client: the messages passed are the
+whole request, and the session's own notebook conversation is not touched.
+Every call still goes through `Session._send`, so it is checked before sending
+(more than 4 cached messages is a `PreflightError` naming them), predicted and
+recorded in `session.calls` like any other call.
+
+The request and reply conversion (`to_params`, `create_result`) lives in `_guide_convert`
+and is re-exported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from anthropic.types import Message
+
+from ..core.conversation import CacheControl
+from ..core.ttl import TTL, TTLS
+from ._guide_convert import _check_index, _user_blocks, create_result, to_params
+from .guide_messages import (
+    AnthropicFunctionExecutionResultMessage,
+    AnthropicSystemMessage,
+    AnthropicUserMessage,
+    CreateResult,
+    FunctionExecutionResult,
+    GuideMessage,
+)
+
+__all__ = ["GuideAPI", "create_result", "to_params"]
+
+_POLICY = "ephemeral"
+
+
+def _cache_control(policy: str, ttl: TTL | None) -> CacheControl:
+    """The marker for a guide `policy`; plain ValueErrors rather than pydantic's, as the guide says."""
+    if policy != _POLICY:
+        raise ValueError(
+            f'Unsupported cache policy {policy!r}: currently, only "ephemeral" cache policy is supported.'
+        )
+    if ttl is not None and ttl not in TTLS:
+        raise ValueError(f"ttl must be '5m' or '1h' (or None for the default 5 minutes), not {ttl!r}")
+    return CacheControl(ttl=ttl)
+
+
+class GuideAPI:
+    """The guide's helpers and `create`/`acreate`, mixed into `Session`."""
+
+    if TYPE_CHECKING:  # provided by Session
+        model: str
+        max_tokens: int
+        default_ttl: TTL | None
+
+        def _send(
+            self,
+            kind: Any,
+            params: dict[str, Any],
+            names: Mapping[str, str],
+            *,
+            stream: bool,
+            on_text: Callable[[str], None] | None,
+        ) -> Message: ...
+
+        async def _asend(self, kind: Any, params: dict[str, Any], names: Mapping[str, str]) -> Message: ...
+
+    def cached_system_message(
+        self, text: str, policy: str = _POLICY, *, ttl: TTL | None = None
+    ) -> AnthropicSystemMessage:
+        """A system message cached whole (`ttl` defaults to the session's `default_ttl`)."""
+        marker = _cache_control(policy, ttl or self.default_ttl)
+        if not text.strip():
+            raise ValueError("A cached system message needs text: cache_control on an empty block is a 400.")
+        return AnthropicSystemMessage(content=text, cache_control=marker)
+
+    def cached_user_message(
+        self,
+        content: str | list[Any],
+        source: str = "user",
+        policy: str = _POLICY,
+        *,
+        ttl: TTL | None = None,
+        index: int | None = None,
+    ) -> AnthropicUserMessage:
+        """A cached user message: a string whole; multipart content on its last text block.
+
+        `index` marks another block instead (e.g. an image); out of range is a ValueError.
+        """
+        marker = _cache_control(policy, ttl or self.default_ttl)
+        message = AnthropicUserMessage(
+            content=content, source=source, cache_control=marker, cache_index=index
+        )
+        _user_blocks(message)  # fail now, not at create(), on a bad index or nothing to mark
+        return message
+
+    def cached_tool_results(
+        self,
+        content: Sequence[FunctionExecutionResult],
+        cached_indices: Sequence[int] | None = None,
+        cache_all: bool = False,
+        *,
+        policy: str = _POLICY,
+        ttl: TTL | None = None,
+    ) -> AnthropicFunctionExecutionResultMessage:
+        """Tool results with markers on `cached_indices`, or on all of them with `cache_all=True`."""
+        marker = _cache_control(policy, ttl or self.default_ttl)
+        results = list(content)
+        if cached_indices is not None and cache_all:
+            raise ValueError("Pass either cached_indices or cache_all=True, not both.")
+        if cache_all:
+            if not results:
+                raise ValueError("cache_all=True but there are no tool results to cache.")
+            indices: list[int] = list(range(len(results)))
+        else:
+            if not cached_indices:
+                raise ValueError("Say which tool results to cache: cached_indices=[...] or cache_all=True.")
+            indices = list(cached_indices)
+            for i in indices:
+                _check_index(i, len(results), "tool results")
+        return AnthropicFunctionExecutionResultMessage(
+            content=results, cache_control_config=dict.fromkeys(indices, marker)
+        )
+
+    def _guide_params(
+        self,
+        messages: Sequence[GuideMessage],
+        tools: Sequence[Mapping[str, Any] | Callable[..., Any]] | None,
+        model: str | None,
+        max_tokens: int | None,
+        extra: Mapping[str, Any],
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        if not messages:
+            raise ValueError("create() needs at least one message.")
+        return to_params(
+            messages,
+            model=model or self.model,
+            max_tokens=self.max_tokens if max_tokens is None else max_tokens,
+            tools=tools,
+            **extra,
+        )
+
+    def create(
+        self,
+        messages: Sequence[GuideMessage],
+        *,
+        tools: Sequence[Mapping[str, Any] | Callable[..., Any]] | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        **extra: Any,
+    ) -> CreateResult:
+        """Send `messages` as one request (checked, recorded in `calls`); the guide's `CreateResult`.
+
+        `extra` passes request fields through (`tool_choice`, `temperature`, ...).
+        """
+        params, names = self._guide_params(messages, tools, model, max_tokens, extra)
+        return create_result(self._send("create", params, names, stream=False, on_text=None))
+
+    async def acreate(
+        self,
+        messages: Sequence[GuideMessage],
+        *,
+        tools: Sequence[Mapping[str, Any] | Callable[..., Any]] | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        **extra: Any,
+    ) -> CreateResult:
+        """`create` on the session's async client, as the guide's `await client.create(...)`."""
+        params, names = self._guide_params(messages, tools, model, max_tokens, extra)
+        return create_result(await self._asend("create", params, names))

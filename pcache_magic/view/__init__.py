@@ -1,0 +1,1 @@
+"""How a session looks: the HTML renderers, the panel widget and its stylesheet."""

@@ -1,0 +1,310 @@
+"""The live cache panel: an ipywidgets `VBox` that follows a `Session` as calls come in.
+
+It only arranges the pure renderers of `render.py` (re-exported here).  A new
+call appends one pre-rendered row: rows live in fixed-size chunks, each its own
+`HTML` widget under one shared header, and the totals are kept running, so an
+update costs the same after 10 calls or 10,000 and only one chunk is re-sent to
+the browser.  Online, a daemon thread re-renders the TTL countdown every second
+while entries are live; offline the clock moves only on `advance`, so events
+suffice.  Standard ipywidgets only (JupyterLab 4, Notebook 7, VS Code).
+"""
+
+from __future__ import annotations
+
+import threading
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+from ..analysis.diagnose import Explainer
+from ..core.record import CallRecord, Totals
+from ..core.usage import Cost, Tokens
+from .render import (
+    STYLE,
+    bar_scale,
+    calls_table,
+    render_blocks,
+    render_call_row,
+    render_calls,
+    render_countdown,
+    render_header,
+    render_legend,
+    render_session,
+    render_summary,
+    session_html,
+    summary_text,
+)
+
+if TYPE_CHECKING:
+    from ..session.session import Session
+
+__all__ = [
+    "CHUNK",
+    "CachePanel",
+    "render_blocks",
+    "render_call_row",
+    "render_calls",
+    "render_countdown",
+    "render_session",
+    "render_summary",
+    "session_html",
+    "summary_text",
+]
+
+#: Rows per calls-table chunk: an append re-renders at most this many rows.
+CHUNK = 25
+ADVANCE_SECONDS = 300
+
+
+class CachePanel(widgets.VBox):
+    """Blocks, markers, per-call cache tokens and cost, and the TTL countdown of one session.
+
+    `refresh_every`: seconds between countdown refreshes; None picks 1 s online and
+    none offline (where time stands still), 0 turns the timer off.
+    """
+
+    def __init__(self, session: Session, *, refresh_every: float | None = None, chunk: int = CHUNK) -> None:
+        super().__init__()
+        self.session = session
+        self._interval = (0.0 if session.offline else 1.0) if refresh_every is None else refresh_every
+        self._chunk = max(1, chunk)
+        self._rows: list[str] = []
+        self._chunks: list[widgets.HTML] = []
+        self._scale = 0
+        self._ok = self._failed = 0
+        self._parts = dict.fromkeys(Tokens.model_fields, 0)
+        self._cost = Cost()
+        self._lock = threading.Lock()  # guards the countdown thread's start and stop
+        self._render_lock = threading.Lock()  # the timer and events both render the countdown
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+        self.header = widgets.HTML()
+        self.blocks = widgets.HTML()
+        self.calls_head = widgets.HTML()
+        self.calls = widgets.VBox([self.calls_head])
+        self.countdown = widgets.HTML()
+        self.status = widgets.HTML()
+        self.refresh_button = _button("Refresh", "Re-render everything from the session", "refresh")
+        self.refresh_button.on_click(lambda _: self._guard(self.refresh))
+        self.advance_button: widgets.Button | None = None
+        controls: list[widgets.Widget] = [self.refresh_button]
+        if session.offline:
+            self.advance_button = _button(
+                "Advance 5 min", "Move the emulator's clock 300 s: entries expire without waiting", "forward"
+            )
+            self.advance_button.on_click(lambda _: self._guard(lambda: session.advance(ADVANCE_SECONDS)))
+            controls.append(self.advance_button)
+        self.controls = widgets.HBox([*controls, self.status])
+        for widget, name in (
+            (self.header, "header"),
+            (self.blocks, "blocks"),
+            (self.calls, "calls"),
+            (self.countdown, "countdown"),
+            (self.controls, "controls"),
+        ):
+            widget.add_class(f"pcache-{name}-widget")
+        self.children = (self.header, self.blocks, self.calls, self.countdown, self.controls)
+        self.add_class("pcache-panel")
+        self.refresh()
+        self._unsubscribe = session.subscribe(self._on_event)
+        self._ensure_ticking()
+
+    def _repr_html_(self) -> str:
+        """The same tables as static HTML, for nbconvert, GitHub and frontends without widgets."""
+        return render_session(self.session)
+
+    def __repr__(self) -> str:
+        """The widget's `text/plain`: the session it follows, not the first 110 characters of its CSS."""
+        return f"CachePanel({self.session!r})"
+
+    # -- rendering ----------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-render everything from the session (after a reset, or on the Refresh button)."""
+        totals = self.session.totals
+        self._ok, self._failed, self._cost = totals.calls, totals.failed, totals.cost
+        self._parts = {f: getattr(totals.tokens, f) for f in Tokens.model_fields}
+        self._scale = bar_scale(self.session.calls)
+        self._explainer = Explainer(self.session)
+        self._whys = [self._explain(r) for r in self.session.calls]
+        self._rows = self._all_rows()
+        self._rebuild_chunks()
+        self._render_header()
+        self._render_blocks()
+        self._render_countdown()
+        self.status.value = ""
+
+    def _explain(self, record: CallRecord) -> str | None:
+        """The "why" cell; a diagnosis that fails falls back to the outcome, never breaks the panel."""
+        try:
+            return self._explainer.explain(record).summary
+        except Exception:
+            return None
+
+    def _all_rows(self) -> list[str]:
+        calls = zip(self.session.calls, self._whys, strict=True)
+        return [render_call_row(record, self._scale, why) for record, why in calls]
+
+    def _totals(self) -> Totals:
+        return Totals(calls=self._ok, failed=self._failed, tokens=Tokens(**self._parts), cost=self._cost)
+
+    def _render_header(self) -> None:
+        self.header.value = STYLE + render_header(self.session, self._totals())
+
+    def _render_blocks(self) -> None:
+        self.blocks.value = render_blocks(self.session)
+
+    def _render_countdown(self) -> bool:
+        """Re-render the countdown; True while any entry is live."""
+        with self._render_lock:
+            now = self.session.now()
+            entries = self.session.ledger.entries(now)
+            self.countdown.value = render_countdown(entries, now)
+        return bool(entries)
+
+    def _rebuild_chunks(self) -> None:
+        size = self._chunk
+        bodies = ["".join(self._rows[i : i + size]) for i in range(0, len(self._rows), size)]
+        for widget in self._chunks[len(bodies) :]:
+            widget.close()
+        self._chunks = self._chunks[: len(bodies)]
+        for i, body in enumerate(bodies):
+            if i < len(self._chunks):
+                self._chunks[i].value = calls_table(body)
+            else:
+                self._chunks.append(widgets.HTML(calls_table(body)))
+        self._render_calls_head()
+        self.calls.children = (self.calls_head, *self._chunks)
+
+    def _render_calls_head(self) -> None:
+        if self._rows:
+            self.calls_head.value = (
+                f'<div class="pcache-caption">Calls</div>{render_legend()}{calls_table(head=True)}'
+            )
+        else:
+            self.calls_head.value = (
+                '<div class="pcache-caption">Calls</div><p class="pcache-empty">No calls yet.</p>'
+            )
+
+    def _append(self, record: CallRecord) -> None:
+        """One more call: one new row into the last chunk; earlier rows are not touched."""
+        if record.ok:
+            self._ok += 1
+            t = record.tokens
+            for f in self._parts:
+                self._parts[f] += getattr(t, f)
+            self._cost = self._cost + record.cost
+        else:
+            self._failed += 1
+        self._render_header()
+        self._whys.append(self._explain(record))
+        scale = bar_scale([record], floor=self._scale or 1024)
+        if scale != self._scale:  # a bigger call: bars are redrawn (powers of two: rare)
+            self._scale = scale
+            self._rows = self._all_rows()
+            self._rebuild_chunks()
+            return
+        self._rows.append(render_call_row(record, scale, self._whys[-1]))
+        first = (len(self._rows) - 1) // self._chunk * self._chunk
+        body = calls_table("".join(self._rows[first:]))
+        if first // self._chunk < len(self._chunks):
+            self._chunks[-1].value = body
+        else:
+            self._chunks.append(widgets.HTML(body))
+            self.calls.children = (*self.calls.children, self._chunks[-1])
+        if len(self._rows) == 1:
+            self._render_calls_head()
+
+    # -- events -------------------------------------------------------------------------
+    def _on_event(self, event: str, payload: Any) -> None:
+        # An observer runs inside Session.ask: a rendering bug must never fail the user's call.
+        self._guard(lambda: self._handle(event, payload))
+
+    def _handle(self, event: str, payload: Any) -> None:
+        if self._closed:
+            return
+        if event == "reset":
+            self.refresh()
+            return
+        if event == "call" and isinstance(payload, CallRecord):
+            self._append(payload)
+            if payload.kind not in ("ask", "tool_loop"):  # ask ends with a "blocks" event anyway
+                self._render_blocks()
+        elif event == "blocks":
+            self._render_blocks()
+        self._render_countdown()
+        self._ensure_ticking()
+
+    def _guard(self, action: Any) -> None:
+        try:
+            action()
+        except Exception as error:
+            self.status.value = (
+                f'<span class="pcache-error">{escape(type(error).__name__)}: {escape(str(error))}</span>'
+            )
+
+    # -- countdown timer (online) ---------------------------------------------------------
+    def _ensure_ticking(self) -> None:
+        if self._interval <= 0:
+            return
+        with self._lock:
+            if self._thread is None and not self._closed:
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._tick, name="pcache-countdown", daemon=True)
+                self._thread.start()
+
+    def _tick(self) -> None:
+        """Re-render every interval while entries are live; exit when none are (restarted on events)."""
+        while not self._stop.wait(self._interval):
+            try:
+                if self._render_countdown():
+                    continue
+            except Exception:  # the ledger changed under us, or the clock failed: next tick
+                continue
+            with self._lock:
+                try:  # an event may have added an entry since; it saw this thread still running
+                    if self.session.ledger.entries(self.session.now()):
+                        continue
+                except Exception:
+                    continue
+                self._thread = None
+                return
+        with self._lock:
+            self._thread = None
+
+    @property
+    def ticking(self) -> bool:
+        """Whether the countdown thread is running (online, with live entries)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def close(self) -> None:
+        """Unsubscribe from the session, stop the countdown, close the child widgets."""
+        if not self._closed:
+            with self._lock:
+                self._closed = True
+                self._stop.set()
+            self._unsubscribe()
+            thread = self._thread
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=2)
+            for widget in (*self._chunks, self.calls_head, self.calls, self.header, self.blocks):
+                widget.close()
+            for widget in (
+                self.countdown,
+                self.status,
+                self.refresh_button,
+                self.advance_button,
+                self.controls,
+            ):
+                if widget is not None:
+                    widget.close()
+        super().close()
+
+
+def _button(description: str, tooltip: str, icon: str) -> widgets.Button:
+    button = widgets.Button(description=description, tooltip=tooltip, icon=icon)
+    button.add_class("pcache-button")
+    button.add_class("pcache-" + description.split()[0].lower())
+    return button

@@ -1,0 +1,255 @@
+"""Pure HTML renderers: the cache panel's tables, the notebook repr, the one-line reply summary.
+
+Every function returns a string built from a `Session` or its records, with all
+user text escaped, so the same tables show in the live widget (`view.py`), in
+nbconvert and on GitHub.  No ipywidgets here.  The `pcache-` class names and
+`data-*` attributes are a contract (browser tests, user CSS); the output holds
+no run-dependent ids, only measured latencies vary (class `pcache-latency`).
+The output is also well-formed XML, so tests parse it with the standard library.
+The number formats live in `_render_format`, the calls table in `_render_calls`; their
+public names are re-exported here, the one import surface for renderers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from ..core.fmt import clock, duration, entry_names, money, tokens
+from ..core.record import CallRecord, Totals
+from ..core.rules import MAX_BREAKPOINTS, CacheRuleError, resolve_breakpoints
+from ..core.ttl import TTL_SECONDS
+from .calls import (
+    CALLS_WIDTH,
+    bar_scale,
+    calls_table,
+    predicted_outcome,
+    render_bar,
+    render_call_row,
+    render_calls,
+    render_legend,
+)
+from .html import BAR_WIDTH, COLOURS, attr, th
+
+if TYPE_CHECKING:
+    from ..core.conversation import Block
+    from ..core.preflight import Finding
+    from ..session.session import Session
+
+__all__ = [
+    "BAR_WIDTH",
+    "COLOURS",
+    "STYLE",
+    "bar_scale",
+    "calls_table",
+    "clock",
+    "duration",
+    "money",
+    "predicted_outcome",
+    "render_bar",
+    "render_blocks",
+    "render_call_row",
+    "render_calls",
+    "render_countdown",
+    "render_header",
+    "render_legend",
+    "render_session",
+    "render_summary",
+    "session_html",
+    "summary_text",
+    "tokens",
+]
+
+STYLE = (
+    "<style>"
+    ".pcache-panel,.pcache-panel .widget-html-content,.pcache-panel .jupyter-widget-html-content{"
+    "font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:12px;line-height:1.4}"
+    ".pcache-panel .pcache-calls-widget{overflow-x:auto}"
+    ".pcache-panel .pcache-calls-widget>*{flex-shrink:0;width:max-content}"
+    ".pcache-panel table.pcache-table{border-collapse:collapse;margin:2px 0;font-size:inherit}"
+    ".pcache-panel table.pcache-calls{margin:0}"
+    ".pcache-panel .pcache-table th,.pcache-panel .pcache-table td{padding:2px 6px;text-align:left;"
+    "vertical-align:top;white-space:nowrap;border-bottom:1px solid var(--jp-border-color2,#ddd)}"
+    f".pcache-panel table.pcache-calls{{table-layout:fixed;width:{CALLS_WIDTH}px}}"
+    ".pcache-panel table.pcache-calls td,.pcache-panel table.pcache-calls th{overflow:hidden;"
+    "text-overflow:ellipsis}"
+    ".pcache-panel .pcache-table td.pcache-num,.pcache-panel .pcache-table th.pcache-num{text-align:right;"
+    "font-variant-numeric:tabular-nums}"
+    ".pcache-panel .pcache-caption,.pcache-panel .pcache-header{margin:6px 0 2px}"
+    ".pcache-panel .pcache-notes,.pcache-panel .pcache-preview{white-space:normal;max-width:36em}"
+    ".pcache-panel .pcache-error{color:#c62828}.pcache-panel .pcache-warning{color:#a15c00}"
+    ".pcache-panel .pcache-outcome-hit .pcache-outcome{color:#00805a}"
+    ".pcache-panel .pcache-outcome-failed .pcache-outcome{color:#c62828}"
+    ".pcache-panel .pcache-negative,.pcache-panel .pcache-mismatch{color:#a15c00}"
+    ".pcache-panel .pcache-auto::after{content:' auto';opacity:.6}"
+    ".pcache-panel .pcache-swatch{display:inline-block;width:10px;height:10px;margin:0 3px 0 10px}"
+    ".pcache-panel .pcache-empty{opacity:.7;margin:2px 0}"
+    "</style>"
+)
+
+
+# -- blocks -------------------------------------------------------------------------------
+def _preview(block: Block, limit: int = 60) -> str:
+    if block.role == "tools":
+        text = "tools: " + ", ".join(str(item.get("name", "?")) for item in block.content)
+    else:
+        parts = [
+            str(item.get("text", "")) if item.get("type") == "text" else f"[{item.get('type', '?')}]"
+            for item in block.content
+        ]
+        text = " ".join(" ".join(parts).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _finding(f: Finding) -> str:
+    return (
+        f'<div class="pcache-finding pcache-{attr(f.level)}" data-code="{attr(f.code)}">'
+        f"{escape(f.message)} <i>Fix: {escape(f.fix)}</i></div>"
+    )
+
+
+def render_blocks(session: Session) -> str:
+    """The conversation in request order: tokens, prefix tokens, markers, next-call outlook, findings."""
+    params, names = session._render(session.conversation, None, None, None, {})
+    lay = session.layout(params)
+    findings, predictions = session.check(params, names)
+    info = session.models.get(str(params["model"]))
+    automatic = params.get("cache_control")
+    try:
+        points = resolve_breakpoints(lay, automatic)
+        marks = {lay.positions[b.position].path: (b.ttl, b.automatic) for b in points}
+        count = len(points)
+    except CacheRuleError:  # the findings explain it; still show the markers as written
+        marks = {p.path: (p.marker, False) for p in lay.positions if p.marker}
+        count = len(marks) + (1 if automatic else 0)
+    stats: dict[str, list[int]] = {}  # name -> [tokens, cumulative]
+    marker: dict[str, tuple[str, bool]] = {}
+    for p in lay.positions:
+        name = names.get(p.path, p.path)
+        entry = stats.setdefault(name, [0, 0])
+        entry[0] += p.tokens
+        entry[1] = p.cumulative
+        if p.path in marks:
+            marker[name] = marks[p.path]
+    outlook = {p.block: p.status for p in predictions if p.block}
+    notes: dict[str | None, list[str]] = {}
+    for f in findings:
+        notes.setdefault(f.block if f.block in stats else None, []).append(_finding(f))
+    over = count > MAX_BREAKPOINTS
+    caption = (
+        f'<div class="pcache-caption">Blocks in request order · breakpoints '
+        f'<b class="pcache-breakpoints{" pcache-error" if over else ""}">{count}/{MAX_BREAKPOINTS}</b>'
+        f" · {escape(info.id)} caches prefixes from {info.min_cache_tokens:,} tokens"
+        f" · prompt {tokens(lay.total_tokens, True)} tokens (estimated)</div>" + "".join(notes.get(None, []))
+    )
+    blocks = list(session.conversation.in_request_order())
+    if not blocks:
+        return caption + '<p class="pcache-empty">No blocks yet: add a system prompt or context.</p>'
+    rows = []
+    for b in blocks:
+        tok, cum = stats.get(b.name, (0, 0))
+        ttl, auto = marker.get(b.name, ("", False))
+        # a marker the block does not carry itself: the cache mode's (last, automatic, planner)
+        auto_cls = " pcache-auto" if ttl and (auto or b.cache is None) else ""
+        rows.append(
+            f'<tr class="pcache-block pcache-role-{attr(b.role)}" data-block="{attr(b.name)}" '
+            f'data-kind="{attr(b.kind)}"><td class="pcache-name">{escape(b.name)}</td>'
+            f'<td class="pcache-kind">{escape(b.kind)}</td>'
+            f'<td class="pcache-num pcache-tokens">{tokens(tok, True)}</td>'
+            f'<td class="pcache-num pcache-cumulative">{tokens(cum, True) if b.name in stats else "—"}</td>'
+            f'<td class="pcache-marker{auto_cls}">{escape(ttl or "")}</td>'
+            f'<td class="pcache-next">{escape(outlook.get(b.name, ""))}</td>'
+            f'<td class="pcache-preview" title="{attr(b.source or "")}">{escape(_preview(b))}</td>'
+            f'<td class="pcache-notes">{"".join(notes.get(b.name, []))}</td></tr>'
+        )
+    labels = ("block", "kind", "tokens", "prefix", "marker", "next call", "content", "findings")
+    head = "".join(th(h, h in ("tokens", "prefix")) for h in labels)
+    return (
+        f'{caption}<table class="pcache-table pcache-blocks"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def render_header(session: Session, totals: Totals | None = None) -> str:
+    """Mode, model and the session's totals (the panel passes running totals to stay O(1))."""
+    totals = totals if totals is not None else session.totals
+    mode = session.connection.mode if session.connection is not None else "custom client"
+    shown = "live" if mode == "live" else f"offline ({mode})" if mode == "server" else mode
+    est, t, c = session.offline, totals.tokens, totals.cost
+    saving = f"saved {money(c.saving)}" if c.saving >= 0 else f"{money(-c.saving)} more than uncached"
+    return (
+        f'<div class="pcache-header"><b class="pcache-mode" data-mode="{attr(mode)}">{escape(shown)}</b>'
+        f' · <span class="pcache-model">{escape(session.model)}</span> · <span class="pcache-totals">'
+        f"{totals.calls} call{'' if totals.calls == 1 else 's'} ({totals.failed} failed) · "
+        f"{money(c.total)} ({saving}) · read {tokens(t.read, est)} · written {tokens(t.written, est)}"
+        f" · uncached {tokens(t.uncached, est)} · output {tokens(t.output, est)}</span></div>"
+    )
+
+
+# -- countdown and summary ----------------------------------------------------------------
+def render_countdown(entries: Sequence[Mapping[str, Any]], now: float) -> str:
+    """Live cache entries with the time left; `now` (not the stored `expires_in`) decides."""
+    rows = []
+    for e, label in zip(entries, entry_names(entries), strict=True):
+        left = float(e["expires_at"]) - now
+        if left <= 0:
+            continue
+        name = e.get("block") or e.get("path") or "?"
+        ttl = str(e.get("ttl", "5m"))
+        width = BAR_WIDTH / 2 * min(1.0, left / TTL_SECONDS.get(ttl, 300))
+        rows.append(
+            f'<tr class="pcache-entry" data-block="{attr(name)}" data-ttl="{attr(ttl)}">'
+            f'<td class="pcache-name">{escape(str(label))}</td>'
+            f'<td class="pcache-num pcache-tokens">{tokens(int(e.get("tokens", 0)), True)}</td>'
+            f'<td class="pcache-entry-ttl">{escape(ttl)}</td>'
+            f'<td class="pcache-expires">expires in {duration(left, ceil=True)}</td>'
+            f'<td><svg class="pcache-progress" width="{BAR_WIDTH // 2}" height="8">'
+            f'<rect width="{BAR_WIDTH // 2}" height="8" fill="#ddd"/>'
+            f'<rect width="{width:.1f}" height="8" fill="{COLOURS["read"][0]}"/></svg></td></tr>'
+        )
+    caption = '<div class="pcache-caption">Cache entries written by this session</div>'
+    if not rows:
+        return caption + '<p class="pcache-empty">No live cache entries.</p>'
+    head = (
+        '<tr><th>block</th><th class="pcache-num">prefix tokens</th><th>ttl</th><th>left</th><th></th></tr>'
+    )
+    return (
+        f'{caption}<table class="pcache-table pcache-countdown"><thead>{head}</thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def summary_text(record: CallRecord) -> str:
+    """The one-line usage summary printed after a reply, for terminals and logs."""
+    if not record.ok:
+        return f"call {record.index} failed · {record.error or 'no response'}"
+    t, c, est = record.tokens, record.cost, record.estimated
+    saving = f"saved {money(c.saving)}" if c.saving >= 0 else f"{money(-c.saving)} more than uncached"
+    return (
+        f"cache read {tokens(t.read, est)} · write 5m {tokens(t.write_5m, est)} / 1h "
+        f"{tokens(t.write_1h, est)} · uncached {tokens(t.uncached, est)} · output "
+        f"{tokens(t.output, est)} · {money(c.total)} ({saving}) · {record.outcome.upper()}"
+    )
+
+
+def render_summary(record: CallRecord) -> str:
+    """`summary_text` as one styled line; self-contained (no panel CSS needed)."""
+    title = ' title="token counts estimated offline"' if record.estimated else ""
+    return (
+        f'<div class="pcache-summary pcache-outcome-{attr(record.outcome)}" data-call="{record.index}"'
+        f'{title} style="font-family:monospace;font-size:12px;opacity:.8">'
+        f"{escape(summary_text(record))}</div>"
+    )
+
+
+def render_session(session: Session) -> str:
+    """Everything the panel shows, as static HTML (`_repr_html_` for nbconvert and GitHub)."""
+    entries = session.ledger.entries(session.now())
+    return (
+        f'<div class="pcache-panel">{STYLE}{render_header(session)}{render_blocks(session)}'
+        f"{render_calls(session)}{render_countdown(entries, session.now())}</div>"
+    )
+
+
+session_html = render_session
