@@ -17,8 +17,10 @@ from ..core.fmt import clock, duration
 from ..core.prefix import count_images
 from ..core.rules import LOOKBACK, Plan
 from ..core.ttl import TTL_SECONDS
-from ._diagnose_replay import _Call, _Replay
+from ._diagnose_replay import ReplayedCall, ReplayState
 from .volatile import block_at, volatile_values
+
+__all__ = ["Cause", "changed_cause", "marker_causes", "storage_causes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +68,9 @@ def _tools(params: Mapping[str, Any]) -> list[str]:
 _LEVELS = ("tools", "system", "messages")
 
 
-def _changed(prev: _Call, cur: _Call, replay: _Replay) -> tuple[Cause | None, set[str | None]]:
+def changed_cause(
+    prev: ReplayedCall, cur: ReplayedCall, replay: ReplayState
+) -> tuple[Cause | None, set[str | None]]:
     """The first change against the previous call, and the API reasons consistent with it."""
     a, b = prev.lay.positions, cur.lay.positions
     if prev.record.model != cur.record.model:
@@ -133,7 +137,7 @@ def _changed(prev: _Call, cur: _Call, replay: _Replay) -> tuple[Cause | None, se
     }
 
 
-def _storage(cur: _Call, expected: Plan, replay: _Replay) -> list[Cause]:
+def storage_causes(cur: ReplayedCall, expected: Plan, replay: ReplayState) -> list[Cause]:
     """Entries of this prefix that the call did not read: expired, or out of every breakpoint's reach."""
     causes, now = [], cur.record.started_at
     deeper = [p for p in cur.lay.positions[expected.hit + 1 :] if p.key in replay.entries]
@@ -184,7 +188,7 @@ def _storage(cur: _Call, expected: Plan, replay: _Replay) -> list[Cause]:
     return causes
 
 
-def _markers(cur: _Call) -> list[Cause]:
+def marker_causes(cur: ReplayedCall) -> list[Cause]:
     if not cur.points:
         return [
             Cause(

@@ -2,7 +2,7 @@
 
 A call's usage says only how much it read, not what was cached or why not.  Replaying every
 call by the emulator's rules (`rules.plan`) rebuilds the entries as they were, with their
-lifetimes, and keeps expired ones: those are what explain a miss.  `_Call` lays a recorded
+lifetimes, and keeps expired ones: those are what explain a miss.  `ReplayedCall` lays a recorded
 call out once and names its blocks, since every cause is reported by block name.
 """
 
@@ -17,6 +17,8 @@ from ..core.record import CallRecord
 from ..core.rules import Breakpoint, CacheRuleError, Plan, plan, resolve_breakpoints
 from ..core.ttl import TTL_SECONDS
 
+__all__ = ["ReplayState", "ReplayedCall", "rendered_blocks"]
+
 
 @dataclass(slots=True)
 class _Entry:
@@ -27,7 +29,7 @@ class _Entry:
     expires_at: float
 
 
-class _Replay:
+class ReplayState:
     """The session's cache entries as the rules say they were; expired ones are kept to explain misses."""
 
     def __init__(self) -> None:
@@ -40,7 +42,7 @@ class _Replay:
     def plan(self, lay: Layout, points: list[Breakpoint], minimum: int, now: float) -> Plan:
         return plan(lay, points, minimum, lambda key: self.live(key, now))
 
-    def apply(self, call: _Call) -> None:
+    def apply(self, call: ReplayedCall) -> None:
         """Refresh what the call read and keep what it wrote, as the emulator (and `cache.Ledger`) do."""
         lay, now, minimum = call.lay, call.record.started_at, call.info.min_cache_tokens
         outcome = self.plan(lay, call.points, minimum, now)
@@ -60,7 +62,7 @@ class _Replay:
             self.entries[p.key] = _Entry(p.cumulative, point.ttl, call.record.index, now, ends)
 
 
-class _Call:
+class ReplayedCall:
     """One successful call, laid out once, with its block names."""
 
     def __init__(self, record: CallRecord, session: Any, rendered: Mapping[str, tuple[bytes, str]]) -> None:
@@ -84,7 +86,7 @@ class _Call:
         return f"{self.names[path]} ({path})" if path in self.names else path
 
 
-def _rendered(session: Any) -> dict[str, tuple[bytes, str]]:
+def rendered_blocks(session: Any) -> dict[str, tuple[bytes, str]]:
     """Path -> (block digest, block name) for the conversation as it renders now."""
     conversation = getattr(session, "conversation", None)
     if conversation is None:

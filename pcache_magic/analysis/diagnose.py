@@ -21,8 +21,8 @@ from typing import Any
 
 from ..core.record import CallRecord
 from ..core.rules import LOOKBACK, Breakpoint, Plan
-from ._diagnose_causes import Cause, _changed, _markers, _storage
-from ._diagnose_replay import _Call, _rendered, _Replay
+from ._diagnose_causes import Cause, changed_cause, marker_causes, storage_causes
+from ._diagnose_replay import ReplayedCall, ReplayState, rendered_blocks
 
 __all__ = ["Cause", "Explainer", "Explanation", "Mark", "explain", "explain_all"]
 
@@ -109,7 +109,7 @@ def _api(record: CallRecord) -> str | None:
     return "pending" if diagnostics.cache_miss_reason is None else str(diagnostics.cache_miss_reason.type)
 
 
-def _analyse(cur: _Call, prev: _Call | None, replay: _Replay) -> Explanation:
+def _analyse(cur: ReplayedCall, prev: ReplayedCall | None, replay: ReplayState) -> Explanation:
     record, now = cur.record, cur.record.started_at
     expected, actual, api = (
         replay.plan(cur.lay, cur.points, cur.info.min_cache_tokens, now),
@@ -122,9 +122,9 @@ def _analyse(cur: _Call, prev: _Call | None, replay: _Replay) -> Explanation:
     if prev is None:
         lines.append("First call of the session: there was nothing to read yet.")
     else:
-        change, consistent = _changed(prev, cur, replay)
+        change, consistent = changed_cause(prev, cur, replay)
         causes += [change] if change else []
-    causes += _markers(cur) + _storage(cur, expected, replay)
+    causes += marker_causes(cur) + storage_causes(cur, expected, replay)
     if actual.read < expected.read:
         missed = expected.read - actual.read
         if api == "previous_message_not_found":
@@ -178,7 +178,7 @@ def _analyse(cur: _Call, prev: _Call | None, replay: _Replay) -> Explanation:
     )
 
 
-def _mark(cur: _Call, point: Breakpoint, expected: Plan) -> Mark:
+def _mark(cur: ReplayedCall, point: Breakpoint, expected: Plan) -> Mark:
     p = cur.lay.positions[point.position]
     if p.cumulative < cur.info.min_cache_tokens:
         status = "below-minimum"
@@ -200,9 +200,9 @@ class Explainer:
 
     def __init__(self, session: Any, *, names: Mapping[str, tuple[bytes, str]] | None = None) -> None:
         self.session = session
-        self._replay = _Replay()
-        self._by_id: dict[str, _Call] = {}
-        self._previous: _Call | None = None
+        self._replay = ReplayState()
+        self._by_id: dict[str, ReplayedCall] = {}
+        self._previous: ReplayedCall | None = None
         self._names = names
 
     def explain(self, record: CallRecord) -> Explanation:
@@ -210,7 +210,9 @@ class Explainer:
         if not record.ok:
             summary = f"failed: {record.error or 'no response'}"
             return Explanation(record.index, "failed", summary, (summary,))
-        cur = _Call(record, self.session, self._names if self._names is not None else _rendered(self.session))
+        cur = ReplayedCall(
+            record, self.session, self._names if self._names is not None else rendered_blocks(self.session)
+        )
         wanted = (record.request.get("diagnostics") or {}).get("previous_message_id")
         prev = self._by_id.get(wanted, self._previous) if isinstance(wanted, str) else self._previous
         result = _analyse(cur, prev, self._replay)
@@ -223,7 +225,7 @@ class Explainer:
 
 def _walk(session: Any, stop: int | None) -> list[Explanation]:
     """Explain calls in order up to `stop` (an index), replaying the cache once along the way."""
-    explainer, out = Explainer(session, names=_rendered(session)), []
+    explainer, out = Explainer(session, names=rendered_blocks(session)), []
     for record in session.calls:
         out.append(explainer.explain(record))
         if record.index == stop:

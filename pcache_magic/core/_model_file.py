@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+__all__ = ["ModelInfo", "Prices", "TableFile", "describe_error", "read_json"]
+
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 # Strict so that a bool or a quoted number in a hand-edited file is an error, not a 1.
@@ -66,7 +68,7 @@ class ModelInfo(BaseModel):
     _as_of_is_date = field_validator("as_of")(_check_date)
 
 
-class _TableFile(BaseModel):
+class TableFile(BaseModel):
     """The on-disk shape of models.json; versioned so the format can evolve."""
 
     model_config = ConfigDict(extra="forbid")
@@ -79,7 +81,7 @@ class _TableFile(BaseModel):
     _as_of_is_date = field_validator("as_of")(_check_date)
 
 
-def _describe(exc: ValidationError) -> str:
+def describe_error(exc: ValidationError) -> str:
     """pydantic errors as short 'where: what' lines, for messages users read."""
     parts = []
     for error in exc.errors():
@@ -88,7 +90,7 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

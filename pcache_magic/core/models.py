@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ._model_file import ModelInfo, Prices, _describe, _read_json, _TableFile
+from ._model_file import ModelInfo, Prices, TableFile, describe_error, read_json
 
 __all__ = ["MODELS_ENV", "ModelInfo", "ModelTable", "Prices", "UnknownModelError", "default_models"]
 
@@ -110,16 +110,16 @@ class ModelTable:
     def from_json(cls, data: Mapping[str, Any]) -> ModelTable:
         """Build from the parsed models.json shape; ValueError says what is wrong."""
         try:
-            parsed = _TableFile.model_validate(data)
+            parsed = TableFile.model_validate(data)
         except ValidationError as exc:
-            raise ValueError(f"invalid model table: {_describe(exc)}") from exc
+            raise ValueError(f"invalid model table: {describe_error(exc)}") from exc
         return cls(parsed.models, as_of=parsed.as_of, sources=parsed.sources)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> ModelTable:
         """Load a models.json file; every failure names the file, since the
         usual cause is a hand-edited file the user must go and fix."""
-        data = _read_json(Path(path))
+        data = read_json(Path(path))
         try:
             return cls.from_json(data)
         except ValueError as exc:
@@ -219,7 +219,7 @@ class ModelTable:
         try:
             return ModelInfo.model_validate(data)
         except ValidationError as exc:
-            raise ValueError(f"invalid {what}: {_describe(exc)}") from exc
+            raise ValueError(f"invalid {what}: {describe_error(exc)}") from exc
 
 
 def _normalise_overrides(
@@ -265,7 +265,7 @@ def _load(path: str | None, mtime_ns: int | None, size: int | None) -> ModelTabl
     table = _packaged()
     if path is None:
         return table
-    data = _read_json(Path(path))
+    data = read_json(Path(path))
     if isinstance(data, Mapping) and "models" in data:
         data = data["models"]  # a whole models.json-shaped file is fine too
     if not isinstance(data, list):

@@ -131,7 +131,7 @@ class FaultPlan:
                 self._queue.popleft()
             return head
 
-    def _restore(self, fault: _Fault) -> None:
+    def put_back(self, fault: _Fault) -> None:
         """Put back a disconnect whose request failed before streaming, so it stays pending."""
         with self._lock:
             self._queue.appendleft([fault, 1])
@@ -315,7 +315,7 @@ def _dispatch(
             events = engine.stream_message(key, data)  # raises before any event is sent
         except BaseException:
             if fault is not None:
-                faults._restore(fault)
+                faults.put_back(fault)
             raise
         headers = {"content-type": _SSE, "cache-control": "no-cache", "request-id": request_id}
         return WireResponse(200, headers, events=_encode(events, cut=fault is not None))

@@ -8,6 +8,7 @@ a line magic the whole line, so `%claude_panel  # show it` would pass `# show it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -66,7 +67,7 @@ def _spell_out(parser: Any, message: str) -> str:
     words = message.removeprefix("unrecognized arguments:")
     if words == message:
         return message
-    flags = [flag for action in parser._actions for flag in action.option_strings if flag.startswith("--")]
+    flags = list(dict.fromkeys(re.findall(r"--[\w-]+", parser.format_usage())))  # the usage names every flag
     starts = [word.split("=", 1)[0] for word in words.split() if word.startswith("--") and len(word) > 2]
     full = [" or ".join(matches) for s in starts if (matches := [f for f in flags if f.startswith(s)])]
     return f"{message} (flags are not abbreviated: write {', '.join(full)} in full)" if full else message

@@ -35,6 +35,8 @@ from .guide_messages import (
     image_block,
 )
 
+__all__ = ["check_index", "create_result", "to_params", "user_blocks"]
+
 _FINISH: dict[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -44,13 +46,13 @@ _FINISH: dict[str, FinishReason] = {
 }
 
 
-def _check_index(index: int, count: int, what: str) -> None:
+def check_index(index: int, count: int, what: str) -> None:
     if not 0 <= index < count:
         valid = f"valid: 0..{count - 1}" if count else "there are none"
         raise ValueError(f"Cache index {index} out of range for {count} {what} ({valid})")
 
 
-def _user_blocks(message: UserMessage) -> list[dict[str, Any]]:
+def user_blocks(message: UserMessage) -> list[dict[str, Any]]:
     """A user message's content blocks, its marker placed (explicit index, else the last text block)."""
     parts: list[Any] = [message.content] if isinstance(message.content, str) else list(message.content)
     blocks: list[dict[str, Any] | None] = [
@@ -60,7 +62,7 @@ def _user_blocks(message: UserMessage) -> list[dict[str, Any]]:
     if marker is not None:
         target = message.cache_index if isinstance(message, AnthropicUserMessage) else None
         if target is not None:
-            _check_index(target, len(blocks), "content blocks")
+            check_index(target, len(blocks), "content blocks")
         else:
             texts = [i for i, b in enumerate(blocks) if b is not None and b["type"] == "text"]
             present = [i for i, b in enumerate(blocks) if b is not None]
@@ -151,7 +153,7 @@ def to_params(
                 names[f"system.{len(system)}"] = name
                 system.append(block)
         elif isinstance(message, UserMessage):
-            user = _user_blocks(message)
+            user = user_blocks(message)
             if not user:
                 raise ValueError(f"messages[{n}] is an empty user message; the API rejects empty content.")
             append("user", [(b, f"user-{n}") for b in user])
@@ -168,7 +170,7 @@ def to_params(
                 else {}
             )
             for index in config:
-                _check_index(index, len(message.content), "tool results")
+                check_index(index, len(message.content), "tool results")
             results: list[tuple[dict[str, Any], str]] = []
             for i, result in enumerate(message.content):
                 answered = result.call_id in pending

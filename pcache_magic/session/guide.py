@@ -27,7 +27,7 @@ from anthropic.types import Message
 
 from ..core.conversation import CacheControl
 from ..core.ttl import TTL, TTLS
-from ._guide_convert import _check_index, _user_blocks, create_result, to_params
+from ._guide_convert import check_index, create_result, to_params, user_blocks
 from .guide_messages import (
     AnthropicFunctionExecutionResultMessage,
     AnthropicSystemMessage,
@@ -99,7 +99,7 @@ class GuideAPI:
         message = AnthropicUserMessage(
             content=content, source=source, cache_control=marker, cache_index=index
         )
-        _user_blocks(message)  # fail now, not at create(), on a bad index or nothing to mark
+        user_blocks(message)  # fail now, not at create(), on a bad index or nothing to mark
         return message
 
     def cached_tool_results(
@@ -125,7 +125,7 @@ class GuideAPI:
                 raise ValueError("Say which tool results to cache: cached_indices=[...] or cache_all=True.")
             indices = list(cached_indices)
             for i in indices:
-                _check_index(i, len(results), "tool results")
+                check_index(i, len(results), "tool results")
         return AnthropicFunctionExecutionResultMessage(
             content=results, cache_control_config=dict.fromkeys(indices, marker)
         )

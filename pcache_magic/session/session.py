@@ -162,6 +162,10 @@ class Session(BlocksAPI, GuideAPI, CallPipeline):
         """The request the next call would send (without the new prompt): a copy, yours to edit."""
         return copy.deepcopy(self._render(self.conversation, cache, model, max_tokens, extra)[0])
 
+    def next_request(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The next call's params (no prompt yet) and request path -> block name; read-only, not a copy."""
+        return self._render(self.conversation, None, None, None, {})
+
     def _render(
         self,
         conversation: Conversation,
@@ -203,7 +207,7 @@ class Session(BlocksAPI, GuideAPI, CallPipeline):
     ) -> tuple[list[Finding], list[Prediction]]:
         """Pre-flight findings and per-breakpoint predictions for `params` (default: the next call)."""
         if params is None:
-            params, names = self._render(self.conversation, None, None, None, {})
+            params, names = self.next_request()
         return self.book.check(params, names, self.models.get(str(params["model"])), self.now())
 
     @property

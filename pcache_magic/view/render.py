@@ -111,7 +111,7 @@ def _finding(f: Finding) -> str:
 
 def render_blocks(session: Session) -> str:
     """The conversation in request order: tokens, prefix tokens, markers, next-call outlook, findings."""
-    params, names = session._render(session.conversation, None, None, None, {})
+    params, names = session.next_request()
     lay = session.layout(params)
     findings, predictions = session.check(params, names)
     info = session.models.get(str(params["model"]))

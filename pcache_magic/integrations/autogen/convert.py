@@ -24,7 +24,7 @@ from autogen_core.models import (
     UserMessage,
 )
 from autogen_core.tools import Tool, ToolSchema
-from autogen_ext.models.anthropic._anthropic_client import convert_tools
+from autogen_ext.models.anthropic._anthropic_client import convert_tools  # noqa: PLC2701 (AutoGen's own tool conversion, so both clients send the same tools)
 from pydantic import Field
 
 from ...core.conversation import CacheControl

@@ -20,8 +20,10 @@ from autogen_core.models import (
     UserMessage,
 )
 from autogen_core.tools import Tool, ToolSchema
-from autogen_ext.models.anthropic._anthropic_client import convert_tool_choice_anthropic
-from autogen_ext.models.anthropic._model_info import get_info
+from autogen_ext.models.anthropic._anthropic_client import (  # noqa: PLC2701 (AutoGen's own)
+    convert_tool_choice_anthropic,
+)
+from autogen_ext.models.anthropic._model_info import get_info  # noqa: PLC2701 (AutoGen's model table)
 from pydantic import BaseModel
 
 from ...core.models import default_models
