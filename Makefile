@@ -7,12 +7,21 @@ STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: lab test lint typecheck notebooks bench chromium screenshot clean
+.PHONY: lab test lint layers typecheck notebooks bench chromium screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lab,autogen]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,lab,autogen]'
+	touch $@
+
+# A second environment without the autogen extra: the package must type-check where AutoGen is absent.
+BARE ?= .venv-bare
+BARE_STAMP := $(BARE)/.installed
+$(BARE_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(BARE)
+	$(BARE)/bin/python -m pip install --quiet --upgrade pip
+	$(BARE)/bin/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
 ## Open JupyterLab on the quickstart notebook (offline emulator unless ANTHROPIC_API_KEY is set).
@@ -32,13 +41,20 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 
-typecheck: $(STAMP)
+## The layers of design.md, as import-linter contracts in pyproject.toml.
+layers: $(STAMP)
+	$(BIN)/lint-imports
+
+## mypy with the autogen extra installed, and again without it: everything but the AutoGen
+## integration (whose base classes are AutoGen's) must type-check where AutoGen is absent.
+typecheck: $(STAMP) $(BARE_STAMP)
 	$(BIN)/mypy
+	$(BARE)/bin/mypy --exclude 'pcache_magic/(integrations|autogen)/'
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
-## The whole suite: lint, types, unit tests, notebooks (nbval) and the real-browser test.
-test: $(STAMP) chromium lint typecheck
+## The whole suite: lint, layers, types, unit tests, notebooks (nbval) and the real-browser test.
+test: $(STAMP) chromium lint layers typecheck
 	PCACHE_OFFLINE=1 $(BIN)/python -m pytest $(NBVAL) tests notebooks
 
 ## Re-run the notebooks offline and store their outputs (what nbval compares against).
@@ -53,4 +69,4 @@ bench: $(STAMP)
 	PCACHE_OFFLINE=1 $(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BARE) .pytest_cache .mypy_cache .ruff_cache

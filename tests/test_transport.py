@@ -6,6 +6,7 @@ server mode runs against a `pcache-emulator` served on a loopback port in a thre
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import pytest
 from pcache_magic.emulator import BASE_URL, DEFAULT_API_KEY, Emulator
 from pcache_magic.emulator.server import serve
 from pcache_magic.session.session import Session
-from pcache_magic.session.transport import EMULATOR_URL_ENV, OFFLINE_ENV, Connection, connect
+from pcache_magic.session.transport import EMULATOR_URL_ENV, OFFLINE_ENV, ConfigError, Connection, connect
 
 #: A fake key that would be easy to spot anywhere it leaked.
 SENTINEL = "sk-ant-SENTINEL-0123456789-do-not-print"
@@ -119,6 +120,60 @@ def test_a_key_means_live_built_but_never_called() -> None:
     assert conn.clock is time.time
     assert conn.notice == "live: calls go to the Anthropic API (ANTHROPIC_API_KEY is set)"
     assert not leaks(conn)
+
+
+def test_the_live_notice_names_another_host() -> None:
+    conn = connect(
+        env={"ANTHROPIC_API_KEY": SENTINEL, "ANTHROPIC_BASE_URL": "https://gateway.example.org/v1"}
+    )
+    assert str(conn.client.base_url).startswith("https://gateway.example.org/v1")
+    assert (
+        conn.notice
+        == "live: calls go to gateway.example.org, from ANTHROPIC_BASE_URL (ANTHROPIC_API_KEY is set)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ANTHROPIC_BASE_URL": "http://[::1"}, "ANTHROPIC_BASE_URL is not a valid URL (Invalid IPv6 URL)"),
+        ({"ANTHROPIC_BASE_URL": "ht!tp://x"}, "ANTHROPIC_BASE_URL='ht!tp://x' is not an http(s) URL"),
+        ({"ANTHROPIC_BASE_URL": "localhost:8080"}, "is not an http(s) URL with a host"),
+        ({"ANTHROPIC_BASE_URL": "http://x:99999"}, "Port out of range"),
+        ({"ANTHROPIC_BASE_URL": "ftp://user:pw@x"}, "ANTHROPIC_BASE_URL=(a URL with credentials) is not"),
+        ({EMULATOR_URL_ENV: "http://[::1"}, f"{EMULATOR_URL_ENV} is not a valid URL"),
+        ({"ANTHROPIC_API_KEY": SENTINEL + "\n"}, "characters an HTTP header cannot carry"),
+        ({"ANTHROPIC_API_KEY": "sk ant"}, "holds whitespace"),
+        ({"ANTHROPIC_API_KEY": "sk-ant-é"}, "holds whitespace or characters"),
+    ],
+)
+def test_a_configuration_the_sdk_would_choke_on_is_one_line_without_the_key(
+    env: dict[str, str], message: str
+) -> None:
+    env = {"ANTHROPIC_API_KEY": SENTINEL, **env}
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        connect(env=env)
+    error = caught.value
+    assert error.__cause__ is None and error.__context__ is None and "\n" not in str(error)
+    assert SENTINEL not in str(error) and "pw" not in str(error)
+    # IPython's Verbose mode prints every frame's variables: none of them may hold the key or the env
+    frames, tb = [], error.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    ours = [frame for frame in frames if "pcache_magic" in frame.f_code.co_filename]
+    assert ours and all(SENTINEL not in repr(frame.f_locals) for frame in ours)
+
+
+def test_a_bad_base_url_does_not_matter_offline() -> None:
+    conn = connect(env={"ANTHROPIC_API_KEY": SENTINEL, OFFLINE_ENV: "1", "ANTHROPIC_BASE_URL": "ht!tp://x"})
+    assert conn.mode == "offline"
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0, float("nan"), float("inf")])
+def test_a_timeout_must_be_finite_and_positive(timeout: float) -> None:
+    with pytest.raises(ConfigError, match="timeout must be a finite number of seconds > 0"):
+        connect(env={}, timeout=timeout)
 
 
 def test_moving_the_clock_online_is_a_clear_error() -> None:

@@ -4,6 +4,10 @@ The same SDK client class serves every mode; offline only swaps the HTTP
 transport, so request building, retries, streaming and parsing are the same
 code online and offline.  The API key is read from the environment and handed
 to the SDK; it is never stored here, printed, or put in a notice.
+
+The configuration (base URL, key, timeout) is checked before any client is built, and any failure
+is one `ConfigError` line raised from a frame that holds no secret: IPython's Verbose mode prints
+every frame's local variables, and the SDK's own frames hold the key.
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,10 +29,11 @@ import anthropic
 if TYPE_CHECKING:
     from ..emulator import Emulator
 
-__all__ = ["EMULATOR_URL_ENV", "OFFLINE_ENV", "Connection", "connect"]
+__all__ = ["EMULATOR_URL_ENV", "OFFLINE_ENV", "ConfigError", "Connection", "connect"]
 
 OFFLINE_ENV = "PCACHE_OFFLINE"
 EMULATOR_URL_ENV = "PCACHE_EMULATOR_URL"
+BASE_URL_ENV = "ANTHROPIC_BASE_URL"
 _TRUE = {"1", "true", "yes", "on"}
 
 Mode = Literal["live", "offline", "server"]
@@ -41,6 +48,10 @@ _OFFLINE_HINTS: dict[OfflineReason | None, str] = {
     "env": f"{OFFLINE_ENV} is set; unset it to use ANTHROPIC_API_KEY",
     "argument": "offline=True was given; set offline=False to use ANTHROPIC_API_KEY",
 }
+
+
+class ConfigError(ValueError):
+    """The environment or the arguments cannot make a client; one line that says what to fix."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +74,9 @@ class Connection:
     def notice(self) -> str:
         """One line for the user: where calls go (never the key)."""
         if self.mode == "live":
-            return "live: calls go to the Anthropic API (ANTHROPIC_API_KEY is set)"
+            host = self.client.base_url.host
+            where = "the Anthropic API" if host == "api.anthropic.com" else f"{host}, from {BASE_URL_ENV}"
+            return f"live: calls go to {where} (ANTHROPIC_API_KEY is set)"
         if self.mode == "server":
             return f"offline: calls go to the pcache-emulator at {self.url}"
         if self.why == "emulator":
@@ -99,13 +112,65 @@ def connect(
     - `PCACHE_EMULATOR_URL`: a running `pcache-emulator` over HTTP.
     - `offline=True` or `PCACHE_OFFLINE=1`, or no `ANTHROPIC_API_KEY`: a new in-process emulator.
     - otherwise: the live API, with the key from `ANTHROPIC_API_KEY`.
+
+    Raises `ConfigError` (one line, no secret, no chained traceback) when they cannot make a client.
     """
-    env = os.environ if env is None else env
+    outcome = _connect(os.environ if env is None else env, offline, emulator, client_kwargs)
+    del env, client_kwargs  # the traceback of the raise below shows this frame's locals: no secret in them
+    if isinstance(outcome, ConfigError):
+        raise outcome
+    return outcome
+
+
+def _connect(
+    env: Mapping[str, str], offline: bool | None, emulator: Emulator | None, client_kwargs: dict[str, Any]
+) -> Connection | ConfigError:
+    """`connect`'s work; a failure is returned, never raised, so no frame of it reaches a traceback."""
+    try:
+        _check_timeout(client_kwargs.get("timeout"))
+        return _clients(env, offline, emulator, client_kwargs)
+    except ConfigError as error:
+        return ConfigError(str(error))
+    except Exception as error:  # the SDK or httpx refusing what the checks let through
+        return ConfigError(
+            f"Could not build the Anthropic client ({type(error).__name__}); check {BASE_URL_ENV}."
+        )
+
+
+def _check_timeout(timeout: object) -> None:
+    if isinstance(timeout, int | float) and not (math.isfinite(timeout) and timeout > 0):
+        raise ConfigError(f"timeout must be a finite number of seconds > 0, not {timeout!r}.")
+
+
+def _check_key(key: str) -> None:
+    """A key the SDK would put in a header as is: whitespace or a control character there makes the
+    HTTP library raise an error that quotes the header, key and all."""
+    if not (key.isascii() and key.isprintable() and " " not in key):
+        raise ConfigError(
+            "ANTHROPIC_API_KEY holds whitespace or characters an HTTP header cannot carry; set it again."
+        )
+
+
+def _check_url(name: str, url: str) -> None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (reading it validates it)
+    except ValueError as error:
+        raise ConfigError(f"{name} is not a valid URL ({error}); fix or unset it.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = "(a URL with credentials)" if parts.username or parts.password else repr(url)
+        raise ConfigError(f"{name}={shown} is not an http(s) URL with a host; fix or unset it.")
+
+
+def _clients(
+    env: Mapping[str, str], offline: bool | None, emulator: Emulator | None, client_kwargs: dict[str, Any]
+) -> Connection:
     forced_by: OfflineReason = "argument"
     if offline is None:
         offline, forced_by = env.get(OFFLINE_ENV, "").strip().lower() in _TRUE, "env"
     key = env.get("ANTHROPIC_API_KEY") or None
     if emulator is None and (url := env.get(EMULATOR_URL_ENV)):
+        _check_url(EMULATOR_URL_ENV, url)
         url = url.rstrip("/")
         # The emulator only needs a per-key workspace, never the secret (the URL may be plain http).
         stand_in = "sk-ant-emulator" + (f"-{hashlib.sha256(key.encode()).hexdigest()[:16]}" if key else "")
@@ -138,6 +203,11 @@ def connect(
             emulator=emulator,
             why=why,
         )
+    _check_key(key)
+    if env.get(BASE_URL_ENV):  # passed on, so the URL checked is the one used whatever `env` is
+        client_kwargs = {"base_url": env[BASE_URL_ENV], **client_kwargs}
+    if client_kwargs.get("base_url"):
+        _check_url(BASE_URL_ENV, str(client_kwargs["base_url"]))
     return Connection(
         anthropic.Anthropic(api_key=key, **client_kwargs),
         anthropic.AsyncAnthropic(api_key=key, **client_kwargs),
