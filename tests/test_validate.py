@@ -206,6 +206,24 @@ VALID: dict[str, dict[str, Any]] = {
     "tool schema properties null": body(
         tools=[{"name": "t", "input_schema": {"type": "object", "properties": None}}]
     ),
+    "custom tool type null": body(tools=[{**WEATHER, "type": None}]),  # Optional in the SDK
+    "system role blocks": body({"role": "system", "content": [TEXT]}, user(TEXT)),
+    "container object": body(container={"id": "container_1", "skills": None}),
+    "web search results": body(
+        {"role": "user", "content": "Search it"},
+        assistant(
+            {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"q": "x"}},
+            {
+                "type": "web_search_tool_result",
+                "tool_use_id": "srvtoolu_1",
+                "content": [
+                    {"type": "web_search_result", "url": "https://x", "title": "X", "encrypted_content": "e"}
+                ],
+            },
+        ),
+        tools=[{"type": "web_search_20250305", "name": "web_search"}],
+    ),
+    "sampling fields": body(temperature=0, top_k=0, top_p=0.5),
     **{f"thinking {t['type']}": body(thinking=t) for t in THINKING_CONFIGS},
     **{f"tool_choice {c['type']}": body(tools=[WEATHER], tool_choice=c) for c in TOOL_CHOICES},
 }
@@ -607,6 +625,60 @@ ERRORS: list[tuple[str, object, str]] = [
         body(tools=[{"type": "web_search_20250305"}]),
         "tools.0.name: Field required",
     ),
+    # shapes that come with the SDK's types: every server tool and block, not only the ones read
+    (
+        "server tool name",
+        body(tools=[{"type": "web_search_20250305", "name": "search"}]),
+        "tools.0.name: Input should be 'web_search'",
+    ),
+    (
+        "server tool field",
+        body(tools=[{"type": "web_search_20250305", "name": "web_search", "max_uses": "3"}]),
+        "tools.0.max_uses: Input should be a valid integer",
+    ),
+    (
+        "server tool extra",
+        body(tools=[{"type": "web_search_20250305", "name": "web_search", "depth": 3}]),
+        "tools.0.depth: Extra inputs are not permitted",
+    ),
+    (
+        "container type",
+        body(container=5),
+        "container: Input should be a valid string or a valid dictionary",
+    ),
+    ("container id", body(container={"id": 5}), "container.id: Input should be a valid string"),
+    (
+        "tool_result content type",
+        body(user({**TOOL_RESULT, "content": 5})),
+        "messages.0.content.0.tool_result.content:"
+        " Input should be a valid string or a list of content blocks",
+    ),
+    (
+        "web search content type",
+        body(user(TEXT), assistant({"type": "web_search_tool_result", "tool_use_id": "s", "content": 5})),
+        "messages.1.content.0.web_search_tool_result.content:"
+        " Input should be a list of content blocks or a valid dictionary",
+    ),
+    (
+        "web search result",
+        body(
+            user(TEXT),
+            assistant(
+                {
+                    "type": "web_search_tool_result",
+                    "tool_use_id": "s",
+                    "content": [{"type": "web_search_result", "url": "https://x", "title": "X"}],
+                }
+            ),
+        ),
+        "messages.1.content.0.web_search_tool_result.content.0.web_search_result.encrypted_content:"
+        " Field required",
+    ),
+    (
+        "system role message block",
+        body({"role": "system", "content": [{"type": "text", "text": 1}]}, user(TEXT)),
+        "messages.0.content.0.text.text: Input should be a valid string",
+    ),
     (
         "duplicate tools",
         body(tools=[WEATHER, {**WEATHER, "cache_control": None}]),
@@ -652,7 +724,7 @@ ERRORS: list[tuple[str, object, str]] = [
     (
         "thinking type",
         body(thinking={"type": "on"}),
-        f"thinking: Input tag 'on' {TAGS} 'enabled', 'disabled', 'adaptive', 'between_tools'",
+        f"thinking: Input tag 'on' {TAGS} 'enabled', 'disabled', 'between_tools', 'adaptive'",
     ),
     (
         "thinking no budget",
@@ -721,6 +793,17 @@ ERRORS: list[tuple[str, object, str]] = [
         body(output_config={"verbosity": 1}),
         "output_config.verbosity: Extra inputs are not permitted",
     ),
+    # several problems: the first in the API's order of fields wins (required, then by name)
+    (
+        "stream before system",
+        body(stream="yes", system=5),
+        "stream: Input should be a valid boolean",
+    ),
+    (
+        "temperature before thinking",
+        body(temperature=2, thinking={"type": "on"}),
+        "temperature: Input should be less than or equal to 1",
+    ),
     # pre-warming
     ("prewarm stream", body(max_tokens=0, stream=True), PREWARM + "stream: true"),
     (
@@ -773,6 +856,14 @@ def test_invalid_bodies_answer_like_the_api(b: object, message: str) -> None:
     assert_invalid(b, message)
 
 
+def test_a_tool_type_the_sdk_does_not_know_is_refused() -> None:
+    """The installed SDK's tool types are the list: one it lacks is refused at its `type`."""
+    with pytest.raises(ApiError) as raised:
+        check(body(tools=[{"type": "web_search_29990101", "name": "web_search"}]))
+    assert raised.value.message.startswith("tools.0.type: Input should be 'custom', 'bash_20250124', ")
+    assert "'web_search_20250305'" in raised.value.message
+
+
 def test_unknown_model_is_404_after_the_body_is_valid() -> None:
     with pytest.raises(ApiError) as raised:
         check(body(model="gpt-4o"))
@@ -796,6 +887,7 @@ COUNT_ERRORS: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("no model", body(max_tokens=None, model=None), "model: Field required"),
     ("messages", body(max_tokens=None, messages=[]), "messages: at least one message is required"),
+    ("temperature", body(max_tokens=None, temperature=0.5), "temperature: Extra inputs are not permitted"),
 ]
 
 
