@@ -6,17 +6,19 @@ session with a cached system prompt and one answered call. Every answer is one l
 session is exactly as it was: the same blocks, the same call records, the same settings,
 and no file left behind.
 
-83 cases, one test each (the parametrize ids name them): the magic line (7: unknown flags,
+99 cases, one test each (the parametrize ids name them): the magic line (7: unknown flags,
 bad TTLs, bad choices), empty cells (5), markers and the request as a whole (5: a fifth
 marker, listing all five; 1h after 5m; over the context window), tools (12: invalid JSON,
 bad names, bad or missing schema, repeated names, fields the API refuses, --run without a
-function), files and images (13: missing, directory, not a regular file, binary, not
-UTF-8, oversized, fake PDF, unsupported image type), model and max_tokens (6: unknown
+function), files and images (22: missing, directory, not a regular file (a FIFO, /dev/zero,
+named or reached by a glob), a symlink loop, binary, not UTF-8, oversized, over the cell's
+total or file count, fake PDF, unsupported image type), model and max_tokens (6: unknown
 model with the nearest suggested, out of range), the clock (4, %claude_clock online among
 them), the other magics (8), loading a session (13: missing, corrupt, truncated, foreign,
 newer, damaged, repeated block names, not UTF-8, a directory), where saves and exports go
-(5: unwritable, missing folder, a directory) and `%config` values the traits refuse (5:
-IPython answers those in one logged line; the retry policy stays as it was).
+(5: unwritable, missing folder, a directory) and `%config` values the traits refuse (12:
+NaN or infinite timeouts, max_tokens below 1, negative or zero counts; IPython answers
+those in one logged line; the retry policy stays as it was).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 import pcache_magic
-from pcache_magic.ipython.cells import MAX_FILE_BYTES, MAX_IMAGE_BYTES
+from pcache_magic.ipython.files import MAX_FILE_BYTES, MAX_IMAGE_BYTES, MIB
 
 from _helpers import loaded_magics
 
@@ -271,6 +273,54 @@ CASES = [
         "%%claude_context --cache --file notes.txt bin.dat\nBoth files:",
         "bin.dat: a binary file; only text files and PDFs can be sent (images: --image).",
     ),
+    Case("file-fifo", "%claude_context --file pipe", "pipe: not a regular file; give a file on disk."),
+    Case(
+        "file-dev-zero",
+        "%claude_context --file /dev/zero",
+        "/dev/zero: not a regular file; give a file on disk.",
+    ),
+    Case(
+        "file-glob-reaches-a-fifo",
+        "%claude_context --file pip*",
+        "pipe: a named pipe, not a regular file; narrow the pattern pip*.",
+    ),
+    Case(
+        "file-symlink-to-itself",
+        "%claude_context --file selfloop",
+        "selfloop: cannot be read (Too many levels of symbolic links); check the path and its permissions.",
+        ("import os; os.symlink('selfloop', 'selfloop')",),
+    ),
+    Case(
+        "file-glob-through-symlink-loops",
+        "%claude_context --file tree/**/*.md",
+        "tree/**/*.md: the pattern matches no file; check the path and the cwd.",
+        ("import os; os.makedirs('tree/sub'); os.symlink('..', 'tree/sub/up'); os.symlink('.', 'tree/me')",),
+    ),
+    Case(
+        "files-over-the-cells-total",
+        "%%claude_context --cache --file big/*.txt\nAll of these:",
+        "The 2 files come to 39.8 MB, over the 32 MB one cell may read; "
+        "name fewer files or raise %config ClaudeMagics.max_files_mb.",
+    ),
+    Case(
+        "files-over-the-cells-total-system",
+        "%claude_system --file big/*.txt",
+        "The 2 files come to 39.8 MB, over the 32 MB one cell may read; "
+        "name fewer files or raise %config ClaudeMagics.max_files_mb.",
+    ),
+    Case(
+        "files-over-a-lowered-total",
+        "%claude_context --file notes.txt big/a.txt",
+        "The 2 files come to 19.9 MB, over the 1 MB one cell may read; "
+        "name fewer files or raise %config ClaudeMagics.max_files_mb.",
+        ("%config ClaudeMagics.max_files_mb = 1",),
+    ),
+    Case(
+        "files-too-many",
+        "%claude_context --file *.txt",
+        "*.txt: over 2 files for one cell; narrow the pattern or raise %config ClaudeMagics.max_files.",
+        ("%config ClaudeMagics.max_files = 2",),
+    ),
     Case(
         "image-unsupported-type",
         "%claude_context --image pic.bmp",
@@ -489,6 +539,11 @@ def make_files(folder: Path) -> None:
     (folder / "fake.pdf").write_text("not a pdf")
     (folder / "pic.bmp").write_bytes(b"BM" + bytes(64))
     (folder / "adir").mkdir()
+    os.mkfifo(folder / "pipe")  # reading it would wait for a writer forever
+    (folder / "big").mkdir()
+    for name in ("a.txt", "b.txt"):  # together over the cell's total, each under the per-file limit
+        with (folder / "big" / name).open("wb") as handle:
+            handle.truncate(19 * MIB)
 
 
 @pytest.fixture
@@ -522,7 +577,15 @@ def state(ip: InteractiveShell) -> tuple[Any, ...]:
         session.cache_mode,
         session.diagnostics,
     )
-    traits = (magics.model, magics.max_tokens, magics.default_ttl)
+    traits = (
+        magics.model,
+        magics.max_tokens,
+        magics.default_ttl,
+        magics.cache_mode,
+        magics.max_tool_rounds,
+        magics.max_files,
+        magics.max_files_mb,
+    )
     files = sorted(str(p) for p in Path.cwd().rglob("*"))
     return (
         id(session),
@@ -536,10 +599,11 @@ def state(ip: InteractiveShell) -> tuple[Any, ...]:
 
 
 def test_the_table_is_large_enough_and_ids_are_unique() -> None:
-    assert len(CASES) + len(CONFIG_CASES) == 83  # the count in the docstring
-    assert len({c.id for c in CASES} | {p.id for p in CONFIG_CASES}) == 83
+    assert len(CASES) + len(CONFIG_CASES) == 99  # the count in the docstring
+    assert len({c.id for c in CASES} | {p.id for p in CONFIG_CASES}) == 99
 
 
+@pytest.mark.timeout(120)  # a FIFO or /dev/zero that were read would hang here
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_one_line_and_changes_nothing(ip: InteractiveShell, unwritable: str, case: Case) -> None:
     with capture_output():
@@ -581,6 +645,47 @@ CONFIG_CASES = [
         "The value of the 'timeout' trait of a ClaudeMagics instance should not be less than 0.001, "
         "but a value of 0.0 was specified",
         id="config-zero-timeout",
+    ),
+    pytest.param(
+        "%config ClaudeMagics.timeout = float('nan')",
+        "ClaudeMagics.timeout must be a number of seconds from 0.001 to 86,400, "
+        "or None for the SDK's default; not nan.",
+        id="config-nan-timeout",
+    ),
+    pytest.param(
+        "%config ClaudeMagics.timeout = float('inf')",
+        "The value of the 'timeout' trait of a ClaudeMagics instance should not be greater than 86400.0, "
+        "but a value of inf was specified",
+        id="config-infinite-timeout",
+    ),
+    pytest.param(
+        "%config ClaudeMagics.max_tokens = 0",
+        "ClaudeMagics.max_tokens must be at least 1, not 0 (%claude_prewarm fills the cache without output).",
+        id="config-zero-max-tokens",
+    ),
+    pytest.param(
+        "%config ClaudeMagics.max_tokens = -1",
+        "ClaudeMagics.max_tokens must be at least 1, not -1 "
+        "(%claude_prewarm fills the cache without output).",
+        id="config-negative-max-tokens",
+    ),
+    pytest.param(
+        "%config ClaudeMagics.max_tool_rounds = -1",
+        "The value of the 'max_tool_rounds' trait of a ClaudeMagics instance should not be less than 0, "
+        "but a value of -1 was specified",
+        id="config-negative-tool-rounds",
+    ),
+    pytest.param(
+        "%config ClaudeMagics.max_files_mb = 0",
+        "The value of the 'max_files_mb' trait of a ClaudeMagics instance should not be less than 1, "
+        "but a value of 0 was specified",
+        id="config-zero-files-total",
+    ),
+    pytest.param(
+        "%config ClaudeMagics.max_files = 0",
+        "The value of the 'max_files' trait of a ClaudeMagics instance should not be less than 1, "
+        "but a value of 0 was specified",
+        id="config-zero-max-files",
     ),
     pytest.param(
         "%config ClaudeMagics.default_ttl = '2h'",

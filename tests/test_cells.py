@@ -1,19 +1,19 @@
-"""cells.py: files and globs to content blocks, tools cells, durations, per-cell block names."""
+"""cells.py: a cell and its files to content blocks, tools cells, durations, per-cell block names.
+
+Reading the files themselves (globs, limits, file types) is tests/test_files.py.
+"""
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from pcache_magic.ipython import cells
+from pcache_magic.ipython.files import Limits, file_block
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 16
-GIF = b"GIF89a" + b"\x00" * 16
-WEBP = b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\x00" * 8
 PDF = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
 
 
@@ -38,74 +38,34 @@ def test_clean_text_trims_what_would_break_byte_identity() -> None:
     assert cells.clean_text("  indented") == "  indented"
 
 
-def test_expand_paths_sorts_globs_and_dedupes(files: Path) -> None:
-    found = cells.expand_paths(["src/*.py", "src/a.py"])
-    assert [p.name for p in found] == ["a.py", "b.py"]
-
-
-@pytest.mark.parametrize(
-    ("pattern", "words"),
-    [("nope/*.py", "matches no file"), ("missing.txt", "does not exist"), ("src", "is a directory")],
-)
-def test_expand_paths_errors_name_the_pattern(files: Path, pattern: str, words: str) -> None:
-    with pytest.raises(ValueError, match=words) as info:
-        cells.expand_paths([pattern])
-    assert pattern in str(info.value)
-
-
-def test_text_file_is_a_text_block_with_a_header(files: Path) -> None:
-    block = cells.file_block(Path("src/a.py"))
-    assert block == {"type": "text", "text": "File: src/a.py\n\ndef a():\n    return 1"}
-
-
-def test_pdf_is_a_base64_document(files: Path) -> None:
-    block = cells.file_block(Path("paper.pdf"))
-    assert block["type"] == "document"
-    assert block["source"]["media_type"] == "application/pdf"
-    assert base64.b64decode(block["source"]["data"]) == PDF
-    assert block["title"] == "paper.pdf"
-
-
-@pytest.mark.parametrize(
-    ("name", "words"),
-    [("fake.pdf", "not a PDF"), ("blob.bin", "binary file"), ("latin1.txt", "not UTF-8")],
-)
-def test_unsendable_files_are_refused_by_name(files: Path, name: str, words: str) -> None:
-    with pytest.raises(ValueError, match=words) as info:
-        cells.file_block(Path(name))
-    assert name in str(info.value)
-
-
-def test_size_cap(files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cells, "MAX_FILE_BYTES", 10)
-    with pytest.raises(ValueError, match=r"src/a.py: .* over the"):
-        cells.file_block(Path("src/a.py"))
-
-
-@pytest.mark.parametrize(
-    ("data", "media"),
-    [(PNG, "image/png"), (JPEG, "image/jpeg"), (GIF, "image/gif"), (WEBP, "image/webp")],
-)
-def test_images_by_their_bytes(tmp_path: Path, data: bytes, media: str) -> None:
-    path = tmp_path / "picture.img"
-    path.write_bytes(data)
-    block = cells.image_block(path)
-    assert block["type"] == "image"
-    assert block["source"] == {"type": "base64", "media_type": media, "data": base64.b64encode(data).decode()}
-
-
-def test_unsupported_image_type(files: Path) -> None:
-    with pytest.raises(ValueError, match=r"pic\.bmp: not a PNG, JPEG, GIF or WebP"):
-        cells.image_block(Path("pic.bmp"))
-
-
 def test_context_content_orders_text_files_images(files: Path) -> None:
     content, source = cells.context_content("\nRead these.\n", ["src/*.py", "paper.pdf"], ["pic.png"])
     assert [c["type"] for c in content] == ["text", "text", "text", "document", "image"]
     assert content[0]["text"] == "Read these."
     assert source == "src/a.py and 3 more"
-    assert cells.context_content("", ["paper.pdf"]) == ([cells.file_block(Path("paper.pdf"))], "paper.pdf")
+    assert cells.context_content("", ["paper.pdf"]) == ([file_block(Path("paper.pdf"))], "paper.pdf")
     assert cells.context_content("  \n") == ([], None)
+
+
+def test_a_cell_is_refused_whole_before_its_files_are_read(files: Path) -> None:
+    """The cap covers --file and --image together, and is checked before the first file is read."""
+    (files / "big.txt").write_text("x" * 4_000)
+    limits = Limits(total_bytes=4_000)
+    with pytest.raises(
+        ValueError, match=r"^The 2 files come to 0\.0 MB, over the 4,000 bytes one cell may read"
+    ):
+        cells.context_content("Read.", ["big.txt"], ["pic.png"], limits)
+    with pytest.raises(ValueError, match=r"^src/\*\.py: over 2 files for one cell"):
+        cells.context_content("Read.", ["paper.pdf", "src/*.py"], [], Limits(max_files=2))
+    content, _ = cells.context_content("", ["big.txt"], [], limits)  # exactly at the cap
+    assert content == [{"type": "text", "text": "File: big.txt\n\n" + "x" * 4_000}]
+
+
+def test_system_text_keeps_to_the_limits(files: Path) -> None:
+    with pytest.raises(ValueError, match=r"^The 2 files come to .* over the 40 bytes one cell may read"):
+        cells.system_text("x", ["src/*.py"], Limits(total_bytes=40))
+    with pytest.raises(ValueError, match=r"^/dev/zero: not a regular file; give a file on disk\.$"):
+        cells.system_text("x", ["/dev/zero"])
 
 
 def get_weather(city: str) -> str:

@@ -1,54 +1,37 @@
 """Turn what a notebook cell says into content blocks, tool definitions and durations.
 
-The magics stay thin by leaving the fiddly parts here: expanding globs the
-shell never expanded, refusing files the API would reject (binary, not UTF-8,
-too large, an image type it does not take) *before* anything is sent, reading
-a tools cell as JSON or as a Python expression, and parsing "1h30m".  Every
-failure is a `ValueError` whose message names the file or the input and says
-what to do; the magics show it as a one-line UsageError.
+The magics stay thin by leaving the fiddly parts here: putting a cell's text
+and its files (read, within bounds, by `files`) into blocks, refusing what the
+API would reject *before* anything is sent, reading a tools cell as JSON or as
+a Python expression, and parsing "1h30m".  Every failure is a `ValueError`
+whose message names the file or the input and says what to do; the magics
+show it as a one-line UsageError.
 """
 
 from __future__ import annotations
 
 import ast
-import base64
-import glob
 import hashlib
 import json
-import os
 import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from .files import CellFiles, Limits, file_block, image_block
+
 __all__ = [
-    "MAX_FILE_BYTES",
-    "MAX_IMAGE_BYTES",
     "CellBlocks",
     "Naming",
     "cell_id",
     "clean_text",
     "context_content",
-    "expand_paths",
-    "file_block",
-    "image_block",
     "parse_duration",
     "parse_tools",
     "short_hash",
+    "system_text",
 ]
 
-#: Larger files are refused: the whole request must stay under the API's 32 MB limit.
-MAX_FILE_BYTES = 20 * 1024 * 1024
-#: The API's limit for one image.
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
-
-_IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
 
 
@@ -66,88 +49,24 @@ def short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def expand_paths(patterns: Sequence[str]) -> list[Path]:
-    """Expand `~` and globs (the magic line is not shell-expanded); sorted, de-duplicated."""
-    found: list[Path] = []
-    for pattern in patterns:
-        expanded = os.path.expanduser(pattern)
-        if glob.has_magic(expanded):
-            matches = sorted(p for p in glob.glob(expanded, recursive=True) if os.path.isfile(p))
-            if not matches:
-                raise ValueError(f"{pattern}: the pattern matches no file; check the path and the cwd.")
-            found.extend(Path(m) for m in matches)
-        else:
-            path = Path(expanded)
-            if not path.is_file():
-                if path.is_dir():
-                    raise ValueError(f"{pattern}: the file is a directory; use a glob such as dir/*.py.")
-                if path.exists():  # a device, a pipe or a socket: reading it may never end
-                    raise ValueError(f"{pattern}: not a regular file; give a file on disk.")
-                raise ValueError(f"{pattern}: the file does not exist.")
-            found.append(path)
-    unique: dict[Path, None] = dict.fromkeys(found)
-    return list(unique)
-
-
-def _read(path: Path, limit: int) -> bytes:
-    size = path.stat().st_size
-    if size > limit:
-        raise ValueError(
-            f"{path}: {size / 1e6:.1f} MB is over the {limit // (1024 * 1024)} MB limit; send a smaller file."
-        )
-    return path.read_bytes()
-
-
-def file_block(path: Path) -> dict[str, Any]:
-    """A text block headed by the file's name, or a base64 `document` block for a PDF."""
-    data = _read(path, MAX_FILE_BYTES)
-    if data.startswith(b"%PDF-"):
-        return {
-            "type": "document",
-            "source": {
-                "type": "base64",
-                "media_type": "application/pdf",
-                "data": base64.b64encode(data).decode("ascii"),
-            },
-            "title": path.name,
-        }
-    if path.suffix.lower() == ".pdf":
-        raise ValueError(f"{path}: named .pdf but it is not a PDF file.")
-    if b"\x00" in data[:8192]:
-        raise ValueError(f"{path}: a binary file; only text files and PDFs can be sent (images: --image).")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(
-            f"{path}: not UTF-8 text (byte {error.start}); convert it, e.g. iconv -t utf-8."
-        ) from None
-    return {"type": "text", "text": f"File: {path}\n\n{text.rstrip()}"}
-
-
-def image_block(path: Path) -> dict[str, Any]:
-    """A base64 `image` block; the media type comes from the bytes, since a wrong one is a 400."""
-    data = _read(path, MAX_IMAGE_BYTES)
-    media = next((m for magic, m in _IMAGE_MAGIC if data.startswith(magic)), None)
-    if media is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        media = "image/webp"
-    if media is None:
-        raise ValueError(f"{path}: not a PNG, JPEG, GIF or WebP image; convert it to one of those.")
-    encoded = base64.b64encode(data).decode("ascii")
-    return {"type": "image", "source": {"type": "base64", "media_type": media, "data": encoded}}
-
-
 def context_content(
-    cell: str, files: Sequence[str] = (), images: Sequence[str] = ()
+    cell: str, files: Sequence[str] = (), images: Sequence[str] = (), limits: Limits | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """The blocks of one context cell (its text, then files, then images) and a source label."""
+    """The blocks of one context cell (its text, then files, then images) and a source label.
+
+    Every path is expanded and every size checked before the first byte is read, so a cell
+    that names too much is refused whole, quickly, and adds nothing.
+    """
     content: list[dict[str, Any]] = []
     text = clean_text(cell)
     if text:
         content.append({"type": "text", "text": text})
-    file_paths = expand_paths(files)
-    image_paths = expand_paths(images)
-    content.extend(file_block(p) for p in file_paths)
-    content.extend(image_block(p) for p in image_paths)
+    reader = CellFiles(limits)
+    file_paths = reader.expand(files)
+    image_paths = reader.expand(images)
+    reader.check(file_paths, image_paths)
+    content.extend(file_block(p, reader) for p in file_paths)
+    content.extend(image_block(p, reader) for p in image_paths)
     paths = [str(p) for p in (*file_paths, *image_paths)]
     source = None
     if paths:
@@ -155,12 +74,15 @@ def context_content(
     return content, source
 
 
-def system_text(cell: str, files: Sequence[str] = ()) -> str:
+def system_text(cell: str, files: Sequence[str] = (), limits: Limits | None = None) -> str:
     """A system prompt: the cell's text, then each file headed by its name (text files only)."""
     text = clean_text(cell)
     parts = [text] if text else []
-    for path in expand_paths(files):
-        block = file_block(path)
+    reader = CellFiles(limits)
+    paths = reader.expand(files)
+    reader.check(paths)
+    for path in paths:
+        block = file_block(path, reader)
         if block["type"] != "text":
             raise ValueError(f"{path}: a system prompt takes text only; send PDFs with %%claude_context.")
         parts.append(block["text"])

@@ -78,7 +78,7 @@ class ClaudeMagics(SessionMagics):
         """
         args = parse_argstring(self.claude_system, line)
         try:
-            text = cells.system_text(cell or "", args.file)
+            text = cells.system_text(cell or "", args.file, self.file_limits())
         except (ValueError, OSError) as error:
             raise UsageError(one_line(error)) from None
         if not text:
@@ -104,7 +104,7 @@ class ClaudeMagics(SessionMagics):
         """
         args = parse_argstring(self.claude_context, line)
         try:
-            content, source = cells.context_content(cell or "", args.file, args.image)
+            content, source = cells.context_content(cell or "", args.file, args.image, self.file_limits())
         except (ValueError, OSError) as error:
             raise UsageError(one_line(error)) from None
         if not content:

@@ -7,6 +7,7 @@ changes the live session, never the conversation.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -19,14 +20,16 @@ from ..core.models import default_models
 from ..core.ttl import TTL, TTLS
 from ..session.session import DEFAULT_MODEL, CacheMode, Session
 from ..session.transport import connect
-from . import cells
+from . import cells, files
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-__all__ = ["MODES", "MODES_HELP", "SessionMagics"]
+__all__ = ["MAX_TIMEOUT", "MODES", "MODES_HELP", "SessionMagics"]
 
 MODES = ["none", "last", "automatic", "auto"]
+#: A day: longer is no timeout at all, and far longer overflows the socket's own limit.
+MAX_TIMEOUT = 86_400.0
 MODES_HELP = (
     "Markers beyond the blocks' own: none; last (one on the last turn); automatic (the API's "
     "top-level automatic caching); auto (the planner picks up to 4 breakpoints and their TTLs)."
@@ -37,24 +40,42 @@ class SessionMagics(Magics):
     """The one session the magics drive, and the settings that shape it."""
 
     model = Unicode(DEFAULT_MODEL, help="Model for %%claude (applies to the live session).").tag(config=True)
-    max_tokens = Int(1024, help="max_tokens for %%claude.").tag(config=True)
+    max_tokens = Int(
+        1024, help="max_tokens for %%claude: at least 1 (%claude_prewarm sends 0 by itself)."
+    ).tag(config=True)
     default_ttl = Enum(TTLS, default_value="5m", help="Lifetime of a bare --cache.").tag(config=True)
     cache_mode = Enum(MODES, default_value="none", help=MODES_HELP).tag(config=True)
     stream = Bool(True, help="Stream replies into the output as they arrive.").tag(config=True)
     show_panel = Bool(False, help="Show the cache panel when the extension loads.").tag(config=True)
     offline = Bool(False, help="Use the offline emulator even with ANTHROPIC_API_KEY set.").tag(config=True)
-    max_tool_rounds = Int(8, help="Tool calls answered per %%claude turn with --run tools.").tag(config=True)
+    max_tool_rounds = Int(
+        8, min=0, help="Tool calls answered per %%claude turn with --run tools (0: none)."
+    ).tag(config=True)
     max_retries = Int(
         2, min=0, help="Retries after a 429, 5xx, timeout or refused connection (honours retry-after)."
     ).tag(config=True)
     timeout = Float(
-        None, allow_none=True, min=0.001, help="Seconds per attempt before a timeout (None: the SDK's)."
+        None,
+        allow_none=True,
+        min=0.001,
+        max=MAX_TIMEOUT,
+        help="Seconds per attempt before a timeout, up to a day (None: the SDK's).",
+    ).tag(config=True)
+    max_files = Int(
+        files.DEFAULT_MAX_FILES, min=1, help="Files one cell's --file and --image may name, globs expanded."
+    ).tag(config=True)
+    max_files_mb = Int(
+        files.DEFAULT_TOTAL_BYTES // files.MIB,
+        min=1,
+        help="MB all the files of one cell may come to, checked before any is read "
+        "(default: the API's 32 MB request limit).",
     ).tag(config=True)
 
     def __init__(
         self, shell: InteractiveShell | None = None, session: Session | None = None, **kw: Any
     ) -> None:
         self._syncing = True  # the config is applied in super().__init__, before there is a session
+        self._mirroring = False  # True while the traits show the session's own values
         super().__init__(shell=shell, **kw)
         self.session: Session = session or self._new_session()
         self._panel: Any = None
@@ -63,6 +84,10 @@ class SessionMagics(Magics):
         self._syncing = False
 
     # -- settings and lifetime --------------------------------------------------------------
+    def file_limits(self) -> files.Limits:
+        """What one cell may read with --file and --image, from the traits."""
+        return files.Limits(total_bytes=self.max_files_mb * files.MIB, max_files=self.max_files)
+
     def _client_options(self) -> dict[str, Any]:
         """The SDK's retry policy from the traits (the SDK's own default timeout when None)."""
         options: dict[str, Any] = {"max_retries": self.max_retries}
@@ -90,13 +115,13 @@ class SessionMagics(Magics):
 
     def _sync_traits(self) -> None:
         """Show the session's settings in the traits without writing them back."""
-        self._syncing = True
+        self._syncing = self._mirroring = True
         try:
             self.model, self.max_tokens = self.session.model, self.session.max_tokens
             self.default_ttl = self.session.default_ttl or self.default_ttl
             self.cache_mode = self.session.cache_mode
         finally:
-            self._syncing = False
+            self._syncing = self._mirroring = False
 
     @validate("model")
     def _check_model(self, proposal: Any) -> str:
@@ -106,6 +131,28 @@ class SessionMagics(Magics):
         except KeyError as error:
             raise TraitError(str(error)) from None
         return str(proposal["value"])
+
+    @validate("max_tokens")
+    def _check_max_tokens(self, proposal: Any) -> int:
+        """At least 1 when set; a session that holds less (made in Python) is shown as it is."""
+        value = int(proposal["value"])
+        if value < 1 and not self._mirroring:
+            raise TraitError(
+                f"ClaudeMagics.max_tokens must be at least 1, not {value} "
+                "(%claude_prewarm fills the cache without output)."
+            )
+        return value
+
+    @validate("timeout")
+    def _check_timeout(self, proposal: Any) -> float | None:
+        """Float(min=..., max=...) lets NaN through: every comparison with it is false."""
+        value = proposal["value"]
+        if value is not None and not math.isfinite(value):
+            raise TraitError(
+                f"ClaudeMagics.timeout must be a number of seconds from 0.001 to {MAX_TIMEOUT:,.0f}, "
+                f"or None for the SDK's default; not {value}."
+            )
+        return value
 
     @observe("model", "max_tokens", "default_ttl", "cache_mode")
     def _apply(self, change: Any) -> None:

@@ -1,0 +1,164 @@
+"""settings.py: the traits refuse what cannot work (in one line), and the file limits reach the magics.
+
+`%config` answers a refused value in one logged line (tests/test_bad_input.py runs those
+through the shell); here the traits are set directly, which raises the same `TraitError`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+from traitlets import TraitError
+from traitlets.config import Config
+
+import pcache_magic
+from pcache_magic.emulator import Emulator
+from pcache_magic.ipython.files import MIB, Limits
+from pcache_magic.ipython.magics import ClaudeMagics
+from pcache_magic.session.session import Session
+from pcache_magic.session.transport import connect
+
+from _helpers import MODEL
+
+
+@pytest.fixture
+def magics(session: Session) -> ClaudeMagics:
+    return ClaudeMagics(session=session)
+
+
+def test_the_file_limits_default_to_the_documented_ones(magics: ClaudeMagics) -> None:
+    assert (magics.max_files, magics.max_files_mb) == (1000, 32)
+    assert magics.file_limits() == Limits() == Limits(total_bytes=32 * MIB, max_files=1000)
+    magics.max_files, magics.max_files_mb = 5, 64
+    assert magics.file_limits() == Limits(total_bytes=64 * MIB, max_files=5)
+
+
+REFUSED = [
+    ("max_tokens", 0, r"^ClaudeMagics\.max_tokens must be at least 1, not 0 \(%claude_prewarm fills"),
+    ("max_tokens", -1, r"^ClaudeMagics\.max_tokens must be at least 1, not -1 "),
+    (
+        "timeout",
+        math.nan,
+        r"^ClaudeMagics\.timeout must be a number of seconds from 0\.001 to 86,400, or None",
+    ),
+    ("timeout", math.inf, r"should not be greater than 86400\.0, but a value of inf was specified"),
+    ("timeout", -math.inf, r"should not be less than 0\.001, but a value of -inf was specified"),
+    ("timeout", 1e300, r"should not be greater than 86400\.0"),
+    ("timeout", 0.0, r"should not be less than 0\.001"),
+    ("max_retries", -1, r"'max_retries' trait .* should not be less than 0"),
+    ("max_tool_rounds", -1, r"'max_tool_rounds' trait .* should not be less than 0"),
+    ("max_files", 0, r"'max_files' trait .* should not be less than 1"),
+    ("max_files_mb", 0, r"'max_files_mb' trait .* should not be less than 1"),
+    ("default_ttl", "2h", r"expected any of \['5m', '1h'\], not the str '2h'"),
+    ("cache_mode", "sometimes", r"expected any of \['none', 'last', 'automatic', 'auto'\]"),
+    ("model", "claude-sonet-4-5", r"^Unknown model 'claude-sonet-4-5'\. Did you mean 'claude-sonnet-4-5'\?"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "message"), REFUSED, ids=[f"{n}={v}" for n, v, _ in REFUSED])
+def test_refused_values_say_why_and_change_nothing(
+    magics: ClaudeMagics, session: Session, name: str, value: Any, message: str
+) -> None:
+    before = (
+        getattr(magics, name),
+        session.model,
+        session.max_tokens,
+        session.default_ttl,
+        session.cache_mode,
+    )
+    with pytest.raises(TraitError, match=message) as info:
+        setattr(magics, name, value)
+    assert "\n" not in str(info.value)
+    after = (
+        getattr(magics, name),
+        session.model,
+        session.max_tokens,
+        session.default_ttl,
+        session.cache_mode,
+    )
+    assert after == before
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_tokens", 1),
+        ("timeout", 0.001),
+        ("timeout", 86_400.0),
+        ("timeout", None),
+        ("max_tool_rounds", 0),
+        ("max_retries", 0),
+        ("max_files", 1),
+        ("max_files_mb", 10_000),
+    ],
+)
+def test_the_edges_are_accepted(magics: ClaudeMagics, name: str, value: Any) -> None:
+    setattr(magics, name, value)
+    assert getattr(magics, name) == value
+
+
+def test_max_tokens_and_timeout_reach_the_session(magics: ClaudeMagics, session: Session) -> None:
+    magics.max_tokens = 1
+    magics.timeout = 12.5
+    assert session.max_tokens == 1
+    assert session.client is not None and session.client.timeout == 12.5
+
+
+def test_a_bad_config_value_is_refused_at_construction(session: Session) -> None:
+    with pytest.raises(TraitError, match="max_tokens must be at least 1, not 0"):
+        ClaudeMagics(session=session, config=Config({"ClaudeMagics": {"max_tokens": 0}}))
+    with pytest.raises(TraitError, match="timeout must be a number of seconds"):
+        ClaudeMagics(session=session, config=Config({"ClaudeMagics": {"timeout": math.nan}}))
+
+
+def test_a_session_made_in_python_is_shown_as_it_is(magics: ClaudeMagics, emu: Emulator) -> None:
+    """Session(max_tokens=0) is legal in Python; the trait mirrors it and a %config mends it."""
+    odd = Session(model=MODEL, max_tokens=0, connection=connect(emulator=emu))
+    magics.use(odd)
+    assert magics.max_tokens == 0
+    magics.max_tokens = 300
+    assert odd.max_tokens == 300
+    with pytest.raises(TraitError):
+        magics.max_tokens = 0
+
+
+def test_a_nan_timeout_in_the_config_does_not_load_the_extension(
+    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PCACHE_OFFLINE", "1")
+    shell.config.ClaudeMagics.timeout = math.nan
+    try:
+        with capture_output():
+            result = shell.run_cell("%load_ext pcache_magic")
+        assert isinstance(result.error_in_exec, UsageError)
+        assert str(result.error_in_exec).startswith(
+            "pcache_magic was not loaded: ClaudeMagics.timeout must be"
+        )
+        assert "ClaudeMagics" not in shell.magics_manager.registry
+    finally:
+        shell.config.pop("ClaudeMagics", None)
+        shell.extension_manager.loaded.discard("pcache_magic")
+
+
+def test_the_cells_total_follows_the_setting(ip: InteractiveShell, tmp_path: Path) -> None:
+    """Lowered, a cell's files are refused whole; raised again, the same cell is accepted."""
+    (tmp_path / "notes.md").write_text("note " * 300_000)  # 1.5 MB
+    session = pcache_magic.current_session()
+    with capture_output():
+        ip.run_cell("%config ClaudeMagics.max_files_mb = 1").raise_error()
+        result = ip.run_cell("%claude_context --name notes --file notes.md")
+    assert str(result.error_in_exec) == (
+        "The 1 files come to 1.5 MB, over the 1 MB one cell may read; "
+        "name fewer files or raise %config ClaudeMagics.max_files_mb."
+    )
+    assert session.conversation.names() == []
+    with capture_output():
+        ip.run_cell("%config ClaudeMagics.max_files_mb = 2").raise_error()
+        ip.run_cell("%claude_context --name notes --file notes.md").raise_error()
+    assert session.conversation.names() == ["notes"]
