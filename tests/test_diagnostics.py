@@ -169,12 +169,42 @@ def test_common_tokens_count_the_shared_prefix() -> None:
     assert base.common_tokens(fingerprint(edited)) == lay.positions[first_changed - 1].cumulative
 
 
-def test_history_is_bounded_oldest_first() -> None:
-    history = History(limit=2)
+def test_history_is_bounded_by_size_oldest_first() -> None:
     prints = [fingerprint(request(), cached=n) for n in range(3)]
+    size = prints[0].nbytes
+    assert all(fp.nbytes == size for fp in prints) and size > 0
+    history = History(max_bytes=2 * size)
     for n, fp in enumerate(prints):
         history.add(f"msg_{n}", fp)
     assert history.get("msg_0") is None
     assert history.get("msg_1") is prints[1] and history.get("msg_2") is prints[2]
+    assert history.nbytes == 2 * size and len(history) == 2
     history.clear()
-    assert history.get("msg_2") is None
+    assert history.get("msg_2") is None and history.nbytes == 0
+
+
+def test_history_size_grows_with_the_request_not_the_count() -> None:
+    """A fingerprint of a long conversation weighs more: a few of them fill the budget alone."""
+    small = fingerprint(request())
+    turns = [{"role": r, "content": f"turn {i}"} for i in range(400) for r in ("user", "assistant")]
+    big = fingerprint(request(messages=[*turns, {"role": "user", "content": "last"}]))
+    assert big.nbytes > 50 * small.nbytes
+    history = History(max_bytes=big.nbytes + small.nbytes)
+    history.add("msg_small", small)
+    history.add("msg_big", big)
+    assert history.get("msg_small") is small and history.get("msg_big") is big
+    history.add("msg_big_2", big)  # over budget: the oldest go until it fits
+    assert history.get("msg_small") is None and history.get("msg_big") is None
+    assert history.nbytes <= big.nbytes + small.nbytes
+    history.add("msg_small", small)
+    assert history.get("msg_big_2") is big
+
+
+def test_a_fingerprint_larger_than_the_whole_budget_is_not_kept() -> None:
+    small = fingerprint(request())
+    history = History(max_bytes=small.nbytes)
+    history.add("msg_0", small)
+    history.add("msg_huge", fingerprint(request(messages=[{"role": "user", "content": "x"}] * 50)))
+    assert history.get("msg_huge") is None and history.get("msg_0") is small
+    with pytest.raises(ValueError, match="at least 1"):
+        History(max_bytes=0)

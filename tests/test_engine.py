@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from typing import Any
 
 import pytest
 
-from pcache_magic.emulator.engine import Engine, ManualClock
+from pcache_magic.emulator.engine import MAX_ADVANCE_S, MAX_OFFSET_S, Engine, ManualClock
 from pcache_magic.emulator.errors import ApiError
 
 KEY = "sk-ant-test-key"
@@ -449,3 +450,68 @@ def test_concurrent_clients_never_lose_or_mix_entries() -> None:
 def test_advance_rejects_negative(engine: Engine) -> None:
     with pytest.raises(ValueError, match="forward"):
         engine.advance(-1)
+
+
+# -- the clock's bounds -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("seconds", "message"),
+    [
+        pytest.param(float("inf"), "seconds must be a finite number, not inf", id="infinity"),
+        pytest.param(float("nan"), "seconds must be a finite number, not nan", id="nan"),
+        pytest.param(1e20, "seconds must be at most 315,360,000 (10 years) per advance", id="1e20"),
+        pytest.param(10**400, "seconds must be at most 315,360,000 (10 years) per advance", id="huge-int"),
+        pytest.param(-1, "time only moves forward: seconds must be >= 0", id="negative"),
+        pytest.param(True, "seconds must be a number, not bool", id="bool"),
+        pytest.param("60", "seconds must be a number, not str", id="text"),
+    ],
+)
+def test_advance_refuses_what_would_break_the_clock(engine: Engine, seconds: Any, message: str) -> None:
+    now = engine.now()
+    with pytest.raises(ValueError) as raised:
+        engine.advance(seconds)
+    assert str(raised.value) == message
+    assert engine.now() == now  # unchanged, and caching still works: write, then read
+    assert usage(engine, body())["cache_creation_input_tokens"]
+    assert usage(engine, body())["cache_read_input_tokens"]
+
+
+def test_ten_years_at_a_time_and_a_hundred_in_all_keep_five_minutes_meaningful(engine: Engine) -> None:
+    start = engine.now()
+    for _ in range(10):
+        engine.advance(MAX_ADVANCE_S)
+    assert engine.now() == start + MAX_OFFSET_S
+    with pytest.raises(ValueError, match=r"at most 3,153,600,000 seconds \(100 years\) until reset"):
+        engine.advance(1)
+    assert engine.advance(0) == start + MAX_OFFSET_S
+    assert usage(engine, body())["cache_creation_input_tokens"]
+    assert usage(engine, body())["cache_read_input_tokens"]  # at +100 years, 5 minutes still last
+    engine.reset()
+    assert engine.now() == start  # reset undoes every advance
+    engine.advance(299)
+    usage(engine, body())
+    engine.advance(299)
+    assert usage(engine, body())["cache_read_input_tokens"]
+    engine.advance(300)
+    assert usage(engine, body())["cache_read_input_tokens"] == 0
+
+
+def test_state_is_strict_json_after_any_advance(engine: Engine) -> None:
+    engine.advance(MAX_ADVANCE_S)
+    usage(engine, body())
+    text = json.dumps(engine.state(), allow_nan=False)  # raises on NaN or Infinity
+    assert json.loads(text)["entries"][0]["expires_in"] == 300
+
+
+def test_the_diagnostics_history_is_capped_by_size_not_count() -> None:
+    """A budget of about one fingerprint: the newest is compared, an older one is gone."""
+    probe = Engine(ManualClock())
+    first = probe.create_message(KEY, body(diagnostics={"previous_message_id": None}))
+    engine = Engine(ManualClock(), history_bytes=int(probe._history.nbytes * 1.5))
+    ids = [
+        engine.create_message(KEY, body(diagnostics={"previous_message_id": None}))["id"] for _ in range(3)
+    ]
+    assert first["diagnostics"] is None
+    latest = engine.create_message(KEY, body(diagnostics={"previous_message_id": ids[-1]}))
+    assert latest["diagnostics"] is None  # found, and nothing diverged
+    gone = engine.create_message(KEY, body(diagnostics={"previous_message_id": ids[0]}))
+    assert gone["diagnostics"] == {"cache_miss_reason": {"type": "previous_message_not_found"}}

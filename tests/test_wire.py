@@ -10,7 +10,7 @@ import anthropic
 import httpx2
 import pytest
 
-from pcache_magic.emulator import Emulator, ManualClock
+from pcache_magic.emulator import Emulator, ManualClock, strict_json
 from pcache_magic.emulator.wire import FaultPlan, RequestIds, handle
 
 MODEL = "claude-sonnet-4-6"
@@ -386,3 +386,88 @@ def test_handle_is_usable_without_the_facade(emu: Emulator) -> None:
     assert answer.status == 200 and answer.events is None and answer.body
     assert answer.headers["request-id"] == "req_emu_000000000001"
     assert json.loads(answer.body)["data"]
+
+
+# --- hostile bodies: each a one-line 400, never a 500, and the emulator carries on -----------------
+
+
+def nested(levels: int) -> str:
+    """`{"a": {"a": ... 1}}`: `levels` objects, one inside the other."""
+    return '{"a":' * levels + "1" + "}" * levels
+
+
+HOSTILE = [
+    pytest.param(
+        '{"model": "m", "max_tokens": 1, "messages": [], "x": ' + nested(100) + "}",
+        "nesting deeper than 100 levels",
+        id="101-levels",
+    ),
+    pytest.param("[" * 100_000 + "]" * 100_000, "nesting deeper than 100 levels", id="100k-levels"),
+    pytest.param(
+        json.dumps(plain_params(messages=[{"role": "user", "content": "a \ud800 b"}])),
+        "lone surrogate \\ud800 is not valid Unicode",
+        id="lone-surrogate",
+    ),
+    pytest.param(
+        json.dumps(plain_params(system="\udfff")),
+        "lone surrogate \\udfff is not valid Unicode",
+        id="lone-low",
+    ),
+    pytest.param(
+        json.dumps(plain_params()).replace('"max_tokens": 32', '"max_tokens": 32, "temperature": 1e400'),
+        "1e400 is out of range for a number",
+        id="1e400",
+    ),
+    pytest.param('{"max_tokens": NaN}', "NaN is not a valid JSON value", id="nan"),
+]
+
+
+@pytest.mark.parametrize(("text", "reason"), HOSTILE)
+def test_hostile_json_is_a_one_line_400(
+    emu: Emulator, client: anthropic.Anthropic, text: str, reason: str
+) -> None:
+    with raw_client(emu) as http:
+        response = http.post(
+            "/v1/messages", headers={"x-api-key": "k"}, content=text.encode(errors="surrogatepass")
+        )
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert message == f"There was an issue with your request body: invalid JSON ({reason})"
+    assert "\n" not in message
+    assert client.messages.create(**cached_params()).usage.cache_creation_input_tokens
+
+
+def test_utf8_encoded_surrogates_and_other_encodings_are_refused(emu: Emulator) -> None:
+    with raw_client(emu) as http:
+        for raw in (b'{"a": "\xed\xa0\x80"}', json.dumps(plain_params()).encode("utf-16")):
+            response = http.post("/v1/messages", headers={"x-api-key": "k"}, content=raw)
+            assert response.status_code == 400
+            assert "invalid JSON (the body is not UTF-8" in response.json()["error"]["message"]
+
+
+def test_deep_but_allowed_nesting_and_surrogate_pairs_are_answered(client: anthropic.Anthropic) -> None:
+    schema: dict[str, Any] = {"type": "object"}
+    for _ in range(40):  # 40 schema levels: 82 JSON levels inside the request
+        schema = {"type": "object", "properties": {"inner": schema}}
+    message = client.messages.create(
+        **plain_params(
+            max_tokens=1024,
+            messages=[{"role": "user", "content": "emoji \U0001f600, then a tool"}],
+            tools=[{"name": "deep", "input_schema": schema}],
+        )
+    )
+    assert message.type == "message"
+    assert any("\U0001f600" in getattr(block, "text", "") for block in message.content)
+
+
+def test_every_answer_is_strict_json(emu: Emulator, client: anthropic.Anthropic) -> None:
+    emu.advance(10 * 365 * 86_400)
+    client.messages.create(**cached_params())
+    with raw_client(emu) as http:
+        for response in (http.get("/_emulator/state"), http.post("/_emulator/advance", json={"seconds": 1})):
+            strict_json.loads(response.text)  # raises on NaN or Infinity
+        refused = http.post("/_emulator/advance", content=b'{"seconds": 1e20}')
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"] == "seconds must be at most 315,360,000 (10 years) per advance"
+    emu.reset()
+    assert emu.state()["now"] == ManualClock()()  # reset undoes the advances

@@ -15,6 +15,7 @@ import httpx2
 
 from ..core.models import ModelTable
 from . import wire
+from .diagnostics import DEFAULT_HISTORY_BYTES
 from .engine import Engine, ManualClock
 
 if TYPE_CHECKING:  # anthropic costs ~2s to import; the server and the engine never need it
@@ -69,8 +70,9 @@ class Emulator:
         models: ModelTable | None = None,
         max_entries: int = 10_000,
         max_body_bytes: int = wire.DEFAULT_MAX_BODY_BYTES,
+        history_bytes: int = DEFAULT_HISTORY_BYTES,
     ) -> None:
-        self.engine = Engine(clock, models=models, max_entries=max_entries)
+        self.engine = Engine(clock, models=models, max_entries=max_entries, history_bytes=history_bytes)
         self.faults = wire.FaultPlan()
         self.max_body_bytes = max_body_bytes
         self._request_ids = wire.RequestIds()
@@ -109,12 +111,16 @@ class Emulator:
     # --- controls ----------------------------------------------------------------------
 
     def advance(self, seconds: float) -> float:
-        """Move the clock forward (entries expire, TTLs count down); returns the new time."""
+        """Move the clock forward (entries expire, TTLs count down); returns the new time.
+
+        0 to `engine.MAX_ADVANCE_S` (10 years) at a time, at most `engine.MAX_OFFSET_S` (100 years)
+        until `reset()`; ValueError otherwise, the clock unchanged.
+        """
         with self._lock:
             return self.engine.advance(seconds)
 
     def reset(self) -> None:
-        """Forget every cache entry, the message history and any pending injected fault."""
+        """Forget every cache entry, the message history, the clock's advances and pending faults."""
         with self._lock:
             self.engine.reset()
             self.faults.clear()

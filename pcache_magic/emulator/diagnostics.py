@@ -10,6 +10,7 @@ were missed, or `unavailable` when only settings such as `tool_choice` or
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -19,7 +20,11 @@ from typing import Any
 from ..core.digest import block_digest
 from ..core.prefix import Layout
 
-__all__ = ["Fingerprint", "History", "diagnose"]
+__all__ = ["DEFAULT_HISTORY_BYTES", "Fingerprint", "History", "diagnose"]
+
+#: What the diagnostics history may hold, in (estimated) bytes: one fingerprint grows with the
+#: request's block count, so a count of fingerprints would not bound memory.
+DEFAULT_HISTORY_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,19 @@ class Fingerprint:
             cached_tokens,
         )
 
+    @property
+    def nbytes(self) -> int:
+        """Estimated memory: per position a 16-byte key and a count, per message a digest."""
+        per_item = sys.getsizeof(b"") + 32 + 8  # a bytes object of up to 32 bytes plus its tuple slot
+        return (
+            sys.getsizeof(self)
+            + 3 * (sys.getsizeof(b"") + 32)
+            + len(self.model)
+            + len(self.keys) * per_item
+            + len(self.cumulative) * (sys.getsizeof(2**40) + 8)
+            + len(self.messages) * per_item
+        )
+
     def common_tokens(self, other: Fingerprint) -> int:
         """Tokens of the longest prefix the two requests share."""
         shared = 0
@@ -79,26 +97,53 @@ class Fingerprint:
 
 
 class History:
-    """Fingerprints of recent responses by message id, bounded (oldest dropped first)."""
+    """Fingerprints of recent responses by message id, at most `max_bytes` of them (oldest go first).
 
-    def __init__(self, limit: int = 2_000) -> None:
-        self._items: OrderedDict[str, Fingerprint] = OrderedDict()
-        self._limit = limit
+    A fingerprint larger than the whole budget is not kept: a later request naming it gets
+    `previous_message_not_found`, as it would once the entry had aged out.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_HISTORY_BYTES) -> None:
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be at least 1")
+        self._items: OrderedDict[str, tuple[Fingerprint, int]] = OrderedDict()
+        self._max = max_bytes
+        self._bytes = 0
         self._lock = threading.Lock()
 
-    def add(self, message_id: str, fingerprint: Fingerprint) -> None:
+    @property
+    def nbytes(self) -> int:
+        """Estimated bytes held now (never above `max_bytes`)."""
         with self._lock:
-            self._items[message_id] = fingerprint
-            while len(self._items) > self._limit:
-                self._items.popitem(last=False)
+            return self._bytes
+
+    def add(self, message_id: str, fingerprint: Fingerprint) -> None:
+        size = fingerprint.nbytes
+        with self._lock:
+            old = self._items.pop(message_id, None)
+            if old is not None:
+                self._bytes -= old[1]
+            if size > self._max:
+                return
+            self._items[message_id] = (fingerprint, size)
+            self._bytes += size
+            while self._bytes > self._max:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= dropped
 
     def get(self, message_id: str) -> Fingerprint | None:
         with self._lock:
-            return self._items.get(message_id)
+            found = self._items.get(message_id)
+            return found[0] if found is not None else None
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
 
 
 def diagnose(previous: Fingerprint | None, current: Fingerprint) -> dict[str, Any] | None:

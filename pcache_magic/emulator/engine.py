@@ -20,17 +20,22 @@ from ..core.models import ModelTable, default_models
 from ..core.prefix import Layout, layout
 from ..core.rules import Breakpoint, CacheRuleError, plan, resolve_breakpoints
 from ..core.tokens import TokenEstimator
-from .diagnostics import Fingerprint, History, diagnose
+from .diagnostics import DEFAULT_HISTORY_BYTES, Fingerprint, History, diagnose
 from .errors import ApiError
 from .reply import Outcome, reply_content
 from .sse import message_events, truncate_to_tokens
 from .table import CacheTable
 from .validate import validate_request
 
-__all__ = ["START_TIME", "Engine", "ManualClock"]
+__all__ = ["MAX_ADVANCE_S", "MAX_OFFSET_S", "START_TIME", "Engine", "ManualClock"]
 
 #: Where a ManualClock starts: a fixed instant, so offline runs are reproducible.
 START_TIME = datetime(2026, 1, 1, 9, 0, tzinfo=UTC).timestamp()
+#: The longest single `advance()`: ten years of 365 days, far past any TTL. Bounded because near
+#: 1e20 a float swallows `now + 300` whole, so every entry would expire as it is written.
+MAX_ADVANCE_S = 10 * 365 * 86_400
+#: How far `advance()` may take the clock in total, until `reset()` (a hundred years).
+MAX_OFFSET_S = 10 * MAX_ADVANCE_S
 
 
 class ManualClock:
@@ -64,13 +69,14 @@ class Engine:
         *,
         models: ModelTable | None = None,
         max_entries: int = 10_000,
+        history_bytes: int = DEFAULT_HISTORY_BYTES,
     ) -> None:
         self._base_clock: Callable[[], float] = clock or ManualClock()
         self._offset = 0.0
         self._models = models or default_models()
         self._estimator = TokenEstimator()
         self._table = CacheTable(self.now, max_entries)
-        self._history = History()
+        self._history = History(history_bytes)
         self._ids = itertools.count(1)
         self._id_lock = threading.Lock()
 
@@ -79,19 +85,19 @@ class Engine:
         return self._base_clock() + self._offset
 
     def advance(self, seconds: float) -> float:
-        """Move time forward; entries whose lifetime ends are then gone."""
-        if not math.isfinite(seconds):
-            raise ValueError(f"seconds must be a finite number, not {seconds!r}")
-        if seconds < 0:
-            raise ValueError("time only moves forward: seconds must be >= 0")
-        self._offset += seconds
+        """Move time forward by 0 to `MAX_ADVANCE_S` seconds; entries whose lifetime ends are gone.
+
+        ValueError (the clock unchanged) for anything else, or past `MAX_OFFSET_S` in total.
+        """
+        self._offset += _checked_step(seconds, self._offset)
         self._table.evict()
         return self.now()
 
     def reset(self) -> None:
-        """Forget every cache entry and message (the real API offers no such thing)."""
+        """Forget every cache entry and message, and undo every `advance()` (the API has no such thing)."""
         self._table.clear()
         self._history.clear()
+        self._offset = 0.0
 
     @property
     def models(self) -> ModelTable:
@@ -274,6 +280,22 @@ class Engine:
         if block["type"] == "text":
             return self._estimator.text(block["text"])
         return self._estimator.tool({"name": block["name"], "input": block["input"]})
+
+
+def _checked_step(seconds: float, offset: float) -> float:
+    """`seconds` as a float once it is a number in range; compared before any conversion, so a
+    huge integer is refused rather than overflowing."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise ValueError(f"seconds must be a number, not {type(seconds).__name__}")
+    if isinstance(seconds, float) and not math.isfinite(seconds):
+        raise ValueError(f"seconds must be a finite number, not {seconds!r}")
+    if seconds < 0:
+        raise ValueError("time only moves forward: seconds must be >= 0")
+    if seconds > MAX_ADVANCE_S:
+        raise ValueError(f"seconds must be at most {MAX_ADVANCE_S:,} (10 years) per advance")
+    if offset + seconds > MAX_OFFSET_S:
+        raise ValueError(f"the clock may move at most {MAX_OFFSET_S:,} seconds (100 years) until reset")
+    return float(seconds)
 
 
 def _cut_at_stop(

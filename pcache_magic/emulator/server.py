@@ -1,154 +1,146 @@
 """`pcache-emulator`: the offline Messages API over HTTP, for any client that takes a base URL.
 
-stdlib only (`http.server`), loopback by default. Every request goes through the same
-`wire.handle` as the in-process transport. Nothing is logged per request, so no header
-(and no API key) ever reaches stderr.
+Served by uvicorn (one event loop, no thread per connection) with the emulator's ASGI app
+(`asgi.py`) over the same `wire.handle` as the in-process transport, and uvicorn's h11
+protocol extended with a request deadline and a connection cap (`protocol.py`). Loopback by
+default; nothing is logged per request, so no header (and no API key) ever reaches stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ipaddress
-import select
+import dataclasses
+import resource
 import signal
 import socket
-import socketserver
 import sys
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
-from typing import Any
-from urllib.parse import urlsplit
+
+import uvicorn
 
 from . import Emulator, wire
-from .errors import ApiError
+from .asgi import TIMEOUT_HOLD_S, EmulatorApp
+from .guard import Limits, is_loopback
+from .protocol import protocol_for
 
-__all__ = ["DEFAULT_PORT", "EmulatorHTTPServer", "main", "serve"]
+__all__ = [
+    "DEFAULT_PORT",
+    "DEFAULT_TIMEOUT",
+    "TIMEOUT_HOLD_S",
+    "EmulatorHTTPServer",
+    "Limits",
+    "is_loopback",
+    "main",
+    "serve",
+    "settle_limits",
+]
 
 DEFAULT_PORT = 8765
-#: Seconds a connection may sit idle mid-request before its worker gives up on it.
-DEFAULT_TIMEOUT = 30.0
-#: Longest an injected timeout holds a request (the worker returns as soon as the client hangs up).
-TIMEOUT_HOLD_S = 2.0
+#: Seconds a client has to send a whole request (`Limits.request_timeout_s`).
+DEFAULT_TIMEOUT = Limits.request_timeout_s
+#: Connections accepted per event-loop pass (uvicorn's `backlog`, also the listen queue): each takes
+#: a descriptor before the cap can refuse it, and a refused one is closed a pass or two later.
+_ACCEPT_BURST = 128
+#: Descriptors kept free of connections: two bursts in flight, plus the process's own files.
+_SPARE_FDS = 2 * _ACCEPT_BURST + 64
+#: How long a shutdown waits for responses in progress before cancelling them.
+_SHUTDOWN_GRACE_S = 3
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """One connection; HTTP/1.1 keep-alive, JSON with Content-Length, SSE chunked."""
+class EmulatorHTTPServer:
+    """A bound socket and the uvicorn server that will serve one `Emulator` on it.
 
-    protocol_version = "HTTP/1.1"
-    server_version = "pcache-emulator"
-    server: EmulatorHTTPServer
+    The interface of `socketserver` (`serve_forever`, `shutdown`, `server_close`,
+    `server_address`), so a test or a notebook runs it in a thread the same way.
+    """
 
-    def version_string(self) -> str:
-        return self.server_version
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.settimeout(self.server.connection_timeout)  # a stalled client times out
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: the default access log would be the only place a request leaks."""
-
-    def _any(self) -> None:
-        emulator = self.server.emulator
-        length_header = self.headers.get("content-length")
-        if self.headers.get("transfer-encoding"):
-            error = ApiError("invalid_request_error", "Send the body with Content-Length.", status=411)
-            return self._send(wire.error_response(error, emulator.next_request_id()), close=True)
-        try:
-            length = int(length_header or 0)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            error = ApiError.invalid("Invalid Content-Length header.")
-            return self._send(wire.error_response(error, emulator.next_request_id()), close=True)
-        if length > emulator.max_body_bytes:  # answer without reading what we would refuse
-            error = ApiError(
-                "request_too_large",
-                f"Request exceeds the maximum allowed number of bytes ({emulator.max_body_bytes}).",
-            )
-            return self._send(wire.error_response(error, emulator.next_request_id()), close=True)
-        body = self.rfile.read(length) if length else b""
-        if len(body) < length:  # the client went away or stalled past the timeout
-            self.close_connection = True
-            return None
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        path = self.path
-        if "://" in path.partition("?")[0]:  # absolute-form target, as sent through a proxy
-            path = urlsplit(path)._replace(scheme="", netloc="").geturl() or "/"
-        return self._send(emulator.respond(self.command, path, headers, body))
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _any
-
-    def _send(self, answer: wire.WireResponse, *, close: bool = False) -> None:
-        if answer.timed_out:  # an injected timeout: no answer; wait for the client to give up
-            self.close_connection = True
-            with contextlib.suppress(OSError, ValueError):
-                select.select([self.connection], [], [], min(TIMEOUT_HOLD_S, self.server.connection_timeout))
-            return
-        self.send_response(answer.status)
-        for name, value in answer.headers.items():
-            if name.lower() not in ("content-length", "transfer-encoding", "connection"):
-                self.send_header(name, value)
-        if close:
-            self.send_header("connection", "close")
-            self.close_connection = True
-        if answer.events is None:
-            body = answer.body or b""
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return
-        self.send_header("transfer-encoding", "chunked")
-        self.end_headers()
-        try:
-            for chunk in answer.events:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                self.wfile.flush()
-        except wire.ConnectionCut:
-            # No terminating chunk: the client sees the connection drop mid-stream.
-            self.wfile.flush()
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
-
-
-class EmulatorHTTPServer(ThreadingHTTPServer):
-    """A threaded HTTP server bound to one `Emulator`."""
-
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 128  # socketserver's 5 drops connections when many clients start at once
-
-    def __init__(self, emulator: Emulator, address: tuple[str, int], timeout: float) -> None:
+    def __init__(self, emulator: Emulator, address: tuple[str, int], limits: Limits) -> None:
         self.emulator = emulator
-        self.connection_timeout = timeout
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        """As HTTPServer's, minus `getfqdn()`: a reverse DNS lookup can stall an offline start."""
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """One line, no traceback: a traceback could quote request data."""
-        exc = sys.exc_info()[1]
-        if isinstance(exc, ConnectionError | TimeoutError):
-            return  # a client hung up or stalled; not worth a line
-        print(f"pcache-emulator: error while serving a request: {type(exc).__name__}", file=sys.stderr)
+        self.limits = limits
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.socket = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.socket.bind(address)
+            self.socket.listen(_ACCEPT_BURST)
+            self.socket.setblocking(False)
+        except OSError:
+            self.socket.close()
+            raise
+        self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
+        config = uvicorn.Config(
+            EmulatorApp(emulator, limits),
+            http=protocol_for(emulator, limits),
+            loop="asyncio",
+            backlog=_ACCEPT_BURST,
+            ws="none",
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,  # X-Forwarded-* would let any client claim to be loopback
+            server_header=False,
+            date_header=False,
+            timeout_keep_alive=limits.keep_alive_s,
+            timeout_graceful_shutdown=_SHUTDOWN_GRACE_S,
+            # h11's own head limit, above the one guard.RequestFraming answers (431) first.
+            h11_max_incomplete_event_size=2 * limits.max_head_bytes,
+        )
+        self._server = uvicorn.Server(config)
+        self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._closed = False
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        host = str(host)
+        host, port = self.server_address
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def serve_forever(self, poll_interval: float = 0.1) -> None:
+        """Serve until `shutdown()` (uvicorn checks every 0.1 s; `poll_interval` is accepted, unused)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._idle.clear()
+        try:
+            self._server.run(sockets=[self.socket])
+        finally:
+            self._idle.set()
+
+    def shutdown(self) -> None:
+        """Stop serving and wait until `serve_forever` has returned (at once if it never ran)."""
+        with self._lock:
+            self._closed = True
+            self._server.should_exit = True
+        self._idle.wait()
+
+    def server_close(self) -> None:
+        self.socket.close()
+
+
+def _fd_headroom() -> int:
+    """Connections the open-file limit leaves room for: `ulimit -n` minus spare descriptors (a
+    quarter of it under a tiny limit, where asyncio's own pause on EMFILE is the last resort)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 2**20
+    return max(soft - _SPARE_FDS, soft // 4, 1)
+
+
+def settle_limits(host: str, limits: Limits | None, timeout: float | None) -> Limits:
+    """`limits` as `serve()` applies them: `timeout` overrides the request deadline, the cap
+    is lowered to what the open-file limit allows (so the cap, not the operating system,
+    refuses the extra client), and a non-loopback `host` may use the controls by its own name."""
+    limits = limits or Limits()
+    if timeout is not None:
+        limits = dataclasses.replace(limits, request_timeout_s=timeout)
+    if limits.max_connections > (room := _fd_headroom()):
+        limits = dataclasses.replace(limits, max_connections=room)
+    if not is_loopback(host) and host not in ("0.0.0.0", "::", ""):
+        limits = dataclasses.replace(limits, allowed_hosts=limits.allowed_hosts | {host.strip("[]")})
+    return limits
 
 
 def serve(
@@ -156,52 +148,78 @@ def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     *,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
+    limits: Limits | None = None,
 ) -> EmulatorHTTPServer:
-    """A bound but not yet started server; call `serve_forever()` (e.g. in a thread)."""
-    return EmulatorHTTPServer(emulator, (host, port), timeout)
+    """A bound but not yet started server; call `serve_forever()` (e.g. in a thread).
 
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    `timeout`, if given, is the request deadline (`Limits.request_timeout_s`); see `settle_limits`.
+    """
+    return EmulatorHTTPServer(emulator, (host, port), settle_limits(host, limits, timeout))
 
 
 class _Stop(Exception):
-    """Raised from the SIGTERM handler to leave `serve_forever()` in the main thread."""
+    """Raised from the SIGTERM handler (uvicorn re-raises the signal after its graceful stop)."""
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise _Stop
 
 
-def _int_in(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = int(text)
+def _number_in(kind: Callable[[str], float], low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = kind(text)
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}")
         return value
 
     return parse
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the server until Ctrl-C or SIGTERM (exit 0); 2 for a refused host or bad arguments."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pcache-emulator",
         description="An offline emulator of the Anthropic Messages API, prompt cache included.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=_int_in(0, 65535), default=DEFAULT_PORT, help="0 picks a free port")
-    parser.add_argument(
-        "--allow-remote", action="store_true", help="allow a non-loopback --host (no real auth!)"
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    add("--port", type=_number_in(int, 0, 65535), default=DEFAULT_PORT, help="0 picks a free port")
+    add("--allow-remote", action="store_true", help="allow a non-loopback --host (no real auth!)")
+    add(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host name the /_emulator/ controls answer besides loopback ones (repeatable; * for any)",
     )
-    parser.add_argument("--max-entries", type=_int_in(1, 10**9), default=10_000, help="cache entries kept")
-    args = parser.parse_args(argv)
+    add("--max-entries", type=_number_in(int, 1, 10**9), default=10_000, help="cache entries kept")
+    add(
+        "--request-timeout",
+        type=_number_in(float, 0.1, 3600),
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds a client has to send a whole request (default {DEFAULT_TIMEOUT:g})",
+    )
+    add(
+        "--max-connections",
+        type=_number_in(int, 1, 10**6),
+        default=Limits.max_connections,
+        metavar="N",
+        help=f"open connections at once (default {Limits.max_connections}; at most ulimit -n minus 64)",
+    )
+    add(
+        "--max-body-bytes",
+        type=_number_in(int, 1, 2**40),
+        default=wire.DEFAULT_MAX_BODY_BYTES,
+        metavar="N",
+        help=f"largest request body (default {wire.DEFAULT_MAX_BODY_BYTES})",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the server until Ctrl-C or SIGTERM (exit 0); 2 for a refused host or bad arguments."""
+    args = _parser().parse_args(argv)
     if not is_loopback(args.host) and not args.allow_remote:
         print(
             f"pcache-emulator: refusing to listen on non-loopback host {args.host!r}; "
@@ -209,8 +227,15 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    limits = Limits(
+        request_timeout_s=args.request_timeout,
+        max_connections=int(args.max_connections),
+        max_inflight_body_bytes=max(Limits.max_inflight_body_bytes, 2 * int(args.max_body_bytes)),
+        allowed_hosts=frozenset(args.allowed_host),
+    )
+    emulator = Emulator(max_entries=int(args.max_entries), max_body_bytes=int(args.max_body_bytes))
     try:
-        server = serve(Emulator(max_entries=args.max_entries), args.host, args.port)
+        server = serve(emulator, args.host, int(args.port), limits=limits)
     except OSError as exc:
         print(f"pcache-emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

@@ -43,7 +43,7 @@ def message_events(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
             deltas = [{"type": "text_delta", "text": t} for t in _text_chunks(block["text"])]
         else:
             opening = {**block, "input": {}}
-            raw = json.dumps(block["input"])
+            raw = json.dumps(block["input"], allow_nan=False)
             deltas = [
                 {"type": "input_json_delta", "partial_json": raw[i : i + 32]} for i in range(0, len(raw), 32)
             ]

@@ -9,15 +9,15 @@ it goes to the engine (which hashes it) and is never stored, echoed or logged he
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
 
+from . import strict_json
 from .errors import ERROR_TYPES, ApiError
 
 if TYPE_CHECKING:
@@ -162,12 +162,12 @@ _default_ids = RequestIds()
 
 def sse_event(name: str, data: Mapping[str, Any]) -> bytes:
     """One event exactly as the API frames it: compact JSON on a single `data:` line."""
-    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    payload = strict_json.dumps(data)
     return f"event: {name}\ndata: {payload}\n\n".encode()
 
 
 def _json(status: int, data: Any, request_id: str, extra: Mapping[str, str] | None = None) -> WireResponse:
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    body = strict_json.dumps(data).encode()
     headers = {"content-type": _JSON, "request-id": request_id, **(extra or {})}
     headers["content-length"] = str(len(body))
     return WireResponse(status, headers, body=body)
@@ -210,19 +210,14 @@ def _api_key(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def _no_constant(name: str) -> NoReturn:
-    """NaN and Infinity are not JSON (RFC 8259); Python's parser takes them, the API does not."""
-    raise ValueError(f"{name} is not a valid JSON value")
-
-
 def _parse_json(body: bytes, *, required: bool) -> dict[str, Any]:
     if not body.strip():
         if required:
             raise ApiError.invalid("Request body is empty; expected a JSON object.")
         return {}
-    try:
-        data = json.loads(body, parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
+    try:  # strict: no NaN or Infinity, no lone surrogates, no nesting past strict_json.MAX_DEPTH
+        data = strict_json.loads(body)
+    except ValueError as exc:
         raise ApiError.invalid(f"There was an issue with your request body: invalid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ApiError.invalid("Request body must be a JSON object.")
@@ -335,7 +330,7 @@ def _dispatch(
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
             raise ApiError.invalid('Expected {"seconds": <number >= 0>}.')
         try:
-            engine.advance(float(seconds))
+            engine.advance(seconds)
         except ValueError as exc:
             raise ApiError.invalid(str(exc)) from None
     elif route == "/_emulator/reset":

@@ -1,0 +1,64 @@
+"""`emulator.strict_json`: RFC 8259 in and out, with one-line reasons for everything else."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+
+from pcache_magic.emulator.strict_json import MAX_DEPTH, dumps, loads
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        pytest.param(b"[NaN]", "NaN is not a valid JSON value", id="nan"),
+        pytest.param(b'{"x": -Infinity}', "-Infinity is not a valid JSON value", id="minus-infinity"),
+        pytest.param(b"[1e400]", "1e400 is out of range for a number", id="overflow"),
+        pytest.param(b"[-1e999]", "-1e999 is out of range for a number", id="negative-overflow"),
+        pytest.param(b'["\\ud800"]', "lone surrogate \\ud800 is not valid Unicode", id="lone-high"),
+        pytest.param(b'{"\\udc00": 1}', "lone surrogate \\udc00 is not valid Unicode", id="lone-in-a-key"),
+        pytest.param(
+            b'["\\ude00\\ud83d"]', "lone surrogate \\ude00 is not valid Unicode", id="pair-reversed"
+        ),
+        pytest.param(
+            b'"\xed\xa0\x80"', "the body is not UTF-8 (invalid continuation byte at byte 1)", id="cesu"
+        ),
+        pytest.param(
+            b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1), "nesting deeper than 100 levels", id="101"
+        ),
+        pytest.param(b"[" * 10**6 + b"]" * 10**6, "nesting deeper than 100 levels", id="a-million"),
+    ],
+)
+def test_refusals_are_one_line(text: bytes, reason: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        loads(text)
+    assert str(raised.value) == reason
+
+
+def test_what_is_json_is_taken() -> None:
+    assert loads(b'["\\ud83d\\ude00", 1e308, -0.5, 12]') == ["\U0001f600", 1e308, -0.5, 12]
+    deepest: Any = 1
+    for _ in range(MAX_DEPTH):
+        deepest = [deepest]
+    assert loads(dumps(deepest)) == deepest
+    assert loads("{}") == {} and loads(b" [] ") == []
+
+
+def test_depth_is_walked_without_recursion() -> None:
+    """The check holds however low the recursion limit, so it is no stack risk of its own."""
+    wide = dumps([[[i] for i in range(1000)] for _ in range(50)])
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(200)
+    try:
+        assert len(loads(wide, max_depth=3)) == 50
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def test_dumps_writes_only_json() -> None:
+    assert dumps({"a": [1, "é"]}) == '{"a":[1,"é"]}'
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+            dumps({"now": bad})
