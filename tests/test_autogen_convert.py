@@ -11,6 +11,7 @@ from anthropic.types import Message
 from autogen_core import FunctionCall, Image
 from autogen_core import models as ag
 from autogen_core.tools import FunctionTool, ToolSchema
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from pcache_magic.core.conversation import CacheControl
 from pcache_magic.integrations.autogen import convert as convert
@@ -120,6 +121,63 @@ def test_cached_autogen_messages_keep_autogens_type_names() -> None:
         convert.AnthropicFunctionExecutionResultMessage(content=[]).type == "FunctionExecutionResultMessage"
     )
     assert isinstance(convert.AnthropicSystemMessage(content="x"), ag.SystemMessage)
+
+
+@pytest.mark.parametrize(
+    ("cached", "autogen", "guide", "mixin"),
+    [
+        (convert.AnthropicSystemMessage, ag.SystemMessage, gm.AnthropicSystemMessage, gm.CacheFields),
+        (convert.AnthropicUserMessage, ag.UserMessage, gm.AnthropicUserMessage, gm.UserCacheFields),
+        (
+            convert.AnthropicFunctionExecutionResultMessage,
+            ag.FunctionExecutionResultMessage,
+            gm.AnthropicFunctionExecutionResultMessage,
+            gm.ToolResultCacheFields,
+        ),
+    ],
+)
+def test_both_families_are_built_from_one_cache_mixin(
+    cached: type[BaseModel], autogen: type[BaseModel], guide: type[BaseModel], mixin: type[BaseModel]
+) -> None:
+    """AutoGen's subclass and the guide's cached message share the mixin: the fields are defined once."""
+    assert issubclass(cached, autogen) and issubclass(cached, mixin) and issubclass(guide, mixin)
+    assert list(cached.model_fields) == [*autogen.model_fields, *mixin.model_fields]
+    assert cached.model_fields["type"].default == guide.model_fields["type"].default
+
+
+def test_cached_autogen_messages_validate_serialise_and_pass_autogens_union() -> None:
+    user = convert.AnthropicUserMessage(content="x", source="u", cache_control=ONE_HOUR, cache_index=0)
+    dumped = user.model_dump()
+    assert dumped == {
+        "content": "x",
+        "source": "u",
+        "type": "UserMessage",
+        "cache_control": {"type": "ephemeral", "ttl": "1h"},
+        "cache_index": 0,
+    }
+    assert convert.AnthropicUserMessage.model_validate_json(user.model_dump_json()) == user
+    llm_message: TypeAdapter[ag.LLMMessage] = TypeAdapter(ag.LLMMessage)
+    assert llm_message.validate_python(user) is user  # AutoGen's discriminated union takes it as it is
+    assert type(llm_message.validate_python(dumped)) is ag.UserMessage  # AutoGen's loading drops the marker
+    marked = convert.AnthropicFunctionExecutionResultMessage(
+        content=results(), cache_control_config={1: ONE_HOUR}
+    )
+    assert (
+        convert.AnthropicFunctionExecutionResultMessage.model_validate_json(marked.model_dump_json())
+        == marked
+    )
+    with pytest.raises(ValidationError):
+        convert.AnthropicSystemMessage(content="x", cache_control={"type": "persistent"})  # type: ignore[arg-type]
+
+
+def test_cached_autogen_messages_without_a_marker_convert_to_plain_ones() -> None:
+    user, tool_results = convert.guide_messages(
+        [
+            convert.AnthropicUserMessage(content="x", source="u", cache_index=0),
+            convert.AnthropicFunctionExecutionResultMessage(content=results()),
+        ]
+    )
+    assert type(user) is gm.UserMessage and type(tool_results) is gm.FunctionExecutionResultMessage
 
 
 # -- tools ----------------------------------------------------------------------------------------

@@ -129,6 +129,13 @@ def test_autogen_checks_raise_with_autogens_wording(kwargs: dict[str, Any], mess
     assert str(raised.value) == message
 
 
+def test_an_image_in_a_guide_message_needs_vision_too() -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
+    guide_user = gm.UserMessage(content=["Look:", png], source="user")
+    with pytest.raises(ValueError, match="Model does not support vision and image was provided"):
+        build(messages=[guide_user], model_info=info(vision=False))  # type: ignore[list-item]
+
+
 def test_what_the_checks_let_through() -> None:
     """Text-only messages need no vision; JSON output on a model that has it; a listed tool_choice."""
     build(model_info=info(vision=False))
@@ -238,7 +245,7 @@ def test_automatic_cache_args(setting: Any, args: dict[str, Any]) -> None:
     assert req.automatic_cache_args(setting) == args
 
 
-@pytest.mark.parametrize("setting", ["2h", "ephemeral", None])
+@pytest.mark.parametrize("setting", ["2h", "ephemeral", None, 0, 1])
 def test_automatic_cache_args_refuse_other_settings(setting: Any) -> None:
     with pytest.raises(ValueError, match="automatic_cache must be True, False, '5m' or '1h', not "):
         req.automatic_cache_args(setting)

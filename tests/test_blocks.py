@@ -1,4 +1,4 @@
-"""Building the conversation (`blocks.BlocksAPI` on a Session): named blocks, markers, replacement."""
+"""Building the conversation (`blocks.Blocks`, alone and on a Session): named blocks, markers, replacement."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from typing import Any
 
 import pytest
 
+from pcache_magic.core.conversation import Block, CacheControl, Conversation
 from pcache_magic.emulator import Emulator
+from pcache_magic.session.blocks import Blocks, marker
 from pcache_magic.session.session import Session
+from pcache_magic.session.session_settings import Settings
 from pcache_magic.session.transport import connect
 
 MODEL = "claude-sonnet-4-5"
@@ -28,6 +31,60 @@ def make(emu: Emulator, **kwargs: Any) -> Session:
 @pytest.fixture
 def session(emu: Emulator) -> Session:
     return make(emu)
+
+
+# -- the part alone ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cache", "default", "expected"),
+    [
+        (None, "1h", None),
+        (False, "1h", None),
+        (True, None, CacheControl()),
+        (True, "1h", CacheControl(ttl="1h")),
+        ("5m", "1h", CacheControl(ttl="5m")),
+    ],
+)
+def test_marker_reads_cache_with_the_default_lifetime(
+    cache: Any, default: Any, expected: CacheControl | None
+) -> None:
+    assert marker(cache, default) == expected
+
+
+def test_blocks_change_the_conversation_given_and_announce_each_change() -> None:
+    settings = Settings(default_ttl="1h")
+    events: list[tuple[str, Any]] = []
+    blocks = Blocks(settings, lambda event, payload: events.append((event, payload)))
+    conversation = Conversation()
+    system = blocks.system(conversation, "Be terse.", cache=True)
+    settings.default_ttl = None  # read when a block is made, not when the part was
+    doc = blocks.context(conversation, "Doc", cache=True, name="doc")
+    assert (system.cache, doc.cache) == (CacheControl(ttl="1h"), CacheControl())
+    assert conversation.names() == ["system", "doc"]
+    assert events == [("blocks", system), ("blocks", doc)]
+    with pytest.raises(ValueError, match="empty"):
+        blocks.system(conversation, "  ", cache=True)
+    assert len(events) == 2 and conversation.names() == ["system", "doc"]  # refused: nothing changed
+
+
+def test_dropping_a_reply_takes_its_tool_results_and_announces_the_reply() -> None:
+    events: list[tuple[str, Any]] = []
+    blocks = Blocks(Settings(), lambda event, payload: events.append((event, payload)))
+    use = {"type": "tool_use", "id": "t1", "name": "lookup", "input": {}}
+    conversation = Conversation()
+    conversation.add(Block(name="prompt", role="user", kind="prompt", content=[text("Look it up")]))
+    conversation.add(Block(name="reply", role="assistant", kind="reply", content=[use]))
+    answer = {"type": "tool_result", "tool_use_id": "t1", "content": "found"}
+    conversation.add(Block(name="result", role="user", kind="tool_result", content=[answer]))
+    reply = blocks.drop(conversation, "reply")
+    assert reply.name == "reply" and conversation.names() == ["prompt"]
+    assert events == [("blocks", reply)]
+    with pytest.raises(KeyError, match="no block named 'reply'"):
+        blocks.drop(conversation, "reply")
+
+
+# -- on a Session --------------------------------------------------------------------------------
 
 
 def test_system_context_and_tools_build_named_blocks(session: Session) -> None:

@@ -1,7 +1,8 @@
 """The call pipeline (`calls.CallPipeline`): check before sending, record and learn after.
 
-`Session.ask` goes through it, and so does any other client that records into a session
-(`begin_call` / `end_call`, as `pcache_magic.autogen` does); both are tested here.
+The pipeline is tested alone (given a book, a list of calls, planners, settings, a clock and
+`emit`), then through `Session.ask` and through `begin_call` / `end_call`, as any other client
+that records into a session (`pcache_magic.autogen`) uses it.
 """
 
 from __future__ import annotations
@@ -13,8 +14,14 @@ from typing import Any
 import anthropic
 import pytest
 
+from pcache_magic.analysis.cachebook import CacheBook
+from pcache_magic.core.models import default_models
+from pcache_magic.core.record import CallRecord
 from pcache_magic.emulator import Emulator
+from pcache_magic.session.calls import CallPipeline
+from pcache_magic.session.requests import Planners
 from pcache_magic.session.session import PreflightError, Session
+from pcache_magic.session.session_settings import Settings
 from pcache_magic.session.transport import connect
 
 from _helpers import Counter
@@ -36,6 +43,77 @@ def request(*texts: str, marked: bool = True) -> dict[str, Any]:
     if marked:
         content[-1]["cache_control"] = EPH
     return {"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": content}]}
+
+
+class Alone:
+    """A pipeline built without a session, and what it was given, to look at."""
+
+    def __init__(self, emu: Emulator, *, async_client: bool = True) -> None:
+        models = default_models()
+        self.calls: list[CallRecord] = []
+        self.events: list[tuple[str, Any]] = []
+        self.book = CacheBook(models)
+        self.settings = Settings(model=MODEL)
+        self.pipeline = CallPipeline(
+            client=emu.client(max_retries=0),
+            async_client=emu.async_client(max_retries=0) if async_client else None,
+            models=models,
+            book=self.book,
+            calls=self.calls,
+            planners=Planners(models, self.book, self.calls),
+            settings=self.settings,
+            clock=emu.now,
+            emit=lambda event, payload: self.events.append((event, payload)),
+            estimated=True,
+        )
+
+
+# -- the pipeline alone ---------------------------------------------------------------------------
+
+
+def test_a_pipeline_alone_checks_sends_records_and_learns(emu: Emulator) -> None:
+    alone = Alone(emu)
+    first = alone.pipeline.send(
+        "create", request(LONG), {"messages.0.content.0": "doc"}, stream=False, on_text=None
+    )
+    streamed: list[str] = []
+    second = alone.pipeline.send("create", request(LONG), {}, stream=True, on_text=streamed.append)
+    assert [c.response for c in alone.calls] == [first, second] and "".join(streamed)
+    assert [c.outcome for c in alone.calls] == ["write", "hit"]
+    assert [[p["status"] for p in c.prediction or []] for c in alone.calls] == [["write"], ["hit"]]
+    assert all(c.estimated for c in alone.calls)
+    assert alone.events == [("call", alone.calls[0]), ("call", alone.calls[1])]
+    assert [e["block"] for e in alone.book.ledger.entries(emu.now())] == ["doc"]
+
+
+def test_the_settings_are_read_at_each_call(emu: Emulator) -> None:
+    alone = Alone(emu)
+    alone.pipeline.send("create", request("Hi"), {}, stream=False, on_text=None)
+    alone.settings.diagnostics = False
+    alone.pipeline.send("create", request("Hi"), {}, stream=False, on_text=None)
+    assert ["diagnostics" in c.request for c in alone.calls] == [True, False]
+
+
+def test_a_new_client_takes_the_next_call(emu: Emulator) -> None:
+    alone, other = Alone(emu), Emulator()
+    alone.pipeline.client = other.client()
+    alone.pipeline.send("create", request(LONG), {}, stream=False, on_text=None)
+    assert len(other.state()["entries"]) == 1 and emu.state()["entries"] == []
+
+
+def test_the_async_path_records_like_the_sync_one(emu: Emulator) -> None:
+    alone = Alone(emu)
+    message = asyncio.run(alone.pipeline.asend("create", request(LONG), {}))
+    (record,) = alone.calls
+    assert record.response is message and record.outcome == "write"
+    assert alone.events == [("call", record)]
+
+
+def test_a_pipeline_without_an_async_client_says_so(emu: Emulator) -> None:
+    alone = Alone(emu, async_client=False)
+    with pytest.raises(RuntimeError, match="no async client: pass async_client="):
+        asyncio.run(alone.pipeline.asend("create", request("Hi"), {}))
+    assert alone.calls == [] and alone.events == []
 
 
 # -- another client recording into the session ---------------------------------------------------
@@ -83,20 +161,6 @@ def test_end_with_an_error_records_a_failed_call_and_learns_nothing(session: Ses
     assert failed.response is None
     assert session.ledger.entries(session.now()) == []
     assert [p.status for p in session.check(request(LONG))[1]] == ["write"]
-
-
-def test_the_async_path_records_like_the_sync_one(session: Session) -> None:
-    params = request(LONG)
-    message = asyncio.run(session._asend("create", params, {}))
-    (record,) = session.calls
-    assert record.response is message and record.outcome == "write"
-
-
-def test_a_session_without_an_async_client_says_so(emu: Emulator) -> None:
-    session = Session(model=MODEL, client=emu.client())
-    with pytest.raises(RuntimeError, match="no async client: pass async_client="):
-        asyncio.run(session._asend("create", request("Hi"), {}))
-    assert session.calls == []
 
 
 # -- through Session.ask --------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""`_extension`: load and unload in a real IPython shell, the empty-cell rewrite, current_session."""
+"""`_extension`: load and unload in a real IPython shell, the empty-cell rewrite, the Session's HTML
+view, current_session."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -16,6 +18,8 @@ from pcache_magic.ipython.extension import (
     unload_ipython_extension,
 )
 from pcache_magic.ipython.magics import ClaudeMagics
+from pcache_magic.session.session import Session
+from pcache_magic.view.render import session_html
 
 from _helpers import loaded_magics
 
@@ -141,6 +145,39 @@ def test_load_unload_load_gives_a_fresh_working_extension(ip: InteractiveShell) 
     second = loaded_magics(ip)
     assert second is not first and current_session() is second.session
     assert ip.input_transformers_cleanup.count(empty_cell_magic_as_line) == 1
+
+
+# -- the Session's HTML view -----------------------------------------------------------------------
+def shown(ip: InteractiveShell, value: object) -> dict[str, Any]:
+    """What a notebook cell ending in `value` would show, by MIME type."""
+    assert ip.display_formatter is not None
+    data: dict[str, Any] = ip.display_formatter.format(value)[0]
+    return data
+
+
+def test_a_session_shows_as_the_panels_html_only_while_loaded(ip: InteractiveShell) -> None:
+    session = current_session()
+    session.system("Be terse.", name="style")
+    session.ask("Hi", stream=False)
+    data = shown(ip, session)
+    assert data["text/html"] == session_html(session) and 'data-call="1"' in data["text/html"]
+    unload_ipython_extension(ip)
+    assert shown(ip, session) == {"text/plain": repr(session)}
+
+
+def test_unloading_spares_an_html_view_someone_else_registered_since(ip: InteractiveShell) -> None:
+    def mine(session: Session) -> str:
+        return "<b>mine</b>"
+
+    session = current_session()
+    assert ip.display_formatter is not None
+    html = ip.display_formatter.formatters["text/html"]
+    html.for_type(Session, mine)
+    try:
+        unload_ipython_extension(ip)
+        assert shown(ip, session)["text/html"] == "<b>mine</b>"
+    finally:
+        html.pop(Session, None)
 
 
 # -- current_session ------------------------------------------------------------------------------

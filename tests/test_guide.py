@@ -1,4 +1,8 @@
-"""The AutoGen prompt-caching guide's examples, run against the in-process emulator."""
+"""The AutoGen prompt-caching guide's examples, run against the in-process emulator.
+
+On a Session, mostly; `GuideRules` and `Guide` are also built alone (the rules need nothing;
+the guide needs a call pipeline and the settings).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,13 @@ from typing import Any
 
 import pytest
 
+from pcache_magic.analysis.cachebook import CacheBook
 from pcache_magic.core.conversation import CacheControl
+from pcache_magic.core.models import default_models
+from pcache_magic.core.record import CallRecord
 from pcache_magic.emulator import Emulator
-from pcache_magic.session.guide import to_params
+from pcache_magic.session.calls import CallPipeline
+from pcache_magic.session.guide import Guide, GuideRules, to_params
 from pcache_magic.session.guide_messages import (
     AnthropicUserMessage,
     AssistantMessage,
@@ -25,7 +33,9 @@ from pcache_magic.session.guide_messages import (
     SystemMessage,
     UserMessage,
 )
+from pcache_magic.session.requests import Planners
 from pcache_magic.session.session import PreflightError, Session
+from pcache_magic.session.session_settings import Settings
 
 from _helpers import MODEL
 
@@ -95,6 +105,44 @@ def _assert_totals(result: CreateResult) -> None:
     if result.usage.cache_usage is not None:
         assert result.usage.cache_usage.cache_write_tokens == written
         assert result.usage.cache_usage.cache_read_tokens == read
+
+
+# -- the parts alone ------------------------------------------------------------------------
+
+
+def test_the_rules_alone_use_their_default_lifetime() -> None:
+    rules = GuideRules(default_ttl="1h")
+    assert rules.cached_system_message("Rules.").cache_control == CacheControl(ttl="1h")
+    assert rules.cached_system_message("Rules.", ttl="5m").cache_control == CacheControl(ttl="5m")
+    assert GuideRules().cached_user_message("Hi").cache_control == CacheControl()
+    with pytest.raises(ValueError, match="out of range"):
+        rules.cached_tool_results([FunctionExecutionResult(content="x", name="t", call_id="c")], [3])
+
+
+def test_the_guide_alone_sends_through_the_pipeline_it_is_given(emu: Emulator) -> None:
+    models = default_models()
+    calls: list[CallRecord] = []
+    book, settings = CacheBook(models), Settings(model="claude-haiku-4-5", max_tokens=64)
+    pipeline = CallPipeline(
+        client=emu.client(),
+        async_client=emu.async_client(),
+        models=models,
+        book=book,
+        calls=calls,
+        planners=Planners(models, book, calls),
+        settings=settings,
+        clock=emu.now,
+        emit=lambda event, payload: None,
+    )
+    guide = Guide(pipeline, settings)
+    settings.model, settings.default_ttl = MODEL, "1h"  # read at each call, not when the guide was made
+    messages: list[GuideMessage] = [guide.rules.cached_system_message(LARGE_DOCUMENT)]
+    messages.append(UserMessage(content="Summarise.", source="user"))
+    first = guide.create(messages)
+    second = asyncio.run(guide.acreate(messages))
+    assert (first.cached, second.cached) == (False, True)
+    assert [(c.kind, c.model, c.request["max_tokens"]) for c in calls] == [("create", MODEL, 64)] * 2
+    assert calls[0].request["system"][0]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
 
 
 # -- caching a system message ---------------------------------------------------------------
@@ -412,6 +460,25 @@ def test_acreate_with_the_async_client(session: Session) -> None:
     assert second.usage.cache_usage is not None and second.usage.cache_usage.cache_read_tokens > 0
     _assert_totals(second)
     assert [c.kind for c in session.calls] == ["create", "create"]
+
+
+def test_acreate_without_an_async_client_says_so(emu: Emulator) -> None:
+    session = Session(model=MODEL, client=emu.client())
+    assert session.async_client is None
+    messages: list[GuideMessage] = [UserMessage(content="Hello", source="user")]
+    with pytest.raises(RuntimeError, match="no async client: pass async_client="):
+        asyncio.run(session.acreate(messages))
+    assert session.calls == []
+
+
+def test_the_sessions_default_ttl_reaches_the_helpers_when_it_changes(session: Session) -> None:
+    assert session.cached_system_message("Rules.").cache_control == CacheControl()
+    session.default_ttl = "1h"
+    assert session.cached_user_message("Hi").cache_control == CacheControl(ttl="1h")
+    results = [FunctionExecutionResult(content="x", name="t", call_id="c")]
+    assert session.cached_tool_results(results, cache_all=True).cache_control_config == {
+        0: CacheControl(ttl="1h")
+    }
 
 
 def test_plain_tool_results_message_without_markers() -> None:

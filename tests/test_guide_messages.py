@@ -177,6 +177,7 @@ def test_function_results_default_to_no_error() -> None:
     result = gm.FunctionExecutionResult(content="Sunny", name="get_weather", call_id="c1")
     assert result.is_error is False
     assert gm.FunctionExecutionResult(content="boom", name="f", call_id="c2", is_error=True).is_error
+    assert gm.FunctionExecutionResult(content="ok", name="f", call_id="c3", is_error=None).is_error is False  # type: ignore[arg-type]
 
 
 def test_cached_variants_carry_their_markers() -> None:
@@ -195,6 +196,49 @@ def test_each_results_message_has_its_own_marker_table() -> None:
     assert gm.AnthropicFunctionExecutionResultMessage(content=[]).cache_control_config == {}
     keyed = gm.AnthropicFunctionExecutionResultMessage(content=[], cache_control_config={"2": {"ttl": "1h"}})  # type: ignore[dict-item]
     assert keyed.cache_control_config == {2: CacheControl(ttl="1h")}
+
+
+CACHED: list[tuple[type[BaseModel], type[BaseModel], type[BaseModel]]] = [
+    (gm.AnthropicSystemMessage, gm.SystemMessage, gm.CacheFields),
+    (gm.AnthropicUserMessage, gm.UserMessage, gm.UserCacheFields),
+    (gm.AnthropicFunctionExecutionResultMessage, gm.FunctionExecutionResultMessage, gm.ToolResultCacheFields),
+]
+
+
+@pytest.mark.parametrize(("cached", "plain", "mixin"), CACHED)
+def test_a_cached_variant_is_its_plain_message_plus_one_cache_mixin(
+    cached: type[BaseModel], plain: type[BaseModel], mixin: type[BaseModel]
+) -> None:
+    assert issubclass(cached, plain) and issubclass(cached, mixin)
+    assert list(cached.model_fields) == [*plain.model_fields, *mixin.model_fields]  # the message's own first
+
+
+def test_cache_fields_and_has_marker_read_the_mixins() -> None:
+    one_hour = CacheControl(ttl="1h")
+    user = gm.AnthropicUserMessage(content="x", source="u", cache_control=one_hour, cache_index=0)
+    results = gm.AnthropicFunctionExecutionResultMessage(content=[], cache_control_config={1: one_hour})
+    assert gm.cache_fields(user) == {"cache_control": one_hour, "cache_index": 0}
+    assert gm.cache_fields(gm.AnthropicSystemMessage(content="x")) == {"cache_control": None}
+    assert gm.cache_fields(results) == {"cache_control_config": {1: one_hour}}
+    assert gm.cache_fields(gm.UserMessage(content="x", source="u")) == {}
+    assert gm.has_marker(user) and gm.has_marker(results)
+    assert not gm.has_marker(gm.AnthropicUserMessage(content="x", source="u", cache_index=0))
+    assert not gm.has_marker(gm.AnthropicFunctionExecutionResultMessage(content=[]))
+    assert not gm.has_marker(gm.SystemMessage(content="x"))
+
+
+def test_cached_variants_round_trip_through_json() -> None:
+    user = gm.AnthropicUserMessage(
+        content="x", source="u", cache_control=CacheControl(ttl="1h"), cache_index=0
+    )
+    assert gm.AnthropicUserMessage.model_validate_json(user.model_dump_json()) == user
+    results = gm.AnthropicFunctionExecutionResultMessage(
+        content=[gm.FunctionExecutionResult(content="ok", name="f", call_id="c1")],
+        cache_control_config={0: CacheControl()},
+    )
+    assert (
+        gm.AnthropicFunctionExecutionResultMessage.model_validate_json(results.model_dump_json()) == results
+    )
 
 
 # -- usage and results ----------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from pcache_magic.emulator import Emulator
 from pcache_magic.session import store
 from pcache_magic.session.session import Session
 from pcache_magic.session.transport import Connection
-from pcache_magic.view.render import render_session
+from pcache_magic.view.render import render_session, session_html
 
 from _helpers import EmulatorProcess, loaded_magics, spawn_emulator
 
@@ -169,7 +169,7 @@ def everything_else(ip: InteractiveShell, emu: Emulator | None) -> dict[str, str
         "repr(connection)": repr(session.connection),
         "repr(magics)": repr(magics) + json.dumps(magics.trait_values(), default=str),
         "repr(clients)": repr(session.client) + repr(session.async_client),
-        "session html": session._repr_html_(),
+        "session html": session_html(session),
         "render_session": render_session(session),
         "panel html and repr": panel._repr_html_() + repr(panel),
         "panel widget state": widget_states(panel),

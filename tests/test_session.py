@@ -10,6 +10,7 @@ import pytest
 from pcache_magic.core.models import UnknownModelError
 from pcache_magic.emulator import Emulator
 from pcache_magic.session.session import PreflightError, Session
+from pcache_magic.session.session_settings import Settings
 from pcache_magic.session.transport import connect
 
 from _helpers import Counter
@@ -344,6 +345,24 @@ def test_ctrl_c_mid_stream_leaves_the_conversation_as_it_was(session: Session) -
     assert error == "interrupted" and len(chunks) == 1
 
 
+# -- the parts ---------------------------------------------------------------------------------
+
+
+def test_the_parts_keep_sharing_the_calls_the_settings_and_the_client(session: Session) -> None:
+    with pytest.raises(AttributeError):
+        session.calls = []  # type: ignore[misc]  # the pipeline appends to the list it was given
+    with pytest.raises(AttributeError):
+        session.settings = Settings()  # type: ignore[misc]  # every part reads this one object
+    elsewhere = Emulator()
+    session.client = elsewhere.client()  # as a new retry policy does: the next call goes there
+    session.max_tokens = 99
+    session.system(LONG, cache=True, name="sys")
+    session.ask("Hi", stream=False)
+    assert len(elsewhere.state()["entries"]) == 1 and session.calls[-1].request["max_tokens"] == 99
+    session.reset()
+    assert session.calls == [] and session.conversation.blocks == [] and session.settings.max_tokens == 99
+
+
 # -- observers ---------------------------------------------------------------------------------
 
 
@@ -467,7 +486,7 @@ def test_check_agrees_with_checks_worked_out_from_scratch(session: Session) -> N
     from pcache_magic.core.tokens import TokenEstimator
 
     def agree(**render: Any) -> None:
-        params, names = session._render(session.conversation, render.get("cache"), None, None, {})
+        params, names = session._requests.render(session.conversation, cache=render.get("cache"))
         got = session.check(params, names)
         assert session.check(params, names) == got  # asked again: the kept layout and breakpoints
         lay = layout(params, TokenEstimator())

@@ -3,13 +3,19 @@
 Importing this module costs nothing: the SDK, the widgets and the session are
 imported inside `load_ipython_extension`, so `import pcache_magic` stays cheap
 for code that only wants, say, the emulator.
+
+Loading also registers the panel's static HTML (`session_html`) as the notebook's view of a
+`Session`: the view sits above the session, so the session cannot name it; the extension,
+above both, joins them (IPython's `for_type`), and unloading takes the view away again.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from IPython.core.formatters import BaseFormatter
     from IPython.core.interactiveshell import InteractiveShell
 
     from ..session.session import Session
@@ -41,13 +47,21 @@ def empty_cell_magic_as_line(lines: list[str]) -> list[str]:
     return lines
 
 
+def _html_formatter(ip: InteractiveShell) -> BaseFormatter:
+    """The shell's `text/html` formatter: what a notebook shows for a value."""
+    display = ip.display_formatter
+    assert display is not None, "an initialised shell has its display formatter"
+    formatter: BaseFormatter = display.formatters["text/html"]
+    return formatter
+
+
 def _magics(ip: Any) -> ClaudeMagics | None:
     manager = getattr(ip, "magics_manager", None)
     return manager.registry.get(_REGISTRY_KEY) if manager is not None else None
 
 
 def load_ipython_extension(ip: InteractiveShell) -> None:
-    """Register the magics and say, in one line, where calls will go and with which model."""
+    """Register the magics and the Session's HTML view; say in one line where calls go, with which model."""
     existing = _magics(ip)
     if existing is not None:
         print(f"pcache_magic is already loaded; {existing.notice()}")
@@ -55,6 +69,8 @@ def load_ipython_extension(ip: InteractiveShell) -> None:
     from IPython.core.error import UsageError
     from traitlets import TraitError
 
+    from ..session.session import Session
+    from ..view.render import session_html
     from .magics import ClaudeMagics
 
     try:
@@ -63,6 +79,7 @@ def load_ipython_extension(ip: InteractiveShell) -> None:
         ip.configurables[:] = [c for c in ip.configurables if not isinstance(c, ClaudeMagics)]
         raise UsageError(f"pcache_magic was not loaded: {error}") from None
     ip.register_magics(magics)
+    _html_formatter(ip).for_type(Session, session_html)
     if empty_cell_magic_as_line not in ip.input_transformers_cleanup:
         ip.input_transformers_cleanup.append(empty_cell_magic_as_line)
     print(f"pcache_magic: {magics.notice()}")
@@ -71,13 +88,21 @@ def load_ipython_extension(ip: InteractiveShell) -> None:
 
 
 def unload_ipython_extension(ip: InteractiveShell) -> None:
-    """Remove the magics (only those this extension registered) and close the panel."""
+    """Remove the magics and the Session's HTML view (only those this extension registered), and
+    close the panel."""
     magics = _magics(ip)
     if magics is None:
         return
     magics.close()
     if empty_cell_magic_as_line in ip.input_transformers_cleanup:
         ip.input_transformers_cleanup.remove(empty_cell_magic_as_line)
+    from ..session.session import Session
+    from ..view.render import session_html
+
+    html = _html_formatter(ip)
+    with contextlib.suppress(KeyError):  # KeyError: nothing registered for Session
+        if html.lookup_by_type(Session) is session_html:
+            html.pop(Session)
     manager = ip.magics_manager
     for kind, table in magics.magics.items():
         registered = manager.magics.get(kind, {})

@@ -3,7 +3,7 @@
 The AutoGen guide's message types do not map one to one onto the Messages API: system
 messages may stand anywhere, same-role turns must be merged, and a tool result that does
 not answer the previous assistant turn is a 400.  The translation needs no Session, so it
-stands apart from the `GuideAPI` mixin; `autogen.py` uses it too.
+stands apart from the Session's guide API (`guide`); `pcache_magic.autogen` uses it too.
 """
 
 from __future__ import annotations

@@ -1,24 +1,28 @@
-"""Building the conversation block by block: the part of `Session` that the magics' cells call.
+"""Building the conversation block by block: what the magics' cells call, through `Session`.
 
-A mixin, so that `Session` reads as the call path while this module holds the rules for
-what a block may be (a cached block needs content; names replace in place).
+The rules for what a block may be live here (a cached block needs content; a name replaces
+the block of that name in place; a reply's tool results go with it).  `Blocks` is given the
+session's settings (for the default marker lifetime) and its `emit`; each call names the
+conversation it changes, since a session replaces its conversation on reset or load.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..core.conversation import Block, CacheControl, Conversation
 from ..core.toolspec import tool_param
 from ..core.ttl import TTL, TTLS
 from ..core.turns import as_content, tool_results_for
+from .observers import Emit
+from .session_settings import Settings
 
-__all__ = ["BlocksAPI"]
+__all__ = ["Blocks", "marker"]
 
 
-def _marker(cache: TTL | bool | None, default: TTL | None) -> CacheControl | None:
-    """`None`/False: no marker; True: the default lifetime; "5m"/"1h": that lifetime."""
+def marker(cache: TTL | bool | None, default: TTL | None) -> CacheControl | None:
+    """`None`/False: no marker; True: the `default` lifetime; "5m"/"1h": that lifetime."""
     if cache is None or cache is False:
         return None
     if cache is True:
@@ -28,31 +32,38 @@ def _marker(cache: TTL | bool | None, default: TTL | None) -> CacheControl | Non
     return CacheControl(ttl=cache)
 
 
-class BlocksAPI:
-    """`system`, `context`, `tools` and `drop`, mixed into `Session`."""
+class Blocks:
+    """`system`, `context`, `tools` and `drop` on a conversation; each change is announced."""
 
-    if TYPE_CHECKING:  # provided by Session
-        conversation: Conversation
-        default_ttl: TTL | None
+    def __init__(self, settings: Settings, emit: Emit) -> None:
+        self._settings = settings
+        self._emit = emit
 
-        def _emit(self, event: Any, payload: Any = None) -> None: ...
-
-    def _add(self, block: Block) -> Block:
-        self.conversation.add(block)
+    def _add(self, conversation: Conversation, block: Block) -> Block:
+        conversation.add(block)
         self._emit("blocks", block)
         return block
 
-    def system(self, text: str, *, cache: TTL | bool | None = None, name: str | None = None) -> Block:
+    def system(
+        self,
+        conversation: Conversation,
+        text: str,
+        *,
+        cache: TTL | bool | None = None,
+        name: str | None = None,
+    ) -> Block:
         """Add (or replace, by name) a system text block."""
-        marker = _marker(cache, self.default_ttl)
-        if marker and not text.strip():
+        mark = marker(cache, self._settings.default_ttl)
+        if mark and not text.strip():
             raise ValueError("A cached system block needs text: cache_control on an empty block is a 400.")
-        block_name = name or self.conversation.unique_name("system")
+        block_name = name or conversation.unique_name("system")
         content = [{"type": "text", "text": text}] if text else []
-        return self._add(Block(name=block_name, role="system", kind="system", content=content, cache=marker))
+        block = Block(name=block_name, role="system", kind="system", content=content, cache=mark)
+        return self._add(conversation, block)
 
     def context(
         self,
+        conversation: Conversation,
         content: str | Sequence[Mapping[str, Any]],
         *,
         cache: TTL | bool | None = None,
@@ -60,40 +71,39 @@ class BlocksAPI:
         source: str | None = None,
     ) -> Block:
         """Add (or replace) a user context block: text, or SDK content blocks (documents, images)."""
-        marker = _marker(cache, self.default_ttl)
+        mark = marker(cache, self._settings.default_ttl)
         items = [i for i in as_content(content) if not (i.get("type") == "text" and not i.get("text"))]
-        if marker and not items:
+        if mark and not items:
             raise ValueError("A cached context block needs content: the cell is empty.")
-        block_name = name or self.conversation.unique_name("context")
-        return self._add(
-            Block(name=block_name, role="user", kind="context", content=items, cache=marker, source=source)
-        )
+        block_name = name or conversation.unique_name("context")
+        block = Block(name=block_name, role="user", kind="context", content=items, cache=mark, source=source)
+        return self._add(conversation, block)
 
     def tools(
         self,
+        conversation: Conversation,
         defs: Iterable[Mapping[str, Any] | Callable[..., Any]],
         *,
         cache: TTL | bool | None = None,
         name: str | None = None,
     ) -> Block:
         """Add (or replace) a group of tool definitions (dicts, or functions described by their signature)."""
-        marker = _marker(cache, self.default_ttl)
+        mark = marker(cache, self._settings.default_ttl)
         params = [tool_param(d) for d in defs]
         if not params:
             raise ValueError("No tools given: pass tool definitions (dicts) or functions.")
-        block_name = name or self.conversation.unique_name("tools")
+        block_name = name or conversation.unique_name("tools")
+        content = [dict(p) for p in params]
         return self._add(
-            Block(
-                name=block_name, role="tools", kind="tools", content=[dict(p) for p in params], cache=marker
-            )
+            conversation, Block(name=block_name, role="tools", kind="tools", content=content, cache=mark)
         )
 
-    def drop(self, name: str) -> Block:
+    def drop(self, conversation: Conversation, name: str) -> Block:
         """Remove a block; a reply's tool results go with it (alone they are a 400)."""
-        block = self.conversation.get(name)
-        answers = tool_results_for(self.conversation, block) if block and block.role == "assistant" else []
-        block = self.conversation.drop(name)
+        block = conversation.get(name)
+        answers = tool_results_for(conversation, block) if block and block.role == "assistant" else []
+        block = conversation.drop(name)
         for result in answers:
-            self.conversation.drop(result.name)
+            conversation.drop(result.name)
         self._emit("blocks", block)
         return block

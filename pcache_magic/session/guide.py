@@ -1,6 +1,7 @@
 """The AutoGen prompt-caching guide's API, on the Session.
 
-`Session` inherits `GuideAPI`, so the guide's code runs against it:
+`Session` owns a `Guide` and delegates the guide's names to it, so the guide's code runs
+against a session:
 
     system_msg = session.cached_system_message(large_document)
     user_msg = session.cached_user_message("Summarise it.")
@@ -10,24 +11,24 @@
 
 `create` is stateless like AutoGen's model client: the messages passed are the
 whole request, and the session's own notebook conversation is not touched.
-Every call still goes through `Session._send`, so it is checked before sending
+Every call still goes through the session's `CallPipeline`, so it is checked before sending
 (more than 4 cached messages is a `PreflightError` naming them), predicted and
 recorded in `session.calls` like any other call.
 
-The request and reply conversion (`to_params`, `create_result`) lives in `_guide_convert`
-and is re-exported here.
+`GuideRules` are the helpers alone (the markers' rules and error wordings, nothing sent), so
+`pcache_magic.autogen`'s client makes its messages by the same rules.  The request and reply
+conversion (`to_params`, `create_result`) lives in `_guide_convert` and is re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
-
-from anthropic.types import Message
+from typing import Any
 
 from ..core.conversation import CacheControl
 from ..core.ttl import TTL, TTLS
 from ._guide_convert import check_index, create_result, to_params, user_blocks
+from .calls import CallPipeline
 from .guide_messages import (
     AnthropicFunctionExecutionResultMessage,
     AnthropicSystemMessage,
@@ -36,8 +37,9 @@ from .guide_messages import (
     FunctionExecutionResult,
     GuideMessage,
 )
+from .session_settings import Settings
 
-__all__ = ["GuideAPI", "create_result", "to_params"]
+__all__ = ["Guide", "GuideRules", "create_result", "to_params"]
 
 _POLICY = "ephemeral"
 
@@ -53,30 +55,19 @@ def _cache_control(policy: str, ttl: TTL | None) -> CacheControl:
     return CacheControl(ttl=ttl)
 
 
-class GuideAPI:
-    """The guide's helpers and `create`/`acreate`, mixed into `Session`."""
+class GuideRules:
+    """The guide's three helpers: cached messages, checked when made (not at `create`).
 
-    if TYPE_CHECKING:  # provided by Session
-        model: str
-        max_tokens: int
-        default_ttl: TTL | None
+    `default_ttl` is the lifetime of a marker when a helper is given no `ttl`.
+    """
 
-        def _send(
-            self,
-            kind: Any,
-            params: dict[str, Any],
-            names: Mapping[str, str],
-            *,
-            stream: bool,
-            on_text: Callable[[str], None] | None,
-        ) -> Message: ...
-
-        async def _asend(self, kind: Any, params: dict[str, Any], names: Mapping[str, str]) -> Message: ...
+    def __init__(self, default_ttl: TTL | None = None) -> None:
+        self.default_ttl = default_ttl
 
     def cached_system_message(
         self, text: str, policy: str = _POLICY, *, ttl: TTL | None = None
     ) -> AnthropicSystemMessage:
-        """A system message cached whole (`ttl` defaults to the session's `default_ttl`)."""
+        """A system message cached whole (`ttl` defaults to `default_ttl`)."""
         marker = _cache_control(policy, ttl or self.default_ttl)
         if not text.strip():
             raise ValueError("A cached system message needs text: cache_control on an empty block is a 400.")
@@ -130,7 +121,24 @@ class GuideAPI:
             content=results, cache_control_config=dict.fromkeys(indices, marker)
         )
 
-    def _guide_params(
+
+class Guide:
+    """The guide's API on a session: `rules` with its default lifetime, and `create`/`acreate`.
+
+    Given the session's call pipeline (every request is checked and recorded there) and its
+    settings (the default model, `max_tokens` and marker lifetime, read at each call).
+    """
+
+    def __init__(self, pipeline: CallPipeline, settings: Settings) -> None:
+        self._pipeline = pipeline
+        self._settings = settings
+
+    @property
+    def rules(self) -> GuideRules:
+        """The helpers, with the settings' `default_ttl` as it is now."""
+        return GuideRules(self._settings.default_ttl)
+
+    def _params(
         self,
         messages: Sequence[GuideMessage],
         tools: Sequence[Mapping[str, Any] | Callable[..., Any]] | None,
@@ -142,8 +150,8 @@ class GuideAPI:
             raise ValueError("create() needs at least one message.")
         return to_params(
             messages,
-            model=model or self.model,
-            max_tokens=self.max_tokens if max_tokens is None else max_tokens,
+            model=model or self._settings.model,
+            max_tokens=self._settings.max_tokens if max_tokens is None else max_tokens,
             tools=tools,
             **extra,
         )
@@ -161,8 +169,8 @@ class GuideAPI:
 
         `extra` passes request fields through (`tool_choice`, `temperature`, ...).
         """
-        params, names = self._guide_params(messages, tools, model, max_tokens, extra)
-        return create_result(self._send("create", params, names, stream=False, on_text=None))
+        params, names = self._params(messages, tools, model, max_tokens, extra)
+        return create_result(self._pipeline.send("create", params, names, stream=False, on_text=None))
 
     async def acreate(
         self,
@@ -173,6 +181,6 @@ class GuideAPI:
         max_tokens: int | None = None,
         **extra: Any,
     ) -> CreateResult:
-        """`create` on the session's async client, as the guide's `await client.create(...)`."""
-        params, names = self._guide_params(messages, tools, model, max_tokens, extra)
-        return create_result(await self._asend("create", params, names))
+        """`create` on the async client, as the guide's `await client.create(...)`."""
+        params, names = self._params(messages, tools, model, max_tokens, extra)
+        return create_result(await self._pipeline.asend("create", params, names))

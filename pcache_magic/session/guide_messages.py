@@ -2,7 +2,8 @@
 
 Code written for the AutoGen prompt-caching guide (`SystemMessage`, `UserMessage`,
 `FunctionExecutionResult`, `CreateResult`, ...) runs here unchanged; the cached
-`Anthropic*` variants carry the markers the guide's `cached_*` helpers place.
+`Anthropic*` variants carry the markers the guide's `cached_*` helpers place, in fields
+defined once (`CacheFields`, ...) and shared with `pcache_magic.autogen`'s AutoGen subclasses.
 Pure: no I/O, no SDK calls.
 """
 
@@ -23,6 +24,7 @@ __all__ = [
     "AnthropicSystemMessage",
     "AnthropicUserMessage",
     "AssistantMessage",
+    "CacheFields",
     "CacheUsage",
     "CreateResult",
     "FinishReason",
@@ -32,7 +34,11 @@ __all__ = [
     "GuideMessage",
     "RequestUsage",
     "SystemMessage",
+    "ToolResultCacheFields",
+    "UserCacheFields",
     "UserMessage",
+    "cache_fields",
+    "has_marker",
     "image_block",
     "is_image",
 ]
@@ -153,29 +159,74 @@ class FunctionExecutionResult(BaseModel):
     call_id: str
     is_error: bool = False
 
+    @field_validator("is_error", mode="before")
+    @classmethod
+    def _none_is_no_error(cls, value: object) -> object:
+        """AutoGen says `is_error=None` for no error: accepted, so its results convert field for field."""
+        return False if value is None else value
+
 
 class FunctionExecutionResultMessage(BaseModel):
     content: list[FunctionExecutionResult]
     type: Literal["FunctionExecutionResultMessage"] = "FunctionExecutionResultMessage"
 
 
-class AnthropicSystemMessage(SystemMessage):
-    """A system message whose text block carries `cache_control`."""
+class CacheFields(BaseModel):
+    """The marker a cached system message adds; mixed into `AnthropicSystemMessage` of both families.
+
+    The cache fields (types, validation, docs) are written once, in these mixins; each cached
+    message is its family's plain message plus a mixin: this module's (no AutoGen needed) and
+    `pcache_magic.autogen`'s (real subclasses of AutoGen's, so AutoGen code that dispatches on
+    them, or on their unchanged `type`, still works).  The mixin goes first in the bases so the
+    message's own fields come first in dumps and reprs.
+    """
 
     cache_control: CacheControl | None = None
+    """The marker (on the whole text of a system message); None sends the message unmarked."""
 
 
-class AnthropicUserMessage(UserMessage):
-    """A user message with a marker: on block `cache_index`, or else on the last text block."""
+class UserCacheFields(CacheFields):
+    """A cached user message's marker and where it goes; mixed into `AnthropicUserMessage`."""
 
-    cache_control: CacheControl | None = None
     cache_index: int | None = None
+    """The content block that carries the marker; None means the last text block (else the last)."""
 
 
-class AnthropicFunctionExecutionResultMessage(FunctionExecutionResultMessage):
-    """Tool results with markers on chosen results: result index -> marker."""
+class ToolResultCacheFields(BaseModel):
+    """Cached tool results' markers; mixed into `AnthropicFunctionExecutionResultMessage`."""
 
     cache_control_config: dict[int, CacheControl] = Field(default_factory=dict)
+    """Result index -> its marker; results not named are sent unmarked."""
+
+
+_CACHE_FIELDS = (UserCacheFields, CacheFields, ToolResultCacheFields)  # the most specific first
+
+
+def cache_fields(message: object) -> dict[str, Any]:
+    """A cached message's marker fields by name ({} if plain): to build its twin in the other family."""
+    for mixin in _CACHE_FIELDS:
+        if isinstance(message, mixin):
+            return {name: getattr(message, name) for name in mixin.model_fields}
+    return {}
+
+
+def has_marker(message: object) -> bool:
+    """Whether a message carries a marker at all (a cached message may have none)."""
+    if isinstance(message, CacheFields):
+        return message.cache_control is not None
+    return isinstance(message, ToolResultCacheFields) and bool(message.cache_control_config)
+
+
+class AnthropicSystemMessage(CacheFields, SystemMessage):
+    """A `SystemMessage` whose text block carries `cache_control`."""
+
+
+class AnthropicUserMessage(UserCacheFields, UserMessage):
+    """A `UserMessage` with a marker: on block `cache_index`, or else on the last text block."""
+
+
+class AnthropicFunctionExecutionResultMessage(ToolResultCacheFields, FunctionExecutionResultMessage):
+    """Tool results with markers on chosen results (`cache_control_config`: result index -> marker)."""
 
 
 GuideMessage = SystemMessage | UserMessage | AssistantMessage | FunctionExecutionResultMessage

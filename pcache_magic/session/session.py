@@ -1,50 +1,65 @@
 """The Session: one conversation, the calls made with it, and what the cache did.
 
-The magics and the panel are views of this object; it imports no IPython.
-Every call goes through the real `anthropic` SDK client (live or emulated),
-is checked before sending (`cache.preflight`), predicted (`cache.Ledger`),
-recorded (`usage.CallRecord`) and announced to observers (`calls.CallPipeline`).
-A call that fails or is interrupted leaves the conversation exactly as it was.
+The magics and the panel are views of it; it imports no IPython and no view (the extension
+registers the panel's HTML for a Session with IPython).  It is built from parts, each given
+what it needs and testable without a Session; its methods delegate to them:
+
+- `settings`: what a call uses unless it says otherwise (`session.model` etc. are its fields);
+- `conversation`, `calls`, `book` (`CacheBook`: the ledger, pre-flight checks, predictions);
+- `Blocks` (system, context, tools, drop); `Requests` and `Planners` (the next request);
+- `CallPipeline` (check, send, record); `Chat` (`ask`, `prewarm`); `Guide` (the AutoGen
+  guide's API); `Observers` (whoever `subscribe`d).
+
+A call that fails or is interrupted leaves the conversation as it was.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, cast
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import anthropic
 from anthropic.types import Message
 
 from ..analysis.cachebook import CacheBook
 from ..analysis.ledger import Ledger, Prediction
-from ..analysis.planner import Planner
-from ..core.conversation import Block, Conversation, cache_control
+from ..core.conversation import Block, Conversation
 from ..core.models import ModelInfo, ModelTable, default_models
 from ..core.prefix import Layout
 from ..core.preflight import Finding
 from ..core.record import CallRecord, Totals, totals
 from ..core.tokens import TokenEstimator
 from ..core.ttl import TTL
-from ..core.turns import answer_unanswered_tool_uses, as_content, run_tools
-from .blocks import BlocksAPI
+from .blocks import Blocks
 from .calls import CallPipeline, PreflightError
-from .guide import GuideAPI
+from .chat import Chat
+from .guide import Guide
+from .guide_messages import (
+    AnthropicFunctionExecutionResultMessage,
+    AnthropicSystemMessage,
+    AnthropicUserMessage,
+    CreateResult,
+    FunctionExecutionResult,
+    GuideMessage,
+)
+from .observers import Observer, Observers, SessionEvent
+from .requests import Planners, Requests
+from .session_settings import DEFAULT_MODEL, CacheMode, Setting, Settings
 from .transport import Connection, connect
 
 __all__ = ["DEFAULT_MODEL", "CacheMode", "PreflightError", "Session", "SessionEvent"]
 
-DEFAULT_MODEL = "claude-sonnet-5"
-CacheMode = Literal["none", "last", "automatic", "auto"]
-"""Markers added to a call beyond the blocks' own: none; one on the last turn (claudette's way);
-the API's top-level automatic caching; or the planner's choice of up to four (`auto`)."""
-SessionEvent = Literal["blocks", "call", "reset"]
-Observer = Callable[[SessionEvent, Any], None]
 
-
-class Session(BlocksAPI, GuideAPI, CallPipeline):
+class Session:
     """A notebook's conversation with Claude, with prompt caching made visible."""
+
+    model = Setting[str]()
+    max_tokens = Setting[int]()
+    default_ttl = Setting[TTL | None]()
+    cache_mode = Setting[CacheMode]()
+    diagnostics = Setting[bool]()
 
     def __init__(
         self,
@@ -61,46 +76,78 @@ class Session(BlocksAPI, GuideAPI, CallPipeline):
         diagnostics: bool = True,
     ) -> None:
         self.models = models or default_models()
-        self.model = model or DEFAULT_MODEL
+        self._settings = Settings(
+            model=model or DEFAULT_MODEL,
+            max_tokens=max_tokens,
+            default_ttl=default_ttl,
+            cache_mode="auto" if auto_cache else "none",
+            diagnostics=diagnostics,
+        )
         self.models.get(self.model)  # fail early on an unknown model, with a suggestion
         if client is None and connection is None:
             connection = connect()
         self.connection = connection
-        self.client = client or (connection.client if connection else None)
-        self.async_client = async_client or (connection.async_client if connection and not client else None)
         self._clock = clock or (connection.clock if connection else time.time)
-        self.max_tokens = max_tokens
-        self.default_ttl = default_ttl
-        self.cache_mode: CacheMode = "auto" if auto_cache else "none"
-        self.diagnostics = diagnostics
         self.conversation = Conversation()
-        self.calls: list[CallRecord] = []
+        self._calls: list[CallRecord] = []
         self.book = CacheBook(self.models)
-        self._observers: list[Observer] = []
-        self._planners: dict[str, Planner] = {}
+        self._observers = Observers()
+        self._planners = Planners(self.models, self.book, self.calls)
+        self._requests = Requests(self.settings, self._planners, self._clock)
+        self._pipeline = CallPipeline(
+            client=client or (connection.client if connection else None),
+            async_client=async_client or (connection.async_client if connection and not client else None),
+            models=self.models,
+            book=self.book,
+            calls=self.calls,
+            planners=self._planners,
+            settings=self.settings,
+            clock=self._clock,
+            emit=self._observers.emit,
+            estimated=self.offline,
+        )
+        self._blocks = Blocks(self.settings, self._observers.emit)
+        self._chat = Chat(self._requests, self._pipeline, self._observers.emit)
+        self._guide = Guide(self._pipeline, self.settings)
 
     def __repr__(self) -> str:
         mode = self.connection.mode if self.connection else "custom client"
         blocks, calls = len(self.conversation.blocks), len(self.calls)
         return f"Session(model={self.model!r}, {mode}, {blocks} blocks, {calls} calls)"
 
-    def _repr_html_(self) -> str:
-        """The panel's tables, for nbconvert, GitHub and other static views."""
-        from ..view.render import session_html
+    # -- parts that stay the same objects, clients, observers, time --------------------------
+    @property
+    def settings(self) -> Settings:
+        """What a call uses unless it says otherwise; the parts share this one object."""
+        return self._settings
 
-        return session_html(self)
+    @property
+    def calls(self) -> list[CallRecord]:
+        """The calls made, failed ones included: the pipeline appends to this very list."""
+        return self._calls
 
-    # -- observers ----------------------------------------------------------------------
+    @property
+    def client(self) -> anthropic.Anthropic | None:
+        """The SDK client calls go through; assign another (e.g. new retry options) to use it."""
+        return self._pipeline.client
+
+    @client.setter
+    def client(self, client: anthropic.Anthropic | None) -> None:
+        self._pipeline.client = client
+
+    @property
+    def async_client(self) -> anthropic.AsyncAnthropic | None:
+        """The client `acreate` goes through (and `pcache_magic.autogen`, given this session)."""
+        return self._pipeline.async_client
+
+    @async_client.setter
+    def async_client(self, client: anthropic.AsyncAnthropic | None) -> None:
+        self._pipeline.async_client = client
+
     def subscribe(self, observer: Observer) -> Callable[[], None]:
         """Call `observer(event, payload)` on every change; returns the unsubscribe function."""
-        self._observers.append(observer)
-        return lambda: self._observers.remove(observer) if observer in self._observers else None
+        return self._observers.subscribe(observer)
 
-    def _emit(self, event: SessionEvent, payload: Any = None) -> None:
-        for observer in list(self._observers):
-            observer(event, payload)
-
-    # -- time ---------------------------------------------------------------------------
     def now(self) -> float:
         return self._clock()
 
@@ -122,17 +169,13 @@ class Session(BlocksAPI, GuideAPI, CallPipeline):
         if self.connection is None:
             raise RuntimeError("This session has no emulator clock to move.")
         now = self.connection.advance(seconds)
-        self._emit("blocks")
+        self._observers.emit("blocks")
         return now
 
     # -- the conversation as a whole ----------------------------------------------------
     def reset(self) -> None:
         """Forget the conversation, the calls and the ledger (the API's cache entries live on)."""
-        self.conversation = Conversation()
-        self.calls.clear()
-        self.ledger.clear()
-        self._planners.clear()
-        self._emit("reset")
+        self.restore(Conversation(), [])
 
     def restore(self, conversation: Conversation, calls: Sequence[CallRecord], **settings: Any) -> None:
         """Replace the whole state (loading a saved session); observers redraw from scratch."""
@@ -144,7 +187,37 @@ class Session(BlocksAPI, GuideAPI, CallPipeline):
         self.calls[:] = calls
         self.ledger.clear()
         self._planners.clear()
-        self._emit("reset")
+        self._observers.emit("reset")
+
+    # -- blocks -------------------------------------------------------------------------
+    def system(self, text: str, *, cache: TTL | bool | None = None, name: str | None = None) -> Block:
+        """Add (or replace, by name) a system text block."""
+        return self._blocks.system(self.conversation, text, cache=cache, name=name)
+
+    def context(
+        self,
+        content: str | Sequence[Mapping[str, Any]],
+        *,
+        cache: TTL | bool | None = None,
+        name: str | None = None,
+        source: str | None = None,
+    ) -> Block:
+        """Add (or replace) a user context block: text, or SDK content blocks (documents, images)."""
+        return self._blocks.context(self.conversation, content, cache=cache, name=name, source=source)
+
+    def tools(
+        self,
+        defs: Iterable[Mapping[str, Any] | Callable[..., Any]],
+        *,
+        cache: TTL | bool | None = None,
+        name: str | None = None,
+    ) -> Block:
+        """Add (or replace) a group of tool definitions (dicts, or functions described by their signature)."""
+        return self._blocks.tools(self.conversation, defs, cache=cache, name=name)
+
+    def drop(self, name: str) -> Block:
+        """Remove a block; a reply's tool results go with it (alone they are a 400)."""
+        return self._blocks.drop(self.conversation, name)
 
     # -- inspection ---------------------------------------------------------------------
     @property
@@ -160,43 +233,14 @@ class Session(BlocksAPI, GuideAPI, CallPipeline):
         **extra: Any,
     ) -> dict[str, Any]:
         """The request the next call would send (without the new prompt): a copy, yours to edit."""
-        return copy.deepcopy(self._render(self.conversation, cache, model, max_tokens, extra)[0])
+        rendered = self._requests.render(
+            self.conversation, cache=cache, model=model, max_tokens=max_tokens, **extra
+        )
+        return copy.deepcopy(rendered[0])
 
     def next_request(self) -> tuple[dict[str, Any], dict[str, str]]:
         """The next call's params (no prompt yet) and request path -> block name; read-only, not a copy."""
-        return self._render(self.conversation, None, None, None, {})
-
-    def _render(
-        self,
-        conversation: Conversation,
-        cache: CacheMode | None,
-        model: str | None,
-        max_tokens: int | None,
-        extra: Mapping[str, Any],
-    ) -> tuple[dict[str, Any], dict[str, str]]:
-        mode = cache or self.cache_mode
-        params, names = conversation.render(
-            model=model or self.model,
-            max_tokens=self.max_tokens if max_tokens is None else max_tokens,
-            automatic=cache_control(self.default_ttl) if mode == "automatic" else None,
-            last_turn=cache_control(self.default_ttl) if mode == "last" else None,
-            **extra,
-        )
-        if mode == "auto":
-            return self._planner(str(params["model"])).plan(params, self.now()), names
-        return cast(dict[str, Any], params), names
-
-    def _planner(self, model: str) -> Planner:
-        """The model's planner, caught up on this session's calls (it learns from each new one)."""
-        planner = self._planners.get(model)
-        if planner is None:
-            info = self.models.get(model)
-            planner = Planner(info, estimator=self.estimator, memo=self.book.digests)
-            for record in self.calls:
-                if record.ok:
-                    planner.observe(record.request, record.started_at)
-            self._planners[model] = planner
-        return planner
+        return self._requests.render(self.conversation)
 
     def layout(self, params: Mapping[str, Any]) -> Layout:
         """The cache's view of `params` (see `CacheBook.layout`)."""
@@ -208,7 +252,7 @@ class Session(BlocksAPI, GuideAPI, CallPipeline):
         """Pre-flight findings and per-breakpoint predictions for `params` (default: the next call)."""
         if params is None:
             params, names = self.next_request()
-        return self.book.check(params, names, self.models.get(str(params["model"])), self.now())
+        return self._pipeline.check(params, names)
 
     @property
     def totals(self) -> Totals:
@@ -235,70 +279,114 @@ class Session(BlocksAPI, GuideAPI, CallPipeline):
         the loop continues until the turn ends or `max_tool_rounds` is reached.
         On any failure, including Ctrl-C mid-stream, the conversation is restored.
         """
-        conversation = self.conversation
-        saved = list(conversation.blocks)  # blocks are frozen: the list is the whole state
-        try:
-            answer_unanswered_tool_uses(self.conversation)
-            content = as_content(prompt)
-            turn = name or self.conversation.unique_name("prompt")
-            self.conversation.add(Block(name=turn, role="user", kind="prompt", content=content))
-            message = self._call("ask", cache, model, max_tokens, extra, stream, on_text)
-            rounds = 0
-            while run_tool is not None and message.stop_reason == "tool_use" and rounds < max_tool_rounds:
-                rounds += 1
-                self.conversation.add(
-                    Block(
-                        name=self.conversation.unique_name(f"{turn}-tool-result"),
-                        role="user",
-                        kind="tool_result",
-                        content=run_tools(message, run_tool),
-                    )
-                )
-                message = self._call("tool_loop", cache, model, max_tokens, extra, stream, on_text)
-        except BaseException:
-            conversation.blocks[:] = saved
-            self.conversation = conversation
-            self._emit("blocks")
-            raise
-        self._emit("blocks")
-        return message
+        return self._chat.ask(
+            self.conversation,
+            prompt,
+            stream=stream,
+            on_text=on_text,
+            cache=cache,
+            model=model,
+            max_tokens=max_tokens,
+            name=name,
+            run_tool=run_tool,
+            max_tool_rounds=max_tool_rounds,
+            **extra,
+        )
 
     def prewarm(self, *, model: str | None = None) -> Message:
         """Fill the cache for the conversation so far without generating (`max_tokens: 0`).
 
-        A placeholder user turn goes last when the conversation has none there: a request needs
-        one, and newer models refuse to continue an assistant turn.  It follows every block, so
-        the cached prefix is the conversation's own.  Tool calls nobody answered get their error
-        results in the request, as `ask` would send them, but the conversation keeps nothing."""
-        conversation = self.conversation.copy_state()
-        answer_unanswered_tool_uses(conversation)
-        last = conversation.last_turn()
-        if last is None or last.role != "user":
-            conversation.add(
-                Block(
-                    name=conversation.unique_name("prewarm"),
-                    role="user",
-                    kind="prompt",
-                    content=[{"type": "text", "text": "(pre-warming the cache)"}],
-                )
-            )
-        params, names = self._render(conversation, "none", model, 0, {})
-        return self._send("prewarm", params, names, stream=False, on_text=None)
+        The conversation keeps nothing of it (see `Chat.prewarm`)."""
+        return self._chat.prewarm(self.conversation, model=model)
 
-    def _call(
+    def begin_call(self, kind: Any, params: dict[str, Any], names: Mapping[str, str]) -> CallRecord:
+        """Check and predict a call about to be sent; PreflightError if it must not go.
+
+        Public so that other clients (e.g. `pcache_magic.autogen`) record into this session.
+        """
+        return self._pipeline.begin_call(kind, params, names)
+
+    def end_call(
         self,
-        kind: Any,
-        cache: CacheMode | None,
-        model: str | None,
-        max_tokens: int | None,
-        extra: Mapping[str, Any],
-        stream: bool,
-        on_text: Callable[[str], None] | None,
-    ) -> Message:
-        params, names = self._render(self.conversation, cache, model, max_tokens, extra)
-        message = self._send(kind, params, names, stream=stream, on_text=on_text)
-        reply = [block.model_dump(exclude_none=True) for block in message.content]
-        if reply:
-            reply_name = self.conversation.unique_name("reply")
-            self.conversation.add(Block(name=reply_name, role="assistant", kind="reply", content=reply))
-        return message
+        record: CallRecord,
+        params: Mapping[str, Any],
+        names: Mapping[str, str],
+        started: float,
+        *,
+        message: Message | None = None,
+        error: BaseException | None = None,
+    ) -> Any:
+        """Record the outcome of a call begun with `begin_call`, and tell the observers."""
+        return self._pipeline.end_call(record, params, names, started, message=message, error=error)
+
+    # Kept for tests/test_diagnose.py and benchmarks/panel.py, which call them by these names;
+    # they go once those call `session._pipeline.send` and `session._pipeline.record`.
+    def _send(self, kind: Any, params: dict[str, Any], names: Mapping[str, str], **options: Any) -> Message:
+        return self._pipeline.send(kind, params, names, **options)
+
+    def _finish(self, record: CallRecord) -> None:
+        self._pipeline.record(record)
+
+    # -- the AutoGen guide's API --------------------------------------------------------
+    def cached_system_message(
+        self, text: str, policy: str = "ephemeral", *, ttl: TTL | None = None
+    ) -> AnthropicSystemMessage:
+        """A system message cached whole (`ttl` defaults to the session's `default_ttl`)."""
+        return self._guide.rules.cached_system_message(text, policy, ttl=ttl)
+
+    def cached_user_message(
+        self,
+        content: str | list[Any],
+        source: str = "user",
+        policy: str = "ephemeral",
+        *,
+        ttl: TTL | None = None,
+        index: int | None = None,
+    ) -> AnthropicUserMessage:
+        """A cached user message: a string whole; multipart content on its last text block.
+
+        `index` marks another block instead (e.g. an image); out of range is a ValueError.
+        """
+        return self._guide.rules.cached_user_message(content, source, policy, ttl=ttl, index=index)
+
+    def cached_tool_results(
+        self,
+        content: Sequence[FunctionExecutionResult],
+        cached_indices: Sequence[int] | None = None,
+        cache_all: bool = False,
+        *,
+        policy: str = "ephemeral",
+        ttl: TTL | None = None,
+    ) -> AnthropicFunctionExecutionResultMessage:
+        """Tool results with markers on `cached_indices`, or on all of them with `cache_all=True`."""
+        return self._guide.rules.cached_tool_results(
+            content, cached_indices, cache_all, policy=policy, ttl=ttl
+        )
+
+    def create(
+        self,
+        messages: Sequence[GuideMessage],
+        *,
+        tools: Sequence[Mapping[str, Any] | Callable[..., Any]] | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        **extra: Any,
+    ) -> CreateResult:
+        """Send `messages` as one request (checked, recorded in `calls`); the guide's `CreateResult`.
+
+        Stateless, like AutoGen's client: the conversation is not touched.  `extra` passes
+        request fields through (`tool_choice`, `temperature`, ...).
+        """
+        return self._guide.create(messages, tools=tools, model=model, max_tokens=max_tokens, **extra)
+
+    async def acreate(
+        self,
+        messages: Sequence[GuideMessage],
+        *,
+        tools: Sequence[Mapping[str, Any] | Callable[..., Any]] | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        **extra: Any,
+    ) -> CreateResult:
+        """`create` on the session's async client, as the guide's `await client.create(...)`."""
+        return await self._guide.acreate(messages, tools=tools, model=model, max_tokens=max_tokens, **extra)

@@ -52,8 +52,8 @@ from ...core.models import default_models
 from ...core.prefix import layout
 from ...core.tokens import TokenEstimator
 from ...core.ttl import TTL
-from ...session.guide import GuideAPI, create_result
-from ...session.guide_messages import CacheUsage
+from ...session.guide import GuideRules, create_result
+from ...session.guide_messages import CacheUsage, cache_fields
 from .convert import (
     AnthropicFunctionExecutionResultMessage,
     AnthropicSystemMessage,
@@ -87,13 +87,6 @@ logger = logging.getLogger(EVENT_LOGGER_NAME)
 
 _POLICY = "ephemeral"
 _NO_ARGS: Mapping[str, Any] = MappingProxyType({})
-
-
-class _Rules(GuideAPI):
-    """The guide's helpers on their own: the Session's checks and error wordings, no Session behind."""
-
-    def __init__(self, default_ttl: TTL | None) -> None:
-        self.default_ttl = default_ttl
 
 
 class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
@@ -136,7 +129,7 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
         if anthropic_client is not None:
             self._unused_client, self._client = self._client, anthropic_client
         self.session = session
-        self._rules = _Rules(default_ttl)
+        self._rules = GuideRules(default_ttl)  # the Session's checks and error wordings
         self._automatic = automatic
         self._estimator = TokenEstimator()
         self._last_tools: list[dict[str, Any]] = []
@@ -156,7 +149,7 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
     ) -> AnthropicSystemMessage:
         """A system message cached whole; ValueError for another policy or empty text."""
         checked = self._rules.cached_system_message(text, policy, ttl=ttl)
-        return AnthropicSystemMessage(content=checked.content, cache_control=checked.cache_control)
+        return AnthropicSystemMessage(content=checked.content, **cache_fields(checked))
 
     def cached_user_message(
         self,
@@ -172,9 +165,7 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
         `index` marks another block instead (e.g. an image); out of range is a ValueError.
         """
         checked = self._rules.cached_user_message(content, source, policy, ttl=ttl, index=index)
-        return AnthropicUserMessage(
-            content=content, source=source, cache_control=checked.cache_control, cache_index=index
-        )
+        return AnthropicUserMessage(content=content, source=source, **cache_fields(checked))
 
     def cached_tool_results(
         self,
@@ -192,9 +183,7 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
         checked = self._rules.cached_tool_results(
             guide_results(content), cached_indices, cache_all, policy=policy, ttl=ttl
         )
-        return AnthropicFunctionExecutionResultMessage(
-            content=list(content), cache_control_config=checked.cache_control_config
-        )
+        return AnthropicFunctionExecutionResultMessage(content=list(content), **cache_fields(checked))
 
     # -- requests -----------------------------------------------------------------------
 

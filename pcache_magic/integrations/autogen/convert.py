@@ -2,7 +2,9 @@
 
 The caching rules live in `guide` / `guide_messages`; this module only maps
 `autogen_core.models` objects onto those models and back, so the AutoGen client
-and the Session share one implementation (and one set of error messages).
+and the Session share one implementation (and one set of error messages).  The cached
+messages are AutoGen's own plus the cache-field mixins of `guide_messages`, and the
+conversions read the guide models' fields, so no field is listed twice.
 Needs the `autogen` extra.
 """
 
@@ -10,10 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from anthropic.types import Message
-from autogen_core import FunctionCall
 from autogen_core.models import (
     AssistantMessage,
     CreateResult,
@@ -27,7 +28,6 @@ from autogen_core.tools import Tool, ToolSchema
 from autogen_ext.models.anthropic._anthropic_client import convert_tools  # noqa: PLC2701 (AutoGen's own tool conversion, so both clients send the same tools)
 from pydantic import Field
 
-from ...core.conversation import CacheControl
 from ...session import guide_messages as gm
 from ...session.guide_messages import CacheUsage
 
@@ -44,30 +44,32 @@ __all__ = [
     "guide_results",
 ]
 
-_GUIDE_TYPES = (gm.SystemMessage, gm.UserMessage, gm.AssistantMessage, gm.FunctionExecutionResultMessage)
 
+class AnthropicSystemMessage(gm.CacheFields, SystemMessage):
+    """AutoGen's `SystemMessage` whose text block carries `cache_control` (fields: `gm.CacheFields`).
 
-class AnthropicSystemMessage(SystemMessage):
-    """An AutoGen `SystemMessage` whose text block carries `cache_control`.
-
-    Still `type="SystemMessage"`, so AutoGen code that dispatches on the type keeps working
-    (AutoGen's own deserialisation drops the marker: re-mark after loading saved state).
+    Still `type="SystemMessage"`, as are the other two, so AutoGen code that dispatches on the
+    type keeps working (AutoGen's own deserialisation drops the marker: re-mark after loading).
     """
 
-    cache_control: CacheControl | None = None
+
+class AnthropicUserMessage(gm.UserCacheFields, UserMessage):
+    """AutoGen's `UserMessage` with a marker: on block `cache_index`, else on the last text block."""
 
 
-class AnthropicUserMessage(UserMessage):
-    """An AutoGen `UserMessage` with a marker: on block `cache_index`, else on the last text block."""
-
-    cache_control: CacheControl | None = None
-    cache_index: int | None = None
+class AnthropicFunctionExecutionResultMessage(gm.ToolResultCacheFields, FunctionExecutionResultMessage):
+    """AutoGen's tool results with markers on chosen results (`cache_control_config`)."""
 
 
-class AnthropicFunctionExecutionResultMessage(FunctionExecutionResultMessage):
-    """AutoGen tool results with markers on chosen results: result index -> marker."""
-
-    cache_control_config: dict[int, CacheControl] = Field(default_factory=dict)
+#: The guide's message types by the `type` discriminator they share with AutoGen's.
+_PLAIN: dict[str, type[gm.GuideMessage]] = {
+    t.model_fields["type"].default: t for t in get_args(gm.GuideMessage)
+}
+_MARKED: dict[str, type[gm.GuideMessage]] = {
+    t.model_fields["type"].default: t
+    for t in (gm.AnthropicSystemMessage, gm.AnthropicUserMessage, gm.AnthropicFunctionExecutionResultMessage)
+}
+_LLM_MESSAGES = (SystemMessage, UserMessage, AssistantMessage, FunctionExecutionResultMessage)
 
 
 @dataclass
@@ -88,46 +90,20 @@ class CachingCreateResult(CreateResult):
 
 def guide_results(results: Sequence[FunctionExecutionResult]) -> list[gm.FunctionExecutionResult]:
     """AutoGen tool results as guide results (AutoGen's `is_error=None` means no error)."""
-    return [
-        gm.FunctionExecutionResult(
-            content=r.content, name=r.name, call_id=r.call_id, is_error=bool(r.is_error)
-        )
-        for r in results
-    ]
+    return [gm.FunctionExecutionResult.model_validate(r, from_attributes=True) for r in results]
 
 
 def _guide_message(message: object, n: int) -> gm.GuideMessage:
-    if isinstance(message, _GUIDE_TYPES):  # the Session's own message types are welcome too
+    """The guide's twin of an AutoGen message, read through the guide model's own fields.
+
+    The target is the guide type with the same `type`, cached when the message has a marker.
+    """
+    if isinstance(message, gm.GuideMessage):  # the Session's own message types are welcome too
         return message
-    if isinstance(message, SystemMessage):
-        if isinstance(message, AnthropicSystemMessage) and message.cache_control is not None:
-            return gm.AnthropicSystemMessage(content=message.content, cache_control=message.cache_control)
-        return gm.SystemMessage(content=message.content)
-    if isinstance(message, UserMessage):
-        content = message.content if isinstance(message.content, str) else list(message.content)
-        if isinstance(message, AnthropicUserMessage):
-            return gm.AnthropicUserMessage(
-                content=content,
-                source=message.source,
-                cache_control=message.cache_control,
-                cache_index=message.cache_index,
-            )
-        return gm.UserMessage(content=content, source=message.source)
-    if isinstance(message, AssistantMessage):
-        calls: str | list[gm.FunctionCall] = (
-            message.content
-            if isinstance(message.content, str)
-            else [gm.FunctionCall(id=c.id, arguments=c.arguments, name=c.name) for c in message.content]
-        )
-        return gm.AssistantMessage(content=calls, source=message.source, thought=message.thought)
-    if isinstance(message, FunctionExecutionResultMessage):
-        results = guide_results(message.content)
-        if isinstance(message, AnthropicFunctionExecutionResultMessage):
-            return gm.AnthropicFunctionExecutionResultMessage(
-                content=results, cache_control_config=dict(message.cache_control_config)
-            )
-        return gm.FunctionExecutionResultMessage(content=results)
-    raise TypeError(f"messages[{n}] is {type(message).__name__}, not an AutoGen LLMMessage")
+    if not isinstance(message, _LLM_MESSAGES):
+        raise TypeError(f"messages[{n}] is {type(message).__name__}, not an AutoGen LLMMessage")
+    target = (_MARKED if gm.has_marker(message) else _PLAIN)[message.type]
+    return target.model_validate(message, from_attributes=True)
 
 
 def guide_messages(messages: Sequence[object]) -> list[gm.GuideMessage]:
@@ -157,25 +133,11 @@ def anthropic_tools(tools: Sequence[Tool | ToolSchema]) -> list[dict[str, Any]]:
 
 
 def autogen_result(result: gm.CreateResult) -> CachingCreateResult:
-    """The guide's result (honest totals from `guide.create_result`) as AutoGen types."""
-    content: str | list[FunctionCall] = (
-        result.content
-        if isinstance(result.content, str)
-        else [FunctionCall(id=c.id, arguments=c.arguments, name=c.name) for c in result.content]
-    )
-    usage = CachingRequestUsage(
-        prompt_tokens=result.usage.prompt_tokens,
-        completion_tokens=result.usage.completion_tokens,
-        cache_usage=result.usage.cache_usage,
-    )
-    return CachingCreateResult(
-        finish_reason=result.finish_reason,
-        content=content,
-        usage=usage,
-        cached=result.cached,
-        thought=result.thought,
-        raw=result.raw,
-    )
+    """The guide's result (honest totals from `guide.create_result`) as AutoGen types.
+
+    The guide's `CreateResult` has AutoGen's fields (bar `logprobs`), so AutoGen's reads its dump.
+    """
+    return CachingCreateResult.model_validate({**result.model_dump(exclude={"raw"}), "raw": result.raw})
 
 
 def _cache_sum(a: CacheUsage | None, b: CacheUsage | None) -> CacheUsage | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
-from autogen_core import Image
 from autogen_core.models import (
     FunctionExecutionResultMessage,
     LLMMessage,
@@ -26,8 +25,9 @@ from autogen_ext.models.anthropic._anthropic_client import (  # noqa: PLC2701 (A
 from autogen_ext.models.anthropic._model_info import get_info  # noqa: PLC2701 (AutoGen's model table)
 from pydantic import BaseModel
 
+from ...core.conversation import cache_control
 from ...core.models import default_models
-from ...core.ttl import TTL
+from ...core.ttl import TTL, TTLS
 from ...session import guide_messages as gm
 from ...session.guide import to_params
 from .convert import anthropic_tools, guide_messages
@@ -78,10 +78,12 @@ def model_info_for(model: object) -> ModelInfo | None:
 
 def automatic_cache_args(automatic_cache: TTL | bool) -> dict[str, Any]:
     """The create args for the client's `automatic_cache`: a top-level `cache_control`, or none."""
-    if automatic_cache not in (False, True, "5m", "1h"):
+    if automatic_cache is False:
+        return {}
+    if automatic_cache is not True and automatic_cache not in TTLS:
         raise ValueError(f"automatic_cache must be True, False, '5m' or '1h', not {automatic_cache!r}")
-    ttl = {"ttl": automatic_cache} if isinstance(automatic_cache, str) else {}
-    return {"cache_control": {"type": "ephemeral", **ttl}} if automatic_cache else {}
+    ttl = automatic_cache if isinstance(automatic_cache, str) else None
+    return {"cache_control": cache_control(ttl).param()}
 
 
 def count_params(
@@ -95,10 +97,11 @@ def count_params(
 
 
 def _has_image(messages: Sequence[LLMMessage]) -> bool:
+    """Whether a user message of either family has an image part (the guide's test of one)."""
     return any(
-        isinstance(m, UserMessage)
+        isinstance(m, UserMessage | gm.UserMessage)
         and not isinstance(m.content, str)
-        and any(isinstance(p, Image) for p in m.content)
+        and any(gm.is_image(p) for p in m.content)
         for m in messages
     )
 

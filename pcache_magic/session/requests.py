@@ -1,0 +1,91 @@
+"""The next request, rendered from a conversation as the settings shape it; the planners for `auto`.
+
+`Requests.render` is what `ask`, `prewarm`, `Session.params` and the panel's view of the next
+call share: the conversation's blocks with the model, `max_tokens` and the cache mode's markers
+(`last`: one on the last turn; `automatic`: the API's top-level marker; `auto`: up to four, where
+the model's `Planner` expects them to pay).  `Planners` keeps one planner per model, and the call
+pipeline tells it of every call sent, so the plan learns from the session's own history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
+
+from ..analysis.cachebook import CacheBook
+from ..analysis.planner import Planner
+from ..core.conversation import Conversation, cache_control
+from ..core.models import ModelTable
+from ..core.record import CallRecord
+from .session_settings import CacheMode, Settings
+
+__all__ = ["Planners", "Requests"]
+
+
+class Planners:
+    """One `Planner` per model, caught up on the calls so far when first asked for, then told of each."""
+
+    def __init__(self, models: ModelTable, book: CacheBook, calls: Sequence[CallRecord]) -> None:
+        self._models = models
+        self._book = book
+        self._calls = calls
+        self._planners: dict[str, Planner] = {}
+
+    def plan(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        """`params` with the markers the model's planner chooses at time `now`."""
+        return self._planner(str(params["model"])).plan(params, now)
+
+    def observe(self, params: Mapping[str, Any], at: float) -> None:
+        """A call was sent at `at`: every planner learns from it (each ignores other models' calls)."""
+        for planner in self._planners.values():
+            planner.observe(params, at)
+
+    def clear(self) -> None:
+        """Forget what was learned: the calls were reset or replaced."""
+        self._planners.clear()
+
+    def _planner(self, model: str) -> Planner:
+        planner = self._planners.get(model)
+        if planner is None:
+            info = self._models.get(model)
+            planner = Planner(info, estimator=self._book.estimator, memo=self._book.digests)
+            for record in self._calls:
+                if record.ok:
+                    planner.observe(record.request, record.started_at)
+            self._planners[model] = planner
+        return planner
+
+
+class Requests:
+    """Requests from conversations: `render` with the settings' model, `max_tokens` and cache mode."""
+
+    def __init__(self, settings: Settings, planners: Planners, clock: Callable[[], float]) -> None:
+        self._settings = settings
+        self._planners = planners
+        self._clock = clock
+
+    def render(
+        self,
+        conversation: Conversation,
+        *,
+        cache: CacheMode | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        **extra: Any,
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """The params (no new prompt) and request path -> block name; read-only: they are re-sent.
+
+        Each argument left out is the settings' own; `extra` passes request fields through.
+        """
+        settings = self._settings
+        mode = cache or settings.cache_mode
+        params, names = conversation.render(
+            model=model or settings.model,
+            max_tokens=settings.max_tokens if max_tokens is None else max_tokens,
+            automatic=cache_control(settings.default_ttl) if mode == "automatic" else None,
+            last_turn=cache_control(settings.default_ttl) if mode == "last" else None,
+            **extra,
+        )
+        if mode == "auto":
+            return self._planners.plan(params, self._clock()), names
+        return cast(dict[str, Any], params), names

@@ -1,0 +1,49 @@
+"""`observers.Observers`: a session's listeners, told of each change in the order they came."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pcache_magic.session.observers import Observers
+
+
+def test_every_observer_is_told_in_order_with_the_payload() -> None:
+    observers = Observers()
+    heard: list[tuple[str, str, Any]] = []
+    observers.subscribe(lambda event, payload: heard.append(("first", event, payload)))
+    observers.subscribe(lambda event, payload: heard.append(("second", event, payload)))
+    observers.emit("call", 7)
+    observers.emit("reset")
+    assert heard == [
+        ("first", "call", 7),
+        ("second", "call", 7),
+        ("first", "reset", None),
+        ("second", "reset", None),
+    ]
+    assert len(observers) == 2
+
+
+def test_unsubscribing_stops_the_telling_and_twice_is_harmless() -> None:
+    observers = Observers()
+    heard: list[str] = []
+    unsubscribe = observers.subscribe(lambda event, payload: heard.append(event))
+    observers.emit("blocks")
+    unsubscribe()
+    unsubscribe()
+    observers.emit("blocks")
+    assert heard == ["blocks"] and len(observers) == 0
+
+
+def test_an_observer_leaving_while_told_does_not_skip_the_next() -> None:
+    observers = Observers()
+    heard: list[str] = []
+
+    def leaving(event: str, payload: Any) -> None:
+        heard.append("leaving")
+        unsubscribe()
+
+    unsubscribe = observers.subscribe(leaving)
+    observers.subscribe(lambda event, payload: heard.append("staying"))
+    observers.emit("call")
+    observers.emit("call")
+    assert heard == ["leaving", "staying", "staying"]
