@@ -6,7 +6,9 @@ sample builds a panel over N recorded calls (untimed), then times the session an
 so both sides cross exactly one calls-table chunk boundary: the figure is the amortized
 per-call cost.  Records are copies of one real emulator response with new indexes.  The
 "blocks" event that follows a real `ask` is not timed: its cost depends on the conversation,
-not on the number of calls.
+not on the number of calls.  For contrast, the details give the two rare costs at 1,000 calls:
+a call big enough to double the bar scale (every row re-rendered from the kept "why"s) and a
+full refresh (every call explained again).
 """
 
 from __future__ import annotations
@@ -55,6 +57,26 @@ def _sample(session: Session, template: CallRecord, recorded: int) -> float:
     return elapsed / CHUNK
 
 
+def _rare_costs(session: Session, template: CallRecord) -> dict[str, float]:
+    """Milliseconds at `LARGE` calls: one call that doubles the bar scale, then one `refresh()`."""
+    session.calls[:] = [template.model_copy(update={"index": i}) for i in range(1, LARGE + 1)]
+    panel = CachePanel(session)
+    scale = panel._scale
+    assert template.response is not None
+    usage = template.response.usage.model_copy(update={"output_tokens": 2 * scale})
+    response = template.response.model_copy(update={"usage": usage})
+    big = template.model_copy(update={"index": LARGE + 1, "response": response})
+    start = time.perf_counter_ns()
+    session._finish(big)
+    rescale = time.perf_counter_ns() - start
+    assert panel._scale > scale, "the call did not rescale the bars"
+    start = time.perf_counter_ns()
+    panel.refresh()
+    refresh = time.perf_counter_ns() - start
+    panel.close()
+    return {"rescale_ms": round(rescale / 1e6, 2), "refresh_ms": round(refresh / 1e6, 2)}
+
+
 def run(quick: bool = False) -> list[Figure]:
     session, template = _template()
     rounds = 5 if quick else 21
@@ -68,6 +90,7 @@ def run(quick: bool = False) -> list[Figure]:
         Side(f"panel update per call, {SMALL} calls recorded", CHUNK, tuple(samples[0])),
         Side(f"panel update per call, {LARGE} calls recorded", CHUNK, tuple(samples[1])),
     )
+    rare = _rare_costs(session, template)
     session.calls[:] = [template.model_copy(update={"index": i}) for i in range(1, LARGE + 1)]
     start = time.perf_counter_ns()
     render_calls(session)
@@ -82,5 +105,7 @@ def run(quick: bool = False) -> list[Figure]:
             round(result.subject.median_ns / 1e3, 1),
         ],
         "for_contrast_full_calls_table_render_ms_at_1000": round(full / 1e6, 2),
+        "for_contrast_rescaling_call_ms_at_1000": rare["rescale_ms"],
+        "for_contrast_panel_refresh_ms_at_1000": rare["refresh_ms"],
     }
     return [Figure("panel.update_1000_vs_10_calls", result.slowdown, "x", GOAL, details)]

@@ -255,6 +255,8 @@ def test_equal_conversations_compare_equal_whatever_they_rendered() -> None:
     rendered, fresh = notebook(), notebook()
     rendered.render(model=MODEL, max_tokens=1)
     assert rendered == fresh and rendered.copy_state() == rendered
+    assert rendered.model_dump_json() == fresh.model_dump_json() and repr(rendered) == repr(fresh)
+    assert rendered.model_copy() == fresh
     fresh.drop("prompt-2")
     assert rendered != fresh
 

@@ -250,7 +250,7 @@ def test_transient_faults_are_retried_and_the_call_succeeds(
     assert after[len(before)]["content"] == [{"type": "text", "text": "Second question?"}]
     assert "UsageError" not in out.stderr and "Traceback" not in out.stdout
     panel = rig.magics._panel
-    assert panel is not None and panel._failed == 0
+    assert panel is not None and panel._totals.failed == 0
 
 
 def assert_failed_cleanly(
@@ -271,7 +271,7 @@ def assert_failed_cleanly(
     assert failed.kind == "ask" and failed.request["messages"][-1]["content"][0]["text"] == "Second question?"
     # the panel shows it as failed
     panel = rig.magics._panel
-    assert panel is not None and panel._failed == 1
+    assert panel is not None and panel._totals.failed == 1
     assert "pcache-outcome-failed" in panel_html(rig)
     rig.emu.faults.clear()
     # running the cell again sends the conversation once, with one copy of the new prompt

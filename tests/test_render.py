@@ -17,6 +17,7 @@ from pcache_magic.core.record import CallRecord
 from pcache_magic.emulator import Emulator
 from pcache_magic.session.session import Session
 from pcache_magic.session.transport import connect
+from pcache_magic.view.calls import CALLS_WIDTH
 from pcache_magic.view.render import (
     BAR_WIDTH,
     bar_scale,
@@ -29,6 +30,7 @@ from pcache_magic.view.render import (
     render_session,
     render_summary,
     session_html,
+    style,
     summary_text,
 )
 
@@ -261,3 +263,16 @@ def test_session_html_is_static_and_complete(session: Session) -> None:
     assert select(root, "tr", "pcache-entry", data_block="intro")
     assert " id=" not in html
     assert text(select(root, "b", "pcache-mode")[0]) == "offline"
+
+
+def test_the_stylesheet_is_the_packaged_css_scoped_to_the_panel(session: Session) -> None:
+    css = style()
+    assert style() is css  # read once
+    assert css.startswith("<style>.pcache-panel") and css.endswith("}</style>")
+    assert "$" not in css and "/*" not in css and "\n" not in css  # filled in, comments and breaks gone
+    assert f"table.pcache-calls{{table-layout:fixed;width:{CALLS_WIDTH}px}}" in css  # from the column spec
+    rules = css.removeprefix("<style>").removesuffix("</style>").split("}")[:-1]
+    assert len(rules) > 10 and all(rule.count("{") == 1 for rule in rules)
+    selectors = [s for rule in rules for s in rule.partition("{")[0].split(",")]
+    assert all(s.startswith(".pcache-panel") for s in selectors)  # never restyles the notebook
+    assert render_session(session).startswith(f'<div class="pcache-panel">{css}')

@@ -160,6 +160,17 @@ def test_failed_call_row_shows_failed(session: Session, panel: CachePanel) -> No
     assert "0 calls (1 failed)" in panel.header.value
 
 
+def test_running_totals_match_the_sessions(session: Session, panel: CachePanel) -> None:
+    session.ask("q1", stream=False)
+    with pytest.raises(anthropic.BadRequestError):
+        session.ask("q", stream=True, max_tokens=0)
+    session.ask("q2", stream=False)
+    running = panel.header.value
+    assert "2 calls (1 failed)" in running
+    panel.refresh()  # from session.totals: every call summed again
+    assert panel.header.value == running
+
+
 def test_close_unsubscribes(session: Session) -> None:
     before = len(session._observers)
     panel = CachePanel(session)

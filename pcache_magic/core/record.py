@@ -6,6 +6,7 @@ billing split (`usage.Tokens`) and the price (`usage.Cost`) computed once, at re
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -70,26 +71,23 @@ class CallRecord(BaseModel):
 
 
 class Totals(BaseModel):
-    """Sums over a session's successful calls."""
+    """Sums over a session's successful calls, and how many failed."""
 
     model_config = ConfigDict(frozen=True)
 
-    calls: int
-    failed: int
-    tokens: Tokens
-    cost: Cost
+    calls: int = 0
+    failed: int = 0
+    tokens: Tokens = Tokens()
+    cost: Cost = Cost()
+
+    def plus(self, record: CallRecord) -> Totals:
+        """These totals with one more call: a view keeps a running sum instead of summing every call."""
+        if not record.ok:
+            return self.model_copy(update={"failed": self.failed + 1})
+        t, parts = record.tokens, self.tokens
+        tokens = Tokens(**{f: getattr(parts, f) + getattr(t, f) for f in Tokens.model_fields})
+        return Totals(calls=self.calls + 1, failed=self.failed, tokens=tokens, cost=self.cost + record.cost)
 
 
 def totals(records: Iterable[CallRecord]) -> Totals:
-    calls = failed = 0
-    parts = {f: 0 for f in Tokens.model_fields}
-    cost = Cost()
-    for record in records:
-        if not record.ok:
-            failed += 1
-            continue
-        calls += 1
-        for f in parts:
-            parts[f] += getattr(record.tokens, f)
-        cost = cost + record.cost
-    return Totals(calls=calls, failed=failed, tokens=Tokens(**parts), cost=cost)
+    return functools.reduce(Totals.plus, records, Totals())

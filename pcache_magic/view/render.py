@@ -1,19 +1,23 @@
 """Pure HTML renderers: the cache panel's tables, the notebook repr, the one-line reply summary.
 
 Every function returns a string built from a `Session` or its records, with all
-user text escaped, so the same tables show in the live widget (`view.py`), in
+user text escaped, so the same tables show in the live widget (`panel.py`), in
 nbconvert and on GitHub.  No ipywidgets here.  The `pcache-` class names and
 `data-*` attributes are a contract (browser tests, user CSS); the output holds
 no run-dependent ids, only measured latencies vary (class `pcache-latency`).
 The output is also well-formed XML, so tests parse it with the standard library.
-The number formats live in `_render_format`, the calls table in `_render_calls`; their
-public names are re-exported here, the one import surface for renderers.
+The number formats live in `core.fmt`, the calls table in `calls.py`, the stylesheet in
+`panel.css`; their public names are re-exported here, the one import surface for renderers.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping, Sequence
 from html import escape
+from importlib import resources
+from string import Template
 from typing import TYPE_CHECKING, Any
 
 from ..core.fmt import clock, duration, entry_names, money, tokens
@@ -40,7 +44,6 @@ if TYPE_CHECKING:
 __all__ = [
     "BAR_WIDTH",
     "COLOURS",
-    "STYLE",
     "bar_scale",
     "calls_table",
     "clock",
@@ -57,36 +60,22 @@ __all__ = [
     "render_session",
     "render_summary",
     "session_html",
+    "style",
     "summary_text",
     "tokens",
 ]
 
-STYLE = (
-    "<style>"
-    ".pcache-panel,.pcache-panel .widget-html-content,.pcache-panel .jupyter-widget-html-content{"
-    "font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:12px;line-height:1.4}"
-    ".pcache-panel .pcache-calls-widget{overflow-x:auto}"
-    ".pcache-panel .pcache-calls-widget>*{flex-shrink:0;width:max-content}"
-    ".pcache-panel table.pcache-table{border-collapse:collapse;margin:2px 0;font-size:inherit}"
-    ".pcache-panel table.pcache-calls{margin:0}"
-    ".pcache-panel .pcache-table th,.pcache-panel .pcache-table td{padding:2px 6px;text-align:left;"
-    "vertical-align:top;white-space:nowrap;border-bottom:1px solid var(--jp-border-color2,#ddd)}"
-    f".pcache-panel table.pcache-calls{{table-layout:fixed;width:{CALLS_WIDTH}px}}"
-    ".pcache-panel table.pcache-calls td,.pcache-panel table.pcache-calls th{overflow:hidden;"
-    "text-overflow:ellipsis}"
-    ".pcache-panel .pcache-table td.pcache-num,.pcache-panel .pcache-table th.pcache-num{text-align:right;"
-    "font-variant-numeric:tabular-nums}"
-    ".pcache-panel .pcache-caption,.pcache-panel .pcache-header{margin:6px 0 2px}"
-    ".pcache-panel .pcache-notes,.pcache-panel .pcache-preview{white-space:normal;max-width:36em}"
-    ".pcache-panel .pcache-error{color:#c62828}.pcache-panel .pcache-warning{color:#a15c00}"
-    ".pcache-panel .pcache-outcome-hit .pcache-outcome{color:#00805a}"
-    ".pcache-panel .pcache-outcome-failed .pcache-outcome{color:#c62828}"
-    ".pcache-panel .pcache-negative,.pcache-panel .pcache-mismatch{color:#a15c00}"
-    ".pcache-panel .pcache-auto::after{content:' auto';opacity:.6}"
-    ".pcache-panel .pcache-swatch{display:inline-block;width:10px;height:10px;margin:0 3px 0 10px}"
-    ".pcache-panel .pcache-empty{opacity:.7;margin:2px 0}"
-    "</style>"
-)
+
+@functools.cache
+def style() -> str:
+    """The panel's `<style>` element, from the packaged `panel.css`: read once, on first use.
+
+    A stylesheet is easier to read and edit as CSS than as Python string literals; the
+    calls table's width comes from its column spec, so the two cannot disagree.
+    """
+    text = (resources.files(__package__ or "pcache_magic.view") / "panel.css").read_text(encoding="utf-8")
+    rules = "".join(line.strip() for line in re.sub(r"/\*.*?\*/", "", text, flags=re.S).splitlines())
+    return f"<style>{Template(rules).substitute(calls_width=CALLS_WIDTH)}</style>"
 
 
 # -- blocks -------------------------------------------------------------------------------
@@ -247,7 +236,7 @@ def render_session(session: Session) -> str:
     """Everything the panel shows, as static HTML (`_repr_html_` for nbconvert and GitHub)."""
     entries = session.ledger.entries(session.now())
     return (
-        f'<div class="pcache-panel">{STYLE}{render_header(session)}{render_blocks(session)}'
+        f'<div class="pcache-panel">{style()}{render_header(session)}{render_blocks(session)}'
         f"{render_calls(session)}{render_countdown(entries, session.now())}</div>"
     )
 
