@@ -62,22 +62,27 @@ def _prose(rng: random.Random, words: int) -> str:
     return " ".join(sentences)
 
 
-class _Unchecked(Session):
+def _unchecked(session: Session) -> Session:
     """The session without its cache bookkeeping: no pre-flight checks or predictions before a
-    call, no learning from its usage after.  A floor for the benchmark, not a mode to ship."""
+    call, no learning from its usage after (its call pipeline's two steps replaced on the instance).
+    A floor for the benchmark, not a mode to ship."""
 
-    def check(self, params: Any = None, names: Any = None) -> tuple[list[Finding], list[Prediction]]:
+    def check(params: Any = None, names: Any = None) -> tuple[list[Finding], list[Prediction]]:
         return [], []
 
-    def _learn(self, params: Any, names: Any, message: Any) -> None:
+    def learn(params: Any, names: Any, message: Any) -> None:
         return None
 
+    session._pipeline.check = check  # type: ignore[method-assign]
+    session._pipeline._learn = learn  # type: ignore[method-assign]
+    return session
 
-def build_session(target: int = TARGET_TOKENS, cls: type[Session] = Session) -> Session:
+
+def build_session(target: int = TARGET_TOKENS) -> Session:
     """A session holding about `target` tokens (within 2%): system (1h), a paper (1h), 8 exchanges."""
     scale = 1.0
     for _ in range(4):
-        session = _session(scale, cls)
+        session = _session(scale)
         tokens = session.layout(session.params()).total_tokens
         if abs(tokens - target) <= target * 0.02:
             return session
@@ -85,9 +90,9 @@ def build_session(target: int = TARGET_TOKENS, cls: type[Session] = Session) -> 
     raise RuntimeError(f"could not size the conversation near {target} tokens (got {tokens})")
 
 
-def _session(scale: float, cls: type[Session]) -> Session:
+def _session(scale: float) -> Session:
     rng = random.Random(20260101)
-    session = cls(model=MODEL, connection=connect(emulator=Emulator(), max_retries=0))
+    session = Session(model=MODEL, connection=connect(emulator=Emulator(), max_retries=0))
     session.system(_prose(rng, round(2_200 * scale)), cache="1h", name="system")
     session.context(_prose(rng, round(22_000 * scale)), cache="1h", name="paper", source="paper.txt")
     for turn in range(EXCHANGES):
@@ -138,7 +143,7 @@ def _floors(
     baseline: Callable[[], object], params: dict[str, Any], calls: int, warmup: int
 ) -> dict[str, float]:
     """Ratios of the two floors against the same raw call (see the module's docstring)."""
-    unchecked = _ask(build_session(cls=_Unchecked))
+    unchecked = _ask(_unchecked(build_session()))
     bare = _render_and_send(build_session(), params)
     for fn in (unchecked, bare):  # the first call writes the cache
         fn()

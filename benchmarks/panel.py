@@ -2,7 +2,7 @@
 
 A notebook session can run for hours; the panel must not get slower as calls pile up.  Each
 sample builds a panel over N recorded calls (untimed), then times the session announcing
-`CHUNK` more calls through its own observer path (`Session._finish`: append, emit "call"),
+`CHUNK` more calls through its own observer path (the call pipeline's `record`: append, emit "call"),
 so both sides cross exactly one calls-table chunk boundary: the figure is the amortized
 per-call cost.  Records are copies of one real emulator response with new indexes.  The
 "blocks" event that follows a real `ask` is not timed: its cost depends on the conversation,
@@ -51,7 +51,7 @@ def _sample(session: Session, template: CallRecord, recorded: int) -> float:
     gc.collect()
     start = time.perf_counter_ns()
     for record in more:
-        session._finish(record)
+        session._pipeline.record(record)
     elapsed = time.perf_counter_ns() - start
     panel.close()
     return elapsed / CHUNK
@@ -67,7 +67,7 @@ def _rare_costs(session: Session, template: CallRecord) -> dict[str, float]:
     response = template.response.model_copy(update={"usage": usage})
     big = template.model_copy(update={"index": LARGE + 1, "response": response})
     start = time.perf_counter_ns()
-    session._finish(big)
+    session._pipeline.record(big)
     rescale = time.perf_counter_ns() - start
     assert panel._scale > scale, "the call did not rescale the bars"
     start = time.perf_counter_ns()

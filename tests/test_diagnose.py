@@ -212,7 +212,7 @@ def test_a_shorter_request_agrees_with_messages_changed(session: Session) -> Non
     shorter = {**params, "messages": params["messages"][:1]}  # the same prefix, its tail cut
     shorter["messages"][0] = {**shorter["messages"][0], "content": shorter["messages"][0]["content"][:1]}
     names = {"system.0": "rules"}
-    session._send("create", shorter, names, stream=False, on_text=None)
+    session._pipeline.send("create", shorter, names, stream=False, on_text=None)
     why = explain(session)
     assert why.codes == () and why.summary.startswith("hit ")
     assert (why.api, why.agrees) == ("messages_changed", True)

@@ -319,14 +319,6 @@ class Session:
         """Record the outcome of a call begun with `begin_call`, and tell the observers."""
         return self._pipeline.end_call(record, params, names, started, message=message, error=error)
 
-    # Kept for tests/test_diagnose.py and benchmarks/panel.py, which call them by these names;
-    # they go once those call `session._pipeline.send` and `session._pipeline.record`.
-    def _send(self, kind: Any, params: dict[str, Any], names: Mapping[str, str], **options: Any) -> Message:
-        return self._pipeline.send(kind, params, names, **options)
-
-    def _finish(self, record: CallRecord) -> None:
-        self._pipeline.record(record)
-
     # -- the AutoGen guide's API --------------------------------------------------------
     def cached_system_message(
         self, text: str, policy: str = "ephemeral", *, ttl: TTL | None = None
