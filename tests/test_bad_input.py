@@ -157,7 +157,7 @@ CASES = [
         "over-the-context-window",
         "%%claude --model claude-haiku-4-5\nSummarise.",
         re.compile(
-            r"Not sent: The prompt is about 21\d,\d{3} tokens; claude-haiku-4-5 takes 200,000\. "
+            r"Not sent: The prompt is an estimated 23\d,\d{3} tokens; claude-haiku-4-5 takes 200,000\. "
             r"Drop or shorten context blocks \(%claude_session drop NAME\)\."
         ),
         (

@@ -195,12 +195,12 @@ def test_marker_on_a_thinking_block_is_an_error() -> None:
 @pytest.mark.parametrize(
     ("info", "words_", "warned"),
     [
-        (SONNET, 900, True),
-        (SONNET, 1_100, False),
-        (OPUS5, 600, False),
-        (OPUS5, 400, True),
-        (HAIKU, 3_000, True),
-        (HAIKU, 4_200, False),
+        (SONNET, 400, True),  # "w12" is two pieces: ~2.2 estimated tokens a word
+        (SONNET, 550, False),
+        (OPUS5, 300, False),
+        (OPUS5, 200, True),
+        (HAIKU, 1_500, True),
+        (HAIKU, 2_200, False),
     ],
 )
 def test_prefix_below_the_models_minimum_is_a_warning(info: ModelInfo, words_: int, warned: bool) -> None:
@@ -213,6 +213,35 @@ def test_prefix_below_the_models_minimum_is_a_warning(info: ModelInfo, words_: i
     warning = found[0]
     assert warning.level == "warning" and warning.block == "sys"
     assert f"caches from {info.min_cache_tokens:,}" in warning.message and info.id in warning.message
+
+
+SONNET46 = default_models().get("claude-sonnet-4-6")  # documented 1,024; reports say ~2,048
+
+
+@pytest.mark.parametrize(
+    ("words_", "expected"), [(400, ["below-minimum"]), (700, ["below-observed-minimum"]), (1_000, [])]
+)
+def test_a_prefix_between_the_documented_and_the_observed_minimum_is_a_warning(
+    words_: int, expected: list[str]
+) -> None:
+    observed = SONNET46.observed_min_cache_tokens
+    assert observed is not None and SONNET46.min_cache_tokens < observed.tokens
+    found = findings(
+        conversation(("sys", "system", words(words_), True), ("q", "user", "Hi", None)), SONNET46
+    )
+    assert codes(found) == expected
+    if expected == ["below-observed-minimum"]:
+        warning = found[0]
+        assert warning.level == "warning" and warning.block == "sys"
+        assert f"documented {SONNET46.min_cache_tokens:,}" in warning.message
+        assert f"caching starts near {observed.tokens:,} on {SONNET46.id}" in warning.message
+        assert observed.source in warning.message and "estimated" in warning.message
+        assert f"{observed.tokens:,}" in warning.fix
+
+
+def test_no_observed_minimum_no_band_warning() -> None:
+    assert SONNET.observed_min_cache_tokens is None
+    assert findings(conversation(("sys", "system", words(700), True), ("q", "user", "Hi", None))) == []
 
 
 def test_prompt_over_the_context_window_is_an_error_and_errors_come_first() -> None:
@@ -319,7 +348,7 @@ def test_a_hit_refreshes_the_entry() -> None:
 
 def test_below_minimum_is_predicted_and_nothing_is_recorded() -> None:
     call, ledger = (
-        Call(conversation(("sys", "system", words(500), True), ("q", "user", "Hi", None))),
+        Call(conversation(("sys", "system", words(400), True), ("q", "user", "Hi", None))),
         Ledger(),
     )
     assert call.predict(ledger, T0) == [("sys", "below-minimum")]

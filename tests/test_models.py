@@ -23,6 +23,7 @@ from pcache_magic.core.models import (
     MODELS_ENV,
     ModelInfo,
     ModelTable,
+    ObservedMinimum,
     Prices,
     UnknownModelError,
     default_models,
@@ -198,6 +199,31 @@ def test_older_ids_and_their_aliases_resolve(table: ModelTable, model_id: str, a
 @pytest.mark.parametrize(("model_id", "minimum"), DOCUMENTED_MINIMUMS.items())
 def test_documented_minimums(table: ModelTable, model_id: str, minimum: int) -> None:
     assert table.get(model_id).min_cache_tokens == minimum
+
+
+def test_observed_minimum_sits_beside_the_documented_one(table: ModelTable) -> None:
+    # Sonnet 4.6: documented 1,024 (kept, the emulator uses it); public reports see caching from ~2,048.
+    info = table.get("claude-sonnet-4-6")
+    assert info.min_cache_tokens == 1024
+    observed = info.observed_min_cache_tokens
+    assert observed == ObservedMinimum(
+        tokens=2048, source=observed.source, as_of=observed.as_of, note=observed.note
+    ) and observed.source.startswith("https://github.com/anthropics/anthropic-sdk-python/issues/")
+    for other in table:
+        seen = other.observed_min_cache_tokens
+        assert seen is None or seen.tokens > other.min_cache_tokens, other.id
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"tokens": 0}, {"tokens": "2048"}, {"as_of": "soon"}, {"source": ""}, {"extra": 1}],
+)
+def test_observed_minimum_is_checked_like_the_rest(table: ModelTable, bad: dict[str, Any]) -> None:
+    good = {"tokens": 2048, "source": "https://example.invalid/report", "as_of": "2026-01-02"}
+    with pytest.raises(ValueError, match="observed_min_cache_tokens"):
+        table.with_overrides({"claude-sonnet-4-5": {"observed_min_cache_tokens": {**good, **bad}}})
+    added = table.with_overrides({"claude-sonnet-4-5": {"observed_min_cache_tokens": good}})
+    assert added.get("claude-sonnet-4-5").observed_min_cache_tokens == ObservedMinimum.model_validate(good)
 
 
 @pytest.mark.parametrize(("model_id", "family"), FAMILY_MINIMUMS.items())

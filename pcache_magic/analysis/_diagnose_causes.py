@@ -203,8 +203,9 @@ def marker_causes(cur: ReplayedCall) -> list[Cause]:
         return []
     p, many = low[-1], f"{len(low)} markers were" if len(low) > 1 else "this marker was"
     message = (
-        f"The prefix up to {cur.name(p.path)} is about {p.cumulative:,} tokens; {cur.info.id} caches from "
-        f"{minimum:,}, so {many} ignored. Mark a later block, or add content before it."
+        f"The prefix up to {cur.name(p.path)} is an estimated {p.cumulative:,} tokens; "
+        f"{cur.info.id} caches from {minimum:,}, so {many} ignored. "
+        "Mark a later block, or add content before it."
     )
     short = f"below minimum ({p.cumulative:,} < {minimum:,} tokens)"
     return [Cause("below_minimum", short, message, p.path, cur.names.get(p.path))]

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["ModelInfo", "Prices", "TableFile", "describe_error", "read_json"]
+__all__ = ["ModelInfo", "ObservedMinimum", "Prices", "TableFile", "describe_error", "read_json"]
 
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -46,6 +46,22 @@ class Prices(BaseModel):
     output: _Usd
 
 
+class ObservedMinimum(BaseModel):
+    """A minimum cacheable length that public reports put above the documented one.
+
+    Kept beside the documented figure, never instead of it: the emulator follows the docs, and
+    the pre-flight warns for a prefix between the two, naming where the report comes from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tokens: _Tokens
+    source: str = Field(min_length=1)
+    as_of: str
+    note: str = ""
+
+    _as_of_is_date = field_validator("as_of")(_check_date)
+
+
 class ModelInfo(BaseModel):
     """One model's facts, with where and when they were read (figures go stale)."""
 
@@ -55,6 +71,8 @@ class ModelInfo(BaseModel):
     name: str = Field(min_length=1)
     aliases: tuple[_Name, ...] = ()
     min_cache_tokens: _Tokens
+    observed_min_cache_tokens: ObservedMinimum | None = None
+    """Where public reports disagree with `min_cache_tokens` (which stays the documented figure)."""
     context_window: _Tokens
     max_output_tokens: _Tokens
     prefill: bool = True

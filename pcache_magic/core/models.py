@@ -24,9 +24,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ._model_file import ModelInfo, Prices, TableFile, describe_error, read_json
+from ._model_file import ModelInfo, ObservedMinimum, Prices, TableFile, describe_error, read_json
 
-__all__ = ["MODELS_ENV", "ModelInfo", "ModelTable", "Prices", "UnknownModelError", "default_models"]
+__all__ = [
+    "MODELS_ENV",
+    "ModelInfo",
+    "ModelTable",
+    "ObservedMinimum",
+    "Prices",
+    "UnknownModelError",
+    "default_models",
+]
 
 MODELS_ENV = "PCACHE_MODELS"
 """Environment variable naming a JSON file of model overrides/additions."""

@@ -98,11 +98,25 @@ def preflight(
                 level="error",
                 code="context-window",
                 block=None,
-                message=f"The prompt is about {lay.total_tokens:,} tokens; {info.id} takes "
+                message=f"The prompt is an estimated {lay.total_tokens:,} tokens; {info.id} takes "
                 f"{info.context_window:,}.",
                 fix="Drop or shorten context blocks (%claude_session drop NAME).",
             )
         )
+    found += _short_prefixes(lay, info, names, points)
+    return sorted(found, key=lambda f: ("error", "warning", "info").index(f.level))
+
+
+def _short_prefixes(
+    lay: Layout, info: ModelInfo, names: Mapping[str, str], points: Sequence[Breakpoint]
+) -> list[Finding]:
+    """Markers whose prefix is below the documented minimum, or between it and an observed one.
+
+    Token figures here are offline estimates, and say so; the observed minimum is a public
+    report (with its source), so a prefix in that band is a warning the API may disagree with.
+    """
+    found = []
+    observed = info.observed_min_cache_tokens
     for point in points:
         p = lay.positions[point.position]
         if p.cumulative < info.min_cache_tokens:
@@ -111,12 +125,25 @@ def preflight(
                     level="warning",
                     code="below-minimum",
                     block=block_name(names, p.path),
-                    message=f"The prefix up to {p.path} is about {p.cumulative:,} tokens; {info.id} "
+                    message=f"The prefix up to {p.path} is an estimated {p.cumulative:,} tokens; {info.id} "
                     f"caches from {info.min_cache_tokens:,}, so this marker is silently ignored.",
                     fix="Mark a later block so the prefix reaches the minimum, or remove the marker.",
                 )
             )
-    return sorted(found, key=lambda f: ("error", "warning", "info").index(f.level))
+        elif observed is not None and p.cumulative < observed.tokens:
+            found.append(
+                Finding(
+                    level="warning",
+                    code="below-observed-minimum",
+                    block=block_name(names, p.path),
+                    message=f"The prefix up to {p.path} is an estimated {p.cumulative:,} tokens: documented "
+                    f"{info.min_cache_tokens:,}; reports say caching starts near {observed.tokens:,} on "
+                    f"{info.id} ({observed.source}), so this marker may be ignored.",
+                    fix=f"Mark a later block so the prefix passes {observed.tokens:,} tokens, or check "
+                    "cache_creation_input_tokens on the first live call.",
+                )
+            )
+    return found
 
 
 def _resolve(

@@ -1,14 +1,17 @@
-"""Offline token estimates: deterministic, fast, and always labelled *estimated*.
+"""Offline token estimates: deterministic, fast, calibrated, and always labelled *estimated*.
 
-Claude's tokenizer is not public, so offline figures come from a cheap
-approximation: one regex pass over the text (words and punctuation), plus
-length and non-ASCII corrections. Online, exact counts come from the API
-(`usage`, `count_tokens`); this module only fills the gap when there is no API.
+Claude's tokenizer is not public, so offline figures come from an approximation: one regex pass
+that cuts text roughly where a BPE tokenizer would (words split at case changes and every 8
+letters, numbers in groups of 3, symbols in pairs, CJK in pairs, other non-ASCII per character),
+plus a token per line break and per indented line, times a factor for the text's kind fitted to
+real counts (`_token_calibration`; the reference points and their sources are
+tests/data/token_references.json).  Online, exact counts come from the API (`usage`,
+`count_tokens`); this module only fills the gap when there is no API.
 
-Images follow the documented rule (tokens = width * height / 750 after the
-long edge is scaled to at most 1568 px); PDF pages cost a documented-range
-average per page.  Block estimates are memoized by content digest (`digest.block_digest`) so
-re-counting a 100k-token conversation on every call is a dictionary lookup per block.
+Images follow the documented rule (tokens = width * height / 750 after the long edge is scaled
+to at most 1568 px); PDF pages cost a documented-range average per page.  Block estimates are
+memoized by content digest (`digest.block_digest`) so re-counting a 100k-token conversation on
+every call is a dictionary lookup per block.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+from ._token_calibration import Calibration, default_calibration
 from .digest import block_digest
 
 __all__ = [
@@ -31,12 +35,19 @@ __all__ = [
     "PDF_PAGE_TOKENS",
     "TOOLS_PREAMBLE",
     "TOOL_OVERHEAD",
+    "Calibration",
     "TokenEstimator",
     "image_size",
     "image_tokens",
 ]
 
-_WORDS = re.compile(r"\w+|[^\w\s]")
+#: Roughly where a BPE tokenizer cuts: lower-case runs (after an optional capital) of up to 8
+#: letters, capital runs, digits in threes, underscores, CJK in pairs, symbols in pairs, any
+#: other non-ASCII character alone.  Whitespace is not matched; line breaks are counted apart.
+_PIECES = re.compile(
+    r"[A-Z]?[a-z]{1,8}|[A-Z]{1,8}(?![a-z])|\d{1,3}|_+"
+    r"|[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af]{1,2}|[^\w\s]{1,2}|[^\x00-\x7f]"
+)
 
 #: Tokens the API adds once when any tool is defined (its tool-use system prompt).
 TOOLS_PREAMBLE = 300
@@ -56,16 +67,12 @@ _MAX_IMAGE_TOKENS = 1_600
 _UNKNOWN_IMAGE_TOKENS = _MAX_IMAGE_TOKENS
 
 
-def _count_text(text: str) -> int:
-    """One regex pass: ~1 token per word or symbol, extra for long runs and non-ASCII."""
+def _count_text(text: str, calibration: Calibration) -> int:
+    """One regex pass plus line breaks and indented lines, times the text's calibrated factor."""
     if not text:
         return 0
-    pieces = len(_WORDS.findall(text))
-    # Long words, hex and base64 split into several tokens: charge characters beyond ~5 a piece.
-    extra_chars = max(0, len(text) - 5 * pieces)
-    # Non-ASCII text (CJK, emoji) costs about one token per character, not per word.
-    non_ascii = len(text.encode("utf-8", "surrogatepass")) - len(text)
-    return pieces + extra_chars // 4 + non_ascii // 2
+    raw = len(_PIECES.findall(text)) + text.count("\n") + text.count("\n ") + text.count("\n\t")
+    return max(1, round((raw + calibration.extra_pieces(text)) * calibration.factor(text)))
 
 
 def image_tokens(width: int, height: int) -> int:
@@ -144,13 +151,19 @@ class TokenEstimator:
     estimator per session or emulator rather than building one per call.
     """
 
-    def __init__(self, memo_size: int = 20_000) -> None:
+    def __init__(self, memo_size: int = 20_000, calibration: Calibration | None = None) -> None:
         self._memo: OrderedDict[bytes, int] = OrderedDict()
         self._memo_size = memo_size
+        self._calibration = calibration or default_calibration()
+
+    @property
+    def calibration(self) -> Calibration:
+        """The per-kind factors in use (the packaged ones unless one was given)."""
+        return self._calibration
 
     def text(self, text: str) -> int:
-        """Estimated tokens of plain text."""
-        return _count_text(text)
+        """Estimated tokens of plain text (an estimate: see the module docstring for its accuracy)."""
+        return _count_text(text, self._calibration)
 
     def block(self, block: Mapping[str, Any], digest: bytes | None = None) -> int:
         """Estimated tokens of one content block (text, image, document, tool use or result)."""
@@ -166,7 +179,7 @@ class TokenEstimator:
         hit = self._memo.get(key)
         if hit is None:
             body = {k: v for k, v in tool.items() if k != "cache_control"}
-            hit = self._remember(key, TOOL_OVERHEAD + _count_text(json.dumps(body, ensure_ascii=False)))
+            hit = self._remember(key, TOOL_OVERHEAD + self.text(json.dumps(body, ensure_ascii=False)))
         return hit
 
     def _remember(self, key: bytes, value: int) -> int:
@@ -178,25 +191,25 @@ class TokenEstimator:
     def _content(self, block: Mapping[str, Any]) -> int:
         kind = block.get("type")
         if kind == "text":
-            return _count_text(str(block.get("text", "")))
+            return self.text(str(block.get("text", "")))
         if kind == "image":
             return self._image(block.get("source") or {})
         if kind == "document":
             return self._document(block)
         if kind == "tool_use":
-            return _count_text(str(block.get("name", ""))) + _count_text(
+            return self.text(str(block.get("name", ""))) + self.text(
                 json.dumps(block.get("input", {}), ensure_ascii=False)
             )
         if kind == "tool_result":
             content = block.get("content", "")
             if isinstance(content, str):
-                return _count_text(content)
+                return self.text(content)
             return sum(self.block(b) for b in content if isinstance(b, Mapping))
         if kind == "thinking":
-            return _count_text(str(block.get("thinking", "")))
+            return self.text(str(block.get("thinking", "")))
         if kind == "redacted_thinking":
             return len(str(block.get("data", ""))) // 4
-        return _count_text(json.dumps(dict(block), ensure_ascii=False))
+        return self.text(json.dumps(dict(block), ensure_ascii=False))
 
     def _image(self, source: Mapping[str, Any]) -> int:
         if source.get("type") == "base64":
@@ -207,14 +220,14 @@ class TokenEstimator:
 
     def _document(self, block: Mapping[str, Any]) -> int:
         source = block.get("source") or {}
-        extra = _count_text(str(block.get("title") or "")) + _count_text(str(block.get("context") or ""))
+        extra = self.text(str(block.get("title") or "")) + self.text(str(block.get("context") or ""))
         kind = source.get("type")
         if kind == "text":
-            return extra + _count_text(str(source.get("data", "")))
+            return extra + self.text(str(source.get("data", "")))
         if kind == "content":
             content = source.get("content", "")
             if isinstance(content, str):
-                return extra + _count_text(content)
+                return extra + self.text(content)
             return extra + sum(self.block(b) for b in content if isinstance(b, Mapping))
         if kind == "base64":
             return extra + PDF_PAGE_TOKENS * _pdf_pages(_decode(str(source.get("data", ""))))

@@ -103,7 +103,7 @@ def _report(params: Mapping[str, Any], lay: Layout, outcome: Outcome, text: str)
     return (
         f"[pcache_magic offline emulator, {params.get('model')}; not a real model]\n\n"
         f"I saw {len(lay.positions)} blocks (tools {counts['tools']}, system {counts['system']}, "
-        f"messages {counts['messages']}), about {lay.total_tokens:,} input tokens, "
+        f"messages {counts['messages']}), an estimated {lay.total_tokens:,} input tokens, "
         f"{marks} cache marker(s). Cache: {cache}; {outcome.uncached:,} uncached.\n\n"
         f'Your last message: "{quoted}"'
     )
