@@ -37,6 +37,7 @@ from _helpers import loaded_magics
 
 LONG = " ".join(f"Rule {i}: review the code carefully and explain each finding." for i in range(160))
 RETRY_AFTER = 0.001  # what the emulator sends in `retry-after`: the SDK waits exactly this long
+HOLD_AFTER_CTRL_C = 1.0  # seconds the server holds the rest of an interrupted reply
 CLIENT_TIMEOUT = 0.5  # seconds per attempt; an injected timeout over HTTP is held past it (at most 2 s)
 
 
@@ -63,6 +64,11 @@ class CtrlCEmulator(Emulator):
             yield chunk
             if chunk.startswith(b"event: content_block_delta"):
                 signal.raise_signal(signal.SIGINT)
+                if threading.current_thread() is not threading.main_thread():
+                    # Over HTTP the server goes on sending while Python hands the signal to the
+                    # main thread; hold the rest of the reply, as a slow network would, so the
+                    # Ctrl-C lands mid-stream and not after the reply was read.
+                    threading.Event().wait(HOLD_AFTER_CTRL_C)
 
 
 @dataclasses.dataclass

@@ -55,8 +55,8 @@ def test_the_report_counts_blocks_per_level_and_markers() -> None:
     total = layout(p, ESTIMATOR).total_tokens
     assert text.startswith("[pcache_magic offline emulator, claude-sonnet-4-5; not a real model]\n\n")
     assert (
-        f"I saw 5 blocks (tools 2, system 1, messages 2), an estimated {total:,} input tokens, 2 cache marker(s)."
-        in text
+        f"I saw 5 blocks (tools 2, system 1, messages 2), an estimated {total:,} input tokens, "
+        "2 cache marker(s)." in text
     )
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from pcache_magic.analysis.oracle import oracle_cost
+from pcache_magic.analysis.strategies import planner_strategy
 from pcache_magic.analysis.whatif import BASELINES, STRATEGIES, Replay, ideal_cost, simulate, what_if
 from pcache_magic.core.prefix import layout
 from pcache_magic.core.tokens import TokenEstimator
@@ -37,9 +39,13 @@ def test_replaying_the_session_as_sent_reproduces_the_recorded_cost() -> None:
     assert result.run("as-sent").cost.total == pytest.approx(result.recorded.total, rel=1e-12)
     assert result.run("as-sent").tokens.read == sum(c.tokens.read for c in session.calls)
     assert result.ideal.total <= min(r.cost.total for r in result.runs)
+    assert result.oracle is not None and result.ideal.total <= result.oracle.total
+    assert result.oracle.total <= min(r.cost.total for r in result.runs) * (1 + 1e-12)
     html = result._repr_html_()
-    assert "one marker on the last message (claudette)" in html and "ideal" in html
-    assert "The planner costs" in str(result)
+    assert "one marker on the last message (claudette)" in html and "ideal" in html and "oracle" in html
+    assert "The planner costs" in str(result) and "of what the oracle saves" in str(result)
+    share = result.fraction_of_oracle("planner")
+    assert share is not None and share <= 1
 
 
 def test_what_if_prices_each_strategy_as_the_rules_say() -> None:
@@ -69,15 +75,27 @@ def test_what_if_prices_each_strategy_as_the_rules_say() -> None:
     # the last message is the question: each call writes everything, the second cannot read the first's entry
     assert simulate(calls, "last").cost.total == pytest.approx((3.75 * sum(total) + output) / per_million)
     assert simulate(calls, "automatic").cost.total == simulate(calls, "last").cost.total
-    # the planner adds a free breakpoint after the document on the first call; the second reads it, and
-    # writes its short question too (after one call it still gives a follow-up a 1-in-3 chance)
+    # the planner puts a free breakpoint after the document on the first call and, knowing nothing of
+    # the gaps yet, hedges it for an hour; the question gets a 5m marker (a follow-up may extend it);
+    # the second call reads the document and, having seen questions replaced, writes nothing new
     planner = simulate(calls, "planner")
-    assert (planner.tokens.read, planner.tokens.write_5m) == (shared, total[0] + total[1] - shared)
-    second = 0.3 * shared + 3.75 * (total[1] - shared)
-    assert planner.cost.total == pytest.approx((3.75 * total[0] + second + output) / per_million)
+    first_question = total[0] - shared
+    assert (planner.tokens.write_1h, planner.tokens.write_5m, planner.tokens.read) == (
+        shared,
+        first_question,
+        shared,
+    )
+    first = 6 * shared + 3.75 * first_question
     second_uncached = 0.3 * shared + 3 * (total[1] - shared)
+    assert planner.cost.total == pytest.approx((first + second_uncached + output) / per_million)
     ideal = ideal_cost(calls)
     assert ideal.total == pytest.approx((3 * total[0] + second_uncached + output) / per_million)
+    # the oracle knows the second call comes a minute later: the document for 5 minutes, questions uncached
+    oracle = oracle_cost(calls)
+    assert oracle.total == pytest.approx(
+        (3.75 * shared + 3 * first_question + second_uncached + output) / per_million
+    )
+    assert ideal.total <= oracle.total <= min(simulate(calls, s).cost.total for s in STRATEGIES)
 
 
 def test_one_hour_beats_five_minutes_across_pauses() -> None:
@@ -86,12 +104,12 @@ def test_one_hour_beats_five_minutes_across_pauses() -> None:
     for prompt in ("a", "b", "c", "d"):
         session.ask(prompt, stream=False)
         session.advance(600)  # ten minutes: a 5m entry is gone, a 1h one lives on
-    result = what_if(session, ["all-5m", "all-1h", *BASELINES])
+    result = what_if(session, [*BASELINES])
     five, hour = result.run("all-5m"), result.run("all-1h")
     assert five.tokens.read == 0 and hour.tokens.read > 0
     assert hour.cost.total < five.cost.total
-    assert result.best_baseline.strategy == "none"  # every 5m write expires unread
-    assert five.cost.total > result.run("none").cost.total
+    assert result.best_baseline.strategy == "all-1h"  # the user's own markers are baselines too
+    assert five.cost.total > result.run("none").cost.total  # every 5m write expires unread
 
 
 def test_unknown_or_rejected_requests_are_reported() -> None:
@@ -100,3 +118,13 @@ def test_unknown_or_rejected_requests_are_reported() -> None:
         simulate([Replay(0.0, bad)], "none")
     with pytest.raises(KeyError):
         simulate([], "no-such-strategy")
+
+
+def test_a_strategy_can_be_passed_as_a_function() -> None:
+    """`simulate` takes a strategy maker as well as a name (the benchmark's informed planner is one)."""
+    request = {"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": words(2_000)}]}
+    calls = [Replay(0.0, request), Replay(30.0, request)]
+    run = simulate(calls, planner_strategy())
+    assert run.strategy == run.label == "make" and run.tokens.read > 0
+    assert run.cost.total == simulate(calls, "planner").cost.total
+    assert BASELINES == ("none", "last", "automatic", "all-5m", "all-1h")

@@ -9,7 +9,8 @@ seeded generator, so a run on any machine replays exactly the same bytes.
 The shapes are the ones prompt caching is about: long-document Q&A, a growing chat, an
 agent loop with large (and once many parallel) tool results, two documents alternating,
 pauses longer than five minutes, a system prompt under the model's minimum, and bursts of
-questions separated by coffee breaks.
+questions separated by coffee breaks.  These seven are the reference set the old planner was
+shaped on; the generated families, with their development and held-out seeds, are `suite`.
 """
 
 from __future__ import annotations
@@ -21,18 +22,11 @@ from typing import Any
 
 from pcache_magic.analysis.savings import Replay
 
+from .text import VOCABULARY
+
 __all__ = ["MODEL", "WORKLOADS", "Workload", "all_workloads"]
 
 MODEL = "claude-sonnet-4-5"
-_WORDS = (
-    "the a of to and in that is for it as with on by this be are from at or an which cache prefix "
-    "token request model prompt system message block reviewer code function module test notebook "
-    "session cost latency usage marker lifetime entry write read context paper section result figure "
-    "table argument claim evidence method careful because however therefore although whereas "
-    "meanwhile instead moreover review explain compare measure describe suggest improve refactor "
-    "rename extract verify large small stable identical longer shorter earlier later first last every"
-)
-_VOCABULARY = _WORDS.split()
 
 
 @dataclass(frozen=True)
@@ -51,7 +45,7 @@ def _prose(rng: random.Random, words: int) -> str:
     while words > 0:
         n = min(words, rng.randint(6, 22))
         words -= n
-        sentence = " ".join(rng.choice(_VOCABULARY) for _ in range(n))
+        sentence = " ".join(rng.choice(VOCABULARY) for _ in range(n))
         out.append(sentence[0].upper() + sentence[1:] + ".")
         sentences += 1
         if sentences % rng.randint(4, 8) == 0:

@@ -2,9 +2,11 @@
 
 Whether to cache, where to put the markers and for how long is a bet on how a session will
 go; this module settles it after the fact.  It replays a session's recorded requests
-offline under other strategies (no caching, one marker on the last message, the API's
-automatic caching, the user's markers at 5m or at 1h, the planner) so the choice is made
-with numbers, against an ideal floor.  The replay runs a fresh emulator engine on a manual
+offline under other strategies (`strategies`: no caching, one marker on the last message,
+the API's automatic caching, the user's markers at 5m or at 1h, the planner) so the choice
+is made with numbers, against two floors: the ideal (every repeated prefix read, nothing
+ever written) and the oracle (`oracle`, the cheapest caching that knows the future, a lower
+bound that accounts for writes and lifetimes).  The replay runs a fresh emulator engine on a manual
 clock moved to each call's recorded time: the engine is the ground truth for the caching
 rules, so the simulation and the emulator can never disagree.  Pure apart from that
 in-process engine.
@@ -12,20 +14,21 @@ in-process engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
 from ..core import fmt
 from ..core.models import ModelTable, default_models
-from ..core.prefix import layout, message_blocks
+from ..core.prefix import layout
 from ..core.record import CallRecord
 from ..core.tokens import TokenEstimator
 from ..core.usage import Cost, Tokens, cost_of
 from ..emulator.engine import Engine, ManualClock
 from ..emulator.errors import ApiError
-from .planner import Planner, with_markers
+from .oracle import oracle_cost
+from .strategies import BASELINES, STRATEGIES, Strategy, Transform
 
 __all__ = [
     "BASELINES",
@@ -41,10 +44,6 @@ __all__ = [
     "what_if",
 ]
 
-#: Rewrites one request for a strategy; called in call order with the call's time.
-Transform = Callable[[Mapping[str, Any], float], dict[str, Any]]
-#: Makes a fresh Transform for one replay (strategies such as the planner keep state).
-Strategy = Callable[[ModelTable], Transform]
 _API_KEY = "sk-ant-what-if"
 
 
@@ -60,83 +59,6 @@ class Replay:
 def replays(records: Iterable[CallRecord]) -> list[Replay]:
     """A session's successful calls as replayable requests."""
     return [Replay(r.started_at, r.request, r.tokens.output) for r in records if r.ok]
-
-
-def _as_sent(models: ModelTable) -> Transform:
-    return lambda params, at: dict(params)
-
-
-def _none(models: ModelTable) -> Transform:
-    return lambda params, at: with_markers(params, {})
-
-
-def _last(models: ModelTable) -> Transform:
-    """claudette's strategy: one 5m marker on the last cacheable block of the last message."""
-
-    def transform(params: Mapping[str, Any], at: float) -> dict[str, Any]:
-        messages = params.get("messages") or []
-        m = len(messages) - 1
-        blocks = message_blocks(messages[-1]) if messages else []
-        for j in range(len(blocks) - 1, -1, -1):
-            b = blocks[j]
-            if b.get("type") not in ("thinking", "redacted_thinking") and not (
-                b.get("type") == "text" and not b.get("text")
-            ):
-                return with_markers(params, {f"messages.{m}.content.{j}": "5m"})
-        return with_markers(params, {})
-
-    return transform
-
-
-def _automatic(models: ModelTable) -> Transform:
-    return lambda params, at: {**with_markers(params, {}), "cache_control": {"type": "ephemeral"}}
-
-
-def _forced(ttl: str) -> Strategy:
-    """The request's own markers (and automatic caching, if used), every one with lifetime `ttl`."""
-
-    def make(models: ModelTable) -> Transform:
-        estimator = TokenEstimator()
-
-        def transform(params: Mapping[str, Any], at: float) -> dict[str, Any]:
-            marked = {p.path: ttl for p in layout(params, estimator).positions if p.marker}
-            out = with_markers(params, marked)
-            if params.get("cache_control") is not None:
-                out["cache_control"] = {"type": "ephemeral", "ttl": ttl}
-            return out
-
-        return transform
-
-    return make
-
-
-def _planner(models: ModelTable) -> Transform:
-    planners: dict[str, Planner] = {}
-    estimator = TokenEstimator()
-
-    def transform(params: Mapping[str, Any], at: float) -> dict[str, Any]:
-        model = str(params["model"])
-        if model not in planners:
-            planners[model] = Planner(models.get(model), estimator=estimator, keep_explicit=False)
-        planned = planners[model].plan(params, at)
-        planners[model].observe(planned, at)
-        return planned
-
-    return transform
-
-
-#: name -> (label, strategy), in the order the what-if table shows them.
-STRATEGIES: dict[str, tuple[str, Strategy]] = {
-    "as-sent": ("as sent", _as_sent),
-    "none": ("no caching", _none),
-    "last": ("one marker on the last message (claudette)", _last),
-    "automatic": ("the API's automatic caching", _automatic),
-    "all-5m": ("your markers, all 5m", _forced("5m")),
-    "all-1h": ("your markers, all 1h", _forced("1h")),
-    "planner": ("the planner (--cache auto)", _planner),
-}
-#: The strategies the planner must never lose to.
-BASELINES = ("none", "last", "automatic")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +77,14 @@ def _wire(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k not in ("diagnostics", "stream")}
 
 
-def simulate(calls: Sequence[Replay], strategy: str, models: ModelTable | None = None) -> Run:
-    """Replay `calls` under one strategy (a key of STRATEGIES) on a fresh emulator engine."""
+def simulate(calls: Sequence[Replay], strategy: str | Strategy, models: ModelTable | None = None) -> Run:
+    """Replay `calls` under one strategy (a key of STRATEGIES, or a Strategy) on a fresh emulator engine."""
     models = models or default_models()
-    label, make = STRATEGIES[strategy]
+    if isinstance(strategy, str):
+        label, make = STRATEGIES[strategy]
+    else:
+        label, make = getattr(strategy, "__name__", "custom"), strategy
+        strategy = label
     transform = make(models)
     engine = Engine(ManualClock(), models=models)
     cost, parts, per_call = Cost(), dict.fromkeys(Tokens.model_fields, 0), []
@@ -203,20 +129,26 @@ def ideal_cost(calls: Sequence[Replay], models: ModelTable | None = None) -> Cos
 
 @dataclass(frozen=True, slots=True)
 class WhatIf:
-    """Each strategy's cost for the same requests at the same times, against the ideal floor."""
+    """Each strategy's cost for the same requests at the same times, against two floors.
+
+    `ideal` reads every repeated prefix and never pays to write (no strategy comes near it);
+    `oracle` is `oracle.oracle_cost`, the tightest bound computed here that still holds for
+    every strategy: the cheapest caching that knows the future, rules relaxed.
+    """
 
     runs: tuple[Run, ...]
     ideal: Cost
     recorded: Cost | None = None
     estimated: bool = True
     notes: tuple[str, ...] = field(default=())
+    oracle: Cost | None = None
 
     def run(self, strategy: str) -> Run:
         return next(r for r in self.runs if r.strategy == strategy)
 
     @property
     def best_baseline(self) -> Run:
-        """The cheapest of no caching, one marker on the last message and automatic caching."""
+        """The cheapest of BASELINES among the strategies replayed."""
         return min((r for r in self.runs if r.strategy in BASELINES), key=lambda r: r.cost.total)
 
     def fraction_of_ideal(self, strategy: str) -> float | None:
@@ -225,6 +157,15 @@ class WhatIf:
         if none - ideal <= 0:
             return None
         return (none - self.run(strategy).cost.total) / (none - ideal)
+
+    def fraction_of_oracle(self, strategy: str) -> float | None:
+        """Saving against no caching, as a share of the oracle's; None when the oracle saves nothing."""
+        if self.oracle is None:
+            return None
+        none, floor = self.run("none").cost.total, self.oracle.total
+        if none - floor <= 1e-9 * none:  # nothing to save (rounding aside)
+            return None
+        return (none - self.run(strategy).cost.total) / (none - floor)
 
     def _rows(self) -> list[list[str]]:
         none = self.run("none").cost.total if any(r.strategy == "none" for r in self.runs) else None
@@ -241,8 +182,26 @@ class WhatIf:
                     f"{r.tokens.written:,}",
                 ]
             )
+        if self.oracle is not None:
+            share = self._share(self.oracle.total)
+            rows.append(
+                [
+                    "oracle (cheapest caching knowing the future)",
+                    fmt.money(self.oracle.total),
+                    "",
+                    f"{share:.0%}" if share is not None else "",
+                    "",
+                    "",
+                ]
+            )
         rows.append(["ideal (every repeated prefix read)", fmt.money(self.ideal.total), "", "100%", "", ""])
         return rows
+
+    def _share(self, total: float) -> float | None:
+        none = next((r.cost.total for r in self.runs if r.strategy == "none"), None)
+        if none is None or none - self.ideal.total <= 0:
+            return None
+        return (none - total) / (none - self.ideal.total)
 
     _HEAD = ("strategy", "cost", "saving vs none", "of ideal saving", "read", "written")
 
@@ -282,10 +241,14 @@ def what_if(source: Any, strategies: Sequence[str] | None = None, models: ModelT
         names.insert(0, "none")
     runs = tuple(simulate(calls, name, models) for name in names)
     recorded = sum((r.cost for r in records if r.ok), Cost()) if records is not None else None
-    result = WhatIf(runs, ideal_cost(calls, models), recorded)
+    oracle = oracle_cost(calls, models)
+    result = WhatIf(runs, ideal_cost(calls, models), recorded, oracle=oracle)
     if "planner" in names and all(b in names for b in BASELINES) and result.best_baseline.cost.total > 0:
         best = result.best_baseline
         ratio = result.run("planner").cost.total / best.cost.total
         note = f"The planner costs {ratio:.2f}x the best baseline ({best.label})."
-        result = WhatIf(runs, result.ideal, recorded, notes=(note,))
+        share = result.fraction_of_oracle("planner")
+        if share is not None:
+            note += f" It saves {share:.0%} of what the oracle saves."
+        result = WhatIf(runs, result.ideal, recorded, notes=(note,), oracle=oracle)
     return result

@@ -1,0 +1,135 @@
+"""A lower bound on what any placement of cache markers could have cost a session.
+
+The planner has to be judged against what was possible, not only against other guesses.  The
+exact optimum (four breakpoints per call, the 20-block lookback, 1h before 5m, which entry a
+call reads) is a hard search, so this module computes a bound that no strategy can beat,
+by relaxing those rules and keeping the ones that make caching cost money:
+
+Each prefix position (a block, keyed by everything before it) is priced on its own, over
+the calls that contain it.  At each such use its tokens are read (only while covered by a
+live entry), written with a 5m or 1h lifetime, or sent uncached.  An entry of lifetime T
+covering it lives while the uses come less than T apart (each hit refreshes it) and a
+write sets that lifetime.  A use can also read through a deeper entry that an earlier call
+wrote within the hour if both calls share more than this block (the deeper tokens paid for
+it) - but only once the block was written at some point.  A use whose call has no place a
+marker could go at or after the block, at or above the model's minimum, cannot cache it.
+
+Every real sequence of requests maps to a path of this small per-position program that
+costs no more (`tests/test_oracle.py` checks the bound against every strategy, including
+random markers), so the sum of the per-position minimums is a lower bound.  Pure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from ..core.models import ModelTable, Prices, default_models
+from ..core.prefix import Layout, layout
+from ..core.tokens import TokenEstimator
+from ..core.ttl import TTL_SECONDS
+from ..core.usage import Cost, Tokens, cost_of
+
+__all__ = ["Timed", "oracle_cost"]
+
+_HOUR = TTL_SECONDS["1h"]
+# Chain states: no entry, a 5m entry, a 1h entry (refreshed at the previous use).
+_LIFE = (0.0, float(TTL_SECONDS["5m"]), float(TTL_SECONDS["1h"]))
+_PARTS = ("uncached", "write_5m", "write_1h", "read")
+
+
+class Timed(Protocol):
+    """A request and when it was sent (`whatif.Replay` is one)."""
+
+    @property
+    def at(self) -> float: ...
+
+    @property
+    def request(self) -> Mapping[str, Any]: ...
+
+    @property
+    def output_tokens(self) -> int: ...
+
+
+# One use of a position: (time, could be cached at all, a deeper entry from the last hour may cover it).
+_Use = tuple[float, bool, bool]
+# DP value: cost in input-price units, then how many uses went to each part of _PARTS.
+_Value = tuple[float, int, int, int, int]
+
+
+def _offer(best: dict[tuple[int, int], _Value]) -> Callable[[tuple[int, int], _Value], None]:
+    """Keep the cheaper value per state."""
+
+    def offer(state: tuple[int, int], value: _Value) -> None:
+        kept = best.get(state)
+        if kept is None or value[0] < kept[0]:
+            best[state] = value
+
+    return offer
+
+
+def _cheapest(uses: Sequence[_Use], prices: Prices) -> _Value:
+    """The cheapest way to serve one position over its uses (cost per token, in input prices)."""
+    rates = (1.0, prices.cache_write_5m / prices.input, prices.cache_write_1h / prices.input)
+    read = prices.cache_read / prices.input
+    # state (chain 0/1/2, written ever 0/1) -> value
+    states: dict[tuple[int, int], _Value] = {(0, 0): (0.0, 0, 0, 0, 0)}
+    previous = -math.inf
+    for at, coverable, shortcut in uses:
+        gap = at - previous
+        previous = at
+        best: dict[tuple[int, int], _Value] = {}
+        offer = _offer(best)
+        for (chain, written), (cost, u, w5, w1, r) in states.items():
+            if not coverable:  # nothing can be cached here: uncached, state kept (a relaxation)
+                offer((chain, written), (cost + 1.0, u + 1, w5, w1, r))
+                continue
+            alive_chain = chain > 0 and gap < _LIFE[chain]
+            if alive_chain or (written and shortcut):
+                offer((chain if alive_chain else 0, written), (cost + read, u, w5, w1, r + 1))
+            offer((0, written), (cost + 1.0, u + 1, w5, w1, r))
+            offer((1, 1), (cost + rates[1], u, w5 + 1, w1, r))
+            offer((2, 1), (cost + rates[2], u, w5, w1 + 1, r))
+        states = best
+    return min(states.values())
+
+
+def _coverable_until(lay: Layout, minimum: int) -> int:
+    """The last position a breakpoint could cache (cacheable, prefix at the minimum), or -1."""
+    return next(
+        (p.index for p in reversed(lay.positions) if p.cacheable and p.cumulative >= minimum),
+        -1,
+    )
+
+
+def oracle_cost(calls: Sequence[Timed], models: ModelTable | None = None) -> Cost:
+    """The lower bound described above for `calls`, with each part (read, writes) it assumes."""
+    models = models or default_models()
+    estimator = TokenEstimator()
+    uses: dict[bytes, list[_Use]] = {}
+    sizes: dict[bytes, tuple[int, Prices]] = {}
+    last_seen: dict[bytes, float] = {}
+    total = Cost()
+    previous: Layout | None = None
+    for call in calls:
+        info = models.get(str(call.request["model"]))
+        lay = layout(call.request, estimator, model=info.id, previous=previous)
+        previous = lay
+        until = _coverable_until(lay, info.min_cache_tokens)
+        positions = lay.positions
+        for i, p in enumerate(positions):
+            child = positions[i + 1].key if i + 1 < len(positions) else None
+            seen = last_seen.get(child) if child is not None else None
+            shortcut = seen is not None and call.at - seen < _HOUR
+            uses.setdefault(p.key, []).append((call.at, i <= until, shortcut))
+            sizes[p.key] = (p.tokens, info.prices)
+        for p in positions:
+            last_seen[p.key] = call.at
+        total = total + cost_of(Tokens(output=call.output_tokens), info.prices)
+    for key, seen_uses in uses.items():
+        tokens, prices = sizes[key]
+        _, *counts = _cheapest(seen_uses, prices)
+        parts = {name: n * tokens for name, n in zip(_PARTS, counts, strict=True)}
+        total = total + cost_of(Tokens(**parts), prices)
+    return total

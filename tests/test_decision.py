@@ -1,0 +1,55 @@
+"""One call's choice: candidates, worth, placement and reasons, on a cache state set up by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pcache_magic.analysis.breakeven import Rates
+from pcache_magic.analysis.decision import Cache, choose
+from pcache_magic.analysis.rhythm import Rhythm
+from pcache_magic.core.models import default_models
+from pcache_magic.core.prefix import Layout, layout
+from pcache_magic.core.tokens import TokenEstimator
+
+INFO = default_models().get("claude-sonnet-4-5")
+ESTIMATOR = TokenEstimator()
+
+
+def words(n: int, tag: str) -> str:
+    return " ".join(f"{tag}{i % 97}" for i in range(n))
+
+
+def lay(*user: str) -> Layout:
+    content = [{"type": "text", "text": t} for t in user]
+    params: dict[str, Any] = {"model": INFO.id, "messages": [{"role": "user", "content": content}]}
+    return layout(params, ESTIMATOR, model=INFO.id)
+
+
+def cache(entries: dict[bytes, tuple[str, float]], rhythm: Rhythm | None = None) -> Cache:
+    return Cache(rhythm or Rhythm(), Rates.of(INFO.prices), entries, INFO.min_cache_tokens)  # type: ignore[arg-type]
+
+
+def test_a_live_entry_far_before_the_tail_is_read_through_the_lookback_or_a_marker() -> None:
+    notes = [f"note {i}" for i in range(30)]
+    request = lay(words(2_000, "d"), *notes)
+    doc = request.positions[0]
+    chosen = choose(cache({doc.key: ("1h", 600.0)}), request, {}, 0.0)
+    assert any(0 <= i < 20 for i, _ in chosen)  # within the 20 blocks the API looks back from a marker
+    for i, marker in chosen:
+        if i == 0:
+            assert marker.role == "read" and marker.reason.startswith("read: the 1h entry")
+
+
+def test_a_users_marker_is_kept_as_written() -> None:
+    request = lay(words(2_000, "d"), "question")
+    chosen = choose(cache({}), request, {0: "5m"}, 0.0)
+    assert chosen[0][1].role == "yours" and chosen[0][1].ttl == "5m"
+    assert all(m.ttl == "5m" for _, m in chosen)  # nothing 1h after the user's 5m
+
+
+def test_a_live_entry_before_the_one_read_is_kept_alive() -> None:
+    request = lay(words(2_000, "d"), words(800, "e"), "question")
+    first, second = request.positions[0], request.positions[1]
+    chosen = choose(cache({first.key: ("5m", 200.0), second.key: ("5m", 250.0)}), request, {}, 100.0)
+    roles = {i: m.role for i, m in chosen}
+    assert roles.get(0) == "keep" and chosen[0][1].reason.startswith("keep: refreshes the 5m entry")

@@ -1,0 +1,124 @@
+"""The oracle: a lower bound no strategy beats, worked out by hand on small cases."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pcache_magic.analysis.markers import with_markers
+from pcache_magic.analysis.oracle import oracle_cost
+from pcache_magic.analysis.strategies import STRATEGIES, Transform
+from pcache_magic.analysis.whatif import Replay, ideal_cost, simulate
+from pcache_magic.core.models import ModelTable, default_models
+from pcache_magic.core.prefix import layout
+from pcache_magic.core.rules import MAX_BREAKPOINTS
+from pcache_magic.core.tokens import TokenEstimator
+from pcache_magic.core.usage import Tokens, cost_of
+
+MODEL = "claude-sonnet-4-5"  # 1,024-token minimum; $3 input, $3.75 5m write, $6 1h write, $0.30 read
+PRICES = default_models().get(MODEL).prices
+
+
+def words(n: int, tag: str = "w") -> str:
+    return " ".join(f"{tag}{i % 97}" for i in range(n))
+
+
+def request(*blocks: str) -> dict[str, Any]:
+    content = [{"type": "text", "text": b} for b in blocks]
+    return {"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": content}]}
+
+
+def sizes(params: dict[str, Any]) -> list[int]:
+    return [p.tokens for p in layout(params, TokenEstimator()).positions]
+
+
+def usd(**parts: int) -> float:
+    return cost_of(Tokens(**parts), PRICES).total
+
+
+DOC = words(2_000, "d")
+
+
+def test_a_document_read_a_minute_later_is_written_for_five_minutes() -> None:
+    calls = [Replay(0.0, request(DOC, "first?")), Replay(60.0, request(DOC, "second?"))]
+    doc, q1 = sizes(calls[0].request)
+    _, q2 = sizes(calls[1].request)
+    assert oracle_cost(calls).total == pytest.approx(usd(write_5m=doc, uncached=q1 + q2, read=doc))
+
+
+def test_ten_minute_gaps_pay_for_one_hour_only_with_enough_reads() -> None:
+    two = [Replay(0.0, request(DOC, "a")), Replay(600.0, request(DOC, "b"))]
+    doc, a = sizes(two[0].request)
+    assert oracle_cost(two).total == pytest.approx(usd(uncached=2 * doc + 2 * a))  # 2.0 + 0.1 > 1.0 + 1.0
+    three = [*two, Replay(1_200.0, request(DOC, "c"))]
+    assert oracle_cost(three).total == pytest.approx(usd(write_1h=doc, read=2 * doc, uncached=3 * a))
+
+
+def test_nothing_below_the_minimum_and_nothing_after_an_hour_is_cached() -> None:
+    short = [Replay(i * 30.0, request(words(300), f"q{i}")) for i in range(4)]
+    assert oracle_cost(short).total == pytest.approx(simulate(short, "none").cost.total)
+    sparse = [Replay(i * 4_000.0, request(DOC, f"q{i}")) for i in range(4)]
+    assert oracle_cost(sparse).total == pytest.approx(simulate(sparse, "none").cost.total)
+
+
+def test_output_tokens_are_priced_at_the_output_rate() -> None:
+    calls = [Replay(0.0, request("hi"), output_tokens=1_000)]
+    assert oracle_cost(calls).output == pytest.approx(usd(output=1_000))
+
+
+def _random_markers(seed: int) -> Any:
+    """A strategy that puts up to four valid markers anywhere, at random: the bound must hold for it too."""
+
+    def make(models: ModelTable) -> Transform:
+        rng = random.Random(seed)
+        estimator = TokenEstimator()
+
+        def transform(params: Mapping[str, Any], at: float) -> dict[str, Any]:
+
+            positions = [p for p in layout(params, estimator).positions if p.cacheable]
+            chosen = sorted(
+                rng.sample(positions, min(len(positions), rng.randint(0, MAX_BREAKPOINTS))),
+                key=lambda p: p.index,
+            )
+            hours = rng.randint(0, len(chosen))
+            return with_markers(params, {p.path: "1h" if i < hours else "5m" for i, p in enumerate(chosen)})
+
+        return transform
+
+    return make
+
+
+@st.composite
+def sessions(draw: st.DrawFn) -> list[Replay]:
+    """A few calls: a document (sometimes replaced), a growing chat or fresh questions, varied gaps."""
+    calls, at, messages, doc = [], 0.0, [], draw(st.sampled_from([words(1_500, "a"), words(3_000, "b")]))
+    for i in range(draw(st.integers(2, 6))):
+        at += draw(st.sampled_from([10.0, 200.0, 299.0, 301.0, 1_500.0, 3_599.0, 3_700.0]))
+        action = draw(st.sampled_from(["chat", "fresh", "swap"]))
+        if action == "swap":
+            doc = words(draw(st.integers(200, 3_000)), f"s{i}")
+        question = {"type": "text", "text": f"q{i} " + words(draw(st.integers(5, 400)), f"q{i}")}
+        if action == "chat" and messages:
+            messages = [*messages, {"role": "assistant", "content": [{"type": "text", "text": f"a{i}"}]}]
+            messages.append({"role": "user", "content": [question]})
+        else:
+            messages = [{"role": "user", "content": [{"type": "text", "text": doc}, question]}]
+        calls.append(Replay(at, {"model": MODEL, "max_tokens": 10, "messages": messages}, output_tokens=5))
+    return calls
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calls=sessions(), seed=st.integers(0, 1_000))
+def test_no_strategy_beats_the_oracle_and_the_oracle_pays_for_its_writes(
+    calls: list[Replay], seed: int
+) -> None:
+    oracle = oracle_cost(calls).total
+    assert ideal_cost(calls).total <= oracle * (1 + 1e-9)
+    for name in STRATEGIES:
+        assert oracle <= simulate(calls, name).cost.total * (1 + 1e-9), name
+    assert oracle <= simulate(calls, _random_markers(seed)).cost.total * (1 + 1e-9)

@@ -1,0 +1,72 @@
+"""The session's rhythm: gaps, which blocks change, and prefixes that come back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pcache_magic.analysis.rhythm import Prior, Rhythm
+from pcache_magic.core.prefix import Layout, layout
+from pcache_magic.core.tokens import TokenEstimator
+
+ESTIMATOR = TokenEstimator()
+
+
+def lay(*user: str, system: str = "rules " * 50) -> Layout:
+    content = [{"type": "text", "text": t} for t in user]
+    params: dict[str, Any] = {
+        "model": "m",
+        "system": system,
+        "messages": [{"role": "user", "content": content}],
+    }
+    return layout(params, ESTIMATOR)
+
+
+def test_the_prior_speaks_first_and_fades_as_gaps_come_in() -> None:
+    rhythm = Rhythm()
+    assert rhythm.alive(0.0) == pytest.approx(dict(Prior().alive))
+    for i in range(12):
+        rhythm.observe(lay("doc", f"q{i}"), i * 60.0, own=True)
+    assert rhythm.alive(12 * 60.0)["5m"] > 0.95
+    slow = Rhythm()
+    for i in range(6):
+        slow.observe(lay("doc", f"q{i}"), i * 1_200.0, own=True)
+    alive = slow.alive(6 * 1_200.0)
+    assert alive["5m"] < 0.2 and alive["1h"] > 0.9
+
+
+def test_other_models_calls_count_but_less() -> None:
+    rhythm = Rhythm()
+    rhythm.observe(lay("a"), 0.0, own=False)
+    rhythm.observe(lay("a"), 1_200.0, own=False)
+    assert rhythm.own_calls == 0 and rhythm.alive(1_200.0)["5m"] < Prior().alive[0][1]
+
+
+def test_a_block_replaced_every_call_is_expected_to_change() -> None:
+    rhythm = Rhythm()
+    for i in range(5):
+        rhythm.observe(lay("doc", f"results {i}", f"question {i}"), i * 60.0, own=True)
+    reuse = rhythm.reuse(lay("doc", "results 9", "question 9"))
+    system, doc, results = reuse[0], reuse[1], reuse[2]
+    assert system > 0.8 and doc > 0.8 * system and results < 0.3 * doc
+
+
+def test_a_conversation_cut_back_counts_one_change_not_many() -> None:
+    rhythm = Rhythm()
+    long = [f"turn {i}" for i in range(10)]
+    rhythm.observe(lay("doc", *long), 0.0, own=True)
+    rhythm.observe(lay("doc", "again"), 60.0, own=True)  # everything after the document went at once
+    rhythm.observe(lay("doc", "again", "more"), 120.0, own=True)
+    reuse = rhythm.reuse(lay("doc", "again", "more", "and more"))
+    assert reuse[3] > 0.5 * reuse[1]  # the later blocks were not each counted as a change
+
+
+def test_prefixes_that_come_back_are_recognised() -> None:
+    rhythm = Rhythm()
+    a, b = lay("document A", "q"), lay("document B", "q")
+    rhythm.observe(a, 0.0, own=True)
+    rhythm.observe(b, 60.0, own=True)
+    assert rhythm.recurring(a.positions[1], since=60.0) == [0.0]
+    assert rhythm.recurring(b.positions[1], since=60.0) is None  # sent by the last call: it continues
+    assert rhythm.comes_back(1) < rhythm.comes_back(5) < 1
