@@ -15,10 +15,12 @@ from IPython.utils.capture import capture_output
 from traitlets.config import Config
 
 from pcache_magic.emulator import Emulator
+from pcache_magic.emulator.server import EmulatorHTTPServer, serve
 from pcache_magic.session.session import Session
 from pcache_magic.session.transport import connect
 
 from _helpers import MODEL
+from _raw_http import DEADLINE_S, running
 
 
 # -- IPython ---------------------------------------------------------------------------------------
@@ -69,3 +71,12 @@ def emu() -> Emulator:
 def session(emu: Emulator) -> Session:
     """An empty session on `MODEL` (1,024-token cache minimum) that calls `emu` in process."""
     return Session(model=MODEL, connection=connect(emulator=emu))
+
+
+# -- an emulator server in a thread, for the raw-socket tests -------------------------------------
+@pytest.fixture
+def threaded() -> Iterator[tuple[Emulator, EmulatorHTTPServer]]:
+    """A server in a thread with a 1 s request deadline, over a fresh emulator."""
+    emu = Emulator()
+    for server in running(serve(emu, "127.0.0.1", 0, timeout=DEADLINE_S)):
+        yield emu, server

@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import time
 import tracemalloc
-from collections.abc import Iterator
 
 import anthropic
 import pytest
+
+from pcache_magic.emulator import Emulator
+from pcache_magic.emulator.engine import START_TIME
+from pcache_magic.emulator.server import EmulatorHTTPServer, Limits, serve
+from pcache_magic.emulator.wire import FaultPlan
+
 from _raw_http import (
-    DEADLINE_S,
     PARAMS,
     connect,
     exchange,
@@ -23,19 +27,6 @@ from _raw_http import (
     sdk,
     still_serving,
 )
-
-from pcache_magic.emulator import Emulator
-from pcache_magic.emulator.engine import START_TIME
-from pcache_magic.emulator.server import EmulatorHTTPServer, Limits, serve
-from pcache_magic.emulator.wire import FaultPlan
-
-
-@pytest.fixture
-def threaded() -> Iterator[tuple[Emulator, EmulatorHTTPServer]]:
-    """A server in a thread with a 1 s request deadline, over a fresh emulator."""
-    emu = Emulator()
-    for server in running(serve(emu, "127.0.0.1", 0, timeout=DEADLINE_S)):
-        yield emu, server
 
 
 # --- sizes ------------------------------------------------------------------------------------------

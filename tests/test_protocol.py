@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import anthropic
 import pytest
+
+from pcache_magic.emulator import Emulator
+from pcache_magic.emulator.server import EmulatorHTTPServer, Limits, serve
+
 from _raw_http import (
     AT_ALL_S,
-    DEADLINE_S,
     PARAMS,
     connect,
     exchange,
@@ -23,17 +25,6 @@ from _raw_http import (
     running,
     still_serving,
 )
-
-from pcache_magic.emulator import Emulator
-from pcache_magic.emulator.server import EmulatorHTTPServer, Limits, serve
-
-
-@pytest.fixture
-def threaded() -> Iterator[tuple[Emulator, EmulatorHTTPServer]]:
-    """A server in a thread with a 1 s request deadline, over a fresh emulator."""
-    emu = Emulator()
-    for server in running(serve(emu, "127.0.0.1", 0, timeout=DEADLINE_S)):
-        yield emu, server
 
 
 # --- slow and idle clients --------------------------------------------------------------------------

@@ -22,6 +22,12 @@ from pathlib import Path
 import anthropic
 import httpx2
 import pytest
+
+from pcache_magic.emulator import Emulator
+from pcache_magic.emulator.engine import START_TIME
+from pcache_magic.emulator.server import EmulatorHTTPServer, Limits, is_loopback, main, serve, settle_limits
+
+from _helpers import EMULATOR_LINE, EmulatorProcess, emulator_command, spawn_emulator
 from _raw_http import (
     DEADLINE_S,
     MODEL,
@@ -38,12 +44,6 @@ from _raw_http import (
     sdk,
     still_serving,
 )
-
-from pcache_magic.emulator import Emulator
-from pcache_magic.emulator.engine import START_TIME
-from pcache_magic.emulator.server import EmulatorHTTPServer, Limits, is_loopback, main, serve, settle_limits
-
-from _helpers import EMULATOR_LINE, EmulatorProcess, emulator_command, spawn_emulator
 
 #: The whole of the first line the console script prints.
 BANNER = re.compile(
