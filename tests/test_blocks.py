@@ -142,3 +142,37 @@ def test_default_ttl_and_invalid_cache_values(emu: Emulator) -> None:
     with pytest.raises(ValueError, match="No tools"):
         session.tools([])
     assert session.conversation.names() == ["system"]
+
+
+@pytest.mark.parametrize(
+    ("add", "problem"),
+    [
+        (lambda s: s.tools([{"name": "f", "input_schema": {"type": "object", "enum": {1, 2}}}]), "set"),
+        (
+            lambda s: s.tools([{"name": "f", "description": object(), "input_schema": {"type": "object"}}]),
+            "object",
+        ),
+        (
+            lambda s: s.context([{"type": "text", "text": "x", "citations": float("nan")}]),
+            "Out of range float",
+        ),
+    ],
+    ids=["a set in a tool schema", "an object in a tool", "NaN in context"],
+)
+def test_content_that_is_not_json_is_refused_at_the_door(session: Session, add: Any, problem: str) -> None:
+    """Admitted, it would make every later call fail with a raw TypeError: the session poisoned."""
+    before = list(session.conversation.blocks)
+    with pytest.raises(ValueError, match="must be plain JSON") as caught:
+        add(session)
+    assert problem in str(caught.value) and "\n" not in str(caught.value)
+    assert session.conversation.blocks == before
+    session.ask("still fine?", stream=False)  # the next call goes through
+    assert session.calls[-1].ok
+
+
+def test_content_nested_too_deeply_is_refused_at_the_door(session: Session) -> None:
+    deep: Any = "leaf"
+    for _ in range(5_000):
+        deep = [deep]
+    with pytest.raises(ValueError, match="nested too deeply"):
+        session.tools([{"name": "f", "input_schema": {"type": "object", "default": deep}}])

@@ -8,6 +8,7 @@ conversation it changes, since a session replaces its conversation on reset or l
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ from ..core.turns import as_content, tool_results_for
 from .observers import Emit
 from .session_settings import Settings
 
-__all__ = ["Blocks", "marker"]
+__all__ = ["Blocks", "marker", "plain_json"]
 
 
 def marker(cache: TTL | bool | None, default: TTL | None) -> CacheControl | None:
@@ -30,6 +31,19 @@ def marker(cache: TTL | bool | None, default: TTL | None) -> CacheControl | None
     if cache not in TTLS:
         raise ValueError(f"cache must be '5m' or '1h' (or None), not {cache!r}")
     return CacheControl(ttl=cache)
+
+
+def plain_json(items: Sequence[Mapping[str, Any]], what: str) -> None:
+    """Refuse, at the door, content the request could never be sent with (a set, NaN, an object):
+    admitted, it would fail every later call with a raw TypeError and poison the session."""
+    try:
+        json.dumps(items, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as error:
+        problem = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        raise ValueError(
+            f"{what} must be plain JSON (dicts, lists, strings, finite numbers, booleans, None): {problem}. "
+            "Convert sets to lists and other objects to strings."
+        ) from None
 
 
 class Blocks:
@@ -75,6 +89,7 @@ class Blocks:
         items = [i for i in as_content(content) if not (i.get("type") == "text" and not i.get("text"))]
         if mark and not items:
             raise ValueError("A cached context block needs content: the cell is empty.")
+        plain_json(items, "Context content")
         block_name = name or conversation.unique_name("context")
         block = Block(name=block_name, role="user", kind="context", content=items, cache=mark, source=source)
         return self._add(conversation, block)
@@ -92,8 +107,9 @@ class Blocks:
         params = [tool_param(d) for d in defs]
         if not params:
             raise ValueError("No tools given: pass tool definitions (dicts) or functions.")
-        block_name = name or conversation.unique_name("tools")
         content = [dict(p) for p in params]
+        plain_json(content, "Tool definitions")
+        block_name = name or conversation.unique_name("tools")
         return self._add(
             conversation, Block(name=block_name, role="tools", kind="tools", content=content, cache=mark)
         )
