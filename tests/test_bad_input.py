@@ -149,8 +149,8 @@ CASES = [
     Case(
         "1h-after-5m",
         "%%claude\nHello",
-        "Not sent: A 1h marker comes after a 5m one (order: tools, system, messages). "
-        "Use 1h on the earlier, longer-lived blocks and 5m after them.",
+        "Not sent: [rules] A 1h marker comes after a 5m one: late (1h) after rules (5m); "
+        "the order is tools, system, messages. Mark rules 1h too, or drop its marker.",
         ("%%claude_context --cache 1h --name late\nLate notes.",),
     ),
     Case(

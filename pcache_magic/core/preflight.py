@@ -172,13 +172,24 @@ def _resolve(
                 )
             )
         elif "must not come after" in text:  # the conflict message mentions ttl too
+            ttls = [(p.path, p.marker) for p in lay.positions if p.marker]
+            early = next((block_name(names, path) for path, ttl in ttls if ttl == "5m"), None)
+            late = next((block_name(names, path) for path, ttl in ttls[::-1] if ttl == "1h"), None)
+            named = early is not None and late is not None
             found.append(
                 Finding(
                     level="error",
                     code="ttl-order",
-                    block=None,
-                    message="A 1h marker comes after a 5m one (order: tools, system, messages).",
-                    fix="Use 1h on the earlier, longer-lived blocks and 5m after them.",
+                    block=early,
+                    message=(
+                        f"A 1h marker comes after a 5m one: {late} (1h) after {early} (5m); "
+                        "the order is tools, system, messages."
+                        if named
+                        else "A 1h marker comes after a 5m one (order: tools, system, messages)."
+                    ),
+                    fix=f"Mark {early} 1h too, or drop its marker."
+                    if named
+                    else "Use 1h on the earlier, longer-lived blocks and 5m after them.",
                 )
             )
         else:

@@ -20,6 +20,7 @@ from IPython.display import display
 
 from ..core.fmt import clock, duration, entry_names
 from ..session.session import PreflightError
+from ..session.transport import redact_key
 
 if TYPE_CHECKING:
     from ..core.record import CallRecord
@@ -266,7 +267,7 @@ def usage_errors(session: Session) -> Iterator[None]:
         raise UsageError("Interrupted; the conversation is unchanged.") from None
     except anthropic.APIError as error:
         retries = getattr(session.client, "max_retries", 0)
-        raise UsageError(api_error_text(error, retries)) from None
+        raise UsageError(redact_key(api_error_text(error, retries), session.client)) from None
     except (ValueError, KeyError) as error:
         plain_key = type(error) is KeyError and error.args  # KeyError's str() is the repr of its key
         raise UsageError(one_line(error.args[0] if plain_key else error)) from None

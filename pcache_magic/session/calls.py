@@ -28,6 +28,7 @@ from ..core.turns import describe_failure, sdk_kwargs
 from .observers import Emit
 from .requests import Planners
 from .session_settings import Settings
+from .transport import redact_key
 
 __all__ = ["CallPipeline", "PreflightError"]
 
@@ -157,7 +158,7 @@ class CallPipeline:
         """Record the outcome of a call begun with `begin_call` (`started`: its `perf_counter`)."""
         record.latency_s = time.perf_counter() - started
         if error is not None:
-            record.error = describe_failure(error)
+            record.error = redact_key(describe_failure(error), self.client)
         else:
             record.response = message
             if message is not None:

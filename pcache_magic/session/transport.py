@@ -29,7 +29,7 @@ import anthropic
 if TYPE_CHECKING:
     from ..emulator import Emulator
 
-__all__ = ["EMULATOR_URL_ENV", "OFFLINE_ENV", "ConfigError", "Connection", "connect"]
+__all__ = ["EMULATOR_URL_ENV", "OFFLINE_ENV", "ConfigError", "Connection", "connect", "redact_key"]
 
 OFFLINE_ENV = "PCACHE_OFFLINE"
 EMULATOR_URL_ENV = "PCACHE_EMULATOR_URL"
@@ -48,6 +48,13 @@ _OFFLINE_HINTS: dict[OfflineReason | None, str] = {
     "env": f"{OFFLINE_ENV} is set; unset it to use ANTHROPIC_API_KEY",
     "argument": "offline=True was given; set offline=False to use ANTHROPIC_API_KEY",
 }
+
+
+def redact_key(text: str, client: object) -> str:
+    """`text` with `client`'s API key blotted out: an endpoint may echo the key in its error message,
+    and such a message is shown, recorded and saved."""
+    key = getattr(client, "api_key", None)
+    return text.replace(key, "[API key]") if isinstance(key, str) and len(key) >= 8 else text
 
 
 class ConfigError(ValueError):

@@ -28,14 +28,21 @@ XMODES = ("Plain", "Context", "Verbose", "Minimal")
 
 
 class _Unauthorised(BaseHTTPRequestHandler):
-    """The API's answer to a wrong key (a stand-in for the real API, which is not reachable here)."""
+    """The API's answer to a wrong key (a stand-in for the real API, which is not reachable here);
+    under /echo/, a careless endpoint's 400 that quotes the key it was sent."""
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length") or 0))
-        body = json.dumps(
-            {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}
-        )
-        self.send_response(401)
+        if self.path.startswith("/echo/"):
+            status, kind, message = (
+                400,
+                "invalid_request_error",
+                f"bad key: {self.headers.get('x-api-key') or self.headers.get('authorization')}",
+            )
+        else:
+            status, kind, message = 401, "authentication_error", "invalid x-api-key"
+        body = json.dumps({"type": "error", "error": {"type": kind, "message": message}})
+        self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
         self.end_headers()
@@ -47,7 +54,7 @@ class _Unauthorised(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def urls() -> Iterator[dict[str, str]]:
-    """A base URL per failure: malformed, nobody listening, 401 for every call, never answering."""
+    """A base URL per failure: malformed, nobody listening, 401, an echo of the key, never answering."""
     api = ThreadingHTTPServer(("127.0.0.1", 0), _Unauthorised)
     threading.Thread(target=api.serve_forever, daemon=True).start()
     silent = socket.socket()
@@ -61,6 +68,7 @@ def urls() -> Iterator[dict[str, str]]:
             "not http": "ht!tp://x",
             "unreachable": f"http://127.0.0.1:{closed.getsockname()[1]}",
             "401": f"http://127.0.0.1:{api.server_address[1]}",
+            "echoes the key": f"http://127.0.0.1:{api.server_address[1]}/echo",
             "timeout": f"http://127.0.0.1:{silent.getsockname()[1]}",
         }
     finally:
@@ -87,7 +95,7 @@ def live_shell(
 
 
 @pytest.mark.parametrize("xmode", XMODES)
-@pytest.mark.parametrize("case", ["malformed", "not http", "unreachable", "401", "timeout"])
+@pytest.mark.parametrize("case", ["malformed", "not http", "unreachable", "401", "timeout", "echoes the key"])
 def test_every_failure_is_one_line_without_the_key(
     live_shell: InteractiveShell, urls: dict[str, str], monkeypatch: pytest.MonkeyPatch, case: str, xmode: str
 ) -> None:
@@ -98,6 +106,10 @@ def test_every_failure_is_one_line_without_the_key(
         live_shell.run_cell("%config ClaudeMagics.max_retries = 0\n%config ClaudeMagics.timeout = 0.5")
         called = live_shell.run_cell("%%claude\nAre you there?")
     shown = out.stdout + out.stderr + "".join(json.dumps(o.data) for o in out.outputs)
+    if case == "echoes the key":
+        assert "bad key: Bearer [API key]" in shown  # the endpoint did quote it, blotted out
+        live_shell.run_cell("%claude_session save echo.json")
+        shown += Path("echo.json").read_text()
     assert _leaks(shown) == [], shown
     failed = loaded if case in ("malformed", "not http") else called
     assert failed.error_in_exec is not None
