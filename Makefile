@@ -61,7 +61,8 @@ test: $(STAMP) chromium lint layers typecheck
 notebooks: $(STAMP)
 	$(BIN)/python scripts/run_notebooks.py
 
-## Refresh docs/panel.png from the browser test.
+## Refresh the screenshots in docs/ from the browser test: panel.png (the widget in JupyterLab) and
+## one view of each front-end, theme and width ({jupyterlab,notebook7}-{light,dark}-{1008,700}.png).
 screenshot: $(STAMP) chromium
 	PCACHE_OFFLINE=1 PCACHE_SCREENSHOT=1 $(BIN)/python -m pytest tests/browser -q
 

@@ -15,14 +15,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 
-from . import emulator, estimator, overhead, panel, planner, server
+from . import emulator, estimator, overhead, panel, planner, server, store
 from ._harness import Figure, render_table, write_results
 
 __all__ = ["BENCHMARKS", "DEFAULT_OUTPUT", "main"]
 
 #: Every benchmark module, in run order.  Each exposes `run(quick: bool = False) -> list[Figure]`;
 #: adding a benchmark is one new module plus one entry here.
-BENCHMARKS: list[ModuleType] = [emulator, estimator, panel, overhead, planner, server]
+BENCHMARKS: list[ModuleType] = [emulator, estimator, panel, overhead, planner, server, store]
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         SystemMessage,
         UserMessage,
     )
-    from .session.session import PreflightError, Session
+    from .session.session import CallInProgress, PreflightError, Session
 
 _LAZY: dict[str, str] = {
     "current_session": ".ipython.extension",
@@ -55,6 +55,7 @@ _LAZY: dict[str, str] = {
     "RequestUsage": ".session.guide_messages",
     "SystemMessage": ".session.guide_messages",
     "UserMessage": ".session.guide_messages",
+    "CallInProgress": ".session.session",
     "PreflightError": ".session.session",
     "Session": ".session.session",
 }
@@ -66,6 +67,7 @@ __all__ = [
     "AssistantMessage",
     "CacheControl",
     "CacheUsage",
+    "CallInProgress",
     "CreateResult",
     "Emulator",
     "FunctionCall",

@@ -96,6 +96,21 @@ def text(el: ET.Element) -> str:
     return "".join(el.itertext())
 
 
+def unguarded_dollars(html: str) -> list[str]:
+    """The texts of `html` where a `$` stands outside the one element MathJax skips
+    (`core.fmt.DOLLAR_HTML`): what JupyterLab 4 or Notebook 7 could typeset as LaTeX."""
+    found = []
+    for el in parse(html).iter():
+        guarded = "pcache-dollar" in (el.get("class") or "").split()
+        if guarded and not {"mathjax_ignore", "tex2jax_ignore"} <= set((el.get("class") or "").split()):
+            found.append(f"<{el.tag}> without the ignore classes")
+        if el.text and "$" in el.text and not (guarded and el.text == "$") and el.tag != "style":
+            found.append(el.text)
+        if el.tail and "$" in el.tail:
+            found.append(el.tail)
+    return found
+
+
 # -- a pcache-emulator process ---------------------------------------------------------------------
 #: The first line `pcache-emulator` prints: its base URL and port.
 EMULATOR_LINE = re.compile(r"^pcache-emulator listening on (http://127\.0\.0\.1:(\d+)) ")

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import pickle
 import struct
 import threading
+import warnings
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -43,7 +45,7 @@ from pcache_magic.autogen import (
 from pcache_magic.emulator import Emulator
 from pcache_magic.emulator.server import serve
 from pcache_magic.session.session import PreflightError, Session
-from pcache_magic.session.transport import connect
+from pcache_magic.session.transport import ConfigError, connect
 
 # The guide's import, with only the module changed.
 AnthropicChatCompletionClient = CachingAnthropicChatCompletionClient
@@ -517,3 +519,90 @@ def test_an_assistant_agent_runs_on_the_cached_client() -> None:
     assert reflection.request.get("tool_choice") != tool_call.request.get("tool_choice")
     assert reflection.outcome == "write"
     assert second_task.outcome == "hit+write" and second_task.tokens.read == tool_call.tokens.written
+
+
+# -- no key, many calls at once, a key quoted back ------------------------------------------
+
+
+@pytest.fixture
+def bare_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No key and nothing that chooses a mode: the environment of a first try."""
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "PCACHE_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("PCACHE_EMULATOR_URL", raising=False)
+    return monkeypatch
+
+
+def test_without_a_key_the_client_uses_the_emulator_and_says_so_once(bare_env: pytest.MonkeyPatch) -> None:
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        client = AnthropicChatCompletionClient(model=MODEL, max_retries=0)
+        first, second = _twice(
+            client, [client.cached_system_message(LARGE_DOCUMENT), UserMessage(content="Hi", source="u")]
+        )
+    assert [str(w.message) for w in said] == [
+        "pcache_magic.autogen: offline: calls go to the built-in emulator (set ANTHROPIC_API_KEY to go live)"
+    ]
+    assert said[0].filename == __file__  # it points at the line that built the client
+    assert first.cached is False and second.cached is True
+    assert client._client.max_retries == 0  # AutoGen's options reach the emulator's client
+    with pytest.warns(UserWarning, match="offline: calls go to the built-in emulator"):
+        copy = pickle.loads(pickle.dumps(client))  # rebuilt from its config: the emulator again
+    assert asyncio.run(copy.create([UserMessage(content="Hi", source="u")])).finish_reason == "stop"
+
+
+def test_the_environment_chooses_as_for_a_session(bare_env: pytest.MonkeyPatch) -> None:
+    bare_env.setenv("ANTHROPIC_API_KEY", "sk-ant-a-real-looking-key")
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        live = AnthropicChatCompletionClient(model=MODEL)
+        assert said == [] and live._client.api_key == "sk-ant-a-real-looking-key"  # AutoGen's own client
+        bare_env.setenv("PCACHE_OFFLINE", "1")
+        offline = AnthropicChatCompletionClient(model=MODEL)
+    assert [str(w.message) for w in said] == [
+        "pcache_magic.autogen: offline: calls go to the built-in emulator "
+        "(PCACHE_OFFLINE is set; unset it to use ANTHROPIC_API_KEY)"
+    ]
+    assert asyncio.run(offline.create([UserMessage(content="Hi", source="u")])).finish_reason == "stop"
+    bare_env.delenv("PCACHE_OFFLINE")
+    bare_env.setenv("ANTHROPIC_BASE_URL", "ht!tp://x")
+    with pytest.raises(ConfigError, match="ANTHROPIC_BASE_URL='ht!tp://x' is not an http"):
+        AnthropicChatCompletionClient(model=MODEL)
+
+
+def test_twenty_gathered_creates_are_numbered_apart_in_the_session() -> None:
+    session = Session(model=MODEL, connection=connect(emulator=Emulator()))
+    client = AnthropicChatCompletionClient(model=MODEL, session=session)
+
+    async def gathered() -> list[CachingCreateResult]:
+        return await asyncio.gather(
+            *(client.create([UserMessage(content=f"Question {i}", source="u")]) for i in range(20))
+        )
+
+    results = asyncio.run(gathered())
+    assert sorted(c.index for c in session.calls) == list(range(1, 21))
+    assert {r.raw.id for r in results if r.raw} == {c.response.id for c in session.calls if c.response}
+
+
+def test_an_error_that_quotes_the_key_is_re_raised_without_it() -> None:
+    key = "sk-ant-QUOTED-back-by-a-careless-endpoint"
+
+    def echo(request: httpx2.Request) -> httpx2.Response:
+        error = {
+            "type": "invalid_request_error",
+            "message": f"bad key: {request.headers.get('x-api-key') or request.headers['authorization']}",
+        }
+        return httpx2.Response(400, json={"type": "error", "error": error})
+
+    sdk = anthropic.AsyncAnthropic(
+        api_key=key,
+        base_url="http://careless.invalid",
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(echo)),
+    )
+    session = Session(model=MODEL, connection=connect(emulator=Emulator()))
+    client = AnthropicChatCompletionClient(model=MODEL, anthropic_client=sdk, session=session)
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        asyncio.run(client.create([UserMessage(content="Hi", source="u")]))
+    shown = f"{caught.value} {caught.value!r} {caught.value.body} {session.calls[-1].error}"
+    assert key not in shown
+    assert "bad key: Bearer [API key]" in str(caught.value)  # the endpoint did quote it, blotted out

@@ -388,7 +388,7 @@ CASES = [
     ),
     Case("clock-unknown-action", "%claude_clock forward 6m", "Did you mean %claude_clock advance 6m?"),
     # -- other magics -------------------------------------------------------------------------------
-    Case("prewarm-arguments", "%claude_prewarm now", "%claude_prewarm takes no arguments."),
+    Case("prewarm-arguments", "%claude_prewarm now", "unrecognized arguments: now"),
     Case("panel-arguments", "%claude_panel big", "%claude_panel takes no arguments."),
     Case(
         "session-unknown-command",
@@ -411,7 +411,7 @@ CASES = [
     Case(
         "session-export-unknown-kind",
         "%claude_session export yaml",
-        "%claude_session export takes python or json: %claude_session export python",
+        "%claude_session export takes python or json (or ipynb): %claude_session export python",
     ),
     # -- saved sessions: load ---------------------------------------------------------------------
     Case("load-missing", "%claude_session load missing.json", "missing.json: no such file."),
@@ -436,44 +436,54 @@ CASES = [
     Case(
         "load-newer-version",
         "%claude_session load newer.json",
-        "newer.json was saved by a newer pcache_magic (format 2, this one reads 1); "
-        "upgrade pcache_magic to load it.",
-        (SAVE, rewrite("good.json", "newer.json", '"version": 1', '"version": 2')),
+        "newer.json was saved by pcache_magic 0.1.0 (session format 3); this pcache_magic 0.1.0 reads "
+        "format 2 and older: upgrade pcache_magic to load it.",
+        (SAVE, rewrite("good.json", "newer.json", '"version":2', '"version":3')),
     ),
     Case(
         "load-bad-version",
         "%claude_session load unversioned.json",
-        "unversioned.json has no valid format version.",
-        (SAVE, rewrite("good.json", "unversioned.json", '"version": 1', '"version": "one"')),
+        "unversioned.json: version: not a format version; fix that field or save the session again.",
+        (SAVE, rewrite("good.json", "unversioned.json", '"version":2', '"version":"one"')),
     ),
     Case(
         "load-invalid-block",
         "%claude_session load damaged.json",
-        "damaged.json is damaged: blocks.0.role: Input should be 'tools', 'system', 'user' or 'assistant' "
-        "(1 problem(s)).",
-        (SAVE, rewrite("good.json", "damaged.json", '"role": "system"', '"role": "robot"')),
+        "damaged.json: blocks.0.role: Input should be 'tools', 'system', 'user' or 'assistant'; "
+        "fix that field or save the session again.",
+        (SAVE, rewrite("good.json", "damaged.json", '"role":"system"', '"role":"robot"')),
     ),
     Case(
         "load-invalid-config",
         "%claude_session load damaged.json",
-        "damaged.json is damaged: config.max_tokens: Input should be greater than or equal to 0 "
-        "(1 problem(s)).",
-        (SAVE, rewrite("good.json", "damaged.json", '"max_tokens": 1024', '"max_tokens": -5')),
+        "damaged.json: settings.max_tokens: Input should be greater than or equal to 0; "
+        "fix that field or save the session again.",
+        (
+            SAVE,
+            rewrite(
+                "good.json",
+                "damaged.json",
+                '"max_tokens":1024,"default_ttl"',
+                '"max_tokens":-5,"default_ttl"',
+            ),
+        ),
     ),
     Case(
         "load-unknown-model",
         "%claude_session load renamed.json",
-        "The file cannot be applied: Unknown model 'claude-sonnet-9'. Did you mean 'claude-sonnet-5'?",
+        "renamed.json: settings.model: unknown model 'claude-sonnet-9' (did you mean 'claude-sonnet-5'?); "
+        "add it to the catalogue with $PCACHE_MODELS (a JSON file of model entries) or "
+        "Session(models=default_models().with_overrides({...})), then load again.",
         (
             SAVE,
-            rewrite("good.json", "renamed.json", '"model": "claude-sonnet-5"', '"model": "claude-sonnet-9"'),
+            rewrite("good.json", "renamed.json", '"model":"claude-sonnet-5"', '"model":"claude-sonnet-9"'),
         ),
     ),
     Case(
         "load-duplicate-block-names",
         "%claude_session load twins.json",
-        "twins.json is damaged: blocks: the name 'rules' is used twice.",
-        (SAVE, rewrite("good.json", "twins.json", '"name": "q1"', '"name": "rules"')),
+        "twins.json: blocks: the name 'rules' is used twice; rename one (names are unique).",
+        (SAVE, rewrite("good.json", "twins.json", '"name":"q1"', '"name":"rules"')),
     ),
     Case(
         "load-empty-object",
@@ -489,7 +499,7 @@ CASES = [
     Case(
         "load-directory",
         "%claude_session load adir",
-        "adir: cannot be read (IsADirectoryError: [Errno 21] Is a directory: 'adir').",
+        "adir: is a folder; give the path of a saved session file.",
     ),
     # -- saved sessions and exports: where they are written ---------------------------------------
     Case(

@@ -8,7 +8,7 @@ import pytest
 
 from pcache_magic.core.conversation import Block, CacheControl, Conversation
 from pcache_magic.emulator import Emulator
-from pcache_magic.session.blocks import Blocks, marker
+from pcache_magic.session.blocks import Blocks, marker, named_turn, take_place
 from pcache_magic.session.session import Session
 from pcache_magic.session.session_settings import Settings
 from pcache_magic.session.transport import connect
@@ -176,3 +176,47 @@ def test_content_nested_too_deeply_is_refused_at_the_door(session: Session) -> N
         deep = [deep]
     with pytest.raises(ValueError, match="nested too deeply"):
         session.tools([{"name": "f", "input_schema": {"type": "object", "default": deep}}])
+
+
+# -- helpers the magics use ----------------------------------------------------------------------
+
+
+def _conversation(*blocks: tuple[str, str, str]) -> Conversation:
+    roles = {"system": "system", "context": "user", "prompt": "user", "reply": "assistant", "tools": "tools"}
+    return Conversation(
+        blocks=[Block(name=n, role=roles[k], kind=k, content=[text(t)]) for n, k, t in blocks]  # type: ignore[arg-type]
+    )
+
+
+def test_take_place_moves_a_renamed_block_where_the_old_one_stands() -> None:
+    conversation = _conversation(
+        ("alpha", "context", "a"), ("beta", "context", "b"), ("q", "prompt", "?"), ("gamma", "context", "g")
+    )
+    assert take_place(conversation, "gamma", "alpha")
+    assert conversation.names() == ["gamma", "alpha", "beta", "q"]
+    conversation.drop("alpha")
+    assert conversation.names() == ["gamma", "beta", "q"]
+
+
+def test_take_place_keeps_roles_apart_and_ignores_missing_names() -> None:
+    conversation = _conversation(("style", "system", "s"), ("notes", "context", "n"))
+    assert not take_place(conversation, "notes", "style")  # a context block does not go into system's place
+    assert not take_place(conversation, "nothing", "style")
+    assert not take_place(conversation, "notes", "notes")
+    assert conversation.names() == ["style", "notes"]
+
+
+def test_named_turn_is_the_prompt_with_its_replies() -> None:
+    conversation = _conversation(
+        ("guide", "context", "g"),
+        ("q", "prompt", "?"),
+        ("reply", "reply", "!"),
+        ("later", "context", "l"),
+        ("q2", "prompt", "??"),
+        ("reply-2", "reply", "!!"),
+    )
+    assert [b.name for b in named_turn(conversation, "q")] == ["q", "reply"]  # not the context after it
+    assert [b.name for b in named_turn(conversation, "q2")] == ["q2", "reply-2"]
+    assert named_turn(conversation, "new") == []
+    with pytest.raises(ValueError, match=r"^'guide' names a context block; give the turn another --name\.$"):
+        named_turn(conversation, "guide")

@@ -70,3 +70,23 @@ def test_an_unmarked_request_predicts_nothing_and_writes_nothing() -> None:
     assert statuses(book, params, 0.0) == []
     book.learn(params, {}, info, 0.0, read=0)
     assert book.ledger.entries(0.0) == []
+
+
+def test_an_edit_is_priced_against_the_last_request_answered_and_entries_get_keep_warm_advice() -> None:
+    book, info = CacheBook(default_models()), default_models().get(MODEL)
+    first = request("Hello")
+    assert book.edit_impact(first, None, info, 0.0) is None  # nothing sent yet
+    book.check(first, None, info, 0.0)
+    book.learn(first, {"system.0": "rules"}, info, 0.0, read=0)
+    assert book.edit_impact(first, None, info, 10.0) is None  # the same request: nothing to rewrite
+    edited = request("Hello")
+    edited["system"][0] = {**edited["system"][0], "text": LONG + " Be brief."}
+    impact = book.edit_impact(edited, {"system.0": "rules"}, info, 10.0)
+    assert impact is not None
+    assert (impact.block, impact.ttl) == ("rules", "5m")
+    assert impact.tokens == book.layout(edited).positions[0].cumulative
+    # calls six minutes apart: the 5m entry written at 360 dies before the next call at 720
+    book.learn(first, {"system.0": "rules"}, info, 360.0, read=0)
+    (advice,) = book.keep_warm([0.0, 360.0], 370.0)
+    assert advice.block == "rules"
+    assert advice.worth

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
+import httpx2
 import pytest
 
 from pcache_magic.analysis.cachebook import CacheBook
@@ -48,7 +50,9 @@ def request(*texts: str, marked: bool = True) -> dict[str, Any]:
 class Alone:
     """A pipeline built without a session, and what it was given, to look at."""
 
-    def __init__(self, emu: Emulator, *, async_client: bool = True) -> None:
+    def __init__(
+        self, emu: Emulator, *, async_client: bool = True, clock: Callable[[], float] | None = None
+    ) -> None:
         models = default_models()
         self.calls: list[CallRecord] = []
         self.events: list[tuple[str, Any]] = []
@@ -62,7 +66,7 @@ class Alone:
             calls=self.calls,
             planners=Planners(models, self.book, self.calls),
             settings=self.settings,
-            clock=emu.now,
+            clock=clock or emu.now,
             emit=lambda event, payload: self.events.append((event, payload)),
             estimated=True,
         )
@@ -222,3 +226,88 @@ def test_diagnostics_can_be_turned_off(emu: Emulator) -> None:
     session = make(emu, diagnostics=False)
     session.ask("One", stream=False)
     assert "diagnostics" not in session.calls[0].request
+
+
+# -- threads, Ctrl-C while recording, keys quoted back ---------------------------------------------
+
+
+class CtrlCClock:
+    """The emulator's clock, until armed: then its next reading is a Ctrl-C (KeyboardInterrupt),
+    as when one lands while the call is being recorded (the book reads the clock there)."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu, self.armed = emu, False
+
+    def __call__(self) -> float:
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt
+        return self.emu.now()
+
+    def arm(self, chunk: str) -> None:
+        self.armed = True
+
+
+def test_a_ctrl_c_while_a_call_is_recorded_keeps_its_record(emu: Emulator) -> None:
+    clock = CtrlCClock(emu)
+    alone = Alone(emu, clock=clock)  # armed from the stream, it goes off in `end_call`
+    with pytest.raises(KeyboardInterrupt):
+        alone.pipeline.send("create", request(LONG), {}, stream=True, on_text=clock.arm)
+    (record,) = alone.calls
+    assert record.ok and record.index == 1 and alone.events == [("call", record)]
+    alone.pipeline.send("create", request(LONG), {}, stream=False, on_text=None)
+    assert [c.index for c in alone.calls] == [1, 2]  # the interrupted call's index was released
+
+
+def test_indices_are_reserved_when_calls_begin(session: Session) -> None:
+    first, second = request(LONG), request("Hi")
+    one = session.begin_call("create", first, {})
+    two = session.begin_call("create", second, {})
+    refused = request(*(f"{LONG} {n}" for n in range(5)), marked=False)
+    for item in refused["messages"][0]["content"]:
+        item["cache_control"] = EPH
+    with pytest.raises(PreflightError):
+        session.begin_call("create", refused, {})  # refused: it reserves nothing
+    session.end_call(two, second, {}, time.perf_counter(), error=RuntimeError("gave up"))
+    three = session.begin_call("create", request("Again"), {})
+    session.end_call(one, first, {}, time.perf_counter(), error=RuntimeError("gave up"))
+    assert (one.index, two.index, three.index) == (1, 2, 3)
+    assert [c.index for c in session.calls] == [2, 1]  # recorded as they end
+
+
+QUOTED_KEY = "sk-ant-QUOTED-back-by-a-careless-endpoint"
+
+
+def echo_the_key(request: httpx2.Request) -> httpx2.Response:
+    """A careless endpoint: its 400 quotes the credentials it was sent."""
+    sent = request.headers.get("x-api-key") or request.headers["authorization"]
+    error = {"type": "invalid_request_error", "message": f"bad key: {sent}"}
+    return httpx2.Response(400, json={"type": "error", "error": error})
+
+
+@pytest.mark.parametrize("how", ["ask", "ask streamed", "acreate"])
+def test_an_error_quoting_the_key_reaches_python_callers_without_it(how: str) -> None:
+    careless: dict[str, Any] = {
+        "api_key": QUOTED_KEY,
+        "base_url": "http://careless.invalid",
+        "max_retries": 0,
+    }
+    session = Session(
+        model=MODEL,
+        client=anthropic.Anthropic(
+            **careless, http_client=httpx2.Client(transport=httpx2.MockTransport(echo_the_key))
+        ),
+        async_client=anthropic.AsyncAnthropic(
+            **careless, http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(echo_the_key))
+        ),
+    )
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        if how == "acreate":
+            asyncio.run(session.acreate([session.cached_user_message("Hi")]))
+        else:
+            session.ask("Hi", stream=how == "ask streamed")
+    error = caught.value
+    assert "bad key: Bearer [API key]" in str(error)  # the endpoint did quote it; blotted out
+    for shown in (str(error), repr(error), error.message, repr(error.body), session.calls[-1].error):
+        assert QUOTED_KEY not in str(shown)
+    assert session.conversation.blocks == []

@@ -112,16 +112,44 @@ def test_parse_tools_errors(cell: str, words: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90", 90), ("90s", 90), ("6m", 360), ("1h30m", 5400), ("1.5h", 5400), (" 2M ", 120), ("0", 0)],
+    [
+        ("90", 90),
+        ("90s", 90),
+        ("90m", 5400),
+        ("90 minutes", 5400),
+        ("1 minute", 60),
+        ("1h30m", 5400),
+        ("1h 30m", 5400),
+        ("1 h 30 min", 5400),
+        ("2 hours, 5 minutes", 7500),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("2 days", 172800),
+        ("6m", 360),
+        ("1.5h", 5400),
+        (" 2M ", 120),
+        ("5 m", 300),
+        ("0", 0),
+        ("90 secs", 90),
+    ],
 )
 def test_parse_duration(text: str, seconds: float) -> None:
     assert cells.parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "6x", "m", "-5", "1h-2m", "nan", "inf", "5 m"])
+@pytest.mark.parametrize(
+    "text", ["", "6x", "m", "-5", "1h-2m", "nan", "inf", "1e999", "1h1h", "30 parsecs", "h30", "1h 30", "5m!"]
+)
 def test_parse_duration_errors_give_an_example(text: str) -> None:
-    with pytest.raises(ValueError, match="6m"):
+    with pytest.raises(ValueError, match="6m") as error:
         cells.parse_duration(text)
+    assert "\n" not in str(error.value)  # one line
+
+
+def test_parse_duration_stays_within_the_limit() -> None:
+    assert cells.parse_duration("3650d", limit=3650 * 86400) == 3650 * 86400
+    with pytest.raises(ValueError, match="too long: at most 3,650 days at a time"):
+        cells.parse_duration("3651 days", limit=3650 * 86400)
 
 
 def test_cell_id_from_execution_info_then_kernel_metadata() -> None:
@@ -141,17 +169,44 @@ def test_cell_id_from_execution_info_then_kernel_metadata() -> None:
 
 def test_cell_blocks_keep_names_across_runs_and_report_replaced_ones() -> None:
     names = cells.CellBlocks()
-    assert names.plan(None, 1, "system", None, "system") == cells.Naming("system")
-    first = names.plan("abcdef1234", 1, "system", None, "system")
-    assert first.name == "system-abcdef12" and first.replaces is None
+    assert names.plan(None, 1, "system", None, "be-brief").name == "be-brief"
+    first = names.plan("cell-a", 1, "system", None, "be-brief")
+    assert first == cells.Naming("be-brief", None, "cell-a", 1)
     names.commit(first)
-    second = names.plan("abcdef1234", 1, "system", None, "system")  # a second block in the same run
-    assert second.name == "system-abcdef12-2"
+    taken = {"be-brief": "system"}
+    second = names.plan("cell-a", 1, "system", None, "be-brief", taken)  # a second block in the same run
+    assert second.name == "be-brief-2"
     names.commit(second)
-    rerun = names.plan("abcdef1234", 2, "system", None, "system")
-    assert rerun.name == "system-abcdef12" and rerun.replaces is None
-    renamed = names.plan("abcdef1234", 2, "context", "docs", "context:x")
-    assert renamed == cells.Naming("docs", "system-abcdef12", "abcdef1234", 2)
+    taken["be-brief-2"] = "system"
+    rerun = names.plan("cell-a", 2, "system", None, "be-brief", taken)
+    assert rerun.name == "be-brief" and rerun.replaces is None
+    names.commit(rerun)
+    assert names.plan("cell-a", 2, "system", None, "be-brief", taken).name == "be-brief-2"  # its own again
+    renamed = names.plan("cell-a", 3, "context", "docs", "notes", taken)
+    assert renamed == cells.Naming("docs", "be-brief", "cell-a", 3)
     names.commit(renamed)
-    again = names.plan("abcdef1234", 3, "context", None, "context:x")
-    assert again.replaces == "docs"
+    taken["docs"] = "context"
+    again = names.plan("cell-a", 4, "context", None, "notes", taken)
+    assert (again.name, again.replaces) == ("notes", "docs")
+
+
+def test_a_name_another_cell_holds_gets_a_suffix_and_keeps_it() -> None:
+    names = cells.CellBlocks()
+    names.commit(names.plan("a", 1, "context", None, "paper.md"))
+    taken = {"paper.md": "context"}
+    other = names.plan("b", 1, "context", None, "paper.md", taken)
+    assert other.name == "paper.md-2"  # not cell a's block
+    names.commit(other)
+    taken["paper.md-2"] = "context"
+    del taken["paper.md"]  # cell a's block dropped: cell b keeps its name all the same
+    assert names.plan("b", 2, "context", None, "paper.md", taken).name == "paper.md-2"
+
+
+def test_without_a_cell_id_a_namesake_of_the_same_kind_is_replaced() -> None:
+    names = cells.CellBlocks()
+    taken = {"notes": "context", "intro": "system"}
+    assert names.plan(None, 1, "context", None, "notes", taken) == cells.Naming("notes", None, None, 1)
+    assert names.plan(None, 1, "context", None, "intro", taken).name == "intro-2"  # another kind
+    assert names.plan(None, 1, "context", "intro", "notes", taken).name == "intro"  # --name wins
+    # with a cell id, a block no cell made (loaded, or from Python) of the same kind is taken over
+    assert names.plan("c", 1, "context", None, "notes", taken).name == "notes"

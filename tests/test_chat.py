@@ -122,3 +122,32 @@ def test_prewarm_sends_a_placeholder_turn_and_keeps_nothing(emu: Emulator) -> No
     assert (record.kind, record.request["max_tokens"], record.outcome) == ("prewarm", 0, "write")
     assert record.request["messages"] == [{"role": "user", "content": [text("(pre-warming the cache)")]}]
     assert alone.events == [("call", record)]  # the blocks did not change
+
+
+def test_a_failed_turn_takes_out_its_own_blocks_and_keeps_what_others_added(emu: Emulator) -> None:
+    """A block added while the turn was under way (here by the tool runner) is not the turn's own:
+    the failure takes out the prompt, the reply and the tool result, and leaves it."""
+    alone = Alone(emu)
+    alone.conversation.add(Block(name="tools", role="tools", kind="tools", content=[WEATHER]))
+
+    def run_tool(name: str, args: dict[str, Any]) -> str:
+        alone.conversation.add(Block(name="notes", role="system", kind="system", content=[text("A note.")]))
+        emu.inject(500)  # the round that sends the tool result fails
+        return "sunny"
+
+    with pytest.raises(anthropic.InternalServerError):
+        alone.chat.ask(alone.conversation, "Use get_weather", stream=False, run_tool=run_tool)
+    assert alone.conversation.names() == ["sys", "tools", "notes"]
+    assert [c.kind for c in alone.calls] == ["ask", "tool_loop"] and not alone.calls[1].ok
+
+
+def test_a_failed_turn_puts_back_the_block_its_name_replaced(emu: Emulator) -> None:
+    alone = Alone(emu)
+    alone.chat.ask(alone.conversation, "First wording", name="question", stream=False)
+    alone.chat.ask(alone.conversation, "Next", stream=False)
+    before = list(alone.conversation.blocks)
+    emu.inject(500)
+    with pytest.raises(anthropic.InternalServerError):
+        alone.chat.ask(alone.conversation, "Second wording", name="question", stream=False)
+    assert alone.conversation.blocks == before
+    assert all(a is b for a, b in zip(alone.conversation.blocks, before, strict=True))

@@ -168,6 +168,20 @@ def test_tool_choice_changed_invalidates_only_messages(session: Session) -> None
     assert (why.api, why.agrees) == ("unavailable", True)
 
 
+def test_speed_changed_invalidates_system_and_messages_not_tools(session: Session) -> None:
+    """A setting of the docs' table that is rendered into the system prompt: tools stay cached."""
+    session.tools([tool("lookup", 1_200)], cache="5m", name="tools")
+    session.system(words(600), cache="5m", name="rules")
+    session.ask("Q1", stream=False, cache="last")
+    session.ask("Q2", stream=False, cache="last", speed="fast")
+
+    why = explain(session)
+    assert why.codes[0] == "settings_changed"
+    assert "speed changed (system level invalidated)" in why.summary
+    assert 1_024 < session.calls[1].tokens.read < session.calls[0].tokens.written  # the tools entry only
+    assert (why.api, why.agrees) == ("unavailable", True)
+
+
 def test_workspace_changed(emu: Emulator, session: Session) -> None:
     session.context(words(1_500), cache="5m", name="doc")
     session.ask("Q1", stream=False)

@@ -19,13 +19,17 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 import pcache_magic
+from pcache_magic.emulator import Emulator
+from pcache_magic.emulator.engine import START_TIME
 from pcache_magic.session import store
 from pcache_magic.session.session import Session
+from pcache_magic.session.transport import connect
 
 from _helpers import loaded_magics, spawn_emulator
 
@@ -220,7 +224,7 @@ def test_save_load_round_trip(ip: InteractiveShell, tmp_path: Path) -> None:
     text = (tmp_path / "saved.json").read_text()
     raw = json.loads(text)
     assert (raw["format"], raw["version"]) == (store.FORMAT, store.VERSION)
-    assert store.SessionFile.model_validate_json(text).config.max_tokens == 300
+    assert store.SessionFile.model_validate_json(text).settings.max_tokens == 300
     assert KEY not in text and "sk-ant" not in text
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
@@ -238,7 +242,9 @@ def test_save_load_round_trip(ip: InteractiveShell, tmp_path: Path) -> None:
         assert (magics.model, magics.max_tokens, magics.default_ttl) == (loaded.model, 300, "1h")
         run(ip, "%claude_session save again.json")
         again = json.loads((tmp_path / "again.json").read_text())
-        assert {**again, "saved_at": ""} == {**raw, "saved_at": ""}  # saving a loaded session changes nothing
+        # saving a loaded session changes nothing, but the cache entries this new emulator never held
+        assert {**again, "saved_at": "", "ledger": []} == {**raw, "saved_at": "", "ledger": []}
+        assert raw["ledger"] and again["ledger"] == []
         # the loaded conversation is sendable as it is; functions are not saved, so --run is re-registered
         run(ip, "%%claude_tools --cache --run\nping", "%%claude\nOne more?")
         assert loaded.calls[-1].ok and loaded.calls[-1].index == 5
@@ -265,5 +271,145 @@ def test_an_interrupted_save_keeps_the_previous_file(
         monkeypatch.undo()
         assert (tmp_path / "s.json").read_text() == before
         assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".s.json")) == []
+    finally:
+        unload(ip)
+
+
+# -- the exported script, in process and against pcache-emulator ----------------------------------
+def offline_session(emu: Emulator) -> Session:
+    return Session(model="claude-sonnet-4-5", connection=connect(emulator=emu, max_retries=0))
+
+
+def script_data(script: str) -> Any:
+    namespace: dict[str, Any] = {"__name__": "replay"}  # not __main__: defines, sends nothing
+    exec(compile(script, "replay.py", "exec"), namespace)
+    return namespace["SESSION"]
+
+
+def test_the_replay_moves_the_emulator_clock_as_the_session_waited(tmp_path: Path) -> None:
+    emu = Emulator()
+    session = offline_session(emu)
+    session.system(LONG, cache="1h", name="rules")
+    session.context("Some notes. " * 300, cache="5m", name="notes")
+    session.ask("One?", stream=False)
+    session.advance(200)
+    session.ask("Two?", stream=False)  # both read
+    session.advance(400)
+    session.ask("Three?", stream=False)  # the 5m entry expired: written again; the 1h one read
+    session.advance(3700)
+    session.prewarm()  # everything expired: written again
+    emu.inject(529)
+    with pytest.raises(anthropic.APIStatusError):
+        session.ask("Refused?", stream=False)
+    session.ask("Four?", stream=True)
+    outcomes = [c.outcome for c in session.calls]
+    assert outcomes == ["write", "hit", "hit+write", "write", "failed", "hit"]
+    script = tmp_path / "replay.py"
+    script.write_text(session.export("python"))
+    with spawn_emulator() as server:
+        done = replay(script, {"PCACHE_EMULATOR_URL": server.url})
+        with urllib.request.urlopen(f"{server.url}/_emulator/state", timeout=10) as answer:
+            state = json.loads(answer.read())
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # no call differs from the session's pattern
+    lines = [REPLAY_LINE.match(line) for line in done.stdout.splitlines()]
+    assert [tuple(int(g) for g in m.groups()[1:]) for m in lines if m] == figures(session)
+    waited = session.calls[-1].started_at - session.calls[0].started_at
+    assert state["now"] - START_TIME == waited
+
+
+def test_the_script_holds_data_not_code(tmp_path: Path) -> None:
+    class Hostile(str):
+        def __repr__(self) -> str:
+            return "__import__('os').system('echo pwned')"
+
+    deep: dict[str, Any] = {"type": "object"}
+    for _ in range(47):  # a tool schema about as deep as the API takes (100 levels in all)
+        deep = {"type": "object", "properties": {"x": deep}}
+    session = offline_session(Emulator())
+    session.tools([{"name": "lookup", "input_schema": deep}], name="tools")
+    session.system(Hostile("It's '''quoted''' and \\ escaped \"\"\" ") + LONG, cache=True)
+    session.ask(Hostile("Say 'hi' \u2028 and \U0001f600"), stream=False)
+    script = session.export("python")
+    assert "pwned" not in script and "'''quoted" not in script
+    data = script_data(script)
+    (call,) = data["calls"]
+    first = session.calls[0]
+    assert call["request"] == {k: v for k, v in first.request.items() if k != "diagnostics"}
+    t = first.tokens
+    assert call["recorded"] == {
+        "read": 0,
+        "written": t.written,
+        "uncached": t.uncached,
+        "output": t.output,
+        "pattern": "write",
+    }
+    path = tmp_path / "replay.py"
+    path.write_text(script, encoding="utf-8")
+    with spawn_emulator() as server:
+        done = replay(path, {"PCACHE_EMULATOR_URL": server.url})
+    assert done.returncode == 0, done.stderr
+
+
+def test_before_any_call_the_script_sends_the_next_request_ending_with_a_user_turn() -> None:
+    session = offline_session(Emulator())
+    session.system(LONG, cache=True)
+    (call,) = script_data(session.export("python"))["calls"]
+    assert call["request"]["messages"] == [{"role": "user", "content": "Hello"}]
+    assert call["request"]["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert call["recorded"] is None
+    # a conversation that ends with a reply (a loaded format 1 file, say): a user turn follows
+    session.ask("Hi?", stream=False)
+    session.calls.clear()
+    (call,) = script_data(session.export("python"))["calls"]
+    assert [m["role"] for m in call["request"]["messages"]] == ["user", "assistant", "user"]
+
+
+def test_the_notebook_export_is_the_same_replay_cell_by_cell() -> None:
+    session = offline_session(Emulator())
+    session.system(LONG, cache=True)
+    session.ask("One?", stream=False)
+    session.advance(90)
+    session.ask("Two?", stream=False)
+    notebook = json.loads(session.export("ipynb"))
+    assert notebook["nbformat"] == 4
+    sources = [c["source"] for c in notebook["cells"]]
+    assert sources[0].startswith("# Replay of a pcache_magic session")
+    assert "SESSION = json.loads(" in sources[1] and "client, emulator = connect()" in sources[1]
+    assert "advance(emulator, 90.0)" in sources[3] and "advance" not in sources[2]
+    for source in sources[1:]:
+        compile(source, "cell", "exec")
+    with pytest.raises(ValueError, match="export takes python, ipynb, json, not 'yaml'"):
+        session.export("yaml")  # type: ignore[arg-type]
+
+
+def test_load_takes_a_larger_cap_and_prints_what_an_old_file_lacks(
+    ip: InteractiveShell, tmp_path: Path
+) -> None:
+    load(ip)
+    try:
+        run(ip, f"%%claude_system --cache\n{LONG}", "%%claude\nOne?", "%claude_session save s.json")
+        with capture_output():
+            refused = ip.run_cell("%claude_session load s.json --max-mb 0.001")
+        assert "--max-mb N" in str(refused.error_in_exec) and "more than the 1,048 bytes" in str(
+            refused.error_in_exec
+        )
+        with capture_output():
+            misplaced = ip.run_cell("%claude_session save t.json --max-mb 5")
+        assert "--max-mb goes with load" in str(misplaced.error_in_exec)
+        assert run(ip, "%claude_session load s.json --max-mb 5").strip() == (
+            "Loaded 3 blocks and 1 call records from s.json."
+        )
+        old = {
+            "format": store.FORMAT,
+            "version": 1,
+            "config": {"model": "claude-sonnet-4-5", "max_tokens": 100},
+            "blocks": [],
+            "calls": [],
+        }
+        (tmp_path / "old.json").write_text(json.dumps(old))
+        out = run(ip, "%claude_session load old.json").strip().splitlines()
+        assert out[0] == "Loaded 0 blocks and 0 call records from old.json."
+        assert out[1].startswith("old.json is a format 1 file: it kept the blocks and settings")
     finally:
         unload(ip)

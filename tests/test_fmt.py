@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from pcache_magic.core.fmt import clock, duration, entry_names, html_table, money, text_table, tokens
+from pcache_magic.core.fmt import (
+    DOLLAR_HTML,
+    LABELS,
+    clock,
+    duration,
+    entry_names,
+    html_table,
+    html_text,
+    money,
+    plural,
+    share,
+    text_table,
+    tokens,
+)
 
 
 def test_tokens() -> None:
@@ -73,3 +86,70 @@ def test_tables_escape_and_align() -> None:
     html = html_table(["a", "b"], [["<x>", "1"]], "cap & more")
     assert "<td>&lt;x&gt;</td>" in html and "<caption>cap &amp; more</caption>" in html
     assert text_table(["name", "n"], [["long name", "1"]]) == "name       n\nlong name  1"
+
+
+@pytest.mark.parametrize(
+    ("usd", "shown"),
+    [
+        (0.01915, "$0.0192"),  # half up, not to even
+        (0.019149999999999997, "$0.0192"),  # the same sum reached another way: float noise
+        (0.0042375 + 0.000284 + 0.000339 + 0.00184 - 0.0067005, "$0.0000"),
+        (-1e-15, "$0.0000"),  # no "-$0.0000"
+        (0.000284, "$0.0003"),
+        (0.005, "$0.0050"),
+        (2.675, "$2.68"),  # 2.675 is 2.67499999... in binary; a person reads 2.675
+    ],
+)
+def test_money_rounds_half_up_whatever_the_float_noise(usd: float, shown: str) -> None:
+    assert money(usd) == shown
+
+
+def test_plural() -> None:
+    assert plural(1, "live entry") == "1 live entry"
+    assert plural(2, "live entry") == "2 live entries"
+    assert plural(0, "call") == "0 calls"
+    assert plural(1, "call") == "1 call"
+    assert plural(3, "day") == "3 days"
+    assert plural(1_200, "read") == "1,200 reads"
+    assert plural(2, "child", "children") == "2 children"
+
+
+def test_share_is_never_negative() -> None:
+    assert share(0.724) == "72%"
+    assert share(0.725) == "73%"
+    assert share(1.0) == "100%"
+    assert share(0.0) == "0%"
+    assert share(-0.11) == "none"
+    assert share(None) == ""
+
+
+def test_html_text_puts_every_dollar_where_mathjax_does_not_look() -> None:
+    """JupyterLab 4's MathJax 3 splits its search at every element and skips `mathjax_ignore`
+    (`tex2jax_ignore` for MathJax 2): a lone `$` in such a span can never open or close math."""
+    html = html_text("cost $0.0123 < saved $0.0456 & more")
+    assert html == (f"cost {DOLLAR_HTML}0.0123 &lt; saved {DOLLAR_HTML}0.0456 &amp; more")
+    assert DOLLAR_HTML == '<span class="pcache-dollar mathjax_ignore tex2jax_ignore">$</span>'
+    assert html_text("no amounts") == "no amounts"
+    assert html_text(12) == "12"
+    table = html_table(["cost"], [[money(0.5)]], f"total {money(0.5)}")
+    assert table.count(DOLLAR_HTML) == 2 and "$0.5000" not in table
+
+
+def test_labels_name_the_apis_quantities_once() -> None:
+    assert [LABELS[k] for k in ("read", "write", "write_5m", "write_1h", "uncached", "output")] == [
+        "cache read",
+        "cache write",
+        "cache write 5m",
+        "cache write 1h",
+        "uncached input",
+        "output",
+    ]
+
+
+def test_entry_names_mark_the_earlier_version_of_an_edited_block() -> None:
+    entries = [
+        {"block": "rules", "model": "m1", "ttl": "1h", "expires_at": 3_000.0},  # written at -600
+        {"block": "doc", "model": "m1", "ttl": "5m", "expires_at": 3_100.0},
+        {"block": "rules", "model": "m1", "ttl": "1h", "expires_at": 3_600.0},  # written at 0: the latest
+    ]
+    assert entry_names(entries) == ["rules (earlier version)", "doc", "rules"]

@@ -96,13 +96,13 @@ def test_system_cache_flags_and_rerun_replaces(ip: InteractiveShell) -> None:
     session = pcache_magic.current_session()
     with capture_output() as out:
         run(ip, "%%claude_system --cache\nBe brief.")
-    assert "system block 'system'" in out.stdout and "cached 5m" in out.stdout
-    run(ip, "%%claude_system --cache 1h\nBe very brief.\n\n")
+    assert "system block 'be-brief'" in out.stdout and "cached 5m" in out.stdout
+    run(ip, "%%claude_system --cache 1h\nBe brief.\nVery brief.\n\n")  # the same first line: a re-run
     (block,) = session.conversation.blocks
     assert block.cache is not None and block.cache.ttl == "1h"
-    assert block.content == [{"type": "text", "text": "Be very brief."}]
+    assert block.content == [{"type": "text", "text": "Be brief.\nVery brief."}]
     run(ip, "%%claude_system --name persona\nYou are a pirate.")
-    assert session.conversation.names() == ["system", "persona"]
+    assert session.conversation.names() == ["be-brief", "persona"]
     assert session.conversation.blocks[1].cache is None
     run(ip, "%config ClaudeMagics.default_ttl = '1h'")
     run(ip, "%%claude_system --cache\nBe brief.")
@@ -128,13 +128,44 @@ def test_cell_id_names_blocks_and_a_rerun_replaces_them(ip: InteractiveShell) ->
     session = pcache_magic.current_session()
     cell = "3f2a9c1b-0000-4000-8000-000000000000"
     run(ip, "%%claude_system\nFirst version.", cell_id=cell)
-    run(ip, "%%claude_system\nSecond version.", cell_id=cell)
-    assert session.conversation.names() == ["system-3f2a9c1b"]
+    run(ip, "%%claude_system\nSecond version.", cell_id=cell)  # edited: renamed, not added
+    assert session.conversation.names() == ["second-version"]
     assert session.conversation.blocks[0].content[0]["text"] == "Second version."
     run(ip, "%%claude_context\nNow it is context.", cell_id=cell)  # the cell became another magic
-    assert session.conversation.names() == ["context-3f2a9c1b"]
+    assert session.conversation.names() == ["now-it-is-context"]
     run(ip, "%%claude_system\nAnother cell.", cell_id="other-cell")
-    assert session.conversation.names() == ["context-3f2a9c1b", "system-other-ce"]
+    assert session.conversation.names() == ["now-it-is-context", "another-cell"]
+
+
+def test_an_edited_cell_keeps_its_place_and_a_namesake_gets_a_suffix(ip: InteractiveShell) -> None:
+    # store_history=True, as a kernel runs cells: each run gets its own execution count
+    session = pcache_magic.current_session()
+    run(ip, "%%claude_context\nAlpha notes\none.", cell_id="a", store_history=True)
+    run(ip, "%%claude_context\nBeta notes\ntwo.", cell_id="b", store_history=True)
+    run(
+        ip, "%%claude_context\nGamma notes\nthree.", cell_id="a", store_history=True
+    )  # edited: same place, new name
+    assert session.conversation.names() == ["gamma-notes", "beta-notes"]
+    assert session.conversation.blocks[0].content[0]["text"] == "Gamma notes\nthree."
+    run(
+        ip, "%%claude_context\nBeta notes\nfour.", cell_id="c", store_history=True
+    )  # another cell, the same first words
+    run(
+        ip, "%%claude_context\nBeta notes\nfive.", cell_id="c", store_history=True
+    )  # its re-run keeps the suffix
+    run(ip, "%%claude_context\nBeta notes\nsix.", cell_id="b", store_history=True)
+    assert session.conversation.names() == ["gamma-notes", "beta-notes", "beta-notes-2"]
+    assert [b.content[0]["text"] for b in session.conversation.blocks][1:] == [
+        "Beta notes\nsix.",
+        "Beta notes\nfive.",
+    ]
+    with capture_output() as out:
+        run(ip, "%claude_session drop beta-notes-2")  # the name is typed back as it is shown
+    assert "Dropped 'beta-notes-2'" in out.stdout
+    run(
+        ip, "%%claude_context --name notes\nBeta notes\nseven.", cell_id="b", store_history=True
+    )  # --name wins, in place
+    assert session.conversation.names() == ["gamma-notes", "notes"]
 
 
 def test_cell_id_from_ipykernel_metadata(ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,7 +176,7 @@ def test_cell_id_from_ipykernel_metadata(ip: InteractiveShell, monkeypatch: pyte
     monkeypatch.setattr(ip, "kernel", Kernel(), raising=False)
     run(ip, "%%claude_system\nFrom a kernel.")
     run(ip, "%%claude_system\nFrom a kernel, again.")
-    assert pcache_magic.current_session().conversation.names() == ["system-abcdef99"]
+    assert pcache_magic.current_session().conversation.names() == ["from-a-kernel-again"]
 
 
 def test_context_text_files_images_and_rerun(ip: InteractiveShell, tmp_path: Path) -> None:
@@ -157,7 +188,7 @@ def test_context_text_files_images_and_rerun(ip: InteractiveShell, tmp_path: Pat
     (tmp_path / "pic.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 8)
     run(ip, "%%claude_context --cache 1h --file src/*.py paper.pdf --image pic.png\nThe project:")
     (block,) = session.conversation.blocks
-    assert block.name == "context:src/*.py" and block.source == "src/a.py and 3 more"
+    assert block.name == "*.py" and block.source == "src/a.py and 3 more"
     assert [c["type"] for c in block.content] == ["text", "text", "text", "document", "image"]
     assert block.content[1]["text"].startswith("File: src/a.py\n")
     assert block.cache is not None and block.cache.ttl == "1h"
@@ -165,8 +196,10 @@ def test_context_text_files_images_and_rerun(ip: InteractiveShell, tmp_path: Pat
     assert len(session.conversation.blocks) == 1
     assert [c["type"] for c in session.conversation.blocks[0].content] == ["text", "text"]
     run(ip, "%%claude_context\nFirst line\nmore")
-    run(ip, "%%claude_context\nFirst line\nchanged")
-    assert len(session.conversation.blocks) == 2
+    run(ip, "%%claude_context\nFirst line\nchanged")  # no cell id: the same first line is a re-run
+    assert session.conversation.names() == ["*.py", "first-line"]
+    run(ip, "%%claude_system\nFirst line")  # another kind: a suffix, not a replacement
+    assert session.conversation.names() == ["*.py", "first-line", "first-line-2"]
 
 
 @pytest.mark.parametrize(
@@ -199,7 +232,7 @@ def test_context_text_files_images_and_rerun(ip: InteractiveShell, tmp_path: Pat
         ("%claude_clock advance", "write e.g. 6m"),
         ("%claude_clock 6m", "Did you mean %claude_clock advance 6m"),
         ("%claude_clock rewind 6m", "Did you mean %claude_clock advance 6m"),
-        ("%claude_prewarm now", "takes no arguments"),
+        ("%claude_prewarm now", "unrecognized arguments: now"),
     ],
 )
 def test_usage_errors_are_one_line_and_change_nothing(
@@ -219,7 +252,7 @@ ABBREVIATED = "flags are not abbreviated: write {} in full"
     [
         ("%%claude --cach last\nHello?", "--cach last", "--cache"),
         ("%%claude --no-st\nHello?", "--no-st", "--no-stream"),
-        ("%%claude --n q\nHello?", "--n q", "--no-stream or --name"),
+        ("%%claude --n q\nHello?", "--n q", "--no-stream or --name or --no-expand"),
         ("%%claude_context --fil notes.txt\nx", "--fil notes.txt", "--file"),
         ("%claude_context --im notes.png", "--im notes.png", "--image"),
         ("%%claude_context --cach=1h\nx", "--cach=1h", "--cache"),
@@ -263,7 +296,7 @@ def test_tools_json_expression_and_cache_marker(ip: InteractiveShell) -> None:
     run(ip, '%%claude_tools\n{"name": "search", "input_schema": {"type": "object", "properties": {}}}')
     run(ip, "def add(a: int, b: int) -> int:\n    'Add two numbers.'\n    return a + b\n")
     run(ip, "%%claude_tools --cache\n[add, {'name': 'noop', 'input_schema': {'type': 'object'}}]")
-    assert session.conversation.names() == ["tools:search", "tools:add"]
+    assert session.conversation.names() == ["search", "add+noop"]
     params = session.params()
     assert [t["name"] for t in params["tools"]] == ["search", "add", "noop"]
     assert params["tools"][1]["description"] == "Add two numbers."
@@ -294,7 +327,7 @@ def test_ask_flow_reads_from_cache_and_prints_the_summary(ip: InteractiveShell) 
 
 def test_claude_flags(ip: InteractiveShell) -> None:
     session = pcache_magic.current_session()
-    run(ip, f"%%claude_system --cache\n{LONG}")
+    run(ip, f"%%claude_system --cache --name system\n{LONG}")
     run(ip, "%%claude --no-stream --max-tokens 50 --model claude-haiku-4-5 --cache last --name q\nHello?")
     request = session.calls[-1].request
     assert (request["model"], request["max_tokens"]) == ("claude-haiku-4-5", 50)
@@ -306,6 +339,87 @@ def test_claude_flags(ip: InteractiveShell) -> None:
     assert names == ["system", "prompt", "reply-2", "later", "q", "reply"]
     assert session.calls[-1].request["model"] == session.model
     assert "names a system block" in usage_error(ip, "%%claude --name system\nHi")
+
+
+def prompt_text(name: str) -> str:
+    block = pcache_magic.current_session().conversation.get(name)
+    assert block is not None
+    return str(block.content[0]["text"])
+
+
+def test_braces_put_notebook_variables_into_the_prompt(ip: InteractiveShell) -> None:
+    run(ip, "question = 'Which rules concern money?'\nclass Doc: title = 'Refunds'")
+    run(ip, "%%claude --no-stream --name q\n{question} See {Doc.title}; keep {{question}} and {'a': 1}.")
+    assert prompt_text("q") == "Which rules concern money? See Refunds; keep {question} and {'a': 1}."
+    run(ip, "%%claude --no-stream --no-expand --name q\n{question} as written")
+    assert prompt_text("q") == "{question} as written"
+    calls = len(pcache_magic.current_session().calls)
+    message = usage_error(ip, "%%claude\nSummarise {report}.")
+    assert message == (
+        "Not sent: no variable 'report' in the notebook; define it or write {{report}} for a literal brace."
+    )
+    assert "only names and attributes" in usage_error(ip, "%%claude\nLook at {question.upper()}")
+    assert len(pcache_magic.current_session().calls) == calls
+
+
+def test_out_keeps_the_reply_text_in_a_variable(ip: InteractiveShell) -> None:
+    with capture_output() as out:
+        run(ip, "%%claude --no-stream -o answer\nHello?")
+    answer = ip.user_ns["answer"]
+    assert isinstance(answer, str) and answer and answer in out.outputs[0].data["text/markdown"]
+    run(ip, "%%claude --no-stream --out=second\nAgain?")
+    assert ip.user_ns["second"] != answer and "Again?" in ip.user_ns["second"]
+    assert usage_error(ip, "%%claude --out 1x\nHi") == (
+        "Not sent: --out takes a Python variable name such as answer, not '1x'."
+    )
+    run(ip, "def helper():\n    pass")
+    assert "is a function in the notebook" in usage_error(ip, "%%claude -o helper\nHi")
+
+
+@pytest.mark.parametrize("stream", ["", "--no-stream"])
+def test_format_text_and_code(ip: InteractiveShell, stream: str) -> None:
+    with capture_output() as out:
+        run(ip, f"%%claude {stream} --format text -o said\nHello in plain text?")
+    assert not any("text/markdown" in o.data for o in out.outputs)  # nothing rendered
+    assert ip.user_ns["said"] in out.stdout
+    with capture_output() as out:
+        run(ip, f"%%claude {stream} --format code -o said\nSome code?")
+    markdown = [o.data["text/markdown"] for o in out.outputs if "text/markdown" in o.data]
+    assert len(markdown) == 1 and markdown[0].startswith("```") and markdown[0].endswith("```")
+    assert ip.user_ns["said"].strip() in markdown[0]
+    assert "cache read" in out.outputs[-1].data["text/plain"]  # then the usage line, as always
+    assert "invalid choice: 'html'" in usage_error(ip, "%%claude --format html\nHi")
+
+
+def test_one_percent_claude_sends_nothing_and_shows_its_help(ip: InteractiveShell) -> None:
+    with capture_output() as out:
+        run(ip, "%claude")
+    assert (
+        "--no-expand" in out.outputs[0].data["text/plain"] and "{name}" in out.outputs[0].data["text/plain"]
+    )
+    message = usage_error(ip, "%claude Tell me about caching, briefly.")
+    assert message == "%claude sends nothing: write your message on the lines below %%claude."
+    assert pcache_magic.current_session().calls == []
+    with capture_output() as out:
+        result = ip.run_cell("%claude?")
+    assert result.success and "--format" in out.stdout and "{name}" in out.stdout
+    with capture_output():
+        result = ip.run_cell("%%claude\n")
+    assert "Did you mean the line magic %claude" in str(result.error_before_exec or result.error_in_exec)
+
+
+def test_claude_help_lists_every_magic(ip: InteractiveShell) -> None:
+    with capture_output() as out:
+        run(ip, "%claude_help")
+    (shown,) = out.outputs
+    for name in ("%%claude_system", "%%claude_context", "%%claude_tools", "%%claude /", "%claude_clock"):
+        assert name in shown.data["text/markdown"] and name in shown.data["text/plain"]
+    assert "`-o/--out NAME`" in shown.data["text/markdown"]
+    with capture_output() as out:
+        run(ip, "%claude_help context  # one magic, in full")
+    assert "IPython refuses a `%%` cell magic with an empty body" in out.outputs[0].data["text/plain"]
+    message = usage_error(ip, "%claude_help nope")
+    assert message.startswith("No magic named 'nope'; the magics are: claude_system, claude_context")
 
 
 @pytest.mark.parametrize("flags", ["", "--no-stream"])
@@ -383,7 +497,7 @@ def test_a_tool_name_in_two_tools_cells_is_one_line_and_not_sent(ip: Interactive
     with capture_output() as out:
         run(ip, f"%%claude_tools\n{search}")
         run(ip, f"%%claude_tools --name more\n[{fetch}, {search}]")
-    said = "Tool names must be unique; 'search' is defined in tools:search (tools.0), more (tools.2)."
+    said = "Tool names must be unique; 'search' is defined in search (tools.0), more (tools.2)."
     assert f"error: {said}" in out.stdout  # said when the second cell ran
     message = usage_error(ip, "%%claude\nFind it.")  # nothing sent, the conversation unchanged
     assert message.startswith(f"Not sent: [more] {said} Rename one of the tools")
@@ -444,7 +558,9 @@ def test_clock_shows_entries_and_advancing_expires_them(ip: InteractiveShell) ->
     with capture_output() as out:
         run(ip, "%claude_clock")
     assert (
-        "Emulator time: 2026-" in out.stdout and "system:" in out.stdout and "expires in 5m 00s" in out.stdout
+        "Emulator time: 2026-" in out.stdout
+        and "rule-0-review-the-code:" in out.stdout
+        and "expires in 5m 00s" in out.stdout
     )
     with capture_output() as out:
         run(ip, "%claude_clock advance 6m")
@@ -549,7 +665,7 @@ def test_switching_offline_keeps_the_conversation(ip: InteractiveShell) -> None:
     with capture_output() as out:
         run(ip, "%config ClaudeMagics.offline = True")
     new = pcache_magic.current_session()
-    assert new is not old and new.offline and new.conversation.names() == ["system", "tools:ping"]
+    assert new is not old and new.offline and new.conversation.names() == ["keep-me", "ping"]
     assert out.stdout.startswith("pcache_magic: offline")
     assert loaded_magics(ip)._panel is not None and loaded_magics(ip)._panel.session is new
     run(ip, "%%claude\nUse ping")
@@ -644,20 +760,41 @@ def test_importing_the_package_stays_cheap() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_the_readme_opening_runs_as_written_comments_included(
-    ip: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # IPython hands a line magic its whole line; a `# comment` after the arguments is the user's.
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "cache.py").write_text("def lookup(key):\n    return key\n" * 400)
-    monkeypatch.chdir(tmp_path)
+# -- advice before money is spent ----------------------------------------------------------------
+def test_an_edit_inside_the_cached_prefix_is_priced_when_the_cell_is_rerun(ip: InteractiveShell) -> None:
+    with capture_output():
+        run(ip, "%%claude_context --name notes\nshort notes, version one")
+        run(ip, f"%%claude_context --cache --name paper\n{LONG}")
+        run(ip, "%%claude\nSummarise the rules.")
     with capture_output() as out:
-        run(ip, "%%claude_system\nYou are a careful reviewer of the code below ...")
-        run(ip, "%claude_context --cache 1h --name codebase --file src/*.py  # one 1h marker, up to here")
-        run(ip, "%%claude --no-stream  # the first call writes\nWhich functions have no tests?")
-        run(ip, "%claude_panel        # blocks, markers, per-call read/write tokens, cost, TTLs")
-        run(ip, "%claude_cost  # and what it cost")
+        run(ip, "%%claude_context --name notes\nshort notes, version two")
+    (note,) = [line for line in out.stdout.splitlines() if "note:" in line]
+    assert "Editing notes rewrites ~" in note
+    assert "at the 5m rate; the 1 block after it (paper) too" in note
+    assert "Put notes after them" in note
+    with capture_output() as out:  # the same content again: nothing more to pay than already said
+        run(ip, "%%claude_context --name paper --cache\n" + LONG)
+    assert "note:" not in out.stdout or "Editing notes" in out.stdout
+
+
+def test_keep_warm_is_opt_in_and_refreshes_on_the_offline_clock(ip: InteractiveShell) -> None:
     session = pcache_magic.current_session()
-    assert session.conversation.names()[:2] == ["system", "codebase"]
-    assert session.calls[-1].ok and session.calls[-1].tokens.written > 1_024
-    assert "Traceback" not in out.stdout and loaded_magics(ip)._panel is not None
+    with capture_output():
+        run(ip, f"%%claude_system --cache --name rules\n{LONG}")
+        for question in ("One?", "Two?", "Three?"):  # six minutes apart: each 5m entry dies just before
+            run(ip, "%claude_clock advance 6m")
+            run(ip, f"%%claude\n{question}")
+    calls = len(session.calls)
+    with capture_output() as out:
+        run(ip, "%claude_prewarm --keep-warm on")
+    assert out.stdout.startswith("Keep-warm on.")
+    with capture_output() as out:
+        run(ip, "%claude_clock advance 6m")
+    assert [c.kind for c in session.calls[calls:]] == ["prewarm"]
+    assert "Keep-warm is on (1 refresh sent)" in out.stdout
+    with capture_output():
+        run(ip, "%claude_prewarm --keep-warm off")
+    assert not session.keepwarm.on
+    assert "must be one of" in usage_error(
+        ip, "%claude_prewarm --keep-warm maybe"
+    ) or "invalid choice" in usage_error(ip, "%claude_prewarm --keep-warm maybe")

@@ -8,6 +8,7 @@ from anthropic.types import CacheCreation, Message, Usage
 from pcache_magic.analysis import savings as money_module
 from pcache_magic.analysis import whatif
 from pcache_magic.analysis.savings import break_even_reads, money
+from pcache_magic.core.fmt import DOLLAR_HTML
 from pcache_magic.core.models import Prices, default_models
 from pcache_magic.core.record import CallRecord
 
@@ -67,10 +68,12 @@ def test_per_call_and_cumulative_cost_by_hand() -> None:
     assert third.cumulative.total == pytest.approx(0.0453 + 0.0096 + 0.02715)
     assert report.total.total == pytest.approx(0.08205)
     assert report.total.saving == pytest.approx((0.0378 + 0.0366 + 0.04215) - 0.08205)
-    assert first.note == "this 5m write of 10,000 tokens pays for itself after 1 read(s)"
-    assert third.note.startswith("this 1h write of 4,000 tokens pays for itself after 2 read(s); read 10,000")
+    assert first.note == "this 5m write of 10,000 tokens pays for itself after 1 read"
+    assert third.note.startswith("this 1h write of 4,000 tokens pays for itself after 2 reads; read 10,000")
     assert "$0.0270 saved" in second.note  # 10,000 * ($3 - $0.30) per million
-    assert "saved $0.0345 against no caching" in report._repr_html_() and "total so far" in str(report)
+    assert "saved $0.0345 against no caching" in str(report) and "total so far" in str(report)
+    html = report._repr_html_()  # the same caption, each `$` where MathJax does not look
+    assert f"saved {DOLLAR_HTML}0.0345 against no caching" in html
 
 
 def test_what_if_names_still_import_from_money() -> None:

@@ -14,6 +14,7 @@ from pcache_magic.analysis.markers import with_markers
 from pcache_magic.analysis.oracle import oracle_cost
 from pcache_magic.analysis.strategies import STRATEGIES, Transform
 from pcache_magic.analysis.whatif import Replay, ideal_cost, simulate
+from pcache_magic.core.cache_settings import default_settings
 from pcache_magic.core.models import ModelTable, default_models
 from pcache_magic.core.prefix import layout
 from pcache_magic.core.rules import MAX_BREAKPOINTS
@@ -22,6 +23,7 @@ from pcache_magic.core.usage import Tokens, cost_of
 
 MODEL = "claude-sonnet-4-5"  # 1,024-token minimum; $3 input, $3.75 5m write, $6 1h write, $0.30 read
 PRICES = default_models().get(MODEL).prices
+TAIL = default_settings().tail_tokens  # every call's few uncached tokens after its last block
 
 
 def words(n: int, tag: str = "w") -> str:
@@ -48,15 +50,19 @@ def test_a_document_read_a_minute_later_is_written_for_five_minutes() -> None:
     calls = [Replay(0.0, request(DOC, "first?")), Replay(60.0, request(DOC, "second?"))]
     doc, q1 = sizes(calls[0].request)
     _, q2 = sizes(calls[1].request)
-    assert oracle_cost(calls).total == pytest.approx(usd(write_5m=doc, uncached=q1 + q2, read=doc))
+    assert oracle_cost(calls).total == pytest.approx(usd(write_5m=doc, uncached=q1 + q2 + 2 * TAIL, read=doc))
 
 
 def test_ten_minute_gaps_pay_for_one_hour_only_with_enough_reads() -> None:
     two = [Replay(0.0, request(DOC, "a")), Replay(600.0, request(DOC, "b"))]
     doc, a = sizes(two[0].request)
-    assert oracle_cost(two).total == pytest.approx(usd(uncached=2 * doc + 2 * a))  # 2.0 + 0.1 > 1.0 + 1.0
+    assert oracle_cost(two).total == pytest.approx(
+        usd(uncached=2 * doc + 2 * a + 2 * TAIL)
+    )  # 2.0 + 0.1 > 1.0 + 1.0
     three = [*two, Replay(1_200.0, request(DOC, "c"))]
-    assert oracle_cost(three).total == pytest.approx(usd(write_1h=doc, read=2 * doc, uncached=3 * a))
+    assert oracle_cost(three).total == pytest.approx(
+        usd(write_1h=doc, read=2 * doc, uncached=3 * a + 3 * TAIL)
+    )
 
 
 def test_nothing_below_the_minimum_and_nothing_after_an_hour_is_cached() -> None:

@@ -231,7 +231,7 @@ def test_summary_is_the_renderers_line_in_html_and_text(session: Session) -> Non
     hit = session.calls[-1]
     summary = Summary(hit)
     assert summary._repr_html_() == render_summary(hit) and 'data-call="2"' in summary._repr_html_()
-    assert repr(summary) == summary_text(hit) and repr(summary).endswith("HIT")
+    assert repr(summary) == summary_text(hit) and repr(summary).endswith("HIT · ~ estimated offline")
 
 
 def test_session_tables_list_blocks_in_request_order_and_the_totals(session: Session) -> None:
@@ -241,7 +241,9 @@ def test_session_tables_list_blocks_in_request_order_and_the_totals(session: Ses
     lines = repr(SessionTables(session)).splitlines()
     assert lines[0] == repr(session)
     assert lines[1:4] == ["  tools:lookup: tools", "  rules: system, cache 1h", "  notes: context (notes.md)"]
-    assert lines[4] == "  0 calls: read 0, written 0, uncached 0 tokens; $0.0000 (saved $0.0000)"
+    assert lines[4] == (
+        "  0 calls: cache read 0 · cache write 0 · uncached input 0 · output 0; $0.0000 (saved $0.0000)"
+    )
     assert "pcache-panel" in SessionTables(session)._repr_html_()
 
 
@@ -250,11 +252,13 @@ def test_session_tables_say_when_caching_cost_more(session: Session) -> None:
     session.ask("Hello", stream=False)  # a write only: 1.25x the uncached price
     written = session.totals.tokens.written
     first = repr(SessionTables(session)).splitlines()[-1]
-    assert first.startswith(f"  1 calls: read 0, written {written:,}, uncached ")
+    assert first.startswith(f"  1 call: cache read 0 · cache write 5m ~{written:,} · uncached input ~")
     assert first.endswith(" more than uncached)")
     session.ask("Again", stream=False)  # the read pays it back
     second = repr(SessionTables(session)).splitlines()[-1]
-    assert second.startswith(f"  2 calls: read {session.totals.tokens.read:,}, written {written:,}, ")
+    assert second.startswith(
+        f"  2 calls: cache read ~{session.totals.tokens.read:,} · cache write 5m ~{written:,} ·"
+    )
     assert "(saved $" in second
 
 
@@ -267,8 +271,9 @@ def test_clock_report_lists_entries_and_the_emulators_count(session: Session) ->
     assert lines[0] == "Emulator time: 2026-01-01 09:02:05 UTC"
     tokens = session.calls[0].tokens.written
     assert lines[1:] == [
-        f"  rules: {tokens:,} tokens, 1h, expires in 57m 55s",
-        "The emulator holds 1 live entries.",
+        f"  rules: ~{tokens:,} tokens (estimated), 1h, expires in 57m 55s",
+        "The emulator holds 1 live entry.",
+        "Offline, time stands still until you move it: %claude_clock advance 5m (or 90s, 1h30m, 2h).",
     ]
 
 
@@ -291,9 +296,11 @@ def test_clock_report_online_names_the_path_when_no_block_is_known() -> None:
         offline=False,
         connection=None,
         ledger=SimpleNamespace(entries=lambda now: [entry]),
+        keepwarm=SimpleNamespace(advice=lambda now: [], on=False, stopped=None),
     )
     assert clock_report(online) == (  # type: ignore[arg-type]
-        "Real time: 1970-01-01 00:00:00 UTC\n  messages.3.content.0: 4,096 tokens, 5m, expires in 1m 01s"
+        "Real time: 1970-01-01 00:00:00 UTC\n"
+        "  messages.3.content.0: ~4,096 tokens (estimated), 5m, expires in 1m 02s"  # as the panel: rounded up
     )
     online.ledger = SimpleNamespace(entries=lambda now: [])
     assert clock_report(online).endswith("No live cache entries (as far as this session knows).")  # type: ignore[arg-type]

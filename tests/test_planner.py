@@ -163,7 +163,7 @@ def test_an_entry_beyond_the_lookback_is_still_read() -> None:
             {"role": "user", "content": notes},
         ],
     }
-    whole_first = layout(first, TokenEstimator()).total_tokens
+    whole_first = layout(first, TokenEstimator()).positions[-1].cumulative  # all it wrote: no tail
     for strategy, expected in (("last", 0), ("planner", whole_first)):
         result = what_if([Replay(0.0, first), Replay(30.0, later)], ["none", strategy])
         assert result.run(strategy).tokens.read == expected  # 32 blocks on: beyond the 20-block lookback
@@ -257,9 +257,9 @@ def test_call_records_are_a_history() -> None:
 
 def test_with_markers_is_reexported() -> None:
     params = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": "plain"}]}
-    total = layout(params, TokenEstimator()).total_tokens
+    prefix = layout(params, TokenEstimator()).positions[0].cumulative
     assert marks(with_markers(params, {"messages.0.content.0": "1h"})) == [
-        ("messages.0.content.0", "1h", total)
+        ("messages.0.content.0", "1h", prefix)
     ]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pcache_magic.core.cache_settings import default_settings
 from pcache_magic.core.prefix import count_images, layout
 from pcache_magic.core.tokens import TokenEstimator
 
@@ -30,7 +31,8 @@ def test_order_paths_and_cumulative_tokens() -> None:
     for p in lay.positions:
         running += p.tokens
         assert p.cumulative == running
-    assert lay.total_tokens == running
+    # The prompt also holds the uncached tail (the assistant turn's opening), which no position holds.
+    assert lay.total_tokens == running + default_settings().tail_tokens == running + 3
 
 
 def test_keys_are_stable_and_markers_do_not_change_them() -> None:
@@ -94,7 +96,20 @@ def test_an_image_inside_a_tool_result_invalidates_the_messages_level_too() -> N
 
 @pytest.mark.parametrize(
     "change",
-    ["append", "edit-middle", "tool_choice", "model", "marker-moved", "none", "role", "extend", "image"],
+    [
+        "append",
+        "edit-middle",
+        "tool_choice",
+        "model",
+        "marker-moved",
+        "none",
+        "role",
+        "extend",
+        "image",
+        "speed",
+        "citations",
+        "deferred-tool",
+    ],
 )
 def test_layout_reusing_the_previous_one_equals_a_fresh_layout(change: str) -> None:
     est = TokenEstimator()
@@ -117,6 +132,13 @@ def test_layout_reusing_the_previous_one_equals_a_fresh_layout(change: str) -> N
         second["messages"][0]["content"] = [*first["messages"][0]["content"], {"type": "text", "text": "!"}]
     elif change == "image":  # an image anywhere changes every messages key (the salt)
         second["messages"].append({"role": "assistant", "content": [{"type": "image", "source": {}}]})
+    elif change == "speed":  # a system-level salt: every key past the tools changes
+        second["speed"] = "fast"
+    elif change == "citations":  # a cited document appended: the system salt, counted per message
+        cited = {"type": "document", "source": {}, "citations": {"enabled": True}}
+        second["messages"].append({"role": "user", "content": [cited]})
+    elif change == "deferred-tool":  # no key of its own in the chain, no tokens
+        second["tools"] = [{"name": "later", "input_schema": {}, "defer_loading": True}, *first["tools"]]
     reused = layout(second, est, previous=before)
     fresh = layout(second, TokenEstimator())
     assert reused.positions == fresh.positions
@@ -164,7 +186,9 @@ def test_reusing_a_layout_agrees_with_a_fresh_one_on_random_edits() -> None:
         shared = rng.random() < 0.5
         second = {**first, "messages": [m if shared else {**m} for m in first["messages"]]}
         for _ in range(rng.randint(0, 3)):
-            edit = rng.choice(["append", "drop", "replace", "role", "extend", "shorten", "system", "salt"])
+            edit = rng.choice(
+                ["append", "drop", "replace", "role", "extend", "shorten", "system", "salt", "cite"]
+            )
             messages = second["messages"]
             if edit == "append" or not messages:
                 messages.append(message())
@@ -185,10 +209,13 @@ def test_reusing_a_layout_agrees_with_a_fresh_one_on_random_edits() -> None:
                 second["system"] = [*second.get("system", []), block()]
             elif edit == "salt":
                 second["tool_choice"] = {"type": "any"}
+            elif edit == "cite":  # a system-level salt, counted per message
+                messages[i] = {**picked, "content": [{"type": "document", "citations": {"enabled": True}}]}
         est = TokenEstimator()
         reused = layout(second, est, previous=layout(first, est))
         fresh = layout(second, TokenEstimator())
         assert reused.positions == fresh.positions
         assert reused.markers() == fresh.markers()
         assert (reused.total_tokens, reused.salt) == (fresh.total_tokens, fresh.salt)
+        assert (reused.system_salt, reused.citations) == (fresh.system_salt, fresh.citations)
         assert (reused.roles, reused.starts) == (fresh.roles, fresh.starts)

@@ -6,12 +6,13 @@ and queried by the same `pcache-` classes and `data-*` attributes the browser te
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
 from anthropic.types import Message
 
-from pcache_magic.core.fmt import entry_names
+from pcache_magic.core.fmt import DOLLAR_HTML, entry_names
 from pcache_magic.core.models import Prices
 from pcache_magic.core.record import CallRecord
 from pcache_magic.emulator import Emulator
@@ -21,6 +22,7 @@ from pcache_magic.view.calls import CALLS_WIDTH
 from pcache_magic.view.render import (
     BAR_WIDTH,
     bar_scale,
+    calls_table,
     predicted_outcome,
     render_bar,
     render_blocks,
@@ -34,7 +36,7 @@ from pcache_magic.view.render import (
     summary_text,
 )
 
-from _helpers import cell, parse, select, text
+from _helpers import cell, parse, select, text, unguarded_dollars
 
 MODEL = "claude-sonnet-4-5"
 LONG = " ".join(f"Rule {i}: review every function for missing tests and unclear names." for i in range(120))
@@ -74,16 +76,31 @@ HIT = {"input_tokens": 87, "output_tokens": 120, "cache_read_input_tokens": 1234
 
 def test_summary_line_matches_the_documented_format() -> None:
     rec = record(HIT)
-    line = "cache read 12,345 · write 5m 0 / 1h 0 · uncached 87 · output 120 · $0.0058 (saved $0.0333) · HIT"
+    line = (
+        "cache read 12,345 · cache write 0 · uncached input 87 · output 120 · $0.0058 (saved $0.0333) · HIT"
+    )
     assert summary_text(rec) == line
     html = render_summary(rec)
     assert text(parse(html)) == line
     assert 'data-call="1"' in html
+    assert html.count(DOLLAR_HTML) == 2 and not unguarded_dollars(html)
     estimated = summary_text(record(HIT, estimated=True))
-    assert estimated.startswith("cache read ~12,345 · write 5m 0 / 1h 0 · uncached ~87")
+    assert estimated.startswith("cache read ~12,345 · cache write 0 · uncached input ~87")
+    assert estimated.endswith("· HIT · ~ estimated offline")
     write = record({"input_tokens": 5, "output_tokens": 10, "cache_creation_input_tokens": 2000})
-    assert "(" in summary_text(write) and "more than uncached" in summary_text(write)
+    assert "cache write 5m 2,000 ·" in summary_text(write) and "more than uncached" in summary_text(write)
     assert summary_text(write).endswith("· WRITE")
+    both = {"ephemeral_5m_input_tokens": 1500, "ephemeral_1h_input_tokens": 500}
+    split = record(
+        {"input_tokens": 5, "output_tokens": 10, "cache_creation_input_tokens": 2000, "cache_creation": both}
+    )
+    assert "cache write 5m 1,500 + 1h 500 ·" in summary_text(split)
+
+
+def why(row: ET.Element) -> str:
+    """The "why" cell's first line (its `<summary>`), as the table shows it folded."""
+    (summary,) = cell(row, "pcache-why").iter("summary")
+    return text(summary)
 
 
 def test_failed_row_and_summary() -> None:
@@ -92,8 +109,8 @@ def test_failed_row_and_summary() -> None:
     (tr,) = select(row, "tr", "pcache-call", data_call="3")
     assert tr.get("data-outcome") == "failed"
     assert text(cell(tr, "pcache-outcome")) == "failed"
-    assert text(cell(tr, "pcache-why")) == "500 APIError: <boom>"
-    assert text(cell(tr, "pcache-read")) == "—"
+    assert why(tr) == "500 APIError: <boom>"
+    assert text(cell(tr, "pcache-read")) == "—" and text(cell(tr, "pcache-cost")) == "—"
     assert summary_text(failed) == "call 3 failed · 500 APIError: <boom>"
     assert "&lt;boom&gt;" in render_summary(failed)
 
@@ -101,10 +118,56 @@ def test_failed_row_and_summary() -> None:
 def test_why_column_uses_the_api_diagnostics() -> None:
     reason = {"type": "system_changed", "cache_missed_input_tokens": 2000}
     changed = record(HIT, message={"diagnostics": {"cache_miss_reason": reason}})
-    assert text(cell(parse(render_call_row(changed)), "pcache-why")) == "system_changed (2,000 missed)"
+    assert why(parse(render_call_row(changed))) == "system_changed (2,000 missed)"
     pending = record(HIT, message={"diagnostics": {"cache_miss_reason": None}})
-    assert text(cell(parse(render_call_row(pending)), "pcache-why")) == "diagnosis pending"
-    assert text(cell(parse(render_call_row(record(HIT))), "pcache-why")) == "hit"
+    assert why(parse(render_call_row(pending))) == "diagnosis pending"
+    assert why(parse(render_call_row(record(HIT)))) == "hit"
+
+
+def test_the_why_cell_folds_the_details_of_the_call() -> None:
+    rec = record(HIT, latency_s=0.25, started_at=3723.0, prediction=[{"status": "hit"}])
+    long = "read 12,345 tokens at intro; " * 8
+    td = cell(parse(render_call_row(rec, why=long)), "pcache-why")
+    assert td.get("title") == long  # the whole explanation on hover
+    (details,) = td.iter("details")
+    assert text(select(details, "div", "pcache-why-text")[0]) == long
+    info = text(select(details, "div", "pcache-call-info")[0])
+    assert info == f"01:02:03 UTC · {MODEL} · ask · latency 0.25 s · predicted hit ✓"
+    assert select(details, "svg", "pcache-bar")
+    assert text(select(details, "span", "pcache-latency")[0]) == "0.25 s"  # notebooks/sanitize.cfg
+
+
+def test_columns_come_in_reading_order_with_fixed_widths() -> None:
+    root = parse(calls_table(head=True))
+    heads = [text(th) for th in root.iter("th")]
+    assert heads == [
+        "call",
+        "outcome",
+        "cache read",
+        "cache write",
+        "uncached input",
+        "output",
+        "cost",
+        "saving",
+        "why",
+    ]
+    widths = [c.get("style") for c in root.iter("col")]
+    assert widths[-1] is None and all(widths[:-1])  # "why" takes what the others leave
+    assert sum(int((w or "").removeprefix("width:").removesuffix("px")) for w in widths[:-1]) == CALLS_WIDTH
+    assert CALLS_WIDTH <= 560  # a 700 px window leaves about 600 px for an output
+    row = parse(render_call_row(record(HIT)))
+    cells = [td.get("class", "").split()[-1] for td in row.iter("td")]
+    assert cells == [
+        "pcache-index",
+        "pcache-outcome",
+        "pcache-read",
+        "pcache-write",
+        "pcache-uncached",
+        "pcache-output",
+        "pcache-cost",
+        "pcache-saving",
+        "pcache-why",
+    ]
 
 
 def test_predicted_against_actual() -> None:
@@ -113,11 +176,14 @@ def test_predicted_against_actual() -> None:
     assert predicted_outcome([{"status": "hit"}, {"status": "write"}]) == "hit+write"
     assert predicted_outcome([{"status": "below-minimum"}]) == "uncached"
     wrong = record(HIT, prediction=[{"status": "write"}])
-    td = cell(parse(render_call_row(wrong)), "pcache-predicted")
-    assert (text(td), td.get("data-match")) == ("write ✗", "no")
+    outcome = cell(parse(render_call_row(wrong)), "pcache-outcome")
+    (mark,) = select(outcome, "span", "pcache-predicted")
+    assert (text(outcome), mark.get("data-match"), mark.get("data-predicted")) == ("hit ✗", "no", "write")
     right = record(HIT, prediction=[{"status": "covered"}, {"status": "hit"}])
-    td = cell(parse(render_call_row(right)), "pcache-predicted")
-    assert (text(td), td.get("data-match")) == ("hit ✓", "yes")
+    outcome = cell(parse(render_call_row(right)), "pcache-outcome")
+    (mark,) = select(outcome, "span", "pcache-predicted")
+    assert (text(outcome), mark.get("data-match")) == ("hit ✓", "yes")
+    assert text(cell(parse(render_call_row(record(HIT))), "pcache-outcome")) == "hit"  # no prediction
 
 
 def test_bar_segments_are_proportional_to_the_scale() -> None:
@@ -148,10 +214,19 @@ def test_countdown_shows_time_left_and_drops_expired_entries() -> None:
     assert text(cell(rows[1], "pcache-expires")) == "expires in 59m 12s"
     assert "&lt;intro&gt;" in render_countdown(entries, now=148.0)
     assert "No live cache entries" in render_countdown(entries, now=5000.0)
+    assert not select(root, "div", "pcache-clock-note")  # online, time runs by itself
+
+
+def test_offline_the_countdown_says_whose_clock_it_follows() -> None:
+    entry = {"block": "rules", "path": "system.0", "tokens": 2102, "ttl": "5m", "expires_at": 400.0}
+    for entries in ([entry], []):
+        root = parse(render_countdown(entries, now=0.0, offline=True))
+        (note,) = select(root, "div", "pcache-clock-note")
+        assert "emulator's clock" in text(note) and "%claude_clock advance 5m" in text(note)
 
 
 def test_entry_names_add_the_model_only_when_entries_span_two() -> None:
-    one = [
+    one: list[dict[str, Any]] = [
         {"block": "rules", "path": "system.0", "model": "m1"},
         {"block": None, "path": "tools.0", "model": "m1"},
     ]
@@ -196,7 +271,13 @@ def test_findings_are_shown_on_their_block_row() -> None:
     root = parse(render_blocks(s))
     (tiny,) = select(root, "tr", "pcache-block", data_block="tiny")
     assert text(cell(tiny, "pcache-marker")) == "1h"
-    (finding,) = select(tiny, "div", "pcache-finding")
+    assert not select(tiny, "div", "pcache-finding")  # in a full-width row of its own, just below
+    (notes,) = select(root, "tr", "pcache-block-notes", data_block="tiny")
+    rows = list(root.iter("tr"))
+    assert rows.index(notes) == rows.index(tiny) + 1
+    (td,) = notes.iter("td")
+    assert td.get("colspan") == str(len(list(tiny.iter("td"))))
+    (finding,) = select(notes, "div", "pcache-finding")
     assert finding.get("data-code") == "below-minimum" and "pcache-warning" in (finding.get("class") or "")
     for i in range(4):
         s.context(f"note {i}", cache="5m", name=f"n{i}")
@@ -240,15 +321,17 @@ def test_calls_table_reports_each_call_as_recorded(session: Session) -> None:
         (tr,) = select(root, "tr", "pcache-call", data_call=str(rec.index))
         assert int(cell(tr, "pcache-read").get("data-tokens") or -1) == rec.tokens.read
         assert int(cell(tr, "pcache-write").get("data-tokens") or -1) == rec.tokens.written
-        assert text(cell(tr, "pcache-outcome")) == rec.outcome
-        assert text(cell(tr, "pcache-predicted")).endswith("✓")
-        assert text(cell(tr, "pcache-time")) == "09:00:00"
+        assert text(cell(tr, "pcache-outcome")) == f"{rec.outcome} ✓"  # as predicted
+        assert text(select(tr, "span", "pcache-time")[0]) == "09:00:00 UTC"
+        assert tr.get("data-estimated") == "yes"  # offline: the emulator's estimates
     first, second = session.calls
     assert (first.outcome, second.outcome) == ("write", "hit")
     tr = select(root, "tr", "pcache-call", data_call="2")[0]
     assert text(cell(tr, "pcache-read")) == f"~{second.tokens.read:,}"
-    assert text(cell(tr, "pcache-write-ttl")) == ""
-    assert text(cell(select(root, "tr", "pcache-call", data_call="1")[0], "pcache-write-ttl")) == "5m"
+    assert text(cell(tr, "pcache-write")) == "0" and not select(tr, "span", "pcache-write-ttl")
+    tr = select(root, "tr", "pcache-call", data_call="1")[0]
+    assert text(cell(tr, "pcache-write")) == f"~{first.tokens.write_5m:,} 5m"
+    assert text(select(tr, "span", "pcache-write-ttl")[0]) == "5m"
 
 
 def test_session_html_is_static_and_complete(session: Session) -> None:
@@ -269,10 +352,43 @@ def test_the_stylesheet_is_the_packaged_css_scoped_to_the_panel(session: Session
     css = style()
     assert style() is css  # read once
     assert css.startswith("<style>.pcache-panel") and css.endswith("}</style>")
-    assert "$" not in css and "/*" not in css and "\n" not in css  # filled in, comments and breaks gone
-    assert f"table.pcache-calls{{table-layout:fixed;width:{CALLS_WIDTH}px}}" in css  # from the column spec
-    rules = css.removeprefix("<style>").removesuffix("</style>").split("}")[:-1]
+    assert "$" not in css and "/*" not in css and "\n" not in css  # comments and breaks gone
+    # the wide tables take the output's width, never more: nothing scrolls sideways
+    assert "table.pcache-calls,.pcache-panel table.pcache-blocks{table-layout:fixed;width:100%;" in css
+    body = css.removeprefix("<style>").removesuffix("</style>")
+    # narrow outputs (under 520 px) get the calls as three lines each, in one container query
+    wide, narrow = body.split("@container (max-width:520px){")
+    assert (
+        narrow.endswith("}}")
+        and "display:grid" in narrow
+        and ".pcache-panel{container-type:inline-size" in wide
+    )
+    rules = (wide + narrow.removesuffix("}")).split("}")[:-1]
     assert len(rules) > 10 and all(rule.count("{") == 1 for rule in rules)
     selectors = [s for rule in rules for s in rule.partition("{")[0].split(",")]
     assert all(s.startswith(".pcache-panel") for s in selectors)  # never restyles the notebook
     assert render_session(session).startswith(f'<div class="pcache-panel">{css}')
+
+
+def test_no_dollar_in_any_view_can_be_typeset_as_latex() -> None:
+    """JupyterLab 4 and Notebook 7 typeset text/html outputs with MathJax 3: every `$` (amounts,
+    and the user's own text) stands alone in an element MathJax skips."""
+    s = new_session()
+    s.system(LONG, cache="5m", name="costs $5 or $10")
+    s.context("Prices: $5 per seat, $10 per team, $$x$$.", name="prices")
+    s.ask("Which costs $5?", stream=False)
+    s.ask("And $10?", stream=False)
+    failed = CallRecord(index=9, model=MODEL, started_at=0.0, request={}, error="a $5 $6 error")
+    for html in (
+        render_session(s),
+        render_summary(s.calls[-1]),
+        render_summary(failed),
+        render_call_row(failed, why="no $ here $"),
+        render_countdown(s.ledger.entries(s.now()), s.now(), offline=True),
+    ):
+        assert not unguarded_dollars(html), html
+    html = render_session(s)
+    assert html.count(DOLLAR_HTML) >= 4 * len(s.calls) + 2  # the header, and cost and saving per call
+    # the text a reader sees (and copies) still has the literal amounts
+    (cost,) = [td for td in parse(html).iter("td") if "pcache-cost" in (td.get("class") or "")][-1:]
+    assert text(cost).startswith("$0.")

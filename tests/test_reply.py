@@ -8,7 +8,8 @@ import pytest
 
 from pcache_magic.core.prefix import layout
 from pcache_magic.core.tokens import TokenEstimator
-from pcache_magic.emulator.reply import Outcome, reply_content
+from pcache_magic.emulator.engine import Engine
+from pcache_magic.emulator.reply import Outcome, finish, reply_content
 
 ESTIMATOR = TokenEstimator()
 MISS = Outcome(read=0, write_5m=0, write_1h=0, uncached=40, hit_path=None)
@@ -198,3 +199,68 @@ def test_the_input_fills_required_properties_only() -> None:
         "w": "example",
         "undeclared": "example",
     }
+
+
+# -- forced tool choice and max_tokens ----------------------------------------------------------------
+@pytest.mark.parametrize("choice", [{"type": "any"}, {"type": "tool", "name": "search"}])
+def test_a_forced_tool_choice_answers_with_the_call_alone(choice: dict[str, Any]) -> None:
+    """The API prefills the assistant turn with the call: no text before the tool_use."""
+    content = reply(params("use search", tools=[tool("lookup"), tool("search")], tool_choice=choice))
+    assert [(b["type"], b.get("name")) for b in content] == [("tool_use", "search")]
+    _, tokens, stop, _ = finish(content, {"max_tokens": 50}, ESTIMATOR)
+    assert stop == "tool_use" and tokens > 0
+
+
+def test_under_auto_a_short_text_comes_before_the_call() -> None:
+    content = reply(params("use search", tools=[tool("search")], tool_choice={"type": "auto"}))
+    assert [b["type"] for b in content] == ["text", "tool_use"]
+
+
+def test_max_tokens_one_gives_one_token_of_text_end_to_end() -> None:
+    """A common warm-up: the real API answers one output token and a non-empty text."""
+    message = Engine().create_message("sk-test", params("Warm the cache.", max_tokens=1))
+    (block,) = message["content"]
+    assert block["type"] == "text" and block["text"] and ESTIMATOR.text(block["text"]) == 1
+    assert (message["usage"]["output_tokens"], message["stop_reason"]) == (1, "max_tokens")
+
+
+def test_max_tokens_cuts_a_forced_call_short_and_zero_gives_nothing() -> None:
+    call = {"type": "tool_use", "id": "toolu_1", "name": "search", "input": {"q": "a long query " * 20}}
+    cut, tokens, stop, sequence = finish([call], {"max_tokens": 3}, ESTIMATOR)
+    assert (cut, tokens, stop, sequence) == ([{**call, "input": {}}], 3, "max_tokens", None)
+    assert finish([call], {"max_tokens": 0}, ESTIMATOR) == ([], 0, "max_tokens", None)
+
+
+# -- extended thinking ----------------------------------------------------------------------------
+ENABLED = {"type": "enabled", "budget_tokens": 1_024}
+
+
+@pytest.mark.parametrize("config", [ENABLED, {"type": "adaptive"}])
+def test_thinking_comes_first_signed_and_the_same_each_time(config: dict[str, Any]) -> None:
+    p = params("Think first.", max_tokens=2_000, thinking=config)
+    first, second = reply(p), reply(p)
+    assert [b["type"] for b in first] == ["thinking", "text"] and first == second
+    thought = first[0]
+    assert thought["signature"] and "nothing thinks here" in thought["thinking"]
+    assert ESTIMATOR.text(thought["thinking"]) < 1_024  # within any budget
+    assert [b["type"] for b in reply(params("No thinking.", thinking={"type": "disabled"}))] == ["text"]
+
+
+def test_thinking_tokens_are_output_tokens_and_the_answer_gets_what_is_left() -> None:
+    content = reply(params("Think first.", max_tokens=2_000, thinking=ENABLED))
+    thinking, text = (ESTIMATOR.text(content[0]["thinking"]), ESTIMATOR.text(content[1]["text"]))
+    assert finish(content, {"max_tokens": 2_000}, ESTIMATOR) == (content, thinking + text, "end_turn", None)
+    cut, tokens, stop, _ = finish(content, {"max_tokens": thinking + 3}, ESTIMATOR)
+    assert (cut[0], tokens, stop) == (content[0], thinking + 3, "max_tokens")
+    assert ESTIMATOR.text(cut[1]["text"]) == 3
+    short, tokens, stop, _ = finish(content, {"max_tokens": 2}, ESTIMATOR)  # runs out while thinking
+    assert [b["type"] for b in short] == ["thinking"] and stop == "max_tokens"
+    assert 1 <= tokens == ESTIMATOR.text(short[0]["thinking"]) <= 2
+
+
+def test_thinking_in_a_response_from_the_engine() -> None:
+    body = params("Think first.", max_tokens=2_000, thinking=ENABLED)
+    message = Engine().create_message("sk-test", body)
+    (thought, text) = message["content"]
+    output = ESTIMATOR.text(thought["thinking"]) + ESTIMATOR.text(text["text"])
+    assert (thought["type"], message["usage"]["output_tokens"]) == ("thinking", output)

@@ -53,10 +53,11 @@ def test_drop_and_reset(session: Session, emu: Emulator) -> None:
     assert session.drop("doc").name == "doc"
     with pytest.raises(KeyError, match="sys, prompt, reply"):
         session.drop("nope")
+    held = session.ledger.entries(session.now())
     session.reset()
     assert session.conversation.blocks == [] and session.calls == []
-    assert session.ledger.entries(session.now()) == []
-    assert len(emu.state()["entries"]) == 1  # the API's entries live on
+    assert len(emu.state()["entries"]) == 1  # the API's entries live on, and the ledger says so
+    assert session.ledger.entries(session.now()) == held and len(held) == 1
 
 
 # -- asking --------------------------------------------------------------------------------------

@@ -8,9 +8,9 @@ import pytest
 
 from pcache_magic.core.conversation import Conversation
 from pcache_magic.emulator import Emulator
+from pcache_magic.session.schema import SavedSettings
 from pcache_magic.session.session import Session
 from pcache_magic.session.session_settings import CacheMode, Setting, Settings
-from pcache_magic.session.store import SavedConfig
 
 from _helpers import MODEL
 
@@ -26,7 +26,7 @@ class Owner:
 
 
 def test_settings_are_what_a_saved_session_keeps() -> None:
-    assert [f.name for f in dataclasses.fields(Settings)] == list(SavedConfig.model_fields)
+    assert [f.name for f in dataclasses.fields(Settings)] == list(SavedSettings.model_fields)
     assert Settings() == Settings("claude-sonnet-5", 1024, None, "none", True)
 
 

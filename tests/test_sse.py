@@ -12,6 +12,7 @@ from anthropic.types import Message, RawMessageStreamEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pcache_magic.emulator import Emulator
 from pcache_magic.emulator.sse import message_events, truncate_to_tokens
 
 Events = list[tuple[str, dict[str, Any]]]
@@ -64,6 +65,10 @@ def rebuild(events: Events) -> dict[str, Any]:
             block, delta = built["content"][data["index"]], data["delta"]
             if delta["type"] == "text_delta":
                 block["text"] += delta["text"]
+            elif delta["type"] == "thinking_delta":
+                block["thinking"] += delta["thinking"]
+            elif delta["type"] == "signature_delta":
+                block["signature"] += delta["signature"]
             else:
                 partial[data["index"]] = partial.get(data["index"], "") + delta["partial_json"]
         elif name == "content_block_stop" and data["index"] in partial:
@@ -206,3 +211,43 @@ def test_truncate_is_a_maximal_prefix(text: str, limit: int) -> None:
     if rest:  # the cut ends at a word (its trailing space kept), and one more word is over the limit
         assert not rest[0].isspace()
         assert words(cut + rest.split(maxsplit=1)[0]) > limit
+
+
+def test_truncate_to_one_token_keeps_a_piece_of_a_longer_first_word() -> None:
+    """Generation emits at least one token: a first word of several gives its first piece(s)."""
+
+    def pieces(text: str) -> int:  # one token per 3 characters, as a tokenizer splits a long word
+        return -(-len(text) // 3)
+
+    assert truncate_to_tokens("[pcache_magic offline", 1, pieces) == "[pc"
+    assert truncate_to_tokens("[pcache_magic offline", 2, pieces) == "[pcach"
+    assert truncate_to_tokens("[pcache_magic offline", 0, pieces) == ""
+    assert truncate_to_tokens("abcd", 1, lambda text: 5 * len(text)) == "a"  # never empty at >= 1
+
+
+def test_thinking_streams_its_deltas_then_the_signature_and_rebuilds_in_the_sdk() -> None:
+    thought = {"type": "thinking", "thinking": "A thought of several words " * 4, "signature": "c2ln"}
+    events = message_events(message([thought, {"type": "text", "text": "Answer."}]))
+    deltas = [data["delta"] for name, data in events if name == "content_block_delta" and data["index"] == 0]
+    assert {d["type"] for d in deltas[:-1]} == {"thinking_delta"} and len(deltas) > 2
+    assert deltas[-1] == {"type": "signature_delta", "signature": "c2ln"}
+    start = next(data for name, data in events if name == "content_block_start")
+    assert start["content_block"] == {"type": "thinking", "thinking": "", "signature": ""}
+    assert rebuild(events)["content"][0] == thought
+    emu = Emulator()  # the SDK's own accumulation, over the wire
+    body: dict[str, Any] = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 2_000,
+        "thinking": {"type": "enabled", "budget_tokens": 1_024},
+        "messages": [{"role": "user", "content": "Think."}],
+    }
+    with emu.client().messages.stream(**body) as stream:
+        streamed = stream.get_final_message()
+    created = emu.client().messages.create(**body)
+
+    def blocks(m: Message) -> list[tuple[Any, ...]]:
+        return [(b.type, getattr(b, "text", None), getattr(b, "thinking", None)) for b in m.content]
+
+    assert blocks(streamed) == blocks(created) and streamed.content[0].type == "thinking"
+    assert getattr(streamed.content[0], "signature", None) == getattr(created.content[0], "signature", 0)
+    assert streamed.usage.output_tokens == created.usage.output_tokens

@@ -17,7 +17,14 @@ import pytest
 from pcache_magic.emulator import BASE_URL, DEFAULT_API_KEY, Emulator
 from pcache_magic.emulator.server import serve
 from pcache_magic.session.session import Session
-from pcache_magic.session.transport import EMULATOR_URL_ENV, OFFLINE_ENV, ConfigError, Connection, connect
+from pcache_magic.session.transport import (
+    EMULATOR_URL_ENV,
+    OFFLINE_ENV,
+    ConfigError,
+    Connection,
+    connect,
+    redact_error,
+)
 
 #: A fake key that would be easy to spot anywhere it leaked.
 SENTINEL = "sk-ant-SENTINEL-0123456789-do-not-print"
@@ -163,6 +170,52 @@ def test_a_configuration_the_sdk_would_choke_on_is_one_line_without_the_key(
         tb = tb.tb_next
     ours = [frame for frame in frames if "pcache_magic" in frame.f_code.co_filename]
     assert ours and all(SENTINEL not in repr(frame.f_locals) for frame in ours)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "http://[::1",
+            "base_url is not a valid URL (Invalid IPv6 URL); pass one like https://api.anthropic.com.",
+        ),
+        ("ht!tp://x", "base_url='ht!tp://x' is not an http(s) URL with a host; pass one like"),
+    ],
+)
+def test_a_bad_base_url_argument_is_named_as_the_argument(url: str, message: str) -> None:
+    """The URL checked is the one used: a `base_url=` argument wins over ANTHROPIC_BASE_URL, and
+    the error names the argument, not the variable the user did not set."""
+    for env in (
+        {"ANTHROPIC_API_KEY": SENTINEL},
+        {"ANTHROPIC_API_KEY": SENTINEL, "ANTHROPIC_BASE_URL": "https://ok.example"},
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+            connect(env=env, base_url=url)
+        assert "ANTHROPIC_BASE_URL" not in str(caught.value) and SENTINEL not in str(caught.value)
+
+
+def test_the_live_notice_names_the_host_and_where_its_url_came_from() -> None:
+    env = {"ANTHROPIC_API_KEY": SENTINEL, "ANTHROPIC_BASE_URL": "ht!tp://not-used"}
+    conn = connect(env=env, base_url="https://gateway.example.org/v1")
+    assert str(conn.client.base_url).startswith("https://gateway.example.org/v1")
+    assert conn.notice == (
+        "live: calls go to gateway.example.org, from the base_url= argument (ANTHROPIC_API_KEY is set)"
+    )
+    assert not leaks(conn)
+
+
+def test_an_error_quoting_the_key_is_blotted_out_in_place() -> None:
+    """What Python callers get re-raised: the same object, type and attributes, without the key."""
+    client = anthropic.Anthropic(api_key=SENTINEL, base_url="http://127.0.0.1:9")
+    cause = ValueError(f"header x-api-key: {SENTINEL}")
+    error = RuntimeError(f"bad key: {SENTINEL}", 3)
+    error.__cause__ = cause
+    error.body = {"error": {"message": f"bad key: {SENTINEL}", "seen": [SENTINEL, 1]}}  # type: ignore[attr-defined]
+    assert redact_error(error, client) is error
+    assert error.args == ("bad key: [API key]", 3) and str(cause) == "header x-api-key: [API key]"
+    assert error.body == {"error": {"message": "bad key: [API key]", "seen": ["[API key]", 1]}}  # type: ignore[attr-defined]
+    untouched = RuntimeError(f"bad key: {SENTINEL}")
+    assert str(redact_error(untouched, object())) == f"bad key: {SENTINEL}"  # no client key to look for
 
 
 def test_a_bad_base_url_does_not_matter_offline() -> None:

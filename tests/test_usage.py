@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -176,3 +177,33 @@ def test_totals_skip_failed_calls_and_count_them() -> None:
     assert t.cost.saving == pytest.approx(0.0135 - 0.0015)
     empty = totals([])
     assert (empty.calls, empty.failed, empty.tokens, empty.cost) == (0, 0, Tokens(), Cost())
+
+
+def test_reprs_read_as_the_views_do() -> None:
+    """Amounts as `$0.0123` and counts with commas, never a raw 17-digit float."""
+    t = Tokens(uncached=142, write_5m=1_695, read=1_695, output=184)
+    assert repr(t) == "Tokens(read=1,695, write_5m=1,695, write_1h=0, uncached=142, output=184)"
+    assert t.line() == "cache read 1,695 · cache write 5m 1,695 · uncached input 142 · output 184"
+    assert t.line(estimated=True).startswith("cache read ~1,695 · cache write 5m ~1,695 ·")
+    assert Tokens(write_5m=3, write_1h=4).line().startswith("cache read 0 · cache write 5m 3 + 1h 4 ·")
+    c = Cost(
+        uncached=0.00028399999999999996, write_5m=0.0042375, read=0.000339, output=0.00184, no_cache=0.008904
+    )
+    assert repr(c) == (
+        "Cost(total=$0.0067, no_cache=$0.0089, saving=$0.0022, read=$0.0003, write_5m=$0.0042, "
+        "uncached=$0.0003, output=$0.0018)"
+    )
+    assert str(c) == "$0.0067 (saved $0.0022)"
+    assert str(Cost(write_5m=0.0052, no_cache=0.0044)) == "$0.0052 ($0.0008 more than uncached)"
+    r = record(usage(uncached=5, read=2_000, output=7), index=4)
+    assert repr(r) == (
+        "CallRecord(index=4, kind='ask', model='claude-sonnet-4-5', started_at=00:00:00 UTC, "
+        "outcome='hit', tokens=Tokens(read=2,000, write_5m=0, write_1h=0, uncached=5, output=7), "
+        "cost=$0.0007 (saved $0.0054), latency_s=0.00)"
+    )
+    failed = record(None, index=5, error="429 RateLimitError: slow down")
+    assert repr(failed).endswith("outcome='failed', error='429 RateLimitError: slow down')")
+    total = repr(totals([r, failed]))
+    assert total.startswith("Totals(1 call, 1 failed, Tokens(read=2,000,") and "e-" not in total
+    for text in (repr(c), repr(r), total):
+        assert not re.search(r"\d{7}", text)  # no 17-digit floats

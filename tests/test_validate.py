@@ -226,6 +226,25 @@ VALID: dict[str, dict[str, Any]] = {
     "sampling fields": body(temperature=0, top_k=0, top_p=0.5),
     **{f"thinking {t['type']}": body(thinking=t) for t in THINKING_CONFIGS},
     **{f"tool_choice {c['type']}": body(tools=[WEATHER], tool_choice=c) for c in TOOL_CHOICES},
+    # the settings of the cache invalidation table (core.cache_settings), as SDK 2.16 types them
+    "deferred tool": body(
+        tools=[WEATHER, {"name": "later", "input_schema": {"type": "object"}, "defer_loading": True}]
+    ),
+    "citations": body(
+        user(
+            {
+                "type": "document",
+                "source": {"type": "text", "media_type": "text/plain", "data": "A fact."},
+                "citations": {"enabled": True},
+            },
+            {"type": "text", "text": "Cite it."},
+        )
+    ),
+    "speed standard effort max": body(speed="standard", output_config={"effort": "max"}),
+    "adaptive thinking with a forced tool": body(
+        tools=[WEATHER], tool_choice={"type": "any"}, thinking={"type": "adaptive"}
+    ),
+    "thinking at temperature 1": body(temperature=1, thinking={"type": "enabled", "budget_tokens": 1024}),
 }
 
 
@@ -740,6 +759,18 @@ ERRORS: list[tuple[str, object, str]] = [
         "thinking budget >= max",
         body(max_tokens=1024, thinking={"type": "enabled", "budget_tokens": 1024}),
         BUDGET,
+    ),
+    (
+        "thinking forced tool",
+        body(
+            tools=[WEATHER], tool_choice={"type": "any"}, thinking={"type": "enabled", "budget_tokens": 1024}
+        ),
+        "Thinking may not be enabled when tool_choice forces tool use.",
+    ),
+    (
+        "thinking temperature",
+        body(temperature=0.5, thinking={"type": "adaptive"}),
+        "`temperature` may only be set to 1 when thinking is enabled or in adaptive mode",
     ),
     (
         "thinking disabled extra",

@@ -28,6 +28,12 @@ MODEL = "claude-sonnet-4-5"
 LONG = " ".join(f"Rule {i}: review every function for missing tests and unclear names." for i in range(120))
 
 
+def why(row: ET.Element) -> str:
+    """A calls row's "why", as its folded first line (`<summary>`) shows it."""
+    (summary,) = cell(row, "pcache-why").iter("summary")
+    return text(summary)
+
+
 def calls_html(panel: CachePanel) -> ET.Element:
     return parse("".join(child.value for child in panel.calls.children))
 
@@ -60,10 +66,10 @@ def test_panel_tracks_blocks_and_calls(session: Session, panel: CachePanel) -> N
         (tr,) = select(calls, "tr", "pcache-call", data_call=str(rec.index))
         assert int(cell(tr, "pcache-read").get("data-tokens") or -1) == rec.tokens.read
         assert int(cell(tr, "pcache-write").get("data-tokens") or -1) == rec.tokens.written
-        assert text(cell(tr, "pcache-outcome")) == rec.outcome
+        assert text(cell(tr, "pcache-outcome")).split()[0] == rec.outcome == tr.get("data-outcome")
     second = select(calls, "tr", "pcache-call", data_call="2")[0]
     assert int(cell(second, "pcache-read").get("data-tokens") or 0) > 0
-    assert text(cell(second, "pcache-outcome")) == "hit"
+    assert text(cell(second, "pcache-outcome")) == "hit ✓"  # as the pre-flight predicted
     assert "2 calls (0 failed)" in panel.header.value
     assert "No calls yet" not in panel.calls_head.value
 
@@ -73,11 +79,11 @@ def test_why_column_explains_each_call_as_it_comes(session: Session, panel: Cach
     session.advance(6 * 60)
     session.ask("q2", stream=False)
     session.ask("q3", stream=False)
-    whys = [text(cell(tr, "pcache-why")) for tr in select(calls_html(panel), "tr", "pcache-call")]
+    whys = [why(tr) for tr in select(calls_html(panel), "tr", "pcache-call")]
     assert whys[0].startswith("wrote") and "expired 5m entry at intro" in whys[1]
     assert whys[2].startswith("hit")
     panel.refresh()  # a full re-render explains the same way as the incremental one
-    assert [text(cell(tr, "pcache-why")) for tr in select(calls_html(panel), "tr", "pcache-call")] == whys
+    assert [why(tr) for tr in select(calls_html(panel), "tr", "pcache-call")] == whys
 
 
 def test_a_new_call_appends_one_row_and_leaves_earlier_rows_alone(session: Session) -> None:

@@ -66,6 +66,8 @@ def test_what_if_prices_each_strategy_as_the_rules_say() -> None:
     estimator = TokenEstimator()
     lays = [layout(r, estimator) for r in requests]
     total = [lay.total_tokens for lay in lays]
+    blocks = [lay.positions[-1].cumulative for lay in lays]  # all but the uncached tail no marker reaches
+    tail = total[0] - blocks[0]
     shared = lays[0].positions[1].cumulative  # system + document: what the two calls share
     output = (100 + 200) * 15
     per_million = 1e6
@@ -73,19 +75,21 @@ def test_what_if_prices_each_strategy_as_the_rules_say() -> None:
     none = simulate(calls, "none").cost.total
     assert none == pytest.approx((3 * sum(total) + output) / per_million)
     # the last message is the question: each call writes everything, the second cannot read the first's entry
-    assert simulate(calls, "last").cost.total == pytest.approx((3.75 * sum(total) + output) / per_million)
+    assert simulate(calls, "last").cost.total == pytest.approx(
+        (3.75 * sum(blocks) + 3 * 2 * tail + output) / per_million
+    )
     assert simulate(calls, "automatic").cost.total == simulate(calls, "last").cost.total
     # the planner puts a free breakpoint after the document on the first call and, knowing nothing of
     # the gaps yet, hedges it for an hour; the question gets a 5m marker (a follow-up may extend it);
     # the second call reads the document and, having seen questions replaced, writes nothing new
     planner = simulate(calls, "planner")
-    first_question = total[0] - shared
+    first_question = blocks[0] - shared
     assert (planner.tokens.write_1h, planner.tokens.write_5m, planner.tokens.read) == (
         shared,
         first_question,
         shared,
     )
-    first = 6 * shared + 3.75 * first_question
+    first = 6 * shared + 3.75 * first_question + 3 * tail
     second_uncached = 0.3 * shared + 3 * (total[1] - shared)
     assert planner.cost.total == pytest.approx((first + second_uncached + output) / per_million)
     ideal = ideal_cost(calls)
@@ -93,7 +97,7 @@ def test_what_if_prices_each_strategy_as_the_rules_say() -> None:
     # the oracle knows the second call comes a minute later: the document for 5 minutes, questions uncached
     oracle = oracle_cost(calls)
     assert oracle.total == pytest.approx(
-        (3.75 * shared + 3 * first_question + second_uncached + output) / per_million
+        (3.75 * shared + 3 * (first_question + tail) + second_uncached + output) / per_million
     )
     assert ideal.total <= oracle.total <= min(simulate(calls, s).cost.total for s in STRATEGIES)
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..core.cache_settings import default_settings
 from ..core.fmt import clock, duration
-from ..core.prefix import count_images
 from ..core.rules import LOOKBACK, Plan
 from ..core.ttl import TTL_SECONDS
 from ._diagnose_replay import ReplayedCall, ReplayState
@@ -57,10 +57,6 @@ def _word(text: str, offset: int, limit: int = 32) -> str:
     return text[start:end][:limit] if end > start else text[offset : offset + limit]
 
 
-def _images(params: Mapping[str, Any]) -> int:
-    return sum(count_images(m) for m in params.get("messages") or ())
-
-
 def _tools(params: Mapping[str, Any]) -> list[str]:
     return [str(t.get("name")) for t in params.get("tools") or ()]
 
@@ -97,20 +93,22 @@ def changed_cause(
         return replace(
             at, code="tools_changed", short="tools reordered", message=message, before=before, after=after
         ), {"tools_changed"}
-    if old.path == new.path and old.digest == new.digest:  # same block, new key: the messages-level salt
-        settings = {
-            "tool_choice": (prev.params.get("tool_choice"), cur.params.get("tool_choice")),
-            "thinking": (prev.params.get("thinking"), cur.params.get("thinking")),
-            "images": (_images(prev.params), _images(cur.params)),
-        }
-        changed = " and ".join(k for k, (x, y) in settings.items() if x != y)
-        if changed:
-            message = (
-                f"{changed} changed: that invalidates the messages cache (tools and system stay cached)."
+    if old.path == new.path and old.digest == new.digest:  # same block, new key: a setting's salt
+        rows = default_settings().changed(prev.params, cur.params, (prev.lay.counts(), cur.lay.counts()))
+        if rows:  # in table order: the system-level ones first
+            changed = " and ".join(r.name for r in rows)
+            system = rows[0].level == "system"
+            levels = (
+                "system and messages caches (tools stay"
+                if system
+                else "messages cache (tools and system stay"
             )
-            short = f"{changed} changed (messages level invalidated)"
+            message = f"{changed} changed: that invalidates the {levels} cached)."
+            short = f"{changed} changed ({rows[0].level} level invalidated)"
             api: set[str | None] = (
-                {"unavailable"} if changed != "images" else {None, "unavailable", "messages_changed"}
+                {"unavailable"}
+                if any(r.unavailable for r in rows)
+                else {None, "unavailable", "messages_changed"}
             )
             return replace(at, code="settings_changed", short=short, message=message), api
     code = f"{level}_changed"

@@ -18,6 +18,7 @@ from ..core.prefix import Layout, layout
 from ..core.preflight import Finding, preflight
 from ..core.rules import Breakpoint, CacheRuleError, resolve_breakpoints
 from ..core.tokens import TokenEstimator
+from .advice import EditImpact, KeepWarm, edit_impact, keep_warm
 from .ledger import Ledger, Prediction
 from .volatile import ScanMemo, volatile_findings
 
@@ -37,6 +38,8 @@ class CacheBook:
         self._scans = ScanMemo()
         self._last_layout: tuple[Mapping[str, Any], Layout] | None = None
         self._last_points: tuple[Layout, Any, list[Breakpoint] | None] | None = None
+        self._sent: Layout | None = None
+        """The last request answered: an edit is measured against it."""
 
     def layout(self, params: Mapping[str, Any]) -> Layout:
         """The cache's view of `params`; the last one is kept (checked, then learned from)."""
@@ -86,3 +89,18 @@ class CacheBook:
         points = self.breakpoints(params, lay)
         if points is not None:
             self.ledger.record(lay, points, info, now, read, names)
+        self._sent = lay
+
+    def edit_impact(
+        self, params: Mapping[str, Any], names: Mapping[str, str] | None, info: ModelInfo, now: float
+    ) -> EditImpact | None:
+        """What `params` would pay, sent at `now`, for differing inside the prefix the cache holds."""
+        lay = self.layout(params)
+        points = self.breakpoints(params, lay)
+        if not points:
+            return None
+        return edit_impact(self._sent, lay, points, self.ledger, info, now, names)
+
+    def keep_warm(self, starts: list[float], now: float) -> list[KeepWarm]:
+        """Advice for the live entries that die before the next likely call (`advice.keep_warm`)."""
+        return keep_warm(self.ledger.entries(now), starts, now, self._models)

@@ -7,7 +7,7 @@ by the same rules (`core.rules.plan`) the emulator applies.  Pure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -201,4 +201,30 @@ class Ledger:
 
     def clear(self) -> None:
         self._writes.clear()
+        self._kept = None
+
+    def dump(self) -> list[dict[str, Any]]:
+        """Every write with its key (hex), expired ones not yet pruned included: what a saved
+        session keeps, so predictions after loading are those before saving."""
+        return [
+            {
+                "key": key.hex(),
+                "tokens": w.tokens,
+                "ttl": w.ttl,
+                "expires_at": w.expires_at,
+                "path": w.path,
+                "block": w.block,
+                "model": w.model,
+            }
+            for key, w in self._writes.items()
+        ]
+
+    def load(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Replace the writes with `rows` as `dump` gives them (checked by the caller)."""
+        self._writes = {
+            bytes.fromhex(r["key"]): _Write(
+                r["tokens"], r["ttl"], r["expires_at"], r["path"], r["block"], r["model"]
+            )
+            for r in rows
+        }
         self._kept = None

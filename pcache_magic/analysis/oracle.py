@@ -126,7 +126,8 @@ def oracle_cost(calls: Sequence[Timed], models: ModelTable | None = None) -> Cos
             sizes[p.key] = (p.tokens, info.prices)
         for p in positions:
             last_seen[p.key] = call.at
-        total = total + cost_of(Tokens(output=call.output_tokens), info.prices)
+        tail = lay.total_tokens - (positions[-1].cumulative if positions else 0)  # no block: uncached
+        total = total + cost_of(Tokens(uncached=tail, output=call.output_tokens), info.prices)
     for key, seen_uses in uses.items():
         tokens, prices = sizes[key]
         _, *counts = _cheapest(seen_uses, prices)

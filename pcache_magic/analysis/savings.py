@@ -140,7 +140,7 @@ def _note(record: CallRecord) -> str:
             pays = (
                 "never pays (reads cost as much as input)"
                 if n is None
-                else f"pays for itself after {n} read(s)"
+                else f"pays for itself after {fmt.plural(n, 'read')}"
             )
             parts.append(f"this {ttl} write of {written:,} tokens {pays}")
     if t.read:

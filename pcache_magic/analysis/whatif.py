@@ -177,7 +177,7 @@ class WhatIf:
                     r.label,
                     fmt.money(r.cost.total),
                     fmt.money(none - r.cost.total) if none is not None else "",
-                    f"{share:.0%}" if share is not None else "",
+                    fmt.share(share),
                     f"{r.tokens.read:,}",
                     f"{r.tokens.written:,}",
                 ]
@@ -189,7 +189,7 @@ class WhatIf:
                     "oracle (cheapest caching knowing the future)",
                     fmt.money(self.oracle.total),
                     "",
-                    f"{share:.0%}" if share is not None else "",
+                    fmt.share(share),
                     "",
                     "",
                 ]
@@ -203,7 +203,7 @@ class WhatIf:
             return None
         return (none - total) / (none - self.ideal.total)
 
-    _HEAD = ("strategy", "cost", "saving vs none", "of ideal saving", "read", "written")
+    _HEAD = ("strategy", "cost", "saving vs none", "of ideal saving", "cache read", "cache write")
 
     def _caption(self) -> str:
         text = "What if: the same requests at the same times, replayed offline"
@@ -248,7 +248,9 @@ def what_if(source: Any, strategies: Sequence[str] | None = None, models: ModelT
         ratio = result.run("planner").cost.total / best.cost.total
         note = f"The planner costs {ratio:.2f}x the best baseline ({best.label})."
         share = result.fraction_of_oracle("planner")
-        if share is not None:
-            note += f" It saves {share:.0%} of what the oracle saves."
+        if share is not None and share >= 0:
+            note += f" It saves {fmt.share(share)} of what the oracle saves."
+        elif share is not None:
+            note += " It saves none of what the oracle saves: it costs more than no caching."
         result = WhatIf(runs, result.ideal, recorded, notes=(note,), oracle=oracle)
     return result

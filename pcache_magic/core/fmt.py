@@ -1,9 +1,18 @@
-"""The one formatter: dollars, token counts, durations and clock times, in text and HTML alike.
+"""The one formatter: dollars, token counts, durations, clock times, plurals and HTML text.
 
 A sum or a time must read the same in the usage line, the panel, the cost table, the miss
 explanations and `%claude_clock`, so every view formats through here.  Compact, in the manner of
 claudette's usage lines: `$0.0123`, `12,345` (`~12,345` for an estimate), `4m 05s`, `14:03:27`.
 It sits in `core` (pure, no I/O) because reprs below the view (the cost and what-if tables) need it.
+
+Dollars in HTML: JupyterLab 4 and Notebook 7 hand every text/html output to MathJax 3
+(rendermime's `renderHTML` ends with `latexTypesetter.typeset(host)`), so two `$` in one text
+would become math.  MathJax 3 looks for delimiters inside one "DOM string" at a time, and its
+`HTMLDomStrings.handleContainer` ends the string at every element and skips an element whose class
+is `mathjax_ignore` (its default `ignoreHtmlClass`; `tex2jax_ignore` for MathJax 2 in nbconvert
+and the classic notebook).  `html_text` therefore puts each `$` alone in such a span: never paired,
+never searched, still a literal `$` to read and copy.  An `&#36;` entity would not help: the browser
+decodes it before MathJax sees the text.
 """
 
 from __future__ import annotations
@@ -11,23 +20,77 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from html import escape
 from typing import Any
 
-__all__ = ["clock", "duration", "entry_names", "html_table", "money", "text_table", "tokens"]
+from .ttl import TTL_SECONDS
+
+__all__ = [
+    "DOLLAR_HTML",
+    "LABELS",
+    "clock",
+    "duration",
+    "entry_names",
+    "html_table",
+    "html_text",
+    "money",
+    "plural",
+    "share",
+    "text_table",
+    "tokens",
+]
+
+#: The API's quantities under one name each, in every text and HTML view (usage fields in brackets):
+#: cache read (cache_read_input_tokens), cache write 5m/1h (cache_creation.ephemeral_*),
+#: uncached input (input_tokens: only what follows the last breakpoint), output (output_tokens).
+LABELS: dict[str, str] = {
+    "read": "cache read",
+    "write": "cache write",
+    "write_5m": "cache write 5m",
+    "write_1h": "cache write 1h",
+    "uncached": "uncached input",
+    "output": "output",
+}
+#: A `$` that no notebook front end typesets (see the module docstring).
+DOLLAR_HTML = '<span class="pcache-dollar mathjax_ignore tex2jax_ignore">$</span>'
+
+
+def _round(value: float, places: int) -> Decimal:
+    """`value` to `places` decimals, half up, after dropping float noise: the same sum reached two
+    ways (0.01915 and 0.019149999999999997) must print the same everywhere."""
+    exact = Decimal(repr(round(value, 12)))
+    return exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
 def money(usd: float) -> str:
     """`$0.0123`, `$12.50`: fixed point always (never `1e-05`), sign first, more digits for tiny sums."""
-    sign, value = ("-" if usd < 0 else ""), abs(usd)
-    if value >= 1:
-        return f"{sign}${value:,.2f}"
-    return f"{sign}${value:.6f}" if 0 < value < 0.0001 else f"{sign}${value:.4f}"
+    value = abs(round(usd, 12))  # float noise (a difference of equal sums) is no tiny amount
+    places = 2 if value >= 1 else 6 if 0 < value < 0.0001 else 4
+    shown = _round(value, places)
+    sign = "-" if usd < 0 and shown else ""
+    return f"{sign}${shown:,.{places}f}"
 
 
 def tokens(n: int, estimated: bool = False) -> str:
     """`12,345`, or `~12,345` when the figure is an estimate (offline, or before sending)."""
     return f"{'~' if estimated and n else ''}{n:,}"
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """`1 live entry`, `2 live entries`, `0 calls`: the count and the word that fits it."""
+    if n == 1:
+        return f"1 {one}"
+    if many is None:
+        many = one[:-1] + "ies" if one.endswith("y") and one[-2:-1] not in "aeiou" else one + "s"
+    return f"{n:,} {many}"
+
+
+def share(fraction: float | None) -> str:
+    """A share of a saving as `72%`; a negative one (caching cost more) reads `none`, not `-11%`."""
+    if fraction is None:
+        return ""
+    return "none" if fraction < 0 else f"{_round(fraction * 100, 0):.0f}%"
 
 
 def duration(seconds: float, *, ceil: bool = False) -> str:
@@ -47,19 +110,38 @@ def clock(timestamp: float, *, date: bool = False) -> str:
 
 def entry_names(entries: Sequence[Mapping[str, Any]]) -> list[str]:
     """Each cache entry's block (or path), with its model when the entries span more than one:
-    caches are per model, so the same block cached for two models is two entries."""
+    caches are per model, so the same block cached for two models is two entries.  A block
+    edited since it was cached has two entries too: all but the latest written read
+    `(earlier version)`, since the next call can only read the latest."""
     names = [str(e.get("block") or e.get("path") or "?") for e in entries]
-    if len({e.get("model") for e in entries}) <= 1:
-        return names
-    return [f"{name} ({e.get('model')})" for name, e in zip(names, entries, strict=True)]
+    if len({e.get("model") for e in entries}) > 1:
+        names = [f"{name} ({e.get('model')})" for name, e in zip(names, entries, strict=True)]
+    latest: dict[str, float] = {}
+    for name, e in zip(names, entries, strict=True):
+        latest[name] = max(latest.get(name, -math.inf), _written(e))
+    return [
+        name if _written(e) >= latest[name] else f"{name} (earlier version)"
+        for name, e in zip(names, entries, strict=True)
+    ]
+
+
+def _written(entry: Mapping[str, Any]) -> float:
+    """When an entry was written or last refreshed: its expiry less its lifetime."""
+    return float(entry.get("expires_at", 0.0)) - TTL_SECONDS.get(str(entry.get("ttl")), 300)
+
+
+def html_text(text: object) -> str:
+    """`text` escaped for HTML content, each `$` in an element MathJax skips.  Every text a view
+    puts in HTML goes through here, so no amount is ever typeset as LaTeX."""
+    return escape(str(text)).replace("$", DOLLAR_HTML)
 
 
 def html_table(head: Sequence[str], rows: Iterable[Sequence[str]], caption: str) -> str:
     """A plain HTML table (the cost and what-if reports), every cell escaped."""
-    cells = "".join(f"<th>{escape(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    cells = "".join(f"<th>{html_text(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{html_text(c)}</td>" for c in row) + "</tr>" for row in rows)
     return (
-        f'<table class="pcache-table pcache-money"><caption>{escape(caption)}</caption>'
+        f'<table class="pcache-table pcache-money"><caption>{html_text(caption)}</caption>'
         f"<thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
     )
 

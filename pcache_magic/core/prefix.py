@@ -7,6 +7,15 @@ prefix tokens and a chained hash that identifies the whole prefix up to it.
 Where the breakpoints are and what a request reads and writes at them is
 `rules`, applied to these positions.
 
+Settings that move the cache without being blocks (web search, citations, speed at the system
+level; tool_choice, thinking, effort, images at the messages level) are salts chained into the
+keys from their level on, read through the table in `cache_settings`; a deferred tool
+(`defer_loading`) is no key and no token, and a web search tool no tools-level key.
+`Layout.total_tokens` adds the uncached tail (`cache_settings.RequestSettings.tail_tokens`: the
+assistant turn's opening after the last block, 3 tokens on the real API), which no breakpoint can
+reach: with the breakpoint on the last block a request still bills it as `input_tokens`, as the
+real API does (Anthropic's prompt-caching cookbook; the sources are in data/cache_settings.json).
+
 Both the emulator (which caches by these keys) and the session's pre-flight
 checks (which predict what the emulator or the API will do) use it, so the
 prediction and the outcome are computed by the same rules.  Pure: no I/O.
@@ -16,11 +25,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .cache_settings import RequestSettings, count_citations, default_settings
 from .digest import DigestMemo, block_digest
 from .tokens import MESSAGE_OVERHEAD, TOOLS_PREAMBLE, TokenEstimator
 from .ttl import TTL
@@ -55,6 +64,9 @@ class Position:
     cacheable: bool
     digest: bytes
     message: int | None = None
+    link: bytes = b""
+    """The key the next position chains from when it is not this one's own: a tool that is no part
+    of the tools prefix (deferred, or web search) passes on the one before it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +75,13 @@ class Layout:
 
     positions: tuple[Position, ...]
     total_tokens: int
+    """The whole prompt: every position plus the uncached tail (0 for an empty request)."""
     root: bytes = b""
     """Digest of the workspace and model: the start of every key."""
     salt: bytes = b""
     """Digest of what invalidates the messages level only."""
+    system_salt: bytes = b""
+    """Digest of what invalidates the system and messages levels (not the tools)."""
     blocks: tuple[Mapping[str, Any], ...] = ()
     """The block objects behind the positions (to recognise them in the next request)."""
     marked: tuple[int, ...] | None = None
@@ -79,6 +94,15 @@ class Layout:
     """The message dicts (the very same ones in the next request are not looked into again)."""
     images: tuple[int, ...] = ()
     """Images in the messages up to and including each one (part of the messages salt)."""
+    citations: tuple[int, ...] = ()
+    """Blocks with citations enabled in the messages up to and including each one (a system salt)."""
+
+    def counts(self) -> dict[str, int]:
+        """The request's images and cited blocks, as the settings table reads them."""
+        return {
+            "images": self.images[-1] if self.images else 0,
+            "citations": self.citations[-1] if self.citations else 0,
+        }
 
     def markers(self) -> tuple[int, ...]:
         """Indices of the positions that carry a marker, in order."""
@@ -115,16 +139,6 @@ def _root(workspace: bytes, model: str) -> bytes:
     return hashlib.sha256(workspace + b"\0" + model.encode()).digest()
 
 
-def _salt_digest(salt: Mapping[str, Any]) -> bytes:
-    return hashlib.sha256(json.dumps(salt, sort_keys=True, default=str).encode()).digest()
-
-
-@functools.lru_cache(maxsize=64)
-def _plain_salt(images: int) -> bytes:
-    """The salt of a request with neither tool_choice nor thinking (most of them), by image count."""
-    return _salt_digest({"tool_choice": None, "thinking": None, "i": images})
-
-
 def count_images(message: Mapping[str, Any]) -> int:
     """Images in a message, those inside its tool results included (adding one anywhere counts)."""
     content = message.get("content") if isinstance(message, dict) else None
@@ -141,20 +155,18 @@ def count_images(message: Mapping[str, Any]) -> int:
     return count
 
 
-def _messages_salt(params: Mapping[str, Any], images: int) -> bytes:
-    """What invalidates only the messages level: tool_choice, thinking, and image presence."""
-    tool_choice, thinking = params.get("tool_choice"), params.get("thinking")
-    if tool_choice is None and thinking is None:
-        return _plain_salt(images)
-    return _salt_digest({"tool_choice": tool_choice, "thinking": thinking, "i": images})
-
-
 def message_blocks(message: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """A message's content as a list of blocks (a string is one text block)."""
     content = message.get("content", "")
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     return [b for b in content if isinstance(b, dict)]
+
+
+_Context = tuple[
+    bytes, tuple[bytes, bytes], TokenEstimator, Callable[[Mapping[str, Any]], bytes], RequestSettings
+]
+"""A request's (root, (system salt, messages salt), estimator, digest function, settings table)."""
 
 
 def _position(
@@ -165,28 +177,37 @@ def _position(
     message: int | None,
     role: str,
     before: Position | None,
-    context: tuple[bytes, bytes, TokenEstimator, Callable[[Mapping[str, Any]], bytes]],
+    context: _Context,
 ) -> Position:
     """The position of `block`, the `number`th of its level or message, right after `before`.
 
-    `context` is the request's (root, salt, estimator, digest function).  A key chains the key
-    before it (the root for the first), with the salt in between before the first messages position.
+    A key chains the key before it (the root for the first), with the system salt in between
+    before the first position past the tools and the messages salt before the first messages one.
+    A tool that is a setting (web search) or deferred passes the key before it on unchanged.
     """
-    root, salt, estimator, digest_of = context
-    key, total = (root, 0) if before is None else (before.key, before.cumulative)
+    root, salts, estimator, digest_of, settings = context
+    key, total = (root, 0) if before is None else (before.link or before.key, before.cumulative)
     digest = digest_of(block)
+    link = b""
     if level == "tools":
-        path, tag = f"tools.{number}", b"T"
-        tokens = estimator.tool(block, digest) + (TOOLS_PREAMBLE if number == 0 else 0)
-        kind, cacheable = "tool", True
+        path, tag, kind, cacheable = f"tools.{number}", b"T", "tool", True
+        part = settings.tool_role(block)
+        if part == "deferred":  # not in the prompt until tool search loads it: no tokens, no breakpoint
+            tokens, cacheable, link = 0, False, key
+        else:
+            tokens = estimator.tool(block, digest) + (TOOLS_PREAMBLE if total == 0 else 0)
+            if part == "setting":  # rendered into the system prompt: a system salt, not in the chain
+                link = key
     else:
+        if before is None or before.level == "tools":
+            key = _chain(key, b"S", salts[0])
         if level == "system":
             path, tag, framing = f"system.{number}", b"S", 0
         else:
             path, tag = f"messages.{message}.content.{number}", f"m{role}{message}.{number}".encode()
             framing = MESSAGE_OVERHEAD if number == 0 else 0
             if before is None or before.level != "messages":
-                key = _chain(key, b"M", salt)
+                key = _chain(key, b"M", salts[1])
         tokens = estimator.block(block, digest) + framing
         kind, cacheable = str(block.get("type")), _cacheable(block)
     return Position(
@@ -201,6 +222,7 @@ def _position(
         cacheable,
         digest,
         message,
+        link,
     )
 
 
@@ -212,6 +234,7 @@ def layout(
     memo: DigestMemo | None = None,
     previous: Layout | None = None,
     model: str | None = None,
+    settings: RequestSettings | None = None,
 ) -> Layout:
     """Flatten `params` (a Messages request body) into prefix positions.
 
@@ -222,7 +245,9 @@ def layout(
     `previous`, the positions a request shares with the previous one (the very
     same message dicts or block objects, as the session re-sends them, never
     changed in place) are reused, so a growing conversation costs only its new blocks.
+    `settings` is the invalidation table (the packaged one by default).
     """
+    settings = settings or default_settings()
     root = _root(workspace, model or str(params.get("model", "")))
     source = previous if previous is not None and previous.root == root else None
     messages: Sequence[Mapping[str, Any]] = params.get("messages") or ()
@@ -235,10 +260,15 @@ def layout(
         while same < limit and messages[same] is kept_messages[same]:
             same += 1
     images = list(source.images[:same]) if source is not None and same else []
+    citations = list(source.citations[:same]) if source is not None and same else []
     for message in messages[same:]:
         images.append((images[-1] if images else 0) + count_images(message))
-    salt = _messages_salt(params, images[-1] if images else 0)
-    context = (root, salt, estimator, memo.digest if memo is not None else block_digest)
+        citations.append((citations[-1] if citations else 0) + count_citations(message))
+    counts = {"images": images[-1] if images else 0, "citations": citations[-1] if citations else 0}
+    system_salt = settings.salt(params, counts, "system")
+    salt = settings.salt(params, counts, "messages")
+    digest_of = memo.digest if memo is not None else block_digest
+    context: _Context = (root, (system_salt, salt), estimator, digest_of, settings)
     # Positions are reused while every one so far was: a prefix of the source's.  Then the same
     # block object at the same index, level and message (and role) has the same path and key.
     reusing = source is not None
@@ -273,6 +303,8 @@ def layout(
 
     for number, tool in enumerate(params.get("tools") or ()):
         add("tools", number, tool, None, "")
+    if source is not None and source.system_salt != system_salt:
+        reusing = False  # every key past the tools changes
     system = params.get("system")
     if isinstance(system, str):
         system = [{"type": "text", "text": system}] if system else []
@@ -311,13 +343,15 @@ def layout(
         marked[:0] = [i for i in source.markers() if i < reused]
     return Layout(
         tuple(positions),
-        positions[-1].cumulative if positions else 0,
+        positions[-1].cumulative + settings.tail_tokens if positions else 0,
         root=root,
         salt=salt,
+        system_salt=system_salt,
         blocks=tuple(blocks),
         marked=tuple(marked),
         roles=tuple(roles),
         starts=tuple(starts),
         messages=tuple(messages),
         images=tuple(images),
+        citations=tuple(citations),
     )

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from anthropic.types import Message, Usage
 from pydantic import BaseModel, ConfigDict
 
+from .fmt import clock, plural
 from .models import Prices
 from .usage import Cost, Tokens, cost_of, tokens_of
 
@@ -69,6 +70,15 @@ class CallRecord(BaseModel):
             return "hit+write"
         return "hit" if t.read else "write" if t.written else "uncached"
 
+    def __repr__(self) -> str:
+        """What a person looks for (not the request and response dumped whole)."""
+        head = f"CallRecord(index={self.index}, kind={self.kind!r}, model={self.model!r}, "
+        head += f"started_at={clock(self.started_at)} UTC, outcome={self.outcome!r}"
+        if not self.ok:
+            return f"{head}, error={self.error!r})"
+        est = ", estimated" if self.estimated else ""
+        return f"{head}, tokens={self.tokens!r}, cost={self.cost}, latency_s={self.latency_s:.2f}{est})"
+
 
 class Totals(BaseModel):
     """Sums over a session's successful calls, and how many failed."""
@@ -79,6 +89,9 @@ class Totals(BaseModel):
     failed: int = 0
     tokens: Tokens = Tokens()
     cost: Cost = Cost()
+
+    def __repr__(self) -> str:
+        return f"Totals({plural(self.calls, 'call')}, {self.failed} failed, {self.tokens!r}, {self.cost!r})"
 
     def plus(self, record: CallRecord) -> Totals:
         """These totals with one more call: a view keeps a running sum instead of summing every call."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from anthropic.types import Usage
 from pydantic import BaseModel, ConfigDict
 
+from .fmt import LABELS, money, tokens
 from .models import Prices
 
 __all__ = ["Cost", "Tokens", "cost_of", "tokens_of"]
@@ -38,6 +39,24 @@ class Tokens(BaseModel):
     def prompt(self) -> int:
         """All input tokens of the call: uncached + written + read."""
         return self.uncached + self.written + self.read
+
+    def __repr__(self) -> str:
+        """In the API's order (cache read, cache write 5m/1h, uncached input, output), with commas."""
+        parts = ("read", "write_5m", "write_1h", "uncached", "output")
+        return "Tokens(" + ", ".join(f"{name}={getattr(self, name):,}" for name in parts) + ")"
+
+    __str__ = __repr__
+
+    def line(self, estimated: bool = False) -> str:
+        """`cache read 1,695 · cache write 5m 0 · uncached input 128 · output 87`: the API's
+        quantities in the words every view uses; `~` marks estimated figures."""
+        writes = [(ttl, n) for ttl, n in (("5m", self.write_5m), ("1h", self.write_1h)) if n]
+        write = " + ".join(f"{ttl} {tokens(n, estimated)}" for ttl, n in writes) or "0"
+        return (
+            f"{LABELS['read']} {tokens(self.read, estimated)} · {LABELS['write']} {write} · "
+            f"{LABELS['uncached']} {tokens(self.uncached, estimated)} · "
+            f"{LABELS['output']} {tokens(self.output, estimated)}"
+        )
 
 
 def tokens_of(usage: Usage) -> Tokens:
@@ -77,6 +96,19 @@ class Cost(BaseModel):
     def saving(self) -> float:
         """Positive when caching paid off; negative on a write that was never read."""
         return self.no_cache - self.total
+
+    def __repr__(self) -> str:
+        """Amounts as the views show them (`$0.0123`), not 17-digit floats; zero parts left out."""
+        parts = ("read", "write_5m", "write_1h", "uncached", "output")
+        shown = [f"{name}={money(getattr(self, name))}" for name in parts if getattr(self, name)]
+        head = f"total={money(self.total)}, no_cache={money(self.no_cache)}, saving={money(self.saving)}"
+        return f"Cost({', '.join([head, *shown])})"
+
+    def __str__(self) -> str:
+        saving = self.saving
+        if saving >= 0:
+            return f"{money(self.total)} (saved {money(saving)})"
+        return f"{money(self.total)} ({money(-saving)} more than uncached)"
 
     def __add__(self, other: Cost) -> Cost:
         fields = type(self).model_fields

@@ -3,8 +3,11 @@
 A request opts in with `diagnostics: {"previous_message_id": ...}`; the
 answer's `diagnostics.cache_miss_reason` names the first level that changed
 (model, tools, system, messages) with an estimate of the cache tokens that
-were missed, or `unavailable` when only settings such as `tool_choice` or
-`thinking` differ.  `null` means nothing diverged (or a first turn).
+were missed, or `unavailable` when model, tools and system match but a setting
+of the invalidation table (`core.cache_settings`: `tool_choice`, thinking, effort,
+speed, citations, web search, images) differs, as the docs say.  Levels are
+compared by their blocks, not their salted keys, so a setting is never
+reported as `system_changed`.  `null` means nothing diverged (or a first turn).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.cache_settings import default_settings
 from ..core.digest import block_digest
 from ..core.prefix import Layout
 
@@ -47,9 +51,18 @@ class Fingerprint:
     ) -> Fingerprint:
         """`params` as sent for `model` (its canonical id: an alias is not a change of model)."""
 
-        def level_key(level: str) -> bytes:
-            last = [p.key for p in lay.positions if p.level == level]
-            return last[-1] if last else b""
+        table = default_settings()
+
+        def level_digest(level: str) -> bytes:
+            return hashlib.sha256(b"".join(p.digest for p in lay.positions if p.level == level)).digest()
+
+        # Deferred tools and web search are no tools-level key: adding them is not a tools change.
+        tool_positions = [p for p in lay.positions if p.level == "tools"]
+        tools = [
+            p.digest
+            for p, t in zip(tool_positions, params.get("tools") or (), strict=True)
+            if table.tool_role(t) == "prefix"
+        ]
 
         # Markers move from turn to turn; block digests ignore them, so the comparison does too.
         roles = [str(m.get("role")) for m in params.get("messages") or ()]
@@ -58,14 +71,12 @@ class Fingerprint:
             if p.message is not None:
                 parts[p.message].append(p.digest)
         messages = tuple(hashlib.sha256(b"".join(part)).digest() for part in parts)
-        settings = block_digest(
-            {"tool_choice": params.get("tool_choice"), "thinking": params.get("thinking")}
-        )
+        settings = block_digest(table.diagnosed(params, lay.counts()))
         return cls(
             workspace,
             model,
-            level_key("tools"),
-            level_key("system"),
+            hashlib.sha256(b"".join(tools)).digest(),
+            level_digest("system"),
             messages,
             settings,
             tuple(p.key[:16] for p in lay.positions),

@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import math
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,8 +22,8 @@ from ..core.rules import Breakpoint, CacheRuleError, plan, resolve_breakpoints
 from ..core.tokens import TokenEstimator
 from .diagnostics import DEFAULT_HISTORY_BYTES, Fingerprint, History, diagnose
 from .errors import ApiError
-from .reply import Outcome, reply_content
-from .sse import message_events, truncate_to_tokens
+from .reply import Outcome, finish, reply_content
+from .sse import message_events
 from .table import CacheTable
 from .validate import validate_request
 
@@ -206,7 +206,7 @@ class Engine:
         outcome = self._cache(lay, points, info.id, info.min_cache_tokens)
         message_id = self._next_id("msg_emu_")
         content = reply_content(body, lay, outcome, self._next_id("toolu_emu_"))
-        content, output_tokens, stop_reason, stop_sequence = self._finish(content, body)
+        content, output_tokens, stop_reason, stop_sequence = finish(content, body, self._estimator)
         message: dict[str, Any] = {
             "id": message_id,
             "type": "message",
@@ -256,31 +256,6 @@ class Engine:
             hit_path=positions[found.hit].path if found.hit >= 0 else None,
         )
 
-    def _finish(
-        self, content: list[dict[str, Any]], body: Mapping[str, Any]
-    ) -> tuple[list[dict[str, Any]], int, str, str | None]:
-        """Apply stop_sequences and max_tokens to the reply, as generation meets them; count its tokens.
-
-        The reply stops at the earliest stop sequence in its text, unless `max_tokens` runs out first.
-        """
-        limit = int(body["max_tokens"])
-        if limit == 0:
-            return [], 0, "max_tokens", None
-        content, stop = _cut_at_stop(content, body.get("stop_sequences") or ())
-        total = sum(self._block_tokens(b) for b in content)
-        if total > limit:
-            text = truncate_to_tokens(str(content[0].get("text", "")), limit, self._estimator.text)
-            return [{"type": "text", "text": text}], self._estimator.text(text), "max_tokens", None
-        if stop is not None:
-            return content, total, "stop_sequence", stop
-        reason = "tool_use" if content[-1]["type"] == "tool_use" else "end_turn"
-        return content, total, reason, None
-
-    def _block_tokens(self, block: Mapping[str, Any]) -> int:
-        if block["type"] == "text":
-            return self._estimator.text(block["text"])
-        return self._estimator.tool({"name": block["name"], "input": block["input"]})
-
 
 def _checked_step(seconds: float, offset: float) -> float:
     """`seconds` as a float once it is a number in range; compared before any conversion, so a
@@ -296,18 +271,3 @@ def _checked_step(seconds: float, offset: float) -> float:
     if offset + seconds > MAX_OFFSET_S:
         raise ValueError(f"the clock may move at most {MAX_OFFSET_S:,} seconds (100 years) until reset")
     return float(seconds)
-
-
-def _cut_at_stop(
-    content: list[dict[str, Any]], stops: Sequence[str]
-) -> tuple[list[dict[str, Any]], str | None]:
-    """The reply up to the earliest stop sequence in its text (and that sequence), else as it is."""
-    for i, block in enumerate(content):
-        if block["type"] != "text":
-            continue
-        text = block["text"]
-        found = [(text.find(stop), stop) for stop in stops if stop and stop in text]
-        if found:
-            at, stop = min(found, key=lambda hit: hit[0])
-            return [*content[:i], {"type": "text", "text": text[:at]}], stop
-    return content, None

@@ -1,15 +1,22 @@
-"""The emulator's deterministic answers: a report of what it saw, or a tool call.
+"""The emulator's deterministic answers: a report of what it saw, or a tool call, cut as generation is.
 
 The emulator is not a model.  Its text says so and describes the request and
 its cache outcome, which is what someone exploring caching wants to read.
 Tool rule (documented in the README): when tools are given, `tool_choice`
 allows them, and the last user turn's text names a tool as a word, the reply
 is a `tool_use` of the first tool named (in the order of `tools`); a turn of
-tool results is answered with text, so a tool loop always ends.
+tool results is answered with text, so a tool loop always ends.  A forced
+`tool_choice` (`tool` or `any`) prefills the assistant turn with the call, so
+the reply is the `tool_use` block alone, as on the real API; under `auto` a
+short text comes before it.  With `thinking` on (enabled or adaptive) a
+`thinking` block with a signature comes first, saying that nothing thinks here;
+its tokens are output tokens, within the budget.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -17,8 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.prefix import Layout, message_blocks
+from ..core.tokens import TokenEstimator
+from .sse import truncate_to_tokens
 
-__all__ = ["Outcome", "reply_content"]
+__all__ = ["Outcome", "finish", "reply_content"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +50,10 @@ _PLACEHOLDER: dict[str, Any] = {
     "object": {},
     "null": None,
 }
+
+
+#: `tool_choice` types that force a tool call: the reply starts with it, no text before.
+_FORCED = frozenset({"tool", "any"})
 
 
 def _example_input(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,18 +122,39 @@ def _report(params: Mapping[str, Any], lay: Layout, outcome: Outcome, text: str)
     )
 
 
+def _thinking(params: Mapping[str, Any], lay: Layout) -> list[dict[str, Any]]:
+    """A thinking block, signed, when the request turns thinking on; else nothing."""
+    config = params.get("thinking") or {}
+    if config.get("type") not in ("enabled", "adaptive"):
+        return []
+    budget = config.get("budget_tokens")
+    mode = f"a budget of {budget:,} tokens" if budget else "adaptive thinking"
+    thought = (
+        f"Offline emulator, {mode}: nothing thinks here. The request has {len(lay.positions)} blocks "
+        f"and an estimated {lay.total_tokens:,} input tokens; the answer is a report of them."
+    )
+    digest = hashlib.sha256(b"pcache-emulator-thinking\0" + thought.encode()).digest()
+    return [{"type": "thinking", "thinking": thought, "signature": base64.b64encode(digest).decode()}]
+
+
 def reply_content(
     params: Mapping[str, Any], lay: Layout, outcome: Outcome, tool_use_id: str
 ) -> list[dict[str, Any]]:
     """The response's content blocks for this request (before any max_tokens cut)."""
+    return [*_thinking(params, lay), *_answer(params, lay, outcome, tool_use_id)]
+
+
+def _answer(
+    params: Mapping[str, Any], lay: Layout, outcome: Outcome, tool_use_id: str
+) -> list[dict[str, Any]]:
     texts, has_results = _last_user_texts(params.get("messages") or ())
     tool = _chosen_tool(params, " ".join(texts), has_results)
     if tool is not None:
         arguments = _example_input(tool.get("input_schema") or {})
-        return [
-            {"type": "text", "text": f"Calling `{tool['name']}` (offline emulator)."},
-            {"type": "tool_use", "id": tool_use_id, "name": tool["name"], "input": arguments},
-        ]
+        call = {"type": "tool_use", "id": tool_use_id, "name": tool["name"], "input": arguments}
+        if (params.get("tool_choice") or {}).get("type") in _FORCED:
+            return [call]
+        return [{"type": "text", "text": f"Calling `{tool['name']}` (offline emulator)."}, call]
     # The prompt is the turn's last text (context added before it shares the turn).
     text = texts[-1] if texts else ""
     if has_results:
@@ -134,3 +168,64 @@ def reply_content(
             default=str,
         )
     return [{"type": "text", "text": _report(params, lay, outcome, text)}]
+
+
+def finish(
+    content: list[dict[str, Any]], body: Mapping[str, Any], estimator: TokenEstimator
+) -> tuple[list[dict[str, Any]], int, str, str | None]:
+    """The reply as generation meets `stop_sequences` and `max_tokens`: (content, output tokens,
+    stop_reason, stop_sequence).
+
+    The reply stops at the earliest stop sequence in its text, unless `max_tokens` runs out first:
+    then it keeps the tokens that fit, at least one (`max_tokens: 1` gives a one-token text, as on
+    the real API), and a tool call cut short keeps its name with an empty input.  Thinking comes
+    first and counts as output: what follows it gets what is left.
+    """
+    limit = int(body["max_tokens"])
+    if limit == 0:
+        return [], 0, "max_tokens", None
+    thought = [b for b in content if b["type"] == "thinking"]  # first, and counted as output
+    spent = sum(_block_tokens(b, estimator) for b in thought)
+    if thought and spent < limit:
+        rest, tokens, stop_reason, sequence = finish(
+            content[len(thought) :], {**body, "max_tokens": limit - spent}, estimator
+        )
+        return [*thought, *rest], spent + tokens, stop_reason, sequence
+    content, stop = _cut_at_stop(content, body.get("stop_sequences") or ())
+    total = sum(_block_tokens(b, estimator) for b in content)
+    if total > limit:
+        first = content[0]
+        if first["type"] == "thinking":  # the limit ran out while thinking
+            cut = truncate_to_tokens(str(first["thinking"]), limit, estimator.text)
+            return [{**first, "thinking": cut}], estimator.text(cut), "max_tokens", None
+        if first["type"] != "text":
+            return [{**first, "input": {}}], limit, "max_tokens", None
+        text = truncate_to_tokens(str(first["text"]), limit, estimator.text)
+        return [{"type": "text", "text": text}], estimator.text(text), "max_tokens", None
+    if stop is not None:
+        return content, total, "stop_sequence", stop
+    reason = "tool_use" if content[-1]["type"] == "tool_use" else "end_turn"
+    return content, total, reason, None
+
+
+def _block_tokens(block: Mapping[str, Any], estimator: TokenEstimator) -> int:
+    if block["type"] == "text":
+        return estimator.text(block["text"])
+    if block["type"] == "thinking":
+        return estimator.text(block["thinking"])
+    return estimator.tool({"name": block["name"], "input": block["input"]})
+
+
+def _cut_at_stop(
+    content: list[dict[str, Any]], stops: Sequence[str]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The reply up to the earliest stop sequence in its text (and that sequence), else as it is."""
+    for i, block in enumerate(content):
+        if block["type"] != "text":
+            continue
+        text = block["text"]
+        found = [(text.find(stop), stop) for stop in stops if stop and stop in text]
+        if found:
+            at, stop = min(found, key=lambda hit: hit[0])
+            return [*content[:i], {"type": "text", "text": text[:at]}], stop
+    return content, None

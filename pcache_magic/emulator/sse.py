@@ -1,14 +1,15 @@
 """A Message as the API streams it: the SSE event sequence, with usage where the API puts it.
 
 `message_start` carries the full input usage, cache fields included (code that
-reads only `message_delta` loses them); `message_delta.usage` is cumulative.
+reads only `message_delta` loses them); `message_delta.usage` is cumulative.  A
+thinking block streams `thinking_delta`s, then one `signature_delta`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 __all__ = ["message_events", "truncate_to_tokens"]
@@ -41,6 +42,10 @@ def message_events(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         if block["type"] == "text":
             opening: dict[str, Any] = {"type": "text", "text": ""}
             deltas = [{"type": "text_delta", "text": t} for t in _text_chunks(block["text"])]
+        elif block["type"] == "thinking":  # the thought in pieces, then its signature in one
+            opening = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [{"type": "thinking_delta", "thinking": t} for t in _text_chunks(block["thinking"])]
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
         else:
             opening = {**block, "input": {}}
             raw = json.dumps(block["input"], allow_nan=False)
@@ -73,14 +78,27 @@ def message_events(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return events
 
 
-def truncate_to_tokens(text: str, limit: int, count: Callable[[str], int]) -> str:
-    """The longest word-aligned prefix of `text` that counts at most `limit` tokens."""
-    words = _CHUNK.findall(text)
-    lo, hi = 0, len(words)
+def _longest(pieces: Sequence[str], fits: Callable[[str], bool]) -> int:
+    """How many leading `pieces` fit, by bisection (`fits` is monotone in the prefix)."""
+    lo, hi = 0, len(pieces)
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if count("".join(words[:mid])) <= limit:
+        if fits("".join(pieces[:mid])):
             lo = mid
         else:
             hi = mid - 1
-    return "".join(words[:lo])
+    return lo
+
+
+def truncate_to_tokens(text: str, limit: int, count: Callable[[str], int]) -> str:
+    """The longest word-aligned prefix of `text` that counts at most `limit` tokens.
+
+    When not even the first word fits, the longest piece of it that does, at least one character
+    if `limit` >= 1: generation emits a token, never nothing (`max_tokens: 1` gives one).
+    """
+    words = _CHUNK.findall(text)
+    kept = _longest(words, lambda t: count(t) <= limit)
+    if kept or limit < 1 or not words:
+        return "".join(words[:kept])
+    first = words[0]
+    return first[: max(1, _longest(list(first), lambda t: count(t) <= limit))]

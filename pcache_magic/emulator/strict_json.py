@@ -1,77 +1,7 @@
-"""Strict JSON (RFC 8259) both ways: what the emulator accepts and what it writes.
-
-Python's `json` takes `NaN` and `Infinity`, turns `1e400` into `inf`, keeps a lone UTF-16
-surrogate (`"\\ud800"`) as a string that later fails to encode, and recurses as deep as the
-document nests. Each of those would surface far from the request as a 500; here they are a
-`ValueError` with a one-line reason at the door, and nothing non-standard goes out.
-"""
+"""Strict JSON for the emulator's wire: `core.strict_json`, which the session's store shares."""
 
 from __future__ import annotations
 
-import json
-import math
-import re
-from typing import Any, NoReturn
+from ..core.strict_json import MAX_DEPTH, dumps, loads
 
 __all__ = ["MAX_DEPTH", "dumps", "loads"]
-
-#: Deepest nesting accepted: deep enough for any tool schema, shallow enough that every
-#: recursive consumer (validation, digests, token counts) stays far from Python's recursion limit.
-MAX_DEPTH = 100
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a valid JSON value")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text[:40]} is out of range for a number")
-    return value
-
-
-def _check_text(text: str) -> None:
-    if not text.isascii() and (found := _SURROGATE.search(text)):
-        raise ValueError(f"lone surrogate \\u{ord(found.group()):04x} is not valid Unicode")
-
-
-def _check(data: Any, max_depth: int) -> None:
-    """Depth and surrogates, walked with an explicit stack (never recursion)."""
-    stack: list[tuple[Any, int]] = [(data, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, str):
-            _check_text(node)
-            continue
-        if not isinstance(node, dict | list):
-            continue
-        if depth > max_depth:
-            raise ValueError(f"nesting deeper than {max_depth} levels")
-        if isinstance(node, dict):
-            for key, value in node.items():
-                _check_text(key)
-                stack.append((value, depth + 1))
-        else:
-            stack.extend((value, depth + 1) for value in node)
-
-
-def loads(body: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse strict JSON; ValueError with a one-line reason for anything else."""
-    try:  # UTF-8 only (json.loads would guess UTF-16 and pass encoded surrogates through)
-        text = body.decode() if isinstance(body, bytes) else body
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"the body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    try:
-        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
-    except RecursionError:  # deeper than the C parser goes: certainly deeper than max_depth
-        raise ValueError(f"nesting deeper than {max_depth} levels") from None
-    _check(data, max_depth)
-    return data
-
-
-def dumps(data: Any) -> str:
-    """Compact JSON as the API writes it; ValueError rather than a non-finite number."""
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

@@ -17,8 +17,9 @@ the API applies to a JSON body (validated as they are, they would pass bad bodie
 - ``_PATCHES`` adds what the API enforces that the SDK's types do not say.
 
 Stage two (empty text, blocks in the wrong turn, duplicate tool names, pre-warming, thinking
-budget, tool pairs) is the API's rules rather than a shape, and runs only on a body that passed
-stage one. Cross-block cache rules (breakpoint count, TTL order) are the engine's.
+budget and what thinking excludes: a forced tool choice, a temperature other than 1; tool pairs)
+is the API's rules rather than a shape, and runs only on a body that passed stage one.
+Cross-block cache rules (breakpoint count, TTL order) are the engine's.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ _BUDGET = (
     " at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
     "#max-tokens-and-context-window-size"
 )
+_FORCED_WITH_THINKING = "Thinking may not be enabled when tool_choice forces tool use."
+_TEMPERATURE = "`temperature` may only be set to 1 when thinking is enabled or in adaptive mode"
 _NOT_EMPTY = ": all messages must have non-empty content except for the optional final assistant message"
 _ASSISTANT_ONLY = frozenset({"tool_use", "thinking", "redacted_thinking"})
 _USER_ONLY = frozenset({"tool_result", "image", "document"})
@@ -271,6 +274,10 @@ def validate_request(body: object, *, known_model: Callable[[str], bool], counti
                 raise ApiError.invalid(_PREWARM + what)
     if not counting and thinking == "enabled" and body["thinking"]["budget_tokens"] >= body["max_tokens"]:
         raise ApiError.invalid(_BUDGET)
+    if not counting and thinking == "enabled" and choice in ("any", "tool"):
+        raise ApiError.invalid(_FORCED_WITH_THINKING)
+    if not counting and thinking in ("enabled", "adaptive") and body.get("temperature", 1) != 1:
+        raise ApiError.invalid(_TEMPERATURE)
     tools = [tool["name"] for tool in body.get("tools", ())]
     if choice in ("any", "tool") and not tools:
         raise ApiError.invalid("tool_choice: tool_choice may only be specified while providing tools.")

@@ -11,10 +11,11 @@ show it as a one-line UsageError.
 from __future__ import annotations
 
 import ast
-import hashlib
+import itertools
 import json
+import math
 import re
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,11 +29,17 @@ __all__ = [
     "context_content",
     "parse_duration",
     "parse_tools",
-    "short_hash",
     "system_text",
 ]
 
-_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
+#: A duration's parts: a number and a unit (`90s`, `90 minutes`, `1h30m`, `1 h 30 min`, `1d`).
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)\s*,?\s*")
+_DURATION_UNITS: dict[str, float] = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1.0),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60.0),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600.0),
+    **dict.fromkeys(("d", "day", "days"), 86400.0),
+}
 
 
 def clean_text(cell: str | None) -> str:
@@ -42,11 +49,6 @@ def clean_text(cell: str | None) -> str:
     cache on the next run; trimming it keeps re-runs byte-identical.
     """
     return (cell or "").strip("\n").rstrip()
-
-
-def short_hash(text: str) -> str:
-    """Eight hex digits naming a text (for stable default block names)."""
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def context_content(
@@ -159,19 +161,34 @@ def _checked(specs: list[ToolSpec]) -> list[ToolSpec]:
     return specs
 
 
-def parse_duration(text: str) -> float:
-    """Seconds from `90`, `90s`, `6m`, `1h30m` or `1.5h`; ValueError with an example otherwise."""
+def parse_duration(text: str, limit: float | None = None) -> float:
+    """Seconds from `90`, `90s`, `90m`, `90 minutes`, `1h30m`, `1.5h`, `2h` or `1d`; ValueError
+    with an example otherwise.  `limit`: the most allowed (the emulator clock's longest move)."""
     value = text.strip().lower()
     try:
         seconds = float(value)
     except ValueError:
-        match = _DURATION.fullmatch(value)
-        if not value or match is None or not any(match.groups()):
-            raise ValueError(f"Cannot read the duration {text!r}; write e.g. 6m, 90s, 1h30m, 300.") from None
-        hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
-        seconds = hours * 3600 + minutes * 60 + secs
-    if seconds < 0 or seconds != seconds or seconds == float("inf"):
+        seconds = _duration_parts(value, text)
+    if seconds < 0 or not math.isfinite(seconds):
         raise ValueError(f"The duration {text!r} must be a finite number of seconds >= 0, e.g. 6m.")
+    if limit is not None and seconds > limit:
+        raise ValueError(f"The duration {text!r} is too long: at most {limit / 86400:,.0f} days at a time.")
+    return seconds
+
+
+def _duration_parts(value: str, text: str) -> float:
+    """`1h30m` or `2 hours 5 minutes`: each unit once, the parts covering the whole text."""
+    unreadable = f"Cannot read the duration {text!r}; write e.g. 6m, 90s, 1h30m, 300."
+    seconds, seen, at = 0.0, set(), 0
+    for match in _DURATION_PART.finditer(value):
+        unit = _DURATION_UNITS.get(match.group(2))
+        if match.start() != at or unit is None or unit in seen:
+            raise ValueError(unreadable)
+        seen.add(unit)
+        seconds += float(match.group(1)) * unit
+        at = match.end()
+    if not seen or at != len(value):
+        raise ValueError(unreadable)
     return seconds
 
 
@@ -212,27 +229,62 @@ class _Run:
     before: list[str] = field(default_factory=list)
 
 
+def _candidates(stem: str) -> Iterator[str]:
+    """`stem`, `stem-2`, `stem-3`...: the names a block may take, the plainest first."""
+    yield stem
+    for n in itertools.count(2):
+        yield f"{stem}-{n}"
+
+
 class CellBlocks:
     """Which blocks each notebook cell made, so that re-running a cell replaces them.
 
-    A cell's default names are `<kind>-<cell id>` (then `-2`, `-3` when one run
-    makes several), so a re-run lands on the same names and the blocks are
-    replaced where they stand.  If the cell now makes a differently named
-    block (another magic, or `--name`), `replaces` names the old one to drop.
+    A block's default name is read from the cell (`names.derived`); a name another block
+    holds gets `-2`, `-3`...  A cell keeps the name it gave a block on its earlier runs, so a
+    re-run lands on the same name and replaces the block where it stands.  If the cell now
+    makes a differently named block (other first words, another file, `--name`), `replaces`
+    names the old one, which the magic puts the new block in place of.
+
+    Without a cell id (a plain IPython shell) a block of the same kind and name is taken to
+    be this cell's own: it is replaced, as a re-run would.
     """
 
     def __init__(self) -> None:
         self._cells: dict[str, _Run] = {}
 
-    def plan(self, cell: str | None, run: Hashable, kind: str, explicit: str | None, derived: str) -> Naming:
-        if cell is None:
-            return Naming(explicit or derived)
-        entry = self._cells.get(cell)
-        index = len(entry.names) if entry is not None and entry.run == run else 0
-        before = (entry.before if entry.run == run else entry.names) if entry is not None else []
-        name = explicit or f"{kind}-{cell[:8]}" + (f"-{index + 1}" if index else "")
+    def plan(
+        self,
+        cell: str | None,
+        run: Hashable,
+        kind: str,
+        explicit: str | None,
+        derived: str,
+        taken: Mapping[str, str] | None = None,
+    ) -> Naming:
+        """The name for the next block of `kind`; `taken` maps the conversation's names to kinds."""
+        taken = taken or {}
+        entry = self._cells.get(cell) if cell is not None else None
+        same_run = entry is not None and entry.run == run
+        index = len(entry.names) if entry is not None and same_run else 0
+        before = (entry.before if same_run else entry.names) if entry is not None else []
         old = before[index] if index < len(before) else None
-        return Naming(name, old if old != name else None, cell, run)
+        others = {n for c, e in self._cells.items() if c != cell for n in e.names}
+        if same_run and entry is not None:
+            others.update(entry.names)  # the blocks this run already made are not to be replaced
+
+        def free(name: str) -> bool:
+            if name not in taken or name == old:
+                return name not in others
+            return name not in others and taken[name] == kind and (cell is None or name not in before)
+
+        family = re.compile(re.escape(derived) + r"(-\d+)?")
+        if explicit:
+            name = explicit
+        elif old is not None and family.fullmatch(old) and old not in others:
+            name = old  # the cell's earlier name stays, suffix and all
+        else:
+            name = next(c for c in _candidates(derived) if free(c))
+        return Naming(name, old if old is not None and old != name else None, cell, run)
 
     def commit(self, naming: Naming) -> None:
         """Record a block the cell made (only once the session accepted it)."""

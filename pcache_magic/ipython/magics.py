@@ -1,8 +1,10 @@
 """The IPython magics: parse the line, call the Session, show what happened.
 
 Thin on purpose: the Session owns the conversation, the calls and the cache
-bookkeeping; `cells` turns cells and files into content and names; `store`
-saves and exports; `_output` and the view draw.  The one Session lives on the
+bookkeeping; `cells` turns cells and files into content, `names` gives blocks
+readable names; `expand` puts `{var}` into a prompt, `turn` sends and shows a
+`%%claude` turn; `help` lists the magics; `store` saves and exports; `output`
+and the view draw.  The one Session lives on the
 `ClaudeMagics` instance (no module-level state); its settings are traitlets
 (`_settings.SessionMagics`), so `%config ClaudeMagics.model = "..."` reaches it.
 Every mistake on a magic line ends as a one-line `UsageError` and leaves the
@@ -15,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from IPython.core.error import UsageError
-from IPython.core.magic import cell_magic, line_cell_magic, line_magic, magics_class
+from IPython.core.magic import cell_magic, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument
 from IPython.display import display
 
@@ -24,10 +26,14 @@ from ..core.fmt import duration
 from ..core.toolspec import tool_param
 from ..core.ttl import TTLS
 from ..session import store
-from . import cells
-from .args import magic_arguments, no_arguments, parse_argstring
-from .output import Reply, SessionTables, Summary, clock_report, one_line, tool_runner, usage_errors
+from ..session.blocks import take_place
+from . import cells, expand, names
+from .args import magic_arguments, no_arguments, parse_argstring, without_comment
+from .formats import FORMATS, reply_text
+from .help import HelpText, describe
+from .output import SessionTables, Summary, clock_report, one_line, usage_errors
 from .settings import MODES, MODES_HELP, SessionMagics
+from .turn import check_max_tokens, run_turn
 
 __all__ = ["ClaudeMagics"]
 
@@ -36,7 +42,9 @@ __all__ = ["ClaudeMagics"]
 
 
 def _cache_arg(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = argument("--name", help="Block name (default: one per cell; a re-run replaces it).")(func)
+    func = argument(
+        "--name", help="Block name (default: the file, the first words or the tools; a re-run replaces it)."
+    )(func)
     return argument(
         "--cache", nargs="?", const=True, choices=TTLS, metavar="5m|1h", help="Cache up to this block."
     )(func)
@@ -50,11 +58,14 @@ class ClaudeMagics(SessionMagics):
     def _add(self, kind: str, explicit: str | None, derived: str, make: Callable[[str], Block]) -> Block:
         """Add the cell's block under its name; a re-run replaces what the cell made before."""
         cell, run = cells.cell_id(self._ip)
-        naming = self._cells.plan(cell, run, kind, explicit, derived)
+        taken = {b.name: b.kind for b in self.session.conversation.blocks}
+        naming = self._cells.plan(cell, run, kind, explicit, derived, taken)
         with usage_errors(self.session):
             block = make(naming.name)
         self._cells.commit(naming)
         if naming.replaces in self.session.conversation.names():
+            if naming.name not in taken:  # renamed: the block takes the old one's place
+                take_place(self.session.conversation, naming.name, cast(str, naming.replaces))
             self.session.drop(cast(str, naming.replaces))
         estimate = self.session.estimator
         size = sum(estimate.tool(i) if block.role == "tools" else estimate.block(i) for i in block.content)
@@ -64,6 +75,10 @@ class ClaudeMagics(SessionMagics):
         for f in findings:  # what the next call will meet, said now rather than at send time
             if f.level != "info" and f.block in (None, block.name):
                 print(f"  {f.level}: {f.message} {f.fix}")
+        session = self.session
+        impact = session.book.edit_impact(*session.next_request(), session.info, session.now())
+        if impact is not None:  # an edit inside the cached prefix: its price before it is paid
+            print(f"  note: {impact.text()}")
         return block
 
     @magic_arguments("%claude_system")
@@ -83,11 +98,10 @@ class ClaudeMagics(SessionMagics):
             raise UsageError(one_line(error)) from None
         if not text:
             raise UsageError("The cell is empty: write the system prompt below %%claude_system (or --file).")
-        first = args.file[0] if args.file else None
         self._add(
             "system",
             args.name,
-            f"system:{first}" if first else "system",
+            names.derived("system", cells.clean_text(cell), args.file),
             lambda n: self.session.system(text, cache=args.cache, name=n),
         )
 
@@ -109,13 +123,10 @@ class ClaudeMagics(SessionMagics):
             raise UsageError(one_line(error)) from None
         if not content:
             raise UsageError("Nothing to add: the cell is empty and no --file or --image was given.")
-        first = (args.file or args.image or [None])[0]
-        first_line = cells.clean_text(cell).lstrip().splitlines()[0] if not first else ""
-        derived = f"context:{first or cells.short_hash(first_line)}"
         self._add(
             "context",
             args.name,
-            derived,
+            names.derived("context", cells.clean_text(cell), [*args.file, *args.image]),
             lambda n: self.session.context(content, cache=args.cache, name=n, source=source),
         )
 
@@ -140,7 +151,7 @@ class ClaudeMagics(SessionMagics):
                 if not callable(fn):
                     raise UsageError(f"--run: there is no function named {param['name']!r} in the notebook.")
                 runners[param["name"]] = fn
-        derived = f"tools:{params[0]['name']}"
+        derived = names.derived("tools", tools=[p["name"] for p in params])
         block = self._add(
             "tools", args.name, derived, lambda n: self.session.tools(specs, cache=args.cache, name=n)
         )
@@ -149,83 +160,95 @@ class ClaudeMagics(SessionMagics):
             self._runners[block.name] = runners
 
     # -- calls ----------------------------------------------------------------------------------
-    def _forget_turn(self, name: str) -> None:
-        """Drop a named prompt and its replies, so asking again replaces the whole turn.
-
-        Replacing only the prompt in place would leave its old reply after it,
-        and a request may not end on an assistant turn.
-        """
-        blocks = self.session.conversation.blocks
-        start = next((i for i, b in enumerate(blocks) if b.name == name), None)
-        if start is None:
-            return
-        if blocks[start].kind != "prompt":
-            raise UsageError(f"{name!r} names a {blocks[start].kind} block; give the turn another --name.")
-        end = next((i for i in range(start + 1, len(blocks)) if blocks[i].kind == "prompt"), len(blocks))
-        turn = [blocks[start], *(b for b in blocks[start + 1 : end] if b.kind in ("reply", "tool_result"))]
-        for block in turn:
-            self.session.drop(block.name)
-
     @magic_arguments("%claude")
     @argument("--model", help="Model for this turn only.")
     @argument("--max-tokens", type=int, help="max_tokens for this turn only.")
     @argument("--no-stream", action="store_true", help="Wait for the whole reply.")
     @argument("--cache", choices=MODES, help=MODES_HELP + " Default: ClaudeMagics.cache_mode.")
     @argument("--name", help="Name the turn (a re-run then replaces it; default: a new turn each run).")
-    @cell_magic
-    def claude(self, line: str, cell: str) -> None:
-        """The cell is the next user turn; the reply streams in, then one line of usage per call."""
+    @argument("-o", "--out", metavar="NAME", help="Also keep the reply's text in the notebook variable NAME.")
+    @argument(
+        "--format",
+        choices=FORMATS,
+        default="markdown",
+        help="Show the reply rendered, as plain text, or its code.",
+    )
+    @argument("--no-expand", action="store_true", help="Send {name} as written (no notebook variables).")
+    @no_var_expand
+    @line_cell_magic
+    def claude(self, line: str, cell: str | None = None) -> None:
+        """The cell is the next user turn; the reply streams in, then one line of usage per call.
+
+        `{name}` or `{name.attr}` puts a notebook variable's value into the message (`{{name}}`
+        keeps the braces; other braces are sent as written).  `%claude` (one %) sends nothing: it
+        shows this help (a one-line question would be taken by IPython's `?` help syntax).
+        """
+        if cell is None:
+            if without_comment(line).strip():
+                raise UsageError("%claude sends nothing: write your message on the lines below %%claude.")
+            self.claude_help("claude")
+            return
         args = parse_argstring(self.claude, line)
         prompt = cells.clean_text(cell)
         if not prompt:
             raise UsageError("The cell is empty: write your message below %%claude.")
-        if args.max_tokens is not None and args.max_tokens < 1:
-            raise UsageError(
-                "--max-tokens must be at least 1 (%claude_prewarm fills the cache without output)."
-            )
-        with usage_errors(self.session):
-            info = self.session.models.get(args.model or self.session.model)
-        limit = self.session.max_tokens if args.max_tokens is None else args.max_tokens
-        if not 1 <= limit <= info.max_output_tokens:
-            where = "--max-tokens" if args.max_tokens is not None else "ClaudeMagics.max_tokens"
-            raise UsageError(f"{where} is {limit:,}; {info.id} takes 1 to {info.max_output_tokens:,}.")
-        stream = self.stream and not args.no_stream
-        rich = "text/markdown" in getattr(self._ip.display_formatter, "active_types", ())
-        reply = Reply(rich, live=stream)
-        live = set(self.session.conversation.names())
-        table = {k: fn for block, fns in self._runners.items() if block in live for k, fn in fns.items()}
-        runner = tool_runner(table, self._ip.user_ns, reply) if table else None
-        first = len(self.session.calls)
-        saved = self.session.conversation.copy_state()
         try:
-            with usage_errors(self.session):
-                if args.name:
-                    self._forget_turn(args.name)
-                message = self.session.ask(
-                    prompt,
-                    stream=stream,
-                    on_text=reply.write,
-                    cache=args.cache,
-                    model=args.model,
-                    max_tokens=args.max_tokens,
-                    name=args.name,
-                    run_tool=runner,
-                    max_tool_rounds=self.max_tool_rounds,
-                )
-        except BaseException:
-            if args.name:  # the session rolled back its own part; put back the turn forgotten above
-                self.session.conversation = saved
-            raise
-        finally:
-            reply.flush()
-        reply.finish(self.session.calls[first:], message.stop_reason)
-        if runner is not None and message.stop_reason == "tool_use":
-            print(f"Stopped after {self.max_tool_rounds} tool rounds (ClaudeMagics.max_tool_rounds).")
+            out = expand.out_name(args.out, self._ip.user_ns) if args.out is not None else None
+            prompt = prompt if args.no_expand else expand.expand(prompt, self._ip.user_ns)
+        except expand.ExpandError as error:
+            raise UsageError(f"Not sent: {error}") from None
+        check_max_tokens(self.session, args.model, args.max_tokens)
+        records = run_turn(
+            self.session,
+            prompt,
+            model=args.model,
+            max_tokens=args.max_tokens,
+            cache=args.cache,
+            name=args.name,
+            stream=self.stream and not args.no_stream,
+            fmt=args.format,
+            rich="text/markdown" in getattr(self._ip.display_formatter, "active_types", ()),
+            runners=self._runners,
+            namespace=self._ip.user_ns,
+            max_tool_rounds=self.max_tool_rounds,
+        )
+        if out is not None:
+            self._ip.user_ns[out] = reply_text(records)
 
+    @magic_arguments()
+    @argument("magic", nargs="?", help="One magic's full help, e.g. claude_context (default: all, briefly).")
+    @line_magic
+    def claude_help(self, line: str) -> None:
+        """Every pcache_magic magic with its flags, read from the magics themselves."""
+        args = parse_argstring(self.claude_help, line)
+        magics = describe(self.magics)
+        if args.magic is None:
+            display(HelpText(magics))
+            return
+        wanted = args.magic.lstrip("%")
+        chosen = [m for m in magics if m.name in (wanted, f"claude_{wanted}")]
+        if not chosen:
+            known = ", ".join(m.name for m in magics)
+            raise UsageError(f"No magic named {args.magic!r}; the magics are: {known}.")
+        display(HelpText(chosen[:1], full=True))
+
+    @magic_arguments()
+    @argument(
+        "--keep-warm",
+        choices=["on", "off"],
+        help="on: refresh entries just before they die while a refresh costs less than a rewrite.",
+    )
     @line_magic
     def claude_prewarm(self, line: str) -> None:
         """Fill the cache for the conversation so far without generating (`max_tokens: 0`)."""
-        no_arguments("claude_prewarm", line)
+        args, keeper = parse_argstring(self.claude_prewarm, line), self.session.keepwarm
+        if args.keep_warm is not None:
+            if args.keep_warm == "on":
+                keeper.start()
+            else:
+                keeper.stop()
+            print(f"Keep-warm {args.keep_warm}.", *[f"  {a.text()}" for a in keeper.advice()], sep="\n")
+            return
         with usage_errors(self.session):
             self.session.prewarm()
         display(Summary(self.session.calls[-1]))
@@ -235,8 +258,9 @@ class ClaudeMagics(SessionMagics):
     @argument(
         "command", nargs="?", default="show", choices=["show", "reset", "drop", "save", "load", "export"]
     )
-    @argument("target", nargs="?", help="NAME for drop, PATH for save and load, python or json for export.")
+    @argument("target", nargs="?", help="NAME to drop, PATH to save or load, python|ipynb|json to export.")
     @argument("path", nargs="?", help="For export: write to this file instead of printing.")
+    @argument("--max-mb", type=float, help="For load: the largest file read, in MB (default 64).")
     @line_magic
     def claude_session(self, line: str) -> None:
         """Show, reset, drop a block from, save, load or export the session (default: show)."""
@@ -247,6 +271,8 @@ class ClaudeMagics(SessionMagics):
             raise UsageError(f"%claude_session {command} needs {needs[command]}.")
         if (args.path and command != "export") or (target and command in ("show", "reset")):
             raise UsageError(f"Too many arguments for %claude_session {command}.")
+        if args.max_mb is not None and (command != "load" or not 0 < args.max_mb < 1e6):
+            raise UsageError("--max-mb goes with load, as a number of MB above 0: --max-mb 200")
         session = self.session
         if command == "show":
             display(SessionTables(session))
@@ -261,37 +287,29 @@ class ClaudeMagics(SessionMagics):
                 raise UsageError(f"No block named {target!r}; the blocks are: {known}.")
             session.drop(target)
             print(f"Dropped {target!r}.")
-        elif command == "export":
-            self._export(target, args.path)
         else:
-            self._save_or_load(command, target)
+            self._file(command, target, args.path, args.max_mb)
 
-    def _export(self, kind: str, path: str | None) -> None:
-        if kind not in ("python", "json"):
-            raise UsageError("%claude_session export takes python or json: %claude_session export python")
-        text = store.export_python(self.session) if kind == "python" else store.export_json(self.session)
-        if path is None:
-            print(text)
-            return
-        try:
-            print(f"Wrote {store.write_atomic(path, text)}.")
-        except (store.StoreError, OSError) as error:
-            raise UsageError(one_line(error)) from None
-
-    def _save_or_load(self, command: str, path: str) -> None:
+    def _file(self, command: str, target: str, path: str | None, max_mb: float | None) -> None:
+        """save, load and export: the store's one-line errors as UsageError, nothing changed."""
+        if command == "export" and target not in ("python", "ipynb", "json"):
+            raise UsageError(
+                "%claude_session export takes python or json (or ipynb): %claude_session export python"
+            )
         try:
             if command == "save":
-                written = store.save(self.session, path)
-                print(f"Saved {len(self.session.conversation.blocks)} blocks to {written}.")
-                return
-            state = store.load(path)
-            store.apply(state, self.session)
+                print(f"Saved {len(self.session.calls)} calls and the blocks to {self.session.save(target)}.")
+            elif command == "export":
+                text = self.session.export(target)  # type: ignore[arg-type]
+                print(text if path is None else f"Wrote {store.write_atomic(path, text)}.")
+            else:
+                loaded = self.session.load(target, max_bytes=None if max_mb is None else int(max_mb * 2**20))
+                self._runners.clear()  # functions are not saved: re-run %%claude_tools --run to call them
+                self._cells.clear()
+                self._sync_traits()
+                print("\n".join([loaded.summary(), *loaded.notes]))
         except (store.StoreError, OSError) as error:
             raise UsageError(one_line(error)) from None
-        self._runners.clear()  # functions are not saved: re-run %%claude_tools --run to call them again
-        self._cells.clear()
-        self._sync_traits()
-        print(f"Loaded {len(state.blocks)} blocks and {len(state.calls)} call records from {path}.")
 
     @line_magic
     def claude_panel(self, line: str) -> None:
@@ -329,15 +347,19 @@ class ClaudeMagics(SessionMagics):
 
     @magic_arguments()
     @argument("action", nargs="?", help="advance: move the emulator clock.")
-    @argument("duration", nargs="?", help="How far: 6m, 90s, 1h30m or seconds.")
+    @argument("duration", nargs="*", help="How far: 90 (seconds), 90s, 6m, 90 minutes, 1h30m, 2h, 1d.")
     @line_magic
     def claude_clock(self, line: str) -> None:
         """Show the clock and the live cache entries, or move the emulator clock (offline only)."""
+        import json
+
+        from ..emulator.engine import MAX_ADVANCE_S
+
         args = parse_argstring(self.claude_clock, line)
-        session = self.session
+        session, how_far = self.session, " ".join(args.duration)
         if args.action == "advance":
             try:
-                seconds = cells.parse_duration(args.duration or "")
+                seconds = cells.parse_duration(how_far, limit=MAX_ADVANCE_S)
             except ValueError as error:
                 raise UsageError(str(error)) from None
             if not session.offline:
@@ -347,9 +369,15 @@ class ClaudeMagics(SessionMagics):
                 )
             try:
                 session.advance(seconds)
-            except OSError as error:  # a pcache-emulator server that has gone away
+            except (KeyError, TypeError, json.JSONDecodeError) as error:  # a server that is not ours
+                where = getattr(session.connection, "url", None) or "the emulator"
+                raise UsageError(
+                    f"{where} did not answer like a pcache-emulator ({type(error).__name__}: "
+                    f"{one_line(error, 80)}); check PCACHE_EMULATOR_URL. The clock may not have moved."
+                ) from None
+            except (OSError, ValueError, RuntimeError) as error:  # gone away, or out of range
                 raise UsageError(f"Could not move the emulator clock ({one_line(error)}).") from None
             print(f"Moved the emulator clock on by {duration(seconds)}.")
         elif args.action is not None:
-            raise UsageError(f"Did you mean %claude_clock advance {args.duration or args.action}?")
+            raise UsageError(f"Did you mean %claude_clock advance {how_far or args.action}?")
         print(clock_report(session))

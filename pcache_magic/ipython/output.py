@@ -18,7 +18,7 @@ import anthropic
 from IPython.core.error import UsageError
 from IPython.display import display
 
-from ..core.fmt import clock, duration, entry_names
+from ..core.fmt import clock, duration, entry_names, plural, tokens
 from ..session.session import PreflightError
 from ..session.transport import redact_key
 
@@ -93,15 +93,9 @@ class SessionTables:
         for b in self.session.conversation.in_request_order():
             mark = f", cache {b.cache.lifetime}" if b.cache else ""
             lines.append(f"  {b.name}: {b.kind}{mark}" + (f" ({b.source})" if b.source else ""))
-        from ..view.render import money
-
         t = self.session.totals
-        c = t.cost
-        saving = f"saved {money(c.saving)}" if c.saving >= 0 else f"{money(-c.saving)} more than uncached"
-        lines.append(
-            f"  {t.calls} calls: read {t.tokens.read:,}, written {t.tokens.written:,}, uncached "
-            f"{t.tokens.uncached:,} tokens; {money(c.total)} ({saving})"
-        )
+        est = self.session.offline and t.calls > 0
+        lines.append(f"  {plural(t.calls, 'call')}: {t.tokens.line(est)}; {t.cost}")
         return "\n".join(lines)
 
 
@@ -191,6 +185,8 @@ def tool_runner(
 
 def clock_report(session: Session) -> str:
     """The clock, and the cache entries the session believes live (plus the emulator's count)."""
+    from ..view.render import keepwarm_lines
+
     now = session.now()
     when = clock(now, date=True)
     lines = [f"{'Emulator' if session.offline else 'Real'} time: {when}"]
@@ -198,11 +194,17 @@ def clock_report(session: Session) -> str:
     if not entries:
         lines.append("No live cache entries (as far as this session knows).")
     for e, where in zip(entries, entry_names(entries), strict=True):
-        left = duration(e["expires_in"])
-        lines.append(f"  {where}: {e['tokens']:,} tokens, {e['ttl']}, expires in {left}")
+        left = duration(e["expires_in"], ceil=True)
+        shown = tokens(int(e["tokens"]), estimated=True)
+        lines.append(f"  {where}: {shown} tokens (estimated), {e['ttl']}, expires in {left}")
+    lines += [f"  {line}" for line in keepwarm_lines(session.keepwarm, now)]
     emulator = session.connection.emulator if session.connection is not None else None
     if emulator is not None:
-        lines.append(f"The emulator holds {len(emulator.state()['entries'])} live entries.")
+        lines.append(f"The emulator holds {plural(len(emulator.state()['entries']), 'live entry')}.")
+    if session.offline:
+        lines.append(
+            "Offline, time stands still until you move it: %claude_clock advance 5m (or 90s, 1h30m, 2h)."
+        )
     return "\n".join(lines)
 
 

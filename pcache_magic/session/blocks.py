@@ -19,7 +19,7 @@ from ..core.turns import as_content, tool_results_for
 from .observers import Emit
 from .session_settings import Settings
 
-__all__ = ["Blocks", "marker", "plain_json"]
+__all__ = ["Blocks", "marker", "named_turn", "plain_json", "take_place"]
 
 
 def marker(cache: TTL | bool | None, default: TTL | None) -> CacheControl | None:
@@ -44,6 +44,42 @@ def plain_json(items: Sequence[Mapping[str, Any]], what: str) -> None:
             f"{what} must be plain JSON (dicts, lists, strings, finite numbers, booleans, None): {problem}. "
             "Convert sets to lists and other objects to strings."
         ) from None
+
+
+def take_place(conversation: Conversation, name: str, of: str) -> bool:
+    """Move block `name` to where block `of` stands, if both exist and share a role.
+
+    A cell whose block comes back under another name (its first words, its file or its
+    `--name` changed) keeps its place in the conversation, as a re-run under the same name
+    does; the caller then drops `of`.  The conversation renders by block identity, so moving
+    a block only re-renders from the first block that moved.
+    """
+    blocks = conversation.blocks
+    names = [b.name for b in blocks]
+    if name not in names or of not in names or name == of:
+        return False
+    block = blocks[names.index(name)]
+    if block.role != blocks[names.index(of)].role:
+        return False
+    blocks.pop(names.index(name))
+    blocks.insert([b.name for b in blocks].index(of), block)
+    return True
+
+
+def named_turn(conversation: Conversation, name: str) -> list[Block]:
+    """The prompt called `name` and its replies and tool results: what asking it again replaces.
+
+    Replacing only the prompt in place would leave its old reply after it, and a request may
+    not end on an assistant turn.  ValueError if `name` is a block other than a prompt.
+    """
+    blocks = conversation.blocks
+    start = next((i for i, b in enumerate(blocks) if b.name == name), None)
+    if start is None:
+        return []
+    if blocks[start].kind != "prompt":
+        raise ValueError(f"{name!r} names a {blocks[start].kind} block; give the turn another --name.")
+    end = next((i for i in range(start + 1, len(blocks)) if blocks[i].kind == "prompt"), len(blocks))
+    return [blocks[start], *(b for b in blocks[start + 1 : end] if b.kind in ("reply", "tool_result"))]
 
 
 class Blocks:

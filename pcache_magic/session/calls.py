@@ -8,12 +8,20 @@ they send themselves the same way.
 
 `CallPipeline` is given everything it touches: the clients, the model table, the book, the
 list of calls it appends to, the planners, the settings (`diagnostics`), the clock and `emit`.
+
+Threads: the pipeline's `lock` (re-entrant, so an observer called during a call can read the
+session) is held for a whole synchronous call and for the bookkeeping of an async one;
+`exclusive` holds it for a whole turn (`Chat.ask`) or refuses at once (`CallInProgress`).
+A call's index is reserved when it begins, so async calls in flight together get distinct
+numbers, and a call is recorded even when a Ctrl-C lands while it is being recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import anthropic
@@ -28,9 +36,9 @@ from ..core.turns import describe_failure, sdk_kwargs
 from .observers import Emit
 from .requests import Planners
 from .session_settings import Settings
-from .transport import redact_key
+from .transport import redact_error, redact_key
 
-__all__ = ["CallPipeline", "PreflightError"]
+__all__ = ["CallInProgress", "CallPipeline", "PreflightError"]
 
 
 class PreflightError(ValueError):
@@ -39,6 +47,10 @@ class PreflightError(ValueError):
     def __init__(self, findings: Sequence[Finding]) -> None:
         self.findings = list(findings)
         super().__init__("; ".join(f"{f.message} {f.fix}" for f in self.findings))
+
+
+class CallInProgress(RuntimeError):
+    """The session is busy with another call and was asked not to wait; nothing was sent or changed."""
 
 
 class CallPipeline:
@@ -72,12 +84,30 @@ class CallPipeline:
         self._clock = clock
         self._emit = emit
         self._estimated = estimated
+        #: Held for a whole call (and a whole turn, see `exclusive`); re-entrant for observers.
+        self.lock = threading.RLock()
+        self._reserved: set[int] = set()  # indices of calls begun and not yet recorded
+
+    @contextlib.contextmanager
+    def exclusive(self, *, blocking: bool = True) -> Iterator[None]:
+        """Hold the session for a whole turn; with `blocking=False`, `CallInProgress` if another
+        thread holds it instead of waiting."""
+        if not self.lock.acquire(blocking=blocking):
+            raise CallInProgress(
+                "Another call is in progress on this session (in another thread); "
+                "try again when it ends, or pass blocking=True to wait for it."
+            )
+        try:
+            yield
+        finally:
+            self.lock.release()
 
     def check(
         self, params: Mapping[str, Any], names: Mapping[str, str] | None = None
     ) -> tuple[list[Finding], list[Prediction]]:
         """Pre-flight findings and per-breakpoint predictions for `params`, now."""
-        return self._book.check(params, names, self._models.get(str(params["model"])), self._clock())
+        with self.lock:
+            return self._book.check(params, names, self._models.get(str(params["model"])), self._clock())
 
     def send(
         self,
@@ -88,62 +118,88 @@ class CallPipeline:
         stream: bool,
         on_text: Callable[[str], None] | None,
     ) -> Message:
-        """Check, predict, send through the SDK, record.  Raises PreflightError before sending."""
-        if self.client is None:
-            raise RuntimeError("This session has no synchronous client.")
-        record = self.begin_call(kind, params, names)
-        started = time.perf_counter()
-        begun: Message | None = None
-        try:
-            if stream:
-                with self.client.messages.stream(**sdk_kwargs(params)) as events:
-                    for text in events.text_stream:
-                        begun = events.current_message_snapshot
-                        if on_text is not None:
-                            on_text(text)
-                    message = events.get_final_message()
-            else:
-                message = self.client.messages.create(**sdk_kwargs(params))
-        except BaseException as error:
-            if begun is not None:  # the answer had begun, so its cache writes happened: remember them
-                self._learn(params, names, begun)
-            self.end_call(record, params, names, started, error=error)
-            raise
-        return self.end_call(record, params, names, started, message=message)
+        """Check, predict, send through the SDK, record; the lock is held throughout.
+
+        Raises PreflightError before sending; an SDK error is re-raised with the key blotted out.
+        """
+        with self.lock:
+            client = self.client
+            if client is None:
+                raise RuntimeError("This session has no synchronous client.")
+            record = self.begin_call(kind, params, names)
+            started = time.perf_counter()
+            begun: Message | None = None
+            try:
+                if stream:
+                    with client.messages.stream(**sdk_kwargs(params)) as events:
+                        for text in events.text_stream:
+                            begun = events.current_message_snapshot
+                            if on_text is not None:
+                                on_text(text)
+                        message = events.get_final_message()
+                else:
+                    message = client.messages.create(**sdk_kwargs(params))
+            except BaseException as error:
+                try:
+                    if begun is not None:  # the answer had begun, so its cache writes happened
+                        self._learn(params, names, begun)
+                finally:
+                    self.end_call(record, params, names, started, error=redact_error(error, client))
+                raise
+            return self.end_call(record, params, names, started, message=message)
 
     async def asend(self, kind: Any, params: dict[str, Any], names: Mapping[str, str]) -> Message:
-        """`send` for the async client (no streaming): the same checks and records."""
-        if self.async_client is None:
+        """`send` for the async client (no streaming): the same checks and records.
+
+        The lock is held while the call begins and while it is recorded, not while it is awaited,
+        so calls gathered together are in flight at once, each with its own index.
+        """
+        client = self.async_client
+        if client is None:
             raise RuntimeError("This session has no async client: pass async_client=...")
         record = self.begin_call(kind, params, names)
         started = time.perf_counter()
         try:
-            message = await self.async_client.messages.create(**sdk_kwargs(params))
+            message = await client.messages.create(**sdk_kwargs(params))
         except BaseException as error:
-            self.end_call(record, params, names, started, error=error)
+            self.end_call(record, params, names, started, error=redact_error(error, client))
             raise
         return self.end_call(record, params, names, started, message=message)
 
     def begin_call(self, kind: Any, params: dict[str, Any], names: Mapping[str, str]) -> CallRecord:
-        """Check and predict a call about to be sent; PreflightError if it must not go."""
-        findings, predictions = self.check(params, names)
-        errors = [f for f in findings if f.level == "error"]
-        if errors:
-            raise PreflightError(errors)
-        if self._settings.diagnostics:
-            previous = next((c.response.id for c in reversed(self._calls) if c.response is not None), None)
-            params["diagnostics"] = {"previous_message_id": previous}
-        model = str(params["model"])
-        return CallRecord(
-            index=len(self._calls) + 1,
-            kind=kind,
-            model=model,
-            started_at=self._clock(),
-            request=params,
-            estimated=self._estimated,
-            prices=self._models.get(model).prices if model in self._models else None,
-            prediction=[p.as_dict() for p in predictions],
-        )
+        """Check and predict a call about to be sent; PreflightError if it must not go.
+
+        The call's index is reserved here, under the lock: calls begun before others end (async
+        calls gathered together, or another client's) are numbered apart.
+        """
+        with self.lock:
+            findings, predictions = self.check(params, names)
+            errors = [f for f in findings if f.level == "error"]
+            if errors:
+                raise PreflightError(errors)
+            if self._settings.diagnostics:
+                previous = next(
+                    (c.response.id for c in reversed(self._calls) if c.response is not None), None
+                )
+                params["diagnostics"] = {"previous_message_id": previous}
+            model = str(params["model"])
+            record = CallRecord(
+                index=self._next_index(),
+                kind=kind,
+                model=model,
+                started_at=self._clock(),
+                request=params,
+                estimated=self._estimated,
+                prices=self._models.get(model).prices if model in self._models else None,
+                prediction=[p.as_dict() for p in predictions],
+            )
+            self._reserved.add(record.index)
+            return record
+
+    def _next_index(self) -> int:
+        """One past every index recorded or reserved (the calls may have been replaced meanwhile)."""
+        last = self._calls[-1].index if self._calls else 0
+        return max(len(self._calls) + len(self._reserved), max(self._reserved, default=0), last) + 1
 
     def end_call(
         self,
@@ -155,22 +211,31 @@ class CallPipeline:
         message: Message | None = None,
         error: BaseException | None = None,
     ) -> Any:
-        """Record the outcome of a call begun with `begin_call` (`started`: its `perf_counter`)."""
-        record.latency_s = time.perf_counter() - started
-        if error is not None:
-            record.error = redact_key(describe_failure(error), self.client)
-        else:
-            record.response = message
-            if message is not None:
-                self._learn(params, names, message)
-                self._planners.observe(params, record.started_at)
-        self.record(record)
-        return message
+        """Record the outcome of a call begun with `begin_call` (`started`: its `perf_counter`).
+
+        The record joins the calls whatever happens while the book learns from it (a Ctrl-C
+        landing there included): the learning is tried, the recording is in a `finally`.
+        """
+        with self.lock:
+            try:
+                record.latency_s = time.perf_counter() - started
+                if error is not None:
+                    record.error = redact_key(describe_failure(error), self.client)
+                else:
+                    record.response = message
+                    if message is not None:
+                        self._learn(params, names, message)
+                        self._planners.observe(params, record.started_at)
+            finally:
+                self._reserved.discard(record.index)
+                self.record(record)
+            return message
 
     def record(self, record: CallRecord) -> None:
         """Add a finished call to the calls and tell the observers."""
-        self._calls.append(record)
-        self._emit("call", record)
+        with self.lock:
+            self._calls.append(record)
+            self._emit("call", record)
 
     def _learn(self, params: Mapping[str, Any], names: Mapping[str, str], message: Message) -> None:
         info = self._models.get(str(params["model"]))

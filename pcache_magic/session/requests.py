@@ -5,10 +5,13 @@ call share: the conversation's blocks with the model, `max_tokens` and the cache
 (`last`: one on the last turn; `automatic`: the API's top-level marker; `auto`: up to four, where
 the model's `Planner` expects them to pay).  `Planners` keeps one planner per model, and the call
 pipeline tells it of every call sent, so the plan learns from the session's own history.
+`Planners` has its own lock: the panel may render the next request on one thread while a call
+made on another is being learned from.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
@@ -30,19 +33,23 @@ class Planners:
         self._book = book
         self._calls = calls
         self._planners: dict[str, Planner] = {}
+        self._lock = threading.RLock()  # taken inside the call pipeline's, never around it
 
     def plan(self, params: Mapping[str, Any], now: float) -> dict[str, Any]:
         """`params` with the markers the model's planner chooses at time `now`."""
-        return self._planner(str(params["model"])).plan(params, now)
+        with self._lock:
+            return self._planner(str(params["model"])).plan(params, now)
 
     def observe(self, params: Mapping[str, Any], at: float) -> None:
         """A call was sent at `at`: every planner learns from it (each ignores other models' calls)."""
-        for planner in self._planners.values():
-            planner.observe(params, at)
+        with self._lock:
+            for planner in self._planners.values():
+                planner.observe(params, at)
 
     def clear(self) -> None:
         """Forget what was learned: the calls were reset or replaced."""
-        self._planners.clear()
+        with self._lock:
+            self._planners.clear()
 
     def _planner(self, model: str) -> Planner:
         planner = self._planners.get(model)

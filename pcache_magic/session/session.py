@@ -32,8 +32,9 @@ from ..core.preflight import Finding
 from ..core.record import CallRecord, Totals, totals
 from ..core.tokens import TokenEstimator
 from ..core.ttl import TTL
+from . import export, store
 from .blocks import Blocks
-from .calls import CallPipeline, PreflightError
+from .calls import CallInProgress, CallPipeline, PreflightError
 from .chat import Chat
 from .guide import Guide
 from .guide_messages import (
@@ -44,12 +45,13 @@ from .guide_messages import (
     FunctionExecutionResult,
     GuideMessage,
 )
+from .keepwarm import KeepWarmer
 from .observers import Observer, Observers, SessionEvent
 from .requests import Planners, Requests
 from .session_settings import DEFAULT_MODEL, CacheMode, Setting, Settings
 from .transport import Connection, connect
 
-__all__ = ["DEFAULT_MODEL", "CacheMode", "PreflightError", "Session", "SessionEvent"]
+__all__ = ["DEFAULT_MODEL", "CacheMode", "CallInProgress", "PreflightError", "Session", "SessionEvent"]
 
 
 class Session:
@@ -60,6 +62,7 @@ class Session:
     default_ttl = Setting[TTL | None]()
     cache_mode = Setting[CacheMode]()
     diagnostics = Setting[bool]()
+    save, load, export = store.save, store.load_into, export.export  # (path), (path, max_bytes=), (kind)
 
     def __init__(
         self,
@@ -109,6 +112,10 @@ class Session:
         self._blocks = Blocks(self.settings, self._observers.emit)
         self._chat = Chat(self._requests, self._pipeline, self._observers.emit)
         self._guide = Guide(self._pipeline, self.settings)
+        self.keepwarm = KeepWarmer(
+            self.book, self.calls, self._clock, self.prewarm, self._observers, live=not self.offline
+        )
+        """Opt-in refreshes of entries before they die (`session.keepwarm.start()`)."""
 
     def __repr__(self) -> str:
         mode = self.connection.mode if self.connection else "custom client"
@@ -168,31 +175,34 @@ class Session:
         """Move the emulator's clock (offline only): expire entries without waiting."""
         if self.connection is None:
             raise RuntimeError("This session has no emulator clock to move.")
-        now = self.connection.advance(seconds)
+        now = self.keepwarm.advance(seconds, self.connection.advance)  # refreshes due on the way go out
         self._observers.emit("blocks")
         return now
 
     # -- the conversation as a whole ----------------------------------------------------
     def reset(self) -> None:
-        """Forget the conversation, the calls and the ledger (the API's cache entries live on)."""
-        self.restore(Conversation(), [])
+        """Forget the conversation and the calls; the ledger keeps the cache entries, which live on."""
+        self.restore(Conversation(), [], entries=self.ledger.dump())
 
     def restore(self, conversation: Conversation, calls: Sequence[CallRecord], **settings: Any) -> None:
-        """Replace the whole state (loading a saved session); observers redraw from scratch."""
-        for key, value in settings.items():
-            if not hasattr(self, key):
-                raise AttributeError(f"Session has no setting {key!r}")
-            setattr(self, key, value)
-        self.conversation = conversation
-        self.calls[:] = calls
-        self.ledger.clear()
-        self._planners.clear()
-        self._observers.emit("reset")
+        """Replace the whole state; `entries=`: the ledger's (`Ledger.dump`); observers redraw."""
+        entries = settings.pop("entries", ())
+        with self._pipeline.lock:  # not in the middle of another thread's call
+            for key, value in settings.items():
+                if not hasattr(self, key):
+                    raise AttributeError(f"Session has no setting {key!r}")
+                setattr(self, key, value)
+            self.conversation = conversation
+            self.calls[:] = calls
+            self.ledger.load(entries)
+            self._planners.clear()
+            self._observers.emit("reset")
 
     # -- blocks -------------------------------------------------------------------------
     def system(self, text: str, *, cache: TTL | bool | None = None, name: str | None = None) -> Block:
         """Add (or replace, by name) a system text block."""
-        return self._blocks.system(self.conversation, text, cache=cache, name=name)
+        with self._pipeline.lock:  # blocks change between turns, never inside one
+            return self._blocks.system(self.conversation, text, cache=cache, name=name)
 
     def context(
         self,
@@ -203,7 +213,8 @@ class Session:
         source: str | None = None,
     ) -> Block:
         """Add (or replace) a user context block: text, or SDK content blocks (documents, images)."""
-        return self._blocks.context(self.conversation, content, cache=cache, name=name, source=source)
+        with self._pipeline.lock:
+            return self._blocks.context(self.conversation, content, cache=cache, name=name, source=source)
 
     def tools(
         self,
@@ -213,11 +224,13 @@ class Session:
         name: str | None = None,
     ) -> Block:
         """Add (or replace) a group of tool definitions (dicts, or functions described by their signature)."""
-        return self._blocks.tools(self.conversation, defs, cache=cache, name=name)
+        with self._pipeline.lock:
+            return self._blocks.tools(self.conversation, defs, cache=cache, name=name)
 
     def drop(self, name: str) -> Block:
         """Remove a block; a reply's tool results go with it (alone they are a 400)."""
-        return self._blocks.drop(self.conversation, name)
+        with self._pipeline.lock:
+            return self._blocks.drop(self.conversation, name)
 
     # -- inspection ---------------------------------------------------------------------
     @property
@@ -271,6 +284,7 @@ class Session:
         name: str | None = None,
         run_tool: Callable[[str, dict[str, Any]], Any] | None = None,
         max_tool_rounds: int = 8,
+        blocking: bool = True,
         **extra: Any,
     ) -> Message:
         """Send the conversation plus `prompt` as the next user turn; keep the reply.
@@ -278,20 +292,22 @@ class Session:
         With `run_tool`, tool calls are answered (`run_tool(name, input)`) and
         the loop continues until the turn ends or `max_tool_rounds` is reached.
         On any failure, including Ctrl-C mid-stream, the conversation is restored.
+        A call in another thread is waited for (`blocking=False`: `CallInProgress` at once).
         """
-        return self._chat.ask(
-            self.conversation,
-            prompt,
-            stream=stream,
-            on_text=on_text,
-            cache=cache,
-            model=model,
-            max_tokens=max_tokens,
-            name=name,
-            run_tool=run_tool,
-            max_tool_rounds=max_tool_rounds,
-            **extra,
-        )
+        with self._pipeline.exclusive(blocking=blocking):  # then read the conversation of now
+            return self._chat.ask(
+                self.conversation,
+                prompt,
+                stream=stream,
+                on_text=on_text,
+                cache=cache,
+                model=model,
+                max_tokens=max_tokens,
+                name=name,
+                run_tool=run_tool,
+                max_tool_rounds=max_tool_rounds,
+                **extra,
+            )
 
     def prewarm(self, *, model: str | None = None) -> Message:
         """Fill the cache for the conversation so far without generating (`max_tokens: 0`).

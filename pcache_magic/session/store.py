@@ -1,141 +1,110 @@
-"""Save, load and export a Session: versioned JSON, and a replay script for the raw SDK.
+"""Save and load a session file: bounded, strict, validated whole, written atomically.
 
-Pure (no IPython): the magics call it, and so can scripts.  A saved file holds
-the conversation's blocks, the settings, and each call's usage (not its full
-request, which repeats the whole prefix every time).  Loading validates the
-whole file with pydantic *before* touching the session, so a corrupt,
-truncated, foreign or newer file leaves the live session exactly as it was.
-Files are written to a temporary sibling and moved into place with
-`os.replace`, so an interrupted save never leaves half a file.
+Pure (no IPython): `Session.save`/`Session.load` and `%claude_session save|load` are this code.
+
+Reading is bounded before anything is parsed: only a regular file (a FIFO, a device such as
+`/dev/zero` or a folder is refused, never opened for reading), at most `max_bytes`
+(`DEFAULT_MAX_BYTES` unless raised), strict JSON (no NaN or Infinity, integers of at most
+`MAX_INT_DIGITS` digits, nesting at most `MAX_DEPTH`).  Then the whole file is validated
+(`schema`, then `snapshot.prepare`) before the session changes, so a refused file leaves it as
+it was, with one `StoreError` line naming the field and the fix.  Older formats load through
+migrations with a note of what they lack; a newer one says which pcache_magic to upgrade to.
+Writing goes to a temporary file in the same folder, is `fsync`ed and `os.replace`d into place.
+
+`python -m pcache_magic.session.store --schema [PATH]` writes the file's JSON Schema
+(docs/session-schema.json).
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
-import pprint
+import stat
+import sys
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final
 
-from anthropic.types import Message, Usage
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from ..core.conversation import Block, Conversation
-from ..core.record import CallRecord
-from ..core.ttl import TTL
-from .session import CacheMode
-
-if TYPE_CHECKING:
-    from .session import Session
+from ..core import strict_json
+from .export import export_json, export_python
+from .schema import FORMAT, VERSION, SessionFile, StoreError, json_schema
+from .snapshot import Prepared, Saveable, prepare, snapshot
+from .snapshot import version as package_version
 
 __all__ = [
+    "DEFAULT_MAX_BYTES",
     "FORMAT",
+    "MAX_DEPTH",
+    "MAX_INT_DIGITS",
     "VERSION",
-    "SavedCall",
-    "SavedConfig",
-    "SessionFile",
+    "Loaded",
     "StoreError",
-    "apply",
     "dumps",
     "export_json",
     "export_python",
     "load",
+    "load_into",
     "loads",
+    "main",
+    "read_bounded",
     "save",
-    "snapshot",
     "write_atomic",
 ]
 
-FORMAT: Final = "pcache_magic.session.session"
-VERSION: Final = 1
+#: The largest session file read unless `max_bytes` says otherwise: a thousand-call session is a
+#: few MB; parsed, a file takes several times its size in memory, so the cap bounds that too.
+DEFAULT_MAX_BYTES: Final = 64 * 2**20
+#: Nesting allowed in a file: a request's own limit (`strict_json.MAX_DEPTH`) plus the file's levels.
+MAX_DEPTH: Final = strict_json.MAX_DEPTH + 8
+#: The longest integer read (token counts have at most 13 digits; an id may have 20).
+MAX_INT_DIGITS: Final = 40
+_FIX = "fix that field or save the session again"
 
 
-class StoreError(ValueError):
-    """A session file that cannot be loaded (or written); the message says which and why."""
+@dataclass(frozen=True)
+class Loaded:
+    """What `load` read: the validated file, ready to apply, and notes on what an old one lacks."""
+
+    prepared: Prepared
+    source: str
+
+    @property
+    def blocks(self) -> int:
+        return len(self.prepared.file.blocks)
+
+    @property
+    def calls(self) -> int:
+        return len(self.prepared.records)
+
+    @property
+    def notes(self) -> list[str]:
+        return self.prepared.notes
+
+    def summary(self) -> str:
+        return f"Loaded {self.blocks} blocks and {self.calls} call records from {self.source}."
 
 
-class SavedConfig(BaseModel):
-    """The session settings that shape the next request."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str
-    max_tokens: int = Field(ge=0)
-    default_ttl: TTL | None = None
-    cache_mode: CacheMode = "none"
-    diagnostics: bool = True
-
-
-class SavedCall(BaseModel):
-    """What is kept of one call: enough for totals and costs, not the request body."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    index: int
-    kind: Literal["ask", "prewarm", "create", "tool_loop"]
-    model: str
-    started_at: float
-    latency_s: float = 0.0
-    error: str | None = None
-    estimated: bool = False
-    response_id: str | None = None
-    stop_reason: str | None = None
-    usage: Usage | None = None
-
-
-class SessionFile(BaseModel):
-    """The whole file, format and version first so foreign and newer files are told apart."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    format: Literal["pcache_magic.session.session"] = FORMAT
-    version: int = VERSION
-    saved_at: str = ""
-    config: SavedConfig
-    blocks: list[Block]
-    calls: list[SavedCall] = Field(default_factory=list)
-
-
-def snapshot(session: Session) -> SessionFile:
-    """The session's state as a `SessionFile` (a deep copy of the blocks)."""
-    calls = [
-        SavedCall(
-            index=c.index,
-            kind=c.kind,
-            model=c.model,
-            started_at=c.started_at,
-            latency_s=c.latency_s,
-            error=c.error,
-            estimated=c.estimated,
-            response_id=c.response.id if c.response is not None else None,
-            stop_reason=c.response.stop_reason if c.response is not None else None,
-            usage=c.usage,
-        )
-        for c in session.calls
-    ]
-    config = SavedConfig(
-        model=session.model,
-        max_tokens=session.max_tokens,
-        default_ttl=session.default_ttl,
-        cache_mode=session.cache_mode,
-        diagnostics=session.diagnostics,
-    )
-    return SessionFile(
-        saved_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        config=config,
-        blocks=[b.model_copy(deep=True) for b in session.conversation.blocks],
-        calls=calls,
-    )
-
-
-def dumps(session: Session) -> str:
-    return snapshot(session).model_dump_json(indent=1, exclude_none=True)
+# -- writing ----------------------------------------------------------------------------------
+def dumps(session: Saveable) -> str:
+    """The session file's text: strict, compact JSON (a value that is not finite is a StoreError)."""
+    data = snapshot(session, datetime.now(UTC).isoformat(timespec="seconds"))
+    try:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise StoreError(
+            f"The session holds a value JSON cannot carry ({error}); nothing was saved."
+        ) from None
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write `text` to a temporary sibling, then `os.replace` it over `path`."""
+    """Write `text` to a temporary file beside `path`, `fsync` it, then `os.replace` it over `path`."""
     target = Path(path).expanduser()
     if target.is_dir():
         raise StoreError(f"{path}: is a directory; give a file name such as session.json.")
@@ -150,6 +119,7 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
             f"{path}: cannot write in {directory} ({error.strerror or error}); save somewhere writable."
         ) from None
     try:
+        os.chmod(temp, _mode(target))
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -158,181 +128,188 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+    with contextlib.suppress(OSError):  # the rename itself, durable where the platform allows
+        folder = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
     return target
 
 
-def save(session: Session, path: str | os.PathLike[str]) -> Path:
+def _mode(target: Path) -> int:
+    """The mode a plain `open` would give (the file's own when it is replaced): `mkstemp` makes 0600."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def save(session: Saveable, path: str | os.PathLike[str]) -> Path:
     return write_atomic(path, dumps(session) + "\n")
 
 
-def loads(text: str, source: str = "the file") -> SessionFile:
-    """Parse and validate; StoreError (one line) for anything that is not a file this version reads."""
+# -- reading ----------------------------------------------------------------------------------
+def read_bounded(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes of a regular file of at most `max_bytes`; StoreError for anything else.
+
+    A FIFO would block `open` and `/dev/zero` never ends: both are refused from `stat`, and the
+    file is opened non-blocking and checked again (it may have been swapped in between).
+    """
+    shown = str(path)
     try:
-        raw = json.loads(text)
+        info = os.stat(Path(path).expanduser())
+    except FileNotFoundError:
+        raise StoreError(f"{shown}: no such file.") from None
+    except OSError as error:
+        raise StoreError(f"{shown}: cannot be read ({error.strerror or error}).") from None
+    _check_kind(info, shown, max_bytes)
+    try:
+        fd = os.open(Path(path).expanduser(), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        raise StoreError(f"{shown}: cannot be read ({error.strerror or error}).") from None
+    try:
+        _check_kind(os.fstat(fd), shown, max_bytes)
+        chunks, total = [], 0
+        while chunk := os.read(fd, min(1 << 20, max_bytes + 1 - total)):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > max_bytes:
+                raise StoreError(_too_big(shown, max_bytes, "it grew while being read"))
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _too_big(shown: str, max_bytes: int, size: str) -> str:
+    return (
+        f"{shown}: {size}, more than the {max_bytes:,} bytes a session file may have; if you trust "
+        "it, load it with a larger max_bytes (%claude_session load PATH --max-mb N)."
+    )
+
+
+def _check_kind(info: os.stat_result, shown: str, max_bytes: int) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        kind = (
+            "a folder"
+            if stat.S_ISDIR(info.st_mode)
+            else "a pipe (FIFO)"
+            if stat.S_ISFIFO(info.st_mode)
+            else "a device"
+            if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+            else "not a regular file"
+        )
+        raise StoreError(f"{shown}: is {kind}; give the path of a saved session file.")
+    if info.st_size > max_bytes:
+        raise StoreError(_too_big(shown, max_bytes, f"{info.st_size:,} bytes"))
+
+
+def _header(raw: Any, source: str) -> int:
+    """The file's format version, after checking it is a session file this version can read."""
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise StoreError(f"{source} is not a pcache_magic session file (saved with %claude_session save).")
+    version = raw.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise StoreError(f"{source}: version: not a format version; {_FIX}.")
+    if version > VERSION:
+        by = raw.get("saved_by")
+        who = (
+            f"pcache_magic {by}"
+            if isinstance(by, str) and by.isprintable() and len(by) <= 40
+            else "a newer pcache_magic"
+        )
+        raise StoreError(
+            f"{source} was saved by {who} (session format {version}); this pcache_magic {package_version()} "
+            f"reads format {VERSION} and older: upgrade pcache_magic to load it."
+        )
+    return version
+
+
+def _from_v1(raw: dict[str, Any], source: str) -> tuple[dict[str, Any], list[str]]:
+    """Format 1 kept the blocks and settings, and of each call only its usage: the calls cannot
+    be replayed, explained or priced again, so they are left out (said in a note)."""
+    calls = raw.get("calls")
+    count = len(calls) if isinstance(calls, list) else 0
+    upgraded = {
+        "format": FORMAT,
+        "version": VERSION,
+        "saved_at": raw.get("saved_at", ""),
+        "settings": raw.get("config"),
+        "clock": {"now": 0.0, "mode": "custom"},
+        "blocks": raw.get("blocks"),
+    }
+    notes = [
+        f"{source} is a format 1 file: it kept the blocks and settings but not the requests, so its "
+        f"{count} call record(s) and the cache entries are not loaded; save again to write format {VERSION}."
+    ]
+    return upgraded, notes
+
+
+def _where(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}".replace("\n", " ")
+
+
+def loads(data: bytes | str, source: str = "the file") -> tuple[SessionFile, list[str]]:
+    """Parse and validate a file's contents (any version this one reads) as a `SessionFile`,
+    with notes on what an older format lacks; StoreError (one line) for anything else."""
+    try:
+        text = data.decode() if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        raise StoreError(f"{source} is not a pcache_magic session file (not UTF-8 text).") from None
+    try:
+        raw = strict_json.loads(text, max_depth=MAX_DEPTH, max_int_digits=MAX_INT_DIGITS)
     except json.JSONDecodeError as error:
         raise StoreError(
             f"{source} is not valid JSON ({error.msg} at line {error.lineno}); it may be truncated."
         ) from None
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise StoreError(f"{source} is not a pcache_magic session file (saved with %claude_session save).")
-    version = raw.get("version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise StoreError(f"{source} has no valid format version.")
-    if version > VERSION:
-        raise StoreError(
-            f"{source} was saved by a newer pcache_magic (format {version}, this one reads {VERSION}); "
-            "upgrade pcache_magic to load it."
-        )
+    except ValueError as error:
+        raise StoreError(f"{source} is not strict JSON ({error}); {_FIX}.") from None
+    notes: list[str] = []
+    if _header(raw, source) == 1:
+        raw, notes = _from_v1(raw, source)
     try:
-        state = SessionFile.model_validate(raw)
+        return SessionFile.model_validate(raw), notes
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise StoreError(
-            f"{source} is damaged: {where}: {first['msg']} ({error.error_count()} problem(s))."
-        ) from None
-    seen: set[str] = set()
-    for block in state.blocks:  # a session never holds two blocks of one name: a re-run replaces
-        if block.name in seen:
-            raise StoreError(f"{source} is damaged: blocks: the name {block.name!r} is used twice.")
-        seen.add(block.name)
-    return state
+        raise StoreError(f"{source}: {_where(error)}; {_FIX}.") from None
 
 
-def load(path: str | os.PathLike[str]) -> SessionFile:
-    target = Path(path).expanduser()
+def load(path: str | os.PathLike[str], session: Saveable, *, max_bytes: int | None = None) -> Loaded:
+    """Read and check the file at `path` for `session` (its models), changing nothing yet."""
+    source = str(path)
+    file, notes = loads(read_bounded(path, DEFAULT_MAX_BYTES if max_bytes is None else max_bytes), source)
     try:
-        text = target.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise StoreError(f"{path}: no such file.") from None
-    except UnicodeDecodeError:
-        raise StoreError(f"{path} is not a pcache_magic session file (not UTF-8 text).") from None
-    except OSError as error:
-        raise StoreError(f"{path}: cannot be read ({type(error).__name__}: {error}).") from None
-    return loads(text, str(path))
+        return Loaded(prepare(file, session.models, notes), source)
+    except StoreError as error:
+        raise StoreError(f"{source}: {error}") from None
 
 
-def _record(call: SavedCall, session: Session) -> CallRecord:
-    response = None
-    if call.usage is not None:
-        response = Message(
-            id=call.response_id or f"msg_restored_{call.index}",
-            type="message",
-            role="assistant",
-            model=call.model,
-            content=[],
-            stop_reason=call.stop_reason,  # type: ignore[arg-type]
-            stop_sequence=None,
-            usage=call.usage,
-        )
-    prices = session.models.get(call.model).prices if call.model in session.models else None
-    return CallRecord(
-        index=call.index,
-        kind=call.kind,
-        model=call.model,
-        started_at=call.started_at,
-        request={"model": call.model},
-        response=response,
-        latency_s=call.latency_s,
-        error=call.error,
-        estimated=call.estimated,
-        prices=prices,
-    )
+def load_into(session: Saveable, path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Loaded:
+    """Replace `session`'s state with the file's; StoreError (nothing changed) if it is refused."""
+    loaded = load(path, session, max_bytes=max_bytes)
+    loaded.prepared.apply(session)
+    return loaded
 
 
-def apply(state: SessionFile, session: Session) -> None:
-    """Replace the session's conversation, settings and call history with `state`.
-
-    Everything that can fail (an unknown model, a bad stop reason) runs before
-    the first assignment, so a failure leaves the session untouched.  The
-    ledger is cleared: what the API's cache holds now is unknown.
-    """
-    try:
-        session.models.get(state.config.model)
-        records = [_record(call, session) for call in state.calls]
-    except (KeyError, ValidationError, ValueError) as error:
-        raise StoreError(f"The file cannot be applied: {error}") from None
-    conversation = Conversation(blocks=[b.model_copy(deep=True) for b in state.blocks])
-    config = state.config
-    session.restore(
-        conversation,
-        records,
-        model=config.model,
-        max_tokens=config.max_tokens,
-        default_ttl=config.default_ttl,
-        cache_mode=config.cache_mode,
-        diagnostics=config.diagnostics,
-    )
-
-
-def export_json(session: Session) -> str:
-    """The next call's request params, and each call's usage and cost, as JSON."""
-    calls = []
-    for record in session.calls:
-        calls.append(
-            {
-                "index": record.index,
-                "kind": record.kind,
-                "model": record.model,
-                "outcome": record.outcome,
-                "usage": record.usage.model_dump(exclude_none=True) if record.usage else None,
-                "cost_usd": round(record.cost.total, 6),
-                "error": record.error,
-            }
-        )
-    payload = {"format": "pcache_magic.export", "next_request": session.params(), "calls": calls}
-    return json.dumps(payload, indent=1, default=str)
-
-
-_SCRIPT = '''\
-"""Replay of a pcache_magic session with the raw `anthropic` SDK ({what}).
-
-Reads ANTHROPIC_API_KEY from the environment; no key is stored here.
-Run twice within the cache lifetime and compare the cache figures.
-"""
-
-import os
-
-import anthropic
-
-REQUESTS = {requests}
-
-
-def main() -> None:
-    if not os.environ.get("ANTHROPIC_API_KEY"):
-        raise SystemExit("Set ANTHROPIC_API_KEY first: this script reads the key from the environment.")
-    client = anthropic.Anthropic()  # the key comes from ANTHROPIC_API_KEY
-    for number, params in enumerate(REQUESTS, 1):
-        message = client.messages.create(**params)
-        usage = message.usage
-        print(
-            f"call {{number}}: read {{usage.cache_read_input_tokens or 0}}, "
-            f"written {{usage.cache_creation_input_tokens or 0}}, "
-            f"uncached {{usage.input_tokens}}, output {{usage.output_tokens}}"
-        )
+def main(argv: Sequence[str] | None = None) -> int:
+    """`--schema [PATH]`: write the session file's JSON Schema (to stdout without PATH)."""
+    parser = argparse.ArgumentParser(prog="python -m pcache_magic.session.store")
+    parser.add_argument("--schema", nargs="?", const="-", metavar="PATH", help="write the JSON Schema")
+    args = parser.parse_args(argv)
+    if args.schema is None:
+        parser.print_help()
+        return 2
+    text = json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+    if args.schema == "-":
+        sys.stdout.write(text)
+    else:
+        write_atomic(args.schema, text)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
-'''
-
-
-def _replayable(request: dict[str, Any]) -> dict[str, Any]:
-    """A recorded request minus what only made sense at the time (the diagnostics link)."""
-    params = dict(request)
-    params.pop("diagnostics", None)
-    return params
-
-
-def export_python(session: Session) -> str:
-    """A runnable script that sends the session's recorded requests (or the next one) again."""
-    recorded = [_replayable(c.request) for c in session.calls if c.ok and "messages" in c.request]
-    if recorded:
-        what = f"the {len(recorded)} recorded request(s)"
-    else:
-        recorded = [_replayable(session.params())]
-        what = "the next request; no call was recorded yet"
-        if not recorded[0]["messages"]:
-            recorded[0]["messages"] = [{"role": "user", "content": "Hello"}]
-    literal = pprint.pformat(recorded, indent=1, width=100, sort_dicts=False)
-    return _SCRIPT.format(what=what, requests=literal)
+    sys.exit(main())

@@ -29,11 +29,21 @@ import anthropic
 if TYPE_CHECKING:
     from ..emulator import Emulator
 
-__all__ = ["EMULATOR_URL_ENV", "OFFLINE_ENV", "ConfigError", "Connection", "connect", "redact_key"]
+__all__ = [
+    "EMULATOR_URL_ENV",
+    "OFFLINE_ENV",
+    "ConfigError",
+    "Connection",
+    "connect",
+    "redact_error",
+    "redact_key",
+]
 
 OFFLINE_ENV = "PCACHE_OFFLINE"
 EMULATOR_URL_ENV = "PCACHE_EMULATOR_URL"
 BASE_URL_ENV = "ANTHROPIC_BASE_URL"
+#: How errors and the notice name a base URL given to `connect(base_url=...)` rather than the environment.
+BASE_URL_ARG = "base_url"
 _TRUE = {"1", "true", "yes", "on"}
 
 Mode = Literal["live", "offline", "server"]
@@ -50,11 +60,50 @@ _OFFLINE_HINTS: dict[OfflineReason | None, str] = {
 }
 
 
+def _api_key(client: object) -> str | None:
+    key = getattr(client, "api_key", None)
+    return key if isinstance(key, str) and len(key) >= 8 else None
+
+
 def redact_key(text: str, client: object) -> str:
     """`text` with `client`'s API key blotted out: an endpoint may echo the key in its error message,
     and such a message is shown, recorded and saved."""
-    key = getattr(client, "api_key", None)
-    return text.replace(key, "[API key]") if isinstance(key, str) and len(key) >= 8 else text
+    key = _api_key(client)
+    return text.replace(key, "[API key]") if key else text
+
+
+def _blot(value: Any, key: str) -> Any:
+    """`value` with `key` blotted out of every string in it (an error body is plain JSON data)."""
+    if isinstance(value, str):
+        return value.replace(key, "[API key]")
+    if isinstance(value, dict):
+        return {k: _blot(v, key) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_blot(v, key) for v in value)
+    return value
+
+
+def redact_error(error: BaseException, client: object) -> BaseException:
+    """`error` itself, with `client`'s key blotted out of what it says (its message, `args` and the
+    API's error `body`), and of the errors it was raised from: it is re-raised to Python callers,
+    who print it.  The SDK's own request and response objects on it are left as they are."""
+    key = _api_key(client)
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while key and current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.args = _blot(current.args, key)
+        for name in ("message", "body"):
+            if isinstance(getattr(current, name, None), str | dict | list):
+                with contextlib.suppress(AttributeError):  # a read-only property
+                    setattr(current, name, _blot(getattr(current, name), key))
+        current = current.__cause__ or current.__context__
+    return error
+
+
+def _named(source: str) -> str:
+    """Where a base URL came from, as a message names it."""
+    return f"the {BASE_URL_ARG}= argument" if source == BASE_URL_ARG else source
 
 
 class ConfigError(ValueError):
@@ -72,6 +121,8 @@ class Connection:
     emulator: Emulator | None = None
     url: str | None = None
     why: OfflineReason | None = None
+    #: Where a live base URL came from: `ANTHROPIC_BASE_URL`, or `base_url` given to `connect`.
+    base_url_from: str = BASE_URL_ENV
 
     @property
     def offline(self) -> bool:
@@ -82,7 +133,11 @@ class Connection:
         """One line for the user: where calls go (never the key)."""
         if self.mode == "live":
             host = self.client.base_url.host
-            where = "the Anthropic API" if host == "api.anthropic.com" else f"{host}, from {BASE_URL_ENV}"
+            where = (
+                "the Anthropic API"
+                if host == "api.anthropic.com"
+                else f"{host}, from {_named(self.base_url_from)}"
+            )
             return f"live: calls go to {where} (ANTHROPIC_API_KEY is set)"
         if self.mode == "server":
             return f"offline: calls go to the pcache-emulator at {self.url}"
@@ -139,9 +194,8 @@ def _connect(
     except ConfigError as error:
         return ConfigError(str(error))
     except Exception as error:  # the SDK or httpx refusing what the checks let through
-        return ConfigError(
-            f"Could not build the Anthropic client ({type(error).__name__}); check {BASE_URL_ENV}."
-        )
+        source = _named(BASE_URL_ARG if client_kwargs.get(BASE_URL_ARG) else BASE_URL_ENV)
+        return ConfigError(f"Could not build the Anthropic client ({type(error).__name__}); check {source}.")
 
 
 def _check_timeout(timeout: object) -> None:
@@ -159,14 +213,17 @@ def _check_key(key: str) -> None:
 
 
 def _check_url(name: str, url: str) -> None:
+    """A URL the SDK can use; the error names where it came from (an environment variable, or the
+    `base_url` argument) and what to do there."""
+    fix = "pass one like https://api.anthropic.com" if name == BASE_URL_ARG else "fix or unset it"
     try:
         parts = urllib.parse.urlsplit(url)
         parts.port  # noqa: B018 (reading it validates it)
     except ValueError as error:
-        raise ConfigError(f"{name} is not a valid URL ({error}); fix or unset it.") from None
+        raise ConfigError(f"{name} is not a valid URL ({error}); {fix}.") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         shown = "(a URL with credentials)" if parts.username or parts.password else repr(url)
-        raise ConfigError(f"{name}={shown} is not an http(s) URL with a host; fix or unset it.")
+        raise ConfigError(f"{name}={shown} is not an http(s) URL with a host; {fix}.")
 
 
 def _clients(
@@ -211,13 +268,15 @@ def _clients(
             why=why,
         )
     _check_key(key)
-    if env.get(BASE_URL_ENV):  # passed on, so the URL checked is the one used whatever `env` is
-        client_kwargs = {"base_url": env[BASE_URL_ENV], **client_kwargs}
-    if client_kwargs.get("base_url"):
-        _check_url(BASE_URL_ENV, str(client_kwargs["base_url"]))
+    source = BASE_URL_ARG if client_kwargs.get(BASE_URL_ARG) else BASE_URL_ENV
+    if source == BASE_URL_ENV and env.get(BASE_URL_ENV):  # passed on: the URL checked is the one used
+        client_kwargs = {BASE_URL_ARG: env[BASE_URL_ENV], **client_kwargs}
+    if client_kwargs.get(BASE_URL_ARG):
+        _check_url(source, str(client_kwargs[BASE_URL_ARG]))
     return Connection(
         anthropic.Anthropic(api_key=key, **client_kwargs),
         anthropic.AsyncAnthropic(api_key=key, **client_kwargs),
         "live",
         time.time,
+        base_url_from=source,
     )

@@ -1,54 +1,61 @@
-"""The calls table: one row a call, with tokens by billing rate, cost, outcome and why.
+"""The calls table: one row a call, in the order people read it, narrow enough for any notebook.
 
-The live panel appends a row per call instead of re-rendering, so the table is built from
-parts that line up on their own: one shared column spec (`CALLS_WIDTH` feeds the panel's
-CSS), a row renderer, and a table shell for the header or a run of rows.
+Columns: call, outcome, cache read, cache write, uncached input, output, cost, saving, why.  The
+eight figure columns have fixed widths (`CALLS_WIDTH` px together); "why" takes what is left and
+shows its first line, the rest (the whole explanation, time, model, latency, the prediction and the
+token bar) folds into a `<details>` in that cell, so nothing scrolls sideways at 700 px or 1008 px.
+The live panel appends a row per call instead of re-rendering, so the table is built from parts
+that line up on their own: one shared column spec, a row renderer, and a table shell.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from html import escape
 from typing import TYPE_CHECKING, Any
 
 from ..analysis.diagnose import explain_all
-from ..core.fmt import clock, money, tokens
+from ..core.fmt import LABELS, clock, money, tokens
 from ..core.record import CallRecord
-from .html import BAR_WIDTH, COLOURS, attr, th
+from .html import BAR_WIDTH, COLOURS, attr, text, th
 
 if TYPE_CHECKING:
     from ..session.session import Session
 
-# (header, class, width px): one colgroup for the static table and the widget's chunks,
-# so separately rendered chunks line up under one header (table-layout: fixed).
-_CALL_COLUMNS = (
-    ("#", "pcache-index", 34),
-    ("time (UTC)", "pcache-time", 92),
-    ("model", "pcache-model", 124),
-    ("input", "pcache-uncached", 72),
-    ("cache write", "pcache-write", 92),
-    ("ttl", "pcache-write-ttl", 64),
-    ("cache read", "pcache-read", 92),
-    ("output", "pcache-output", 64),
-    ("cost", "pcache-cost", 76),
-    ("saving", "pcache-saving", 76),
-    ("latency", "pcache-latency", 64),
-    ("outcome", "pcache-outcome", 76),
-    ("predicted", "pcache-predicted", 100),
-    ("why", "pcache-why", 140),
-    ("tokens", "pcache-bar-cell", BAR_WIDTH + 12),
+__all__ = [
+    "CALLS_WIDTH",
+    "bar_scale",
+    "calls_table",
+    "predicted_outcome",
+    "render_bar",
+    "render_call_row",
+    "render_calls",
+    "render_legend",
+]
+
+# (header, class, width px, tooltip): one colgroup for the static table and the widget's chunks,
+# so separately rendered chunks line up under one header (table-layout: fixed, width 100%).
+# Widths hold `~12,345`, `~12,345 1h+5m`, `hit+write ✗` and `-$0.0123` at the panel's 12 px; "why" has none.
+_CALL_COLUMNS: tuple[tuple[str, str, int | None, str], ...] = (
+    ("call", "pcache-index", 36, "the call's number; hover for its time and model"),
+    ("outcome", "pcache-outcome", 82, "✓ or ✗: whether the pre-flight prediction was right"),
+    (LABELS["read"], "pcache-read", 62, "cache_read_input_tokens"),
+    (LABELS["write"], "pcache-write", 94, "cache_creation_input_tokens, 5m or 1h"),
+    (LABELS["uncached"], "pcache-uncached", 62, "input_tokens: what follows the last cache breakpoint"),
+    (LABELS["output"], "pcache-output", 56, "output_tokens"),
+    ("cost", "pcache-cost", 62, "what the call cost"),
+    ("saving", "pcache-saving", 66, "against the same call with no caching"),
+    ("why", "pcache-why", None, "why the cache hit or missed; open for details"),
 )
-CALLS_WIDTH = sum(width for _, _, width in _CALL_COLUMNS)
+CALLS_WIDTH = sum(width or 0 for _, _, width, _ in _CALL_COLUMNS)
 _NUMERIC = frozenset(
     {
         "pcache-index",
-        "pcache-uncached",
-        "pcache-write",
         "pcache-read",
+        "pcache-write",
+        "pcache-uncached",
         "pcache-output",
         "pcache-cost",
         "pcache-saving",
-        "pcache-latency",
     }
 )
 
@@ -83,7 +90,7 @@ def render_bar(record: CallRecord, scale: int) -> str:
 
 def render_legend() -> str:
     swatches = "".join(
-        f'<span class="pcache-swatch" style="background:{colour}"></span>{label}'
+        f'<span class="pcache-swatch" style="background:{colour}"></span>{text(label)}'
         for colour, label in COLOURS.values()
     )
     return f'<div class="pcache-legend">{swatches}</div>'
@@ -113,6 +120,35 @@ def _why(record: CallRecord) -> str:
     return record.outcome
 
 
+def _predicted(record: CallRecord) -> tuple[str, str]:
+    """The outcome cell's mark (✓/✗ against the prediction) and the details' "predicted" note."""
+    predicted = predicted_outcome(record.prediction)
+    if predicted is None or not record.ok:
+        return "", ""
+    match = predicted == record.outcome
+    mark = (
+        f' <span class="pcache-predicted{"" if match else " pcache-mismatch"}" data-match="'
+        f'{"yes" if match else "no"}" data-predicted="{attr(predicted)}" title="predicted '
+        f'{attr(predicted)}{"" if match else ": the prediction missed"}">{"✓" if match else "✗"}</span>'
+    )
+    return mark, f" · predicted {text(predicted)} {'✓' if match else '✗'}"
+
+
+def _details(record: CallRecord, why: str, scale: int, predicted: str) -> str:
+    """The "why" cell: its first line, and the rest folded (time, model, latency, the bar)."""
+    info = (
+        f'<div class="pcache-call-info"><span class="pcache-time">{clock(record.started_at)} UTC</span>'
+        f' · <span class="pcache-model">{text(record.model)}</span> · {text(record.kind)}'
+        f' · latency <span class="pcache-latency">{record.latency_s:.2f} s</span>{predicted}'
+        f"{' · tokens estimated offline' if record.estimated else ''}</div>"
+    )
+    bar = render_bar(record, scale) if record.ok else ""
+    return (
+        f'<td class="pcache-why" title="{attr(why)}"><details><summary>{text(why)}</summary>'
+        f'<div class="pcache-why-text">{text(why)}</div>{info}{bar}</details></td>'
+    )
+
+
 def render_call_row(record: CallRecord, scale: int | None = None, why: str | None = None) -> str:
     """One `<tr>` of the calls table; the panel appends these instead of re-rendering.
 
@@ -121,47 +157,40 @@ def render_call_row(record: CallRecord, scale: int | None = None, why: str | Non
     t, c, est, ok = record.tokens, record.cost, record.estimated, record.ok
     scale = scale or bar_scale([record])
 
-    def num(cls: str, n: int, extra: str = "") -> str:
-        shown = tokens(n, est) if ok else "—"
+    def num(cls: str, n: int, extra: str = "", suffix: str = "") -> str:
+        shown = tokens(n, est) + suffix if ok else "—"
         return f'<td class="pcache-num {cls}" data-tokens="{n}"{extra}>{shown}</td>'
 
     ttl = "+".join(k for k, n in (("1h", t.write_1h), ("5m", t.write_5m)) if n)
-    predicted = predicted_outcome(record.prediction)
-    if predicted is None or not ok:
-        predicted_cell = f'<td class="pcache-predicted">{escape(predicted or "")}</td>'
-    elif predicted == record.outcome:
-        predicted_cell = f'<td class="pcache-predicted" data-match="yes">{escape(predicted)} ✓</td>'
-    else:
-        predicted_cell = (
-            f'<td class="pcache-predicted pcache-mismatch" data-match="no" title="the prediction missed">'
-            f"{escape(predicted)} ✗</td>"
-        )
-    why = why or _why(record)
+    ttl = f' <span class="pcache-write-ttl">{ttl}</span>' if ttl and ok else ""
+    mark, predicted = _predicted(record)
     saving_cls = " pcache-negative" if c.saving < 0 else ""
+    where = f"{clock(record.started_at)} UTC · {record.model}"
+    estimated = ' data-estimated="yes"' if est else ""
     return (
         f'<tr class="pcache-call pcache-outcome-{attr(record.outcome)}" data-call="{record.index}" '
-        f'data-outcome="{attr(record.outcome)}"><td class="pcache-num pcache-index">{record.index}</td>'
-        f'<td class="pcache-time">{clock(record.started_at)}</td>'
-        f'<td class="pcache-model" title="{attr(record.model)}">{escape(record.model)}</td>'
-        + num("pcache-uncached", t.uncached)
-        + num("pcache-write", t.written, f' data-write-5m="{t.write_5m}" data-write-1h="{t.write_1h}"')
-        + f'<td class="pcache-write-ttl">{ttl}</td>'
+        f'data-outcome="{attr(record.outcome)}"{estimated}>'
+        f'<td class="pcache-num pcache-index" title="{attr(where)}">{record.index}</td>'
+        f'<td class="pcache-outcome">{text(record.outcome)}{mark}</td>'
         + num("pcache-read", t.read)
+        + num("pcache-write", t.written, f' data-write-5m="{t.write_5m}" data-write-1h="{t.write_1h}"', ttl)
+        + num("pcache-uncached", t.uncached)
         + num("pcache-output", t.output)
-        + f'<td class="pcache-num pcache-cost">{money(c.total) if ok else "—"}</td>'
-        f'<td class="pcache-num pcache-saving{saving_cls}">{money(c.saving) if ok else "—"}</td>'
-        f'<td class="pcache-num pcache-latency">{record.latency_s:.2f} s</td>'
-        f'<td class="pcache-outcome">{escape(record.outcome)}</td>'
-        f"{predicted_cell}"
-        f'<td class="pcache-why" title="{attr(why)}">{escape(why)}</td>'
-        f'<td class="pcache-bar-cell">{render_bar(record, scale) if ok else ""}</td></tr>'
+        + f'<td class="pcache-num pcache-cost">{text(money(c.total)) if ok else "—"}</td>'
+        f'<td class="pcache-num pcache-saving{saving_cls}">{text(money(c.saving)) if ok else "—"}</td>'
+        + _details(record, why or _why(record), scale, predicted)
+        + "</tr>"
     )
 
 
 def calls_table(rows: str = "", *, head: bool = False) -> str:
     """A calls `<table>` with the shared column widths: the header alone, or a run of rows."""
-    cols = "".join(f'<col style="width:{w}px"/>' for _, _, w in _CALL_COLUMNS)
-    thead = "<thead><tr>" + "".join(th(h, c in _NUMERIC) for h, c, _ in _CALL_COLUMNS) + "</tr></thead>"
+    cols = "".join(f'<col style="width:{w}px"/>' if w else "<col/>" for _, _, w, _ in _CALL_COLUMNS)
+    thead = (
+        "<thead><tr>"
+        + "".join(th(h, c in _NUMERIC, tip, cls=c) for h, c, _, tip in _CALL_COLUMNS)
+        + "</tr></thead>"
+    )
     return (
         f'<table class="pcache-table pcache-calls"><colgroup>{cols}</colgroup>'
         f"{thead if head else ''}<tbody>{rows}</tbody></table>"

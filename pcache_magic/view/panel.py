@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from html import escape
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
 from ..analysis.diagnose import Explainer
 from ..core.record import CallRecord, Totals
+from .html import text
 from .render import (
     bar_scale,
     calls_table,
+    keepwarm_lines,
     render_blocks,
     render_call_row,
     render_calls,
@@ -160,7 +161,8 @@ class CachePanel(widgets.VBox):
         with self._render_lock:
             now = self.session.now()
             entries = self.session.ledger.entries(now)
-            self.countdown.value = render_countdown(entries, now)
+            advice = keepwarm_lines(self.session.keepwarm, now)
+            self.countdown.value = render_countdown(entries, now, offline=self.session.offline, advice=advice)
         return bool(entries)
 
     def _rebuild_chunks(self) -> None:
@@ -236,7 +238,7 @@ class CachePanel(widgets.VBox):
             action()
         except Exception as error:
             self.status.value = (
-                f'<span class="pcache-error">{escape(type(error).__name__)}: {escape(str(error))}</span>'
+                f'<span class="pcache-error">{text(type(error).__name__)}: {text(error)}</span>'
             )
 
     # -- countdown timer (online) ---------------------------------------------------------

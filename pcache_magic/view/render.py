@@ -15,17 +15,14 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping, Sequence
-from html import escape
 from importlib import resources
-from string import Template
 from typing import TYPE_CHECKING, Any
 
-from ..core.fmt import clock, duration, entry_names, money, tokens
+from ..core.fmt import clock, duration, entry_names, money, plural, tokens
 from ..core.record import CallRecord, Totals
 from ..core.rules import MAX_BREAKPOINTS, CacheRuleError, resolve_breakpoints
 from ..core.ttl import TTL_SECONDS
 from .calls import (
-    CALLS_WIDTH,
     bar_scale,
     calls_table,
     predicted_outcome,
@@ -34,11 +31,12 @@ from .calls import (
     render_calls,
     render_legend,
 )
-from .html import BAR_WIDTH, COLOURS, attr, th
+from .html import BAR_WIDTH, COLOURS, attr, text, th
 
 if TYPE_CHECKING:
     from ..core.conversation import Block
     from ..core.preflight import Finding
+    from ..session.keepwarm import KeepWarmer
     from ..session.session import Session
 
 __all__ = [
@@ -48,6 +46,7 @@ __all__ = [
     "calls_table",
     "clock",
     "duration",
+    "keepwarm_lines",
     "money",
     "predicted_outcome",
     "render_bar",
@@ -70,12 +69,12 @@ __all__ = [
 def style() -> str:
     """The panel's `<style>` element, from the packaged `panel.css`: read once, on first use.
 
-    A stylesheet is easier to read and edit as CSS than as Python string literals; the
-    calls table's width comes from its column spec, so the two cannot disagree.
+    A stylesheet is easier to read and edit as CSS than as Python string literals; the column
+    widths come from the tables' `<colgroup>`, so the CSS only says how cells wrap and clip.
     """
-    text = (resources.files(__package__ or "pcache_magic.view") / "panel.css").read_text(encoding="utf-8")
-    rules = "".join(line.strip() for line in re.sub(r"/\*.*?\*/", "", text, flags=re.S).splitlines())
-    return f"<style>{Template(rules).substitute(calls_width=CALLS_WIDTH)}</style>"
+    css = (resources.files(__package__ or "pcache_magic.view") / "panel.css").read_text(encoding="utf-8")
+    rules = "".join(line.strip() for line in re.sub(r"/\*.*?\*/", "", css, flags=re.S).splitlines())
+    return f"<style>{rules}</style>"
 
 
 # -- blocks -------------------------------------------------------------------------------
@@ -94,12 +93,25 @@ def _preview(block: Block, limit: int = 60) -> str:
 def _finding(f: Finding) -> str:
     return (
         f'<div class="pcache-finding pcache-{attr(f.level)}" data-code="{attr(f.code)}">'
-        f"{escape(f.message)} <i>Fix: {escape(f.fix)}</i></div>"
+        f"{text(f.message)} <i>Fix: {text(f.fix)}</i></div>"
     )
 
 
+# (header, width px): the block's name and its content get what the others leave.
+_BLOCK_COLUMNS = (
+    ("block", 0),
+    ("kind", 62),
+    ("tokens", 66),
+    ("prefix", 66),
+    ("marker", 52),
+    ("next call", 70),
+    ("content", 0),
+)
+
+
 def render_blocks(session: Session) -> str:
-    """The conversation in request order: tokens, prefix tokens, markers, next-call outlook, findings."""
+    """The conversation in request order: tokens, prefix tokens, markers, next-call outlook; a
+    block's findings in a full-width row under it, so no column is pushed off screen."""
     params, names = session.next_request()
     lay = session.layout(params)
     findings, predictions = session.check(params, names)
@@ -129,8 +141,9 @@ def render_blocks(session: Session) -> str:
     caption = (
         f'<div class="pcache-caption">Blocks in request order · breakpoints '
         f'<b class="pcache-breakpoints{" pcache-error" if over else ""}">{count}/{MAX_BREAKPOINTS}</b>'
-        f" · {escape(info.id)} caches prefixes from {info.min_cache_tokens:,} tokens"
-        f" · prompt {tokens(lay.total_tokens, True)} tokens (estimated)</div>" + "".join(notes.get(None, []))
+        f" · {text(info.id)} caches prefixes from {info.min_cache_tokens:,} tokens"
+        f" · next prompt {tokens(lay.total_tokens, True)} tokens (estimated: the calls table has"
+        f" the API's figures)</div>" + "".join(notes.get(None, []))
     )
     blocks = list(session.conversation.in_request_order())
     if not blocks:
@@ -143,20 +156,27 @@ def render_blocks(session: Session) -> str:
         auto_cls = " pcache-auto" if ttl and (auto or b.cache is None) else ""
         rows.append(
             f'<tr class="pcache-block pcache-role-{attr(b.role)}" data-block="{attr(b.name)}" '
-            f'data-kind="{attr(b.kind)}"><td class="pcache-name">{escape(b.name)}</td>'
-            f'<td class="pcache-kind">{escape(b.kind)}</td>'
+            f'data-kind="{attr(b.kind)}"><td class="pcache-name" title="{attr(b.name)}">{text(b.name)}</td>'
+            f'<td class="pcache-kind">{text(b.kind)}</td>'
             f'<td class="pcache-num pcache-tokens">{tokens(tok, True)}</td>'
             f'<td class="pcache-num pcache-cumulative">{tokens(cum, True) if b.name in stats else "—"}</td>'
-            f'<td class="pcache-marker{auto_cls}">{escape(ttl or "")}</td>'
-            f'<td class="pcache-next">{escape(outlook.get(b.name, ""))}</td>'
-            f'<td class="pcache-preview" title="{attr(b.source or "")}">{escape(_preview(b))}</td>'
-            f'<td class="pcache-notes">{"".join(notes.get(b.name, []))}</td></tr>'
+            f'<td class="pcache-marker{auto_cls}">{text(ttl or "")}</td>'
+            f'<td class="pcache-next">{text(outlook.get(b.name, ""))}</td>'
+            f'<td class="pcache-preview" title="{attr(b.source or "")}">{text(_preview(b))}</td></tr>'
         )
-    labels = ("block", "kind", "tokens", "prefix", "marker", "next call", "content", "findings")
-    head = "".join(th(h, h in ("tokens", "prefix")) for h in labels)
+        if b.name in notes:
+            rows.append(
+                f'<tr class="pcache-block-notes" data-block="{attr(b.name)}">'
+                f'<td class="pcache-notes" colspan="{len(_BLOCK_COLUMNS)}">{"".join(notes[b.name])}</td></tr>'
+            )
+    cols = "".join(f'<col style="width:{w}px"/>' if w else "<col/>" for _, w in _BLOCK_COLUMNS)
+    head = "".join(
+        th(h, h in ("tokens", "prefix"), "estimated locally" if h in ("tokens", "prefix") else None)
+        for h, _ in _BLOCK_COLUMNS
+    )
     return (
-        f'{caption}<table class="pcache-table pcache-blocks"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
+        f'{caption}<table class="pcache-table pcache-blocks"><colgroup>{cols}</colgroup>'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -165,20 +185,43 @@ def render_header(session: Session, totals: Totals | None = None) -> str:
     totals = totals if totals is not None else session.totals
     mode = session.connection.mode if session.connection is not None else "custom client"
     shown = "live" if mode == "live" else f"offline ({mode})" if mode == "server" else mode
-    est, t, c = session.offline, totals.tokens, totals.cost
-    saving = f"saved {money(c.saving)}" if c.saving >= 0 else f"{money(-c.saving)} more than uncached"
+    est = session.offline and totals.calls > 0
     return (
-        f'<div class="pcache-header"><b class="pcache-mode" data-mode="{attr(mode)}">{escape(shown)}</b>'
-        f' · <span class="pcache-model">{escape(session.model)}</span> · <span class="pcache-totals">'
-        f"{totals.calls} call{'' if totals.calls == 1 else 's'} ({totals.failed} failed) · "
-        f"{money(c.total)} ({saving}) · read {tokens(t.read, est)} · written {tokens(t.written, est)}"
-        f" · uncached {tokens(t.uncached, est)} · output {tokens(t.output, est)}</span></div>"
+        f'<div class="pcache-header"><b class="pcache-mode" data-mode="{attr(mode)}">{text(shown)}</b>'
+        f' · <span class="pcache-model">{text(session.model)}</span> · <span class="pcache-totals">'
+        f"{plural(totals.calls, 'call')} ({totals.failed} failed) · {text(totals.cost)} · "
+        f"{text(totals.tokens.line(est))}{' (~ estimated offline)' if est else ''}</span></div>"
     )
 
 
 # -- countdown and summary ----------------------------------------------------------------
-def render_countdown(entries: Sequence[Mapping[str, Any]], now: float) -> str:
-    """Live cache entries with the time left; `now` (not the stored `expires_in`) decides."""
+def _clock_note(offline: bool) -> str:
+    if not offline:
+        return ""
+    return (
+        '<div class="pcache-clock-note">Offline, time stands still: this countdown follows the '
+        "emulator's clock, which moves only when you move it, e.g. <code>%claude_clock advance 5m"
+        "</code>.</div>"
+    )
+
+
+def keepwarm_lines(keeper: KeepWarmer, now: float) -> list[str]:
+    """Keep-warm advice for each entry that dies before the next likely call, then keep-warm's state."""
+    lines = [a.text() for a in keeper.advice(now)]
+    if keeper.on:
+        sent = plural(keeper.refreshes, "refresh", "refreshes")
+        lines.append(f"Keep-warm is on ({sent} sent); %claude_prewarm --keep-warm off stops it.")
+    elif keeper.stopped:
+        lines.append(keeper.stopped)
+    return lines
+
+
+def render_countdown(
+    entries: Sequence[Mapping[str, Any]], now: float, *, offline: bool = False, advice: Sequence[str] = ()
+) -> str:
+    """Live cache entries with the time left; `now` (not the stored `expires_in`) decides.
+    Offline it says that the countdown follows the emulator's clock, and how to move it;
+    `advice`: keep-warm lines (`KeepWarm.text`) shown under the entries."""
     rows = []
     for e, label in zip(entries, entry_names(entries), strict=True):
         left = float(e["expires_at"]) - now
@@ -189,36 +232,38 @@ def render_countdown(entries: Sequence[Mapping[str, Any]], now: float) -> str:
         width = BAR_WIDTH / 2 * min(1.0, left / TTL_SECONDS.get(ttl, 300))
         rows.append(
             f'<tr class="pcache-entry" data-block="{attr(name)}" data-ttl="{attr(ttl)}">'
-            f'<td class="pcache-name">{escape(str(label))}</td>'
+            f'<td class="pcache-name" title="{attr(label)}">{text(label)}</td>'
             f'<td class="pcache-num pcache-tokens">{tokens(int(e.get("tokens", 0)), True)}</td>'
-            f'<td class="pcache-entry-ttl">{escape(ttl)}</td>'
+            f'<td class="pcache-entry-ttl">{text(ttl)}</td>'
             f'<td class="pcache-expires">expires in {duration(left, ceil=True)}</td>'
             f'<td><svg class="pcache-progress" width="{BAR_WIDTH // 2}" height="8">'
             f'<rect width="{BAR_WIDTH // 2}" height="8" fill="#ddd"/>'
             f'<rect width="{width:.1f}" height="8" fill="{COLOURS["read"][0]}"/></svg></td></tr>'
         )
-    caption = '<div class="pcache-caption">Cache entries written by this session</div>'
+    caption = '<div class="pcache-caption">Cache entries written by this session</div>' + _clock_note(offline)
     if not rows:
         return caption + '<p class="pcache-empty">No live cache entries.</p>'
     head = (
-        '<tr><th>block</th><th class="pcache-num">prefix tokens</th><th>ttl</th><th>left</th><th></th></tr>'
+        '<tr><th>block</th><th class="pcache-num" title="estimated locally">prefix tokens</th>'
+        "<th>ttl</th><th>left</th><th></th></tr>"
     )
+    notes = "".join(f"<li>{text(line)}</li>" for line in advice)
     return (
         f'{caption}<table class="pcache-table pcache-countdown"><thead>{head}</thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
+        + (f'<ul class="pcache-advice">{notes}</ul>' if notes else "")
     )
 
 
 def summary_text(record: CallRecord) -> str:
-    """The one-line usage summary printed after a reply, for terminals and logs."""
+    """The one-line usage summary printed after a reply, for terminals and logs: the API's usage
+    figures under the words every view uses, `~` and a closing note when they are estimates."""
     if not record.ok:
         return f"call {record.index} failed · {record.error or 'no response'}"
-    t, c, est = record.tokens, record.cost, record.estimated
-    saving = f"saved {money(c.saving)}" if c.saving >= 0 else f"{money(-c.saving)} more than uncached"
+    est = record.estimated
     return (
-        f"cache read {tokens(t.read, est)} · write 5m {tokens(t.write_5m, est)} / 1h "
-        f"{tokens(t.write_1h, est)} · uncached {tokens(t.uncached, est)} · output "
-        f"{tokens(t.output, est)} · {money(c.total)} ({saving}) · {record.outcome.upper()}"
+        f"{record.tokens.line(est)} · {record.cost} · {record.outcome.upper()}"
+        f"{' · ~ estimated offline' if est else ''}"
     )
 
 
@@ -228,16 +273,17 @@ def render_summary(record: CallRecord) -> str:
     return (
         f'<div class="pcache-summary pcache-outcome-{attr(record.outcome)}" data-call="{record.index}"'
         f'{title} style="font-family:monospace;font-size:12px;opacity:.8">'
-        f"{escape(summary_text(record))}</div>"
+        f"{text(summary_text(record))}</div>"
     )
 
 
 def render_session(session: Session) -> str:
     """Everything the panel shows, as static HTML (`_repr_html_` for nbconvert and GitHub)."""
-    entries = session.ledger.entries(session.now())
+    now = session.now()
+    entries = session.ledger.entries(now)
     return (
         f'<div class="pcache-panel">{style()}{render_header(session)}{render_blocks(session)}'
-        f"{render_calls(session)}{render_countdown(entries, session.now())}</div>"
+        f"{render_calls(session)}{render_countdown(entries, now, offline=session.offline)}</div>"
     )
 
 

@@ -1,133 +1,119 @@
-"""A throw-away JupyterLab server for the browser test, isolated from the user's Jupyter set-up."""
+"""Fixtures of the browser tests: Debian's chromium, one server per front-end, the notebook run once.
+
+`notebook` is parametrized by front-end (JupyterLab 4, Notebook 7) at session scope, so pytest
+runs every test of one front-end on one server, one page and one run of the notebook, then
+stops that server before starting the next.  The browser is shared by both.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import re
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+from frontends import FRONTENDS, HEIGHT, MATH, RUN_TIMEOUT_MS, OpenNotebook, Server
+from playwright.sync_api import Browser, expect, sync_playwright
 
+CHROMIUM = Path(os.environ.get("PCACHE_CHROMIUM", "/usr/bin/chromium"))
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = "quickstart.ipynb"
-START_TIMEOUT = 60.0
-# Never the live API: no key, no external emulator, the packaged model table.
-DROPPED_ENV = ("ANTHROPIC_API_KEY", "PCACHE_EMULATOR_URL", "PCACHE_MODELS")
+ARTIFACTS = ROOT / "test-artifacts"
+# Chromium's own background traffic is refused on a closed network; keep it quiet.
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # CI containers run as root
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Tracebacks and usage errors land in stderr outputs, like warnings; their text tells them apart.
+STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+FAILURE = re.compile(r"Traceback \(most recent call last\)|UsageError")
 
 
-#: Each running server's log, by URL: the report hook below shows its tail on a failure.
-LOGS: dict[str, Path] = {}
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is missing (run `make chromium`)")
+    return CHROMIUM
 
 
-def log_tail(url: str, lines: int = 60) -> str:
-    """The end of the server's (and its kernels') stdout and stderr."""
-    log = LOGS.get(url)
-    text = log.read_text(errors="replace") if log is not None and log.exists() else "(no log)"
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _copy_notebook(root: Path) -> None:
-    """The quickstart without its stored outputs (so only this run's can match) and its data files."""
-    notebook = json.loads((ROOT / "notebooks" / NOTEBOOK).read_text())
-    notebook["metadata"].pop("widgets", None)
-    for cell in notebook["cells"]:
-        if cell["cell_type"] == "code":
-            cell["outputs"], cell["execution_count"] = [], None
-    (root / NOTEBOOK).write_text(json.dumps(notebook, indent=1))
-    shutil.copytree(ROOT / "notebooks" / "data", root / "data")
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"JupyterLab exited on start-up with code {process.returncode}:\n{log_tail(url)}"
-            )
+@pytest.fixture(scope="session")
+def browser(chromium: Path) -> Iterator[Browser]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
         try:
-            with urllib.request.urlopen(f"{url}/api/status", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.25)
-    raise TimeoutError(f"JupyterLab did not answer at {url} within {START_TIMEOUT:.0f} s:\n{log_tail(url)}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (the server then shuts its kernels down), else SIGKILL to its process group."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # its own group (start_new_session): kernels too
-            process.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL of JupyterLab on a free loopback port: no token, a temporary root and Jupyter dirs, offline."""
-    base = tmp_path_factory.mktemp("jupyterlab")
-    dirs = {name: base / name for name in ("root", "config", "data", "runtime", "settings", "workspaces")}
-    for path in dirs.values():
-        path.mkdir()
-    _copy_notebook(dirs["root"])
-    # No announcements plug-in: no "news" notification over the notebook.
-    (dirs["config"] / "labconfig").mkdir()
-    disabled = {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}
-    (dirs["config"] / "labconfig" / "page_config.json").write_text(json.dumps(disabled))
-    env = {key: value for key, value in os.environ.items() if key not in DROPPED_ENV}
-    env.update(
-        PCACHE_OFFLINE="1",
-        JUPYTER_CONFIG_DIR=str(dirs["config"]),
-        JUPYTER_DATA_DIR=str(dirs["data"]),
-        JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
-        JUPYTERLAB_SETTINGS_DIR=str(dirs["settings"]),
-        JUPYTERLAB_WORKSPACES_DIR=str(dirs["workspaces"]),
-        IPYTHONDIR=str(base / "ipython"),
-    )
-    port = _free_port()
-    command = [
-        sys.executable, "-m", "jupyterlab", "--no-browser",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        "--IdentityProvider.token=", f"--ServerApp.root_dir={dirs['root']}",
-        "--ServerApp.allow_root=True",  # CI containers run as root
-        "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    LOGS[url] = base / "jupyterlab.log"
-    with LOGS[url].open("wb") as log:
-        process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=dirs["root"], start_new_session=True
-        )
-        try:
-            _wait_until_up(url, process)
-            yield url
+            yield browser
         finally:
-            _stop(process)
+            browser.close()
+
+
+@pytest.fixture(scope="session", params=list(FRONTENDS))
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    frontend = FRONTENDS[request.param]
+    server = Server(frontend, tmp_path_factory.mktemp(frontend.name))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def notebook(server: Server, browser: Browser) -> Iterator[OpenNotebook]:
+    """The notebook open in this front-end, every cell run without error, MathJax done with it."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 1008, "height": HEIGHT})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    opened = OpenNotebook(page, server)
+    try:
+        opened.open()
+        ran = opened.run_all()
+        failed = page.locator(STDERR).filter(has_text=FAILURE)
+        if failed.count():
+            text = failed.first.text_content() or ""
+            pytest.fail(f"a notebook cell failed in {server.frontend.label}:\n{text[-3000:]}")
+        if ran["ok"] is not True or None in ran["counts"]:
+            pytest.fail(f"Run All did not run every cell in {server.frontend.label}: {ran}")
+        # MathJax typesets outputs in the order they render: once the last cell's control is
+        # typeset, every output above it has had its turn.
+        control = opened.outputs(opened.cells.control)
+        expect(control, "the control cell shows a Markdown and an HTML output").to_have_count(2)
+        for i in range(2):
+            expect(control.nth(i).locator(MATH).first, "MathJax never typeset the control").to_be_attached(
+                timeout=RUN_TIMEOUT_MS
+            )
+        yield opened
+    except (Exception, pytest.fail.Exception):
+        page.screenshot(path=ARTIFACTS / f"{server.frontend.name}-failure.png")
+        raise
+    finally:
+        context.close()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser tests last: their servers, kernels and browser (session-scoped, so shared by
+    both files) then end with the run instead of idling through the rest of the suite."""
+    browser = [item for item in items if item.get_closest_marker("browser")]
+    if browser:
+        items[:] = [item for item in items if not item.get_closest_marker("browser")] + browser
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """On a failure, the JupyterLab log tail goes into the report next to the assertion."""
+    """When the set-up or the page fails (not a check's assertion), the server's log tail goes
+    into the report: a kernel that died or a cell that failed shows there."""
     report = yield
-    url = getattr(item, "funcargs", {}).get("lab")
-    if report.failed and url in LOGS:
-        report.sections.append(("JupyterLab log (tail)", log_tail(url)))
+    server = getattr(item, "funcargs", {}).get("server")  # the fixture's value, once set up
+    check = call.excinfo is not None and call.excinfo.errisinstance(AssertionError) and call.when == "call"
+    if report.failed and not check and isinstance(server, Server):
+        report.sections.append((f"{server.frontend.label} server log (tail)", server.tail()))
     return report

@@ -18,8 +18,10 @@ guide's code working, only the import changed:
 The rules and errors are the Session's (`pcache_magic.session.guide`), so both APIs
 behave alike.  Pass `anthropic_client=` (e.g. `Emulator().async_client()`) or
 `base_url=` to run offline, and `session=` to record each call in a Session
-(checked before sending, predicted, and shown in the panel).  Needs
-`pip install 'pcache-magic[autogen]'`.
+(checked before sending, predicted, and shown in the panel).  Given none of these and no
+`api_key`, it connects as `Session` does (`transport.connect`): without `ANTHROPIC_API_KEY`, or
+with `PCACHE_OFFLINE` or `PCACHE_EMULATOR_URL` set, calls go to the emulator, and a warning says
+so once.  Needs `pip install 'pcache-magic[autogen]'`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import warnings
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
@@ -54,6 +57,7 @@ from ...core.tokens import TokenEstimator
 from ...core.ttl import TTL
 from ...session.guide import GuideRules, create_result
 from ...session.guide_messages import CacheUsage, cache_fields
+from ...session.transport import connect, redact_error
 from .convert import (
     AnthropicFunctionExecutionResultMessage,
     AnthropicSystemMessage,
@@ -87,6 +91,10 @@ logger = logging.getLogger(EVENT_LOGGER_NAME)
 
 _POLICY = "ephemeral"
 _NO_ARGS: Mapping[str, Any] = MappingProxyType({})
+#: The configuration that says where calls go; with none of it, `connect` decides, as for Session.
+_WHERE = {"base_url", "api_key"}
+#: AutoGen's client options that `connect` passes on to the clients it builds.
+_CLIENT_OPTIONS = ("timeout", "max_retries", "default_headers")
 
 
 class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
@@ -123,9 +131,11 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
         if "model_info" not in kwargs and (info := model_info_for(kwargs.get("model"))) is not None:
             kwargs["model_info"] = info
         super().__init__(**kwargs)
-        if anthropic_client is None and session is not None and not {"base_url", "api_key"} & kwargs.keys():
+        if anthropic_client is None and session is not None and not _WHERE & kwargs.keys():
             anthropic_client = session.async_client
         self._unused_client: Any = None  # the one AutoGen built, when another was passed in
+        if anthropic_client is None:  # nothing given says where calls go: as a Session would
+            anthropic_client = self._fallback()
         if anthropic_client is not None:
             self._unused_client, self._client = self._client, anthropic_client
         self.session = session
@@ -141,6 +151,29 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
         state = super().__getstate__()
         state.update(session=None, _unused_client=None)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """AutoGen's client rebuilt from the config, or a new emulator's where there was no key."""
+        super().__setstate__(state)
+        if (fallback := self._fallback()) is not None:
+            self._unused_client, self._client = self._client, fallback
+
+    def _fallback(self) -> anthropic.AsyncAnthropic | None:
+        """The emulator's client where AutoGen's own has nowhere to go, and a warning that says so.
+
+        With no `base_url` or `api_key` given, `transport.connect` chooses as it does for
+        `Session`: offline (no key, `PCACHE_OFFLINE`, `PCACHE_EMULATOR_URL`) its client is used;
+        live, AutoGen's own client is kept, as is one that has an auth token instead of a key.
+        A bad environment is `connect`'s one-line `ConfigError`, never a traceback with the key.
+        """
+        config = self._raw_config
+        if _WHERE & config.keys() or getattr(self._client, "auth_token", None):
+            return None
+        connection = connect(**{k: config[k] for k in _CLIENT_OPTIONS if config.get(k) is not None})
+        if not connection.offline:
+            return None
+        warnings.warn(f"pcache_magic.autogen: {connection.notice}", UserWarning, stacklevel=3)
+        return connection.async_client
 
     # -- the guide's helpers ----------------------------------------------------------------
 
@@ -245,7 +278,7 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
                 cancellation_token.link_future(future)
             message: Message = await future
         except BaseException as error:
-            self._end(record, params, names, started, error=error)
+            self._end(record, params, names, started, error=redact_error(error, self._client))
             raise
         self._end(record, params, names, started, message=message)
         result = self._result(message)
@@ -293,7 +326,7 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
             finally:
                 await manager.__aexit__(None, None, None)
         except BaseException as error:
-            self._end(record, params, names, started, error=error)
+            self._end(record, params, names, started, error=redact_error(error, self._client))
             raise
         self._end(record, params, names, started, message=message)
         result = self._result(message)

@@ -1,0 +1,95 @@
+"""One `%%claude` turn: checked before it is sent, shown as it arrives, undone if it fails.
+
+The magic parses its line and the cell; this sends the turn through the Session, shows the
+reply in the chosen `--format`, answers tool calls with the `--run` functions, and, when
+`--name` asks a turn again, replaces the whole earlier turn (and puts it back if the new one
+fails: the session has rolled back only its own part by then).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+from IPython.core.error import UsageError
+
+from ..session.blocks import named_turn
+from .formats import show_code
+from .output import Reply, tool_runner, usage_errors
+
+if TYPE_CHECKING:
+    from ..core.record import CallRecord
+    from ..session.session import CacheMode, Session
+
+__all__ = ["check_max_tokens", "run_turn"]
+
+
+def check_max_tokens(session: Session, model: str | None, max_tokens: int | None) -> None:
+    """Refuse, before anything is sent, a max_tokens the model cannot take."""
+    if max_tokens is not None and max_tokens < 1:
+        raise UsageError("--max-tokens must be at least 1 (%claude_prewarm fills the cache without output).")
+    with usage_errors(session):
+        info = session.models.get(model or session.model)
+    limit = session.max_tokens if max_tokens is None else max_tokens
+    if not 1 <= limit <= info.max_output_tokens:
+        where = "--max-tokens" if max_tokens is not None else "ClaudeMagics.max_tokens"
+        raise UsageError(f"{where} is {limit:,}; {info.id} takes 1 to {info.max_output_tokens:,}.")
+
+
+def run_turn(
+    session: Session,
+    prompt: str,
+    *,
+    model: str | None = None,
+    max_tokens: int | None = None,
+    cache: str | None = None,
+    name: str | None = None,
+    stream: bool = True,
+    fmt: str = "markdown",
+    rich: bool = True,
+    runners: Mapping[str, Mapping[str, Callable[..., Any]]] | None = None,
+    namespace: Mapping[str, Any] | None = None,
+    max_tool_rounds: int = 8,
+) -> list[CallRecord]:
+    """Ask `prompt` as the next turn and show it; the turn's call records (one per tool round).
+
+    `rich`: the front end renders Markdown.  `runners`: tools block name -> tool -> function
+    (only the blocks still in the conversation count).  `--format code` waits for the whole
+    reply, since only its code is shown.
+    """
+    stream = stream and fmt != "code"
+    reply = Reply(rich and fmt == "markdown", live=stream)
+    live = set(session.conversation.names())
+    table = {k: fn for block, fns in (runners or {}).items() if block in live for k, fn in fns.items()}
+    runner = tool_runner(table, namespace or {}, reply) if table else None
+    first = len(session.calls)
+    saved = session.conversation.copy_state()
+    try:
+        with usage_errors(session):
+            for block in named_turn(session.conversation, name) if name else ():
+                session.drop(block.name)  # asking again replaces the whole turn
+            message = session.ask(
+                prompt,
+                stream=stream,
+                on_text=reply.write,
+                cache=cast("CacheMode | None", cache),
+                model=model,
+                max_tokens=max_tokens,
+                name=name,
+                run_tool=runner,
+                max_tool_rounds=max_tool_rounds,
+            )
+    except BaseException:
+        if name:  # the session rolled back its own part; put back the turn dropped above
+            session.conversation = saved
+        raise
+    finally:
+        reply.flush()
+    records = session.calls[first:]
+    if fmt == "code":
+        show_code(records, message.stop_reason)
+    else:
+        reply.finish(records, message.stop_reason)
+    if runner is not None and message.stop_reason == "tool_use":
+        print(f"Stopped after {max_tool_rounds} tool rounds (ClaudeMagics.max_tool_rounds).")
+    return records

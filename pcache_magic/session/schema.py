@@ -1,0 +1,201 @@
+"""The session file, described by pydantic models: version 2, and its JSON Schema.
+
+A saved session is everything the session knows and nothing secret: its blocks, its settings,
+every call as sent and as answered (request minus headers, the SDK's `Message`, timings, the
+prices used, what was predicted), the ledger's cache entries with their times and the clock.
+Never the API key, never a header.  `docs/session-schema.json` is generated from these models
+(`python -m pcache_magic.session.store --schema`) and a test fails when it drifts.
+
+Requests repeat the whole prefix call after call, so they are stored packed: each distinct
+content item (a tool, a system text, a message's block) once in `items`, each distinct message
+once in `messages`, and a call's messages as "the first `keep` of the previous call's, then
+`add`" (`pack.py`).  Every number is bounded and finite, every model a name; what the models
+cannot say (indices in range, models in the catalogue) `store` checks before anything changes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal
+
+from anthropic.types import Message
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..core.conversation import Block
+from ..core.models import Prices
+from ..core.ttl import TTL
+from .session_settings import CacheMode
+
+__all__ = [
+    "FORMAT",
+    "MAX_COUNT",
+    "MAX_TIME",
+    "VERSION",
+    "PackedMessage",
+    "PackedRequest",
+    "RawMessage",
+    "SavedCall",
+    "SavedClock",
+    "SavedEntry",
+    "SavedPrediction",
+    "SavedSettings",
+    "SessionFile",
+    "StoreError",
+    "json_schema",
+]
+
+FORMAT: Final = "pcache_magic.session.session"
+VERSION: Final = 2
+
+#: Latest instant a file may name (seconds since 1970, about the year 5138): far past any
+#: emulator clock (at most a hundred years of advances), short of where floats lose the second.
+MAX_TIME: Final = 1e11
+#: Largest count (tokens, indices) a file may hold: far beyond any context window or session.
+MAX_COUNT: Final = 10**12
+
+
+class StoreError(ValueError):
+    """A session file that cannot be loaded or written: one line naming the field and the fix."""
+
+
+Timestamp = Annotated[float, Field(ge=0, le=MAX_TIME, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(ge=0, le=MAX_TIME, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+ModelName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S+$")]
+Text = str  # bounded by the file size cap, like the content
+Status = Literal["hit", "hit+write", "write", "below-minimum", "covered"]
+
+
+class _Strict(BaseModel):
+    """Unknown fields are refused: a typo or a foreign file is an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SavedSettings(_Strict):
+    """What a call uses unless it says otherwise (`session_settings.Settings`)."""
+
+    model: ModelName
+    max_tokens: Annotated[int, Field(ge=0, le=10**8)]
+    default_ttl: TTL | None = None
+    cache_mode: CacheMode = "none"
+    diagnostics: bool = True
+
+
+class SavedClock(_Strict):
+    """The session's clock when saved.  Offline, loading moves a fresh emulator's clock on to
+    `now` (its offset from the emulator's start), so the saved times stay in the past."""
+
+    now: Timestamp
+    mode: Literal["live", "offline", "server", "custom"]
+
+
+class SavedEntry(_Strict):
+    """One cache write the session's ledger remembers (`Ledger.dump`), with its prefix key."""
+
+    key: Annotated[str, Field(pattern=r"^(?:[0-9a-f]{2}){1,64}$")]
+    tokens: Count
+    ttl: TTL
+    expires_at: Timestamp
+    path: Text
+    block: Text | None = None
+    model: ModelName
+
+
+class SavedPrediction(_Strict):
+    """What the session expected of one breakpoint before sending (`Prediction.as_dict`)."""
+
+    path: Text
+    block: Text | None = None
+    ttl: TTL
+    tokens: Count
+    status: Status
+    read: Count = 0
+
+
+class PackedMessage(_Strict):
+    """A message of a request: its role and its content, a string or indices into `items`."""
+
+    role: Literal["user", "assistant"]
+    content: list[Count] | str
+
+
+class RawMessage(_Strict):
+    """A message of any other shape, kept as it was sent."""
+
+    raw: Any
+
+
+class PackedRequest(_Strict):
+    """A request as sent: `keys` in their order; `tools` and `system` as indices into `items`
+    (or the system string); the messages the previous call's first `keep`, then `add` (indices
+    into `messages`); every other field as it was in `fields`."""
+
+    keys: list[Annotated[str, Field(max_length=200)]]
+    fields: dict[str, Any] = Field(default_factory=dict)
+    tools: list[Count] | None = None
+    system: list[Count] | str | None = None
+    keep: Count = 0
+    add: list[Count] = Field(default_factory=list)
+
+
+def _check_usage(value: Any, where: str) -> None:
+    """Token counts are whole numbers from 0 to `MAX_COUNT` (the SDK's types take any int)."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _check_usage(inner, f"{where}.{key}")
+    elif isinstance(value, int | float) and not isinstance(value, bool) and not 0 <= value <= MAX_COUNT:
+        raise ValueError(f"{where} must be a count from 0 to {MAX_COUNT}, not {value}")
+
+
+class SavedCall(_Strict):
+    """One call as the session recorded it (`core.record.CallRecord`), failed ones included."""
+
+    index: Count
+    kind: Literal["ask", "prewarm", "create", "tool_loop"]
+    model: ModelName
+    started_at: Timestamp
+    latency_s: Seconds = 0.0
+    error: Text | None = None
+    estimated: bool = False
+    prices: Count | None = None
+    """Index into the file's `prices`: the rates the call was priced at."""
+    prediction: list[SavedPrediction] | None = None
+    request: PackedRequest
+    response: Message | None = None
+
+    @field_validator("response")
+    @classmethod
+    def _counts(cls, message: Message | None) -> Message | None:
+        if message is not None:
+            _check_usage(message.usage, "usage")
+        return message
+
+
+class SessionFile(_Strict):
+    """The whole file; `format` and `version` first, so foreign and newer files are told apart."""
+
+    format: Literal["pcache_magic.session.session"] = FORMAT
+    version: Literal[2] = VERSION
+    saved_by: Annotated[str, Field(max_length=40)] = ""
+    """The pcache_magic that wrote it (`X.Y.Z`)."""
+    saved_at: Annotated[str, Field(max_length=40)] = ""
+    settings: SavedSettings
+    clock: SavedClock
+    blocks: list[Block]
+    ledger: list[SavedEntry] = Field(default_factory=list)
+    prices: list[Prices] = Field(default_factory=list)
+    items: list[Any] = Field(default_factory=list)
+    """Each distinct content item of the requests (a tool, a system text, a message block), once."""
+    messages: list[PackedMessage | RawMessage] = Field(default_factory=list)
+    """Each distinct message of the requests, once."""
+    calls: list[SavedCall] = Field(default_factory=list)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of `SessionFile`, as published in docs/session-schema.json."""
+    schema = SessionFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"{FORMAT}/v{VERSION}"
+    return schema

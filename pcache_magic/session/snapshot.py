@@ -1,0 +1,267 @@
+"""A session as a file's data, and a validated file back into a session, all or nothing.
+
+`snapshot` reads what a session knows (settings, blocks, calls as sent and answered, the
+ledger, the clock) into plain JSON-ready data.  `prepare` turns a validated `SessionFile` into
+what `Session.restore` takes, checking what the schema cannot (references in range, models in
+the catalogue, blocks the API would accept) and raising `StoreError` before anything changes;
+`Prepared.apply` then moves an offline clock on and replaces the session's state in one step.
+
+Cache entries: the ledger is saved whole.  On loading, an in-process emulator keeps only the
+entries it holds (a new kernel's emulator holds none: predicting reads there would be wrong);
+the live API and a `pcache-emulator` server outlive the kernel, so their entries are kept.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import urllib.request
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from ..analysis.ledger import Ledger
+from ..core import strict_json
+from ..core.conversation import Block, Conversation
+from ..core.models import ModelTable, Prices, UnknownModelError
+from ..core.record import CallRecord
+from ..emulator.engine import MAX_ADVANCE_S
+from ..emulator.errors import ApiError
+from ..emulator.validate import validate_request
+from .pack import Packer, unpack_requests
+from .schema import FORMAT, VERSION, SavedSettings, SessionFile, StoreError
+from .session_settings import Settings
+from .transport import Connection
+
+__all__ = ["CATALOGUE_FIX", "MAX_STATE_BYTES", "Prepared", "Saveable", "prepare", "snapshot", "version"]
+
+#: The most of a server's state read back (ten thousand entries are about 1.5 MB).
+MAX_STATE_BYTES = 16 * 2**20
+
+#: How to make a model known, for the one-line error that names an unknown one.
+CATALOGUE_FIX = (
+    "add it to the catalogue with $PCACHE_MODELS (a JSON file of model entries) or "
+    "Session(models=default_models().with_overrides({...})), then load again"
+)
+
+
+class Saveable(Protocol):
+    """What saving and loading use of a `Session` (so this module needs no import of it)."""
+
+    models: ModelTable
+    conversation: Conversation
+    connection: Connection | None
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def calls(self) -> list[CallRecord]: ...
+    @property
+    def ledger(self) -> Ledger: ...
+    def now(self) -> float: ...
+    def restore(
+        self,
+        conversation: Conversation,
+        calls: Sequence[CallRecord],
+        *,
+        entries: Iterable[Mapping[str, Any]] = (),
+        **settings: Any,
+    ) -> None: ...
+
+
+@functools.cache
+def version() -> str:
+    """This pcache_magic's version, from its installed metadata (the package itself imports the
+    IPython layer, which a session must not)."""
+    try:
+        return importlib.metadata.version("pcache-magic")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def snapshot(session: Saveable, saved_at: str = "") -> dict[str, Any]:
+    """Everything the session knows, as the JSON data of a `SessionFile` (requests packed)."""
+    packer = Packer()
+    prices: dict[Prices, int] = {}
+    calls = []
+    for record in session.calls:
+        priced = None if record.prices is None else prices.setdefault(record.prices, len(prices))
+        calls.append(
+            {
+                "index": record.index,
+                "kind": record.kind,
+                "model": record.model,
+                "started_at": record.started_at,
+                "latency_s": record.latency_s,
+                "error": record.error,
+                "estimated": record.estimated,
+                "prices": priced,
+                "prediction": record.prediction,
+                "request": packer.request(record.request),
+                "response": None if record.response is None else record.response.model_dump(mode="json"),
+            }
+        )
+    connection = session.connection
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "saved_by": version(),
+        "saved_at": saved_at,
+        "settings": {name: getattr(session.settings, name) for name in SavedSettings.model_fields},
+        "clock": {"now": session.now(), "mode": connection.mode if connection else "custom"},
+        "blocks": [block.model_dump(mode="json") for block in session.conversation.blocks],
+        "ledger": session.ledger.dump(),
+        "prices": [p.model_dump() for p in prices],
+        "items": packer.items,
+        "messages": packer.messages,
+        "calls": calls,
+    }
+
+
+@dataclass
+class Prepared:
+    """A validated file, ready to replace a session's state (`apply` cannot fail half-way)."""
+
+    file: SessionFile
+    conversation: Conversation
+    records: list[CallRecord]
+    entries: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
+
+    def apply(self, session: Saveable) -> None:
+        """Move an offline clock on to the saved time, then replace the session's state."""
+        connection = session.connection
+        behind = self.file.clock.now - session.now()
+        if connection is not None and connection.offline and behind > 0:
+            try:
+                while behind > 0:
+                    step = min(behind, MAX_ADVANCE_S)
+                    connection.advance(step)
+                    behind -= step
+            except (ValueError, RuntimeError, OSError) as error:
+                raise StoreError(
+                    f"clock.now: the emulator's clock cannot be moved on to the saved time ({error}); "
+                    "reset the emulator or save again."
+                ) from None
+        settings = self.file.settings
+        session.restore(
+            self.conversation,
+            self.records,
+            entries=self._live(session),
+            model=settings.model,
+            max_tokens=settings.max_tokens,
+            default_ttl=settings.default_ttl,
+            cache_mode=settings.cache_mode,
+            diagnostics=settings.diagnostics,
+        )
+
+    def _live(self, session: Saveable) -> list[dict[str, Any]]:
+        """The saved entries the emulator still holds (by model, size and lifetime); all of them
+        live, where only the API knows (it keeps them until they expire, whoever restarts)."""
+        connection = session.connection
+        saved, now = self.file.clock.mode, connection.mode if connection else "custom"
+        if "custom" not in (saved, now) and (saved == "live") != (now == "live"):
+            return []  # an emulator's entries are not the API's, nor the other way round
+        state = _emulator_state(connection)
+        if state is None:
+            return self.entries
+        held = Counter((e["model"], e["tokens"], e["ttl"]) for e in state["entries"])
+        kept = []
+        for entry in self.entries:
+            key = (entry["model"], entry["tokens"], entry["ttl"])
+            if entry["expires_at"] <= state["now"]:  # expired: predicts nothing, kept as it was
+                kept.append(entry)
+            elif held[key] > 0:
+                held[key] -= 1
+                kept.append(entry)
+        return kept
+
+
+def _emulator_state(connection: Connection | None) -> Any:
+    """What an emulator holds (in process, or a server's `/_emulator/state`); None live."""
+    if connection is None or not connection.offline:
+        return None
+    if connection.emulator is not None:
+        return connection.emulator.state()
+    try:
+        with urllib.request.urlopen(f"{connection.url}/_emulator/state", timeout=10) as answer:
+            return strict_json.loads(answer.read(MAX_STATE_BYTES))
+    except (OSError, ValueError):
+        return None  # unreachable: its calls will say so; the entries are kept as saved
+
+
+def _known(models: ModelTable, name: str, where: str) -> None:
+    if name not in models:
+        suggestion = models.suggest(name)
+        also = f" (did you mean {suggestion!r}?)" if suggestion else ""
+        raise StoreError(f"{where}: unknown model {name!r}{also}; {CATALOGUE_FIX}.")
+
+
+def _check_block(block: Block, n: int, models: ModelTable, model: str) -> None:
+    """A block the next request carries must be one the API accepts (an image's source, a tool)."""
+    content = block.rendered()
+    if not content or block.kind not in ("tools", "system", "context", "prompt"):
+        return  # replies and tool results are the API's own answers, kept as they came
+    body: dict[str, Any] = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "."}]}
+    if block.role == "tools":
+        body["tools"] = content
+    elif block.role == "system":
+        body["system"] = content
+    else:
+        body["messages"] = [{"role": "user", "content": content}]
+    try:
+        validate_request(body, known_model=models.__contains__)
+    except ApiError as error:
+        raise StoreError(
+            f"blocks.{n} ({block.name!r}): the API would refuse it ({error.message}); fix or drop it "
+            "in the file, or save again."
+        ) from None
+
+
+def prepare(file: SessionFile, models: ModelTable, notes: Iterable[str] = ()) -> Prepared:
+    """Check what the schema cannot and build the session's new state; StoreError (one line)."""
+    names = [b.name for b in file.blocks]
+    twice = next((name for name in names if names.count(name) > 1), None)
+    if twice is not None:
+        raise StoreError(f"blocks: the name {twice!r} is used twice; rename one (names are unique).")
+    _known(models, file.settings.model, "settings.model")
+    model = models.get(file.settings.model).id
+    for n, block in enumerate(file.blocks):
+        _check_block(block, n, models, model)
+    for n, entry in enumerate(file.ledger):
+        _known(models, entry.model, f"ledger.{n}.model")
+    try:
+        requests = unpack_requests(file.items, file.messages, file.calls)
+    except ValueError as error:
+        raise StoreError(f"{error}; the file is damaged: save the session again.") from None
+    records = []
+    for n, (call, request) in enumerate(zip(file.calls, requests, strict=True)):
+        _known(models, call.model, f"calls.{n}.model")
+        if call.prices is not None and call.prices >= len(file.prices):
+            raise StoreError(
+                f"calls.{n}.prices: no prices {call.prices} in the file; save the session again."
+            )
+        try:
+            records.append(
+                CallRecord(
+                    index=call.index,
+                    kind=call.kind,
+                    model=call.model,
+                    started_at=call.started_at,
+                    request=request,
+                    response=call.response,
+                    latency_s=call.latency_s,
+                    error=call.error,
+                    estimated=call.estimated,
+                    prices=None if call.prices is None else file.prices[call.prices],
+                    prediction=None if call.prediction is None else [p.model_dump() for p in call.prediction],
+                )
+            )
+        except (ValidationError, UnknownModelError) as error:
+            raise StoreError(f"calls.{n}: {error}; save the session again.") from None
+    conversation = Conversation(blocks=list(file.blocks))
+    entries = [entry.model_dump() for entry in file.ledger]
+    return Prepared(file, conversation, records, entries, list(notes))

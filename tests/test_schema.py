@@ -1,0 +1,91 @@
+"""schema.py: the session file's models, and docs/session-schema.json generated from them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from pcache_magic.session import schema
+
+ROOT = Path(__file__).resolve().parents[1]
+PUBLISHED = ROOT / "docs" / "session-schema.json"
+
+
+def test_the_published_schema_is_the_models_schema() -> None:
+    """Fails when the models change without `python -m pcache_magic.session.store --schema
+    docs/session-schema.json` (or when a new anthropic SDK changes its `Message`)."""
+    assert json.loads(PUBLISHED.read_text(encoding="utf-8")) == schema.json_schema()
+
+
+def test_the_command_writes_the_schema(tmp_path: Path) -> None:
+    out = tmp_path / "schema.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pcache_magic.session.store", "--schema", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.read_text(encoding="utf-8") == PUBLISHED.read_text(encoding="utf-8")
+
+
+def test_the_schema_names_the_version_and_forbids_unknown_fields() -> None:
+    published = schema.json_schema()
+    assert published["$id"] == "pcache_magic.session.session/v2"
+    assert published["properties"]["version"]["const"] == 2
+    assert published["additionalProperties"] is False
+    assert set(published["required"]) == {"settings", "clock", "blocks"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("started_at", float("nan")),
+        ("started_at", float("inf")),
+        ("started_at", -1.0),
+        ("latency_s", 1e300),
+        ("index", -1),
+        ("index", 10**13),
+        ("model", "two words"),
+        ("model", ""),
+        ("kind", "other"),
+    ],
+)
+def test_a_call_field_out_of_bounds_is_refused(field: str, value: object) -> None:
+    call = {
+        "index": 1,
+        "kind": "ask",
+        "model": "claude-sonnet-4-5",
+        "started_at": 1.0,
+        "request": {"keys": []},
+    }
+    schema.SavedCall.model_validate(call)
+    with pytest.raises(ValidationError, match=field):
+        schema.SavedCall.model_validate({**call, field: value})
+
+
+def test_usage_counts_are_whole_non_negative_and_bounded() -> None:
+    response = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5",
+        "content": [],
+        "stop_reason": "end_turn",
+        "usage": {
+            "input_tokens": 1,
+            "output_tokens": 2,
+            "cache_creation": {"ephemeral_5m_input_tokens": 3, "ephemeral_1h_input_tokens": 0},
+        },
+    }
+    call = {"index": 1, "kind": "ask", "model": "m", "started_at": 1.0, "request": {"keys": []}}
+    assert schema.SavedCall.model_validate({**call, "response": response}).response is not None
+    response["usage"]["cache_creation"]["ephemeral_5m_input_tokens"] = -3  # type: ignore[index]
+    with pytest.raises(ValidationError, match=r"usage\.cache_creation\.ephemeral_5m_input_tokens"):
+        schema.SavedCall.model_validate({**call, "response": response})
