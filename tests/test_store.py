@@ -533,3 +533,46 @@ def test_entries_written_offline_are_not_predicted_live(session: Session, tmp_pa
     custom = Session(client=Emulator().client())
     custom.load(path)  # a client of its own: nothing says where it goes, so the entries are kept
     assert custom.ledger.dump() == session.ledger.dump()
+
+
+# -- every notebook in notebooks/ ----------------------------------------------------------------
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_notebooks_session_survives_a_round_trip(
+    offline_shell: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, path: Path
+) -> None:
+    """Run the notebook's cells in a shell, save the magics' session, load it into a fresh one:
+    the views, predictions, exports and the next call are the same."""
+    import nbformat
+    from IPython.utils.capture import capture_output
+
+    import pcache_magic
+
+    monkeypatch.chdir(path.parent)  # the notebooks read data/ beside them
+    sent: list[CallRecord] = []
+    with capture_output():
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            result = offline_shell.run_cell(cell.source)
+            if "raises-exception" not in cell.metadata.get("tags", []):
+                result.raise_error()
+            if cell.source.strip() == "%load_ext pcache_magic":
+                pcache_magic.current_session().subscribe(
+                    lambda event, record: sent.append(record) if event == "call" else None
+                )
+    original = pcache_magic.current_session()
+    try:
+        assert sent and original.calls, "the notebook made no calls"
+        before = everything(original)
+        saved = original.save(tmp_path / "notebook.json")
+        emu = twin(sent)
+        emu.advance(max(original.now() - emu.now(), 0.0))
+        loaded = make(emu, original.model)
+        assert loaded.load(saved).notes == []
+        assert everything(loaded) == before
+        assert next_call(loaded) == next_call(original)
+    finally:
+        offline_shell.run_line_magic("unload_ext", "pcache_magic")
