@@ -22,16 +22,16 @@ from IPython.core.magic_arguments import argument
 from IPython.display import display
 
 from ..core.conversation import Block
-from ..core.fmt import duration
 from ..core.toolspec import tool_param
 from ..core.ttl import TTLS
-from ..session import store
 from ..session.blocks import take_place
 from . import cells, expand, names
 from .args import magic_arguments, no_arguments, parse_argstring, without_comment
+from .clock import advance
 from .formats import FORMATS, reply_text
 from .help import HelpText, describe
 from .output import SessionTables, Summary, clock_report, one_line, usage_errors
+from .session_files import session_file
 from .settings import MODES, MODES_HELP, SessionMagics
 from .turn import check_max_tokens, run_turn
 
@@ -291,25 +291,13 @@ class ClaudeMagics(SessionMagics):
             self._file(command, target, args.path, args.max_mb)
 
     def _file(self, command: str, target: str, path: str | None, max_mb: float | None) -> None:
-        """save, load and export: the store's one-line errors as UsageError, nothing changed."""
-        if command == "export" and target not in ("python", "ipynb", "json"):
-            raise UsageError(
-                "%claude_session export takes python or json (or ipynb): %claude_session export python"
-            )
-        try:
-            if command == "save":
-                print(f"Saved {len(self.session.calls)} calls and the blocks to {self.session.save(target)}.")
-            elif command == "export":
-                text = self.session.export(target)  # type: ignore[arg-type]
-                print(text if path is None else f"Wrote {store.write_atomic(path, text)}.")
-            else:
-                loaded = self.session.load(target, max_bytes=None if max_mb is None else int(max_mb * 2**20))
-                self._runners.clear()  # functions are not saved: re-run %%claude_tools --run to call them
-                self._cells.clear()
-                self._sync_traits()
-                print("\n".join([loaded.summary(), *loaded.notes]))
-        except (store.StoreError, OSError) as error:
-            raise UsageError(one_line(error)) from None
+        """save, load and export (`session_files`); a load starts the cells and tools afresh."""
+        said = session_file(self.session, command, target, path, max_mb)
+        if command == "load":
+            self._runners.clear()  # functions are not saved: re-run %%claude_tools --run to call them
+            self._cells.clear()
+            self._sync_traits()
+        print(said)
 
     @line_magic
     def claude_panel(self, line: str) -> None:
@@ -351,33 +339,9 @@ class ClaudeMagics(SessionMagics):
     @line_magic
     def claude_clock(self, line: str) -> None:
         """Show the clock and the live cache entries, or move the emulator clock (offline only)."""
-        import json
-
-        from ..emulator.engine import MAX_ADVANCE_S
-
         args = parse_argstring(self.claude_clock, line)
-        session, how_far = self.session, " ".join(args.duration)
         if args.action == "advance":
-            try:
-                seconds = cells.parse_duration(how_far, limit=MAX_ADVANCE_S)
-            except ValueError as error:
-                raise UsageError(str(error)) from None
-            if not session.offline:
-                raise UsageError(
-                    "The clock only moves offline: the live API's cache lifetimes run in real time "
-                    "(%config ClaudeMagics.offline = True switches to the emulator)."
-                )
-            try:
-                session.advance(seconds)
-            except (KeyError, TypeError, json.JSONDecodeError) as error:  # a server that is not ours
-                where = getattr(session.connection, "url", None) or "the emulator"
-                raise UsageError(
-                    f"{where} did not answer like a pcache-emulator ({type(error).__name__}: "
-                    f"{one_line(error, 80)}); check PCACHE_EMULATOR_URL. The clock may not have moved."
-                ) from None
-            except (OSError, ValueError, RuntimeError) as error:  # gone away, or out of range
-                raise UsageError(f"Could not move the emulator clock ({one_line(error)}).") from None
-            print(f"Moved the emulator clock on by {duration(seconds)}.")
+            print(advance(self.session, " ".join(args.duration)))
         elif args.action is not None:
-            raise UsageError(f"Did you mean %claude_clock advance {how_far or args.action}?")
-        print(clock_report(session))
+            raise UsageError(f"Did you mean %claude_clock advance {' '.join(args.duration) or args.action}?")
+        print(clock_report(self.session))

@@ -1,7 +1,7 @@
-"""`%claude_clock`: the durations people write, and one clear line for whatever goes wrong.
+"""`ipython/clock.py` and `%claude_clock`: the durations people write, one clear line for whatever
+goes wrong.
 
-The magic itself lives in ipython/magics.py (whose other magics test_magics.py covers); the
-duration grammar is `cells.parse_duration` (test_cells.py), the report `output.clock_report`.
+The duration grammar is `cells.parse_duration` (test_cells.py), the report `output.clock_report`.
 """
 
 from __future__ import annotations

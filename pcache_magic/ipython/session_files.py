@@ -1,0 +1,41 @@
+"""`%claude_session save|load|export`: the store's files, its errors as one-line UsageErrors.
+
+A refused save, load or export leaves the session as it was (the store validates a whole
+file before it changes anything); what the magic prints comes back as one string.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from IPython.core.error import UsageError
+
+from ..core.fmt import plural
+from ..session import store
+from .output import one_line
+
+if TYPE_CHECKING:
+    from ..session.session import Session
+
+__all__ = ["EXPORTS", "session_file"]
+
+#: What `%claude_session export` writes.
+EXPORTS = ("python", "ipynb", "json")
+
+
+def session_file(session: Session, command: str, target: str, path: str | None, max_mb: float | None) -> str:
+    """Save to, load from or export to `target` (`path`: where an export goes); the line to print."""
+    if command == "export" and target not in EXPORTS:
+        raise UsageError(
+            "%claude_session export takes python or json (or ipynb): %claude_session export python"
+        )
+    try:
+        if command == "save":
+            return f"Saved {plural(len(session.calls), 'call')} and the blocks to {session.save(target)}."
+        if command == "export":
+            text = session.export(target)  # type: ignore[arg-type]
+            return text if path is None else f"Wrote {store.write_atomic(path, text)}."
+        loaded = session.load(target, max_bytes=None if max_mb is None else int(max_mb * 2**20))
+        return "\n".join([loaded.summary(), *loaded.notes])
+    except (store.StoreError, OSError) as error:
+        raise UsageError(one_line(error)) from None
