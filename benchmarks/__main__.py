@@ -15,14 +15,40 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 
-from . import emulator, estimator, overhead, panel, planner, server, store
+from . import (
+    emulator,
+    estimator,
+    fanout,
+    growth,
+    memory,
+    overhead,
+    panel,
+    planner,
+    server,
+    startup,
+    store,
+    urlmode,
+)
 from ._harness import Figure, render_table, write_results
 
 __all__ = ["BENCHMARKS", "DEFAULT_OUTPUT", "main"]
 
 #: Every benchmark module, in run order.  Each exposes `run(quick: bool = False) -> list[Figure]`;
 #: adding a benchmark is one new module plus one entry here.
-BENCHMARKS: list[ModuleType] = [emulator, estimator, panel, overhead, planner, server, store]
+BENCHMARKS: list[ModuleType] = [
+    emulator,
+    estimator,
+    panel,
+    growth,
+    overhead,
+    planner,
+    server,
+    urlmode,
+    memory,
+    startup,
+    store,
+    fanout,
+]
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 
 
@@ -70,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{tag}: {len(produced)} figure(s) in {took:.1f}s", file=sys.stderr, flush=True)
         figures.extend(produced)
     print(render_table(figures))
-    write_results(args.output, figures, quick=args.quick)
+    # One benchmark re-run replaces its own figures and keeps the others' (a full run replaces all).
+    write_results(args.output, figures, quick=args.quick, merge=args.only is not None)
     print(f"wrote {args.output}")
     if failed:
         print(f"benchmark(s) failed: {', '.join(failed)}", file=sys.stderr)

@@ -218,15 +218,28 @@ def render_table(figures: Sequence[Figure]) -> str:
     return "\n".join(lines)
 
 
-def write_results(path: Path, figures: Sequence[Figure], *, quick: bool) -> None:
-    """results.json: one entry per figure, plus enough context to compare two runs."""
+def write_results(path: Path, figures: Sequence[Figure], *, quick: bool, merge: bool = False) -> None:
+    """results.json: one entry per figure, plus enough context to compare two runs.
+
+    `merge`: keep the figures already in the file that this run did not produce (in their order,
+    the new ones replacing theirs by name), so `--only NAME` does not drop the other benchmarks.
+    """
+    produced = [f.to_json() for f in figures]
+    if merge and path.exists():
+        try:
+            kept = json.loads(path.read_text(encoding="utf-8")).get("figures", [])
+        except (OSError, ValueError, AttributeError):
+            kept = []
+        new = {f["name"]: f for f in produced}
+        merged = [new.pop(f["name"], f) for f in kept if isinstance(f, dict) and "name" in f]
+        produced = merged + list(new.values())
     document = {
         "schema": 1,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": quick,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "figures": [f.to_json() for f in figures],
+        "figures": produced,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -37,8 +37,10 @@ __all__ = ["GOAL", "MODEL", "TARGET_TOKENS", "build_session", "run"]
 
 MODEL = "claude-sonnet-4-5"
 TARGET_TOKENS = 50_000
-#: Goal: a call through the Session costs at most 5% more than the same raw SDK call.
-GOAL = Goal.at_most(1.05)
+#: Goal (issue 21): a call through the Session costs at most 8% more than the same raw SDK call
+#: (the best peer measured the same way, claudette, is 1.08x); with `cache="auto"`, 15%.
+GOAL = Goal.at_most(1.08)
+GOAL_AUTO = Goal.at_most(1.15)
 CALLS, QUICK_CALLS = 200, 20
 PROMPT = "Which claims above still lack evidence?"
 EXCHANGES = 8
@@ -103,14 +105,14 @@ def _session(scale: float) -> Session:
     return session
 
 
-def _ask(session: Session) -> Callable[[], object]:
+def _ask(session: Session, cache: str = "last") -> Callable[[], object]:
     """One steady-state call through the session; the conversation is then put back as it was
     (one list assignment, so that what is timed is the call, not the benchmark's tidying up)."""
     blocks = session.conversation.blocks
     before = list(blocks)
 
     def call() -> object:
-        message = session.ask(PROMPT, name="question", stream=False, cache="last")
+        message = session.ask(PROMPT, name="question", stream=False, cache=cache)  # type: ignore[arg-type]
         blocks[:] = before
         return message
 
@@ -231,7 +233,36 @@ def _run(quick: bool) -> list[Figure]:
         extra_ms = (result.subject.median_ns - result.baseline.median_ns) / 1e6
         details["session_extra_ms"] = round(extra_ms, 3)
         details["profile_session_ask"] = _profile(subject, 3 if quick else 20)
-    return [figure]
+    return [figure, _auto(quick)]
+
+
+def _auto(quick: bool) -> Figure:
+    """`cache="auto"` (the planner places the markers) against the raw call of what it sent."""
+    session = build_session()
+    subject = _ask(session, cache="auto")
+    subject()  # the first call writes the cache; every later one reads it
+    subject()
+    baseline, _ = _raw(session)
+    calls = QUICK_CALLS if quick else CALLS
+    result = compare(
+        baseline,
+        subject,
+        labels=("client.messages.create (same params)", "Session.ask (cache='auto')"),
+        repeats=calls,
+        warmup=2 if quick else 5,
+        min_sample_ns=0,
+    )
+    usage = session.calls[-1].usage
+    details: dict[str, Any] = {
+        **result.details(),
+        "prompt_tokens": session.calls[-1].tokens.prompt,
+        "steady_state_usage": usage.model_dump(exclude_none=True) if usage else None,
+        "calls_per_side": calls,
+    }
+    figure = Figure("overhead.session_ask_auto_50k", result.slowdown, "x", GOAL_AUTO, details)
+    if not figure.met:
+        details["profile_session_ask_auto"] = _profile(subject, 3 if quick else 20)
+    return figure
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ._harness import Comparison, Figure, Goal, Side, compare
 
-__all__ = ["IDLE", "run"]
+__all__ = ["IDLE", "emulator_process", "run"]
 
 IDLE = 200
 GOAL_IDLE_MS = Goal.at_most(50.0)
@@ -39,7 +39,7 @@ _REQUEST = json.dumps(
 
 
 @contextmanager
-def _server(*args: str) -> Iterator[tuple[int, int]]:
+def emulator_process(*args: str) -> Iterator[tuple[int, int]]:
     """A `pcache-emulator` child process on a free loopback port: (pid, port)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "pcache_magic.emulator.server", "--port", "0", *args],
@@ -194,7 +194,10 @@ def _rss_figure(pid: int, port: int, quick: bool) -> Figure:
 
 def run(quick: bool = False) -> list[Figure]:
     deadline_s = 1.0 if quick else 2.0
-    with _server() as (_, idle_port), _server("--request-timeout", f"{deadline_s:g}") as (pid, port):
+    with (
+        emulator_process() as (_, idle_port),
+        emulator_process("--request-timeout", f"{deadline_s:g}") as (pid, port),
+    ):
         return [
             _idle_figure(idle_port, port, quick),
             _drop_figure(port, deadline_s, quick),

@@ -46,6 +46,16 @@ def _check_figure(figure: dict[str, Any]) -> None:
     if figure["name"].startswith("planner."):  # dollars on replayed workloads, not timings
         assert details["usd"]["planner"] > 0 and details["usd"]["ideal"] <= details["usd"]["none"]
         return
+    if figure["name"].startswith("memory."):  # megabytes grown, by number of calls
+        growth = details["growth_mb_by_calls"]
+        assert growth and all(isinstance(v, int | float) for v in growth.values())
+        return
+    if figure["name"].startswith("fanout."):  # dollars, seconds or bytes of one map, with what it was
+        assert details["items"] and all(isinstance(v, int | float | list) for v in details.values())
+        return
+    if figure["unit"] == "/s":  # a rate, not two sides
+        assert details["median_rps"] > 0 and details["runs"] >= 1
+        return
     for side in ("baseline", "subject"):
         median = details[side]["median_ms"]
         assert math.isfinite(median) and median > 0
@@ -87,6 +97,21 @@ def test_only_runs_one_benchmark(harness: ModuleType, tmp_path: Path) -> None:
     assert main(["--quick", "--only", "estimator", "--output", str(output)]) == 0
     figures = json.loads(output.read_text(encoding="utf-8"))["figures"]
     assert [f["name"].split(".")[0] for f in figures] == ["estimator"]
+
+
+def test_one_benchmark_rerun_keeps_the_others_figures(harness: ModuleType, tmp_path: Path) -> None:
+    goal = harness.Goal.at_most(2.0)
+    output = tmp_path / "results.json"
+    first = [harness.Figure("a.one", 1.0, "x", goal), harness.Figure("b.two", 3.0, "x", goal)]
+    harness.write_results(output, first, quick=False)
+    harness.write_results(output, [harness.Figure("b.two", 1.5, "x", goal)], quick=False, merge=True)
+    figures = json.loads(output.read_text(encoding="utf-8"))["figures"]
+    assert [(f["name"], f["value"], f["met"]) for f in figures] == [
+        ("a.one", 1.0, True),
+        ("b.two", 1.5, True),
+    ]
+    harness.write_results(output, [harness.Figure("c.three", 1.0, "x", goal)], quick=False)  # no merge
+    assert [f["name"] for f in json.loads(output.read_text(encoding="utf-8"))["figures"]] == ["c.three"]
 
 
 def test_unknown_benchmark_is_a_usage_error(harness: ModuleType, tmp_path: Path) -> None:
@@ -131,3 +156,26 @@ def test_compare_interleaves_and_keeps_every_sample(harness: ModuleType) -> None
     assert timed == ["b", "s", "s", "b", "b", "s", "s", "b"]
     assert result.slowdown > 0 and result.throughput > 0
     assert set(result.details()) >= {"baseline", "subject", "subject_over_baseline"}
+
+
+def test_plot_draws_each_growth_curve_with_its_goal(harness: ModuleType) -> None:
+    plot = importlib.import_module("benchmarks.plot")
+    document = {
+        "created": "2026-12-05",
+        "figures": [
+            {
+                "name": "growth.panel_open_1000_vs_10_calls",
+                "goal": {"threshold": 1.5},
+                "details": {"median_ms_by_calls": {"10": 10.0, "100": 20.0, "1000": 80.0}},
+            },
+            {
+                "name": "memory.growth_after_1000_calls_mb",
+                "goal": {"threshold": 60.0},
+                "details": {"growth_mb_by_calls": {"10": 0.1, "100": 4.0, "1000": 90.0}},
+            },
+        ],
+    }
+    svg = plot.svg(document)
+    assert svg.count("<polyline") == 4  # two charts: a curve and a goal each
+    assert "Panel open" in svg and "Memory growth" in svg and "Session's own work" not in svg
+    assert ">80<" in svg and ">90<" in svg and "2026-12-05" in svg

@@ -76,7 +76,7 @@ def test_values_are_read_at_expansion_time() -> None:
     assert expand("{q}", ns) == "second"
 
 
-@pytest.mark.parametrize("name", ["answer", "_", "reply2", "résumé"])
+@pytest.mark.parametrize("name", ["answer", "reply2", "résumé"])
 def test_out_takes_a_variable_name(name: str) -> None:
     assert out_name(name, NS) == name
 
@@ -84,7 +84,7 @@ def test_out_takes_a_variable_name(name: str) -> None:
 @pytest.mark.parametrize(
     ("name", "words"),
     [
-        ("1x", "--out takes a Python variable name such as answer, not '1x'."),
+        ("1x", "--out takes a Python variable name such as answer, not '1x'"),
         ("my-answer", "not 'my-answer'"),
         ("class", "not 'class'"),
         ("doc.title", "not 'doc.title'"),
@@ -99,3 +99,35 @@ def test_out_refuses_what_cannot_be_a_variable(name: str, words: str) -> None:
 def test_out_does_not_overwrite_a_function() -> None:
     with pytest.raises(ExpandError, match="is a function in the notebook; choose another name"):
         out_name("expand", {"expand": expand})
+
+
+KEY = "sk-ant-api03-SENTINEL-never-in-a-prompt"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["{env}", "{holder.key}", "Env: {settings}"],
+)
+def test_a_value_holding_the_api_key_is_never_put_into_a_prompt(text: str) -> None:
+    namespace = {
+        "env": {"ANTHROPIC_API_KEY": KEY},
+        "holder": SimpleNamespace(key=KEY),
+        "settings": f"key={KEY}",
+    }
+    with pytest.raises(ExpandError, match="holds the API key, which is never sent") as refused:
+        expand(text, namespace, [KEY])
+    assert KEY not in str(refused.value)
+    assert expand(text, namespace, []) != text  # without the secret, the same text expands
+
+
+@pytest.mark.parametrize("text", ["{f.__globals__}", "{os.__dict__}", "{obj._secret}", "{__builtins__}"])
+def test_private_and_dunder_names_are_refused(text: str) -> None:
+    namespace = {"f": len, "os": SimpleNamespace(), "obj": SimpleNamespace(_secret=1), "__builtins__": {}}
+    with pytest.raises(ExpandError, match="private and dunder names are not put into a prompt"):
+        expand(text, namespace)
+
+
+@pytest.mark.parametrize("name", ["_", "_private", "__builtins__", "In", "Out", "get_ipython", "exit"])
+def test_out_refuses_ipython_names_and_underscores(name: str) -> None:
+    with pytest.raises(ExpandError, match="--out takes a Python variable name"):
+        out_name(name, {})

@@ -60,9 +60,11 @@ class CtrlCEmulator(Emulator):
 
     @staticmethod
     def _interrupting(events: Iterator[bytes]) -> Iterator[bytes]:
+        interrupted = False
         for chunk in events:
             yield chunk
-            if chunk.startswith(b"event: content_block_delta"):
+            if not interrupted and chunk.startswith(b"event: content_block_delta"):
+                interrupted = True  # one Ctrl-C: the deltas a held server sends later raise none
                 signal.raise_signal(signal.SIGINT)
                 if threading.current_thread() is not threading.main_thread():
                     # Over HTTP the server goes on sending while Python hands the signal to the

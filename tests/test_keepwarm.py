@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,3 +103,28 @@ def test_live_keep_warm_arms_a_daemon_timer_and_stop_cancels_it(session: Session
     assert not timer.is_alive() or timer.finished.is_set()
     assert keeper._timer is None
     assert not fired.is_set()
+
+
+def test_a_reset_or_a_load_stops_keep_warm(session: Session, tmp_path: Path) -> None:
+    _rhythm(session, 360.0)
+    path = session.save(tmp_path / "s.json")
+    session.keepwarm.start()
+    session.reset()
+    assert not session.keepwarm.on
+    session.keepwarm.start()
+    session.load(path)
+    assert not session.keepwarm.on
+    calls = len(session.calls)
+    session.advance(360.0)
+    assert len(session.calls) == calls  # nothing kept warm for a conversation that was replaced
+
+
+def test_unloading_the_extension_stops_keep_warm(ip: Any) -> None:
+    import pcache_magic
+
+    session = pcache_magic.current_session()
+    session.keepwarm.start()
+    assert session.keepwarm.on
+    ip.run_line_magic("unload_ext", "pcache_magic")
+    assert not session.keepwarm.on
+    ip.run_line_magic("load_ext", "pcache_magic")  # the fixture unloads it again

@@ -370,7 +370,8 @@ def test_out_keeps_the_reply_text_in_a_variable(ip: InteractiveShell) -> None:
     run(ip, "%%claude --no-stream --out=second\nAgain?")
     assert ip.user_ns["second"] != answer and "Again?" in ip.user_ns["second"]
     assert usage_error(ip, "%%claude --out 1x\nHi") == (
-        "Not sent: --out takes a Python variable name such as answer, not '1x'."
+        "Not sent: --out takes a Python variable name such as answer, not '1x' (no leading underscore, "
+        "not In, Out or IPython's helpers)."
     )
     run(ip, "def helper():\n    pass")
     assert "is a function in the notebook" in usage_error(ip, "%%claude -o helper\nHi")
@@ -697,7 +698,7 @@ def test_save_load_round_trip(ip: InteractiveShell, tmp_path: Path) -> None:
     run(ip, "%config ClaudeMagics.max_tokens = 100")
     with capture_output() as out:
         run(ip, "%claude_session load saved.json")
-    assert "Loaded 3 blocks and 1 call records" in out.stdout
+    assert "Loaded 3 blocks and 1 call" in out.stdout
     assert (state(session), session.totals) == saved
     assert loaded_magics(ip).max_tokens == 300
     (tmp_path / "broken.json").write_text((tmp_path / "saved.json").read_text()[:100])

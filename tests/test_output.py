@@ -477,3 +477,15 @@ def test_other_errors_pass_through_and_success_is_silent() -> None:
         raise RuntimeError("a bug")
     with usage_errors(stub):
         pass
+
+
+def test_amounts_in_a_reply_stay_literal_and_math_and_code_stay_as_written() -> None:
+    from pcache_magic.ipython.output import ReplyText, literal_amounts
+
+    guarded = '<span class="pcache-dollar mathjax_ignore tex2jax_ignore">&#36;</span>'
+    text = "It costs $5 and a fee of $10.50; is $x^2$ fine? `$5` stays, \\$3 too.\n```\nprint('$5')\n```"
+    shown = literal_amounts(text)
+    assert shown.count(guarded) == 2 and "$" not in shown.split("; is")[0]  # no typesetter sees them
+    assert "$x^2$" in shown and "`$5`" in shown and "print('$5')" in shown and "\\$3" in shown
+    reply = ReplyText(text)
+    assert reply._repr_markdown_() == shown and repr(reply) == text  # a terminal gets it as written

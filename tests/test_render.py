@@ -356,8 +356,8 @@ def test_the_stylesheet_is_the_packaged_css_scoped_to_the_panel(session: Session
     # the wide tables take the output's width, never more: nothing scrolls sideways
     assert "table.pcache-calls,.pcache-panel table.pcache-blocks{table-layout:fixed;width:100%;" in css
     body = css.removeprefix("<style>").removesuffix("</style>")
-    # narrow outputs (under 520 px) get the calls as three lines each, in one container query
-    wide, narrow = body.split("@container (max-width:520px){")
+    # narrow outputs (under 720 px) get the calls as three lines each, in one container query
+    wide, narrow = body.split("@container (max-width:720px){")
     assert (
         narrow.endswith("}}")
         and "display:grid" in narrow

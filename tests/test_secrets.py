@@ -125,6 +125,9 @@ CELLS = [
     "!%claude_context --file bin.dat",
     "!%%claude --model claude-sonet-4-5\nHi",
     "!%claude_session load notes.md",
+    "import os",
+    "!%%claude\nMy settings: {os.environ}",  # a variable that holds the key is not expanded
+    f"!%%claude --no-expand\nMy key is {SENTINEL}",  # nor is a pasted key ever sent
     "!%%claude_tools\nnot valid at all(",
     "%claude_session show",
 ]

@@ -314,3 +314,17 @@ def test_idle_sockets_cannot_exhaust_descriptors_under_ulimit_1024() -> None:
     finally:
         code, _, err = server.stop(signal.SIGINT)
     assert code == 0 and err == ""
+
+
+def test_accepted_connections_get_tcp_nodelay(threaded: tuple[Emulator, EmulatorHTTPServer]) -> None:
+    """asyncio sets TCP_NODELAY only on sockets whose proto is TCP, and accepted sockets inherit the
+    listener's: without it, a response written in two parts waits for a delayed ACK (~40 ms)."""
+    _, server = threaded
+    assert server.socket.proto == socket.IPPROTO_TCP
+    with socket.socket(server.socket.family, socket.SOCK_STREAM, socket.IPPROTO_TCP) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        with socket.create_connection(listener.getsockname()[:2], timeout=5):
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.proto == socket.IPPROTO_TCP

@@ -262,6 +262,8 @@ def test_the_file_holds_everything_and_no_secret(session: Session, tmp_path: Pat
         "default_ttl": "1h",
         "cache_mode": "none",
         "diagnostics": True,
+        "max_cost": None,
+        "budget": None,
     }
     assert raw["clock"] == {"now": session.now(), "mode": "offline"}
     assert [e["ttl"] for e in raw["ledger"]] == ["1h"]
@@ -284,15 +286,19 @@ def test_load_replaces_the_state_and_tells_the_observers(session: Session, tmp_p
     events: list[str] = []
     other.subscribe(lambda event, _: events.append(event))
     loaded = other.load(path)
-    assert loaded.summary() == f"Loaded 7 blocks and 2 call records from {path}."
+    assert loaded.summary() == f"Loaded 7 blocks and 2 calls from {path}."
     assert events == ["reset"]
     assert (other.max_tokens, other.cache_mode, other.default_ttl) == (512, "last", "1h")
     assert other.totals == session.totals
-    # a new kernel's emulator holds none of the entries: the ledger says so, and predicts a write
-    assert other.ledger.dump() == [] and session.ledger.dump() != []
-    assert {p.status for p in other.check()[1]} == {"write"}
+    # a new kernel's emulator stands in for the API, which still holds the entries: it is given
+    # them back, so the ledger, the predictions and the next call are the original's
+    assert other.ledger.dump() == session.ledger.dump() != []
+    assert other.check()[1] == session.check()[1]
+    assert len(other.connection.emulator.state()["entries"]) == len(session.ledger.entries(session.now()))  # type: ignore[union-attr]
     other.ask("Third question?", stream=False)
-    assert other.calls[-1].index == 3 and other.calls[-1].outcome == "write"
+    session.ask("Third question?", stream=False)
+    assert other.calls[-1].index == 3 and other.calls[-1].outcome == session.calls[-1].outcome == "hit+write"
+    assert other.calls[-1].tokens == session.calls[-1].tokens
 
 
 def test_reset_keeps_what_the_api_still_holds(session: Session) -> None:
@@ -576,3 +582,41 @@ def test_every_notebooks_session_survives_a_round_trip(
         assert next_call(loaded) == next_call(original)
     finally:
         offline_shell.run_line_magic("unload_ext", "pcache_magic")
+
+
+def test_save_never_replaces_a_link_a_device_or_a_pipe(session: Session, tmp_path: Path) -> None:
+    (tmp_path / "real.json").write_text("{}")
+    (tmp_path / "link.json").symlink_to(tmp_path / "real.json")
+    os.mkfifo(tmp_path / "pipe")
+    for target in (tmp_path / "link.json", tmp_path / "pipe", Path("/dev/null")):
+        with pytest.raises(store.StoreError, match="is not a regular file"):
+            session.save(target)
+    assert (tmp_path / "link.json").is_symlink() and (tmp_path / "real.json").read_text() == "{}"
+    assert Path("/dev/null").is_char_device()
+
+
+def test_a_saved_time_too_far_ahead_is_refused_before_the_clock_moves(
+    session: Session, tmp_path: Path
+) -> None:
+    data = saved(session, tmp_path)
+    data["clock"]["now"] = 5e9  # a century past what the emulator's clock moves
+    path = write(tmp_path, data)
+    fresh_session = fresh()
+    before = fresh_session.now()
+    refused(path, "clock.now")
+    with pytest.raises(store.StoreError):
+        fresh_session.load(path)
+    assert fresh_session.now() == before
+
+
+def test_the_key_in_a_prompt_never_reaches_a_file_or_an_export(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    s = make(emu, MODELS[0])
+    s.ask("Hello", stream=False)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)  # set after the call: as if an old prompt quoted it
+    s.calls[-1].request["messages"][0]["content"][0]["text"] = f"my key {KEY}"
+    text = s.save(tmp_path / "s.json").read_text()
+    assert KEY not in text and "[API key]" in text
+    for kind in ("python", "ipynb", "json"):
+        assert KEY not in s.export(kind)  # type: ignore[arg-type]

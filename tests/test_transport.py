@@ -16,12 +16,14 @@ import pytest
 
 from pcache_magic.emulator import BASE_URL, DEFAULT_API_KEY, Emulator
 from pcache_magic.emulator.server import serve
+from pcache_magic.session import transport
 from pcache_magic.session.session import Session
 from pcache_magic.session.transport import (
     EMULATOR_URL_ENV,
     OFFLINE_ENV,
     ConfigError,
     Connection,
+    ServerClock,
     connect,
     redact_error,
 )
@@ -307,3 +309,42 @@ def test_server_mode_clock_advance_and_calls(server_url: tuple[Emulator, str]) -
     session.ask("Again", stream=True)
     assert [c.outcome for c in session.calls] == ["write", "hit"]
     assert [e["tokens"] for e in emu.state()["entries"]] == [session.calls[0].tokens.written]
+
+
+def test_server_mode_clock_reads_do_not_each_send_a_request(
+    server_url: tuple[Emulator, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's clock stands still until advanced: it is asked once, then kept, updated by our
+    own `advance`, and asked again only after `resync_s` (another client may have moved it)."""
+    emu, url = server_url
+    conn = connect(env={EMULATOR_URL_ENV: url}, max_retries=0)
+    assert isinstance(conn.clock, ServerClock)
+    asked: list[str] = []
+    real = transport._emulator_call
+    monkeypatch.setattr(transport, "_emulator_call", lambda u, p=None: asked.append(u) or real(u, p))
+    assert [conn.clock() for _ in range(50)] == [emu.now()] * 50
+    assert asked == [f"{url}/_emulator/state"]
+    assert conn.advance(600) == emu.now() == conn.clock()  # the advance's answer is the new time
+    assert asked == [f"{url}/_emulator/state", f"{url}/_emulator/advance"]
+    emu.advance(60)  # another client moves the server's clock
+    assert conn.clock() == emu.now() - 60  # still the time it last told...
+    conn.clock.resync_s = 0.0
+    assert conn.clock() == emu.now()  # ...until it is asked again
+    assert asked[-1] == f"{url}/_emulator/state"
+
+
+def test_server_clock_keeps_the_last_time_while_unreachable_and_asks_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[str] = []
+
+    def unreachable(url: str, payload: object = None) -> None:
+        asked.append(url)
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(transport, "_emulator_call", unreachable)
+    clock = ServerClock("http://127.0.0.1:9", resync_s=3600)
+    before = clock()
+    assert clock() == before and len(asked) == 2  # no answer: the last time known, asked again
+    clock.learn(1_000.0)
+    assert clock() == 1_000.0 and len(asked) == 2  # an answer is kept for `resync_s`

@@ -35,7 +35,8 @@ def why(row: ET.Element) -> str:
 
 
 def calls_html(panel: CachePanel) -> ET.Element:
-    return parse("".join(child.value for child in panel.calls.children))
+    """The calls table as shown (the "Show all" button, when there is one, is not HTML)."""
+    return parse("".join(child.value for child in panel.calls.children if child is not panel.show_all_button))
 
 
 @pytest.fixture
@@ -239,3 +240,28 @@ def test_repr_html_is_the_static_session_view(session: Session, panel: CachePane
     data, _ = DisplayFormatter().format(panel)
     assert "application/vnd.jupyter.widget-view+json" in data
     assert data["text/html"] == render_session(session)
+
+
+def test_a_long_session_opens_on_its_latest_page_and_shows_all_on_demand(session: Session) -> None:
+    for i in range(23):
+        session.ask(f"q{i % 3}", stream=False)
+        if i == 11:
+            session.advance(6 * 60)  # one expiry in the middle: the "why"s differ from call to call
+    full = CachePanel(session, chunk=5, page=None)
+    paged = CachePanel(session, chunk=5, page=8)
+    try:
+        everything = [(tr.get("data-call"), why(tr)) for tr in select(calls_html(full), "tr", "pcache-call")]
+        assert [i for i, _ in everything] == [str(n) for n in range(1, 24)]
+        shown = [(tr.get("data-call"), why(tr)) for tr in select(calls_html(paged), "tr", "pcache-call")]
+        assert shown == everything[15:]  # whole chunks (3 of 5) hidden, at least a page (8) shown
+        assert paged.calls.children == (paged.calls_head, paged.show_all_button, *paged._chunks)
+        assert paged.show_all_button.description == "Show all 23 calls"
+        session.ask("q9", stream=False)  # a new call still appends to the page
+        paged.show_all_button.click()
+        after = [(tr.get("data-call"), why(tr)) for tr in select(calls_html(paged), "tr", "pcache-call")]
+        assert after[:23] == everything and after[23][0] == "24"
+        assert paged.calls.children == (paged.calls_head, *paged._chunks)
+        assert "Show all" not in "".join(c.value for c in paged._chunks)
+    finally:
+        full.close()
+        paged.close()

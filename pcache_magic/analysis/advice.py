@@ -31,11 +31,11 @@ from ..core.rules import Breakpoint
 from ..core.ttl import TTL, TTL_SECONDS
 from .ledger import Ledger
 
-__all__ = ["EditImpact", "KeepWarm", "edit_impact", "keep_warm", "typical_gap"]
+__all__ = ["RECENT_GAPS", "EditImpact", "KeepWarm", "edit_impact", "keep_warm", "typical_gap"]
 
 _MILLION = 1_000_000
 #: Gaps looked at for the typical one: the session's recent rhythm, not its whole history.
-_RECENT_GAPS = 8
+RECENT_GAPS = 8
 
 
 def _usd(tokens: int, per_million: float) -> float:
@@ -49,7 +49,7 @@ def _write_price(prices: Prices, ttl: TTL) -> float:
 def typical_gap(starts: Sequence[float]) -> float | None:
     """The median of the last few gaps between calls (None before the second call)."""
     gaps = [b - a for a, b in pairwise(starts) if b >= a]
-    return statistics.median(gaps[-_RECENT_GAPS:]) if gaps else None
+    return statistics.median(gaps[-RECENT_GAPS:]) if gaps else None
 
 
 @dataclass(frozen=True, slots=True)

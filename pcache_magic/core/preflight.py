@@ -15,7 +15,7 @@ from .models import ModelInfo
 from .prefix import Layout
 from .rules import MAX_BREAKPOINTS, Breakpoint, CacheRuleError, resolve_breakpoints
 
-__all__ = ["Finding", "block_name", "preflight"]
+__all__ = ["Finding", "PreflightError", "block_name", "preflight"]
 
 Level = Literal["error", "warning", "info"]
 
@@ -34,6 +34,14 @@ class Finding(BaseModel):
     def __str__(self) -> str:
         where = f"[{self.block}] " if self.block else ""
         return f"{self.level}: {where}{self.message} Fix: {self.fix}"
+
+
+class PreflightError(ValueError):
+    """The request would be rejected (or is wrong); nothing was sent. `.findings` says why."""
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        self.findings = list(findings)
+        super().__init__("; ".join(f"{f.message} {f.fix}" for f in self.findings))
 
 
 def block_name(names: Mapping[str, str], path: str) -> str:

@@ -26,7 +26,8 @@ class CallRecord(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     index: int
-    kind: Literal["ask", "prewarm", "create", "tool_loop"] = "ask"
+    kind: Literal["ask", "prewarm", "create", "tool_loop", "batch"] = "ask"
+    """`batch`: a request of a Message Batch (`session.batch`), priced at `usage.batch_prices`."""
     model: str
     started_at: float
     """Seconds on the session's clock (the emulator's offline)."""

@@ -9,13 +9,17 @@ from the model data (`models.json`), never from code.
 
 from __future__ import annotations
 
+import functools
+import json
+from importlib import resources
+
 from anthropic.types import Usage
 from pydantic import BaseModel, ConfigDict
 
 from .fmt import LABELS, money, tokens
 from .models import Prices
 
-__all__ = ["Cost", "Tokens", "cost_of", "tokens_of"]
+__all__ = ["Cost", "Tokens", "batch_price_factor", "batch_prices", "cost_of", "tokens_of"]
 
 _MILLION = 1_000_000
 
@@ -125,3 +129,21 @@ def cost_of(tokens: Tokens, prices: Prices) -> Cost:
         output=tokens.output * prices.output / _MILLION,
         no_cache=(tokens.prompt * prices.input + tokens.output * prices.output) / _MILLION,
     )
+
+
+@functools.cache
+def batch_price_factor() -> float:
+    """What the Message Batches API charges of the standard price (0.5), from `data/batch.json`,
+    which names its source: a price, so data rather than code."""
+    path = resources.files(__package__ or "pcache_magic.core") / "data" / "batch.json"
+    factor = json.loads(path.read_text(encoding="utf-8"))["price_factor"]
+    if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 < factor <= 1:
+        raise ValueError(f"data/batch.json: price_factor must be a number in (0, 1], not {factor!r}")
+    return float(factor)
+
+
+def batch_prices(prices: Prices) -> Prices:
+    """The rates of a request sent in a batch: every rate, cache writes and reads included, at
+    the batch discount (the discounts stack), so `cost_of` prices a batch call as it is billed."""
+    factor = batch_price_factor()
+    return Prices(**{name: getattr(prices, name) * factor for name in Prices.model_fields})

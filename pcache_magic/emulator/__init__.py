@@ -15,6 +15,7 @@ import httpx2
 
 from ..core.models import ModelTable
 from . import wire
+from .batches import DEFAULT_DELAY_S, Batches
 from .diagnostics import DEFAULT_HISTORY_BYTES
 from .engine import Engine, ManualClock
 
@@ -71,8 +72,11 @@ class Emulator:
         max_entries: int = 10_000,
         max_body_bytes: int = wire.DEFAULT_MAX_BODY_BYTES,
         history_bytes: int = DEFAULT_HISTORY_BYTES,
+        batch_delay_s: float = DEFAULT_DELAY_S,
     ) -> None:
         self.engine = Engine(clock, models=models, max_entries=max_entries, history_bytes=history_bytes)
+        self.batches = Batches(self.engine, delay_s=batch_delay_s)
+        """Message Batches: each ends `batch_delay_s` of emulated time after it is created."""
         self.faults = wire.FaultPlan()
         self.max_body_bytes = max_body_bytes
         self._request_ids = wire.RequestIds()
@@ -117,13 +121,14 @@ class Emulator:
         until `reset()`; ValueError otherwise, the clock unchanged.
         """
         with self._lock:
-            return self.engine.advance(seconds)
+            return self.batches.advance(seconds)  # a batch due on the way runs at its end
 
     def reset(self) -> None:
-        """Forget every cache entry, the message history, the clock's advances and pending faults."""
+        """Forget every cache entry, the message history, the batches, the clock's advances and faults."""
         with self._lock:
             self.engine.reset()
             self.faults.clear()
+            self.batches.clear()
 
     def now(self) -> float:
         with self._lock:
@@ -158,6 +163,7 @@ class Emulator:
                 body,
                 max_body_bytes=self.max_body_bytes,
                 request_ids=self._request_ids,
+                batches=self.batches,
             )
 
     def next_request_id(self) -> str:

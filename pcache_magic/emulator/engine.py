@@ -20,11 +20,12 @@ from ..core.models import ModelTable, default_models
 from ..core.prefix import Layout, layout
 from ..core.rules import Breakpoint, CacheRuleError, plan, resolve_breakpoints
 from ..core.tokens import TokenEstimator
+from ..core.ttl import TTL_SECONDS
 from .diagnostics import DEFAULT_HISTORY_BYTES, Fingerprint, History, diagnose
 from .errors import ApiError
 from .reply import Outcome, finish, reply_content
 from .sse import message_events
-from .table import CacheTable
+from .table import CacheTable, Entry
 from .validate import validate_request
 
 __all__ = ["MAX_ADVANCE_S", "MAX_OFFSET_S", "START_TIME", "Engine", "ManualClock"]
@@ -93,6 +94,15 @@ class Engine:
         self._table.evict()
         return self.now()
 
+    @property
+    def offset(self) -> float:
+        """How far `advance()` has moved the clock in total (at most `MAX_OFFSET_S`)."""
+        return self._offset
+
+    def check_advance(self, seconds: float) -> float:
+        """What `advance(seconds)` would move by, or its ValueError; the clock unchanged."""
+        return _checked_step(seconds, self._offset)
+
     def reset(self) -> None:
         """Forget every cache entry and message, and undo every `advance()` (the API has no such thing)."""
         self._table.clear()
@@ -108,9 +118,12 @@ class Engine:
         return self._estimator
 
     # -- endpoints ----------------------------------------------------------------------
-    def create_message(self, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST /v1/messages without streaming."""
-        return self._process(api_key, body, streaming=False).message
+    def create_message(
+        self, api_key: str, body: dict[str, Any], *, workspace: bytes | None = None
+    ) -> dict[str, Any]:
+        """POST /v1/messages without streaming; `workspace` (`Engine.workspace`) instead of a key
+        for a request run later, as a batch's are, so no key is kept meanwhile."""
+        return self._process(api_key, body, streaming=False, workspace=workspace).message
 
     def stream_message(self, api_key: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         """POST /v1/messages with `stream: true`: the whole SSE event sequence."""
@@ -137,6 +150,22 @@ class Engine:
             raise ApiError("not_found_error", f"model: {model_id}")
         return self._model_wire(model_id)
 
+    def seed(self, api_key: str, body: Mapping[str, Any], depth: int, ttl: str, expires_at: float) -> bool:
+        """Hold again the entry for `body`'s prefix up to block `depth`, written for `ttl` and due to
+        expire at `expires_at`: what the API still holds for a session saved in another kernel.
+        False when it is already held, has expired, or `depth` is not a block of `body`."""
+        model = str(body.get("model"))
+        if model not in self._models or ttl not in TTL_SECONDS:
+            return False
+        info = self._models.get(model)
+        lay = layout(body, self._estimator, workspace=self._workspace(api_key), model=info.id)
+        if not 0 <= depth < len(lay.positions):
+            return False
+        position = lay.positions[depth]
+        written = expires_at - TTL_SECONDS[ttl]
+        entry = Entry(info.id, position.cumulative, ttl, written, expires_at)
+        return self._table.restore(position.key, entry)
+
     def state(self) -> dict[str, Any]:
         """Live entries for inspection; keys and API keys never leave the table."""
         now = self.now()
@@ -158,8 +187,11 @@ class Engine:
         return model in self._models
 
     @staticmethod
-    def _workspace(api_key: str) -> bytes:
+    def workspace(api_key: str) -> bytes:
+        """The cache partition of a key: a hash, so the key itself need not be kept."""
         return hashlib.sha256(b"workspace:" + api_key.encode()).digest()
+
+    _workspace = workspace
 
     def _next_id(self, prefix: str) -> str:
         with self._id_lock:
@@ -183,7 +215,9 @@ class Engine:
         except CacheRuleError as error:
             raise ApiError.invalid(str(error)) from None
 
-    def _process(self, api_key: str, body: dict[str, Any], *, streaming: bool) -> _Result:
+    def _process(
+        self, api_key: str, body: dict[str, Any], *, streaming: bool, workspace: bytes | None = None
+    ) -> _Result:
         validate_request(body, known_model=self._known)
         info = self._models.get(body["model"])
         if body["max_tokens"] > info.max_output_tokens:
@@ -196,7 +230,7 @@ class Engine:
                 "This model does not support assistant message prefill. "
                 "The conversation must end with a user message."
             )
-        workspace = self._workspace(api_key)
+        workspace = workspace or self._workspace(api_key)
         lay = layout(body, self._estimator, workspace=workspace, model=info.id)  # an alias: the same cache
         points = self._breakpoints(lay, body)
         if lay.total_tokens > info.context_window:

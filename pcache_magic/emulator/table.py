@@ -76,6 +76,17 @@ class CacheTable:
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
 
+    def restore(self, key: bytes, entry: Entry) -> bool:
+        """Put back an entry the API would still hold (a saved session loaded into a fresh emulator);
+        False, and nothing changed, when the key already has a live entry."""
+        with self._lock:
+            if self.find(key) is not None or entry.expires_at <= self._clock():
+                return False
+            self._entries[key] = entry
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+            return True
+
     def evict(self) -> int:
         """Drop every expired entry; returns how many went."""
         now = self._clock()

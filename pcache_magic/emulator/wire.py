@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
 
+from . import batches as batch_api
 from . import strict_json
 from .errors import ERROR_TYPES, ApiError
 
 if TYPE_CHECKING:
+    from .batches import Batches
     from .engine import Engine
 
 __all__ = [
@@ -228,6 +230,9 @@ def _route(method: str, path: str) -> tuple[str, str]:
     """(route name, model id) for a path; ApiError 404/405 when there is none."""
     allowed: tuple[str, ...]
     model_id = ""
+    if path == batch_api.PREFIX or path.startswith(batch_api.PREFIX + "/"):
+        name, batch_id = batch_api.route(method, path)
+        return f"{batch_api.PREFIX}:{name}", batch_id
     if path in (_MESSAGES, _COUNT, "/_emulator/advance", "/_emulator/reset", "/_emulator/inject"):
         allowed = ("POST",)
     elif path in (_MODELS, "/_emulator/state"):
@@ -257,12 +262,14 @@ def handle(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     request_ids: RequestIds | None = None,
+    batches: Batches | None = None,
 ) -> WireResponse:
     """Answer one request as the Messages API would (plus the `/_emulator/*` controls).
 
     Order of checks: route (404/405), key (401, `/v1/*` only), size (413), JSON (400), an
-    injected fault, then the engine. Never raises for a bad request; every response has a
-    `request-id` header. `headers` may be any case-insensitive or lower-case mapping.
+    injected fault, then the engine (`batches`: the Message Batches endpoints). Never raises
+    for a bad request; every response has a `request-id` header. `headers` may be any
+    case-insensitive or lower-case mapping.
     """
     request_id = (request_ids or _default_ids)()
     hdrs = {k.lower(): v for k, v in headers.items()}
@@ -276,8 +283,11 @@ def handle(
                 "request_too_large",
                 f"Request exceeds the maximum allowed number of bytes ({max_body_bytes}).",
             )
-        data = _parse_json(body, required=route in (_MESSAGES, _COUNT, "/_emulator/inject"))
-        return _dispatch(engine, faults, route, model_id, key or "", data, request_id)
+        create = batch_api.PREFIX + ":create"
+        data = _parse_json(body, required=route in (_MESSAGES, _COUNT, create, "/_emulator/inject"))
+        if route.startswith(batch_api.PREFIX + ":"):
+            return _batch(batches, faults, route, model_id, key or "", data, path, request_id)
+        return _dispatch(engine, faults, route, model_id, key or "", data, request_id, batches)
     except ApiError as exc:
         return error_response(exc, request_id)
     except Exception as exc:  # an engine bug: answer 500 like the API, never a traceback
@@ -296,6 +306,7 @@ def _dispatch(
     key: str,
     data: dict[str, Any],
     request_id: str,
+    batches: Batches | None = None,
 ) -> WireResponse:
     if route == _MESSAGES:
         streaming = data.get("stream") is True
@@ -330,12 +341,14 @@ def _dispatch(
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
             raise ApiError.invalid('Expected {"seconds": <number >= 0>}.')
         try:
-            engine.advance(seconds)
+            (batches or engine).advance(seconds)  # batches stop at each one's end on the way
         except ValueError as exc:
             raise ApiError.invalid(str(exc)) from None
     elif route == "/_emulator/reset":
         engine.reset()
         faults.clear()
+        if batches is not None:
+            batches.clear()
     elif route == "/_emulator/inject":
         try:
             retry_after = data.get("retry_after")
@@ -343,6 +356,32 @@ def _dispatch(
         except (TypeError, ValueError) as exc:
             raise ApiError.invalid(str(exc)) from None
     return _json(200, engine.state(), request_id)
+
+
+def _batch(
+    batches: Batches | None,
+    faults: FaultPlan,
+    route: str,
+    batch_id: str,
+    key: str,
+    data: dict[str, Any],
+    path: str,
+    request_id: str,
+) -> WireResponse:
+    """A Message Batches request; a create takes an injected fault as a message request does."""
+    if batches is None:
+        raise ApiError("not_found_error", f"Not found: {path.partition('?')[0]}")
+    name = route.rpartition(":")[2]
+    if name == "create" and (fault := faults.take(streaming=False)) is not None:
+        if fault.kind == "timeout":
+            return _timed_out(request_id)
+        raise _fault_error(fault)
+    answer = batches.dispatch(name, batch_id, key, data, path.partition("?")[2])
+    if isinstance(answer, bytes):  # the results, one JSON line per request
+        headers = {"content-type": "application/binary", "request-id": request_id}
+        headers["content-length"] = str(len(answer))
+        return WireResponse(200, headers, body=answer)
+    return _json(200, answer, request_id)
 
 
 def _encode(events: list[tuple[str, dict[str, Any]]], *, cut: bool) -> Iterator[bytes]:

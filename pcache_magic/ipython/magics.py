@@ -25,12 +25,13 @@ from ..core.conversation import Block
 from ..core.toolspec import tool_param
 from ..core.ttl import TTLS
 from ..session.blocks import take_place
-from . import cells, expand, names
+from ..session.transport import secrets
+from . import batch_magic, cells, expand, map_magic, names
 from .args import magic_arguments, no_arguments, parse_argstring, without_comment
 from .clock import advance
 from .formats import FORMATS, reply_text
 from .help import HelpText, describe
-from .output import SessionTables, Summary, clock_report, one_line, usage_errors
+from .output import SessionTables, Summary, clock_report, keepwarm_plan, one_line, usage_errors
 from .session_files import session_file
 from .settings import MODES, MODES_HELP, SessionMagics
 from .turn import check_max_tokens, run_turn
@@ -67,17 +68,18 @@ class ClaudeMagics(SessionMagics):
             if naming.name not in taken:  # renamed: the block takes the old one's place
                 take_place(self.session.conversation, naming.name, cast(str, naming.replaces))
             self.session.drop(cast(str, naming.replaces))
-        estimate = self.session.estimator
-        size = sum(estimate.tool(i) if block.role == "tools" else estimate.block(i) for i in block.content)
+        session = self.session
+        params, paths = session.next_request()
+        # The figure the panel shows: the block's positions in the request, message framing included.
+        size = sum(p.tokens for p in session.layout(params).positions if paths.get(p.path) == block.name)
         cache = f"cached {block.cache.lifetime}" if block.cache else "not cached"
         print(f"{block.kind} block {block.name!r}: ~{size:,} tokens, {cache}.")
-        findings, _ = self.session.check()
-        for f in findings:  # what the next call will meet, said now rather than at send time
-            if f.level != "info" and f.block in (None, block.name):
+        findings, _ = session.check(params, paths)
+        for f in findings:  # what the next call will meet, said now (an error, whichever block it names)
+            if f.level == "error" or (f.level != "info" and f.block in (None, block.name)):
                 print(f"  {f.level}: {f.message} {f.fix}")
-        session = self.session
-        impact = session.book.edit_impact(*session.next_request(), session.info, session.now())
-        if impact is not None:  # an edit inside the cached prefix: its price before it is paid
+        impact = session.book.edit_impact(params, paths, session.info, session.now())
+        if impact is not None and impact.block == block.name:  # this cell's edit, priced before it is paid
             print(f"  note: {impact.text()}")
         return block
 
@@ -192,9 +194,10 @@ class ClaudeMagics(SessionMagics):
         prompt = cells.clean_text(cell)
         if not prompt:
             raise UsageError("The cell is empty: write your message below %%claude.")
+        keys = secrets(self.session.client)  # a value holding the key is never put into a prompt
         try:
             out = expand.out_name(args.out, self._ip.user_ns) if args.out is not None else None
-            prompt = prompt if args.no_expand else expand.expand(prompt, self._ip.user_ns)
+            prompt = prompt if args.no_expand else expand.expand(prompt, self._ip.user_ns, keys)
         except expand.ExpandError as error:
             raise UsageError(f"Not sent: {error}") from None
         check_max_tokens(self.session, args.model, args.max_tokens)
@@ -214,6 +217,18 @@ class ClaudeMagics(SessionMagics):
         )
         if out is not None:
             self._ip.user_ns[out] = reply_text(records)
+
+    @magic_arguments("%claude_map")
+    @map_magic.map_arguments
+    @no_var_expand
+    @cell_magic
+    def claude_map(self, line: str, cell: str) -> None:
+        """The cell is a template sent once per item of ITEMS after the cached prefix (one write, N-1 reads).
+
+        `{item}`, `{item[key]}` or `{item.attr}` is the item; `{name}` a notebook variable, as in
+        `%%claude`.  The predicted cost is shown first; the conversation is not changed.
+        """
+        map_magic.map_cell(self.session, self._ip.user_ns, cell, parse_argstring(self.claude_map, line))
 
     @magic_arguments()
     @argument("magic", nargs="?", help="One magic's full help, e.g. claude_context (default: all, briefly).")
@@ -243,11 +258,16 @@ class ClaudeMagics(SessionMagics):
         """Fill the cache for the conversation so far without generating (`max_tokens: 0`)."""
         args, keeper = parse_argstring(self.claude_prewarm, line), self.session.keepwarm
         if args.keep_warm is not None:
-            if args.keep_warm == "on":
-                keeper.start()
-            else:
+            if args.keep_warm == "off":
                 keeper.stop()
-            print(f"Keep-warm {args.keep_warm}.", *[f"  {a.text()}" for a in keeper.advice()], sep="\n")
+                print("Keep-warm off.")
+                return
+            keeper.start()
+            print(
+                "Keep-warm on.",
+                *[f"  {line}" for line in keepwarm_plan(keeper, self.session.now())],
+                sep="\n",
+            )
             return
         with usage_errors(self.session):
             self.session.prewarm()
@@ -345,3 +365,18 @@ class ClaudeMagics(SessionMagics):
         elif args.action is not None:
             raise UsageError(f"Did you mean %claude_clock advance {' '.join(args.duration) or args.action}?")
         print(clock_report(self.session))
+
+    @magic_arguments()
+    @argument("action", nargs="?", help="status|results|cancel ID, or list.")
+    @argument("batch_id", nargs="?", help="The batch's id (msgbatch_...).")
+    @argument("-o", "--output", help="results: keep the items in this variable.")
+    @argument("--wait", action="store_true", help="results: wait until the batch has ended.")
+    @line_magic
+    def claude_batch(self, line: str) -> None:
+        """A Message Batch by id (even one sent before a restart): its status, results or cancel."""
+        a = parse_argstring(self.claude_batch, line)
+        print(
+            batch_magic.run(
+                self.session, self._ip.user_ns, a.action, a.batch_id, output=a.output, wait=a.wait
+            )
+        )

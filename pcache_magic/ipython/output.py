@@ -9,6 +9,7 @@ those as one line, without a traceback.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,15 +25,19 @@ from ..session.transport import redact_key
 
 if TYPE_CHECKING:
     from ..core.record import CallRecord
+    from ..session.keepwarm import KeepWarmer
     from ..session.session import Session
 
 __all__ = [
     "MarkdownText",
     "Reply",
+    "ReplyText",
     "SessionTables",
     "Summary",
     "api_error_text",
     "clock_report",
+    "keepwarm_plan",
+    "literal_amounts",
     "one_line",
     "tool_runner",
     "transcript",
@@ -58,6 +63,25 @@ class MarkdownText:
 
     def __repr__(self) -> str:
         return self.text
+
+
+_CODE = re.compile(r"(`{3,}.*?`{3,}|~{3,}.*?~{3,}|`[^`\n]*`)", re.S)
+_AMOUNT = re.compile(r"(?<!\\)\$(?=\d)")
+_LITERAL_DOLLAR = '<span class="pcache-dollar mathjax_ignore tex2jax_ignore">&#36;</span>'
+
+
+def literal_amounts(markdown: str) -> str:
+    """Each `$` before a digit (an amount) outside code, as a `$` no front end typesets: a reply
+    saying "$5 and $10" is otherwise set as math between the two.  `$x^2$` stays math."""
+    parts = _CODE.split(markdown)
+    return "".join(p if i % 2 else _AMOUNT.sub(_LITERAL_DOLLAR, p) for i, p in enumerate(parts))
+
+
+class ReplyText(MarkdownText):
+    """A reply's Markdown, its amounts kept literal (`literal_amounts`); as written in a terminal."""
+
+    def _repr_markdown_(self) -> str:
+        return literal_amounts(self.text)
 
 
 class Summary:
@@ -129,7 +153,7 @@ class Reply:
             print(text, end="", flush=True)
         elif time.monotonic() - self._last >= UPDATE_EVERY_S:
             self._last = time.monotonic()
-            self._handle.update(MarkdownText(self.text))
+            self._handle.update(ReplyText(self.text))
 
     def tool(self, name: str, arguments: Mapping[str, Any], outcome: str) -> None:
         line = f"> tool `{name}({json.dumps(arguments, default=str)})` → {one_line(outcome, 200)}"
@@ -142,7 +166,7 @@ class Reply:
         With nothing arrived (the call was refused, or failed first), the "…" goes.
         """
         if self._handle is not None:
-            self._handle.update(MarkdownText(self.text) if self.text else _BLANK, raw=not self.text)
+            self._handle.update(ReplyText(self.text) if self.text else _BLANK, raw=not self.text)
 
     def finish(self, records: Sequence[CallRecord], stop_reason: str | None) -> None:
         """The whole turn in place of the stream, then one usage line per call."""
@@ -150,7 +174,7 @@ class Reply:
         if self._handle is not None:
             self._handle.update(_BLANK, raw=True)
         if self._rich:
-            display(MarkdownText(text))
+            display(ReplyText(text))
         else:
             print("" if self._live and self.text else text)
         for record in records:
@@ -206,6 +230,24 @@ def clock_report(session: Session) -> str:
             "Offline, time stands still until you move it: %claude_clock advance 5m (or 90s, 1h30m, 2h)."
         )
     return "\n".join(lines)
+
+
+def keepwarm_plan(keeper: KeepWarmer, now: float) -> list[str]:
+    """What keep-warm will do, just turned on: the refreshes that pay and when the first goes out,
+    or why there is nothing to refresh (so "on" is never silently idle)."""
+    advice, due = keeper.advice(now), keeper.due(now)
+    if due is not None:
+        first = f"The first refresh goes out in {duration(due - now, ceil=True)}."
+        return [*(a.text() for a in advice if a.worth), first]
+    if advice:
+        return [
+            *(a.text() for a in advice),
+            "No refresh pays for itself now; keep-warm waits for one that does.",
+        ]
+    return [
+        "Nothing to refresh now: no live entry dies before the next likely call (one typical gap after "
+        "the last; it takes two calls to know the gap). Keep-warm acts when one does."
+    ]
 
 
 def one_line(text: object, limit: int = 300) -> str:

@@ -61,6 +61,20 @@ class SessionMagics(Magics):
         max=MAX_TIMEOUT,
         help="Seconds per attempt before a timeout, up to a day (None: the SDK's).",
     ).tag(config=True)
+    max_cost = Float(
+        None,
+        allow_none=True,
+        min=0.0,
+        help="USD one call (or one call of a map) may cost at most, its answer at max_tokens; "
+        "refused before sending above it (None: no limit).",
+    ).tag(config=True)
+    budget = Float(
+        None,
+        allow_none=True,
+        min=0.0,
+        help="USD the session's calls may cost in all; a call or map predicted past it is refused "
+        "(None: no limit).",
+    ).tag(config=True)
     max_files = Int(
         files.DEFAULT_MAX_FILES, min=1, help="Files one cell's --file and --image may name, globs expanded."
     ).tag(config=True)
@@ -103,6 +117,7 @@ class SessionMagics(Magics):
             default_ttl=cast(TTL, self.default_ttl),
         )
         session.cache_mode = cast(CacheMode, self.cache_mode)
+        session.max_cost, session.budget = self.max_cost, self.budget
         return session
 
     def use(self, session: Session) -> None:
@@ -120,6 +135,7 @@ class SessionMagics(Magics):
             self.model, self.max_tokens = self.session.model, self.session.max_tokens
             self.default_ttl = self.session.default_ttl or self.default_ttl
             self.cache_mode = self.session.cache_mode
+            self.max_cost, self.budget = self.session.max_cost, self.session.budget
         finally:
             self._syncing = self._mirroring = False
 
@@ -154,7 +170,18 @@ class SessionMagics(Magics):
             )
         return value
 
-    @observe("model", "max_tokens", "default_ttl", "cache_mode")
+    @validate("max_cost", "budget")
+    def _check_limit(self, proposal: Any) -> float | None:
+        """Float(min=...) lets NaN and infinity through; a limit is a finite amount."""
+        value = proposal["value"]
+        if value is not None and not math.isfinite(value):
+            name = proposal["trait"].name
+            raise TraitError(
+                f"ClaudeMagics.{name} is a cost in USD, 0 or more, or None for no limit; not {value}."
+            )
+        return value
+
+    @observe("model", "max_tokens", "default_ttl", "cache_mode", "max_cost", "budget")
     def _apply(self, change: Any) -> None:
         if not self._syncing and hasattr(self, "session"):
             setattr(self.session, change["name"], change["new"])
@@ -195,6 +222,8 @@ class SessionMagics(Magics):
         return f"{connection.notice if connection else 'custom client'}; model {self.session.model}"
 
     def close(self) -> None:
+        """Unloading: stop keep-warm (no call goes out for a notebook that let go) and close the panel."""
+        self.session.keepwarm.stop()
         if self._panel is not None:
             self._panel.close()
             self._panel = None

@@ -80,11 +80,10 @@ def run_turn(
                 max_tool_rounds=max_tool_rounds,
             )
     except BaseException:
+        reply.flush()  # a partial reply stays readable; on success `finish` replaces the stream at once
         if name:  # the session rolled back its own part; put back the turn dropped above
             session.conversation = saved
         raise
-    finally:
-        reply.flush()
     records = session.calls[first:]
     if fmt == "code":
         show_code(records, message.stop_reason)

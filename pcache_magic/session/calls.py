@@ -30,23 +30,18 @@ from anthropic.types import Message
 from ..analysis.cachebook import CacheBook
 from ..analysis.ledger import Prediction
 from ..core.models import ModelTable
-from ..core.preflight import Finding
+from ..core.preflight import Finding, PreflightError
 from ..core.record import CallRecord
 from ..core.turns import describe_failure, sdk_kwargs
+from ..core.usage import cost_of
+from . import budget
+from .keyguard import KeyGuard
 from .observers import Emit
 from .requests import Planners
 from .session_settings import Settings
-from .transport import redact_error, redact_key
+from .transport import redact_error, redact_key, secrets
 
 __all__ = ["CallInProgress", "CallPipeline", "PreflightError"]
-
-
-class PreflightError(ValueError):
-    """The request would be rejected (or is wrong); nothing was sent. `.findings` says why."""
-
-    def __init__(self, findings: Sequence[Finding]) -> None:
-        self.findings = list(findings)
-        super().__init__("; ".join(f"{f.message} {f.fix}" for f in self.findings))
 
 
 class CallInProgress(RuntimeError):
@@ -86,7 +81,11 @@ class CallPipeline:
         self._estimated = estimated
         #: Held for a whole call (and a whole turn, see `exclusive`); re-entrant for observers.
         self.lock = threading.RLock()
-        self._reserved: set[int] = set()  # indices of calls begun and not yet recorded
+        self._reserved: set[int] = set()
+        self._keys = (
+            KeyGuard()
+        )  # the key never travels in a request body  # indices of calls begun and not yet recorded
+        self._pending: dict[int, float] = {}  # their predicted costs, for the budget (see `spent`)
 
     @contextlib.contextmanager
     def exclusive(self, *, blocking: bool = True) -> Iterator[None]:
@@ -174,9 +173,11 @@ class CallPipeline:
         """
         with self.lock:
             findings, predictions = self.check(params, names)
-            errors = [f for f in findings if f.level == "error"]
+            leaked = self._keys.check(params, secrets(self.client or self.async_client), names)
+            errors = [f for f in [*findings, leaked] if f is not None and f.level == "error"]
             if errors:
                 raise PreflightError(errors)
+            cost = self._guard(params, predictions)
             if self._settings.diagnostics:
                 previous = next(
                     (c.response.id for c in reversed(self._calls) if c.response is not None), None
@@ -194,7 +195,32 @@ class CallPipeline:
                 prediction=[p.as_dict() for p in predictions],
             )
             self._reserved.add(record.index)
+            self._pending[record.index] = cost
             return record
+
+    def _guard(self, params: Mapping[str, Any], predictions: Sequence[Prediction]) -> float:
+        """The call's predicted cost, answer at `max_tokens`; BudgetError above `max_cost` or `budget`."""
+        settings = self._settings
+        if settings.max_cost is None and settings.budget is None:
+            return 0.0
+        model = self._models.get(str(params["model"]))
+        prompt = self._book.layout(params).total_tokens
+        tokens = budget.predicted_tokens(predictions, prompt, int(params.get("max_tokens", 0)))
+        cost = cost_of(tokens, model.prices).total
+        budget.check_limits(
+            "this call",
+            cost,
+            per_call=cost,
+            max_cost=settings.max_cost,
+            budget=settings.budget,
+            spent=self.spent(),
+        )
+        return cost
+
+    def spent(self) -> float:
+        """What the session's calls cost so far, plus what those in flight may still cost."""
+        with self.lock:
+            return sum(r.cost.total for r in self._calls if r.ok) + sum(self._pending.values())
 
     def _next_index(self) -> int:
         """One past every index recorded or reserved (the calls may have been replaced meanwhile)."""
@@ -228,6 +254,7 @@ class CallPipeline:
                         self._planners.observe(params, record.started_at)
             finally:
                 self._reserved.discard(record.index)
+                self._pending.pop(record.index, None)
                 self.record(record)
             return message
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
 from ..core.record import CallRecord
+from .transport import redact_key
 
 __all__ = [
     "REPLAY_FORMAT",
@@ -131,9 +132,9 @@ def pattern(read, written):
 def connect():
     """A client for pcache-emulator (PCACHE_EMULATOR_URL) or the live API, and the emulator's URL."""
     url = os.environ.get("PCACHE_EMULATOR_URL", "").rstrip("/")
+    if url:  # the emulator takes any key, and the URL may be plain http: never send the real one
+        return anthropic.Anthropic(base_url=url, api_key="sk-ant-replay-stand-in"), url
     key = os.environ.get("ANTHROPIC_API_KEY")
-    if url:
-        return anthropic.Anthropic(base_url=url, api_key=key or "sk-ant-emulator"), url
     if not key:
         raise SystemExit(
             "Set ANTHROPIC_API_KEY (live), or PCACHE_EMULATOR_URL to replay against pcache-emulator."
@@ -267,4 +268,4 @@ def export(session: Exportable, kind: Kind = "python") -> str:
     makers = {"python": export_python, "ipynb": export_notebook, "json": export_json}
     if kind not in makers:
         raise ValueError(f"export takes {', '.join(makers)}, not {kind!r}")
-    return makers[kind](session)
+    return redact_key(makers[kind](session), getattr(session, "client", None))  # a prompt that quoted it

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..analysis.advice import KeepWarm
+from ..analysis.advice import RECENT_GAPS, KeepWarm
 from ..analysis.cachebook import CacheBook
 from ..core.record import CallRecord
 from .observers import Observers
@@ -60,8 +60,13 @@ class KeepWarmer:
     def advice(self, now: float | None = None) -> list[KeepWarm]:
         """The advice for the live entries (every entry that dies before the next likely call)."""
         now = self._clock() if now is None else now
-        starts = [c.started_at for c in self._calls if c.ok and c.kind != "prewarm"]
-        return self._book.keep_warm(starts, now)
+        starts: list[float] = []  # the user's latest calls: enough for the typical gap, not all of them
+        for call in reversed(self._calls):
+            if call.ok and call.kind != "prewarm":
+                starts.append(call.started_at)
+                if len(starts) > RECENT_GAPS:
+                    break
+        return self._book.keep_warm(sorted(starts), now)
 
     def due(self, now: float | None = None) -> float | None:
         """When the next refresh should go out (None: nothing worth keeping warm)."""
@@ -77,8 +82,8 @@ class KeepWarmer:
         """Opt in: from now on, refresh entries before they die while a refresh pays."""
         self.on, self.stopped, self.refreshes = True, None, 0
         self._stuck.clear()
-        if self._live and self._unsubscribe is None:
-            self._unsubscribe = self._observers.subscribe(self.observe)  # every call moves the next refresh
+        if self._unsubscribe is None:  # a reset or load stops it; live, every call moves the next refresh
+            self._unsubscribe = self._observers.subscribe(self.observe)
         self.arm()
 
     def stop(self, reason: str | None = None) -> None:
@@ -131,8 +136,11 @@ class KeepWarmer:
         self._timer.start()
 
     def observe(self, event: str, payload: Any) -> None:
-        """A session observer while on (live): every call, or a reset, moves the next refresh."""
-        if event in ("call", "reset"):
+        """A session observer while on: a reset or a load stops keep-warm (what it kept warm is
+        another conversation's); live, every call moves the next refresh."""
+        if event == "reset":
+            self.stop()
+        elif event == "call":
             self.arm()
 
     def _fire(self) -> None:

@@ -79,6 +79,8 @@ class SavedSettings(_Strict):
     default_ttl: TTL | None = None
     cache_mode: CacheMode = "none"
     diagnostics: bool = True
+    max_cost: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    budget: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
 
 
 class SavedClock(_Strict):
@@ -153,7 +155,7 @@ class SavedCall(_Strict):
     """One call as the session recorded it (`core.record.CallRecord`), failed ones included."""
 
     index: Count
-    kind: Literal["ask", "prewarm", "create", "tool_loop"]
+    kind: Literal["ask", "prewarm", "create", "tool_loop", "batch"]
     model: ModelName
     started_at: Timestamp
     latency_s: Seconds = 0.0

@@ -32,7 +32,7 @@ from ..core.preflight import Finding
 from ..core.record import CallRecord, Totals, totals
 from ..core.tokens import TokenEstimator
 from ..core.ttl import TTL
-from . import export, store
+from . import export, fanout, store
 from .blocks import Blocks
 from .calls import CallInProgress, CallPipeline, PreflightError
 from .chat import Chat
@@ -61,8 +61,8 @@ class Session:
     max_tokens = Setting[int]()
     default_ttl = Setting[TTL | None]()
     cache_mode = Setting[CacheMode]()
-    diagnostics = Setting[bool]()
-    save, load, export = store.save, store.load_into, export.export  # (path), (path, max_bytes=), (kind)
+    diagnostics, max_cost, budget = Setting[bool](), Setting[float | None](), Setting[float | None]()
+    save, load, export, map = store.save, store.load_into, export.export, fanout.map_items  # see each
 
     def __init__(
         self,

@@ -38,6 +38,10 @@ class Settings:
     """The markers added to a call beyond the blocks' own (see `CacheMode`)."""
     diagnostics: bool = True
     """Ask the API why the cache missed (each request names the previous response)."""
+    max_cost: float | None = None
+    """USD one call may cost at most, its answer counted at `max_tokens`; None: no limit."""
+    budget: float | None = None
+    """USD the session's calls may cost in all (those made, those in flight, the next); None: no limit."""
 
 
 class HasSettings(Protocol):

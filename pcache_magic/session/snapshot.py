@@ -6,9 +6,10 @@ what `Session.restore` takes, checking what the schema cannot (references in ran
 the catalogue, blocks the API would accept) and raising `StoreError` before anything changes;
 `Prepared.apply` then moves an offline clock on and replaces the session's state in one step.
 
-Cache entries: the ledger is saved whole.  On loading, an in-process emulator keeps only the
-entries it holds (a new kernel's emulator holds none: predicting reads there would be wrong);
-the live API and a `pcache-emulator` server outlive the kernel, so their entries are kept.
+Cache entries: the ledger is saved whole.  The live API and a `pcache-emulator` server outlive
+the kernel, so their entries are kept.  An in-process emulator stands in for the API, so a fresh
+one (a new kernel's) is given back the saved entries still live at the saved time; the ledger
+then keeps what the emulator holds, and predictions after loading are those before saving.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from ..analysis.ledger import Ledger
 from ..core import strict_json
 from ..core.conversation import Block, Conversation
 from ..core.models import ModelTable, Prices, UnknownModelError
+from ..core.prefix import layout
 from ..core.record import CallRecord
-from ..emulator.engine import MAX_ADVANCE_S
+from ..core.tokens import TokenEstimator
+from ..emulator.engine import MAX_ADVANCE_S, MAX_OFFSET_S
 from ..emulator.errors import ApiError
 from ..emulator.validate import validate_request
 from .pack import Packer, unpack_requests
@@ -135,6 +138,12 @@ class Prepared:
         """Move an offline clock on to the saved time, then replace the session's state."""
         connection = session.connection
         behind = self.file.clock.now - session.now()
+        emulator = connection.emulator if connection is not None else None
+        if emulator is not None and behind > MAX_OFFSET_S - emulator.engine.offset:  # refused before moving
+            raise StoreError(
+                f"clock.now: the saved time is {behind / 86_400 / 365:,.0f} years ahead of this emulator's "
+                "clock, further than it moves; the file was edited, or reset the emulator and load again."
+            )
         if connection is not None and connection.offline and behind > 0:
             try:
                 while behind > 0:
@@ -146,6 +155,7 @@ class Prepared:
                     f"clock.now: the emulator's clock cannot be moved on to the saved time ({error}); "
                     "reset the emulator or save again."
                 ) from None
+        self._seed(session)
         settings = self.file.settings
         session.restore(
             self.conversation,
@@ -156,7 +166,40 @@ class Prepared:
             default_ttl=settings.default_ttl,
             cache_mode=settings.cache_mode,
             diagnostics=settings.diagnostics,
+            max_cost=settings.max_cost,
+            budget=settings.budget,
         )
+
+    def _seed(self, session: Saveable) -> None:
+        """Offline in process, the emulator stands in for the API, which keeps a session's entries
+        until they expire whichever kernel restarts: put back the live ones it does not hold.
+        Each is found in the latest saved request that holds its prefix, and laid out again under
+        the emulator's own key for this session's client."""
+        connection = session.connection
+        if (
+            connection is None
+            or connection.emulator is None
+            or self.file.clock.mode not in ("offline", "custom")
+        ):
+            return
+        api_key = getattr(connection.client, "api_key", None)
+        now = connection.emulator.now()
+        wanted = {e["key"]: e for e in self.entries if e["expires_at"] > now}
+        if not api_key or not wanted:
+            return
+        estimator, models = TokenEstimator(), session.models
+        for record in reversed(self.records):
+            if not wanted:
+                break
+            if not record.ok or record.model not in models:
+                continue
+            lay = layout(record.request, estimator, model=models.get(record.model).id)
+            for depth, position in enumerate(lay.positions):
+                entry = wanted.pop(position.key.hex(), None)
+                if entry is not None:
+                    connection.emulator.engine.seed(
+                        api_key, record.request, depth, entry["ttl"], entry["expires_at"]
+                    )
 
     def _live(self, session: Saveable) -> list[dict[str, Any]]:
         """The saved entries the emulator still holds (by model, size and lifetime); all of them

@@ -33,10 +33,12 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from ..core import strict_json
+from ..core.fmt import plural
 from .export import export_json, export_python
 from .schema import FORMAT, VERSION, SessionFile, StoreError, json_schema
 from .snapshot import Prepared, Saveable, prepare, snapshot
 from .snapshot import version as package_version
+from .transport import redact_key
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -88,7 +90,7 @@ class Loaded:
         return self.prepared.notes
 
     def summary(self) -> str:
-        return f"Loaded {self.blocks} blocks and {self.calls} call records from {self.source}."
+        return f"Loaded {plural(self.blocks, 'block')} and {plural(self.calls, 'call')} from {self.source}."
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -96,11 +98,12 @@ def dumps(session: Saveable) -> str:
     """The session file's text: strict, compact JSON (a value that is not finite is a StoreError)."""
     data = snapshot(session, datetime.now(UTC).isoformat(timespec="seconds"))
     try:
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as error:
         raise StoreError(
             f"The session holds a value JSON cannot carry ({error}); nothing was saved."
         ) from None
+    return redact_key(text, getattr(session, "client", None))  # a prompt that quoted the key
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
@@ -108,6 +111,8 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
     target = Path(path).expanduser()
     if target.is_dir():
         raise StoreError(f"{path}: is a directory; give a file name such as session.json.")
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        raise StoreError(f"{path}: is not a regular file (a link, device or pipe); give a plain file name.")
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         what = "is not a folder" if directory.exists() else "does not exist"

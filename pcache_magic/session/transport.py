@@ -34,9 +34,11 @@ __all__ = [
     "OFFLINE_ENV",
     "ConfigError",
     "Connection",
+    "ServerClock",
     "connect",
     "redact_error",
     "redact_key",
+    "secrets",
 ]
 
 OFFLINE_ENV = "PCACHE_OFFLINE"
@@ -65,11 +67,19 @@ def _api_key(client: object) -> str | None:
     return key if isinstance(key, str) and len(key) >= 8 else None
 
 
+def secrets(client: object) -> list[str]:
+    """The keys never to send in a request body, print, save or export: `client`'s own and the
+    environment's (in server mode the client holds a stand-in, the environment the real one)."""
+    found = [_api_key(client), os.environ.get("ANTHROPIC_API_KEY", "").strip()]
+    return list(dict.fromkeys(key for key in found if key and len(key) >= 8))
+
+
 def redact_key(text: str, client: object) -> str:
-    """`text` with `client`'s API key blotted out: an endpoint may echo the key in its error message,
-    and such a message is shown, recorded and saved."""
-    key = _api_key(client)
-    return text.replace(key, "[API key]") if key else text
+    """`text` with the API keys (`secrets`) blotted out: an endpoint may echo the key in its error
+    message, a prompt may quote it, and such text is shown, recorded, saved and exported."""
+    for key in secrets(client):
+        text = text.replace(key, "[API key]")
+    return text
 
 
 def _blot(value: Any, key: str) -> Any:
@@ -150,8 +160,38 @@ class Connection:
         if self.emulator is not None:
             return self.emulator.advance(seconds)
         if self.mode == "server" and self.url:
-            return float(_emulator_call(f"{self.url}/_emulator/advance", {"seconds": seconds})["now"])
+            now = float(_emulator_call(f"{self.url}/_emulator/advance", {"seconds": seconds})["now"])
+            if isinstance(self.clock, ServerClock):
+                self.clock.learn(now)
+            return now
         raise RuntimeError("The clock can only be moved offline; online, cache lifetimes run in real time.")
+
+
+class ServerClock:
+    """A `pcache-emulator`'s clock without a request per read: its clock stands still until advanced,
+    so the time it last told is kept, replaced by what our own `advance` returns, and asked again at
+    most every `resync_s` seconds of real time (another client may have moved it meanwhile).
+
+    While the server cannot be reached it answers the last time it told (calls then fail with their
+    own one-line error, instead of every magic failing on the clock), and asks again on the next read.
+    """
+
+    def __init__(self, url: str, *, resync_s: float = 1.0) -> None:
+        self.url = url
+        self.resync_s = resync_s
+        self._now = time.time()
+        self._synced_at: float | None = None  # time.monotonic() of the last answer
+
+    def __call__(self) -> float:
+        synced = self._synced_at
+        if synced is None or time.monotonic() - synced >= self.resync_s:
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                self.learn(float(_emulator_call(f"{self.url}/_emulator/state", None)["now"]))
+        return self._now
+
+    def learn(self, now: float) -> None:
+        """The server's time, as an answer of the server just told it."""
+        self._now, self._synced_at = now, time.monotonic()
 
 
 def _emulator_call(url: str, payload: Mapping[str, Any] | None = None) -> Any:
@@ -240,17 +280,12 @@ def _clients(
         stand_in = "sk-ant-emulator" + (f"-{hashlib.sha256(key.encode()).hexdigest()[:16]}" if key else "")
         kwargs = {"api_key": stand_in, "base_url": url, **client_kwargs}
 
-        last_seen = [time.time()]
-
-        def server_clock() -> float:
-            """The server's clock; while it cannot be reached, the last time it told (calls then fail
-            with their own one-line error, instead of every magic failing on the clock)."""
-            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-                last_seen[0] = float(_emulator_call(f"{url}/_emulator/state", None)["now"])
-            return last_seen[0]
-
         return Connection(
-            anthropic.Anthropic(**kwargs), anthropic.AsyncAnthropic(**kwargs), "server", server_clock, url=url
+            anthropic.Anthropic(**kwargs),
+            anthropic.AsyncAnthropic(**kwargs),
+            "server",
+            ServerClock(url),
+            url=url,
         )
     if emulator is not None or offline or key is None:
         # Why, for the notice; without a key that is all there is to say.

@@ -16,11 +16,12 @@ ipywidgets only (JupyterLab 4, Notebook 7, VS Code).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from ..analysis._diagnose_replay import rendered_blocks
 from ..analysis.diagnose import Explainer
 from ..core.record import CallRecord, Totals
 from .html import text
@@ -59,6 +60,8 @@ __all__ = [
 
 #: Rows per calls-table chunk: an append re-renders at most this many rows.
 CHUNK = 25
+#: Calls shown when the panel opens (rounded up to whole chunks); earlier ones behind "Show all".
+PAGE = 50
 ADVANCE_SECONDS = 300
 _Row = tuple[str | None, str]
 """A calls-table row: the call's "why" and the row's HTML."""
@@ -68,16 +71,28 @@ class CachePanel(widgets.VBox):
     """Blocks, markers, per-call cache tokens and cost, and the TTL countdown of one session.
 
     `refresh_every`: seconds between countdown refreshes; None picks 1 s online and
-    none offline (where time stands still), 0 turns the timer off.
+    none offline (where time stands still), 0 turns the timer off.  `page`: calls shown when
+    the panel opens or refreshes (the latest ones; a button shows the earlier ones), None: all.
     """
 
-    def __init__(self, session: Session, *, refresh_every: float | None = None, chunk: int = CHUNK) -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        refresh_every: float | None = None,
+        chunk: int = CHUNK,
+        page: int | None = PAGE,
+    ) -> None:
         super().__init__()
         self.session = session
         self._interval = (0.0 if session.offline else 1.0) if refresh_every is None else refresh_every
         self._chunk = max(1, chunk)
+        self._page = page
         self._rows: list[_Row] = []
-        """Per call: its "why" (an explanation replays every call before it) and its row's HTML."""
+        """Per shown call: its "why" (an explanation replays every call before it) and its row's HTML."""
+        self._hidden: list[str | None] = []
+        """The "why"s of the earlier calls not shown yet (a whole number of chunks), rendered on demand."""
+        self._names = _Names()
         self._chunks: list[widgets.HTML] = []
         self._scale = 0
         self._totals = Totals()
@@ -90,6 +105,8 @@ class CachePanel(widgets.VBox):
         self.header = widgets.HTML()
         self.blocks = widgets.HTML()
         self.calls_head = widgets.HTML()
+        self.show_all_button = _button("Show all", "Show the earlier calls too", "list")
+        self.show_all_button.on_click(lambda _: self._guard(self.show_all))
         self.calls = widgets.VBox([self.calls_head])
         self.countdown = widgets.HTML()
         self.status = widgets.HTML()
@@ -128,17 +145,36 @@ class CachePanel(widgets.VBox):
 
     # -- rendering ----------------------------------------------------------------------
     def refresh(self) -> None:
-        """Re-render everything from the session (after a reset, or on the Refresh button)."""
+        """Re-render everything from the session (after a reset, or on the Refresh button).
+
+        Every call is explained (each "why" replays the calls before it), but only the latest
+        page of rows is rendered and sent; the block names are looked up once for all of them.
+        """
         calls = self.session.calls
         self._totals = self.session.totals
         self._scale = bar_scale(calls)
-        self._explainer = Explainer(self.session)
-        self._rows = self._rendered(calls, [self._explain(r) for r in calls])
+        self._explainer = Explainer(self.session, names=self._names)
+        self._names.current = rendered_blocks(self.session)
+        whys = [self._explain(r) for r in calls]
+        self._names.current = None
+        # Whole chunks hidden, so that at least `page` calls show and the chunks stay aligned.
+        hidden = 0 if self._page is None else max(0, len(calls) - self._page) // self._chunk * self._chunk
+        self._hidden = whys[:hidden]
+        self._rows = self._rendered(calls[hidden:], whys[hidden:])
         self._rebuild_chunks()
         self._render_header()
         self._render_blocks()
         self._render_countdown()
         self.status.value = ""
+
+    def show_all(self) -> None:
+        """Render the earlier calls' rows too (their "why"s were kept from the last refresh)."""
+        if self._hidden:
+            calls = self.session.calls
+            earlier = self._rendered(calls[: len(self._hidden)], self._hidden)
+            self._hidden = []
+            self._rows = earlier + self._rows
+            self._rebuild_chunks()
 
     def _explain(self, record: CallRecord) -> str | None:
         """The "why" cell; a diagnosis that fails falls back to the outcome, never breaks the panel."""
@@ -178,9 +214,12 @@ class CachePanel(widgets.VBox):
             else:
                 self._chunks.append(widgets.HTML(calls_table(body)))
         self._render_calls_head()
-        self.calls.children = (self.calls_head, *self._chunks)
+        more = (self.show_all_button,) if self._hidden else ()
+        self.calls.children = (self.calls_head, *more, *self._chunks)
 
     def _render_calls_head(self) -> None:
+        if self._hidden:
+            self.show_all_button.description = f"Show all {len(self._hidden) + len(self._rows)} calls"
         if self._rows:
             self.calls_head.value = (
                 f'<div class="pcache-caption">Calls</div>{render_legend()}{calls_table(head=True)}'
@@ -194,12 +233,16 @@ class CachePanel(widgets.VBox):
         """One more call: one new row into the last chunk; earlier rows are not touched."""
         self._totals = self._totals.plus(record)
         self._render_header()
-        why = self._explain(record)
+        self._names.current = rendered_blocks(self.session)  # the conversation's names now
+        try:
+            why = self._explain(record)
+        finally:
+            self._names.current = None
         scale = bar_scale([record], floor=self._scale or 1024)
         if scale != self._scale:  # a bigger call: bars are redrawn (powers of two: rare)
             self._scale = scale
             whys = [w for w, _ in self._rows] + [why]
-            self._rows = self._rendered(self.session.calls, whys)
+            self._rows = self._rendered(self.session.calls[len(self._hidden) :], whys)
             self._rebuild_chunks()
             return
         self._rows.append((why, render_call_row(record, scale, why)))
@@ -285,7 +328,14 @@ class CachePanel(widgets.VBox):
             thread = self._thread
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout=2)
-            for widget in (*self._chunks, self.calls_head, self.calls, self.header, self.blocks):
+            for widget in (
+                *self._chunks,
+                self.calls_head,
+                self.show_all_button,
+                self.calls,
+                self.header,
+                self.blocks,
+            ):
                 widget.close()
             for widget in (
                 self.countdown,
@@ -304,3 +354,22 @@ def _button(description: str, tooltip: str, icon: str) -> widgets.Button:
     button.add_class("pcache-button")
     button.add_class("pcache-" + description.split()[0].lower())
     return button
+
+
+class _Names(Mapping[str, tuple[bytes, str]]):
+    """The block names the panel's `Explainer` reads, looked up by the panel: once for a whole
+    refresh (not once per call explained), once for each new call."""
+
+    def __init__(self) -> None:
+        self.current: dict[str, tuple[bytes, str]] | None = None
+
+    def __getitem__(self, key: str) -> tuple[bytes, str]:
+        if self.current is None:
+            raise KeyError(key)
+        return self.current[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.current or {})
+
+    def __len__(self) -> int:
+        return len(self.current or {})

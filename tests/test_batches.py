@@ -1,0 +1,164 @@
+"""`emulator/batches.py`: the Message Batches endpoints via the real SDK client, on the emulator clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+import pytest
+
+from pcache_magic.emulator import Emulator
+from pcache_magic.emulator.server import EmulatorHTTPServer
+
+from _helpers import MODEL
+
+PREFIX = "rules of the grading " * 400  # far above the 1,024-token minimum
+
+
+def params(question: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "model": MODEL,
+        "max_tokens": 20,
+        "system": [{"type": "text", "text": PREFIX, "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": question}],
+        **extra,
+    }
+
+
+def requests(n: int) -> list[Any]:
+    return [{"custom_id": f"q{i}", "params": params(f"question {i}")} for i in range(n)]
+
+
+def test_a_batch_runs_on_the_clock_writes_once_and_reads_after(emu: Emulator) -> None:
+    client = emu.client()
+    batch = client.messages.batches.create(requests=requests(3))
+    assert batch.processing_status == "in_progress"
+    assert batch.request_counts.processing == 3 and batch.request_counts.succeeded == 0
+    assert batch.results_url is None and batch.ended_at is None
+    assert (batch.expires_at - batch.created_at).total_seconds() == 24 * 3600
+    emu.advance(59)
+    assert client.messages.batches.retrieve(batch.id).processing_status == "in_progress"
+    assert emu.state()["entries"] == []  # nothing ran before its end
+    emu.advance(30)  # the batch runs at its end (60 s), not at the 89 s the clock reaches
+    ended = client.messages.batches.retrieve(batch.id)
+    assert ended.processing_status == "ended"
+    assert ended.request_counts.succeeded == 3 and ended.request_counts.processing == 0
+    assert ended.ended_at is not None and (ended.ended_at - ended.created_at).total_seconds() == 60
+    [entry] = emu.state()["entries"]
+    assert entry["expires_in"] == 300 - 29  # written at the batch's end
+    results = list(client.messages.batches.results(batch.id))
+    assert [r.custom_id for r in results] == ["q0", "q1", "q2"]
+    usages = [r.result.message.usage for r in results if r.result.type == "succeeded"]
+    assert (usages[0].cache_creation_input_tokens or 0) > 1024 and usages[0].cache_read_input_tokens == 0
+    assert all(u.cache_read_input_tokens == usages[0].cache_creation_input_tokens for u in usages[1:])
+
+
+def test_a_bad_request_is_an_errored_result_and_the_rest_succeed(emu: Emulator) -> None:
+    client = emu.client()
+    unnamed: dict[str, Any] = {"max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+    bad: list[Any] = [
+        {"custom_id": "too-long", "params": params("x", max_tokens=10**7)},
+        {"custom_id": "streams", "params": params("x", stream=True)},
+        {"custom_id": "no-model", "params": unnamed},
+    ]
+    batch = client.messages.batches.create(requests=[*requests(1), *bad])
+    emu.advance(60)
+    counts = client.messages.batches.retrieve(batch.id).request_counts
+    assert (counts.succeeded, counts.errored) == (1, 3)
+    results: dict[str, Any] = {r.custom_id: r.result for r in client.messages.batches.results(batch.id)}
+    assert results["q0"].type == "succeeded"
+    for custom_id in ("too-long", "streams", "no-model"):
+        result = results[custom_id]
+        assert result.type == "errored"
+        assert result.error.error.type == "invalid_request_error"
+    assert "max_tokens" in results["too-long"].error.error.message
+    assert "stream" in results["streams"].error.error.message
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ([{"custom_id": "a b", "params": params("x")}], "custom_id: String should match pattern"),
+        ([{"custom_id": "a", "params": params("x")}, {"custom_id": "a", "params": params("y")}], "duplicate"),
+        ([{"custom_id": "a", "params": "x"}], "params: Input should be a valid dictionary"),
+        ([{"custom_id": "a", "params": params("x"), "extra": 1}], "extra: Extra inputs are not permitted"),
+        ([], "a batch holds 1 to 100,000 requests"),
+    ],
+)
+def test_the_batch_shape_is_refused_whole(emu: Emulator, body: list[Any], says: str) -> None:
+    with pytest.raises(anthropic.BadRequestError, match=says):
+        emu.client(max_retries=0).messages.batches.create(requests=body)
+    assert list(emu.client().messages.batches.list()) == []
+
+
+def test_results_before_the_end_cancel_and_delete(emu: Emulator) -> None:
+    client = emu.client(max_retries=0)
+    batch = client.messages.batches.create(requests=requests(2))
+    with pytest.raises(anthropic.BadRequestError, match="has not ended yet"):
+        client.get(f"/v1/messages/batches/{batch.id}/results", cast_to=object)
+    with pytest.raises(anthropic.BadRequestError, match="still processing"):
+        client.messages.batches.delete(batch.id)
+    emu.advance(10)
+    canceling = client.messages.batches.cancel(batch.id)
+    assert canceling.processing_status == "canceling" and canceling.cancel_initiated_at is not None
+    ended = client.messages.batches.retrieve(batch.id)
+    assert ended.processing_status == "ended" and ended.request_counts.canceled == 2
+    assert [r.result.type for r in client.messages.batches.results(batch.id)] == ["canceled", "canceled"]
+    assert emu.state()["entries"] == []  # a canceled request never ran
+    assert client.messages.batches.delete(batch.id).type == "message_batch_deleted"
+    with pytest.raises(anthropic.NotFoundError):
+        client.messages.batches.retrieve(batch.id)
+
+
+def test_a_batch_past_24_hours_expires() -> None:
+    emu = Emulator(batch_delay_s=30 * 3600)
+    client = emu.client()
+    batch = client.messages.batches.create(requests=requests(2))
+    emu.advance(24 * 3600)
+    ended = client.messages.batches.retrieve(batch.id)
+    assert ended.processing_status == "ended" and ended.request_counts.expired == 2
+
+
+def test_list_pages_newest_first_and_other_keys_see_nothing(emu: Emulator) -> None:
+    client = emu.client()
+    ids = [client.messages.batches.create(requests=requests(1)).id for _ in range(5)]
+    page = client.messages.batches.list(limit=2)
+    assert [b.id for b in page.data] == ids[::-1][:2] and page.has_more
+    assert [b.id for b in client.messages.batches.list(limit=2)] == ids[::-1]  # auto-paging
+    before = client.messages.batches.list(limit=2, before_id=ids[1])  # the two newer next to it
+    assert [b.id for b in before.data] == [ids[3], ids[2]] and before.has_more
+    other = emu.client(api_key="sk-ant-another-workspace", max_retries=0)
+    assert list(other.messages.batches.list()) == []
+    with pytest.raises(anthropic.NotFoundError):
+        other.messages.batches.retrieve(ids[0])
+    with pytest.raises(anthropic.BadRequestError, match="limit"):
+        emu.client(max_retries=0).messages.batches.list(limit=0)
+
+
+def test_reset_forgets_batches_and_a_bad_path_or_method_is_refused(emu: Emulator) -> None:
+    client = emu.client(max_retries=0)
+    client.messages.batches.create(requests=requests(1))
+    emu.reset()
+    assert list(client.messages.batches.list()) == []
+    with pytest.raises(anthropic.NotFoundError):
+        client.get("/v1/messages/batches/x/y/z", cast_to=object)
+    answer = emu.respond("PUT", "/v1/messages/batches", {"x-api-key": "k"}, b"")
+    assert answer.status == 405 and answer.headers["allow"] == "GET, POST"
+
+
+def test_an_injected_fault_is_retried_on_create(emu: Emulator) -> None:
+    emu.inject(529)
+    batch = emu.client(max_retries=1).messages.batches.create(requests=requests(1))
+    assert batch.request_counts.processing == 1
+
+
+def test_over_the_server_the_same_batch(threaded: tuple[Emulator, EmulatorHTTPServer]) -> None:
+    _, server = threaded
+    client = anthropic.Anthropic(base_url=server.url, api_key="sk-ant-server-test", max_retries=0)
+    batch = client.messages.batches.create(requests=requests(2))
+    client.post("/_emulator/advance", body={"seconds": 61}, cast_to=object)
+    ended = client.messages.batches.retrieve(batch.id)
+    assert ended.processing_status == "ended" and ended.results_url is not None
+    results: list[Any] = list(client.messages.batches.results(batch.id))
+    assert [r.result.type for r in results] == ["succeeded", "succeeded"]
+    assert results[1].result.message.usage.cache_read_input_tokens > 1024

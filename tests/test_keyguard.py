@@ -1,0 +1,76 @@
+"""The key guard: a request that holds the API key is refused before it is sent, and nothing changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pcache_magic.emulator import Emulator
+from pcache_magic.session.calls import PreflightError
+from pcache_magic.session.keyguard import KeyGuard
+from pcache_magic.session.session import Session
+from pcache_magic.session.transport import connect
+
+from _helpers import MODEL
+
+KEY = "sk-ant-api03-SENTINEL-guard-0042"
+
+
+def request(text: str) -> dict[str, Any]:
+    return {
+        "model": MODEL,
+        "max_tokens": 10,
+        "system": [{"type": "text", "text": "Be brief."}],
+        "tools": [{"name": "lookup", "input_schema": {"type": "object"}}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": text}]},
+            {"role": "user", "content": "ok"},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("where", "path"),
+    [
+        (lambda r: r["messages"][0]["content"][0].update(text=f"my key {KEY}"), "messages.0.content.0"),
+        (lambda r: r["messages"].__setitem__(1, {"role": "user", "content": KEY}), "messages.1"),
+        (lambda r: r["system"][0].update(text=KEY), "system.0"),
+        (lambda r: r["tools"][0].update(description=KEY), "tools.0"),
+        (lambda r: r.update(stop_sequences=[KEY]), "stop_sequences"),
+    ],
+)
+def test_the_key_is_found_wherever_it_sits(where: Any, path: str) -> None:
+    params = request("hello")
+    where(params)
+    finding = KeyGuard().check(params, [KEY], {"system.0": "rules"})
+    assert finding is not None and finding.level == "error" and path in finding.message
+    assert KEY not in finding.message + finding.fix
+    assert KeyGuard().check(params, [], {}) is None  # no key known: nothing to find
+
+
+def test_a_clean_block_is_scanned_once() -> None:
+    guard, params = KeyGuard(), request("hello")
+    assert guard.check(params, [KEY], {}) is None
+    block = params["messages"][0]["content"][0]
+    block["text"] = KEY  # the same object changed in place is not scanned again (the session never does this)
+    assert guard.check(params, [KEY], {}) is None
+    params["messages"][0]["content"][0] = {**block}  # a new block object is scanned
+    assert guard.check(params, [KEY], {}) is not None
+
+
+def test_a_prompt_holding_the_key_is_refused_and_the_session_keeps_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    emu = Emulator()
+    session = Session(model=MODEL, connection=connect(emulator=emu))
+    session.system("Be brief.", name="rules")
+    before = [b.model_dump() for b in session.conversation.blocks]
+    with pytest.raises(PreflightError, match="holds the API key") as refused:
+        session.ask(f"Here is my key: {KEY}", stream=False)
+    assert KEY not in str(refused.value)
+    assert [b.model_dump() for b in session.conversation.blocks] == before
+    assert session.calls == [] and emu.state()["entries"] == []
+    session.ask("Hello without it", stream=False)
+    assert session.calls[-1].ok
