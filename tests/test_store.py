@@ -620,3 +620,9 @@ def test_the_key_in_a_prompt_never_reaches_a_file_or_an_export(
     assert KEY not in text and "[API key]" in text
     for kind in ("python", "ipynb", "json"):
         assert KEY not in s.export(kind)  # type: ignore[arg-type]
+
+
+def test_a_file_of_millions_of_tiny_values_is_refused_before_parsing(tmp_path: Path) -> None:
+    body = "[" + "[]," * store.MAX_VALUES + "[]]"  # 6 MB of text, hundreds of MB once parsed
+    path = write(tmp_path, '{"format": "pcache_magic.session", "version": 2, "items": ' + body + "}")
+    assert "more than 2,000,000 values" in refused(path, "values")

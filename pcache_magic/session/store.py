@@ -45,6 +45,7 @@ __all__ = [
     "FORMAT",
     "MAX_DEPTH",
     "MAX_INT_DIGITS",
+    "MAX_VALUES",
     "VERSION",
     "Loaded",
     "StoreError",
@@ -67,6 +68,9 @@ DEFAULT_MAX_BYTES: Final = 64 * 2**20
 MAX_DEPTH: Final = strict_json.MAX_DEPTH + 8
 #: The longest integer read (token counts have at most 13 digits; an id may have 20).
 MAX_INT_DIGITS: Final = 40
+#: Values (about one per comma) a file may hold: a session has about a hundred per call (200 calls:
+#: 21,000), and a file of `[],[],...` would otherwise take some 50 times its size once parsed.
+MAX_VALUES: Final = 2_000_000
 _FIX = "fix that field or save the session again"
 
 
@@ -266,6 +270,11 @@ def loads(data: bytes | str, source: str = "the file") -> tuple[SessionFile, lis
         text = data.decode() if isinstance(data, bytes) else data
     except UnicodeDecodeError:
         raise StoreError(f"{source} is not a pcache_magic session file (not UTF-8 text).") from None
+    if text.count(",") >= MAX_VALUES:  # counted before parsing: a parsed value costs ~50x its text
+        raise StoreError(
+            f"{source} holds more than {MAX_VALUES:,} values, more than a session file of this size "
+            f"can; {_FIX}."
+        )
     try:
         raw = strict_json.loads(text, max_depth=MAX_DEPTH, max_int_digits=MAX_INT_DIGITS)
     except json.JSONDecodeError as error:
