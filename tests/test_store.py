@@ -626,3 +626,9 @@ def test_a_file_of_millions_of_tiny_values_is_refused_before_parsing(tmp_path: P
     body = "[" + "[]," * store.MAX_VALUES + "[]]"  # 6 MB of text, hundreds of MB once parsed
     path = write(tmp_path, '{"format": "pcache_magic.session", "version": 2, "items": ' + body + "}")
     assert "more than 2,000,000 values" in refused(path, "values")
+
+
+def test_a_price_no_model_has_is_refused(session: Session, tmp_path: Path) -> None:
+    data = saved(session, tmp_path)
+    data["prices"][0]["input"] = 1e300  # would break every cost table later
+    assert "prices.0.input" in refused(write(tmp_path, data), "prices")

@@ -20,7 +20,8 @@ __all__ = ["ModelInfo", "ObservedMinimum", "Prices", "TableFile", "describe_erro
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 # Strict so that a bool or a quoted number in a hand-edited file is an error, not a 1.
-_Usd = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
+# At most a million dollars per million tokens: far above any price, and far below what breaks arithmetic.
+_Usd = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False, strict=True)]
 _Tokens = Annotated[int, Field(gt=0, strict=True)]
 _Name = Annotated[str, Field(min_length=1, pattern=r"^\S+$")]
 
