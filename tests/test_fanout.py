@@ -50,7 +50,7 @@ def test_template_fields_and_literals() -> None:
     assert render_template(lambda x: f"<{x}>", 5) == "<5>"
     with pytest.raises(MapError, match=r"item 2 .*\{item\[q\]\} failed \(KeyError\)"):
         render_template("{item[q]}", {"x": 1}, 2)
-    with pytest.raises(MapError, match="no attribute '_secret'"):
+    with pytest.raises(MapError, match="private and dunder attributes"):
         render_template("{item._secret}", Point("p"))
     with pytest.raises(MapError, match="returned int, not str"):
         render_template(lambda x: 1, 5)  # type: ignore[arg-type,return-value]
@@ -164,3 +164,30 @@ def test_items_from_any_iterable_and_a_one_hour_marker(session: Session) -> None
     assert [r.item for r in result] == [0, 1, 4]
     assert result[0].tokens.write_1h > 1000 and result[0].tokens.write_5m == 0
     assert all(c.request["max_tokens"] == 64 for c in session.calls)
+
+
+def test_a_batch_map_is_predicted_and_priced_at_the_batch_rates(session: Session) -> None:
+    items = [f"answer {i}" for i in range(4)]
+    plain = plan_map(session, items, "Grade: {item}")
+    batched = plan_map(session, items, "Grade: {item}", batch=True)
+    assert batched.cost.total == pytest.approx(plain.cost.total / 2)
+    result = session.map(items, "Grade: {item}", batch=True)
+    assert result.ok == 4 and {c.kind for c in session.calls} == {"batch"}
+    assert result.cost.total == pytest.approx(session.totals.cost.total)  # as the session's own records say
+    assert result.cost.total == pytest.approx(sum(c.cost.total for c in session.calls))
+
+
+def test_an_item_whose_field_fails_is_one_line(session: Session) -> None:
+    class Broken:
+        @property
+        def v(self) -> str:
+            raise RuntimeError("boom")
+
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr either")
+
+    with pytest.raises(MapError, match=r"item 0 \(<Broken>\): \{item\.v\} failed \(RuntimeError: boom\)"):
+        session.map([Broken()], "Q {item.v}")
+    with pytest.raises(MapError, match="private and dunder attributes"):
+        session.map(["x"], "Q {item.__class__}")
+    assert session.calls == []

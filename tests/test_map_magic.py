@@ -7,6 +7,7 @@ sends nothing; a real Ctrl-C (SIGINT) keeps what finished.
 
 from __future__ import annotations
 
+import itertools
 import signal
 from typing import Any
 
@@ -76,13 +77,14 @@ def test_map_shows_the_prediction_then_the_summary_and_keeps_results(ip: Interac
         ("answers", "Q", "has no {item}"),
         ("answers --concurrency 0", "Q {item}", "concurrency is a whole number from 1 to 64"),
         ("answers -o fn", "Q {item}", "'fn' is a function"),
+        ("endless", "Q {item}", "endless has more than 100,000 items; map a slice"),
     ],
 )
 def test_mistakes_are_one_line_and_send_nothing(
     ip: InteractiveShell, line: str, cell: str, message: str
 ) -> None:
     session = _setup(ip)
-    ip.user_ns.update(word="abc", mapping={"a": 1}, empty=[], fn=len)
+    ip.user_ns.update(word="abc", mapping={"a": 1}, empty=[], fn=len, endless=itertools.count())
     with pytest.raises(UsageError) as error, capture_output():
         ip.run_cell_magic("claude_map", line, cell)
     assert message in str(error.value) and "\n" not in str(error.value)

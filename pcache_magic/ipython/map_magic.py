@@ -9,6 +9,7 @@ and the results kept in a notebook variable with `-o NAME` (a `MapResult`, parti
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -86,6 +87,10 @@ def template(
     return _ASIDE.sub(back, expanded)
 
 
+#: The most items one %%claude_map reads: beyond it, a slice says what the user means.
+MAX_ITEMS = 100_000
+
+
 def _items(name: str, namespace: Mapping[str, Any]) -> list[Any]:
     if name not in namespace:
         raise UsageError(f"No variable {name!r} in the notebook: %%claude_map NAME takes a list of items.")
@@ -93,7 +98,11 @@ def _items(name: str, namespace: Mapping[str, Any]) -> list[Any]:
     if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
         hint = " (for a dict: list(d.items()) or list(d.values()))" if isinstance(value, Mapping) else ""
         raise UsageError(f"{name} is a {type(value).__name__}, not a list of items{hint}.")
-    items = list(value)
+    items = list(itertools.islice(value, MAX_ITEMS + 1))  # an endless iterator is read only so far
+    if len(items) > MAX_ITEMS:
+        raise UsageError(
+            f"{name} has more than {MAX_ITEMS:,} items; map a slice of it (e.g. list(islice({name}, 1000)))."
+        )
     if not items:
         raise UsageError(f"{name} is empty: there is nothing to map over.")
     return items

@@ -93,14 +93,27 @@ def _field(path: str, item: Any, index: int) -> str:
             ) from None
     elif path.startswith("item."):
         name = path[5:]
-        if name.startswith("_") or not hasattr(item, name):
-            raise MapError(f"item {index} ({_short(item)}) has no attribute {name!r} for {{{path}}}.")
-        value = getattr(item, name)
-    return str(value)
+        if name.startswith("_"):
+            raise MapError(f"{{{path}}}: private and dunder attributes are not put into a prompt.")
+        try:
+            value = getattr(item, name)
+        except Exception as error:  # a property may raise anything: one line, naming the item
+            raise MapError(
+                f"item {index} ({_short(item)}): {{{path}}} failed ({type(error).__name__}: {error})."
+            ) from None
+    try:
+        return str(value)
+    except Exception as error:
+        raise MapError(
+            f"item {index}: str() of {{{path}}} failed ({type(error).__name__}: {error})."
+        ) from None
 
 
 def _short(item: Any) -> str:
-    text = repr(item)
+    try:
+        text = repr(item)
+    except Exception:  # a hostile or broken __repr__: the type is enough to find it
+        text = f"<{type(item).__name__}>"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -137,9 +150,10 @@ def plan_map(
     cache: TTL | bool | None = True,
     model: str | None = None,
     max_tokens: int | None = None,
+    batch: bool = False,
 ) -> MapPlan:
     """What `map` would cost (and naive parallel, and no caching), sending nothing."""
-    return _prepare(session, list(items), template, cache, model, max_tokens)[1]
+    return _prepare(session, list(items), template, cache, model, max_tokens, batch)[1]
 
 
 def _prepare(
@@ -149,6 +163,7 @@ def _prepare(
     cache: TTL | bool | None,
     model: str | None,
     max_tokens: int | None,
+    batch: bool = False,
 ) -> tuple[list[str], MapPlan, Conversation, str, int]:
     if not items:
         raise MapError("There are no items to map over: pass a non-empty list.")
@@ -165,7 +180,7 @@ def _prepare(
     errors = [f for f in findings if f.level == "error"]
     if errors:
         raise PreflightError(errors)
-    plan = predict_map(session, params, predictions, prompts, limit)
+    plan = predict_map(session, params, predictions, prompts, limit, batch=batch)
     return prompts, plan, prefix, model, limit
 
 
@@ -197,7 +212,7 @@ def map_items(
     ):
         raise MapError(f"concurrency is a whole number from 1 to {MAX_CONCURRENCY}, not {concurrency!r}.")
     listed = list(items)
-    prompts, plan, prefix, model, limit = _prepare(session, listed, template, cache, model, max_tokens)
+    prompts, plan, prefix, model, limit = _prepare(session, listed, template, cache, model, max_tokens, batch)
     if on_plan is not None:
         on_plan(plan)
     check_limits(

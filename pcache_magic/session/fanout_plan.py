@@ -25,7 +25,7 @@ from ..core.fmt import money, plural
 from ..core.fmt import tokens as count
 from ..core.models import Prices
 from ..core.record import CallRecord
-from ..core.usage import Cost, Tokens, cost_of, tokens_of
+from ..core.usage import Cost, Tokens, batch_prices, cost_of, tokens_of
 from .budget import predicted_tokens
 
 if TYPE_CHECKING:
@@ -101,10 +101,15 @@ def predict_map(
     predictions: Sequence[Any],
     prompts: Sequence[str],
     max_tokens: int,
+    *,
+    batch: bool = False,
 ) -> MapPlan:
-    """The plan for `prompts` over the prefix of `params` (the first item's request, predicted)."""
+    """The plan for `prompts` over the prefix of `params` (the first item's request, predicted);
+    `batch`: at the Message Batches discount, which stacks with the cache's rates."""
     model = str(params["model"])
     prices = session.models.get(model).prices
+    if batch:
+        prices = batch_prices(prices)
     estimate = session.estimator.text
     output, typical = _typical_reply(session, max_tokens)
     prompt = session.layout(params).total_tokens
