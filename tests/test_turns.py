@@ -139,3 +139,24 @@ def test_the_results_that_answer_a_reply() -> None:
 )
 def test_failures_are_described_in_one_line(error: BaseException, expected: str) -> None:
     assert describe_failure(error) == expected
+
+
+def test_a_stream_cut_mid_reply_is_found_bare_or_wrapped_by_the_sdk() -> None:
+    import anthropic
+    import httpx2
+
+    from pcache_magic.core.turns import broken_stream, describe_failure
+
+    cut = httpx2.RemoteProtocolError("closed in the middle of the stream")
+    wrapped = anthropic.APIConnectionError(request=httpx2.Request("POST", "http://emulator.invalid"))
+    wrapped.__cause__ = cut  # SDK 2.17 and later
+    assert broken_stream(cut) is cut and broken_stream(wrapped) is cut
+    assert (
+        describe_failure(wrapped)
+        == describe_failure(cut)
+        == "RemoteProtocolError: closed in the middle of the stream"
+    )
+    never_opened = anthropic.APIConnectionError(request=httpx2.Request("POST", "http://emulator.invalid"))
+    never_opened.__cause__ = httpx2.ConnectError("refused")
+    assert broken_stream(never_opened) is None
+    assert broken_stream(ValueError("x")) is None

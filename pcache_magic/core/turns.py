@@ -20,6 +20,7 @@ from .conversation import Block, Conversation
 __all__ = [
     "answer_unanswered_tool_uses",
     "as_content",
+    "broken_stream",
     "describe_failure",
     "run_tools",
     "sdk_kwargs",
@@ -134,10 +135,27 @@ def tool_results_for(conversation: Conversation, reply: Block) -> list[Block]:
     ]
 
 
+#: The HTTP library's errors for a reply cut after it began (not a connection that never opened).
+_CUT = ("RemoteProtocolError", "ReadError")
+
+
+def broken_stream(error: BaseException) -> BaseException | None:
+    """The HTTP library's error when `error` is a reply cut mid-stream, else None.  SDK 2.16 lets
+    it through as it is; 2.17 and later wrap it in `APIConnectionError` (the cause)."""
+    for candidate in (error, error.__cause__):
+        http = candidate is not None and type(candidate).__module__.startswith(("httpx", "httpcore"))
+        if http and (candidate is error or type(candidate).__name__ in _CUT):
+            return candidate
+    return None
+
+
 def describe_failure(error: BaseException) -> str:
     """A one-line account of a failure; SDK errors carry no key, and none is added here."""
     if isinstance(error, KeyboardInterrupt):
         return "interrupted"
+    cut = broken_stream(error)
+    if cut is not None:
+        return f"{type(cut).__name__}: {cut}"
     if isinstance(error, anthropic.APIStatusError):
         return f"{error.status_code} {type(error).__name__}: {error.message}"
     return f"{type(error).__name__}: {error}"

@@ -20,6 +20,7 @@ from IPython.core.error import UsageError
 from IPython.display import display
 
 from ..core.fmt import clock, duration, entry_names, plural, tokens
+from ..core.turns import broken_stream
 from ..session.session import PreflightError
 from ..session.transport import redact_key
 
@@ -310,6 +311,9 @@ def usage_errors(session: Session) -> Iterator[None]:
     except KeyboardInterrupt:
         raise UsageError("Interrupted; the conversation is unchanged.") from None
     except anthropic.APIError as error:
+        cut = broken_stream(error)
+        if cut is not None:  # SDK 2.17 and later: a stream cut mid-reply, wrapped
+            raise UsageError(_broke(cut)) from None
         retries = getattr(session.client, "max_retries", 0)
         raise UsageError(redact_key(api_error_text(error, retries), session.client)) from None
     except (ValueError, KeyError) as error:
@@ -318,8 +322,12 @@ def usage_errors(session: Session) -> Iterator[None]:
     except Exception as error:
         if not type(error).__module__.startswith(("httpx", "httpcore")):
             raise
-        # A stream cut mid-reply surfaces as the HTTP library's error, not the SDK's.
-        raise UsageError(
-            f"The connection broke during the reply ({type(error).__name__}); "
-            "the conversation is unchanged, run the cell again."
-        ) from None
+        # SDK 2.16: a stream cut mid-reply surfaces as the HTTP library's error, not the SDK's.
+        raise UsageError(_broke(error)) from None
+
+
+def _broke(error: BaseException) -> str:
+    return (
+        f"The connection broke during the reply ({type(error).__name__}); "
+        "the conversation is unchanged, run the cell again."
+    )
