@@ -90,3 +90,13 @@ def test_the_wire_body_names_the_request_like_the_api() -> None:
         "error": {"type": "invalid_request_error", "message": "bad"},
         "request_id": "req_emu_000000000001",
     }
+
+
+def test_a_method_a_path_does_not_take_is_a_405_naming_those_it_does() -> None:
+    from pcache_magic.emulator.errors import check_method
+
+    check_method("GET", "/v1/models", ("GET",))
+    with pytest.raises(ApiError) as refused:
+        check_method("DELETE", "/v1/models", ("GET", "POST"))
+    assert refused.value.status == 405 and refused.value.headers == {"allow": "GET, POST"}
+    assert "use GET, POST" in str(refused.value.message)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from . import strict_json
-from .errors import ApiError
+from .errors import ApiError, check_method
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -105,13 +105,7 @@ def route(method: str, path: str) -> tuple[str, str]:
         allowed = ("POST",) if name == "cancel" else ("GET",)
     else:
         raise ApiError("not_found_error", f"Not found: {path}")
-    if method not in allowed:
-        raise ApiError(
-            "invalid_request_error",
-            f"Method {method} not allowed for {path}; use {', '.join(allowed)}.",
-            status=405,
-            headers={"allow": ", ".join(allowed)},
-        )
+    check_method(method, path, allowed)
     return name, batch_id
 
 

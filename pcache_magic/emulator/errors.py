@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ERROR_TYPES", "ApiError"]
+__all__ = ["ERROR_TYPES", "ApiError", "check_method"]
 
 #: HTTP status for each error type the Messages API documents.
 ERROR_TYPES: dict[str, int] = {
@@ -46,3 +46,14 @@ class ApiError(Exception):
     def invalid(cls, message: str) -> ApiError:
         """A 400 `invalid_request_error`, the most common answer to a bad request."""
         return cls("invalid_request_error", message)
+
+
+def check_method(method: str, path: str, allowed: tuple[str, ...]) -> None:
+    """A 405 naming the methods `path` takes (and an `allow` header), unless `method` is one."""
+    if method not in allowed:
+        raise ApiError(
+            "invalid_request_error",
+            f"Method {method} not allowed for {path}; use {', '.join(allowed)}.",
+            status=405,
+            headers={"allow": ", ".join(allowed)},
+        )

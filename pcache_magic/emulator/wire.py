@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 from . import batches as batch_api
 from . import strict_json
-from .errors import ERROR_TYPES, ApiError
+from .errors import ERROR_TYPES, ApiError, check_method
 
 if TYPE_CHECKING:
     from .batches import Batches
@@ -242,13 +242,7 @@ def _route(method: str, path: str) -> tuple[str, str]:
         path = _MODELS + "/{id}"
     else:
         raise ApiError("not_found_error", f"Not found: {path}")
-    if method not in allowed:
-        raise ApiError(
-            "invalid_request_error",
-            f"Method {method} not allowed for {path}; use {', '.join(allowed)}.",
-            status=405,
-            headers={"allow": ", ".join(allowed)},
-        )
+    check_method(method, path, allowed)
     return path, model_id
 
 
