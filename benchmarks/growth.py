@@ -143,9 +143,13 @@ def session_work(quick: bool) -> Figure:
         sides[2 * n] = ask  # even keys: the session; odd keys: the raw call of the same size
         sides[2 * n + 1] = raw
     samples = _interleaved(sides, 15 if quick else 101)
-    own = {n: statistics.median(samples[2 * n]) - statistics.median(samples[2 * n + 1]) for n in SIZES}
-    if min(own.values()) <= 0:
-        raise RuntimeError(f"the session's own work came out <= 0: {own}")
+    # Paired by round (the two sides of one size run back to back), so the noise of a loaded machine
+    # largely cancels; a difference lost in the noise is floored at 1 us and said so, not raised.
+    paired = {
+        n: statistics.median(a - b for a, b in zip(samples[2 * n], samples[2 * n + 1], strict=False))
+        for n in SIZES
+    }
+    own = {n: max(v, 1_000.0) for n, v in paired.items()}
     ratio = own[SIZES[-1]] / own[SIZES[0]]
     small, large = SIZES[0], SIZES[-1]
     details = {
@@ -156,6 +160,7 @@ def session_work(quick: bool) -> Figure:
         "raw_ms_by_messages": {str(n): round(statistics.median(samples[2 * n + 1]) / 1e6, 3) for n in SIZES},
         "ratio_by_messages": {str(n): round(v / own[SIZES[0]], 3) for n, v in own.items()},
         "rounds": len(samples[2 * SIZES[0]]),
+        "floored": sorted(n for n, v in paired.items() if v < 1_000.0),
     }
     return Figure("growth.session_work_1000_vs_10_messages", ratio, "x", GOAL_WORK, details)
 
