@@ -19,7 +19,7 @@ import anthropic
 from IPython.core.error import UsageError
 from IPython.display import display
 
-from ..core.fmt import clock, duration, entry_names, plural, tokens
+from ..core.fmt import DOLLAR_HTML, clock, duration, entry_names, plural, tokens
 from ..core.turns import broken_stream
 from ..session.session import PreflightError
 from ..session.transport import redact_key
@@ -68,7 +68,8 @@ class MarkdownText:
 
 _CODE = re.compile(r"(`{3,}.*?`{3,}|~{3,}.*?~{3,}|`[^`\n]*`)", re.S)
 _AMOUNT = re.compile(r"(?<!\\)\$(?=\d)")
-_LITERAL_DOLLAR = '<span class="pcache-dollar mathjax_ignore tex2jax_ignore">&#36;</span>'
+# The views' guarded dollar, as an entity: Markdown's math scan runs on the source, before HTML.
+_LITERAL_DOLLAR = DOLLAR_HTML.replace("$", "&#36;")
 
 
 def literal_amounts(markdown: str) -> str:
