@@ -402,7 +402,7 @@ def write(tmp_path: Path, data: Any, name: str = "bad.json") -> Path:
     [
         (
             lambda d: d["calls"][0].update(started_at="NaN"),
-            r"calls\.0\.started_at: Input should be a finite number",
+            r"calls\.0\.started_at: Input should be a valid number",
         ),
         (lambda d: d["calls"][0].update(latency_s=-1.0), r"calls\.0\.latency_s: Input should be greater"),
         (lambda d: d["calls"][0].update(started_at=1e300), r"calls\.0\.started_at: Input should be less"),
@@ -417,6 +417,8 @@ def write(tmp_path: Path, data: Any, name: str = "bad.json") -> Path:
         (lambda d: d["ledger"][0].update(tokens=-1), r"ledger\.0\.tokens: Input should be greater"),
         (lambda d: d["ledger"][0].update(key="not hex"), r"ledger\.0\.key: String should match"),
         (lambda d: d["settings"].update(max_tokens=-5), r"settings\.max_tokens: Input should be greater"),
+        (lambda d: d["settings"].update(max_tokens="1"), r"settings\.max_tokens: Input should be a valid"),
+        (lambda d: d["ledger"][0].update(tokens=1.5), r"ledger\.0\.tokens: Input should be a valid int"),
         (lambda d: d["blocks"][0].update(role="robot"), r"blocks\.0\.role: Input should be"),
         (lambda d: d.update(extra=1), r"extra: Extra inputs are not permitted"),
         (
@@ -435,6 +437,13 @@ def test_a_poisoned_field_is_named_and_changes_nothing(
     data = saved(session, tmp_path)
     change(data)
     refused(write(tmp_path, data), words)
+
+
+def test_a_key_named_twice_is_refused_not_silently_overwritten(session: Session, tmp_path: Path) -> None:
+    text = json.dumps(saved(session, tmp_path))
+    twice = text.replace('"settings": {', '"settings": {"max_tokens": 1, ', 1)
+    assert twice != text
+    refused(write(tmp_path, twice), "is not strict JSON .the key 'max_tokens' appears twice in one object.")
 
 
 @pytest.mark.parametrize(

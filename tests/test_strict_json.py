@@ -62,3 +62,10 @@ def test_dumps_writes_only_json() -> None:
     for bad in (float("nan"), float("inf"), -float("inf")):
         with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
             dumps({"now": bad})
+
+
+def test_unique_keys_refuses_a_key_named_twice_at_any_depth() -> None:
+    assert loads('{"a": {"b": 1, "b": 2}}') == {"a": {"b": 2}}  # plain JSON: the last wins
+    with pytest.raises(ValueError, match="the key 'b' appears twice in one object"):
+        loads('{"a": [{"b": 1, "b": 2}]}', unique_keys=True)
+    assert loads('{"a": {"b": 1}, "b": 2}', unique_keys=True) == {"a": {"b": 1}, "b": 2}

@@ -69,10 +69,28 @@ def _int_parser(max_digits: int) -> Any:
     return parse
 
 
-def loads(body: bytes | str, *, max_depth: int = MAX_DEPTH, max_int_digits: int | None = None) -> Any:
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"the key {key[:40]!r} appears twice in one object")
+            seen.add(key)
+    return data
+
+
+def loads(
+    body: bytes | str,
+    *,
+    max_depth: int = MAX_DEPTH,
+    max_int_digits: int | None = None,
+    unique_keys: bool = False,
+) -> Any:
     """Parse strict JSON; ValueError with a one-line reason for anything else.
 
     `max_int_digits` refuses longer integers before they are converted (None: Python's own limit).
+    `unique_keys` refuses an object that names a key twice (plain JSON keeps the last silently).
     """
     try:  # UTF-8 only (json.loads would guess UTF-16 and pass encoded surrogates through)
         text = body.decode() if isinstance(body, bytes) else body
@@ -82,6 +100,8 @@ def loads(body: bytes | str, *, max_depth: int = MAX_DEPTH, max_int_digits: int 
     # The hook costs a Python call per integer: only when a run of digits that long exists at all.
     if max_int_digits is not None and re.search(rf"\d{{{max_int_digits + 1}}}", text):
         hooks["parse_int"] = _int_parser(max_int_digits)
+    if unique_keys:
+        hooks["object_pairs_hook"] = _unique
     try:
         data = json.loads(text, **hooks)
     except RecursionError:  # deeper than the C parser goes: certainly deeper than max_depth

@@ -276,7 +276,7 @@ def loads(data: bytes | str, source: str = "the file") -> tuple[SessionFile, lis
             f"can; {_FIX}."
         )
     try:
-        raw = strict_json.loads(text, max_depth=MAX_DEPTH, max_int_digits=MAX_INT_DIGITS)
+        raw = strict_json.loads(text, max_depth=MAX_DEPTH, max_int_digits=MAX_INT_DIGITS, unique_keys=True)
     except json.JSONDecodeError as error:
         raise StoreError(
             f"{source} is not valid JSON ({error.msg} at line {error.lineno}); it may be truncated."
@@ -287,7 +287,7 @@ def loads(data: bytes | str, source: str = "the file") -> tuple[SessionFile, lis
     if _header(raw, source) == 1:
         raw, notes = _from_v1(raw, source)
     try:
-        return SessionFile.model_validate(raw), notes
+        return SessionFile.model_validate(raw, strict=True), notes
     except ValidationError as error:
         raise StoreError(f"{source}: {_where(error)}; {_FIX}.") from None
 
