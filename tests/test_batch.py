@@ -102,7 +102,7 @@ def test_after_a_restart_a_fresh_session_collects_by_id(warm: Session, emu: Emul
     assert [i.ok for i in items] == [True, True]
     assert [c.request for c in fresh.calls] == [{"model": MODEL, "messages": []}] * 2
     assert fresh.calls[1].cost.total > 0 and fresh.calls[1].prices == batch_prices(fresh.info.prices)
-    with pytest.raises(batch.BatchError, match="Could not read batch"):
+    with pytest.raises(batch.BatchError, match=r"No batch 'msgbatch_nope' in this workspace .* list shows"):
         batch.status(fresh, "msgbatch_nope")
 
 

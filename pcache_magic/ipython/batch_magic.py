@@ -12,6 +12,7 @@ import re
 from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import anthropic
 from IPython.core.error import UsageError
 
 from ..core.fmt import money, plural
@@ -60,7 +61,9 @@ def run(
         items = batch.collect(session, batch_id, wait=wait)
     except batch.BatchError as error:
         raise UsageError(str(error)) from None
-    except Exception as error:  # the SDK's own errors (not found, ...), in one line
+    except anthropic.NotFoundError:
+        raise UsageError(batch.missing(batch_id)) from None
+    except Exception as error:  # the SDK's own errors, in one line
         raise UsageError(f"Could not {action} batch {batch_id}: {type(error).__name__}.") from None
     if output is not None:
         namespace[output] = items

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import anthropic
 from anthropic.types import Message, Usage
 
 from ..core.record import CallRecord
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
     from .protocol import SessionLike as Session
 
-__all__ = ["BatchError", "BatchInterrupted", "BatchItem", "collect", "run_batch", "status"]
+__all__ = ["BatchError", "BatchInterrupted", "BatchItem", "collect", "missing", "run_batch", "status"]
 
 #: Offline, each poll moves the emulator's clock this far (its batches end 60 s after creation).
 OFFLINE_STEP_S = 10.0
@@ -161,11 +162,21 @@ def run_batch(
     return items
 
 
+def missing(batch_id: str) -> str:
+    """What to say of a batch id the API does not know (its 404 names no id)."""
+    return (
+        f"No batch {batch_id!r} in this workspace (the offline emulator forgets its batches when the "
+        "kernel restarts); %claude_batch list shows the batches there are."
+    )
+
+
 def status(session: Session, batch_id: str) -> MessageBatch:
     """The batch as the API describes it now (`processing_status`, `request_counts`, ...)."""
     client = _client(session)
     try:
         return client.messages.batches.retrieve(batch_id)
+    except anthropic.NotFoundError:
+        raise BatchError(missing(batch_id)) from None
     except Exception as error:
         raise BatchError(f"Could not read batch {batch_id!r}: {redact_key(str(error), client)}") from None
 
