@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
 
-from pcache_magic.core.conversation import Block, CacheControl, Conversation, cache_control, marker_target
+from pcache_magic.core.conversation import (
+    Block,
+    CacheControl,
+    Conversation,
+    RenderedMessages,
+    cache_control,
+    marker_target,
+)
 
 MODEL = "claude-sonnet-4-5"
 EPH: dict[str, Any] = {"type": "ephemeral"}
@@ -158,7 +166,7 @@ def test_markers_in_content_are_replaced_by_the_blocks_own() -> None:
 def test_blocks_are_frozen_and_renderings_follow_the_marker() -> None:
     block = Block(name="ctx", role="user", kind="context", content=[text("a")], cache=CacheControl())
     with pytest.raises(ValueError, match="frozen"):
-        block.cache = None  # type: ignore[misc]
+        block.cache = None
     hour = block.model_copy(update={"cache": CacheControl(ttl="1h")})
     assert hour.rendered()[0]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
     assert block.rendered()[0]["cache_control"] == {"type": "ephemeral"}
@@ -369,3 +377,62 @@ def test_kept_renderings_are_bounded_and_outlive_the_blocks_that_come_and_go() -
     again, _ = conv.render(model=MODEL, max_tokens=1)
     assert again == first
     assert all(a is b for a, b in zip(_items(first), _items(again), strict=True))
+
+
+def test_names_are_found_after_the_list_is_changed_from_outside() -> None:
+    conv = Conversation()
+    for i in range(5):
+        conv.add(Block(name=f"b{i}", role="user", kind="prompt", content=[{"type": "text", "text": str(i)}]))
+    before = list(conv.blocks)
+    conv.add(Block(name="extra", role="user", kind="prompt"))
+    del conv.blocks[1]  # the list is public: the index follows it
+    assert conv.get("b1") is None and conv.get("b2") is before[2] and conv.get("extra") is not None
+    assert conv.unique_name("b2") == "b2-2"
+    conv.blocks[:] = before
+    assert conv.get("extra") is None and conv.get("b1") is before[1] and conv.unique_name("extra") == "extra"
+    replacement = before[3].model_copy(update={"content": [{"type": "text", "text": "new"}]})
+    conv.add(replacement)
+    assert conv.blocks[3] is replacement and len(conv.blocks) == 5
+    assert conv.drop("b0") is before[0] and conv.names() == ["b1", "b2", "b3", "b4"]
+    assert conv.get("b4") is before[4]
+
+
+def test_calls_tools_follows_the_replies() -> None:
+    conv = Conversation()
+    conv.add(Block(name="q", role="user", kind="prompt", content=[{"type": "text", "text": "Hi"}]))
+    assert not conv.calls_tools()
+    use = {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}
+    conv.add(Block(name="reply", role="assistant", kind="reply", content=[use]))
+    assert conv.calls_tools()
+    conv.add(Block(name="reply", role="assistant", kind="reply", content=[{"type": "text", "text": "No."}]))
+    assert not conv.calls_tools()
+
+
+def test_rendered_messages_are_marked_and_a_copy_of_them_is_a_plain_list() -> None:
+    conv = Conversation()
+    conv.add(Block(name="q", role="user", kind="prompt", content=[{"type": "text", "text": "Hi"}]))
+    params = conv.render(model="m", max_tokens=5)[0]
+    assert type(params["messages"]) is RenderedMessages
+    assert type(copy.deepcopy(params)["messages"]) is list and type(copy.copy(params["messages"])) is list
+    assert copy.deepcopy(params)["messages"] == params["messages"]
+    assert type(conv.to_params(model="m", max_tokens=5)["messages"]) is list
+
+
+def test_a_rendering_after_blocks_come_and_go_is_a_fresh_rendering() -> None:
+    conv = Conversation()
+    for i in range(6):
+        role = "user" if i % 2 == 0 else "assistant"
+        kind = "prompt" if role == "user" else "reply"
+        conv.add(Block(name=f"b{i}", role=role, kind=kind, content=[{"type": "text", "text": f"t{i}"}]))  # type: ignore[arg-type]
+    before = list(conv.blocks)
+    last = cache_control("1h")
+    for change in range(4):
+        if change == 1:
+            conv.add(Block(name="q", role="user", kind="prompt", content=[{"type": "text", "text": "q"}]))
+        elif change == 2:
+            conv.blocks[:] = before
+        elif change == 3:
+            conv.blocks[2] = before[2].model_copy(update={"cache": cache_control("5m")})
+        got = conv.render(model="m", max_tokens=5, last_turn=last)
+        fresh = Conversation(blocks=list(conv.blocks)).render(model="m", max_tokens=5, last_turn=last)
+        assert got == fresh

@@ -208,3 +208,18 @@ def test_a_fingerprint_larger_than_the_whole_budget_is_not_kept() -> None:
     assert history.get("msg_huge") is None and history.get("msg_0") is small
     with pytest.raises(ValueError, match="at least 1"):
         History(max_bytes=0)
+
+
+def test_common_tokens_match_a_walk_of_the_keys_wherever_they_part() -> None:
+    turns = [{"role": r, "content": f"turn {i}"} for i in range(30) for r in ("user", "assistant")]
+    base_params = request(messages=[*turns, {"role": "user", "content": "last"}])
+    base = fingerprint(base_params)
+    lay = layout(base_params, ESTIMATOR, workspace=WORKSPACE)
+    for at in (0, 1, 7, 30, 60):
+        edited = copy.deepcopy(base_params)
+        edited["messages"][at]["content"] = "changed"
+        first = next(p.index for p in lay.positions if p.path == f"messages.{at}.content.0")
+        expected = lay.positions[first - 1].cumulative if first else 0
+        assert base.common_tokens(fingerprint(edited)) == expected
+    shorter = fingerprint(request(messages=turns[:10]))
+    assert base.common_tokens(shorter) == shorter.common_tokens(base) == shorter.cumulative[-1]

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from pcache_magic.core.conversation import Block, Conversation
 from pcache_magic.emulator import Emulator
 from pcache_magic.session.calls import PreflightError
 from pcache_magic.session.keyguard import KeyGuard
@@ -74,3 +75,39 @@ def test_a_prompt_holding_the_key_is_refused_and_the_session_keeps_nothing(
     assert session.calls == [] and emu.state()["entries"] == []
     session.ask("Hello without it", stream=False)
     assert session.calls[-1].ok
+
+
+def test_a_rendered_conversation_is_scanned_from_its_new_messages_only() -> None:
+    conv = Conversation()
+    for i in range(2):
+        conv.add(
+            Block(name=f"q{i}", role="user", kind="prompt", content=[{"type": "text", "text": f"turn {i}"}])
+        )
+        conv.add(
+            Block(name=f"a{i}", role="assistant", kind="reply", content=[{"type": "text", "text": "ok"}])
+        )
+    guard = KeyGuard()
+    params, names = conv.render(model=MODEL, max_tokens=5)
+    assert guard.check(params, [KEY], names) is None
+    conv.add(Block(name="leak", role="user", kind="prompt", content=[{"type": "text", "text": f"key {KEY}"}]))
+    params, names = conv.render(model=MODEL, max_tokens=5)
+    found = guard.check(params, [KEY], names)
+    assert found is not None and found.block == "leak"
+    conv.drop("leak")
+    params, names = conv.render(model=MODEL, max_tokens=5)
+    assert guard.check(params, [KEY], names) is None
+    found = guard.check(params, ["turn 1"], names)  # other keys: every block is scanned again
+    assert found is not None and found.block == "q1"
+
+
+def test_the_key_is_found_in_any_string_of_a_block() -> None:
+    tool = {"name": "lookup", "input_schema": {"type": "object", "properties": {KEY: {"type": "string"}}}}
+    params: dict[str, Any] = {"model": MODEL, "max_tokens": 5, "tools": [tool], "messages": []}
+    found = KeyGuard().check(params, [KEY], {})
+    assert found is not None and "tools.0" in found.message
+    params = request("hello")
+    params["metadata"] = {"user_id": ("a", KEY)}
+    assert KeyGuard().check(params, [KEY], {}) is not None
+    params = request("hello")
+    params["metadata"] = {"user_id": 12, "flag": None}
+    assert KeyGuard().check(params, [KEY], {}) is None

@@ -21,6 +21,8 @@ from anthropic.types import CacheControlEphemeralParam
 from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
 from pydantic import BaseModel, ConfigDict, Field
 
+from .blockindex import BlockIndex
+from .identity import common_prefix
 from .ttl import TTL
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "BlockKind",
     "CacheControl",
     "Conversation",
+    "RenderedMessages",
     "Role",
     "cache_control",
     "marker_target",
@@ -116,6 +119,22 @@ def marker_target(items: list[dict[str, Any]], index: int | None = None) -> int 
     return None
 
 
+class RenderedMessages(list[Any]):
+    """The messages of a rendering: built from frozen blocks and never changed afterwards, so a
+    check of them (the key guard's) can remember them by identity.  A copy is a plain list."""
+
+    __slots__ = ()
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        out: list[Any] = []
+        memo[id(self)] = out
+        out.extend(copy.deepcopy(item, memo) for item in self)
+        return out
+
+
 class _Builder:
     """A request built block by block, with the state after each block to resume from."""
 
@@ -125,8 +144,8 @@ class _Builder:
         self.tools: list[dict[str, Any]] = []
         self.system: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
-        self.names: list[tuple[str, str]] = []
-        """(request path, block name) in block order."""
+        self.names: dict[str, str] = {}
+        """Request path -> block name, in block order (a resumed state drops the last ones)."""
         self.marks: list[tuple[int, int, int, int, int]] = []
         """After each block: how many tools, system items, messages, items in the last message, names."""
         self._current: list[dict[str, Any]] = []
@@ -140,7 +159,9 @@ class _Builder:
         tools, system, messages, items, names = kept.marks[done - 1]
         state = cls()
         state.tools, state.system = kept.tools[:tools], kept.system[:system]
-        state.messages, state.names = kept.messages[:messages], kept.names[:names]
+        state.messages, state.names = kept.messages[:messages], kept.names.copy()
+        while len(state.names) > names:
+            state.names.popitem()
         state.marks = kept.marks[:done]
         if messages:
             last = state.messages[-1]
@@ -163,11 +184,11 @@ class _Builder:
                     self._current, self._shared = list(self._current), False
                     self.messages[-1] = {"role": role, "content": self._current}
                 prefix, start = f"messages.{len(self.messages) - 1}.content.", len(self._current)
-                self.names += [(f"{prefix}{j}", name) for j in range(start, start + len(content))]
+                self.names.update((f"{prefix}{j}", name) for j in range(start, start + len(content)))
                 self._current.extend(content)
         else:
             target = self.tools if role == "tools" else self.system
-            self.names += [(f"{role}.{j}", name) for j in range(len(target), len(target) + len(content))]
+            self.names.update((f"{role}.{j}", name) for j in range(len(target), len(target) + len(content)))
             target.extend(content)
         self.marks.append(
             (len(self.tools), len(self.system), len(self.messages), len(self._current), len(self.names))
@@ -184,9 +205,10 @@ class _Memo:
     tokens); without the last rendering every block is walked again and the layout loses its
     same-message fast path (render 2x slower at 18 blocks; 5x at 200, +4-12% on the call)."""
 
-    __slots__ = ("items", "last")
+    __slots__ = ("index", "items", "last")
 
     def __init__(self) -> None:
+        self.index = BlockIndex()
         self.last: _Rendering | None = None
         self.items: dict[tuple[int, bool], tuple[Block, CacheControl | None, list[dict[str, Any]]]] = {}
 
@@ -210,23 +232,25 @@ class _Memo:
 class _Rendering:
     """The last rendering: which blocks (the marked one with which marker) built what."""
 
-    blocks: tuple[Block, ...]
+    blocks: list[Block]
+    """A copy of the list (a list, so that comparing it with the next one is one C loop)."""
     marked: Block | None
+    marked_at: int
+    """Where `marked` stood in `blocks` (-1: none)."""
     marker: CacheControl | None
     state: _Builder
 
-    def kept_prefix(self, blocks: list[Block], marked: Block | None, marker: CacheControl | None) -> int:
-        """How many leading blocks render exactly as last time: the same objects, marked alike."""
-        old = self.blocks
-        for i in range(min(len(blocks), len(old))):
-            block = blocks[i]
-            if block is not old[i]:
-                return i
-            if (block is marked or block is self.marked) and not (
-                block is marked and block is self.marked and marker is self.marker
-            ):
-                return i
-        return min(len(blocks), len(old))
+    def kept_prefix(
+        self, blocks: list[Block], marked: Block | None, marked_at: int, marker: CacheControl | None
+    ) -> int:
+        """How many leading blocks render exactly as last time: the same (or equal) blocks, marked
+        alike.  A block marked now and not then, or the other way round, renders anew."""
+        kept = common_prefix(blocks, self.blocks)
+        if marked is not self.marked or marker is not self.marker:
+            for at in (marked_at, self.marked_at):
+                if 0 <= at < kept:
+                    kept = at
+        return kept
 
 
 class Conversation(BaseModel):
@@ -242,21 +266,28 @@ class Conversation(BaseModel):
 
     def add(self, block: Block) -> Block:
         """Append `block`, or replace the block of the same name where it stands."""
-        for i, existing in enumerate(self.blocks):
-            if existing.name == block.name:
-                self.blocks[i] = block
-                return block
-        self.blocks.append(block)
+        index = self._memo.index
+        at = index.positions(self.blocks).get(block.name)
+        if at is not None:
+            self.blocks[at] = block
+        else:
+            self.blocks.append(block)
+        index.changed(self.blocks, block, at)
         return block
 
     def get(self, name: str) -> Block | None:
-        return next((b for b in self.blocks if b.name == name), None)
+        at = self._memo.index.positions(self.blocks).get(name)
+        return None if at is None else self.blocks[at]
+
+    def calls_tools(self) -> bool:
+        """Whether a reply holds a tool call (one that may want its result): most turns have none."""
+        return self._memo.index.calls_tools(self.blocks)
 
     def drop(self, name: str) -> Block:
         """Remove a block by name; KeyError naming the known blocks if there is none."""
-        for i, block in enumerate(self.blocks):
-            if block.name == name:
-                return self.blocks.pop(i)
+        at = self._memo.index.positions(self.blocks).get(name)
+        if at is not None:
+            return self.blocks.pop(at)
         known = ", ".join(b.name for b in self.blocks) or "none"
         raise KeyError(f"no block named {name!r} (blocks: {known})")
 
@@ -265,7 +296,7 @@ class Conversation(BaseModel):
 
     def unique_name(self, stem: str) -> str:
         """`stem`, or `stem-2`, `stem-3`... whichever is free."""
-        taken = {b.name for b in self.blocks}
+        taken = self._memo.index.positions(self.blocks)
         if stem not in taken:
             return stem
         n = 2
@@ -327,25 +358,30 @@ class Conversation(BaseModel):
         """
         blocks = self.blocks
         marked: Block | None = None
+        marked_at = -1
         if last_turn is not None:
-            marked = self.last_turn()
-            if marked is not None and marked.cache is not None:
-                marked = None
+            marked_at = next(
+                (i for i in range(len(blocks) - 1, -1, -1) if blocks[i].role in ("user", "assistant")), -1
+            )
+            if marked_at >= 0 and blocks[marked_at].cache is None:
+                marked = blocks[marked_at]
+            else:
+                marked_at = -1
         memo = self._memo
         kept = memo.last
-        done = kept.kept_prefix(blocks, marked, last_turn) if kept is not None else 0
+        done = kept.kept_prefix(blocks, marked, marked_at, last_turn) if kept is not None else 0
         state = _Builder.resume(kept.state, done) if kept is not None and done else _Builder()
         for block in blocks[done:]:
             state.add(block, memo.rendered(block, last_turn if block is marked else None, blocks))
-        memo.last = _Rendering(tuple(blocks), marked, last_turn, state)
+        memo.last = _Rendering(list(blocks), marked, marked_at, last_turn, state)
         params: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
         if state.tools:
             params["tools"] = state.tools
         if state.system:
             params["system"] = state.system
-        params["messages"] = state.messages
+        params["messages"] = RenderedMessages(state.messages)
         if automatic is not None:
             params["cache_control"] = automatic.param()
         if extra:
             params.update(copy.deepcopy(extra))
-        return cast(MessageCreateParamsNonStreaming, params), dict(state.names)
+        return cast(MessageCreateParamsNonStreaming, params), state.names  # a resumed state copies it

@@ -41,19 +41,34 @@ class DigestMemo:
 
     The session renders each unchanged block to the same dict objects call after
     call; recognising them by identity makes re-keying a long conversation a
-    lookup per block.  Each entry holds its object, so an id is never reused
-    while remembered.  Only for dicts that are never mutated after rendering.
+    lookup per block.  A text block copied to move its marker (`cache="auto"` places markers
+    on copies) keeps its text string, so plain text blocks are also remembered by the identity
+    of their text: a long document is not hashed again for a marker.  Each entry holds its
+    object, so an id is never reused while remembered.  Only for dicts that are never mutated
+    after rendering.
     """
 
     def __init__(self, size: int = 50_000) -> None:
         self._items: OrderedDict[int, tuple[Mapping[str, Any], bytes]] = OrderedDict()
+        self._texts: OrderedDict[int, tuple[str, bytes]] = OrderedDict()
         self._size = size
 
     def digest(self, block: Mapping[str, Any]) -> bytes:
         hit = self._items.get(id(block))
         if hit is not None and hit[0] is block:
             return hit[1]
-        value = block_digest(block)
+        text = block.get("text")
+        if type(text) is str and block.get("type") == "text" and block.keys() <= _TEXT_KEYS:
+            kept = self._texts.get(id(text))
+            if kept is not None and kept[0] is text:
+                value = kept[1]
+            else:
+                value = block_digest(block)
+                self._texts[id(text)] = (text, value)
+                if len(self._texts) > self._size:
+                    self._texts.popitem(last=False)
+        else:
+            value = block_digest(block)
         self._items[id(block)] = (block, value)
         if len(self._items) > self._size:
             self._items.popitem(last=False)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import threading
+from array import array
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,23 +27,34 @@ from ..core.prefix import Layout
 
 __all__ = ["DEFAULT_HISTORY_BYTES", "Fingerprint", "History", "diagnose"]
 
-#: What the diagnostics history may hold, in (estimated) bytes: one fingerprint grows with the
-#: request's block count, so a count of fingerprints would not bound memory.
-DEFAULT_HISTORY_BYTES = 64 * 2**20
+#: What the diagnostics history may hold, in bytes: one fingerprint grows with the request's
+#: block count (about 52 bytes a block), so a count of fingerprints would not bound memory.
+#: 16 MB keeps the last few hundred answers of a thousand-block conversation; a request names
+#: the previous answer of its own conversation, the last or nearly the last one kept.
+DEFAULT_HISTORY_BYTES = 16 * 2**20
+#: Bytes of each position's key kept (the keys chain the whole prefix before them).
+_KEY = 16
 
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
-    """What a later request is compared against: per-level digests and the cached extent."""
+    """What a later request is compared against: per-level digests and the cached extent.
+
+    Packed, since the history keeps hundreds of them: the messages' digests and the positions'
+    keys are one bytes object each (32 and 16 bytes an item), the running token counts one
+    array of 32-bit counts, rather than a Python object per item (three times the memory).
+    """
 
     workspace: bytes
     model: str
     tools: bytes
     system: bytes
-    messages: tuple[bytes, ...]
+    messages: bytes
+    """Each message's 32-byte digest (its role and its blocks), one after the other."""
     settings: bytes
-    keys: tuple[bytes, ...]
-    cumulative: tuple[int, ...]
+    keys: bytes
+    """Each position's key, its first 16 bytes, one after the other."""
+    cumulative: array[int]
     cached_tokens: int
 
     @classmethod
@@ -70,7 +82,7 @@ class Fingerprint:
         for p in lay.positions:
             if p.message is not None:
                 parts[p.message].append(p.digest)
-        messages = tuple(hashlib.sha256(b"".join(part)).digest() for part in parts)
+        messages = b"".join(hashlib.sha256(b"".join(part)).digest() for part in parts)
         settings = block_digest(table.diagnosed(params, lay.counts()))
         return cls(
             workspace,
@@ -79,32 +91,35 @@ class Fingerprint:
             level_digest("system"),
             messages,
             settings,
-            tuple(p.key[:16] for p in lay.positions),
-            tuple(p.cumulative for p in lay.positions),
+            b"".join(p.key[:_KEY] for p in lay.positions),
+            array("I", [p.cumulative for p in lay.positions]),
             cached_tokens,
         )
 
     @property
     def nbytes(self) -> int:
-        """Estimated memory: per position a 16-byte key and a count, per message a digest."""
-        per_item = sys.getsizeof(b"") + 32 + 8  # a bytes object of up to 32 bytes plus its tuple slot
+        """Its memory: the packed digests, keys and counts, and the few fixed fields."""
         return (
             sys.getsizeof(self)
-            + 3 * (sys.getsizeof(b"") + 32)
-            + len(self.model)
-            + len(self.keys) * per_item
-            + len(self.cumulative) * (sys.getsizeof(2**40) + 8)
-            + len(self.messages) * per_item
+            + 4 * (sys.getsizeof(b"") + 32)
+            + sys.getsizeof(self.model)
+            + sys.getsizeof(self.keys)
+            + sys.getsizeof(self.cumulative)
+            + sys.getsizeof(self.messages)
         )
 
     def common_tokens(self, other: Fingerprint) -> int:
         """Tokens of the longest prefix the two requests share."""
-        shared = 0
-        for mine, theirs, tokens in zip(self.keys, other.keys, self.cumulative, strict=False):
-            if mine != theirs:
-                break
-            shared = tokens
-        return shared
+        mine, theirs = memoryview(self.keys), memoryview(other.keys)
+        # The longest run of equal leading keys, found by halves (equal prefixes are nested).
+        low, high = 0, min(len(mine), len(theirs)) // _KEY  # `low` keys are equal; `high` may be
+        while low < high:
+            mid = (low + high + 1) // 2
+            if mine[: mid * _KEY] == theirs[: mid * _KEY]:
+                low = mid
+            else:
+                high = mid - 1
+        return self.cumulative[low - 1] if low else 0
 
 
 class History:
@@ -168,8 +183,7 @@ def diagnose(previous: Fingerprint | None, current: Fingerprint) -> dict[str, An
             return {"cache_miss_reason": reason}
     if previous.settings != current.settings:
         return {"cache_miss_reason": {"type": "unavailable"}}
-    n = len(previous.messages)
-    if current.messages[:n] != previous.messages:
+    if not current.messages.startswith(previous.messages):
         reason = {"type": "messages_changed", "cache_missed_input_tokens": missed}
         return {"cache_miss_reason": reason}
     return None

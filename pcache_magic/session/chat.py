@@ -93,7 +93,8 @@ class Chat:
         with self._pipeline.exclusive(blocking=blocking), self._one_turn():
             edits = _Edits(conversation)
             try:
-                edits.added(answer_unanswered_tool_uses(conversation))
+                if conversation.calls_tools():  # one pass over the blocks, only when a reply calls tools
+                    edits.added(answer_unanswered_tool_uses(conversation))
                 turn = name or conversation.unique_name("prompt")
                 edits.add(Block(name=turn, role="user", kind="prompt", content=as_content(prompt)))
                 message = self._call(edits, "ask", options, stream, on_text)
