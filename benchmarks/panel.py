@@ -7,8 +7,9 @@ so both sides cross exactly one calls-table chunk boundary: the figure is the am
 per-call cost.  Records are copies of one real emulator response with new indexes.  The
 "blocks" event that follows a real `ask` is not timed: its cost depends on the conversation,
 not on the number of calls.  For contrast, the details give the two rare costs at 1,000 calls:
-a call big enough to double the bar scale (every row re-rendered from the kept "why"s) and a
-full refresh (every call explained again).
+a call big enough to double the bar scale (the shown rows re-rendered from the kept "why"s) and a
+full refresh (the latest page re-rendered from the session's `CallLog`, which explains each call
+once: what every call explained again cost is the "full calls table" figure, the static view).
 """
 
 from __future__ import annotations

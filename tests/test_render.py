@@ -392,3 +392,19 @@ def test_no_dollar_in_any_view_can_be_typeset_as_latex() -> None:
     # the text a reader sees (and copies) still has the literal amounts
     (cost,) = [td for td in parse(html).iter("td") if "pcache-cost" in (td.get("class") or "")][-1:]
     assert text(cost).startswith("$0.")
+
+
+def test_a_calls_row_says_how_much_output_was_thinking() -> None:
+    from pcache_magic.view.calls import render_call_row, thinking_tokens
+
+    thought = {
+        "type": "thinking",
+        "thinking": "Careful reasoning about the answer, at length. " * 5,
+        "signature": "c2ln",
+    }
+    content = [thought, {"type": "text", "text": "ok"}]
+    rec = record(HIT, message={"content": content})
+    n = thinking_tokens(rec)
+    assert n > 0
+    assert f"output of which ~{n:,} thinking (estimate)" in render_call_row(rec)
+    assert thinking_tokens(record(HIT)) == 0 and "thinking" not in render_call_row(record(HIT))

@@ -10,12 +10,14 @@ from __future__ import annotations
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
 import pytest
 from IPython.core.formatters import DisplayFormatter
 
+from pcache_magic.analysis.diagnose import explain_all
 from pcache_magic.emulator import Emulator
 from pcache_magic.session.session import Session
 from pcache_magic.session.transport import connect
@@ -256,12 +258,71 @@ def test_a_long_session_opens_on_its_latest_page_and_shows_all_on_demand(session
         assert shown == everything[15:]  # whole chunks (3 of 5) hidden, at least a page (8) shown
         assert paged.calls.children == (paged.calls_head, paged.show_all_button, *paged._chunks)
         assert paged.show_all_button.description == "Show all 23 calls"
+        static = parse(paged._repr_html_())  # the static copy shows the widget's page, and says so
+        assert [(tr.get("data-call"), why(tr)) for tr in select(static, "tr", "pcache-call")] == shown
+        (more,) = select(static, "p", "pcache-more")
+        assert text(more).startswith("15 earlier calls not shown")
         session.ask("q9", stream=False)  # a new call still appends to the page
         paged.show_all_button.click()
         after = [(tr.get("data-call"), why(tr)) for tr in select(calls_html(paged), "tr", "pcache-call")]
         assert after[:23] == everything and after[23][0] == "24"
         assert paged.calls.children == (paged.calls_head, *paged._chunks)
         assert "Show all" not in "".join(c.value for c in paged._chunks)
+        assert paged._repr_html_() == render_session(session) == full._repr_html_()
     finally:
         full.close()
         paged.close()
+
+
+def test_a_panel_opened_again_reuses_the_sessions_explanations_and_rows(session: Session) -> None:
+    for i in range(7):
+        session.ask(f"q{i % 2}", stream=False)
+        if i == 3:
+            session.advance(6 * 60)
+    first = CachePanel(session, chunk=2, page=4)
+    second = CachePanel(session, chunk=2, page=4)
+    try:
+        assert [row for _, row in second._rows] == [row for _, row in first._rows]
+        assert all(a[1] is b[1] for a, b in zip(first._rows, second._rows, strict=True))  # not re-rendered
+        expected = [e.summary for e in explain_all(session)]
+        second.show_all()
+        assert [why(tr) for tr in select(calls_html(second), "tr", "pcache-call")] == expected
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_loaded_sessions_panel_explains_as_before_saving(
+    session: Session, emu: Emulator, tmp_path: Path
+) -> None:
+    session.ask("q1", stream=False)
+    session.advance(6 * 60)
+    session.ask("q2", stream=False)
+    session.ask("q3", stream=False)
+    panel = CachePanel(session)
+    before = [(tr.get("data-call"), why(tr)) for tr in select(calls_html(panel), "tr", "pcache-call")]
+    panel.close()
+    assert "expired 5m entry at intro" in before[1][1]
+    path = session.save(tmp_path / "s.json")
+    loaded = Session(model=MODEL, connection=connect(emulator=Emulator(), max_retries=0))
+    loaded.load(path)
+    again = CachePanel(loaded)
+    try:
+        after = [(tr.get("data-call"), why(tr)) for tr in select(calls_html(again), "tr", "pcache-call")]
+        assert after == before
+        assert again._repr_html_() == render_session(session)
+    finally:
+        again.close()
+
+
+def test_a_renamed_block_redraws_the_rows_that_name_it(session: Session, panel: CachePanel) -> None:
+    session.ask("q1", stream=False)
+    session.advance(6 * 60)
+    session.ask("q2", stream=False)
+    assert "expired 5m entry at intro" in why(select(calls_html(panel), "tr", "pcache-call")[1])
+    intro = session.conversation.drop("intro")
+    session.conversation.add(intro.model_copy(update={"name": "rules"}))
+    session.ask("q3", stream=False)
+    whys = [why(tr) for tr in select(calls_html(panel), "tr", "pcache-call")]
+    assert "expired 5m entry at rules" in whys[1] and len(whys) == 3
+    assert whys == [e.summary for e in explain_all(session)]

@@ -4,7 +4,8 @@ The session sends; this object answers the cache's questions about what it sends
 runs the pre-flight rules and predicts each breakpoint from the `Ledger` of the session's
 writes, and `learn` applies a finished call to that ledger.  A call's check and its learning
 look at the same request, so its layout and breakpoints are worked out once, and the next
-request reuses the layout of the prefix it shares with this one.  Pure: no I/O.
+request reuses the layout of the prefix it shares with this one.  `calls_log` keeps each call's
+explanation once for the session's views (`call_log.CallLog`).  Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..core.preflight import Finding, preflight
 from ..core.rules import Breakpoint, CacheRuleError, resolve_breakpoints
 from ..core.tokens import TokenEstimator
 from .advice import EditImpact, KeepWarm, edit_impact, keep_warm
+from .call_log import CallLog
 from .ledger import Ledger, Prediction
 from .volatile import ScanMemo, volatile_findings
 
@@ -40,6 +42,8 @@ class CacheBook:
         self._last_points: tuple[Layout, Any, list[Breakpoint] | None] | None = None
         self._sent: Layout | None = None
         """The last request answered: an edit is measured against it."""
+        self.calls_log = CallLog()
+        """The calls explained once each, with running totals: what the panel opens on."""
 
     def layout(self, params: Mapping[str, Any]) -> Layout:
         """The cache's view of `params`; the last one is kept (checked, then learned from)."""
@@ -67,12 +71,18 @@ class CacheBook:
         return points
 
     def check(
-        self, params: Mapping[str, Any], names: Mapping[str, str] | None, info: ModelInfo, now: float
+        self,
+        params: Mapping[str, Any],
+        names: Mapping[str, str] | None,
+        info: ModelInfo,
+        now: float,
+        counts: Mapping[int, int] | None = None,
     ) -> tuple[list[Finding], list[Prediction]]:
-        """Pre-flight findings and per-breakpoint predictions for `params`, sent at `now`."""
+        """Pre-flight findings and per-breakpoint predictions for `params`, sent at `now`
+        (`counts`: the API's counted prefix tokens by position, see `preflight`)."""
         lay = self.layout(params)
         points = self.breakpoints(params, lay)
-        findings = preflight(params, lay, info, names, points=points)
+        findings = preflight(params, lay, info, names, points=points, counts=counts)
         # points=[] when they break a rule: scan up to the last explicit marker, without resolving again
         scanned = points if points is not None else []
         findings += volatile_findings(params, lay, names, points=scanned, memo=self._scans)

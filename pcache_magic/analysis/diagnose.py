@@ -205,6 +205,11 @@ class Explainer:
         self._previous: ReplayedCall | None = None
         self._names = names
 
+    @property
+    def last(self) -> ReplayedCall | None:
+        """The successful call explained last, laid out and named; None before the first."""
+        return self._previous
+
     def explain(self, record: CallRecord) -> Explanation:
         """The explanation of `record`, the call after the last one explained."""
         if not record.ok:

@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..analysis.diagnose import explain_all
-from ..core.fmt import LABELS, clock, money, tokens
+from ..analysis.call_log import LogView, call_log
+from ..core.fmt import LABELS, clock, money, plural, tokens
 from ..core.record import CallRecord
+from ..core.tokens import TokenEstimator
 from .html import BAR_WIDTH, COLOURS, attr, text, th
 
 if TYPE_CHECKING:
@@ -25,11 +26,13 @@ __all__ = [
     "CALLS_WIDTH",
     "bar_scale",
     "calls_table",
+    "kept_rows",
     "predicted_outcome",
     "render_bar",
     "render_call_row",
     "render_calls",
     "render_legend",
+    "thinking_tokens",
 ]
 
 # (header, class, width px, tooltip): one colgroup for the static table and the widget's chunks,
@@ -88,6 +91,13 @@ def render_bar(record: CallRecord, scale: int) -> str:
     )
 
 
+def thinking_tokens(record: CallRecord) -> int:
+    """The reply's thinking in estimated tokens: usage counts it in `output_tokens`, unsplit."""
+    blocks = record.response.content if record.response is not None else ()
+    thought = "".join(b.thinking for b in blocks if b.type == "thinking")
+    return TokenEstimator(memo_size=0).text(thought) if thought else 0
+
+
 def render_legend() -> str:
     swatches = "".join(
         f'<span class="pcache-swatch" style="background:{colour}"></span>{text(label)}'
@@ -134,13 +144,18 @@ def _predicted(record: CallRecord) -> tuple[str, str]:
     return mark, f" · predicted {text(predicted)} {'✓' if match else '✗'}"
 
 
+def _thinking_note(record: CallRecord) -> str:
+    thought = thinking_tokens(record)
+    return f" · output of which {tokens(thought, True)} thinking (estimate)" if thought else ""
+
+
 def _details(record: CallRecord, why: str, scale: int, predicted: str) -> str:
     """The "why" cell: its first line, and the rest folded (time, model, latency, the bar)."""
     info = (
         f'<div class="pcache-call-info"><span class="pcache-time">{clock(record.started_at)} UTC</span>'
         f' · <span class="pcache-model">{text(record.model)}</span> · {text(record.kind)}'
         f' · latency <span class="pcache-latency">{record.latency_s:.2f} s</span>{predicted}'
-        f"{' · tokens estimated offline' if record.estimated else ''}</div>"
+        f"{' · tokens estimated offline' if record.estimated else ''}{_thinking_note(record)}</div>"
     )
     bar = render_bar(record, scale) if record.ok else ""
     return (
@@ -183,6 +198,18 @@ def render_call_row(record: CallRecord, scale: int | None = None, why: str | Non
     )
 
 
+def kept_rows(view: LogView, start: int, stop: int, scale: int) -> list[str]:
+    """The rows of the log's calls `start` to `stop` at `scale`; a row rendered at that scale
+    before (by a panel or the static view of the same session) comes from the log's memo."""
+    memo, rows = view.memo, []
+    for i in range(start, stop):
+        kept = memo.get(i)
+        if kept is None or kept[0] != scale:
+            kept = memo[i] = (scale, render_call_row(view.records[i], scale, view.whys[i]))
+        rows.append(kept[1])
+    return rows
+
+
 def calls_table(rows: str = "", *, head: bool = False) -> str:
     """A calls `<table>` with the shared column widths: the header alone, or a run of rows."""
     cols = "".join(f'<col style="width:{w}px"/>' if w else "<col/>" for _, _, w, _ in _CALL_COLUMNS)
@@ -197,12 +224,22 @@ def calls_table(rows: str = "", *, head: bool = False) -> str:
     )
 
 
-def render_calls(session: Session) -> str:
-    """Every call: tokens by billing rate, cost, saving, outcome against the prediction, why."""
+def render_calls(session: Session, *, skip: int = 0) -> str:
+    """Every call: tokens by billing rate, cost, saving, outcome against the prediction, why.
+
+    `skip`: the first calls left out, with a line saying so (the live panel's page, so its
+    static copy costs what the page does, not what the whole history does)."""
     records = session.calls
     if not records:
         return '<div class="pcache-caption">Calls</div><p class="pcache-empty">No calls yet.</p>'
-    scale = bar_scale(records)
-    whys = [e.summary for e in explain_all(session)]
-    rows = "".join(render_call_row(r, scale, why) for r, why in zip(records, whys, strict=True))
-    return f'<div class="pcache-caption">Calls</div>{render_legend()}{calls_table(rows, head=True)}'
+    view = call_log(session).update(session)  # each call explained once per session, then kept
+    scale = bar_scale([view.largest] if view.largest is not None else [])
+    skip = min(max(0, skip), view.count)
+    rows = "".join(kept_rows(view, skip, view.count, scale))
+    more = (
+        f'<p class="pcache-empty pcache-more">{plural(skip, "earlier call")} not shown: the live '
+        'panel\'s "Show all" shows them, <code>%claude_explain --all</code> explains them.</p>'
+        if skip
+        else ""
+    )
+    return f'<div class="pcache-caption">Calls</div>{render_legend()}{more}{calls_table(rows, head=True)}'

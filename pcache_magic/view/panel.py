@@ -7,7 +7,9 @@ running, so an update costs the same after 10 calls or 10,000 and only one chunk
 is re-sent to the browser.  That is all the panel keeps, and each piece pays: on
 the `benchmarks/panel.py` sample at 1,000 calls, an update without it is slower
 per call 3x (re-rendering the chunk's rows), 28x (summing the session's totals)
-and 12x (scanning every call for the bar scale).
+and 12x (scanning every call for the bar scale).  The "why"s, the totals and the
+largest call come from the session's `CallLog`, which explains each call once per
+session: a panel opened again over 1,000 calls renders its latest page, not a replay.
 Online, a daemon thread re-renders the TTL countdown every second while entries
 are live; offline the clock moves only on `advance`, so events suffice.  Standard
 ipywidgets only (JupyterLab 4, Notebook 7, VS Code).
@@ -16,19 +18,18 @@ ipywidgets only (JupyterLab 4, Notebook 7, VS Code).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from ..analysis._diagnose_replay import rendered_blocks
-from ..analysis.diagnose import Explainer
+from ..analysis.call_log import LogView, call_log
 from ..core.record import CallRecord, Totals
 from .html import text
 from .render import (
     bar_scale,
     calls_table,
     keepwarm_lines,
+    kept_rows,
     render_blocks,
     render_call_row,
     render_calls,
@@ -89,10 +90,11 @@ class CachePanel(widgets.VBox):
         self._chunk = max(1, chunk)
         self._page = page
         self._rows: list[_Row] = []
-        """Per shown call: its "why" (an explanation replays every call before it) and its row's HTML."""
-        self._hidden: list[str | None] = []
-        """The "why"s of the earlier calls not shown yet (a whole number of chunks), rendered on demand."""
-        self._names = _Names()
+        """Per shown call: its "why" (from the session's `CallLog`) and its row's HTML."""
+        self._log = call_log(session)
+        self._view: LogView | None = None
+        self._hidden = 0
+        """Earlier calls not shown yet (a whole number of chunks), rendered on demand."""
         self._chunks: list[widgets.HTML] = []
         self._scale = 0
         self._totals = Totals()
@@ -136,8 +138,9 @@ class CachePanel(widgets.VBox):
         self._ensure_ticking()
 
     def _repr_html_(self) -> str:
-        """The same tables as static HTML, for nbconvert, GitHub and frontends without widgets."""
-        return render_session(self.session)
+        """The same tables as static HTML, for nbconvert, GitHub and frontends without widgets:
+        the calls the widget shows (its page, until "Show all"), so a display costs the page."""
+        return render_session(self.session, skip=self._hidden)
 
     def __repr__(self) -> str:
         """The widget's `text/plain`: the session it follows, not the first 110 characters of its CSS."""
@@ -147,20 +150,17 @@ class CachePanel(widgets.VBox):
     def refresh(self) -> None:
         """Re-render everything from the session (after a reset, or on the Refresh button).
 
-        Every call is explained (each "why" replays the calls before it), but only the latest
-        page of rows is rendered and sent; the block names are looked up once for all of them.
+        The session's `CallLog` explains the calls it has not seen yet (all of them after a reset
+        or a load) and keeps the totals; only the latest page of rows is rendered and sent.
         """
-        calls = self.session.calls
-        self._totals = self.session.totals
-        self._scale = bar_scale(calls)
-        self._explainer = Explainer(self.session, names=self._names)
-        self._names.current = rendered_blocks(self.session)
-        whys = [self._explain(r) for r in calls]
-        self._names.current = None
+        view = self._view = self._log.update(self.session)
+        n = view.count
+        self._totals = view.totals
+        self._scale = bar_scale([view.largest] if view.largest is not None else [])
         # Whole chunks hidden, so that at least `page` calls show and the chunks stay aligned.
-        hidden = 0 if self._page is None else max(0, len(calls) - self._page) // self._chunk * self._chunk
-        self._hidden = whys[:hidden]
-        self._rows = self._rendered(calls[hidden:], whys[hidden:])
+        hidden = 0 if self._page is None else max(0, n - self._page) // self._chunk * self._chunk
+        self._hidden = hidden
+        self._rows = self._rendered(view, hidden, n)
         self._rebuild_chunks()
         self._render_header()
         self._render_blocks()
@@ -168,23 +168,19 @@ class CachePanel(widgets.VBox):
         self.status.value = ""
 
     def show_all(self) -> None:
-        """Render the earlier calls' rows too (their "why"s were kept from the last refresh)."""
-        if self._hidden:
-            calls = self.session.calls
-            earlier = self._rendered(calls[: len(self._hidden)], self._hidden)
-            self._hidden = []
+        """Render the earlier calls' rows too (their "why"s are kept in the session's `CallLog`)."""
+        if self._hidden and self._view is not None:
+            hidden, view = self._hidden, self._view
+            earlier = self._rendered(view, 0, hidden)
+            self._hidden = 0
             self._rows = earlier + self._rows
             self._rebuild_chunks()
 
-    def _explain(self, record: CallRecord) -> str | None:
-        """The "why" cell; a diagnosis that fails falls back to the outcome, never breaks the panel."""
-        try:
-            return self._explainer.explain(record).summary
-        except Exception:
-            return None
-
-    def _rendered(self, records: Sequence[CallRecord], whys: Sequence[str | None]) -> list[_Row]:
-        return [(why, render_call_row(r, self._scale, why)) for r, why in zip(records, whys, strict=True)]
+    def _rendered(self, view: LogView, start: int, stop: int) -> list[_Row]:
+        """The rows of calls `start` to `stop`; a row rendered at this scale before (by this panel
+        or an earlier one on the session) is taken from the log's memo, not rendered again."""
+        rows = kept_rows(view, start, stop, self._scale)
+        return list(zip(view.whys[start:stop], rows, strict=True))
 
     def _render_header(self) -> None:
         self.header.value = style() + render_header(self.session, self._totals)
@@ -219,7 +215,7 @@ class CachePanel(widgets.VBox):
 
     def _render_calls_head(self) -> None:
         if self._hidden:
-            self.show_all_button.description = f"Show all {len(self._hidden) + len(self._rows)} calls"
+            self.show_all_button.description = f"Show all {self._hidden + len(self._rows)} calls"
         if self._rows:
             self.calls_head.value = (
                 f'<div class="pcache-caption">Calls</div>{render_legend()}{calls_table(head=True)}'
@@ -231,21 +227,22 @@ class CachePanel(widgets.VBox):
 
     def _append(self, record: CallRecord) -> None:
         """One more call: one new row into the last chunk; earlier rows are not touched."""
-        self._totals = self._totals.plus(record)
+        before = self._view
+        view = self._view = self._log.update(self.session)  # explains the new call (once per session)
+        n, shown = view.count, self._hidden + len(self._rows)
+        restarted = before is not None and view.whys is not before.whys  # calls replaced, a block renamed
+        if restarted or n != shown + 1 or view.records[n - 1] is not record:
+            self.refresh()
+            return
+        self._totals = view.totals
         self._render_header()
-        self._names.current = rendered_blocks(self.session)  # the conversation's names now
-        try:
-            why = self._explain(record)
-        finally:
-            self._names.current = None
         scale = bar_scale([record], floor=self._scale or 1024)
         if scale != self._scale:  # a bigger call: bars are redrawn (powers of two: rare)
             self._scale = scale
-            whys = [w for w, _ in self._rows] + [why]
-            self._rows = self._rendered(self.session.calls[len(self._hidden) :], whys)
+            self._rows = self._rendered(view, self._hidden, n)
             self._rebuild_chunks()
             return
-        self._rows.append((why, render_call_row(record, scale, why)))
+        self._rows.extend(self._rendered(view, n - 1, n))
         first = (len(self._rows) - 1) // self._chunk * self._chunk
         body = calls_table("".join(row for _, row in self._rows[first:]))
         if first // self._chunk < len(self._chunks):
@@ -354,22 +351,3 @@ def _button(description: str, tooltip: str, icon: str) -> widgets.Button:
     button.add_class("pcache-button")
     button.add_class("pcache-" + description.split()[0].lower())
     return button
-
-
-class _Names(Mapping[str, tuple[bytes, str]]):
-    """The block names the panel's `Explainer` reads, looked up by the panel: once for a whole
-    refresh (not once per call explained), once for each new call."""
-
-    def __init__(self) -> None:
-        self.current: dict[str, tuple[bytes, str]] | None = None
-
-    def __getitem__(self, key: str) -> tuple[bytes, str]:
-        if self.current is None:
-            raise KeyError(key)
-        return self.current[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.current or {})
-
-    def __len__(self) -> int:
-        return len(self.current or {})

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from ..analysis.call_log import call_log
 from ..core.fmt import clock, duration, entry_names, money, plural, tokens
 from ..core.record import CallRecord, Totals
 from ..core.rules import MAX_BREAKPOINTS, CacheRuleError, resolve_breakpoints
@@ -25,6 +26,7 @@ from ..core.ttl import TTL_SECONDS
 from .calls import (
     bar_scale,
     calls_table,
+    kept_rows,
     predicted_outcome,
     render_bar,
     render_call_row,
@@ -47,6 +49,7 @@ __all__ = [
     "clock",
     "duration",
     "keepwarm_lines",
+    "kept_rows",
     "money",
     "predicted_outcome",
     "render_bar",
@@ -277,13 +280,18 @@ def render_summary(record: CallRecord) -> str:
     )
 
 
-def render_session(session: Session) -> str:
-    """Everything the panel shows, as static HTML (`_repr_html_` for nbconvert and GitHub)."""
+def render_session(session: Session, *, skip: int = 0) -> str:
+    """Everything the panel shows, as static HTML (`_repr_html_` for nbconvert and GitHub);
+    `skip`: the first calls left out (`render_calls`)."""
     now = session.now()
     entries = session.ledger.entries(now)
+    calls = render_calls(
+        session, skip=skip
+    )  # brings the session's `CallLog` up to date: its totals are the header's
+    totals = call_log(session).update(session).totals
     return (
-        f'<div class="pcache-panel">{style()}{render_header(session)}{render_blocks(session)}'
-        f"{render_calls(session)}{render_countdown(entries, now, offline=session.offline)}</div>"
+        f'<div class="pcache-panel">{style()}{render_header(session, totals)}{render_blocks(session)}'
+        f"{calls}{render_countdown(entries, now, offline=session.offline)}</div>"
     )
 
 
