@@ -283,6 +283,23 @@ def test_cached_tool_results_errors(
         client.cached_tool_results(content=_results(), **kwargs)
 
 
+def test_where_the_reference_implementation_differs(client: CachingAnthropicChatCompletionClient) -> None:
+    """The guide's reference implementation (an unmerged AutoGen branch) sends no markers for the
+    first call, lets cache_all win in the second, and says cached=True on a write; not here."""
+    with pytest.raises(ValueError, match=r"^Say which tool results to cache: cached_indices=\[\.\.\.\] or "):
+        client.cached_tool_results(content=_results())
+    with pytest.raises(ValueError, match=r"^Pass either cached_indices or cache_all=True, not both\.$"):
+        client.cached_tool_results(content=_results(), cached_indices=[0], cache_all=True)
+    messages: list[LLMMessage] = [
+        client.cached_system_message(LARGE_DOCUMENT),
+        UserMessage(content="Hi", source="user"),
+    ]
+    wrote = asyncio.run(client.create(messages))
+    assert wrote.usage.cache_usage is not None and wrote.usage.cache_usage.cache_write_tokens > 0
+    assert wrote.cached is False
+    assert asyncio.run(client.create(messages)).cached is True
+
+
 def test_policy_and_ttl_errors(client: CachingAnthropicChatCompletionClient) -> None:
     with pytest.raises(ValueError, match='only "ephemeral" cache policy is supported'):
         client.cached_system_message("text", policy="persistent")

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from pcache_magic.core.cache_settings import count_citations, default_settings
+from pcache_magic.core.output_format import FORMAT_OVERHEAD
 from pcache_magic.core.prefix import layout
 from pcache_magic.core.tokens import TokenEstimator
 from pcache_magic.emulator.engine import Engine
@@ -28,6 +29,17 @@ EPH = {"type": "ephemeral"}
 TABLE = default_settings()
 PNG_1X1 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 WEB_SEARCH = {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}
+
+
+FORMAT = {
+    "type": "json_schema",
+    "schema": {
+        "type": "object",
+        "properties": {"answer": {"type": "string"}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    },
+}
 
 
 def words(n: int, tag: str) -> str:
@@ -93,6 +105,7 @@ ROWS: dict[str, tuple[Change, str | None, str | None]] = {
     "tool_choice": (_set("tool_choice", {"type": "any"}), "system", "unavailable"),
     "thinking": (_set("thinking", {"type": "enabled", "budget_tokens": 1_024}), "system", "unavailable"),
     "effort": (_set("output_config", {"effort": "low"}), "system", "unavailable"),
+    "output_format": (_set("output_config", {"format": FORMAT}), "tools", "unavailable"),
     "images": (_add_image, "system", "messages_changed"),
     "deferred_tools": (_add_deferred, "messages", None),
 }
@@ -172,12 +185,18 @@ def test_values_read_each_row_and_defaults_read_as_omitted() -> None:
         "web_search": None,
         "citations": True,
         "speed": "fast",
+        "output_format": None,
         "tool_choice": None,
         "thinking": None,
         "effort": None,
         "images": 2,
     }
-    assert TABLE.values(params, counts, "system").keys() == {"web_search", "citations", "speed"}
+    assert TABLE.values(params, counts, "system").keys() == {
+        "web_search",
+        "citations",
+        "speed",
+        "output_format",
+    }
     assert "images" not in TABLE.diagnosed(params, counts)  # an image is content: messages_changed
     changed = TABLE.changed(params, body(output_config={"effort": "max"}), (counts, counts))
     assert [r.name for r in changed] == ["speed", "effort"]
@@ -250,3 +269,29 @@ def test_the_tail_follows_the_blocks_after_the_last_breakpoint() -> None:
     assert (
         second["cache_read_input_tokens"] == first["cache_creation_input_tokens"] == positions[0].cumulative
     )
+
+
+def _prompt(usage: dict[str, Any]) -> int:
+    return int(
+        usage["input_tokens"] + usage["cache_creation_input_tokens"] + usage["cache_read_input_tokens"]
+    )
+
+
+def test_the_same_format_reads_and_its_tokens_are_part_of_the_system_level() -> None:
+    """Structured outputs: the format's prompt is counted once, at the first block past the tools,
+    so the tools breakpoint reads as before, and the same format sent again reads everything."""
+    engine = Engine()
+    plain = engine.create_message(KEY, body())["usage"]
+    with_format = body(output_config={"format": FORMAT})
+    first = engine.create_message(KEY, copy.deepcopy(with_format))["usage"]
+    again = engine.create_message(KEY, copy.deepcopy(with_format))["usage"]
+    grown = _prompt(first) - _prompt(plain)
+    assert grown > FORMAT_OVERHEAD and _prompt(again) == _prompt(first)
+    assert first["cache_read_input_tokens"] > 0  # the tools level, kept
+    assert again["cache_creation_input_tokens"] == 0
+    assert again["cache_read_input_tokens"] == _prompt(again) - TABLE.tail_tokens
+    system = layout(with_format, engine.estimator, model=MODEL).positions[1]
+    bare = layout(body(), engine.estimator, model=MODEL).positions[1]
+    assert system.level == "system" and system.tokens - bare.tokens == grown
+    counting = {k: v for k, v in with_format.items() if k != "max_tokens"}
+    assert engine.count_tokens(KEY, counting) == {"input_tokens": _prompt(first)}

@@ -515,3 +515,28 @@ def test_the_diagnostics_history_is_capped_by_size_not_count() -> None:
     assert latest["diagnostics"] is None  # found, and nothing diverged
     gone = engine.create_message(KEY, body(diagnostics={"previous_message_id": ids[0]}))
     assert gone["diagnostics"] == {"cache_miss_reason": {"type": "previous_message_not_found"}}
+
+
+def test_a_refused_format_is_a_400_and_writes_nothing(engine: Engine) -> None:
+    loose = {"type": "object", "properties": {"a": {"type": "string"}}}
+    bad = body(output_config={"format": {"type": "json_schema", "schema": loose}})
+    with pytest.raises(ApiError, match="'additionalProperties' must be explicitly set to false"):
+        engine.create_message(KEY, bad)
+    with pytest.raises(ApiError, match="'additionalProperties' must be explicitly set to false"):
+        engine.count_tokens(KEY, {k: v for k, v in bad.items() if k != "max_tokens"})
+    assert engine.state()["entries"] == []
+
+
+def test_a_structured_reply_is_json_and_billed_as_output(engine: Engine) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}},
+        "required": ["a"],
+        "additionalProperties": False,
+    }
+    message = engine.create_message(
+        KEY, body(output_config={"format": {"type": "json_schema", "schema": schema}})
+    )
+    text = message["content"][0]["text"]
+    assert json.loads(text) == {"a": "example"}
+    assert message["usage"]["output_tokens"] == engine.estimator.text(text)

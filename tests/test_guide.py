@@ -395,6 +395,28 @@ def test_cached_tool_results_errors(session: Session, kwargs: dict[str, Any], ma
         session.cached_tool_results(content=_results(), **kwargs)
 
 
+def test_where_the_reference_implementation_differs(session: Session) -> None:
+    """The three places the guide is silent and its reference implementation (an unmerged AutoGen
+    branch) chose otherwise; this project's choices, with their messages, are pinned here."""
+    # There: a message without markers.  Here: a "cached" helper that caches nothing is refused.
+    with pytest.raises(ValueError) as neither:
+        session.cached_tool_results(_results())
+    assert str(neither.value) == "Say which tool results to cache: cached_indices=[...] or cache_all=True."
+    # There: cache_all wins.  Here: two disagreeing arguments are refused.
+    with pytest.raises(ValueError) as both:
+        session.cached_tool_results(_results(), cached_indices=[1], cache_all=True)
+    assert str(both.value) == "Pass either cached_indices or cache_all=True, not both."
+    # There: True on a write.  Here: `cached` means read ("This response used cached content").
+    messages: list[GuideMessage] = [
+        session.cached_system_message(LARGE_DOCUMENT),
+        UserMessage(content="Hi", source="user"),
+    ]
+    wrote = session.create(messages)
+    assert wrote.usage.cache_usage is not None and wrote.usage.cache_usage.cache_write_tokens > 0
+    assert wrote.usage.cache_usage.cache_read_tokens == 0 and wrote.cached is False
+    assert session.create(messages).cached is True
+
+
 def test_policy_other_than_ephemeral_is_a_value_error(session: Session) -> None:
     with pytest.raises(ValueError, match='only "ephemeral" cache policy is supported'):
         session.cached_system_message("text", policy="persistent")

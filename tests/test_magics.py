@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -799,3 +800,54 @@ def test_keep_warm_is_opt_in_and_refreshes_on_the_offline_clock(ip: InteractiveS
     assert "must be one of" in usage_error(
         ip, "%claude_prewarm --keep-warm maybe"
     ) or "invalid choice" in usage_error(ip, "%claude_prewarm --keep-warm maybe")
+
+
+# -- --thinking ------------------------------------------------------------------------------------
+def test_thinking_flag_sends_it_and_shows_the_thinking_and_its_tokens(ip: InteractiveShell) -> None:
+    run(ip, '%config ClaudeMagics.model = "claude-sonnet-4-5"')
+    with capture_output() as out:
+        run(ip, "%%claude --thinking 2048 --max-tokens 4096\nThink, then answer.")
+    record = pcache_magic.current_session().calls[-1]
+    assert record.request["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    shown = [o.data["text/markdown"] for o in out.outputs if o.data.get("text/markdown")]
+    assert shown[-1].startswith("<details><summary>thinking · ~")
+    summary = next(
+        o.data["text/plain"] for o in out.outputs if "pcache-summary" in o.data.get("text/html", "")
+    )
+    assert re.search(r"output of which ~\d+ thinking \(estimate\)$", summary)
+
+
+def test_thinking_flag_errors_are_one_line_and_send_nothing(ip: InteractiveShell) -> None:
+    run(ip, '%config ClaudeMagics.model = "claude-sonnet-4-5"')
+    assert usage_error(ip, "%%claude --thinking 512 --max-tokens 4096\nHi").startswith(
+        "--thinking is 512; a thinking budget is at least 1,024 tokens"
+    )
+    assert "add --max-tokens" in usage_error(ip, "%%claude --thinking 2048 --max-tokens 2048\nHi")
+    assert "has no adaptive thinking" in usage_error(ip, "%%claude --thinking adaptive\nHi")
+    assert "takes only adaptive" in usage_error(ip, "%%claude --model claude-sonnet-5 --thinking 2048\nHi")
+
+
+# -- --schema (structured outputs; the logic is ipython/output_schema.py) ----------------------------
+def test_schema_is_in_the_help_and_a_bad_one_changes_nothing(ip: InteractiveShell) -> None:
+    with capture_output() as out:
+        run(ip, "%claude_help claude")
+    assert "`--schema NAME`" in out.outputs[0].data["text/markdown"]
+    ip.user_ns["Loose"] = {"type": "object", "properties": {"a": {"type": "string"}}}
+    message = usage_error(ip, "%%claude --schema Loose -o got\nHi")
+    assert message.startswith("Not sent: --schema Loose: the API refuses it:")
+    assert "got" not in ip.user_ns
+
+
+def test_schema_with_out_stores_the_object_and_the_json_is_the_reply(ip: InteractiveShell) -> None:
+    ip.user_ns["Point"] = {
+        "type": "object",
+        "properties": {"x": {"type": "integer"}, "label": {"type": "string", "format": "email"}},
+        "required": ["x", "label"],
+        "additionalProperties": False,
+    }
+    with capture_output():
+        run(ip, "%%claude --schema Point -o p --format text\nWhere?")
+    assert ip.user_ns["p"] == {"x": 1, "label": "user@example.com"}
+    session = pcache_magic.current_session()
+    (block,) = session.conversation.blocks[-1].model_dump()["content"]
+    assert block == {"type": "text", "text": '{"x": 1, "label": "user@example.com"}'}  # the reply is the JSON

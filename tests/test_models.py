@@ -27,6 +27,8 @@ from pcache_magic.core.models import (
     Prices,
     UnknownModelError,
     default_models,
+    keeps_thinking,
+    thinking_refusal,
 )
 
 SDK_MODEL_IDS: tuple[str, ...] = typing.get_args(typing.get_args(anthropic.types.ModelParam)[0])
@@ -155,7 +157,7 @@ def raw_data() -> dict[str, Any]:
 def test_packaged_file_is_readable_as_package_data(raw_data: dict[str, Any]) -> None:
     assert raw_data["schema_version"] == 1
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw_data["as_of"])
-    assert set(raw_data["sources"]) == {"prices", "minimums", "models", "prefill"}
+    assert set(raw_data["sources"]) == {"prices", "minimums", "models", "prefill", "thinking"}
     assert all(url.startswith("https://platform.claude.com/") for url in raw_data["sources"].values())
 
 
@@ -589,3 +591,66 @@ def test_env_override_file_invalid(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_empty_env_means_packaged(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(MODELS_ENV, "  ")
     assert default_models().get("claude-opus-5").min_cache_tokens == 512
+
+
+# -- thinking modes ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("model_id", "modes", "keeps"),
+    [
+        ("claude-sonnet-4-5", ("enabled",), False),
+        ("claude-haiku-4-5", ("enabled",), False),
+        ("claude-3-7-sonnet-latest", ("enabled",), False),
+        ("claude-opus-4-5", ("enabled",), True),
+        ("claude-sonnet-4-6", ("enabled", "adaptive"), True),
+        ("claude-opus-4-6", ("enabled", "adaptive"), True),
+        ("claude-opus-4-7", ("adaptive",), True),
+        ("claude-sonnet-5", ("adaptive",), True),
+        ("claude-3-5-haiku-latest", (), False),
+    ],
+)
+def test_thinking_modes_and_kept_thinking_as_documented(
+    table: ModelTable, model_id: str, modes: tuple[str, ...], keeps: bool
+) -> None:
+    info = table.get(model_id)
+    assert info.thinking is not None
+    assert info.thinking.modes == modes
+    assert keeps_thinking(info) is keeps
+
+
+def test_every_packaged_model_says_how_it_thinks_with_source_and_date(table: ModelTable) -> None:
+    for info in table:
+        assert info.thinking is not None, info.id
+        assert info.thinking.source.startswith("https://platform.claude.com/docs/"), info.id
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", info.thinking.as_of)
+
+
+def test_thinking_refusal_words_the_api_400(table: ModelTable) -> None:
+    assert thinking_refusal(table.get("claude-sonnet-5"), "enabled") == (
+        '"thinking.type.enabled" is not supported for this model. Use "thinking.type.adaptive" and '
+        '"output_config.effort" to control thinking behavior.'
+    )
+    assert thinking_refusal(table.get("claude-sonnet-4-5"), "adaptive") == (
+        '"thinking.type.adaptive" is not supported for this model.'
+    )
+    assert thinking_refusal(table.get("claude-3-5-haiku-latest"), "enabled") == (
+        '"thinking.type.enabled" is not supported for this model.'
+    )
+    assert thinking_refusal(table.get("claude-sonnet-4-6"), "enabled") is None
+    assert thinking_refusal(table.get("claude-sonnet-5"), "disabled") is None
+
+
+def test_a_model_without_thinking_facts_is_not_second_guessed(table: ModelTable) -> None:
+    bare = table.with_overrides({"claude-sonnet-5": {"thinking": None}}).get("claude-sonnet-5")
+    assert thinking_refusal(bare, "enabled") is None
+    assert keeps_thinking(bare) and keeps_thinking(None)
+    # By id, through the default table; an unknown id keeps what it is sent.
+    assert not keeps_thinking("claude-sonnet-4-5-20250929") and keeps_thinking("claude-sonnet-5")
+    assert keeps_thinking("claude-unknown-9")
+
+
+def test_a_thinking_override_is_checked_like_the_rest(table: ModelTable) -> None:
+    with pytest.raises(ValueError, match=r"thinking\.modes\.0"):
+        table.with_overrides({"claude-sonnet-5": {"thinking": {"modes": ["manual"]}}})
+    changed = table.with_overrides({"claude-sonnet-5": {"thinking": {"modes": ["enabled", "adaptive"]}}})
+    assert changed.get("claude-sonnet-5").thinking.modes == ("enabled", "adaptive")  # type: ignore[union-attr]
+    assert changed.get("claude-sonnet-5").thinking.keeps_earlier  # type: ignore[union-attr]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,7 +29,10 @@ from pcache_magic.ipython.output import (
     api_error_text,
     clock_report,
     one_line,
+    thinking_note,
+    thinking_part,
     tool_runner,
+    transcript,
     usage_errors,
 )
 from pcache_magic.session.session import PreflightError, Session
@@ -489,3 +493,43 @@ def test_amounts_in_a_reply_stay_literal_and_math_and_code_stay_as_written() -> 
     assert "$x^2$" in shown and "`$5`" in shown and "print('$5')" in shown and "\\$3" in shown
     reply = ReplyText(text)
     assert reply._repr_markdown_() == shown and repr(reply) == text  # a terminal gets it as written
+
+
+# -- thinking --------------------------------------------------------------------------------------
+def thought(value: str) -> dict[str, Any]:
+    return {"type": "thinking", "thinking": value, "signature": "c2ln"}
+
+
+def test_thinking_is_folded_above_each_calls_answer() -> None:
+    first = record(thought("Step one.\nStep two."), tool_use("lookup"))
+    second = record(thought("Now answer."), text("The answer."), index=2)
+    rich = transcript([first, second], ["> tool `lookup({})` → 42"], True)
+    assert rich.index("<details><summary>thinking · ~") < rich.index("> tool `lookup")
+    assert "\n\n> Step one.\n> Step two.\n\n</details>" in rich
+    assert rich.rindex("</details>") < rich.index("The answer.")
+    plain = transcript([second], [], False)
+    assert plain.splitlines()[0].startswith("[thinking · ~") and "  │ Now answer." in plain
+    assert transcript([second], []) == "The answer."  # None: the thinking left out (as before)
+
+
+def test_plain_thinking_shows_its_first_lines_and_counts_the_rest() -> None:
+    lines = "\n".join(f"line {i}" for i in range(12))
+    shown = thinking_part(lines, 30, False)
+    assert shown.splitlines() == [
+        "[thinking · ~30 tokens (estimate)]",
+        *[f"  │ line {i}" for i in range(8)],
+        "  │ … 4 more lines (the call record keeps them all)",
+    ]
+
+
+def test_the_usage_line_says_how_much_output_was_thinking_as_an_estimate() -> None:
+    with_thought = record(thought("A fair amount of careful reasoning about the question."), text("Yes."))
+    note = thinking_note(with_thought)
+    assert re.fullmatch(r" · output of which ~\d+ thinking \(estimate\)", note)
+    summary = Summary(with_thought)
+    assert repr(summary) == summary_text(with_thought) + note
+    html = summary._repr_html_()
+    assert html.endswith(f"{note}</div>") and html.startswith(render_summary(with_thought)[:-6])
+    plain = record(text("Yes."))
+    assert thinking_note(plain) == "" and repr(Summary(plain)) == summary_text(plain)
+    assert thinking_note(record(thought(""), text("Yes."))) == ""  # omitted thinking: nothing to count

@@ -219,3 +219,106 @@ def test_reusing_a_layout_agrees_with_a_fresh_one_on_random_edits() -> None:
         assert (reused.total_tokens, reused.salt) == (fresh.total_tokens, fresh.salt)
         assert (reused.system_salt, reused.citations) == (fresh.system_salt, fresh.citations)
         assert (reused.roles, reused.starts) == (fresh.roles, fresh.starts)
+
+
+# -- earlier thinking ------------------------------------------------------------------------------
+THOUGHT = {"type": "thinking", "thinking": "Weighing the options at some length. " * 20, "signature": "s"}
+
+
+def thinking_chat(model: str, last: dict[str, Any]) -> dict[str, Any]:
+    """A question, a reply that thought first, then `last`: a tool result (the reply called a tool)
+    or a new question (the reply answered)."""
+    reply = {"type": "tool_use", "id": "t1", "name": "lookup", "input": {}}
+    if last is not TOOL_RESULT:
+        reply = {"type": "text", "text": "It is 42."}
+    return {
+        "model": model,
+        "max_tokens": 4096,
+        "system": [{"type": "text", "text": "You are terse.", "cache_control": EPH}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "Look it up."}]},
+            {"role": "assistant", "content": [THOUGHT, reply]},
+            last,
+        ],
+    }
+
+
+TOOL_RESULT = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "42"}]}
+NEW_QUESTION = {"role": "user", "content": "Thanks. And then?"}
+
+
+def test_a_stripping_model_drops_earlier_thinking_once_a_new_question_follows() -> None:
+    est = TokenEstimator()
+    lay = layout(thinking_chat("claude-sonnet-4-5", NEW_QUESTION), est)
+    kept = layout(thinking_chat("claude-sonnet-4-5", NEW_QUESTION), est, keep_thinking=True)
+    assert [p.kind for p in lay.positions if p.message == 1] == ["text"]
+    assert [p.kind for p in kept.positions if p.message == 1] == ["thinking", "text"]
+    assert kept.total_tokens - lay.total_tokens == est.block(THOUGHT)
+    assert lay.stripped == 2
+    assert [p.path for p in lay.positions if p.message == 1] == ["messages.1.content.1"]
+    assert lay.positions[-2].key != kept.positions[-2].key  # not part of the cache prefix either
+
+
+def test_the_stripped_block_frames_nothing_so_the_message_overhead_moves_to_the_next() -> None:
+    est = TokenEstimator()
+    lay = layout(thinking_chat("claude-sonnet-4-5", NEW_QUESTION), est)
+    kept = layout(thinking_chat("claude-sonnet-4-5", NEW_QUESTION), est, keep_thinking=True)
+    answer = next(p for p in lay.positions if p.message == 1)
+    kept_answer = next(p for p in kept.positions if p.message == 1 and p.kind == "text")
+    assert answer.tokens > kept_answer.tokens  # it now carries the message's framing
+
+
+def test_thinking_stays_within_a_tool_loop_and_on_models_that_keep_it() -> None:
+    est = TokenEstimator()
+    loop = layout(thinking_chat("claude-sonnet-4-5", TOOL_RESULT), est)
+    assert [p.kind for p in loop.positions if p.message == 1] == ["thinking", "tool_use"]
+    assert loop.stripped == 0
+    for model in ("claude-sonnet-5", "claude-opus-4-5", "an-unknown-model"):
+        kept = layout(thinking_chat(model, NEW_QUESTION), est)
+        assert [p.kind for p in kept.positions if p.message == 1] == ["thinking", "text"], model
+
+
+def test_a_layout_reused_across_a_new_question_agrees_with_a_fresh_one() -> None:
+    est = TokenEstimator()
+    loop = thinking_chat("claude-sonnet-4-5", TOOL_RESULT)
+    after = {**loop, "messages": [*loop["messages"], {"role": "assistant", "content": "Done."}, NEW_QUESTION]}
+    reused = layout(after, est, previous=layout(loop, est))
+    fresh = layout(after, TokenEstimator())
+    assert reused.positions == fresh.positions and reused.stripped == fresh.stripped == 4
+    assert "thinking" not in [p.kind for p in reused.positions]
+
+
+def test_the_emulator_bills_and_caches_earlier_thinking_as_the_api_does() -> None:
+    """Fidelity: a tool loop reads its thinking from the cache; the next question neither bills
+    nor caches it (on a stripping model), while a model that keeps thinking bills it."""
+    from pcache_magic.emulator import Emulator
+    from pcache_magic.session.transport import connect
+
+    def usage(model: str, last: dict[str, Any]) -> tuple[int, int]:
+        client = connect(emulator=Emulator()).client
+        body = thinking_chat(model, last)
+        body["tools"] = [{"name": "lookup", "input_schema": {"type": "object"}}]
+        body["system"] = [{"type": "text", "text": "You are terse. " * 300}]  # above the minimum
+        marked = [*_blocks(last)]
+        marked[-1] = {**marked[-1], "cache_control": EPH}
+        body["messages"][-1] = {**last, "content": marked}
+        first = client.messages.create(**body)
+        again = client.messages.create(**body)
+        counted = client.messages.count_tokens(**{k: v for k, v in body.items() if k != "max_tokens"})
+        assert again.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
+        total = again.usage.cache_read_input_tokens + again.usage.input_tokens
+        assert total == counted.input_tokens
+        assert again.usage.input_tokens == default_settings().tail_tokens  # the rest was cached
+        return total, first.usage.cache_creation_input_tokens
+
+    thought = TokenEstimator().block(THOUGHT)
+    usage("claude-sonnet-4-5", TOOL_RESULT)  # a tool loop: its thinking read from the cache too
+    asked_total, asked_written = usage("claude-sonnet-4-5", NEW_QUESTION)
+    keeps_total, keeps_written = usage("claude-sonnet-4-6", NEW_QUESTION)
+    assert keeps_total - asked_total == thought  # the same request; only the stripping differs
+    assert keeps_written - asked_written == thought  # and the stripped block is not in the cache
+
+
+def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    content = message["content"]
+    return [{"type": "text", "text": content}] if isinstance(content, str) else list(content)

@@ -533,3 +533,12 @@ def test_the_session_and_everything_below_it_import_no_ipython() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_guide_helpers_are_the_sessions_own_and_read_its_default_ttl(session: Session) -> None:
+    assert session.cached_system_message("Rules.").cache_control.ttl is None
+    session.default_ttl = "1h"  # read at each call, not when the session was made
+    assert session.cached_system_message("Rules.").cache_control.ttl == "1h"
+    assert session.cached_user_message("Question.", ttl="5m").cache_control.ttl == "5m"
+    with pytest.raises(ValueError, match="Say which tool results to cache"):
+        session.cached_tool_results([])

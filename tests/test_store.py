@@ -264,6 +264,7 @@ def test_the_file_holds_everything_and_no_secret(session: Session, tmp_path: Pat
         "diagnostics": True,
         "max_cost": None,
         "budget": None,
+        "token_counts": "auto",
     }
     assert raw["clock"] == {"now": session.now(), "mode": "offline"}
     assert [e["ttl"] for e in raw["ledger"]] == ["1h"]

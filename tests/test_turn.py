@@ -8,7 +8,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from pcache_magic.emulator import Emulator
-from pcache_magic.ipython.turn import check_max_tokens, run_turn
+from pcache_magic.ipython.turn import check_max_tokens, run_turn, thinking_config
 from pcache_magic.session.session import Session
 from pcache_magic.session.transport import connect
 
@@ -76,3 +76,66 @@ def test_tools_of_dropped_blocks_are_not_run_and_code_format_shows_code(
     with capture_output():
         records = run_turn(quiet, "Use ping", stream=False, runners={"gone": {"ping": ping}})
     assert ran == ["ping"] and [r.kind for r in records] == ["ask"]  # a dropped block's functions: unused
+
+
+# -- --thinking ------------------------------------------------------------------------------------
+def test_thinking_values_become_the_request_field(quiet: Session) -> None:
+    assert thinking_config(quiet, None, 4096, None) is None
+    assert thinking_config(quiet, None, 4096, "2048") == {"type": "enabled", "budget_tokens": 2048}
+    assert thinking_config(quiet, None, 4096, "2,048") == {"type": "enabled", "budget_tokens": 2048}
+    assert thinking_config(quiet, "claude-sonnet-5", None, "Adaptive") == {"type": "adaptive"}
+    assert thinking_config(quiet, "claude-sonnet-4-6", None, "adaptive") == {"type": "adaptive"}
+
+
+@pytest.mark.parametrize(
+    ("model", "max_tokens", "value", "message"),
+    [
+        (None, 4096, "1000", r"^--thinking is 1,000; a thinking budget is at least 1,024 tokens\.$"),
+        (
+            None,
+            2048,
+            "2048",
+            r"needs max_tokens above it \(thinking counts against it; now 2,048\): add --max-tokens 6144\.$",
+        ),
+        (None, None, "4096", r"now 1,024\): add --max-tokens 8192\.$"),
+        (None, 64_000, "64000", r"claude-sonnet-4-5 writes at most 64,000 tokens, thinking included"),
+        (
+            None,
+            4096,
+            "lots",
+            r"^--thinking takes a budget in tokens \(e\.g\. 2048\) or adaptive, not 'lots'\.$",
+        ),
+        (None, 4096, "adaptive", r"^claude-sonnet-4-5 has no adaptive thinking; give a budget instead"),
+        (
+            "claude-sonnet-5",
+            4096,
+            "2048",
+            r"^claude-sonnet-5 takes only adaptive thinking: use --thinking adaptive\.$",
+        ),
+        ("claude-3-5-haiku-latest", 4096, "2048", r"^claude-3-5-haiku-latest has no extended thinking"),
+        ("claude-sonet-5", 4096, "2048", r"Did you mean 'claude-sonnet-5'"),
+    ],
+)
+def test_thinking_the_api_would_refuse_is_one_line_before_sending(
+    quiet: Session, model: str | None, max_tokens: int | None, value: str, message: str
+) -> None:
+    quiet.max_tokens = 1024
+    with pytest.raises(UsageError, match=message):
+        run_turn(quiet, "Think.", model=model, max_tokens=max_tokens, thinking=value, stream=False)
+    assert quiet.calls == [] and quiet.conversation.names() == []
+
+
+def test_a_thinking_turn_sends_it_and_shows_the_thinking_above_the_answer(
+    shell: InteractiveShell, quiet: Session
+) -> None:
+    with capture_output() as out:
+        records = run_turn(quiet, "Think first.", max_tokens=4096, thinking="2048", rich=False)
+    assert records[0].request["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert [b.type for b in records[0].response.content] == ["thinking", "text"]  # type: ignore[union-attr]
+    printed = out.stdout
+    assert printed.index("[thinking · ~") < printed.index("[pcache_magic offline emulator")
+    assert "  │ Offline emulator, a budget of 2,048 tokens" in printed
+    with capture_output() as out:
+        run_turn(quiet, "And again.", max_tokens=4096, thinking="2048")
+    shown = [o.data["text/markdown"] for o in out.outputs if o.data.get("text/markdown")]
+    assert shown[-1].startswith("<details><summary>thinking · ~")

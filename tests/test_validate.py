@@ -28,6 +28,7 @@ from pcache_magic.emulator.errors import ApiError
 from pcache_magic.emulator.validate import validate_request
 
 MODEL = "claude-sonnet-4-5"
+BOTH_MODES = "claude-sonnet-4-6"  # takes manual and adaptive thinking (MODEL: manual only)
 CC: CacheControlEphemeralParam = {"type": "ephemeral"}
 CC_1H: CacheControlEphemeralParam = {"type": "ephemeral", "ttl": "1h"}
 TEXT: TextBlockParam = {"type": "text", "text": "Hello", "cache_control": CC}
@@ -224,7 +225,7 @@ VALID: dict[str, dict[str, Any]] = {
         tools=[{"type": "web_search_20250305", "name": "web_search"}],
     ),
     "sampling fields": body(temperature=0, top_k=0, top_p=0.5),
-    **{f"thinking {t['type']}": body(thinking=t) for t in THINKING_CONFIGS},
+    **{f"thinking {t['type']}": body(thinking=t, model=BOTH_MODES) for t in THINKING_CONFIGS},
     **{f"tool_choice {c['type']}": body(tools=[WEATHER], tool_choice=c) for c in TOOL_CHOICES},
     # the settings of the cache invalidation table (core.cache_settings), as SDK 2.16 types them
     "deferred tool": body(
@@ -242,7 +243,7 @@ VALID: dict[str, dict[str, Any]] = {
     ),
     "speed standard effort max": body(speed="standard", output_config={"effort": "max"}),
     "adaptive thinking with a forced tool": body(
-        tools=[WEATHER], tool_choice={"type": "any"}, thinking={"type": "adaptive"}
+        tools=[WEATHER], tool_choice={"type": "any"}, thinking={"type": "adaptive"}, model=BOTH_MODES
     ),
     "thinking at temperature 1": body(temperature=1, thinking={"type": "enabled", "budget_tokens": 1024}),
 }
@@ -769,7 +770,7 @@ ERRORS: list[tuple[str, object, str]] = [
     ),
     (
         "thinking temperature",
-        body(temperature=0.5, thinking={"type": "adaptive"}),
+        body(temperature=0.5, thinking={"type": "adaptive"}, model=BOTH_MODES),
         "`temperature` may only be set to 1 when thinking is enabled or in adaptive mode",
     ),
     (
@@ -1098,3 +1099,92 @@ def test_an_unanswered_tool_use_is_a_400_on_the_wire() -> None:
         "request_id": raised.value.request_id,
     }
     assert emu.state()["entries"] == []
+
+
+# -- structured outputs (output_config.format; the checker is core/output_format.py) -------------
+STRICT = {
+    "type": "object",
+    "properties": {"a": {"type": "string"}},
+    "required": ["a"],
+    "additionalProperties": False,
+}
+
+
+def test_a_json_schema_format_passes() -> None:
+    check(body(output_config={"format": {"type": "json_schema", "schema": STRICT}}))
+    counting = body(max_tokens=None, output_config={"format": {"type": "json_schema", "schema": STRICT}})
+    check(counting, counting=True)
+
+
+def test_a_format_the_api_refuses_is_its_400() -> None:
+    loose = {**STRICT, "additionalProperties": True}
+    assert_invalid(
+        body(output_config={"format": {"type": "json_schema", "schema": loose}}),
+        "output_config.format.schema: For 'object' type,"
+        " 'additionalProperties' must be explicitly set to false",
+    )
+    with pytest.raises(ApiError, match="property 'minimum' is not supported"):
+        bounded = {**STRICT, "properties": {"a": {"type": "integer", "minimum": 1}}}
+        fmt = {"type": "json_schema", "schema": bounded}
+        check(body(max_tokens=None, output_config={"format": fmt}), counting=True)
+
+
+def test_a_format_with_a_prefill_is_refused() -> None:
+    prefill = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "{"}]
+    with pytest.raises(ApiError, match="Prefilling the assistant message is not supported"):
+        check(body(*prefill, output_config={"format": {"type": "json_schema", "schema": STRICT}}))
+
+
+def test_a_format_is_refused_when_pre_warming() -> None:
+    fmt = {"type": "json_schema", "schema": STRICT}
+    assert_invalid(
+        body(max_tokens=0, output_config={"format": fmt}),
+        "max_tokens: 0 (cache pre-warming) cannot be combined with output_config.format",
+    )
+
+
+# -- thinking modes per model ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("model", "thinking", "message"),
+    [
+        (
+            "claude-sonnet-5",
+            {"type": "enabled", "budget_tokens": 1024},
+            '"thinking.type.enabled" is not supported for this model. Use "thinking.type.adaptive" and '
+            '"output_config.effort" to control thinking behavior.',
+        ),
+        (MODEL, {"type": "adaptive"}, '"thinking.type.adaptive" is not supported for this model.'),
+        (
+            "claude-3-5-haiku-latest",
+            {"type": "enabled", "budget_tokens": 1024},
+            '"thinking.type.enabled" is not supported for this model.',
+        ),
+    ],
+)
+def test_a_thinking_mode_the_model_does_not_take_is_the_api_400(
+    model: str, thinking: dict[str, Any], message: str
+) -> None:
+    assert_invalid(body(model=model, thinking=thinking), message)
+    counting = body(model=model, thinking=thinking)
+    del counting["max_tokens"]
+    with pytest.raises(ApiError, match="is not supported for this model"):
+        check(counting, counting=True)
+
+
+def test_the_modes_a_model_takes_pass_and_disabled_always_does() -> None:
+    check(body(model="claude-sonnet-5", thinking={"type": "adaptive"}))
+    check(body(model=MODEL, thinking={"type": "enabled", "budget_tokens": 1024}))
+    check(body(model="claude-sonnet-5", thinking={"type": "disabled"}))
+    check(body(model="claude-3-5-haiku-latest", thinking={"type": "disabled"}))
+
+
+def test_the_modes_come_from_the_table_given() -> None:
+    from pcache_magic.core.models import default_models
+
+    table = default_models().with_overrides({"claude-sonnet-5": {"thinking": {"modes": ["enabled"]}}})
+    b = body(model="claude-sonnet-5", thinking={"type": "enabled", "budget_tokens": 1024})
+    validate_request(b, known_model=known, models=table)
+    with pytest.raises(ApiError, match=r'"thinking\.type\.adaptive" is not supported'):
+        validate_request(
+            body(model="claude-sonnet-5", thinking={"type": "adaptive"}), known_model=known, models=table
+        )

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["ModelInfo", "ObservedMinimum", "Prices", "TableFile", "describe_error", "read_json"]
+__all__ = ["ModelInfo", "ObservedMinimum", "Prices", "TableFile", "Thinking", "describe_error", "read_json"]
 
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -63,6 +63,27 @@ class ObservedMinimum(BaseModel):
     _as_of_is_date = field_validator("as_of")(_check_date)
 
 
+class Thinking(BaseModel):
+    """Which thinking modes a model takes, and whether it keeps earlier turns' thinking blocks.
+
+    Both differ by model and both change what a request may send or what it costs: a mode the
+    model does not take is a 400, and a model that strips earlier thinking bills (and caches)
+    less once a new user turn follows."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    modes: tuple[Literal["enabled", "adaptive"], ...]
+    """`enabled` (manual, with `budget_tokens`) and/or `adaptive`; empty: no extended thinking."""
+    keeps_earlier: bool
+    """True: earlier assistant turns' thinking stays in the prompt; False: it is stripped once a
+    user turn that is not tool results follows (kept within a tool loop)."""
+    source: str = Field(min_length=1)
+    as_of: str
+    note: str = ""
+
+    _as_of_is_date = field_validator("as_of")(_check_date)
+
+
 class ModelInfo(BaseModel):
     """One model's facts, with where and when they were read (figures go stale)."""
 
@@ -79,6 +100,8 @@ class ModelInfo(BaseModel):
     prefill: bool = True
     """Whether a request may end with an assistant turn for the model to continue (Claude 4.6 and
     later answer 400)."""
+    thinking: Thinking | None = None
+    """Extended thinking as documented for the model; None (a user-added model): not checked."""
     prices: Prices
     source: str = Field(min_length=1)
     as_of: str

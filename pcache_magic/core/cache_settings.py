@@ -5,6 +5,8 @@ body (a *reader*), the value that is the same as omitting it (``default``), and 
 level a change of it invalidates: ``system`` (system and messages; tools stay cached),
 ``messages`` (messages only), or none (not part of the prefix: tools with ``defer_loading``).
 Tool definitions need no row: they *are* the tools level, every later key chains them.
+A structured-output format (`output_config.format`) is a system-level row: the API renders it as
+an extra system prompt, whose estimated tokens `prefix.layout` adds (`output_format.format_tokens`).
 
 `prefix.layout` salts the keys from each level on with the values of that level's rows, so a
 changed setting misses exactly where the docs say; the emulator's diagnostics compare the same

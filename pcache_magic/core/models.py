@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ._model_file import ModelInfo, ObservedMinimum, Prices, TableFile, describe_error, read_json
+from ._model_file import ModelInfo, ObservedMinimum, Prices, TableFile, Thinking, describe_error, read_json
 
 __all__ = [
     "MODELS_ENV",
@@ -32,8 +32,11 @@ __all__ = [
     "ModelTable",
     "ObservedMinimum",
     "Prices",
+    "Thinking",
     "UnknownModelError",
     "default_models",
+    "keeps_thinking",
+    "thinking_refusal",
 ]
 
 MODELS_ENV = "PCACHE_MODELS"
@@ -59,6 +62,32 @@ class UnknownModelError(KeyError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.model, self.suggestion))
+
+
+def thinking_refusal(info: ModelInfo, mode: object) -> str | None:
+    """The API's 400 message for a thinking mode `info` does not take; None when it takes it.
+
+    Only `enabled` and `adaptive` are checked (`disabled` is the same as no thinking), and a model
+    whose entry says nothing about thinking (a user-added one) is not second-guessed."""
+    if info.thinking is None or mode not in ("enabled", "adaptive") or mode in info.thinking.modes:
+        return None
+    message = f'"thinking.type.{mode}" is not supported for this model.'
+    if mode == "enabled" and "adaptive" in info.thinking.modes:
+        message += ' Use "thinking.type.adaptive" and "output_config.effort" to control thinking behavior.'
+    return message
+
+
+def keeps_thinking(info: ModelInfo | str | None) -> bool:
+    """Whether earlier assistant turns' thinking blocks stay in the prompt for this model (an id is
+    looked up in `default_models`).
+
+    Unknown models and entries without thinking facts keep them: the prompt is then taken as sent."""
+    if isinstance(info, str):
+        try:
+            info = default_models().get(info)
+        except (KeyError, ValueError):  # unknown, or a broken $PCACHE_MODELS (reported where it is used)
+            return True
+    return info is None or info.thinking is None or info.thinking.keeps_earlier
 
 
 def _merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,10 @@ assistant turn's opening after the last block, 3 tokens on the real API), which 
 reach: with the breakpoint on the last block a request still bills it as `input_tokens`, as the
 real API does (Anthropic's prompt-caching cookbook; the sources are in data/cache_settings.json).
 
+Earlier thinking is no part of the prompt on models that strip it (`models.keeps_thinking`): once a
+user turn that is not tool results follows an assistant turn, that turn's thinking blocks are
+neither counted nor keyed, as the API drops them; within a tool loop they stay, and are cached.
+
 Both the emulator (which caches by these keys) and the session's pre-flight
 checks (which predict what the emulator or the API will do) use it, so the
 prediction and the outcome are computed by the same rules.  Pure: no I/O.
@@ -31,6 +35,9 @@ from typing import Any, Literal
 
 from .cache_settings import RequestSettings, count_citations, default_settings
 from .digest import DigestMemo, block_digest
+from .identity import common_prefix
+from .models import keeps_thinking
+from .output_format import format_tokens
 from .tokens import MESSAGE_OVERHEAD, TOOLS_PREAMBLE, TokenEstimator
 from .ttl import TTL
 
@@ -41,6 +48,7 @@ __all__ = [
     "count_images",
     "layout",
     "message_blocks",
+    "thinking_cut",
 ]
 
 Level = Literal["tools", "system", "messages"]
@@ -96,6 +104,8 @@ class Layout:
     """Images in the messages up to and including each one (part of the messages salt)."""
     citations: tuple[int, ...] = ()
     """Blocks with citations enabled in the messages up to and including each one (a system salt)."""
+    stripped: int = 0
+    """Assistant turns before this message index have their thinking blocks stripped (0: none)."""
 
     def counts(self) -> dict[str, int]:
         """The request's images and cited blocks, as the settings table reads them."""
@@ -139,6 +149,20 @@ def _root(workspace: bytes, model: str) -> bytes:
     return hashlib.sha256(workspace + b"\0" + model.encode()).digest()
 
 
+def thinking_cut(messages: Sequence[Mapping[str, Any]]) -> int:
+    """The last user turn that is not tool results (0 if none): earlier thinking may go before it."""
+    for m in range(len(messages) - 1, 0, -1):
+        message = messages[m]
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str) or not all(
+            isinstance(b, dict) and b.get("type") == "tool_result" for b in content or ()
+        ):
+            return m
+    return 0
+
+
 def count_images(message: Mapping[str, Any]) -> int:
     """Images in a message, those inside its tool results included (adding one anywhere counts)."""
     content = message.get("content") if isinstance(message, dict) else None
@@ -164,9 +188,10 @@ def message_blocks(message: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 _Context = tuple[
-    bytes, tuple[bytes, bytes], TokenEstimator, Callable[[Mapping[str, Any]], bytes], RequestSettings
+    bytes, tuple[bytes, bytes], TokenEstimator, Callable[[Mapping[str, Any]], bytes], RequestSettings, int
 ]
-"""A request's (root, (system salt, messages salt), estimator, digest function, settings table)."""
+"""A request's (root, (system salt, messages salt), estimator, digest function, settings table,
+tokens its structured-output format adds to the system prompt: `output_format.format_tokens`)."""
 
 
 def _position(
@@ -185,7 +210,7 @@ def _position(
     before the first position past the tools and the messages salt before the first messages one.
     A tool that is a setting (web search) or deferred passes the key before it on unchanged.
     """
-    root, salts, estimator, digest_of, settings = context
+    root, salts, estimator, digest_of, settings, added = context
     key, total = (root, 0) if before is None else (before.link or before.key, before.cumulative)
     digest = digest_of(block)
     link = b""
@@ -205,10 +230,12 @@ def _position(
             path, tag, framing = f"system.{number}", b"S", 0
         else:
             path, tag = f"messages.{message}.content.{number}", f"m{role}{message}.{number}".encode()
-            framing = MESSAGE_OVERHEAD if number == 0 else 0
+            # The first block in the prompt frames the message (an earlier one may be stripped thinking).
+            framing = MESSAGE_OVERHEAD if before is None or before.message != message else 0
             if before is None or before.level != "messages":
                 key = _chain(key, b"M", salts[1])
-        tokens = estimator.block(block, digest) + framing
+        added = added if before is None or before.level == "tools" else 0  # the format's prompt, once
+        tokens = estimator.block(block, digest) + framing + added
         kind, cacheable = str(block.get("type")), _cacheable(block)
     return Position(
         index,
@@ -235,6 +262,7 @@ def layout(
     previous: Layout | None = None,
     model: str | None = None,
     settings: RequestSettings | None = None,
+    keep_thinking: bool | None = None,
 ) -> Layout:
     """Flatten `params` (a Messages request body) into prefix positions.
 
@@ -245,30 +273,31 @@ def layout(
     `previous`, the positions a request shares with the previous one (the very
     same message dicts or block objects, as the session re-sends them, never
     changed in place) are reused, so a growing conversation costs only its new blocks.
-    `settings` is the invalidation table (the packaged one by default).
+    `settings` is the invalidation table (the packaged one by default).  `keep_thinking`: whether
+    earlier turns' thinking stays in the prompt (by default, as the model table says for the model).
     """
     settings = settings or default_settings()
-    root = _root(workspace, model or str(params.get("model", "")))
+    model = model or str(params.get("model", ""))
+    root = _root(workspace, model)
     source = previous if previous is not None and previous.root == root else None
     messages: Sequence[Mapping[str, Any]] = params.get("messages") or ()
     # The leading messages that are the source's very dicts (the session re-sends them): their
-    # blocks are not looked at again, not even to count images.
-    same = 0
-    if source is not None:
-        kept_messages = source.messages
-        limit = min(len(messages), len(kept_messages))
-        while same < limit and messages[same] is kept_messages[same]:
-            same += 1
+    # blocks are not looked at again, not even to count images (found in one C loop).
+    same = common_prefix(messages, source.messages, identical=True) if source is not None else 0
     images = list(source.images[:same]) if source is not None and same else []
     citations = list(source.citations[:same]) if source is not None and same else []
     for message in messages[same:]:
         images.append((images[-1] if images else 0) + count_images(message))
         citations.append((citations[-1] if citations else 0) + count_citations(message))
     counts = {"images": images[-1] if images else 0, "citations": citations[-1] if citations else 0}
+    if keep_thinking is None:
+        keep_thinking = keeps_thinking(model)
+    cut = 0 if keep_thinking else thinking_cut(messages)
     system_salt = settings.salt(params, counts, "system")
     salt = settings.salt(params, counts, "messages")
     digest_of = memo.digest if memo is not None else block_digest
-    context: _Context = (root, (system_salt, salt), estimator, digest_of, settings)
+    added = format_tokens(params, estimator)
+    context: _Context = (root, (system_salt, salt), estimator, digest_of, settings, added)
     # Positions are reused while every one so far was: a prefix of the source's.  Then the same
     # block object at the same index, level and message (and role) has the same path and key.
     reusing = source is not None
@@ -315,6 +344,8 @@ def layout(
     kept_starts = source.starts if source is not None else ()
     starts: list[int] = []
     first = 0
+    if source is not None and source.stripped != cut:  # messages past the lower cut may differ
+        same = min(same, source.stripped, cut)
     if reusing and same and kept_starts[0] == len(positions):  # those leading messages: one slice
         end = kept_starts[same] if same < len(kept_starts) else len(kept_positions)
         positions += kept_positions[len(positions) : end]
@@ -334,9 +365,12 @@ def layout(
         if isinstance(content, str):
             content = [{"type": "text", "text": content}]
         number = 0
+        strip = m < cut and role == "assistant"
         for block in content:
             if isinstance(block, dict):
-                add("messages", number, block, m, role)
+                # A marked one stays: the request is a 400 anyway, which the pre-flight names by it.
+                if not (strip and block.get("type") in _UNCACHEABLE and "cache_control" not in block):
+                    add("messages", number, block, m, role)
                 number += 1
     if reused:  # a prefix of the source's positions: its markers up to there come first
         assert source is not None
@@ -354,4 +388,5 @@ def layout(
         messages=tuple(messages),
         images=tuple(images),
         citations=tuple(citations),
+        stripped=cut,
     )

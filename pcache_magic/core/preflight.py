@@ -77,12 +77,14 @@ def preflight(
     names: Mapping[str, str] | None = None,
     *,
     points: Sequence[Breakpoint] | None = None,
+    counts: Mapping[int, int] | None = None,
 ) -> list[Finding]:
     """Findings for one request; errors first.  `names` maps request paths to block names.
 
     `points` are the request's breakpoints when the caller has resolved them already
     (`rules.resolve_breakpoints`); without them, they are resolved here and a broken
-    cache rule is a finding.
+    cache rule is a finding.  `counts`: the API's counted prefix tokens by position index
+    (`session.counts`), used instead of the estimate where given, and said to be counted.
     """
     names = names or {}
     found = _repeated_tools(params, names)
@@ -111,40 +113,52 @@ def preflight(
                 fix="Drop or shorten context blocks (%claude_session drop NAME).",
             )
         )
-    found += _short_prefixes(lay, info, names, points)
+    found += _short_prefixes(lay, info, names, points, counts or {})
     return sorted(found, key=lambda f: ("error", "warning", "info").index(f.level))
 
 
+def _size(tokens: int, counted: bool) -> str:
+    """A prefix's size as a finding says it: counted by the API, or an offline estimate."""
+    return f"counted {tokens:,} tokens" if counted else f"is an estimated {tokens:,} tokens"
+
+
 def _short_prefixes(
-    lay: Layout, info: ModelInfo, names: Mapping[str, str], points: Sequence[Breakpoint]
+    lay: Layout,
+    info: ModelInfo,
+    names: Mapping[str, str],
+    points: Sequence[Breakpoint],
+    counts: Mapping[int, int],
 ) -> list[Finding]:
     """Markers whose prefix is below the documented minimum, or between it and an observed one.
 
-    Token figures here are offline estimates, and say so; the observed minimum is a public
-    report (with its source), so a prefix in that band is a warning the API may disagree with.
+    Token figures are the API's counts where `counts` has them, offline estimates otherwise, and
+    say which; the observed minimum is a public report (with its source), so a prefix in that
+    band is a warning the API may disagree with.
     """
     found = []
     observed = info.observed_min_cache_tokens
     for point in points:
         p = lay.positions[point.position]
-        if p.cumulative < info.min_cache_tokens:
+        tokens = counts.get(point.position, p.cumulative)
+        size = _size(tokens, point.position in counts)
+        if tokens < info.min_cache_tokens:
             found.append(
                 Finding(
                     level="warning",
                     code="below-minimum",
                     block=block_name(names, p.path),
-                    message=f"The prefix up to {p.path} is an estimated {p.cumulative:,} tokens; {info.id} "
+                    message=f"The prefix up to {p.path} {size}; {info.id} "
                     f"caches from {info.min_cache_tokens:,}, so this marker is silently ignored.",
                     fix="Mark a later block so the prefix reaches the minimum, or remove the marker.",
                 )
             )
-        elif observed is not None and p.cumulative < observed.tokens:
+        elif observed is not None and tokens < observed.tokens:
             found.append(
                 Finding(
                     level="warning",
                     code="below-observed-minimum",
                     block=block_name(names, p.path),
-                    message=f"The prefix up to {p.path} is an estimated {p.cumulative:,} tokens: documented "
+                    message=f"The prefix up to {p.path} {size}: documented "
                     f"{info.min_cache_tokens:,}; reports say caching starts near {observed.tokens:,} on "
                     f"{info.id} ({observed.source}), so this marker may be ignored.",
                     fix=f"Mark a later block so the prefix passes {observed.tokens:,} tokens, or check "

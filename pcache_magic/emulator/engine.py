@@ -25,6 +25,7 @@ from .diagnostics import DEFAULT_HISTORY_BYTES, Fingerprint, History, diagnose
 from .errors import ApiError
 from .reply import Outcome, finish, reply_content
 from .sse import message_events
+from .structured import structured_content
 from .table import CacheTable, Entry
 from .validate import validate_request
 
@@ -131,7 +132,7 @@ class Engine:
 
     def count_tokens(self, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST /v1/messages/count_tokens: the total input tokens of the same request."""
-        validate_request(body, known_model=self._known, counting=True)
+        validate_request(body, known_model=self._known, counting=True, models=self._models)
         lay = layout(body, self._estimator, workspace=self._workspace(api_key))
         self._breakpoints(lay, body)
         return {"input_tokens": lay.total_tokens}
@@ -218,7 +219,7 @@ class Engine:
     def _process(
         self, api_key: str, body: dict[str, Any], *, streaming: bool, workspace: bytes | None = None
     ) -> _Result:
-        validate_request(body, known_model=self._known)
+        validate_request(body, known_model=self._known, models=self._models)
         info = self._models.get(body["model"])
         if body["max_tokens"] > info.max_output_tokens:
             raise ApiError.invalid(
@@ -239,7 +240,7 @@ class Engine:
             )
         outcome = self._cache(lay, points, info.id, info.min_cache_tokens)
         message_id = self._next_id("msg_emu_")
-        content = reply_content(body, lay, outcome, self._next_id("toolu_emu_"))
+        content = structured_content(reply_content(body, lay, outcome, self._next_id("toolu_emu_")), body)
         content, output_tokens, stop_reason, stop_sequence = finish(content, body, self._estimator)
         message: dict[str, Any] = {
             "id": message_id,

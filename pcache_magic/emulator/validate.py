@@ -18,7 +18,9 @@ the API applies to a JSON body (validated as they are, they would pass bad bodie
 
 Stage two (empty text, blocks in the wrong turn, duplicate tool names, pre-warming, thinking
 budget and what thinking excludes: a forced tool choice, a temperature other than 1; tool pairs)
-is the API's rules rather than a shape, and runs only on a body that passed stage one.
+is the API's rules rather than a shape, and runs only on a body that passed stage one.  A
+structured-output format (`output_config.format`) is checked first in stage two, by the checker
+the magics share (`core.output_format`): the schema subset and what a format excludes.
 Cross-block cache rules (breakpoint count, TTL order) are the engine's.
 """
 
@@ -34,6 +36,8 @@ from pydantic import TypeAdapter
 from pydantic_core import PydanticCustomError, SchemaValidator, ValidationError
 from pydantic_core import core_schema as cs
 
+from ..core.models import ModelTable, default_models, thinking_refusal
+from ..core.output_format import format_conflict, format_problem, output_format
 from .errors import ApiError
 
 __all__ = ["validate_request"]
@@ -251,18 +255,31 @@ def _structure(body: object, counting: bool) -> None:
         raise ApiError.invalid(f"{'.'.join(map(str, loc)) or 'body'}: {first['msg']}") from None
 
 
-def validate_request(body: object, *, known_model: Callable[[str], bool], counting: bool = False) -> None:
+def validate_request(
+    body: object,
+    *,
+    known_model: Callable[[str], bool],
+    counting: bool = False,
+    models: ModelTable | None = None,
+) -> None:
     """Raise ApiError for the first problem, as the real API would; return None if the body is valid.
 
     counting=True: the body of POST /v1/messages/count_tokens (max_tokens not required, stream
-    not allowed).
+    not allowed).  `models` says which thinking modes a model takes (the packaged table by default).
     """
     _structure(body, counting)
     assert isinstance(body, dict)
     if not known_model(body["model"]):
         raise ApiError("not_found_error", f"model: {body['model']}")
+    if (fmt := output_format(body)) is not None and (bad := format_problem(fmt) or format_conflict(body)):
+        raise ApiError.invalid(bad)
     thinking = body.get("thinking", {}).get("type")
     choice = body.get("tool_choice", {}).get("type")
+    table = models if models is not None else default_models()
+    if thinking in ("enabled", "adaptive") and body["model"] in table:
+        refusal = thinking_refusal(table.get(body["model"]), thinking)
+        if refusal is not None:
+            raise ApiError.invalid(refusal)
     if not counting and body["max_tokens"] == 0:
         for conflict, what in (
             (body.get("stream") is True, "stream: true"),

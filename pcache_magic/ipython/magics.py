@@ -29,9 +29,10 @@ from ..session.transport import secrets
 from . import batch_magic, cells, expand, map_magic, names
 from .args import magic_arguments, no_arguments, parse_argstring, without_comment
 from .clock import advance
-from .formats import FORMATS, reply_text
+from .formats import FORMATS
 from .help import HelpText, describe
 from .output import SessionTables, Summary, clock_report, keepwarm_plan, one_line, usage_errors
+from .output_schema import resolve_schema, store_reply
 from .session_files import session_file
 from .settings import MODES, MODES_HELP, SessionMagics
 from .turn import check_max_tokens, run_turn
@@ -166,9 +167,11 @@ class ClaudeMagics(SessionMagics):
     @argument("--model", help="Model for this turn only.")
     @argument("--max-tokens", type=int, help="max_tokens for this turn only.")
     @argument("--no-stream", action="store_true", help="Wait for the whole reply.")
+    @argument("--thinking", metavar="N|adaptive", help="Extended thinking: N budget tokens, or adaptive.")
     @argument("--cache", choices=MODES, help=MODES_HELP + " Default: ClaudeMagics.cache_mode.")
     @argument("--name", help="Name the turn (a re-run then replaces it; default: a new turn each run).")
     @argument("-o", "--out", metavar="NAME", help="Also keep the reply's text in the notebook variable NAME.")
+    @argument("--schema", metavar="NAME", help="Reply in JSON: a dict, a pydantic model or a .json file.")
     @argument(
         "--format",
         choices=FORMATS,
@@ -201,11 +204,14 @@ class ClaudeMagics(SessionMagics):
         except expand.ExpandError as error:
             raise UsageError(f"Not sent: {error}") from None
         check_max_tokens(self.session, args.model, args.max_tokens)
+        schema = resolve_schema(args.schema, self._ip.user_ns, keys) if args.schema is not None else None
         records = run_turn(
             self.session,
             prompt,
             model=args.model,
             max_tokens=args.max_tokens,
+            thinking=args.thinking,
+            output_config=schema.output_config if schema is not None else None,
             cache=args.cache,
             name=args.name,
             stream=self.stream and not args.no_stream,
@@ -216,7 +222,7 @@ class ClaudeMagics(SessionMagics):
             max_tool_rounds=self.max_tool_rounds,
         )
         if out is not None:
-            self._ip.user_ns[out] = reply_text(records)
+            store_reply(self._ip.user_ns, out, records, schema)
 
     @magic_arguments("%claude_map")
     @map_magic.map_arguments

@@ -40,6 +40,8 @@ __all__ = [
     "keepwarm_plan",
     "literal_amounts",
     "one_line",
+    "thinking_note",
+    "thinking_part",
     "tool_runner",
     "transcript",
     "usage_errors",
@@ -95,12 +97,40 @@ class Summary:
     def _repr_html_(self) -> str:
         from ..view.render import render_summary
 
-        return render_summary(self.record)
+        html = render_summary(self.record)
+        note = thinking_note(self.record)
+        return f"{html[: -len('</div>')]}{note}</div>" if note and html.endswith("</div>") else html
 
     def __repr__(self) -> str:
         from ..view.render import summary_text
 
-        return summary_text(self.record)
+        return summary_text(self.record) + thinking_note(self.record)
+
+
+def thinking_note(record: CallRecord) -> str:
+    """` · output of which ~N thinking (estimate)`, or "" for a reply without thinking text."""
+    from ..view.calls import thinking_tokens
+
+    thought = thinking_tokens(record)
+    return f" · output of which {tokens(thought, True)} thinking (estimate)" if thought else ""
+
+
+THINKING_LINES = 8  # a plain-text reply shows this much of the thinking; the record keeps it all
+
+
+def thinking_part(thought: str, estimate: int, rich: bool) -> str:
+    """The thinking, folded above the answer: a closed `<details>` in Markdown, dimmed quoted lines
+    (the first `THINKING_LINES`) in plain text, so the answer stays what catches the eye."""
+    head = f"thinking · {tokens(estimate, True)} tokens (estimate)"
+    if rich:
+        quoted = "\n".join(f"> {line}" for line in thought.splitlines())
+        return f"<details><summary>{head}</summary>\n\n{quoted}\n\n</details>"
+    lines = thought.splitlines()
+    more = len(lines) - THINKING_LINES
+    shown = [f"  │ {line}" for line in lines[:THINKING_LINES]]
+    if more > 0:
+        shown.append(f"  │ … {plural(more, 'more line')} (the call record keeps them all)")
+    return "\n".join([f"[{head}]", *shown])
 
 
 class SessionTables:
@@ -172,12 +202,12 @@ class Reply:
 
     def finish(self, records: Sequence[CallRecord], stop_reason: str | None) -> None:
         """The whole turn in place of the stream, then one usage line per call."""
-        text = transcript(records, self.tool_lines) or f"*(no text; stop reason: {stop_reason})*"
+        text = transcript(records, self.tool_lines, self._rich) or f"*(no text; stop reason: {stop_reason})*"
         if self._handle is not None:
             self._handle.update(_BLANK, raw=True)
         if self._rich:
             display(ReplyText(text))
-        else:
+        else:  # a streamed reply was printed as it came (`run_turn` waits for one with thinking)
             print("" if self._live and self.text else text)
         for record in records:
             display(Summary(record))
@@ -257,12 +287,21 @@ def one_line(text: object, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-def transcript(records: Sequence[CallRecord], tool_lines: Sequence[str]) -> str:
-    """The turn as the user should read it: the reply texts, tool calls and results in place."""
+def transcript(records: Sequence[CallRecord], tool_lines: Sequence[str], rich: bool | None = None) -> str:
+    """The turn as the user should read it: the reply texts, tool calls and results in place.
+
+    `rich`: Markdown (True) or plain text (False) for each call's thinking, folded above its
+    answer (`thinking_part`); None leaves the thinking out."""
+    from ..view.calls import thinking_tokens
+
     parts: list[str] = []
     lines = iter(tool_lines)
     for record in records:
-        for block in record.response.content if record.response is not None else ():
+        blocks = record.response.content if record.response is not None else ()
+        thought = "\n\n".join(b.thinking for b in blocks if b.type == "thinking" and b.thinking)
+        if thought and rich is not None:
+            parts.append(thinking_part(thought, thinking_tokens(record), rich))
+        for block in blocks:
             if block.type == "text" and block.text:
                 parts.append(block.text)
             elif block.type == "tool_use":

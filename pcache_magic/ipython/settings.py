@@ -19,6 +19,7 @@ from traitlets.traitlets import TraitError
 from ..core.models import default_models
 from ..core.ttl import TTL, TTLS
 from ..session.session import DEFAULT_MODEL, CacheMode, Session
+from ..session.session_settings import TOKEN_COUNTS, TokenCounts
 from ..session.transport import connect
 from . import cells, files
 
@@ -75,6 +76,12 @@ class SessionMagics(Magics):
         help="USD the session's calls may cost in all; a call or map predicted past it is refused "
         "(None: no limit).",
     ).tag(config=True)
+    token_counts = Enum(
+        list(TOKEN_COUNTS),
+        default_value="auto",
+        help="The pre-flight's prefix token figures: auto (the API's free count_tokens when live, "
+        "else the estimate); api (always count_tokens, the emulator's too); estimate (never ask).",
+    ).tag(config=True)
     max_files = Int(
         files.DEFAULT_MAX_FILES, min=1, help="Files one cell's --file and --image may name, globs expanded."
     ).tag(config=True)
@@ -118,6 +125,7 @@ class SessionMagics(Magics):
         )
         session.cache_mode = cast(CacheMode, self.cache_mode)
         session.max_cost, session.budget = self.max_cost, self.budget
+        session.token_counts = cast(TokenCounts, self.token_counts)
         return session
 
     def use(self, session: Session) -> None:
@@ -136,6 +144,7 @@ class SessionMagics(Magics):
             self.default_ttl = self.session.default_ttl or self.default_ttl
             self.cache_mode = self.session.cache_mode
             self.max_cost, self.budget = self.session.max_cost, self.session.budget
+            self.token_counts = self.session.token_counts
         finally:
             self._syncing = self._mirroring = False
 
@@ -181,7 +190,7 @@ class SessionMagics(Magics):
             )
         return value
 
-    @observe("model", "max_tokens", "default_ttl", "cache_mode", "max_cost", "budget")
+    @observe("model", "max_tokens", "default_ttl", "cache_mode", "max_cost", "budget", "token_counts")
     def _apply(self, change: Any) -> None:
         if not self._syncing and hasattr(self, "session"):
             setattr(self.session, change["name"], change["new"])

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from ..core.record import CallRecord
     from ..session.session import CacheMode, Session
 
-__all__ = ["check_max_tokens", "run_turn"]
+__all__ = ["check_max_tokens", "run_turn", "thinking_config"]
+
+MIN_BUDGET = 1024  # the API's least `budget_tokens`
 
 
 def check_max_tokens(session: Session, model: str | None, max_tokens: int | None) -> None:
@@ -36,12 +38,55 @@ def check_max_tokens(session: Session, model: str | None, max_tokens: int | None
         raise UsageError(f"{where} is {limit:,}; {info.id} takes 1 to {info.max_output_tokens:,}.")
 
 
+def thinking_config(
+    session: Session, model: str | None, max_tokens: int | None, value: str | None
+) -> dict[str, Any] | None:
+    """`--thinking N|adaptive` as the request's `thinking`, refused before sending where the API
+    would refuse it (a budget below 1,024 or not below max_tokens, a mode the model lacks)."""
+    if value is None:
+        return None
+    with usage_errors(session):
+        info = session.models.get(model or session.model)
+    modes = info.thinking.modes if info.thinking is not None else ("enabled", "adaptive")
+    if not modes:
+        raise UsageError(f"{info.id} has no extended thinking; pick a model that has (--model NAME).")
+    if value.strip().lower() == "adaptive":
+        if "adaptive" not in modes:
+            raise UsageError(f"{info.id} has no adaptive thinking; give a budget instead: --thinking 2048.")
+        return {"type": "adaptive"}
+    try:
+        budget = int(value.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise UsageError(
+            f"--thinking takes a budget in tokens (e.g. 2048) or adaptive, not {value!r}."
+        ) from None
+    if "enabled" not in modes:
+        raise UsageError(f"{info.id} takes only adaptive thinking: use --thinking adaptive.")
+    if budget < MIN_BUDGET:
+        raise UsageError(f"--thinking is {budget:,}; a thinking budget is at least {MIN_BUDGET:,} tokens.")
+    limit = session.max_tokens if max_tokens is None else max_tokens
+    if budget >= limit:
+        room = min(budget + 4096, info.max_output_tokens)
+        if budget >= info.max_output_tokens:
+            raise UsageError(
+                f"--thinking is {budget:,}; {info.id} writes at most {info.max_output_tokens:,} tokens, "
+                "thinking included: give a smaller budget."
+            )
+        raise UsageError(
+            f"--thinking {budget:,} needs max_tokens above it (thinking counts against it; now {limit:,}): "
+            f"add --max-tokens {room}."
+        )
+    return {"type": "enabled", "budget_tokens": budget}
+
+
 def run_turn(
     session: Session,
     prompt: str,
     *,
     model: str | None = None,
     max_tokens: int | None = None,
+    thinking: str | None = None,
+    output_config: Mapping[str, Any] | None = None,
     cache: str | None = None,
     name: str | None = None,
     stream: bool = True,
@@ -55,10 +100,16 @@ def run_turn(
 
     `rich`: the front end renders Markdown.  `runners`: tools block name -> tool -> function
     (only the blocks still in the conversation count).  `--format code` waits for the whole
-    reply, since only its code is shown.
+    reply, since only its code is shown.  `thinking`: `--thinking`'s value (see `thinking_config`).
     """
-    stream = stream and fmt != "code"
-    reply = Reply(rich and fmt == "markdown", live=stream)
+    config = thinking_config(session, model, max_tokens, thinking)
+    extra: dict[str, Any] = {"thinking": config} if config is not None else {}
+    if output_config:  # --schema (ipython/output_schema.py)
+        extra["output_config"] = dict(output_config)
+    markdown = rich and fmt == "markdown"
+    # Plain text cannot put thinking above an answer already printed: such a turn waits for it all.
+    stream = stream and fmt != "code" and (markdown or config is None)
+    reply = Reply(markdown, live=stream)
     live = set(session.conversation.names())
     table = {k: fn for block, fns in (runners or {}).items() if block in live for k, fn in fns.items()}
     runner = tool_runner(table, namespace or {}, reply) if table else None
@@ -78,6 +129,7 @@ def run_turn(
                 name=name,
                 run_tool=runner,
                 max_tool_rounds=max_tool_rounds,
+                **extra,
             )
     except BaseException:
         reply.flush()  # a partial reply stays readable; on success `finish` replaces the stream at once

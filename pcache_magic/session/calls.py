@@ -35,6 +35,7 @@ from ..core.record import CallRecord
 from ..core.turns import describe_failure, sdk_kwargs
 from ..core.usage import cost_of
 from . import budget
+from .counts import Counted, TokenCounter, wants_counts
 from .keyguard import KeyGuard
 from .observers import Emit
 from .requests import Planners
@@ -86,6 +87,8 @@ class CallPipeline:
             KeyGuard()
         )  # the key never travels in a request body  # indices of calls begun and not yet recorded
         self._pending: dict[int, float] = {}  # their predicted costs, for the budget (see `spent`)
+        self.counter = TokenCounter()
+        """The API's counts of the prefixes checked, kept by prefix (`settings.token_counts`)."""
 
     @contextlib.contextmanager
     def exclusive(self, *, blocking: bool = True) -> Iterator[None]:
@@ -105,8 +108,33 @@ class CallPipeline:
         self, params: Mapping[str, Any], names: Mapping[str, str] | None = None
     ) -> tuple[list[Finding], list[Prediction]]:
         """Pre-flight findings and per-breakpoint predictions for `params`, now."""
+        findings, predictions, _ = self._check(params, names)
+        return findings, predictions
+
+    def _check(
+        self, params: Mapping[str, Any], names: Mapping[str, str] | None
+    ) -> tuple[list[Finding], list[Prediction], Counted]:
+        """`check`, with the API's counts of the breakpoints' prefixes when the settings ask for them
+        (a failed count is one warning, and the estimate stands)."""
         with self.lock:
-            return self._book.check(params, names, self._models.get(str(params["model"])), self._clock())
+            counted = self._count(params)
+            info = self._models.get(str(params["model"]))
+            findings, predictions = self._book.check(params, names, info, self._clock(), counted.tokens)
+            if counted.note is not None:
+                fix = "Nothing to do: the call goes ahead (token_counts='estimate' stops counting)."
+                note = Finding(
+                    level="warning", code="count-failed", block=None, message=counted.note, fix=fix
+                )
+                findings.append(note)
+            return findings, predictions, counted
+
+    def _count(self, params: Mapping[str, Any]) -> Counted:
+        client = self.client
+        if client is None or not wants_counts(self._settings.token_counts, client, self._estimated):
+            return Counted()
+        lay = self._book.layout(params)
+        points = self._book.breakpoints(params, lay)
+        return self.counter.count(client, params, lay, points) if points else Counted()
 
     def send(
         self,
@@ -172,12 +200,12 @@ class CallPipeline:
         calls gathered together, or another client's) are numbered apart.
         """
         with self.lock:
-            findings, predictions = self.check(params, names)
+            findings, predictions, counted = self._check(params, names)
             leaked = self._keys.check(params, secrets(self.client or self.async_client), names)
             errors = [f for f in [*findings, leaked] if f is not None and f.level == "error"]
             if errors:
                 raise PreflightError(errors)
-            cost = self._guard(params, predictions)
+            cost = self._guard(params, predictions, counted)
             if self._settings.diagnostics:
                 previous = next(
                     (c.response.id for c in reversed(self._calls) if c.response is not None), None
@@ -198,14 +226,20 @@ class CallPipeline:
             self._pending[record.index] = cost
             return record
 
-    def _guard(self, params: Mapping[str, Any], predictions: Sequence[Prediction]) -> float:
-        """The call's predicted cost, answer at `max_tokens`; BudgetError above `max_cost` or `budget`."""
+    def _guard(self, params: Mapping[str, Any], predictions: Sequence[Prediction], counted: Counted) -> float:
+        """The call's predicted cost, answer at `max_tokens`; BudgetError above `max_cost` or `budget`.
+
+        With counts, the estimated figures move by the gap the counts found (`Counted.corrected`)."""
         settings = self._settings
         if settings.max_cost is None and settings.budget is None:
             return 0.0
         model = self._models.get(str(params["model"]))
-        prompt = self._book.layout(params).total_tokens
-        tokens = budget.predicted_tokens(predictions, prompt, int(params.get("max_tokens", 0)))
+        lay = self._book.layout(params)
+        rows = [p.as_dict() for p in predictions]
+        for row in rows:
+            row["tokens"], row["read"] = (counted.corrected(lay, int(row[k])) for k in ("tokens", "read"))
+        prompt = counted.corrected(lay, lay.total_tokens)
+        tokens = budget.predicted_tokens(rows, prompt, int(params.get("max_tokens", 0)))
         cost = cost_of(tokens, model.prices).total
         budget.check_limits(
             "this call",

@@ -18,12 +18,24 @@ recorded in `session.calls` like any other call.
 `GuideRules` are the helpers alone (the markers' rules and error wordings, nothing sent), so
 `pcache_magic.autogen`'s client makes its messages by the same rules.  The request and reply
 conversion (`to_params`, `create_result`) lives in `_guide_convert` and is re-exported here.
+
+Where the guide is silent, the reference implementation it was written with (an unmerged AutoGen
+branch) and this project differ in three places; this project's choice is kept in each:
+
+- `cached_tool_results(results)` with neither `cached_indices` nor `cache_all`: there, a message
+  with no markers; here, a `ValueError`.  A helper named "cached" that caches nothing is almost
+  always a forgotten argument, and its only effect (a silent cache miss) shows nowhere.
+- `cached_indices` together with `cache_all=True`: there, `cache_all` wins; here, a `ValueError`.
+  Two arguments that disagree are a mistake; quietly dropping one hides which was meant.
+- `response.cached` on a call that only wrote the cache: there, True; here, False.  The guide
+  reads it as "This response used cached content", which a write is not: a write costs more
+  than an uncached call, and `usage.cache_usage.cache_write_tokens` says it happened.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from ..core.conversation import CacheControl
 from ..core.ttl import TTL, TTLS
@@ -55,17 +67,25 @@ def _cache_control(policy: str, ttl: TTL | None) -> CacheControl:
     return CacheControl(ttl=ttl)
 
 
+class _Defaults(Protocol):
+    """What the helpers read of their owner: a `GuideRules`, or a `Session` that takes them as its own."""
+
+    @property
+    def default_ttl(self) -> TTL | None: ...
+
+
 class GuideRules:
     """The guide's three helpers: cached messages, checked when made (not at `create`).
 
-    `default_ttl` is the lifetime of a marker when a helper is given no `ttl`.
+    `default_ttl` is the lifetime of a marker when a helper is given no `ttl`.  The helpers read
+    nothing else, so `Session` takes them as its own methods (its `default_ttl` is a setting).
     """
 
     def __init__(self, default_ttl: TTL | None = None) -> None:
         self.default_ttl = default_ttl
 
     def cached_system_message(
-        self, text: str, policy: str = _POLICY, *, ttl: TTL | None = None
+        self: _Defaults, text: str, policy: str = _POLICY, *, ttl: TTL | None = None
     ) -> AnthropicSystemMessage:
         """A system message cached whole (`ttl` defaults to `default_ttl`)."""
         marker = _cache_control(policy, ttl or self.default_ttl)
@@ -74,7 +94,7 @@ class GuideRules:
         return AnthropicSystemMessage(content=text, cache_control=marker)
 
     def cached_user_message(
-        self,
+        self: _Defaults,
         content: str | list[Any],
         source: str = "user",
         policy: str = _POLICY,
@@ -94,7 +114,7 @@ class GuideRules:
         return message
 
     def cached_tool_results(
-        self,
+        self: _Defaults,
         content: Sequence[FunctionExecutionResult],
         cached_indices: Sequence[int] | None = None,
         cache_all: bool = False,
@@ -102,7 +122,12 @@ class GuideRules:
         policy: str = _POLICY,
         ttl: TTL | None = None,
     ) -> AnthropicFunctionExecutionResultMessage:
-        """Tool results with markers on `cached_indices`, or on all of them with `cache_all=True`."""
+        """Tool results with markers on `cached_indices`, or on all of them with `cache_all=True`.
+
+        Neither given, or both, is a `ValueError` (the reference implementation sends no markers for
+        the first and lets `cache_all` win for the second): both are mistakes a silent cache miss
+        would hide.  An index out of range is a `ValueError` too.
+        """
         marker = _cache_control(policy, ttl or self.default_ttl)
         results = list(content)
         if cached_indices is not None and cache_all:

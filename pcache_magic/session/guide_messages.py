@@ -263,6 +263,8 @@ class CreateResult(BaseModel):
     content: str | list[FunctionCall]
     usage: RequestUsage
     cached: bool
-    """True when tokens were read from the cache."""
+    """True when tokens were read from the cache; False on a call that only wrote it (the reference
+    implementation says True there), as the guide's "This response used cached content" reads: a
+    write is paid for, not used; `usage.cache_usage.cache_write_tokens` shows it."""
     raw: Message | None = None
     thought: str | None = None

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..core.conversation import Block
 from ..core.models import Prices
 from ..core.ttl import TTL
-from .session_settings import CacheMode
+from .session_settings import CacheMode, TokenCounts
 
 __all__ = [
     "FORMAT",
@@ -81,6 +81,7 @@ class SavedSettings(_Strict):
     diagnostics: bool = True
     max_cost: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     budget: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    token_counts: TokenCounts = "auto"
 
 
 class SavedClock(_Strict):

@@ -36,19 +36,12 @@ from . import export, fanout, store
 from .blocks import Blocks
 from .calls import CallInProgress, CallPipeline, PreflightError
 from .chat import Chat
-from .guide import Guide
-from .guide_messages import (
-    AnthropicFunctionExecutionResultMessage,
-    AnthropicSystemMessage,
-    AnthropicUserMessage,
-    CreateResult,
-    FunctionExecutionResult,
-    GuideMessage,
-)
+from .guide import Guide, GuideRules
+from .guide_messages import CreateResult, GuideMessage
 from .keepwarm import KeepWarmer
 from .observers import Observer, Observers, SessionEvent
 from .requests import Planners, Requests
-from .session_settings import DEFAULT_MODEL, CacheMode, Setting, Settings
+from .session_settings import DEFAULT_MODEL, CacheMode, Setting, Settings, TokenCounts
 from .transport import Connection, connect
 
 __all__ = ["DEFAULT_MODEL", "CacheMode", "CallInProgress", "PreflightError", "Session", "SessionEvent"]
@@ -59,10 +52,16 @@ class Session:
 
     model = Setting[str]()
     max_tokens = Setting[int]()
+    token_counts = Setting[TokenCounts]()
     default_ttl = Setting[TTL | None]()
     cache_mode = Setting[CacheMode]()
-    diagnostics, max_cost, budget = Setting[bool](), Setting[float | None](), Setting[float | None]()
-    save, load, export, map = store.save, store.load_into, export.export, fanout.map_items  # see each
+    diagnostics = Setting[bool]()
+    max_cost = Setting[float | None]()
+    budget = Setting[float | None]()
+    save = store.save
+    load = store.load_into
+    export = export.export
+    map = fanout.map_items
 
     def __init__(
         self,
@@ -336,40 +335,9 @@ class Session:
         return self._pipeline.end_call(record, params, names, started, message=message, error=error)
 
     # -- the AutoGen guide's API --------------------------------------------------------
-    def cached_system_message(
-        self, text: str, policy: str = "ephemeral", *, ttl: TTL | None = None
-    ) -> AnthropicSystemMessage:
-        """A system message cached whole (`ttl` defaults to the session's `default_ttl`)."""
-        return self._guide.rules.cached_system_message(text, policy, ttl=ttl)
-
-    def cached_user_message(
-        self,
-        content: str | list[Any],
-        source: str = "user",
-        policy: str = "ephemeral",
-        *,
-        ttl: TTL | None = None,
-        index: int | None = None,
-    ) -> AnthropicUserMessage:
-        """A cached user message: a string whole; multipart content on its last text block.
-
-        `index` marks another block instead (e.g. an image); out of range is a ValueError.
-        """
-        return self._guide.rules.cached_user_message(content, source, policy, ttl=ttl, index=index)
-
-    def cached_tool_results(
-        self,
-        content: Sequence[FunctionExecutionResult],
-        cached_indices: Sequence[int] | None = None,
-        cache_all: bool = False,
-        *,
-        policy: str = "ephemeral",
-        ttl: TTL | None = None,
-    ) -> AnthropicFunctionExecutionResultMessage:
-        """Tool results with markers on `cached_indices`, or on all of them with `cache_all=True`."""
-        return self._guide.rules.cached_tool_results(
-            content, cached_indices, cache_all, policy=policy, ttl=ttl
-        )
+    cached_system_message = GuideRules.cached_system_message  # `ttl` defaults to `default_ttl`
+    cached_user_message = GuideRules.cached_user_message
+    cached_tool_results = GuideRules.cached_tool_results
 
     def create(
         self,

@@ -14,12 +14,18 @@ from typing import Any, Generic, Literal, Protocol, TypeVar, cast, overload
 
 from ..core.ttl import TTL
 
-__all__ = ["DEFAULT_MODEL", "CacheMode", "HasSettings", "Setting", "Settings"]
+__all__ = ["DEFAULT_MODEL", "TOKEN_COUNTS", "CacheMode", "HasSettings", "Setting", "Settings", "TokenCounts"]
 
 DEFAULT_MODEL = "claude-sonnet-5"
 CacheMode = Literal["none", "last", "automatic", "auto"]
 """Markers added to a call beyond the blocks' own: none; one on the last turn (claudette's way);
 the API's top-level automatic caching; or the planner's choice of up to four (`auto`)."""
+
+TokenCounts = Literal["auto", "api", "estimate"]
+"""Where the pre-flight's token figures come from: `auto` (the API's `count_tokens` on a live
+connection to the Anthropic API, the estimate otherwise), `api` (always the endpoint, the
+emulator's too), or `estimate` (never a request).  See `counts`."""
+TOKEN_COUNTS: tuple[TokenCounts, ...] = ("auto", "api", "estimate")
 
 T = TypeVar("T")
 
@@ -42,6 +48,8 @@ class Settings:
     """USD one call may cost at most, its answer counted at `max_tokens`; None: no limit."""
     budget: float | None = None
     """USD the session's calls may cost in all (those made, those in flight, the next); None: no limit."""
+    token_counts: TokenCounts = "auto"
+    """The pre-flight's prefix figures: counted by the API, or estimated (see `TokenCounts`)."""
 
 
 class HasSettings(Protocol):

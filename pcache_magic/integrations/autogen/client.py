@@ -16,12 +16,18 @@ guide's code working, only the import changed:
         print(response.usage.cache_usage.cache_read_tokens, response.cached)
 
 The rules and errors are the Session's (`pcache_magic.session.guide`), so both APIs
-behave alike.  Pass `anthropic_client=` (e.g. `Emulator().async_client()`) or
-`base_url=` to run offline, and `session=` to record each call in a Session
-(checked before sending, predicted, and shown in the panel).  Given none of these and no
-`api_key`, it connects as `Session` does (`transport.connect`): without `ANTHROPIC_API_KEY`, or
-with `PCACHE_OFFLINE` or `PCACHE_EMULATOR_URL` set, calls go to the emulator, and a warning says
-so once.  Needs `pip install 'pcache-magic[autogen]'`.
+behave alike, and differ from the reference implementation the guide was written with (an unmerged
+AutoGen branch) where the guide is silent: `cached_tool_results` with neither `cached_indices`
+nor `cache_all` is a `ValueError` (there: no markers), both together a `ValueError` (there:
+`cache_all` wins), and `response.cached` is False on a call that only wrote the cache (there:
+True); `pcache_magic.session.guide` gives the reasons.
+
+Pass `anthropic_client=` (e.g. `Emulator().async_client()`) or `base_url=` to run offline, and
+`session=` to record each call in a Session (checked before sending, predicted, and shown in the
+panel).  Given none of these and no `api_key`, it connects as `Session` does
+(`transport.connect`): without `ANTHROPIC_API_KEY`, or with `PCACHE_OFFLINE` or
+`PCACHE_EMULATOR_URL` set, calls go to the emulator, and a warning says so once.
+Needs `pip install 'pcache-magic[autogen]'`.
 """
 
 from __future__ import annotations
@@ -102,7 +108,8 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
 
     Results are `CachingCreateResult`s (still `CreateResult`s): `usage.prompt_tokens`
     is uncached + written + read, `usage.cache_usage` says what the cache did (None
-    when nothing was written or read) and `cached` is True when tokens were read.
+    when nothing was written or read) and `cached` is True when tokens were read (not on a call
+    that only wrote: a write is not "cached content used").
     Each system message is its own system block, so each can carry a marker.
 
     - `anthropic_client`: an `anthropic.AsyncAnthropic` to send through (not closed by `close()`).
@@ -211,7 +218,10 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
     ) -> AnthropicFunctionExecutionResultMessage:
         """Tool results with markers on `cached_indices`, or all with `cache_all=True`.
 
-        An index out of range is a ValueError (`Cache index 10 out of range for 3 tool results ...`).
+        An index out of range is a ValueError (`Cache index 10 out of range for 3 tool results ...`);
+        so are neither argument and both (the reference implementation sends no markers, and lets
+        `cache_all` win): a "cached" call that caches nothing, or one of two disagreeing arguments
+        dropped, would only show as a silent cache miss.
         """
         checked = self._rules.cached_tool_results(
             guide_results(content), cached_indices, cache_all, policy=policy, ttl=ttl

@@ -1,0 +1,164 @@
+"""The emulator's structured replies: a JSON instance valid against the schema, streamed as text,
+through the engine and the Session's Python API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]  # nbformat's dependency, with the test extra
+import pytest
+
+from pcache_magic.emulator import Emulator
+from pcache_magic.emulator.engine import Engine
+from pcache_magic.emulator.structured import instance, structured_content
+from pcache_magic.session.session import Session
+
+MODEL = "claude-sonnet-4-5"
+
+
+def obj(required: tuple[str, ...] | None = None, /, **props: Any) -> dict[str, Any]:
+    names = list(props) if required is None else list(required)
+    return {"type": "object", "properties": props, "required": names, "additionalProperties": False}
+
+
+SCHEMAS = [
+    obj(name={"type": "string"}, age={"type": "integer"}, ok={"type": "boolean"}, ratio={"type": "number"}),
+    obj(kind={"enum": ["b", "a"]}, fixed={"const": "x"}, nothing={"type": "null"}),
+    obj(
+        at={"type": "string", "format": "date-time"},
+        day={"type": "string", "format": "date"},
+        clock={"type": "string", "format": "time"},
+        mail={"type": "string", "format": "email"},
+        host={"type": "string", "format": "hostname"},
+        link={"type": "string", "format": "uri"},
+        v4={"type": "string", "format": "ipv4"},
+        v6={"type": "string", "format": "ipv6"},
+        id={"type": "string", "format": "uuid"},
+    ),
+    obj(rows={"type": "array", "items": obj(x={"type": "integer"}), "minItems": 1}, empty={"type": "array"}),
+    obj(either={"anyOf": [{"type": "integer"}, {"type": "string"}]}, maybe={"type": ["string", "null"]}),
+    obj(both={"allOf": [obj(a={"type": "string"}), {"description": "a note on it"}]}),
+    {
+        **obj(p={"$ref": "#/$defs/P"}, q={"$ref": "#/definitions/Q"}),
+        "$defs": {"P": obj(z={"type": "string"})},
+        "definitions": {"Q": {"type": "integer"}},
+    },
+    obj(("name",), name={"type": "string"}, note={"type": "string", "default": "none"}),
+]
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_the_instance_is_valid_and_deterministic(schema: dict[str, Any]) -> None:
+    value = instance(schema)
+    jsonschema.validate(value, schema, format_checker=jsonschema.FormatChecker())
+    assert instance(schema) == value
+
+
+def test_values_follow_the_schema() -> None:
+    assert instance(SCHEMAS[1]) == {"kind": "b", "fixed": "x", "nothing": None}  # the first enum value
+    assert instance(SCHEMAS[4]) == {
+        "either": 1,
+        "maybe": "example",
+    }  # the first branch, the first non-null type
+    assert instance(SCHEMAS[5]) == {"both": {"a": "example"}}  # what every allOf branch takes
+    assert instance(SCHEMAS[7]) == {"name": "example", "note": "none"}  # default wins
+
+
+def test_required_properties_come_first() -> None:
+    schema = obj(
+        ("name", "email"), notes={"type": "string"}, name={"type": "string"}, email={"type": "string"}
+    )
+    assert list(instance(schema)) == ["name", "email", "notes"]  # as the docs say the API orders them
+
+
+def test_structured_content_keeps_thinking_and_lets_a_tool_call_stand_alone() -> None:
+    params = {"output_config": {"format": {"type": "json_schema", "schema": SCHEMAS[0]}}}
+    thought = {"type": "thinking", "thinking": "t", "signature": "s"}
+    text = {"type": "text", "text": "a report"}
+    call = {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}
+    out = structured_content([thought, text], params)
+    assert out[0] == thought and json.loads(out[1]["text"]) == instance(SCHEMAS[0])
+    assert structured_content([text, call], params) == [call]
+    assert structured_content([text], {}) == [text]
+
+
+def _body(**extra: Any) -> dict[str, Any]:
+    return {
+        "model": MODEL,
+        "max_tokens": 300,
+        "messages": [{"role": "user", "content": "Extract the contact."}],
+        "output_config": {"format": {"type": "json_schema", "schema": SCHEMAS[2]}},
+        **extra,
+    }
+
+
+def test_the_engine_answers_with_the_json() -> None:
+    message = Engine().create_message("k", _body())
+    (block,) = message["content"]
+    jsonschema.validate(json.loads(block["text"]), SCHEMAS[2])
+    assert message["stop_reason"] == "end_turn"
+
+
+def test_streaming_delivers_the_same_json_through_text_deltas() -> None:
+    whole = Engine().create_message("k", _body())["content"][0]["text"]
+    events = Engine().stream_message("k", {**_body(), "stream": True})
+    deltas = [d["delta"]["text"] for name, d in events if name == "content_block_delta"]
+    assert len(deltas) > 1 and "".join(deltas) == whole
+    assert all(d["delta"]["type"] == "text_delta" for name, d in events if name == "content_block_delta")
+
+
+def test_max_tokens_cuts_the_json_as_the_api_does() -> None:
+    message = Engine().create_message("k", _body(max_tokens=5))
+    assert message["stop_reason"] == "max_tokens"
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(message["content"][0]["text"])
+
+
+def test_a_forced_tool_call_is_the_call_alone() -> None:
+    tool = {"name": "save", "input_schema": {"type": "object", "properties": {}}}
+    message = Engine().create_message("k", _body(tools=[tool], tool_choice={"type": "tool", "name": "save"}))
+    assert [b["type"] for b in message["content"]] == ["tool_use"]
+
+
+def test_thinking_comes_before_the_json() -> None:
+    body = _body(max_tokens=4000, thinking={"type": "enabled", "budget_tokens": 1024})
+    content = Engine().create_message("k", body)["content"]
+    assert [b["type"] for b in content] == ["thinking", "text"]
+    jsonschema.validate(json.loads(content[1]["text"]), SCHEMAS[2])
+
+
+def test_session_ask_passes_output_config_through(session: Session, emu: Emulator) -> None:
+    config = {"format": {"type": "json_schema", "schema": SCHEMAS[0]}}
+    reply = session.ask("Who?", output_config=config, stream=False)
+    assert reply.content[0].type == "text" and json.loads(reply.content[0].text) == instance(SCHEMAS[0])
+    assert session.calls[-1].request["output_config"] == config
+    streamed = session.ask("Again?", output_config=config)
+    assert streamed.content[0].type == "text" and json.loads(streamed.content[0].text) == instance(SCHEMAS[0])
+
+
+def _format(*names: str) -> dict[str, Any]:
+    schema = obj(**{n: {"type": "string"} for n in names})
+    return {"format": {"type": "json_schema", "schema": schema}}
+
+
+def test_the_session_predicts_the_formats_tokens_and_explains_a_changed_format(session: Session) -> None:
+    from pcache_magic.analysis.diagnose import explain
+
+    session.system(" ".join(f"rule{i} applies." for i in range(1500)), cache=True)
+    session.ask("One?", output_config=_format("a"), stream=False)
+    request = session.calls[-1].request
+    usage = session.calls[-1].usage
+    assert usage is not None
+    prompt = (
+        usage.input_tokens + (usage.cache_creation_input_tokens or 0) + (usage.cache_read_input_tokens or 0)
+    )
+    assert session.layout(request).total_tokens == prompt  # the pre-flight counts the format too
+    without = {k: v for k, v in request.items() if k != "output_config"}
+    assert session.layout(without).total_tokens < prompt
+    session.ask("Two?", output_config=_format("a"), stream=False)
+    assert session.calls[-1].usage is not None and (session.calls[-1].usage.cache_read_input_tokens or 0) > 0
+    session.ask("Three?", output_config=_format("a", "b"), stream=False)
+    assert session.calls[-1].usage is not None and session.calls[-1].usage.cache_read_input_tokens == 0
+    why = str(explain(session))
+    assert "output_format changed: that invalidates the system and messages caches" in why
