@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]  # nbformat's dependency, with the test extra
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from pcache_magic.emulator import Emulator
