@@ -18,7 +18,7 @@ from pcache_magic.core.cache_settings import default_settings
 from pcache_magic.emulator import BASE_URL, Emulator
 from pcache_magic.session.budget import BudgetError
 from pcache_magic.session.counts import Counted, TokenCounter, wants_counts
-from pcache_magic.session.session import Session
+from pcache_magic.session.session import PreflightError, Session
 from pcache_magic.session.transport import connect
 
 from _helpers import MODEL
@@ -213,3 +213,13 @@ def test_the_cost_limit_is_checked_on_counted_figures(emu: Emulator) -> None:
         session.ask("second", stream=False)
     assert counting.paths.count("/v1/messages") == 1  # refused before sending; counting is free
     assert len(session.calls) == 1
+
+
+def test_a_prefix_holding_the_key_is_never_sent_to_be_counted(emu: Emulator) -> None:
+    session, counting = counting_session(emu)
+    session.system(LONG + " sk-ant-emulator", cache=True, name="guide")  # the client's own key
+    session.check()
+    assert counting.paths == []
+    with pytest.raises(PreflightError, match="API key"):
+        session.ask("first", stream=False)
+    assert counting.paths == []

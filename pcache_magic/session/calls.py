@@ -117,7 +117,7 @@ class CallPipeline:
         """`check`, with the API's counts of the breakpoints' prefixes when the settings ask for them
         (a failed count is one warning, and the estimate stands)."""
         with self.lock:
-            counted = self._count(params)
+            counted = self._count(params, names)
             info = self._models.get(str(params["model"]))
             findings, predictions = self._book.check(params, names, info, self._clock(), counted.tokens)
             if counted.note is not None:
@@ -128,10 +128,12 @@ class CallPipeline:
                 findings.append(note)
             return findings, predictions, counted
 
-    def _count(self, params: Mapping[str, Any]) -> Counted:
+    def _count(self, params: Mapping[str, Any], names: Mapping[str, str] | None) -> Counted:
         client = self.client
         if client is None or not wants_counts(self._settings.token_counts, client, self._estimated):
             return Counted()
+        if self._keys.check(params, secrets(client), names) is not None:
+            return Counted()  # a body holding the key is not sent, not even to be counted
         lay = self._book.layout(params)
         points = self._book.breakpoints(params, lay)
         return self.counter.count(client, params, lay, points) if points else Counted()
