@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 W, H, PAD_L, PAD_R, PAD_T, PAD_B = 300, 220, 52, 14, 34, 40
 _CHARTS = (  # figure, details key, title, unit, goal as a ratio of the first point (else absolute)
     ("growth.panel_open_1000_vs_10_calls", "median_ms_by_calls", "Panel open", "ms", "ratio"),
+    ("growth.panel_first_open_1000_vs_10_calls", "median_ms_by_calls", "Panel, first open", "ms", "ratio"),
     (
         "growth.session_work_1000_vs_10_messages",
         "own_ms_by_messages",
