@@ -263,3 +263,21 @@ def test_rendering_and_errors(session: Session) -> None:
     assert 'data-call="1"' in html and "<b>rules</b>" not in html
     with pytest.raises(ValueError, match="No call 5"):
         explain(session, 5)
+
+
+@pytest.mark.parametrize(
+    ("second", "says"),
+    [
+        (" More rules follow.", "@{n}: added ' More rules follow.'"),
+        ("", "@{m}: removed 'service.'"),
+    ],
+)
+def test_text_added_or_cut_at_the_end_of_a_block_is_named(session: Session, second: str, says: str) -> None:
+    body = words(1_500) + " at your service."
+    session.system(body, cache="5m", name="rules")
+    session.ask("First question", stream=False)
+    changed = body + second if second else body.removesuffix("service.")
+    session.system(changed, cache="5m", name="rules")
+    session.ask("Second question", stream=False)
+    why = explain(session)
+    assert says.format(n=len(body), m=len(changed)) in why.summary

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from anthropic.types import Message
 
+from pcache_magic.core.conversation import Block
 from pcache_magic.core.fmt import DOLLAR_HTML, entry_names
 from pcache_magic.core.models import Prices
 from pcache_magic.core.record import CallRecord
@@ -408,3 +409,22 @@ def test_a_calls_row_says_how_much_output_was_thinking() -> None:
     assert n > 0
     assert f"output of which ~{n:,} thinking (estimate)" in render_call_row(rec)
     assert thinking_tokens(record(HIT)) == 0 and "thinking" not in render_call_row(record(HIT))
+
+
+def test_a_long_chat_folds_its_earlier_unmarked_turn_blocks_into_one_row() -> None:
+    s = new_session()
+    s.system(LONG, cache="5m", name="intro")
+    for i in range(40):
+        s.conversation.add(
+            Block(name=f"q{i}", role="user", kind="prompt", content=[{"type": "text", "text": f"q {i}"}])
+        )
+        s.conversation.add(
+            Block(name=f"a{i}", role="assistant", kind="reply", content=[{"type": "text", "text": f"a {i}"}])
+        )
+    root = parse(render_blocks(s))
+    shown = [r.get("data-block") for r in select(root, "tr", "pcache-block") if r.get("data-block")]
+    assert shown[0] == "intro" and shown[1:] == [f"{k}{i}" for i in range(30, 40) for k in "qa"]
+    (folded,) = select(root, "tr", "pcache-folded")
+    assert text(folded).startswith("60 earlier turn blocks without a marker or a note (~")
+    s.conversation.blocks[:] = s.conversation.blocks[:12]  # a short chat shows every block
+    assert not select(parse(render_blocks(s)), "tr", "pcache-folded")

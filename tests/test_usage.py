@@ -195,6 +195,7 @@ def test_reprs_read_as_the_views_do() -> None:
     )
     assert str(c) == "$0.0067 (saved $0.0022)"
     assert str(Cost(write_5m=0.0052, no_cache=0.0044)) == "$0.0052 ($0.0008 more than uncached)"
+    assert str(Cost(uncached=0.1 + 0.2, no_cache=0.3)) == "$0.3000 (saved $0.0000)"  # float dust
     r = record(usage(uncached=5, read=2_000, output=7), index=4)
     assert repr(r) == (
         "CallRecord(index=4, kind='ask', model='claude-sonnet-4-5', started_at=00:00:00 UTC, "

@@ -287,6 +287,8 @@ def test_a_panel_opened_again_reuses_the_sessions_explanations_and_rows(session:
         expected = [e.summary for e in explain_all(session)]
         second.show_all()
         assert [why(tr) for tr in select(calls_html(second), "tr", "pcache-call")] == expected
+        second.refresh()  # a refresh after "Show all" keeps every call shown
+        assert [why(tr) for tr in select(calls_html(second), "tr", "pcache-call")] == expected
     finally:
         first.close()
         second.close()

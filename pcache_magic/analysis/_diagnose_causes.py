@@ -57,6 +57,19 @@ def _word(text: str, offset: int, limit: int = 32) -> str:
     return text[start:end][:limit] if end > start else text[offset : offset + limit]
 
 
+def _change(before: str, after: str, offset: int, limit: int = 32) -> str:
+    """The change at `offset` in a few words: the word replaced, or the text added or removed at
+    the end (where the words around `offset` would read the same on both sides)."""
+    if offset >= len(before):
+        return f"added {after[offset : offset + limit]!r}"
+    if offset >= len(after):
+        return f"removed {before[offset : offset + limit]!r}"
+    old, new = _word(before, offset, limit), _word(after, offset, limit)
+    if old == new:  # a change of blanks or punctuation at a word's edge: the characters themselves
+        old, new = before[offset : offset + limit], after[offset : offset + limit]
+    return f"{old!r} → {new!r}"
+
+
 def _tools(params: Mapping[str, Any]) -> list[str]:
     return [str(t.get("name")) for t in params.get("tools") or ()]
 
@@ -129,7 +142,7 @@ def changed_cause(
         f"{level} changed at {cur.name(new.path)}, character {offset}: {before!r} → {after!r}.{looks} "
         "Everything from there on is written again; keep changing content after the last marker."
     )
-    short = f"{level} changed at {new.path} @{offset}: {word!r} → {_word(after_text, offset)!r}"
+    short = f"{level} changed at {new.path} @{offset}: " + _change(before_text, after_text, offset)
     return replace(at, code=code, short=short, message=message, offset=offset, before=before, after=after), {
         code
     }

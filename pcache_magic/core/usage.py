@@ -110,8 +110,8 @@ class Cost(BaseModel):
 
     def __str__(self) -> str:
         saving = self.saving
-        if saving >= 0:
-            return f"{money(self.total)} (saved {money(saving)})"
+        if saving >= 0 or money(-saving) == money(0.0):  # float dust is no extra cost: "saved $0.0000"
+            return f"{money(self.total)} (saved {money(max(saving, 0.0))})"
         return f"{money(self.total)} ({money(-saving)} more than uncached)"
 
     def __add__(self, other: Cost) -> Cost:

@@ -168,7 +168,9 @@ class CachePanel(widgets.VBox):
         self.status.value = ""
 
     def show_all(self) -> None:
-        """Render the earlier calls' rows too (their "why"s are kept in the session's `CallLog`)."""
+        """Render the earlier calls' rows too (their "why"s are kept in the session's `CallLog`);
+        later refreshes keep showing them all."""
+        self._page = None
         if self._hidden and self._view is not None:
             hidden, view = self._hidden, self._view
             earlier = self._rendered(view, 0, hidden)

@@ -101,6 +101,10 @@ def _finding(f: Finding) -> str:
 
 
 # (header, width px): the block's name and its content get what the others leave.
+_API_FIGURES = {False: ": the calls table has the API's figures", True: ""}  # offline, all are estimates
+#: Turn blocks shown after a folded run of earlier ones (see `_folded`).
+BLOCKS_SHOWN = 20
+_TURN_KINDS = frozenset({"prompt", "reply", "tool_result", "message"})
 _BLOCK_COLUMNS = (
     ("block", 0),
     ("kind", 62),
@@ -145,14 +149,24 @@ def render_blocks(session: Session) -> str:
         f'<div class="pcache-caption">Blocks in request order · breakpoints '
         f'<b class="pcache-breakpoints{" pcache-error" if over else ""}">{count}/{MAX_BREAKPOINTS}</b>'
         f" · {text(info.id)} caches prefixes from {info.min_cache_tokens:,} tokens"
-        f" · next prompt {tokens(lay.total_tokens, True)} tokens (estimated: the calls table has"
-        f" the API's figures)</div>" + "".join(notes.get(None, []))
+        f" · next prompt {tokens(lay.total_tokens, True)} tokens (estimated{_API_FIGURES[session.offline]})"
+        "</div>" + "".join(notes.get(None, []))
     )
     blocks = list(session.conversation.in_request_order())
     if not blocks:
         return caption + '<p class="pcache-empty">No blocks yet: add a system prompt or context.</p>'
     rows = []
-    for b in blocks:
+    folded = _folded(blocks, set(marker) | set(notes))
+    for n, b in enumerate(blocks):
+        if n in folded:
+            if n == min(folded):
+                total = sum(stats.get(blocks[i].name, (0, 0))[0] for i in folded)
+                rows.append(
+                    f'<tr class="pcache-block pcache-folded"><td colspan="{len(_BLOCK_COLUMNS)}">'
+                    f"{plural(len(folded), 'earlier turn block')} without a marker or a note "
+                    f"({tokens(total, True)} tokens)</td></tr>"
+                )
+            continue
         tok, cum = stats.get(b.name, (0, 0))
         ttl, auto = marker.get(b.name, ("", False))
         # a marker the block does not carry itself: the cache mode's (last, automatic, planner)
@@ -181,6 +195,19 @@ def render_blocks(session: Session) -> str:
         f'{caption}<table class="pcache-table pcache-blocks"><colgroup>{cols}</colgroup>'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+def _folded(blocks: Sequence[Block], shown: set[str]) -> range:
+    """The turn blocks folded into one row: the unmarked, unremarked run of prompts and replies
+    before the latest `BLOCKS_SHOWN`, so a long chat does not push the calls table off screen."""
+    if len(blocks) <= BLOCKS_SHOWN * 2:
+        return range(0)
+    last = len(blocks) - BLOCKS_SHOWN
+    start = next((i for i, b in enumerate(blocks) if b.kind in _TURN_KINDS), last)
+    stop = start
+    while stop < last and blocks[stop].kind in _TURN_KINDS and blocks[stop].name not in shown:
+        stop += 1
+    return range(start, stop) if stop - start > 1 else range(0)
 
 
 def render_header(session: Session, totals: Totals | None = None) -> str:
