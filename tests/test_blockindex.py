@@ -58,3 +58,65 @@ def test_changed_keeps_the_index_without_a_walk_and_counts_tool_calls() -> None:
     assert index.calls_tools(blocks)
     blocks.pop()
     assert not index.calls_tools(blocks)
+
+
+def tool_use(name: str) -> dict[str, object]:
+    return {"type": "tool_use", "id": f"t-{name}", "name": "f", "input": {}}
+
+
+def test_a_content_list_edited_in_place_never_drives_the_count_negative() -> None:
+    """Blocks are frozen, their content lists are not: the reviewer's repro (s5_callers_negative)."""
+    index = BlockIndex()
+    edited = block("r1", "assistant")
+    blocks = [edited]
+    assert not index.calls_tools(blocks)
+    edited.content.append(tool_use("x"))  # in place: the index read r1 as no caller
+    assert index.calls_tools(blocks)  # the last reply is read again
+    del blocks[0]
+    assert not index.calls_tools(blocks) and index._callers == 0  # never -1
+    caller = block("r2", "assistant", tool=True)
+    blocks.append(caller)
+    index.changed(blocks, caller, None)
+    assert index.calls_tools(blocks)
+
+
+def test_a_tool_call_put_into_an_older_reply_in_place_is_found() -> None:
+    index = BlockIndex()
+    older, last = block("a1", "assistant"), block("a2", "assistant")
+    blocks = [block("q1"), older, block("q2"), last]
+    assert not index.calls_tools(blocks)
+    older.content.append(tool_use("old"))  # grown in place, not the last reply
+    assert index.calls_tools(blocks)
+    older.content.pop()  # and taken out again: a stale True at worst, then right
+    assert not index.calls_tools(blocks)
+    assert index._callers == 0
+
+
+def test_the_count_matches_a_full_scan_under_random_edits() -> None:
+    import random
+
+    rng = random.Random(7)
+    for _ in range(300):
+        index, blocks = BlockIndex(), [block(f"b{i}", rng.choice(["user", "assistant"])) for i in range(4)]
+        for _ in range(12):
+            op = rng.randrange(5)
+            if op == 0 and blocks:
+                del blocks[rng.randrange(len(blocks))]
+            elif op == 1:
+                blocks.insert(
+                    rng.randrange(len(blocks) + 1),
+                    block(f"n{rng.randrange(9)}", "assistant", rng.random() < 0.3),
+                )
+            elif op == 2 and blocks:
+                target = rng.choice(blocks)
+                if rng.random() < 0.5:
+                    target.content.append(tool_use("in-place"))
+                else:
+                    target.content.clear()
+            elif op == 3:
+                blocks.reverse()
+            truth = any(
+                b.role == "assistant" and any(i.get("type") == "tool_use" for i in b.content) for b in blocks
+            )
+            said = index.calls_tools(blocks)
+            assert index._callers >= 0 and (said or not truth)  # a real tool call is never missed

@@ -223,3 +223,41 @@ def test_a_prefix_holding_the_key_is_never_sent_to_be_counted(emu: Emulator) -> 
     with pytest.raises(PreflightError, match="API key"):
         session.ask("first", stream=False)
     assert counting.paths == []
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (b'{"input_tokens":"abc"}', "no whole-number count, a str"),
+        (b'{"input_tokens":null}', "no whole-number count, a NoneType"),
+        (b"{}", "no whole-number count"),
+        (b"[]", "no whole-number count"),
+        (b'{"input_tokens":1e400}', "no whole-number count, a float"),
+        (b'{"input_tokens":12.5}', "no whole-number count, a float"),
+        (b'{"input_tokens":true}', "no whole-number count, a bool"),
+        (b'{"input_tokens":-5000000}', "a count out of range"),
+        (b'{"input_tokens":99999999999999999999999}', "a count out of range"),
+        (b"not json", "JSONDecodeError"),
+    ],
+)
+def test_an_odd_count_reply_falls_back_with_one_note(emu: Emulator, body: bytes, why: str) -> None:
+    """A 200 whose count is not a count (from a proxy or gateway): the estimate, a note, the call goes."""
+    counting = Counting(emu)
+
+    def odd(request: httpx2.Request) -> httpx2.Response:
+        counting.paths.append(request.url.path)
+        if request.url.path == COUNT_PATH:
+            return httpx2.Response(200, headers={"content-type": "application/json"}, content=body)
+        return emu.handle(request)
+
+    client = counting.client.with_options(http_client=httpx2.Client(transport=httpx2.MockTransport(odd)))
+    session = Session(model=MODEL, client=client, clock=emu.now, diagnostics=False)
+    session.token_counts = "api"
+    session.system(LONG, cache=True, name="long")
+    findings, _ = session.check()
+    (note,) = [f for f in findings if f.code == "count-failed"]
+    assert note.level == "warning" and note.message.startswith(f"count_tokens failed ({why}")
+    assert all("counted" not in f.message for f in findings if f.code != "count-failed")
+    reply = session.ask("go", stream=False)
+    assert reply.content and len(session.calls) == 1 and session.calls[0].ok
+    assert counting.counts >= 2 and session.conversation.blocks[0].name == "long"

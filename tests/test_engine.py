@@ -540,3 +540,26 @@ def test_a_structured_reply_is_json_and_billed_as_output(engine: Engine) -> None
     text = message["content"][0]["text"]
     assert json.loads(text) == {"a": "example"}
     assert message["usage"]["output_tokens"] == engine.estimator.text(text)
+
+
+def test_the_engines_own_thinking_goes_back_and_a_forged_one_is_a_400(engine: Engine) -> None:
+    first = body(max_tokens=2_000, thinking={"type": "enabled", "budget_tokens": 1_024})
+    reply = engine.create_message(KEY, copy.deepcopy(first))["content"]
+    assert reply[0]["type"] == "thinking" and reply[0]["signature"]
+    again = {**first, "messages": [*first["messages"], {"role": "assistant", "content": reply}]}
+    again["messages"].append({"role": "user", "content": "And then?"})
+    engine.create_message(KEY, copy.deepcopy(again))  # its own signature: accepted
+    engine.count_tokens(KEY, {k: v for k, v in again.items() if k != "max_tokens"})
+    Engine(ManualClock()).create_message("another key", copy.deepcopy(again))  # a fresh engine too (loads)
+    forged = copy.deepcopy(again)
+    forged["messages"][1]["content"][0]["thinking"] += " Edited."
+    wrong = "messages.1.content.0: Invalid `signature` in `thinking` block"
+    for call in (
+        lambda: engine.create_message(KEY, copy.deepcopy(forged)),
+        lambda: engine.count_tokens(KEY, {k: v for k, v in forged.items() if k != "max_tokens"}),
+    ):
+        with pytest.raises(ApiError) as refused:
+            call()
+        assert (refused.value.status, refused.value.message) == (400, wrong)
+    with pytest.raises(ApiError, match="Invalid `signature`"):  # another product's key
+        Engine(ManualClock(), thinking_seed=b"another product").create_message(KEY, copy.deepcopy(again))

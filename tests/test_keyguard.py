@@ -111,3 +111,52 @@ def test_the_key_is_found_in_any_string_of_a_block() -> None:
     params = request("hello")
     params["metadata"] = {"user_id": 12, "flag": None}
     assert KeyGuard().check(params, [KEY], {}) is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "path"),
+    [
+        ("thinking", {"type": "enabled", "budget_tokens": 1024, "note": KEY}, "thinking"),
+        ("service_tier", KEY, "service_tier"),
+        ("container", KEY, "container"),
+        ("betas", ["a", {"deep": [[{"deeper": f"x{KEY}y"}]]}], "betas"),
+        ("anything_else", {"k": (1, 2.5, None, {KEY: True})}, "anything_else"),  # in a nested key
+        (KEY, 1, "<key>"),  # the field's own name: the path shows it as <key>
+        ("system", {"odd": KEY}, "system"),  # not a str or list: scanned whole
+        ("tools", {"name": KEY}, "tools"),
+        ("messages", {"role": "user", "content": KEY}, "messages"),
+    ],
+)
+def test_the_key_is_found_in_every_field_of_the_body(field: str, value: Any, path: str) -> None:
+    guard, params = KeyGuard(), request("hello")
+    assert guard.check(params, [KEY], {}) is None  # the blocks are now remembered clean
+    params[field] = value
+    found = guard.check(params, [KEY], {})
+    assert found is not None and f"(at {path})" in found.message
+    assert KEY not in found.message + found.fix + found.block
+    del params[field]
+    if field not in ("system", "tools", "messages"):
+        assert guard.check(params, [KEY], {}) is None
+
+
+def test_a_small_field_changed_in_place_is_scanned_again() -> None:
+    guard, params = KeyGuard(), request("hello")
+    params["thinking"] = thinking = {"type": "enabled", "budget_tokens": 1024}
+    params["messages"][0]["cache_hint"] = "x"
+    assert guard.check(params, [KEY], {}) is None
+    thinking["note"] = KEY  # the same dict: not remembered, so found
+    assert guard.check(params, [KEY], {}) is not None
+    del thinking["note"]
+    params["messages"][0]["cache_hint"] = KEY  # a message's own field, beside its content
+    found = guard.check(params, [KEY], {})
+    assert found is not None and "messages.0.cache_hint" in found.message
+
+
+def test_an_extra_keyword_holding_the_key_is_never_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    emu = Emulator()
+    session = Session(model=MODEL, connection=connect(emulator=emu))
+    for extra in ({"container": KEY}, {"service_tier": KEY}, {"thinking": {"type": "disabled", "n": KEY}}):
+        with pytest.raises(PreflightError, match="holds the API key"):
+            session.ask("Hello", stream=False, **extra)
+    assert session.calls == [] and emu.state()["entries"] == []

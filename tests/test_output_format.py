@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -10,6 +11,8 @@ from anthropic.lib._parse._transform import SupportedStringFormats
 
 from pcache_magic.core.output_format import (
     FORMAT_OVERHEAD,
+    MAX_DEPTH,
+    MAX_NODES,
     MAX_OPTIONAL,
     STRING_FORMATS,
     FormatError,
@@ -176,3 +179,79 @@ def test_format_tokens_are_the_schema_plus_the_overhead() -> None:
     large = format_tokens({"output_config": {"format": fmt(GOOD)}}, estimator)
     assert FORMAT_OVERHEAD < small < large
     assert large == format_tokens({"output_config": {"format": fmt(GOOD)}}, estimator)  # deterministic
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        ({**obj(), "properties": ["a"]}, "'properties' must be an object mapping names to schemas (at #)"),
+        (
+            {**obj(), "properties": {"a": 5}, "required": ["a"]},
+            "property 'a' must be a schema object, not int",
+        ),
+        (obj(a={"anyOf": [5]}), "'anyOf' must be a non-empty array of schema objects (at #/properties/a)"),
+        (obj(a={"allOf": []}), "'allOf' must be a non-empty array"),
+        ({**obj(a={"type": "string"}), "required": 5}, "'required' must be an array of property names"),
+        ({**obj(), "required": ["zz"]}, "required property 'zz' is not defined in 'properties'"),
+        (obj(a={"type": "strnig"}), "'type' must be one of"),
+        (obj(a={"type": "string", "enum": []}), "'enum' must be a non-empty array"),
+        (obj(a={"type": "integer", "const": "x"}), "'const' value x does not match the declared type"),
+        (obj(a={"type": "array", "items": True}), "'items' must be a schema object"),
+        (obj(a={"type": "string", "pattern": "(["}), "Pattern '([' is not a valid regular expression"),
+        (
+            obj(a={"allOf": [obj(x={"type": "string"}), obj(y={"type": "string"})]}),
+            "allOf[1] gives 'properties' a value that conflicts",
+        ),
+        (obj(a={"type": "integer", "allOf": [{"enum": ["s"]}]}), "does not match declared type 'integer'"),
+    ],
+)
+def test_malformed_schemas_are_one_line_naming_the_path(schema: dict[str, Any], message: str) -> None:
+    problem = format_problem(fmt(schema)) or ""
+    assert message in problem and "\n" not in problem
+    assert problem.startswith("output_config.format.schema: ")
+
+
+def chain(n: int) -> dict[str, Any]:
+    defs: dict[str, Any] = {f"d{i}": {"$ref": f"#/$defs/d{i + 1}"} for i in range(n)}
+    defs[f"d{n}"] = {"type": "string"}
+    return {**obj(a={"$ref": "#/$defs/d0"}), "$defs": defs}
+
+
+def test_ref_chains_are_bounded_and_checked_in_linear_time() -> None:
+    assert format_problem(fmt(chain(MAX_DEPTH - 2))) is None
+    started = time.perf_counter()
+    problem = format_problem(fmt(chain(100_000))) or ""  # the most a 32 MB body can hold
+    assert time.perf_counter() - started < 1.0  # was minutes: the chain is refused at its limit
+    assert f"Schema nests too deeply (over {MAX_DEPTH} levels" in problem and "#/$defs/d" in problem
+    # many distinct definitions, each checked once: linear, not one walk per use
+    wide = {**obj(**{f"p{i}": {"$ref": f"#/$defs/D{i}"} for i in range(20_000)}), "$defs": {}}
+    wide["$defs"] = {f"D{i}": {"$ref": "#/$defs/S"} for i in range(20_000)} | {"S": {"type": "string"}}
+    started = time.perf_counter()
+    assert format_problem(fmt(wide)) is None
+    assert time.perf_counter() - started < 2.0
+
+
+def test_a_shared_definition_counts_every_use_and_a_dag_is_capped() -> None:
+    defs: dict[str, Any] = {
+        f"L{i}": obj(**{f"p{j}": {"$ref": f"#/$defs/L{i + 1}"} for j in range(4)}) for i in range(9)
+    }
+    defs["L9"] = {"type": "string"}
+    problem = format_problem(fmt({"$ref": "#/$defs/L0", "$defs": defs})) or ""
+    assert f"too complex for compilation (over {MAX_NODES:,} nodes once $refs are expanded)" in problem
+    optional = {**obj(), "properties": {f"p{i}": {"type": "string"} for i in range(5)}, "required": []}
+    twice = {
+        **obj(a={"$ref": "#/$defs/O"}, b={"$ref": "#/$defs/O"}, c={"$ref": "#/$defs/O"}),
+        "$defs": {"O": optional},
+    }
+    assert "too many optional parameters (15)" not in (format_problem(fmt(twice)) or "")
+    five = {**twice, "properties": {k: {"$ref": "#/$defs/O"} for k in "abcde"}, "required": list("abcde")}
+    assert "too many optional parameters (25)" in (format_problem(fmt(five)) or "")
+
+
+def test_huge_values_are_echoed_short() -> None:
+    for schema in (
+        obj(s={"type": "string", "pattern": "(?=" + "x" * 200_000}),
+        obj(s={"type": "string", "format": "y" * 10**6}),
+    ):
+        problem = format_problem(fmt(schema)) or ""
+        assert problem and len(problem) < 300

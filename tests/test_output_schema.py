@@ -188,3 +188,56 @@ class Tree(pydantic.BaseModel):
 def test_a_recursive_model_is_refused_with_the_apis_reason() -> None:
     with pytest.raises(UsageError, match=r"Not sent: --schema Tree: .*Recursive schemas are not supported"):
         resolve_schema("Tree", {"Tree": Tree})
+
+
+class _KeysRaise(dict[str, Any]):
+    def __iter__(self) -> Any:
+        raise RuntimeError("iter boom")
+
+    def keys(self) -> Any:
+        raise RuntimeError("keys boom")
+
+
+class _LoudModel(pydantic.BaseModel):
+    x: int
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise RuntimeError("boom\nsecond line\n" + "z" * 5000)
+
+
+def test_odd_values_are_one_short_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deep: dict[str, Any] = {"type": "string"}
+    for _ in range(3000):
+        deep = {"type": "object", "properties": {"a": deep}, "required": ["a"], "additionalProperties": False}
+    pattern = {"type": "string", "pattern": "(?=" + "x" * 200_000}
+    malformed = {"type": "object", "properties": {"a": 5}, "required": ["a"], "additionalProperties": False}
+    cases = {
+        "deep": "nests too deeply to be JSON",
+        "keys": "the mapping cannot be read (RuntimeError: keys boom)",
+        "Loud": "no JSON schema for this model (RuntimeError: boom)",
+        "pat": "Pattern '(?=xxx",
+        "bad": "property 'a' must be a schema object, not int (at #)",
+    }
+    namespace = {
+        "deep": deep,
+        "keys": _KeysRaise(type="string"),
+        "Loud": _LoudModel,
+        "pat": pattern,
+        "bad": malformed,
+    }
+    for name, says in cases.items():
+        with pytest.raises(UsageError) as caught:
+            resolve_schema(name, namespace)
+        message = str(caught.value)
+        assert says in message and "\n" not in message and len(message) < 300, message
+    monkeypatch.chdir(tmp_path)
+    for stem in ("a1", "a2"):
+        (tmp_path / f"{stem}.json").write_text('{"type": "string"}')
+    with pytest.raises(UsageError, match=r"a\*\.json: matches 2 files; give one"):
+        resolve_schema("a*.json", {})
+    (tmp_path / "req.json").write_text(
+        '{"type":"object","properties":{},"required":5,"additionalProperties":false}'
+    )
+    with pytest.raises(UsageError, match="'required' must be an array of property names"):
+        resolve_schema("req.json", {})

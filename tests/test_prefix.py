@@ -10,6 +10,7 @@ import pytest
 from pcache_magic.core.cache_settings import default_settings
 from pcache_magic.core.prefix import count_images, layout
 from pcache_magic.core.tokens import TokenEstimator
+from pcache_magic.emulator.reply import sign_thought, thinking_key
 
 from _helpers import sample_request
 
@@ -222,7 +223,10 @@ def test_reusing_a_layout_agrees_with_a_fresh_one_on_random_edits() -> None:
 
 
 # -- earlier thinking ------------------------------------------------------------------------------
-THOUGHT = {"type": "thinking", "thinking": "Weighing the options at some length. " * 20, "signature": "s"}
+_THOUGHT_TEXT = "Weighing the options at some length. " * 20
+#: Signed as the emulator signs its own thinking (it refuses any other signature).
+_SIGNATURE = sign_thought(thinking_key(), _THOUGHT_TEXT)
+THOUGHT = {"type": "thinking", "thinking": _THOUGHT_TEXT, "signature": _SIGNATURE}
 
 
 def thinking_chat(model: str, last: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 from pcache_magic.core.prefix import layout
 from pcache_magic.core.tokens import TokenEstimator
 from pcache_magic.emulator.engine import Engine
-from pcache_magic.emulator.reply import Outcome, finish, reply_content
+from pcache_magic.emulator.reply import Outcome, finish, reply_content, sign_thought, signed, thinking_key
 
 ESTIMATOR = TokenEstimator()
 MISS = Outcome(read=0, write_5m=0, write_1h=0, uncached=40, hit_path=None)
@@ -240,8 +240,9 @@ def test_thinking_comes_first_signed_and_the_same_each_time(config: dict[str, An
     p = params("Think first.", max_tokens=2_000, thinking=config)
     first, second = reply(p), reply(p)
     assert [b["type"] for b in first] == ["thinking", "text"] and first == second
-    thought = first[0]
-    assert thought["signature"] and "nothing thinks here" in thought["thinking"]
+    thought = signed(first, thinking_key())[0]  # signed by the engine once cut
+    assert thought["signature"] == sign_thought(thinking_key(), thought["thinking"])
+    assert "nothing thinks here" in thought["thinking"]
     assert ESTIMATOR.text(thought["thinking"]) < 1_024  # within any budget
     assert [b["type"] for b in reply(params("No thinking.", thinking={"type": "disabled"}))] == ["text"]
 
@@ -264,3 +265,16 @@ def test_thinking_in_a_response_from_the_engine() -> None:
     (thought, text) = message["content"]
     output = ESTIMATOR.text(thought["thinking"]) + ESTIMATOR.text(text["text"])
     assert (thought["type"], message["usage"]["output_tokens"]) == ("thinking", output)
+
+
+def test_a_signature_is_an_hmac_of_the_final_text_under_the_engines_key() -> None:
+    key = thinking_key()
+    assert key == thinking_key() and key != thinking_key(b"another product")  # made, not random
+    content = reply(params("Think first.", max_tokens=2_000, thinking=ENABLED))
+    short, _, _, _ = finish(content, {"max_tokens": 2}, ESTIMATOR)  # cut while thinking
+    (cut,) = signed(short, key)
+    assert cut["signature"] == sign_thought(key, cut["thinking"]) != sign_thought(key, content[0]["thinking"])
+    assert (
+        sign_thought(key, "a") != sign_thought(thinking_key(b"x"), "a") and len(sign_thought(key, "a")) == 44
+    )
+    assert signed([{"type": "text", "text": "t"}], key) == [{"type": "text", "text": "t"}]

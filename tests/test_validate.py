@@ -1188,3 +1188,46 @@ def test_the_modes_come_from_the_table_given() -> None:
         validate_request(
             body(model="claude-sonnet-5", thinking={"type": "adaptive"}), known_model=known, models=table
         )
+
+
+# -- thinking signatures (the emulator's own: an HMAC of the text under the engine's key) ----------
+def signed_turns(thought: dict[str, Any], counting: bool = False) -> dict[str, Any]:
+    return {
+        "model": MODEL,
+        **({} if counting else {"max_tokens": 100}),
+        "messages": [
+            {"role": "user", "content": "Q"},
+            {"role": "assistant", "content": [thought, {"type": "text", "text": "A"}]},
+            {"role": "user", "content": "Q2"},
+        ],
+    }
+
+
+@pytest.mark.parametrize("counting", [False, True])
+def test_a_thinking_block_must_carry_the_engines_signature_of_its_text(counting: bool) -> None:
+    from pcache_magic.emulator.reply import sign_thought, thinking_key
+
+    key = thinking_key()
+    good = {"type": "thinking", "thinking": "Let me see.", "signature": sign_thought(key, "Let me see.")}
+    validate_request(
+        signed_turns(good, counting), known_model=lambda m: True, counting=counting, thinking_key=key
+    )
+    wrong = "messages.1.content.0: Invalid `signature` in `thinking` block"
+    for bad in (
+        {**good, "signature": "sig"},  # forged
+        {**good, "signature": ""},  # empty
+        {**good, "signature": "é" * 50},  # not even base64
+        {**good, "signature": good["signature"] * 100_000},  # huge
+        {**good, "thinking": "Let me see!"},  # the text edited
+        {**good, "signature": sign_thought(thinking_key(b"another"), "Let me see.")},  # another key
+    ):
+        with pytest.raises(ApiError) as refused:
+            validate_request(
+                signed_turns(bad, counting), known_model=lambda m: True, counting=counting, thinking_key=key
+            )
+        assert (refused.value.status, refused.value.message) == (400, wrong)
+    with pytest.raises(
+        ApiError, match=r"messages\.1\.content\.0: Invalid `data` in `redacted_thinking` block"
+    ):
+        validate_request(signed_turns(dict(REDACTED)), known_model=lambda m: True, thinking_key=key)
+    validate_request(signed_turns(dict(THINKING)), known_model=lambda m: True)  # no key: not checked

@@ -21,6 +21,15 @@ other than 0 or 1 are not supported`, `Schema type 'oneOf' is not supported`, `S
 too many optional parameters (28) ...`); where no recording was found (recursion, external refs,
 a pattern) the wording is in the same style.
 
+Bounds and shape (checked first, in one linear walk that checks each node once, so that a hostile
+schema costs little): at most `MAX_DEPTH` (64) levels of properties, items, branches and `$ref`
+hops on any path (a long `$ref` chain is refused at its 65th hop), and at most `MAX_NODES`
+(100,000) nodes once `$ref`s are expanded.  A malformed node (`properties` not an object, a
+subschema that is not one, `required` not a list of defined names, an empty `enum`, a `const`
+of the wrong type, an invalid regex, `allOf` branches that conflict) is one line naming its path
+(`core.schema_shape`).  Where the docs are silent the emulator refuses what it cannot answer
+validly: `pattern` or `format` beside `enum`/`const`, and `pattern` with `format`.
+
 Tokens: the API gives the model an extra system prompt that explains the format ("your input
 token count will be slightly higher").  No figure is published, so `format_tokens` is an
 **estimate**: the schema's JSON as text plus `FORMAT_OVERHEAD`.
@@ -34,10 +43,15 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .cache_settings import count_citations
+from .schema_shape import fits as _fits
+from .schema_shape import merge_keywords, shape_problem, show
+from .schema_shape import types as _types
 from .tokens import TokenEstimator
 
 __all__ = [
     "FORMAT_OVERHEAD",
+    "MAX_DEPTH",
+    "MAX_NODES",
     "MAX_OPTIONAL",
     "MAX_UNIONS",
     "STRING_FORMATS",
@@ -47,6 +61,7 @@ __all__ = [
     "format_problem",
     "format_tokens",
     "local_ref",
+    "merge_keywords",
     "output_format",
 ]
 
@@ -62,6 +77,11 @@ STRING_FORMATS = frozenset(
     {"date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6", "uuid"}
 )
 
+#: Distinct schema nodes, and nodes once every `$ref` is expanded, a schema may have.
+MAX_NODES = 100_000
+#: Levels of properties, items, branches and `$ref` hops on any path from the root.
+MAX_DEPTH = 64
+
 _WHERE = "output_config.format.schema: "
 _UNSUPPORTED = {
     "integer": ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"),
@@ -75,13 +95,6 @@ _UNSUPPORTED = {
 _SCHEMA_KEYWORDS = ("oneOf",)
 _BAD_PATTERN = re.compile(r"\\[1-9]|\\k<|\(\?<?[=!]|\\[bB]")
 _PRIMITIVE = (str, int, float, bool, type(None))
-_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
-    "string": str,
-    "integer": int,
-    "number": (int, float),
-    "boolean": bool,
-    "null": type(None),
-}
 
 
 class FormatError(ValueError):
@@ -95,13 +108,6 @@ def output_format(params: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return fmt if isinstance(fmt, Mapping) else None
 
 
-def _types(node: Mapping[str, Any]) -> list[str]:
-    kind = node.get("type")
-    if isinstance(kind, str):
-        return [kind]
-    return [k for k in kind if isinstance(k, str)] if isinstance(kind, list) else []
-
-
 def local_ref(root: Mapping[str, Any], ref: str) -> Mapping[str, Any] | None:
     """The local definition `ref` names (`#/$defs/X`, `#/definitions/X`, `#`), or None."""
     if ref == "#":
@@ -113,16 +119,36 @@ def local_ref(root: Mapping[str, Any], ref: str) -> Mapping[str, Any] | None:
     return node if parts and isinstance(node, Mapping) else None
 
 
-def _children(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    """The subschemas of `node` that the walk checks (`$defs` are checked where they are used)."""
+def _children(node: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """The subschemas of `node` with where they sit (`$defs` are checked where they are used)."""
     props = node.get("properties")
     if isinstance(props, Mapping):
-        yield from (p for p in props.values() if isinstance(p, Mapping))
+        yield from ((f"properties/{name}", p) for name, p in props.items() if isinstance(p, Mapping))
     if isinstance(node.get("items"), Mapping):
-        yield node["items"]
+        yield "items", node["items"]
     for key in ("anyOf", "allOf"):
         if isinstance(node.get(key), list):
-            yield from (s for s in node[key] if isinstance(s, Mapping))
+            yield from ((f"{key}/{i}", s) for i, s in enumerate(node[key]) if isinstance(s, Mapping))
+
+
+def _branch_problem(node: Mapping[str, Any]) -> str | None:
+    """`anyOf`/`allOf` whose branches cannot hold beside the node's own keywords."""
+    for key in ("allOf", "anyOf"):
+        branches = node.get(key)
+        if not isinstance(branches, list):
+            continue
+        rest: Mapping[str, Any] = {k: v for k, v in node.items() if k != key}
+        for i, branch in enumerate(branches):
+            merged = merge_keywords(rest, branch)
+            if isinstance(merged, str):
+                return f"{key}[{i}] gives '{show(merged)}' a value that conflicts with the schema beside it"
+            if key == "allOf":
+                rest = merged
+            elif (problem := shape_problem(merged) or _node_problem(merged)) is not None:
+                return problem
+        if key == "allOf" and (problem := shape_problem(rest) or _node_problem(rest)) is not None:
+            return problem
+    return None
 
 
 def _node_problem(node: Mapping[str, Any]) -> str | None:
@@ -140,14 +166,17 @@ def _node_problem(node: Mapping[str, Any]) -> str | None:
                 return f"For '{kind}' type, property '{key}' is not supported"
     if "array" in types and node.get("minItems", 0) not in (0, 1):
         got = node["minItems"]
-        return f"For 'array' type, 'minItems' values other than 0 or 1 are not supported (got: {got})"
+        return f"For 'array' type, 'minItems' values other than 0 or 1 are not supported (got: {show(got)})"
     if "object" in types and node.get("additionalProperties") is not False:
         return "For 'object' type, 'additionalProperties' must be explicitly set to false"
     if "string" in types and "format" in node and node["format"] not in STRING_FORMATS:
-        return f"For 'string' type, format '{node['format']}' is not supported"
+        return f"For 'string' type, format '{show(node['format'])}' is not supported"
     pattern = node.get("pattern")
     if isinstance(pattern, str) and _BAD_PATTERN.search(pattern):
-        return f"Pattern '{pattern}' is not supported: backreferences, lookaround and word boundaries are not"
+        return (
+            f"Pattern '{show(pattern)}' is not supported: "
+            "backreferences, lookaround and word boundaries are not"
+        )
     enum = node.get("enum")
     if isinstance(enum, list):
         for value in enum:
@@ -157,60 +186,24 @@ def _node_problem(node: Mapping[str, Any]) -> str | None:
                 )
             if types and not any(_fits(value, kind) for kind in types):
                 shown = types[0] if len(types) == 1 else json.dumps(types, separators=(",", ":"))
-                return f"Invalid schema: Enum value {value!r} does not match declared type '{shown}'"
+                return (
+                    f"Invalid schema: Enum value {show(repr(value))} does not match declared type '{shown}'"
+                )
     return None
 
 
-def _fits(value: Any, kind: str) -> bool:
-    if kind in ("integer", "number") and isinstance(value, bool):
-        return False
-    if kind == "integer" and isinstance(value, float):
-        return value.is_integer()
-    python = _JSON_TYPES.get(kind)
-    return python is not None and isinstance(value, python)
+def _own_counts(node: Mapping[str, Any]) -> tuple[int, int]:
+    """The optional and union-typed properties `node` itself declares."""
+    props = node.get("properties")
+    if not isinstance(props, Mapping):
+        return 0, 0
+    required = set(node.get("required") or ())  # a set: a list makes wide objects quadratic
+    optional = sum(1 for name in props if name not in required)
+    unions = sum(1 for p in props.values() if isinstance(p, Mapping) and ("anyOf" in p or len(_types(p)) > 1))
+    return optional, unions
 
 
-def format_problem(fmt: Mapping[str, Any]) -> str | None:
-    """The API's 400 message for an `output_config.format` it refuses, or None when it takes it.
-
-    The shape (`type: "json_schema"`, `schema` an object) is the SDK's `JSONOutputFormatParam`,
-    checked here too so that the magic can refuse a bad dict before it is sent.
-    """
-    if fmt.get("type") != "json_schema":
-        return f"output_config.format.type: Input should be 'json_schema' (got {fmt.get('type')!r})"
-    schema = fmt.get("schema")
-    if not isinstance(schema, Mapping):
-        return "output_config.format.schema: Input should be a valid dictionary"
-    optional = unions = 0
-    # (node, the $ref targets being expanded on the way to it): a target met again is a cycle.
-    stack: list[tuple[Mapping[str, Any], tuple[int, ...]]] = [(schema, ())]
-    seen = 0
-    while stack:
-        node, expanding = stack.pop()
-        seen += 1
-        if seen > 100_000:
-            return _WHERE + "Schema is too complex for compilation"
-        ref = node.get("$ref")
-        if isinstance(ref, str):
-            if not ref.startswith("#"):
-                return _WHERE + f"External $ref '{ref}' is not supported; define it in $defs"
-            target = local_ref(schema, ref)
-            if target is None:
-                return _WHERE + f"$ref '{ref}' does not resolve to a definition in this schema"
-            if id(target) in expanding:
-                return _WHERE + f"Recursive schemas are not supported ($ref '{ref}' refers back to itself)"
-            stack.append((target, (*expanding, id(target))))
-        problem = _node_problem(node)
-        if problem is not None:
-            return _WHERE + problem
-        props = node.get("properties")
-        if isinstance(props, Mapping):
-            required = node.get("required") or ()
-            optional += sum(1 for name in props if name not in required)
-            unions += sum(
-                1 for p in props.values() if isinstance(p, Mapping) and ("anyOf" in p or len(_types(p)) > 1)
-            )
-        stack.extend((child, expanding) for child in _children(node))
+def _count_problem(optional: int, unions: int) -> str | None:
     if optional > MAX_OPTIONAL:
         return (
             f"Schemas contains too many optional parameters ({optional}), which would make grammar "
@@ -224,6 +217,95 @@ def format_problem(fmt: Mapping[str, Any]) -> str | None:
             f"parameters with union types (limit: {MAX_UNIONS} parameters with unions)."
         )
     return None
+
+
+def _edges(
+    root: Mapping[str, Any], node: Mapping[str, Any], path: str
+) -> list[tuple[Mapping[str, Any], str]] | str:
+    """The subschemas the walk goes on to (a `$ref`'s target among them), or a 400 message."""
+    edges = [(child, f"{path}/{where}") for where, child in _children(node)]
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        if not ref.startswith("#"):
+            return f"External $ref '{show(ref)}' is not supported; define it in $defs"
+        target = local_ref(root, ref)
+        if target is None:
+            return f"$ref '{show(ref)}' does not resolve to a definition in this schema"
+        edges.append((target, ref))
+    return edges
+
+
+def _walk(schema: Mapping[str, Any]) -> str | None:
+    """Check every node once, in linear time: a depth-first walk over properties, items, branches
+    and `$ref` hops, with each node's totals (optional, union, expanded size) memoised, so that a
+    definition used many times is checked once and a `$ref` met on its own path is a cycle."""
+    on_path: set[int] = set()
+    totals: dict[int, tuple[int, int, int]] = {}
+    Frame = tuple[Mapping[str, Any], str, int, "list[tuple[Mapping[str, Any], str]] | None"]
+    stack: list[Frame] = [(schema, "#", 0, None)]
+    while stack:
+        node, path, depth, done = stack.pop()
+        key = id(node)
+        if done is not None:  # leaving: every edge is totalled
+            on_path.discard(key)
+            own_optional, own_unions = _own_counts(node)
+            sums = [totals[id(child)] for child, _ in done]
+            total = (
+                own_optional + sum(s[0] for s in sums),
+                own_unions + sum(s[1] for s in sums),
+                1 + sum(s[2] for s in sums),
+            )
+            if total[2] > MAX_NODES:
+                return (
+                    _WHERE
+                    + "Schema is too complex for compilation"
+                    + f" (over {MAX_NODES:,} nodes once $refs are expanded)"
+                )
+            totals[key] = total
+            continue
+        if key in on_path:
+            return (
+                _WHERE + f"Recursive schemas are not supported ($ref at {show(path)} refers back to itself)"
+            )
+        if key in totals:
+            continue
+        if depth > MAX_DEPTH:
+            return (
+                _WHERE
+                + f"Schema nests too deeply (over {MAX_DEPTH} levels of properties, items, branches "
+                + f"and $refs) at {show(path)}"
+            )
+        if len(totals) + len(on_path) >= MAX_NODES:
+            return _WHERE + f"Schema is too complex for compilation (over {MAX_NODES:,} nodes)"
+        problem = shape_problem(node)  # first: the rules below assume a well-formed node
+        if problem is None and (recorded := _node_problem(node)) is not None:
+            return _WHERE + recorded  # the API's recorded words, as they are
+        edges = (
+            _edges(schema, node, path)
+            if problem is None and not (problem := _branch_problem(node))
+            else problem
+        )
+        if isinstance(edges, str):  # ours: where it is, so that a big schema's fault can be found
+            return _WHERE + f"{edges} (at {show(path)})"
+        on_path.add(key)
+        stack.append((node, path, depth, edges))
+        stack.extend((child, where, depth + 1, None) for child, where in edges)
+    optional, unions, _ = totals[id(schema)]
+    return _count_problem(optional, unions)
+
+
+def format_problem(fmt: Mapping[str, Any]) -> str | None:
+    """The API's 400 message for an `output_config.format` it refuses, or None when it takes it.
+
+    The shape (`type: "json_schema"`, `schema` an object) is the SDK's `JSONOutputFormatParam`,
+    checked here too so that the magic can refuse a bad dict before it is sent.
+    """
+    if fmt.get("type") != "json_schema":
+        return f"output_config.format.type: Input should be 'json_schema' (got {show(fmt.get('type'))})"
+    schema = fmt.get("schema")
+    if not isinstance(schema, Mapping):
+        return "output_config.format.schema: Input should be a valid dictionary"
+    return _walk(schema)
 
 
 def format_conflict(params: Mapping[str, Any]) -> str | None:

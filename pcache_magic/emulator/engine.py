@@ -23,7 +23,7 @@ from ..core.tokens import TokenEstimator
 from ..core.ttl import TTL_SECONDS
 from .diagnostics import DEFAULT_HISTORY_BYTES, Fingerprint, History, diagnose
 from .errors import ApiError
-from .reply import Outcome, finish, reply_content
+from .reply import Outcome, finish, reply_content, signed, thinking_key
 from .sse import message_events
 from .structured import structured_content
 from .table import CacheTable, Entry
@@ -72,7 +72,10 @@ class Engine:
         models: ModelTable | None = None,
         max_entries: int = 10_000,
         history_bytes: int = DEFAULT_HISTORY_BYTES,
+        thinking_seed: bytes | None = None,
     ) -> None:
+        self._thinking_key = thinking_key() if thinking_seed is None else thinking_key(thinking_seed)
+        """Signs the thinking blocks this engine writes and checks those sent back (`reply`)."""
         self._base_clock: Callable[[], float] = clock or ManualClock()
         self._offset = 0.0
         self._models = models or default_models()
@@ -132,7 +135,9 @@ class Engine:
 
     def count_tokens(self, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST /v1/messages/count_tokens: the total input tokens of the same request."""
-        validate_request(body, known_model=self._known, counting=True, models=self._models)
+        validate_request(
+            body, known_model=self._known, counting=True, models=self._models, thinking_key=self._thinking_key
+        )
         lay = layout(body, self._estimator, workspace=self._workspace(api_key))
         self._breakpoints(lay, body)
         return {"input_tokens": lay.total_tokens}
@@ -219,7 +224,7 @@ class Engine:
     def _process(
         self, api_key: str, body: dict[str, Any], *, streaming: bool, workspace: bytes | None = None
     ) -> _Result:
-        validate_request(body, known_model=self._known, models=self._models)
+        validate_request(body, known_model=self._known, models=self._models, thinking_key=self._thinking_key)
         info = self._models.get(body["model"])
         if body["max_tokens"] > info.max_output_tokens:
             raise ApiError.invalid(
@@ -242,6 +247,7 @@ class Engine:
         message_id = self._next_id("msg_emu_")
         content = structured_content(reply_content(body, lay, outcome, self._next_id("toolu_emu_")), body)
         content, output_tokens, stop_reason, stop_sequence = finish(content, body, self._estimator)
+        content = signed(content, self._thinking_key)
         message: dict[str, Any] = {
             "id": message_id,
             "type": "message",

@@ -11,12 +11,18 @@ the reply is the `tool_use` block alone, as on the real API; under `auto` a
 short text comes before it.  With `thinking` on (enabled or adaptive) a
 `thinking` block with a signature comes first, saying that nothing thinks here;
 its tokens are output tokens, within the budget.
+
+The signature is an HMAC-SHA256 of the thought (as finally cut) keyed by the engine's thinking
+key (`thinking_key`), and `validate` refuses a thinking block sent back whose signature does not
+match its text, as the real API does.  The key is derived from a constant, so a session saved and
+loaded into a fresh emulator keeps working: this models the API's check, it is no security boundary.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -27,7 +33,29 @@ from ..core.prefix import Layout, message_blocks
 from ..core.tokens import TokenEstimator
 from .sse import truncate_to_tokens
 
-__all__ = ["Outcome", "finish", "reply_content"]
+__all__ = ["Outcome", "finish", "reply_content", "sign_thought", "signed", "thinking_key"]
+
+#: What every emulator's thinking key is derived from (see `thinking_key`).
+_THINKING_SEED = b"pcache_magic offline emulator: thinking signatures, v1"
+
+
+def thinking_key(seed: bytes = _THINKING_SEED) -> bytes:
+    """The key an engine signs its thinking with, made when the engine is built.  The same for
+    every emulator by default, so a saved session's thinking is accepted after a load."""
+    return hashlib.sha256(b"thinking-key\0" + seed).digest()
+
+
+def sign_thought(key: bytes, thought: str) -> str:
+    """The signature of a thinking block's text: base64 of HMAC-SHA256(key, text)."""
+    return base64.b64encode(hmac.new(key, thought.encode(), hashlib.sha256).digest()).decode()
+
+
+def signed(content: list[dict[str, Any]], key: bytes) -> list[dict[str, Any]]:
+    """`content` with each thinking block signed for its final text (after any `max_tokens` cut)."""
+    return [
+        {**b, "signature": sign_thought(key, str(b["thinking"]))} if b.get("type") == "thinking" else b
+        for b in content
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +151,7 @@ def _report(params: Mapping[str, Any], lay: Layout, outcome: Outcome, text: str)
 
 
 def _thinking(params: Mapping[str, Any], lay: Layout) -> list[dict[str, Any]]:
-    """A thinking block, signed, when the request turns thinking on; else nothing."""
+    """A thinking block (signed later, once cut: `signed`) when the request turns thinking on."""
     config = params.get("thinking") or {}
     if config.get("type") not in ("enabled", "adaptive"):
         return []
@@ -133,8 +161,7 @@ def _thinking(params: Mapping[str, Any], lay: Layout) -> list[dict[str, Any]]:
         f"Offline emulator, {mode}: nothing thinks here. The request has {len(lay.positions)} blocks "
         f"and an estimated {lay.total_tokens:,} input tokens; the answer is a report of them."
     )
-    digest = hashlib.sha256(b"pcache-emulator-thinking\0" + thought.encode()).digest()
-    return [{"type": "thinking", "thinking": thought, "signature": base64.b64encode(digest).decode()}]
+    return [{"type": "thinking", "thinking": thought, "signature": ""}]
 
 
 def reply_content(

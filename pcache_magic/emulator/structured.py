@@ -2,24 +2,33 @@
 
 The real API constrains the model's text to the schema (`output_config.format`); the emulator is
 no model, so it answers with the plainest valid instance: `const`, else the first `enum` value,
-else the first `anyOf` branch (`allOf` branches merged), else a placeholder of the first declared
-type (a string in its `format`, such as a date or an e-mail address).  Objects list their
-required properties first, then the optional ones, each in schema order (as the docs say the
-API orders them); arrays hold one item (the schema may ask for `minItems` of 0 or 1 only);
-`default` wins where given.  Only the direct output is constrained (docs, "Grammar scope"):
-a thinking block stays as it is, and a reply that calls a tool is the call alone.  The format is
-checked before this runs (`core.output_format`), so `$ref`s are local and never recursive.
+else the first `anyOf` branch (merged with the keywords beside it; `allOf` branches all merged),
+else a placeholder of the first declared type (a string in its `format`, such as a date or an
+e-mail address).  A `pattern` is filled from Python's own parse of the regex (literals, classes,
+repeats at their minimum, the first alternative) and the result checked with `re.search`; for
+a pattern that builder cannot fill (none the docs' examples need) the placeholder is returned
+and may not match.  `default` is an annotation and is ignored.  Objects list their required
+properties first, then the optional ones, each in schema order (as the docs say the API orders
+them); arrays hold one item (the schema may ask for `minItems` of 0 or 1 only).  Only the direct
+output is constrained (docs, "Grammar scope"): a thinking block stays as it is, and a reply that
+calls a tool is the call alone.  The format is checked before this runs (`core.output_format`),
+so `$ref`s are local, never recursive, branches do not conflict, and `required` names exist.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
+from importlib import import_module
 from typing import Any
 
-from ..core.output_format import local_ref, output_format
+from ..core.output_format import MAX_DEPTH, local_ref, merge_keywords, output_format
 
 __all__ = ["instance", "structured_content"]
+
+#: The stdlib's own regex parser (private, stable since 3.11): patterns are filled from its tree.
+_PARSER: Any = import_module("re._parser")
 
 _STRINGS = {
     "date-time": "2026-01-01T09:00:00Z",
@@ -34,13 +43,102 @@ _STRINGS = {
     "uuid": "00000000-0000-4000-8000-000000000000",
 }
 _PLAIN: dict[str, Any] = {"string": "example", "integer": 1, "number": 1.5, "boolean": True, "null": None}
-#: Deeper than any schema the checker lets through needs; a guard, not a limit users meet.
-_MAX_DEPTH = 64
+#: Past the checker's `MAX_DEPTH` (ref hops, merges and nesting together): a guard, never met.
+_MAX_DEPTH = 4 * MAX_DEPTH
+#: The longest string a `pattern` is filled with (repeats take their minimum, at most 8 when open).
+_MAX_PATTERN_TEXT = 200
 
 
 def _resolve(root: Mapping[str, Any], node: Mapping[str, Any]) -> Mapping[str, Any]:
-    ref = node.get("$ref")
-    return (local_ref(root, ref) or {}) if isinstance(ref, str) else node
+    """`node` with its `$ref`s followed until a schema without one (the checker refused cycles);
+    keywords beside a `$ref` are merged over its target."""
+    for _ in range(_MAX_DEPTH):
+        ref = node.get("$ref")
+        if not isinstance(ref, str):
+            return node
+        rest = {k: v for k, v in node.items() if k != "$ref"}
+        merged = merge_keywords(local_ref(root, ref) or {}, rest)
+        node = merged if isinstance(merged, dict) else rest
+    return node
+
+
+def _pattern_text(pattern: str, fallback: str) -> str:
+    """A string `re.search(pattern, ...)` accepts, built from the regex's own parse tree; the
+    `fallback` when no short one is found (a pattern the builder cannot fill)."""
+    try:
+        text = _fill(_PARSER.parse(pattern))
+    except (ValueError, re.error, RecursionError, TypeError):
+        return fallback
+    if len(text) <= _MAX_PATTERN_TEXT and re.search(pattern, text) is not None:
+        return text
+    return fallback
+
+
+def _fill(parsed: Any) -> str:
+    out: list[str] = []
+    for op, arg in parsed:
+        name = str(op)
+        if name == "LITERAL":
+            out.append(chr(arg))
+        elif name == "ANY":
+            out.append("a")
+        elif name == "IN":
+            out.append(_one_of(arg))
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            low, _high, sub = arg
+            out.append(_fill(sub) * min(low, 8))
+        elif name == "SUBPATTERN":
+            out.append(_fill(arg[-1]))
+        elif name == "ATOMIC_GROUP":
+            out.append(_fill(arg))
+        elif name == "BRANCH":
+            out.append(_fill(arg[1][0]))
+        elif name == "CATEGORY":
+            out.append(_CATEGORY.get(str(arg), "a"))
+        elif name != "AT":  # anchors match without text; anything else is left to the check
+            raise ValueError(name)
+    return "".join(out)
+
+
+def _one_of(items: list[tuple[Any, Any]]) -> str:
+    """A character inside a `[...]` set (for a negated set, the first candidate outside it)."""
+    negate = bool(items) and str(items[0][0]) == "NEGATE"
+    for char in "a0Z_- .~":
+        if _in_set(char, items[1:] if negate else items) != negate:
+            return char
+    raise ValueError("set")
+
+
+def _in_set(char: str, items: list[tuple[Any, Any]]) -> bool:
+    for op, arg in items:
+        kind = str(op)
+        if kind == "LITERAL" and chr(arg) == char:
+            return True
+        if kind == "RANGE" and arg[0] <= ord(char) <= arg[1]:
+            return True
+        if kind == "CATEGORY" and re.fullmatch(_CLASSES.get(str(arg), "(?!)"), char):
+            return True
+        if kind not in ("LITERAL", "RANGE", "CATEGORY"):
+            raise ValueError(kind)
+    return False
+
+
+_CLASSES = {
+    "CATEGORY_DIGIT": r"\d",
+    "CATEGORY_NOT_DIGIT": r"\D",
+    "CATEGORY_WORD": r"\w",
+    "CATEGORY_NOT_WORD": r"\W",
+    "CATEGORY_SPACE": r"\s",
+    "CATEGORY_NOT_SPACE": r"\S",
+}
+_CATEGORY = {
+    "CATEGORY_DIGIT": "0",
+    "CATEGORY_NOT_DIGIT": "a",
+    "CATEGORY_WORD": "a",
+    "CATEGORY_NOT_WORD": "-",
+    "CATEGORY_SPACE": " ",
+    "CATEGORY_NOT_SPACE": "a",
+}
 
 
 def instance(schema: Mapping[str, Any], root: Mapping[str, Any] | None = None, depth: int = 0) -> Any:
@@ -49,32 +147,35 @@ def instance(schema: Mapping[str, Any], root: Mapping[str, Any] | None = None, d
     node = _resolve(root, schema)
     if depth > _MAX_DEPTH:
         return None
+    for key in ("allOf", "anyOf"):  # the first branch merged with the keywords beside it
+        branches = node.get(key)
+        if isinstance(branches, list) and branches:
+            merged: Any = {k: v for k, v in node.items() if k != key}
+            for branch in branches if key == "allOf" else branches[:1]:
+                merged = (
+                    merge_keywords(merged, _resolve(root, branch)) if isinstance(merged, dict) else merged
+                )
+            return instance(merged if isinstance(merged, dict) else branches[0], root, depth + 1)
     if "const" in node:
         return node["const"]
     if isinstance(node.get("enum"), list) and node["enum"]:
         return node["enum"][0]
-    if "default" in node:
-        return node["default"]
-    if isinstance(node.get("anyOf"), list) and node["anyOf"]:
-        return instance(node["anyOf"][0], root, depth + 1)
-    if isinstance(node.get("allOf"), list) and node["allOf"]:
-        parts = [instance(part, root, depth + 1) for part in node["allOf"]]
-        if all(isinstance(p, dict) for p in parts):
-            return {k: v for p in parts for k, v in p.items()}
-        return parts[0]
     kind = node.get("type", "object" if "properties" in node else "string")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object":
         props = node.get("properties") or {}
-        required = [name for name in props if name in (node.get("required") or ())]
+        wanted = set(node.get("required") or ())
+        required = [name for name in props if name in wanted]
         names = required + [name for name in props if name not in required]
         return {name: instance(props[name], root, depth + 1) for name in names}
     if kind == "array":
         items = node.get("items")
         return [instance(items, root, depth + 1)] if isinstance(items, Mapping) else []
-    if kind == "string" and node.get("format") in _STRINGS:
-        return _STRINGS[node["format"]]
+    if kind == "string":
+        text = _STRINGS.get(node.get("format"), "example")  # type: ignore[arg-type]
+        pattern = node.get("pattern")
+        return _pattern_text(pattern, text) if isinstance(pattern, str) else text
     return _PLAIN.get(str(kind), "example")
 
 

@@ -27,6 +27,7 @@ Cross-block cache rules (breakpoint count, TTL order) are the engine's.
 from __future__ import annotations
 
 import functools
+import hmac
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -39,6 +40,7 @@ from pydantic_core import core_schema as cs
 from ..core.models import ModelTable, default_models, thinking_refusal
 from ..core.output_format import format_conflict, format_problem, output_format
 from .errors import ApiError
+from .reply import sign_thought
 
 __all__ = ["validate_request"]
 
@@ -261,11 +263,14 @@ def validate_request(
     known_model: Callable[[str], bool],
     counting: bool = False,
     models: ModelTable | None = None,
+    thinking_key: bytes | None = None,
 ) -> None:
     """Raise ApiError for the first problem, as the real API would; return None if the body is valid.
 
     counting=True: the body of POST /v1/messages/count_tokens (max_tokens not required, stream
     not allowed).  `models` says which thinking modes a model takes (the packaged table by default).
+    `thinking_key`: the engine's (`reply.thinking_key`); thinking blocks sent back must carry its
+    signature of their text, and `redacted_thinking` (which the emulator never writes) is refused.
     """
     _structure(body, counting)
     assert isinstance(body, dict)
@@ -303,7 +308,23 @@ def validate_request(
     problem = next(_semantics(body["messages"], body.get("system"), tools), None)
     if problem is not None:
         raise ApiError.invalid(problem)
+    if thinking_key is not None:
+        _signatures(body["messages"], thinking_key)
     _tool_pairs(body["messages"])
+
+
+def _signatures(messages: list[dict[str, Any]], key: bytes) -> None:
+    """A thinking block whose signature is not the emulator's for its text is a 400, as is any
+    `redacted_thinking` (its data can only come from elsewhere), in the API's words."""
+    for i, message in enumerate(messages):
+        for j, block in enumerate(() if isinstance(message["content"], str) else message["content"]):
+            where = f"messages.{i}.content.{j}"
+            if block["type"] == "thinking":
+                expected = sign_thought(key, block["thinking"]).encode()
+                if not hmac.compare_digest(block["signature"].encode(), expected):
+                    raise ApiError.invalid(f"{where}: Invalid `signature` in `thinking` block")
+            elif block["type"] == "redacted_thinking":
+                raise ApiError.invalid(f"{where}: Invalid `data` in `redacted_thinking` block")
 
 
 def _text(text: str, where: str, final: bool) -> Iterator[str]:

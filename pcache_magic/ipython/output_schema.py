@@ -56,10 +56,20 @@ def _is_model(value: object) -> bool:
     return isinstance(value, type) and issubclass(value, pydantic.BaseModel)
 
 
+def _one_line(error: BaseException) -> str:
+    """`error` as its type and the start of its first line: a refusal stays one short line."""
+    first = str(error).splitlines()[0] if str(error) else ""
+    first = first if len(first) <= 60 else first[:59] + "…"
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
 def _from_file(name: str) -> dict[str, Any]:
     files = CellFiles()
     try:
-        (path,) = files.expand([name])
+        paths = files.expand([name])
+        if len(paths) != 1:
+            raise ValueError(f"{name[:60]}: matches {len(paths)} files; give one")
+        (path,) = paths
         data = files.read(path, files.limits.file_bytes)
     except ValueError as error:
         raise UsageError(f"--schema {error}") from None
@@ -85,9 +95,16 @@ def resolve_schema(name: str, namespace: Mapping[str, Any], secrets: Iterable[st
             try:
                 schema = transform_schema(value)
             except Exception as error:  # a field type pydantic or the SDK cannot put in a schema
-                raise UsageError(f"--schema {name}: no JSON schema for this model ({error}).") from None
+                raise UsageError(
+                    f"--schema {name}: no JSON schema for this model ({_one_line(error)})."
+                ) from None
         elif isinstance(value, Mapping):
-            schema = dict(value)
+            try:
+                schema = dict(value)
+            except Exception as error:  # a mapping whose keys() or items raise
+                raise UsageError(
+                    f"--schema {name}: the mapping cannot be read ({_one_line(error)})."
+                ) from None
         else:
             raise UsageError(
                 f"--schema {name}: a {type(value).__name__}, not a schema; give a dict (a JSON schema), "
@@ -102,15 +119,19 @@ def resolve_schema(name: str, namespace: Mapping[str, Any], secrets: Iterable[st
         schema = _from_file(name)
     try:
         text = json.dumps(schema, allow_nan=False)
+    except RecursionError:
+        raise UsageError(f"--schema {name}: the schema nests too deeply to be JSON; flatten it.") from None
     except (TypeError, ValueError) as error:
-        raise UsageError(f"--schema {name}: the schema is not JSON ({error}).") from None
+        raise UsageError(f"--schema {name}: the schema is not JSON ({_one_line(error)}).") from None
     if any(s and len(s) >= 8 and s in text for s in secrets):
         raise UsageError(f"--schema {name}: the schema holds the API key; it is never sent.")
     fmt: JSONOutputFormatParam = {"type": "json_schema", "schema": json.loads(text)}
     problem = format_problem(fmt)
     if problem is not None:
-        hint = " (a pydantic model passes through anthropic's transform_schema)" if model is None else ""
-        raise UsageError(f"Not sent: --schema {name}: the API refuses it: {problem}{hint}")
+        hint = ", or give a pydantic model (anthropic's transform_schema rewrites limits)" * (model is None)
+        raise UsageError(
+            f"Not sent: --schema {name}: the API refuses it: {problem.rstrip('.')}. Change that part{hint}."
+        )
     return OutputSchema(name, fmt, model)
 
 

@@ -15,7 +15,8 @@ prefix, never the blocks one by one:
 Counts are kept by the prefix's chained key (`prefix.Position.key`, built from each block's
 digest, the model and the settings that move the cache), so an unchanged prefix is never
 counted twice: a request per changed block version, not per call.  A failure (network, 429,
-any API error) never blocks the call: the estimate is used, with one short note.
+any API error, a reply whose count is not a whole number from 0 up) never blocks the call: the
+estimate is used, with one short note.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ _FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking", "o
 #: Fields that matter before the messages (a cut at tools or system keeps only these).
 _PREFIX_FIELDS = ("model", "output_config", "speed")
 _PROBE = {"role": "user", "content": "."}
+#: Past this, a reply's count is not believed (no model's context window comes near it).
+_MOST_TOKENS = 100_000_000
 #: The host of the in-process emulator's clients (`emulator.BASE_URL`): never the real API.
 _EMULATOR_HOST = "pcache-emulator.invalid"
 
@@ -94,7 +97,7 @@ class TokenCounter:
             position = lay.positions[point.position]
             try:
                 found[point.position] = self._prefix(quick, params, position)
-            except anthropic.APIError as error:
+            except Exception as error:  # any failure, even an odd 200 from a gateway: never the call's
                 return Counted(found, f"count_tokens failed ({_why(error)}); the figures are estimates.")
         return Counted(found)
 
@@ -116,11 +119,22 @@ class TokenCounter:
 
     def _ask(self, client: anthropic.Anthropic, body: dict[str, Any]) -> int:
         self.requests += 1
-        return int(client.messages.count_tokens(**body).input_tokens)
+        tokens = getattr(client.messages.count_tokens(**body), "input_tokens", None)
+        if type(tokens) is not int:
+            raise _BadCount(f"no whole-number count, a {type(tokens).__name__}")
+        if not 0 <= tokens <= _MOST_TOKENS:
+            raise _BadCount("a count out of range")
+        return tokens
 
 
-def _why(error: anthropic.APIError) -> str:
+class _BadCount(ValueError):
+    """A count_tokens reply (a 200, perhaps from a proxy) whose `input_tokens` is not a count."""
+
+
+def _why(error: Exception) -> str:
     """A few words on a failed count, never its body (which may echo the request)."""
+    if isinstance(error, _BadCount):
+        return str(error)
     status = getattr(error, "status_code", None)
     return f"{type(error).__name__}, HTTP {status}" if status else type(error).__name__
 

@@ -1,4 +1,4 @@
-"""The API key never travels in a request body: a prompt, block or tool that holds it is refused.
+"""The API key never travels in a request body: a request holding it anywhere is refused.
 
 A key pasted into a cell, or expanded into a prompt from a variable, would be sent, kept in the
 call record, shown by the views, saved and exported.  Every request is scanned before it goes
@@ -7,7 +7,8 @@ same block objects call after call, so a block found clean is remembered by iden
 scanned again.  The messages of a conversation's rendering (`RenderedMessages`) are never
 changed once built, so those the last clean request began with (the same or equal dicts,
 compared at C speed) are skipped whole: a call costs a scan of its new blocks only, not a walk
-of a thousand-message conversation.
+of a thousand-message conversation.  Every other field (`thinking`, `metadata`,
+`service_tier`, any extra keyword, a message's own fields) is small and scanned whole each time.
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ __all__ = ["KeyGuard"]
 #: Blocks remembered as clean; past this the memory starts over (a scan is cheap, memory is not).
 _REMEMBERED = 20_000
 
+#: The fields `_blocks` walks block by block (remembering clean blocks); all others are scanned whole.
+_WALKED = frozenset({"system", "tools", "messages"})
+
 
 class KeyGuard:
-    """Finds an API key in a request's system, tools and messages, remembering clean blocks."""
+    """Finds an API key anywhere in a request body: its system, tools and messages block by block
+    (remembering clean blocks), every other field whole at each call."""
 
     def __init__(self) -> None:
         self._clean: dict[int, object] = {}  # id -> the block itself, so the id is not reused
@@ -36,11 +41,13 @@ class KeyGuard:
         """The rendered messages of the last request found clean (a copy of its list)."""
 
     def check(
-        self, params: Mapping[str, Any], keys: Sequence[str], names: Mapping[str, str]
+        self, params: Mapping[str, Any], keys: Sequence[str], names: Mapping[str, str] | None = None
     ) -> Finding | None:
-        """An error finding naming the first block that holds one of `keys`, or None."""
+        """An error finding naming the first block that holds one of `keys`, or None (`names`: the
+        block names by request path, to name the block)."""
         if not keys:
             return None
+        names = names or {}
         if tuple(keys) != self._keys:
             self._keys, self._clean, self._messages = tuple(keys), {}, []
         messages = params.get("messages")
@@ -50,19 +57,30 @@ class KeyGuard:
             if isinstance(block, dict | list) and self._clean.get(id(block)) is block:
                 continue
             if _holds(block, keys):
-                return Finding(
-                    level="error",
-                    code="api-key-in-request",
-                    block=names.get(path, path),
-                    message=f"The request holds the API key (at {path}); it is never sent.",
-                    fix="Take the key out of that prompt, block or tool, then run the cell again.",
-                )
+                return _found(path, names, keys)
             if isinstance(block, dict | list):
                 if len(self._clean) >= _REMEMBERED:
                     self._clean.clear()
                 self._clean[id(block)] = block
+        for path, value in _fields(params, skip):
+            if _holds(value, keys):  # small fields: scanned every time, never remembered
+                return _found(path, names, keys)
         self._messages = list(rendered) if rendered is not None else []
         return None
+
+
+def _found(path: str, names: Mapping[str, str], keys: Sequence[str]) -> Finding:
+    """The finding for a key at `path`; the key itself is never repeated (a field named by the
+    key shows as `<key>`)."""
+    for key in keys:
+        path = path.replace(key, "<key>")
+    return Finding(
+        level="error",
+        code="api-key-in-request",
+        block=names.get(path, path),
+        message=f"The request holds the API key (at {path}); it is never sent.",
+        fix="Take the key out of that prompt, block, tool or option, then run the cell again.",
+    )
 
 
 def _holds(value: Any, keys: Sequence[str]) -> bool:
@@ -82,14 +100,16 @@ def _holds(value: Any, keys: Sequence[str]) -> bool:
 def _blocks(params: Mapping[str, Any], skip: int = 0) -> Iterator[tuple[str, Any]]:
     """Each top-level piece of a request that can carry text, with its request path, but the
     first `skip` messages."""
-    system = params.get("system")
-    if isinstance(system, str):
-        yield "system", system
-    elif isinstance(system, list):
-        yield from ((f"system.{i}", b) for i, b in enumerate(system))
-    for i, tool in enumerate(params.get("tools") or ()):
-        yield f"tools.{i}", tool
-    messages = params.get("messages") or ()
+    for name in ("system", "tools"):
+        value = params.get(name)
+        if isinstance(value, list | tuple):
+            yield from ((f"{name}.{i}", b) for i, b in enumerate(value))
+        elif value is not None:
+            yield name, value
+    messages = _messages(params)
+    if messages is None:
+        yield "messages", params.get("messages")
+        return
     for m in range(skip, len(messages)):
         message = messages[m]
         content = message.get("content") if isinstance(message, Mapping) else message
@@ -97,6 +117,28 @@ def _blocks(params: Mapping[str, Any], skip: int = 0) -> Iterator[tuple[str, Any
             yield from ((f"messages.{m}.content.{i}", b) for i, b in enumerate(content))
         else:
             yield f"messages.{m}", content
-    for field in ("stop_sequences", "metadata", "output_config", "tool_choice"):
-        if field in params:
-            yield field, params[field]
+
+
+def _fields(params: Mapping[str, Any], skip: int = 0) -> Iterator[tuple[str, Any]]:
+    """Every other part of the request body, with its path: each top-level field but the three
+    `_blocks` walks (`thinking`, `metadata`, `service_tier`, `container`, any extra keyword; the
+    field's name too), and each field of a message past `skip` but its content (`role`, extras)."""
+    for name, value in params.items():
+        if name not in _WALKED:
+            yield str(name), name
+            yield str(name), value
+    for m in range(skip, len(_messages(params) or ())):
+        message = params["messages"][m]
+        if isinstance(message, Mapping):
+            for name, value in message.items():
+                if name != "content":
+                    yield f"messages.{m}.{name}", (name, value)
+
+
+def _messages(params: Mapping[str, Any]) -> Sequence[Any] | None:
+    """The request's messages as a list to walk one by one; None if they are something else
+    (then scanned whole)."""
+    messages = params.get("messages")
+    if messages is None:
+        return ()
+    return messages if isinstance(messages, list | tuple) else None

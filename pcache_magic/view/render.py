@@ -156,7 +156,7 @@ def render_blocks(session: Session) -> str:
     if not blocks:
         return caption + '<p class="pcache-empty">No blocks yet: add a system prompt or context.</p>'
     rows = []
-    folded = _folded(blocks, set(marker) | set(notes))
+    folded = _folded(blocks, {*marker, *(name for name in notes if name is not None)})
     for n, b in enumerate(blocks):
         if n in folded:
             if n == min(folded):
