@@ -10,8 +10,9 @@ explanation once for the session's views (`call_log.CallLog`).  Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.digest import DigestMemo
 from ..core.models import ModelInfo, ModelTable
@@ -20,9 +21,11 @@ from ..core.preflight import Finding, preflight
 from ..core.rules import Breakpoint, CacheRuleError, resolve_breakpoints
 from ..core.tokens import TokenEstimator
 from .advice import EditImpact, KeepWarm, edit_impact, keep_warm
-from .call_log import CallLog
 from .ledger import Ledger, Prediction
 from .volatile import ScanMemo, volatile_findings
+
+if TYPE_CHECKING:
+    from .call_log import CallLog
 
 __all__ = ["CacheBook"]
 
@@ -42,8 +45,14 @@ class CacheBook:
         self._last_points: tuple[Layout, Any, list[Breakpoint] | None] | None = None
         self._sent: Layout | None = None
         """The last request answered: an edit is measured against it."""
-        self.calls_log = CallLog()
-        """The calls explained once each, with running totals: what the panel opens on."""
+
+    @functools.cached_property
+    def calls_log(self) -> CallLog:
+        """The calls explained once each, with running totals: what the panel opens on (made, and
+        the explainer imported, when a view first asks: loading the extension does not pay for it)."""
+        from .call_log import CallLog
+
+        return CallLog()
 
     def layout(self, params: Mapping[str, Any]) -> Layout:
         """The cache's view of `params`; the last one is kept (checked, then learned from)."""
