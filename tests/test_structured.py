@@ -229,3 +229,18 @@ def test_patterns_are_filled_and_the_refused_cases_say_why() -> None:
         "$defs": {"A": {"$ref": "#/$defs/B"}, "B": {"type": "integer"}},
     }
     assert instance(chained) == {"n": 1}  # a $ref to a $ref is followed to the end
+
+
+def test_a_definition_referred_to_many_times_is_built_once() -> None:
+    leaf = {
+        "type": "object",
+        "properties": {f"p{j}": {"type": "string", "pattern": "^[a-z]{3}\\d$"} for j in range(50)},
+    }
+    schema = {
+        "type": "object",
+        "properties": {f"q{i}": {"$ref": "#/$defs/L"} for i in range(60)},
+        "$defs": {"L": leaf},
+    }
+    value = instance(schema)
+    assert all(value[f"q{i}"] is value["q0"] for i in range(60))  # one build, shared, not 60
+    assert re.fullmatch("[a-z]{3}\\d", value["q0"]["p0"])

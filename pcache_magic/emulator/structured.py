@@ -141,10 +141,28 @@ _CATEGORY = {
 }
 
 
-def instance(schema: Mapping[str, Any], root: Mapping[str, Any] | None = None, depth: int = 0) -> Any:
-    """A value valid against `schema` (a schema the API takes), the same for the same schema."""
+def instance(
+    schema: Mapping[str, Any],
+    root: Mapping[str, Any] | None = None,
+    depth: int = 0,
+    memo: dict[str, Any] | None = None,
+) -> Any:
+    """A value valid against `schema` (a schema the API takes), the same for the same schema.
+
+    A definition referred to many times (`{"$ref": ...}` alone) is built once, and a pattern
+    filled once (`memo`, per reply): a small schema cannot make the emulator build thousands.
+    """
     root = schema if root is None else root
-    node = _resolve(root, schema)
+    memo = {} if memo is None else memo
+    ref = schema.get("$ref") if len(schema) == 1 else None
+    if isinstance(ref, str):
+        if ref not in memo:
+            memo[ref] = _instance(_resolve(root, schema), root, depth, memo)
+        return memo[ref]
+    return _instance(_resolve(root, schema), root, depth, memo)
+
+
+def _instance(node: Mapping[str, Any], root: Mapping[str, Any], depth: int, memo: dict[str, Any]) -> Any:
     if depth > _MAX_DEPTH:
         return None
     for key in ("allOf", "anyOf"):  # the first branch merged with the keywords beside it
@@ -155,7 +173,7 @@ def instance(schema: Mapping[str, Any], root: Mapping[str, Any] | None = None, d
                 merged = (
                     merge_keywords(merged, _resolve(root, branch)) if isinstance(merged, dict) else merged
                 )
-            return instance(merged if isinstance(merged, dict) else branches[0], root, depth + 1)
+            return instance(merged if isinstance(merged, dict) else branches[0], root, depth + 1, memo)
     if "const" in node:
         return node["const"]
     if isinstance(node.get("enum"), list) and node["enum"]:
@@ -168,14 +186,19 @@ def instance(schema: Mapping[str, Any], root: Mapping[str, Any] | None = None, d
         wanted = set(node.get("required") or ())
         required = [name for name in props if name in wanted]
         names = required + [name for name in props if name not in required]
-        return {name: instance(props[name], root, depth + 1) for name in names}
+        return {name: instance(props[name], root, depth + 1, memo) for name in names}
     if kind == "array":
         items = node.get("items")
-        return [instance(items, root, depth + 1)] if isinstance(items, Mapping) else []
+        return [instance(items, root, depth + 1, memo)] if isinstance(items, Mapping) else []
     if kind == "string":
         text = _STRINGS.get(node.get("format"), "example")  # type: ignore[arg-type]
         pattern = node.get("pattern")
-        return _pattern_text(pattern, text) if isinstance(pattern, str) else text
+        if not isinstance(pattern, str):
+            return text
+        key = f"pattern {text} {pattern}"  # the same pattern is filled once per reply
+        if key not in memo:
+            memo[key] = _pattern_text(pattern, text)
+        return memo[key]
     return _PLAIN.get(str(kind), "example")
 
 
