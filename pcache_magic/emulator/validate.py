@@ -27,7 +27,6 @@ Cross-block cache rules (breakpoint count, TTL order) are the engine's.
 from __future__ import annotations
 
 import functools
-import hmac
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -40,7 +39,7 @@ from pydantic_core import core_schema as cs
 from ..core.models import ModelTable, default_models, thinking_refusal
 from ..core.output_format import format_conflict, format_problem, output_format
 from .errors import ApiError
-from .reply import sign_thought
+from .thinking_check import check_thinking
 
 __all__ = ["validate_request"]
 
@@ -308,23 +307,8 @@ def validate_request(
     problem = next(_semantics(body["messages"], body.get("system"), tools), None)
     if problem is not None:
         raise ApiError.invalid(problem)
-    if thinking_key is not None:
-        _signatures(body["messages"], thinking_key)
+    check_thinking(body["messages"], thinking, thinking_key)
     _tool_pairs(body["messages"])
-
-
-def _signatures(messages: list[dict[str, Any]], key: bytes) -> None:
-    """A thinking block whose signature is not the emulator's for its text is a 400, as is any
-    `redacted_thinking` (its data can only come from elsewhere), in the API's words."""
-    for i, message in enumerate(messages):
-        for j, block in enumerate(() if isinstance(message["content"], str) else message["content"]):
-            where = f"messages.{i}.content.{j}"
-            if block["type"] == "thinking":
-                expected = sign_thought(key, block["thinking"]).encode()
-                if not hmac.compare_digest(block["signature"].encode(), expected):
-                    raise ApiError.invalid(f"{where}: Invalid `signature` in `thinking` block")
-            elif block["type"] == "redacted_thinking":
-                raise ApiError.invalid(f"{where}: Invalid `data` in `redacted_thinking` block")
 
 
 def _text(text: str, where: str, final: bool) -> Iterator[str]:
