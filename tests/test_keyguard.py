@@ -160,3 +160,12 @@ def test_an_extra_keyword_holding_the_key_is_never_sent(monkeypatch: pytest.Monk
         with pytest.raises(PreflightError, match="holds the API key"):
             session.ask("Hello", stream=False, **extra)
     assert session.calls == [] and emu.state()["entries"] == []
+
+
+def test_a_field_nested_deeper_than_python_recurses_is_still_searched() -> None:
+    deep: dict[str, Any] = {"key": "sk-ant-secret"}
+    for _ in range(5_000):
+        deep = {"a": deep}
+    found = KeyGuard().check({"model": MODEL, "messages": [], "metadata": deep}, ["sk-ant-secret"], {})
+    assert found is not None and found.code == "api-key-in-request"
+    assert KeyGuard().check({"model": MODEL, "messages": [], "metadata": deep}, ["sk-ant-other"], {}) is None

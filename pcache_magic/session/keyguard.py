@@ -85,16 +85,21 @@ def _found(path: str, names: Mapping[str, str], keys: Sequence[str]) -> Finding:
 
 def _holds(value: Any, keys: Sequence[str]) -> bool:
     """Whether a key is in one of the strings of `value` (its texts and field names): a substring
-    search of each, rather than of the block's JSON, which would first copy a long text whole."""
-    if isinstance(value, str):
-        return any(key in value for key in keys)
-    if isinstance(value, Mapping):
-        return any(_holds(k, keys) or _holds(v, keys) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_holds(v, keys) for v in value)
-    if value is None or isinstance(value, int | float):
-        return False
-    return _holds(str(value), keys)
+    search of each, rather than of the block's JSON, which would first copy a long text whole.
+    Walked with a stack, so a value nested deeper than Python recurses is still searched."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            for k, v in item.items():
+                stack += (k, v)
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif item is not None and not isinstance(item, int | float):
+            text = item if isinstance(item, str) else str(item)
+            if any(key in text for key in keys):
+                return True
+    return False
 
 
 def _blocks(params: Mapping[str, Any], skip: int = 0) -> Iterator[tuple[str, Any]]:
