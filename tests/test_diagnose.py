@@ -177,7 +177,7 @@ def test_speed_changed_invalidates_system_and_messages_not_tools(session: Sessio
 
     why = explain(session)
     assert why.codes[0] == "settings_changed"
-    assert "speed changed (system level invalidated)" in why.summary
+    assert "speed changed since call 1 (system level invalidated)" in why.summary
     assert 1_024 < session.calls[1].tokens.read < session.calls[0].tokens.written  # the tools entry only
     assert (why.api, why.agrees) == ("unavailable", True)
 

@@ -117,7 +117,7 @@ def changed_cause(
                 else "messages cache (tools and system stay"
             )
             message = f"{changed} changed: that invalidates the {levels} cached)."
-            short = f"{changed} changed ({rows[0].level} level invalidated)"
+            short = f"{changed} changed since call {prev.record.index} ({rows[0].level} level invalidated)"
             api: set[str | None] = (
                 {"unavailable"}
                 if any(r.unavailable for r in rows)
