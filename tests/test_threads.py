@@ -196,3 +196,28 @@ def test_twenty_gathered_async_calls_get_distinct_indices(session: Session) -> N
     assert {r.raw.id for r in results} == {c.response.id for c in session.calls}  # type: ignore[union-attr]
     session.ask("and then a notebook turn")
     assert session.calls[-1].index == 21
+
+
+def test_a_save_waits_for_the_turn_in_progress_and_keeps_it_whole(tmp_path: Any) -> None:
+    session = make(Emulator())
+    session.system("You answer briefly.", name="rules")
+    streaming, release, saved = threading.Event(), threading.Event(), threading.Event()
+
+    def hold(chunk: str) -> None:  # the turn is mid-stream until the test lets it go on
+        streaming.set()
+        release.wait(30)
+
+    asking = threading.Thread(target=lambda: session.ask("First question", on_text=hold))
+    asking.start()
+    assert streaming.wait(30)
+    path = tmp_path / "session.json"
+    saving = threading.Thread(target=lambda: (session.save(path), saved.set()))
+    saving.start()
+    assert not saved.wait(BLOCKED_S)  # held back: the turn holds the session
+    release.set()
+    asking.join(30)
+    saving.join(30)
+    loaded = make(Emulator())
+    loaded.load(path)
+    assert [b.kind for b in loaded.conversation.blocks] == ["system", "prompt", "reply"]
+    assert len(loaded.calls) == 1 and loaded.calls[0].response is not None

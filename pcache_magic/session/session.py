@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import anthropic
@@ -160,6 +161,11 @@ class Session:
     @property
     def offline(self) -> bool:
         return self.connection is not None and self.connection.offline
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]:
+        """Held for a whole turn (re-entrant): hold it to read the session between turns (`save` does)."""
+        return self._pipeline.lock
 
     @property
     def ledger(self) -> Ledger:

@@ -19,6 +19,7 @@ import importlib.metadata
 import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -64,6 +65,8 @@ class Saveable(Protocol):
     def calls(self) -> list[CallRecord]: ...
     @property
     def ledger(self) -> Ledger: ...
+    @property
+    def lock(self) -> AbstractContextManager[Any]: ...
     def now(self) -> float: ...
     def restore(
         self,

@@ -100,7 +100,8 @@ class Loaded:
 # -- writing ----------------------------------------------------------------------------------
 def dumps(session: Saveable) -> str:
     """The session file's text: strict, compact JSON (a value that is not finite is a StoreError)."""
-    data = snapshot(session, datetime.now(UTC).isoformat(timespec="seconds"))
+    with session.lock:  # between turns: never half of another thread's turn
+        data = snapshot(session, datetime.now(UTC).isoformat(timespec="seconds"))
     try:
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as error:
