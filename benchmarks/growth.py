@@ -33,6 +33,7 @@ from pcache_magic.session.transport import connect
 from pcache_magic.view.panel import CachePanel
 
 from ._harness import Figure, Goal, Side
+from .panel import session_with_hit
 
 __all__ = ["SIZES", "run"]
 
@@ -58,14 +59,6 @@ def _interleaved(sides: dict[int, Callable[[], float]], rounds: int) -> dict[int
 
 
 # -- panel open ------------------------------------------------------------------------------
-def _panel_template() -> tuple[Session, CallRecord]:
-    session = Session(model=MODEL, connection=connect(emulator=Emulator()))
-    session.system(SYSTEM, cache="5m", name="intro")
-    session.ask("Which functions have no tests?", stream=False)
-    session.ask("Which functions have no docstring?", stream=False)
-    return session, session.calls[-1]
-
-
 def _open(session: Session, records: list[CallRecord], *, fresh: bool = False) -> Callable[[], float]:
     """One timed open; `fresh`: on new copies of the records, so nothing of them is explained yet."""
 
@@ -82,7 +75,7 @@ def _open(session: Session, records: list[CallRecord], *, fresh: bool = False) -
 
 
 def panel_open(quick: bool) -> list[Figure]:
-    sessions = {n: _panel_template() for n in SIZES}
+    sessions = {n: session_with_hit(SYSTEM) for n in SIZES}
     records = {
         n: [template.model_copy(update={"index": i}) for i in range(1, n + 1)]
         for n, (_, template) in sessions.items()

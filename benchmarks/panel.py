@@ -26,7 +26,7 @@ from pcache_magic.view.render import render_calls
 
 from ._harness import Comparison, Figure, Goal, Side
 
-__all__ = ["LARGE", "SMALL", "run"]
+__all__ = ["LARGE", "SMALL", "run", "session_with_hit"]
 
 MODEL = "claude-sonnet-4-5"
 SMALL, LARGE = 10, 1000
@@ -35,10 +35,10 @@ GOAL = Goal.at_most(1.5)
 _PROMPT = " ".join(f"Rule {i}: every public function needs a test and a docstring." for i in range(150))
 
 
-def _template() -> tuple[Session, CallRecord]:
-    """A session on the emulator and one real record of a cache hit to copy."""
+def session_with_hit(system: str = _PROMPT) -> tuple[Session, CallRecord]:
+    """A session on the emulator and one real record of a cache hit to copy (the panel benchmarks')."""
     session = Session(model=MODEL, connection=connect(emulator=Emulator()))
-    session.system(_PROMPT, cache="5m", name="intro")
+    session.system(system, cache="5m", name="intro")
     session.ask("Which functions have no tests?", stream=False)
     session.ask("Which functions have no docstring?", stream=False)
     return session, session.calls[-1]
@@ -79,7 +79,7 @@ def _rare_costs(session: Session, template: CallRecord) -> dict[str, float]:
 
 
 def run(quick: bool = False) -> list[Figure]:
-    session, template = _template()
+    session, template = session_with_hit()
     rounds = 5 if quick else 21
     for _ in range(1 if quick else 3):  # warm-up: imports, caches, first widget creation
         _sample(session, template, SMALL)
