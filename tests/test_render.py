@@ -22,6 +22,7 @@ from pcache_magic.session.transport import connect
 from pcache_magic.view.calls import CALLS_WIDTH
 from pcache_magic.view.render import (
     BAR_WIDTH,
+    ENTRIES_SHOWN,
     bar_scale,
     calls_table,
     predicted_outcome,
@@ -216,6 +217,30 @@ def test_countdown_shows_time_left_and_drops_expired_entries() -> None:
     assert "&lt;intro&gt;" in render_countdown(entries, now=148.0)
     assert "No live cache entries" in render_countdown(entries, now=5000.0)
     assert not select(root, "div", "pcache-clock-note")  # online, time runs by itself
+
+
+def test_countdown_folds_the_entries_that_expire_soonest_past_a_dozen() -> None:
+    # A chat marked at its tail leaves one entry per call: 30 live ones list the 12 touched last.
+    entries = [
+        {
+            "block": f"q{i}",
+            "path": f"messages.{i}.content.0",
+            "tokens": 100 * i,
+            "ttl": "5m",
+            "expires_at": 100.0 + i,
+        }
+        for i in range(30)
+    ]
+    root = parse(render_countdown(entries, now=50.0))
+    rows = select(root, "tr", "pcache-entry")
+    assert [r.get("data-block") for r in rows] == [f"q{i}" for i in range(18, 30)]
+    assert ENTRIES_SHOWN == 12
+    (folded,) = select(root, "tr", "pcache-folded")
+    assert text(folded).startswith("18 entries that expire sooner, not shown")
+    # Twelve or fewer: no folded row.
+    assert not select(parse(render_countdown(entries[:12], now=50.0)), "tr", "pcache-folded")
+    # Expired entries do not count towards the fold.
+    assert not select(parse(render_countdown(entries, now=117.5)), "tr", "pcache-folded")
 
 
 def test_offline_the_countdown_says_whose_clock_it_follows() -> None:

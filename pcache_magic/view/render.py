@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BAR_WIDTH",
     "COLOURS",
+    "ENTRIES_SHOWN",
     "bar_scale",
     "calls_table",
     "clock",
@@ -104,6 +105,8 @@ def _finding(f: Finding) -> str:
 _API_FIGURES = {False: ": the calls table has the API's figures", True: ""}  # offline, all are estimates
 #: Turn blocks shown after a folded run of earlier ones (see `_folded`).
 BLOCKS_SHOWN = 20
+#: Live cache entries listed in the countdown; the ones that expire sooner fold into one row.
+ENTRIES_SHOWN = 12
 _TURN_KINDS = frozenset({"prompt", "reply", "tool_result", "message"})
 _BLOCK_COLUMNS = (
     ("block", 0),
@@ -159,7 +162,7 @@ def render_blocks(session: Session) -> str:
     folded = _folded(blocks, {*marker, *(name for name in notes if name is not None)})
     for n, b in enumerate(blocks):
         if n in folded:
-            if n == min(folded):
+            if n == folded.start:
                 total = sum(stats.get(blocks[i].name, (0, 0))[0] for i in folded)
                 rows.append(
                     f'<tr class="pcache-block pcache-folded"><td colspan="{len(_BLOCK_COLUMNS)}">'
@@ -252,11 +255,16 @@ def render_countdown(
     """Live cache entries with the time left; `now` (not the stored `expires_in`) decides.
     Offline it says that the countdown follows the emulator's clock, and how to move it;
     `advice`: keep-warm lines (`KeepWarm.text`) shown under the entries."""
+    live = [(e, name) for e, name in zip(entries, entry_names(entries), strict=True) if e["expires_at"] > now]
+    older, live = live[:-ENTRIES_SHOWN], live[-ENTRIES_SHOWN:]  # soonest to expire first
     rows = []
-    for e, label in zip(entries, entry_names(entries), strict=True):
+    if older:  # a chat marked at its tail leaves an entry per call: the latest ones are what is read
+        rows.append(
+            f'<tr class="pcache-folded"><td colspan="5">{plural(len(older), "entry", "entries")}'
+            f" that expire sooner, not shown (below: the {ENTRIES_SHOWN} written or read last)</td></tr>"
+        )
+    for e, label in live:
         left = float(e["expires_at"]) - now
-        if left <= 0:
-            continue
         name = e.get("block") or e.get("path") or "?"
         ttl = str(e.get("ttl", "5m"))
         width = BAR_WIDTH / 2 * min(1.0, left / TTL_SECONDS.get(ttl, 300))
