@@ -9,7 +9,7 @@ import pytest
 from anthropic.types import Message, Usage
 
 from pcache_magic.core.models import Prices, default_models
-from pcache_magic.core.record import CallRecord, totals
+from pcache_magic.core.record import CallRecord, outcome_of, totals
 from pcache_magic.core.usage import Cost, Tokens, cost_of, tokens_of
 
 SONNET = default_models().get("claude-sonnet-4-5").prices
@@ -148,6 +148,7 @@ def test_record_outcome(u: Usage, outcome: str, hit: bool) -> None:
     r = record(u)
     assert r.ok and r.outcome == outcome and r.hit is hit
     assert r.usage == u and r.tokens == tokens_of(u)
+    assert outcome_of(tokens_of(u)) == outcome  # what the explainer reads, without the record
     assert r.cost == cost_of(tokens_of(u), SONNET)
 
 

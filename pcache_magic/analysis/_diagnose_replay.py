@@ -16,6 +16,7 @@ from ..core.prefix import Layout
 from ..core.record import CallRecord
 from ..core.rules import Breakpoint, CacheRuleError, Plan, plan, resolve_breakpoints
 from ..core.ttl import TTL_SECONDS
+from ..core.usage import Tokens
 
 __all__ = ["ReplayState", "ReplayedCall", "rendered_blocks"]
 
@@ -42,11 +43,12 @@ class ReplayState:
     def plan(self, lay: Layout, points: list[Breakpoint], minimum: int, now: float) -> Plan:
         return plan(lay, points, minimum, lambda key: self.live(key, now))
 
-    def apply(self, call: ReplayedCall) -> None:
-        """Refresh what the call read and keep what it wrote, as the emulator (and `cache.Ledger`) do."""
+    def apply(self, call: ReplayedCall, planned: Plan | None = None) -> None:
+        """Refresh what the call read and keep what it wrote, as the emulator (and `cache.Ledger`) do
+        (`planned`: this state's plan for the call, when the caller has it already)."""
         lay, now, minimum = call.lay, call.record.started_at, call.info.min_cache_tokens
-        outcome = self.plan(lay, call.points, minimum, now)
-        if outcome.hit >= 0 and call.record.tokens.read == 0:  # the API read nothing: those were gone
+        outcome = planned if planned is not None else self.plan(lay, call.points, minimum, now)
+        if outcome.hit >= 0 and call.tokens.read == 0:  # the API read nothing: those were gone
             for p in lay.positions[: outcome.hit + 1]:
                 self.entries.pop(p.key, None)
             outcome = self.plan(lay, call.points, minimum, now)
@@ -67,6 +69,7 @@ class ReplayedCall:
 
     def __init__(self, record: CallRecord, session: Any, rendered: Mapping[str, tuple[bytes, str]]) -> None:
         self.record, self.params = record, record.request
+        self.tokens: Tokens = record.tokens  # built from the usage on each read: read once
         self.lay: Layout = session.layout(self.params)
         try:
             self.points = resolve_breakpoints(self.lay, self.params.get("cache_control"))

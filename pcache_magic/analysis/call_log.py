@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.record import CallRecord, Totals
-from ..core.usage import Cost, Tokens
+from ..core.usage import Cost, Tokens, cost_of
 from ._diagnose_replay import rendered_blocks
 from .diagnose import Cause, Explainer
 
@@ -108,7 +108,8 @@ class CallLog:
             why = None
         self._records.append(record)
         self._whys.append(why)
-        tokens = record.tokens
+        last = explainer.last  # the call just explained has its billing split built already
+        tokens = last.tokens if last is not None and last.record is record else record.tokens
         self._sums.add(record, tokens)
         size = tokens.prompt + tokens.output
         if size > self._size:
@@ -157,7 +158,7 @@ class _Sums:
         self.calls += 1
         for f in self._TOKENS:
             self.tokens[f] += getattr(tokens, f)
-        cost = record.cost
+        cost = cost_of(tokens, record.prices) if record.prices is not None else Cost()  # = record.cost
         for f in self._COST:
             self.cost[f] += getattr(cost, f)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from ..core.record import CallRecord
+from ..core.record import CallRecord, outcome_of
 from ..core.rules import LOOKBACK, Breakpoint, Plan
 from ._diagnose_causes import Cause, changed_cause, marker_causes, storage_causes
 from ._diagnose_replay import ReplayedCall, ReplayState, rendered_blocks
@@ -109,13 +109,11 @@ def _api(record: CallRecord) -> str | None:
     return "pending" if diagnostics.cache_miss_reason is None else str(diagnostics.cache_miss_reason.type)
 
 
-def _analyse(cur: ReplayedCall, prev: ReplayedCall | None, replay: ReplayState) -> Explanation:
-    record, now = cur.record, cur.record.started_at
-    expected, actual, api = (
-        replay.plan(cur.lay, cur.points, cur.info.min_cache_tokens, now),
-        record.tokens,
-        _api(record),
-    )
+def _analyse(
+    cur: ReplayedCall, prev: ReplayedCall | None, replay: ReplayState, expected: Plan
+) -> Explanation:
+    """`expected`: what the replayed cache says `cur` could read and would write."""
+    record, actual, api = cur.record, cur.tokens, _api(cur.record)
     lines: list[str] = []
     causes: list[Cause] = []
     consistent: set[str | None] = {None}
@@ -168,7 +166,7 @@ def _analyse(cur: ReplayedCall, prev: ReplayedCall | None, replay: ReplayState) 
     marks = tuple(_mark(cur, b, expected) for b in cur.points)
     return Explanation(
         record.index,
-        record.outcome,
+        outcome_of(actual),
         summary,
         tuple(c.message for c in causes) + tuple(lines),
         tuple(causes),
@@ -220,8 +218,9 @@ class Explainer:
         )
         wanted = (record.request.get("diagnostics") or {}).get("previous_message_id")
         prev = self._by_id.get(wanted, self._previous) if isinstance(wanted, str) else self._previous
-        result = _analyse(cur, prev, self._replay)
-        self._replay.apply(cur)
+        expected = self._replay.plan(cur.lay, cur.points, cur.info.min_cache_tokens, record.started_at)
+        result = _analyse(cur, prev, self._replay, expected)
+        self._replay.apply(cur, expected)
         if record.response is not None:
             self._by_id[record.response.id] = cur
         self._previous = cur

@@ -17,7 +17,14 @@ from .fmt import clock, plural
 from .models import Prices
 from .usage import Cost, Tokens, cost_of, tokens_of
 
-__all__ = ["CallRecord", "Totals", "totals"]
+__all__ = ["CallRecord", "Totals", "outcome_of", "totals"]
+
+
+def outcome_of(t: Tokens) -> str:
+    """An answered call's outcome from its billing split (`CallRecord.outcome` without the lookups)."""
+    if t.read and t.written:
+        return "hit+write"
+    return "hit" if t.read else "write" if t.written else "uncached"
 
 
 class CallRecord(BaseModel):
@@ -64,12 +71,7 @@ class CallRecord(BaseModel):
     @property
     def outcome(self) -> str:
         """`hit`, `write`, `hit+write`, `uncached` or `failed`, for tables and summaries."""
-        if not self.ok:
-            return "failed"
-        t = self.tokens
-        if t.read and t.written:
-            return "hit+write"
-        return "hit" if t.read else "write" if t.written else "uncached"
+        return outcome_of(self.tokens) if self.ok else "failed"
 
     def __repr__(self) -> str:
         """What a person looks for (not the request and response dumped whole)."""
