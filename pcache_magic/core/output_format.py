@@ -132,22 +132,27 @@ def _children(node: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]
 
 
 def _branch_problem(node: Mapping[str, Any]) -> str | None:
-    """`anyOf`/`allOf` whose branches cannot hold beside the node's own keywords."""
-    for key in ("allOf", "anyOf"):
-        branches = node.get(key)
-        if not isinstance(branches, list):
-            continue
-        rest: Mapping[str, Any] = {k: v for k, v in node.items() if k != key}
-        for i, branch in enumerate(branches):
+    """`allOf`/`anyOf` whose branches cannot hold beside the node's own keywords.  The `allOf`
+    branches are merged first, and every `anyOf` branch (the node's own, or one an `allOf` branch
+    brings) must hold beside that merge: the reply builder picks a branch and fills it."""
+    all_of = node.get("allOf")
+    if isinstance(all_of, list):
+        flat: Mapping[str, Any] = {k: v for k, v in node.items() if k != "allOf"}
+        for i, branch in enumerate(all_of):
+            merged = merge_keywords(flat, branch)
+            if isinstance(merged, str):
+                return f"allOf[{i}] gives '{show(merged)}' a value that conflicts with the schema beside it"
+            flat = merged
+        return shape_problem(flat) or _node_problem(flat) or _branch_problem(flat)
+    any_of = node.get("anyOf")
+    if isinstance(any_of, list):
+        rest = {k: v for k, v in node.items() if k != "anyOf"}
+        for i, branch in enumerate(any_of):
             merged = merge_keywords(rest, branch)
             if isinstance(merged, str):
-                return f"{key}[{i}] gives '{show(merged)}' a value that conflicts with the schema beside it"
-            if key == "allOf":
-                rest = merged
-            elif (problem := shape_problem(merged) or _node_problem(merged)) is not None:
+                return f"anyOf[{i}] gives '{show(merged)}' a value that conflicts with the schema beside it"
+            if (problem := shape_problem(merged) or _node_problem(merged)) is not None:
                 return problem
-        if key == "allOf" and (problem := shape_problem(rest) or _node_problem(rest)) is not None:
-            return problem
     return None
 
 

@@ -64,6 +64,41 @@ def merge_keywords(base: Mapping[str, Any], part: Mapping[str, Any]) -> dict[str
     return merged
 
 
+#: Keywords whose value JSON Schema defines as one schema (an object, or true/false), a list of
+#: them, or an object mapping names to them.  The API's subset does not use these; a malformed
+#: one is still refused (an invalid schema), a well-formed one is let through and not answered.
+_ONE_SCHEMA = (
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+    "additionalItems",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+)
+_SCHEMA_MAPS = ("$defs", "definitions", "patternProperties", "dependentSchemas")
+
+
+def _subschema_problem(node: Mapping[str, Any]) -> str | None:
+    """A keyword of `_ONE_SCHEMA`, `prefixItems` or `_SCHEMA_MAPS` whose value is not JSON Schema's shape."""
+    for key in _ONE_SCHEMA:
+        if key in node and not isinstance(node[key], Mapping | bool):
+            return f"'{key}' must be a schema object (or true/false), not {type(node[key]).__name__}"
+    items = node.get("prefixItems", [{}])
+    if not (isinstance(items, list) and items and all(isinstance(s, Mapping | bool) for s in items)):
+        return "'prefixItems' must be a non-empty array of schema objects"
+    for key in _SCHEMA_MAPS:
+        value = node.get(key, {})
+        if not isinstance(value, Mapping):
+            return f"'{key}' must be an object mapping names to schemas, not {type(value).__name__}"
+        bad = next((name for name, sub in value.items() if not isinstance(sub, Mapping | bool)), None)
+        if bad is not None:
+            return f"'{key}' entry '{show(bad)}' must be a schema object, not {type(value[bad]).__name__}"
+    return None
+
+
 def shape_problem(node: Mapping[str, Any]) -> str | None:
     """What makes `node` malformed JSON Schema (the API's request validation refuses these)."""
     props = node.get("properties", {})
@@ -82,9 +117,15 @@ def shape_problem(node: Mapping[str, Any]) -> str | None:
     required = node.get("required", [])
     if not isinstance(required, list) or not all(isinstance(n, str) for n in required):
         return "'required' must be an array of property names"
+    seen: set[str] = set()
     for name in required:
         if name not in props:
             return f"required property '{show(name)}' is not defined in 'properties'"
+        if name in seen:
+            return f"'required' names '{show(name)}' twice; list each property once"
+        seen.add(name)
+    if (problem := _subschema_problem(node)) is not None:
+        return problem
     kind = node.get("type", "string")
     kinds = kind if isinstance(kind, list) and kind else [kind]
     for k in kinds:
