@@ -10,6 +10,8 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
+from pcache_magic.analysis.call_log import call_log
+from pcache_magic.analysis.diagnose import explain_all
 from pcache_magic.ipython import extension as _extension
 from pcache_magic.ipython.extension import (
     current_session,
@@ -113,6 +115,25 @@ def test_unloading_removes_everything_it_added(ip: InteractiveShell) -> None:
     assert claude_magics(ip) == {"line": [], "cell": []}
 
 
+def test_each_cells_calls_are_explained_when_it_ends_and_unloading_stops_that(ip: InteractiveShell) -> None:
+    # So a panel opened later opens on calls already explained (no replay of every call).
+    with capture_output():
+        ip.run_cell("%%claude_system --cache\n" + "Answer in one line. " * 400).raise_error()
+        ip.run_cell("%%claude --no-stream\nHello?").raise_error()
+        ip.run_cell("%%claude --no-stream\nAnd again?").raise_error()
+    session = loaded_magics(ip).session
+    log = call_log(session)
+    assert len(session.calls) == 2 and not log.behind(session.calls)
+    view = log.update(session)  # nothing left to explain: the whys are those of a full replay
+    assert list(view.whys) == [e.summary for e in explain_all(session)]
+    assert view.whys[1] is not None and view.whys[1].startswith("hit ")
+    unload_ipython_extension(ip)
+    session.ask("One more, from Python.", stream=False)
+    with capture_output():
+        ip.run_cell("1 + 1").raise_error()
+    assert log.behind(session.calls)  # unloaded: no hook explains it
+
+
 def test_unloading_spares_a_magic_someone_else_registered_since(ip: InteractiveShell) -> None:
     def mine(line: str) -> str:
         return f"mine: {line}"
@@ -178,6 +199,32 @@ def test_unloading_spares_an_html_view_someone_else_registered_since(ip: Interac
         assert shown(ip, session)["text/html"] == "<b>mine</b>"
     finally:
         html.pop(Session, None)
+
+
+def test_unloading_before_any_session_is_shown_takes_the_view_away(ip: InteractiveShell) -> None:
+    """The view is registered by the class's name, so loading imports neither Session nor the view."""
+    assert ip.display_formatter is not None
+    html = ip.display_formatter.formatters["text/html"]
+    assert html.lookup_by_type("pcache_magic.session.session.Session") is _extension._session_view
+    unload_ipython_extension(ip)
+    with pytest.raises(KeyError):
+        html.lookup_by_type("pcache_magic.session.session.Session")
+
+
+# -- the session, made on first use ----------------------------------------------------------------
+def test_settings_made_before_the_first_magic_reach_the_session(ip: InteractiveShell) -> None:
+    magics = loaded_magics(ip)
+    with capture_output() as out:
+        ip.run_line_magic("config", "ClaudeMagics.max_tokens = 77")
+        ip.run_line_magic("config", "ClaudeMagics.timeout = 12.5")
+        ip.run_line_magic("config", "ClaudeMagics.offline = True")
+    assert magics._session is None  # loading and %config make no session
+    assert out.stdout == f"pcache_magic: {magics.notice()}\n"
+    assert out.stdout.startswith("pcache_magic: offline: calls go to the built-in emulator (")
+    session = current_session()
+    assert (session.max_tokens, session.offline) == (77, True)
+    assert session.client is not None and session.client.timeout == 12.5
+    assert magics.notice() == f"{session.connection.notice}; model {session.model}"  # type: ignore[union-attr]
 
 
 # -- current_session ------------------------------------------------------------------------------

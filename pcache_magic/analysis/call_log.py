@@ -75,6 +75,10 @@ class CallLog:
             len(calls) >= n and calls[0] is self._records[0] and calls[n - 1] is self._records[-1]
         )
 
+    def behind(self, calls: Sequence[CallRecord]) -> bool:
+        """Whether `calls` (a session's) hold calls this log has not explained yet."""
+        return len(calls) > len(self._records) or not self._follows(calls)
+
     def update(self, session: Any) -> LogView:
         """Explain the calls recorded since the last update (all of them after a reset)."""
         with self._lock:

@@ -3,6 +3,10 @@
 `Emulator().client()` is a real `anthropic.Anthropic` whose HTTP transport is the emulator,
 so request bytes, response types, streaming, retries and errors run through the SDK's own
 code exactly as they would online. `pcache-emulator` serves the same over HTTP.
+
+The engine (the cache table, the rules, the token estimator, the model table) is made on the
+first request or clock read, not with the `Emulator`: `%load_ext pcache_magic` offline makes an
+Emulator, and loading should cost little more than `import anthropic` (benchmarks/startup.py).
 """
 
 from __future__ import annotations
@@ -13,16 +17,26 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 
-from ..core.models import ModelTable
 from . import wire
 from .batches import DEFAULT_DELAY_S, Batches
-from .diagnostics import DEFAULT_HISTORY_BYTES
-from .engine import Engine, ManualClock
 
 if TYPE_CHECKING:  # anthropic costs ~2s to import; the server and the engine never need it
     import anthropic
 
+    from ..core.models import ModelTable
+    from .engine import Engine, ManualClock
+
 __all__ = ["Emulator", "ManualClock"]
+
+
+def __getattr__(name: str) -> Any:
+    """`ManualClock` from the engine, imported when asked for (see the module's doc)."""
+    if name == "ManualClock":
+        from .engine import ManualClock
+
+        return ManualClock
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: A placeholder key, not a secret: the emulator accepts any non-empty key.
 DEFAULT_API_KEY = "sk-ant-emulator"
@@ -61,7 +75,6 @@ class Emulator:
     notebooks can show a 5-minute expiry without waiting five minutes.
     """
 
-    engine: Engine
     faults: wire.FaultPlan
 
     def __init__(
@@ -71,17 +84,41 @@ class Emulator:
         models: ModelTable | None = None,
         max_entries: int = 10_000,
         max_body_bytes: int = wire.DEFAULT_MAX_BODY_BYTES,
-        history_bytes: int = DEFAULT_HISTORY_BYTES,
+        history_bytes: int | None = None,
         batch_delay_s: float = DEFAULT_DELAY_S,
     ) -> None:
-        self.engine = Engine(clock, models=models, max_entries=max_entries, history_bytes=history_bytes)
-        self.batches = Batches(self.engine, delay_s=batch_delay_s)
-        """Message Batches: each ends `batch_delay_s` of emulated time after it is created."""
+        """`history_bytes`: the diagnostics history's bound (None: `diagnostics.DEFAULT_HISTORY_BYTES`)."""
+        self._engine_args: dict[str, Any] = {"clock": clock, "models": models, "max_entries": max_entries}
+        if history_bytes is not None:
+            self._engine_args["history_bytes"] = history_bytes
+        self._engine: Engine | None = None
+        self._batches: Batches | None = None
+        self._batch_delay_s = batch_delay_s
         self.faults = wire.FaultPlan()
         self.max_body_bytes = max_body_bytes
         self._request_ids = wire.RequestIds()
         # The engine is driven from the SDK's threads (and the server's); one call at a time.
         self._lock = threading.RLock()
+
+    @property
+    def engine(self) -> Engine:
+        """The cache table, the clock and the history, made on first use (see the module's doc)."""
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    from .engine import Engine
+
+                    self._engine = Engine(**self._engine_args)
+        return self._engine
+
+    @property
+    def batches(self) -> Batches:
+        """Message Batches: each ends `batch_delay_s` of emulated time after it is created."""
+        if self._batches is None:
+            with self._lock:
+                if self._batches is None:
+                    self._batches = Batches(self.engine, delay_s=self._batch_delay_s)
+        return self._batches
 
     def __repr__(self) -> str:
         return f"<Emulator now={self.now():.3f} pending_faults={len(self.faults)}>"

@@ -16,11 +16,11 @@ import anthropic
 from IPython.core.error import UsageError
 
 from ..core.fmt import money, plural
-from ..session import batch
 
 if TYPE_CHECKING:
     from anthropic.types.messages import MessageBatch
 
+    from ..session.batch import BatchItem
     from ..session.session import Session
 
 __all__ = ["ACTIONS", "run"]
@@ -40,6 +40,8 @@ def run(
     wait: bool = False,
 ) -> str:
     """The text to print for one `%claude_batch` line; UsageError for anything wrong."""
+    from ..session import batch  # here: loading the extension does not import it
+
     if action not in ACTIONS:
         raise UsageError(
             f"Usage: %claude_batch {'|'.join(ACTIONS)} [ID]; e.g. %claude_batch status msgbatch_..."
@@ -93,7 +95,7 @@ def describe(found: MessageBatch) -> str:
     return f"Batch {found.id}: {status} ({counts or 'no requests'}).\n  {when}."
 
 
-def table(batch_id: str, items: Sequence[batch.BatchItem]) -> str:
+def table(batch_id: str, items: Sequence[BatchItem]) -> str:
     """A row per request (outcome, cache read and write, output, cost) and the total."""
     rows = [f"{'custom_id':<24} {'outcome':<9} {'read':>8} {'write':>8} {'output':>7} {'cost':>9}"]
     total = 0.0

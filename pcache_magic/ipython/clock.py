@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from IPython.core.error import UsageError
 
 from ..core.fmt import duration
-from ..emulator.engine import MAX_ADVANCE_S
 from . import cells
 from .output import one_line
 
@@ -25,6 +24,8 @@ __all__ = ["advance"]
 
 def advance(session: Session, how_far: str) -> str:
     """Move the clock by `how_far` (`90`, `6m`, `1h30m`, ...); the line to print, or UsageError."""
+    from ..emulator.engine import MAX_ADVANCE_S  # here: loading the extension makes no engine
+
     try:
         seconds = cells.parse_duration(how_far, limit=MAX_ADVANCE_S)
     except ValueError as error:

@@ -6,7 +6,13 @@ for code that only wants, say, the emulator.
 
 Loading also registers the panel's static HTML (`session_html`) as the notebook's view of a
 `Session`: the view sits above the session, so the session cannot name it; the extension,
-above both, joins them (IPython's `for_type`), and unloading takes the view away again.
+above both, joins them, and unloading takes the view away again.  The view is registered by the
+class's name (IPython's `for_type_by_name`), so loading imports neither the session nor the view:
+loading costs little more than `import anthropic` (benchmarks/startup.py), and the rest is
+imported by the first magic that needs it.
+
+After each cell (`post_run_cell`) the calls it made are explained once, while the kernel would
+otherwise wait, so a panel opened later (or after `%claude_session load`) opens at once.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ __all__ = [
 ]
 
 _REGISTRY_KEY = "ClaudeMagics"
+#: Where `Session` is defined: the HTML view is registered under this name, not the class.
+_SESSION = "pcache_magic.session.session.Session"
 #: Magics that also work as line magics, so a cell with only the magic line is accepted.
 _LINE_CELL = ("claude_context", "claude_system")
 
@@ -55,6 +63,13 @@ def _html_formatter(ip: InteractiveShell) -> BaseFormatter:
     return formatter
 
 
+def _session_view(session: Session) -> str:
+    """The panel's static HTML for a Session shown as a cell's value (the view imported on first use)."""
+    from ..view.render import session_html
+
+    return session_html(session)
+
+
 def _magics(ip: Any) -> ClaudeMagics | None:
     manager = getattr(ip, "magics_manager", None)
     return manager.registry.get(_REGISTRY_KEY) if manager is not None else None
@@ -69,8 +84,6 @@ def load_ipython_extension(ip: InteractiveShell) -> None:
     from IPython.core.error import UsageError
     from traitlets import TraitError
 
-    from ..session.session import Session
-    from ..view.render import session_html
     from .magics import ClaudeMagics
 
     try:
@@ -79,9 +92,11 @@ def load_ipython_extension(ip: InteractiveShell) -> None:
         ip.configurables[:] = [c for c in ip.configurables if not isinstance(c, ClaudeMagics)]
         raise UsageError(f"pcache_magic was not loaded: {error}") from None
     ip.register_magics(magics)
-    _html_formatter(ip).for_type(Session, session_html)
+    module, name = _SESSION.rsplit(".", 1)
+    _html_formatter(ip).for_type_by_name(module, name, _session_view)
     if empty_cell_magic_as_line not in ip.input_transformers_cleanup:
         ip.input_transformers_cleanup.append(empty_cell_magic_as_line)
+    ip.events.register("post_run_cell", magics.explain_new_calls)
     print(f"pcache_magic: {magics.notice()}")
     if magics.show_panel:
         magics.open_panel()
@@ -94,15 +109,14 @@ def unload_ipython_extension(ip: InteractiveShell) -> None:
     if magics is None:
         return
     magics.close()
+    with contextlib.suppress(ValueError):  # ValueError: not registered (loaded by an older version)
+        ip.events.unregister("post_run_cell", magics.explain_new_calls)
     if empty_cell_magic_as_line in ip.input_transformers_cleanup:
         ip.input_transformers_cleanup.remove(empty_cell_magic_as_line)
-    from ..session.session import Session
-    from ..view.render import session_html
-
     html = _html_formatter(ip)
     with contextlib.suppress(KeyError):  # KeyError: nothing registered for Session
-        if html.lookup_by_type(Session) is session_html:
-            html.pop(Session)
+        if html.lookup_by_type(_SESSION) is _session_view:  # by name: imports nothing
+            html.pop(_SESSION)
     manager = ip.magics_manager
     for kind, table in magics.magics.items():
         registered = manager.magics.get(kind, {})

@@ -14,17 +14,15 @@ session as it was.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import cell_magic, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument
 from IPython.display import display
 
-from ..core.conversation import Block
 from ..core.toolspec import tool_param
 from ..core.ttl import TTLS
-from ..session.blocks import take_place
 from ..session.transport import secrets
 from . import batch_magic, cells, expand, map_magic, names
 from .args import magic_arguments, no_arguments, parse_argstring, without_comment
@@ -37,6 +35,8 @@ from .session_files import session_file
 from .settings import MODES, MODES_HELP, SessionMagics
 from .turn import check_max_tokens, run_turn
 
+if TYPE_CHECKING:  # the session's parts are imported by the magics that use them, not at loading
+    from ..core.conversation import Block
 __all__ = ["ClaudeMagics"]
 
 
@@ -67,6 +67,8 @@ class ClaudeMagics(SessionMagics):
         self._cells.commit(naming)
         if naming.replaces in self.session.conversation.names():
             if naming.name not in taken:  # renamed: the block takes the old one's place
+                from ..session.blocks import take_place
+
                 take_place(self.session.conversation, naming.name, cast(str, naming.replaces))
             self.session.drop(cast(str, naming.replaces))
         session = self.session

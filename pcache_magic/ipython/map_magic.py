@@ -20,8 +20,7 @@ from IPython.display import display
 
 from ..core.fmt import html_table, money, plural, share, text_table
 from ..core.fmt import tokens as count
-from ..core.usage import Cost
-from ..session.fanout import MAX_CONCURRENCY, ItemResult, MapInterrupted, MapPlan, MapResult
+from ..session.session_settings import MAX_CONCURRENCY
 from ..session.transport import secrets as api_keys
 from . import expand
 from .output import one_line, usage_errors
@@ -29,6 +28,8 @@ from .output import one_line, usage_errors
 if TYPE_CHECKING:
     from argparse import Namespace
 
+    from ..core.usage import Cost
+    from ..session.fanout import ItemResult, MapPlan, MapResult
     from ..session.session import Session
 
 __all__ = ["MapSummary", "PlanTable", "Progress", "map_arguments", "map_cell", "template"]
@@ -208,6 +209,8 @@ def _predicted(plan: MapPlan, answered: int) -> float:
 
 def map_cell(session: Session, namespace: MutableMapping[str, Any], cell: str, args: Namespace) -> None:
     """Run `%%claude_map` (see the module's doc); every mistake is one UsageError, nothing sent."""
+    from ..session.fanout import MapInterrupted  # here: loading the extension does not import it
+
     try:
         out = expand.out_name(args.out, namespace) if args.out is not None else None
         prompt = template(

@@ -20,8 +20,6 @@ from IPython.core.error import UsageError
 from IPython.display import display
 
 from ..core.fmt import DOLLAR_HTML, clock, duration, entry_names, plural, tokens
-from ..core.turns import broken_stream
-from ..session.session import PreflightError
 from ..session.transport import redact_key
 
 if TYPE_CHECKING:
@@ -341,6 +339,9 @@ def api_error_text(error: anthropic.APIError, retries: int) -> str:
 @contextmanager
 def usage_errors(session: Session) -> Iterator[None]:
     """Turn what a Session call raises into UsageErrors (the session has already rolled back)."""
+    from ..core.preflight import PreflightError  # here: loading the extension imports neither
+    from ..core.turns import broken_stream
+
     try:
         yield
     except PreflightError as error:

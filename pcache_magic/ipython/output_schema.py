@@ -29,7 +29,6 @@ from anthropic.types import JSONOutputFormatParam
 from IPython.core.error import UsageError
 
 from ..core import strict_json
-from ..core.output_format import format_problem
 from .files import CellFiles
 from .formats import reply_text
 
@@ -87,6 +86,8 @@ def _from_file(name: str) -> dict[str, Any]:
 
 def resolve_schema(name: str, namespace: Mapping[str, Any], secrets: Iterable[str] = ()) -> OutputSchema:
     """The format `--schema NAME` asks for, or one UsageError before anything is sent."""
+    from ..core.output_format import format_problem  # here: loading the extension does not import it
+
     model: type[pydantic.BaseModel] | None = None
     if name.isidentifier() and name in namespace:
         value = namespace[name]

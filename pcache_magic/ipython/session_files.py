@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from IPython.core.error import UsageError
 
 from ..core.fmt import plural
-from ..session import store
 from .output import one_line
 
 if TYPE_CHECKING:
@@ -25,6 +24,8 @@ EXPORTS = ("python", "ipynb", "json")
 
 def session_file(session: Session, command: str, target: str, path: str | None, max_mb: float | None) -> str:
     """Save to, load from or export to `target` (`path`: where an export goes); the line to print."""
+    from ..session import store  # here: loading the extension does not import the store
+
     if command == "export" and target not in EXPORTS:
         raise UsageError(
             "%claude_session export takes python or json (or ipynb): %claude_session export python"

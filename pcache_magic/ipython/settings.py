@@ -2,11 +2,13 @@
 
 `ClaudeMagics` inherits this, so `%config ClaudeMagics.model = "..."` works as usual, while
 `magics.py` keeps to the magics themselves.  Changing `offline`, the model or the retry policy
-changes the live session, never the conversation.
+changes the live session, never the conversation.  The session is made by the first magic that
+uses it (loading makes only the connection), so `%load_ext` imports none of the session's parts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -16,15 +18,15 @@ from IPython.display import display
 from traitlets import Bool, Enum, Float, Int, Unicode, observe, validate
 from traitlets.traitlets import TraitError
 
-from ..core.models import default_models
 from ..core.ttl import TTL, TTLS
-from ..session.session import DEFAULT_MODEL, CacheMode, Session
-from ..session.session_settings import TOKEN_COUNTS, TokenCounts
-from ..session.transport import connect
+from ..session.session_settings import DEFAULT_MODEL, TOKEN_COUNTS, CacheMode, TokenCounts
+from ..session.transport import Connection, connect
 from . import cells, files
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
+
+    from ..session.session import Session
 
 __all__ = ["MAX_TIMEOUT", "MODES", "MODES_HELP", "SessionMagics"]
 
@@ -98,11 +100,22 @@ class SessionMagics(Magics):
         self._syncing = True  # the config is applied in super().__init__, before there is a session
         self._mirroring = False  # True while the traits show the session's own values
         super().__init__(shell=shell, **kw)
-        self.session: Session = session or self._new_session()
+        # Loading makes only the connection (so a bad key or URL refuses the load, and the notice can
+        # say where calls go); the Session, and all it imports, waits for the first magic that uses it.
+        self._session: Session | None = session
+        self._connection: Connection | None = None if session is not None else self._connect()
         self._panel: Any = None
         self._runners: dict[str, dict[str, Callable[..., Any]]] = {}  # tools block -> tool -> function
         self._cells = cells.CellBlocks()
         self._syncing = False
+
+    @property
+    def session(self) -> Session:
+        """The one Session the magics drive, made on first use from the traits and the connection."""
+        if self._session is None:
+            self._session = self._new_session(self._connection)
+            self._connection = None
+        return self._session
 
     # -- settings and lifetime --------------------------------------------------------------
     def file_limits(self) -> files.Limits:
@@ -116,11 +129,16 @@ class SessionMagics(Magics):
             options["timeout"] = self.timeout
         return options
 
-    def _new_session(self) -> Session:
+    def _connect(self) -> Connection:
+        return connect(offline=True if self.offline else None, **self._client_options())
+
+    def _new_session(self, connection: Connection | None = None) -> Session:
+        from ..session.session import Session
+
         session = Session(
             model=self.model,
             max_tokens=self.max_tokens,
-            connection=connect(offline=True if self.offline else None, **self._client_options()),
+            connection=connection or self._connect(),
             default_ttl=cast(TTL, self.default_ttl),
         )
         session.cache_mode = cast(CacheMode, self.cache_mode)
@@ -131,7 +149,7 @@ class SessionMagics(Magics):
     def use(self, session: Session) -> None:
         """Drive `session` from now on (the panel and the per-cell bookkeeping start over)."""
         self.close()
-        self.session = session
+        self._session, self._connection = session, None
         self._runners.clear()
         self._cells.clear()
         self._sync_traits()
@@ -150,7 +168,9 @@ class SessionMagics(Magics):
 
     @validate("model")
     def _check_model(self, proposal: Any) -> str:
-        session = getattr(self, "session", None)
+        from ..core.models import default_models
+
+        session = getattr(self, "_session", None)
         try:
             (session.models if session is not None else default_models()).get(proposal["value"])
         except KeyError as error:
@@ -192,13 +212,17 @@ class SessionMagics(Magics):
 
     @observe("model", "max_tokens", "default_ttl", "cache_mode", "max_cost", "budget", "token_counts")
     def _apply(self, change: Any) -> None:
-        if not self._syncing and hasattr(self, "session"):
+        if not self._syncing and getattr(self, "_session", None) is not None:  # else read when it is made
             setattr(self.session, change["name"], change["new"])
 
     @observe("max_retries", "timeout")
     def _retry_policy(self, change: Any) -> None:
-        """Give the live session's clients the new policy (same connection, same HTTP client)."""
-        if self._syncing or not hasattr(self, "session"):
+        """Give the live session's clients the new policy (same connection, same HTTP client); before
+        there is a session, a new connection made with it."""
+        if self._syncing:
+            return
+        if self._session is None:  # no session, so no call yet: a connection made with the new policy
+            self._connection = self._connect()
             return
         import anthropic
 
@@ -211,7 +235,11 @@ class SessionMagics(Magics):
     @observe("offline")
     def _switch(self, change: Any) -> None:
         """A new connection; the conversation carries over, the calls belong to the old one."""
-        if self._syncing or not hasattr(self, "session"):
+        if self._syncing:
+            return
+        if self._session is None:  # nothing said or shown yet: only the connection changes
+            self._connection = self._connect()
+            print(f"pcache_magic: {self.notice()}")
             return
         conversation, runners, panel = (
             self.session.conversation.copy_state(),
@@ -225,14 +253,30 @@ class SessionMagics(Magics):
         if panel is not None:
             self.open_panel()
 
+    def explain_new_calls(self, *_: Any) -> None:
+        """After a cell (IPython's `post_run_cell`): explain the calls it made, each once, so a panel
+        opened later (or after a load) opens on them instead of replaying them all (`CallLog`)."""
+        session = self._session
+        if session is None or not session.calls:
+            return
+        from ..analysis.call_log import call_log
+
+        log = call_log(session)
+        if log.behind(session.calls):
+            with contextlib.suppress(Exception):  # never fails a cell: a panel then explains on opening
+                log.update(session)
+
     def notice(self) -> str:
         """Live or offline, and the model; never the key."""
+        if self._session is None:
+            return f"{cast(Connection, self._connection).notice}; model {self.model}"
         connection = self.session.connection
         return f"{connection.notice if connection else 'custom client'}; model {self.session.model}"
 
     def close(self) -> None:
         """Unloading: stop keep-warm (no call goes out for a notebook that let go) and close the panel."""
-        self.session.keepwarm.stop()
+        if self._session is not None:
+            self._session.keepwarm.stop()
         if self._panel is not None:
             self._panel.close()
             self._panel = None

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
 
-from ..session.blocks import named_turn
 from .formats import show_code
 from .output import Reply, tool_runner, usage_errors
 
@@ -102,6 +101,8 @@ def run_turn(
     (only the blocks still in the conversation count).  `--format code` waits for the whole
     reply, since only its code is shown.  `thinking`: `--thinking`'s value (see `thinking_config`).
     """
+    from ..session.blocks import named_turn  # here: loading the extension imports no session part
+
     config = thinking_config(session, model, max_tokens, thinking)
     extra: dict[str, Any] = {"thinking": config} if config is not None else {}
     if output_config:  # --schema (ipython/output_schema.py)

@@ -35,6 +35,7 @@ from ..core.turns import answer_unanswered_tool_uses, sdk_kwargs
 from . import batch
 from .budget import check_limits
 from .fanout_plan import ItemResult, MapError, MapInterrupted, MapPlan, MapResult, predict_map
+from .session_settings import MAX_CONCURRENCY
 from .transport import redact_error
 
 if TYPE_CHECKING:
@@ -54,7 +55,6 @@ __all__ = [
     "render_template",
 ]
 
-MAX_CONCURRENCY = 64
 _PATH = r"item(?:\[[^\[\]{}\n]+\]|\.[A-Za-z_]\w*)?"
 _FIELD = re.compile(rf"\{{\{{(?P<literal>{_PATH})\}}\}}|\{{(?P<field>{_PATH})\}}")
 

@@ -14,9 +14,21 @@ from typing import Any, Generic, Literal, Protocol, TypeVar, cast, overload
 
 from ..core.ttl import TTL
 
-__all__ = ["DEFAULT_MODEL", "TOKEN_COUNTS", "CacheMode", "HasSettings", "Setting", "Settings", "TokenCounts"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "MAX_CONCURRENCY",
+    "TOKEN_COUNTS",
+    "CacheMode",
+    "HasSettings",
+    "Setting",
+    "Settings",
+    "TokenCounts",
+]
 
 DEFAULT_MODEL = "claude-sonnet-5"
+#: The most calls `Session.map` runs at once (here, not in `fanout`, so `%%claude_map`'s help can
+#: say it without importing the fan-out when the extension loads).
+MAX_CONCURRENCY = 64
 CacheMode = Literal["none", "last", "automatic", "auto"]
 """Markers added to a call beyond the blocks' own: none; one on the last turn (claudette's way);
 the API's top-level automatic caching; or the planner's choice of up to four (`auto`)."""
