@@ -53,3 +53,20 @@ def test_a_live_entry_before_the_one_read_is_kept_alive() -> None:
     chosen = choose(cache({first.key: ("5m", 200.0), second.key: ("5m", 250.0)}), request, {}, 100.0)
     roles = {i: m.role for i, m in chosen}
     assert roles.get(0) == "keep" and chosen[0][1].reason.startswith("keep: refreshes the 5m entry")
+
+
+def test_a_prefix_that_lost_a_5m_entry_to_a_short_pause_is_written_for_an_hour() -> None:
+    """Quick gaps alone say 5m; once a 5m entry of the prefix died of a gap a 1h one would have lived
+    through (`Cache.outlived`), the same write is 1h, and its reason says why."""
+    rhythm = Rhythm()
+    for i in range(6):
+        rhythm.observe(lay(words(2_000, "d"), f"q{i}"), 30.0 * i, True)
+    request = lay(words(2_000, "d"), "next")
+    doc = request.positions[0]
+    rates = Rates.of(INFO.prices)
+    renting = choose(Cache(rhythm, rates, {}, INFO.min_cache_tokens), request, {}, 180.0)
+    assert next((i, m.ttl, m.role) for i, m in renting) == (0, "5m", "write")
+    bought = choose(Cache(rhythm, rates, {}, INFO.min_cache_tokens, {doc.key: 100.0}), request, {}, 180.0)
+    (i, marker), *_ = bought
+    assert (i, marker.ttl, marker.role) == (0, "1h", "write")
+    assert "1h since its 5m entry died of a gap a 1h one would have lived through" in marker.reason

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pcache_magic.analysis.markers import with_markers
-from pcache_magic.analysis.oracle import oracle_cost
+from pcache_magic.analysis.oracle import Fixed, oracle_cost
 from pcache_magic.analysis.strategies import STRATEGIES, Transform
 from pcache_magic.analysis.whatif import Replay, ideal_cost, simulate
 from pcache_magic.core.cache_settings import default_settings
@@ -20,6 +20,7 @@ from pcache_magic.core.prefix import layout
 from pcache_magic.core.rules import MAX_BREAKPOINTS
 from pcache_magic.core.tokens import TokenEstimator
 from pcache_magic.core.usage import Tokens, cost_of
+from pcache_magic.emulator.engine import Engine, ManualClock
 
 MODEL = "claude-sonnet-4-5"  # 1,024-token minimum; $3 input, $3.75 5m write, $6 1h write, $0.30 read
 PRICES = default_models().get(MODEL).prices
@@ -35,7 +36,7 @@ def request(*blocks: str) -> dict[str, Any]:
     return {"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": content}]}
 
 
-def sizes(params: dict[str, Any]) -> list[int]:
+def sizes(params: Mapping[str, Any]) -> list[int]:
     return [p.tokens for p in layout(params, TokenEstimator()).positions]
 
 
@@ -128,3 +129,33 @@ def test_no_strategy_beats_the_oracle_and_the_oracle_pays_for_its_writes(
     for name in STRATEGIES:
         assert oracle <= simulate(calls, name).cost.total * (1 + 1e-9), name
     assert oracle <= simulate(calls, _random_markers(seed)).cost.total * (1 + 1e-9)
+
+
+def test_a_fixed_first_call_is_priced_as_given_and_the_rest_stays_free() -> None:
+    """Ten minutes apart, three uses: free, 1h pays; with the first call's 5m write given, it is paid
+    and dies, and two uses left do not pay for a 1h write (2.0 + 0.1 > 1.0 + 1.0)."""
+    calls = [Replay(i * 600.0, request(DOC, f"q{i}")) for i in range(3)]
+    doc, q = sizes(calls[0].request)
+    assert oracle_cost(calls).total == pytest.approx(usd(write_1h=doc, read=2 * doc, uncached=3 * (q + TAIL)))
+    given_5m = Fixed(0, write_1h=0, write_5m=doc)
+    assert oracle_cost(calls, fixed=given_5m).total == pytest.approx(
+        usd(write_5m=doc, uncached=2 * doc + 3 * (q + TAIL))
+    )
+    nothing = Fixed(0, write_1h=0, write_5m=0)  # the first call sent uncached: two uses left, 1h does not pay
+    assert oracle_cost(calls, fixed=nothing).total == pytest.approx(usd(uncached=3 * (doc + q + TAIL)))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calls=sessions(), seed=st.integers(0, 1_000))
+def test_the_bound_with_the_first_call_given_holds_for_strategies_that_place_those_markers(
+    calls: list[Replay], seed: int
+) -> None:
+    models = default_models()
+    strategy = _random_markers(seed)
+    first = strategy(models)(calls[0].request, calls[0].at)
+    usage = Engine(ManualClock(), models=models).create_message("sk-ant-test", first)["usage"]
+    split = usage["cache_creation"]
+    fixed = Fixed(0, split["ephemeral_1h_input_tokens"], split["ephemeral_5m_input_tokens"])
+    bound = oracle_cost(calls, models, fixed).total
+    assert oracle_cost(calls, models).total <= bound * (1 + 1e-9)
+    assert bound <= simulate(calls, strategy, models).cost.total * (1 + 1e-9)

@@ -152,6 +152,28 @@ def test_quick_calls_keep_five_minutes_and_gaps_over_an_hour_stop_the_writes() -
     assert marks(planned[-1]) == []  # every entry so far died unread: no write pays
 
 
+def test_a_prefix_whose_5m_entry_a_short_pause_killed_is_written_for_an_hour_next_time() -> None:
+    """Ski rental: quick calls rent (5m); a 20-minute pause loses the rental and the prefix is written
+    again at 5m (the recent gaps are quick); once that has happened the next re-write buys 1h, even
+    after a gap of two hours that alone says 5m (an hour would not have lived through it either)."""
+    quick = [(30.0 * i, fresh(i)) for i in range(7)]  # the first document, read from its 1h entry
+    other = 3_500  # a second document: its first write comes after quick gaps only
+    later = [(210.0, fresh(7, other)), (240.0, fresh(8, other)), (1_440.0, fresh(9, other))]
+    later += [(1_440.0 + 30 * i, fresh(10 + i, other)) for i in range(1, 8)]  # quick again
+    later.append((8_850.0, fresh(20, other)))  # two hours later: 5m by the gaps alone (both would die)
+    planner = Planner(INFO)
+    planned = run(planner, quick + later)
+    doc = "messages.0.content.0"
+    assert marks(planned[7])[0][:2] == (doc, "5m")  # rented
+    assert marks(planned[9])[0][:2] == (doc, "5m")  # lost to 20 minutes, rented again
+    assert marks(planned[-1])[0][:2] == (doc, "1h")  # a rental was lost once: bought
+    again = Planner(INFO)
+    run(again, (quick + later)[:-1])
+    bought = again.decide(fresh(20, other), 8_850.0).markers[0]
+    assert (bought.path, bought.ttl, bought.role) == (doc, "1h", "write")
+    assert bought.reason.endswith("1h since its 5m entry died of a gap a 1h one would have lived through")
+
+
 def test_an_entry_beyond_the_lookback_is_still_read() -> None:
     first = chat(1, doc_words=2_000)
     notes = [text(f"note {i}") for i in range(30)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..core import fmt
 from ..core.prefix import Layout, Position
@@ -23,7 +23,7 @@ from .markers import Marker, Role
 from .placement import Cut, Keep, Placement, place
 from .rhythm import Rhythm
 
-__all__ = ["Cache", "choose"]
+__all__ = ["OUTLIVE", "Cache", "choose"]
 
 #: Candidate write ends per call besides the tail: where the chance of reuse drops the most.
 _DROPS = 5
@@ -31,6 +31,8 @@ _DROPS = 5
 _DROP_RATIO = 0.97
 #: Live entries before the one read that are weighed for a marker that keeps them alive.
 _KEEPS = 4
+#: A 5m entry that died less than this long before its prefix came back would have lived at 1h.
+OUTLIVE = TTL_SECONDS["1h"] - TTL_SECONDS["5m"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,9 @@ class Cache:
     rates: Rates
     entries: Mapping[bytes, tuple[TTL, float]]
     minimum: int
+    outlived: Mapping[bytes, float] = field(default_factory=dict)
+    """Prefix key -> when a call found its 5m entry dead of a gap a 1h entry would have lived through:
+    the ski-rental switch, such a prefix is written for an hour whenever a write pays at all."""
 
 
 class _Call:
@@ -95,9 +100,16 @@ class _Call:
             if last is not None:
                 picked.update(p.index for p in eligible[:-1] if self.rhythm.recurring(p, last))
         return [
-            Cut(i, positions[i].cumulative, self.worth(positions[i]).write, self.pinned.get(i))
+            Cut(i, positions[i].cumulative, self.gain(positions[i]), self.pinned.get(i))
             for i in sorted(picked)
         ]
+
+    def gain(self, p: Position) -> Mapping[TTL, float]:
+        """Per token, what a write up to `p` gains at each lifetime; 1h first once 5m has died on it."""
+        write = self.worth(p).write
+        if p.key in self.cache.outlived and write["5m"] > write["1h"]:
+            return {"1h": write["5m"], "5m": write["5m"]}
+        return write
 
     def _held(self, p: Position, ttl: TTL) -> float:
         """What a live entry at `p` is worth on the next call, per token: read if the call keeps it."""
@@ -136,7 +148,9 @@ class _Call:
                 f" {self.chance[p.index]:.0%} likely; ~{w.reads[ttl]:.1f} reads expected,"
                 f" {self.rates.break_even(ttl):.1f} pay for it"
             )
-            if ttl == "1h":
+            if ttl == "1h" and p.key in self.cache.outlived and w.write["5m"] > w.write["1h"]:
+                line += "; 1h since its 5m entry died of a gap a 1h one would have lived through"
+            elif ttl == "1h":
                 line += f"; {1 - self.alive['5m']:.0%} of gaps outlive 5m"
             return line
         entry = self.cache.entries.get(p.key)

@@ -16,13 +16,17 @@ marker could go at or after the block, at or above the model's minimum, cannot c
 
 Every real sequence of requests maps to a path of this small per-position program that
 costs no more (`tests/test_oracle.py` checks the bound against every strategy, including
-random markers), so the sum of the per-position minimums is a lower bound.  Pure.
+random markers), so the sum of the per-position minimums is a lower bound.  With `fixed`, one
+call's markers are given (what it wrote, at which lifetime) and only the other calls are free:
+the bound then holds for every strategy that places those markers on that call, which is how
+`benchmarks/floor.py` prices a first-call bet against every possible continuation.  Pure.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..core.models import ModelTable, Prices, default_models
@@ -31,7 +35,7 @@ from ..core.tokens import TokenEstimator
 from ..core.ttl import TTL_SECONDS
 from ..core.usage import Cost, Tokens, cost_of
 
-__all__ = ["Timed", "oracle_cost"]
+__all__ = ["Fixed", "Timed", "oracle_cost"]
 
 _HOUR = TTL_SECONDS["1h"]
 # Chain states: no entry, a 5m entry, a 1h entry (refreshed at the previous use).
@@ -52,8 +56,25 @@ class Timed(Protocol):
     def output_tokens(self) -> int: ...
 
 
-# One use of a position: (time, could be cached at all, a deeper entry from the last hour may cover it).
-_Use = tuple[float, bool, bool]
+@dataclass(frozen=True, slots=True)
+class Fixed:
+    """One call's markers, given: its first `write_1h` prompt tokens were written 1h, the next `write_5m`
+    5m, the rest sent uncached (what the engine billed for the markers; the call read nothing)."""
+
+    call: int
+    write_1h: int
+    write_5m: int
+
+    def action(self, cumulative: int) -> int:
+        """The chain state a position ending at `cumulative` tokens was left in: 2 (1h), 1 (5m), 0."""
+        if cumulative <= self.write_1h:
+            return 2
+        return 1 if cumulative <= self.write_1h + self.write_5m else 0
+
+
+# One use of a position: (time, could be cached at all, a deeper entry from the last hour may cover it,
+# the action it is fixed to: -1 free, else a chain state as `Fixed.action` gives it).
+_Use = tuple[float, bool, bool, int]
 # DP value: cost in input-price units, then how many uses went to each part of _PARTS.
 _Value = tuple[float, int, int, int, int]
 
@@ -76,12 +97,18 @@ def _cheapest(uses: Sequence[_Use], prices: Prices) -> _Value:
     # state (chain 0/1/2, written ever 0/1) -> value
     states: dict[tuple[int, int], _Value] = {(0, 0): (0.0, 0, 0, 0, 0)}
     previous = -math.inf
-    for at, coverable, shortcut in uses:
+    for at, coverable, shortcut, fixed in uses:
         gap = at - previous
         previous = at
         best: dict[tuple[int, int], _Value] = {}
         offer = _offer(best)
         for (chain, written), (cost, u, w5, w1, r) in states.items():
+            if fixed == 0:  # given: sent uncached
+                offer((0, written), (cost + 1.0, u + 1, w5, w1, r))
+                continue
+            if fixed > 0:  # given: written with that lifetime
+                offer((fixed, 1), (cost + rates[fixed], u, w5 + (fixed == 1), w1 + (fixed == 2), r))
+                continue
             if not coverable:  # nothing can be cached here: uncached, state kept (a relaxation)
                 offer((chain, written), (cost + 1.0, u + 1, w5, w1, r))
                 continue
@@ -103,8 +130,11 @@ def _coverable_until(lay: Layout, minimum: int) -> int:
     )
 
 
-def oracle_cost(calls: Sequence[Timed], models: ModelTable | None = None) -> Cost:
-    """The lower bound described above for `calls`, with each part (read, writes) it assumes."""
+def oracle_cost(calls: Sequence[Timed], models: ModelTable | None = None, fixed: Fixed | None = None) -> Cost:
+    """The lower bound described above for `calls`, with each part (read, writes) it assumes.
+
+    `fixed`: that call's markers are given (the bound is then over the strategies that place them).
+    """
     models = models or default_models()
     estimator = TokenEstimator()
     uses: dict[bytes, list[_Use]] = {}
@@ -112,7 +142,7 @@ def oracle_cost(calls: Sequence[Timed], models: ModelTable | None = None) -> Cos
     last_seen: dict[bytes, float] = {}
     total = Cost()
     previous: Layout | None = None
-    for call in calls:
+    for n, call in enumerate(calls):
         info = models.get(str(call.request["model"]))
         lay = layout(call.request, estimator, model=info.id, previous=previous)
         previous = lay
@@ -122,7 +152,8 @@ def oracle_cost(calls: Sequence[Timed], models: ModelTable | None = None) -> Cos
             child = positions[i + 1].key if i + 1 < len(positions) else None
             seen = last_seen.get(child) if child is not None else None
             shortcut = seen is not None and call.at - seen < _HOUR
-            uses.setdefault(p.key, []).append((call.at, i <= until, shortcut))
+            action = fixed.action(p.cumulative) if fixed is not None and fixed.call == n else -1
+            uses.setdefault(p.key, []).append((call.at, i <= until, shortcut, action))
             sizes[p.key] = (p.tokens, info.prices)
         for p in positions:
             last_seen[p.key] = call.at

@@ -4,10 +4,13 @@ The planner cannot see the future, so it hedges.  It learns the session's rhythm
 the gaps between calls, which blocks change and how often, which prefixes come back.  It
 prices each candidate breakpoint by the reads it can expect against what the write costs,
 at the model's own rates (`breakeven`), which also chooses 5m or 1h: one hour when the gaps
-seen make five-minute entries die before they are read.  It then spends the four slots
-(`placement`) on reading the deepest live entry, on keeping live entries at the ends of
-stable blocks alive (free, since they are read: a fallback when an edited cell, a re-run or
-a restart changes what follows), and on writes that end where the chance of reuse drops.
+seen make five-minute entries die before they are read; and, per prefix, from the write after
+the one that replaced a 5m entry lost to a gap a 1h entry would have lived through (ski rental:
+once a rental has been lost, the hour is bought, where the recent gaps alone would keep renting).
+It then spends the four slots (`placement`) on reading the deepest live entry, on keeping
+live entries at the ends of stable blocks alive (free, since they are read: a fallback when an
+edited cell, a re-run or a restart changes what follows), and on writes that end where the
+chance of reuse drops.
 A write the history says will not be read is not placed.  The user's own markers are kept
 as written.  Each marker comes with a one-line reason (`Planner.decide`).
 
@@ -26,7 +29,7 @@ from ..core.rules import Breakpoint, CacheRuleError, plan, resolve_breakpoints
 from ..core.tokens import TokenEstimator
 from ..core.ttl import TTL, TTL_SECONDS
 from .breakeven import Rates
-from .decision import Cache, choose
+from .decision import OUTLIVE, Cache, choose
 from .markers import Decision, Marker, with_markers
 from .rhythm import Prior, Rhythm
 
@@ -68,6 +71,8 @@ class Planner:
         self._rates = Rates.of(info.prices)
         self._rhythm = Rhythm(prior)
         self._entries: dict[bytes, tuple[TTL, float]] = {}
+        self._outlived: dict[bytes, float] = {}
+        """Prefix key -> when it came back after its 5m entry died of a gap 1h would have outlived."""
         self._previous: Layout | None = None
         self._planned: tuple[Mapping[str, Any], Layout, list[Breakpoint]] | None = None
         self.last: Decision | None = None
@@ -102,6 +107,11 @@ class Planner:
     def _record(self, lay: Layout, points: list[Breakpoint], at: float) -> None:
         """The emulator's bookkeeping for one call: refresh what it read, remember what it wrote."""
         positions = lay.positions
+        entries = self._entries
+        for p in positions:  # a 5m entry that a 1h one would have kept: next time this prefix is 1h
+            entry = entries.get(p.key)
+            if entry is not None and entry[0] == "5m" and entry[1] <= at < entry[1] + OUTLIVE:
+                self._outlived[p.key] = at
         outcome = plan(lay, points, self.info.min_cache_tokens, lambda key: self._live(key, at))
         if outcome.hit >= 0:
             for index in [b.position for b in points if b.position < outcome.hit] + [outcome.hit]:
@@ -113,6 +123,9 @@ class Planner:
             self._entries[positions[point.position].key] = (point.ttl, at + TTL_SECONDS[point.ttl])
         if len(self._entries) > 4 * len(positions) + 64:
             self._entries = {k: e for k, e in self._entries.items() if e[1] > at}
+            self._outlived = {
+                k: t for k, t in self._outlived.items() if k in self._entries or at - t < OUTLIVE
+            }
 
     # -- planning ------------------------------------------------------------------------------
     def plan(self, params: Mapping[str, Any], now: float | None = None) -> dict[str, Any]:
@@ -130,7 +143,7 @@ class Planner:
         except CacheRuleError:  # the caller's own markers break a rule: leave them for pre-flight to report
             self.last = Decision(dict(params))
             return self.last
-        state = Cache(self._rhythm, self._rates, self._entries, self.info.min_cache_tokens)
+        state = Cache(self._rhythm, self._rates, self._entries, self.info.min_cache_tokens, self._outlived)
         markers = choose(state, lay, {b.position: b.ttl for b in pinned}, now)
         out = with_markers(params, {lay.positions[i].path: m.ttl for i, m in markers})
         self._planned = (out, lay, [Breakpoint(i, m.ttl) for i, m in markers])
