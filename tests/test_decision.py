@@ -70,3 +70,30 @@ def test_a_prefix_that_lost_a_5m_entry_to_a_short_pause_is_written_for_an_hour()
     (i, marker), *_ = bought
     assert (i, marker.ttl, marker.role) == (0, "1h", "write")
     assert "1h since its 5m entry died of a gap a 1h one would have lived through" in marker.reason
+
+
+def test_a_tail_after_a_5m_entry_read_is_written_for_an_hour_to_keep_the_prefix() -> None:
+    """A chat read from a 5m entry, with pauses that outlive 5m but not 1h: the new tail is written 1h
+    (billed only past the entry read) so the whole prefix lives an hour, and its reason says so.
+    With the same entry at 1h already, nothing is left to lift and the reason does not say it."""
+    rhythm = Rhythm()
+    for i in range(6):  # a chat, questions kept, half the gaps outlive 5m
+        rhythm.observe(
+            lay(words(4_000, "d"), *[f"q{j} " + words(60, "q") for j in range(i + 1)]), 600.0 * i, True
+        )
+    request = lay(words(4_000, "d"), *[f"q{j} " + words(60, "q") for j in range(7)])
+    read = request.positions[5]
+    rates = Rates.of(INFO.prices)
+    lifted = choose(
+        Cache(rhythm, rates, {read.key: ("5m", 3_200.0)}, INFO.min_cache_tokens), request, {}, 3_100.0
+    )
+    writes = [(i, m) for i, m in lifted if m.role == "write"]
+    assert writes and writes[0][1].ttl == "1h"
+    assert (
+        "1h also keeps the" in writes[0][1].reason
+        and "tokens read from a 5m entry for an hour" in writes[0][1].reason
+    )
+    held = choose(
+        Cache(rhythm, rates, {read.key: ("1h", 6_000.0)}, INFO.min_cache_tokens), request, {}, 3_100.0
+    )
+    assert not any("tokens read from a 5m entry" in m.reason for _, m in held)

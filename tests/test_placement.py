@@ -49,3 +49,24 @@ def test_kept_entries_fill_the_free_slots_by_their_worth() -> None:
     keeps = [Keep(1, 3_000, 0.2), Keep(4, 10_000, 0.9), Keep(6, 11_000, 0.05)]
     chosen = place(hit, keeps, [cut(12, 12_500, 0.5, 0.1)], slots=2)
     assert chosen is not None and [k.index for k in chosen.keeps] == [4]  # worth most, and one slot left
+
+
+def test_a_1h_tail_after_a_5m_entry_read_lifts_the_tokens_below_it() -> None:
+    """A 1h write bills only its segment past the entry read, yet keeps the whole prefix for an hour:
+    the first cut's `lift` per token read counts only when it is written 1h, and only once."""
+    hit = Keep(0, 20_000, 0.5)
+    plain = [cut(2, 20_300, 0.4, 0.1)]  # on its own 300 tokens, 5m is worth more
+    chosen = place(hit, [], plain)
+    assert chosen is not None and [(c.index, t) for c, t in chosen.cuts] == [(2, "5m")]
+    lifted = [Cut(2, 20_300, {"5m": 0.4, "1h": 0.1}, lift=0.01)]  # 20,000 x 0.01 beats 300 x 0.3
+    chosen = place(hit, [], lifted)
+    assert chosen is not None and [(c.index, t) for c, t in chosen.cuts] == [(2, "1h")]
+    assert chosen.value == 300 * 0.1 + 20_000 * 0.01
+    two = [
+        Cut(2, 20_300, {"5m": 0.4, "1h": 0.1}, lift=0.01),
+        Cut(4, 20_400, {"5m": 0.3, "1h": 0.2}, lift=0.01),
+    ]
+    chosen = place(hit, [], two)
+    # the best is the deeper cut alone at 1h (400 x 0.2 + the lift); both at 1h would lift only once
+    assert chosen is not None and [(c.index, t) for c, t in chosen.cuts] == [(4, "1h")]
+    assert chosen.value == 400 * 0.2 + 20_000 * 0.01

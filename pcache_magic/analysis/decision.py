@@ -58,6 +58,8 @@ class _Call:
         self.alive = cache.rhythm.alive(now)
         self._worth: dict[int, Worth] = {}
         self.chance: dict[int, float] = {}
+        self.unheld = 0.0
+        """Share of the tokens read from a 5m entry that no live 1h entry below holds (0: nothing to lift)."""
 
     def live(self, p: Position) -> TTL | None:
         entry = self.cache.entries.get(p.key)
@@ -99,10 +101,34 @@ class _Call:
             last = self.rhythm.last_own
             if last is not None:
                 picked.update(p.index for p in eligible[:-1] if self.rhythm.recurring(p, last))
+        if hit >= 0 and self.live(positions[hit]) == "5m":
+            held = max((p.cumulative for p in positions[:hit] if self.live(p) == "1h"), default=0)
+            self.unheld = 1.0 - held / max(1, positions[hit].cumulative)
         return [
-            Cut(i, positions[i].cumulative, self.gain(positions[i]), self.pinned.get(i))
+            Cut(
+                i,
+                positions[i].cumulative,
+                self.gain(positions[i]),
+                self.pinned.get(i),
+                self.lift(positions[i]),
+            )
             for i in sorted(picked)
         ]
+
+    def lift(self, p: Position) -> float:
+        """Per token read from a 5m entry: what a 1h entry at `p` adds to them, kept for an hour too.
+
+        The engine bills a write only past the entry read, so a 1h marker on a short tail after a
+        5m entry buys the whole prefix an hour for the price of the tail (what a user's 1h marker
+        on the last message does, and what the oracle assumes).  Any later call can buy it too, so
+        it is worth what the next gap alone risks: that the next call keeps the prefix and comes
+        after 5m but within the hour, and pays a write where it would have read.
+        """
+        if not self.unheld:
+            return 0.0
+        rates = self.rates
+        step = self.reuse[p.index] * max(0.0, self.alive["1h"] - self.alive["5m"])
+        return step * (1.0 + rates.premium["5m"] - rates.read) * self.unheld
 
     def gain(self, p: Position) -> Mapping[TTL, float]:
         """Per token, what a write up to `p` gains at each lifetime; 1h first once 5m has died on it."""
@@ -150,6 +176,8 @@ class _Call:
             )
             if ttl == "1h" and p.key in self.cache.outlived and w.write["5m"] > w.write["1h"]:
                 line += "; 1h since its 5m entry died of a gap a 1h one would have lived through"
+            elif ttl == "1h" and chosen.cuts[0][0].index == p.index and self.lift(p) > 0:
+                line += f"; 1h also keeps the {fmt.tokens(floor)} tokens read from a 5m entry for an hour"
             elif ttl == "1h":
                 line += f"; {1 - self.alive['5m']:.0%} of gaps outlive 5m"
             return line

@@ -35,6 +35,9 @@ class Cut:
     tokens: int
     gain: Mapping[TTL, float]
     fixed: TTL | None = None
+    lift: float = 0.0
+    """Per token below the entry read: what a 1h write here adds by keeping them for an hour too
+    (that entry is 5m; a deeper 1h entry covers its tokens, billed only for the segment past it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,8 @@ def _cut_chains(
                 if ttl == "1h" and (late or (not one_hour and cut.fixed is None)):
                     continue
                 total = value + (cut.tokens - floor) * cut.gain[ttl]
+                if ttl == "1h" and not picks:  # the first cut: the only 1h one that lifts the entry read
+                    total += start_tokens * cut.lift
                 key = (used + 1, late or ttl == "5m")
                 kept = here.get(key)
                 if kept is None or total > kept[0] + _EPSILON:

@@ -6,7 +6,9 @@ prices each candidate breakpoint by the reads it can expect against what the wri
 at the model's own rates (`breakeven`), which also chooses 5m or 1h: one hour when the gaps
 seen make five-minute entries die before they are read; and, per prefix, from the write after
 the one that replaced a 5m entry lost to a gap a 1h entry would have lived through (ski rental:
-once a rental has been lost, the hour is bought, where the recent gaps alone would keep renting).
+once a rental has been lost, the hour is bought, where the recent gaps alone would keep renting);
+and a 1h write on a short tail after a 5m entry read, which buys the whole prefix an hour for the
+price of the tail (the engine bills a write only past the entry read).
 It then spends the four slots (`placement`) on reading the deepest live entry, on keeping
 live entries at the ends of stable blocks alive (free, since they are read: a fallback when an
 edited cell, a re-run or a restart changes what follows), and on writes that end where the
