@@ -28,7 +28,10 @@ hops on any path (a long `$ref` chain is refused at its 65th hop), and at most `
 subschema that is not one, `required` not a list of defined names, an empty `enum`, a `const`
 of the wrong type, an invalid regex, `allOf` branches that conflict) is one line naming its path
 (`core.schema_shape`).  Where the docs are silent the emulator refuses what it cannot answer
-validly: `pattern` or `format` beside `enum`/`const`, and `pattern` with `format`.
+validly: `pattern` or `format` beside `enum`/`const`, `pattern` with `format`, and the subschema
+keywords outside the documented subset (`not`, `if`/`then`/`else`, `prefixItems`, `contains`,
+`patternProperties`, ...).  Each `anyOf` branch re-checks the keywords beside it, so that work is
+counted against `MAX_NODES` too.
 
 Tokens: the API gives the model an extra system prompt that explains the format ("your input
 token count will be slightly higher").  No figure is published, so `format_tokens` is an
@@ -79,6 +82,10 @@ STRING_FORMATS = frozenset(
 
 #: Distinct schema nodes, and nodes once every `$ref` is expanded, a schema may have.
 MAX_NODES = 100_000
+_TOO_COMPLEX = (
+    f"Schema is too complex for compilation (over {MAX_NODES:,} keywords and entries to check "
+    "across its allOf/anyOf branches)"
+)
 #: Levels of properties, items, branches and `$ref` hops on any path from the root.
 MAX_DEPTH = 64
 
@@ -131,10 +138,20 @@ def _children(node: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]
             yield from ((f"{key}/{i}", s) for i, s in enumerate(node[key]) if isinstance(s, Mapping))
 
 
-def _branch_problem(node: Mapping[str, Any]) -> str | None:
+def _weight(node: Mapping[str, Any]) -> int:
+    """What checking `node` once reads: its keywords and the entries of its lists and objects."""
+    return len(node) + sum(len(v) for v in node.values() if isinstance(v, list | Mapping))
+
+
+def _branch_problem(node: Mapping[str, Any], depth: int = 0, spent: int = 0) -> str | None:
     """`allOf`/`anyOf` whose branches cannot hold beside the node's own keywords.  The `allOf`
     branches are merged first, and every `anyOf` branch (the node's own, or one an `allOf` branch
-    brings) must hold beside that merge: the reply builder picks a branch and fills it."""
+    brings) must hold beside that merge: the reply builder picks a branch and fills it.  Each
+    branch re-checks what stands beside it, so that work (`spent`) is counted against `MAX_NODES`
+    and nested `allOf`s against `MAX_DEPTH`: a few hundred branches beside a wide `enum` or
+    `$defs` must not cost minutes."""
+    if depth > MAX_DEPTH:
+        return f"Schema nests too deeply (over {MAX_DEPTH} levels of allOf)"
     all_of = node.get("allOf")
     if isinstance(all_of, list):
         flat: Mapping[str, Any] = {k: v for k, v in node.items() if k != "allOf"}
@@ -143,10 +160,15 @@ def _branch_problem(node: Mapping[str, Any]) -> str | None:
             if isinstance(merged, str):
                 return f"allOf[{i}] gives '{show(merged)}' a value that conflicts with the schema beside it"
             flat = merged
-        return shape_problem(flat) or _node_problem(flat) or _branch_problem(flat)
+        spent += _weight(flat)
+        if spent > MAX_NODES:
+            return _TOO_COMPLEX
+        return shape_problem(flat) or _node_problem(flat) or _branch_problem(flat, depth + 1, spent)
     any_of = node.get("anyOf")
     if isinstance(any_of, list):
         rest = {k: v for k, v in node.items() if k != "anyOf"}
+        if spent + len(any_of) * _weight(rest) > MAX_NODES:
+            return _TOO_COMPLEX
         for i, branch in enumerate(any_of):
             merged = merge_keywords(rest, branch)
             if isinstance(merged, str):
