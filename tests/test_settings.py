@@ -7,6 +7,7 @@ through the shell); here the traits are set directly, which raises the same `Tra
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from traitlets import TraitError
 from traitlets.config import Config
 
 import pcache_magic
+from pcache_magic.analysis.call_log import call_log
 from pcache_magic.emulator import Emulator
 from pcache_magic.ipython.files import MIB, Limits
 from pcache_magic.ipython.magics import ClaudeMagics
@@ -162,3 +164,54 @@ def test_the_cells_total_follows_the_setting(ip: InteractiveShell, tmp_path: Pat
         ip.run_cell("%config ClaudeMagics.max_files_mb = 2").raise_error()
         ip.run_cell("%claude_context --name notes --file notes.md").raise_error()
     assert session.conversation.names() == ["notes"]
+
+
+@pytest.mark.parametrize("made", [False, True], ids=["before the session", "with a session"])
+def test_a_switch_that_fails_puts_the_setting_back(monkeypatch: pytest.MonkeyPatch, made: bool) -> None:
+    # A typo in the environment refuses the switch: the setting shown stays the one calls go out with.
+    for name in ("PCACHE_OFFLINE", "PCACHE_EMULATOR_URL", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    magics = ClaudeMagics()  # no key: the built-in emulator
+    before = magics.session if made else None
+    monkeypatch.setenv("PCACHE_EMULATOR_URL", "http://[::1")
+    with pytest.raises(ValueError, match="PCACHE_EMULATOR_URL is not a valid URL"), capture_output():
+        magics.offline = True
+    assert magics.offline is False
+    if made:
+        assert magics.session is before
+    else:  # and a retry policy set before the session, whose new connection fails, is put back too
+        with pytest.raises(ValueError, match="PCACHE_EMULATOR_URL"), capture_output():
+            magics.max_retries = 5
+        assert magics.max_retries != 5
+    monkeypatch.setenv("PCACHE_EMULATOR_URL", "http://127.0.0.1:9")
+    with capture_output():
+        magics.offline = True  # set again once the environment is fixed: it is applied
+    assert magics.offline is True
+    assert magics.session.connection is not None and magics.session.connection.mode == "server"
+
+
+def test_threads_asking_for_the_session_at_once_get_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PCACHE_OFFLINE", "1")
+    magics = ClaudeMagics()
+    start = threading.Barrier(8)
+    seen: list[Session] = []
+
+    def ask() -> None:
+        start.wait()
+        seen.append(magics.session)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == 8 and all(s is magics.session for s in seen)
+
+
+def test_the_post_cell_hook_never_fails_a_cell(session: Session) -> None:
+    magics = ClaudeMagics(session=session)
+    session.ask("Hello?", stream=False)
+    magics.explain_new_calls()
+    assert not call_log(session).behind(session.calls)
+    session._calls = 5  # type: ignore[assignment]  # junk where the calls were
+    magics.explain_new_calls()  # says nothing, raises nothing

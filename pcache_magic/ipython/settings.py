@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.magic import Magics
@@ -103,6 +104,7 @@ class SessionMagics(Magics):
         # Loading makes only the connection (so a bad key or URL refuses the load, and the notice can
         # say where calls go); the Session, and all it imports, waits for the first magic that uses it.
         self._session: Session | None = session
+        self._making = threading.Lock()
         self._connection: Connection | None = None if session is not None else self._connect()
         self._panel: Any = None
         self._runners: dict[str, dict[str, Callable[..., Any]]] = {}  # tools block -> tool -> function
@@ -111,10 +113,13 @@ class SessionMagics(Magics):
 
     @property
     def session(self) -> Session:
-        """The one Session the magics drive, made on first use from the traits and the connection."""
+        """The one Session the magics drive, made on first use from the traits and the connection
+        (once: threads asking at the same moment get the same one)."""
         if self._session is None:
-            self._session = self._new_session(self._connection)
-            self._connection = None
+            with self._making:
+                if self._session is None:
+                    self._session = self._new_session(self._connection)
+                    self._connection = None
         return self._session
 
     # -- settings and lifetime --------------------------------------------------------------
@@ -215,6 +220,20 @@ class SessionMagics(Magics):
         if not self._syncing and getattr(self, "_session", None) is not None:  # else read when it is made
             setattr(self.session, change["name"], change["new"])
 
+    @contextlib.contextmanager
+    def _or_back(self, change: Any) -> Iterator[None]:
+        """Put the trait back as it was if applying `change` fails (a bad URL in the environment,
+        say): the setting shown is then the one calls go out with, and setting it again retries."""
+        try:
+            yield
+        except BaseException:
+            self._syncing = True
+            try:
+                setattr(self, change["name"], change["old"])
+            finally:
+                self._syncing = False
+            raise
+
     @observe("max_retries", "timeout")
     def _retry_policy(self, change: Any) -> None:
         """Give the live session's clients the new policy (same connection, same HTTP client); before
@@ -222,7 +241,8 @@ class SessionMagics(Magics):
         if self._syncing:
             return
         if self._session is None:  # no session, so no call yet: a connection made with the new policy
-            self._connection = self._connect()
+            with self._or_back(change):
+                self._connection = self._connect()
             return
         import anthropic
 
@@ -238,7 +258,8 @@ class SessionMagics(Magics):
         if self._syncing:
             return
         if self._session is None:  # nothing said or shown yet: only the connection changes
-            self._connection = self._connect()
+            with self._or_back(change):
+                self._connection = self._connect()
             print(f"pcache_magic: {self.notice()}")
             return
         conversation, runners, panel = (
@@ -246,7 +267,9 @@ class SessionMagics(Magics):
             dict(self._runners),
             self._panel,
         )
-        self.use(self._new_session())
+        with self._or_back(change):
+            session = self._new_session()
+        self.use(session)
         self.session.conversation = conversation
         self._runners.update(runners)
         print(f"pcache_magic: {self.notice()}")
@@ -256,14 +279,15 @@ class SessionMagics(Magics):
     def explain_new_calls(self, *_: Any) -> None:
         """After a cell (IPython's `post_run_cell`): explain the calls it made, each once, so a panel
         opened later (or after a load) opens on them instead of replaying them all (`CallLog`)."""
-        session = self._session
-        if session is None or not session.calls:
-            return
-        from ..analysis.call_log import call_log
+        # Never fails a cell, Ctrl-C included: a panel explains what is left when it opens.
+        with contextlib.suppress(Exception, KeyboardInterrupt):
+            session = self._session
+            if session is None or not session.calls:
+                return
+            from ..analysis.call_log import call_log
 
-        log = call_log(session)
-        if log.behind(session.calls):
-            with contextlib.suppress(Exception):  # never fails a cell: a panel then explains on opening
+            log = call_log(session)
+            if log.behind(session.calls):
                 log.update(session)
 
     def notice(self) -> str:
