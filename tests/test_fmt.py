@@ -17,7 +17,9 @@ from pcache_magic.core.fmt import (
     share,
     text_table,
     tokens,
+    visible,
 )
+from pcache_magic.view.html import attr
 
 
 def test_tokens() -> None:
@@ -153,3 +155,15 @@ def test_entry_names_mark_the_earlier_version_of_an_edited_block() -> None:
         {"block": "rules", "model": "m1", "ttl": "1h", "expires_at": 3_600.0},  # written at 0: the latest
     ]
     assert entry_names(entries) == ["rules (earlier version)", "doc", "rules"]
+
+
+def test_control_characters_show_as_their_pictures_in_html_and_text() -> None:
+    # A block name or path from a hostile file: no raw NUL or ESC in HTML (not well-formed XML)
+    # or in a terminal (an escape sequence would drive it).
+    name = "a\x00b\x1b[31mred\x7f\tok\n"
+    assert visible(name) == "a␀b␛[31mred␡\tok\n"
+    assert html_text(name) == "a␀b␛[31mred␡\tok\n"
+    assert "\x1b" not in attr(name) and "␛" in attr(name)
+    table = text_table(["block", "tokens"], [[name.strip(), "12"]])
+    assert "\x1b" not in table and "\x00" not in table and "␛[31m" in table
+    assert visible("plain $5 text") == "plain $5 text"

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from html import escape
+from types import MappingProxyType
 from typing import Any
 
 from .ttl import TTL_SECONDS
@@ -39,6 +40,7 @@ __all__ = [
     "share",
     "text_table",
     "tokens",
+    "visible",
 ]
 
 #: The API's quantities under one name each, in every text and HTML view (usage fields in brackets):
@@ -53,6 +55,8 @@ LABELS: dict[str, str] = {
     "output": "output",
 }
 #: A `$` that no notebook front end typesets (see the module docstring).
+#: C0 controls but tab, newline and return, and DEL -> their Control Pictures (U+2400 block).
+_PICTURES = MappingProxyType({c: 0x2400 + c for c in range(0x20) if chr(c) not in "\t\n\r"} | {0x7F: 0x2421})
 DOLLAR_HTML = '<span class="pcache-dollar mathjax_ignore tex2jax_ignore">$</span>'
 
 
@@ -131,9 +135,17 @@ def _written(entry: Mapping[str, Any]) -> float:
 
 
 def html_text(text: object) -> str:
-    """`text` escaped for HTML content, each `$` in an element MathJax skips.  Every text a view
-    puts in HTML goes through here, so no amount is ever typeset as LaTeX."""
-    return escape(str(text)).replace("$", DOLLAR_HTML)
+    """`text` escaped for HTML content, each `$` in an element MathJax skips, control characters
+    as their pictures (`visible`).  Every text a view puts in HTML goes through here, so no amount
+    is ever typeset as LaTeX."""
+    return escape(visible(text)).replace("$", DOLLAR_HTML)
+
+
+def visible(text: object) -> str:
+    """`text` with each control character but tab and newlines shown as its Unicode picture (ESC
+    as ␛): a block name or path from a hostile file can neither break the HTML (XML allows no
+    NUL or ESC) nor drive a terminal."""
+    return str(text).translate(_PICTURES)
 
 
 def html_table(head: Sequence[str], rows: Iterable[Sequence[str]], caption: str) -> str:
@@ -147,7 +159,9 @@ def html_table(head: Sequence[str], rows: Iterable[Sequence[str]], caption: str)
 
 
 def text_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """The same table for a terminal: columns padded to their widest cell."""
+    """The same table for a terminal: columns padded to their widest cell, control characters
+    shown as their pictures (`visible`)."""
+    head, rows = [visible(c) for c in head], [[visible(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from ..core.fmt import LABELS, html_text
+from ..core.fmt import LABELS, html_text, visible
 
 __all__ = ["BAR_WIDTH", "COLOURS", "attr", "text", "th"]
 
@@ -26,8 +26,9 @@ text = html_text
 
 
 def attr(value: object) -> str:
-    """`value` escaped for an HTML attribute (MathJax never reads attributes)."""
-    return escape(str(value), quote=True)
+    """`value` escaped for an HTML attribute (MathJax never reads attributes), control characters
+    shown as their pictures (`fmt.visible`)."""
+    return escape(visible(value), quote=True)
 
 
 def th(label: str, numeric: bool = False, title: str | None = None, cls: str = "") -> str:
