@@ -269,6 +269,9 @@ def test_the_emulator_url_means_server_mode_with_that_base_url() -> None:
     assert not leaks(conn)
     without_key = connect(env={EMULATOR_URL_ENV: "http://127.0.0.1:8765"})
     assert without_key.mode == "server" and without_key.client.api_key == DEFAULT_API_KEY
+    # a user name or password in the URL (a key pasted there, say) is left out of the notice
+    with_secret = connect(env={EMULATOR_URL_ENV: f"http://me:{SENTINEL}@127.0.0.1:8765/"})
+    assert with_secret.notice == "offline: calls go to the pcache-emulator at http://127.0.0.1:8765"
 
 
 def test_server_mode_never_sends_the_real_key_but_keeps_keys_apart() -> None:

@@ -150,7 +150,7 @@ class Connection:
             )
             return f"live: calls go to {where} (ANTHROPIC_API_KEY is set)"
         if self.mode == "server":
-            return f"offline: calls go to the pcache-emulator at {self.url}"
+            return f"offline: calls go to the pcache-emulator at {_without_credentials(self.url)}"
         if self.why == "emulator":
             return "offline: calls go to the emulator given to connect()"
         return f"offline: calls go to the built-in emulator ({_OFFLINE_HINTS.get(self.why, _NO_KEY_HINT)})"
@@ -250,6 +250,14 @@ def _check_key(key: str) -> None:
         raise ConfigError(
             "ANTHROPIC_API_KEY holds whitespace or characters an HTTP header cannot carry; set it again."
         )
+
+
+def _without_credentials(url: str | None) -> str:
+    """`url` as a notice shows it: a user name or password in it (a key, perhaps) left out."""
+    parts = urllib.parse.urlsplit(url or "")
+    if parts.username is None and parts.password is None:
+        return url or ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _check_url(name: str, url: str) -> None:
