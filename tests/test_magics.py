@@ -13,6 +13,8 @@ from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 from IPython.utils.capture import capture_output
 
 import pcache_magic
+from pcache_magic.emulator import Emulator
+from pcache_magic.emulator.server import EmulatorHTTPServer
 from pcache_magic.ipython.magics import ClaudeMagics
 from pcache_magic.session.session import Session
 from pcache_magic.session.transport import connect
@@ -658,7 +660,14 @@ def test_bad_config_refuses_to_load_in_one_line(
         shell.extension_manager.loaded.discard("pcache_magic")
 
 
-def test_switching_offline_keeps_the_conversation(ip: InteractiveShell) -> None:
+def test_switching_offline_keeps_the_conversation(
+    ip: InteractiveShell, threaded: tuple[Emulator, EmulatorHTTPServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # From a pcache-emulator server to the built-in emulator: a new session, the conversation kept.
+    monkeypatch.setenv("PCACHE_EMULATOR_URL", threaded[1].url)
+    loaded_magics(ip).use(Session(connection=connect(max_retries=0)))
+    assert pcache_magic.current_session().connection.mode == "server"  # type: ignore[union-attr]
+    monkeypatch.delenv("PCACHE_EMULATOR_URL")
     run(ip, "%%claude_system\nKeep me.")
     run(ip, "def ping() -> str:\n    'Ping.'\n    return 'pong'\n")
     run(ip, "%%claude_tools --run\nping")

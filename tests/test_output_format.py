@@ -200,7 +200,7 @@ def test_format_tokens_are_the_schema_plus_the_overhead() -> None:
         (obj(a={"type": "string", "pattern": "(["}), "Pattern '([' is not a valid regular expression"),
         (
             obj(a={"allOf": [obj(x={"type": "string"}), obj(y={"type": "string"})]}),
-            "allOf[1] gives 'properties' a value that conflicts",
+            "allOf[1] gives 'properties' the value {'y': {'type': 'string'}} where the schema beside it has",
         ),
         (obj(a={"type": "integer", "allOf": [{"enum": ["s"]}]}), "does not match declared type 'integer'"),
         (  # found by the property test: an anyOf an allOf branch brings must hold beside the merge
@@ -208,7 +208,8 @@ def test_format_tokens_are_the_schema_plus_the_overhead() -> None:
                 "$ref": "#/$defs/Y",
                 "$defs": {"Y": {"allOf": [{"type": "integer"}, {"anyOf": [{"type": "string"}]}]}},
             },
-            "anyOf[0] gives 'type' a value that conflicts with the schema beside it (at #/$defs/Y)",
+            "anyOf[0] gives 'type' the value string where the schema beside it has integer; "
+            "make the two agree (at #/$defs/Y)",
         ),
         ({**obj(a={"type": "string"}), "required": ["a", "a"]}, "'required' names 'a' twice"),
         (obj(a={"type": "string", "not": 5}), "'not' is not supported; say it with type, properties"),

@@ -167,6 +167,10 @@ def test_refusals_come_before_sending(ip: InteractiveShell, tmp_path: Path) -> N
     message = _fails(ip, "%%claude --schema Loose\nHi")
     assert message.startswith("Not sent: --schema Loose: the API refuses it: output_config.format.schema:")
     assert "transform_schema" in message
+    # a mistake of structure: no word of pydantic, which would not mend it
+    ip.user_ns["Twice"] = {**ip.user_ns["Loose"], "additionalProperties": False, "required": ["a", "a"]}
+    message = _fails(ip, "%%claude --schema Twice\nHi")
+    assert "'required' names 'a' twice" in message and "pydantic" not in message
 
 
 def test_a_cut_reply_keeps_its_text_and_says_why(ip: InteractiveShell) -> None:

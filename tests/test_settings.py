@@ -215,3 +215,37 @@ def test_the_post_cell_hook_never_fails_a_cell(session: Session) -> None:
     assert not call_log(session).behind(session.calls)
     session._calls = 5  # type: ignore[assignment]  # junk where the calls were
     magics.explain_new_calls()  # says nothing, raises nothing
+
+
+def test_a_refused_config_value_does_not_stop_the_next_load(
+    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("PCACHE_OFFLINE", "1")
+    try:
+        with capture_output():
+            shell.run_cell("%load_ext pcache_magic").raise_error()
+            shell.run_cell("%config ClaudeMagics.max_tokens = 500").raise_error()
+            shell.run_cell("%config ClaudeMagics.max_tokens = 0").raise_error()  # refused, one line
+            shell.run_cell("%unload_ext pcache_magic").raise_error()
+            shell.run_cell("%load_ext pcache_magic").raise_error()  # was: "not loaded: ... max_tokens"
+        assert "must be at least 1" in caplog.text  # IPython logs a refused %config
+        assert shell.magics_manager.registry["ClaudeMagics"].max_tokens == 500  # the value in force
+    finally:
+        with capture_output():
+            shell.run_cell("%unload_ext pcache_magic")
+        shell.config.pop("ClaudeMagics", None)
+        shell.extension_manager.loaded.discard("pcache_magic")
+
+
+def test_switching_offline_when_calls_already_go_to_the_emulator_keeps_the_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("PCACHE_OFFLINE", "PCACHE_EMULATOR_URL", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    magics = ClaudeMagics()  # no key: offline already
+    session = magics.session
+    session.ask("Hello?", stream=False)
+    with capture_output() as out:
+        magics.offline = True
+    assert magics.session is session and len(session.calls) == 1  # a handle taken before stays good
+    assert out.stdout.startswith("pcache_magic: offline: calls go to the built-in emulator")

@@ -209,3 +209,11 @@ def test_reprs_read_as_the_views_do() -> None:
     assert total.startswith("Totals(1 call, 1 failed, Tokens(read=2,000,") and "e-" not in total
     for text in (repr(c), repr(r), total):
         assert not re.search(r"\d{7}", text)  # no 17-digit floats
+
+
+def test_costs_sum_with_the_builtin_sum() -> None:
+    a = Cost(read=0.5, uncached=0.25, no_cache=1.0)
+    b = Cost(write_5m=0.125, no_cache=0.5)
+    assert sum([a, b]) == a + b and sum([a]) == a  # sum starts from 0
+    with pytest.raises(TypeError):
+        _ = 1 + a

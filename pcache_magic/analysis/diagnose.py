@@ -155,12 +155,15 @@ def _analyse(
     if api == "pending":
         lines.append("API diagnostics: the comparison was still pending.")
     elif api == "previous_message_not_found" and consistent != {api}:
-        lines.append("API diagnostics: the API did not find the previous message.")
+        lines.append(
+            "API diagnostics: the API did not find the previous message to compare with (a loaded "
+            "session or another process); that says nothing about this call's cache."
+        )
     elif api is not None:
         said = None if api == "none" else api
         agrees = said in consistent
         local = " or ".join(sorted(str(t) for t in consistent if t)) or "no divergence"
-        verdict = "agrees." if agrees else f"DISAGREES (locally: {local})."
+        verdict = "the local explanation agrees." if agrees else f"DISAGREES (locally: {local})."
         lines.append(f"API diagnostics: {f'cache_miss_reason {api}' if said else 'no divergence'}; {verdict}")
         summary += "" if agrees else f" ≠ API: {api}"
     marks = tuple(_mark(cur, b, expected) for b in cur.points)

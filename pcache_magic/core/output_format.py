@@ -138,6 +138,22 @@ def _children(node: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]
             yield from ((f"{key}/{i}", s) for i, s in enumerate(node[key]) if isinstance(s, Mapping))
 
 
+def _conflict(key: str, beside: Any, given: Any) -> str:
+    """How a branch's `key` clashes with the schema beside it, naming the values (for `properties`,
+    the first property the two describe differently), so the message says what to change."""
+    if isinstance(beside, Mapping) and isinstance(given, Mapping):
+        name = next((n for n in given if n in beside and beside[n] != given[n]), None)
+        if name is not None:
+            return (
+                f"describes property '{show(name)}' as {show(given[name])} where the schema beside it "
+                f"says {show(beside[name])}; make the two agree or keep the property in one place"
+            )
+    return (
+        f"gives '{show(key)}' the value {show(given)} where the schema beside it has {show(beside)}; "
+        "make the two agree"
+    )
+
+
 def _weight(node: Mapping[str, Any]) -> int:
     """What checking `node` once reads: its keywords and the entries of its lists and objects."""
     return len(node) + sum(len(v) for v in node.values() if isinstance(v, list | Mapping))
@@ -158,7 +174,7 @@ def _branch_problem(node: Mapping[str, Any], depth: int = 0, spent: int = 0) -> 
         for i, branch in enumerate(all_of):
             merged = merge_keywords(flat, branch)
             if isinstance(merged, str):
-                return f"allOf[{i}] gives '{show(merged)}' a value that conflicts with the schema beside it"
+                return f"allOf[{i}] {_conflict(merged, flat[merged], branch[merged])}"
             flat = merged
         spent += _weight(flat)
         if spent > MAX_NODES:
@@ -172,7 +188,7 @@ def _branch_problem(node: Mapping[str, Any], depth: int = 0, spent: int = 0) -> 
         for i, branch in enumerate(any_of):
             merged = merge_keywords(rest, branch)
             if isinstance(merged, str):
-                return f"anyOf[{i}] gives '{show(merged)}' a value that conflicts with the schema beside it"
+                return f"anyOf[{i}] {_conflict(merged, rest[merged], branch[merged])}"
             if (problem := shape_problem(merged) or _node_problem(merged)) is not None:
                 return problem
     return None

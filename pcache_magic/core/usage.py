@@ -118,6 +118,12 @@ class Cost(BaseModel):
         fields = type(self).model_fields
         return Cost(**{f: getattr(self, f) + getattr(other, f) for f in fields})
 
+    def __radd__(self, other: object) -> Cost:
+        """`sum(record.cost for record in session.calls)` works: `sum` starts from 0."""
+        if other == 0:
+            return self
+        return NotImplemented
+
 
 def cost_of(tokens: Tokens, prices: Prices) -> Cost:
     """Price each part at its own rate (per million tokens)."""

@@ -129,7 +129,9 @@ def resolve_schema(name: str, namespace: Mapping[str, Any], secrets: Iterable[st
     fmt: JSONOutputFormatParam = {"type": "json_schema", "schema": json.loads(text)}
     problem = format_problem(fmt)
     if problem is not None:
-        hint = ", or give a pydantic model (anthropic's transform_schema rewrites limits)" * (model is None)
+        # what transform_schema rewrites: limits moved into descriptions, additionalProperties set
+        limits = model is None and any(w in problem for w in ("not supported", "additionalProperties"))
+        hint = ", or give a pydantic model (anthropic's transform_schema rewrites limits)" * limits
         raise UsageError(
             f"Not sent: --schema {name}: the API refuses it: {problem.rstrip('.')}. Change that part{hint}."
         )

@@ -220,6 +220,22 @@ class SessionMagics(Magics):
         if not self._syncing and getattr(self, "_session", None) is not None:  # else read when it is made
             setattr(self.session, change["name"], change["new"])
 
+    def update_config(self, config: Any) -> None:
+        """`%config ClaudeMagics.x = v`: a refused value is replaced by the one in force, in the
+        config IPython hands every configurable and in the shell's, so the next `%load_ext` does
+        not find it and fail."""
+        try:
+            super().update_config(config)
+        except Exception:
+            own = type(self).__name__
+            shell_config = getattr(self.shell, "config", None)
+            sections: tuple[Any, ...] = (config.get(own), shell_config.get(own) if shell_config else None)
+            for section in sections:
+                for name in list(section or ()):
+                    if self.has_trait(name):
+                        section[name] = getattr(self, name)
+            raise
+
     @contextlib.contextmanager
     def _or_back(self, change: Any) -> Iterator[None]:
         """Put the trait back as it was if applying `change` fails (a bad URL in the environment,
@@ -262,14 +278,18 @@ class SessionMagics(Magics):
                 self._connection = self._connect()
             print(f"pcache_magic: {self.notice()}")
             return
+        with self._or_back(change):
+            connection = self._connect()
+        current = self.session.connection
+        if connection.mode == "offline" and current is not None and current.mode == "offline":
+            print(f"pcache_magic: {self.notice()}")  # an emulator in process either way: the session,
+            return  # its calls and its cache stay (handles to it stay good)
         conversation, runners, panel = (
             self.session.conversation.copy_state(),
             dict(self._runners),
             self._panel,
         )
-        with self._or_back(change):
-            session = self._new_session()
-        self.use(session)
+        self.use(self._new_session(connection))
         self.session.conversation = conversation
         self._runners.update(runners)
         print(f"pcache_magic: {self.notice()}")
