@@ -146,8 +146,71 @@ def test_layout_reusing_the_previous_one_equals_a_fresh_layout(change: str) -> N
     assert reused.markers() == fresh.markers() == tuple(p.index for p in fresh.positions if p.marker)
     shared = sum(1 for a, b in zip(before.positions, reused.positions, strict=False) if a is b)
     if change in ("none", "append"):
-        # Everything up to the first string-content message (a new dict each time) is reused.
-        assert shared == 4
+        # Every position is reused: a string-content message (a new dict each time) holds a block
+        # of the same digest, so even its positions, and those after it, are the previous ones.
+        assert shared == len(before.positions) == 6
+
+
+def test_a_marker_moved_onto_a_copy_keeps_every_position_and_changes_only_the_markers() -> None:
+    # `cache="auto"` marks copies of blocks: the marker leaves one block and lands on another.
+    est = TokenEstimator()
+    first = sample_request()
+    first["messages"][0] = {
+        **first["messages"][0],
+        "content": [
+            {**first["messages"][0]["content"][0], "cache_control": EPH},
+            first["messages"][0]["content"][1],
+        ],
+    }
+    before = layout(first, est)
+    hello, there = first["messages"][0]["content"]
+    plain = {k: v for k, v in hello.items() if k != "cache_control"}
+    second = {
+        **first,
+        "messages": [
+            {
+                "role": "user",
+                "content": [plain, {**there, "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+            },
+            *first["messages"][1:],
+        ],
+    }
+    reused = layout(second, est, previous=before)
+    fresh = layout(second, TokenEstimator())
+    assert reused.positions == fresh.positions
+    assert reused.markers() == fresh.markers() == (3,)
+    assert [p.marker for p in reused.positions] == [None, None, None, "1h", None, None]
+    assert reused.positions[:2] == before.positions[:2]
+    assert all(a is b for a, b in zip(before.positions[4:], reused.positions[4:], strict=True))
+    assert before.markers() == (2,)  # the previous layout is untouched
+
+
+def test_a_block_of_the_same_digest_at_another_path_is_laid_out_anew() -> None:
+    # The same text after a stripped thinking block: the same index, another content number.
+    est = TokenEstimator()
+    text = {"type": "text", "text": "Hi"}
+    thought = {"type": "thinking", "thinking": "hm", "signature": "s"}
+    first = sample_request(
+        messages=[
+            {"role": "user", "content": "Hello"},
+            {"role": "assistant", "content": [{**text}]},
+            {"role": "user", "content": "Bye"},
+        ]
+    )
+    second = {
+        **first,
+        "messages": [
+            first["messages"][0],
+            {"role": "assistant", "content": [thought, {**text}]},
+            first["messages"][2],
+        ],
+    }
+    before = layout(first, est, keep_thinking=False)
+    reused = layout(second, est, previous=before, keep_thinking=False)
+    fresh = layout(second, TokenEstimator(), keep_thinking=False)
+    assert [p.path for p in reused.positions][3] == "messages.1.content.1"
+    assert reused.positions == fresh.positions
+    assert reused.positions[3].key != before.positions[3].key
 
 
 def test_the_same_message_dicts_are_reused_whole_even_with_string_content() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pcache_magic.analysis.cachebook import CacheBook
 from pcache_magic.analysis.planner import plan_breakpoints
-from pcache_magic.core.conversation import Block, Conversation
+from pcache_magic.core.conversation import Block, Conversation, RenderedMessages
 from pcache_magic.core.models import default_models
 from pcache_magic.core.record import CallRecord
 from pcache_magic.emulator import Emulator
@@ -86,6 +86,30 @@ def test_auto_asks_the_models_planner_at_the_clocks_time() -> None:
     unplanned, _ = requests.render(conv, cache="none")
     assert params == plan_breakpoints(unplanned, [], default_models().get(MODEL), now=1_000.0)
     assert 1 <= len(markers(params)) <= 4
+
+
+def test_auto_hands_back_last_calls_marked_copies_while_they_are_marked_alike() -> None:
+    settings = Settings(model=MODEL, cache_mode="auto")
+    requests = Requests(settings, planners([]), clock=lambda: 1_000.0)
+    conv = conversation("One?")
+    first, _ = requests.render(conv)
+    again, _ = requests.render(conv)
+    unplanned, _ = requests.render(conv, cache="none")
+    assert again == first == plan_breakpoints(unplanned, [], default_models().get(MODEL), now=1_000.0)
+    assert type(again["messages"]) is RenderedMessages  # never changed: the key guard skips them
+    # Every marked block and message is last call's own object, as are the unmarked ones.
+    assert all(a is b for a, b in zip(again["system"], first["system"], strict=True))
+    assert all(a is b for a, b in zip(again["messages"], first["messages"], strict=True))
+    assert any("cache_control" in block for block in again["system"] + again["messages"][-1]["content"])
+    # A block marked otherwise (a new prompt moves the last marker) is a new copy, with its marker.
+    conv.add(Block(name="reply-1", role="assistant", kind="reply", content=[text("Noted.")]))
+    conv.add(Block(name="prompt-1", role="user", kind="prompt", content=[text("Two?")]))
+    grown, _ = requests.render(conv)
+    unplanned, _ = requests.render(conv, cache="none")
+    assert grown == plan_breakpoints(unplanned, [], default_models().get(MODEL), now=1_000.0)
+    for field in ("system", "messages"):  # what is equal to last call's is last call's own
+        assert all(a is b for a, b in zip(grown[field], first[field], strict=False) if a == b)
+    assert first == again  # what was handed out before is unchanged
 
 
 # -- Planners -------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .cache_settings import RequestSettings, count_citations, default_settings
@@ -38,6 +38,7 @@ from .digest import DigestMemo, block_digest
 from .identity import common_prefix
 from .models import keeps_thinking
 from .output_format import format_tokens
+from .prefix_inputs import Salts, count_images, message_blocks, salts, thinking_cut
 from .tokens import MESSAGE_OVERHEAD, TOOLS_PREAMBLE, TokenEstimator
 from .ttl import TTL
 
@@ -106,6 +107,8 @@ class Layout:
     """Blocks with citations enabled in the messages up to and including each one (a system salt)."""
     stripped: int = 0
     """Assistant turns before this message index have their thinking blocks stripped (0: none)."""
+    salted: Salts | None = field(default=None, compare=False, repr=False)
+    """The salts with what they were computed from (`prefix_inputs.salts`), for the next request."""
 
     def counts(self) -> dict[str, int]:
         """The request's images and cited blocks, as the settings table reads them."""
@@ -149,49 +152,16 @@ def _root(workspace: bytes, model: str) -> bytes:
     return hashlib.sha256(workspace + b"\0" + model.encode()).digest()
 
 
-def thinking_cut(messages: Sequence[Mapping[str, Any]]) -> int:
-    """The last user turn that is not tool results (0 if none): earlier thinking may go before it."""
-    for m in range(len(messages) - 1, 0, -1):
-        message = messages[m]
-        if message.get("role") != "user":
-            continue
-        content = message.get("content")
-        if isinstance(content, str) or not all(
-            isinstance(b, dict) and b.get("type") == "tool_result" for b in content or ()
-        ):
-            return m
-    return 0
-
-
-def count_images(message: Mapping[str, Any]) -> int:
-    """Images in a message, those inside its tool results included (adding one anywhere counts)."""
-    content = message.get("content") if isinstance(message, dict) else None
-    if not isinstance(content, list):
-        return 0
-    count = 0
-    for block in content:
-        if isinstance(block, dict):
-            kind = block.get("type")
-            if kind == "image":
-                count += 1
-            elif kind == "tool_result" and isinstance(block.get("content"), list):
-                count += sum(1 for b in block["content"] if isinstance(b, dict) and b.get("type") == "image")
-    return count
-
-
-def message_blocks(message: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """A message's content as a list of blocks (a string is one text block)."""
-    content = message.get("content", "")
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    return [b for b in content if isinstance(b, dict)]
-
-
 _Context = tuple[
     bytes, tuple[bytes, bytes], TokenEstimator, Callable[[Mapping[str, Any]], bytes], RequestSettings, int
 ]
 """A request's (root, (system salt, messages salt), estimator, digest function, settings table,
 tokens its structured-output format adds to the system prompt: `output_format.format_tokens`)."""
+
+
+def _path(level: Level, number: int, message: int | None) -> str:
+    """A position's request path (`tools.0`, `system.1`, `messages.2.content.0`)."""
+    return f"messages.{message}.content.{number}" if level == "messages" else f"{level}.{number}"
 
 
 def _position(
@@ -203,19 +173,22 @@ def _position(
     role: str,
     before: Position | None,
     context: _Context,
+    digest: bytes | None = None,
 ) -> Position:
     """The position of `block`, the `number`th of its level or message, right after `before`.
 
     A key chains the key before it (the root for the first), with the system salt in between
     before the first position past the tools and the messages salt before the first messages one.
     A tool that is a setting (web search) or deferred passes the key before it on unchanged.
+    `digest`: the block's, when the caller has it already.
     """
     root, salts, estimator, digest_of, settings, added = context
     key, total = (root, 0) if before is None else (before.link or before.key, before.cumulative)
-    digest = digest_of(block)
+    digest = digest_of(block) if digest is None else digest
     link = b""
+    path = _path(level, number, message)
     if level == "tools":
-        path, tag, kind, cacheable = f"tools.{number}", b"T", "tool", True
+        tag, kind, cacheable = b"T", "tool", True
         part = settings.tool_role(block)
         if part == "deferred":  # not in the prompt until tool search loads it: no tokens, no breakpoint
             tokens, cacheable, link = 0, False, key
@@ -227,9 +200,9 @@ def _position(
         if before is None or before.level == "tools":
             key = _chain(key, b"S", salts[0])
         if level == "system":
-            path, tag, framing = f"system.{number}", b"S", 0
+            tag, framing = b"S", 0
         else:
-            path, tag = f"messages.{message}.content.{number}", f"m{role}{message}.{number}".encode()
+            tag = f"m{role}{message}.{number}".encode()
             # The first block in the prompt frames the message (an earlier one may be stripped thinking).
             framing = MESSAGE_OVERHEAD if before is None or before.message != message else 0
             if before is None or before.level != "messages":
@@ -293,13 +266,14 @@ def layout(
     if keep_thinking is None:
         keep_thinking = keeps_thinking(model)
     cut = 0 if keep_thinking else thinking_cut(messages)
-    system_salt = settings.salt(params, counts, "system")
-    salt = settings.salt(params, counts, "messages")
+    salted = salts(params, settings, counts, source.salted if source is not None else None)
+    system_salt, salt = salted[0], salted[1]
     digest_of = memo.digest if memo is not None else block_digest
     added = format_tokens(params, estimator)
     context: _Context = (root, (system_salt, salt), estimator, digest_of, settings, added)
     # Positions are reused while every one so far was: a prefix of the source's.  Then the same
-    # block object at the same index, level and message (and role) has the same path and key.
+    # block at the same index, level, message and path (and role) has the same key: the same
+    # object, or one of the same digest (a copy with its marker moved), whose marker is its own.
     reusing = source is not None
     kept_positions = source.positions if source is not None else ()
     kept_blocks = source.blocks if source is not None else ()
@@ -309,21 +283,32 @@ def layout(
     marked: list[int] = []
     roles: list[str] = []
     reused = 0
+    moved: dict[int, bool] = {}  # reused positions whose marker changed: whether they have one now
 
     def add(level: Level, number: int, block: Mapping[str, Any], message: int | None, role: str) -> None:
         nonlocal reusing, reused
         index = len(positions)
+        digest = None
         if reusing:
-            if index < len(kept_blocks) and kept_blocks[index] is block:
-                kept = kept_positions[index]
-                if kept.level == level and kept.message == message:
-                    positions.append(kept)
-                    blocks.append(block)
-                    reused += 1
-                    return
+            kept = kept_positions[index] if index < len(kept_blocks) else None
+            if (
+                kept is not None
+                and kept.level == level
+                and kept.message == message
+                and (kept_blocks[index] is block or (digest := digest_of(block)) == kept.digest)
+                and kept.path == _path(level, number, message)
+            ):
+                marker = kept.marker if kept_blocks[index] is block else _marker(block)
+                if marker != kept.marker:
+                    moved[index] = marker is not None
+                    kept = replace(kept, marker=marker)
+                positions.append(kept)
+                blocks.append(block)
+                reused += 1
+                return
             reusing = False
         p = _position(
-            index, level, number, block, message, role, positions[-1] if positions else None, context
+            index, level, number, block, message, role, positions[-1] if positions else None, context, digest
         )
         if p.marker is not None:
             marked.append(index)
@@ -374,7 +359,10 @@ def layout(
                 number += 1
     if reused:  # a prefix of the source's positions: its markers up to there come first
         assert source is not None
-        marked[:0] = [i for i in source.markers() if i < reused]
+        kept_marks = [i for i in source.markers() if i < reused and moved.get(i, True)]
+        if moved:
+            kept_marks = sorted({*kept_marks, *(i for i, has in moved.items() if has)})
+        marked[:0] = kept_marks
     return Layout(
         tuple(positions),
         positions[-1].cumulative + settings.tail_tokens if positions else 0,
@@ -389,4 +377,5 @@ def layout(
         images=tuple(images),
         citations=tuple(citations),
         stripped=cut,
+        salted=salted,
     )

@@ -7,17 +7,24 @@ the model's `Planner` expects them to pay).  `Planners` keeps one planner per mo
 pipeline tells it of every call sent, so the plan learns from the session's own history.
 `Planners` has its own lock: the panel may render the next request on one thread while a call
 made on another is being learned from.
+
+The planner puts its markers on copies of the blocks it marks (`markers.with_markers`), new
+dicts at every call.  `Requests` hands back last call's copy when a block is marked alike again
+(`_Copies`): then every request of the session shares its unchanged dicts with the one before,
+as `last` does, so the layout, the digests and the key guard know them by identity.
 """
 
 from __future__ import annotations
 
+import itertools
+import operator
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from ..analysis.cachebook import CacheBook
 from ..analysis.planner import Planner
-from ..core.conversation import Conversation, cache_control
+from ..core.conversation import Conversation, RenderedMessages, cache_control
 from ..core.models import ModelTable
 from ..core.record import CallRecord
 from .session_settings import CacheMode, Settings
@@ -63,6 +70,41 @@ class Planners:
         return planner
 
 
+class _Copies:
+    """The items a planned request holds in place of its rendering's (the marked copies), by the
+    identity of the item each replaces: an equal copy of the same item is last call's own object.
+
+    Only the last request's copies are kept (a copy no longer planned is forgotten), so the memory
+    is the handful of marked blocks and their messages, whatever the conversation's length.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[int, tuple[object, object]] = {}  # id(item) -> (the item, its copy)
+
+    def settle(self, params: Mapping[str, Any], planned: dict[str, Any]) -> dict[str, Any]:
+        """`planned` (made from `params`, which it may share items with) with each copy equal to
+        last time's replaced by that one; its messages a `RenderedMessages` (never changed)."""
+        old, new = self._kept, {}
+        for field in ("tools", "system", "messages"):
+            items, made = params.get(field), planned.get(field)
+            if not isinstance(made, list) or made is items:
+                continue
+            if isinstance(items, str):  # a string system prompt, marked: one text block
+                items = [items]
+            if not isinstance(items, list) or len(items) != len(made):
+                continue
+            settled = list(made)
+            for i in itertools.compress(range(len(made)), map(operator.is_not, made, items)):  # the copies
+                item, copy = items[i], made[i]
+                kept = old.get(id(item))
+                if kept is not None and kept[0] is item and kept[1] == copy:
+                    settled[i] = kept[1]
+                new[id(item)] = (item, settled[i])
+            planned[field] = RenderedMessages(settled) if field == "messages" else settled
+        self._kept = new
+        return planned
+
+
 class Requests:
     """Requests from conversations: `render` with the settings' model, `max_tokens` and cache mode."""
 
@@ -70,6 +112,7 @@ class Requests:
         self._settings = settings
         self._planners = planners
         self._clock = clock
+        self._copies = _Copies()
 
     def render(
         self,
@@ -94,5 +137,5 @@ class Requests:
             **extra,
         )
         if mode == "auto":
-            return self._planners.plan(params, self._clock()), names
+            return self._copies.settle(params, self._planners.plan(params, self._clock())), names
         return cast(dict[str, Any], params), names
