@@ -30,7 +30,7 @@ from pcache_magic.analysis.strategies import BASELINES, STRATEGIES, Strategy, Tr
 from pcache_magic.analysis.whatif import Replay, ideal_cost, simulate
 from pcache_magic.core.models import ModelTable
 from pcache_magic.core.prefix import layout
-from pcache_magic.core.rules import MAX_BREAKPOINTS
+from pcache_magic.core.rules import CacheRuleError, resolve_breakpoints
 from pcache_magic.core.tokens import TokenEstimator
 from pcache_magic.emulator.engine import Engine, ManualClock
 from pcache_magic.emulator.errors import ApiError
@@ -128,15 +128,16 @@ def pairs(models: ModelTable) -> list[Pair]:
 def choices(request: Mapping[str, Any], model: str) -> list[dict[str, str]]:
     """Every marker set a planner could put on `request`: per cacheable block none, 5m or 1h, at most
     four markers, no 1h after a 5m (the API rejects that order)."""
-    paths = [p.path for p in layout(request, TokenEstimator(), model=model).positions if p.cacheable]
+    estimator = TokenEstimator()
+    paths = [p.path for p in layout(request, estimator, model=model).positions if p.cacheable]
     out = []
     for ttls in itertools.product((None, "5m", "1h"), repeat=len(paths)):
-        marked = [t for t in ttls if t is not None]
-        if len(marked) > MAX_BREAKPOINTS or any(
-            a == "5m" and b == "1h" for a, b in itertools.pairwise(marked)
-        ):
+        choice = {path: ttl for path, ttl in zip(paths, ttls, strict=True) if ttl is not None}
+        try:  # the rules' own check of the count and the order, as the API words them
+            resolve_breakpoints(layout(with_markers(request, choice), estimator, model=model))
+        except CacheRuleError:
             continue
-        out.append({path: ttl for path, ttl in zip(paths, ttls, strict=True) if ttl is not None})
+        out.append(choice)
     return out
 
 
