@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.record import CallRecord, Totals
-from ..core.usage import Cost, Tokens, cost_of
+from ..core.usage import Cost, Tokens
 from ._diagnose_replay import rendered_blocks
 from .diagnose import Cause, Explainer
 
@@ -162,7 +162,7 @@ class _Sums:
         self.calls += 1
         for f in self._TOKENS:
             self.tokens[f] += getattr(tokens, f)
-        cost = cost_of(tokens, record.prices) if record.prices is not None else Cost()  # = record.cost
+        cost = record.priced(tokens)  # record.cost, without building the split again
         for f in self._COST:
             self.cost[f] += getattr(cost, f)
 

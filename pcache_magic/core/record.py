@@ -62,7 +62,11 @@ class CallRecord(BaseModel):
 
     @property
     def cost(self) -> Cost:
-        return cost_of(self.tokens, self.prices) if self.prices is not None else Cost()
+        return self.priced(self.tokens)
+
+    def priced(self, tokens: Tokens) -> Cost:
+        """`tokens` (this call's billing split, when the caller has built it) at this call's prices."""
+        return cost_of(tokens, self.prices) if self.prices is not None else Cost()
 
     @property
     def hit(self) -> bool:
