@@ -157,6 +157,42 @@ def test_unloading_closes_the_panel(ip: InteractiveShell) -> None:
     assert panel._closed
 
 
+def test_unloading_says_what_the_session_held_and_how_to_keep_it_next_time(ip: InteractiveShell) -> None:
+    with capture_output() as out:
+        unload_ipython_extension(ip)  # never made (lazy): nothing held, nothing said, nothing made
+    assert out.stdout == ""
+    with capture_output():
+        load_ipython_extension(ip)
+    magics = loaded_magics(ip)
+    magics.session.system("Be terse.", name="style")  # made, but empty until now
+    with capture_output() as out:
+        unload_ipython_extension(ip)
+    assert out.stdout == (
+        "pcache_magic unloaded: this session's 1 block is gone; "
+        "next time save them first with %claude_session save FILE.\n"
+    )
+    with capture_output():
+        ip.run_line_magic("load_ext", "pcache_magic")  # as a notebook does: %unload_ext needs it
+    session = current_session()
+    session.context("Notes.", name="notes")
+    for prompt in ("Hi", "Again", "More"):
+        session.ask(prompt, stream=False)
+    with capture_output() as out:
+        ip.run_line_magic("unload_ext", "pcache_magic")
+    assert out.stdout == (
+        "pcache_magic unloaded: this session's 3 calls and 7 blocks are gone; "
+        "next time save them first with %claude_session save FILE.\n"
+    )
+    with capture_output():
+        load_ipython_extension(ip)
+    current_session().reset()
+    with capture_output() as out:
+        unload_ipython_extension(ip)  # made, then emptied: nothing is lost
+    assert out.stdout == ""
+    with capture_output():
+        load_ipython_extension(ip)  # for the fixture's own unload
+
+
 def test_load_unload_load_gives_a_fresh_working_extension(ip: InteractiveShell) -> None:
     first = loaded_magics(ip)
     unload_ipython_extension(ip)

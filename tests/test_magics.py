@@ -573,8 +573,21 @@ def test_clock_shows_entries_and_advancing_expires_them(ip: InteractiveShell) ->
     assert pcache_magic.current_session().calls[-1].tokens.read == 0
 
 
+def said_before_any_call(ip: InteractiveShell, code: str) -> str:
+    """Run a cell before any call: it must succeed (Run All goes on), print one line, make no session."""
+    with capture_output() as out:
+        run(ip, code)
+    assert loaded_magics(ip)._session is None and out.outputs == []
+    assert out.stdout.count("\n") == 1
+    return out.stdout.strip()
+
+
 def test_explain_names_the_change_that_broke_the_cache(ip: InteractiveShell) -> None:
-    assert "No calls yet" in usage_error(ip, "%claude_explain")
+    expected = "No calls yet: run %%claude first; why each call hit, wrote or missed shows here after."
+    assert said_before_any_call(ip, "%claude_explain") == expected
+    assert said_before_any_call(ip, "%claude_explain --all") == expected
+    assert said_before_any_call(ip, "%claude_explain 3") == expected
+    assert "unrecognized arguments: --bogus" in usage_error(ip, "%claude_explain --bogus")
     run(ip, f"%%claude_system --cache --name system\n{LONG}")
     run(ip, "%%claude\nHello")
     run(ip, f"%%claude_system --cache --name system\nToday is 2026-11-30.\n{LONG}")
@@ -595,7 +608,9 @@ def test_explain_names_the_change_that_broke_the_cache(ip: InteractiveShell) -> 
 
 
 def test_cost_shows_the_money_and_the_what_if(ip: InteractiveShell) -> None:
-    assert "No successful calls yet" in usage_error(ip, "%claude_cost")
+    expected = "No successful calls yet: run %%claude first; the costs show here after."
+    assert said_before_any_call(ip, "%claude_cost") == expected
+    assert usage_error(ip, "%claude_cost now") == "%claude_cost takes no arguments."
     run(ip, f"%%claude_system --cache\n{LONG}")
     run(ip, "%%claude\nHello")
     run(ip, "%%claude\nAgain")

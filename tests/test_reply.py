@@ -57,8 +57,17 @@ def test_the_report_counts_blocks_per_level_and_markers() -> None:
     assert text.startswith("[pcache_magic offline emulator, claude-sonnet-4-5; not a real model]\n\n")
     assert (
         f"I saw 5 blocks (tools 2, system 1, messages 2), an estimated {total:,} input tokens, "
-        "2 cache marker(s)." in text
+        "2 cache markers." in text
     )
+
+
+def test_the_report_says_one_block_and_one_marker_in_the_singular() -> None:
+    text = report(params([{"type": "text", "text": "Hi", "cache_control": {"type": "ephemeral"}}]))
+    assert "I saw 1 block (tools 0, system 0, messages 1)" in text
+    assert ", 1 cache marker. Cache:" in text
+    assert ", 0 cache markers. Cache:" in report(params())
+    thinking = reply(params("Think.", max_tokens=2_000, thinking={"type": "adaptive"}))[0]["thinking"]
+    assert "The request has 1 block and an estimated" in thinking
 
 
 def test_the_report_states_the_cache_outcome_as_billed() -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from pcache_magic.analysis.cachebook import CacheBook
 from pcache_magic.analysis.planner import plan_breakpoints
 from pcache_magic.core.conversation import Block, Conversation, RenderedMessages
@@ -161,3 +163,18 @@ def test_planners_learn_from_each_call_sent_until_cleared(emu: Emulator) -> None
     parts.clear()
     calls.clear()
     assert parts.plan(last, now) == plan_breakpoints(last, [], info, now=now)
+
+
+def test_render_refuses_extra_fields_that_are_not_plain_json_before_copying_them() -> None:
+    requests = Requests(Settings(model=MODEL), planners([]), clock=lambda: 0.0)
+    conv = conversation("One?")
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(5_000):  # deep enough that a recursive copy would raise RecursionError
+        node = node.setdefault("a", {})
+    with pytest.raises(ValueError, match=r"^metadata is not plain JSON \(nesting deeper than 100 levels\)"):
+        requests.render(conv, metadata=deep)
+    with pytest.raises(ValueError, match=r"^temperature is not plain JSON \(it holds nan"):
+        requests.render(conv, cache="auto", temperature=float("nan"))
+    params, _ = requests.render(conv, metadata={"user_id": "u1"}, temperature=0.2)
+    assert params["metadata"] == {"user_id": "u1"} and params["temperature"] == 0.2

@@ -9,6 +9,7 @@ import pytest
 
 from pcache_magic.core.models import UnknownModelError
 from pcache_magic.emulator import Emulator
+from pcache_magic.session.guide_messages import UserMessage
 from pcache_magic.session.session import PreflightError, Session
 from pcache_magic.session.session_settings import Settings
 from pcache_magic.session.transport import connect
@@ -82,6 +83,67 @@ def test_ask_sends_the_conversation_and_keeps_the_reply(session: Session) -> Non
     assert record.response is message and record.kind == "ask" and record.index == 1
     assert record.ok and record.estimated and record.model == MODEL
     assert record.prices == session.info.prices
+
+
+def _deep(levels: int) -> dict[str, Any]:
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(levels):
+        node = node.setdefault("a", {})
+    return deep
+
+
+def _deep_list(levels: int) -> list[Any]:
+    deep: list[Any] = ["x"]
+    for _ in range(levels):
+        deep = [deep]
+    return deep
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        pytest.param({"metadata": _deep(5_000)}, "nesting deeper than 100 levels", id="deep-dict"),
+        pytest.param({"stop_sequences": _deep_list(5_000)}, "nesting deeper than 100 levels", id="deep-list"),
+        pytest.param({"metadata": {"tags": {"a"}}}, "it holds a value of type set", id="set"),
+        pytest.param({"temperature": float("nan")}, "it holds nan, not a finite number", id="nan"),
+        pytest.param({"metadata": {("k",): "v"}}, "it holds a key of type tuple", id="tuple-key"),
+    ],
+)
+def test_extra_fields_that_are_not_plain_json_are_refused_and_nothing_is_kept(
+    session: Session, emu: Emulator, extra: dict[str, Any], reason: str
+) -> None:
+    session.system(LONG, cache=True, name="sys")
+    session.ask("One", stream=False)
+    before, calls, entries = session.conversation.model_dump(), list(session.calls), emu.state()["entries"]
+    (field,) = extra
+    for send in (
+        lambda: session.ask("Two", stream=False, **extra),
+        lambda: session.ask("Two", **extra),
+        lambda: session.params(**extra),
+        lambda: session.create([UserMessage(content="Two", source="user")], **extra),
+    ):
+        with pytest.raises(ValueError) as raised:
+            send()
+        told = str(raised.value)
+        assert told.startswith(f"{field} is not plain JSON ({reason}") and told.endswith("100 levels deep.")
+    assert session.conversation.model_dump() == before and session.calls == calls
+    assert emu.state()["entries"] == entries  # nothing reached the API either
+
+
+def test_plain_extra_fields_are_sent_as_before(session: Session) -> None:
+    session.system(LONG, cache=True, name="sys")
+    extra: dict[str, Any] = {"metadata": {"user_id": "u1"}, "temperature": 0.2}
+    expected = session.params(**extra)
+    message = session.ask("Q", stream=False, **extra)
+    assert message.stop_reason == "end_turn" and session.calls[-1].ok
+    assert session.calls[-1].request == {
+        **expected,
+        "messages": [{"role": "user", "content": [text("Q")]}],
+        "diagnostics": {"previous_message_id": None},
+    }
+    assert session.create([UserMessage(content="Q", source="user")], **extra).finish_reason == "stop"
+    assert session.calls[-1].request["metadata"] == {"user_id": "u1"} and session.calls[-1].ok
 
 
 def test_params_is_a_copy_to_edit_and_calls_resend_the_same_dicts(session: Session) -> None:

@@ -69,3 +69,79 @@ def test_unique_keys_refuses_a_key_named_twice_at_any_depth() -> None:
     with pytest.raises(ValueError, match="the key 'b' appears twice in one object"):
         loads('{"a": [{"b": 1, "b": 2}]}', unique_keys=True)
     assert loads('{"a": {"b": 1}, "b": 2}', unique_keys=True) == {"a": {"b": 1}, "b": 2}
+
+
+# -- check_fields: request fields given from Python -----------------------------------------------
+def _deep_dict(levels: int) -> dict[str, Any]:
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(levels):
+        node = node.setdefault("a", {})
+    return deep
+
+
+def _deep_list(levels: int) -> list[Any]:
+    deep: list[Any] = []
+    node = deep
+    for _ in range(levels):
+        node.append([])
+        node = node[0]
+    return deep
+
+
+class _Thing:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        pytest.param({"metadata": _deep_dict(5000)}, "nesting deeper than 100 levels", id="deep-dict"),
+        pytest.param({"stop_sequences": _deep_list(5000)}, "nesting deeper than 100 levels", id="deep-list"),
+        pytest.param({"metadata": {"tags": {"a", "b"}}}, "it holds a value of type set", id="set"),
+        pytest.param({"metadata": {"user": _Thing()}}, "it holds a value of type _Thing", id="object"),
+        pytest.param({"temperature": float("nan")}, "it holds nan, not a finite number", id="nan"),
+        pytest.param({"top_p": [float("-inf")]}, "it holds -inf, not a finite number", id="minus-inf"),
+        pytest.param({"metadata": {1: "x"}}, "it holds a key of type int: 1", id="int-key"),
+        pytest.param(
+            {"metadata": {"user_id": "\ud800"}}, "lone surrogate \\ud800 is not valid Unicode", id="surrogate"
+        ),
+    ],
+)
+def test_check_fields_names_the_field_and_what_to_pass(fields: dict[str, Any], reason: str) -> None:
+    from pcache_magic.core.strict_json import check_fields
+
+    (name,) = fields
+    with pytest.raises(ValueError) as raised:
+        check_fields(fields)
+    assert str(raised.value) == (
+        f"{name} is not plain JSON ({reason}); pass dicts with str keys, lists, str, int, "
+        "finite float, bool or None, at most 100 levels deep."
+    )
+
+
+def test_check_fields_takes_plain_json_and_walks_without_recursion() -> None:
+    from pcache_magic.core.strict_json import check_fields
+
+    check_fields({})
+    check_fields(
+        {
+            "metadata": {"user_id": "u1"},
+            "temperature": 0.2,
+            "top_k": 5,
+            "stop_sequences": ("END", "STOP"),
+            "thinking": {"type": "enabled", "budget_tokens": 1024, "display": None, "on": True},
+            "nested": _deep_dict(MAX_DEPTH - 1),
+        }
+    )
+    cycle: dict[str, Any] = {}
+    cycle["self"] = cycle  # a cycle is as deep as it goes: refused, not looped on
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(200)
+    try:
+        with pytest.raises(ValueError, match=r"^metadata is not plain JSON \(nesting deeper"):
+            check_fields({"metadata": _deep_dict(100_000)})
+        with pytest.raises(ValueError, match="nesting deeper than 100 levels"):
+            check_fields({"cycle": cycle})
+    finally:
+        sys.setrecursionlimit(limit)

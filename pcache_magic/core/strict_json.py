@@ -6,6 +6,8 @@ digits (slowly: the conversion is quadratic) and recurses as deep as the documen
 those would surface far from the input as a raw error; here they are a `ValueError` with a
 one-line reason at the door, and nothing non-standard goes out.  In core because two layers read
 untrusted JSON: the emulator's wire (request bodies) and the session's store (saved files).
+`check_fields` holds request fields given from Python (`ask(metadata=...)`) to the same rules,
+before anything copies them recursively or encodes them.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
-__all__ = ["MAX_DEPTH", "dumps", "loads"]
+__all__ = ["MAX_DEPTH", "check_fields", "dumps", "loads"]
 
 #: Deepest nesting accepted: deep enough for any tool schema, shallow enough that every
 #: recursive consumer (validation, digests, token counts) stays far from Python's recursion limit.
@@ -40,24 +43,57 @@ def _check_text(text: str) -> None:
         raise ValueError(f"lone surrogate \\u{ord(found.group()):04x} is not valid Unicode")
 
 
-def _check(data: Any, max_depth: int) -> None:
-    """Depth and surrogates, walked with an explicit stack (never recursion)."""
+def _check_scalar(node: object) -> None:
+    """What JSON can carry besides strings and containers: int (bool too), finite float, None."""
+    if isinstance(node, float):
+        if not math.isfinite(node):
+            raise ValueError(f"it holds {node!r}, not a finite number")
+    elif node is not None and not isinstance(node, int):
+        raise ValueError(f"it holds a value of type {type(node).__name__}")
+
+
+def _check(data: Any, max_depth: int, *, plain: bool = False) -> None:
+    """Depth, string keys and surrogates, walked with an explicit stack (never recursion).
+
+    `plain`: `data` comes from Python, not from `json`, so each scalar's type is checked too.
+    """
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, str):
             _check_text(node)
             continue
-        if not isinstance(node, dict | list):
+        if not isinstance(node, dict | list | tuple):
+            if plain:
+                _check_scalar(node)
             continue
         if depth > max_depth:
             raise ValueError(f"nesting deeper than {max_depth} levels")
         if isinstance(node, dict):
             for key, value in node.items():
+                if not isinstance(key, str):
+                    raise ValueError(f"it holds a key of type {type(key).__name__}: {key!r}")
                 _check_text(key)
                 stack.append((value, depth + 1))
         else:
             stack.extend((value, depth + 1) for value in node)
+
+
+def check_fields(fields: Mapping[str, Any], *, max_depth: int = MAX_DEPTH) -> None:
+    """Each field is plain JSON (dicts with str keys, lists or tuples, str, int, finite float, bool,
+    None) no deeper than `max_depth`; else a ValueError naming the field.
+
+    Walked before anything deep-copies, digests or encodes the fields, each of which would fail
+    far from the call (a RecursionError, a TypeError from `json`) or send what JSON cannot say.
+    """
+    for name, value in fields.items():
+        try:
+            _check(value, max_depth, plain=True)
+        except ValueError as error:
+            raise ValueError(
+                f"{name} is not plain JSON ({error}); pass dicts with str keys, lists, str, int, "
+                f"finite float, bool or None, at most {max_depth} levels deep."
+            ) from None
 
 
 def _int_parser(max_digits: int) -> Any:

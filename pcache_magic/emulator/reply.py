@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.fmt import plural
 from ..core.prefix import Layout, message_blocks
 from ..core.tokens import TokenEstimator
 from .sse import truncate_to_tokens
@@ -143,9 +144,9 @@ def _report(params: Mapping[str, Any], lay: Layout, outcome: Outcome, text: str)
         quoted = quoted[:77] + "..."
     return (
         f"[pcache_magic offline emulator, {params.get('model')}; not a real model]\n\n"
-        f"I saw {len(lay.positions)} blocks (tools {counts['tools']}, system {counts['system']}, "
+        f"I saw {plural(len(lay.positions), 'block')} (tools {counts['tools']}, system {counts['system']}, "
         f"messages {counts['messages']}), an estimated {lay.total_tokens:,} input tokens, "
-        f"{marks} cache marker(s). Cache: {cache}; {outcome.uncached:,} uncached.\n\n"
+        f"{plural(marks, 'cache marker')}. Cache: {cache}; {outcome.uncached:,} uncached.\n\n"
         f'Your last message: "{quoted}"'
     )
 
@@ -157,8 +158,9 @@ def _thinking(params: Mapping[str, Any], lay: Layout) -> list[dict[str, Any]]:
         return []
     budget = config.get("budget_tokens")
     mode = f"a budget of {budget:,} tokens" if budget else "adaptive thinking"
+    blocks = plural(len(lay.positions), "block")
     thought = (
-        f"Offline emulator, {mode}: nothing thinks here. The request has {len(lay.positions)} blocks "
+        f"Offline emulator, {mode}: nothing thinks here. The request has {blocks} "
         f"and an estimated {lay.total_tokens:,} input tokens; the answer is a report of them."
     )
     return [{"type": "thinking", "thinking": thought, "signature": ""}]

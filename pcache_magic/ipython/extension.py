@@ -103,11 +103,12 @@ def load_ipython_extension(ip: InteractiveShell) -> None:
 
 
 def unload_ipython_extension(ip: InteractiveShell) -> None:
-    """Remove the magics and the Session's HTML view (only those this extension registered), and
-    close the panel."""
+    """Remove the magics and the Session's HTML view (only those this extension registered), close
+    the panel, and say in one line what the session held, if anything (it is not kept)."""
     magics = _magics(ip)
     if magics is None:
         return
+    farewell = magics.farewell()  # the next %load_ext starts a new session: say what this one held
     magics.close()
     with contextlib.suppress(ValueError):  # ValueError: not registered (loaded by an older version)
         ip.events.unregister("post_run_cell", magics.explain_new_calls)
@@ -125,6 +126,8 @@ def unload_ipython_extension(ip: InteractiveShell) -> None:
                 del registered[name]
     del manager.registry[_REGISTRY_KEY]
     ip.configurables[:] = [c for c in ip.configurables if c is not magics]
+    if farewell is not None:
+        print(farewell)
 
 
 def current_session() -> Session:

@@ -342,7 +342,9 @@ class ClaudeMagics(SessionMagics):
         from ..analysis.diagnose import explain, explain_all
 
         args = parse_argstring(self.claude_explain, line)
-        if args.all and self.session.calls:
+        if self.no_calls_yet("why each call hit, wrote or missed shows here after"):
+            return
+        if args.all:
             for explanation in explain_all(self.session):
                 print(f"call {explanation.call}: {explanation.summary}")
             return
@@ -357,8 +359,8 @@ class ClaudeMagics(SessionMagics):
         from ..analysis.savings import money, what_if
 
         no_arguments("claude_cost", line)
-        if not any(r.ok for r in self.session.calls):
-            raise UsageError("No successful calls yet: ask something with %%claude first.")
+        if self.no_calls_yet("the costs show here after", ok=True):
+            return
         display(money(self.session), what_if(self.session))
 
     @magic_arguments()

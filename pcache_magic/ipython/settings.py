@@ -19,6 +19,7 @@ from IPython.display import display
 from traitlets import Bool, Enum, Float, Int, Unicode, observe, validate
 from traitlets.traitlets import TraitError
 
+from ..core.fmt import plural
 from ..core.ttl import TTL, TTLS
 from ..session.session_settings import DEFAULT_MODEL, TOKEN_COUNTS, CacheMode, TokenCounts
 from ..session.transport import Connection, connect
@@ -316,6 +317,29 @@ class SessionMagics(Magics):
             return f"{cast(Connection, self._connection).notice}; model {self.model}"
         connection = self.session.connection
         return f"{connection.notice if connection else 'custom client'}; model {self.session.model}"
+
+    def no_calls_yet(self, after: str, *, ok: bool = False) -> bool:
+        """Before the first call (`ok`: the first successful one), say so in one line and be True.
+
+        Information, not a UsageError: a notebook run top to bottom goes on past it."""
+        calls = self._session.calls if self._session is not None else []  # not made just to look
+        if any(r.ok for r in calls) if ok else calls:
+            return False
+        print(f"No {'successful ' if ok else ''}calls yet: run %%claude first; {after}.")
+        return True
+
+    def farewell(self) -> str | None:
+        """Unloading: what goes with the session, when it was made and holds calls or blocks."""
+        session = self._session
+        if session is None or not (session.calls or session.conversation.blocks):
+            return None
+        counts = ((len(session.calls), "call"), (len(session.conversation.blocks), "block"))
+        held = [plural(n, word) for n, word in counts if n]
+        are = "is" if held in (["1 call"], ["1 block"]) else "are"
+        return (
+            f"pcache_magic unloaded: this session's {' and '.join(held)} {are} gone; "
+            "next time save them first with %claude_session save FILE."
+        )
 
     def close(self) -> None:
         """Unloading: stop keep-warm (no call goes out for a notebook that let go) and close the panel."""

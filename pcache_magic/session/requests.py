@@ -27,6 +27,7 @@ from ..analysis.planner import Planner
 from ..core.conversation import Conversation, RenderedMessages, cache_control
 from ..core.models import ModelTable
 from ..core.record import CallRecord
+from ..core.strict_json import check_fields
 from .session_settings import CacheMode, Settings
 
 __all__ = ["Planners", "Requests"]
@@ -125,8 +126,11 @@ class Requests:
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """The params (no new prompt) and request path -> block name; read-only: they are re-sent.
 
-        Each argument left out is the settings' own; `extra` passes request fields through.
+        Each argument left out is the settings' own; `extra` passes request fields through, once
+        `check_fields` finds them plain JSON (ValueError, before anything copies them, if not).
         """
+        if extra:
+            check_fields(extra)
         settings = self._settings
         mode = cache or settings.cache_mode
         params, names = conversation.render(

@@ -31,6 +31,7 @@ from ..core.models import ModelInfo, ModelTable, default_models
 from ..core.prefix import Layout
 from ..core.preflight import Finding
 from ..core.record import CallRecord, Totals, totals
+from ..core.strict_json import check_fields
 from ..core.tokens import TokenEstimator
 from ..core.ttl import TTL
 from . import export, fanout, store
@@ -357,8 +358,9 @@ class Session:
         """Send `messages` as one request (checked, recorded in `calls`); the guide's `CreateResult`.
 
         Stateless, like AutoGen's client: the conversation is not touched.  `extra` passes
-        request fields through (`tool_choice`, `temperature`, ...).
+        request fields through (`tool_choice`, `temperature`, ...), if plain JSON (else ValueError).
         """
+        check_fields(extra)
         return self._guide.create(messages, tools=tools, model=model, max_tokens=max_tokens, **extra)
 
     async def acreate(
@@ -371,4 +373,5 @@ class Session:
         **extra: Any,
     ) -> CreateResult:
         """`create` on the session's async client, as the guide's `await client.create(...)`."""
+        check_fields(extra)
         return await self._guide.acreate(messages, tools=tools, model=model, max_tokens=max_tokens, **extra)
