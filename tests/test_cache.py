@@ -346,6 +346,17 @@ def test_a_hit_refreshes_the_entry() -> None:
     assert call.predict(ledger, T0 + 500) == [("sys", "write")]
 
 
+def test_expired_writes_are_dropped_at_the_first_record_after_they_expire_refreshes_counted() -> None:
+    call, ledger = sys_and_question(), Ledger()
+    other = Call(conversation(("other", "system", words(1_200, "x"), "1h"), ("q", "user", "Hi", None)))
+    call.record(ledger, T0)
+    call.record(ledger, T0 + 200)  # refreshed: now expires at T0 + 500, not T0 + 300
+    other.record(ledger, T0 + 400)  # past the first expiry ever noted: a pass, which keeps it
+    assert {row["ttl"] for row in ledger.dump()} == {"5m", "1h"}
+    other.record(ledger, T0 + 500)  # now it has expired: dropped, so a save no longer keeps it
+    assert [row["ttl"] for row in ledger.dump()] == ["1h"]
+
+
 def test_below_minimum_is_predicted_and_nothing_is_recorded() -> None:
     call, ledger = (
         Call(conversation(("sys", "system", words(400), True), ("q", "user", "Hi", None))),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from typing import Any
 
@@ -222,6 +223,25 @@ def test_the_same_message_dicts_are_reused_whole_even_with_string_content() -> N
     assert all(a is b for a, b in zip(before.positions, reused.positions, strict=False))
     assert reused.positions == layout(second, TokenEstimator()).positions
     assert reused.images == (0, 0, 0, 0)
+
+
+def test_equal_message_dicts_are_reused_whole_like_the_same_ones() -> None:
+    """Copies equal to the previous request's messages have the same digests: their positions are
+    reused without a look at their blocks, and agree with a fresh layout."""
+    est = TokenEstimator()
+    first = sample_request()
+    before = layout(first, est)
+    copies = copy.deepcopy(first["messages"])
+    second = {**first, "messages": [*copies, {"role": "assistant", "content": "Later"}]}
+    reused = layout(second, est, previous=before)
+    kept = len(before.positions)
+    assert all(a is b for a, b in zip(before.positions, reused.positions[:kept], strict=True))
+    assert reused.positions == layout(second, TokenEstimator()).positions
+    changed = copy.deepcopy(second)
+    changed["messages"][0]["content"][0]["text"] += " (edited)"
+    again = layout(changed, est, previous=reused)
+    assert again.positions == layout(changed, TokenEstimator()).positions
+    assert again.positions[2].key != reused.positions[2].key
 
 
 def test_reusing_a_layout_agrees_with_a_fresh_one_on_random_edits() -> None:

@@ -61,6 +61,8 @@ class Ledger:
 
     def __init__(self) -> None:
         self._writes: dict[bytes, _Write] = {}
+        self._soonest = float("inf")
+        """No write expires before this (a refresh only moves one later): nothing to drop until then."""
         self._kept: tuple[Layout, list[Breakpoint], int, float, Plan] | None = None
         """The last plan: a call's prediction and its record plan the same request, often at
         the same time (the emulator's clock stands still during a call)."""
@@ -180,7 +182,10 @@ class Ledger:
             block = (names or {}).get(p.path)
             expires = now + TTL_SECONDS[point.ttl]
             self._writes[p.key] = _Write(p.cumulative, point.ttl, expires, p.path, block, info.id)
-        self._writes = {k: w for k, w in self._writes.items() if w.expires_at > now}
+            self._soonest = min(self._soonest, expires)
+        if self._soonest <= now:  # a pass over every write only when one may have expired
+            self._writes = {k: w for k, w in self._writes.items() if w.expires_at > now}
+            self._soonest = min((w.expires_at for w in self._writes.values()), default=float("inf"))
 
     def entries(self, now: float) -> list[dict[str, Any]]:
         """Live entries, soonest to expire first (for the panel's countdown)."""
@@ -201,6 +206,7 @@ class Ledger:
 
     def clear(self) -> None:
         self._writes.clear()
+        self._soonest = float("inf")
         self._kept = None
 
     def dump(self) -> list[dict[str, Any]]:
@@ -227,4 +233,5 @@ class Ledger:
             )
             for r in rows
         }
+        self._soonest = min((w.expires_at for w in self._writes.values()), default=float("inf"))
         self._kept = None

@@ -82,10 +82,8 @@ class CallPipeline:
         self._estimated = estimated
         #: Held for a whole call (and a whole turn, see `exclusive`); re-entrant for observers.
         self.lock = threading.RLock()
-        self._reserved: set[int] = set()
-        self._keys = (
-            KeyGuard()
-        )  # the key never travels in a request body  # indices of calls begun and not yet recorded
+        self._reserved: set[int] = set()  # indices of calls begun and not yet recorded
+        self._keys = KeyGuard()  # the key never travels in a request body
         self._pending: dict[int, float] = {}  # their predicted costs, for the budget (see `spent`)
         self.counter = TokenCounter()
         """The API's counts of the prefixes checked, kept by prefix (`settings.token_counts`)."""
@@ -108,18 +106,18 @@ class CallPipeline:
         self, params: Mapping[str, Any], names: Mapping[str, str] | None = None
     ) -> tuple[list[Finding], list[Prediction]]:
         """Pre-flight findings and per-breakpoint predictions for `params`, now."""
-        findings, predictions, _ = self._check(params, names)
+        findings, predictions, _ = self._check(params, names, self._clock())
         return findings, predictions
 
     def _check(
-        self, params: Mapping[str, Any], names: Mapping[str, str] | None
+        self, params: Mapping[str, Any], names: Mapping[str, str] | None, now: float
     ) -> tuple[list[Finding], list[Prediction], Counted]:
-        """`check`, with the API's counts of the breakpoints' prefixes when the settings ask for them
-        (a failed count is one warning, and the estimate stands)."""
+        """`check` at `now`, with the API's counts of the breakpoints' prefixes when the settings ask
+        for them (a failed count is one warning, and the estimate stands)."""
         with self.lock:
             counted = self._count(params, names)
             info = self._models.get(str(params["model"]))
-            findings, predictions = self._book.check(params, names, info, self._clock(), counted.tokens)
+            findings, predictions = self._book.check(params, names, info, now, counted.tokens)
             if counted.note is not None:
                 fix = "Nothing to do: the call goes ahead (token_counts='estimate' stops counting)."
                 note = Finding(
@@ -202,7 +200,8 @@ class CallPipeline:
         calls gathered together, or another client's) are numbered apart.
         """
         with self.lock:
-            findings, predictions, counted = self._check(params, names)
+            now = self._clock()  # one reading: the prediction's time is the record's
+            findings, predictions, counted = self._check(params, names, now)
             leaked = self._keys.check(params, secrets(self.client or self.async_client), names)
             errors = [f for f in [*findings, leaked] if f is not None and f.level == "error"]
             if errors:
@@ -218,7 +217,7 @@ class CallPipeline:
                 index=self._next_index(),
                 kind=kind,
                 model=model,
-                started_at=self._clock(),
+                started_at=now,
                 request=params,
                 estimated=self._estimated,
                 prices=self._models.get(model).prices if model in self._models else None,

@@ -70,7 +70,8 @@ def _api_key(client: object) -> str | None:
 def secrets(client: object) -> list[str]:
     """The keys never to send in a request body, print, save or export: `client`'s own and the
     environment's (in server mode the client holds a stand-in, the environment the real one)."""
-    found = [_api_key(client), os.environ.get("ANTHROPIC_API_KEY", "").strip()]
+    env = os.environ  # looked up without .get: an unset variable would raise and catch a KeyError
+    found = [_api_key(client), env["ANTHROPIC_API_KEY"].strip() if "ANTHROPIC_API_KEY" in env else ""]
     return list(dict.fromkeys(key for key in found if key and len(key) >= 8))
 
 
