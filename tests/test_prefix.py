@@ -225,23 +225,21 @@ def test_the_same_message_dicts_are_reused_whole_even_with_string_content() -> N
     assert reused.images == (0, 0, 0, 0)
 
 
-def test_equal_message_dicts_are_reused_whole_like_the_same_ones() -> None:
-    """Copies equal to the previous request's messages have the same digests: their positions are
-    reused without a look at their blocks, and agree with a fresh layout."""
+def test_messages_equal_in_python_but_not_on_the_wire_are_laid_out_again() -> None:
+    """`True == 1 == 1.0` in Python, but the API reads `true`, `1` and `1.0`: a message equal to the
+    previous one's but for such a value has other keys, which reuse must not take over."""
     est = TokenEstimator()
-    first = sample_request()
+    use = {"type": "tool_use", "id": "toolu_1", "name": "count", "input": {"n": 1}}
+    first = {**sample_request(), "messages": [{"role": "assistant", "content": [use]}]}
+    first["messages"].append({"role": "user", "content": "Hi"})
     before = layout(first, est)
-    copies = copy.deepcopy(first["messages"])
-    second = {**first, "messages": [*copies, {"role": "assistant", "content": "Later"}]}
-    reused = layout(second, est, previous=before)
-    kept = len(before.positions)
-    assert all(a is b for a, b in zip(before.positions, reused.positions[:kept], strict=True))
-    assert reused.positions == layout(second, TokenEstimator()).positions
-    changed = copy.deepcopy(second)
-    changed["messages"][0]["content"][0]["text"] += " (edited)"
-    again = layout(changed, est, previous=reused)
-    assert again.positions == layout(changed, TokenEstimator()).positions
-    assert again.positions[2].key != reused.positions[2].key
+    for value in (True, 1.0):
+        second = copy.deepcopy(first)
+        second["messages"][0]["content"][0]["input"]["n"] = value
+        assert second["messages"] == first["messages"]
+        reused = layout(second, est, previous=before)
+        assert reused.positions == layout(second, TokenEstimator()).positions
+        assert reused.positions[2].key != before.positions[2].key
 
 
 def test_reusing_a_layout_agrees_with_a_fresh_one_on_random_edits() -> None:

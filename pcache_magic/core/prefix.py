@@ -254,11 +254,10 @@ def layout(
     root = _root(workspace, model)
     source = previous if previous is not None and previous.root == root else None
     messages: Sequence[Mapping[str, Any]] = params.get("messages") or ()
-    # The leading messages that are the source's very dicts (the session re-sends them), or equal
-    # ones (the same digests, so the same positions): their blocks are not looked at again, not
-    # even to count images.  List equality finds them at C speed (identity first, no call per
-    # item); the source's blocks stand for equal ones, whose digests are the same.
-    same = common_prefix(messages, source.messages) if source is not None else 0
+    # The leading messages that are the source's very dicts (the session re-sends them): their
+    # blocks are not looked at again, not even to count images (found in one C loop).  The very
+    # dicts, not equal ones: `{"n": True} == {"n": 1}`, but the API reads `true` and `1`.
+    same = common_prefix(messages, source.messages, identical=True) if source is not None else 0
     images = list(source.images[:same]) if source is not None and same else []
     citations = list(source.citations[:same]) if source is not None and same else []
     for message in messages[same:]:
