@@ -72,7 +72,7 @@ def _unchecked(session: Session) -> Session:
     def check(params: Any = None, names: Any = None) -> tuple[list[Finding], list[Prediction]]:
         return [], []
 
-    def learn(params: Any, names: Any, message: Any) -> None:
+    def learn(params: Any, names: Any, message: Any, at: float) -> None:
         return None
 
     session._pipeline.check = check  # type: ignore[method-assign]

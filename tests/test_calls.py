@@ -17,7 +17,7 @@ import httpx2
 import pytest
 
 from pcache_magic.analysis.cachebook import CacheBook
-from pcache_magic.core.models import default_models
+from pcache_magic.core.models import ModelInfo, ModelTable, default_models
 from pcache_magic.core.record import CallRecord
 from pcache_magic.emulator import Emulator
 from pcache_magic.session.calls import CallPipeline
@@ -51,20 +51,25 @@ class Alone:
     """A pipeline built without a session, and what it was given, to look at."""
 
     def __init__(
-        self, emu: Emulator, *, async_client: bool = True, clock: Callable[[], float] | None = None
+        self,
+        emu: Emulator,
+        *,
+        async_client: bool = True,
+        clock: Callable[[], float] | None = None,
+        models: Any = None,
     ) -> None:
-        models = default_models()
+        table = default_models()
         self.calls: list[CallRecord] = []
         self.events: list[tuple[str, Any]] = []
-        self.book = CacheBook(models)
+        self.book = CacheBook(table)
         self.settings = Settings(model=MODEL)
         self.pipeline = CallPipeline(
             client=emu.client(max_retries=0),
             async_client=emu.async_client(max_retries=0) if async_client else None,
-            models=models,
+            models=models or table,  # the pipeline's own lookups (a test may wrap them)
             book=self.book,
             calls=self.calls,
-            planners=Planners(models, self.book, self.calls),
+            planners=Planners(table, self.book, self.calls),
             settings=self.settings,
             clock=clock or emu.now,
             emit=lambda event, payload: self.events.append((event, payload)),
@@ -231,28 +236,31 @@ def test_diagnostics_can_be_turned_off(emu: Emulator) -> None:
 # -- threads, Ctrl-C while recording, keys quoted back ---------------------------------------------
 
 
-class CtrlCClock:
-    """The emulator's clock, until armed: then its next reading is a Ctrl-C (KeyboardInterrupt),
-    as when one lands while the call is being recorded (the book reads the clock there)."""
+class CtrlCModels:
+    """The model table, until armed: then its next lookup is a Ctrl-C (KeyboardInterrupt), as when
+    one lands while the call is being recorded (the book looks the model up there)."""
 
-    def __init__(self, emu: Emulator) -> None:
-        self.emu, self.armed = emu, False
+    def __init__(self, table: ModelTable) -> None:
+        self.table, self.armed = table, False
 
-    def __call__(self) -> float:
+    def get(self, name: str) -> ModelInfo:
         if self.armed:
             self.armed = False
             raise KeyboardInterrupt
-        return self.emu.now()
+        return self.table.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.table
 
     def arm(self, chunk: str) -> None:
         self.armed = True
 
 
 def test_a_ctrl_c_while_a_call_is_recorded_keeps_its_record(emu: Emulator) -> None:
-    clock = CtrlCClock(emu)
-    alone = Alone(emu, clock=clock)  # armed from the stream, it goes off in `end_call`
+    models = CtrlCModels(default_models())
+    alone = Alone(emu, models=models)  # armed from the stream, it goes off in `end_call`
     with pytest.raises(KeyboardInterrupt):
-        alone.pipeline.send("create", request(LONG), {}, stream=True, on_text=clock.arm)
+        alone.pipeline.send("create", request(LONG), {}, stream=True, on_text=models.arm)
     (record,) = alone.calls
     assert record.ok and record.index == 1 and alone.events == [("call", record)]
     alone.pipeline.send("create", request(LONG), {}, stream=False, on_text=None)
@@ -311,3 +319,18 @@ def test_an_error_quoting_the_key_reaches_python_callers_without_it(how: str) ->
     for shown in (str(error), repr(error), error.message, repr(error.body), session.calls[-1].error):
         assert QUOTED_KEY not in str(shown)
     assert session.conversation.blocks == []
+
+
+def test_a_write_is_dated_when_its_call_was_sent_not_when_the_answer_ended(emu: Emulator) -> None:
+    """The API writes the cache as it reads the prompt: a long answer lends the entry no life."""
+    alone = Alone(emu)
+    moved: list[float] = []
+
+    def slow_answer(chunk: str) -> None:
+        if not moved:
+            moved.append(emu.advance(200))  # the answer takes 200 s to stream
+
+    alone.pipeline.send("create", request(LONG), {}, stream=True, on_text=slow_answer)
+    (record,) = alone.calls
+    (entry,) = alone.book.ledger.entries(record.started_at)
+    assert moved and entry["expires_at"] == record.started_at + 300

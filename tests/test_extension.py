@@ -168,8 +168,8 @@ def test_unloading_says_what_the_session_held_and_how_to_keep_it_next_time(ip: I
     with capture_output() as out:
         unload_ipython_extension(ip)
     assert out.stdout == (
-        "pcache_magic unloaded: this session's 1 block is gone; "
-        "next time save them first with %claude_session save FILE.\n"
+        "pcache_magic unloaded: the magics and the panel let go of this session (1 block); "
+        "%load_ext starts a new one. A variable holding it can still save it: s.save('FILE').\n"
     )
     with capture_output():
         ip.run_line_magic("load_ext", "pcache_magic")  # as a notebook does: %unload_ext needs it
@@ -180,8 +180,8 @@ def test_unloading_says_what_the_session_held_and_how_to_keep_it_next_time(ip: I
     with capture_output() as out:
         ip.run_line_magic("unload_ext", "pcache_magic")
     assert out.stdout == (
-        "pcache_magic unloaded: this session's 3 calls and 7 blocks are gone; "
-        "next time save them first with %claude_session save FILE.\n"
+        "pcache_magic unloaded: the magics and the panel let go of this session (3 calls, 7 blocks); "
+        "%load_ext starts a new one. A variable holding it can still save it: s.save('FILE').\n"
     )
     with capture_output():
         load_ipython_extension(ip)

@@ -172,9 +172,27 @@ def test_render_refuses_extra_fields_that_are_not_plain_json_before_copying_them
     node = deep
     for _ in range(5_000):  # deep enough that a recursive copy would raise RecursionError
         node = node.setdefault("a", {})
-    with pytest.raises(ValueError, match=r"^metadata is not plain JSON \(nesting deeper than 100 levels\)"):
+    with pytest.raises(
+        ValueError, match=r"^The request field 'metadata' is not JSON data \(nesting deeper than 100 levels\)"
+    ):
         requests.render(conv, metadata=deep)
-    with pytest.raises(ValueError, match=r"^temperature is not plain JSON \(it holds nan"):
+    with pytest.raises(
+        ValueError,
+        match=r"^The request field 'temperature' is not JSON data \(it holds a number that is not finite",
+    ):
         requests.render(conv, cache="auto", temperature=float("nan"))
     params, _ = requests.render(conv, metadata={"user_id": "u1"}, temperature=0.2)
     assert params["metadata"] == {"user_id": "u1"} and params["temperature"] == 0.2
+
+
+@pytest.mark.parametrize(
+    "bad", [float("nan"), pytest.param(10**5000, id="huge"), -1, 2.5, True, "64", 10_000_001]
+)
+def test_max_tokens_from_python_must_be_a_whole_number_of_tokens(bad: object) -> None:
+    requests = Requests(Settings(model=MODEL), planners([]), clock=lambda: 0.0)
+    with pytest.raises(
+        ValueError, match=r"^max_tokens must be a whole number of tokens from 0 to 10,000,000"
+    ):
+        requests.render(conversation("One?"), max_tokens=bad)  # type: ignore[arg-type]
+    params, _ = requests.render(conversation("One?"), max_tokens=0)
+    assert params["max_tokens"] == 0

@@ -106,7 +106,7 @@ def _deep_list(levels: int) -> list[Any]:
         pytest.param({"metadata": _deep(5_000)}, "nesting deeper than 100 levels", id="deep-dict"),
         pytest.param({"stop_sequences": _deep_list(5_000)}, "nesting deeper than 100 levels", id="deep-list"),
         pytest.param({"metadata": {"tags": {"a"}}}, "it holds a value of type set", id="set"),
-        pytest.param({"temperature": float("nan")}, "it holds nan, not a finite number", id="nan"),
+        pytest.param({"temperature": float("nan")}, "it holds a number that is not finite", id="nan"),
         pytest.param({"metadata": {("k",): "v"}}, "it holds a key of type tuple", id="tuple-key"),
     ],
 )
@@ -126,7 +126,8 @@ def test_extra_fields_that_are_not_plain_json_are_refused_and_nothing_is_kept(
         with pytest.raises(ValueError) as raised:
             send()
         told = str(raised.value)
-        assert told.startswith(f"{field} is not plain JSON ({reason}") and told.endswith("100 levels deep.")
+        assert told.startswith(f"The request field {field!r} is not JSON data ({reason}")
+        assert told.endswith("100 levels deep.")
     assert session.conversation.model_dump() == before and session.calls == calls
     assert emu.state()["entries"] == entries  # nothing reached the API either
 

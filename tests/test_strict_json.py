@@ -93,6 +93,9 @@ class _Thing:
     pass
 
 
+_NOT_FINITE = "it holds a number that is not finite (NaN or infinity)"
+
+
 @pytest.mark.parametrize(
     ("fields", "reason"),
     [
@@ -100,9 +103,12 @@ class _Thing:
         pytest.param({"stop_sequences": _deep_list(5000)}, "nesting deeper than 100 levels", id="deep-list"),
         pytest.param({"metadata": {"tags": {"a", "b"}}}, "it holds a value of type set", id="set"),
         pytest.param({"metadata": {"user": _Thing()}}, "it holds a value of type _Thing", id="object"),
-        pytest.param({"temperature": float("nan")}, "it holds nan, not a finite number", id="nan"),
-        pytest.param({"top_p": [float("-inf")]}, "it holds -inf, not a finite number", id="minus-inf"),
-        pytest.param({"metadata": {1: "x"}}, "it holds a key of type int: 1", id="int-key"),
+        pytest.param({"temperature": float("nan")}, _NOT_FINITE, id="nan"),
+        pytest.param({"top_p": [float("-inf")]}, _NOT_FINITE, id="minus-inf"),
+        pytest.param({"metadata": {1: "x"}}, "it holds a key of type int", id="int-key"),
+        pytest.param(
+            {"metadata": {"n": 10**5000}}, "it holds a whole number of more than 128 bits", id="huge-int"
+        ),
         pytest.param(
             {"metadata": {"user_id": "\ud800"}}, "lone surrogate \\ud800 is not valid Unicode", id="surrogate"
         ),
@@ -115,9 +121,34 @@ def test_check_fields_names_the_field_and_what_to_pass(fields: dict[str, Any], r
     with pytest.raises(ValueError) as raised:
         check_fields(fields)
     assert str(raised.value) == (
-        f"{name} is not plain JSON ({reason}); pass dicts with str keys, lists, str, int, "
-        "finite float, bool or None, at most 100 levels deep."
+        f"The request field {name!r} is not JSON data ({reason}); pass dicts with str keys, lists, "
+        "strings, finite numbers, booleans or None, at most 100 levels deep."
     )
+
+
+def test_check_fields_never_repeats_a_value_and_blots_the_key_out_of_a_field_name() -> None:
+    from pcache_magic.core.strict_json import check_fields
+
+    key = "sk-ant-api03-" + "x" * 40
+
+    class Liar(float):
+        def __repr__(self) -> str:
+            return key
+
+    for fields in ({key: float("nan")}, {f"x{key}y": {1}}, {"metadata": {(key,): "v"}}, {"t": Liar("nan")}):
+        with pytest.raises(ValueError) as raised:
+            check_fields(fields, hide=[key])
+        assert key not in str(raised.value)
+    with pytest.raises(ValueError, match=r"^The request field '\[API key\]' is not JSON data"):
+        check_fields({key: float("nan")}, hide=[key])
+
+
+def test_the_sdks_own_options_are_left_to_the_sdk() -> None:
+    from pcache_magic.core.strict_json import check_fields
+
+    check_fields({"timeout": object(), "extra_headers": {"x": "y"}, "extra_query": {"a": "b"}})
+    with pytest.raises(ValueError, match="'extra_body'"):
+        check_fields({"extra_body": {"x": {1, 2}}})
 
 
 def test_check_fields_takes_plain_json_and_walks_without_recursion() -> None:
@@ -139,7 +170,9 @@ def test_check_fields_takes_plain_json_and_walks_without_recursion() -> None:
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(200)
     try:
-        with pytest.raises(ValueError, match=r"^metadata is not plain JSON \(nesting deeper"):
+        with pytest.raises(
+            ValueError, match=r"^The request field 'metadata' is not JSON data \(nesting deeper"
+        ):
             check_fields({"metadata": _deep_dict(100_000)})
         with pytest.raises(ValueError, match="nesting deeper than 100 levels"):
             check_fields({"cycle": cycle})

@@ -138,9 +138,13 @@ def changed_cause(
     looks = next(
         (f" That looks like {what}: it changes on every call." for *_, what in volatile_values(word)), ""
     )
-    message = (
-        f"{level} changed at {cur.name(new.path)}, character {offset}: {before!r} → {after!r}.{looks} "
+    cost = (
         "Everything from there on is written again; keep changing content after the last marker."
+        if missed
+        else "That is past all the call read from the cache, so it cost nothing."
+    )
+    message = (
+        f"{level} changed at {cur.name(new.path)}, character {offset}: {before!r} → {after!r}.{looks} {cost}"
     )
     short = f"{level} changed at {new.path} @{offset}: " + _change(before_text, after_text, offset)
     return replace(at, code=code, short=short, message=message, offset=offset, before=before, after=after), {

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..core.digest import DigestMemo
-from ..core.models import ModelInfo, ModelTable, keeps_thinking
+from ..core.models import ModelInfo, ModelTable
 from ..core.prefix import Layout, layout
 from ..core.preflight import Finding, preflight
 from ..core.rules import Breakpoint, CacheRuleError, resolve_breakpoints
@@ -61,15 +61,8 @@ class CacheBook:
             return last[1]
         previous = last[1] if last is not None else None
         name = str(params.get("model", ""))
-        info = self._models.get(name) if name in self._models else None
-        lay = layout(
-            params,
-            self.estimator,
-            memo=self.digests,
-            previous=previous,
-            model=name if info is None else info.id,
-            keep_thinking=keeps_thinking(info),  # the session's own table, not a lookup per call
-        )
+        model = self._models.get(name).id if name in self._models else name
+        lay = layout(params, self.estimator, memo=self.digests, previous=previous, model=model)
         self._last_layout = (params, lay)
         return lay
 

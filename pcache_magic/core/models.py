@@ -320,7 +320,8 @@ def default_models() -> ModelTable:
     and complete for new ones. A set-but-unreadable file is an error rather
     than silently ignored: the user asked for those figures.
     """
-    raw = os.environ.get(MODELS_ENV, "").strip()
+    env = os.environ  # looked up without .get: an unset variable would raise and catch a KeyError
+    raw = env[MODELS_ENV].strip() if MODELS_ENV in env else ""
     if not raw:
         return _load(None, None, None)
     path = Path(raw).expanduser()

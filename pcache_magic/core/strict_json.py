@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
-__all__ = ["MAX_DEPTH", "check_fields", "dumps", "loads"]
+__all__ = ["MAX_DEPTH", "MAX_INT_BITS", "SDK_OPTIONS", "check_fields", "dumps", "loads"]
 
 #: Deepest nesting accepted: deep enough for any tool schema, shallow enough that every
 #: recursive consumer (validation, digests, token counts) stays far from Python's recursion limit.
@@ -43,12 +43,21 @@ def _check_text(text: str) -> None:
         raise ValueError(f"lone surrogate \\u{ord(found.group()):04x} is not valid Unicode")
 
 
+#: The largest whole number a field from Python may hold (a session file keeps at most 40 digits,
+#: and Python refuses to print one of over 4,300 digits, so a record holding it could not be saved).
+MAX_INT_BITS = 128
+
+
 def _check_scalar(node: object) -> None:
-    """What JSON can carry besides strings and containers: int (bool too), finite float, None."""
+    """What JSON can carry besides strings and containers: int (bool too), finite float, None.
+    The message names types only, never the value (it may be anything, a key included)."""
     if isinstance(node, float):
         if not math.isfinite(node):
-            raise ValueError(f"it holds {node!r}, not a finite number")
-    elif node is not None and not isinstance(node, int):
+            raise ValueError("it holds a number that is not finite (NaN or infinity)")
+    elif isinstance(node, int):
+        if node.bit_length() > MAX_INT_BITS:
+            raise ValueError(f"it holds a whole number of more than {MAX_INT_BITS} bits")
+    elif node is not None:
         raise ValueError(f"it holds a value of type {type(node).__name__}")
 
 
@@ -72,27 +81,37 @@ def _check(data: Any, max_depth: int, *, plain: bool = False) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
                 if not isinstance(key, str):
-                    raise ValueError(f"it holds a key of type {type(key).__name__}: {key!r}")
+                    raise ValueError(f"it holds a key of type {type(key).__name__}")
                 _check_text(key)
                 stack.append((value, depth + 1))
         else:
             stack.extend((value, depth + 1) for value in node)
 
 
-def check_fields(fields: Mapping[str, Any], *, max_depth: int = MAX_DEPTH) -> None:
-    """Each field is plain JSON (dicts with str keys, lists or tuples, str, int, finite float, bool,
-    None) no deeper than `max_depth`; else a ValueError naming the field.
+#: Options of the SDK's own (how to send, not what): not request fields, not checked here.
+SDK_OPTIONS = frozenset({"timeout", "extra_headers", "extra_query"})
+
+
+def check_fields(fields: Mapping[str, Any], *, max_depth: int = MAX_DEPTH, hide: Sequence[str] = ()) -> None:
+    """Each request field is plain JSON (dicts with str keys, lists or tuples, str, int, finite float,
+    bool, None) no deeper than `max_depth`; else a ValueError naming the field (each of `hide`, the
+    API keys, blotted out of its name).  The SDK's own options (`SDK_OPTIONS`) are left to the SDK.
 
     Walked before anything deep-copies, digests or encodes the fields, each of which would fail
     far from the call (a RecursionError, a TypeError from `json`) or send what JSON cannot say.
     """
     for name, value in fields.items():
+        if name in SDK_OPTIONS:
+            continue
         try:
             _check(value, max_depth, plain=True)
         except ValueError as error:
+            shown = str(name)[:60]
+            for secret in hide:
+                shown = shown.replace(secret, "[API key]")
             raise ValueError(
-                f"{name} is not plain JSON ({error}); pass dicts with str keys, lists, str, int, "
-                f"finite float, bool or None, at most {max_depth} levels deep."
+                f"The request field {shown!r} is not JSON data ({error}); pass dicts with str keys, "
+                f"lists, strings, finite numbers, booleans or None, at most {max_depth} levels deep."
             ) from None
 
 

@@ -127,7 +127,8 @@ def unload_ipython_extension(ip: InteractiveShell) -> None:
     del manager.registry[_REGISTRY_KEY]
     ip.configurables[:] = [c for c in ip.configurables if c is not magics]
     if farewell is not None:
-        print(farewell)
+        with contextlib.suppress(Exception):  # the unload is done: a failing stdout must not undo it
+            print(farewell)
 
 
 def current_session() -> Session:

@@ -329,16 +329,18 @@ class SessionMagics(Magics):
         return True
 
     def farewell(self) -> str | None:
-        """Unloading: what goes with the session, when it was made and holds calls or blocks."""
+        """Unloading: what the magics let go of, when the session was made and holds calls or blocks.
+
+        The session object lives on in any variable that holds it (`s = current_session()`), so
+        the line says the magics and the panel let go of it, not that it is gone."""
         session = self._session
         if session is None or not (session.calls or session.conversation.blocks):
             return None
         counts = ((len(session.calls), "call"), (len(session.conversation.blocks), "block"))
-        held = [plural(n, word) for n, word in counts if n]
-        are = "is" if held in (["1 call"], ["1 block"]) else "are"
+        held = ", ".join(plural(n, word) for n, word in counts if n)
         return (
-            f"pcache_magic unloaded: this session's {' and '.join(held)} {are} gone; "
-            "next time save them first with %claude_session save FILE."
+            f"pcache_magic unloaded: the magics and the panel let go of this session ({held}); "
+            "%load_ext starts a new one. A variable holding it can still save it: s.save('FILE')."
         )
 
     def close(self) -> None:

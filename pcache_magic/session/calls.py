@@ -169,7 +169,7 @@ class CallPipeline:
             except BaseException as error:
                 try:
                     if begun is not None:  # the answer had begun, so its cache writes happened
-                        self._learn(params, names, begun)
+                        self._learn(params, names, begun, record.started_at)
                 finally:
                     self.end_call(record, params, names, started, error=redact_error(error, client))
                 raise
@@ -285,7 +285,7 @@ class CallPipeline:
                 else:
                     record.response = message
                     if message is not None:
-                        self._learn(params, names, message)
+                        self._learn(params, names, message, record.started_at)
                         self._planners.observe(params, record.started_at)
             finally:
                 self._reserved.discard(record.index)
@@ -299,6 +299,11 @@ class CallPipeline:
             self._calls.append(record)
             self._emit("call", record)
 
-    def _learn(self, params: Mapping[str, Any], names: Mapping[str, str], message: Message) -> None:
+    def _learn(
+        self, params: Mapping[str, Any], names: Mapping[str, str], message: Message, at: float
+    ) -> None:
+        """Apply an answered call to the ledger as of `at`, when it was sent: the API writes and reads
+        the cache as it reads the prompt, so an entry's life runs from then, not from the answer's end
+        (a long answer would otherwise lend it the call's latency)."""
         info = self._models.get(str(params["model"]))
-        self._book.learn(params, names, info, self._clock(), message.usage.cache_read_input_tokens or 0)
+        self._book.learn(params, names, info, at, message.usage.cache_read_input_tokens or 0)

@@ -30,7 +30,11 @@ from ..core.record import CallRecord
 from ..core.strict_json import check_fields
 from .session_settings import CacheMode, Settings
 
-__all__ = ["Planners", "Requests"]
+__all__ = ["MAX_TOKENS_ARGUMENT", "Planners", "Requests"]
+
+#: The largest `max_tokens` taken from Python: far above any model's output limit (the API answers
+#: a value above the model's own with its 400); what it stops is NaN, a float or a 5,000-digit int.
+MAX_TOKENS_ARGUMENT = 10_000_000
 
 
 class Planners:
@@ -109,11 +113,32 @@ class _Copies:
 class Requests:
     """Requests from conversations: `render` with the settings' model, `max_tokens` and cache mode."""
 
-    def __init__(self, settings: Settings, planners: Planners, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        planners: Planners,
+        clock: Callable[[], float],
+        secrets: Callable[[], Sequence[str]] = tuple,
+    ) -> None:
         self._settings = settings
         self._planners = planners
         self._clock = clock
+        self._secrets = secrets
+        """The API keys a refusal must not repeat (a field may be named by one)."""
         self._copies = _Copies()
+
+    def check(self, extra: Mapping[str, Any], max_tokens: object = None) -> None:
+        """Request fields given from Python: plain JSON (`check_fields`), and `max_tokens` a count of
+        tokens; ValueError before anything is copied or sent (a record holding what JSON cannot
+        carry could not be saved)."""
+        if extra:
+            check_fields(extra, hide=self._secrets())
+        if max_tokens is not None and (
+            type(max_tokens) is not int or not 0 <= max_tokens <= MAX_TOKENS_ARGUMENT
+        ):
+            raise ValueError(
+                f"max_tokens must be a whole number of tokens from 0 to {MAX_TOKENS_ARGUMENT:,}."
+            )
 
     def render(
         self,
@@ -129,8 +154,7 @@ class Requests:
         Each argument left out is the settings' own; `extra` passes request fields through, once
         `check_fields` finds them plain JSON (ValueError, before anything copies them, if not).
         """
-        if extra:
-            check_fields(extra)
+        self.check(extra, max_tokens)
         settings = self._settings
         mode = cache or settings.cache_mode
         params, names = conversation.render(

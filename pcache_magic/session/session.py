@@ -27,11 +27,11 @@ from anthropic.types import Message
 from ..analysis.cachebook import CacheBook
 from ..analysis.ledger import Ledger, Prediction
 from ..core.conversation import Block, Conversation
+from ..core.fmt import plural
 from ..core.models import ModelInfo, ModelTable, default_models
 from ..core.prefix import Layout
 from ..core.preflight import Finding
 from ..core.record import CallRecord, Totals, totals
-from ..core.strict_json import check_fields
 from ..core.tokens import TokenEstimator
 from ..core.ttl import TTL
 from . import export, fanout, store
@@ -44,7 +44,7 @@ from .keepwarm import KeepWarmer
 from .observers import Observer, Observers, SessionEvent
 from .requests import Planners, Requests
 from .session_settings import DEFAULT_MODEL, CacheMode, Setting, Settings, TokenCounts
-from .transport import Connection, connect
+from .transport import Connection, connect, secrets
 
 __all__ = ["DEFAULT_MODEL", "CacheMode", "CallInProgress", "PreflightError", "Session", "SessionEvent"]
 
@@ -97,7 +97,7 @@ class Session:
         self.book = CacheBook(self.models)
         self._observers = Observers()
         self._planners = Planners(self.models, self.book, self.calls)
-        self._requests = Requests(self.settings, self._planners, self._clock)
+        self._requests = Requests(self.settings, self._planners, self._clock, lambda: secrets(self.client))
         self._pipeline = CallPipeline(
             client=client or (connection.client if connection else None),
             async_client=async_client or (connection.async_client if connection and not client else None),
@@ -120,8 +120,8 @@ class Session:
 
     def __repr__(self) -> str:
         mode = self.connection.mode if self.connection else "custom client"
-        blocks, calls = len(self.conversation.blocks), len(self.calls)
-        return f"Session(model={self.model!r}, {mode}, {blocks} blocks, {calls} calls)"
+        blocks, calls = plural(len(self.conversation.blocks), "block"), plural(len(self.calls), "call")
+        return f"Session(model={self.model!r}, {mode}, {blocks}, {calls})"
 
     # -- parts that stay the same objects, clients, observers, time --------------------------
     @property
@@ -360,7 +360,7 @@ class Session:
         Stateless, like AutoGen's client: the conversation is not touched.  `extra` passes
         request fields through (`tool_choice`, `temperature`, ...), if plain JSON (else ValueError).
         """
-        check_fields(extra)
+        self._requests.check(extra, max_tokens)
         return self._guide.create(messages, tools=tools, model=model, max_tokens=max_tokens, **extra)
 
     async def acreate(
@@ -373,5 +373,5 @@ class Session:
         **extra: Any,
     ) -> CreateResult:
         """`create` on the session's async client, as the guide's `await client.create(...)`."""
-        check_fields(extra)
+        self._requests.check(extra, max_tokens)
         return await self._guide.acreate(messages, tools=tools, model=model, max_tokens=max_tokens, **extra)
