@@ -49,6 +49,23 @@ def sample_request(**extra: Any) -> dict[str, Any]:
 
 
 # -- the emulator --------------------------------------------------------------------------------
+def deep_dict(levels: int) -> dict[str, Any]:
+    """`{"a": {"a": ...}}`, `levels` deep, built without recursion (deeper than Python recurses)."""
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(levels):
+        node = node.setdefault("a", {})
+    return deep
+
+
+def deep_list(levels: int) -> list[Any]:
+    """`[[[...]]]`, `levels` deep, built without recursion."""
+    deep: list[Any] = ["x"]
+    for _ in range(levels):
+        deep = [deep]
+    return deep
+
+
 class Counter:
     """How many requests reached the emulator: its request-id counter, read without a request."""
 

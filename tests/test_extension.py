@@ -284,3 +284,28 @@ def test_a_shell_without_magics_has_nothing_to_unload() -> None:
 
     assert _extension._magics(Bare()) is None
     unload_ipython_extension(Bare())  # type: ignore[arg-type]
+
+
+def test_an_unload_whose_farewell_cannot_be_printed_is_still_done(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The line is the unload's last step: a stdout that fails must not leave the magics gone while
+    IPython still counts the extension as loaded (`%load_ext` would then do nothing)."""
+
+    class Broken:
+        def write(self, text: str) -> int:
+            raise OSError("stdout is gone")
+
+        def flush(self) -> None:
+            raise OSError("stdout is gone")
+
+    with capture_output():
+        ip.run_line_magic("load_ext", "pcache_magic")
+    current_session().system("Be terse.", name="style")
+    with monkeypatch.context() as patched:
+        patched.setattr("sys.stdout", Broken())
+        ip.run_line_magic("unload_ext", "pcache_magic")
+    assert "pcache_magic" not in ip.extension_manager.loaded
+    with capture_output():
+        ip.run_line_magic("load_ext", "pcache_magic")
+    assert "claude" in ip.magics_manager.magics["cell"]

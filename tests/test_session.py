@@ -14,7 +14,7 @@ from pcache_magic.session.session import PreflightError, Session
 from pcache_magic.session.session_settings import Settings
 from pcache_magic.session.transport import connect
 
-from _helpers import Counter
+from _helpers import Counter, deep_dict, deep_list
 
 MODEL = "claude-sonnet-4-5"
 EPH: dict[str, Any] = {"type": "ephemeral"}
@@ -85,26 +85,11 @@ def test_ask_sends_the_conversation_and_keeps_the_reply(session: Session) -> Non
     assert record.prices == session.info.prices
 
 
-def _deep(levels: int) -> dict[str, Any]:
-    deep: dict[str, Any] = {}
-    node = deep
-    for _ in range(levels):
-        node = node.setdefault("a", {})
-    return deep
-
-
-def _deep_list(levels: int) -> list[Any]:
-    deep: list[Any] = ["x"]
-    for _ in range(levels):
-        deep = [deep]
-    return deep
-
-
 @pytest.mark.parametrize(
     ("extra", "reason"),
     [
-        pytest.param({"metadata": _deep(5_000)}, "nesting deeper than 100 levels", id="deep-dict"),
-        pytest.param({"stop_sequences": _deep_list(5_000)}, "nesting deeper than 100 levels", id="deep-list"),
+        pytest.param({"metadata": deep_dict(5_000)}, "nesting deeper than 100 levels", id="deep-dict"),
+        pytest.param({"stop_sequences": deep_list(5_000)}, "nesting deeper than 100 levels", id="deep-list"),
         pytest.param({"metadata": {"tags": {"a"}}}, "it holds a value of type set", id="set"),
         pytest.param({"temperature": float("nan")}, "it holds a number that is not finite", id="nan"),
         pytest.param({"metadata": {("k",): "v"}}, "it holds a key of type tuple", id="tuple-key"),

@@ -9,6 +9,8 @@ import pytest
 
 from pcache_magic.emulator.strict_json import MAX_DEPTH, dumps, loads
 
+from _helpers import deep_dict, deep_list
+
 
 @pytest.mark.parametrize(
     ("text", "reason"),
@@ -72,23 +74,6 @@ def test_unique_keys_refuses_a_key_named_twice_at_any_depth() -> None:
 
 
 # -- check_fields: request fields given from Python -----------------------------------------------
-def _deep_dict(levels: int) -> dict[str, Any]:
-    deep: dict[str, Any] = {}
-    node = deep
-    for _ in range(levels):
-        node = node.setdefault("a", {})
-    return deep
-
-
-def _deep_list(levels: int) -> list[Any]:
-    deep: list[Any] = []
-    node = deep
-    for _ in range(levels):
-        node.append([])
-        node = node[0]
-    return deep
-
-
 class _Thing:
     pass
 
@@ -99,8 +84,8 @@ _NOT_FINITE = "it holds a number that is not finite (NaN or infinity)"
 @pytest.mark.parametrize(
     ("fields", "reason"),
     [
-        pytest.param({"metadata": _deep_dict(5000)}, "nesting deeper than 100 levels", id="deep-dict"),
-        pytest.param({"stop_sequences": _deep_list(5000)}, "nesting deeper than 100 levels", id="deep-list"),
+        pytest.param({"metadata": deep_dict(5000)}, "nesting deeper than 100 levels", id="deep-dict"),
+        pytest.param({"stop_sequences": deep_list(5000)}, "nesting deeper than 100 levels", id="deep-list"),
         pytest.param({"metadata": {"tags": {"a", "b"}}}, "it holds a value of type set", id="set"),
         pytest.param({"metadata": {"user": _Thing()}}, "it holds a value of type _Thing", id="object"),
         pytest.param({"temperature": float("nan")}, _NOT_FINITE, id="nan"),
@@ -162,7 +147,7 @@ def test_check_fields_takes_plain_json_and_walks_without_recursion() -> None:
             "top_k": 5,
             "stop_sequences": ("END", "STOP"),
             "thinking": {"type": "enabled", "budget_tokens": 1024, "display": None, "on": True},
-            "nested": _deep_dict(MAX_DEPTH - 1),
+            "nested": deep_dict(MAX_DEPTH - 1),
         }
     )
     cycle: dict[str, Any] = {}
@@ -173,7 +158,7 @@ def test_check_fields_takes_plain_json_and_walks_without_recursion() -> None:
         with pytest.raises(
             ValueError, match=r"^The request field 'metadata' is not JSON data \(nesting deeper"
         ):
-            check_fields({"metadata": _deep_dict(100_000)})
+            check_fields({"metadata": deep_dict(100_000)})
         with pytest.raises(ValueError, match="nesting deeper than 100 levels"):
             check_fields({"cycle": cycle})
     finally:
