@@ -309,3 +309,6 @@ def test_an_unload_whose_farewell_cannot_be_printed_is_still_done(
     with capture_output():
         ip.run_line_magic("load_ext", "pcache_magic")
     assert "claude" in ip.magics_manager.magics["cell"]
+    with capture_output():  # leave the shell as the fixture expects it: loaded directly, not by name
+        ip.run_line_magic("unload_ext", "pcache_magic")
+        load_ipython_extension(ip)
