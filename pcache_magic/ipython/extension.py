@@ -104,7 +104,7 @@ def load_ipython_extension(ip: InteractiveShell) -> None:
 
 def unload_ipython_extension(ip: InteractiveShell) -> None:
     """Remove the magics and the Session's HTML view (only those this extension registered), close
-    the panel, and say in one line what the session held, if anything (it is not kept)."""
+    the panel, and say in one line what the session held, if anything (the magics let go of it)."""
     magics = _magics(ip)
     if magics is None:
         return
