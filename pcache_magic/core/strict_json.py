@@ -106,9 +106,10 @@ def check_fields(fields: Mapping[str, Any], *, max_depth: int = MAX_DEPTH, hide:
         try:
             _check(value, max_depth, plain=True)
         except ValueError as error:
-            shown = str(name)[:60]
-            for secret in hide:
+            shown = str(name)
+            for secret in hide:  # before it is cut short: a key cut in two would not be found
                 shown = shown.replace(secret, "[API key]")
+            shown = shown[:60]
             raise ValueError(
                 f"The request field {shown!r} is not JSON data ({error}); pass dicts with str keys, "
                 f"lists, strings, finite numbers, booleans or None, at most {max_depth} levels deep."
