@@ -14,15 +14,14 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 from anthropic.types import CacheControlEphemeralParam
 from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from .blockindex import BlockIndex
-from .identity import common_prefix
+from .content import Content
+from .rendering import Builder, RenderedMessages, Rendering, RenderMemo
 from .ttl import TTL
 
 __all__ = [
@@ -81,8 +80,8 @@ class Block(BaseModel):
     name: str
     role: Role
     kind: BlockKind
-    content: list[dict[str, Any]] = Field(default_factory=list)
-    """SDK content-block params (for `role="tools"`: tool definitions)."""
+    content: Annotated[list[dict[str, Any]], AfterValidator(Content)] = Field(default_factory=Content)
+    """SDK content-block params (for `role="tools"`: tool definitions); read-only (`Content`)."""
     cache: CacheControl | None = None
     cache_index: int | None = None
     """Which content item carries the marker; None: the last one that can carry it."""
@@ -119,150 +118,16 @@ def marker_target(items: list[dict[str, Any]], index: int | None = None) -> int 
     return None
 
 
-class RenderedMessages(list[Any]):
-    """The messages of a rendering: built from frozen blocks and never changed afterwards, so a
-    check of them (the key guard's) can remember them by identity.  A copy is a plain list."""
-
-    __slots__ = ()
-
-    def __copy__(self) -> list[Any]:
-        return list(self)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
-        out: list[Any] = []
-        memo[id(self)] = out
-        out.extend(copy.deepcopy(item, memo) for item in self)
-        return out
-
-
-class _Builder:
-    """A request built block by block, with the state after each block to resume from."""
-
-    __slots__ = ("_current", "_role", "_shared", "marks", "messages", "names", "system", "tools")
-
-    def __init__(self) -> None:
-        self.tools: list[dict[str, Any]] = []
-        self.system: list[dict[str, Any]] = []
-        self.messages: list[dict[str, Any]] = []
-        self.names: dict[str, str] = {}
-        """Request path -> block name, in block order (a resumed state drops the last ones)."""
-        self.marks: list[tuple[int, int, int, int, int]] = []
-        """After each block: how many tools, system items, messages, items in the last message, names."""
-        self._current: list[dict[str, Any]] = []
-        self._role = ""
-        self._shared = False
-        """Whether the last message belongs to an earlier request (extend a copy, not it)."""
-
-    @classmethod
-    def resume(cls, kept: _Builder, done: int) -> _Builder:
-        """The state `kept` had after its first `done` blocks, sharing what it had built."""
-        tools, system, messages, items, names = kept.marks[done - 1]
-        state = cls()
-        state.tools, state.system = kept.tools[:tools], kept.system[:system]
-        state.messages, state.names = kept.messages[:messages], kept.names.copy()
-        while len(state.names) > names:
-            state.names.popitem()
-        state.marks = kept.marks[:done]
-        if messages:
-            last = state.messages[-1]
-            state._role, state._current = last["role"], last["content"]
-            if len(state._current) == items:
-                state._shared = True
-            else:  # the message went on with blocks that are gone
-                state._current = state._current[:items]
-                state.messages[-1] = {"role": state._role, "content": state._current}
-        return state
-
-    def add(self, block: Block, content: list[dict[str, Any]]) -> None:
-        role, name = block.role, block.name
-        if role == "user" or role == "assistant":
-            if content:
-                if role != self._role:
-                    self._current, self._role, self._shared = [], role, False
-                    self.messages.append({"role": role, "content": self._current})
-                elif self._shared:
-                    self._current, self._shared = list(self._current), False
-                    self.messages[-1] = {"role": role, "content": self._current}
-                prefix, start = f"messages.{len(self.messages) - 1}.content.", len(self._current)
-                self.names.update((f"{prefix}{j}", name) for j in range(start, start + len(content)))
-                self._current.extend(content)
-        else:
-            target = self.tools if role == "tools" else self.system
-            self.names.update((f"{role}.{j}", name) for j in range(len(target), len(target) + len(content)))
-            target.extend(content)
-        self.marks.append(
-            (len(self.tools), len(self.system), len(self.messages), len(self._current), len(self.names))
-        )
-
-
-class _Memo:
-    """The conversation's one render memo: the last rendering, and each block's content as
-    rendered (the same dicts call after call, so the session's digest memo recognises them by
-    identity and a long conversation is not hashed again).  Treat them as read-only.
-
-    Both halves pay, measured on `Session.ask` in the steady state of `benchmarks/overhead.py`:
-    without the kept contents every call hashes the whole prompt again (+7-12% on its 50k
-    tokens); without the last rendering every block is walked again and the layout loses its
-    same-message fast path (render 2x slower at 18 blocks; 5x at 200, +4-12% on the call)."""
-
-    __slots__ = ("index", "items", "last")
-
-    def __init__(self) -> None:
-        self.index = BlockIndex()
-        self.last: _Rendering | None = None
-        self.items: dict[tuple[int, bool], tuple[Block, CacheControl | None, list[dict[str, Any]]]] = {}
-
-    def rendered(
-        self, block: Block, marker: CacheControl | None, blocks: list[Block]
-    ) -> list[dict[str, Any]]:
-        """`block.rendered(marker)`, kept while `block` is one of the conversation's `blocks`."""
-        key = (id(block), marker is None)
-        kept = self.items.get(key)
-        if kept is not None and kept[0] is block and kept[1] is marker:
-            return kept[2]
-        if len(self.items) > 2 * len(blocks) + 16:  # forget the blocks that are gone
-            present = {id(b): b for b in blocks}
-            self.items = {k: v for k, v in self.items.items() if present.get(k[0]) is v[0]}
-        items = block.rendered(marker)
-        self.items[key] = (block, marker, items)
-        return items
-
-
-@dataclass(frozen=True, slots=True)
-class _Rendering:
-    """The last rendering: which blocks (the marked one with which marker) built what."""
-
-    blocks: list[Block]
-    """A copy of the list (a list, so that comparing it with the next one is one C loop)."""
-    marked: Block | None
-    marked_at: int
-    """Where `marked` stood in `blocks` (-1: none)."""
-    marker: CacheControl | None
-    state: _Builder
-
-    def kept_prefix(
-        self, blocks: list[Block], marked: Block | None, marked_at: int, marker: CacheControl | None
-    ) -> int:
-        """How many leading blocks render exactly as last time: the same (or equal) blocks, marked
-        alike.  A block marked now and not then, or the other way round, renders anew."""
-        kept = common_prefix(blocks, self.blocks)
-        if marked is not self.marked or marker is not self.marker:
-            for at in (marked_at, self.marked_at):
-                if 0 <= at < kept:
-                    kept = at
-        return kept
-
-
 class Conversation(BaseModel):
     """Ordered named blocks; the request is always rebuilt from them, never patched."""
 
     blocks: list[Block] = Field(default_factory=list)
 
     @functools.cached_property
-    def _memo(self) -> _Memo:
+    def _memo(self) -> RenderMemo:
         """Renderings kept between calls.  Not a field, so never dumped or compared (pydantic
         ignores cached properties); after the first call, a plain instance attribute (~50 ns)."""
-        return _Memo()
+        return RenderMemo()
 
     def add(self, block: Block) -> Block:
         """Append `block`, or replace the block of the same name where it stands."""
@@ -370,16 +235,16 @@ class Conversation(BaseModel):
         memo = self._memo
         kept = memo.last
         done = kept.kept_prefix(blocks, marked, marked_at, last_turn) if kept is not None else 0
-        state = _Builder.resume(kept.state, done) if kept is not None and done else _Builder()
+        state = Builder.resume(kept.state, done) if kept is not None and done else Builder()
         for block in blocks[done:]:
             state.add(block, memo.rendered(block, last_turn if block is marked else None, blocks))
-        memo.last = _Rendering(list(blocks), marked, marked_at, last_turn, state)
+        memo.last = Rendering(list(blocks), marked, marked_at, last_turn, state)
         params: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
         if state.tools:
             params["tools"] = state.tools
         if state.system:
             params["system"] = state.system
-        params["messages"] = RenderedMessages(state.messages)
+        params["messages"] = state.finish()
         if automatic is not None:
             params["cache_control"] = automatic.param()
         if extra:

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ._model_file import ModelInfo, ObservedMinimum, Prices, TableFile, Thinking, describe_error, read_json
+from .env import getenv
 
 __all__ = [
     "MODELS_ENV",
@@ -320,8 +321,7 @@ def default_models() -> ModelTable:
     and complete for new ones. A set-but-unreadable file is an error rather
     than silently ignored: the user asked for those figures.
     """
-    env = os.environ  # looked up without .get: an unset variable would raise and catch a KeyError
-    raw = env[MODELS_ENV].strip() if MODELS_ENV in env else ""
+    raw = (getenv(MODELS_ENV) or "").strip()
     if not raw:
         return _load(None, None, None)
     path = Path(raw).expanduser()

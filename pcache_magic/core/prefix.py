@@ -39,6 +39,7 @@ from .identity import common_prefix
 from .models import keeps_thinking
 from .output_format import format_tokens
 from .prefix_inputs import Salts, count_images, message_blocks, salts, thinking_cut
+from .rendering import RenderedMessages
 from .tokens import MESSAGE_OVERHEAD, TOOLS_PREAMBLE, TokenEstimator
 from .ttl import TTL
 
@@ -99,8 +100,9 @@ class Layout:
     """The role of each message (part of its positions' keys)."""
     starts: tuple[int, ...] = ()
     """The index of each message's first position."""
-    messages: tuple[Mapping[str, Any], ...] = ()
-    """The message dicts (the very same ones in the next request are not looked into again)."""
+    messages: Sequence[Mapping[str, Any]] = ()
+    """The message dicts (the very same ones in the next request are not looked into again): a
+    rendering's own `RenderedMessages` (never changed), else a tuple of them."""
     images: tuple[int, ...] = ()
     """Images in the messages up to and including each one (part of the messages salt)."""
     citations: tuple[int, ...] = ()
@@ -226,6 +228,13 @@ def _position(
     )
 
 
+def _kept_messages(messages: Sequence[Mapping[str, Any]], kept: Sequence[Mapping[str, Any]]) -> int:
+    """How many leading `messages` are the very dicts of `kept`: told by a rendering built on it
+    (no look at each), else found in one C loop."""
+    shared = messages.shared_with(kept) if type(messages) is RenderedMessages else -1
+    return shared if shared >= 0 else common_prefix(messages, kept, identical=True)
+
+
 def layout(
     params: Mapping[str, Any],
     estimator: TokenEstimator,
@@ -257,7 +266,7 @@ def layout(
     # The leading messages that are the source's very dicts (the session re-sends them): their
     # blocks are not looked at again, not even to count images (found in one C loop).  The very
     # dicts, not equal ones: `{"n": True} == {"n": 1}`, but the API reads `true` and `1`.
-    same = common_prefix(messages, source.messages, identical=True) if source is not None else 0
+    same = _kept_messages(messages, source.messages) if source is not None else 0
     images = list(source.images[:same]) if source is not None and same else []
     citations = list(source.citations[:same]) if source is not None and same else []
     for message in messages[same:]:
@@ -374,7 +383,7 @@ def layout(
         marked=tuple(marked),
         roles=tuple(roles),
         starts=tuple(starts),
-        messages=tuple(messages),
+        messages=messages if type(messages) is RenderedMessages else tuple(messages),
         images=tuple(images),
         citations=tuple(citations),
         stripped=cut,

@@ -5,10 +5,11 @@ call record, shown by the views, saved and exported.  Every request is scanned b
 (`CallPipeline.begin_call`) for the keys `transport.secrets` knows.  The session re-sends the
 same block objects call after call, so a block found clean is remembered by identity and not
 scanned again.  The messages of a conversation's rendering (`RenderedMessages`) are never
-changed once built, so those the last clean request began with (the same or equal dicts,
-compared at C speed) are skipped whole: a call costs a scan of its new blocks only, not a walk
-of a thousand-message conversation.  Every other field (`thinking`, `metadata`,
-`service_tier`, any extra keyword, a message's own fields) is small and scanned whole each time.
+changed once built, so those the last clean request began with are skipped whole: a rendering
+built on it says how many are its very dicts; otherwise the same or equal dicts are found at C
+speed.  A call costs a scan of its new blocks only, not a walk of a thousand-message
+conversation.  Every other field (`thinking`, `metadata`, `service_tier`, any extra keyword, a
+message's own fields) is small and scanned whole each time.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class KeyGuard:
         self._keys: tuple[str, ...] = ()
         """The keys the memory holds for: other keys mean every block is scanned again."""
         self._messages: list[Any] = []
-        """The rendered messages of the last request found clean (a copy of its list)."""
+        """The rendered messages of the last request found clean (never changed: not copied)."""
 
     def check(
         self, params: Mapping[str, Any], keys: Sequence[str], names: Mapping[str, str] | None = None
@@ -52,7 +53,9 @@ class KeyGuard:
             self._keys, self._clean, self._messages = tuple(keys), {}, []
         messages = params.get("messages")
         rendered = messages if type(messages) is RenderedMessages else None
-        skip = common_prefix(rendered, self._messages) if rendered is not None else 0
+        skip = 0 if rendered is None else rendered.shared_with(self._messages)
+        if skip < 0:  # not built on the last clean one: compared at C speed
+            skip = common_prefix(rendered, self._messages) if rendered is not None else 0
         for path, block in _blocks(params, skip):
             if isinstance(block, dict | list) and self._clean.get(id(block)) is block:
                 continue
@@ -65,7 +68,7 @@ class KeyGuard:
         for path, value in _fields(params, skip):
             if _holds(value, keys):  # small fields: scanned every time, never remembered
                 return _found(path, names, keys)
-        self._messages = list(rendered) if rendered is not None else []
+        self._messages = rendered if rendered is not None else []
         return None
 
 

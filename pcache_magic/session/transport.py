@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anthropic
 
+from ..core.env import getenv
+
 if TYPE_CHECKING:
     from ..emulator import Emulator
 
@@ -70,8 +72,7 @@ def _api_key(client: object) -> str | None:
 def secrets(client: object) -> list[str]:
     """The keys never to send in a request body, print, save or export: `client`'s own and the
     environment's (in server mode the client holds a stand-in, the environment the real one)."""
-    env = os.environ  # looked up without .get: an unset variable would raise and catch a KeyError
-    found = [_api_key(client), env["ANTHROPIC_API_KEY"].strip() if "ANTHROPIC_API_KEY" in env else ""]
+    found = [_api_key(client), (getenv("ANTHROPIC_API_KEY") or "").strip()]
     return list(dict.fromkeys(key for key in found if key and len(key) >= 8))
 
 

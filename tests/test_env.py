@@ -1,0 +1,34 @@
+"""Reading the environment without the exception: the same answers as `os.environ.get`."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pcache_magic.core.env import getenv
+
+NAME = "PCACHE_TEST_ENV_VALUE"
+
+
+def test_a_set_name_is_read_and_an_unset_one_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(NAME, raising=False)
+    assert getenv(NAME) is None
+    monkeypatch.setenv(NAME, "value")
+    assert getenv(NAME) == "value"
+    monkeypatch.setenv(NAME, "")
+    assert getenv(NAME) == ""
+    monkeypatch.delenv(NAME)
+    assert getenv(NAME) is None
+
+
+def test_a_value_that_is_not_utf8_reads_as_os_environ_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(NAME, "caf\udce9")  # the byte 0xE9, as os.environ decodes it
+    assert getenv(NAME) == os.environ.get(NAME) == "caf\udce9"
+
+
+def test_an_environ_replaced_by_a_plain_mapping_is_read_through_its_get(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "environ", {NAME: "from a dict"})
+    assert getenv(NAME) == "from a dict" and getenv("PCACHE_TEST_UNSET") is None
