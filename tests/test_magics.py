@@ -618,6 +618,8 @@ def test_cost_shows_the_money_and_the_what_if(ip: InteractiveShell) -> None:
         run(ip, "%claude_cost")
     money, what_if = (o.data["text/plain"] for o in out.outputs)
     assert "total" in money.lower()
+    assert max(len(line) for line in (money + "\n" + what_if).splitlines()) <= 80  # a 700 px window
+    assert all(o.data["text/html"].startswith('<div class="pcache-panel pcache-cost') for o in out.outputs)
     for label in ("no caching", "the API's automatic caching", "the planner (--cache auto)", "ideal"):
         assert label in what_if
     assert usage_error(ip, "%claude_cost now") == "%claude_cost takes no arguments."

@@ -98,8 +98,8 @@ def test_rich_reply_is_one_display_updated_at_most_every_interval(
         reply.write("ld")
         reply.write("!")
         reply.flush()
+    assert out.outputs[0].data == {"text/plain": ""} and not out.outputs[0].update  # as it will end
     assert markdown(out) == [
-        ("", False),
         ("…", True),
         ("Hello", True),
         ("Hello, world", True),
@@ -115,7 +115,8 @@ def test_a_failure_before_any_text_clears_the_placeholder(
 ) -> None:
     with capture_output() as out:
         Reply(rich=True).flush()
-    assert markdown(out) == [("", False), ("…", True), ("", True)]
+    assert markdown(out) == [("…", True)]
+    assert out.outputs[-1].data == {"text/plain": ""} and out.outputs[-1].update
 
 
 def test_the_finished_turn_replaces_the_stream(shell: InteractiveShell, clock: list[float]) -> None:
@@ -127,11 +128,80 @@ def test_the_finished_turn_replaces_the_stream(shell: InteractiveShell, clock: l
         reply.write("Done.")
         reply.flush()
         reply.finish(records, "end_turn")
-    shown = markdown(out)
-    assert shown[-2] == ("", True)  # the streaming display ends empty...
-    assert shown[-1] == ("Calling `f`.\n\n> tool `f({})` → 42\n\nDone.", False)  # ...the turn is its own
+    cleared, turn = out.outputs[-4:-2]
+    assert cleared.data == {"text/plain": ""} and cleared.update  # the streaming display ends empty,
+    assert cleared.data == out.outputs[0].data  # as it opened (nbval compares what opened)...
+    whole = "Calling `f`.\n\n> tool `f({})` → 42\n\nDone."
+    assert turn.data["text/markdown"] == whole and not turn.update  # ...the turn is its own
     assert [o.data["text/html"] for o in summaries(out)] == [render_summary(r) for r in records]
     assert [o.data for o in out.outputs[-2:]] == [o.data for o in summaries(out)]  # after the turn
+
+
+class FrontEnd:
+    """A display's outputs as JupyterLab 4 and Notebook 7 show them, as far as updates go
+    (`OutputArea._setOutput`, `renderMarkdown`): an update of the same preferred type re-renders
+    in the same renderer, which clears at once and, for non-empty Markdown, fills in later (the
+    parser is asynchronous; renders then finish in any order); an update of another type replaces
+    the renderer, so a render still pending lands in a discarded node."""
+
+    TYPES = ("text/html", "text/markdown", "text/plain")
+
+    def __init__(self) -> None:
+        self.shown: list[dict[str, Any]] = []  # per output: its type and the text on screen
+        self.ids: dict[str, int] = {}
+        self.pending: list[tuple[dict[str, Any], str]] = []
+
+    def receive(self, output: RichOutput) -> None:
+        kind = next(t for t in self.TYPES if t in output.data)
+        display_id = (output.transient or {}).get("display_id")
+        if output.update:
+            index = self.ids[display_id]
+            renderer = self.shown[index]
+            if renderer["type"] != kind:
+                renderer = self.shown[index] = {"type": kind, "text": ""}
+        else:
+            renderer = {"type": kind, "text": ""}
+            self.shown.append(renderer)
+            if display_id:
+                self.ids[display_id] = len(self.shown) - 1
+        renderer["text"] = ""
+        source = output.data[kind]
+        if kind == "text/markdown" and source:
+            self.pending.append((renderer, source))
+        else:
+            renderer["text"] = source
+
+    def settle(self, order: str) -> list[str]:
+        """The text on screen once every pending render has finished, in `order`."""
+        for renderer, source in self.pending if order == "sent" else reversed(self.pending):
+            renderer["text"] = source
+        return [r["text"] for r in self.shown]
+
+
+@pytest.mark.parametrize("order", ["sent", "reversed"])
+@pytest.mark.parametrize("failed", [False, True])
+def test_no_partial_reply_stays_on_screen(
+    shell: InteractiveShell, clock: list[float], order: str, failed: bool
+) -> None:
+    """Whatever order the front end finishes its renders in, the stream's last update wins: the
+    finished turn alone (the streaming display empty), or after a failure the whole partial."""
+    with capture_output() as out:
+        reply = Reply(rich=True)
+        reply.write("Hel")
+        clock[0] += _output.UPDATE_EVERY_S
+        reply.write("lo")
+        if failed:
+            reply.flush()
+        else:
+            reply.finish([record(text("Hello"))], "end_turn")
+            reply.write(" late")  # nothing reaches the display after the turn is shown
+            reply.flush()
+    front = FrontEnd()
+    for output in out.outputs:
+        front.receive(output)
+    shown = front.settle(order)
+    assert shown[:2] == (["Hello"] if failed else ["", "Hello"])
+    assert len(shown) == (1 if failed else 3)  # ...and the usage line
 
 
 def test_a_turn_without_text_says_why(shell: InteractiveShell, clock: list[float]) -> None:

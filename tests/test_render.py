@@ -22,6 +22,7 @@ from pcache_magic.session.transport import connect
 from pcache_magic.view.calls import CALLS_WIDTH
 from pcache_magic.view.render import (
     BAR_WIDTH,
+    COLOURS,
     ENTRIES_SHOWN,
     bar_scale,
     calls_table,
@@ -358,6 +359,17 @@ def test_calls_table_reports_each_call_as_recorded(session: Session) -> None:
     tr = select(root, "tr", "pcache-call", data_call="1")[0]
     assert text(cell(tr, "pcache-write")) == f"~{first.tokens.write_5m:,} 5m"
     assert text(select(tr, "span", "pcache-write-ttl")[0]) == "5m"
+
+
+def test_the_legend_says_it_is_for_the_token_bars_and_sits_on_the_table(session: Session) -> None:
+    session.ask("q1", stream=False)
+    html = render_calls(session)
+    (legend,) = select(parse(html), "div", "pcache-legend")
+    assert text(legend).startswith("Token bar, in each call's why (click it to open):")
+    assert html.index("pcache-legend") < html.index("<table") and "pcache-more" not in html
+    assert len(select(legend, "span", "pcache-swatch")) == len(COLOURS)
+    skipped = render_calls(session, skip=1)  # the "not shown" line comes first, the legend on the table
+    assert skipped.index("pcache-more") < skipped.index("pcache-legend") < skipped.index("<table")
 
 
 def test_session_html_is_static_and_complete(session: Session) -> None:

@@ -1,9 +1,10 @@
 """The strategies a session's requests are replayed under: baselines, and the planner.
 
 Each strategy rewrites every request of a replay, in call order: as sent, with no markers,
-one marker on the last message (claudette's), the API's automatic caching, the user's own
-markers forced to 5m or to 1h, or the planner's (`--cache auto`).  `BASELINES` are the
-ones the planner must never lose to.  Pure.
+one marker on the last message, the API's automatic caching, the user's own markers forced
+to 5m or to 1h, or the planner's (`--cache auto`).  `BASELINES` are the ones the planner must
+never lose to.  The labels say what a strategy does, not whose it is (a peer is named in its
+docstring).  Pure.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def _none(models: ModelTable) -> Transform:
 
 
 def _last(models: ModelTable) -> Transform:
-    """claudette's strategy: one 5m marker on the last cacheable block of the last message."""
+    """One 5m marker on the last cacheable block of the last message: what the claudette library
+    (Answer.AI's Claude client) does on every call."""
 
     def transform(params: Mapping[str, Any], at: float) -> dict[str, Any]:
         messages = params.get("messages") or []
@@ -111,7 +113,7 @@ def planner_strategy(prior: Prior | None = None, *, keep_explicit: bool = False)
 STRATEGIES: dict[str, tuple[str, Strategy]] = {
     "as-sent": ("as sent", _as_sent),
     "none": ("no caching", _none),
-    "last": ("one marker on the last message (claudette)", _last),
+    "last": ("one marker on the last message", _last),
     "automatic": ("the API's automatic caching", _automatic),
     "all-5m": ("your markers, all 5m", _forced("5m")),
     "all-1h": ("your markers, all 1h", _forced("1h")),

@@ -186,7 +186,7 @@ class WhatIf:
             share = self._share(self.oracle.total)
             rows.append(
                 [
-                    "oracle (cheapest caching knowing the future)",
+                    "oracle: best caching in hindsight",
                     fmt.money(self.oracle.total),
                     "",
                     fmt.share(share),
@@ -194,7 +194,7 @@ class WhatIf:
                     "",
                 ]
             )
-        rows.append(["ideal (every repeated prefix read)", fmt.money(self.ideal.total), "", "100%", "", ""])
+        rows.append(["ideal: repeats read, no writes", fmt.money(self.ideal.total), "", "100%", "", ""])
         return rows
 
     def _share(self, total: float) -> float | None:
@@ -203,7 +203,8 @@ class WhatIf:
             return None
         return (none - total) / (none - self.ideal.total)
 
-    _HEAD = ("strategy", "cost", "saving vs none", "of ideal saving", "cache read", "cache write")
+    # Short, so the text table fits 80 columns; the caption says what "saving" and "of ideal" measure.
+    _HEAD = ("strategy", "cost", "saving", "of ideal", "read", "written")
 
     def _caption(self) -> str:
         text = "What if: the same requests at the same times, replayed offline"
@@ -211,7 +212,10 @@ class WhatIf:
             text += " (token counts estimated)"
         if self.recorded is not None:
             text += f"; recorded cost {fmt.money(self.recorded.total)}"
-        return text
+        return text + (
+            ". Saving: against no caching; of ideal: its share of the ideal's saving;"
+            " read, written: cache tokens"
+        )
 
     def to_html(self) -> str:
         notes = "".join(f'<p class="pcache-note">{escape(n)}</p>' for n in self.notes)

@@ -357,11 +357,12 @@ class ClaudeMagics(SessionMagics):
     def claude_cost(self, line: str) -> None:
         """What the session's calls cost, and what they would have cost under each caching strategy."""
         from ..analysis.savings import money, what_if
+        from ..view.cost import CostTable  # sized for a 700 px window and 80 columns of text
 
         no_arguments("claude_cost", line)
         if self.no_calls_yet("the costs show here after", ok=True):
             return
-        display(money(self.session), what_if(self.session))
+        display(CostTable(money(self.session)), CostTable(what_if(self.session)))
 
     @magic_arguments()
     @argument("action", nargs="?", help="advance: move the emulator clock.")

@@ -46,7 +46,13 @@ __all__ = [
 ]
 
 UPDATE_EVERY_S = 0.1  # live enough to read along, rare enough not to flood the front end
-_BLANK = {"text/markdown": "", "text/plain": ""}  # the streaming display before and after
+# The streaming display as it opens and once cleared: plain text, not Markdown.  JupyterLab 4
+# and Notebook 7 re-render an update in the same renderer while its type is unchanged, parse
+# Markdown asynchronously and clear an empty one at once, so an empty Markdown update could land
+# before a partial reply still being parsed, and leave that partial above the finished turn.  A new
+# type replaces the renderer: a render still pending lands in a discarded node.  The same at both
+# ends, so a saved notebook is the same whether or not its runner applied the updates (nbval does not).
+_BLANK = {"text/plain": ""}
 
 
 class MarkdownText:
@@ -162,7 +168,9 @@ class Reply:
 
     The streaming display starts and ends empty, and the finished turn is a
     display of its own: a saved notebook then holds the same outputs whether or
-    not the tool that ran it applies display updates (nbval does not).
+    not the tool that ran it applies display updates (nbval does not).  Its
+    last update always wins: it is cleared to another type than the reply's
+    (`_BLANK`), and nothing updates it after `finish`.
     """
 
     def __init__(self, rich: bool, live: bool = True) -> None:
@@ -193,16 +201,21 @@ class Reply:
     def flush(self) -> None:
         """Show all that arrived (also after a failure: a partial reply stays readable).
 
-        With nothing arrived (the call was refused, or failed first), the "…" goes.
+        With nothing arrived (the call was refused, or failed first), the "…" goes.  The text
+        goes to a fresh renderer (cleared first), so no earlier partial still rendering lands after it.
         """
         if self._handle is not None:
-            self._handle.update(ReplyText(self.text) if self.text else _BLANK, raw=not self.text)
+            self._handle.update(_BLANK, raw=True)
+            if self.text:
+                self._handle.update(ReplyText(self.text))
 
     def finish(self, records: Sequence[CallRecord], stop_reason: str | None) -> None:
         """The whole turn in place of the stream, then one usage line per call."""
         text = transcript(records, self.tool_lines, self._rich) or f"*(no text; stop reason: {stop_reason})*"
         if self._handle is not None:
             self._handle.update(_BLANK, raw=True)
+            self._handle = None  # closed: a late write or flush cannot bring a partial back
+            self._live = False
         if self._rich:
             display(ReplyText(text))
         else:  # a streamed reply was printed as it came (`run_turn` waits for one with thinking)

@@ -47,7 +47,7 @@ _CALL_COLUMNS: tuple[tuple[str, str, int | None, str], ...] = (
     (LABELS["output"], "pcache-output", 56, "output_tokens"),
     ("cost", "pcache-cost", 62, "what the call cost"),
     ("saving", "pcache-saving", 66, "against the same call with no caching"),
-    ("why", "pcache-why", None, "why the cache hit or missed; open for details"),
+    ("why", "pcache-why", None, "why the cache hit or missed; open for details and the token bar"),
 )
 CALLS_WIDTH = sum(width or 0 for _, _, width, _ in _CALL_COLUMNS)
 _NUMERIC = frozenset(
@@ -99,11 +99,16 @@ def thinking_tokens(record: CallRecord) -> int:
 
 
 def render_legend() -> str:
+    """The colours of the token bars, said to be theirs: the bars are folded into each call's
+    "why", out of sight of a legend that only listed colours above the table."""
     swatches = "".join(
         f'<span class="pcache-swatch" style="background:{colour}"></span>{text(label)}'
         for colour, label in COLOURS.values()
     )
-    return f'<div class="pcache-legend">{swatches}</div>'
+    return (
+        '<div class="pcache-legend"><span class="pcache-legend-title">Token bar, in each call\'s '
+        f"<i>why</i> (click it to open):</span>{swatches}</div>"
+    )
 
 
 def predicted_outcome(prediction: Sequence[Mapping[str, Any]] | None) -> str | None:
@@ -242,4 +247,4 @@ def render_calls(session: Session, *, skip: int = 0) -> str:
         if skip
         else ""
     )
-    return f'<div class="pcache-caption">Calls</div>{render_legend()}{more}{calls_table(rows, head=True)}'
+    return f'<div class="pcache-caption">Calls</div>{more}{render_legend()}{calls_table(rows, head=True)}'

@@ -4,8 +4,8 @@ After the quickstart has run (a write, then a read), `%claude_cost` and the pane
 each view is checked on the same outputs:
 - no MathJax element inside any output of a magic, and the literal `$0.` in the usage lines,
   the cost tables, the static tables and the panel (two `$` must not become math);
-- the calls tables (static and widget) within their output area, nothing scrolling sideways, no
-  cell cut short (but the "why", which folds out), and legible;
+- the calls tables (static and widget) and `%claude_cost`'s tables within their output area,
+  nothing scrolling sideways, no cell cut short (but the "why", which folds out), and legible;
 - offline, the panel's countdown says that it follows the emulator's clock, and how to move it,
   in text that stands out from its background.
 The `notebook` fixture first proves MathJax is live on the page (a control cell is typeset), so
@@ -39,6 +39,7 @@ DOCS = {
 WIDTHS = (1008, 700)
 THEMES = ("light", "dark")
 CALLS_TABLE = "table.pcache-calls"
+COST_TABLE = "table.pcache-money"  # `%claude_cost`: the calls priced, and the what-if
 WHY_CELL = ".pcache-why"  # the one column that may be cut short: its whole text folds out below
 PANEL = ".pcache-panel.widget-vbox"  # the widget, not the static tables of `%claude_session show`
 NOTICE = re.compile(r"emulator(?:'s)? clock", re.I)
@@ -165,13 +166,17 @@ def test_amounts_are_literal_not_math(view: OpenNotebook) -> None:
 
 
 def test_calls_tables_fit(view: OpenNotebook) -> None:
-    """Every problem of every calls table in this view, reported together."""
+    """Every problem of every calls table (and cost table) in this view, reported together."""
     problems: list[str] = []
-    for index in (view.cells.session, view.cells.panel):
+    for index, selector in (
+        (view.cells.session, CALLS_TABLE),
+        (view.cells.panel, CALLS_TABLE),
+        (view.cells.cost, COST_TABLE),
+    ):
         cell = view.cell(index)
-        tables = cell.evaluate(_FIT_JS, [CALLS_TABLE, WHY_CELL, SLACK_PX])
-        if not tables:
-            problems.append(f"{_where(view, index)}: no visible {CALLS_TABLE}")
+        tables = cell.evaluate(_FIT_JS, [selector, WHY_CELL, SLACK_PX])
+        if len(tables) < (2 if selector == COST_TABLE else 1):
+            problems.append(f"{_where(view, index)}: {len(tables)} visible {selector}")
         for t in tables:
             where = f"{_where(view, index)}: {t['table']} ({t['width']} px)"
             if t["scrolling"]:
@@ -187,9 +192,9 @@ def test_calls_tables_fit(view: OpenNotebook) -> None:
                     f"{where}: its output area ends at {t['areaRight']:.0f} px, past the notebook "
                     f"({t['notebookRight']:.0f} px)"
                 )
-        for text in (cell.locator(f"{CALLS_TABLE} th").first, cell.locator(f"{CALLS_TABLE} td").first):
+        for text in (cell.locator(f"{selector} th").first, cell.locator(f"{selector} td").first):
             if tables and (contrast := text.evaluate(_CONTRAST_JS))["ratio"] < MIN_CONTRAST:
-                problems.append(f"{_where(view, index)}: the calls table is hard to read: {contrast}")
+                problems.append(f"{_where(view, index)}: {selector} is hard to read: {contrast}")
     assert not problems, "\n".join(problems)
 
 

@@ -1,0 +1,102 @@
+"""`view/cost.py`: `%claude_cost`'s tables, fitted to a 700 px window and to 80 columns of text.
+
+A browser is not needed to know the HTML's width hints: every figure stays on one line (the
+panel's `nowrap`), only the columns of words wrap, and the tables sit in the panel's stylesheet
+(12 px, narrow padding), which is what brings the nine-column calls table under 584 px.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pcache_magic.analysis.savings import Money, WhatIf, money, what_if
+from pcache_magic.core.fmt import money as usd
+from pcache_magic.emulator import Emulator
+from pcache_magic.session.session import Session
+from pcache_magic.session.transport import connect
+from pcache_magic.view.cost import TEXT_WIDTH, CostTable, fit, money_text, render_cost
+from pcache_magic.view.render import style
+
+from _helpers import parse, select, text, unguarded_dollars
+
+MODEL = "claude-sonnet-4-5"
+LONG = " ".join(f"Rule {i}: review every function for missing tests and unclear names." for i in range(120))
+FIGURE = re.compile(r"^-?~?\$?[\d,.]+%?$|^none$|^$")  # an amount, a count, a share, or nothing
+
+
+@pytest.fixture(scope="module")
+def tables() -> tuple[Money, WhatIf]:
+    s = Session(model=MODEL, connection=connect(emulator=Emulator(), max_retries=0))
+    s.system(LONG, cache="5m", name="rules")
+    for pause, question in (
+        (0, "Which functions have no tests?"),
+        (60, "And unclear names?"),
+        (600, "Again?"),
+    ):
+        s.advance(pause)
+        s.ask(question, stream=False)
+    s.model = "claude-haiku-4-5"
+    s.ask("A second model?", stream=False)
+    return money(s), what_if(s)
+
+
+def word_columns(html: str) -> list[str]:
+    """The headers of the columns the table's own rule lets wrap (`:nth-child(i)`)."""
+    heads = [text(th) for th in parse(html).iter("th")]
+    rule = re.search(r"<style>([^<]*)\{white-space:normal;text-align:left\}</style>", html)
+    assert rule is not None
+    return [heads[int(i) - 1] for i in re.findall(r"nth-child\((\d+)\)", rule.group(1))]
+
+
+def test_the_tables_are_the_analysis_figures_in_the_panels_style(tables: tuple[Money, WhatIf]) -> None:
+    for table, kind in zip(tables, ("pcache-cost-calls", "pcache-cost-whatif"), strict=True):
+        html = render_cost(table)
+        assert html.startswith(f'<div class="pcache-panel pcache-cost {kind}">{style()}<style>')
+        assert html.endswith(f"{table.to_html()}</div>")  # the same figures, untouched
+        root = parse(html)
+        assert select(root, "table", "pcache-money")
+        assert not unguarded_dollars(html)  # no amount can be typeset as LaTeX
+    css = style()
+    # every cell of a cost table holds its content on one line unless its column is words
+    assert ".pcache-panel .pcache-table th,.pcache-panel .pcache-table td{" in css
+    assert "white-space:nowrap;" in css.split(".pcache-panel .pcache-table td{")[1].split("}")[0]
+    assert ".pcache-panel.pcache-cost .pcache-money td{text-align:right;" in css
+
+
+def test_only_the_columns_of_words_wrap(tables: tuple[Money, WhatIf]) -> None:
+    calls, whatif = (render_cost(t) for t in tables)
+    assert word_columns(calls) == ["model", "outcome", "note"]
+    assert word_columns(whatif) == ["strategy"]
+    for html in (calls, whatif):
+        heads = [text(th) for th in parse(html).iter("th")]
+        wrapping = set(word_columns(html))
+        for tr in parse(html).iter("tr"):
+            cells = [text(td) for td in tr.iter("td")]
+            figures = [c for c, h in zip(cells, heads, strict=False) if h not in wrapping]
+            assert all(FIGURE.match(c) for c in figures), figures  # nothing else stays unwrapped
+
+
+def test_the_text_fits_80_columns_and_no_number_is_split(tables: tuple[Money, WhatIf]) -> None:
+    calls, whatif = tables
+    for shown in (repr(CostTable(calls)), repr(CostTable(whatif))):
+        assert max(len(line) for line in shown.splitlines()) <= TEXT_WIDTH, shown
+    shown = money_text(calls)
+    for c in calls.calls:  # every figure of every call is there, whole
+        (row,) = [line.split() for line in shown.splitlines() if line.split()[:1] == [str(c.index)]]
+        assert row[2:5] == [usd(c.cost.total), usd(c.cost.no_cache), usd(c.cost.saving)]
+        assert f"call {c.index} ({c.model}): " in shown  # two models: each note names its call's
+    assert f"total {usd(calls.total.total)}, saved {usd(calls.total.saving)}" in shown
+    for line in str(whatif).splitlines():  # the what-if's table rows fit without wrapping
+        if re.search(r"\$\d", line) and not line.startswith(("What if", "The planner")):
+            assert len(line) <= TEXT_WIDTH, line
+
+
+def test_fit_wraps_between_words_only() -> None:
+    line = "note: " + " ".join(f"$0.{i:04d}" for i in range(20)) + " 12,345,678,901,234"
+    wrapped = fit(line, 30).splitlines()
+    assert all(len(w) <= 30 for w in wrapped)
+    assert " ".join(w.strip() for w in wrapped) == line  # nothing cut inside an amount or a count
+    assert all(w.startswith("  ") for w in wrapped[1:])  # continuations are indented
+    assert fit("short\n  kept as is") == "short\n  kept as is"
