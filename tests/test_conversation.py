@@ -436,3 +436,11 @@ def test_a_rendering_after_blocks_come_and_go_is_a_fresh_rendering() -> None:
         got = conv.render(model="m", max_tokens=5, last_turn=last)
         fresh = Conversation(blocks=list(conv.blocks)).render(model="m", max_tokens=5, last_turn=last)
         assert got == fresh
+
+
+def test_a_rendering_holds_copies_of_nested_values_so_an_edit_of_the_block_cannot_reach_it() -> None:
+    nested = {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "ok"}]}
+    block = Block(name="r", role="user", kind="tool_result", content=[nested])
+    sent = block.rendered()
+    block.content[0]["content"].append({"type": "text", "text": "added later"})
+    assert sent[0]["content"] == [{"type": "text", "text": "ok"}]

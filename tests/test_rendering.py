@@ -6,6 +6,8 @@ import copy
 import gc
 import pickle
 
+import pytest
+
 from pcache_magic.core.conversation import Block, Conversation, cache_control
 from pcache_magic.core.prefix import layout
 from pcache_magic.core.rendering import _TOLD_FROM, RenderedMessages
@@ -106,3 +108,42 @@ def test_a_layout_built_on_what_a_rendering_says_has_the_keys_of_one_from_scratc
         fresh = layout(params, estimator)
         assert [p.key for p in built.positions] == [p.key for p in fresh.positions]
         previous = built
+
+
+def test_a_rendering_refuses_edits_in_place_and_a_copy_can_be_edited() -> None:
+    messages = render(long())
+    with pytest.raises(TypeError, match=r"list\(params\['messages'\]\)"):
+        messages.append({"role": "user", "content": "more"})
+    with pytest.raises(TypeError):
+        messages[0] = {"role": "user", "content": "changed"}
+    edited = list(messages)
+    edited.append({"role": "user", "content": "more"})
+    assert len(edited) == len(messages) + 1
+
+
+class _Adding(Block):
+    """A block that adds another block to its conversation while it is rendered (as another
+    thread's `add` may land while a rendering is under way)."""
+
+    def rendered(self, marker: object = None) -> list[dict[str, object]]:
+        target = _TARGET[0]
+        if not any(b.name == "late" for b in target.blocks):
+            turn(target, 500)
+            target.blocks[-1] = target.blocks[-1].model_copy(update={"name": "late"})
+        return super().rendered(marker)  # type: ignore[arg-type]
+
+
+_TARGET: list[Conversation] = []
+
+
+def test_a_block_added_while_rendering_is_rendered_by_the_next_call() -> None:
+    conversation = long(8)
+    _TARGET[:] = [conversation]
+    conversation.add(
+        _Adding(name="adder", role="user", kind="prompt", content=[{"type": "text", "text": "a"}])
+    )
+    first, _ = conversation.render(model=MODEL, max_tokens=1)
+    assert not any("t500" in str(m) for m in first["messages"])  # not in the snapshot it began with
+    second, _ = conversation.render(model=MODEL, max_tokens=1)
+    assert "t500" in str(second["messages"][-1])  # the next rendering sends it
+    assert conversation.render(model=MODEL, max_tokens=1)[0]["messages"] == second["messages"]

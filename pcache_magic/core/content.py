@@ -13,22 +13,30 @@ from __future__ import annotations
 import copy
 from typing import Any, NoReturn
 
-__all__ = ["Content"]
+__all__ = ["Content", "ReadOnlyList"]
 
 
-class Content(list[dict[str, Any]]):
-    """A read-only list of content-block params (equal to the plain list of the same items)."""
+class ReadOnlyList(list[Any]):
+    """A list whose in-place edits raise TypeError with `refusal`, which says what to do instead."""
 
     __slots__ = ()
+    refusal = "This list cannot be edited in place: make a new one."
 
     def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
-        raise TypeError(
-            "A block's content cannot be edited in place (blocks are frozen): make a new block, "
-            "block.model_copy(update={'content': [...]}), and add it under the same name."
-        )
+        raise TypeError(self.refusal)
 
     append = extend = insert = pop = remove = clear = sort = reverse = _refuse
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+
+class Content(ReadOnlyList):
+    """A read-only list of content-block params (equal to the plain list of the same items)."""
+
+    __slots__ = ()
+    refusal = (
+        "A block's content cannot be edited in place (blocks are frozen): make a new block, "
+        "block.model_copy(update={'content': [...]}), and add it under the same name."
+    )
 
     def __copy__(self) -> Content:
         return self

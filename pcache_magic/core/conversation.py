@@ -93,10 +93,12 @@ class Block(BaseModel):
 
         `marker` is for a block that has none of its own: the rendering of
         `model_copy(update={"cache": marker})` (the session's `cache="last"`).
-        `Conversation.render` keeps what this returns, so the same dicts are sent again.
+        `Conversation.render` keeps what this returns, so the same dicts are sent again; nested
+        lists and dicts are copied too, so an edit of the block's own items cannot reach what was
+        checked (for the API key) and is sent again.
         """
         cache = self.cache if marker is None else marker
-        items = [dict(item) for item in self.content]
+        items = [_copied(item) for item in self.content]
         for item in items:
             item.pop("cache_control", None)
         if cache is not None:
@@ -104,6 +106,15 @@ class Block(BaseModel):
             if target is not None:
                 items[target]["cache_control"] = cache.param()
         return items
+
+
+def _copied(item: dict[str, Any]) -> dict[str, Any]:
+    """`item` with its nested lists and dicts copied (its strings and numbers are immutable)."""
+    out = dict(item)
+    for key, value in out.items():
+        if isinstance(value, dict | list):
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def marker_target(items: list[dict[str, Any]], index: int | None = None) -> int | None:
@@ -221,7 +232,7 @@ class Conversation(BaseModel):
         not rendered again, and their messages are the previous request's own dicts, so a
         growing conversation costs only its new blocks.  Treat the result as read-only.
         """
-        blocks = self.blocks
+        blocks = list(self.blocks)  # one snapshot: another thread may add a block meanwhile
         marked: Block | None = None
         marked_at = -1
         if last_turn is not None:
@@ -238,7 +249,7 @@ class Conversation(BaseModel):
         state = Builder.resume(kept.state, done) if kept is not None and done else Builder()
         for block in blocks[done:]:
             state.add(block, memo.rendered(block, last_turn if block is marked else None, blocks))
-        memo.last = Rendering(list(blocks), marked, marked_at, last_turn, state)
+        memo.last = Rendering(blocks, marked, marked_at, last_turn, state)
         params: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
         if state.tools:
             params["tools"] = state.tools

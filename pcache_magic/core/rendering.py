@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .blockindex import BlockIndex
+from .content import ReadOnlyList
 from .identity import common_prefix
 
 
@@ -43,11 +44,16 @@ _MARKS = 5
 _TOLD_FROM = 64
 
 
-class RenderedMessages(list[Any]):
-    """The messages of a rendering: built from frozen blocks and never changed afterwards, so a
-    check of them can remember them by identity.  A copy (or a pickle) is a plain list."""
+class RenderedMessages(ReadOnlyList):
+    """The messages of a rendering: built from frozen blocks and never changed afterwards (an edit
+    in place raises), so a check of them can remember them by identity, and the next rendering
+    builds on them.  A copy (or a pickle) is a plain list, free to edit."""
 
     __slots__ = ("__weakref__", "_bases")
+    refusal = (
+        "A request's messages cannot be edited in place (the conversation's next request builds "
+        "on them): edit a copy, list(params['messages'])."
+    )
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -214,7 +220,7 @@ class RenderMemo:
 class Rendering:
     """The last rendering: which blocks (the marked one with which marker) built what."""
 
-    blocks: list[Block]
+    blocks: Sequence[Block]
     """A copy of the list (a list, so that comparing it with the next one is one C loop)."""
     marked: Block | None
     marked_at: int
