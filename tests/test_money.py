@@ -76,6 +76,12 @@ def test_per_call_and_cumulative_cost_by_hand() -> None:
     assert f"saved {DOLLAR_HTML}0.0345 against no caching" in html
 
 
+def test_a_session_that_lost_money_says_how_much_more_never_a_negative_saving() -> None:
+    report = money([record(1, 100, 10_000, 0, 0, 500)])  # one write, never read
+    assert "$0.0075 more than no caching" in str(report) and "saved -" not in str(report)
+    assert f"{DOLLAR_HTML}0.0075 more than no caching" in report._repr_html_()
+
+
 def test_what_if_names_still_import_from_money() -> None:
     """The what-if lived in `money` first; notebooks and benchmarks still import it from there."""
     for name in whatif.__all__:

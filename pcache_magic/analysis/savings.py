@@ -110,10 +110,15 @@ class Money:
             for c in self.calls
         ]
 
+    def saved(self) -> str:
+        """What caching saved against no caching, or what it cost more (never a negative saving)."""
+        saving = self.total.saving
+        if saving < 0:
+            return f"{fmt.money(-saving)} more than no caching"
+        return f"saved {fmt.money(saving)} against no caching"
+
     def to_html(self) -> str:
-        caption = (
-            f"Cost {fmt.money(self.total.total)}, saved {fmt.money(self.total.saving)} against no caching"
-        )
+        caption = f"Cost {fmt.money(self.total.total)}, {self.saved()}"
         return fmt.html_table(self._HEAD, self._rows(), caption)
 
     def _repr_html_(self) -> str:
@@ -123,9 +128,7 @@ class Money:
         printer.text(str(self))
 
     def __str__(self) -> str:
-        footer = (
-            f"total {fmt.money(self.total.total)}, saved {fmt.money(self.total.saving)} against no caching"
-        )
+        footer = f"total {fmt.money(self.total.total)}, {self.saved()}"
         return fmt.text_table(self._HEAD, self._rows()) + "\n" + footer
 
 
