@@ -21,6 +21,8 @@ from .blockindex import BlockIndex
 from .content import ReadOnlyList
 from .identity import common_prefix
 
+__all__ = ["Builder", "RenderMemo", "RenderedMessages", "Rendering"]
+
 
 class Block(Protocol):
     """What a rendering reads of a `conversation.Block` (which imports this module)."""
@@ -34,8 +36,6 @@ class Block(Protocol):
 
 CacheControl = object
 """A `conversation.CacheControl`: only told apart by identity here."""
-
-__all__ = ["Builder", "RenderMemo", "RenderedMessages", "Rendering"]
 
 #: Counts `Builder.marks` keeps per block.
 _MARKS = 5
