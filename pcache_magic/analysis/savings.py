@@ -117,6 +117,10 @@ class Money:
             return f"{fmt.money(-saving)} more than no caching"
         return f"saved {fmt.money(saving)} against no caching"
 
+    def footer(self) -> str:
+        """The text table's last line: the total and what caching saved."""
+        return f"total {fmt.money(self.total.total)}, {self.saved()}"
+
     def to_html(self) -> str:
         caption = f"Cost {fmt.money(self.total.total)}, {self.saved()}"
         return fmt.html_table(self._HEAD, self._rows(), caption)
@@ -128,8 +132,7 @@ class Money:
         printer.text(str(self))
 
     def __str__(self) -> str:
-        footer = f"total {fmt.money(self.total.total)}, {self.saved()}"
-        return fmt.text_table(self._HEAD, self._rows()) + "\n" + footer
+        return fmt.text_table(self._HEAD, self._rows()) + "\n" + self.footer()
 
 
 def _note(record: CallRecord) -> str:

@@ -35,11 +35,10 @@ from typing import Any, Literal
 
 from .cache_settings import RequestSettings, count_citations, default_settings
 from .digest import DigestMemo, block_digest
-from .identity import common_prefix
 from .models import keeps_thinking
 from .output_format import format_tokens
 from .prefix_inputs import Salts, count_images, message_blocks, salts, thinking_cut
-from .rendering import RenderedMessages
+from .rendering import RenderedMessages, shared_prefix
 from .tokens import MESSAGE_OVERHEAD, TOOLS_PREAMBLE, TokenEstimator
 from .ttl import TTL
 
@@ -228,13 +227,6 @@ def _position(
     )
 
 
-def _kept_messages(messages: Sequence[Mapping[str, Any]], kept: Sequence[Mapping[str, Any]]) -> int:
-    """How many leading `messages` are the very dicts of `kept`: told by a rendering built on it
-    (no look at each), else found in one C loop."""
-    shared = messages.shared_with(kept) if type(messages) is RenderedMessages else -1
-    return shared if shared >= 0 else common_prefix(messages, kept, identical=True)
-
-
 def layout(
     params: Mapping[str, Any],
     estimator: TokenEstimator,
@@ -266,7 +258,7 @@ def layout(
     # The leading messages that are the source's very dicts (the session re-sends them): their
     # blocks are not looked at again, not even to count images (found in one C loop).  The very
     # dicts, not equal ones: `{"n": True} == {"n": 1}`, but the API reads `true` and `1`.
-    same = _kept_messages(messages, source.messages) if source is not None else 0
+    same = shared_prefix(messages, source.messages, identical=True) if source is not None else 0
     images = list(source.images[:same]) if source is not None and same else []
     citations = list(source.citations[:same]) if source is not None and same else []
     for message in messages[same:]:

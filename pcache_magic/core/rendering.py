@@ -21,7 +21,7 @@ from .blockindex import BlockIndex
 from .content import ReadOnlyList
 from .identity import common_prefix
 
-__all__ = ["Builder", "RenderMemo", "RenderedMessages", "Rendering"]
+__all__ = ["Builder", "RenderMemo", "RenderedMessages", "Rendering", "shared_prefix"]
 
 
 class Block(Protocol):
@@ -90,6 +90,13 @@ class RenderedMessages(ReadOnlyList):
 
     def __reduce__(self) -> tuple[type[list[Any]], tuple[list[Any]]]:
         return list, (list(self),)
+
+
+def shared_prefix(messages: Sequence[Any], kept: Sequence[Any], *, identical: bool = False) -> int:
+    """How many leading `messages` `kept` holds too: told by a rendering built on `kept` (no look at
+    each, and always the very dicts), else found by `common_prefix` (`identical`: as it says)."""
+    told = messages.shared_with(kept) if type(messages) is RenderedMessages else -1
+    return told if told >= 0 else common_prefix(messages, kept, identical=identical)
 
 
 class Builder:

@@ -18,8 +18,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..core.conversation import RenderedMessages
-from ..core.identity import common_prefix
 from ..core.preflight import Finding
+from ..core.rendering import shared_prefix
 
 __all__ = ["KeyGuard"]
 
@@ -53,9 +53,7 @@ class KeyGuard:
             self._keys, self._clean, self._messages = tuple(keys), {}, []
         messages = params.get("messages")
         rendered = messages if type(messages) is RenderedMessages else None
-        skip = 0 if rendered is None else rendered.shared_with(self._messages)
-        if skip < 0:  # not built on the last clean one: compared at C speed
-            skip = common_prefix(rendered, self._messages) if rendered is not None else 0
+        skip = shared_prefix(rendered, self._messages) if rendered is not None else 0
         for path, block in _blocks(params, skip):
             if isinstance(block, dict | list) and self._clean.get(id(block)) is block:
                 continue

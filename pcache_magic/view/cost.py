@@ -76,7 +76,7 @@ def money_text(money: Money) -> str:
         for c in money.calls
         if c.note or not one
     ]
-    total = f"total {fmt.money(money.total.total)}, {money.saved()}"
+    total = money.footer()
     total += f" ({models[0]})" if one else ""
     return fit("\n".join([fmt.text_table(head, rows), *notes, total]))
 
