@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -32,3 +33,21 @@ def test_an_environ_replaced_by_a_plain_mapping_is_read_through_its_get(
 ) -> None:
     monkeypatch.setattr(os, "environ", {NAME: "from a dict"})
     assert getenv(NAME) == "from a dict" and getenv("PCACHE_TEST_UNSET") is None
+
+
+def test_an_environ_subclass_that_overrides_lookups_is_read_through_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Masked(os._Environ[str]):
+        def __getitem__(self, key: str) -> str:
+            if key == NAME:
+                raise KeyError(key)
+            return super().__getitem__(key)
+
+    environ: Any = os.environ
+    masked = Masked(
+        environ._data, environ.encodekey, environ.decodekey, environ.encodevalue, environ.decodevalue
+    )
+    monkeypatch.setenv(NAME, "hidden by the subclass")
+    monkeypatch.setattr(os, "environ", masked)
+    assert getenv(NAME) is None

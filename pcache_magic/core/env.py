@@ -4,23 +4,22 @@
 name is unset: about 30 us with cold caches, and a call reads two names (the API key the key
 guard hides, the model file `$PCACHE_MODELS`), each every time, since either may change between
 calls.  CPython's `os.environ` keeps its data in a plain dict of encoded names: it is read
-through that dict when it is there, through the mapping's own `get` otherwise.
+through that dict when `os.environ` is CPython's own mapping, through the mapping's `get` when it
+is anything else (a subclass that overrides a lookup, a plain dict put in its place).
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 __all__ = ["getenv"]
 
 
 def getenv(name: str) -> str | None:
     """`os.environ.get(name)`, without raising inside for an unset name."""
-    env = os.environ
-    data = getattr(env, "_data", None)
-    encode = getattr(env, "encodekey", None)
-    decode = getattr(env, "decodevalue", None)
-    if type(data) is dict and callable(encode) and callable(decode):
-        raw = data.get(encode(name))
-        return None if raw is None else str(decode(raw))
+    env: Any = os.environ
+    if type(env) is getattr(os, "_Environ", None):  # CPython's own, no lookup overridden
+        raw = getattr(env, "_data").get(env.encodekey(name))  # noqa: B009 (private to os)
+        return None if raw is None else str(env.decodevalue(raw))
     return env.get(name)
