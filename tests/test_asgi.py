@@ -189,6 +189,23 @@ def test_a_rebound_host_is_refused(threaded: tuple[Emulator, EmulatorHTTPServer]
     assert exchange(server.server_address, data)[0] == 200  # the API itself answers any Host
 
 
+def test_no_error_the_server_sends_repeats_the_requests_key(
+    threaded: tuple[Emulator, EmulatorHTTPServer],
+) -> None:
+    """Over HTTP too, the 404 for a key put in the path, and a control's refusal quoting a header."""
+    _, server = threaded
+    key = "sk-ant-api03-" + "abcdefghij" * 4
+    for data in (
+        request("GET", f"/v1/{key}").replace(b"x-api-key: k", f"x-api-key: {key}".encode()),
+        request("POST", "/_emulator/advance", b"{}", f"Origin: http://{key}.example").replace(
+            b"x-api-key: k", f"authorization: Bearer {key}".encode()
+        ),
+    ):
+        status, _, body = exchange(server.server_address, data)
+        assert status in (403, 404) and "[API key]" in one_line_error(body)
+        assert key not in json.dumps(body)
+
+
 # --- faults ---------------------------------------------------------------------------------------
 def test_injecting_many_faults_costs_nothing(threaded: tuple[Emulator, EmulatorHTTPServer]) -> None:
     """`times` is a count, not a list: a million pending faults take no memory and go with a reset."""

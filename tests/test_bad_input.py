@@ -94,9 +94,15 @@ class Case:
 
 CASES = [
     # -- the magic line -------------------------------------------------------------------------
-    Case("unknown-flag", "%%claude_system --bogus\nBe brief.", "unrecognized arguments: --bogus"),
     Case(
-        "unknown-flag-claude", "%%claude --temperature 0.5\nHi", "unrecognized arguments: --temperature 0.5"
+        "unknown-flag",
+        "%%claude_system --bogus\nBe brief.",
+        "unrecognized arguments: --bogus (the flags: %claude_help claude_system or %claude_system?)",
+    ),
+    Case(
+        "unknown-flag-claude",
+        "%%claude --temperature 0.5\nHi",
+        "unrecognized arguments: --temperature 0.5 (the flags: %claude_help claude or %claude?)",
     ),
     Case(
         "bad-ttl",
@@ -388,7 +394,11 @@ CASES = [
     ),
     Case("clock-unknown-action", "%claude_clock forward 6m", "Did you mean %claude_clock advance 6m?"),
     # -- other magics -------------------------------------------------------------------------------
-    Case("prewarm-arguments", "%claude_prewarm now", "unrecognized arguments: now"),
+    Case(
+        "prewarm-arguments",
+        "%claude_prewarm now",
+        "unrecognized arguments: now (the flags: %claude_help claude_prewarm or %claude_prewarm?)",
+    ),
     Case("panel-arguments", "%claude_panel big", "%claude_panel takes no arguments."),
     Case(
         "session-unknown-command",

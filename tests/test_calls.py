@@ -8,19 +8,29 @@ that records into a session (`pcache_magic.autogen`) uses it.
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import anthropic
 import httpx2
 import pytest
+from _hostile_http import GOOD, Answer, message, serving, sse, stream_of, usage
+from anthropic.types import Message
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
 
+import pcache_magic
 from pcache_magic.analysis.cachebook import CacheBook
+from pcache_magic.analysis.diagnose import explain_all
 from pcache_magic.core.models import ModelInfo, ModelTable, default_models
 from pcache_magic.core.record import CallRecord
 from pcache_magic.emulator import Emulator
-from pcache_magic.session.calls import CallPipeline
+from pcache_magic.session.calls import CallPipeline, MalformedReply
 from pcache_magic.session.requests import Planners
 from pcache_magic.session.session import PreflightError, Session
 from pcache_magic.session.session_settings import Settings
@@ -334,3 +344,133 @@ def test_a_write_is_dated_when_its_call_was_sent_not_when_the_answer_ended(emu: 
     (record,) = alone.calls
     (entry,) = alone.book.ledger.entries(record.started_at)
     assert moved and entry["expires_at"] == record.started_at + 300
+
+
+# -- a server that does not answer like the Messages API (a wrong PCACHE_EMULATOR_URL) -------------
+#: (what the server sends, what the error says was wrong); the reply's own text never shows.
+NOT_STREAMED = [
+    pytest.param(sse(*stream_of()), "the reply is plain text", id="an-event-stream-to-create"),
+    pytest.param(message(content="SECRET"), "its content is not a list", id="content-a-string"),
+    pytest.param(usage(input_tokens="many"), "usage.input_tokens is not", id="usage-in-words"),
+    pytest.param(usage(input_tokens=10**30), "usage.input_tokens is not", id="usage-10e30"),
+    pytest.param(usage(output_tokens=-5), "usage.output_tokens is not", id="usage-negative"),
+    pytest.param(usage(cache_read_input_tokens=1e308), "usage.cache_read_input", id="usage-1e308"),
+    pytest.param(Answer(b"\x00\xffnot json at all"), "its body is not UTF-8 text", id="not-utf8"),
+    pytest.param(Answer(b'{"id": "SECRET", "content": ['), "its body is not valid JSON", id="half-json"),
+    pytest.param(message(stop_reason=None), "it has no stop_reason", id="no-stop-reason"),
+]
+CUT = b'event: content_block_delta\ndata: {"type": "content_block_delta", "SEC'
+STREAMED = [
+    pytest.param(
+        sse(*stream_of()[:2], tail=CUT), "it has no stop_reason, the reply was cut", id="cut-mid-event"
+    ),
+    pytest.param(
+        Answer(b"\x00\xffSECRET", "text/event-stream"), "its body is not UTF-8", id="garbage-stream"
+    ),
+    pytest.param(Answer(b"SECRET", "text/event-stream"), "no message came in its", id="no-events"),
+    pytest.param(sse(*stream_of({"input_tokens": 10**30})), "usage.input_tokens", id="stream-usage-10e30"),
+    pytest.param(sse(*stream_of()[2:]), "no message came in its", id="no-message-start"),
+]
+
+
+def free(lock: Any) -> bool:
+    """Whether another thread can take `lock` now (the session is not left held)."""
+    taken: list[bool] = []
+
+    def take() -> None:
+        taken.append(lock.acquire(blocking=False))
+        if taken[0]:
+            lock.release()
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    thread.join()
+    return taken == [True]
+
+
+@pytest.mark.parametrize(
+    ("answer", "what", "how"),
+    [
+        *(pytest.param(*p.values, "ask", id=f"{p.id}-ask") for p in NOT_STREAMED),
+        *(pytest.param(*p.values, "acreate", id=f"{p.id}-acreate") for p in NOT_STREAMED),
+        *(pytest.param(*p.values, "ask streamed", id=f"{p.id}-streamed") for p in STREAMED),
+    ],
+)
+def test_a_malformed_reply_is_a_failed_call_and_the_session_keeps_working(
+    answer: Answer, what: str, how: str, tmp_path: Path
+) -> None:
+    stream = how == "ask streamed"
+    with serving() as server:
+        server.answer = answer
+        session = Session(
+            model=MODEL, connection=connect(env={"PCACHE_EMULATOR_URL": server.url}, max_retries=0)
+        )
+        session.system("Be brief.")
+        before = [b.model_dump() for b in session.conversation.blocks]
+        with pytest.raises(MalformedReply) as raised:
+            if how == "acreate":
+                asyncio.run(session.acreate([session.cached_user_message("Hello?")]))
+            else:
+                session.ask("Hello?", stream=stream, on_text=lambda text: None)
+        shown = str(raised.value)
+        assert what in shown and f"The server at {server.url} did not answer" in shown, shown
+        assert "\n" not in shown and "SECRET" not in shown and "Traceback" not in shown
+        assert raised.value.__cause__ is None
+        assert [b.model_dump() for b in session.conversation.blocks] == before
+        (failed,) = session.calls
+        assert not failed.ok and failed.response is None and failed.outcome == "failed"
+        assert failed.error == f"MalformedReply: {shown}"
+        assert free(session.lock)
+        # and nothing is poisoned: every view of the calls still works
+        assert (session.totals.calls, session.totals.failed) == (0, 1)
+        assert json.loads(session.export("json"))["calls"][0]["error"] == failed.error
+        assert "Be brief." in session.export("python")
+        session.save(tmp_path / "s.json")
+        assert [(e.call, e.outcome) for e in explain_all(session)] == [(failed.index, "failed")]
+        # the server mends its ways: the next call is answered and kept
+        server.answer = sse(*stream_of()) if stream else message()
+        if how == "acreate":
+            asyncio.run(session.acreate([session.cached_user_message("Hello?")]))
+        else:
+            assert session.ask("Hello?", stream=stream).stop_reason == "end_turn"
+            assert len(session.conversation.blocks) == len(before) + 2
+        assert [c.outcome for c in session.calls] == ["failed", "uncached"]
+
+
+def test_a_malformed_reply_in_the_magics_is_one_usage_error(
+    offline_shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serving() as server:
+        server.answer = sse(*stream_of()[:3])
+        monkeypatch.setenv("PCACHE_EMULATOR_URL", server.url)
+        with capture_output():
+            offline_shell.run_line_magic("load_ext", "pcache_magic")
+        try:
+            with capture_output():
+                offline_shell.run_cell("%%claude_system\nBe brief.").raise_error()
+            session = pcache_magic.current_session()
+            before = [b.model_dump() for b in session.conversation.blocks]
+            with capture_output() as out:
+                result = offline_shell.run_cell("%%claude\nHello?")
+            assert isinstance(result.error_in_exec, UsageError)
+            line = str(result.error_in_exec)
+            assert line.startswith(f"The server at {server.url} did not answer like the Messages API (")
+            assert "; the conversation is unchanged. Check PCACHE_EMULATOR_URL" in line
+            assert out.stderr.strip() == f"UsageError: {line}" and "Traceback" not in out.stdout
+            assert [b.model_dump() for b in session.conversation.blocks] == before
+            assert [c.outcome for c in session.calls] == ["failed"]
+            for line_magic in ("claude_cost", "claude_explain", "claude_panel", "claude_session show"):
+                with capture_output():
+                    offline_shell.run_line_magic(*line_magic.partition(" ")[::2])
+        finally:
+            offline_shell.run_line_magic("unload_ext", "pcache_magic")
+
+
+def test_another_clients_malformed_reply_is_recorded_as_failed_and_raised(session: Session) -> None:
+    params = request("Hi")
+    record = session.begin_call("create", params, {})
+    bogus: Any = Message.construct(**{**GOOD, "content": "SECRET"})
+    with pytest.raises(MalformedReply, match="its content is not a list"):
+        session.end_call(record, params, {}, time.perf_counter(), message=bogus)
+    assert [c.outcome for c in session.calls] == ["failed"] and session.calls[0].response is None
+    assert free(session.lock) and session.totals.failed == 1

@@ -13,7 +13,8 @@ import pytest
 from pcache_magic.ipython import cells
 from pcache_magic.ipython.files import Limits, file_block
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+# a PNG header that gives its size (1x1): the API reads it from there
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01"
 PDF = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
 
 

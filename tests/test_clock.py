@@ -128,8 +128,8 @@ def test_a_server_that_answers_nothing_useful_gets_one_line(
         error = result.error_in_exec
         assert isinstance(error, UsageError), result  # not a KeyError traceback
         assert str(error) == (
-            f"{empty_server} did not answer like a pcache-emulator (KeyError: 'now'); "
-            "check PCACHE_EMULATOR_URL. The clock may not have moved."
+            f"{empty_server}/_emulator/advance did not answer like a pcache-emulator (no time in its "
+            "answer); check PCACHE_EMULATOR_URL. The clock may not have moved."
         )
     finally:
         offline_shell.run_line_magic("unload_ext", "pcache_magic")

@@ -444,3 +444,11 @@ def test_a_rendering_holds_copies_of_nested_values_so_an_edit_of_the_block_canno
     sent = block.rendered()
     block.content[0]["content"].append({"type": "text", "text": "added later"})
     assert sent[0]["content"] == [{"type": "text", "text": "ok"}]
+
+
+def test_dropping_a_key_typed_as_a_name_does_not_repeat_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "sk-ant-api03-" + "abcdefghij" * 4
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    with pytest.raises(KeyError) as caught:
+        Conversation().drop(key)
+    assert str(caught.value) == "\"no block named '[API key]' (blocks: none)\""

@@ -24,6 +24,7 @@ from _helpers import parse, select, text, unguarded_dollars
 MODEL = "claude-sonnet-4-5"
 LONG = " ".join(f"Rule {i}: review every function for missing tests and unclear names." for i in range(120))
 FIGURE = re.compile(r"^-?~?\$?[\d,.]+%?$|^none$|^$")  # an amount, a count, a share, or nothing
+MODEL_ID = re.compile(r"^claude-[a-z0-9.-]+$")
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +43,18 @@ def tables() -> tuple[Money, WhatIf]:
     return money(s), what_if(s)
 
 
+def columns_by_rule(html: str, declarations: str) -> list[str]:
+    """The headers of the columns a rule of the table's own `<style>` gives `declarations`."""
+    heads = [text(th) for th in parse(html).iter("th")]
+    own = html.split("</style>")[1]  # the stylesheet first, then the table's own rules
+    rule = re.search(r"(?:<style>|\})([^{}<]*)\{" + re.escape(declarations) + r"\}", own)
+    assert rule is not None, own[:400]
+    return [heads[int(i) - 1] for i in re.findall(r"nth-child\((\d+)\)", rule.group(1))]
+
+
 def word_columns(html: str) -> list[str]:
     """The headers of the columns the table's own rule lets wrap (`:nth-child(i)`)."""
-    heads = [text(th) for th in parse(html).iter("th")]
-    rule = re.search(r"<style>([^<]*)\{white-space:normal;text-align:left\}</style>", html)
-    assert rule is not None
-    return [heads[int(i) - 1] for i in re.findall(r"nth-child\((\d+)\)", rule.group(1))]
+    return columns_by_rule(html, "white-space:normal;text-align:left")
 
 
 def test_the_tables_are_the_analysis_figures_in_the_panels_style(tables: tuple[Money, WhatIf]) -> None:
@@ -67,15 +74,17 @@ def test_the_tables_are_the_analysis_figures_in_the_panels_style(tables: tuple[M
 
 def test_only_the_columns_of_words_wrap(tables: tuple[Money, WhatIf]) -> None:
     calls, whatif = (render_cost(t) for t in tables)
-    assert word_columns(calls) == ["model", "outcome", "note"]
+    assert word_columns(calls) == ["outcome", "note"]
     assert word_columns(whatif) == ["strategy"]
+    # a model id stays on one line, read left to right: never `claude-/sonnet-/4-5` at 700 px
+    assert columns_by_rule(calls, "text-align:left") == ["model"]
     for html in (calls, whatif):
         heads = [text(th) for th in parse(html).iter("th")]
         wrapping = set(word_columns(html))
         for tr in parse(html).iter("tr"):
             cells = [text(td) for td in tr.iter("td")]
-            figures = [c for c, h in zip(cells, heads, strict=False) if h not in wrapping]
-            assert all(FIGURE.match(c) for c in figures), figures  # nothing else stays unwrapped
+            kept = [(c, h) for c, h in zip(cells, heads, strict=False) if h not in wrapping]
+            assert all(MODEL_ID.match(c) if h == "model" else FIGURE.match(c) for c, h in kept), kept
 
 
 def test_the_text_fits_80_columns_and_no_number_is_split(tables: tuple[Money, WhatIf]) -> None:

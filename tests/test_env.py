@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pcache_magic.core.env import getenv
+from pcache_magic.core.env import getenv, without_api_key
 
 NAME = "PCACHE_TEST_ENV_VALUE"
 
@@ -51,3 +51,13 @@ def test_an_environ_subclass_that_overrides_lookups_is_read_through_them(
     monkeypatch.setenv(NAME, "hidden by the subclass")
     monkeypatch.setattr(os, "environ", masked)
     assert getenv(NAME) is None
+
+
+def test_the_api_key_is_blotted_out_of_a_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "sk-ant-api03-" + "abcdefghij" * 4
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    assert without_api_key(f"/tmp/{key}/x: no such file") == "/tmp/[API key]/x: no such file"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "a")  # too short to be a key: no word is garbled
+    assert without_api_key("a path") == "a path"
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    assert without_api_key(key) == key

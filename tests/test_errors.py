@@ -100,3 +100,51 @@ def test_a_method_a_path_does_not_take_is_a_405_naming_those_it_does() -> None:
         check_method("DELETE", "/v1/models", ("GET", "POST"))
     assert refused.value.status == 405 and refused.value.headers == {"allow": "GET, POST"}
     assert "use GET, POST" in str(refused.value.message)
+
+
+KEY = "sk-ant-api03-" + "abcdefghij" * 4
+
+
+@pytest.mark.parametrize("auth", [f"x-api-key: {KEY}", f"authorization: Bearer {KEY}"])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("GET", f"/v1/{KEY}", b"", 404),  # the path
+        ("GET", f"/v1/models/{KEY}", b"", 404),  # a model id in the path
+        (
+            "POST",
+            "/v1/messages",
+            json.dumps(
+                {"model": KEY, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+            ).encode(),
+            404,
+        ),
+        ("POST", f"/v1/{KEY}/x", b"", 404),
+    ],
+)
+def test_no_error_body_repeats_the_requests_key(
+    auth: str, method: str, path: str, body: bytes, status: int
+) -> None:
+    """A client that puts its key in the path or the model gets it blotted out of the error."""
+    from pcache_magic.emulator import Emulator
+
+    name, _, value = auth.partition(": ")
+    answer = Emulator().respond(method, path, {name: value, "content-type": "application/json"}, body)
+    assert answer.status == status and answer.body is not None
+    assert KEY not in answer.body.decode() and "[API key]" in answer.body.decode()
+
+
+def test_a_short_key_is_not_blotted_from_every_word() -> None:
+    """The emulator takes any key: a one-letter one must not garble the message."""
+    answer = wire.error_response(ApiError.invalid("bad model"), "req_emu_000000000002", {"x-api-key": "a"})
+    assert answer.body is not None and json.loads(answer.body)["error"]["message"] == "bad model"
+
+
+def test_a_key_shaped_word_goes_even_without_a_key_header() -> None:
+    from pcache_magic.emulator import Emulator
+    from pcache_magic.emulator.errors import blot_keys
+
+    answer = Emulator().respond("GET", f"/v1/{KEY}", {}, b"")
+    assert answer.status == 404 and answer.body is not None
+    assert json.loads(answer.body)["error"]["message"] == "Not found: /v1/[API key]"
+    assert blot_keys("model: claude-sonnet-4-5 (key k)", "k") == "model: claude-sonnet-4-5 (key k)"

@@ -59,7 +59,9 @@ def ip(offline_shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
     (tmp_path / "notes.md").write_text("# Notes\n\n" + "Money moves in integer cents. " * 40 + "\n")
     (tmp_path / "paper.pdf").write_bytes(b"%PDF-1.4\n1 0 obj <<>> endobj\n%%EOF\n")
-    (tmp_path / "pic.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(32))
+    (tmp_path / "pic.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01" + bytes(16)
+    )
     return offline_shell
 
 
@@ -397,6 +399,13 @@ def test_load_takes_a_larger_cap_and_prints_what_an_old_file_lacks(
         with capture_output():
             misplaced = ip.run_cell("%claude_session save t.json --max-mb 5")
         assert "--max-mb goes with load" in str(misplaced.error_in_exec)
+        for given, shown in (("1e9", "1e+09"), ("-1", "-1"), ("nan", "nan")):  # the bound said, not guessed
+            with capture_output():
+                refused = ip.run_cell(f"%claude_session load s.json --max-mb {given}")
+            assert str(refused.error_in_exec) == (
+                f"--max-mb is in MB, above 0 and below 1,000,000, not {shown}: "
+                "%claude_session load PATH --max-mb 200"
+            )
         assert run(ip, "%claude_session load s.json --max-mb 5").strip() == (
             "Loaded 3 blocks and 1 call from s.json."
         )

@@ -12,6 +12,7 @@ from IPython.utils.capture import capture_output
 
 from pcache_magic.analysis.call_log import call_log
 from pcache_magic.analysis.diagnose import explain_all
+from pcache_magic.analysis.savings import money, what_if
 from pcache_magic.ipython import extension as _extension
 from pcache_magic.ipython.extension import (
     current_session,
@@ -21,6 +22,7 @@ from pcache_magic.ipython.extension import (
 )
 from pcache_magic.ipython.magics import ClaudeMagics
 from pcache_magic.session.session import Session
+from pcache_magic.view.cost import render_cost
 from pcache_magic.view.render import session_html
 
 from _helpers import loaded_magics
@@ -245,6 +247,23 @@ def test_unloading_before_any_session_is_shown_takes_the_view_away(ip: Interacti
     unload_ipython_extension(ip)
     with pytest.raises(KeyError):
         html.lookup_by_type("pcache_magic.session.session.Session")
+
+
+def test_money_and_what_if_from_python_show_as_claude_costs_tables_only_while_loaded(
+    ip: InteractiveShell,
+) -> None:
+    session = current_session()
+    session.system("Be terse.", name="style")
+    session.ask("Hi", stream=False)
+    tables = (money(session), what_if(session))
+    for table in tables:
+        data = shown(ip, table)
+        assert data["text/html"] == render_cost(table) and "<style>" in data["text/html"]  # styled
+        assert max(len(line) for line in data["text/plain"].splitlines()) <= 80
+    unload_ipython_extension(ip)
+    for table in tables:  # the analysis's own HTML: the same classes, no stylesheet
+        plain = shown(ip, table)["text/html"]
+        assert plain == table._repr_html_() and "<style>" not in plain
 
 
 # -- the session, made on first use ----------------------------------------------------------------

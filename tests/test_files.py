@@ -10,6 +10,7 @@ import base64
 import glob
 import os
 import socket
+import struct
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +20,11 @@ import pytest
 from pcache_magic.ipython import files
 from pcache_magic.ipython.files import CellFiles, Limits
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 16
-GIF = b"GIF89a" + b"\x00" * 16
-WEBP = b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\x00" * 8
+# The least of each format whose header gives the image's size (2x2): the API reads it from there.
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + struct.pack(">II", 2, 2) + b"\x08\x02\x00\x00\x00"
+JPEG = b"\xff\xd8\xff\xc0" + struct.pack(">HBHH", 11, 8, 2, 2) + b"\x01\x11\x00\xff\xd9"
+GIF = b"GIF89a" + struct.pack("<HH", 2, 2) + b"\x00" * 12
+WEBP = b"RIFF\x16\x00\x00\x00WEBPVP8 \x0a\x00\x00\x00\x00\x00\x00\x9d\x01\x2a" + struct.pack("<HH", 2, 2)
 PDF = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
 MB = files.MIB
 
@@ -300,6 +302,30 @@ def test_unsendable_files_are_refused_by_name(tree: Path, name: str, words: str)
     with pytest.raises(ValueError, match=words) as info:
         files.file_block(Path(name))
     assert name in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + b"garbage" * 10, "PNG"),  # the signature, then no IHDR
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(8), "PNG"),  # a size of 0x0
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 16, "JPEG"),  # no frame header
+        (b"GIF89a" + b"\x00" * 16, "GIF"),
+        (b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\x00" * 8, "WEBP"),
+    ],
+)
+def test_an_image_whose_header_gives_no_size_is_refused_at_once(
+    tmp_path: Path, data: bytes, kind: str
+) -> None:
+    """The API answers such bytes with a 400 ("Could not process image"): said before sending."""
+    path = tmp_path / "fake.png"
+    path.write_bytes(data)
+    with pytest.raises(ValueError) as refused:
+        files.image_block(path)
+    assert (
+        str(refused.value)
+        == f"{path}: starts like a {kind} but its header gives no size (damaged?); re-save it."
+    )
 
 
 @pytest.mark.parametrize(

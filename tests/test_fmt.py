@@ -7,9 +7,12 @@ import pytest
 from pcache_magic.core.fmt import (
     DOLLAR_HTML,
     LABELS,
+    TEXT_WIDTH,
     clock,
     duration,
     entry_names,
+    fit,
+    html_cost,
     html_table,
     html_text,
     money,
@@ -82,6 +85,16 @@ def test_entry_names_add_the_model_only_when_entries_span_two() -> None:
     assert entry_names(one) == ["doc", "system.0"]
     two = [{"block": "doc", "model": "m1"}, {"block": "doc", "model": "m2"}]
     assert entry_names(two) == ["doc (m1)", "doc (m2)"]
+
+
+def test_fit_wraps_long_lines_between_words_and_html_cost_names_the_class() -> None:
+    line = "total " + " ".join(f"$0.{i:04d}" for i in range(30)) + " 12,345,678"
+    wrapped = fit(line).splitlines()
+    assert len(wrapped) > 1 and all(len(w) <= TEXT_WIDTH == 80 for w in wrapped)
+    assert " ".join(w.strip() for w in wrapped) == line and fit("a\n  b") == "a\n  b"
+    assert html_cost("pcache-cost-calls", "<table></table>") == (
+        '<div class="pcache-panel pcache-cost pcache-cost-calls"><table></table></div>'
+    )
 
 
 def test_tables_escape_and_align() -> None:

@@ -9,7 +9,7 @@ import pytest
 from pcache_magic.core.conversation import Block, Conversation
 from pcache_magic.emulator import Emulator
 from pcache_magic.session.calls import PreflightError
-from pcache_magic.session.keyguard import KeyGuard
+from pcache_magic.session.keyguard import KeyGuard, refuse_key_in_name
 from pcache_magic.session.session import Session
 from pcache_magic.session.transport import connect
 
@@ -169,3 +169,28 @@ def test_a_field_nested_deeper_than_python_recurses_is_still_searched() -> None:
     found = KeyGuard().check({"model": MODEL, "messages": [], "metadata": deep}, ["sk-ant-secret"], {})
     assert found is not None and found.code == "api-key-in-request"
     assert KeyGuard().check({"model": MODEL, "messages": [], "metadata": deep}, ["sk-ant-other"], {}) is None
+
+
+API_KEY = "sk-ant-api03-" + "abcdefghij" * 4
+
+
+def test_a_block_name_holding_the_key_is_refused_when_added(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name is never sent, but every view shows it and the file keeps it: refused at once."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
+    session = Session(model=MODEL, connection=connect(emulator=Emulator()))
+    session.system("Be brief.", name="rules")
+    before = [b.model_dump() for b in session.conversation.blocks]
+    for add in (
+        lambda: session.system("x", name=API_KEY),
+        lambda: session.context("x", name=f"notes-{API_KEY}"),
+        lambda: session.tools([{"name": "t", "input_schema": {"type": "object"}}], name=API_KEY),
+        lambda: session.ask("hi", name=API_KEY, stream=False),
+    ):
+        with pytest.raises(ValueError) as refused:
+            add()
+        assert (
+            str(refused.value) == "That block name holds the API key; give the block another name (--name)."
+        )
+    assert [b.model_dump() for b in session.conversation.blocks] == before and session.calls == []
+    session.context("x", name="notes")  # any other name goes
+    refuse_key_in_name("notes", [API_KEY])

@@ -43,9 +43,11 @@ def test_a_prefix_is_refused_with_the_full_flag(line: str, hint: str) -> None:
     assert "\n" not in message
 
 
-def test_an_unknown_flag_keeps_argparse_s_line() -> None:
-    with pytest.raises(UsageError, match=r"^unrecognized arguments: --bogus$"):
-        demo("--bogus")
+def test_an_unknown_flag_keeps_argparse_s_line_and_says_where_the_flags_are() -> None:
+    with pytest.raises(UsageError, match=r"^unrecognized arguments: --bogus \(the flags: %demo\?\)$"):
+        demo("--bogus")  # not among magics with %claude_help: IPython's `?` alone
+    with pytest.raises(UsageError, match=r"^unrecognized arguments: now \(the flags: %demo\?\)$"):
+        demo("now")
 
 
 def test_the_parser_takes_no_abbreviations() -> None:

@@ -188,7 +188,7 @@ def test_context_text_files_images_and_rerun(ip: InteractiveShell, tmp_path: Pat
     (tmp_path / "src" / "a.py").write_text("print('a')\n")
     (tmp_path / "src" / "b.py").write_text("print('b')\n")
     (tmp_path / "paper.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
-    (tmp_path / "pic.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 8)
+    (tmp_path / "pic.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01")
     run(ip, "%%claude_context --cache 1h --file src/*.py paper.pdf --image pic.png\nThe project:")
     (block,) = session.conversation.blocks
     assert block.name == "*.py" and block.source == "src/a.py and 3 more"
@@ -208,7 +208,14 @@ def test_context_text_files_images_and_rerun(ip: InteractiveShell, tmp_path: Pat
 @pytest.mark.parametrize(
     ("code", "words"),
     [
-        ("%%claude_system --bogus\nx", "unrecognized arguments: --bogus$"),
+        (
+            "%%claude_system --bogus\nx",
+            r"unrecognized arguments: --bogus \(the flags: %claude_help claude_system or %claude_system\?\)$",
+        ),
+        (
+            "%%claude_tools --bogus\n[]",  # a cell magic alone: IPython's `?` finds it under %% only
+            r"unrecognized arguments: --bogus \(the flags: %claude_help claude_tools or %%claude_tools\?\)$",
+        ),
         ("%%claude_system --cache 2h\nx", "invalid choice: '2h'"),
         ("%%claude_system --cache\n  \n", "The cell is empty"),
         ("%claude_context --cache", "Nothing to add"),
@@ -235,7 +242,7 @@ def test_context_text_files_images_and_rerun(ip: InteractiveShell, tmp_path: Pat
         ("%claude_clock advance", "write e.g. 6m"),
         ("%claude_clock 6m", "Did you mean %claude_clock advance 6m"),
         ("%claude_clock rewind 6m", "Did you mean %claude_clock advance 6m"),
-        ("%claude_prewarm now", "unrecognized arguments: now"),
+        ("%claude_prewarm now", r"unrecognized arguments: now \(the flags: %claude_help claude_prewarm or"),
     ],
 )
 def test_usage_errors_are_one_line_and_change_nothing(
@@ -245,6 +252,21 @@ def test_usage_errors_are_one_line_and_change_nothing(
     message = usage_error(ip, code)
     assert "\n" not in message and "Traceback" not in message
     assert __import__("re").search(words, message), message
+
+
+@pytest.mark.parametrize(
+    ("code", "flag"), [("%%claude_system --bogus\nx", "--file"), ("%%claude_tools --x\n[]", "--run")]
+)
+def test_an_unknown_flag_points_to_help_that_lists_the_flags(
+    ip: InteractiveShell, code: str, flag: str
+) -> None:
+    hint = usage_error(ip, code).split("(the flags: ", 1)[1].removesuffix(")")
+    helper, question = hint.split(" or ")
+    with capture_output() as out:
+        run(ip, helper)
+    assert flag in out.stdout + "".join(str(o.data) for o in out.outputs)
+    shown = ip.object_inspect_text(question.removesuffix("?"))  # what `%claude_system?` shows
+    assert flag in shown
 
 
 ABBREVIATED = "flags are not abbreviated: write {} in full"
@@ -587,7 +609,9 @@ def test_explain_names_the_change_that_broke_the_cache(ip: InteractiveShell) -> 
     assert said_before_any_call(ip, "%claude_explain") == expected
     assert said_before_any_call(ip, "%claude_explain --all") == expected
     assert said_before_any_call(ip, "%claude_explain 3") == expected
-    assert "unrecognized arguments: --bogus" in usage_error(ip, "%claude_explain --bogus")
+    assert usage_error(ip, "%claude_explain --bogus") == (
+        "unrecognized arguments: --bogus (the flags: %claude_help claude_explain or %claude_explain?)"
+    )
     run(ip, f"%%claude_system --cache --name system\n{LONG}")
     run(ip, "%%claude\nHello")
     run(ip, f"%%claude_system --cache --name system\nToday is 2026-11-30.\n{LONG}")

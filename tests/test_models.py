@@ -654,3 +654,14 @@ def test_a_thinking_override_is_checked_like_the_rest(table: ModelTable) -> None
     changed = table.with_overrides({"claude-sonnet-5": {"thinking": {"modes": ["enabled", "adaptive"]}}})
     assert changed.get("claude-sonnet-5").thinking.modes == ("enabled", "adaptive")  # type: ignore[union-attr]
     assert changed.get("claude-sonnet-5").thinking.keeps_earlier  # type: ignore[union-attr]
+
+
+def test_a_key_typed_as_the_model_is_not_repeated(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "sk-ant-api03-" + "abcdefghij" * 4
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    with pytest.raises(UnknownModelError) as caught:
+        default_models().get(key)
+    error = caught.value
+    assert key not in f"{error} {error!r} {error.args} {error.model}"
+    assert str(error).startswith("Unknown model '[API key]'.")
+    assert str(UnknownModelError("claude-sonet-4-5")) == "Unknown model 'claude-sonet-4-5'."

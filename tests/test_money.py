@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import pytest
 from anthropic.types import CacheCreation, Message, Usage
+from IPython.lib.pretty import pretty
 
 from pcache_magic.analysis import savings as money_module
 from pcache_magic.analysis import whatif
 from pcache_magic.analysis.savings import break_even_reads, money
-from pcache_magic.core.fmt import DOLLAR_HTML
+from pcache_magic.core.fmt import DOLLAR_HTML, TEXT_WIDTH
+from pcache_magic.core.fmt import money as usd
 from pcache_magic.core.models import Prices, default_models
 from pcache_magic.core.record import CallRecord
+
+from _helpers import unguarded_dollars
 
 MODEL = "claude-sonnet-4-5"  # $3 input, $3.75 5m write, $6 1h write, $0.30 read, $15 output
 PRICES = default_models().get(MODEL).prices
@@ -74,6 +78,39 @@ def test_per_call_and_cumulative_cost_by_hand() -> None:
     assert "saved $0.0345 against no caching" in str(report) and "total so far" in str(report)
     html = report._repr_html_()  # the same caption, each `$` where MathJax does not look
     assert f"saved {DOLLAR_HTML}0.0345 against no caching" in html
+
+
+def test_shown_from_python_the_text_keeps_to_80_columns_and_the_html_to_claude_costs_class() -> None:
+    """`money(s)` as a cell's value: IPython's plain text (`_repr_pretty_`) and HTML, no magic."""
+    calls = [
+        record(i, 100 * i, 10_000 if i == 1 else 0, 4_000 if i == 3 else 0, 10_000 * (i > 1), 500)
+        for i in (1, 2, 3)
+    ]
+    report = money(calls)
+    shown = pretty(report)
+    assert shown == str(report) and max(len(line) for line in shown.splitlines()) <= TEXT_WIDTH, shown
+    for c in report.calls:  # every figure of every call whole, in its row; the note below
+        (row,) = [line.split() for line in shown.splitlines() if line.split()[:1] == [str(c.index)]]
+        assert row == [
+            str(c.index),
+            c.outcome,
+            *(usd(v) for v in (c.cost.total, c.cost.no_cache, c.cost.saving)),
+            usd(c.cumulative.total),
+            usd(c.cumulative.saving),
+        ]
+        assert f"call {c.index}: {c.note}" in " ".join(shown.split())  # one model: not repeated per call
+    assert shown.splitlines()[-1].endswith(f"({MODEL})")
+    html = report._repr_html_()
+    assert html.startswith(
+        f'<div class="pcache-panel pcache-cost {report.HTML_CLASS}"><table class="pcache-table'
+    )
+    assert html.endswith("</table></div>") and report.HTML_CLASS == "pcache-cost-calls"
+    assert not unguarded_dollars(html)  # never LaTeX
+    # one model: said once in the caption, no column of one id repeated (~100 px of a 700 px window)
+    assert "<th>model</th>" not in html and f"against no caching ({MODEL})</caption>" in html
+    two = money([*calls, record(4, 100, 0, 0, 0, 10).model_copy(update={"model": "claude-haiku-4-5"})])
+    assert "<th>model</th>" in two.to_html() and "<td>claude-haiku-4-5</td>" in two.to_html()
+    assert "against no caching</caption>" in two.to_html()
 
 
 def test_a_session_that_lost_money_says_how_much_more_never_a_negative_saving() -> None:

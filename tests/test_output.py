@@ -603,3 +603,14 @@ def test_the_usage_line_says_how_much_output_was_thinking_as_an_estimate() -> No
     plain = record(text("Yes."))
     assert thinking_note(plain) == "" and repr(Summary(plain)) == summary_text(plain)
     assert thinking_note(record(thought(""), text("Yes."))) == ""  # omitted thinking: nothing to count
+
+
+def test_a_malformed_reply_is_one_line_saying_the_conversation_is_unchanged() -> None:
+    from pcache_magic.session.replies import MalformedReply
+
+    line = str(caught(MalformedReply("its body is not valid JSON", "http://127.0.0.1:9")))
+    assert line == (
+        "The server at http://127.0.0.1:9 did not answer like the Messages API (its body is not valid JSON); "
+        "the conversation is unchanged. Check PCACHE_EMULATOR_URL or ANTHROPIC_BASE_URL, "
+        "or try again if it was a passing fault."
+    )

@@ -138,6 +138,9 @@ def test_the_why_cell_folds_the_details_of_the_call() -> None:
     assert info == f"01:02:03 UTC · {MODEL} · ask · latency 0.25 s · predicted hit ✓"
     assert select(details, "svg", "pcache-bar")
     assert text(select(details, "span", "pcache-latency")[0]) == "0.25 s"  # notebooks/sanitize.cfg
+    # the info wraps anywhere, but never inside the model id (`claude-/sonnet-/5`)
+    assert text(select(details, "span", "pcache-model")[0]) == MODEL
+    assert ".pcache-panel .pcache-model{white-space:nowrap}" in style()
 
 
 def test_columns_come_in_reading_order_with_fixed_widths() -> None:
@@ -368,6 +371,10 @@ def test_the_legend_says_it_is_for_the_token_bars_and_sits_on_the_table(session:
     assert text(legend).startswith("Token bar, in each call's why (click it to open):")
     assert html.index("pcache-legend") < html.index("<table") and "pcache-more" not in html
     assert len(select(legend, "span", "pcache-swatch")) == len(COLOURS)
+    items = select(legend, "span", "pcache-legend-item")  # a swatch never wraps apart from its label
+    assert [text(i) for i in items] == [label for _, label in COLOURS.values()]
+    assert all(len(select(i, "span", "pcache-swatch")) == 1 for i in items)
+    assert ".pcache-panel .pcache-legend-item{white-space:nowrap;" in style()
     skipped = render_calls(session, skip=1)  # the "not shown" line comes first, the legend on the table
     assert skipped.index("pcache-more") < skipped.index("pcache-legend") < skipped.index("<table")
 

@@ -89,3 +89,18 @@ def test_usage_counts_are_whole_non_negative_and_bounded() -> None:
     response["usage"]["cache_creation"]["ephemeral_5m_input_tokens"] = -3  # type: ignore[index]
     with pytest.raises(ValidationError, match=r"usage\.cache_creation\.ephemeral_5m_input_tokens"):
         schema.SavedCall.model_validate({**call, "response": response})
+
+
+def test_a_store_error_never_repeats_the_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A path (or a block name) typed with the key in it is quoted back by a store error."""
+    from pcache_magic.session.session import Session
+    from pcache_magic.session.transport import connect
+
+    key = "sk-ant-api03-" + "abcdefghij" * 4
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    assert str(schema.StoreError(f"{key}.json: no such file.")) == "[API key].json: no such file."
+    session = Session(connection=connect(offline=True))
+    for act in (lambda: session.load(tmp_path / key), lambda: session.save(tmp_path / key / "x.json")):
+        with pytest.raises(schema.StoreError) as caught:
+            act()
+        assert key not in str(caught.value) and "[API key]" in str(caught.value)

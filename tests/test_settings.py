@@ -249,3 +249,31 @@ def test_switching_offline_when_calls_already_go_to_the_emulator_keeps_the_sessi
         magics.offline = True
     assert magics.session is session and len(session.calls) == 1  # a handle taken before stays good
     assert out.stdout.startswith("pcache_magic: offline: calls go to the built-in emulator")
+
+
+def test_no_magic_error_repeats_a_key_typed_where_a_name_goes(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model, a block name, a path: each quoted back by its error, the key blotted out."""
+    key = "sk-ant-api03-" + "abcdefghij" * 4
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    named = "That block name holds the API key; give the block another name (--name)."
+    expected = {
+        f"%%claude --model {key}\nhi": "Unknown model '[API key]'.",
+        f"%%claude --name {key}\nhi": named,
+        f"%%claude_context --name {key}\nx": named,
+        f"%claude_session drop {key}": "No block named '[API key]'; the blocks are: none.",
+        f"%claude_session load /tmp/{key}": "/tmp/[API key]: no such file.",
+        f"%claude_session export json /nonexistent/{key}/x": "/nonexistent/[API key]/x: the folder "
+        "/nonexistent/[API key] does not exist.",
+    }
+    for cell, message in expected.items():
+        with capture_output() as out:
+            result = ip.run_cell(cell)
+        assert isinstance(result.error_in_exec, UsageError)
+        assert str(result.error_in_exec).startswith(message)
+        assert key not in out.stdout + out.stderr
+    assert pcache_magic.current_session().conversation.blocks == []
+    with capture_output():  # an error without the key is raised as it was
+        result = ip.run_cell("%claude_session drop nothing")
+    assert str(result.error_in_exec) == "No block named 'nothing'; the blocks are: none."

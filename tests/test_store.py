@@ -37,7 +37,9 @@ from pcache_magic.view.render import render_session
 
 MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-sonnet-5")
 LONG = "You review code carefully and answer briefly; cite line numbers. "
-PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(32)).decode()
+PNG = base64.b64encode(
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01" + bytes(16)
+).decode()
 KEY = "sk-ant-api03-secret-do-not-leak"
 
 cache = st.sampled_from([None, "5m", "1h"])

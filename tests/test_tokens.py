@@ -94,6 +94,22 @@ def test_image_size_from_headers(data: bytes, size: tuple[int, int]) -> None:
     assert image_size(data) == size
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x89PNG\r\n\x1a\n" + b"garbage" * 10,  # the signature, then no IHDR chunk
+        png(0, 600),
+        png(2**31, 1),  # past the PNG spec's bound
+        b"GIF89a\x00\x00\x20\x00",
+        jpeg(0, 768),
+        b"\xff\xd8\xff\xe0" + bytes(32),  # no frame header
+    ],
+)
+def test_a_header_that_gives_no_size_is_no_size(data: bytes) -> None:
+    """The API cannot process such an image (a 400): no size, rather than a made-up one."""
+    assert image_size(data) is None
+
+
 def test_image_tokens_follow_the_documented_rule() -> None:
     assert image_tokens(200, 200) == 54  # 200*200/750 = 53.3
     assert image_tokens(1000, 1000) == 1334  # ceil(1e6/750)

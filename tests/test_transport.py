@@ -269,9 +269,20 @@ def test_the_emulator_url_means_server_mode_with_that_base_url() -> None:
     assert not leaks(conn)
     without_key = connect(env={EMULATOR_URL_ENV: "http://127.0.0.1:8765"})
     assert without_key.mode == "server" and without_key.client.api_key == DEFAULT_API_KEY
-    # a user name or password in the URL (a key pasted there, say) is left out of the notice
-    with_secret = connect(env={EMULATOR_URL_ENV: f"http://me:{SENTINEL}@127.0.0.1:8765/"})
-    assert with_secret.notice == "offline: calls go to the pcache-emulator at http://127.0.0.1:8765"
+
+
+@pytest.mark.parametrize("netloc", [f"me:{SENTINEL}@", f"{SENTINEL}@", "me:@", ":pw@"])
+def test_an_emulator_url_with_credentials_is_refused_without_repeating_them(netloc: str) -> None:
+    """httpx would send a user name and password in the URL as Basic auth, where an endpoint
+    echoing its request puts them in an error no key redaction knows of: refused, unrepeated."""
+    with pytest.raises(ConfigError) as caught:
+        connect(env={EMULATOR_URL_ENV: f"http://{netloc}127.0.0.1:8765/"})
+    message = str(caught.value)
+    assert message == (
+        f"{EMULATOR_URL_ENV} holds a user name or password; remove them from the URL "
+        "(the emulator needs none)."
+    )
+    assert SENTINEL not in message and "pw" not in message and "me:" not in message
 
 
 def test_server_mode_never_sends_the_real_key_but_keeps_keys_apart() -> None:
@@ -323,8 +334,8 @@ def test_server_mode_clock_reads_do_not_each_send_a_request(
     conn = connect(env={EMULATOR_URL_ENV: url}, max_retries=0)
     assert isinstance(conn.clock, ServerClock)
     asked: list[str] = []
-    real = transport._emulator_call
-    monkeypatch.setattr(transport, "_emulator_call", lambda u, p=None: asked.append(u) or real(u, p))
+    real = transport._emulator_now
+    monkeypatch.setattr(transport, "_emulator_now", lambda u, p=None: asked.append(u) or real(u, p))
     assert [conn.clock() for _ in range(50)] == [emu.now()] * 50
     assert asked == [f"{url}/_emulator/state"]
     assert conn.advance(600) == emu.now() == conn.clock()  # the advance's answer is the new time
@@ -345,7 +356,7 @@ def test_server_clock_keeps_the_last_time_while_unreachable_and_asks_again(
         asked.append(url)
         raise OSError("connection refused")
 
-    monkeypatch.setattr(transport, "_emulator_call", unreachable)
+    monkeypatch.setattr(transport, "_emulator_now", unreachable)
     clock = ServerClock("http://127.0.0.1:9", resync_s=3600)
     before = clock()
     assert clock() == before and len(asked) == 2  # no answer: the last time known, asked again

@@ -48,7 +48,7 @@ CITED: TextBlockParam = {
 }
 IMAGE: ImageBlockParam = {
     "type": "image",
-    "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="},
+    "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB"},
     "cache_control": CC_1H,
 }
 IMAGE_URL: ImageBlockParam = {"type": "image", "source": {"type": "url", "url": "https://x/a.png"}}

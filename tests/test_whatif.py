@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -9,11 +10,14 @@ import pytest
 from pcache_magic.analysis.oracle import oracle_cost
 from pcache_magic.analysis.strategies import planner_strategy
 from pcache_magic.analysis.whatif import BASELINES, STRATEGIES, Replay, ideal_cost, simulate, what_if
+from pcache_magic.core import fmt
 from pcache_magic.core.prefix import layout
 from pcache_magic.core.tokens import TokenEstimator
 from pcache_magic.emulator import Emulator
 from pcache_magic.session.session import Session
 from pcache_magic.session.transport import connect
+
+from _helpers import unguarded_dollars
 
 MODEL = "claude-sonnet-4-5"  # $3 input, $3.75 5m write, $6 1h write, $0.30 read, $15 output
 
@@ -44,10 +48,34 @@ def test_replaying_the_session_as_sent_reproduces_the_recorded_cost() -> None:
     html = result._repr_html_()
     assert "one marker on the last message" in html and "ideal" in html and "oracle" in html
     assert "claudette" not in html  # a label says what the strategy does, not whose it is
-    assert "against no caching" in result._caption()  # what the short "saving" header measures
-    assert "The planner costs" in str(result) and "of what the oracle saves" in str(result)
+    assert "Saving: against no caching. Share: of the oracle's saving." in str(result)  # the key
     share = result.fraction_of_oracle("planner")
     assert share is not None and share <= 1
+    assert f"Its share of the oracle's saving: {fmt.share(share)}." in " ".join(str(result).split())
+
+
+def test_the_what_if_says_share_of_one_saving_throughout() -> None:
+    """Header, caption, rows and the planner's note: one measure (the oracle's saving), one name."""
+    _, session = _session()
+    session.system(words(1_500), cache="5m", name="rules")
+    for prompt, pause in (("one", 30), ("two", 400), ("three", 30)):
+        session.ask(prompt, stream=False, cache="last")
+        session.advance(pause)
+    result = what_if(session)
+    shown = str(result)
+    assert "ideal" not in shown.split("\n", 1)[0] and "of ideal" not in shown and "oracle saves" not in shown
+    caption = result._caption()
+    assert caption.startswith("What if: ") and ". " not in caption and "Saving" not in caption  # one sentence
+    rows = {cells[0]: cells[1:] for line in shown.splitlines() if len(cells := re.split(r"\s{2,}", line)) > 1}
+    planner = result.fraction_of_oracle("planner")
+    assert rows["the planner (--cache auto)"][2] == fmt.share(planner)  # the column is the note's figure
+    assert rows["oracle: best caching in hindsight"][1:] == ["100%"]
+    assert rows["ideal: repeats read, no writes"][1:] == []  # past 100%: no share shown
+    assert f"share of the oracle's saving: {fmt.share(planner)}" in " ".join(shown.split())
+    assert max(len(line) for line in shown.splitlines()) <= fmt.TEXT_WIDTH
+    html = result._repr_html_()  # shown from Python: `%claude_cost`'s class, and no `$` MathJax reads
+    assert html.startswith('<div class="pcache-panel pcache-cost pcache-cost-whatif"><table')
+    assert not unguarded_dollars(html) and "Share: of the oracle&#x27;s saving." in html
 
 
 def test_what_if_prices_each_strategy_as_the_rules_say() -> None:

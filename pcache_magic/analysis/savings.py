@@ -77,11 +77,14 @@ class CallMoney:
 
 @dataclass(frozen=True, slots=True)
 class Money:
-    """A session's calls priced, with running totals (`_repr_html_` for a notebook)."""
+    """A session's calls priced, with running totals: `_repr_html_` for a notebook, `str` in 80
+    columns (`fmt.TEXT_WIDTH`) for a terminal or a notebook's plain text."""
 
     calls: tuple[CallMoney, ...]
     total: Cost
 
+    #: The class `%claude_cost` gives this table (`fmt.html_cost`; the view's CSS styles it).
+    HTML_CLASS = "pcache-cost-calls"
     _HEAD = (
         "call",
         "model",
@@ -93,6 +96,8 @@ class Money:
         "saved so far",
         "note",
     )
+    # The text keeps the figures in the table and the words below it: nine columns are ~170 wide.
+    _TEXT_HEAD = ("call", "outcome", "cost", "no caching", "saving", "total so far", "saved so far")
 
     def _rows(self) -> list[list[str]]:
         return [
@@ -118,21 +123,43 @@ class Money:
         return f"saved {fmt.money(saving)} against no caching"
 
     def footer(self) -> str:
-        """The text table's last line: the total and what caching saved."""
+        """The text's last line: the total and what caching saved."""
         return f"total {fmt.money(self.total.total)}, {self.saved()}"
 
+    def _one_model(self) -> str | None:
+        """The model, when every call used the same one: said once, not in a column of its own."""
+        models = {c.model for c in self.calls}
+        return models.pop() if len(models) == 1 else None
+
     def to_html(self) -> str:
+        """The table, the model in the caption when there is one: a column of one id repeated
+        would cost ~100 px of a 700 px window (a dated id ~180 px), and an id never wraps."""
         caption = f"Cost {fmt.money(self.total.total)}, {self.saved()}"
-        return fmt.html_table(self._HEAD, self._rows(), caption)
+        model = self._one_model()
+        if model is None:
+            return fmt.html_table(self._HEAD, self._rows(), caption)
+        head = [h for h in self._HEAD if h != "model"]
+        rows = [[row[0], *row[2:]] for row in self._rows()]
+        return fmt.html_table(head, rows, f"{caption} ({model})")
 
     def _repr_html_(self) -> str:
-        return self.to_html()
+        return fmt.html_cost(self.HTML_CLASS, self.to_html())
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython's plain-text display
         printer.text(str(self))
 
     def __str__(self) -> str:
-        return fmt.text_table(self._HEAD, self._rows()) + "\n" + self.footer()
+        """The figures as a table, each call's note below it (with its model when the calls used
+        more than one), the total last; wrapped between words, never inside a number."""
+        figures = [[row[0], *row[2:8]] for row in self._rows()]
+        model = self._one_model()
+        notes = [
+            f"  call {c.index}{'' if model is not None else f' ({c.model})'}: {c.note}"
+            for c in self.calls
+            if c.note or model is None
+        ]
+        total = self.footer() + (f" ({model})" if model is not None else "")
+        return fmt.fit("\n".join([fmt.text_table(self._TEXT_HEAD, figures), *notes, total]))
 
 
 def _note(record: CallRecord) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from html import escape
 from typing import Any
 
 from ..core import fmt
@@ -168,10 +167,12 @@ class WhatIf:
         return (none - self.run(strategy).cost.total) / (none - floor)
 
     def _rows(self) -> list[list[str]]:
+        """A row a strategy, then the two floors.  Every share is of the oracle's saving, the one
+        the planner's note and the benchmarks use; the ideal's would pass 100%, so it has none."""
         none = self.run("none").cost.total if any(r.strategy == "none" for r in self.runs) else None
         rows = []
         for r in self.runs:
-            share = self.fraction_of_ideal(r.strategy) if none is not None else None
+            share = self.fraction_of_oracle(r.strategy) if none is not None else None
             rows.append(
                 [
                     r.label,
@@ -183,52 +184,40 @@ class WhatIf:
                 ]
             )
         if self.oracle is not None:
-            share = self._share(self.oracle.total)
-            rows.append(
-                [
-                    "oracle: best caching in hindsight",
-                    fmt.money(self.oracle.total),
-                    "",
-                    fmt.share(share),
-                    "",
-                    "",
-                ]
-            )
-        rows.append(["ideal: repeats read, no writes", fmt.money(self.ideal.total), "", "100%", "", ""])
+            whole = none is not None and self.fraction_of_oracle("none") is not None  # it saves something
+            oracle = ["oracle: best caching in hindsight", fmt.money(self.oracle.total), ""]
+            rows.append([*oracle, "100%" if whole else "", "", ""])
+        rows.append(["ideal: repeats read, no writes", fmt.money(self.ideal.total), "", "", "", ""])
         return rows
 
-    def _share(self, total: float) -> float | None:
-        none = next((r.cost.total for r in self.runs if r.strategy == "none"), None)
-        if none is None or none - self.ideal.total <= 0:
-            return None
-        return (none - total) / (none - self.ideal.total)
-
-    # Short, so the text table fits 80 columns; the caption says what "saving" and "of ideal" measure.
-    _HEAD = ("strategy", "cost", "saving", "of ideal", "read", "written")
+    #: The class `%claude_cost` gives this table (`fmt.html_cost`; the view's CSS styles it).
+    HTML_CLASS = "pcache-cost-whatif"
+    # Short, so the text table fits 80 columns; the key under it says what they measure.
+    _HEAD = ("strategy", "cost", "saving", "share", "read", "written")
+    _KEY = "Saving: against no caching. Share: of the oracle's saving. Read, written: cache tokens."
 
     def _caption(self) -> str:
-        text = "What if: the same requests at the same times, replayed offline"
-        if self.estimated:
-            text += " (token counts estimated)"
+        """One sentence: what the table is; the key to its columns comes under it (`_KEY`)."""
+        asides = ["token counts estimated"] if self.estimated else []
         if self.recorded is not None:
-            text += f"; recorded cost {fmt.money(self.recorded.total)}"
-        return text + (
-            ". Saving: against no caching; of ideal: its share of the ideal's saving;"
-            " read, written: cache tokens"
-        )
+            asides.append(f"recorded cost {fmt.money(self.recorded.total)}")
+        aside = f" ({'; '.join(asides)})" if asides else ""
+        return f"What if: these calls replayed offline under each strategy{aside}."
 
     def to_html(self) -> str:
-        notes = "".join(f'<p class="pcache-note">{escape(n)}</p>' for n in self.notes)
+        notes = "".join(f'<p class="pcache-note">{fmt.html_text(n)}</p>' for n in (self._KEY, *self.notes))
         return fmt.html_table(self._HEAD, self._rows(), self._caption()) + notes
 
     def _repr_html_(self) -> str:
-        return self.to_html()
+        return fmt.html_cost(self.HTML_CLASS, self.to_html())
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython's plain-text display
         printer.text(str(self))
 
     def __str__(self) -> str:
-        return "\n".join([self._caption(), fmt.text_table(self._HEAD, self._rows()), *self.notes])
+        """The caption, the table, its key and the notes in 80 columns, wrapped between words."""
+        table = fmt.text_table(self._HEAD, self._rows())
+        return fmt.fit("\n".join([self._caption(), table, self._KEY, *self.notes]))
 
 
 def what_if(source: Any, strategies: Sequence[str] | None = None, models: ModelTable | None = None) -> WhatIf:
@@ -253,8 +242,8 @@ def what_if(source: Any, strategies: Sequence[str] | None = None, models: ModelT
         note = f"The planner costs {ratio:.2f}x the best baseline ({best.label})."
         share = result.fraction_of_oracle("planner")
         if share is not None and share >= 0:
-            note += f" It saves {fmt.share(share)} of what the oracle saves."
+            note += f" Its share of the oracle's saving: {fmt.share(share)}."
         elif share is not None:
-            note += " It saves none of what the oracle saves: it costs more than no caching."
+            note += " It has no share of the oracle's saving: it costs more than no caching."
         result = WhatIf(runs, result.ideal, recorded, notes=(note,), oracle=oracle)
     return result

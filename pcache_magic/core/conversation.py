@@ -21,6 +21,7 @@ from anthropic.types.message_create_params import MessageCreateParamsNonStreamin
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from .content import Content
+from .env import without_api_key
 from .rendering import Builder, RenderedMessages, Rendering, RenderMemo
 from .ttl import TTL
 
@@ -165,7 +166,7 @@ class Conversation(BaseModel):
         if at is not None:
             return self.blocks.pop(at)
         known = ", ".join(b.name for b in self.blocks) or "none"
-        raise KeyError(f"no block named {name!r} (blocks: {known})")
+        raise KeyError(without_api_key(f"no block named {name!r} (blocks: {known})"))  # a key typed as it
 
     def names(self) -> list[str]:
         return [b.name for b in self.blocks]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["getenv"]
+__all__ = ["getenv", "without_api_key"]
 
 
 def getenv(name: str) -> str | None:
@@ -23,3 +23,10 @@ def getenv(name: str) -> str | None:
         raw = getattr(env, "_data").get(env.encodekey(name))  # noqa: B009 (private to os)
         return None if raw is None else str(env.decodevalue(raw))
     return env.get(name)
+
+
+def without_api_key(text: str) -> str:
+    """`text` with `ANTHROPIC_API_KEY` blotted out: a message that quotes a name or a path the user
+    typed may quote a key pasted there by mistake (`transport.redact_key` also knows a client's own)."""
+    key = (getenv("ANTHROPIC_API_KEY") or "").strip()
+    return text.replace(key, "[API key]") if len(key) >= 8 else text

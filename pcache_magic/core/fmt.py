@@ -18,6 +18,7 @@ decodes it before MathJax sees the text.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -30,9 +31,12 @@ from .ttl import TTL_SECONDS
 __all__ = [
     "DOLLAR_HTML",
     "LABELS",
+    "TEXT_WIDTH",
     "clock",
     "duration",
     "entry_names",
+    "fit",
+    "html_cost",
     "html_table",
     "html_text",
     "money",
@@ -58,6 +62,9 @@ LABELS: dict[str, str] = {
 #: C0 controls but tab, newline and return, and DEL -> their Control Pictures (U+2400 block).
 _PICTURES = MappingProxyType({c: 0x2400 + c for c in range(0x20) if chr(c) not in "\t\n\r"} | {0x7F: 0x2421})
 DOLLAR_HTML = '<span class="pcache-dollar mathjax_ignore tex2jax_ignore">$</span>'
+#: The columns a text view keeps to: a terminal's, and a notebook's plain-text output (JupyterLab
+#: breaks a longer line anywhere, inside `12,345` or `$0.0123` too).
+TEXT_WIDTH = 80
 
 
 def _round(value: float, places: int) -> Decimal:
@@ -158,6 +165,13 @@ def html_table(head: Sequence[str], rows: Iterable[Sequence[str]], caption: str)
     )
 
 
+def html_cost(kind: str, table: str) -> str:
+    """A cost or what-if `table` in the classes `%claude_cost` gives it (`pcache-panel pcache-cost
+    KIND`), so the panel's stylesheet (in the view, which a notebook registers for these tables,
+    or any pcache output on the page) lays it out as there."""
+    return f'<div class="pcache-panel pcache-cost {kind}">{table}</div>'
+
+
 def text_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """The same table for a terminal: columns padded to their widest cell, control characters
     shown as their pictures (`visible`)."""
@@ -166,3 +180,18 @@ def text_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]
     )
+
+
+def fit(text: str, width: int = TEXT_WIDTH) -> str:
+    """Each line longer than `width` wrapped between words (its continuation indented two more),
+    never inside a word: a number stays whole."""
+    out: list[str] = []
+    for line in text.splitlines():
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = " " * (len(line) - len(line.lstrip()) + 2)
+        out += textwrap.wrap(
+            line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
+        )
+    return "\n".join(out)

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ._model_file import ModelInfo, ObservedMinimum, Prices, TableFile, Thinking, describe_error, read_json
-from .env import getenv
+from .env import getenv, without_api_key
 
 __all__ = [
     "MODELS_ENV",
@@ -51,6 +51,7 @@ class UnknownModelError(KeyError):
     typo is a one-line fix instead of a silent fallback to wrong prices."""
 
     def __init__(self, model: str, suggestion: str | None = None) -> None:
+        model = without_api_key(model) if isinstance(model, str) else model  # a key typed as the name
         super().__init__(model)
         self.model = model
         self.suggestion = suggestion

@@ -85,18 +85,20 @@ def image_tokens(width: int, height: int) -> int:
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG, GIF, JPEG or WebP header; None if unrecognised."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+    """(width, height) from a PNG, GIF, JPEG or WebP header; None if unrecognised, or if the header
+    does not give a size (a PNG signature then garbage: the API answers "Could not process image")."""
+    size: tuple[int, int] | None = None
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
         w, h = struct.unpack(">II", data[16:24])
-        return int(w), int(h)
-    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        size = (int(w), int(h)) if max(w, h) < 2**31 else None  # the PNG spec's bound
+    elif data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
         w, h = struct.unpack("<HH", data[6:10])
-        return int(w), int(h)
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return _webp_size(data)
-    if data[:2] == b"\xff\xd8":
-        return _jpeg_size(data)
-    return None
+        size = int(w), int(h)
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        size = _webp_size(data)
+    elif data[:2] == b"\xff\xd8":
+        size = _jpeg_size(data)
+    return size if size is not None and min(size) > 0 else None
 
 
 def _webp_size(data: bytes) -> tuple[int, int] | None:

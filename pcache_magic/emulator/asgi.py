@@ -66,7 +66,7 @@ class EmulatorApp:
                 headers={"retry-after": "1"},
             )
         if refusal is not None:  # answered unread, so the connection cannot be reused
-            answer = wire.error_response(refusal, self.emulator.next_request_id())
+            answer = wire.error_response(refusal, self.emulator.next_request_id(), headers)
             return await _send(answer, send, close=True)
         self._inflight += length
         try:

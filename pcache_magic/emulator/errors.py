@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-__all__ = ["ERROR_TYPES", "ApiError", "check_method"]
+__all__ = ["ERROR_TYPES", "ApiError", "blot_keys", "check_method"]
+
+#: What looks like an Anthropic API key, wherever a client put it (a path, a model name).
+_KEY_SHAPE = re.compile(r"sk-ant-[A-Za-z0-9_-]{8,}")
 
 #: HTTP status for each error type the Messages API documents.
 ERROR_TYPES: dict[str, int] = {
@@ -57,3 +61,12 @@ def check_method(method: str, path: str, allowed: tuple[str, ...]) -> None:
             status=405,
             headers={"allow": ", ".join(allowed)},
         )
+
+
+def blot_keys(message: str, key: str | None) -> str:
+    """`message` without the request's own `key` (if it is long enough to be one: the emulator
+    takes any key) and without anything shaped like an API key: an error quoting the path or the
+    model a client sent quotes a key put there, and error texts are printed and logged."""
+    if key and len(key) >= 8:
+        message = message.replace(key, "[API key]")
+    return _KEY_SHAPE.sub("[API key]", message)

@@ -39,6 +39,7 @@ from pydantic_core import core_schema as cs
 from ..core.models import ModelTable, default_models, thinking_refusal
 from ..core.output_format import format_conflict, format_problem, output_format
 from .errors import ApiError
+from .image_check import check_images
 from .thinking_check import check_thinking
 
 __all__ = ["validate_request"]
@@ -309,6 +310,7 @@ def validate_request(
         raise ApiError.invalid(problem)
     check_thinking(body["messages"], thinking, thinking_key)
     _tool_pairs(body["messages"])
+    check_images(body["messages"])  # after the rules (where the API checks them is not documented)
 
 
 def _text(text: str, where: str, final: bool) -> Iterator[str]:

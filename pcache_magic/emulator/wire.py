@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 from . import batches as batch_api
 from . import strict_json
-from .errors import ERROR_TYPES, ApiError, check_method
+from .errors import ERROR_TYPES, ApiError, blot_keys, check_method
 
 if TYPE_CHECKING:
     from .batches import Batches
@@ -175,9 +175,16 @@ def _json(status: int, data: Any, request_id: str, extra: Mapping[str, str] | No
     return WireResponse(status, headers, body=body)
 
 
-def error_response(error: ApiError, request_id: str) -> WireResponse:
-    """The API's JSON error body (naming the request, as the API's does), status and headers."""
-    return _json(error.status, {**error.body(), "request_id": request_id}, request_id, error.headers)
+def error_response(
+    error: ApiError, request_id: str, headers: Mapping[str, str] | None = None
+) -> WireResponse:
+    """The API's JSON error body (naming the request, as the API's does), status and headers; the key
+    of the request's `headers`, and anything shaped like a key, blotted out (`errors.blot_keys`)."""
+    body = error.body()
+    body["error"]["message"] = blot_keys(
+        body["error"]["message"], _api_key({k.lower(): v for k, v in (headers or {}).items()})
+    )
+    return _json(error.status, {**body, "request_id": request_id}, request_id, error.headers)
 
 
 def _fault_error(fault: _Fault) -> ApiError:
@@ -283,13 +290,10 @@ def handle(
             return _batch(batches, faults, route, model_id, key or "", data, path, request_id)
         return _dispatch(engine, faults, route, model_id, key or "", data, request_id, batches)
     except ApiError as exc:
-        return error_response(exc, request_id)
+        return error_response(exc, request_id, hdrs)
     except Exception as exc:  # an engine bug: answer 500 like the API, never a traceback
-        key = _api_key(hdrs)
         message = f"Emulator internal error: {type(exc).__name__}: {exc}"
-        if key:
-            message = message.replace(key, "<redacted>")
-        return error_response(ApiError("api_error", message), request_id)
+        return error_response(ApiError("api_error", message), request_id, hdrs)
 
 
 def _dispatch(

@@ -3,7 +3,8 @@
 argparse takes an unambiguous prefix for a flag, so `%%claude --cach last` would quietly
 mean `--cache last`; the magics refuse it, and the error names the flag meant.  IPython hands
 a line magic the whole line, so `%claude_panel  # show it` would pass `# show it` along; a
-`#` that starts a word (outside quotes) ends the arguments, as in a shell.
+`#` that starts a word (outside quotes) ends the arguments, as in a shell.  An unknown flag's
+error says where the flags are listed (`%claude_help NAME`, and IPython's `%NAME?`).
 """
 
 from __future__ import annotations
@@ -55,19 +56,43 @@ def no_arguments(magic: str, line: str) -> None:
 
 
 def parse_argstring(magic: Callable[..., Any], line: str) -> Any:
-    """Parse a magic's line; a flag given by the start of its name gets the full name in the error."""
+    """Parse a magic's line; a flag given by the start of its name gets the full name in the error,
+    an unknown one where the flags are listed."""
     try:
         return ipython_arguments.parse_argstring(magic, without_comment(line))
     except UsageError as error:
-        raise UsageError(_spell_out(cast(Any, magic).parser, str(error))) from None
+        parser = cast(Any, magic).parser
+        raise UsageError(_spell_out(parser, str(error), _help_hint(magic, parser))) from None
 
 
-def _spell_out(parser: Any, message: str) -> str:
-    """`unrecognized arguments: --cach last` -> the same, plus `(write --cache in full)`."""
+def _help_hint(magic: Callable[..., Any], parser: Any) -> str:
+    """`(the flags: %claude_help claude_tools or %%claude_tools?)`: what lists this magic's flags.
+
+    IPython's `?` finds a cell-only magic under `%%` alone, so the form comes from the magics'
+    own tables; `%claude_help` is named when the same magics have it.
+    """
+    tables = getattr(getattr(magic, "__self__", None), "magics", None) or {}
+    line, cell = tables.get("line", {}), tables.get("cell", {})
+    name = next((n for n, m in [*line.items(), *cell.items()] if m == magic), str(parser.prog).lstrip("%"))
+    ask = f"%{name}?" if name in line or not cell else f"%%{name}?"
+    return (
+        f"(the flags: %claude_help {name} or {ask})"
+        if "claude_help" in line and name != "claude_help"
+        else f"(the flags: {ask})"
+    )
+
+
+def _spell_out(parser: Any, message: str, hint: str) -> str:
+    """`unrecognized arguments: --cach last` -> the same, plus `(... write --cache in full)`; any
+    other unrecognized argument -> the same, plus `hint` (where the flags are listed)."""
     words = message.removeprefix("unrecognized arguments:")
     if words == message:
         return message
     flags = list(dict.fromkeys(re.findall(r"--[\w-]+", parser.format_usage())))  # the usage names every flag
     starts = [word.split("=", 1)[0] for word in words.split() if word.startswith("--") and len(word) > 2]
     full = [" or ".join(matches) for s in starts if (matches := [f for f in flags if f.startswith(s)])]
-    return f"{message} (flags are not abbreviated: write {', '.join(full)} in full)" if full else message
+    return (
+        f"{message} (flags are not abbreviated: write {', '.join(full)} in full)"
+        if full
+        else f"{message} {hint}"
+    )

@@ -7,7 +7,6 @@ not answer like ours, or has gone away, is named with what to check.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
@@ -35,14 +34,12 @@ def advance(session: Session, how_far: str) -> str:
             "The clock only moves offline: the live API's cache lifetimes run in real time "
             "(%config ClaudeMagics.offline = True switches to the emulator)."
         )
+    from ..session.emulator_http import EmulatorCallError
+
     try:
         session.advance(seconds)
-    except (KeyError, TypeError, json.JSONDecodeError) as error:  # a server that is not ours
-        where = getattr(session.connection, "url", None) or "the emulator"
-        raise UsageError(
-            f"{where} did not answer like a pcache-emulator ({type(error).__name__}: "
-            f"{one_line(error, 80)}); check PCACHE_EMULATOR_URL. The clock may not have moved."
-        ) from None
+    except EmulatorCallError as error:  # a server that is not ours: its own line says what it did
+        raise UsageError(f"{one_line(error)} The clock may not have moved.") from None
     except (OSError, ValueError, RuntimeError) as error:  # gone away, or out of range
         raise UsageError(f"Could not move the emulator clock ({one_line(error)}).") from None
     return f"Moved the emulator clock on by {duration(seconds)}."

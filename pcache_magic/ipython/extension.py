@@ -6,10 +6,12 @@ for code that only wants, say, the emulator.
 
 Loading also registers the panel's static HTML (`session_html`) as the notebook's view of a
 `Session`: the view sits above the session, so the session cannot name it; the extension,
-above both, joins them, and unloading takes the view away again.  The view is registered by the
-class's name (IPython's `for_type_by_name`), so loading imports neither the session nor the view:
-loading costs little more than `import anthropic` (benchmarks/startup.py), and the rest is
-imported by the first magic that needs it.
+above both, joins them, and unloading takes the view away again.  `Money` and `WhatIf`
+(`money(s)`, `what_if(s)` shown from Python) get `%claude_cost`'s styled tables the same way
+(`view.cost.render_cost`).  The views are registered by the class's name (IPython's
+`for_type_by_name`), so loading imports neither the session nor the view: loading costs little
+more than `import anthropic` (benchmarks/startup.py), and the rest is imported by the first magic
+that needs it.
 
 After each cell (`post_run_cell`) the calls it made are explained once, while the kernel would
 otherwise wait, so a panel opened later (or after `%claude_session load`) opens at once.
@@ -37,6 +39,8 @@ __all__ = [
 _REGISTRY_KEY = "ClaudeMagics"
 #: Where `Session` is defined: the HTML view is registered under this name, not the class.
 _SESSION = "pcache_magic.session.session.Session"
+#: `money(s)` and `what_if(s)` shown from Python get `%claude_cost`'s styled tables (`render_cost`).
+_COST_TABLES = ("pcache_magic.analysis.savings.Money", "pcache_magic.analysis.whatif.WhatIf")
 #: Magics that also work as line magics, so a cell with only the magic line is accepted.
 _LINE_CELL = ("claude_context", "claude_system")
 
@@ -70,6 +74,13 @@ def _session_view(session: Session) -> str:
     return session_html(session)
 
 
+def _cost_view(table: Any) -> str:
+    """A cost or what-if table as `%claude_cost` shows it (the view imported on first use)."""
+    from ..view.cost import render_cost
+
+    return render_cost(table)
+
+
 def _magics(ip: Any) -> ClaudeMagics | None:
     manager = getattr(ip, "magics_manager", None)
     return manager.registry.get(_REGISTRY_KEY) if manager is not None else None
@@ -92,8 +103,10 @@ def load_ipython_extension(ip: InteractiveShell) -> None:
         ip.configurables[:] = [c for c in ip.configurables if not isinstance(c, ClaudeMagics)]
         raise UsageError(f"pcache_magic was not loaded: {error}") from None
     ip.register_magics(magics)
-    module, name = _SESSION.rsplit(".", 1)
-    _html_formatter(ip).for_type_by_name(module, name, _session_view)
+    html = _html_formatter(ip)
+    for kind, view in ((_SESSION, _session_view), *((t, _cost_view) for t in _COST_TABLES)):
+        module, name = kind.rsplit(".", 1)
+        html.for_type_by_name(module, name, view)
     if empty_cell_magic_as_line not in ip.input_transformers_cleanup:
         ip.input_transformers_cleanup.append(empty_cell_magic_as_line)
     ip.events.register("post_run_cell", magics.explain_new_calls)
@@ -115,9 +128,10 @@ def unload_ipython_extension(ip: InteractiveShell) -> None:
     if empty_cell_magic_as_line in ip.input_transformers_cleanup:
         ip.input_transformers_cleanup.remove(empty_cell_magic_as_line)
     html = _html_formatter(ip)
-    with contextlib.suppress(KeyError):  # KeyError: nothing registered for Session
-        if html.lookup_by_type(_SESSION) is _session_view:  # by name: imports nothing
-            html.pop(_SESSION)
+    for kind, view in ((_SESSION, _session_view), *((t, _cost_view) for t in _COST_TABLES)):
+        with contextlib.suppress(KeyError):  # KeyError: nothing registered for it
+            if html.lookup_by_type(kind) is view:  # by name: imports nothing
+                html.pop(kind)
     manager = ip.magics_manager
     for kind, table in magics.magics.items():
         registered = manager.magics.get(kind, {})

@@ -317,5 +317,10 @@ def image_block(path: Path, files: CellFiles | None = None) -> dict[str, Any]:
         media = "image/webp"
     if media is None:
         raise ValueError(f"{path}: not a PNG, JPEG, GIF or WebP image; convert it to one of those.")
+    from ..core.tokens import image_size  # here: loading the extension does not import it
+
+    if image_size(data) is None:  # the API would answer "Could not process image"
+        kind = media.partition("/")[2].upper()
+        raise ValueError(f"{path}: starts like a {kind} but its header gives no size (damaged?); re-save it.")
     encoded = base64.b64encode(data).decode("ascii")
     return {"type": "image", "source": {"type": "base64", "media_type": media, "data": encoded}}

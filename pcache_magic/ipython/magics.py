@@ -300,7 +300,10 @@ class ClaudeMagics(SessionMagics):
         if (args.path and command != "export") or (target and command in ("show", "reset")):
             raise UsageError(f"Too many arguments for %claude_session {command}.")
         if args.max_mb is not None and (command != "load" or not 0 < args.max_mb < 1e6):
-            raise UsageError("--max-mb goes with load, as a number of MB above 0: --max-mb 200")
+            wrong = f"is in MB, above 0 and below 1,000,000, not {args.max_mb:g}" if command == "load" else ""
+            raise UsageError(
+                f"--max-mb {wrong or 'goes with load only'}: %claude_session load PATH --max-mb 200"
+            )
         session = self.session
         if command == "show":
             display(SessionTables(session))

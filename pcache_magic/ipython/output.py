@@ -354,9 +354,12 @@ def usage_errors(session: Session) -> Iterator[None]:
     """Turn what a Session call raises into UsageErrors (the session has already rolled back)."""
     from ..core.preflight import PreflightError  # here: loading the extension imports neither
     from ..core.turns import broken_stream
+    from ..session.replies import MalformedReply
 
     try:
         yield
+    except MalformedReply as error:  # before ValueError: it says the conversation is unchanged
+        raise UsageError(error.said("the conversation is unchanged")) from None
     except PreflightError as error:
         found = [(f"[{f.block}] " if f.block else "") + f"{f.message} {f.fix}" for f in error.findings]
         if len(found) == 1:

@@ -9,11 +9,13 @@ uses it (loading makes only the connection), so `%load_ext` imports none of the 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics
 from IPython.display import display
 from traitlets import Bool, Enum, Float, Int, Unicode, observe, validate
@@ -22,7 +24,7 @@ from traitlets.traitlets import TraitError
 from ..core.fmt import plural
 from ..core.ttl import TTL, TTLS
 from ..session.session_settings import DEFAULT_MODEL, TOKEN_COUNTS, CacheMode, TokenCounts
-from ..session.transport import Connection, connect
+from ..session.transport import Connection, connect, redact_key
 from . import cells, files
 
 if TYPE_CHECKING:
@@ -111,6 +113,25 @@ class SessionMagics(Magics):
         self._runners: dict[str, dict[str, Callable[..., Any]]] = {}  # tools block -> tool -> function
         self._cells = cells.CellBlocks()
         self._syncing = False
+        for table in self.magics.values():  # as registered: every magic's one-line error without the key
+            table.update({name: self._without_key(magic) for name, magic in table.items()})
+
+    def _without_key(self, magic: Callable[..., Any]) -> Callable[..., Any]:
+        """`magic`, its UsageError passed through `redact_key`: a key typed where a name, a model or
+        a path goes is quoted back by the messages that name what was not found."""
+
+        @functools.wraps(magic)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return magic(*args, **kwargs)
+            except UsageError as error:
+                owner = self._session or self._connection
+                text = redact_key(str(error), owner.client if owner is not None else None)
+                if text == str(error):
+                    raise
+                raise UsageError(text) from None
+
+        return run
 
     @property
     def session(self) -> Session:

@@ -15,6 +15,7 @@ model alone as its request.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from anthropic.types import Message, Usage
 
 from ..core.record import CallRecord
 from ..core.usage import Cost, batch_prices
+from .replies import MalformedReply
 from .transport import redact_error, redact_key
 
 if TYPE_CHECKING:
@@ -157,8 +159,9 @@ def run_batch(
     items = []
     for custom_id, record, started in begun:
         message, failure = _outcome(results.get(custom_id), batch.id)
-        session.end_call(record, record.request, {}, started, message=message, error=failure)
-        items.append(BatchItem(custom_id, message, record.error, record))
+        with contextlib.suppress(MalformedReply):  # on record as failed, with its line
+            session.end_call(record, record.request, {}, started, message=message, error=failure)
+        items.append(BatchItem(custom_id, message if record.ok else None, record.error, record))
     return items
 
 
@@ -222,8 +225,9 @@ def collect(
         if record is None:
             items.append(BatchItem(custom_id, message, None if error is None else str(error)))
             continue
-        session.end_call(record, record.request, {}, time.perf_counter(), message=message, error=error)
-        items.append(BatchItem(custom_id, message, record.error, record))
+        with contextlib.suppress(MalformedReply):  # on record as failed, with its line
+            session.end_call(record, record.request, {}, time.perf_counter(), message=message, error=error)
+        items.append(BatchItem(custom_id, message if record.ok else None, record.error, record))
     return items
 
 

@@ -85,11 +85,14 @@ def named_turn(conversation: Conversation, name: str) -> list[Block]:
 class Blocks:
     """`system`, `context`, `tools` and `drop` on a conversation; each change is announced."""
 
-    def __init__(self, settings: Settings, emit: Emit) -> None:
+    def __init__(self, settings: Settings, emit: Emit, check_name: Callable[[str], object] = str) -> None:
         self._settings = settings
         self._emit = emit
+        self._check_name = check_name
+        """ValueError for a name holding an API key (`Requests.check_name`; by default any name goes)."""
 
     def _add(self, conversation: Conversation, block: Block) -> Block:
+        self._check_name(block.name)
         conversation.add(block)
         self._emit("blocks", block)
         return block

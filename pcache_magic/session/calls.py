@@ -38,11 +38,12 @@ from . import budget
 from .counts import Counted, TokenCounter, wants_counts
 from .keyguard import KeyGuard
 from .observers import Emit
+from .replies import MalformedReply, check_reply, read, reading
 from .requests import Planners
 from .session_settings import Settings
 from .transport import redact_error, redact_key, secrets
 
-__all__ = ["CallInProgress", "CallPipeline", "PreflightError"]
+__all__ = ["CallInProgress", "CallPipeline", "MalformedReply", "PreflightError"]
 
 
 class CallInProgress(RuntimeError):
@@ -147,7 +148,8 @@ class CallPipeline:
     ) -> Message:
         """Check, predict, send through the SDK, record; the lock is held throughout.
 
-        Raises PreflightError before sending; an SDK error is re-raised with the key blotted out.
+        Raises PreflightError before sending; an SDK error is re-raised with the key blotted out, and
+        a reply that is no Messages API answer (or one the SDK could not read) is `MalformedReply`.
         """
         with self.lock:
             client = self.client
@@ -156,24 +158,29 @@ class CallPipeline:
             record = self.begin_call(kind, params, names)
             started = time.perf_counter()
             begun: Message | None = None
+            message: Message  # as the SDK types it: what came back is checked before it counts
             try:
                 if stream:
                     with client.messages.stream(**sdk_kwargs(params)) as events:
-                        for text in events.text_stream:
-                            begun = events.current_message_snapshot
+                        for text in read(events.text_stream, client):
+                            with reading(client, streaming=True):  # none yet: a bare AssertionError
+                                begun = events.current_message_snapshot
                             if on_text is not None:
                                 on_text(text)
-                        message = events.get_final_message()
+                        with reading(client, streaming=True):
+                            message = events.get_final_message()
                 else:
-                    message = client.messages.create(**sdk_kwargs(params))
+                    with reading(client):
+                        message = client.messages.create(**sdk_kwargs(params))
+                message = check_reply(message, client)
             except BaseException as error:
                 try:
                     if begun is not None:  # the answer had begun, so its cache writes happened
                         self._learn(params, names, begun, record.started_at)
                 finally:
-                    self.end_call(record, params, names, started, error=redact_error(error, client))
+                    self._end(record, params, names, started, error=redact_error(error, client))
                 raise
-            return self.end_call(record, params, names, started, message=message)
+            return self._end(record, params, names, started, message=message)
 
     async def asend(self, kind: Any, params: dict[str, Any], names: Mapping[str, str]) -> Message:
         """`send` for the async client (no streaming): the same checks and records.
@@ -187,11 +194,13 @@ class CallPipeline:
         record = self.begin_call(kind, params, names)
         started = time.perf_counter()
         try:
-            message = await client.messages.create(**sdk_kwargs(params))
+            with reading(client):
+                message = await client.messages.create(**sdk_kwargs(params))
+            message = check_reply(message, client)
         except BaseException as error:
-            self.end_call(record, params, names, started, error=redact_error(error, client))
+            self._end(record, params, names, started, error=redact_error(error, client))
             raise
-        return self.end_call(record, params, names, started, message=message)
+        return self._end(record, params, names, started, message=message)
 
     def begin_call(self, kind: Any, params: dict[str, Any], names: Mapping[str, str]) -> CallRecord:
         """Check and predict a call about to be sent; PreflightError if it must not go.
@@ -273,6 +282,29 @@ class CallPipeline:
         error: BaseException | None = None,
     ) -> Any:
         """Record the outcome of a call begun with `begin_call` (`started`: its `perf_counter`).
+
+        A `message` that is no whole Messages API answer (`check_reply`) is recorded as a failed
+        call, then raised as `MalformedReply`: nothing is learned from it, and no view meets it.
+        """
+        if message is not None and error is None:
+            try:
+                check_reply(message, self.client or self.async_client)
+            except MalformedReply as malformed:
+                self._end(record, params, names, started, error=malformed)
+                raise
+        return self._end(record, params, names, started, message=message, error=error)
+
+    def _end(
+        self,
+        record: CallRecord,
+        params: Mapping[str, Any],
+        names: Mapping[str, str],
+        started: float,
+        *,
+        message: Message | None = None,
+        error: BaseException | None = None,
+    ) -> Any:
+        """`end_call` for a reply already checked (`send`'s, `asend`'s).
 
         The record joins the calls whatever happens while the book learns from it (a Ctrl-C
         landing there included): the learning is tried, the recording is in a `finally`.

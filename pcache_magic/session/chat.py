@@ -90,6 +90,8 @@ class Chat:
         Another thread's turn is waited for, or with `blocking=False` is a `CallInProgress`.
         """
         options: dict[str, Any] = {"cache": cache, "model": model, "max_tokens": max_tokens, **extra}
+        if name is not None:  # a key typed as the turn's name: refused before anything changes
+            self._requests.check_name(name)
         with self._pipeline.exclusive(blocking=blocking), self._one_turn():
             edits = _Edits(conversation)
             try:

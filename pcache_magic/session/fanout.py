@@ -35,6 +35,7 @@ from ..core.turns import answer_unanswered_tool_uses, sdk_kwargs
 from . import batch
 from .budget import check_limits
 from .fanout_plan import ItemResult, MapError, MapInterrupted, MapPlan, MapResult, predict_map
+from .replies import MalformedReply, reading
 from .session_settings import MAX_CONCURRENCY
 from .transport import redact_error
 
@@ -321,12 +322,16 @@ def _send(
         return None, None, str(refused)
     started = time.perf_counter()
     try:
-        message = client.messages.create(**sdk_kwargs(params))
+        with reading(client):
+            message = client.messages.create(**sdk_kwargs(params))
     except Exception as error:
         session.end_call(record, params, names, started, error=redact_error(error, client))
         return record, None, record.error
     except BaseException as error:  # Ctrl-C on the calling thread: on record, then raised
         session.end_call(record, params, names, started, error=redact_error(error, client))
         raise
-    session.end_call(record, params, names, started, message=message)
+    try:
+        session.end_call(record, params, names, started, message=message)
+    except MalformedReply:  # on record as failed, with its line
+        return record, None, record.error
     return record, message, None

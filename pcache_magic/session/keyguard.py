@@ -21,7 +21,7 @@ from ..core.conversation import RenderedMessages
 from ..core.preflight import Finding
 from ..core.rendering import shared_prefix
 
-__all__ = ["KeyGuard"]
+__all__ = ["KeyGuard", "refuse_key_in_name"]
 
 #: Blocks remembered as clean; past this the memory starts over (a scan is cheap, memory is not).
 _REMEMBERED = 20_000
@@ -68,6 +68,14 @@ class KeyGuard:
                 return _found(path, names, keys)
         self._messages = rendered if rendered is not None else []
         return None
+
+
+def refuse_key_in_name(name: str, keys: Sequence[str]) -> None:
+    """ValueError, never repeating it, if block name `name` holds one of `keys`: a name is never sent,
+    but every view shows it and the session file keeps it, so a key typed where a name goes is
+    refused when the block is added."""
+    if any(key in name for key in keys):
+        raise ValueError("That block name holds the API key; give the block another name (--name).")
 
 
 def _found(path: str, names: Mapping[str, str], keys: Sequence[str]) -> Finding:

@@ -28,6 +28,7 @@ from ..core.conversation import Conversation, RenderedMessages, cache_control
 from ..core.models import ModelTable
 from ..core.record import CallRecord
 from ..core.strict_json import check_fields
+from .keyguard import refuse_key_in_name
 from .session_settings import CacheMode, Settings
 
 __all__ = ["MAX_TOKENS_ARGUMENT", "Planners", "Requests"]
@@ -139,6 +140,10 @@ class Requests:
             raise ValueError(
                 f"max_tokens must be a whole number of tokens from 0 to {MAX_TOKENS_ARGUMENT:,}."
             )
+
+    def check_name(self, name: str) -> None:
+        """ValueError for a block name that holds an API key (`keyguard.refuse_key_in_name`)."""
+        refuse_key_in_name(name, self._secrets())
 
     def render(
         self,

@@ -21,6 +21,7 @@ from anthropic.types import Message
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..core.conversation import Block
+from ..core.env import without_api_key
 from ..core.models import Prices
 from ..core.ttl import TTL
 from .session_settings import CacheMode, TokenCounts
@@ -54,7 +55,11 @@ MAX_COUNT: Final = 10**12
 
 
 class StoreError(ValueError):
-    """A session file that cannot be loaded or written: one line naming the field and the fix."""
+    """A session file that cannot be loaded or written: one line naming the field and the fix (the
+    key blotted out of it: a path or a block name typed with the key pasted in is quoted back)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(without_api_key(message))
 
 
 Timestamp = Annotated[float, Field(ge=0, le=MAX_TIME, allow_inf_nan=False)]

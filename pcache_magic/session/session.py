@@ -110,7 +110,7 @@ class Session:
             emit=self._observers.emit,
             estimated=self.offline,
         )
-        self._blocks = Blocks(self.settings, self._observers.emit)
+        self._blocks = Blocks(self.settings, self._observers.emit, self._requests.check_name)
         self._chat = Chat(self._requests, self._pipeline, self._observers.emit)
         self._guide = Guide(self._pipeline, self.settings)
         self.keepwarm = KeepWarmer(

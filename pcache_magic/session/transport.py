@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import math
 import os
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anthropic
 
 from ..core.env import getenv
+from .emulator_http import emulator_now
 
 if TYPE_CHECKING:
     from ..emulator import Emulator
@@ -152,7 +151,7 @@ class Connection:
             )
             return f"live: calls go to {where} (ANTHROPIC_API_KEY is set)"
         if self.mode == "server":
-            return f"offline: calls go to the pcache-emulator at {_without_credentials(self.url)}"
+            return f"offline: calls go to the pcache-emulator at {self.url}"
         if self.why == "emulator":
             return "offline: calls go to the emulator given to connect()"
         return f"offline: calls go to the built-in emulator ({_OFFLINE_HINTS.get(self.why, _NO_KEY_HINT)})"
@@ -162,7 +161,7 @@ class Connection:
         if self.emulator is not None:
             return self.emulator.advance(seconds)
         if self.mode == "server" and self.url:
-            now = float(_emulator_call(f"{self.url}/_emulator/advance", {"seconds": seconds})["now"])
+            now = _emulator_now(f"{self.url}/_emulator/advance", {"seconds": seconds})
             if isinstance(self.clock, ServerClock):
                 self.clock.learn(now)
             return now
@@ -174,8 +173,10 @@ class ServerClock:
     so the time it last told is kept, replaced by what our own `advance` returns, and asked again at
     most every `resync_s` seconds of real time (another client may have moved it meanwhile).
 
-    While the server cannot be reached it answers the last time it told (calls then fail with their
-    own one-line error, instead of every magic failing on the clock), and asks again on the next read.
+    While the server cannot be reached, or answers other than with its time (a redirect, which is
+    not followed; nothing within `emulator_http.DEADLINE_S`), it answers the last time it told (calls
+    then fail with their own one-line error, instead of every magic failing on the clock), and asks
+    again on the next read.  Each ask reads at most `emulator_http.MAX_BYTES`.
     """
 
     def __init__(self, url: str, *, resync_s: float = 1.0) -> None:
@@ -187,8 +188,8 @@ class ServerClock:
     def __call__(self) -> float:
         synced = self._synced_at
         if synced is None or time.monotonic() - synced >= self.resync_s:
-            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-                self.learn(float(_emulator_call(f"{self.url}/_emulator/state", None)["now"]))
+            with contextlib.suppress(OSError):  # EmulatorCallError too: bounded, never followed elsewhere
+                self.learn(_emulator_now(f"{self.url}/_emulator/state", None))
         return self._now
 
     def learn(self, now: float) -> None:
@@ -196,11 +197,9 @@ class ServerClock:
         self._now, self._synced_at = now, time.monotonic()
 
 
-def _emulator_call(url: str, payload: Mapping[str, Any] | None = None) -> Any:
-    data = json.dumps(payload or {}).encode() if payload is not None else None
-    request = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+def _emulator_now(url: str, payload: Mapping[str, Any] | None = None) -> float:
+    """The server's time (`emulator_http`: a bounded read, within a deadline, no redirect)."""
+    return emulator_now(url, payload)
 
 
 def connect(
@@ -254,14 +253,6 @@ def _check_key(key: str) -> None:
         )
 
 
-def _without_credentials(url: str | None) -> str:
-    """`url` as a notice shows it: a user name or password in it (a key, perhaps) left out."""
-    parts = urllib.parse.urlsplit(url or "")
-    if parts.username is None and parts.password is None:
-        return url or ""
-    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
 def _check_url(name: str, url: str) -> None:
     """A URL the SDK can use; the error names where it came from (an environment variable, or the
     `base_url` argument) and what to do there."""
@@ -285,6 +276,11 @@ def _clients(
     key = env.get("ANTHROPIC_API_KEY") or None
     if emulator is None and (url := env.get(EMULATOR_URL_ENV)):
         _check_url(EMULATOR_URL_ENV, url)
+        if "@" in urllib.parse.urlsplit(url).netloc:  # httpx would send them as Basic auth
+            raise ConfigError(
+                f"{EMULATOR_URL_ENV} holds a user name or password; remove them from the URL "
+                "(the emulator needs none)."
+            )
         url = url.rstrip("/")
         # The emulator only needs a per-key workspace, never the secret (the URL may be plain http).
         stand_in = "sk-ant-emulator" + (f"-{hashlib.sha256(key.encode()).hexdigest()[:16]}" if key else "")

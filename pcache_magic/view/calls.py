@@ -100,9 +100,11 @@ def thinking_tokens(record: CallRecord) -> int:
 
 def render_legend() -> str:
     """The colours of the token bars, said to be theirs: the bars are folded into each call's
-    "why", out of sight of a legend that only listed colours above the table."""
+    "why", out of sight of a legend that only listed colours above the table.  Each swatch and
+    its label are one unbreakable item, so a narrow window wraps between items, never inside one."""
     swatches = "".join(
-        f'<span class="pcache-swatch" style="background:{colour}"></span>{text(label)}'
+        f'<span class="pcache-legend-item"><span class="pcache-swatch" style="background:{colour}">'
+        f"</span>{text(label)}</span>"
         for colour, label in COLOURS.values()
     )
     return (

@@ -93,6 +93,31 @@ _FIT_JS = """(cell, [selector, whyCell, slack]) => {
     });
 }"""
 
+# What must never break across lines: a model id in a cost table's "model" column (`claude-/sonnet-/5`
+# at 700 px), and a legend's swatch apart from its label.  A Range's client rects are its line boxes.
+_WHOLE_JS = """(cell) => {
+    const boxes = (node) => { const r = document.createRange(); r.selectNodeContents(node);
+                              return [...r.getClientRects()].filter(b => b.width > 0); };
+    const problems = [];
+    for (const table of cell.querySelectorAll('table.pcache-money')) {
+        const heads = [...table.querySelectorAll('thead th')];
+        const column = heads.findIndex(th => th.innerText.trim() === 'model');
+        if (column < 0) continue;
+        for (const tr of table.querySelectorAll('tbody tr')) {
+            const td = tr.children[column], lines = new Set(boxes(td).map(b => Math.round(b.top))).size;
+            if (lines > 1) problems.push(`model "${td.innerText.trim()}" on ${lines} lines`);
+        }
+    }
+    for (const item of cell.querySelectorAll('.pcache-legend-item')) {
+        const swatch = item.querySelector('.pcache-swatch').getBoundingClientRect();
+        const label = boxes(item.lastChild);
+        const apart = label.length !== 1 || swatch.bottom < label[0].top || swatch.top > label[0].bottom
+            || swatch.right > label[0].left + 1;
+        if (apart) problems.push(`legend "${item.innerText.trim()}": its swatch is apart from its label`);
+    }
+    return problems;
+}"""
+
 # The WCAG contrast of an element's text against the first opaque background behind it, with the
 # alpha of its colour and the opacity of it and its ancestors blended in.
 _CONTRAST_JS = """(element) => {
@@ -195,6 +220,17 @@ def test_calls_tables_fit(view: OpenNotebook) -> None:
         for text in (cell.locator(f"{selector} th").first, cell.locator(f"{selector} td").first):
             if tables and (contrast := text.evaluate(_CONTRAST_JS))["ratio"] < MIN_CONTRAST:
                 problems.append(f"{_where(view, index)}: {selector} is hard to read: {contrast}")
+    assert not problems, "\n".join(problems)
+
+
+def test_model_ids_and_legend_items_stay_whole(view: OpenNotebook) -> None:
+    """A model id on one line in the cost table, each legend swatch on its label's line."""
+    problems: list[str] = []
+    for index in (view.cells.session, view.cells.panel, view.cells.cost):
+        found = view.cell(index).evaluate(_WHOLE_JS)
+        problems += [f"{_where(view, index)}: {p}" for p in found]
+    legends = view.cell(view.cells.session).locator(".pcache-legend-item").count()
+    assert legends > 0, f"{_where(view, view.cells.session)}: no legend items to check"
     assert not problems, "\n".join(problems)
 
 

@@ -1,0 +1,190 @@
+"""Is this a Messages API answer?  One cheap check before a call is recorded or learned from.
+
+The SDK does not validate what a server sends back: it builds its types without checking them,
+and a plain string comes back when a non-stream call gets an event stream.  A server at a wrong
+`PCACHE_EMULATOR_URL` or `ANTHROPIC_BASE_URL` (or a broken gateway there) can so hand back a
+message whose `content` is a string, whose token counts are words, negative or 10**30, or a stream
+cut before it finished.  Kept in the calls, such a reply breaks every later total, export and view;
+here it becomes a failed call instead (`MalformedReply`), said in one line that names what was
+wrong, never the reply's text.
+
+The check reads a few attributes (it runs on every call): no dump, no re-validation.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+import pydantic
+from anthropic.types import CacheCreation, ContentBlock, Message, Usage
+
+from .transport import ConfigError
+
+__all__ = ["MAX_TOKENS", "MalformedReply", "check_reply", "read", "reading", "server_of", "unreadable"]
+
+T = TypeVar("T")
+
+#: Above any real call's token count (the largest context windows hold a few million), far below
+#: the counts that overflow the views' sums and costs.
+MAX_TOKENS = 10**9
+
+_COUNTS = ("input_tokens", "output_tokens")
+_OPTIONAL_COUNTS = ("cache_creation_input_tokens", "cache_read_input_tokens")
+_SPLIT = ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
+
+
+def _members(annotation: Any) -> tuple[type, ...]:
+    """The classes of a (possibly `Annotated`) union of the SDK's types."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _members(typing.get_args(annotation)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return tuple(cls for arg in typing.get_args(annotation) for cls in _members(arg))
+    return (annotation,)
+
+
+#: The SDK's content block classes (a block of a type newer than the SDK is built as one of them).
+_BLOCKS = _members(ContentBlock)
+
+
+class MalformedReply(ConfigError):
+    """A server answered a call with something that is not a Messages API answer: the call failed
+    and nothing of it was kept.  A `ConfigError`, as the fix is almost always the base URL."""
+
+    def __init__(self, what: str, server: str) -> None:
+        self.what, self.server = what, server
+        super().__init__(self.said("the call failed"))
+
+    def said(self, outcome: str) -> str:
+        """The one line, with `outcome` (what became of the call, or of the conversation) in it."""
+        return (
+            f"The server at {self.server} did not answer like the Messages API ({self.what}); {outcome}. "
+            "Check PCACHE_EMULATOR_URL or ANTHROPIC_BASE_URL, or try again if it was a passing fault."
+        )
+
+
+def server_of(client: object) -> str:
+    """`scheme://host:port` of `client`'s base URL (never a user name or password in it)."""
+    url = getattr(client, "base_url", None)
+    host = getattr(url, "host", None)
+    if not host:
+        return "its base URL"
+    port = getattr(url, "port", None)
+    return f"{getattr(url, 'scheme', 'http')}://{host}" + (f":{port}" if port else "")
+
+
+def _count_problem(where: str, value: object, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if type(value) is not int or not 0 <= value < MAX_TOKENS:
+        return f"{where} is not a whole number of tokens from 0 to {MAX_TOKENS:,}"
+    return None
+
+
+def _problem(message: object) -> str | None:
+    """What makes `message` no Messages API answer, in plain words (no text from it), or None."""
+    if isinstance(message, str):  # the SDK's answer to a body it could not take for JSON
+        return "the reply is plain text, not a message"
+    if not isinstance(message, Message):
+        return f"the reply is a {type(message).__name__}, not a message"
+    if not isinstance(message.id, str):
+        return "the message has no id"
+    content = message.content
+    if not isinstance(content, list):
+        return "its content is not a list of content blocks"
+    for block in content:
+        if not isinstance(block, _BLOCKS) or not isinstance(block.type, str):
+            return "its content holds something that is not a content block"
+        if block.type == "text" and not isinstance(getattr(block, "text", None), str):
+            return "a text block has no text"
+    if not isinstance(message.stop_reason, str):
+        return "the message is incomplete: it has no stop_reason, the reply was cut short"
+    usage = message.usage
+    if not isinstance(usage, Usage):
+        return "it has no usage"
+    for name in _COUNTS:
+        if (found := _count_problem(f"usage.{name}", getattr(usage, name))) is not None:
+            return found
+    for name in _OPTIONAL_COUNTS:
+        if (found := _count_problem(f"usage.{name}", getattr(usage, name), optional=True)) is not None:
+            return found
+    split = usage.cache_creation
+    if split is not None:
+        if not isinstance(split, CacheCreation):
+            return "usage.cache_creation is not a split of the cache writes"
+        for name in _SPLIT:
+            if (found := _count_problem(f"usage.cache_creation.{name}", getattr(split, name))) is not None:
+                return found
+    return None
+
+
+def check_reply(message: object, client: object) -> Message:
+    """`message` itself if it is a whole Messages API answer; else `MalformedReply`.
+
+    Whole: the SDK's `Message`, its `content` a list of the SDK's content blocks, a `stop_reason`
+    (the API and the emulator always send one; a stream cut before its `message_delta` has none),
+    and token counts that are whole numbers from 0 to `MAX_TOKENS`.
+    """
+    problem = _problem(message)
+    if problem is not None:
+        raise MalformedReply(problem, server_of(client))
+    return typing.cast(Message, message)
+
+
+def unreadable(error: BaseException, client: object, *, streaming: bool = False) -> BaseException:
+    """`error`, or the `MalformedReply` to raise in its place when it is the SDK failing to read a
+    reply: a body that is not JSON or not UTF-8, fields of the wrong types, an event stream with no
+    message in it (its decoder's bare `AssertionError`), or, while a stream is read, events out of
+    order.  Only for errors raised inside the SDK's own calls: ours pass through as they are."""
+    if isinstance(error, json.JSONDecodeError):
+        what = "its body is not valid JSON"
+    elif isinstance(error, UnicodeDecodeError):
+        what = "its body is not UTF-8 text"
+    elif isinstance(error, pydantic.ValidationError):
+        what = "its fields are not of the types the API sends"
+    elif type(error) is AssertionError:
+        what = "no message came in its event stream"
+    elif streaming and type(error) in (RuntimeError, IndexError):  # the SDK's event accumulator
+        what = "its events came out of order"
+    else:
+        return error
+    return MalformedReply(what, server_of(client))
+
+
+class reading:  # lower case: used as a function, `with reading(client):`
+    """Around an SDK call that reads a reply: its failures to read one raised as `MalformedReply`
+    (`unreadable`), from nothing (the SDK's error quotes the reply); all else as it was.
+
+    A class, not a generator: it is entered for each chunk of a stream, and this is cheaper."""
+
+    __slots__ = ("_client", "_streaming")
+
+    def __init__(self, client: object, *, streaming: bool = False) -> None:
+        self._client, self._streaming = client, streaming
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
+        """Never swallows: lets `error` through, or raises the `MalformedReply` in its place."""
+        if isinstance(error, Exception):  # a Ctrl-C or an exit goes as it came
+            malformed = unreadable(error, self._client, streaming=self._streaming)
+            if malformed is not error:
+                raise malformed from None
+
+
+def read(items: Iterable[T], client: object) -> Iterator[T]:
+    """The items of the SDK's event `items` (a stream), each read under `reading`: what the caller
+    does with an item (a callback of its own) is not the SDK's, and is never wrapped."""
+    iterator = iter(items)
+    while True:
+        with reading(client, streaming=True):
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+        yield item

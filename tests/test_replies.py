@@ -1,0 +1,194 @@
+"""`replies`: what a Messages API answer must be before a call is recorded, and the SDK's failures to
+read one, as `MalformedReply` (a failed call, one line that names what was wrong, never the reply).
+
+The session-level cases (a real hostile server, the session after it) are in test_calls.py.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anthropic
+import httpx2
+import pydantic
+import pytest
+from _hostile_http import GOOD
+from anthropic._models import construct_type
+from anthropic.types import Message
+
+from pcache_magic.emulator import Emulator
+from pcache_magic.session.replies import (
+    MAX_TOKENS,
+    MalformedReply,
+    check_reply,
+    read,
+    reading,
+    server_of,
+    unreadable,
+)
+from pcache_magic.session.transport import ConfigError
+
+MODEL = "claude-sonnet-4-5"
+CLIENT = anthropic.Anthropic(
+    api_key="sk-ant-test-key-0123456789", base_url="http://user:pw@gw.example:8443/v1"
+)
+SERVER = "http://gw.example:8443"
+
+
+def built(**changes: Any) -> Any:
+    """What the SDK makes of a body (it builds its types without validating them)."""
+    return construct_type(type_=Message, value={**GOOD, **changes})
+
+
+def refused(reply: object) -> MalformedReply:
+    with pytest.raises(MalformedReply) as raised:
+        check_reply(reply, CLIENT)
+    return raised.value
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+def test_the_emulators_replies_pass(stream: bool) -> None:
+    """No false alarm: the built-in emulator's answers, plain and streamed, with tools and thinking."""
+    client = Emulator().client()
+    tool = {"name": "ping", "description": "Ping.", "input_schema": {"type": "object", "properties": {}}}
+    params: dict[str, Any] = {
+        "model": MODEL,
+        "max_tokens": 2048,
+        "messages": [{"role": "user", "content": "Call ping, please."}],
+        "tools": [tool],
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+    }
+    if stream:
+        with client.messages.stream(**params) as events:
+            reply: Message = events.get_final_message()
+    else:
+        reply = client.messages.create(**params)
+    assert check_reply(reply, client) is reply
+    prewarm = client.messages.create(model=MODEL, max_tokens=0, messages=params["messages"])
+    assert check_reply(prewarm, client) is prewarm  # no content, stop_reason max_tokens
+
+
+def test_a_whole_reply_built_by_the_sdk_passes() -> None:
+    reply = built(usage={"input_tokens": 0, "output_tokens": MAX_TOKENS - 1, "cache_read_input_tokens": None})
+    assert check_reply(reply, CLIENT) is reply
+    split = {"ephemeral_5m_input_tokens": 3, "ephemeral_1h_input_tokens": 0}
+    assert check_reply(built(usage={**GOOD["usage"], "cache_creation": split}), CLIENT)
+    assert check_reply(built(content=[{"type": "a_block_newer_than_the_sdk", "x": 1}]), CLIENT)
+
+
+@pytest.mark.parametrize(
+    ("reply", "what"),
+    [
+        ("event: message_start\ndata: {}", "the reply is plain text, not a message"),
+        (None, "the reply is a NoneType, not a message"),
+        ({"id": "msg"}, "the reply is a dict, not a message"),
+        (built(id=5), "the message has no id"),
+        (built(content="SECRET-REPLY-TEXT"), "its content is not a list of content blocks"),
+        (built(content=[7]), "its content holds something that is not a content block"),
+        (built(content=[{"type": "text", "text": 5}]), "a text block has no text"),
+        (built(stop_reason=None), "the message is incomplete: it has no stop_reason"),
+        (built(usage=None), "it has no usage"),
+        (
+            built(usage={"input_tokens": "many", "output_tokens": 1}),
+            "usage.input_tokens is not a whole number",
+        ),
+        (built(usage={"input_tokens": 1, "output_tokens": -5}), "usage.output_tokens is not a whole number"),
+        (built(usage={"input_tokens": 10**30, "output_tokens": 1}), "usage.input_tokens is not"),
+        (built(usage={"input_tokens": MAX_TOKENS, "output_tokens": 1}), "usage.input_tokens is not"),
+        (built(usage={"input_tokens": True, "output_tokens": 1}), "usage.input_tokens is not"),
+        (
+            built(usage={**GOOD["usage"], "cache_read_input_tokens": 1e308}),
+            "usage.cache_read_input_tokens is",
+        ),
+        (built(usage={**GOOD["usage"], "cache_creation_input_tokens": 2.5}), "usage.cache_creation_input_t"),
+        (built(usage={**GOOD["usage"], "cache_creation": 3}), "usage.cache_creation is not a split"),
+        (
+            built(usage={**GOOD["usage"], "cache_creation": {"ephemeral_5m_input_tokens": -1}}),
+            "usage.cache_creation.ephemeral_5m_input_tokens is not",
+        ),
+    ],
+)
+def test_what_is_no_messages_api_answer_is_refused_in_one_plain_line(reply: object, what: str) -> None:
+    error = refused(reply)
+    assert what in str(error) and error.what.startswith(what)
+    assert str(error).startswith(f"The server at {SERVER} did not answer like the Messages API (")
+    assert "PCACHE_EMULATOR_URL or ANTHROPIC_BASE_URL" in str(error)
+    assert "\n" not in str(error) and "SECRET" not in str(error) and "pw" not in str(error)
+    assert isinstance(error, ConfigError) and isinstance(error, ValueError)
+
+
+def test_the_line_names_what_became_of_the_call() -> None:
+    error = MalformedReply("its body is not valid JSON", SERVER)
+    assert "(its body is not valid JSON); the call failed. Check" in str(error)
+    assert "(its body is not valid JSON); the conversation is unchanged. Check" in error.said(
+        "the conversation is unchanged"
+    )
+
+
+def test_the_server_is_named_without_credentials_or_path() -> None:
+    assert server_of(CLIENT) == SERVER
+    assert server_of(Emulator().client()).startswith("http")
+    assert server_of(object()) == "its base URL"
+
+
+def _validation_error() -> pydantic.ValidationError:
+    class Counted(pydantic.BaseModel):
+        n: int
+
+    try:
+        Counted(n="SECRET-REPLY-TEXT")  # type: ignore[arg-type]
+    except pydantic.ValidationError as error:
+        return error
+    raise AssertionError("not refused")
+
+
+@pytest.mark.parametrize(
+    ("error", "what"),
+    [
+        (json.JSONDecodeError("Expecting value", '{"SECRET', 2), "its body is not valid JSON"),
+        (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), "its body is not UTF-8 text"),
+        (_validation_error(), "its fields are not of the types the API sends"),
+        (AssertionError(), "no message came in its event stream"),
+    ],
+)
+def test_the_sdks_failures_to_read_a_reply_become_one_error(error: Exception, what: str) -> None:
+    malformed = unreadable(error, CLIENT)
+    assert isinstance(malformed, MalformedReply) and malformed.what == what
+    with pytest.raises(MalformedReply) as raised, reading(CLIENT):
+        raise error
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__  # no reply text chained
+    assert "SECRET" not in str(raised.value)
+
+
+def test_other_errors_pass_as_they_are() -> None:
+    request = httpx2.Request("POST", "http://x/v1/messages")
+    others: list[BaseException] = [
+        ValueError("Streaming is strongly recommended"),  # the SDK refusing a request: not a reply
+        TypeError("unexpected keyword"),
+        anthropic.APIConnectionError(request=request),
+        KeyboardInterrupt(),
+        RuntimeError("Unexpected event order"),  # only a stream's events can be out of order
+    ]
+    for error in others:
+        assert unreadable(error, CLIENT) is error
+        with pytest.raises(type(error)) as raised, reading(CLIENT):
+            raise error
+        assert raised.value is error
+    for error in (RuntimeError("Unexpected event order"), IndexError("list index out of range")):
+        assert isinstance(unreadable(error, CLIENT, streaming=True), MalformedReply)
+
+
+def test_read_wraps_the_sdks_iteration_only() -> None:
+    def events() -> Any:
+        yield "a"
+        raise json.JSONDecodeError("Expecting value", "", 0)
+
+    got: list[str] = []
+    with pytest.raises(MalformedReply):
+        for item in read(events(), CLIENT):
+            got.append(item)
+    assert got == ["a"]
+    with pytest.raises(json.JSONDecodeError):  # the caller's own error, in its loop: untouched
+        for _ in read(["a"], CLIENT):
+            raise json.JSONDecodeError("the caller's", "", 0)
