@@ -24,6 +24,7 @@ from pcache_magic.session.replies import (
     check_reply,
     read,
     reading,
+    reraise,
     server_of,
     unreadable,
 )
@@ -175,8 +176,29 @@ def test_other_errors_pass_as_they_are() -> None:
         with pytest.raises(type(error)) as raised, reading(CLIENT):
             raise error
         assert raised.value is error
-    for error in (RuntimeError("Unexpected event order"), IndexError("list index out of range")):
+    for error in (
+        RuntimeError("Unexpected event order"),
+        IndexError("list index out of range"),
+        TypeError("can only concatenate str (not 'NoneType') to str"),  # a thinking delta onto null
+    ):
         assert isinstance(unreadable(error, CLIENT, streaming=True), MalformedReply)
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_reraise_raises_the_handled_error_or_its_malformed_reply(streaming: bool) -> None:
+    def failing(error: BaseException) -> None:
+        try:
+            raise error
+        except BaseException:
+            reraise(CLIENT, streaming=streaming)
+
+    with pytest.raises(MalformedReply) as raised:
+        failing(json.JSONDecodeError("Expecting value", '{"SECRET', 2))
+    assert raised.value.__suppress_context__ and "SECRET" not in str(raised.value)
+    for error in (ValueError("ours"), KeyboardInterrupt()):
+        with pytest.raises(type(error)) as kept:
+            failing(error)
+        assert kept.value is error
 
 
 def test_read_wraps_the_sdks_iteration_only() -> None:

@@ -38,7 +38,7 @@ from . import budget
 from .counts import Counted, TokenCounter, wants_counts
 from .keyguard import KeyGuard
 from .observers import Emit
-from .replies import MalformedReply, check_reply, read, reading
+from .replies import MalformedReply, check_reply, read, reading, reraise
 from .requests import Planners
 from .session_settings import Settings
 from .transport import redact_error, redact_key, secrets
@@ -170,8 +170,10 @@ class CallPipeline:
                         with reading(client, streaming=True):
                             message = events.get_final_message()
                 else:
-                    with reading(client):
+                    try:
                         message = client.messages.create(**sdk_kwargs(params))
+                    except Exception:
+                        reraise(client)
                 message = check_reply(message, client)
             except BaseException as error:
                 try:
@@ -194,8 +196,10 @@ class CallPipeline:
         record = self.begin_call(kind, params, names)
         started = time.perf_counter()
         try:
-            with reading(client):
+            try:
                 message = await client.messages.create(**sdk_kwargs(params))
+            except Exception:
+                reraise(client)
             message = check_reply(message, client)
         except BaseException as error:
             self._end(record, params, names, started, error=redact_error(error, client))

@@ -12,7 +12,6 @@ emulator sends it first (`{"now": ..., "entries": [...]}`): an answer longer tha
 from __future__ import annotations
 
 import json
-import math
 import re
 import socket
 import ssl
@@ -21,7 +20,7 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["DEADLINE_S", "MAX_BYTES", "EmulatorCallError", "emulator_now"]
+__all__ = ["DEADLINE_S", "LATEST", "MAX_BYTES", "EmulatorCallError", "emulator_now"]
 
 #: The whole exchange, connecting included, ends within this many seconds.
 DEADLINE_S = 10.0
@@ -33,6 +32,11 @@ _NOW = re.compile(rb'\s*\{\s*"now"\s*:\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*[,
 
 class EmulatorCallError(OSError):
     """The emulator's controls did not answer as a pcache-emulator does; one line saying how."""
+
+
+#: Past any clock an emulator keeps (it starts at the epoch or now, and is advanced by hand): a
+#: time beyond is refused, as the views and `advance` could not work with it.
+LATEST = 2.0**40
 
 
 def emulator_now(
@@ -61,7 +65,7 @@ def emulator_now(
     now = data.get("now") if isinstance(data, dict) else None
     if not complete and (match := _NOW.match(body)):
         now = float(match.group(1))
-    if isinstance(now, bool) or not isinstance(now, int | float) or not math.isfinite(now):
+    if isinstance(now, bool) or not isinstance(now, int | float) or not 0 <= now < LATEST:
         raise EmulatorCallError(
             f"{_shown(url)} did not answer like a pcache-emulator (no time in its answer); check {_ENV}."
         )

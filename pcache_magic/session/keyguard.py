@@ -74,7 +74,7 @@ def refuse_key_in_name(name: str, keys: Sequence[str]) -> None:
     """ValueError, never repeating it, if block name `name` holds one of `keys`: a name is never sent,
     but every view shows it and the session file keeps it, so a key typed where a name goes is
     refused when the block is added."""
-    if any(key in name for key in keys):
+    if any(key in name for key in keys if len(key) <= len(name)):
         raise ValueError("That block name holds the API key; give the block another name (--name).")
 
 

@@ -14,17 +14,27 @@ The check reads a few attributes (it runs on every call): no dump, no re-validat
 from __future__ import annotations
 
 import json
+import sys
 import types
 import typing
 from collections.abc import Iterable, Iterator
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import pydantic
 from anthropic.types import CacheCreation, ContentBlock, Message, Usage
 
 from .transport import ConfigError
 
-__all__ = ["MAX_TOKENS", "MalformedReply", "check_reply", "read", "reading", "server_of", "unreadable"]
+__all__ = [
+    "MAX_TOKENS",
+    "MalformedReply",
+    "check_reply",
+    "read",
+    "reading",
+    "reraise",
+    "server_of",
+    "unreadable",
+]
 
 T = TypeVar("T")
 
@@ -77,11 +87,15 @@ def server_of(client: object) -> str:
     return f"{getattr(url, 'scheme', 'http')}://{host}" + (f":{port}" if port else "")
 
 
-def _count_problem(where: str, value: object, optional: bool = False) -> str | None:
-    if value is None and optional:
-        return None
-    if type(value) is not int or not 0 <= value < MAX_TOKENS:
-        return f"{where} is not a whole number of tokens from 0 to {MAX_TOKENS:,}"
+def _count_problem(owner: object, names: tuple[str, ...], where: str, optional: bool = False) -> str | None:
+    """The first of `owner`'s counts `names` that is not a whole number of tokens from 0 to
+    `MAX_TOKENS` (None allowed where `optional`), said as `where.NAME`; None if all are."""
+    for name in names:
+        value = getattr(owner, name)
+        if value is None and optional:
+            continue
+        if type(value) is not int or not 0 <= value < MAX_TOKENS:
+            return f"{where}.{name} is not a whole number of tokens from 0 to {MAX_TOKENS:,}"
     return None
 
 
@@ -106,20 +120,15 @@ def _problem(message: object) -> str | None:
     usage = message.usage
     if not isinstance(usage, Usage):
         return "it has no usage"
-    for name in _COUNTS:
-        if (found := _count_problem(f"usage.{name}", getattr(usage, name))) is not None:
-            return found
-    for name in _OPTIONAL_COUNTS:
-        if (found := _count_problem(f"usage.{name}", getattr(usage, name), optional=True)) is not None:
-            return found
+    found = _count_problem(usage, _COUNTS, "usage") or _count_problem(
+        usage, _OPTIONAL_COUNTS, "usage", optional=True
+    )
     split = usage.cache_creation
-    if split is not None:
+    if found is None and split is not None:
         if not isinstance(split, CacheCreation):
             return "usage.cache_creation is not a split of the cache writes"
-        for name in _SPLIT:
-            if (found := _count_problem(f"usage.cache_creation.{name}", getattr(split, name))) is not None:
-                return found
-    return None
+        found = _count_problem(split, _SPLIT, "usage.cache_creation")
+    return found
 
 
 def check_reply(message: object, client: object) -> Message:
@@ -148,11 +157,23 @@ def unreadable(error: BaseException, client: object, *, streaming: bool = False)
         what = "its fields are not of the types the API sends"
     elif type(error) is AssertionError:
         what = "no message came in its event stream"
-    elif streaming and type(error) in (RuntimeError, IndexError):  # the SDK's event accumulator
+    elif streaming and type(error) in (RuntimeError, IndexError, TypeError):  # the SDK's event accumulator
         what = "its events came out of order"
     else:
         return error
     return MalformedReply(what, server_of(client))
+
+
+def reraise(client: object, *, streaming: bool = False) -> NoReturn:
+    """In an `except` around an SDK call: the error being handled, or the `MalformedReply` to raise in
+    its place (`unreadable`).  A `try` costs nothing until it raises; a `with` costs on every call."""
+    error = sys.exc_info()[1]
+    if not isinstance(error, Exception):
+        raise  # the error being handled (a Ctrl-C, an exit)
+    malformed = unreadable(error, client, streaming=streaming)
+    if malformed is error:
+        raise
+    raise malformed from None
 
 
 class reading:  # lower case: used as a function, `with reading(client):`

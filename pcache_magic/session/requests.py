@@ -30,6 +30,7 @@ from ..core.record import CallRecord
 from ..core.strict_json import check_fields
 from .keyguard import refuse_key_in_name
 from .session_settings import CacheMode, Settings
+from .transport import MIN_KEY
 
 __all__ = ["MAX_TOKENS_ARGUMENT", "Planners", "Requests"]
 
@@ -143,7 +144,8 @@ class Requests:
 
     def check_name(self, name: str) -> None:
         """ValueError for a block name that holds an API key (`keyguard.refuse_key_in_name`)."""
-        refuse_key_in_name(name, self._secrets())
+        if len(name) >= MIN_KEY:  # a shorter name holds no key (`transport.secrets`)
+            refuse_key_in_name(name, self._secrets())
 
     def render(
         self,

@@ -234,9 +234,24 @@ def _emulator_state(connection: Connection | None) -> Any:
         return connection.emulator.state()
     try:
         with urllib.request.urlopen(f"{connection.url}/_emulator/state", timeout=10) as answer:
-            return strict_json.loads(answer.read(MAX_STATE_BYTES))
+            state = strict_json.loads(answer.read(MAX_STATE_BYTES))
     except (OSError, ValueError):
         return None  # unreachable: its calls will say so; the entries are kept as saved
+    return state if _state_shaped(state) else None  # not an emulator's: kept as saved too
+
+
+def _state_shaped(state: Any) -> bool:
+    """Whether a server's `/_emulator/state` answer has what `_live` reads: its time and entries."""
+    entries = state.get("entries") if isinstance(state, dict) else None
+    now = state.get("now") if isinstance(state, dict) else None
+    return (
+        isinstance(entries, list)
+        and isinstance(now, int | float)
+        and all(
+            isinstance(e, dict) and all(isinstance(e.get(k), str | int) for k in ("model", "tokens", "ttl"))
+            for e in entries
+        )
+    )
 
 
 def _known(models: ModelTable, name: str, where: str) -> None:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EMULATOR_URL_ENV",
+    "MIN_KEY",
     "OFFLINE_ENV",
     "ConfigError",
     "Connection",
@@ -63,16 +64,20 @@ _OFFLINE_HINTS: dict[OfflineReason | None, str] = {
 }
 
 
+#: The shortest string taken for a key (shorter ones would blot out ordinary words).
+MIN_KEY = 8
+
+
 def _api_key(client: object) -> str | None:
     key = getattr(client, "api_key", None)
-    return key if isinstance(key, str) and len(key) >= 8 else None
+    return key if isinstance(key, str) and len(key) >= MIN_KEY else None
 
 
 def secrets(client: object) -> list[str]:
     """The keys never to send in a request body, print, save or export: `client`'s own and the
     environment's (in server mode the client holds a stand-in, the environment the real one)."""
     found = [_api_key(client), (getenv("ANTHROPIC_API_KEY") or "").strip()]
-    return list(dict.fromkeys(key for key in found if key and len(key) >= 8))
+    return list(dict.fromkeys(key for key in found if key and len(key) >= MIN_KEY))
 
 
 def redact_key(text: str, client: object) -> str:
