@@ -60,4 +60,5 @@ def test_the_api_key_is_blotted_out_of_a_message(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("ANTHROPIC_API_KEY", "a")  # too short to be a key: no word is garbled
     assert without_api_key("a path") == "a path"
     monkeypatch.delenv("ANTHROPIC_API_KEY")
-    assert without_api_key(key) == key
+    assert without_api_key(f"model {key!r}") == "model '[API key]'"  # by its shape: never seen here
+    assert without_api_key("mykey-12345678") == "mykey-12345678"

@@ -44,9 +44,9 @@ def test_a_prefix_is_refused_with_the_full_flag(line: str, hint: str) -> None:
 
 
 def test_an_unknown_flag_keeps_argparse_s_line_and_says_where_the_flags_are() -> None:
-    with pytest.raises(UsageError, match=r"^unrecognized arguments: --bogus \(the flags: %demo\?\)$"):
+    with pytest.raises(UsageError, match=r"^unrecognized arguments: --bogus \(flags: %demo\?\)$"):
         demo("--bogus")  # not among magics with %claude_help: IPython's `?` alone
-    with pytest.raises(UsageError, match=r"^unrecognized arguments: now \(the flags: %demo\?\)$"):
+    with pytest.raises(UsageError, match=r"^unrecognized arguments: now \(flags: %demo\?\)$"):
         demo("now")
 
 

@@ -210,11 +210,11 @@ def test_context_text_files_images_and_rerun(ip: InteractiveShell, tmp_path: Pat
     [
         (
             "%%claude_system --bogus\nx",
-            r"unrecognized arguments: --bogus \(the flags: %claude_help claude_system or %claude_system\?\)$",
+            r"unrecognized arguments: --bogus \(flags: %claude_help claude_system\)$",
         ),
         (
             "%%claude_tools --bogus\n[]",  # a cell magic alone: IPython's `?` finds it under %% only
-            r"unrecognized arguments: --bogus \(the flags: %claude_help claude_tools or %%claude_tools\?\)$",
+            r"unrecognized arguments: --bogus \(flags: %claude_help claude_tools\)$",
         ),
         ("%%claude_system --cache 2h\nx", "invalid choice: '2h'"),
         ("%%claude_system --cache\n  \n", "The cell is empty"),
@@ -242,7 +242,7 @@ def test_context_text_files_images_and_rerun(ip: InteractiveShell, tmp_path: Pat
         ("%claude_clock advance", "write e.g. 6m"),
         ("%claude_clock 6m", "Did you mean %claude_clock advance 6m"),
         ("%claude_clock rewind 6m", "Did you mean %claude_clock advance 6m"),
-        ("%claude_prewarm now", r"unrecognized arguments: now \(the flags: %claude_help claude_prewarm or"),
+        ("%claude_prewarm now", r"unrecognized arguments: now \(flags: %claude_help claude_prewarm\)"),
     ],
 )
 def test_usage_errors_are_one_line_and_change_nothing(
@@ -260,13 +260,10 @@ def test_usage_errors_are_one_line_and_change_nothing(
 def test_an_unknown_flag_points_to_help_that_lists_the_flags(
     ip: InteractiveShell, code: str, flag: str
 ) -> None:
-    hint = usage_error(ip, code).split("(the flags: ", 1)[1].removesuffix(")")
-    helper, question = hint.split(" or ")
+    helper = usage_error(ip, code).split("(flags: ", 1)[1].removesuffix(")")
     with capture_output() as out:
         run(ip, helper)
     assert flag in out.stdout + "".join(str(o.data) for o in out.outputs)
-    shown = ip.object_inspect_text(question.removesuffix("?"))  # what `%claude_system?` shows
-    assert flag in shown
 
 
 ABBREVIATED = "flags are not abbreviated: write {} in full"
@@ -610,7 +607,7 @@ def test_explain_names_the_change_that_broke_the_cache(ip: InteractiveShell) -> 
     assert said_before_any_call(ip, "%claude_explain --all") == expected
     assert said_before_any_call(ip, "%claude_explain 3") == expected
     assert usage_error(ip, "%claude_explain --bogus") == (
-        "unrecognized arguments: --bogus (the flags: %claude_help claude_explain or %claude_explain?)"
+        "unrecognized arguments: --bogus (flags: %claude_help claude_explain)"
     )
     run(ip, f"%%claude_system --cache --name system\n{LONG}")
     run(ip, "%%claude\nHello")
@@ -901,3 +898,12 @@ def test_schema_with_out_stores_the_object_and_the_json_is_the_reply(ip: Interac
     session = pcache_magic.current_session()
     (block,) = session.conversation.blocks[-1].model_dump()["content"]
     assert block == {"type": "text", "text": '{"x": 1, "label": "user@example.com"}'}  # the reply is the JSON
+
+
+def test_a_key_pasted_as_the_model_is_never_shown_back(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)  # offline: a key the session never saw
+    pasted = "sk-ant-api03-" + "Z" * 40
+    said = usage_error(ip, f"%%claude --model {pasted}\nhi")
+    assert pasted not in said and "Z" * 8 not in said and "[API key]" in said

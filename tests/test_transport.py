@@ -26,6 +26,7 @@ from pcache_magic.session.transport import (
     ServerClock,
     connect,
     redact_error,
+    redact_key,
 )
 
 #: A fake key that would be easy to spot anywhere it leaked.
@@ -362,3 +363,11 @@ def test_server_clock_keeps_the_last_time_while_unreachable_and_asks_again(
     assert clock() == before and len(asked) == 2  # no answer: the last time known, asked again
     clock.learn(1_000.0)
     assert clock() == 1_000.0 and len(asked) == 2  # an answer is kept for `resync_s`
+
+
+def test_a_key_the_session_never_saw_is_blotted_out_by_its_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    pasted = "sk-ant-api03-" + "Q" * 40  # the real key, typed offline where a model name goes
+    said = redact_key(f"Unknown model {pasted!r}; did you mean 'claude-sonnet-4-5'?", None)
+    assert pasted not in said and "Q" * 8 not in said and "[API key]" in said
+    assert redact_key("claude-sonnet-4-5 and sk-ant-x", None) == "claude-sonnet-4-5 and sk-ant-x"  # too short

@@ -11,9 +11,14 @@ is anything else (a subclass that overrides a lookup, a plain dict put in its pl
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
-__all__ = ["getenv", "without_api_key"]
+__all__ = ["KEY_SHAPE", "getenv", "without_api_key"]
+
+#: Anything shaped like an Anthropic API key: a key pasted where a name goes may be one the session
+#: has never seen (the real key typed offline), so it is blotted out by its shape too.
+KEY_SHAPE = re.compile(r"sk-ant-[A-Za-z0-9_-]{8,}")
 
 
 def getenv(name: str) -> str | None:
@@ -29,4 +34,4 @@ def without_api_key(text: str) -> str:
     """`text` with `ANTHROPIC_API_KEY` blotted out: a message that quotes a name or a path the user
     typed may quote a key pasted there by mistake (`transport.redact_key` also knows a client's own)."""
     key = (getenv("ANTHROPIC_API_KEY") or "").strip()
-    return text.replace(key, "[API key]") if len(key) >= 8 else text
+    return KEY_SHAPE.sub("[API key]", text.replace(key, "[API key]") if len(key) >= 8 else text)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+from ..core.env import KEY_SHAPE
 
 __all__ = ["ERROR_TYPES", "ApiError", "blot_keys", "check_method"]
 
 #: What looks like an Anthropic API key, wherever a client put it (a path, a model name).
-_KEY_SHAPE = re.compile(r"sk-ant-[A-Za-z0-9_-]{8,}")
 
 #: HTTP status for each error type the Messages API documents.
 ERROR_TYPES: dict[str, int] = {
@@ -69,4 +69,4 @@ def blot_keys(message: str, key: str | None) -> str:
     model a client sent quotes a key put there, and error texts are printed and logged."""
     if key and len(key) >= 8:
         message = message.replace(key, "[API key]")
-    return _KEY_SHAPE.sub("[API key]", message)
+    return KEY_SHAPE.sub("[API key]", message)

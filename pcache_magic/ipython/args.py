@@ -66,19 +66,19 @@ def parse_argstring(magic: Callable[..., Any], line: str) -> Any:
 
 
 def _help_hint(magic: Callable[..., Any], parser: Any) -> str:
-    """`(the flags: %claude_help claude_tools or %%claude_tools?)`: what lists this magic's flags.
+    """`(flags: %claude_help claude_tools)`: what lists this magic's flags, as a command to run.
 
-    IPython's `?` finds a cell-only magic under `%%` alone, so the form comes from the magics'
-    own tables; `%claude_help` is named when the same magics have it.
+    `%claude_help` when the same magics have it (a trailing `?` read as a question); else IPython's
+    `?`, which finds a cell-only magic under `%%` alone, so the form comes from the magics' tables.
     """
     tables = getattr(getattr(magic, "__self__", None), "magics", None) or {}
     line, cell = tables.get("line", {}), tables.get("cell", {})
     name = next((n for n, m in [*line.items(), *cell.items()] if m == magic), str(parser.prog).lstrip("%"))
     ask = f"%{name}?" if name in line or not cell else f"%%{name}?"
     return (
-        f"(the flags: %claude_help {name} or {ask})"
+        f"(flags: %claude_help {name})"
         if "claude_help" in line and name != "claude_help"
-        else f"(the flags: {ask})"
+        else f"(flags: {ask})"
     )
 
 

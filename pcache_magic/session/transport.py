@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anthropic
 
-from ..core.env import getenv
+from ..core.env import KEY_SHAPE, getenv
 from .emulator_http import emulator_now
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def redact_key(text: str, client: object) -> str:
     message, a prompt may quote it, and such text is shown, recorded, saved and exported."""
     for key in secrets(client):
         text = text.replace(key, "[API key]")
-    return text
+    return KEY_SHAPE.sub("[API key]", text)  # and a key it has never seen
 
 
 def _blot(value: Any, key: str) -> Any:
