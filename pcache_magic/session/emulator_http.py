@@ -20,7 +20,7 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["DEADLINE_S", "LATEST", "MAX_BYTES", "EmulatorCallError", "emulator_now"]
+__all__ = ["DEADLINE_S", "LATEST", "MAX_BYTES", "EmulatorCallError", "emulator_answer", "emulator_now"]
 
 #: The whole exchange, connecting included, ends within this many seconds.
 DEADLINE_S = 10.0
@@ -39,6 +39,33 @@ class EmulatorCallError(OSError):
 LATEST = 2.0**40
 
 
+def emulator_answer(
+    url: str,
+    payload: Mapping[str, Any] | None = None,
+    *,
+    deadline_s: float | None = None,
+    max_bytes: int | None = None,
+) -> tuple[bytes, bool]:
+    """The body of the server's 2xx answer to GET `url` (or POST `payload` to it as JSON), and
+    whether it came whole within `max_bytes`; `EmulatorCallError` for anything else.
+
+    `deadline_s` and `max_bytes` default to the module's `DEADLINE_S` and `MAX_BYTES`."""
+    deadline = time.monotonic() + (DEADLINE_S if deadline_s is None else deadline_s)
+    status, body, complete = _exchange(url, payload, deadline, MAX_BYTES if max_bytes is None else max_bytes)
+    if 300 <= status < 400:
+        raise EmulatorCallError(
+            f"{_shown(url)} answered a redirect (HTTP {status}), which is not followed; "
+            f"set {_ENV} to the emulator itself."
+        )
+    if not 200 <= status < 300:
+        data = _json(body) if complete else None
+        error = data.get("error") if isinstance(data, dict) else None
+        said = error.get("message") if isinstance(error, dict) else None
+        said = f" ({' '.join(said.split())[:200]})" if isinstance(said, str) and said.strip() else ""
+        raise EmulatorCallError(f"{_shown(url)} answered HTTP {status}{said}; check {_ENV}.")
+    return body, complete
+
+
 def emulator_now(
     url: str,
     payload: Mapping[str, Any] | None = None,
@@ -46,22 +73,9 @@ def emulator_now(
     deadline_s: float | None = None,
     max_bytes: int | None = None,
 ) -> float:
-    """The server's clock from GET `url` (or POST `payload` to it as JSON): its answer's `now`.
-
-    `deadline_s` and `max_bytes` default to the module's `DEADLINE_S` and `MAX_BYTES`."""
-    deadline = time.monotonic() + (DEADLINE_S if deadline_s is None else deadline_s)
-    status, body, complete = _exchange(url, payload, deadline, MAX_BYTES if max_bytes is None else max_bytes)
+    """The server's clock from its answer to `url` (`emulator_answer`): the answer's `now`."""
+    body, complete = emulator_answer(url, payload, deadline_s=deadline_s, max_bytes=max_bytes)
     data = _json(body) if complete else None
-    if 300 <= status < 400:
-        raise EmulatorCallError(
-            f"{_shown(url)} answered a redirect (HTTP {status}), which is not followed; "
-            f"set {_ENV} to the emulator itself."
-        )
-    if not 200 <= status < 300:
-        error = data.get("error") if isinstance(data, dict) else None
-        said = error.get("message") if isinstance(error, dict) else None
-        said = f" ({' '.join(said.split())[:200]})" if isinstance(said, str) and said.strip() else ""
-        raise EmulatorCallError(f"{_shown(url)} answered HTTP {status}{said}; check {_ENV}.")
     now = data.get("now") if isinstance(data, dict) else None
     if not complete and (match := _NOW.match(body)):
         now = float(match.group(1))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -35,6 +34,7 @@ from ..core.tokens import TokenEstimator
 from ..emulator.engine import MAX_ADVANCE_S, MAX_OFFSET_S
 from ..emulator.errors import ApiError
 from ..emulator.validate import validate_request
+from .emulator_http import emulator_answer
 from .pack import Packer, unpack_requests
 from .schema import FORMAT, VERSION, SavedSettings, SessionFile, StoreError
 from .session_settings import Settings
@@ -232,12 +232,12 @@ def _emulator_state(connection: Connection | None) -> Any:
         return None
     if connection.emulator is not None:
         return connection.emulator.state()
-    try:
-        with urllib.request.urlopen(f"{connection.url}/_emulator/state", timeout=10) as answer:
-            state = strict_json.loads(answer.read(MAX_STATE_BYTES))
+    try:  # bounded in size and time, no redirect followed, as the clock's reads are
+        body, whole = emulator_answer(f"{connection.url}/_emulator/state", max_bytes=MAX_STATE_BYTES)
+        state = strict_json.loads(body) if whole else None
     except (OSError, ValueError):
         return None  # unreachable: its calls will say so; the entries are kept as saved
-    return state if _state_shaped(state) else None  # not an emulator's: kept as saved too
+    return state if _state_shaped(state) else None  # not an emulator's (or too long): kept as saved too
 
 
 def _state_shaped(state: Any) -> bool:

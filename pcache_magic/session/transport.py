@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anthropic
 
-from ..core.env import KEY_SHAPE, getenv
+from ..core.env import getenv, without_api_key
 from .emulator_http import emulator_now
 
 if TYPE_CHECKING:
@@ -83,9 +83,8 @@ def secrets(client: object) -> list[str]:
 def redact_key(text: str, client: object) -> str:
     """`text` with the API keys (`secrets`) blotted out: an endpoint may echo the key in its error
     message, a prompt may quote it, and such text is shown, recorded, saved and exported."""
-    for key in secrets(client):
-        text = text.replace(key, "[API key]")
-    return KEY_SHAPE.sub("[API key]", text)  # and a key it has never seen
+    key = _api_key(client)
+    return without_api_key(text.replace(key, "[API key]") if key else text)  # and the environment's
 
 
 def _blot(value: Any, key: str) -> Any:
