@@ -76,6 +76,8 @@ def test_a_whole_reply_built_by_the_sdk_passes() -> None:
     split = {"ephemeral_5m_input_tokens": 3, "ephemeral_1h_input_tokens": 0}
     assert check_reply(built(usage={**GOOD["usage"], "cache_creation": split}), CLIENT)
     assert check_reply(built(content=[{"type": "a_block_newer_than_the_sdk", "x": 1}]), CLIENT)
+    for reason in (None, {"type": "a_reason_newer_than_the_sdk"}, {"type": "system_changed"}):
+        assert check_reply(built(diagnostics={"cache_miss_reason": reason}), CLIENT)
 
 
 @pytest.mark.parametrize(
@@ -108,6 +110,9 @@ def test_a_whole_reply_built_by_the_sdk_passes() -> None:
             built(usage={**GOOD["usage"], "cache_creation": {"ephemeral_5m_input_tokens": -1}}),
             "usage.cache_creation.ephemeral_5m_input_tokens is not",
         ),
+        (built(diagnostics="SECRET-REPLY-TEXT"), "its diagnostics do not say a cache miss reason"),
+        (built(diagnostics={"cache_miss_reason": "x"}), "its diagnostics do not say"),
+        (built(diagnostics={"cache_miss_reason": {"type": 5}}), "its diagnostics do not say"),
     ],
 )
 def test_what_is_no_messages_api_answer_is_refused_in_one_plain_line(reply: object, what: str) -> None:

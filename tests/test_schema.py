@@ -6,8 +6,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from anthropic._models import construct_type
+from anthropic.types import Message
 from pydantic import ValidationError
 
 from pcache_magic.session import schema
@@ -104,3 +107,72 @@ def test_a_store_error_never_repeats_the_key(monkeypatch: pytest.MonkeyPatch, tm
         with pytest.raises(schema.StoreError) as caught:
             act()
         assert key not in str(caught.value) and "[API key]" in str(caught.value)
+
+
+NEWER = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-4-5",
+    "content": [{"type": "a_block_newer_than_the_sdk", "x": 1}, {"type": "text", "text": "hi"}],
+    "stop_reason": "end_turn",
+    "usage": {"input_tokens": 1, "output_tokens": 2, "server_tool_use": {"web_search_requests": 1}},
+}
+CALL = {"index": 1, "kind": "ask", "model": "claude-sonnet-4-5", "started_at": 1.0, "request": {"keys": []}}
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},  # a block type newer than the SDK; a usage part without a field the SDK requires
+        {"content": [{"type": "tool_use", "id": "toolu_1", "name": "ping", "input": "not an object"}]},
+        {"model": 5, "stop_sequence": 3},
+        {"content": [{"type": "text", "text": "hi", "citations": "not a list"}]},
+    ],
+    ids=["newer-block", "tool-input", "model-int", "citations"],
+)
+def test_a_reply_the_sdk_types_do_not_describe_is_read_as_the_sdk_reads_it(changes: dict[str, Any]) -> None:
+    """What the session recorded from a server (the SDK reads a reply without validating it) loads
+    back: the same `Message` the SDK built, not a file refused for a field the SDK's types reject."""
+    reply = {**NEWER, **changes}
+    with pytest.raises(ValidationError):
+        Message.model_validate(reply, strict=True)  # the strict reading a file's reply had before
+    loaded = schema.SavedCall.model_validate({**CALL, "response": reply}, strict=True).response
+    built = construct_type(type_=Message, value=reply)
+    assert isinstance(loaded, Message) and type(loaded.content[0]) is type(built.content[0])
+    assert loaded.model_dump(warnings=False) == built.model_dump(warnings=False)
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [
+        ({"content": [{"type": "text"}]}, "a text block has no text"),
+        ({"content": "text"}, "valid list"),
+        ({"stop_reason": None}, "no stop_reason"),
+        ({"usage": {"input_tokens": -1, "output_tokens": 2, "x": "y"}}, "usage.input_tokens"),
+        ({"usage": {"input_tokens": "many", "output_tokens": 2}}, "usage.input_tokens"),
+        ({"diagnostics": "x", "model": 5}, "diagnostics"),
+        ({"_fields_set": 1, "model": 5}, "not a Messages API answer"),
+    ],
+)
+def test_such_a_reply_is_checked_as_a_reply_is_before_it_is_recorded(
+    changes: dict[str, Any], said: str
+) -> None:
+    """Only what the session would have recorded loads: a file is no way around the reply check."""
+    with pytest.raises(ValidationError, match=said):
+        schema.SavedCall.model_validate({**CALL, "response": {**NEWER, **changes}}, strict=True)
+
+
+def test_a_reply_the_sdk_types_describe_is_still_validated_strictly() -> None:
+    """The lenient reading is the fallback: a whole `Message` is validated as before (its counts to
+    `MAX_COUNT`, above the reply check's bound), and read as the validated `Message`."""
+    reply = {
+        **NEWER,
+        "content": [{"type": "text", "text": "hi"}],
+        "usage": {"input_tokens": 10**11, "output_tokens": 2},
+    }
+    loaded = schema.SavedCall.model_validate({**CALL, "response": reply}, strict=True).response
+    assert loaded == Message.model_validate(reply)
+    assert schema.json_schema()["$defs"]["SavedCall"]["properties"]["response"]["anyOf"][1] == {
+        "$ref": "#/$defs/UnlistedReply"
+    }

@@ -16,11 +16,13 @@ import base64
 import json
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
 import anthropic
 import pytest
+from _hostile_http import message, serving
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -644,3 +646,40 @@ def test_a_price_no_model_has_is_refused(session: Session, tmp_path: Path) -> No
     data = saved(session, tmp_path)
     data["prices"][0]["input"] = 1e300  # would break every cost table later
     assert "prices.0.input" in refused(write(tmp_path, data), "prices")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"content": [{"type": "a_block_newer_than_the_sdk", "x": 1}, {"type": "text", "text": "hi"}]},
+        {"content": [{"type": "tool_use", "id": "toolu_1", "name": "ping", "input": "text"}], "model": 5},
+        {"usage": {"input_tokens": 5, "output_tokens": 1, "server_tool_use": {"web_search_requests": 1}}},
+        {"content": [{"type": "text", "text": "hi", "citations": "not a list"}], "stop_sequence": 3},
+    ],
+    ids=["newer-block", "tool-input-model", "usage-part", "citations"],
+)
+def test_a_reply_the_sdk_types_do_not_describe_saves_and_loads_back(
+    changes: dict[str, Any], tmp_path: Path
+) -> None:
+    """The session records what the SDK read from a server; its file must load back the same, with
+    no serializer warnings on the way (a file that did not load lost the session's calls)."""
+    with serving() as server:
+        server.answer = message(**changes)
+        env = {"PCACHE_EMULATOR_URL": server.url}
+        s = Session(model=MODELS[0], connection=connect(env=env, max_retries=0))
+        s.system("Be brief.")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            s.ask("Hello?", stream=False)
+            text = s.save(tmp_path / "s.json").read_text()
+            loaded = Session(model=MODELS[0], connection=connect(env=env, max_retries=0))
+            loaded.load(tmp_path / "s.json")
+            assert (
+                loaded.save(tmp_path / "again.json").read_text().split('"saved_at"')[0]
+                == text.split('"saved_at"')[0]
+            )
+            (mine,), (theirs,) = s.calls, loaded.calls
+            assert theirs.response is not None and mine.response is not None
+            assert theirs.response.model_dump(warnings=False) == mine.response.model_dump(warnings=False)
+            assert loaded.totals == s.totals
+            assert [e.summary for e in explain_all(loaded)] == [e.summary for e in explain_all(s)]

@@ -169,7 +169,7 @@ class Chat:
         conversation = edits.conversation
         params, names = self._requests.render(conversation, **options)
         message = self._pipeline.send(kind, params, names, stream=stream, on_text=on_text)
-        reply = [block.model_dump(exclude_none=True) for block in message.content]
+        reply = [block.model_dump(exclude_none=True, warnings=False) for block in message.content]
         if reply:
             name = conversation.unique_name("reply")
             edits.add(Block(name=name, role="assistant", kind="reply", content=reply))

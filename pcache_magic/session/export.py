@@ -253,7 +253,9 @@ def export_json(session: Exportable) -> str:
             "kind": record.kind,
             "model": record.model,
             "outcome": record.outcome,
-            "usage": record.usage.model_dump(mode="json", exclude_none=True) if record.usage else None,
+            "usage": record.usage.model_dump(mode="json", exclude_none=True, warnings=False)
+            if record.usage
+            else None,
             "cost_usd": round(record.cost.total, 6),
             "error": record.error,
         }

@@ -31,6 +31,7 @@ __all__ = [
     "check_reply",
     "read",
     "reading",
+    "reply_problem",
     "reraise",
     "server_of",
     "unreadable",
@@ -45,6 +46,7 @@ MAX_TOKENS = 10**9
 _COUNTS = ("input_tokens", "output_tokens")
 _OPTIONAL_COUNTS = ("cache_creation_input_tokens", "cache_read_input_tokens")
 _SPLIT = ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
+_NOT_THERE = object()
 
 
 def _members(annotation: Any) -> tuple[type, ...]:
@@ -99,8 +101,9 @@ def _count_problem(owner: object, names: tuple[str, ...], where: str, optional: 
     return None
 
 
-def _problem(message: object) -> str | None:
-    """What makes `message` no Messages API answer, in plain words (no text from it), or None."""
+def reply_problem(message: object) -> str | None:
+    """What makes `message` no Messages API answer, in plain words (no text from it), or None
+    (also what a session file's reply the SDK's types do not describe must pass: `schema`)."""
     if isinstance(message, str):  # the SDK's answer to a body it could not take for JSON
         return "the reply is plain text, not a message"
     if not isinstance(message, Message):
@@ -128,7 +131,17 @@ def _problem(message: object) -> str | None:
         if not isinstance(split, CacheCreation):
             return "usage.cache_creation is not a split of the cache writes"
         found = _count_problem(split, _SPLIT, "usage.cache_creation")
-    return found
+    return found or _diagnostics_problem(getattr(message, "diagnostics", None))
+
+
+def _diagnostics_problem(diagnostics: object) -> str | None:
+    """The explanations compare their causes with `diagnostics.cache_miss_reason.type`."""
+    if diagnostics is None:
+        return None
+    reason = getattr(diagnostics, "cache_miss_reason", _NOT_THERE)
+    if reason is None or isinstance(getattr(reason, "type", None), str):
+        return None
+    return "its diagnostics do not say a cache miss reason the API's way"
 
 
 def check_reply(message: object, client: object) -> Message:
@@ -138,7 +151,7 @@ def check_reply(message: object, client: object) -> Message:
     (the API and the emulator always send one; a stream cut before its `message_delta` has none),
     and token counts that are whole numbers from 0 to `MAX_TOKENS`.
     """
-    problem = _problem(message)
+    problem = reply_problem(message)
     if problem is not None:
         raise MalformedReply(problem, server_of(client))
     return typing.cast(Message, message)

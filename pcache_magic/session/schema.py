@@ -24,6 +24,7 @@ from ..core.conversation import Block
 from ..core.env import without_api_key
 from ..core.models import Prices
 from ..core.ttl import TTL
+from .replies import reply_problem
 from .session_settings import CacheMode, TokenCounts
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "SavedSettings",
     "SessionFile",
     "StoreError",
+    "UnlistedReply",
     "json_schema",
 ]
 
@@ -157,6 +159,21 @@ def _check_usage(value: Any, where: str) -> None:
         raise ValueError(f"{where} must be a count from 0 to {MAX_COUNT}, not {value}")
 
 
+class UnlistedReply(BaseModel):
+    """A reply the SDK's types do not describe in full: a content block type newer than the SDK, a
+    field of another type than they say, one they require and the server left out.  The SDK reads
+    such a reply without validating it, and the session kept it once it passed `replies`' check;
+    a file holding it is read back the same way (the SDK's `construct`) and checked the same way,
+    so a session that recorded a call can always load it again."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["message"]
+    id: str
+    content: list[dict[str, Any]]
+    usage: dict[str, Any]
+
+
 class SavedCall(_Strict):
     """One call as the session recorded it (`core.record.CallRecord`), failed ones included."""
 
@@ -171,14 +188,35 @@ class SavedCall(_Strict):
     """Index into the file's `prices`: the rates the call was priced at."""
     prediction: list[SavedPrediction] | None = None
     request: PackedRequest
-    response: Message | None = None
+    response: Annotated[Message | UnlistedReply | None, Field(union_mode="left_to_right")] = None
+    """The SDK's `Message`; an `UnlistedReply` only where the server's reply was not one in full."""
+
+    @property
+    def reply(self) -> Message | None:
+        """`response` as the session records it (its validator made any `UnlistedReply` a `Message`)."""
+        return self.response if isinstance(self.response, Message) else None
 
     @field_validator("response")
     @classmethod
-    def _counts(cls, message: Message | None) -> Message | None:
+    def _counts(cls, message: Message | UnlistedReply | None) -> Message | None:
+        if isinstance(message, UnlistedReply):
+            return _as_the_sdk_read(message)
         if message is not None:
             _check_usage(message.usage, "usage")
         return message
+
+
+def _as_the_sdk_read(reply: UnlistedReply) -> Message:
+    """`reply` built as the SDK builds a reply (no validation), then checked as the session checks
+    a reply before it records it: what passes here would have been recorded, and nothing else."""
+    try:
+        message = Message.model_construct(None, **reply.model_dump())
+    except Exception:  # construct on hostile fields: whatever it raises, the reply is refused
+        raise ValueError("not a Messages API answer the SDK can read") from None
+    problem = reply_problem(message)
+    if problem is not None:
+        raise ValueError(problem)
+    return message
 
 
 class SessionFile(_Strict):

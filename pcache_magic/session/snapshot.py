@@ -107,7 +107,9 @@ def snapshot(session: Saveable, saved_at: str = "") -> dict[str, Any]:
                 "prices": priced,
                 "prediction": record.prediction,
                 "request": packer.request(record.request),
-                "response": None if record.response is None else record.response.model_dump(mode="json"),
+                "response": None
+                if record.response is None
+                else record.response.model_dump(mode="json", warnings=False),
             }
         )
     connection = session.connection
@@ -313,7 +315,7 @@ def prepare(file: SessionFile, models: ModelTable, notes: Iterable[str] = ()) ->
                     model=call.model,
                     started_at=call.started_at,
                     request=request,
-                    response=call.response,
+                    response=call.reply,
                     latency_s=call.latency_s,
                     error=call.error,
                     estimated=call.estimated,

@@ -295,7 +295,7 @@ class CachingAnthropicChatCompletionClient(AnthropicChatCompletionClient):
         logger.info(
             LLMCallEvent(
                 messages=params["messages"],
-                response=message.model_dump(),
+                response=message.model_dump(warnings=False),
                 prompt_tokens=result.usage.prompt_tokens,
                 completion_tokens=result.usage.completion_tokens,
             )
