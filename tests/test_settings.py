@@ -274,6 +274,12 @@ def test_no_magic_error_repeats_a_key_typed_where_a_name_goes(
         assert str(result.error_in_exec).startswith(message)
         assert key not in out.stdout + out.stderr
     assert pcache_magic.current_session().conversation.blocks == []
+    for cell in (f"%%claude --model {key[:20]} {key[20:]}\nhi", f"%claude_prewarm {key[:30]} {key[30:]}"):
+        with capture_output() as out:  # a key pasted with a space in it: "unrecognized arguments"
+            result = ip.run_cell(cell)
+        said = str(result.error_in_exec)
+        assert said.startswith("unrecognized arguments: ") and "[part of the API key]" in said, said
+        assert not any(key[i : i + 8] in said + out.stdout + out.stderr for i in range(len(key) - 7))
     with capture_output():  # an error without the key is raised as it was
         result = ip.run_cell("%claude_session drop nothing")
     assert str(result.error_in_exec) == "No block named 'nothing'; the blocks are: none."

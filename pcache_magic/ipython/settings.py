@@ -126,7 +126,7 @@ class SessionMagics(Magics):
                 return magic(*args, **kwargs)
             except UsageError as error:
                 owner = self._session or self._connection
-                text = redact_key(str(error), owner.client if owner is not None else None)
+                text = redact_key(str(error), owner.client if owner is not None else None, pieces=True)
                 if text == str(error):
                     raise
                 raise UsageError(text) from None

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import math
 import os
+import re
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -66,6 +67,9 @@ _OFFLINE_HINTS: dict[OfflineReason | None, str] = {
 
 #: The shortest string taken for a key (shorter ones would blot out ordinary words).
 MIN_KEY = 8
+#: A word of a message, as `redact_key(pieces=True)` looks for parts of a key: a key's characters
+#: (letters, digits, "-", "_"), so quotes, slashes and "=" around what the user typed are not in it.
+_WORD = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _api_key(client: object) -> str | None:
@@ -80,11 +84,25 @@ def secrets(client: object) -> list[str]:
     return list(dict.fromkeys(key for key in found if key and len(key) >= MIN_KEY))
 
 
-def redact_key(text: str, client: object) -> str:
+def redact_key(text: str, client: object, *, pieces: bool = False) -> str:
     """`text` with the API keys (`secrets`) blotted out: an endpoint may echo the key in its error
-    message, a prompt may quote it, and such text is shown, recorded, saved and exported."""
+    message, a prompt may quote it, and such text is shown, recorded, saved and exported.
+
+    `pieces`, for a short message that quotes what the user typed: also each word of `MIN_KEY` or
+    more characters that is part of a key (a key pasted with a space in it is two words, and
+    "unrecognized arguments" quotes the second)."""
     key = _api_key(client)
-    return without_api_key(text.replace(key, "[API key]") if key else text)  # and the environment's
+    text = without_api_key(text.replace(key, "[API key]") if key else text)  # and the environment's
+    if not pieces:
+        return text
+    keys = [k for k in (key, (getenv("ANTHROPIC_API_KEY") or "").strip()) if k and len(k) >= MIN_KEY]
+    return (
+        _WORD.sub(lambda w: "[part of the API key]" if _part_of(w[0], keys) else w[0], text) if keys else text
+    )
+
+
+def _part_of(word: str, keys: list[str]) -> bool:
+    return len(word) >= MIN_KEY and any(word in key for key in keys)
 
 
 def _blot(value: Any, key: str) -> Any:
