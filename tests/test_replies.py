@@ -23,7 +23,6 @@ from pcache_magic.session.replies import (
     MalformedReply,
     check_reply,
     read,
-    reading,
     reraise,
     server_of,
     unreadable,
@@ -149,6 +148,14 @@ def _validation_error() -> pydantic.ValidationError:
     raise AssertionError("not refused")
 
 
+def _raised_in_a_call(error: BaseException, streaming: bool = False) -> None:
+    """`error` raised by an SDK call with `reraise` around it, as the session calls the SDK."""
+    try:
+        raise error
+    except BaseException:
+        reraise(CLIENT, streaming=streaming)
+
+
 @pytest.mark.parametrize(
     ("error", "what"),
     [
@@ -161,8 +168,8 @@ def _validation_error() -> pydantic.ValidationError:
 def test_the_sdks_failures_to_read_a_reply_become_one_error(error: Exception, what: str) -> None:
     malformed = unreadable(error, CLIENT)
     assert isinstance(malformed, MalformedReply) and malformed.what == what
-    with pytest.raises(MalformedReply) as raised, reading(CLIENT):
-        raise error
+    with pytest.raises(MalformedReply) as raised:
+        _raised_in_a_call(error)
     assert raised.value.__cause__ is None and raised.value.__suppress_context__  # no reply text chained
     assert "SECRET" not in str(raised.value)
 
@@ -178,8 +185,8 @@ def test_other_errors_pass_as_they_are() -> None:
     ]
     for error in others:
         assert unreadable(error, CLIENT) is error
-        with pytest.raises(type(error)) as raised, reading(CLIENT):
-            raise error
+        with pytest.raises(type(error)) as raised:
+            _raised_in_a_call(error)
         assert raised.value is error
     for error in (
         RuntimeError("Unexpected event order"),
@@ -192,10 +199,7 @@ def test_other_errors_pass_as_they_are() -> None:
 @pytest.mark.parametrize("streaming", [False, True])
 def test_reraise_raises_the_handled_error_or_its_malformed_reply(streaming: bool) -> None:
     def failing(error: BaseException) -> None:
-        try:
-            raise error
-        except BaseException:
-            reraise(CLIENT, streaming=streaming)
+        _raised_in_a_call(error, streaming)
 
     with pytest.raises(MalformedReply) as raised:
         failing(json.JSONDecodeError("Expecting value", '{"SECRET', 2))

@@ -38,7 +38,7 @@ from . import budget
 from .counts import Counted, TokenCounter, wants_counts
 from .keyguard import KeyGuard
 from .observers import Emit
-from .replies import MalformedReply, check_reply, read, reading, reraise
+from .replies import MalformedReply, check_reply, read, reraise
 from .requests import Planners
 from .session_settings import Settings
 from .transport import redact_error, redact_key, secrets
@@ -163,12 +163,16 @@ class CallPipeline:
                 if stream:
                     with client.messages.stream(**sdk_kwargs(params)) as events:
                         for text in read(events.text_stream, client):
-                            with reading(client, streaming=True):  # none yet: a bare AssertionError
-                                begun = events.current_message_snapshot
+                            try:
+                                begun = events.current_message_snapshot  # none yet: an AssertionError
+                            except Exception:
+                                reraise(client, streaming=True)
                             if on_text is not None:
                                 on_text(text)
-                        with reading(client, streaming=True):
+                        try:
                             message = events.get_final_message()
+                        except Exception:
+                            reraise(client, streaming=True)
                 else:
                     try:
                         message = client.messages.create(**sdk_kwargs(params))

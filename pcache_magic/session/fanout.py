@@ -35,7 +35,7 @@ from ..core.turns import answer_unanswered_tool_uses, sdk_kwargs
 from . import batch
 from .budget import check_limits
 from .fanout_plan import ItemResult, MapError, MapInterrupted, MapPlan, MapResult, predict_map
-from .replies import MalformedReply, reading
+from .replies import MalformedReply, reraise
 from .session_settings import MAX_CONCURRENCY
 from .transport import redact_error
 
@@ -322,8 +322,10 @@ def _send(
         return None, None, str(refused)
     started = time.perf_counter()
     try:
-        with reading(client):
+        try:
             message = client.messages.create(**sdk_kwargs(params))
+        except Exception:
+            reraise(client)
     except Exception as error:
         session.end_call(record, params, names, started, error=redact_error(error, client))
         return record, None, record.error

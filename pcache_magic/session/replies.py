@@ -30,7 +30,6 @@ __all__ = [
     "MalformedReply",
     "check_reply",
     "read",
-    "reading",
     "reply_problem",
     "reraise",
     "server_of",
@@ -179,7 +178,8 @@ def unreadable(error: BaseException, client: object, *, streaming: bool = False)
 
 def reraise(client: object, *, streaming: bool = False) -> NoReturn:
     """In an `except` around an SDK call: the error being handled, or the `MalformedReply` to raise in
-    its place (`unreadable`).  A `try` costs nothing until it raises; a `with` costs on every call."""
+    its place (`unreadable`), from nothing (the SDK's error quotes the reply).  A `try` costs
+    nothing until it raises, where a context manager costs on every call (and every stream event)."""
     error = sys.exc_info()[1]
     if not isinstance(error, Exception):
         raise  # the error being handled (a Ctrl-C, an exit)
@@ -189,36 +189,15 @@ def reraise(client: object, *, streaming: bool = False) -> NoReturn:
     raise malformed from None
 
 
-class reading:  # lower case: used as a function, `with reading(client):`
-    """Around an SDK call that reads a reply: its failures to read one raised as `MalformedReply`
-    (`unreadable`), from nothing (the SDK's error quotes the reply); all else as it was.
-
-    A class, not a generator: it is entered for each chunk of a stream, and this is cheaper."""
-
-    __slots__ = ("_client", "_streaming")
-
-    def __init__(self, client: object, *, streaming: bool = False) -> None:
-        self._client, self._streaming = client, streaming
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
-        """Never swallows: lets `error` through, or raises the `MalformedReply` in its place."""
-        if isinstance(error, Exception):  # a Ctrl-C or an exit goes as it came
-            malformed = unreadable(error, self._client, streaming=self._streaming)
-            if malformed is not error:
-                raise malformed from None
-
-
 def read(items: Iterable[T], client: object) -> Iterator[T]:
-    """The items of the SDK's event `items` (a stream), each read under `reading`: what the caller
+    """The items of the SDK's event `items` (a stream), each taken under `reraise`: what the caller
     does with an item (a callback of its own) is not the SDK's, and is never wrapped."""
     iterator = iter(items)
     while True:
-        with reading(client, streaming=True):
-            try:
-                item = next(iterator)
-            except StopIteration:
-                return
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        except Exception:
+            reraise(client, streaming=True)
         yield item
