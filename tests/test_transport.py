@@ -348,21 +348,36 @@ def test_server_mode_clock_reads_do_not_each_send_a_request(
     assert asked[-1] == f"{url}/_emulator/state"
 
 
-def test_server_clock_keeps_the_last_time_while_unreachable_and_asks_again(
+def test_server_clock_keeps_the_last_time_while_unreachable_and_asks_again_later(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    asked: list[str] = []
+    """A server that never answers costs one deadline now and then (1 s, 2 s, 4 s ... up to a
+    minute apart), not one on every read; an answer ends the wait."""
+    asked: list[float] = []
+    real = [0.0]
 
     def unreachable(url: str, payload: object = None) -> None:
-        asked.append(url)
-        raise OSError("connection refused")
+        asked.append(real[0])
+        raise OSError("timed out")
 
     monkeypatch.setattr(transport, "_emulator_now", unreachable)
-    clock = ServerClock("http://127.0.0.1:9", resync_s=3600)
+    clock = ServerClock("http://127.0.0.1:9", resync_s=3600, monotonic=lambda: real[0])
     before = clock()
-    assert clock() == before and len(asked) == 2  # no answer: the last time known, asked again
+    assert [clock() for _ in range(20)] == [before] * 20 and asked == [0.0]  # the last time known
+    for step in (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0):
+        n = len(asked)
+        real[0] += step - 0.01
+        clock()
+        assert len(asked) == n  # not yet
+        real[0] += 0.01
+        clock()
+        assert len(asked) == n + 1 and asked[-1] == real[0]  # asked again once the wait is over
+    assert asked[-1] - asked[-2] == pytest.approx(transport.MAX_RETRY_S)
     clock.learn(1_000.0)
-    assert clock() == 1_000.0 and len(asked) == 2  # an answer is kept for `resync_s`
+    assert clock() == 1_000.0 and asked[-1] == real[0]  # an answer is kept for `resync_s`
+    monkeypatch.setattr(transport, "_emulator_now", lambda url, payload=None: 2_000.0)
+    real[0] += 3600
+    assert clock() == 2_000.0  # and the first failure after an answer waits 1 s again
 
 
 def test_a_key_the_session_never_saw_is_blotted_out_by_its_shape(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,8 +33,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EMULATOR_URL_ENV",
+    "MAX_RETRY_S",
     "MIN_KEY",
     "OFFLINE_ENV",
+    "RETRY_S",
     "ConfigError",
     "Connection",
     "ServerClock",
@@ -190,6 +192,12 @@ class Connection:
         raise RuntimeError("The clock can only be moved offline; online, cache lifetimes run in real time.")
 
 
+#: After the server failed to tell its time, its clock is asked again after this long, doubled on
+#: each failure up to `MAX_RETRY_S`: a server that never answers costs a read its deadline
+#: (`emulator_http.DEADLINE_S`) now and then, not on every read.
+RETRY_S, MAX_RETRY_S = 1.0, 60.0
+
+
 class ServerClock:
     """A `pcache-emulator`'s clock without a request per read: its clock stands still until advanced,
     so the time it last told is kept, replaced by what our own `advance` returns, and asked again at
@@ -198,25 +206,34 @@ class ServerClock:
     While the server cannot be reached, or answers other than with its time (a redirect, which is
     not followed; nothing within `emulator_http.DEADLINE_S`), it answers the last time it told (calls
     then fail with their own one-line error, instead of every magic failing on the clock), and asks
-    again on the next read.  Each ask reads at most `emulator_http.MAX_BYTES`.
+    again after `RETRY_S`, then twice as long each time.  Each ask reads at most
+    `emulator_http.MAX_BYTES`.  `monotonic`: the real-time clock (a test's, to step it).
     """
 
-    def __init__(self, url: str, *, resync_s: float = 1.0) -> None:
+    def __init__(
+        self, url: str, *, resync_s: float = 1.0, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self.url = url
         self.resync_s = resync_s
+        self._monotonic = monotonic
         self._now = time.time()
-        self._synced_at: float | None = None  # time.monotonic() of the last answer
+        self._synced_at: float | None = None  # monotonic() of the last answer
+        self._retry_s, self._retry_at = 0.0, -math.inf  # after a failure: the wait, and when it ends
 
     def __call__(self) -> float:
-        synced = self._synced_at
-        if synced is None or time.monotonic() - synced >= self.resync_s:
-            with contextlib.suppress(OSError):  # EmulatorCallError too: bounded, never followed elsewhere
+        now, synced = self._monotonic(), self._synced_at
+        if (synced is None or now - synced >= self.resync_s) and now >= self._retry_at:
+            try:
                 self.learn(_emulator_now(f"{self.url}/_emulator/state", None))
+            except OSError:  # EmulatorCallError too: bounded, never followed elsewhere
+                self._retry_s = min(2 * self._retry_s, MAX_RETRY_S) if self._retry_s else RETRY_S
+                self._retry_at = self._monotonic() + self._retry_s
         return self._now
 
     def learn(self, now: float) -> None:
         """The server's time, as an answer of the server just told it."""
-        self._now, self._synced_at = now, time.monotonic()
+        self._now, self._synced_at = now, self._monotonic()
+        self._retry_s, self._retry_at = 0.0, -math.inf
 
 
 def _emulator_now(url: str, payload: Mapping[str, Any] | None = None) -> float:
