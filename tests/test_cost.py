@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
 
 from pcache_magic.analysis.savings import Money, WhatIf, money, what_if
 from pcache_magic.core.fmt import money as usd
@@ -23,7 +25,7 @@ from _helpers import parse, select, text, unguarded_dollars
 
 MODEL = "claude-sonnet-4-5"
 LONG = " ".join(f"Rule {i}: review every function for missing tests and unclear names." for i in range(120))
-FIGURE = re.compile(r"^-?~?\$?[\d,.]+%?$|^none$|^$")  # an amount, a count, a share, or nothing
+FIGURE = re.compile(r"^-?~?\$?[\d,.]+%?$|^—$|^$")  # an amount, a count, a share, or nothing
 MODEL_ID = re.compile(r"^claude-[a-z0-9.-]+$")
 
 
@@ -109,3 +111,21 @@ def test_fit_wraps_between_words_only() -> None:
     assert " ".join(w.strip() for w in wrapped) == line  # nothing cut inside an amount or a count
     assert all(w.startswith("  ") for w in wrapped[1:])  # continuations are indented
     assert fit("short\n  kept as is") == "short\n  kept as is"
+
+
+def test_before_any_call_money_and_what_if_say_what_claude_cost_says(ip: InteractiveShell) -> None:
+    """`money(s)` and `what_if(s)` before the first successful call showed an empty table (and a
+    what-if of zeros), where `%claude_cost` says there are no calls yet: now the same one line."""
+    with capture_output() as out:
+        ip.run_line_magic("claude_cost", "")
+    said = out.stdout.strip()
+    assert said.startswith("No successful calls yet") and "\n" not in said
+    s = Session(model=MODEL, connection=connect(emulator=Emulator(), max_retries=0))
+    s.system(LONG, cache="5m", name="rules")  # blocks, but no call
+    for table in (money(s), what_if(s)):
+        html = ip.display_formatter.format(table)[0]["text/html"]  # as a notebook shows it
+        assert html == render_cost(table) and "<table" not in html
+        (line,) = select(parse(html), "p", "pcache-empty")
+        assert text(line) == said and not unguarded_dollars(html)
+        assert repr(CostTable(table)) == said
+        assert str(table) == said and "<table" not in table._repr_html_()  # without the extension too

@@ -6,13 +6,14 @@ and queried by the same `pcache-` classes and `data-*` attributes the browser te
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from anthropic.types import Message
 
-from pcache_magic.core.conversation import Block
+from pcache_magic.core.conversation import Block, BlockKind
 from pcache_magic.core.fmt import DOLLAR_HTML, entry_names
 from pcache_magic.core.models import Prices
 from pcache_magic.core.record import CallRecord
@@ -44,6 +45,35 @@ from _helpers import cell, parse, select, text, unguarded_dollars
 MODEL = "claude-sonnet-4-5"
 LONG = " ".join(f"Rule {i}: review every function for missing tests and unclear names." for i in range(120))
 PRICES = Prices(input=3, cache_write_5m=3.75, cache_write_1h=6, cache_read=0.3, output=15)
+
+
+# Advance widths (1/2048 em) of DejaVu Sans, regular and bold (headers): the widest common UI
+# sans and the one a Linux notebook falls back to, so a cell that holds it holds Arial or Roboto.
+_GLYPHS = "abcdefghijklmnopqrstuvwxyz_ 0123456789"
+_ADVANCE = {
+    False: (1255, 1300, 1126, 1300, 1260, 721, 1300, 1298, 569, 569, 1186, 569, 1995, 1298, 1253)
+    + (1300, 1300, 842, 1067, 803, 1298, 1212, 1675, 1212, 1212, 1075, 1024, 651)
+    + (1303,) * 10,
+    True: (1382, 1466, 1214, 1466, 1389, 891, 1466, 1458, 702, 702, 1362, 702, 2134, 1458, 1407)
+    + (1466, 1466, 1010, 1219, 979, 1458, 1335, 1892, 1321, 1335, 1192, 1024, 713)
+    + (1425,) * 10,
+}
+PAD = 8  # a cell's padding, 4 px a side (`panel.css`)
+
+
+def px(label: str, bold: bool = False) -> float:
+    """`label`'s width at the panel's 12 px, in DejaVu Sans."""
+    advance = dict(zip(_GLYPHS, _ADVANCE[bold], strict=True))
+    return sum(advance[c] for c in label) * 12 / 2048
+
+
+def narrow_rules() -> list[tuple[list[str], str]]:
+    """The stylesheet's rules for outputs under 720 px (700 px windows), as (selectors, declarations)."""
+    body = style().removeprefix("<style>").removesuffix("</style>")
+    narrow = body.split("@container (max-width:720px){")[1].removesuffix("}")
+    return [
+        (sel.split(","), decl) for sel, _, decl in (rule.partition("{") for rule in narrow.split("}")[:-1])
+    ]
 
 
 def new_session(**kwargs: Any) -> Session:
@@ -472,3 +502,60 @@ def test_a_long_chat_folds_its_earlier_unmarked_turn_blocks_into_one_row() -> No
     assert text(folded).startswith("60 earlier turn blocks without a marker or a note (~")
     s.conversation.blocks[:] = s.conversation.blocks[:12]  # a short chat shows every block
     assert not select(parse(render_blocks(s)), "tr", "pcache-folded")
+
+
+def test_the_blocks_kind_column_holds_every_kind_whole(session: Session) -> None:
+    """At 700 px "context" read "cont…": the narrow layout squeezed the column to 52 px.  The
+    column now holds the longest kind in every layout; the content preview is what gives way."""
+    root = parse(render_blocks(session))
+    heads = [text(th) for th in root.iter("th")]
+    n = heads.index("kind") + 1
+    widths = [int(re.findall(r"width:(\d+)px", list(root.iter("col"))[n - 1].get("style") or "")[0])]
+    for selectors, declarations in narrow_rules():
+        if f".pcache-panel table.pcache-blocks col:nth-child({n})" in selectors:
+            widths += [int(w) for w in re.findall(r"width:(\d+)px", declarations)]
+        assert ".pcache-panel table.pcache-blocks td.pcache-kind" not in selectors  # never hidden
+    longest = max(get_args(BlockKind), key=px)
+    assert longest == "tool_result" and min(widths) >= px(longest) + PAD, widths
+    assert any("td.pcache-preview" in s and "display:none" in d for sels, d in narrow_rules() for s in sels)
+
+
+@pytest.mark.parametrize("output", [575, 600, 660])  # 1008 px with the file browser open; 700 px
+def test_the_narrow_calls_header_is_two_lines_whose_words_fit(output: int) -> None:
+    """Under 720 px each call is three lines, and the header was too: "why" alone on the third.
+    The why line now says "why:" itself, so the header is two lines, each label on one line in
+    its grid cell, and the first column holds "call" and a call's number up to 9999."""
+    rules = narrow_rules()
+
+    def value(cls: str, prop: str) -> str | None:  # the last rule that sets `prop` on a `th.cls`
+        found = None
+        for selectors, declarations in rules:
+            if any(
+                s.endswith((f"table.pcache-calls .{cls}", f"table.pcache-calls th.{cls}")) for s in selectors
+            ):
+                found = dict(d.split(":", 1) for d in declarations.split(";") if d).get(prop, found)
+        return found
+
+    (template,) = [d for _, d in rules if "grid-template-columns:" in d]
+    first = (
+        float(re.findall(r"grid-template-columns:([\d.]+)em repeat\(4,minmax\(0,1fr\)\)", template)[0]) * 12
+    )
+    column = [first] + [(output - first) / 4] * 4
+    lines, seen = set(), []
+    for th in parse(calls_table(head=True)).iter("th"):
+        cls = (th.get("class") or "").split()[-1]
+        if value(cls, "display") == "none":
+            continue
+        area = [int(a) for a in (value(cls, "grid-area") or "").split("/")]
+        row, col, end = area[0], area[1], area[3] if len(area) == 4 else area[1] + 1
+        lines.add(row)
+        seen.append(text(th))
+        assert px(text(th), bold=True) + PAD <= sum(column[col - 1 : end - 1]), (text(th), output)
+    assert len(lines) == 2 and "why" not in seen and len(seen) == 8
+    assert px("9999") + PAD <= column[0]
+    # the why line, under each call, says what it is
+    assert any(
+        s.endswith("td.pcache-why summary::before") and "content:'why: '" in d
+        for sels, d in rules
+        for s in sels
+    )

@@ -9,7 +9,16 @@ import pytest
 
 from pcache_magic.analysis.oracle import oracle_cost
 from pcache_magic.analysis.strategies import planner_strategy
-from pcache_magic.analysis.whatif import BASELINES, STRATEGIES, Replay, ideal_cost, simulate, what_if
+from pcache_magic.analysis.whatif import (
+    BASELINES,
+    NO_SHARE,
+    STRATEGIES,
+    Replay,
+    WhatIf,
+    ideal_cost,
+    simulate,
+    what_if,
+)
 from pcache_magic.core import fmt
 from pcache_magic.core.prefix import layout
 from pcache_magic.core.tokens import TokenEstimator
@@ -17,7 +26,7 @@ from pcache_magic.emulator import Emulator
 from pcache_magic.session.session import Session
 from pcache_magic.session.transport import connect
 
-from _helpers import unguarded_dollars
+from _helpers import parse, unguarded_dollars
 
 MODEL = "claude-sonnet-4-5"  # $3 input, $3.75 5m write, $6 1h write, $0.30 read, $15 output
 
@@ -162,3 +171,48 @@ def test_a_strategy_can_be_passed_as_a_function() -> None:
     assert run.strategy == run.label == "make" and run.tokens.read > 0
     assert run.cost.total == simulate(calls, "planner").cost.total
     assert BASELINES == ("none", "last", "automatic", "all-5m", "all-1h")
+
+
+def shares(result: WhatIf) -> dict[str, str]:
+    """The share column of the text table by row, the strategies and the oracle (the columns are
+    found by their header's position: a blank cell leaves no mark of its own)."""
+    lines = str(result).splitlines()
+    head = next(line for line in lines if line.startswith("strategy "))
+    start, stop = head.index("share"), head.index("read")
+    labels = [r.label for r in result.runs] + ["oracle: best caching in hindsight"]
+    return {
+        label: line[start:stop].strip() for line in lines for label in labels if line.startswith(label + "  ")
+    }
+
+
+def test_every_share_is_a_percentage_or_a_dash_that_is_explained() -> None:
+    """The column mixed "none", "0%", percentages and blanks: now a percentage wherever the share
+    is defined (negative when caching cost more), and where it is not (the oracle saves nothing)
+    a dash that the key under the table, and the cell's tooltip, explain."""
+    _, session = _session()  # short prompts, under the cache minimum: nothing can be saved
+    session.ask("Hello", stream=False)
+    session.ask("Again", stream=False)
+    flat = what_if(session)
+    assert set(shares(flat).values()) == {NO_SHARE} and len(shares(flat)) == len(flat.runs) + 1
+    why = "A share of — is undefined: the oracle saves nothing against no caching."
+    assert why in " ".join(str(flat).split())
+    html = flat.to_html()
+    dashes = [td for td in parse(f"<div>{html}</div>").iter("td") if td.text == NO_SHARE]
+    assert len(dashes) == len(flat.runs) + 1
+    assert {td.get("title") for td in dashes} == {"undefined: the oracle saves nothing against no caching"}
+    assert why.replace("'", "&#x27;") in html
+
+    _, session = _session()  # a 1h write read once, after a pause: most caching costs more
+    session.system(words(1_500), cache="1h", name="rules")
+    session.ask("one", stream=False)
+    session.advance(3_000)
+    session.ask("two", stream=False)
+    costly = what_if(session)
+    shown = shares(costly)
+    assert all(re.fullmatch(r"-?\d+%", s) for s in shown.values()), shown
+    assert shown["no caching"] == "0%" and shown["oracle: best caching in hindsight"] == "100%"
+    negative = [k for k, v in shown.items() if v.startswith("-")]
+    assert negative and "none" not in shown.values() and NO_SHARE not in str(costly)
+    for label in negative:
+        run = next(r for r in costly.runs if r.label == label)
+        assert shown[label] == f"-{fmt.share(-(costly.fraction_of_oracle(run.strategy) or 0))}"

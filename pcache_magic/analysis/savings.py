@@ -134,6 +134,8 @@ class Money:
     def to_html(self) -> str:
         """The table, the model in the caption when there is one: a column of one id repeated
         would cost ~100 px of a 700 px window (a dated id ~180 px), and an id never wraps."""
+        if not self.calls:  # before the first successful call: `%claude_cost`'s line, no empty table
+            return f'<p class="pcache-empty">{fmt.html_text(fmt.NO_COSTS)}</p>'
         caption = f"Cost {fmt.money(self.total.total)}, {self.saved()}"
         model = self._one_model()
         if model is None:
@@ -151,6 +153,8 @@ class Money:
     def __str__(self) -> str:
         """The figures as a table, each call's note below it (with its model when the calls used
         more than one), the total last; wrapped between words, never inside a number."""
+        if not self.calls:
+            return fmt.NO_COSTS
         figures = [[row[0], *row[2:8]] for row in self._rows()]
         model = self._one_model()
         notes = [

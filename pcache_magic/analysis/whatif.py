@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from html import escape
 from typing import Any
 
 from ..core import fmt
@@ -44,6 +45,17 @@ __all__ = [
 ]
 
 _API_KEY = "sk-ant-what-if"
+#: A share that is not defined (the oracle saves nothing): said under the table, never "none".
+NO_SHARE = "—"
+
+
+def _percent(fraction: float | None) -> str:
+    """A share as a percentage, the same form whatever its sign (`-11%`: caching cost more than
+    no caching); `NO_SHARE` when it is not defined."""
+    if fraction is None:
+        return NO_SHARE
+    shown = fmt.share(abs(fraction))
+    return f"-{shown}" if fraction < 0 and shown != "0%" else shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +178,15 @@ class WhatIf:
             return None
         return (none - self.run(strategy).cost.total) / (none - floor)
 
+    @property
+    def calls(self) -> int:
+        """How many calls were replayed: none before the session's first successful call."""
+        return len(self.runs[0].per_call) if self.runs else 0
+
     def _rows(self) -> list[list[str]]:
         """A row a strategy, then the two floors.  Every share is of the oracle's saving, the one
-        the planner's note and the benchmarks use; the ideal's would pass 100%, so it has none."""
+        the planner's note and the benchmarks use, as a percentage (`NO_SHARE` where it is not
+        defined); the ideal's would pass 100%, so its row, like the oracle's, has only a cost."""
         none = self.run("none").cost.total if any(r.strategy == "none" for r in self.runs) else None
         rows = []
         for r in self.runs:
@@ -178,7 +196,7 @@ class WhatIf:
                     r.label,
                     fmt.money(r.cost.total),
                     fmt.money(none - r.cost.total) if none is not None else "",
-                    fmt.share(share),
+                    _percent(share),
                     f"{r.tokens.read:,}",
                     f"{r.tokens.written:,}",
                 ]
@@ -186,9 +204,17 @@ class WhatIf:
         if self.oracle is not None:
             whole = none is not None and self.fraction_of_oracle("none") is not None  # it saves something
             oracle = ["oracle: best caching in hindsight", fmt.money(self.oracle.total), ""]
-            rows.append([*oracle, "100%" if whole else "", "", ""])
+            rows.append([*oracle, "100%" if whole else NO_SHARE, "", ""])
         rows.append(["ideal: repeats read, no writes", fmt.money(self.ideal.total), "", "", "", ""])
         return rows
+
+    def _undefined(self, rows: Sequence[Sequence[str]]) -> str | None:
+        """Why a share reads `NO_SHARE`, when one does (the cell's tooltip, and under the table)."""
+        if not any(row[3] == NO_SHARE for row in rows):
+            return None
+        if self.oracle is None or all(r.strategy != "none" for r in self.runs):
+            return "undefined: no oracle or no caching to measure against"
+        return "undefined: the oracle saves nothing against no caching"
 
     #: The class `%claude_cost` gives this table (`fmt.html_cost`; the view's CSS styles it).
     HTML_CLASS = "pcache-cost-whatif"
@@ -204,9 +230,23 @@ class WhatIf:
         aside = f" ({'; '.join(asides)})" if asides else ""
         return f"What if: these calls replayed offline under each strategy{aside}."
 
+    def _notes(self, undefined: str | None) -> list[str]:
+        """The key to the columns (with what a share of `NO_SHARE` means, when one shows), the notes."""
+        key = self._KEY if undefined is None else f"{self._KEY} A share of {NO_SHARE} is {undefined}."
+        return [key, *self.notes]
+
     def to_html(self) -> str:
-        notes = "".join(f'<p class="pcache-note">{fmt.html_text(n)}</p>' for n in (self._KEY, *self.notes))
-        return fmt.html_table(self._HEAD, self._rows(), self._caption()) + notes
+        """The table, its key and the notes; before any call, `%claude_cost`'s line instead."""
+        if not self.calls:
+            return f'<p class="pcache-empty">{fmt.html_text(fmt.NO_COSTS)}</p>'
+        rows = self._rows()
+        undefined = self._undefined(rows)
+        table = fmt.html_table(self._HEAD, rows, self._caption())
+        if undefined is not None:  # the reason on the cell too, for a reader who hovers it
+            table = table.replace(f"<td>{NO_SHARE}</td>", f'<td title="{escape(undefined)}">{NO_SHARE}</td>')
+        return table + "".join(
+            f'<p class="pcache-note">{fmt.html_text(n)}</p>' for n in self._notes(undefined)
+        )
 
     def _repr_html_(self) -> str:
         return fmt.html_cost(self.HTML_CLASS, self.to_html())
@@ -215,9 +255,13 @@ class WhatIf:
         printer.text(str(self))
 
     def __str__(self) -> str:
-        """The caption, the table, its key and the notes in 80 columns, wrapped between words."""
-        table = fmt.text_table(self._HEAD, self._rows())
-        return fmt.fit("\n".join([self._caption(), table, self._KEY, *self.notes]))
+        """The caption, the table, its key and the notes in 80 columns, wrapped between words;
+        before any call, `%claude_cost`'s one line."""
+        if not self.calls:
+            return fmt.NO_COSTS
+        rows = self._rows()
+        table = fmt.text_table(self._HEAD, rows)
+        return fmt.fit("\n".join([self._caption(), table, *self._notes(self._undefined(rows))]))
 
 
 def what_if(source: Any, strategies: Sequence[str] | None = None, models: ModelTable | None = None) -> WhatIf:
@@ -241,9 +285,8 @@ def what_if(source: Any, strategies: Sequence[str] | None = None, models: ModelT
         ratio = result.run("planner").cost.total / best.cost.total
         note = f"The planner costs {ratio:.2f}x the best baseline ({best.label})."
         share = result.fraction_of_oracle("planner")
-        if share is not None and share >= 0:
-            note += f" Its share of the oracle's saving: {fmt.share(share)}."
-        elif share is not None:
-            note += " It has no share of the oracle's saving: it costs more than no caching."
+        if share is not None:
+            note += f" Its share of the oracle's saving: {_percent(share)}"
+            note += " (it costs more than no caching)." if share < 0 else "."
         result = WhatIf(runs, result.ideal, recorded, notes=(note,), oracle=oracle)
     return result

@@ -31,6 +31,7 @@ from .ttl import TTL_SECONDS
 __all__ = [
     "DOLLAR_HTML",
     "LABELS",
+    "NO_COSTS",
     "TEXT_WIDTH",
     "clock",
     "duration",
@@ -40,6 +41,7 @@ __all__ = [
     "html_table",
     "html_text",
     "money",
+    "no_calls_yet",
     "plural",
     "share",
     "text_table",
@@ -195,3 +197,13 @@ def fit(text: str, width: int = TEXT_WIDTH) -> str:
             line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
         )
     return "\n".join(out)
+
+
+def no_calls_yet(after: str, *, ok: bool = False) -> str:
+    """The line a view says before the first call (`ok`: the first successful one), in place of an
+    empty table: the magics, `Money` and `WhatIf` say it in the same words."""
+    return f"No {'successful ' if ok else ''}calls yet: run %%claude first; {after}."
+
+
+#: What `%claude_cost`, `money(s)` and `what_if(s)` say before the first successful call.
+NO_COSTS = no_calls_yet("the costs show here after", ok=True)

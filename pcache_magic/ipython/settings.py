@@ -21,6 +21,7 @@ from IPython.display import display
 from traitlets import Bool, Enum, Float, Int, Unicode, observe, validate
 from traitlets.traitlets import TraitError
 
+from ..core.fmt import no_calls_yet as no_calls_line
 from ..core.fmt import plural
 from ..core.ttl import TTL, TTLS
 from ..session.session_settings import DEFAULT_MODEL, TOKEN_COUNTS, CacheMode, TokenCounts
@@ -346,7 +347,7 @@ class SessionMagics(Magics):
         calls = self._session.calls if self._session is not None else []  # not made just to look
         if any(r.ok for r in calls) if ok else calls:
             return False
-        print(f"No {'successful ' if ok else ''}calls yet: run %%claude first; {after}.")
+        print(no_calls_line(after, ok=ok))
         return True
 
     def farewell(self) -> str | None:

@@ -6,7 +6,8 @@ figure and model id on one line, the headers and the words ("outcome", "note", t
 wrapping, so no figure is hidden, no id is cut at its hyphens, and nothing scrolls sideways.  The
 plain text is the tables' own (`str`: `fmt.TEXT_WIDTH` columns, wrapped between words, never inside
 a number: JupyterLab breaks an over-long output line anywhere, `12,345` or `$0.0123` included).
-The extension shows a `Money` or `WhatIf` displayed from Python through `render_cost` too.
+The extension shows a `Money` or `WhatIf` displayed from Python through `render_cost` too, and
+before the session's first successful call both say `%claude_cost`'s one line, not an empty table.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 from ..analysis.savings import Money, WhatIf
 from ..core import fmt
 from ..core.fmt import TEXT_WIDTH, fit
+from .html import text
 from .render import style
 
 __all__ = ["TEXT_COLUMNS", "TEXT_WIDTH", "CostTable", "fit", "money_text", "render_cost"]
@@ -33,6 +35,8 @@ def render_cost(table: Money | WhatIf) -> str:
     model id reads left on one line (one class more specific than the stylesheet's, which a later
     output's copy may follow)."""
     kind = table.HTML_CLASS
+    if not table.calls:  # before the first successful call: what `%claude_cost` says
+        return fmt.html_cost(kind, f'{style()}<p class="pcache-empty">{text(fmt.NO_COSTS)}</p>')
     html = table.to_html()
     heads = _HEADER.findall(html.split("</thead>", 1)[0])
 
@@ -68,4 +72,4 @@ class CostTable:
         return render_cost(self.table)
 
     def __repr__(self) -> str:
-        return str(self.table)
+        return str(self.table) if self.table.calls else fmt.NO_COSTS

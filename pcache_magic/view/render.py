@@ -101,16 +101,18 @@ def _finding(f: Finding) -> str:
     )
 
 
-# (header, width px): the block's name and its content get what the others leave.
 _API_FIGURES = {False: ": the calls table has the API's figures", True: ""}  # offline, all are estimates
 #: Turn blocks shown after a folded run of earlier ones (see `_folded`).
 BLOCKS_SHOWN = 20
 #: Live cache entries listed in the countdown; the ones that expire sooner fold into one row.
 ENTRIES_SHOWN = 12
 _TURN_KINDS = frozenset({"prompt", "reply", "tool_result", "message"})
+# (header, width px): the block's name and its content get what the others leave, and the
+# narrow layout (`panel.css`) hides the content.  "kind" holds the longest kind, `tool_result`
+# (63 px in DejaVu Sans at 12 px, the widest common UI font), whole in every layout.
 _BLOCK_COLUMNS = (
     ("block", 0),
-    ("kind", 62),
+    ("kind", 72),
     ("tokens", 66),
     ("prefix", 66),
     ("marker", 52),
