@@ -9,12 +9,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from _images import PNG_1X1
 
 from pcache_magic.ipython import cells
 from pcache_magic.ipython.files import Limits, file_block
 
-# a PNG header that gives its size (1x1): the API reads it from there
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01"
+# a whole 1x1 PNG (a header alone is refused, as the API refuses it)
+PNG = PNG_1X1
 PDF = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import anthropic
 import pytest
+from _images import PNG_1X1
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
@@ -59,9 +60,7 @@ def ip(offline_shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
     (tmp_path / "notes.md").write_text("# Notes\n\n" + "Money moves in integer cents. " * 40 + "\n")
     (tmp_path / "paper.pdf").write_bytes(b"%PDF-1.4\n1 0 obj <<>> endobj\n%%EOF\n")
-    (tmp_path / "pic.png").write_bytes(
-        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01" + bytes(16)
-    )
+    (tmp_path / "pic.png").write_bytes(PNG_1X1)
     return offline_shell
 
 

@@ -12,6 +12,7 @@ import os
 import socket
 import struct
 import tracemalloc
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,11 +21,25 @@ import pytest
 from pcache_magic.ipython import files
 from pcache_magic.ipython.files import CellFiles, Limits
 
-# The least of each format whose header gives the image's size (2x2): the API reads it from there.
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + struct.pack(">II", 2, 2) + b"\x08\x02\x00\x00\x00"
-JPEG = b"\xff\xd8\xff\xc0" + struct.pack(">HBHH", 11, 8, 2, 2) + b"\x01\x11\x00\xff\xd9"
-GIF = b"GIF89a" + struct.pack("<HH", 2, 2) + b"\x00" * 12
-WEBP = b"RIFF\x16\x00\x00\x00WEBPVP8 \x0a\x00\x00\x00\x00\x00\x00\x9d\x01\x2a" + struct.pack("<HH", 2, 2)
+
+def png(width: int, height: int) -> bytes:
+    """A PNG of this size: signature, IHDR, one IDAT (rows of zeros, compressed), IEND."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = zlib.compress(bytes((1 + 3 * width) * height))
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        for kind, body in ((b"IHDR", ihdr), (b"IDAT", rows), (b"IEND", b""))
+    )
+
+
+# The least of each format with its size (2x2) and some pixel data: the API decodes both.
+PNG = png(2, 2)
+JPEG_HEAD = b"\xff\xd8\xff\xc0" + struct.pack(">HBHHB", 11, 8, 2, 2, 1) + b"\x01\x11\x00"
+JPEG = JPEG_HEAD + b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00" + b"\x12\x34\xff\xd9"  # SOS, scan, EOI
+GIF_HEAD = b"GIF89a" + struct.pack("<HH", 2, 2) + b"\x00" * 3
+GIF = GIF_HEAD + b"\x2c" + struct.pack("<HHHHB", 0, 0, 2, 2, 0) + b"\x02\x02\x4c\x01\x00\x3b"
+WEBP_HEAD = b"RIFF\x18\x00\x00\x00WEBPVP8 \x0c\x00\x00\x00\x00\x00\x00\x9d\x01\x2a" + struct.pack("<HH", 2, 2)
+WEBP = WEBP_HEAD + b"\x01\x02"
 PDF = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
 MB = files.MIB
 
@@ -326,6 +341,46 @@ def test_an_image_whose_header_gives_no_size_is_refused_at_once(
         str(refused.value)
         == f"{path}: starts like a {kind} but its header gives no size (damaged?); re-save it."
     )
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (PNG[:33], "PNG"),  # signature and IHDR only
+        (PNG[:-12], "PNG"),  # no IEND
+        (JPEG_HEAD, "JPEG"),  # cut right after the size
+        (JPEG_HEAD + b"\xff\xd9", "JPEG"),  # no scan
+        (GIF_HEAD, "GIF"),  # no image descriptor
+        (GIF_HEAD + b"\x3b", "GIF"),
+        (WEBP_HEAD, "WEBP"),  # the bitstream chunk cut after the size
+    ],
+    ids=["png-ihdr", "png-no-iend", "jpeg-cut", "jpeg-no-scan", "gif-cut", "gif-no-image", "webp-cut"],
+)
+def test_an_image_header_without_pixel_data_is_refused_at_once(
+    tmp_path: Path, data: bytes, kind: str
+) -> None:
+    """The API cannot decode such bytes either (a 400, "Could not process image")."""
+    path = tmp_path / "cut.png"
+    path.write_bytes(data)
+    with pytest.raises(ValueError) as refused:
+        files.image_block(path)
+    assert (
+        str(refused.value) == f"{path}: a {kind} header with no image data after it (cut short?); re-save it."
+    )
+
+
+def test_an_image_over_8000_px_a_side_is_refused_with_its_size(tmp_path: Path) -> None:
+    """The API refuses a side over 8000 px (a 400): said before sending, with what to do."""
+    path = tmp_path / "tall.png"
+    path.write_bytes(png(1, 8001))
+    with pytest.raises(ValueError) as refused:
+        files.image_block(path)
+    assert str(refused.value) == (
+        f"{path}: 1 x 8001 px is over the API's limit of 8000 px a side;"
+        " resize it (the model sees at most 1568 px on the long edge anyway)."
+    )
+    path.write_bytes(png(8000, 1))
+    assert files.image_block(path)["type"] == "image"  # the limit itself passes
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,12 @@
-"""`emulator.image_check`: a base64 image whose header gives no size is the API's 400, in a message
-or a tool result, through the SDK as through `validate_request`; readable images pass."""
+"""`emulator.image_check`: a base64 image whose header gives no size, or with no pixel data after its
+header, or with a side over the documented limit, is the API's 400, in a message or a tool result,
+through the SDK as through `validate_request`; readable images within the limits pass."""
 
 from __future__ import annotations
 
 import base64
 import struct
+import zlib
 from typing import Any
 
 import anthropic
@@ -12,10 +14,23 @@ import pytest
 
 from pcache_magic.emulator import Emulator
 from pcache_magic.emulator.errors import ApiError
-from pcache_magic.emulator.image_check import UNREADABLE, check_images
+from pcache_magic.emulator.image_check import MANY_IMAGES_TOO_LARGE, TOO_LARGE, UNREADABLE, check_images
 
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + struct.pack(">II", 40, 30) + b"\x08\x02\x00\x00\x00"
+
+def chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png(width: int, height: int, pixels: bool = True) -> bytes:
+    """A PNG of this size; without `pixels`, its signature and IHDR only (a header, no image)."""
+    head = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    return head + (chunk(b"IDAT", zlib.compress(b"\x00")) + chunk(b"IEND", b"") if pixels else b"")
+
+
+PNG = png(40, 30)
 FAKE = b"\x89PNG\r\n\x1a\n" + b"garbage" * 10
+SOF = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, 30, 40, 1) + b"\x01\x11\x00"
+SOS = b"\xff\xda" + struct.pack(">HB", 8, 1) + b"\x01\x00\x00\x3f\x00"
 
 
 def image(data: bytes, media: str = "image/png") -> dict[str, Any]:
@@ -36,6 +51,11 @@ def test_the_api_wording() -> None:
         [{"type": "tool_result", "tool_use_id": "t1", "content": [image(FAKE)]}],
         [image(b"\xff\xd8\xff\xe0" + bytes(64), "image/jpeg")],
         [image(b"")],
+        # A header and no pixel data: the API cannot decode these either.
+        [image(png(40, 30, pixels=False))],
+        [image(b"\xff\xd8" + SOF + b"\xff\xd9", "image/jpeg")],
+        [image(b"GIF89a" + struct.pack("<HH", 40, 30) + bytes(3) + b"\x3b", "image/gif")],
+        [image(b"RIFF\x16\x00\x00\x00WEBPVP8 \x0a\x00\x00\x00\x00\x00\x00\x9d\x01\x2a(\x00\x1e\x00")],
     ],
 )
 def test_an_image_whose_header_gives_no_size_is_a_400(content: list[dict[str, Any]]) -> None:
@@ -50,7 +70,7 @@ def test_an_image_whose_header_gives_no_size_is_a_400(content: list[dict[str, An
 
 def test_readable_images_and_other_sources_pass() -> None:
     big_head = b"\xff\xd8\xff\xe1" + struct.pack(">H", 65_000) + bytes(64_998)  # a long EXIF segment
-    jpeg = big_head * 4 + b"\xff\xc0" + struct.pack(">HBHH", 11, 8, 30, 40) + b"\x01\x11\x00\xff\xd9"
+    jpeg = big_head * 4 + SOF + SOS + b"\x12\x34\xff\xd9"  # the size past the first 256 KiB
     url = {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}
     messages = [
         {"role": "user", "content": [image(PNG), image(jpeg, "image/jpeg"), url]},
@@ -70,3 +90,54 @@ def test_the_emulator_answers_a_fake_png_like_the_api_and_counts_a_real_one() ->
     assert refused.value.status_code == 400 and body["error"]["message"] == UNREADABLE
     counted = client.messages.count_tokens(model="claude-sonnet-4-5", messages=real)
     assert counted.input_tokens < 100  # 40x30 pixels: a few tokens, not the ~1,600 of an unknown size
+
+
+def messages(*images: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": [{"type": "text", "text": "look"}, *images]}]
+
+
+def refusal(messages: list[dict[str, Any]]) -> str:
+    with pytest.raises(ApiError) as refused:
+        check_images(messages)
+    assert (refused.value.status, refused.value.type) == (400, "invalid_request_error")
+    return refused.value.message
+
+
+def test_a_side_over_8000_px_is_refused_as_the_api_words_it() -> None:
+    data = "messages.0.content.2.image.source.base64.data"
+    assert refusal(messages(image(PNG), image(png(8001, 10)))) == f"{data}: {TOO_LARGE}"
+    assert refusal(messages(image(png(10, 8001)))).startswith("messages.0.content.1.image.")
+    tool = [{"type": "tool_result", "tool_use_id": "t1", "content": [image(PNG), image(png(9000, 9000))]}]
+    assert refusal([{"role": "user", "content": tool}]) == (
+        f"messages.0.content.0.tool_result.content.1.image.source.base64.data: {TOO_LARGE}"
+    )
+    assert TOO_LARGE == "At least one of the image dimensions exceed max allowed size: 8000 pixels"
+    check_images(messages(image(png(8000, 8000))))  # the limit itself passes
+
+
+def test_over_20_images_a_side_over_2000_px_is_refused() -> None:
+    wide = image(png(2001, 10))
+    check_images(messages(*[image(PNG)] * 19, wide))  # 20 images: the 8000 px limit
+    check_images(messages(*[image(PNG)] * 20, image(png(2000, 2000))))  # 21, none over 2000 px
+    assert refusal(messages(*[image(PNG)] * 20, wide)) == (
+        f"messages.0.content.21.image.source.base64.data: {MANY_IMAGES_TOO_LARGE}"
+    )
+    url = {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}
+    tool = {"type": "tool_result", "tool_use_id": "t1", "content": [image(PNG)] * 10}
+    many = [*messages(*[image(PNG)] * 9, url), {"role": "user", "content": [tool, wide]}]
+    assert refusal(many) == f"messages.1.content.1.image.source.base64.data: {MANY_IMAGES_TOO_LARGE}"
+    assert MANY_IMAGES_TOO_LARGE == (
+        "At least one of the image dimensions exceed max allowed size for many-image requests: 2000 pixels"
+    )
+
+
+def test_the_emulator_answers_an_oversized_image_with_a_400() -> None:
+    client = Emulator().client(max_retries=0)
+    big: list[Any] = [{"role": "user", "content": [image(png(8192, 100))]}]
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        client.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=big)
+    body: Any = refused.value.body
+    assert body["error"] == {
+        "type": "invalid_request_error",
+        "message": f"messages.0.content.0.image.source.base64.data: {TOO_LARGE}",
+    }

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _images import PNG_1X1
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 from IPython.utils.capture import capture_output
@@ -188,7 +189,7 @@ def test_context_text_files_images_and_rerun(ip: InteractiveShell, tmp_path: Pat
     (tmp_path / "src" / "a.py").write_text("print('a')\n")
     (tmp_path / "src" / "b.py").write_text("print('b')\n")
     (tmp_path / "paper.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
-    (tmp_path / "pic.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01")
+    (tmp_path / "pic.png").write_bytes(PNG_1X1)
     run(ip, "%%claude_context --cache 1h --file src/*.py paper.pdf --image pic.png\nThe project:")
     (block,) = session.conversation.blocks
     assert block.name == "*.py" and block.source == "src/a.py and 3 more"

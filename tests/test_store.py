@@ -12,7 +12,6 @@ state by replaying the recorded requests at their times, and the two calls read 
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import threading
@@ -23,6 +22,7 @@ from typing import Any
 import anthropic
 import pytest
 from _hostile_http import message, serving
+from _images import PNG_1X1_B64
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -39,9 +39,7 @@ from pcache_magic.view.render import render_session
 
 MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-sonnet-5")
 LONG = "You review code carefully and answer briefly; cite line numbers. "
-PNG = base64.b64encode(
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01" + bytes(16)
-).decode()
+PNG = PNG_1X1_B64
 KEY = "sk-ant-api03-secret-do-not-leak"
 
 cache = st.sampled_from([None, "5m", "1h"])

@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+from _images import PNG_1X1_B64
 from anthropic.types import (
     CacheControlEphemeralParam,
     DiagnosticsParam,
@@ -48,7 +49,11 @@ CITED: TextBlockParam = {
 }
 IMAGE: ImageBlockParam = {
     "type": "image",
-    "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB"},
+    "source": {
+        "type": "base64",
+        "media_type": "image/png",
+        "data": PNG_1X1_B64,
+    },
     "cache_control": CC_1H,
 }
 IMAGE_URL: ImageBlockParam = {"type": "image", "source": {"type": "url", "url": "https://x/a.png"}}

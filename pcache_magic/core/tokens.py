@@ -31,6 +31,9 @@ from .digest import block_digest
 
 __all__ = [
     "BLOCK_OVERHEAD",
+    "MANY_IMAGES",
+    "MANY_IMAGES_EDGE",
+    "MAX_IMAGE_EDGE",
     "MESSAGE_OVERHEAD",
     "PDF_PAGE_TOKENS",
     "TOOLS_PREAMBLE",
@@ -63,6 +66,14 @@ PDF_PAGE_TOKENS = 2_000
 _MAX_EDGE = 1568
 #: Documented upper bound of tokens for one image.
 _MAX_IMAGE_TOKENS = 1_600
+#: The API refuses (400) an image with a side over `MAX_IMAGE_EDGE` px, and over `MANY_IMAGES_EDGE`
+#: px when the request holds more than `MANY_IMAGES` images.  Source: the vision docs, "General
+#: limits" (https://platform.claude.com/docs/en/build-with-claude/vision): "The maximal dimensions
+#: per image are 8000x8000 px. If you submit more than 20 images in one API request, this limit is
+#: reduced to 2000x2000 px."
+MAX_IMAGE_EDGE = 8000
+MANY_IMAGES = 20
+MANY_IMAGES_EDGE = 2000
 #: When a URL image's size is unknown, assume a typical ~1 megapixel image.
 _UNKNOWN_IMAGE_TOKENS = _MAX_IMAGE_TOKENS
 
@@ -84,21 +95,31 @@ def image_tokens(width: int, height: int) -> int:
     return min(_MAX_IMAGE_TOKENS, max(1, math.ceil(w * h / 750)))
 
 
-def image_size(data: bytes) -> tuple[int, int] | None:
+def image_size(data: bytes, *, complete: bool = False) -> tuple[int, int] | None:
     """(width, height) from a PNG, GIF, JPEG or WebP header; None if unrecognised, or if the header
-    does not give a size (a PNG signature then garbage: the API answers "Could not process image")."""
+    does not give a size (a PNG signature then garbage: the API answers "Could not process image").
+
+    With `complete`, None as well when no pixel data follows the header (a PNG without IDAT and
+    IEND, a JPEG without SOS, a GIF without an image descriptor, a WebP without its bitstream
+    chunk): the API cannot process those either.  A walk over chunk and segment headers within
+    `data`, never a decode, so `data` must be the whole file (the estimator passes a prefix).
+    """
     size: tuple[int, int] | None = None
+    has_pixels = _jpeg_has_pixels
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
         w, h = struct.unpack(">II", data[16:24])
         size = (int(w), int(h)) if max(w, h) < 2**31 else None  # the PNG spec's bound
+        has_pixels = _png_has_pixels
     elif data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
         w, h = struct.unpack("<HH", data[6:10])
-        size = int(w), int(h)
+        size, has_pixels = (int(w), int(h)), _gif_has_pixels
     elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        size = _webp_size(data)
+        size, has_pixels = _webp_size(data), _webp_has_pixels
     elif data[:2] == b"\xff\xd8":
         size = _jpeg_size(data)
-    return size if size is not None and min(size) > 0 else None
+    if size is None or min(size) <= 0 or (complete and not has_pixels(data)):
+        return None
+    return size
 
 
 def _webp_size(data: bytes) -> tuple[int, int] | None:
@@ -132,6 +153,75 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
             return int(w), int(h)
         i += 2 + length
     return None
+
+
+def _png_has_pixels(data: bytes) -> bool:
+    """A non-empty IDAT chunk, then IEND, every chunk whole."""
+    i, idat = 8, False
+    while i + 8 <= len(data):
+        length, kind = int.from_bytes(data[i : i + 4], "big"), data[i + 4 : i + 8]
+        i += 12 + length  # length, type, data, CRC
+        if i > len(data):
+            return False
+        if kind == b"IEND":
+            return idat
+        idat = idat or (kind == b"IDAT" and length > 0)
+    return False
+
+
+def _jpeg_has_pixels(data: bytes) -> bool:
+    """A start-of-scan segment, after the frame header, with scan bytes after it."""
+    i, frame = 2, False
+    while i + 4 <= len(data):
+        marker = data[i + 1]
+        if data[i] != 0xFF or marker == 0xFF:  # stray byte or fill byte
+            i += 1
+        elif marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+        elif marker == 0xD9:  # end of image before any scan
+            return False
+        else:
+            length = int.from_bytes(data[i + 2 : i + 4], "big")
+            if marker == 0xDA:
+                return frame and i + 2 + length < len(data)
+            frame = frame or (0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC))
+            i += 2 + length
+    return False
+
+
+def _gif_has_pixels(data: bytes) -> bool:
+    """An image descriptor (0x2C) after the extensions, with its colour table and a data sub-block."""
+    if len(data) < 13:
+        return False
+    i = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)  # the global colour table
+    while i < len(data) and data[i] == 0x21:  # an extension: label, sub-blocks, a 0 terminator
+        i += 2
+        while i < len(data) and data[i]:
+            i += data[i] + 1
+        i += 1
+    if i + 10 > len(data) or data[i] != 0x2C:  # no descriptor: the trailer, junk or the end
+        return False
+    packed = data[i + 9]
+    i += 10 + (3 << ((packed & 7) + 1) if packed & 0x80 else 0) + 1  # local table, LZW code size
+    return i < len(data) and data[i] > 0 and i + 1 + data[i] <= len(data)
+
+
+#: Bytes of a WebP bitstream chunk that are header, not pixels.
+_WEBP_HEADERS = {b"VP8 ": 10, b"VP8L": 5, b"ANMF": 16}
+
+
+def _webp_has_pixels(data: bytes) -> bool:
+    """A VP8, VP8L (or, animated, ANMF) chunk, whole and with more than its header."""
+    i = 12
+    while i + 8 <= len(data):
+        kind, length = data[i : i + 4], int.from_bytes(data[i + 4 : i + 8], "little")
+        i += 8 + length
+        if i > len(data):
+            return False
+        if length > _WEBP_HEADERS.get(kind, length):
+            return True
+        i += length & 1  # chunks are padded to an even size
+    return False
 
 
 def _decode(data: str) -> bytes:

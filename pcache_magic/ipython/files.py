@@ -317,10 +317,18 @@ def image_block(path: Path, files: CellFiles | None = None) -> dict[str, Any]:
         media = "image/webp"
     if media is None:
         raise ValueError(f"{path}: not a PNG, JPEG, GIF or WebP image; convert it to one of those.")
-    from ..core.tokens import image_size  # here: loading the extension does not import it
+    from ..core.tokens import MAX_IMAGE_EDGE, image_size  # here: not when the extension loads
 
-    if image_size(data) is None:  # the API would answer "Could not process image"
-        kind = media.partition("/")[2].upper()
+    size = image_size(data, complete=True)
+    kind = media.partition("/")[2].upper()
+    if size is None and image_size(data) is None:  # the API would answer "Could not process image"
         raise ValueError(f"{path}: starts like a {kind} but its header gives no size (damaged?); re-save it.")
+    if size is None:  # a header and no pixel data: "Could not process image" as well
+        raise ValueError(f"{path}: a {kind} header with no image data after it (cut short?); re-save it.")
+    if max(size) > MAX_IMAGE_EDGE:  # a 400 from the API (vision docs, "General limits")
+        raise ValueError(
+            f"{path}: {size[0]} x {size[1]} px is over the API's limit of {MAX_IMAGE_EDGE} px a side;"
+            " resize it (the model sees at most 1568 px on the long edge anyway)."
+        )
     encoded = base64.b64encode(data).decode("ascii")
     return {"type": "image", "source": {"type": "base64", "media_type": media, "data": encoded}}

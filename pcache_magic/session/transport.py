@@ -37,6 +37,7 @@ __all__ = [
     "MIN_KEY",
     "OFFLINE_ENV",
     "RETRY_S",
+    "STAND_IN",
     "ConfigError",
     "Connection",
     "ServerClock",
@@ -69,6 +70,9 @@ _OFFLINE_HINTS: dict[OfflineReason | None, str] = {
 
 #: The shortest string taken for a key (shorter ones would blot out ordinary words).
 MIN_KEY = 8
+#: The key an emulator's client holds (`emulator.DEFAULT_API_KEY`; in server mode, with a digest of
+#: the real key after it): public, never a secret.
+STAND_IN = "sk-ant-emulator"
 #: A word of a message, as `redact_key(pieces=True)` looks for parts of a key: a key's characters
 #: (letters, digits, "-", "_"), so quotes, slashes and "=" around what the user typed are not in it.
 _WORD = re.compile(r"[A-Za-z0-9_-]+")
@@ -97,7 +101,7 @@ def redact_key(text: str, client: object, *, pieces: bool = False) -> str:
     text = without_api_key(text.replace(key, "[API key]") if key else text)  # and the environment's
     if not pieces:
         return text
-    keys = [k for k in (key, (getenv("ANTHROPIC_API_KEY") or "").strip()) if k and len(k) >= MIN_KEY]
+    keys = [k for k in secrets(client) if not k.startswith(STAND_IN)]  # a stand-in hides nothing
     return (
         _WORD.sub(lambda w: "[part of the API key]" if _part_of(w[0], keys) else w[0], text) if keys else text
     )
@@ -322,7 +326,7 @@ def _clients(
             )
         url = url.rstrip("/")
         # The emulator only needs a per-key workspace, never the secret (the URL may be plain http).
-        stand_in = "sk-ant-emulator" + (f"-{hashlib.sha256(key.encode()).hexdigest()[:16]}" if key else "")
+        stand_in = STAND_IN + (f"-{hashlib.sha256(key.encode()).hexdigest()[:16]}" if key else "")
         kwargs = {"api_key": stand_in, "base_url": url, **client_kwargs}
 
         return Connection(
