@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from typing import Any, get_args
+from typing import Any, get_args, get_type_hints
 
 import pytest
 from anthropic.types import Message
 
+from pcache_magic.analysis.ledger import Prediction
 from pcache_magic.core.conversation import Block, BlockKind
 from pcache_magic.core.fmt import DOLLAR_HTML, entry_names
 from pcache_magic.core.models import Prices
@@ -20,6 +21,7 @@ from pcache_magic.core.record import CallRecord
 from pcache_magic.emulator import Emulator
 from pcache_magic.session.session import Session
 from pcache_magic.session.transport import connect
+from pcache_magic.view import render
 from pcache_magic.view.calls import CALLS_WIDTH
 from pcache_magic.view.render import (
     BAR_WIDTH,
@@ -49,14 +51,16 @@ PRICES = Prices(input=3, cache_write_5m=3.75, cache_write_1h=6, cache_read=0.3, 
 
 # Advance widths (1/2048 em) of DejaVu Sans, regular and bold (headers): the widest common UI
 # sans and the one a Linux notebook falls back to, so a cell that holds it holds Arial or Roboto.
-_GLYPHS = "abcdefghijklmnopqrstuvwxyz_ 0123456789"
+_GLYPHS = "abcdefghijklmnopqrstuvwxyz_ 0123456789~,+-"
 _ADVANCE = {
     False: (1255, 1300, 1126, 1300, 1260, 721, 1300, 1298, 569, 569, 1186, 569, 1995, 1298, 1253)
     + (1300, 1300, 842, 1067, 803, 1298, 1212, 1675, 1212, 1212, 1075, 1024, 651)
-    + (1303,) * 10,
+    + (1303,) * 10
+    + (1716, 651, 1716, 739),
     True: (1382, 1466, 1214, 1466, 1389, 891, 1466, 1458, 702, 702, 1362, 702, 2134, 1458, 1407)
     + (1466, 1466, 1010, 1219, 979, 1458, 1335, 1892, 1321, 1335, 1192, 1024, 713)
-    + (1425,) * 10,
+    + (1425,) * 10
+    + (1716, 778, 1716, 852),
 }
 PAD = 8  # a cell's padding, 4 px a side (`panel.css`)
 
@@ -504,20 +508,45 @@ def test_a_long_chat_folds_its_earlier_unmarked_turn_blocks_into_one_row() -> No
     assert not select(parse(render_blocks(s)), "tr", "pcache-folded")
 
 
-def test_the_blocks_kind_column_holds_every_kind_whole(session: Session) -> None:
-    """At 700 px "context" read "cont…": the narrow layout squeezed the column to 52 px.  The
-    column now holds the longest kind in every layout; the content preview is what gives way."""
-    root = parse(render_blocks(session))
-    heads = [text(th) for th in root.iter("th")]
-    n = heads.index("kind") + 1
+def _block_column_widths(root: Any, header: str) -> list[int]:
+    """The widths (px) the blocks table's `header` column gets: its `<col>`'s, then the narrow
+    layout's (the stylesheet's rules for outputs under 720 px)."""
+    n = [text(th) for th in root.iter("th")].index(header) + 1
     widths = [int(re.findall(r"width:(\d+)px", list(root.iter("col"))[n - 1].get("style") or "")[0])]
     for selectors, declarations in narrow_rules():
         if f".pcache-panel table.pcache-blocks col:nth-child({n})" in selectors:
             widths += [int(w) for w in re.findall(r"width:(\d+)px", declarations)]
+    return widths
+
+
+def test_each_fixed_blocks_column_holds_its_widest_value_whole(session: Session) -> None:
+    """At 700 px "context" read "cont…" (the narrow layout squeezed the kind column to 52 px), a
+    token estimate "~12,3…" and a next call "below-mi…".  Each fixed column now holds its widest
+    value in every layout; the content preview is what gives way."""
+    root = parse(render_blocks(session))
+    for selectors, _ in narrow_rules():
         assert ".pcache-panel table.pcache-blocks td.pcache-kind" not in selectors  # never hidden
-    longest = max(get_args(BlockKind), key=px)
-    assert longest == "tool_result" and min(widths) >= px(longest) + PAD, widths
+    longest_kind = max(get_args(BlockKind), key=px)
+    assert longest_kind == "tool_result"
+    statuses = [
+        render._SHORT_STATUS.get(s, (s, ""))[0] for s in get_args(get_type_hints(Prediction)["status"])
+    ]
+    for header, widest in (
+        ("kind", longest_kind),
+        ("tokens", "~200,000"),
+        ("prefix", "~200,000"),
+        ("next call", max(statuses, key=px)),
+    ):
+        widths = _block_column_widths(root, header)
+        assert min(widths) >= px(widest) + PAD, (header, widest, widths)
     assert any("td.pcache-preview" in s and "display:none" in d for sels, d in narrow_rules() for s in sels)
+
+
+def test_a_long_next_call_status_is_short_with_its_meaning_in_a_tooltip() -> None:
+    s = new_session()
+    s.system("Be brief.", cache="5m", name="tiny")  # far below any model's minimum
+    (cell,) = [td for td in parse(render_blocks(s)).iter("td") if "pcache-next" in (td.get("class") or "")]
+    assert text(cell) == "below min" and "minimum" in (cell.get("title") or "")
 
 
 @pytest.mark.parametrize("output", [575, 600, 660])  # 1008 px with the file browser open; 700 px

@@ -108,17 +108,29 @@ BLOCKS_SHOWN = 20
 ENTRIES_SHOWN = 12
 _TURN_KINDS = frozenset({"prompt", "reply", "tool_result", "message"})
 # (header, width px): the block's name and its content get what the others leave, and the
-# narrow layout (`panel.css`) hides the content.  "kind" holds the longest kind, `tool_result`
-# (63 px in DejaVu Sans at 12 px, the widest common UI font), whole in every layout.
+# narrow layout (`panel.css`) hides the content.  Each fixed column holds its widest value whole
+# in every layout (DejaVu Sans at 12 px, the widest common UI font): the kind `tool_result` (63
+# px), a token figure up to "~200,000", a next-call status (`_SHORT_STATUS` shortens the long one).
 _BLOCK_COLUMNS = (
     ("block", 0),
     ("kind", 72),
-    ("tokens", 66),
-    ("prefix", 66),
+    ("tokens", 68),
+    ("prefix", 68),
     ("marker", 52),
     ("next call", 70),
     ("content", 0),
 )
+
+
+#: A next-call status too long for its column, shown short, its meaning in a tooltip.
+_SHORT_STATUS = {"below-minimum": ("below min", "below the model's minimum: this marker caches nothing")}
+
+
+def _outlook(status: str) -> str:
+    """The "next call" cell: the predicted status, a long one shortened (it never wraps)."""
+    short, title = _SHORT_STATUS.get(status, (status, ""))
+    tip = f' title="{attr(title)}"' if title else ""
+    return f'<td class="pcache-next"{tip}>{text(short)}</td>'
 
 
 def render_blocks(session: Session) -> str:
@@ -183,7 +195,7 @@ def render_blocks(session: Session) -> str:
             f'<td class="pcache-num pcache-tokens">{tokens(tok, True)}</td>'
             f'<td class="pcache-num pcache-cumulative">{tokens(cum, True) if b.name in stats else "—"}</td>'
             f'<td class="pcache-marker{auto_cls}">{text(ttl or "")}</td>'
-            f'<td class="pcache-next">{text(outlook.get(b.name, ""))}</td>'
+            f"{_outlook(outlook.get(b.name, ''))}"
             f'<td class="pcache-preview" title="{attr(b.source or "")}">{text(_preview(b))}</td></tr>'
         )
         if b.name in notes:
