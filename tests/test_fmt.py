@@ -170,6 +170,28 @@ def test_entry_names_mark_the_earlier_version_of_an_edited_block() -> None:
     assert entry_names(entries) == ["rules (earlier version)", "doc", "rules"]
 
 
+def test_entry_names_tell_two_versions_written_at_the_same_instant_by_their_order() -> None:
+    """The emulator's clock stands still until moved: an edit and a new ask write the new version at
+    the very time of the old one, and the entries table showed two "review_guide.md" rows."""
+    old = {"block": "review_guide.md", "model": "m1", "ttl": "1h", "expires_at": 3_600.0}
+    assert entry_names([old, dict(old)]) == ["review_guide.md (earlier version)", "review_guide.md"]
+
+
+def test_the_entries_table_marks_the_old_prefix_after_an_edit_on_a_still_clock() -> None:
+    from pcache_magic.emulator import Emulator
+    from pcache_magic.session.session import Session
+    from pcache_magic.session.transport import connect
+
+    s = Session(model="claude-sonnet-4-5", connection=connect(emulator=Emulator()))
+    s.system("You review code. " * 10, name="sys")
+    s.context("Use type hints. " * 400, cache="1h", name="review_guide.md")
+    s.ask("Hi?", stream=False)
+    s.system("You review code carefully. " * 10, name="sys")  # the prefix before the guide changes
+    s.ask("Hi?", stream=False)
+    entries = s.book.ledger.entries(s.now())
+    assert entry_names(entries) == ["review_guide.md (earlier version)", "review_guide.md"]
+
+
 def test_control_characters_show_as_their_pictures_in_html_and_text() -> None:
     # A block name or path from a hostile file: no raw NUL or ESC in HTML (not well-formed XML)
     # or in a terminal (an escape sequence would drive it).

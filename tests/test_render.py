@@ -51,16 +51,16 @@ PRICES = Prices(input=3, cache_write_5m=3.75, cache_write_1h=6, cache_read=0.3, 
 
 # Advance widths (1/2048 em) of DejaVu Sans, regular and bold (headers): the widest common UI
 # sans and the one a Linux notebook falls back to, so a cell that holds it holds Arial or Roboto.
-_GLYPHS = "abcdefghijklmnopqrstuvwxyz_ 0123456789~,+-"
+_GLYPHS = "abcdefghijklmnopqrstuvwxyz_ 0123456789~,+-()"
 _ADVANCE = {
     False: (1255, 1300, 1126, 1300, 1260, 721, 1300, 1298, 569, 569, 1186, 569, 1995, 1298, 1253)
     + (1300, 1300, 842, 1067, 803, 1298, 1212, 1675, 1212, 1212, 1075, 1024, 651)
     + (1303,) * 10
-    + (1716, 651, 1716, 739),
+    + (1716, 651, 1716, 739, 799, 799),
     True: (1382, 1466, 1214, 1466, 1389, 891, 1466, 1458, 702, 702, 1362, 702, 2134, 1458, 1407)
     + (1466, 1466, 1010, 1219, 979, 1458, 1335, 1892, 1321, 1335, 1192, 1024, 713)
     + (1425,) * 10
-    + (1716, 778, 1716, 852),
+    + (1716, 778, 1716, 852, 938, 938),
 }
 PAD = 8  # a cell's padding, 4 px a side (`panel.css`)
 
@@ -279,6 +279,17 @@ def test_countdown_folds_the_entries_that_expire_soonest_past_a_dozen() -> None:
     assert not select(parse(render_countdown(entries[:12], now=50.0)), "tr", "pcache-folded")
     # Expired entries do not count towards the fold.
     assert not select(parse(render_countdown(entries, now=117.5)), "tr", "pcache-folded")
+
+
+def test_the_countdown_holds_a_default_name_and_its_earlier_version_whole() -> None:
+    """At 1008 px the entries table cut the README's own default name ("you-are-a-careful-revie…"):
+    the table stopped at 44em, which left its name column ~160 px."""
+    body = style().removeprefix("<style>").removesuffix("</style>").split("@container")[0]
+    (table,) = re.findall(r"table\.pcache-countdown\{[^}]*max-width:([\d.]+)em", body)
+    fixed = sum(
+        int(w) for w in re.findall(r"table\.pcache-countdown th:nth-child\(\d\)\{width:(\d+)px\}", body)
+    )
+    assert float(table) * 12 - fixed - PAD >= px("you-are-a-careful-reviewer (earlier version)")
 
 
 def test_offline_the_countdown_says_whose_clock_it_follows() -> None:

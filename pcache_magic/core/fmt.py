@@ -124,17 +124,19 @@ def clock(timestamp: float, *, date: bool = False) -> str:
 def entry_names(entries: Sequence[Mapping[str, Any]]) -> list[str]:
     """Each cache entry's block (or path), with its model when the entries span more than one:
     caches are per model, so the same block cached for two models is two entries.  A block
-    edited since it was cached has two entries too: all but the latest written read
-    `(earlier version)`, since the next call can only read the latest."""
+    edited since it was cached (or after a block before it was) has two entries too: all but the
+    latest written read `(earlier version)`, since the next call can only read the latest.  Two
+    written at the same instant (the emulator's clock stands still until moved) are told apart by
+    their order: the ledger lists writes as they were made (`Ledger.entries` sorts stably)."""
     names = [str(e.get("block") or e.get("path") or "?") for e in entries]
     if len({e.get("model") for e in entries}) > 1:
         names = [f"{name} ({e.get('model')})" for name, e in zip(names, entries, strict=True)]
-    latest: dict[str, float] = {}
-    for name, e in zip(names, entries, strict=True):
-        latest[name] = max(latest.get(name, -math.inf), _written(e))
+    latest: dict[str, tuple[float, int]] = {}
+    for n, (name, e) in enumerate(zip(names, entries, strict=True)):
+        latest[name] = max(latest.get(name, (-math.inf, -1)), (_written(e), n))
     return [
-        name if _written(e) >= latest[name] else f"{name} (earlier version)"
-        for name, e in zip(names, entries, strict=True)
+        name if latest[name][1] == n else f"{name} (earlier version)"
+        for n, (name, e) in enumerate(zip(names, entries, strict=True))
     ]
 
 
