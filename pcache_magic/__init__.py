@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .analysis.diagnose import explain
+    from .analysis.savings import money, what_if
     from .core.conversation import CacheControl
     from .emulator import Emulator
     from .ipython.extension import current_session, load_ipython_extension, unload_ipython_extension
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
         UserMessage,
     )
     from .session.session import CallInProgress, PreflightError, Session
+    from .view.panel import CachePanel
 
 _LAZY: dict[str, str] = {
     "current_session": ".ipython.extension",
@@ -58,6 +61,10 @@ _LAZY: dict[str, str] = {
     "CallInProgress": ".session.session",
     "PreflightError": ".session.session",
     "Session": ".session.session",
+    "explain": ".analysis.diagnose",
+    "money": ".analysis.savings",
+    "what_if": ".analysis.savings",
+    "CachePanel": ".view.panel",
 }
 
 __all__ = [
@@ -66,6 +73,7 @@ __all__ = [
     "AnthropicUserMessage",
     "AssistantMessage",
     "CacheControl",
+    "CachePanel",
     "CacheUsage",
     "CallInProgress",
     "CreateResult",
@@ -81,8 +89,11 @@ __all__ = [
     "UserMessage",
     "__version__",
     "current_session",
+    "explain",
     "load_ipython_extension",
+    "money",
     "unload_ipython_extension",
+    "what_if",
 ]
 
 
