@@ -216,3 +216,20 @@ def test_every_share_is_a_percentage_or_a_dash_that_is_explained() -> None:
     for label in negative:
         run = next(r for r in costly.runs if r.label == label)
         assert shown[label] == f"-{fmt.share(-(costly.fraction_of_oracle(run.strategy) or 0))}"
+
+
+def test_a_planner_beaten_by_its_hour_bet_says_why() -> None:
+    """A new user read "the planner (--cache auto)" as the worst row of a short session and nothing
+    said why: before any pause it writes a large stable prefix for an hour."""
+    _, quick = _session()
+    quick.context(words(3_000), name="codebase")
+    for prompt in ("a", "b"):
+        quick.ask(prompt, stream=False)
+    note = what_if(quick).notes[0]
+    assert "costs 1." in note and "writes a large stable prefix for an hour" in note
+    _, paced = _session()
+    paced.context(words(3_000), name="codebase")
+    for prompt in ("a", "b", "c", "d"):
+        paced.ask(prompt, stream=False)
+        paced.advance(600)  # the pauses the hour is for: the bet pays, nothing to explain
+    assert "for an hour" not in what_if(paced).notes[0]

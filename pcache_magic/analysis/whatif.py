@@ -49,6 +49,14 @@ _API_KEY = "sk-ant-what-if"
 NO_SHARE = "—"
 
 
+#: Why the planner can lose to a baseline on a short session: its prior (`rhythm.Prior.alive`).
+_HOUR_BET = (
+    "Before it has seen a pause, it writes a large stable prefix for an hour (about half of a "
+    "notebook's pauses outlive five minutes); these calls came closer together, where 5m writes "
+    "were cheaper."
+)
+
+
 def _percent(fraction: float | None) -> str:
     """A share as a percentage, the same form whatever its sign (`-11%`: caching cost more than
     no caching); `NO_SHARE` when it is not defined."""
@@ -288,5 +296,7 @@ def what_if(source: Any, strategies: Sequence[str] | None = None, models: ModelT
         if share is not None:
             note += f" Its share of the oracle's saving: {_percent(share)}"
             note += " (it costs more than no caching)." if share < 0 else "."
+        if ratio > 1 and result.run("planner").tokens.write_1h > best.tokens.write_1h:
+            note += f" {_HOUR_BET}"
         result = WhatIf(runs, result.ideal, recorded, notes=(note,), oracle=oracle)
     return result
