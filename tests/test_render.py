@@ -599,3 +599,18 @@ def test_the_narrow_calls_header_is_two_lines_whose_words_fit(output: int) -> No
         for sels, d in rules
         for s in sels
     )
+
+
+def test_a_prewarm_reads_as_one_in_the_calls_and_cost_tables() -> None:
+    """A pre-warm showed as an ordinary "hit": it answers nothing, and the tables now say what it is."""
+    from pcache_magic.analysis.savings import money
+
+    s = new_session()
+    s.system(LONG, cache="5m", name="intro")
+    s.prewarm()
+    s.ask("Hi?", stream=False)
+    rows = [tr for tr in parse(render_calls(s)).iter("tr") if tr.get("data-call")]
+    cells = [next(td for td in tr.iter("td") if "pcache-outcome" in (td.get("class") or "")) for tr in rows]
+    assert [text(c).rstrip("✓✗ ") for c in cells] == ["pre-warm", "hit"]
+    assert cells[0].get("title") == "a pre-warm (max_tokens 0): write"
+    assert [c.outcome for c in money(s).calls] == ["pre-warm (write)", "hit"]

@@ -195,5 +195,6 @@ def money(source: Any) -> Money:
         if not record.ok:
             continue
         total = total + record.cost
-        rows.append(CallMoney(record.index, record.model, record.outcome, record.cost, total, _note(record)))
+        outcome = f"pre-warm ({record.outcome})" if record.kind == "prewarm" else record.outcome
+        rows.append(CallMoney(record.index, record.model, outcome, record.cost, total, _note(record)))
     return Money(tuple(rows), total)

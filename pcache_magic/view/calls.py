@@ -113,6 +113,15 @@ def render_legend() -> str:
     )
 
 
+def _outcome_cell(record: CallRecord, mark: str) -> str:
+    """The outcome; a pre-warm's says so (its outcome, a hit or a write, in the tooltip and the
+    token columns): it answers nothing, so it should not read as one more question."""
+    if record.kind != "prewarm":
+        return f'<td class="pcache-outcome">{text(record.outcome)}{mark}</td>'
+    title = f"a pre-warm (max_tokens 0): {record.outcome}"
+    return f'<td class="pcache-outcome pcache-prewarm" title="{attr(title)}">pre-warm{mark}</td>'
+
+
 def predicted_outcome(prediction: Sequence[Mapping[str, Any]] | None) -> str | None:
     """The outcome the pre-flight prediction implied, in `CallRecord.outcome` terms."""
     if prediction is None:
@@ -193,7 +202,7 @@ def render_call_row(record: CallRecord, scale: int | None = None, why: str | Non
         f'<tr class="pcache-call pcache-outcome-{attr(record.outcome)}" data-call="{record.index}" '
         f'data-outcome="{attr(record.outcome)}"{estimated}>'
         f'<td class="pcache-num pcache-index" title="{attr(where)}">{record.index}</td>'
-        f'<td class="pcache-outcome">{text(record.outcome)}{mark}</td>'
+        + _outcome_cell(record, mark)
         + num("pcache-read", t.read)
         + num("pcache-write", t.written, f' data-write-5m="{t.write_5m}" data-write-1h="{t.write_1h}"', ttl)
         + num("pcache-uncached", t.uncached)
