@@ -6,19 +6,19 @@ session with a cached system prompt and one answered call. Every answer is one l
 session is exactly as it was: the same blocks, the same call records, the same settings,
 and no file left behind.
 
-99 cases, one test each (the parametrize ids name them): the magic line (7: unknown flags,
+101 cases, one test each (the parametrize ids name them): the magic line (7: unknown flags,
 bad TTLs, bad choices), empty cells (5), markers and the request as a whole (5: a fifth
 marker, listing all five; 1h after 5m; over the context window), tools (12: invalid JSON,
 bad names, bad or missing schema, repeated names, fields the API refuses, --run without a
 function), files and images (22: missing, directory, not a regular file (a FIFO, /dev/zero,
 named or reached by a glob), a symlink loop, binary, not UTF-8, oversized, over the cell's
 total or file count, fake PDF, unsupported image type), model and max_tokens (6: unknown
-model with the nearest suggested, out of range), the clock (4, %claude_clock online among
-them), the other magics (8), loading a session (13: missing, corrupt, truncated, foreign,
-newer, damaged, repeated block names, not UTF-8, a directory), where saves and exports go
-(5: unwritable, missing folder, a directory) and `%config` values the traits refuse (12:
-NaN or infinite timeouts, max_tokens below 1, negative or zero counts; IPython answers
-those in one logged line; the retry policy stays as it was).
+model with the nearest suggested, out of range), the clock (5, %claude_clock online among
+them), the other magics (8), loading a session (14: missing, corrupt, a script, truncated,
+foreign, newer, damaged, repeated block names, not UTF-8, a directory), where saves and
+exports go (5: unwritable, missing folder, a directory) and `%config` values the traits
+refuse (12: NaN or infinite timeouts, max_tokens below 1, negative or zero counts; IPython
+answers those in one logged line; the retry policy stays as it was).
 """
 
 from __future__ import annotations
@@ -393,6 +393,11 @@ CASES = [
         "Cannot read the duration ''; write e.g. 6m, 90s, 1h30m, 300.",
     ),
     Case("clock-unknown-action", "%claude_clock forward 6m", "Did you mean %claude_clock advance 6m?"),
+    Case(
+        "clock-advance-as-flag",
+        "%claude_clock --advance 5m",
+        "--advance is not a flag: write %claude_clock advance 5m",
+    ),
     # -- other magics -------------------------------------------------------------------------------
     Case(
         "prewarm-arguments",
@@ -404,7 +409,7 @@ CASES = [
         "session-unknown-command",
         "%claude_session frobnicate",
         "argument command: invalid choice: 'frobnicate' (choose from 'show', 'reset', 'drop', 'save', "
-        "'load', 'export')",
+        "'load', 'export') (flags: %claude_help claude_session)",
     ),
     Case(
         "session-drop-unknown",
@@ -428,7 +433,7 @@ CASES = [
     Case(
         "load-corrupt",
         "%claude_session load corrupt.json",
-        "corrupt.json is not valid JSON (Expecting value at line 1); it may be truncated.",
+        "corrupt.json is not a pcache_magic session file (saved with %claude_session save FILE).",
         ("open('corrupt.json', 'wb').write(b'\\x00\\x01 not json at all')",),
     ),
     Case(
@@ -500,6 +505,12 @@ CASES = [
         "%claude_session load empty.json",
         "empty.json is not a pcache_magic session file (saved with %claude_session save).",
         ("open('empty.json', 'w').write('{}')",),
+    ),
+    Case(
+        "load-a-script",
+        "%claude_session load some_file.py",
+        "some_file.py is not a pcache_magic session file (saved with %claude_session save FILE).",
+        ("open('some_file.py', 'w').write('import json\\nprint(json.dumps({}))\\n')",),
     ),
     Case(
         "load-not-utf8",
@@ -619,8 +630,8 @@ def state(ip: InteractiveShell) -> tuple[Any, ...]:
 
 
 def test_the_table_is_large_enough_and_ids_are_unique() -> None:
-    assert len(CASES) + len(CONFIG_CASES) == 99  # the count in the docstring
-    assert len({c.id for c in CASES} | {p.id for p in CONFIG_CASES}) == 99
+    assert len(CASES) + len(CONFIG_CASES) == 101  # the count in the docstring
+    assert len({c.id for c in CASES} | {p.id for p in CONFIG_CASES}) == 101
 
 
 @pytest.mark.timeout(120)  # a FIFO or /dev/zero that were read would hang here

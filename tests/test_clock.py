@@ -16,6 +16,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 import pcache_magic
+from pcache_magic.core.fmt import TEXT_WIDTH
 from pcache_magic.emulator.engine import START_TIME
 
 LONG = " ".join(f"Rule {i}: review every function for missing tests and unclear names." for i in range(120))
@@ -70,6 +71,22 @@ def test_the_report_says_offline_time_stands_still_and_how_to_move_it(ip: Intera
     assert "expires in 3m 00s" in out
 
 
+def test_the_report_fits_a_notebook_s_text_width(ip: InteractiveShell) -> None:
+    ip.run_cell(
+        f"%%claude_system --cache --name the-rules-of-the-code-review-for-this-project\n{LONG}"
+    ).raise_error()
+    with capture_output():
+        ip.run_cell("%%claude\nHello").raise_error()
+    for out in (clock(ip, ""), clock(ip, "advance 90s")):
+        assert all(len(line) <= TEXT_WIDTH for line in out.splitlines()), out
+        flat = " ".join(out.split())  # wrapped between words: read as one, it is the report
+        assert "the-rules-of-the-code-review-for-this-project: ~" in flat and ", 5m, expires in " in flat
+        assert (
+            "Offline, time stands still until you move it: %claude_clock advance 5m (or 90s, 1h30m, 2h)."
+            in flat
+        )
+
+
 @pytest.mark.parametrize(
     ("line", "words"),
     [
@@ -80,6 +97,8 @@ def test_the_report_says_offline_time_stands_still_and_how_to_move_it(ip: Intera
         ("advance 11 years", "Cannot read the duration '11 years'"),
         ("advance 4000d", "The duration '4000d' is too long: at most 3,650 days at a time."),
         ("forward 90 minutes", "Did you mean %claude_clock advance 90 minutes?"),
+        ("--advance 5m", "--advance is not a flag: write %claude_clock advance 5m"),
+        ("--advance=90s", "--advance is not a flag: write %claude_clock advance 90s"),
     ],
 )
 def test_nonsense_gets_one_clear_line(ip: InteractiveShell, line: str, words: str) -> None:

@@ -13,6 +13,7 @@ from IPython.utils.capture import capture_output
 from pcache_magic.analysis.call_log import call_log
 from pcache_magic.analysis.diagnose import explain_all
 from pcache_magic.analysis.savings import money, what_if
+from pcache_magic.core.fmt import fit
 from pcache_magic.ipython import extension as _extension
 from pcache_magic.ipython.extension import (
     current_session,
@@ -100,7 +101,7 @@ def test_loading_again_keeps_the_loaded_magics(ip: InteractiveShell) -> None:
     magics = loaded_magics(ip)
     with capture_output() as out:
         load_ipython_extension(ip)
-    assert out.stdout == f"pcache_magic is already loaded; {magics.notice()}\n"
+    assert out.stdout == fit(f"pcache_magic is already loaded; {magics.notice()}") + "\n"
     assert loaded_magics(ip) is magics
     assert ip.input_transformers_cleanup.count(empty_cell_magic_as_line) == 1
     assert sum(isinstance(c, ClaudeMagics) for c in ip.configurables) == 1
@@ -169,9 +170,13 @@ def test_unloading_says_what_the_session_held_and_how_to_keep_it_next_time(ip: I
     magics.session.system("Be terse.", name="style")  # made, but empty until now
     with capture_output() as out:
         unload_ipython_extension(ip)
-    assert out.stdout == (
-        "pcache_magic unloaded: the magics and the panel let go of this session (1 block); "
-        "%load_ext starts a new one. A variable holding it can still save it: s.save('FILE').\n"
+    assert (
+        out.stdout
+        == fit(
+            "pcache_magic unloaded: the magics and the panel let go of this session (1 block); "
+            "%load_ext starts a new one. A variable holding it can still save it: s.save('FILE')."
+        )
+        + "\n"
     )
     with capture_output():
         ip.run_line_magic("load_ext", "pcache_magic")  # as a notebook does: %unload_ext needs it
@@ -181,9 +186,13 @@ def test_unloading_says_what_the_session_held_and_how_to_keep_it_next_time(ip: I
         session.ask(prompt, stream=False)
     with capture_output() as out:
         ip.run_line_magic("unload_ext", "pcache_magic")
-    assert out.stdout == (
-        "pcache_magic unloaded: the magics and the panel let go of this session (3 calls, 7 blocks); "
-        "%load_ext starts a new one. A variable holding it can still save it: s.save('FILE').\n"
+    assert (
+        out.stdout
+        == fit(
+            "pcache_magic unloaded: the magics and the panel let go of this session (3 calls, 7 blocks); "
+            "%load_ext starts a new one. A variable holding it can still save it: s.save('FILE')."
+        )
+        + "\n"
     )
     with capture_output():
         load_ipython_extension(ip)
@@ -274,7 +283,7 @@ def test_settings_made_before_the_first_magic_reach_the_session(ip: InteractiveS
         ip.run_line_magic("config", "ClaudeMagics.timeout = 12.5")
         ip.run_line_magic("config", "ClaudeMagics.offline = True")
     assert magics._session is None  # loading and %config make no session
-    assert out.stdout == f"pcache_magic: {magics.notice()}\n"
+    assert out.stdout == fit(f"pcache_magic: {magics.notice()}") + "\n"
     assert out.stdout.startswith("pcache_magic: offline: calls go to the built-in emulator (")
     session = current_session()
     assert (session.max_tokens, session.offline) == (77, True)

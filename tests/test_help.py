@@ -8,6 +8,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from pcache_magic.core.fmt import TEXT_WIDTH
 from pcache_magic.ipython.help import Flag, HelpText, describe
 
 from _helpers import loaded_magics
@@ -82,3 +83,31 @@ def test_every_claude_magic_and_every_flag_is_listed(ip: InteractiveShell) -> No
         parser = getattr(magics["line"].get(name) or magics["cell"][name], "parser", None)
         for flag in re.findall(r"--[\w-]+", parser.format_usage() if parser else ""):
             assert flag in listed, (name, flag)
+
+
+def test_usage_wraps_between_whole_groups_and_paragraphs_keep_no_source_line_breaks(
+    ip: InteractiveShell,
+) -> None:
+    (claude,) = [m for m in describe(loaded_magics(ip).magics) if m.name == "claude"]
+    full = HelpText([claude], full=True)
+    plain = repr(full).splitlines()
+    assert all(len(line) <= TEXT_WIDTH for line in plain)
+    usage = plain[: next(i for i, line in enumerate(plain) if line.startswith("    "))]
+    pieces = [
+        "%%claude / %claude",
+        *(f"[{f.usage}]" if f.usage.startswith("-") else f.usage for f in claude.flags),
+    ]
+    assert len(usage) > 1
+    for line in usage:  # each line is whole groups: `[--max-tokens MAX_TOKENS]` is never cut
+        taken = [pieces.pop(0)]
+        while pieces and len(" ".join([*taken, pieces[0]])) <= len(line.strip()):
+            taken.append(pieces.pop(0))
+        assert line.strip() == " ".join(taken)
+    assert pieces == []
+    markdown = full._repr_markdown_()
+    assert [line for line in markdown.splitlines() if line.startswith("**`")] == [
+        f"**`{line.strip()}`**" + ("  " if n < len(usage) - 1 else "") for n, line in enumerate(usage)
+    ]
+    doc = " ".join(claude.doc.split("\n\n")[1].split())  # the second paragraph, wrapped in the source
+    assert doc.startswith("`{name}` or `{name.attr}`") and f"\n{doc}\n" in markdown  # one line in Markdown
+    assert "    " + doc[:60] in repr(full)  # and in plain text, wrapped afresh

@@ -80,3 +80,38 @@ def test_no_arguments_but_a_comment() -> None:
     no_arguments("demo", "   # shows the panel")
     with pytest.raises(UsageError, match=r"^%demo takes no arguments\.$"):
         no_arguments("demo", "now  # or later")
+
+
+@magic_arguments("%verbs")
+@argument("command", nargs="?", choices=["show", "load"])
+@argument("path", nargs="?")
+@argument("--mode", choices=["a", "b"])
+def verbs(line: str) -> Any:
+    return parse_argstring(verbs, line, words=("show", "load"))
+
+
+def test_an_invalid_command_word_says_where_the_forms_are_listed() -> None:
+    with pytest.raises(UsageError) as caught:
+        verbs("bogus")
+    assert str(caught.value) == (
+        "argument command: invalid choice: 'bogus' (choose from 'show', 'load') (flags: %verbs?)"
+    )
+    with pytest.raises(UsageError) as caught:  # a flag's choices are its whole story: as argparse says
+        verbs("--mode c")
+    assert str(caught.value) == "argument --mode: invalid choice: 'c' (choose from 'a', 'b')"
+
+
+@pytest.mark.parametrize(
+    ("line", "fixed"),
+    [
+        ("--load x.json", "%verbs load x.json"),
+        ("--load=x.json", "%verbs load x.json"),
+        ("-show  # the session", "%verbs show"),
+    ],
+)
+def test_a_command_word_written_as_a_flag_gets_the_line_as_it_should_read(line: str, fixed: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        verbs(line)
+    message = str(caught.value)
+    assert message == f"{line.split()[0].split('=')[0]} is not a flag: write {fixed}"
+    assert "\n" not in message

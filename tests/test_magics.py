@@ -14,6 +14,7 @@ from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 from IPython.utils.capture import capture_output
 
 import pcache_magic
+from pcache_magic.core.fmt import TEXT_WIDTH
 from pcache_magic.emulator import Emulator
 from pcache_magic.emulator.server import EmulatorHTTPServer
 from pcache_magic.ipython.magics import ClaudeMagics
@@ -57,7 +58,8 @@ def test_load_prints_one_line_and_never_the_key(
     with capture_output() as out:
         shell.run_line_magic("load_ext", "pcache_magic")
     try:
-        assert out.stdout.count("\n") == 1
+        _, *more = out.stdout.splitlines()  # one line, wrapped to the text width
+        assert all(line.startswith("  ") for line in more) and len(more) <= 1
         assert out.stdout.startswith("pcache_magic: offline") and "claude-" in out.stdout
         assert KEY not in out.stdout
         assert isinstance(pcache_magic.current_session(), Session)
@@ -522,7 +524,8 @@ def test_a_tool_name_in_two_tools_cells_is_one_line_and_not_sent(ip: Interactive
         run(ip, f"%%claude_tools\n{search}")
         run(ip, f"%%claude_tools --name more\n[{fetch}, {search}]")
     said = "Tool names must be unique; 'search' is defined in search (tools.0), more (tools.2)."
-    assert f"error: {said}" in out.stdout  # said when the second cell ran
+    assert f"error: {said}" in " ".join(out.stdout.split())  # said when the second cell ran
+    assert all(len(line) <= TEXT_WIDTH for line in out.stdout.splitlines())
     message = usage_error(ip, "%%claude\nFind it.")  # nothing sent, the conversation unchanged
     assert message.startswith(f"Not sent: [more] {said} Rename one of the tools")
     assert "\n" not in message and "Traceback" not in message
@@ -594,16 +597,20 @@ def test_clock_shows_entries_and_advancing_expires_them(ip: InteractiveShell) ->
 
 
 def said_before_any_call(ip: InteractiveShell, code: str) -> str:
-    """Run a cell before any call: it must succeed (Run All goes on), print one line, make no session."""
+    """Run a cell before any call: it must succeed (Run All goes on), print one sentence (wrapped to
+    `TEXT_WIDTH` columns), make no session; the sentence, unwrapped."""
     with capture_output() as out:
         run(ip, code)
     assert loaded_magics(ip)._session is None and out.outputs == []
-    assert out.stdout.count("\n") == 1
-    return out.stdout.strip()
+    assert all(len(line) <= TEXT_WIDTH for line in out.stdout.splitlines())
+    return " ".join(out.stdout.split())
 
 
 def test_explain_names_the_change_that_broke_the_cache(ip: InteractiveShell) -> None:
-    expected = "No calls yet: run %%claude first; why each call hit, wrote or missed shows here after."
+    expected = (
+        "No calls yet: ask first (%%claude, or .ask() on a Session); why each call hit, wrote or missed "
+        "shows here after."
+    )
     assert said_before_any_call(ip, "%claude_explain") == expected
     assert said_before_any_call(ip, "%claude_explain --all") == expected
     assert said_before_any_call(ip, "%claude_explain 3") == expected
@@ -630,7 +637,9 @@ def test_explain_names_the_change_that_broke_the_cache(ip: InteractiveShell) -> 
 
 
 def test_cost_shows_the_money_and_the_what_if(ip: InteractiveShell) -> None:
-    expected = "No successful calls yet: run %%claude first; the costs show here after."
+    expected = (
+        "No successful calls yet: ask first (%%claude, or .ask() on a Session); the costs show here after."
+    )
     assert said_before_any_call(ip, "%claude_cost") == expected
     assert usage_error(ip, "%claude_cost now") == "%claude_cost takes no arguments."
     run(ip, f"%%claude_system --cache\n{LONG}")
@@ -818,7 +827,8 @@ def test_an_edit_inside_the_cached_prefix_is_priced_when_the_cell_is_rerun(ip: I
         run(ip, "%%claude\nSummarise the rules.")
     with capture_output() as out:
         run(ip, "%%claude_context --name notes\nshort notes, version two")
-    (note,) = [line for line in out.stdout.splitlines() if "note:" in line]
+    assert all(len(line) <= TEXT_WIDTH for line in out.stdout.splitlines())  # wrapped between words
+    (note,) = [line for line in out.stdout.replace("\n    ", " ").splitlines() if "note:" in line]
     assert "Editing notes rewrites ~" in note
     assert "at the 5m rate; the 1 block after it (paper) too" in note
     assert "Put notes after them" in note

@@ -16,7 +16,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from pcache_magic.ipython.map_magic import template
+from pcache_magic.ipython.map_magic import WRITTEN_OUT, template
 from pcache_magic.session.fanout import MapResult
 
 from _helpers import loaded_magics
@@ -69,7 +69,11 @@ def test_map_shows_the_prediction_then_the_summary_and_keeps_results(ip: Interac
     ("line", "cell", "message"),
     [
         ("missing", "Q {item}", "No variable 'missing' in the notebook"),
-        ("word", "Q {item}", "word is a str, not a list of items"),
+        ("word", "Q {item}", "word holds a str, not a list of items"),
+        ("number", "Q {item}", "number holds an int, not a list of items."),
+        ("['a', 'b', 'c']", "Q {item}", WRITTEN_OUT),  # a list written out, spaces and all
+        ("--concurrency 2 ('a', 'b')", "Q {item}", WRITTEN_OUT),
+        ("['a','b']", "Q {item}", WRITTEN_OUT),  # no spaces: one word, still no variable's name
         ("mapping", "Q {item}", "list(d.items())"),
         ("empty", "Q {item}", "empty is empty"),
         ("answers", "Q {item[nope]}", "{item[nope]} failed (KeyError)"),
@@ -84,7 +88,7 @@ def test_mistakes_are_one_line_and_send_nothing(
     ip: InteractiveShell, line: str, cell: str, message: str
 ) -> None:
     session = _setup(ip)
-    ip.user_ns.update(word="abc", mapping={"a": 1}, empty=[], fn=len, endless=itertools.count())
+    ip.user_ns.update(word="abc", number=5, mapping={"a": 1}, empty=[], fn=len, endless=itertools.count())
     with pytest.raises(UsageError) as error, capture_output():
         ip.run_cell_magic("claude_map", line, cell)
     assert message in str(error.value) and "\n" not in str(error.value)

@@ -72,19 +72,21 @@ class KeepWarm:
     def worth(self) -> bool:
         return self.refresh_usd < self.rewrite_usd
 
-    def text(self) -> str:
-        """One line: `paper.md expires in 40s, the next call is likely in 6m 10s: ...`."""
+    def text(self, keeping: bool = False) -> str:
+        """One line: `paper.md expires in 40s, the next call is likely in 6m 10s: ...`; `keeping`:
+        keep-warm is on, so a refresh that pays is said to be on its way, not advised."""
         head = (
             f"{self.block} expires in {fmt.duration(self.expires_in, ceil=True)}; "
             f"the next call is likely in {fmt.duration(self.next_call_in)}"
         )
         refresh = "a refresh read" if self.refreshes == 1 else f"{self.refreshes} refresh reads"
         prices = f"{refresh} {fmt.money(self.refresh_usd)}, a rewrite {fmt.money(self.rewrite_usd)}"
-        verdict = (
-            "refreshing pays: %claude_prewarm (or --keep-warm on)"
-            if self.worth
-            else "letting it expire is cheaper"
-        )
+        if not self.worth:
+            verdict = "letting it expire is cheaper"
+        elif keeping:
+            verdict = "refreshing pays: keep-warm refreshes it before it expires"
+        else:
+            verdict = "refreshing pays: %claude_prewarm (or --keep-warm on)"
         return f"{head}: {prices}; {verdict}."
 
 

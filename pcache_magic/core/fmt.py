@@ -203,8 +203,11 @@ def fit(text: str, width: int = TEXT_WIDTH) -> str:
 
 def no_calls_yet(after: str, *, ok: bool = False) -> str:
     """The line a view says before the first call (`ok`: the first successful one), in place of an
-    empty table: the magics, `Money` and `WhatIf` say it in the same words."""
-    return f"No {'successful ' if ok else ''}calls yet: run %%claude first; {after}."
+    empty table: the magics, `Money` and `WhatIf` say it in the same words (both ways to ask, as
+    `money(s)` may be over a `Session` driven from Python, which `%%claude` does not feed)."""
+    return (
+        f"No {'successful ' if ok else ''}calls yet: ask first (%%claude, or .ask() on a Session); {after}."
+    )
 
 
 #: What `%claude_cost`, `money(s)` and `what_if(s)` say before the first successful call.

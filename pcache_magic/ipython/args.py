@@ -4,13 +4,15 @@ argparse takes an unambiguous prefix for a flag, so `%%claude --cach last` would
 mean `--cache last`; the magics refuse it, and the error names the flag meant.  IPython hands
 a line magic the whole line, so `%claude_panel  # show it` would pass `# show it` along; a
 `#` that starts a word (outside quotes) ends the arguments, as in a shell.  An unknown flag's
-error says where the flags are listed (`%claude_help NAME`, and IPython's `%NAME?`).
+error, and a positional argument's invalid choice, say where the flags are listed
+(`%claude_help NAME`, and IPython's `%NAME?`); a command word written as a flag (`--advance`)
+gets the line as it should read.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from IPython.core import magic_arguments as ipython_arguments
@@ -55,18 +57,22 @@ def no_arguments(magic: str, line: str) -> None:
         raise UsageError(f"%{magic} takes no arguments.")
 
 
-def parse_argstring(magic: Callable[..., Any], line: str) -> Any:
+def parse_argstring(magic: Callable[..., Any], line: str, *, words: Sequence[str] = ()) -> Any:
     """Parse a magic's line; a flag given by the start of its name gets the full name in the error,
-    an unknown one where the flags are listed."""
+    an unknown one (or a positional argument's invalid choice) where the flags are listed, and one
+    of `words` (the magic's command words) written as a flag the line as it should read."""
     try:
         return ipython_arguments.parse_argstring(magic, without_comment(line))
     except UsageError as error:
         parser = cast(Any, magic).parser
-        raise UsageError(_spell_out(parser, str(error), _help_hint(magic, parser))) from None
+        name, hint = _help_hint(magic, parser)
+        message = _as_word(parser, without_comment(line), words, name) if words else None
+        raise UsageError(message or _spell_out(parser, str(error), hint)) from None
 
 
-def _help_hint(magic: Callable[..., Any], parser: Any) -> str:
-    """`(flags: %claude_help claude_tools)`: what lists this magic's flags, as a command to run.
+def _help_hint(magic: Callable[..., Any], parser: Any) -> tuple[str, str]:
+    """The magic's name, and `(flags: %claude_help claude_tools)`: what lists its flags, as a
+    command to run.
 
     `%claude_help` when the same magics have it (a trailing `?` read as a question); else IPython's
     `?`, which finds a cell-only magic under `%%` alone, so the form comes from the magics' tables.
@@ -75,16 +81,33 @@ def _help_hint(magic: Callable[..., Any], parser: Any) -> str:
     line, cell = tables.get("line", {}), tables.get("cell", {})
     name = next((n for n, m in [*line.items(), *cell.items()] if m == magic), str(parser.prog).lstrip("%"))
     ask = f"%{name}?" if name in line or not cell else f"%%{name}?"
-    return (
+    hint = (
         f"(flags: %claude_help {name})"
         if "claude_help" in line and name != "claude_help"
         else f"(flags: {ask})"
     )
+    return name, hint
+
+
+def _as_word(parser: Any, line: str, words: Sequence[str], name: str) -> str | None:
+    """`--advance` where `advance` is one of `words` (and no flag): the line as it should read
+    (`--advance is not a flag: write %claude_clock advance 5m`); None when no word is written so."""
+    flags = set(re.findall(r"--?[\w-]+", parser.format_usage()))
+    for written in line.split():
+        flag, _, value = written.partition("=")
+        word = flag.lstrip("-")
+        if flag.startswith("-") and word in words and flag not in flags:
+            fixed = " ".join(f"{word} {value}".strip() if part == written else part for part in line.split())
+            return f"{flag} is not a flag: write %{name} {fixed}"
+    return None
 
 
 def _spell_out(parser: Any, message: str, hint: str) -> str:
     """`unrecognized arguments: --cach last` -> the same, plus `(... write --cache in full)`; any
-    other unrecognized argument -> the same, plus `hint` (where the flags are listed)."""
+    other unrecognized argument, or an invalid choice for a positional argument (a command word,
+    whose forms the help lists), -> the same, plus `hint` (where the flags are listed)."""
+    if re.match(r"argument [^-][^:]*: invalid choice:", message):
+        return f"{message} {hint}"
     words = message.removeprefix("unrecognized arguments:")
     if words == message:
         return message

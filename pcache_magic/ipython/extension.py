@@ -88,9 +88,11 @@ def _magics(ip: Any) -> ClaudeMagics | None:
 
 def load_ipython_extension(ip: InteractiveShell) -> None:
     """Register the magics and the Session's HTML view; say in one line where calls go, with which model."""
+    from ..core.fmt import fit  # the notice wrapped to a notebook's text width
+
     existing = _magics(ip)
     if existing is not None:
-        print(f"pcache_magic is already loaded; {existing.notice()}")
+        print(fit(f"pcache_magic is already loaded; {existing.notice()}"))
         return
     from IPython.core.error import UsageError
     from traitlets import TraitError
@@ -110,7 +112,7 @@ def load_ipython_extension(ip: InteractiveShell) -> None:
     if empty_cell_magic_as_line not in ip.input_transformers_cleanup:
         ip.input_transformers_cleanup.append(empty_cell_magic_as_line)
     ip.events.register("post_run_cell", magics.explain_new_calls)
-    print(f"pcache_magic: {magics.notice()}")
+    print(fit(f"pcache_magic: {magics.notice()}"))
     if magics.show_panel:
         magics.open_panel()
 
@@ -141,8 +143,10 @@ def unload_ipython_extension(ip: InteractiveShell) -> None:
     del manager.registry[_REGISTRY_KEY]
     ip.configurables[:] = [c for c in ip.configurables if c is not magics]
     if farewell is not None:
+        from ..core.fmt import fit
+
         with contextlib.suppress(Exception):  # the unload is done: a failing stdout must not undo it
-            print(farewell)
+            print(fit(farewell))
 
 
 def current_session() -> Session:

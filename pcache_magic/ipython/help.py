@@ -8,11 +8,14 @@ or flag shows up without touching this file.
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from IPython.core.magic_arguments import argument
+
+from ..core.fmt import TEXT_WIDTH
 
 __all__ = ["Flag", "HelpText", "MagicHelp", "describe"]
 
@@ -115,6 +118,22 @@ def describe(
     return result
 
 
+#: The indent of a usage line's continuation: less than the description's, so the two read apart.
+_MORE = "  "
+
+
+def _wrap(text: str, first: str, more: str) -> list[str]:
+    """`text` in lines of `TEXT_WIDTH`, broken between words only (a flag or a number stays whole)."""
+    return textwrap.wrap(
+        text,
+        TEXT_WIDTH,
+        initial_indent=first,
+        subsequent_indent=more,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
 class HelpText:
     """The listing as Markdown for rich front ends, plain text in a terminal."""
 
@@ -122,17 +141,28 @@ class HelpText:
         self.magics = magics
         self.full = full
 
-    def _usage(self, magic: MagicHelp) -> str:
-        flags = " ".join(f"[{f.usage}]" if f.usage.startswith("-") else f.usage for f in magic.flags)
-        return " ".join([" / ".join(magic.forms), flags]).strip()
+    def _usage(self, magic: MagicHelp) -> list[str]:
+        """The usage, wrapped to `TEXT_WIDTH` between whole groups (`[--max-tokens MAX_TOKENS]`):
+        a front end that breaks a long line would break it inside a flag."""
+        groups = [f"[{f.usage}]" if f.usage.startswith("-") else f.usage for f in magic.flags]
+        lines = [" / ".join(magic.forms)]
+        for group in groups:
+            if len(lines[-1]) + 1 + len(group) > TEXT_WIDTH:
+                lines.append(_MORE + group)
+            else:
+                lines[-1] += " " + group
+        return lines
 
-    def _text(self, magic: MagicHelp) -> str:
-        return magic.doc if self.full else magic.summary
+    def _paragraphs(self, magic: MagicHelp) -> list[str]:
+        """The docstring's paragraphs, each one line: its line breaks are the source's, not the reader's."""
+        text = magic.doc if self.full else magic.summary
+        return [" ".join(p.split()) for p in text.split("\n\n") if p.strip()]
 
     def _repr_markdown_(self) -> str:
         parts = []
         for magic in self.magics:
-            lines = [f"**`{self._usage(magic)}`**", "", self._text(magic).replace("\n", "  \n")]
+            usage = "  \n".join(f"**`{line.strip()}`**" for line in self._usage(magic))
+            lines = [usage, "", "\n\n".join(self._paragraphs(magic))]
             flags = [f"- `{f.usage}`: {f.help}" for f in magic.flags if f.help]
             lines += ["", *flags] if flags else []
             parts.append("\n".join(lines))
@@ -141,7 +171,10 @@ class HelpText:
     def __repr__(self) -> str:
         parts = []
         for magic in self.magics:
-            lines = [self._usage(magic), *("    " + line for line in self._text(magic).splitlines())]
-            lines += [f"      {f.usage}: {f.help}" for f in magic.flags if f.help]
+            lines = self._usage(magic)
+            for n, paragraph in enumerate(self._paragraphs(magic)):
+                lines += [""] * bool(n) + _wrap(paragraph, "    ", "    ")
+            for f in magic.flags:
+                lines += _wrap(f"{f.usage}: {f.help}", "      ", "        ") if f.help else []
             parts.append("\n".join(lines))
         return "\n\n".join(parts)

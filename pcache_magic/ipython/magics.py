@@ -24,12 +24,12 @@ from IPython.display import display
 from ..core.toolspec import tool_param
 from ..core.ttl import TTLS
 from ..session.transport import secrets
-from . import batch_magic, cells, expand, map_magic, names
+from . import batch_magic, cells, expand, map_magic, names, prewarm
 from .args import magic_arguments, no_arguments, parse_argstring, without_comment
 from .clock import advance
 from .formats import FORMATS
 from .help import HelpText, describe
-from .output import SessionTables, Summary, clock_report, keepwarm_plan, one_line, usage_errors
+from .output import SessionTables, clock_report, one_line, say, usage_errors
 from .output_schema import resolve_schema, store_reply
 from .session_files import session_file
 from .settings import MODES, MODES_HELP, SessionMagics
@@ -39,6 +39,9 @@ if TYPE_CHECKING:  # the session's parts are imported by the magics that use the
     from ..core.conversation import Block
 __all__ = ["ClaudeMagics"]
 
+
+#: `%claude_session`'s commands (`--load` written for `load` gets the line as it should read).
+_SESSION_COMMANDS = ("show", "reset", "drop", "save", "load", "export")
 
 # Cell magics pass `magic_arguments("%name")` so that their usage line reads `%%name`.
 
@@ -76,14 +79,15 @@ class ClaudeMagics(SessionMagics):
         # The figure the panel shows: the block's positions in the request, message framing included.
         size = sum(p.tokens for p in session.layout(params).positions if paths.get(p.path) == block.name)
         cache = f"cached {block.cache.lifetime}" if block.cache else "not cached"
-        print(f"{block.kind} block {block.name!r}: ~{size:,} tokens, {cache}.")
+        lines = [f"{block.kind} block {block.name!r}: ~{size:,} tokens, {cache}."]
         findings, _ = session.check(params, paths)
         for f in findings:  # what the next call will meet, said now (an error, whichever block it names)
             if f.level == "error" or (f.level != "info" and f.block in (None, block.name)):
-                print(f"  {f.level}: {f.message} {f.fix}")
+                lines.append(f"  {f.level}: {f.message} {f.fix}")
         impact = session.book.edit_impact(params, paths, session.info, session.now())
         if impact is not None and impact.block == block.name:  # this cell's edit, priced before it is paid
-            print(f"  note: {impact.text()}")
+            lines.append(f"  note: {impact.text()}")
+        say("\n".join(lines))
         return block
 
     @magic_arguments("%claude_system")
@@ -236,7 +240,7 @@ class ClaudeMagics(SessionMagics):
         `{item}`, `{item[key]}` or `{item.attr}` is the item; `{name}` a notebook variable, as in
         `%%claude`.  The predicted cost is shown first; the conversation is not changed.
         """
-        map_magic.map_cell(self.session, self._ip.user_ns, cell, parse_argstring(self.claude_map, line))
+        map_magic.map_cell(self.session, self._ip.user_ns, cell, map_magic.parse_line(self.claude_map, line))
 
     @magic_arguments()
     @argument("magic", nargs="?", help="One magic's full help, e.g. claude_context (default: all, briefly).")
@@ -264,35 +268,18 @@ class ClaudeMagics(SessionMagics):
     @line_magic
     def claude_prewarm(self, line: str) -> None:
         """Fill the cache for the conversation so far without generating (`max_tokens: 0`)."""
-        args, keeper = parse_argstring(self.claude_prewarm, line), self.session.keepwarm
-        if args.keep_warm is not None:
-            if args.keep_warm == "off":
-                keeper.stop()
-                print("Keep-warm off.")
-                return
-            keeper.start()
-            print(
-                "Keep-warm on.",
-                *[f"  {line}" for line in keepwarm_plan(keeper, self.session.now())],
-                sep="\n",
-            )
-            return
-        with usage_errors(self.session):
-            self.session.prewarm()
-        display(Summary(self.session.calls[-1]))
+        prewarm.prewarm(self.session, parse_argstring(self.claude_prewarm, line).keep_warm)
 
     # -- session ----------------------------------------------------------------------------------
     @magic_arguments()
-    @argument(
-        "command", nargs="?", default="show", choices=["show", "reset", "drop", "save", "load", "export"]
-    )
+    @argument("command", nargs="?", default="show", choices=_SESSION_COMMANDS)
     @argument("target", nargs="?", help="NAME to drop, PATH to save or load, python|ipynb|json to export.")
     @argument("path", nargs="?", help="For export: write to this file instead of printing.")
     @argument("--max-mb", type=float, help="For load: the largest file read, in MB (default 64).")
     @line_magic
     def claude_session(self, line: str) -> None:
         """Show, reset, drop a block from, save, load or export the session (default: show)."""
-        args = parse_argstring(self.claude_session, line)
+        args = parse_argstring(self.claude_session, line, words=_SESSION_COMMANDS)
         command, target = args.command, args.target
         needs = {"drop": "a block NAME", "save": "a PATH", "load": "a PATH", "export": "python or json"}
         if command in needs and not target:
@@ -311,13 +298,13 @@ class ClaudeMagics(SessionMagics):
             session.reset()
             self._runners.clear()
             self._cells.clear()
-            print("Session reset (cache entries already written live on until they expire).")
+            say("Session reset (cache entries already written live on until they expire).")
         elif command == "drop":
             if target not in session.conversation.names():
                 known = ", ".join(session.conversation.names()) or "none"
                 raise UsageError(f"No block named {target!r}; the blocks are: {known}.")
             session.drop(target)
-            print(f"Dropped {target!r}.")
+            say(f"Dropped {target!r}.")
         else:
             self._file(command, target, args.path, args.max_mb)
 
@@ -328,7 +315,10 @@ class ClaudeMagics(SessionMagics):
             self._runners.clear()  # functions are not saved: re-run %%claude_tools --run to call them
             self._cells.clear()
             self._sync_traits()
-        print(said)
+        if command == "export" and path is None:
+            print(said)  # the exported code or JSON as it is, never wrapped
+        else:
+            say(said)
 
     @line_magic
     def claude_panel(self, line: str) -> None:
@@ -349,7 +339,7 @@ class ClaudeMagics(SessionMagics):
             return
         if args.all:
             for explanation in explain_all(self.session):
-                print(f"call {explanation.call}: {explanation.summary}")
+                say(f"call {explanation.call}: {explanation.summary}")
             return
         try:
             display(explain(self.session, args.call))
@@ -373,12 +363,12 @@ class ClaudeMagics(SessionMagics):
     @line_magic
     def claude_clock(self, line: str) -> None:
         """Show the clock and the live cache entries, or move the emulator clock (offline only)."""
-        args = parse_argstring(self.claude_clock, line)
+        args = parse_argstring(self.claude_clock, line, words=("advance",))
         if args.action == "advance":
-            print(advance(self.session, " ".join(args.duration)))
+            say(advance(self.session, " ".join(args.duration)))
         elif args.action is not None:
             raise UsageError(f"Did you mean %claude_clock advance {' '.join(args.duration) or args.action}?")
-        print(clock_report(self.session))
+        say(clock_report(self.session))
 
     @magic_arguments()
     @argument("action", nargs="?", help="status|results|cancel ID, or list.")
@@ -388,9 +378,6 @@ class ClaudeMagics(SessionMagics):
     @line_magic
     def claude_batch(self, line: str) -> None:
         """A Message Batch by id (even one sent before a restart): its status, results or cancel."""
-        a = parse_argstring(self.claude_batch, line)
-        print(
-            batch_magic.run(
-                self.session, self._ip.user_ns, a.action, a.batch_id, output=a.output, wait=a.wait
-            )
-        )
+        a = parse_argstring(self.claude_batch, line, words=batch_magic.ACTIONS)
+        ns = self._ip.user_ns
+        say(batch_magic.run(self.session, ns, a.action, a.batch_id, output=a.output, wait=a.wait))

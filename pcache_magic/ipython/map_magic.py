@@ -23,7 +23,8 @@ from ..core.fmt import tokens as count
 from ..session.session_settings import MAX_CONCURRENCY
 from ..session.transport import secrets as api_keys
 from . import expand
-from .output import one_line, usage_errors
+from .args import parse_argstring, without_comment
+from .output import one_line, say, usage_errors
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -32,7 +33,16 @@ if TYPE_CHECKING:
     from ..session.fanout import ItemResult, MapPlan, MapResult
     from ..session.session import Session
 
-__all__ = ["MapSummary", "PlanTable", "Progress", "map_arguments", "map_cell", "template"]
+__all__ = [
+    "WRITTEN_OUT",
+    "MapSummary",
+    "PlanTable",
+    "Progress",
+    "map_arguments",
+    "map_cell",
+    "parse_line",
+    "template",
+]
 
 _PATH = r"item(?:\[[^\[\]{}\n]+\]|\.[A-Za-z_]\w*)?"
 _ITEM = re.compile(rf"\{{\{{{_PATH}\}}\}}|\{{{_PATH}\}}")
@@ -92,13 +102,36 @@ def template(
 MAX_ITEMS = 100_000
 
 
+#: A list, tuple or dict written out on the magic's line in place of a variable's name.
+WRITTEN_OUT = (
+    "%%claude_map takes the name of a variable that holds the items, not the items written out: "
+    "items = ['a', 'b'] in a cell above, then %%claude_map items."
+)
+
+
+def parse_line(magic: Callable[..., Any], line: str) -> Namespace:
+    """The magic's arguments; a list written out on the line (`['a', 'b']`) is refused as such,
+    not as the "unrecognized arguments" its words after the first space make."""
+    try:
+        return parse_argstring(magic, line)
+    except UsageError:
+        if any(word[:1] in "[({" for word in without_comment(line).split()):
+            raise UsageError(WRITTEN_OUT) from None
+        raise
+
+
 def _items(name: str, namespace: Mapping[str, Any]) -> list[Any]:
     if name not in namespace:
+        if not name.isidentifier():  # `[1,2]`, `range(3)`: the items written out
+            raise UsageError(WRITTEN_OUT)
         raise UsageError(f"No variable {name!r} in the notebook: %%claude_map NAME takes a list of items.")
     value = namespace[name]
     if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
         hint = " (for a dict: list(d.items()) or list(d.values()))" if isinstance(value, Mapping) else ""
-        raise UsageError(f"{name} is a {type(value).__name__}, not a list of items{hint}.")
+        kind = type(value).__name__
+        raise UsageError(
+            f"{name} holds {'an' if kind[:1] in 'aeiou' else 'a'} {kind}, not a list of items{hint}."
+        )
     items = list(itertools.islice(value, MAX_ITEMS + 1))  # an endless iterator is read only so far
     if len(items) > MAX_ITEMS:
         raise UsageError(
@@ -257,4 +290,4 @@ def map_cell(session: Session, namespace: MutableMapping[str, Any], cell: str, a
         raise UsageError(f"Interrupted after {result.ok} of {len(items)} items{kept}.")
     if result.errors:
         first = min(result.errors)
-        print(f"item {first}: {one_line(result.errors[first], 200)}")
+        say(f"item {first}: {one_line(result.errors[first], 200)}")

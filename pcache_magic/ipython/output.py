@@ -19,12 +19,11 @@ import anthropic
 from IPython.core.error import UsageError
 from IPython.display import display
 
-from ..core.fmt import DOLLAR_HTML, clock, duration, entry_names, plural, tokens
+from ..core.fmt import DOLLAR_HTML, clock, duration, entry_names, fit, plural, tokens
 from ..session.transport import redact_key
 
 if TYPE_CHECKING:
     from ..core.record import CallRecord
-    from ..session.keepwarm import KeepWarmer
     from ..session.session import Session
 
 __all__ = [
@@ -35,9 +34,9 @@ __all__ = [
     "Summary",
     "api_error_text",
     "clock_report",
-    "keepwarm_plan",
     "literal_amounts",
     "one_line",
+    "say",
     "thinking_note",
     "thinking_part",
     "tool_runner",
@@ -275,22 +274,10 @@ def clock_report(session: Session) -> str:
     return "\n".join(lines)
 
 
-def keepwarm_plan(keeper: KeepWarmer, now: float) -> list[str]:
-    """What keep-warm will do, just turned on: the refreshes that pay and when the first goes out,
-    or why there is nothing to refresh (so "on" is never silently idle)."""
-    advice, due = keeper.advice(now), keeper.due(now)
-    if due is not None:
-        first = f"The first refresh goes out in {duration(due - now, ceil=True)}."
-        return [*(a.text() for a in advice if a.worth), first]
-    if advice:
-        return [
-            *(a.text() for a in advice),
-            "No refresh pays for itself now; keep-warm waits for one that does.",
-        ]
-    return [
-        "Nothing to refresh now: no live entry dies before the next likely call (one typical gap after "
-        "the last; it takes two calls to know the gap). Keep-warm acts when one does."
-    ]
+def say(text: str) -> None:
+    """Print `text` wrapped between words to `TEXT_WIDTH` (`fmt.fit`): a notebook breaks a longer
+    line of plain text anywhere, inside an amount or a flag too."""
+    print(fit(text))
 
 
 def one_line(text: object, limit: int = 300) -> str:

@@ -266,11 +266,16 @@ def _where(error: ValidationError) -> str:
 
 def loads(data: bytes | str, source: str = "the file") -> tuple[SessionFile, list[str]]:
     """Parse and validate a file's contents (any version this one reads) as a `SessionFile`,
-    with notes on what an older format lacks; StoreError (one line) for anything else."""
+    with notes on what an older format lacks; StoreError (one line) for anything else.  Text that
+    is no JSON object at all is said to be no session file, not JSON that may be truncated."""
     try:
         text = data.decode() if isinstance(data, bytes) else data
     except UnicodeDecodeError:
         raise StoreError(f"{source} is not a pcache_magic session file (not UTF-8 text).") from None
+    if not text.lstrip().startswith("{"):  # a script or other text, not a session file gone bad
+        raise StoreError(
+            f"{source} is not a pcache_magic session file (saved with %claude_session save FILE)."
+        )
     if text.count(",") >= MAX_VALUES:  # counted before parsing: a parsed value costs ~50x its text
         raise StoreError(
             f"{source} holds more than {MAX_VALUES:,} values, more than a session file of this size "

@@ -254,7 +254,7 @@ def _clock_note(offline: bool) -> str:
 
 def keepwarm_lines(keeper: KeepWarmer, now: float) -> list[str]:
     """Keep-warm advice for each entry that dies before the next likely call, then keep-warm's state."""
-    lines = [a.text() for a in keeper.advice(now)]
+    lines = [a.text(keeper.on) for a in keeper.advice(now)]
     if keeper.on:
         sent = plural(keeper.refreshes, "refresh", "refreshes")
         lines.append(f"Keep-warm is on ({sent} sent); %claude_prewarm --keep-warm off stops it.")
