@@ -445,7 +445,7 @@ CASES = [
     Case(
         "load-foreign-json",
         "%claude_session load foreign.json",
-        "foreign.json is not a pcache_magic session file (saved with %claude_session save).",
+        "foreign.json is not a pcache_magic session file (saved with %claude_session save FILE).",
         ("open('foreign.json', 'w').write('{\"cells\": [], \"nbformat\": 4, \"nbformat_minor\": 5}')",),
     ),
     Case(
@@ -503,7 +503,7 @@ CASES = [
     Case(
         "load-empty-object",
         "%claude_session load empty.json",
-        "empty.json is not a pcache_magic session file (saved with %claude_session save).",
+        "empty.json is not a pcache_magic session file (saved with %claude_session save FILE).",
         ("open('empty.json', 'w').write('{}')",),
     ),
     Case(

@@ -219,7 +219,7 @@ def _check_kind(info: os.stat_result, shown: str, max_bytes: int) -> None:
 def _header(raw: Any, source: str) -> int:
     """The file's format version, after checking it is a session file this version can read."""
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise StoreError(f"{source} is not a pcache_magic session file (saved with %claude_session save).")
+        raise StoreError(f"{source} is not a pcache_magic session file (saved with %claude_session save FILE).")
     version = raw.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise StoreError(f"{source}: version: not a format version; {_FIX}.")
