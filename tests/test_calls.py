@@ -358,6 +358,21 @@ NOT_STREAMED = [
     pytest.param(Answer(b"\x00\xffnot json at all"), "its body is not UTF-8 text", id="not-utf8"),
     pytest.param(Answer(b'{"id": "SECRET", "content": ['), "its body is not valid JSON", id="half-json"),
     pytest.param(message(stop_reason=None), "it has no stop_reason", id="no-stop-reason"),
+    pytest.param(message(_fields_set=1), "its fields are not of the types", id="construct-argument"),
+    pytest.param(
+        Answer(
+            b'{"id":"m","type":"message","role":"assistant","model":"m","stop_reason":"tool_use",'
+            b'"content":[{"type":"tool_use","id":"t","name":"p","input":{"x":NaN}}],'
+            b'"usage":{"input_tokens":5,"output_tokens":1}}'
+        ),
+        "not finite",
+        id="nan-in-a-tool-input",
+    ),
+    pytest.param(
+        message(content=[{"type": "thinking", "thinking": ["SECRET"], "signature": "s"}]),
+        "a thinking block has no thinking",
+        id="thinking-not-text",
+    ),
 ]
 CUT = b'event: content_block_delta\ndata: {"type": "content_block_delta", "SEC'
 STREAMED = [

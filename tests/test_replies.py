@@ -112,6 +112,28 @@ def test_a_whole_reply_built_by_the_sdk_passes() -> None:
         (built(diagnostics="SECRET-REPLY-TEXT"), "its diagnostics do not say a cache miss reason"),
         (built(diagnostics={"cache_miss_reason": "x"}), "its diagnostics do not say"),
         (built(diagnostics={"cache_miss_reason": {"type": 5}}), "its diagnostics do not say"),
+        (
+            built(
+                diagnostics={
+                    "cache_miss_reason": {"type": "system_changed", "cache_missed_input_tokens": "x"}
+                }
+            ),
+            "its diagnostics do not say",
+        ),
+        (built(type="completion"), "it is not a message"),
+        (built(content=[{"type": "thinking", "thinking": 5, "signature": "s"}]), "a thinking block has no"),
+        (built(content=[{"type": "redacted_thinking"}]), "a redacted_thinking block has no data"),
+        (
+            built(content=[{"type": "tool_use", "id": "t", "name": "p", "input": "s"}]),
+            "a tool_use block has no",
+        ),
+        (built(content=[{"type": "text", "text": "t", "citations": {}}]), "a text block's citations are"),
+        (
+            built(content=[{"type": "tool_use", "id": "t", "name": "p", "input": {"x": float("inf")}}]),
+            "its content holds a number that is not finite",
+        ),
+        (built(content=[{"type": "newer", "x": [float("nan")]}]), "its content holds a number that"),
+        (built(content=[{"type": "newer", "x": -(10**40)}]), "its content holds an integer of more"),
     ],
 )
 def test_what_is_no_messages_api_answer_is_refused_in_one_plain_line(reply: object, what: str) -> None:

@@ -18,11 +18,13 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
-__all__ = ["MAX_DEPTH", "MAX_INT_BITS", "SDK_OPTIONS", "check_fields", "dumps", "loads"]
+__all__ = ["MAX_DEPTH", "MAX_INT_BITS", "MAX_INT_DIGITS", "SDK_OPTIONS", "check_fields", "dumps", "loads"]
 
 #: Deepest nesting accepted: deep enough for any tool schema, shallow enough that every
 #: recursive consumer (validation, digests, token counts) stays far from Python's recursion limit.
 MAX_DEPTH = 100
+#: The longest integer a session file holds (token counts have at most 13 digits; an id may have 20).
+MAX_INT_DIGITS = 40
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 

@@ -14,6 +14,8 @@ The check reads a few attributes (it runs on every call): no dump, no re-validat
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 import types
 import typing
@@ -22,7 +24,9 @@ from typing import Any, NoReturn, TypeVar
 
 import pydantic
 from anthropic.types import CacheCreation, ContentBlock, Message, Usage
+from pydantic import BaseModel
 
+from ..core.strict_json import MAX_DEPTH, MAX_INT_DIGITS
 from .transport import ConfigError
 
 __all__ = [
@@ -46,6 +50,11 @@ _COUNTS = ("input_tokens", "output_tokens")
 _OPTIONAL_COUNTS = ("cache_creation_input_tokens", "cache_read_input_tokens")
 _SPLIT = ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
 _NOT_THERE = object()
+#: The first integer of more than `MAX_INT_DIGITS` digits (either sign), which a session file refuses.
+_TOO_LONG = 10**MAX_INT_DIGITS
+#: Nesting allowed inside a block's data: a request's limit (`strict_json.MAX_DEPTH`) less the levels a
+#: request puts around it (body, messages, a message, its content, the block).
+_DATA_DEPTH = MAX_DEPTH - 8
 
 
 def _members(annotation: Any) -> tuple[type, ...]:
@@ -109,14 +118,16 @@ def reply_problem(message: object) -> str | None:
         return f"the reply is a {type(message).__name__}, not a message"
     if not isinstance(message.id, str):
         return "the message has no id"
+    if message.type != "message":
+        return "it is not a message"
     content = message.content
     if not isinstance(content, list):
         return "its content is not a list of content blocks"
     for block in content:
         if not isinstance(block, _BLOCKS) or not isinstance(block.type, str):
             return "its content holds something that is not a content block"
-        if block.type == "text" and not isinstance(getattr(block, "text", None), str):
-            return "a text block has no text"
+        if (problem := _block_problem(block)) is not None:
+            return problem
     if not isinstance(message.stop_reason, str):
         return "the message is incomplete: it has no stop_reason, the reply was cut short"
     usage = message.usage
@@ -134,13 +145,77 @@ def reply_problem(message: object) -> str | None:
 
 
 def _diagnostics_problem(diagnostics: object) -> str | None:
-    """The explanations compare their causes with `diagnostics.cache_miss_reason.type`."""
+    """The explanations compare their causes with `diagnostics.cache_miss_reason.type`, and the
+    calls table shows its `cache_missed_input_tokens`."""
     if diagnostics is None:
         return None
     reason = getattr(diagnostics, "cache_miss_reason", _NOT_THERE)
-    if reason is None or isinstance(getattr(reason, "type", None), str):
+    if reason is None:
+        return None
+    missed = getattr(reason, "cache_missed_input_tokens", None)
+    if isinstance(getattr(reason, "type", None), str) and (missed is None or _count(missed)):
         return None
     return "its diagnostics do not say a cache miss reason the API's way"
+
+
+def _count(value: object) -> bool:
+    return type(value) is int and 0 <= value < MAX_TOKENS
+
+
+#: For the blocks a view shows or the next request sends back, the fields they read, and their types.
+_FIELDS: dict[str, tuple[tuple[str, type], ...]] = {
+    "text": (("text", str),),
+    "thinking": (("thinking", str), ("signature", str)),
+    "redacted_thinking": (("data", str),),
+    "tool_use": (("id", str), ("name", str), ("input", dict)),
+    "server_tool_use": (("id", str), ("name", str), ("input", dict)),
+}
+#: Blocks whose typed fields hold nothing but text: nothing more to look into.
+_TEXT_ONLY = frozenset({"thinking", "redacted_thinking"})
+
+
+def _block_problem(block: Any) -> str | None:
+    """What in one content block the views or the next request could not take: a field of another
+    type than the block's kind needs; anywhere in data of no fixed type (a tool's input, citations,
+    a block of a kind newer than the SDK), a number that is not finite, an integer of more than
+    `MAX_INT_DIGITS` digits or nesting deeper than `_DATA_DEPTH`: the conversation sends the block
+    back, and a session file holds it (`store`'s bounds), so such a reply would break both."""
+    kind = block.type
+    for name, needed in _FIELDS.get(kind, ()):
+        if not isinstance(getattr(block, name, None), needed):
+            return f"a {kind} block has no {name} of the API's type"
+    if kind in _TEXT_ONLY:
+        return None
+    if kind == "text":
+        citations = getattr(block, "citations", None)
+        if citations is None:
+            return None
+        if not isinstance(citations, list):
+            return "a text block's citations are not a list"
+        data: Any = [c.model_dump(warnings=False) if isinstance(c, BaseModel) else c for c in citations]
+    elif kind in _FIELDS:  # a tool use: its input
+        data = block.input
+    else:  # a server tool's result, or a block of a kind newer than the SDK: all of it
+        data = block.model_dump(warnings=False)
+    return _data_problem(data)
+
+
+def _data_problem(data: Any) -> str | None:
+    """Whether JSON data holds what no session file or request may (see `_block_problem`)."""
+    stack = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > _DATA_DEPTH:
+            return f"its content nests deeper than {_DATA_DEPTH} levels"
+        if isinstance(value, float) and not math.isfinite(value):
+            return "its content holds a number that is not finite (NaN or Infinity)"
+        if isinstance(value, int) and not -_TOO_LONG < value < _TOO_LONG:
+            return f"its content holds an integer of more than {MAX_INT_DIGITS} digits"
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return None
 
 
 def check_reply(message: object, client: object) -> Message:
@@ -171,9 +246,28 @@ def unreadable(error: BaseException, client: object, *, streaming: bool = False)
         what = "no message came in its event stream"
     elif streaming and type(error) in (RuntimeError, IndexError, TypeError):  # the SDK's event accumulator
         what = "its events came out of order"
+    elif type(error) in (TypeError, AttributeError) and _in_construct(error):  # a key like `_fields_set`
+        what = "its fields are not of the types the API sends"
     else:
         return error
     return MalformedReply(what, server_of(client))
+
+
+#: Where the SDK builds a reply's types without validating them (`anthropic._models`).
+_MODELS = os.path.join("anthropic", "_models.py")
+_CONSTRUCT = frozenset({"construct", "construct_type", "_construct_field", "model_construct"})
+
+
+def _in_construct(error: BaseException) -> bool:
+    """Whether `error` was raised while the SDK built a reply's types: a body whose keys are its
+    own arguments (`_fields_set`) or its private names makes `construct` itself fail."""
+    tb = error.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name in _CONSTRUCT and code.co_filename.endswith(_MODELS):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def reraise(client: object, *, streaming: bool = False) -> NoReturn:

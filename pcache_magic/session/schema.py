@@ -39,10 +39,10 @@ __all__ = [
     "SavedClock",
     "SavedEntry",
     "SavedPrediction",
+    "SavedReply",
     "SavedSettings",
     "SessionFile",
     "StoreError",
-    "UnlistedReply",
     "json_schema",
 ]
 
@@ -148,23 +148,14 @@ class PackedRequest(_Strict):
     add: list[Count] = Field(default_factory=list)
 
 
-def _check_usage(value: Any, where: str) -> None:
-    """Token counts are whole numbers from 0 to `MAX_COUNT` (the SDK's types take any int)."""
-    if isinstance(value, BaseModel):
-        value = value.model_dump()
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            _check_usage(inner, f"{where}.{key}")
-    elif isinstance(value, int | float) and not isinstance(value, bool) and not 0 <= value <= MAX_COUNT:
-        raise ValueError(f"{where} must be a count from 0 to {MAX_COUNT}, not {value}")
-
-
-class UnlistedReply(BaseModel):
-    """A reply the SDK's types do not describe in full: a content block type newer than the SDK, a
-    field of another type than they say, one they require and the server left out.  The SDK reads
-    such a reply without validating it, and the session kept it once it passed `replies`' check;
-    a file holding it is read back the same way (the SDK's `construct`) and checked the same way,
-    so a session that recorded a call can always load it again."""
+class SavedReply(BaseModel):
+    """A call's reply as saved, read back as the SDK read it from the server (its `construct`, no
+    validation) and checked as the session checked it before recording it (`replies.reply_problem`):
+    a file accepts the replies a server could have given the session, and only those.  So a call
+    the session recorded always loads back, a content block newer than the SDK included, and a
+    file is no way past the reply check.  Its envelope is checked first, cheaply (a type, an id, a
+    list of objects, a usage object): a file of a hundred thousand empty blocks costs what the same
+    reply from a server does, not a strict validation's error per field of every block."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -188,25 +179,22 @@ class SavedCall(_Strict):
     """Index into the file's `prices`: the rates the call was priced at."""
     prediction: list[SavedPrediction] | None = None
     request: PackedRequest
-    response: Annotated[Message | UnlistedReply | None, Field(union_mode="left_to_right")] = None
-    """The SDK's `Message`; an `UnlistedReply` only where the server's reply was not one in full."""
+    response: SavedReply | None = None
+    """The reply, read as a `SavedReply` says; the SDK's `Message` once validated (`reply`)."""
 
     @property
     def reply(self) -> Message | None:
-        """`response` as the session records it (its validator made any `UnlistedReply` a `Message`)."""
-        return self.response if isinstance(self.response, Message) else None
+        """`response` as the session records it: the `Message` its validator built."""
+        response: object = self.response
+        return response if isinstance(response, Message) else None
 
     @field_validator("response")
     @classmethod
-    def _counts(cls, message: Message | UnlistedReply | None) -> Message | None:
-        if isinstance(message, UnlistedReply):
-            return _as_the_sdk_read(message)
-        if message is not None:
-            _check_usage(message.usage, "usage")
-        return message
+    def _read(cls, reply: SavedReply | None) -> Message | None:
+        return None if reply is None else _as_the_sdk_read(reply)
 
 
-def _as_the_sdk_read(reply: UnlistedReply) -> Message:
+def _as_the_sdk_read(reply: SavedReply) -> Message:
     """`reply` built as the SDK builds a reply (no validation), then checked as the session checks
     a reply before it records it: what passes here would have been recorded, and nothing else."""
     try:

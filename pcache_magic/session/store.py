@@ -66,8 +66,8 @@ __all__ = [
 DEFAULT_MAX_BYTES: Final = 64 * 2**20
 #: Nesting allowed in a file: a request's own limit (`strict_json.MAX_DEPTH`) plus the file's levels.
 MAX_DEPTH: Final = strict_json.MAX_DEPTH + 8
-#: The longest integer read (token counts have at most 13 digits; an id may have 20).
-MAX_INT_DIGITS: Final = 40
+#: The longest integer read (`strict_json.MAX_INT_DIGITS`; replies are checked against it too).
+MAX_INT_DIGITS: Final = strict_json.MAX_INT_DIGITS
 #: Values (about one per comma) a file may hold: a session has about a hundred per call (200 calls:
 #: 21,000), and a file of `[],[],...` would otherwise take some 50 times its size once parsed.
 MAX_VALUES: Final = 2_000_000
@@ -219,7 +219,9 @@ def _check_kind(info: os.stat_result, shown: str, max_bytes: int) -> None:
 def _header(raw: Any, source: str) -> int:
     """The file's format version, after checking it is a session file this version can read."""
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise StoreError(f"{source} is not a pcache_magic session file (saved with %claude_session save FILE).")
+        raise StoreError(
+            f"{source} is not a pcache_magic session file (saved with %claude_session save FILE)."
+        )
     version = raw.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise StoreError(f"{source}: version: not a format version; {_FIX}.")
