@@ -374,6 +374,15 @@ NOT_STREAMED = [
         id="thinking-not-text",
     ),
 ]
+
+
+def _with_a_big_int(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stream with an extra 51-digit field on its first content block (a file cannot hold it)."""
+    start = next(e for e in events if e.get("type") == "content_block_start")
+    start["content_block"] = {**start["content_block"], "x": 10**50}
+    return events
+
+
 CUT = b'event: content_block_delta\ndata: {"type": "content_block_delta", "SEC'
 STREAMED = [
     pytest.param(
@@ -385,6 +394,9 @@ STREAMED = [
     pytest.param(Answer(b"SECRET", "text/event-stream"), "no message came in its", id="no-events"),
     pytest.param(sse(*stream_of({"input_tokens": 10**30})), "usage.input_tokens", id="stream-usage-10e30"),
     pytest.param(sse(*stream_of()[2:]), "no message came in its", id="no-message-start"),
+    pytest.param(
+        sse(*_with_a_big_int(stream_of())), "it holds an integer of more than 40", id="stream-bigint"
+    ),
 ]
 
 

@@ -656,6 +656,23 @@ def test_cost_shows_the_money_and_the_what_if(ip: InteractiveShell) -> None:
     assert usage_error(ip, "%claude_cost now") == "%claude_cost takes no arguments."
 
 
+def test_cost_without_a_what_if_the_emulator_cannot_replay_says_so_in_one_line(ip: InteractiveShell) -> None:
+    """A server's block of a type newer than the emulator, sent back in the next request: the replay
+    is refused, and %claude_cost said it with a raw traceback."""
+    run(ip, f"%%claude_system --cache\n{LONG}")
+    run(ip, "%%claude\nHello")
+    session = pcache_magic.current_session()
+    request = session.calls[-1].request
+    request["messages"] = [*request["messages"], {"role": "assistant", "content": [{"type": "brand_new"}]}]
+    with capture_output() as out:
+        run(ip, "%claude_cost")
+    (money,) = out.outputs  # the money table, then one note in place of the what-if
+    assert "total" in money.data["text/plain"].lower()
+    said = " ".join(out.stdout.split())
+    assert said.startswith("No what-if table: call 1 under 'as sent': the emulator rejected it:")
+    assert said.endswith("the replay needs every call the emulator accepts.") and "Traceback" not in said
+
+
 @pytest.mark.parametrize("mode", ["automatic", "auto"])
 def test_cache_modes_from_the_line_and_the_config(ip: InteractiveShell, mode: str) -> None:
     session = pcache_magic.current_session()

@@ -41,6 +41,13 @@ def built(**changes: Any) -> Any:
     return construct_type(type_=Message, value={**GOOD, **changes})
 
 
+def _nested(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
 def refused(reply: object) -> MalformedReply:
     with pytest.raises(MalformedReply) as raised:
         check_reply(reply, CLIENT)
@@ -130,10 +137,14 @@ def test_a_whole_reply_built_by_the_sdk_passes() -> None:
         (built(content=[{"type": "text", "text": "t", "citations": {}}]), "a text block's citations are"),
         (
             built(content=[{"type": "tool_use", "id": "t", "name": "p", "input": {"x": float("inf")}}]),
-            "its content holds a number that is not finite",
+            "it holds a number that is not finite",
         ),
-        (built(content=[{"type": "newer", "x": [float("nan")]}]), "its content holds a number that"),
-        (built(content=[{"type": "newer", "x": -(10**40)}]), "its content holds an integer of more"),
+        (built(content=[{"type": "newer", "x": [float("nan")]}]), "it holds a number that"),
+        (built(content=[{"type": "newer", "x": -(10**40)}]), "it holds an integer of more"),
+        (built(content=[{"type": "text", "text": "t", "x": float("nan")}]), "it holds a number that"),
+        (built(extra_top=10**50), "it holds an integer of more"),
+        (built(usage={**GOOD["usage"], "future": {"a": float("inf")}}), "it holds a number that"),
+        (built(container={"id": "c", "x": _nested(95)}), "it nests deeper than 92 levels"),
     ],
 )
 def test_what_is_no_messages_api_answer_is_refused_in_one_plain_line(reply: object, what: str) -> None:

@@ -24,7 +24,6 @@ from typing import Any, NoReturn, TypeVar
 
 import pydantic
 from anthropic.types import CacheCreation, ContentBlock, Message, Usage
-from pydantic import BaseModel
 
 from ..core.strict_json import MAX_DEPTH, MAX_INT_DIGITS
 from .transport import ConfigError
@@ -52,8 +51,8 @@ _SPLIT = ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
 _NOT_THERE = object()
 #: The first integer of more than `MAX_INT_DIGITS` digits (either sign), which a session file refuses.
 _TOO_LONG = 10**MAX_INT_DIGITS
-#: Nesting allowed inside a block's data: a request's limit (`strict_json.MAX_DEPTH`) less the levels a
-#: request puts around it (body, messages, a message, its content, the block).
+#: Nesting allowed in a reply, from the message down: a request's limit (`strict_json.MAX_DEPTH`) less
+#: the levels a request puts around a block sent back (body, messages, a message, its content).
 _DATA_DEPTH = MAX_DEPTH - 8
 
 
@@ -141,7 +140,11 @@ def reply_problem(message: object) -> str | None:
         if not isinstance(split, CacheCreation):
             return "usage.cache_creation is not a split of the cache writes"
         found = _count_problem(split, _SPLIT, "usage.cache_creation")
-    return found or _diagnostics_problem(getattr(message, "diagnostics", None))
+    if found is not None:
+        return found
+    return _diagnostics_problem(getattr(message, "diagnostics", None)) or _data_problem(
+        message.model_dump(warnings=False)
+    )
 
 
 def _diagnostics_problem(diagnostics: object) -> str | None:
@@ -170,47 +173,34 @@ _FIELDS: dict[str, tuple[tuple[str, type], ...]] = {
     "tool_use": (("id", str), ("name", str), ("input", dict)),
     "server_tool_use": (("id", str), ("name", str), ("input", dict)),
 }
-#: Blocks whose typed fields hold nothing but text: nothing more to look into.
-_TEXT_ONLY = frozenset({"thinking", "redacted_thinking"})
 
 
 def _block_problem(block: Any) -> str | None:
-    """What in one content block the views or the next request could not take: a field of another
-    type than the block's kind needs; anywhere in data of no fixed type (a tool's input, citations,
-    a block of a kind newer than the SDK), a number that is not finite, an integer of more than
-    `MAX_INT_DIGITS` digits or nesting deeper than `_DATA_DEPTH`: the conversation sends the block
-    back, and a session file holds it (`store`'s bounds), so such a reply would break both."""
+    """A field of another type than the block's kind needs, where a view reads it or the next
+    request sends it back (the rest of the block: `_data_problem`, over the whole reply)."""
     kind = block.type
     for name, needed in _FIELDS.get(kind, ()):
         if not isinstance(getattr(block, name, None), needed):
             return f"a {kind} block has no {name} of the API's type"
-    if kind in _TEXT_ONLY:
-        return None
-    if kind == "text":
-        citations = getattr(block, "citations", None)
-        if citations is None:
-            return None
-        if not isinstance(citations, list):
-            return "a text block's citations are not a list"
-        data: Any = [c.model_dump(warnings=False) if isinstance(c, BaseModel) else c for c in citations]
-    elif kind in _FIELDS:  # a tool use: its input
-        data = block.input
-    else:  # a server tool's result, or a block of a kind newer than the SDK: all of it
-        data = block.model_dump(warnings=False)
-    return _data_problem(data)
+    if kind == "text" and not isinstance(getattr(block, "citations", None), list | None):
+        return "a text block's citations are not a list"
+    return None
 
 
 def _data_problem(data: Any) -> str | None:
-    """Whether JSON data holds what no session file or request may (see `_block_problem`)."""
+    """Whether the reply, as JSON data, holds what no session file or request may: a number that is
+    not finite, an integer of more than `MAX_INT_DIGITS` digits, nesting deeper than `_DATA_DEPTH`.
+    The conversation sends its content back and a session file holds all of it (`store`'s
+    bounds), so such a reply would break both; anywhere in it, extras and usage included."""
     stack = [(data, 0)]
     while stack:
         value, depth = stack.pop()
         if depth > _DATA_DEPTH:
-            return f"its content nests deeper than {_DATA_DEPTH} levels"
+            return f"it nests deeper than {_DATA_DEPTH} levels"
         if isinstance(value, float) and not math.isfinite(value):
-            return "its content holds a number that is not finite (NaN or Infinity)"
+            return "it holds a number that is not finite (NaN or Infinity)"
         if isinstance(value, int) and not -_TOO_LONG < value < _TOO_LONG:
-            return f"its content holds an integer of more than {MAX_INT_DIGITS} digits"
+            return f"it holds an integer of more than {MAX_INT_DIGITS} digits"
         if isinstance(value, dict):
             stack.extend((v, depth + 1) for v in value.values())
         elif isinstance(value, list):
