@@ -210,3 +210,38 @@ def test_a_server_that_is_not_there_is_one_line() -> None:
         f"http://127.0.0.1:{port}/_emulator/state cannot be reached (Connection refused); "
         "check PCACHE_EMULATOR_URL."
     )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.0 200 OK\r\ncontent-length: " + b"9" * 5000 + b'\r\n\r\n{"now": 1}',
+        b"HTTP/1.0 " + b"2" * 5000 + b' OK\r\n\r\n{"now": 1}',  # a status code past Python's int digits
+        b'HTTP/1.0 2000 OK\r\n\r\n{"now": 1}',
+    ],
+)
+def test_numbers_no_http_answer_holds_are_one_line_and_the_clock_keeps_its_time(
+    scripted: Callable[[Answer], Scripted], answer: bytes
+) -> None:
+    """Python refuses an int of thousands of digits (ValueError): never raised from here as is."""
+    server = scripted(lambda c: server.send(c, answer))
+    with pytest.raises(EmulatorCallError, match="did not answer in HTTP") as caught:
+        emulator_now(server.url + "/_emulator/state")
+    assert "\n" not in str(caught.value)
+    clock = ServerClock(server.url)
+    before = clock()  # the clock's own time, not an error
+    assert clock() == before and len(server.requests) == 2  # and it waits before asking again
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:99999/_emulator/state",  # a port out of range
+        "http://" + "a" * 64 + "/_emulator/state",  # a host name no DNS label can be
+        "http://[::1/_emulator/state",  # an IPv6 host never closed
+    ],
+)
+def test_an_address_that_cannot_be_used_is_one_line(url: str) -> None:
+    with pytest.raises(EmulatorCallError) as caught:
+        emulator_now(url)
+    assert "\n" not in str(caught.value) and "PCACHE_EMULATOR_URL" in str(caught.value)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pcache_magic.core.env import getenv, without_api_key
+from pcache_magic.core.env import getenv, holds_piece, without_api_key, without_pieces
 
 NAME = "PCACHE_TEST_ENV_VALUE"
 
@@ -62,3 +62,48 @@ def test_the_api_key_is_blotted_out_of_a_message(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     assert without_api_key(f"model {key!r}") == "model '[API key]'"  # by its shape: never seen here
     assert without_api_key("mykey-12345678") == "mykey-12345678"
+
+
+#: A key with no repeats (a repeating one shares its pieces with itself); `A B`: it split by a space.
+KEY = "sk-ant-api03-u8jzPde0IgxLd6GncfBAepfJBd0Kh8oOOL8dKLzd"
+RANDOM = KEY[13:]
+
+
+def pieces_of_the_key(text: str) -> list[str]:
+    return [KEY[i : i + 8] for i in range(13, len(KEY) - 7) if KEY[i : i + 8] in text]
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        (f"invalid int value: '5{RANDOM}'", "invalid int value: '[part of the API key]'"),
+        (f"Unknown model 'x{RANDOM}'.", "Unknown model '[part of the API key]'."),
+        (f"/tmp/a{RANDOM}.png: no such file", "/tmp/[part of the API key].png: no such file"),
+        (f"No block named '{RANDOM[:39]}Z'", "No block named '[part of the API key]'"),  # one typo
+        (f"'{KEY[:26]} {KEY[26:]}'", "'[part of the API key] [part of the API key]'"),
+        (f"{RANDOM[:9]}é{RANDOM[9:]}", "[part of the API key]é[part of the API key]"),
+        (f"{RANDOM[:8]}.{RANDOM[8:15]}", f"[part of the API key].{RANDOM[8:15]}"),  # 7: too few
+        ("sk-ant-api03- is how a key starts; claude-sonnet-4-5", None),  # its public start: no secret
+    ],
+)
+def test_a_word_holding_a_piece_of_the_key_is_blotted_out_whole(said: str, shown: str | None) -> None:
+    """Eight or more characters of the key in a row, glued to others or not, hide the whole word."""
+    assert without_pieces(said, [KEY]) == (said if shown is None else shown)
+    assert holds_piece(said, [KEY]) is (shown is not None)
+    assert not pieces_of_the_key(without_pieces(said, [KEY]))
+    assert without_pieces(said, []) == said
+
+
+def test_a_piece_across_characters_no_word_holds_is_blotted_out_itself() -> None:
+    odd = "sk-ant-api03-abc.defgh!ijklmnop"  # no real key holds "." or "!": still never shown
+    said = without_pieces("name 'xyzabc.defgh!ijkl'", [odd])
+    assert not any(odd[i : i + 8] in said for i in range(13, len(odd) - 7)) and said.startswith("name '")
+
+
+def test_the_environment_key_is_blotted_out_in_pieces_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    split = f"Unknown model '{KEY[:26]} {KEY[26:]}'."
+    assert pieces_of_the_key(without_api_key(split))  # by default only the key and its shape
+    assert without_api_key(split, pieces=True) == "Unknown model '[API key] [part of the API key]'."
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    assert without_api_key(f"x{RANDOM}", pieces=True) == f"x{RANDOM}"  # no key known: nothing to find

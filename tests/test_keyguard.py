@@ -194,3 +194,33 @@ def test_a_block_name_holding_the_key_is_refused_when_added(monkeypatch: pytest.
     assert [b.model_dump() for b in session.conversation.blocks] == before and session.calls == []
     session.context("x", name="notes")  # any other name goes
     refuse_key_in_name("notes", [API_KEY])
+
+
+#: A key with no repeats; `RANDOM`: its secret part.
+RANDOM_KEY = "sk-ant-api03-u8jzPde0IgxLd6GncfBAepfJBd0Kh8oOOL8dKLzd"
+RANDOM = RANDOM_KEY[13:]
+
+
+def test_a_block_name_holding_a_piece_of_the_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key split by a space, "=" or ".", or with a character added, is still the key: every view
+    and the saved file would show it."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", RANDOM_KEY)
+    session = Session(model=MODEL, connection=connect(emulator=Emulator()))
+    a, b = RANDOM_KEY[:26], RANDOM_KEY[26:]
+    for name in (f"{a} {b}", f"{a}={b}", f"{a}.{b}", RANDOM, f"x{RANDOM}", f"{RANDOM[:39]}Z", RANDOM[5:13]):
+        for add, text in ((session.system, "x"), (session.context, "x"), (session.ask, "hi")):
+            with pytest.raises(ValueError) as refused:
+                add(text, name=name)
+            assert str(refused.value) == (
+                "That block name holds the API key; give the block another name (--name)."
+            )
+    assert session.conversation.blocks == [] and session.calls == []
+    session.context("x", name=f"{RANDOM[:7]} notes")  # seven characters in a row: any name
+    session.context("x", name="sk-ant-api03-notes")  # a key's public start holds no secret
+
+
+def test_a_name_sharing_the_stand_in_key_is_no_key() -> None:
+    stand_in = "sk-ant-emulator-0123456789abcdef"  # public: the key an emulator's client holds
+    refuse_key_in_name("notes-0123456789abcdef", [stand_in, RANDOM_KEY])
+    with pytest.raises(ValueError):
+        refuse_key_in_name(f"notes-{RANDOM[3:12]}", [stand_in, RANDOM_KEY])

@@ -665,3 +665,16 @@ def test_a_key_typed_as_the_model_is_not_repeated(monkeypatch: pytest.MonkeyPatc
     assert key not in f"{error} {error!r} {error.args} {error.model}"
     assert str(error).startswith("Unknown model '[API key]'.")
     assert str(UnknownModelError("claude-sonet-4-5")) == "Unknown model 'claude-sonet-4-5'."
+
+
+def test_a_key_split_or_glued_as_the_model_is_not_repeated_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`%config ClaudeMagics.model = '<key split by a space>'` logs this error, no magic's wrapper."""
+    key = "sk-ant-api03-u8jzPde0IgxLd6GncfBAepfJBd0Kh8oOOL8dKLzd"  # no repeats: each piece its own
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    for typed in (f"{key[:26]} {key[26:]}", f"x{key[13:]}", key[13:], f"{key[13:40]}Z"):
+        with pytest.raises(UnknownModelError) as caught:
+            default_models().get(typed)
+        error = caught.value
+        said = f"{error} {error!r} {error.args} {error.model}"
+        assert not any(key[i : i + 8] in said for i in range(13, len(key) - 7)), said
+        assert "[part of the API key]" in str(error)

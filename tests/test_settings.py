@@ -24,7 +24,7 @@ from pcache_magic.emulator import Emulator
 from pcache_magic.ipython.files import MIB, Limits
 from pcache_magic.ipython.magics import ClaudeMagics
 from pcache_magic.session.session import Session
-from pcache_magic.session.transport import connect
+from pcache_magic.session.transport import EMULATOR_URL_ENV, SERVER_TIMEOUT_S, connect
 
 from _helpers import MODEL
 
@@ -283,3 +283,73 @@ def test_no_magic_error_repeats_a_key_typed_where_a_name_goes(
     with capture_output():  # an error without the key is raised as it was
         result = ip.run_cell("%claude_session drop nothing")
     assert str(result.error_in_exec) == "No block named 'nothing'; the blocks are: none."
+
+
+#: A key with no repeats (each piece its own); `A B` is it split by a space, `R` its secret part.
+KEY = "sk-ant-api03-u8jzPde0IgxLd6GncfBAepfJBd0Kh8oOOL8dKLzd"
+A, B, R = KEY[:26], KEY[26:], KEY[13:]
+
+
+def pieces(text: str) -> list[str]:
+    return [KEY[i : i + 8] for i in range(13, len(KEY) - 7) if KEY[i : i + 8] in text]
+
+
+def test_no_magic_error_repeats_a_piece_of_the_key_glued_to_what_was_typed(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "5<key>", "x<key>", a path around it, one character wrong: a word sharing eight characters
+    in a row with the key goes whole; a block name holding a piece of it is refused."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    for cell in (
+        f"%claude_explain 5{R}",
+        f"%claude_clock advance 5m{R}",
+        f"%%claude --model=x{R}\nhi",
+        f"%%claude --max-tokens 5{R}\nhi",
+        f"%%claude_context --image /tmp/a{R}.png\n",
+        f"%claude_session drop {R[:39]}Z",
+        f"%%claude --name '{A} {B}'\nhi",
+        f"%%claude_system --name {A}.{B}\nBe brief.",
+        f"%%claude_context --name {R}\nx",
+    ):
+        with capture_output() as out:
+            result = ip.run_cell(cell)
+        said = str(result.error_in_exec)
+        assert isinstance(result.error_in_exec, UsageError), cell
+        assert not pieces(said + out.stdout + out.stderr), (cell, said)
+    assert pcache_magic.current_session().conversation.blocks == []
+
+
+def test_a_refused_setting_never_repeats_a_piece_of_the_key(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, session: Session
+) -> None:
+    """`%config` logs the TraitError, which quotes the value: "not the str '<key>'"."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    for value in (f"{A} {B}", f"x{R}"):
+        for name in ("model", "cache_mode", "max_tokens"):
+            caplog.clear()
+            with capture_output() as out:
+                ip.run_cell(f"%config ClaudeMagics.{name} = {value!r}")
+            logged = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+            assert len(logged) == 1 and "[part of the API key]" in logged[0], (name, logged)
+            assert not pieces(caplog.text + out.stdout + out.stderr), (name, caplog.text)
+    magics = ClaudeMagics(session=session)
+    with pytest.raises(TraitError) as refused:
+        magics.model = f"{A} {B}"
+    assert not pieces(str(refused.value))
+    with pytest.raises(TraitError) as refused:  # from the config, as the extension loads
+        ClaudeMagics(session=session, config=Config({"ClaudeMagics": {"cache_mode": f"x{R}"}}))
+    assert not pieces(str(refused.value)) and "[part of the API key]" in str(refused.value)
+
+
+def test_the_retry_policy_keeps_the_emulator_servers_shorter_timeout() -> None:
+    """Against a PCACHE_EMULATOR_URL server `connect` waits 60 s per attempt, not the SDK's 600 s;
+    changing the retries (or unsetting the timeout) keeps that default."""
+    session = Session(model=MODEL, connection=connect(env={EMULATOR_URL_ENV: "http://127.0.0.1:9"}))
+    magics = ClaudeMagics(session=session)
+    magics.max_retries = 1
+    assert session.client is not None and session.async_client is not None
+    assert session.client.timeout == session.async_client.timeout == SERVER_TIMEOUT_S
+    magics.timeout = 5.0
+    assert session.client.timeout == 5.0
+    magics.timeout = None
+    assert session.client.timeout == SERVER_TIMEOUT_S and session.client.max_retries == 1

@@ -386,3 +386,78 @@ def test_a_key_the_session_never_saw_is_blotted_out_by_its_shape(monkeypatch: py
     said = redact_key(f"Unknown model {pasted!r}; did you mean 'claude-sonnet-4-5'?", None)
     assert pasted not in said and "Q" * 8 not in said and "[API key]" in said
     assert redact_key("claude-sonnet-4-5 and sk-ant-x", None) == "claude-sonnet-4-5 and sk-ant-x"  # too short
+
+
+#: A key with no repeats, so each piece of it is its own.
+RANDOM_KEY = "sk-ant-api03-u8jzPde0IgxLd6GncfBAepfJBd0Kh8oOOL8dKLzd"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        f"5{RANDOM_KEY[13:]}",  # a count, a duration: "invalid int value"
+        f"x{RANDOM_KEY[13:]}",  # a model
+        f"/tmp/a{RANDOM_KEY[13:]}.png",  # a path
+        f"msgbatch_{RANDOM_KEY[13:]}",  # a batch id
+        f"{RANDOM_KEY[13:52]}Z",  # a name, one character wrong
+        f"{RANDOM_KEY[13:33]}.{RANDOM_KEY[33:]}Q",  # a file name
+    ],
+)
+def test_a_word_holding_a_piece_of_the_key_is_blotted_out_of_a_magic_error(
+    monkeypatch: pytest.MonkeyPatch, typed: str
+) -> None:
+    """`pieces=True` (the magics' errors): "5<key>" shares the key's characters, so it goes whole."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", RANDOM_KEY)
+    said = redact_key(f"Cannot read {typed!r}; write e.g. 6m.", None, pieces=True)
+    assert "[part of the API key]" in said and said.endswith("; write e.g. 6m.")
+    assert not any(RANDOM_KEY[i : i + 8] in said for i in range(13, len(RANDOM_KEY) - 7)), said
+    assert redact_key(typed, None) == typed  # not for a whole text (a saved file): the key itself only
+
+
+def test_in_server_mode_the_real_key_is_blotted_in_pieces_and_the_stand_in_is_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The client holds a public stand-in (with a digest of the key); the environment the secret."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", RANDOM_KEY)
+    conn = connect(env={EMULATOR_URL_ENV: "http://127.0.0.1:9", "ANTHROPIC_API_KEY": RANDOM_KEY})
+    digest = str(conn.client.api_key).rsplit("-", 1)[1]
+    said = f"workspace {digest}x, model x{RANDOM_KEY[13:]}"
+    assert redact_key(said, conn.client, pieces=True) == f"workspace {digest}x, model [part of the API key]"
+
+
+def test_a_slow_answer_is_kept_but_waited_for_like_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that tells its time just under the deadline (9.5 s) is asked 1 s, 2 s, 4 s ... up to
+    a minute apart, not on every read a second after the last; a quick answer ends the wait."""
+    asked: list[float] = []
+    real = [0.0]
+
+    def slow(url: str, payload: object = None) -> float:
+        asked.append(real[0])
+        real[0] += 9.5
+        return 1_000.0 + len(asked)
+
+    monkeypatch.setattr(transport, "_emulator_now", slow)
+    clock = ServerClock("http://127.0.0.1:9", monotonic=lambda: real[0])  # asked again after 1 s
+    assert clock() == 1_001.0  # the time it told, kept
+    for step in (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0):
+        n = len(asked)
+        real[0] += step - 0.01
+        assert clock() == 1_000.0 + n and len(asked) == n  # not yet
+        real[0] += 0.01
+        assert clock() == 1_001.0 + n and len(asked) == n + 1
+    monkeypatch.setattr(transport, "_emulator_now", lambda url, payload=None: 2_000.0)
+    real[0] += 60
+    assert clock() == 2_000.0
+    monkeypatch.setattr(transport, "_emulator_now", lambda url, payload=None: 3_000.0)
+    real[0] += clock.resync_s
+    assert clock() == 3_000.0  # answered quickly: asked again after `resync_s`, no longer wait
+
+
+def test_server_mode_gives_up_on_a_silent_server_within_a_minute_an_attempt() -> None:
+    """The SDK waits 600 s per attempt; a local emulator that has not answered in 60 s never will."""
+    env = {EMULATOR_URL_ENV: "http://127.0.0.1:9"}
+    conn = connect(env=env)
+    assert conn.client.timeout == conn.async_client.timeout == transport.SERVER_TIMEOUT_S == 60.0
+    assert connect(env=env, timeout=5.0).client.timeout == 5.0  # the caller's own is kept
+    assert connect(env={}).client.timeout == anthropic.DEFAULT_TIMEOUT  # in process: the SDK's
+    assert connect(env={"ANTHROPIC_API_KEY": SENTINEL}).client.timeout == anthropic.DEFAULT_TIMEOUT

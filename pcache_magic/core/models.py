@@ -51,7 +51,8 @@ class UnknownModelError(KeyError):
     typo is a one-line fix instead of a silent fallback to wrong prices."""
 
     def __init__(self, model: str, suggestion: str | None = None) -> None:
-        model = without_api_key(model) if isinstance(model, str) else model  # a key typed as the name
+        if isinstance(model, str):  # a key typed as the name, whole or in pieces
+            model = without_api_key(model, pieces=True)
         super().__init__(model)
         self.model = model
         self.suggestion = suggestion

@@ -25,7 +25,7 @@ from ..core.fmt import fit, plural
 from ..core.fmt import no_calls_yet as no_calls_line
 from ..core.ttl import TTL, TTLS
 from ..session.session_settings import DEFAULT_MODEL, TOKEN_COUNTS, CacheMode, TokenCounts
-from ..session.transport import Connection, connect, redact_key
+from ..session.transport import SERVER_TIMEOUT_S, Connection, connect, redact_key
 from . import cells, files
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class SessionMagics(Magics):
         allow_none=True,
         min=0.001,
         max=MAX_TIMEOUT,
-        help="Seconds per attempt before a timeout, up to a day (None: the SDK's).",
+        help="Seconds per attempt before a timeout, up to a day (None: the SDK's; 60 with an emulator URL).",
     ).tag(config=True)
     max_cost = Float(
         None,
@@ -104,7 +104,10 @@ class SessionMagics(Magics):
     ) -> None:
         self._syncing = True  # the config is applied in super().__init__, before there is a session
         self._mirroring = False  # True while the traits show the session's own values
-        super().__init__(shell=shell, **kw)
+        try:
+            super().__init__(shell=shell, **kw)
+        except TraitError as error:  # a refused config value, quoted back: a key typed there too
+            raise TraitError(self._hidden(str(error))) from None
         # Loading makes only the connection (so a bad key or URL refuses the load, and the notice can
         # say where calls go); the Session, and all it imports, waits for the first magic that uses it.
         self._session: Session | None = session
@@ -126,13 +129,17 @@ class SessionMagics(Magics):
             try:
                 return magic(*args, **kwargs)
             except UsageError as error:
-                owner = self._session or self._connection
-                text = redact_key(str(error), owner.client if owner is not None else None, pieces=True)
-                if text == str(error):
+                if (text := self._hidden(str(error))) == str(error):
                     raise
                 raise UsageError(text) from None
 
         return run
+
+    def _hidden(self, text: str) -> str:
+        """`text` without the API keys or a piece of one (`redact_key(pieces=True)`): an error that
+        quotes what the user typed (a magic's, a refused setting's) may quote a key pasted there."""
+        owner = getattr(self, "_session", None) or getattr(self, "_connection", None)
+        return redact_key(text, owner.client if owner is not None else None, pieces=True)
 
     @property
     def session(self) -> Session:
@@ -202,7 +209,7 @@ class SessionMagics(Magics):
         try:
             (session.models if session is not None else default_models()).get(proposal["value"])
         except KeyError as error:
-            raise TraitError(str(error)) from None
+            raise TraitError(self._hidden(str(error))) from None
         return str(proposal["value"])
 
     @validate("max_tokens")
@@ -249,7 +256,7 @@ class SessionMagics(Magics):
         not find it and fail."""
         try:
             super().update_config(config)
-        except Exception:
+        except Exception as error:
             own = type(self).__name__
             shell_config = getattr(self.shell, "config", None)
             sections: tuple[Any, ...] = (config.get(own), shell_config.get(own) if shell_config else None)
@@ -257,6 +264,8 @@ class SessionMagics(Magics):
                 for name in list(section or ()):
                     if self.has_trait(name):
                         section[name] = getattr(self, name)
+            if (text := self._hidden(str(error))) != str(error):  # IPython logs it: "not the str '<key>'"
+                raise TraitError(text) from None
             raise
 
     @contextlib.contextmanager
@@ -285,7 +294,9 @@ class SessionMagics(Magics):
             return
         import anthropic
 
-        options = {"timeout": anthropic.DEFAULT_TIMEOUT, **self._client_options()}
+        # The default timeout, as `connect` gives it: the SDK's, or a minute against an emulator URL.
+        default = SERVER_TIMEOUT_S if getattr(self.session.connection, "mode", "") == "server" else None
+        options = {"timeout": default or anthropic.DEFAULT_TIMEOUT, **self._client_options()}
         if self.session.client is not None:
             self.session.client = self.session.client.with_options(**options)
         if self.session.async_client is not None:

@@ -4,7 +4,8 @@
 answer that never ends, trickles a byte at a time or redirects elsewhere must cost a bounded
 time and memory and end as one line.  So the request is plain HTTP/1.0 on a socket of our own,
 every read waits only for what is left of one overall deadline, at most `MAX_BYTES` are read,
-and anything but a 2xx (a redirect included) is an error.  Only the time is wanted, and the
+and anything but a 2xx (a redirect included) is an error, as is any answer that cannot be read
+(every failure is one `EmulatorCallError` line).  Only the time is wanted, and the
 emulator sends it first (`{"now": ..., "entries": [...]}`): an answer longer than `MAX_BYTES`
 (a server holding thousands of cache entries) still gives its leading `now`.
 """
@@ -28,6 +29,9 @@ DEADLINE_S = 10.0
 MAX_BYTES = 64 * 1024
 _ENV = "PCACHE_EMULATOR_URL"  # named here: transport, which defines it, imports this module
 _NOW = re.compile(rb'\s*\{\s*"now"\s*:\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*[,}]')
+#: More digits than any length `MAX_BYTES` allows: a `content-length` this long is no answer (and
+#: Python refuses to read an int of thousands of digits).
+_LENGTH_DIGITS = 18
 
 
 class EmulatorCallError(OSError):
@@ -95,7 +99,10 @@ def _json(body: bytes) -> Any:
 
 def _shown(url: str) -> str:
     """`url` as an error names it: scheme, host and path (never a user name or password)."""
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # an unclosed "[" of an IPv6 host
+        return _ENV
     return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query=""))
 
 
@@ -104,7 +111,10 @@ def _exchange(
 ) -> tuple[int, bytes, bool]:
     """(status, body, whether the body is whole) of one request, read until the server closes,
     the `content-length` is reached, or `max_bytes` have come."""
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # an unclosed "[" of an IPv6 host
+        raise EmulatorCallError(f"{_shown(url)} is not an http(s) URL.") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise EmulatorCallError(f"{_shown(url)} is not an http(s) URL.")
     body = b"" if payload is None else json.dumps(dict(payload)).encode()
@@ -114,9 +124,9 @@ def _exchange(
         f"Host: {parts.netloc.rpartition('@')[2]}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
     )
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     data, length, closed = bytearray(), None, False
     try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
         with socket.create_connection((parts.hostname, port), timeout=_left(deadline, url)) as raw:
             sock: socket.socket = raw
             if parts.scheme == "https":
@@ -130,7 +140,7 @@ def _exchange(
                 if closed:
                     break
                 data += chunk
-                length = length if length is not None else _length(data)
+                length = length if length is not None else _length(data, url)
     except TimeoutError:
         raise EmulatorCallError(f"{_shown(url)} did not answer in time; check {_ENV}.") from None
     except EmulatorCallError:
@@ -138,6 +148,10 @@ def _exchange(
     except OSError as error:  # refused, reset, no such host, a TLS failure
         why = error.strerror or type(error).__name__
         raise EmulatorCallError(f"{_shown(url)} cannot be reached ({why}); check {_ENV}.") from None
+    except ValueError:  # a port out of range, a host name IDNA cannot encode, a NUL in it
+        raise EmulatorCallError(
+            f"{_shown(url)} cannot be reached (not a valid address); check {_ENV}."
+        ) from None
     complete = len(data) >= length if length is not None else closed
     status, rest = _status(bytes(data[:length] if length is not None else data), url)
     return status, rest, complete
@@ -150,7 +164,7 @@ def _left(deadline: float, url: str) -> float:
     return left
 
 
-def _length(data: bytearray) -> int | None:
+def _length(data: bytearray, url: str) -> int | None:
     """The whole response's size in bytes once its head has come and declares a length."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
@@ -158,6 +172,11 @@ def _length(data: bytearray) -> int | None:
     for line in bytes(data[:end]).split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length" and value.strip().isdigit():
+            if len(value.strip()) > _LENGTH_DIGITS:
+                raise EmulatorCallError(
+                    f"{_shown(url)} did not answer in HTTP (a content-length of "
+                    f"{len(value.strip()):,} digits); check {_ENV}."
+                )
             return end + 4 + int(value.strip())
     return None
 
@@ -166,6 +185,7 @@ def _status(data: bytes, url: str) -> tuple[int, bytes]:
     """The status code and the body (all after the head); an error for anything not HTTP."""
     head, found, rest = data.partition(b"\r\n\r\n")
     fields = head.split(b"\r\n", 1)[0].split(b" ", 2)
-    if not found or len(fields) < 2 or not fields[0].startswith(b"HTTP/") or not fields[1].isdigit():
+    code = fields[1] if len(fields) > 1 else b""
+    if not found or not fields[0].startswith(b"HTTP/") or len(code) != 3 or not code.isdigit():
         raise EmulatorCallError(f"{_shown(url)} did not answer in HTTP; check {_ENV}.")
-    return int(fields[1]), rest
+    return int(code), rest

@@ -18,8 +18,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..core.conversation import RenderedMessages
+from ..core.env import holds_piece
 from ..core.preflight import Finding
 from ..core.rendering import shared_prefix
+from .transport import STAND_IN
 
 __all__ = ["KeyGuard", "refuse_key_in_name"]
 
@@ -71,10 +73,12 @@ class KeyGuard:
 
 
 def refuse_key_in_name(name: str, keys: Sequence[str]) -> None:
-    """ValueError, never repeating it, if block name `name` holds one of `keys`: a name is never sent,
-    but every view shows it and the session file keeps it, so a key typed where a name goes is
-    refused when the block is added."""
-    if any(key in name for key in keys if len(key) <= len(name)):
+    """ValueError, never repeating it, if block name `name` holds one of `keys`, or a piece of a
+    secret one (`env.holds_piece`: a key split by a space or a dot, or with a character added): a
+    name is never sent, but every view shows it and the session file keeps it, so a key typed where
+    a name goes is refused when the block is added."""
+    secret = [key for key in keys if not key.startswith(STAND_IN)]  # a stand-in hides nothing
+    if any(key in name for key in keys if len(key) <= len(name)) or holds_piece(name, secret):
         raise ValueError("That block name holds the API key; give the block another name (--name).")
 
 

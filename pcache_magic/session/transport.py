@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import math
 import os
-import re
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anthropic
 
-from ..core.env import getenv, without_api_key
+from ..core.env import MIN_KEY, getenv, without_api_key, without_pieces
 from .emulator_http import emulator_now
 
 if TYPE_CHECKING:
@@ -37,6 +36,8 @@ __all__ = [
     "MIN_KEY",
     "OFFLINE_ENV",
     "RETRY_S",
+    "SERVER_TIMEOUT_S",
+    "SLOW_S",
     "STAND_IN",
     "ConfigError",
     "Connection",
@@ -68,14 +69,12 @@ _OFFLINE_HINTS: dict[OfflineReason | None, str] = {
 }
 
 
-#: The shortest string taken for a key (shorter ones would blot out ordinary words).
-MIN_KEY = 8
 #: The key an emulator's client holds (`emulator.DEFAULT_API_KEY`; in server mode, with a digest of
 #: the real key after it): public, never a secret.
 STAND_IN = "sk-ant-emulator"
-#: A word of a message, as `redact_key(pieces=True)` looks for parts of a key: a key's characters
-#: (letters, digits, "-", "_"), so quotes, slashes and "=" around what the user typed are not in it.
-_WORD = re.compile(r"[A-Za-z0-9_-]+")
+#: Seconds per attempt against a `PCACHE_EMULATOR_URL` server when the caller gave no `timeout`: a
+#: local emulator answers at once, so one that does not is dead (the SDK's own default is 600 s).
+SERVER_TIMEOUT_S = 60.0
 
 
 def _api_key(client: object) -> str | None:
@@ -94,21 +93,15 @@ def redact_key(text: str, client: object, *, pieces: bool = False) -> str:
     """`text` with the API keys (`secrets`) blotted out: an endpoint may echo the key in its error
     message, a prompt may quote it, and such text is shown, recorded, saved and exported.
 
-    `pieces`, for a short message that quotes what the user typed: also each word of `MIN_KEY` or
-    more characters that is part of a key (a key pasted with a space in it is two words, and
-    "unrecognized arguments" quotes the second)."""
+    `pieces`, for a short message that quotes what the user typed: also each word that shares
+    `MIN_KEY` or more consecutive characters with a key (`env.without_pieces`): a key pasted with a
+    space in it is two words, and "unrecognized arguments" quotes the second; "5<key>" is one."""
     key = _api_key(client)
     text = without_api_key(text.replace(key, "[API key]") if key else text)  # and the environment's
     if not pieces:
         return text
     keys = [k for k in secrets(client) if not k.startswith(STAND_IN)]  # a stand-in hides nothing
-    return (
-        _WORD.sub(lambda w: "[part of the API key]" if _part_of(w[0], keys) else w[0], text) if keys else text
-    )
-
-
-def _part_of(word: str, keys: list[str]) -> bool:
-    return len(word) >= MIN_KEY and any(word in key for key in keys)
+    return without_pieces(text, keys)
 
 
 def _blot(value: Any, key: str) -> Any:
@@ -200,6 +193,9 @@ class Connection:
 #: each failure up to `MAX_RETRY_S`: a server that never answers costs a read its deadline
 #: (`emulator_http.DEADLINE_S`) now and then, not on every read.
 RETRY_S, MAX_RETRY_S = 1.0, 60.0
+#: An answer that took longer than this many seconds counts as a failure for the wait above (the
+#: time it told is kept): a server answering just under the deadline would otherwise cost every read.
+SLOW_S = 1.0
 
 
 class ServerClock:
@@ -210,8 +206,9 @@ class ServerClock:
     While the server cannot be reached, or answers other than with its time (a redirect, which is
     not followed; nothing within `emulator_http.DEADLINE_S`), it answers the last time it told (calls
     then fail with their own one-line error, instead of every magic failing on the clock), and asks
-    again after `RETRY_S`, then twice as long each time.  Each ask reads at most
-    `emulator_http.MAX_BYTES`.  `monotonic`: the real-time clock (a test's, to step it).
+    again after `RETRY_S`, then twice as long each time; an answer slower than `SLOW_S` is kept but
+    counts the same.  Each ask reads at most `emulator_http.MAX_BYTES`.  `monotonic`: the real-time
+    clock (a test's, to step it).
     """
 
     def __init__(
@@ -227,12 +224,20 @@ class ServerClock:
     def __call__(self) -> float:
         now, synced = self._monotonic(), self._synced_at
         if (synced is None or now - synced >= self.resync_s) and now >= self._retry_at:
+            waited = self._retry_s
             try:
                 self.learn(_emulator_now(f"{self.url}/_emulator/state", None))
             except OSError:  # EmulatorCallError too: bounded, never followed elsewhere
-                self._retry_s = min(2 * self._retry_s, MAX_RETRY_S) if self._retry_s else RETRY_S
-                self._retry_at = self._monotonic() + self._retry_s
+                self._wait_longer(waited)
+            else:
+                if self._monotonic() - now > SLOW_S:  # kept, but not asked again at once
+                    self._wait_longer(waited)
         return self._now
+
+    def _wait_longer(self, waited: float) -> None:
+        """After a failed or slow ask: wait `RETRY_S`, or twice the last wait, before the next."""
+        self._retry_s = min(2 * waited, MAX_RETRY_S) if waited else RETRY_S
+        self._retry_at = self._monotonic() + self._retry_s
 
     def learn(self, now: float) -> None:
         """The server's time, as an answer of the server just told it."""
@@ -255,7 +260,11 @@ def connect(
     """Pick the mode from the environment (or the arguments) and build the clients.
 
     - `emulator` given: that in-process emulator.
-    - `PCACHE_EMULATOR_URL`: a running `pcache-emulator` over HTTP.
+    - `PCACHE_EMULATOR_URL`: a running `pcache-emulator` over HTTP.  Without a `timeout` argument
+      each attempt waits at most `SERVER_TIMEOUT_S` (60 s), not the SDK's 600 s, so a server that
+      accepts and never answers fails in a minute (times `max_retries` + 1) with the usual one-line
+      timeout error.  As with any timeout given, the SDK then skips its own refusal of a long
+      non-streaming request ("Streaming is required ...").
     - `offline=True` or `PCACHE_OFFLINE=1`, or no `ANTHROPIC_API_KEY`: a new in-process emulator.
     - otherwise: the live API, with the key from `ANTHROPIC_API_KEY`.
 
@@ -327,6 +336,8 @@ def _clients(
         url = url.rstrip("/")
         # The emulator only needs a per-key workspace, never the secret (the URL may be plain http).
         stand_in = STAND_IN + (f"-{hashlib.sha256(key.encode()).hexdigest()[:16]}" if key else "")
+        if "timeout" not in client_kwargs and "http_client" not in client_kwargs:
+            client_kwargs = {"timeout": SERVER_TIMEOUT_S, **client_kwargs}  # not the SDK's 600 s
         kwargs = {"api_key": stand_in, "base_url": url, **client_kwargs}
 
         return Connection(
