@@ -340,7 +340,8 @@ CASES = [
     Case(
         "image-oversized",
         "%claude_context --image huge.png",
-        "huge.png: 5.2 MB is over the 5 MB limit; send a smaller file.",
+        "huge.png: 3.9 MB is over the 3.75 MB limit (the API's 5 MB counts an image as base64); "
+        "send a smaller file.",
     ),
     # -- model and max_tokens ------------------------------------------------------------------------
     Case(

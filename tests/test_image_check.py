@@ -1,10 +1,13 @@
 """`emulator.image_check`: a base64 image whose header gives no size, or with no pixel data after its
-header, or with a side over the documented limit, is the API's 400, in a message or a tool result,
-through the SDK as through `validate_request`; readable images within the limits pass."""
+header, or with a side over the documented limit, or over 5 MB of text, is the API's 400, in a message
+or a tool result, through the SDK as through `validate_request`; readable images within the limits
+pass, and clean base64 is decoded only where the header walk reads it."""
 
 from __future__ import annotations
 
 import base64
+import binascii
+import itertools
 import struct
 import zlib
 from typing import Any
@@ -12,9 +15,17 @@ from typing import Any
 import anthropic
 import pytest
 
+from pcache_magic.core.tokens import MAX_IMAGE_BASE64
 from pcache_magic.emulator import Emulator
 from pcache_magic.emulator.errors import ApiError
-from pcache_magic.emulator.image_check import MANY_IMAGES_TOO_LARGE, TOO_LARGE, UNREADABLE, check_images
+from pcache_magic.emulator.image_check import (
+    MANY_IMAGES_TOO_LARGE,
+    TOO_LARGE,
+    TOO_MANY_BYTES,
+    UNREADABLE,
+    _Base64View,
+    check_images,
+)
 
 
 def chunk(kind: bytes, body: bytes) -> bytes:
@@ -141,3 +152,75 @@ def test_the_emulator_answers_an_oversized_image_with_a_400() -> None:
         "type": "invalid_request_error",
         "message": f"messages.0.content.0.image.source.base64.data: {TOO_LARGE}",
     }
+
+
+def sized_png(total: int) -> bytes:
+    """A whole PNG of exactly `total` bytes (a text chunk makes up the rest)."""
+    return PNG[:33] + chunk(b"tEXt", bytes(total - len(PNG) - 12)) + PNG[33:]
+
+
+def test_an_image_over_5_mb_of_base64_is_refused_in_the_api_wording() -> None:
+    """The API counts the base64 text (5,242,880 characters: a 3,932,160-byte file), not the file."""
+    assert MAX_IMAGE_BASE64 == 5_242_880 == len(image(sized_png(3_932_160))["source"]["data"])
+    check_images(messages(image(sized_png(3_932_160))))  # the limit itself passes
+    over = image(sized_png(3_932_161))
+    assert refusal(messages(image(PNG), over)) == (
+        "messages.0.content.2.image.source.base64: image exceeds 5 MB maximum: 5242884 bytes > 5242880 bytes"
+    )
+    tool = [{"type": "tool_result", "tool_use_id": "t1", "content": [over]}]
+    assert refusal([{"role": "user", "content": tool}]) == (
+        "messages.0.content.0.tool_result.content.0.image.source.base64: " + TOO_MANY_BYTES.format(5_242_884)
+    )
+
+
+def test_an_oversized_text_is_judged_by_its_length_before_any_image_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_decoding(*_: object, **__: object) -> bytes:
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(binascii, "a2b_base64", no_decoding)
+    huge = {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": "!" * 30_000_000},
+    }
+    assert refusal(messages(image(FAKE), huge)).startswith(  # the unreadable image first is not read
+        "messages.0.content.2.image.source.base64: image exceeds 5 MB maximum: 30000000 bytes"
+    )
+
+
+def test_a_clean_image_is_decoded_only_where_its_headers_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A conversation re-sends its images on every call: a 3 MB PNG costs a few KB of decoding."""
+    decoded: list[int] = []
+    a2b = binascii.a2b_base64
+
+    def counting(data: str | bytes, **kwargs: Any) -> bytes:
+        decoded.append(len(data))
+        return a2b(data, **kwargs)
+
+    monkeypatch.setattr(binascii, "a2b_base64", counting)
+    big = PNG[:33] + b"".join(chunk(b"IDAT", bytes(65_536)) for _ in range(48)) + PNG[33:]
+    check_images(messages(image(big)))
+    assert 0 < sum(decoded) < 100_000  # old: the whole 4.2 MB of text, on every request
+    wrapped = base64.encodebytes(big).decode()  # line breaks: decoded whole, as before
+    check_images(messages({"type": "image", "source": {"type": "base64", "media_type": "", "data": wrapped}}))
+
+
+@pytest.mark.parametrize("length", [0, 1, 2, 3, 4, 766, 767, 768, 769, 2000])
+def test_the_base64_view_reads_as_the_bytes_it_stands_for(length: int) -> None:
+    raw = bytes(range(256)) * 8
+    raw = raw[:length]
+    view = _Base64View.of(base64.b64encode(raw).decode())
+    assert view is not None and len(view) == len(raw)
+    for start, stop in itertools.product((None, 0, 1, 5, 767, 768, 770, -3, 3000), repeat=2):
+        assert view[start:stop] == raw[start:stop]
+    assert [view[i] for i in range(length)] == list(raw)
+    if raw:
+        assert view[-1] == raw[-1]
+    with pytest.raises(IndexError):
+        view[length]
+
+
+@pytest.mark.parametrize("text", ["AAA", "AA=A", "A===", "AAAA\nAAAA", "AAAA AAAA", "AAé="])
+def test_text_that_is_not_plain_base64_gets_no_view(text: str) -> None:
+    assert _Base64View.of(text) is None

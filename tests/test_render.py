@@ -161,6 +161,17 @@ def test_why_column_uses_the_api_diagnostics() -> None:
     assert why(parse(render_call_row(record(HIT)))) == "hit"
 
 
+@pytest.mark.parametrize("missed", ["2000", 2.5, True, [1], -3])
+def test_a_missed_count_that_is_no_count_shows_no_figure(missed: object) -> None:
+    """A reply with a str (or other non-count) there renders its row, without the figure (the SDK
+    builds replies without validating them)."""
+    reason = {"type": "system_changed", "cache_missed_input_tokens": 2000}
+    changed = record(HIT, message={"diagnostics": {"cache_miss_reason": reason}})
+    diagnostics: Any = getattr(changed.response, "diagnostics")  # noqa: B009 (not a typed field)
+    diagnostics.cache_miss_reason.cache_missed_input_tokens = missed
+    assert why(parse(render_call_row(changed))) == "system_changed"
+
+
 def test_the_why_cell_folds_the_details_of_the_call() -> None:
     rec = record(HIT, latency_s=0.25, started_at=3723.0, prediction=[{"status": "hit"}])
     long = "read 12,345 tokens at intro; " * 8

@@ -22,6 +22,7 @@ from pcache_magic.core.tokens import (
     MANY_IMAGES,
     MANY_IMAGES_EDGE,
     MAX_IMAGE_EDGE,
+    MAX_IMAGE_PARTS,
     PDF_PAGE_TOKENS,
     TokenEstimator,
     image_size,
@@ -195,6 +196,29 @@ def test_the_pixel_check_stays_within_the_bytes_given(whole: bytes) -> None:
         image_size(whole[:end], complete=True)
     for at, value in itertools.product(range(len(whole)), (0x00, 0x2C, 0xDA, 0xFF)):
         image_size(whole[:at] + bytes([value]) + whole[at + 1 :], complete=True)
+
+
+#: Hostile layouts, each with `n` empty parts before its pixel data: a walk takes a step per part.
+MANY_PARTS = {
+    "jpeg-empty-segments": lambda n: b"\xff\xd8" + b"\xff\xe0\x00\x02" * n + FULL_JPEG[2:],
+    "jpeg-restart-markers": lambda n: b"\xff\xd8" + b"\xff\xd0" * n + FULL_JPEG[2:],
+    "jpeg-stray-bytes": lambda n: b"\xff\xd8" + bytes(n) + FULL_JPEG[2:],
+    "png-empty-chunks": lambda n: FULL_PNG[:33] + chunk(b"tEXt", b"") * n + FULL_PNG[33:],
+    "gif-one-byte-sub-blocks": lambda n: (
+        GIF_HEAD + b"\x21\xfe" + b"\x01a" * n + b"\x00" + GIF_IMAGE + b"\x3b"
+    ),
+    "webp-empty-chunks": lambda n: webp(VP8X, b"JUNK\x00\x00\x00\x00" * n, FULL_WEBP[12:]),
+}
+
+
+@pytest.mark.parametrize("name", MANY_PARTS)
+def test_a_walk_gives_up_after_max_image_parts(name: str) -> None:
+    """Real images have a few hundred parts before their pixels; hostile ones (~1 s of walking per
+    5 MB) are answered as unreadable once the walk has taken `MAX_IMAGE_PARTS` steps."""
+    make = MANY_PARTS[name]
+    assert image_size(make(MAX_IMAGE_PARTS - 100), complete=True) == (3, 2)
+    assert image_size(make(MAX_IMAGE_PARTS), complete=True) is None
+    assert MAX_IMAGE_PARTS == 10_000
 
 
 def test_the_documented_size_limits() -> None:

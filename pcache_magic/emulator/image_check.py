@@ -1,5 +1,9 @@
 """Images sent as base64, checked as the API checks them: one it cannot read, or too large, is a 400.
 
+The API refuses base64 text over 5 MB (`MAX_IMAGE_BASE64`), in its wording (``...image.source.
+base64: image exceeds 5 MB maximum: N bytes > 5242880 bytes``, as recorded in anthropics/claude-code
+#12167 and #2146).  This judges it from the text's length alone, before any image is decoded (the
+message names the source, not its data: a check of the request, it seems, not of the image).
 The API decodes every image it is sent; bytes that start like a PNG (or JPEG, GIF, WebP) but
 whose header gives no size, or that stop after the header, are answered ``Could not process
 image`` (its wording, as recorded in public issue threads, e.g. anthropics/claude-code#8647), not
@@ -7,6 +11,10 @@ counted as a ~1,600-token image.  A side over 8000 px, or over 2000 px in a requ
 20 images, is refused as well (the vision docs' "General limits"; the wording as recorded in
 anthropics/claude-code#4778 and #52220).  The bytes are walked by `image_size`, never decoded
 as pixels.  Pure.
+
+A conversation sends its images again on every call, so the check must cost little: clean base64
+(the usual case) is decoded only where the walk reads it (`_Base64View`), in small blocks: a 5 MB
+image costs one C pass over its text to see that it is clean (2 to 5 ms), not a whole decode (11 ms).
 """
 
 from __future__ import annotations
@@ -14,12 +22,12 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, SupportsIndex, overload
 
-from ..core.tokens import MANY_IMAGES, MANY_IMAGES_EDGE, MAX_IMAGE_EDGE, image_size
+from ..core.tokens import MANY_IMAGES, MANY_IMAGES_EDGE, MAX_IMAGE_BASE64, MAX_IMAGE_EDGE, image_size
 from .errors import ApiError
 
-__all__ = ["MANY_IMAGES_TOO_LARGE", "TOO_LARGE", "UNREADABLE", "check_images"]
+__all__ = ["MANY_IMAGES_TOO_LARGE", "TOO_LARGE", "TOO_MANY_BYTES", "UNREADABLE", "check_images"]
 
 #: The API's message for an image it cannot decode.
 UNREADABLE = "Could not process image"
@@ -30,25 +38,36 @@ MANY_IMAGES_TOO_LARGE = (
     "At least one of the image dimensions exceed max allowed size for many-image requests:"
     f" {MANY_IMAGES_EDGE} pixels"
 )
+#: The API's message (after the path of the image's base64) for text over `MAX_IMAGE_BASE64`;
+#: `{}` is the text's length.
+TOO_MANY_BYTES = f"image exceeds 5 MB maximum: {{}} bytes > {MAX_IMAGE_BASE64} bytes"
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
 def check_images(messages: Sequence[Any]) -> None:
     """ApiError 400 for the first base64 image (in a message or a tool result) the API would refuse:
-    unreadable, or a side over the limit (the lower one when the request has over 20 images)."""
-    images = list(_images(messages))
-    many = len(images) > MANY_IMAGES
-    for where, image in images:
-        source = image.get("source")
-        if not isinstance(source, dict) or source.get("type") != "base64":
-            continue
+    too long a text (any image's, judged before any is decoded), unreadable, or a side over the
+    limit (the lower one when the request has over 20 images)."""
+    found = list(_images(messages))
+    images = [
+        (where, source)
+        for where, image in found
+        if isinstance(source := image.get("source"), dict) and source.get("type") == "base64"
+    ]
+    for where, source in images:
+        text = source.get("data")
+        if isinstance(text, str) and len(text) > MAX_IMAGE_BASE64:
+            raise ApiError.invalid(f"{where}.image.source.base64: {TOO_MANY_BYTES.format(len(text))}")
+    many = len(found) > MANY_IMAGES
+    for where, source in images:
         size = _size(source.get("data"))
         if size is None:
             raise ApiError.invalid(UNREADABLE)
-        data = f"{where}.image.source.base64.data"
+        path = f"{where}.image.source.base64.data"
         if max(size) > MAX_IMAGE_EDGE:
-            raise ApiError.invalid(f"{data}: {TOO_LARGE}")
+            raise ApiError.invalid(f"{path}: {TOO_LARGE}")
         if many and max(size) > MANY_IMAGES_EDGE:
-            raise ApiError.invalid(f"{data}: {MANY_IMAGES_TOO_LARGE}")
+            raise ApiError.invalid(f"{path}: {MANY_IMAGES_TOO_LARGE}")
 
 
 def _images(messages: Sequence[Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -72,7 +91,68 @@ def _size(data: object) -> tuple[int, int] | None:
     """The (width, height) of base64 `data` if the header gives it and pixel data follows."""
     if not isinstance(data, str):
         return None
-    try:
+    view = _Base64View.of(data)
+    if view is not None:
+        return image_size(view, complete=True)
+    try:  # not plain base64 (line breaks, stray characters): decoded whole, skipping them
         return image_size(base64.b64decode(data, validate=False), complete=True)
     except (binascii.Error, ValueError):
         return None
+
+
+class _Base64View:
+    """The bytes a clean base64 text stands for, decoded a block at a time where they are read:
+    a PNG walk reads 8 bytes per chunk, a JPEG's only its header segments."""
+
+    _CHARS = 1024
+    """Base64 characters per block (768 bytes)."""
+    _BYTES = _CHARS // 4 * 3
+
+    def __init__(self, text: str, padding: int) -> None:
+        self._text = text
+        self._len = len(text) // 4 * 3 - padding
+        self._blocks: dict[int, bytes] = {}
+
+    @classmethod
+    def of(cls, text: str) -> _Base64View | None:
+        """A view of `text` if it is base64 and nothing else (whole quanta, `=` only at the end),
+        so that byte k is at character 4 * (k // 3); else None."""
+        if len(text) % 4 or not text.isascii():
+            return None
+        rest = text.encode("ascii").translate(None, _ALPHABET)
+        if rest not in (b"", b"=", b"==") or not text.endswith(rest.decode()):
+            return None
+        return cls(text, len(rest))
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, key: SupportsIndex, /) -> int: ...
+
+    @overload
+    def __getitem__(self, key: slice, /) -> bytes: ...
+
+    def __getitem__(self, key: SupportsIndex | slice, /) -> int | bytes:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self._len)
+            if step != 1:
+                raise ValueError("a base64 view is read in contiguous slices only")
+            if start >= stop:
+                return b""
+            first, last = start // self._BYTES, (stop - 1) // self._BYTES
+            joined = b"".join(self._block(n) for n in range(first, last + 1))
+            offset = first * self._BYTES
+            return joined[start - offset : stop - offset]
+        index = key.__index__()
+        if index < 0:
+            index += self._len
+        if not 0 <= index < self._len:
+            raise IndexError("index out of range")
+        return self._block(index // self._BYTES)[index % self._BYTES]
+
+    def _block(self, n: int) -> bytes:
+        block = self._blocks.get(n)
+        if block is None:
+            block = self._blocks[n] = binascii.a2b_base64(self._text[n * self._CHARS : (n + 1) * self._CHARS])
+        return block

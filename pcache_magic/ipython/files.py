@@ -40,8 +40,9 @@ __all__ = [
 MIB = 1024 * 1024
 #: Larger files are refused: the whole request must stay under the API's 32 MB limit.
 MAX_FILE_BYTES = 20 * MIB
-#: The API's limit for one image.
-MAX_IMAGE_BYTES = 5 * MIB
+#: The API's limit for one image: 5 MB of its base64 text (`core.tokens.MAX_IMAGE_BASE64`), so 3.75
+#: MB of file (a 4 MB file is refused there).
+MAX_IMAGE_BYTES = 5 * MIB // 4 * 3
 #: All the files of one cell together (ClaudeMagics.max_files_mb): no request carries more.
 DEFAULT_TOTAL_BYTES = 32 * MIB
 #: Files one cell may name once its globs are expanded (ClaudeMagics.max_files).
@@ -70,11 +71,14 @@ class Limits:
 
 
 def _mb(limit: int) -> str:
-    return f"{limit // MIB} MB" if limit >= MIB else f"{limit:,} bytes"
+    return f"{limit / MIB:g} MB" if limit >= MIB else f"{limit:,} bytes"
 
 
 def _too_big(path: Path, size: int, limit: int) -> ValueError:
-    return ValueError(f"{path}: {size / 1e6:.1f} MB is over the {_mb(limit)} limit; send a smaller file.")
+    why = " (the API's 5 MB counts an image as base64)" if limit == MAX_IMAGE_BYTES else ""
+    return ValueError(
+        f"{path}: {size / 1e6:.1f} MB is over the {_mb(limit)} limit{why}; send a smaller file."
+    )
 
 
 def _unreadable(path: object, error: OSError) -> ValueError:

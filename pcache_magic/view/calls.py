@@ -142,7 +142,9 @@ def _why(record: CallRecord) -> str:
         if reason is None:
             return "diagnosis pending"
         missed = getattr(reason, "cache_missed_input_tokens", None)
-        return reason.type + (f" ({tokens(missed)} missed)" if missed else "")
+        if isinstance(missed, int) and not isinstance(missed, bool) and missed > 0:  # else no figure
+            return reason.type + f" ({tokens(missed)} missed)"
+        return reason.type
     return record.outcome
 
 

@@ -18,6 +18,7 @@ ipywidgets only (JupyterLab 4, Notebook 7, VS Code).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -85,6 +86,21 @@ class CachePanel(widgets.VBox):
         page: int | None = PAGE,
     ) -> None:
         super().__init__()
+        # What `close` needs comes first: a panel whose __init__ fails closes what it built (and
+        # ipywidgets calls `close` again when the panel is collected).
+        self._closed = False
+        self._unsubscribe: Callable[[], None] | None = None
+        self._chunks: list[widgets.HTML] = []
+        self._lock = threading.Lock()  # guards the countdown thread's start and stop
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        try:
+            self._build(session, refresh_every, chunk, page)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, session: Session, refresh_every: float | None, chunk: int, page: int | None) -> None:
         self.session = session
         self._interval = (0.0 if session.offline else 1.0) if refresh_every is None else refresh_every
         self._chunk = max(1, chunk)
@@ -95,14 +111,9 @@ class CachePanel(widgets.VBox):
         self._view: LogView | None = None
         self._hidden = 0
         """Earlier calls not shown yet (a whole number of chunks), rendered on demand."""
-        self._chunks: list[widgets.HTML] = []
         self._scale = 0
         self._totals = Totals()
-        self._lock = threading.Lock()  # guards the countdown thread's start and stop
         self._render_lock = threading.Lock()  # the timer and events both render the countdown
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._closed = False
 
         self.header = widgets.HTML()
         self.blocks = widgets.HTML()
@@ -318,34 +329,28 @@ class CachePanel(widgets.VBox):
         return self._thread is not None and self._thread.is_alive()
 
     def close(self) -> None:
-        """Unsubscribe from the session, stop the countdown, close the child widgets."""
-        if not self._closed:
+        """Unsubscribe from the session, stop the countdown, close the child widgets; of a panel
+        whose __init__ failed part-way, those it had."""
+        if not getattr(self, "_closed", True):  # True: not even `super().__init__` ended
             with self._lock:
                 self._closed = True
                 self._stop.set()
-            self._unsubscribe()
+            if self._unsubscribe is not None:
+                self._unsubscribe()
             thread = self._thread
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout=2)
-            for widget in (
-                *self._chunks,
-                self.calls_head,
-                self.show_all_button,
-                self.calls,
-                self.header,
-                self.blocks,
-            ):
-                widget.close()
-            for widget in (
-                self.countdown,
-                self.status,
-                self.refresh_button,
-                self.advance_button,
-                self.controls,
-            ):
+            for widget in (*self._chunks, *(getattr(self, name, None) for name in _PARTS)):
                 if widget is not None:
                     widget.close()
         super().close()
+
+
+#: The panel's own widgets, closed with it (the calls chunks apart).
+_PARTS = (
+    *("calls_head", "show_all_button", "calls", "header", "blocks"),
+    *("countdown", "status", "refresh_button", "advance_button", "controls"),
+)
 
 
 def _button(description: str, tooltip: str, icon: str) -> widgets.Button:
