@@ -8,7 +8,9 @@ cut before it finished.  Kept in the calls, such a reply breaks every later tota
 here it becomes a failed call instead (`MalformedReply`), said in one line that names what was
 wrong, never the reply's text.
 
-The check reads a few attributes (it runs on every call): no dump, no re-validation.
+The check runs on every call: a few attributes, then one walk over the reply's data for what no
+request or session file may hold (~13 us on a short reply); no re-validation.  A session file's
+replies pass the same check (`schema.SavedReply`), so a file accepts what a server could send.
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ def _count_problem(owner: object, names: tuple[str, ...], where: str, optional: 
 
 def reply_problem(message: object) -> str | None:
     """What makes `message` no Messages API answer, in plain words (no text from it), or None
-    (also what a session file's reply the SDK's types do not describe must pass: `schema`)."""
+    (also what every reply a session file holds must pass: `schema.SavedReply`)."""
     if isinstance(message, str):  # the SDK's answer to a body it could not take for JSON
         return "the reply is plain text, not a message"
     if not isinstance(message, Message):
@@ -213,7 +215,8 @@ def check_reply(message: object, client: object) -> Message:
 
     Whole: the SDK's `Message`, its `content` a list of the SDK's content blocks, a `stop_reason`
     (the API and the emulator always send one; a stream cut before its `message_delta` has none),
-    and token counts that are whole numbers from 0 to `MAX_TOKENS`.
+    token counts that are whole numbers from 0 to `MAX_TOKENS`, blocks whose fields a view or the
+    next request reads of their types, and nothing a request or session file cannot hold.
     """
     problem = reply_problem(message)
     if problem is not None:
