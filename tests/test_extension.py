@@ -11,7 +11,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from pcache_magic.analysis.call_log import call_log
-from pcache_magic.analysis.diagnose import explain_all
+from pcache_magic.analysis.diagnose import explain, explain_all
 from pcache_magic.analysis.savings import money, what_if
 from pcache_magic.core.fmt import fit
 from pcache_magic.ipython import extension as _extension
@@ -26,7 +26,7 @@ from pcache_magic.session.session import Session
 from pcache_magic.view.cost import render_cost
 from pcache_magic.view.render import session_html
 
-from _helpers import loaded_magics
+from _helpers import loaded_magics, parse, text, unguarded_dollars
 
 
 @pytest.fixture
@@ -273,6 +273,24 @@ def test_money_and_what_if_from_python_show_as_claude_costs_tables_only_while_lo
     for table in tables:  # the analysis's own HTML: the same classes, no stylesheet
         plain = shown(ip, table)["text/html"]
         assert plain == table._repr_html_() and "<style>" not in plain
+
+
+def test_an_explanation_shows_in_the_panels_style_only_while_loaded(ip: InteractiveShell) -> None:
+    """`%claude_explain` and `explain(s)` showed the explanation bare: a notebook's own table style
+    right-aligned its text columns, and a "$" quoted from a changed block was not guarded."""
+    session = current_session()
+    session.system("Prices: $5 and $6 a seat. " * 60, cache="5m", name="prices")
+    session.ask("Hi", stream=False)
+    session.system("Prices: $7 and $8 a seat. " * 60, cache="5m", name="prices")
+    session.ask("Hi", stream=False)
+    why = explain(session)
+    html = shown(ip, why)["text/html"]
+    assert html.startswith('<div class="pcache-panel"><style>') and why.to_html() in html
+    assert not unguarded_dollars(html) and "$7" in text(parse(html))
+    heads = [th for th in parse(html).iter("th")]
+    assert [th.get("class") for th in heads] == [None, None, None, "pcache-num", None]
+    unload_ipython_extension(ip)
+    assert shown(ip, why)["text/html"] == why._repr_html_()
 
 
 # -- the session, made on first use ----------------------------------------------------------------

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
+from ..core.fmt import html_text
 from ..core.record import CallRecord, outcome_of
 from ..core.rules import LOOKBACK, Breakpoint, Plan
 from ._diagnose_causes import Cause, changed_cause, marker_causes, storage_causes
@@ -76,18 +76,23 @@ class Explanation:
         return tuple(c.code for c in self.causes)
 
     def to_html(self) -> str:
-        items = "".join(f"<li>{escape(line)}</li>" for line in self.lines)
+        """The summary, the causes and each breakpoint's part; every text through `fmt.html_text`,
+        so a quoted "$" in a changed block's excerpt is never typeset as LaTeX."""
+        items = "".join(f"<li>{html_text(line)}</li>" for line in self.lines)
         rows = "".join(
-            f"<tr><td>{escape(m.block or '')}</td><td>{escape(m.path)}</td><td>{m.ttl}</td>"
-            f"<td>{m.tokens:,}</td><td>{escape(m.status)}</td></tr>"
+            f"<tr><td>{html_text(m.block or '')}</td><td>{html_text(m.path)}</td><td>{html_text(m.ttl)}</td>"
+            f'<td class="pcache-num">{m.tokens:,}</td><td>{html_text(m.status)}</td></tr>'
             for m in self.marks
         )
-        head = "".join(f"<th>{h}</th>" for h in ("block", "path", "ttl", "prefix tokens", "breakpoint"))
+        head = (
+            '<th>block</th><th>path</th><th>ttl</th><th class="pcache-num">prefix tokens</th>'
+            "<th>breakpoint</th>"
+        )
         table = f'<table class="pcache-table"><tr>{head}</tr>{rows}</table>' if rows else ""
         cls = " pcache-disagree" if self.agrees is False else ""
         return (
             f'<div class="pcache-explain{cls}" data-call="{self.call}"><p><b>Call {self.call}</b>: '
-            f"{escape(self.summary)}</p><ul>{items}</ul>{table}</div>"
+            f"{html_text(self.summary)}</p><ul>{items}</ul>{table}</div>"
         )
 
     def _repr_html_(self) -> str:

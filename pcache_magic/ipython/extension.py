@@ -20,6 +20,7 @@ otherwise wait, so a panel opened later (or after `%claude_session load`) opens 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -41,6 +42,9 @@ _REGISTRY_KEY = "ClaudeMagics"
 _SESSION = "pcache_magic.session.session.Session"
 #: `money(s)` and `what_if(s)` shown from Python get `%claude_cost`'s styled tables (`render_cost`).
 _COST_TABLES = ("pcache_magic.analysis.savings.Money", "pcache_magic.analysis.whatif.WhatIf")
+#: `explain(s)` and `%claude_explain` get the panel's stylesheet: a notebook's own table style would
+#: right-align the explanation's text columns.
+_EXPLANATION = "pcache_magic.analysis.diagnose.Explanation"
 #: Magics that also work as line magics, so a cell with only the magic line is accepted.
 _LINE_CELL = ("claude_context", "claude_system")
 
@@ -81,6 +85,21 @@ def _cost_view(table: Any) -> str:
     return render_cost(table)
 
 
+def _explanation_view(explanation: Any) -> str:
+    """An explanation in the panel's style (the view imported on first use)."""
+    from ..view.render import style
+
+    return f'<div class="pcache-panel">{style()}{explanation.to_html()}</div>'
+
+
+#: Each value a notebook shows through one of our views, by its class's full name.
+_VIEWS: tuple[tuple[str, Callable[[Any], str]], ...] = (
+    (_SESSION, _session_view),
+    (_EXPLANATION, _explanation_view),
+    *((table, _cost_view) for table in _COST_TABLES),
+)
+
+
 def _magics(ip: Any) -> ClaudeMagics | None:
     manager = getattr(ip, "magics_manager", None)
     return manager.registry.get(_REGISTRY_KEY) if manager is not None else None
@@ -106,7 +125,7 @@ def load_ipython_extension(ip: InteractiveShell) -> None:
         raise UsageError(f"pcache_magic was not loaded: {error}") from None
     ip.register_magics(magics)
     html = _html_formatter(ip)
-    for kind, view in ((_SESSION, _session_view), *((t, _cost_view) for t in _COST_TABLES)):
+    for kind, view in _VIEWS:
         module, name = kind.rsplit(".", 1)
         html.for_type_by_name(module, name, view)
     if empty_cell_magic_as_line not in ip.input_transformers_cleanup:
@@ -130,7 +149,7 @@ def unload_ipython_extension(ip: InteractiveShell) -> None:
     if empty_cell_magic_as_line in ip.input_transformers_cleanup:
         ip.input_transformers_cleanup.remove(empty_cell_magic_as_line)
     html = _html_formatter(ip)
-    for kind, view in ((_SESSION, _session_view), *((t, _cost_view) for t in _COST_TABLES)):
+    for kind, view in _VIEWS:
         with contextlib.suppress(KeyError):  # KeyError: nothing registered for it
             if html.lookup_by_type(kind) is view:  # by name: imports nothing
                 html.pop(kind)
