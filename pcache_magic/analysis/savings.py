@@ -135,7 +135,7 @@ class Money:
         """The table, the model in the caption when there is one: a column of one id repeated
         would cost ~100 px of a 700 px window (a dated id ~180 px), and an id never wraps."""
         if not self.calls:  # before the first successful call: `%claude_cost`'s line, no empty table
-            return f'<p class="pcache-empty">{fmt.html_text(fmt.NO_COSTS)}</p>'
+            return fmt.NO_COSTS_HTML
         caption = f"Cost {fmt.money(self.total.total)}, {self.saved()}"
         model = self._one_model()
         if model is None:

@@ -246,7 +246,7 @@ class WhatIf:
     def to_html(self) -> str:
         """The table, its key and the notes; before any call, `%claude_cost`'s line instead."""
         if not self.calls:
-            return f'<p class="pcache-empty">{fmt.html_text(fmt.NO_COSTS)}</p>'
+            return fmt.NO_COSTS_HTML
         rows = self._rows()
         undefined = self._undefined(rows)
         table = fmt.html_table(self._HEAD, rows, self._caption())

@@ -32,6 +32,7 @@ __all__ = [
     "DOLLAR_HTML",
     "LABELS",
     "NO_COSTS",
+    "NO_COSTS_HTML",
     "TEXT_WIDTH",
     "clock",
     "duration",
@@ -212,3 +213,5 @@ def no_calls_yet(after: str, *, ok: bool = False) -> str:
 
 #: What `%claude_cost`, `money(s)` and `what_if(s)` say before the first successful call.
 NO_COSTS = no_calls_yet("the costs show here after", ok=True)
+#: The same, where `Money` and `WhatIf` would show their table.
+NO_COSTS_HTML = f'<p class="pcache-empty">{html_text(NO_COSTS)}</p>'

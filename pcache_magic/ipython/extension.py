@@ -87,9 +87,9 @@ def _cost_view(table: Any) -> str:
 
 def _explanation_view(explanation: Any) -> str:
     """An explanation in the panel's style (the view imported on first use)."""
-    from ..view.render import style
+    from ..view.render import in_panel
 
-    return f'<div class="pcache-panel">{style()}{explanation.to_html()}</div>'
+    return in_panel(explanation.to_html())
 
 
 #: Each value a notebook shows through one of our views, by its class's full name.

@@ -21,12 +21,13 @@ from IPython.display import display
 from traitlets import Bool, Enum, Float, Int, Unicode, observe, validate
 from traitlets.traitlets import TraitError
 
-from ..core.fmt import fit, plural
 from ..core.fmt import no_calls_yet as no_calls_line
+from ..core.fmt import plural
 from ..core.ttl import TTL, TTLS
 from ..session.session_settings import DEFAULT_MODEL, TOKEN_COUNTS, CacheMode, TokenCounts
 from ..session.transport import SERVER_TIMEOUT_S, Connection, connect, redact_key
 from . import cells, files
+from .output import say
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -310,13 +311,13 @@ class SessionMagics(Magics):
         if self._session is None:  # nothing said or shown yet: only the connection changes
             with self._or_back(change):
                 self._connection = self._connect()
-            print(fit(f"pcache_magic: {self.notice()}"))
+            say(f"pcache_magic: {self.notice()}")
             return
         with self._or_back(change):
             connection = self._connect()
         current = self.session.connection
         if connection.mode == "offline" and current is not None and current.mode == "offline":
-            print(fit(f"pcache_magic: {self.notice()}"))  # an emulator in process either way: the session,
+            say(f"pcache_magic: {self.notice()}")  # an emulator in process either way: the session,
             return  # its calls and its cache stay (handles to it stay good)
         conversation, runners, panel = (
             self.session.conversation.copy_state(),
@@ -326,7 +327,7 @@ class SessionMagics(Magics):
         self.use(self._new_session(connection))
         self.session.conversation = conversation
         self._runners.update(runners)
-        print(fit(f"pcache_magic: {self.notice()}"))
+        say(f"pcache_magic: {self.notice()}")
         if panel is not None:
             self.open_panel()
 
@@ -358,7 +359,7 @@ class SessionMagics(Magics):
         calls = self._session.calls if self._session is not None else []  # not made just to look
         if any(r.ok for r in calls) if ok else calls:
             return False
-        print(fit(no_calls_line(after, ok=ok)))  # wrapped: a notebook breaks a long line anywhere
+        say(no_calls_line(after, ok=ok))
         return True
 
     def farewell(self) -> str | None:

@@ -17,7 +17,6 @@ import re
 from ..analysis.savings import Money, WhatIf
 from ..core import fmt
 from ..core.fmt import TEXT_WIDTH, fit
-from .html import text
 from .render import style
 
 __all__ = ["TEXT_COLUMNS", "TEXT_WIDTH", "CostTable", "fit", "money_text", "render_cost"]
@@ -35,9 +34,7 @@ def render_cost(table: Money | WhatIf) -> str:
     model id reads left on one line (one class more specific than the stylesheet's, which a later
     output's copy may follow)."""
     kind = table.HTML_CLASS
-    if not table.calls:  # before the first successful call: what `%claude_cost` says
-        return fmt.html_cost(kind, f'{style()}<p class="pcache-empty">{text(fmt.NO_COSTS)}</p>')
-    html = table.to_html()
+    html = table.to_html()  # before the first successful call, `%claude_cost`'s line: no headers
     heads = _HEADER.findall(html.split("</thead>", 1)[0])
 
     def cells(columns: frozenset[str]) -> str:
@@ -72,4 +69,4 @@ class CostTable:
         return render_cost(self.table)
 
     def __repr__(self) -> str:
-        return str(self.table) if self.table.calls else fmt.NO_COSTS
+        return str(self.table)

@@ -49,6 +49,7 @@ __all__ = [
     "calls_table",
     "clock",
     "duration",
+    "in_panel",
     "keepwarm_lines",
     "kept_rows",
     "money",
@@ -338,10 +339,16 @@ def render_session(session: Session, *, skip: int = 0) -> str:
         session, skip=skip
     )  # brings the session's `CallLog` up to date: its totals are the header's
     totals = call_log(session).update(session).totals
-    return (
-        f'<div class="pcache-panel">{style()}{render_header(session, totals)}{render_blocks(session)}'
-        f"{calls}{render_countdown(entries, now, offline=session.offline)}</div>"
+    return in_panel(
+        f"{render_header(session, totals)}{render_blocks(session)}"
+        f"{calls}{render_countdown(entries, now, offline=session.offline)}"
     )
+
+
+def in_panel(html: str) -> str:
+    """`html` in the panel's class, with its stylesheet: laid out as in the panel (a notebook's
+    own table style would right-align text)."""
+    return f'<div class="pcache-panel">{style()}{html}</div>'
 
 
 session_html = render_session
