@@ -76,7 +76,7 @@ def test_the_tables_are_the_analysis_figures_in_the_panels_style(tables: tuple[M
 
 def test_only_the_columns_of_words_wrap(tables: tuple[Money, WhatIf]) -> None:
     calls, whatif = (render_cost(t) for t in tables)
-    assert word_columns(calls) == ["outcome", "note"]
+    assert word_columns(calls) == ["outcome"]  # a call's note has a row of its own (below)
     assert word_columns(whatif) == ["strategy"]
     # a model id stays on one line, read left to right: never `claude-/sonnet-/4-5` at 700 px
     assert columns_by_rule(calls, "text-align:left") == ["model"]
@@ -84,9 +84,45 @@ def test_only_the_columns_of_words_wrap(tables: tuple[Money, WhatIf]) -> None:
         heads = [text(th) for th in parse(html).iter("th")]
         wrapping = set(word_columns(html))
         for tr in parse(html).iter("tr"):
+            if tr.get("class") == "pcache-row-note":  # words across the table (the next test)
+                continue
             cells = [text(td) for td in tr.iter("td")]
             kept = [(c, h) for c, h in zip(cells, heads, strict=False) if h not in wrapping]
             assert all(MODEL_ID.match(c) if h == "model" else FIGURE.match(c) for c, h in kept), kept
+
+
+def test_each_note_has_a_full_width_row_under_its_call(tables: tuple[Money, WhatIf]) -> None:
+    """At 700 px the note column was ~70 px wide (two models) to ~160 px: four to six lines a call,
+    or more.  Now the figures keep their columns and each call's note is a row of its own across
+    the table, as the blocks table shows a block's findings: left-aligned, wrapping between words."""
+    calls, _ = tables
+    html = render_cost(calls)
+    root = parse(html)
+    heads = [text(th) for th in root.iter("th")]
+    assert "note" not in heads and "model" in heads  # two models in the fixture: the widest table
+    rows = list(next(root.iter("tbody")))
+    noted = [c for c in calls.calls if c.note]
+    assert noted and len(rows) == len(calls.calls) + len(noted)
+    for c in calls.calls:
+        (figures,) = [
+            i for i, tr in enumerate(rows) if tr.get("class") is None and text(tr[0]) == str(c.index)
+        ]
+        if not c.note:
+            continue
+        note = rows[figures + 1]
+        (td,) = list(note)
+        assert note.get("class") == "pcache-row-note" and td.get("class") == "pcache-notes"
+        assert td.get("colspan") == str(len(heads)) and text(td) == c.note
+    css = style()
+    rule = css.split(".pcache-panel.pcache-cost .pcache-money td.pcache-notes{")[1].split("}")[0]
+    assert "text-align:left" in rule  # not the figures' right alignment
+    assert "white-space:normal" in css.split(".pcache-panel .pcache-table td.pcache-notes{")[1].split("}")[0]
+    assert "overflow-wrap:normal" in rule  # a word, `$0.0276` or `10,207`, never broken
+    # a call and its note read as one: no rule between them
+    assert (
+        ".pcache-panel.pcache-cost .pcache-money tr:has(+.pcache-row-note) td{border-bottom-style:none}"
+        in css
+    )
 
 
 def test_the_text_fits_80_columns_and_no_number_is_split(tables: tuple[Money, WhatIf]) -> None:

@@ -8,6 +8,7 @@ Time moves only through `Session.advance`, never by sleeping.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
@@ -44,7 +45,11 @@ def test_timestamp_in_the_system_prompt(session: Session) -> None:
     assert cause.missed > 1_024
     assert "looks like a time of day" in cause.message
     assert why.summary.startswith("wrote ")
-    assert "system changed at system.0" in why.summary and "'09:00:00.' → '09:00:30.'" in why.summary
+    # in words, with the user's block name: not "system changed at system.0 @48"
+    n = len(stem) + 6
+    assert f"system changed in rules, character {n}: '09:00:00.' → '09:00:30.'" in why.summary
+    assert "@" not in why.summary and "system.0" not in why.summary
+    assert f"system changed in rules (system.0), character {n}: " in cause.message
     assert (why.api, why.agrees) == ("system_changed", True)
 
 
@@ -113,6 +118,23 @@ def test_a_marker_below_the_minimum_does_not_head_a_call_that_hit(session: Sessi
     assert why.summary == f"hit {session.calls[-1].tokens.read:,}"
     assert why.codes == ("below_minimum",) and why.causes[0].block == "tools"
     assert [m.status for m in why.marks] == ["below-minimum", "hit"]
+
+
+def test_the_breakpoints_part_is_said_in_the_blocks_tables_words(session: Session) -> None:
+    """`%claude_explain` showed the literals "covered" and "below-minimum": now the blocks
+    table's "next call" words ("in a hit", "below min"), each with its meaning in a tooltip."""
+    session.tools([tool("search", 40)], cache="5m", name="tools")  # below the minimum
+    session.system(words(1_500), cache="5m", name="rules")  # read by the second call: "in a hit"
+    session.context(words(20, "c"), cache="5m", name="notes")
+    session.ask("One", stream=False)
+    session.ask("Two", stream=False)
+    why = explain(session)
+    assert [m.status for m in why.marks] == ["below-minimum", "covered", "hit"]
+    cells = {tr[0].text: tr[-1] for tr in ET.fromstring(why.to_html()).iter("tr") if tr[0].tag == "td"}
+    assert [c.text for c in cells.values()] == ["below min", "in a hit", "hit"]
+    assert "minimum" in (cells["tools"].get("title") or "")
+    assert "longer prefix" in (cells["rules"].get("title") or "") and cells["notes"].get("title") is None
+    assert "covered" not in "".join(c.text or "" for c in cells.values())
 
 
 def test_beyond_the_twenty_block_lookback(session: Session) -> None:
@@ -214,7 +236,7 @@ def test_a_removed_system_block_is_named_where_it_was(session: Session) -> None:
     session.ask("Q2", stream=False)
     cause = explain(session).causes[0]
     assert (cause.code, cause.path) == ("system_changed", "system.1")  # "style" is gone: no name now
-    assert cause.short == "system changed: block added or removed at system.1"
+    assert cause.short == "system changed: a block added or removed at system.1"
     assert explain(session).agrees is True
 
 
@@ -268,8 +290,8 @@ def test_rendering_and_errors(session: Session) -> None:
 @pytest.mark.parametrize(
     ("second", "says"),
     [
-        (" More rules follow.", "@{n}: added ' More rules follow.'"),
-        ("", "@{m}: removed 'service.'"),
+        (" More rules follow.", "in rules, character {n}: added ' More rules follow.'"),
+        ("", "in rules, character {m}: removed 'service.'"),
     ],
 )
 def test_text_added_or_cut_at_the_end_of_a_block_is_named(session: Session, second: str, says: str) -> None:

@@ -74,15 +74,19 @@ def check_call(call: CallRecord, line_html: str, calls: ET.Element, cost_html: s
     assert text(cell(row, "pcache-saving")) == money(call.cost.saving)
 
     # %claude_cost: the call's cost and saving, and the tokens its note names
-    rows = [[text(td) for td in tr.iter("td")] for tr in parse(cost_html).iter("tr") if list(tr.iter("td"))]
-    (mine,) = [r for r in rows if r[0] == str(call.index)]
+    trs = [tr for tr in parse(cost_html).iter("tr") if list(tr.iter("td"))]
+    rows = [[text(td) for td in tr.iter("td")] for tr in trs]
+    (at,) = [i for i, r in enumerate(rows) if r[0] == str(call.index)]
+    mine = rows[at]
     heads = [text(th) for th in parse(cost_html).iter("th")]  # one model: no model column
     shown = (mine[heads.index("cost")], mine[heads.index("saving")])
     assert shown == (money(call.cost.total), money(call.cost.saving))
+    # the call's note: the full-width row under its figures
+    note = rows[at + 1][0] if at + 1 < len(trs) and trs[at + 1].get("class") == "pcache-row-note" else ""
     if api["cache read"]:
-        assert f"read {api['cache read']:,} tokens" in mine[-1]
+        assert f"read {api['cache read']:,} tokens" in note
     if api["cache write"]:
-        assert f"write of {api['cache write']:,} tokens" in mine[-1]
+        assert f"write of {api['cache write']:,} tokens" in note
 
     # Session.calls: the record every view read
     assert (call.tokens.read, call.tokens.written) == (api["cache read"], api["cache write"])

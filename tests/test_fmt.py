@@ -18,6 +18,7 @@ from pcache_magic.core.fmt import (
     money,
     plural,
     share,
+    status_words,
     text_table,
     tokens,
     visible,
@@ -101,6 +102,38 @@ def test_tables_escape_and_align() -> None:
     html = html_table(["a", "b"], [["<x>", "1"]], "cap & more")
     assert "<td>&lt;x&gt;</td>" in html and "<caption>cap &amp; more</caption>" in html
     assert text_table(["name", "n"], [["long name", "1"]]) == "name       n\nlong name  1"
+
+
+def test_a_table_row_can_carry_a_note_row_and_a_cell_a_tooltip() -> None:
+    """A cost table's note wrapped down a narrow column at 700 px: it is now a full-width row under
+    its row; a dash says why in its tooltip.  Both escaped, a `$` still out of MathJax's reach."""
+    html = html_table(
+        ["a", "b"],
+        [["1", "—"], ["2", "3"]],
+        "cap",
+        titles={(0, 1): 'not "counted" <here>'},
+        notes=["read 10 tokens: $0.0001 saved", ""],
+    )
+    assert '<tr><td>1</td><td title="not &quot;counted&quot; &lt;here&gt;">—</td></tr>' in html
+    note = (
+        '<tr class="pcache-row-note"><td class="pcache-notes" colspan="2">'
+        f"read 10 tokens: {DOLLAR_HTML}0.0001 saved</td></tr>"
+    )
+    assert (
+        f"</tr>{note}<tr><td>2</td><td>3</td></tr></tbody>" in html
+    )  # under its row; none for an empty note
+    assert html.count("pcache-row-note") == 1
+
+
+def test_a_breakpoint_status_in_words_a_new_user_reads() -> None:
+    assert (
+        status_words("covered")[0] == "in a hit" and "neither reads nor writes" in status_words("covered")[1]
+    )
+    assert status_words("below-minimum") == (
+        "below min",
+        "below the model's minimum: this marker caches nothing",
+    )
+    assert status_words("hit+write") == ("hit+write", "")  # says it itself
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from anthropic.types import Message
 
 from pcache_magic.analysis.ledger import Prediction
 from pcache_magic.core.conversation import Block, BlockKind
-from pcache_magic.core.fmt import DOLLAR_HTML, entry_names
+from pcache_magic.core.fmt import DOLLAR_HTML, entry_names, status_words
 from pcache_magic.core.models import Prices
 from pcache_magic.core.record import CallRecord
 from pcache_magic.emulator import Emulator
@@ -550,9 +550,7 @@ def test_each_fixed_blocks_column_holds_its_widest_value_whole(session: Session)
         assert ".pcache-panel table.pcache-blocks td.pcache-kind" not in selectors  # never hidden
     longest_kind = max(get_args(BlockKind), key=px)
     assert longest_kind == "tool_result"
-    statuses = [
-        render._SHORT_STATUS.get(s, (s, ""))[0] for s in get_args(get_type_hints(Prediction)["status"])
-    ]
+    statuses = [status_words(s)[0] for s in get_args(get_type_hints(Prediction)["status"])]
     for header, widest in (
         ("kind", longest_kind),
         ("tokens", "~200,000"),
@@ -569,6 +567,23 @@ def test_a_long_next_call_status_is_short_with_its_meaning_in_a_tooltip() -> Non
     s.system("Be brief.", cache="5m", name="tiny")  # far below any model's minimum
     (cell,) = [td for td in parse(render_blocks(s)).iter("td") if "pcache-next" in (td.get("class") or "")]
     assert text(cell) == "below min" and "minimum" in (cell.get("title") or "")
+
+
+def test_a_marker_inside_a_longer_hit_says_so_in_words(session: Session) -> None:
+    """A new user read "covered" in the "next call" column and did not know it: a longer prefix
+    is read, so this marker neither reads nor writes.  It says "in a hit", the meaning in a tooltip."""
+    session.context("A short note after the rules. " * 20, cache="5m", name="note")
+    session.ask("First", stream=False)  # writes both: the next call reads the longer prefix
+    (_, predictions) = session.check()
+    assert {p.block: p.status for p in predictions}["intro"] == "covered"
+    root = parse(render_blocks(session))
+    (intro,) = select(root, "tr", "pcache-block", data_block="intro")
+    shown = cell(intro, "pcache-next")
+    assert text(shown) == "in a hit" and "covered" not in text(root)
+    assert "longer prefix" in (shown.get("title") or "") and "neither reads nor writes" in shown.get("title")
+    (note,) = select(root, "tr", "pcache-block", data_block="note")
+    assert text(cell(note, "pcache-next")) == "hit" and cell(note, "pcache-next").get("title") is None
+    assert px("in a hit") + PAD <= dict(render._BLOCK_COLUMNS)["next call"]  # whole in its 70 px
 
 
 @pytest.mark.parametrize("output", [575, 600, 660])  # 1008 px with the file browser open; 700 px

@@ -26,7 +26,7 @@ from pcache_magic.emulator import Emulator
 from pcache_magic.session.session import Session
 from pcache_magic.session.transport import connect
 
-from _helpers import parse, unguarded_dollars
+from _helpers import parse, text, unguarded_dollars
 
 MODEL = "claude-sonnet-4-5"  # $3 input, $3.75 5m write, $6 1h write, $0.30 read, $15 output
 
@@ -78,8 +78,21 @@ def test_the_what_if_says_share_of_one_saving_throughout() -> None:
     rows = {cells[0]: cells[1:] for line in shown.splitlines() if len(cells := re.split(r"\s{2,}", line)) > 1}
     planner = result.fraction_of_oracle("planner")
     assert rows["the planner (--cache auto)"][2] == fmt.share(planner)  # the column is the note's figure
-    assert rows["oracle: best caching in hindsight"][1:] == ["100%"]
-    assert rows["ideal: repeats read, no writes"][1:] == []  # past 100%: no share shown
+    none = result.run("none").cost.total
+    assert result.oracle is not None
+    # the floors: their saving, the oracle's 100%, and a dash (explained) where a figure cannot be
+    assert rows["oracle: best caching in hindsight"][1:] == [
+        fmt.money(none - result.oracle.total),
+        "100%",
+        "—",
+        "—",
+    ]
+    assert rows["ideal: repeats read, writes free"][1:] == [
+        fmt.money(none - result.ideal.total),
+        "—",
+        "—",
+        "—",
+    ]
     assert f"share of the oracle's saving: {fmt.share(planner)}" in " ".join(shown.split())
     assert max(len(line) for line in shown.splitlines()) <= fmt.TEXT_WIDTH
     html = result._repr_html_()  # shown from Python: `%claude_cost`'s class, and no `$` MathJax reads
@@ -197,7 +210,8 @@ def test_every_share_is_a_percentage_or_a_dash_that_is_explained() -> None:
     why = "A share of — is undefined: the oracle saves nothing against no caching."
     assert why in " ".join(str(flat).split())
     html = flat.to_html()
-    dashes = [td for td in parse(f"<div>{html}</div>").iter("td") if td.text == NO_SHARE]
+    share_cells = [tr[3] for tr in parse(f"<div>{html}</div>").iter("tr") if tr[0].tag == "td"]
+    dashes = [td for td in share_cells[:-1] if td.text == NO_SHARE]  # the strategies' and the oracle's
     assert len(dashes) == len(flat.runs) + 1
     assert {td.get("title") for td in dashes} == {"undefined: the oracle saves nothing against no caching"}
     assert why.replace("'", "&#x27;") in html
@@ -212,10 +226,54 @@ def test_every_share_is_a_percentage_or_a_dash_that_is_explained() -> None:
     assert all(re.fullmatch(r"-?\d+%", s) for s in shown.values()), shown
     assert shown["no caching"] == "0%" and shown["oracle: best caching in hindsight"] == "100%"
     negative = [k for k, v in shown.items() if v.startswith("-")]
-    assert negative and "none" not in shown.values() and NO_SHARE not in str(costly)
+    assert negative and "none" not in shown.values() and "undefined" not in str(costly)
     for label in negative:
         run = next(r for r in costly.runs if r.label == label)
         assert shown[label] == f"-{fmt.share(-(costly.fraction_of_oracle(run.strategy) or 0))}"
+
+
+def test_the_floors_say_what_they_are_and_no_cell_is_left_blank() -> None:
+    """A new user found the oracle's and the ideal's rows half blank, and the ideal cheaper than the
+    oracle, with nothing to say why.  Now each has its saving, a dash with a tooltip where a figure
+    cannot be (a floor is priced, not replayed; the ideal's share would pass 100%), and a line
+    under the table says what each floor is."""
+    _, session = _session()
+    session.system(words(1_500), cache="5m", name="rules")
+    for prompt, pause in (("one", 30), ("two", 400), ("three", 30)):
+        session.ask(prompt, stream=False, cache="last")
+        session.advance(pause)
+    result = what_if(session)
+    assert result.oracle is not None and result.ideal.total < result.oracle.total
+    html = result.to_html()
+    root = parse(f"<div>{html}</div>")
+    body = [tr for tr in root.iter("tr") if tr[0].tag == "td"]
+    assert all(text(td).strip() for tr in body for td in tr)  # no blank cell
+    oracle, ideal = body[-2:]
+    assert [oracle[0].text, ideal[0].text] == [
+        "oracle: best caching in hindsight",
+        "ideal: repeats read, writes free",
+    ]
+    for tr in (oracle, ideal):
+        assert [td.text for td in tr[4:]] == [NO_SHARE, NO_SHARE]
+        assert all("not replayed" in (td.get("title") or "") for td in tr[4:])
+    assert ideal[3].text == NO_SHARE and "past 100%" in (ideal[3].get("title") or "")
+    assert oracle[3].text == "100%" and oracle[3].get("title") is None
+    said = " ".join(str(result).split())
+    assert (
+        "Oracle: the cheapest caching had the future been known (4-marker and 20-block limits relaxed)"
+        in said
+    )
+    assert "no strategy costs less" in said
+    assert (
+        "Ideal: every prefix seen before read, no write paid: below the oracle, a bound no real "
+        "caching reaches" in said
+    )
+    assert "no token counts (—); the ideal's share would pass 100%" in said
+    assert "undefined" not in said  # the oracle saves something: no share is undefined here
+    assert "a bound no real caching reaches." in " ".join(
+        t.text or "" for t in root.iter("p")
+    )  # under the HTML table too
+    assert max(len(line) for line in str(result).splitlines()) <= fmt.TEXT_WIDTH
 
 
 def test_a_planner_beaten_by_its_hour_bet_says_why() -> None:

@@ -128,7 +128,10 @@ def changed_cause(
     if old.path != new.path:
         message = f"{prev.name(old.path)} is now {cur.name(new.path)}: a block was added or removed."
         return replace(
-            at, code=code, short=f"{level} changed: block added or removed at {place}", message=message
+            at,
+            code=code,
+            short=f"{level} changed: a block added or removed at {names.get(place, place)}",
+            message=message,
         ), {code}
     before_text, after_text = _text(block_at(prev.params, old.path)), _text(block_at(cur.params, new.path))
     offset = next((i for i, (x, y) in enumerate(zip(before_text, after_text, strict=False)) if x != y), None)
@@ -144,9 +147,11 @@ def changed_cause(
         else "That is past all the call read from the cache, so it cost nothing."
     )
     message = (
-        f"{level} changed at {cur.name(new.path)}, character {offset}: {before!r} → {after!r}.{looks} {cost}"
+        f"{level} changed in {cur.name(new.path)}, character {offset}: {before!r} → {after!r}.{looks} {cost}"
     )
-    short = f"{level} changed at {new.path} @{offset}: " + _change(before_text, after_text, offset)
+    # a table cell: the user's block name and "character", not "system.0 @44"
+    where = cur.names.get(new.path, new.path)
+    short = f"{level} changed in {where}, character {offset}: " + _change(before_text, after_text, offset)
     return replace(at, code=code, short=short, message=message, offset=offset, before=before, after=after), {
         code
     }

@@ -132,17 +132,21 @@ class Money:
         return models.pop() if len(models) == 1 else None
 
     def to_html(self) -> str:
-        """The table, the model in the caption when there is one: a column of one id repeated
-        would cost ~100 px of a 700 px window (a dated id ~180 px), and an id never wraps."""
+        """The figures, each call's note in a full-width row under them (in a column of its own, at
+        700 px, a note wrapped to four or six lines a call), the model in the caption when there
+        is one: a column of one id repeated would cost ~100 px (a dated id ~180 px), and an id
+        never wraps."""
         if not self.calls:  # before the first successful call: `%claude_cost`'s line, no empty table
             return fmt.NO_COSTS_HTML
         caption = f"Cost {fmt.money(self.total.total)}, {self.saved()}"
+        notes = [c.note for c in self.calls]
+        figures = [row[:-1] for row in self._rows()]  # the note last: under its call instead
         model = self._one_model()
         if model is None:
-            return fmt.html_table(self._HEAD, self._rows(), caption)
-        head = [h for h in self._HEAD if h != "model"]
-        rows = [[row[0], *row[2:]] for row in self._rows()]
-        return fmt.html_table(head, rows, f"{caption} ({model})")
+            return fmt.html_table(self._HEAD[:-1], figures, caption, notes=notes)
+        head = [h for h in self._HEAD[:-1] if h != "model"]
+        rows = [[row[0], *row[2:]] for row in figures]
+        return fmt.html_table(head, rows, f"{caption} ({model})", notes=notes)
 
     def _repr_html_(self) -> str:
         return fmt.html_cost(self.HTML_CLASS, self.to_html())

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from html import escape
 from typing import Any
 
 from ..core import fmt
 from ..core.models import ModelTable, default_models
 from ..core.prefix import layout
 from ..core.record import CallRecord
+from ..core.rules import LOOKBACK, MAX_BREAKPOINTS
 from ..core.tokens import TokenEstimator
 from ..core.usage import Cost, Tokens, cost_of
 from ..emulator.engine import Engine, ManualClock
@@ -47,6 +47,22 @@ __all__ = [
 _API_KEY = "sk-ant-what-if"
 #: A share that is not defined (the oracle saves nothing): said under the table, never "none".
 NO_SHARE = "—"
+
+
+#: The two floors' rows: the oracle (`oracle.oracle_cost`) and the ideal (`ideal_cost`).
+ORACLE = "oracle: best caching in hindsight"
+IDEAL = "ideal: repeats read, writes free"
+#: What the two floors are, under the table: a new user read "ideal" cheaper than the oracle, and
+#: their blank cells, as a mistake.
+_FLOORS = (
+    f"Oracle: the cheapest caching had the future been known ({MAX_BREAKPOINTS}-marker and {LOOKBACK}-block "
+    "limits relaxed); no strategy costs less. Ideal: every prefix seen before read, no write paid: "
+    f"below the oracle, a bound no real caching reaches. Neither is replayed: no token counts ({NO_SHARE}); "
+    "the ideal's share would pass 100%."
+)
+#: The tooltips of a floor's dashes.
+_UNCOUNTED = "a floor is priced prefix by prefix, not replayed: no token counts"
+_PAST = "past 100%: the ideal saves more than any caching can (it pays no writes)"
 
 
 #: Why the planner can lose to a baseline on a short session: its prior (`rhythm.Prior.alive`).
@@ -194,7 +210,9 @@ class WhatIf:
     def _rows(self) -> list[list[str]]:
         """A row a strategy, then the two floors.  Every share is of the oracle's saving, the one
         the planner's note and the benchmarks use, as a percentage (`NO_SHARE` where it is not
-        defined); the ideal's would pass 100%, so its row, like the oracle's, has only a cost."""
+        defined).  A floor is priced, not replayed, so it has no token counts, and the ideal's
+        share would pass 100%: those cells read `NO_SHARE` too, said under the table (`_FLOORS`)
+        and in each cell's tooltip (`_titles`), never left blank."""
         none = self.run("none").cost.total if any(r.strategy == "none" for r in self.runs) else None
         rows = []
         for r in self.runs:
@@ -209,20 +227,33 @@ class WhatIf:
                     f"{r.tokens.written:,}",
                 ]
             )
+        floors = [(ORACLE, self.oracle)] if self.oracle is not None else []
+        for label, cost in [*floors, (IDEAL, self.ideal)]:
+            saving = fmt.money(none - cost.total) if none is not None else ""
+            rows.append([label, fmt.money(cost.total), saving, NO_SHARE, NO_SHARE, NO_SHARE])
         if self.oracle is not None:
             whole = none is not None and self.fraction_of_oracle("none") is not None  # it saves something
-            oracle = ["oracle: best caching in hindsight", fmt.money(self.oracle.total), ""]
-            rows.append([*oracle, "100%" if whole else NO_SHARE, "", ""])
-        rows.append(["ideal: repeats read, no writes", fmt.money(self.ideal.total), "", "", "", ""])
+            rows[len(self.runs)][3] = "100%" if whole else NO_SHARE
         return rows
 
     def _undefined(self, rows: Sequence[Sequence[str]]) -> str | None:
-        """Why a share reads `NO_SHARE`, when one does (the cell's tooltip, and under the table)."""
-        if not any(row[3] == NO_SHARE for row in rows):
+        """Why a share of a strategy or the oracle reads `NO_SHARE`, when one does (the cell's
+        tooltip, and under the table); `rows`: `_rows()`, whose last, the ideal's, never has one."""
+        if not any(row[3] == NO_SHARE for row in rows[:-1]):
             return None
         if self.oracle is None or all(r.strategy != "none" for r in self.runs):
             return "undefined: no oracle or no caching to measure against"
         return "undefined: the oracle saves nothing against no caching"
+
+    def _titles(self, rows: Sequence[Sequence[str]], undefined: str | None) -> dict[tuple[int, int], str]:
+        """Each `NO_SHARE` cell's tooltip, by (row, column): why that figure is not there."""
+        titles: dict[tuple[int, int], str] = {}
+        if undefined is not None:  # a strategy's or the oracle's share
+            titles |= {(r, 3): undefined for r in range(len(rows) - 1) if rows[r][3] == NO_SHARE}
+        for r in range(len(self.runs), len(rows)):  # the floors
+            titles |= {(r, 4): _UNCOUNTED, (r, 5): _UNCOUNTED}
+        titles[(len(rows) - 1, 3)] = _PAST  # the ideal's
+        return titles
 
     #: The class `%claude_cost` gives this table (`fmt.html_cost`; the view's CSS styles it).
     HTML_CLASS = "pcache-cost-whatif"
@@ -239,9 +270,10 @@ class WhatIf:
         return f"What if: these calls replayed offline under each strategy{aside}."
 
     def _notes(self, undefined: str | None) -> list[str]:
-        """The key to the columns (with what a share of `NO_SHARE` means, when one shows), the notes."""
+        """The key to the columns (with what a share of `NO_SHARE` means, when one shows), what the
+        two floors are, the notes."""
         key = self._KEY if undefined is None else f"{self._KEY} A share of {NO_SHARE} is {undefined}."
-        return [key, *self.notes]
+        return [key, _FLOORS, *self.notes]
 
     def to_html(self) -> str:
         """The table, its key and the notes; before any call, `%claude_cost`'s line instead."""
@@ -249,9 +281,7 @@ class WhatIf:
             return fmt.NO_COSTS_HTML
         rows = self._rows()
         undefined = self._undefined(rows)
-        table = fmt.html_table(self._HEAD, rows, self._caption())
-        if undefined is not None:  # the reason on the cell too, for a reader who hovers it
-            table = table.replace(f"<td>{NO_SHARE}</td>", f'<td title="{escape(undefined)}">{NO_SHARE}</td>')
+        table = fmt.html_table(self._HEAD, rows, self._caption(), titles=self._titles(rows, undefined))
         return table + "".join(
             f'<p class="pcache-note">{fmt.html_text(n)}</p>' for n in self._notes(undefined)
         )

@@ -33,6 +33,7 @@ __all__ = [
     "LABELS",
     "NO_COSTS",
     "NO_COSTS_HTML",
+    "STATUS_WORDS",
     "TEXT_WIDTH",
     "clock",
     "duration",
@@ -45,6 +46,7 @@ __all__ = [
     "no_calls_yet",
     "plural",
     "share",
+    "status_words",
     "text_table",
     "tokens",
     "visible",
@@ -61,6 +63,19 @@ LABELS: dict[str, str] = {
     "uncached": "uncached input",
     "output": "output",
 }
+#: A breakpoint's status (`ledger.Prediction`, `diagnose.Mark`) as the blocks table's "next call"
+#: column (70 px) and `%claude_explain` show it, with its meaning for a tooltip: the literals are
+#: what a session file keeps, not words a new user knows.  The others read as they are.
+STATUS_WORDS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "covered": (
+            "in a hit",
+            "covered: a later marker's longer prefix, which holds this one, is read from the cache, "
+            "so this marker itself neither reads nor writes",
+        ),
+        "below-minimum": ("below min", "below the model's minimum: this marker caches nothing"),
+    }
+)
 #: A `$` that no notebook front end typesets (see the module docstring).
 #: C0 controls but tab, newline and return, and DEL -> their Control Pictures (U+2400 block).
 _PICTURES = MappingProxyType({c: 0x2400 + c for c in range(0x20) if chr(c) not in "\t\n\r"} | {0x7F: 0x2421})
@@ -105,6 +120,11 @@ def share(fraction: float | None) -> str:
     if fraction is None:
         return ""
     return "none" if fraction < 0 else f"{_round(fraction * 100, 0):.0f}%"
+
+
+def status_words(status: str) -> tuple[str, str]:
+    """A breakpoint's status as shown, and its tooltip (empty when the status says it itself)."""
+    return STATUS_WORDS.get(status, (status, ""))
 
 
 def duration(seconds: float, *, ceil: bool = False) -> str:
@@ -160,13 +180,37 @@ def visible(text: object) -> str:
     return str(text).translate(_PICTURES)
 
 
-def html_table(head: Sequence[str], rows: Iterable[Sequence[str]], caption: str) -> str:
-    """A plain HTML table (the cost and what-if reports), every cell escaped."""
+def html_table(
+    head: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    caption: str,
+    *,
+    titles: Mapping[tuple[int, int], str] | None = None,
+    notes: Sequence[str] = (),
+) -> str:
+    """A plain HTML table (the cost and what-if reports), every cell escaped.
+
+    `titles`: tooltips by (row, column), for a cell whose meaning is not in its text (a dash).
+    `notes`: a line of words per row, shown in a full-width row under it when not empty, so a long
+    note wraps across the table, not down a narrow column beside the figures."""
+    tips = titles or {}
+
+    def td(r: int, c: int) -> str:
+        tip = tips.get((r, c))
+        return f'<td title="{escape(visible(tip))}">' if tip else "<td>"
+
+    body = []
+    for r, row in enumerate(rows):
+        body.append("<tr>" + "".join(f"{td(r, c)}{html_text(v)}</td>" for c, v in enumerate(row)) + "</tr>")
+        if r < len(notes) and notes[r]:
+            body.append(
+                f'<tr class="pcache-row-note"><td class="pcache-notes" colspan="{len(head)}">'
+                f"{html_text(notes[r])}</td></tr>"
+            )
     cells = "".join(f"<th>{html_text(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{html_text(c)}</td>" for c in row) + "</tr>" for row in rows)
     return (
         f'<table class="pcache-table pcache-money"><caption>{html_text(caption)}</caption>'
-        f"<thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
+        f"<thead><tr>{cells}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
 
 

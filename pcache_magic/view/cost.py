@@ -2,10 +2,12 @@
 
 The figures are the analysis's own (`Money.to_html`, `WhatIf.to_html`), laid out for a 700 px
 window (an output area of about 584 px): in the panel's style (12 px, narrow padding), every
-figure and model id on one line, the headers and the words ("outcome", "note", the strategy)
-wrapping, so no figure is hidden, no id is cut at its hyphens, and nothing scrolls sideways.  The
-plain text is the tables' own (`str`: `fmt.TEXT_WIDTH` columns, wrapped between words, never inside
-a number: JupyterLab breaks an over-long output line anywhere, `12,345` or `$0.0123` included).
+figure and model id on one line, the headers and the words ("outcome", the strategy) wrapping, a
+call's note in a full-width row under its figures (`fmt.html_table`'s `notes`: in a column of its
+own it wrapped to four or six lines a call), so no figure is hidden, no id is cut at its hyphens,
+and nothing scrolls sideways.  The plain text is the tables' own (`str`: `fmt.TEXT_WIDTH`
+columns, wrapped between words, never inside a number: JupyterLab breaks an over-long output line
+anywhere, `12,345` or `$0.0123` included).
 The extension shows a `Money` or `WhatIf` displayed from Python through `render_cost` too, and
 before the session's first successful call both say `%claude_cost`'s one line, not an empty table.
 """
@@ -22,8 +24,9 @@ from .render import style
 __all__ = ["TEXT_COLUMNS", "TEXT_WIDTH", "CostTable", "fit", "money_text", "render_cost"]
 
 #: The columns of words, which wrap and read left to right; every other column holds figures, or
-#: a model id (`claude-sonnet-5`), which stays on one line like a figure.
-TEXT_COLUMNS = frozenset({"outcome", "note", "strategy"})
+#: a model id (`claude-sonnet-5`), which stays on one line like a figure.  A call's note is no
+#: column: it has a row of its own (`panel.css`, `td.pcache-notes`).
+TEXT_COLUMNS = frozenset({"outcome", "strategy"})
 _ID_COLUMNS = frozenset({"model"})  # read left to right like words, kept whole like figures
 _HEADER = re.compile(r"<th>([^<]*)</th>")
 

@@ -19,7 +19,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from ..analysis.call_log import call_log
-from ..core.fmt import clock, duration, entry_names, money, plural, tokens
+from ..core.fmt import clock, duration, entry_names, money, plural, status_words, tokens
 from ..core.record import CallRecord, Totals
 from ..core.rules import MAX_BREAKPOINTS, CacheRuleError, resolve_breakpoints
 from ..core.ttl import TTL_SECONDS
@@ -111,7 +111,7 @@ _TURN_KINDS = frozenset({"prompt", "reply", "tool_result", "message"})
 # (header, width px): the block's name and its content get what the others leave, and the
 # narrow layout (`panel.css`) hides the content.  Each fixed column holds its widest value whole
 # in every layout (DejaVu Sans at 12 px, the widest common UI font): the kind `tool_result` (63
-# px), a token figure up to "~200,000", a next-call status (`_SHORT_STATUS` shortens the long one).
+# px), a token figure up to "~200,000", a next-call status (`fmt.STATUS_WORDS` shortens the long ones).
 _BLOCK_COLUMNS = (
     ("block", 0),
     ("kind", 72),
@@ -123,13 +123,10 @@ _BLOCK_COLUMNS = (
 )
 
 
-#: A next-call status too long for its column, shown short, its meaning in a tooltip.
-_SHORT_STATUS = {"below-minimum": ("below min", "below the model's minimum: this marker caches nothing")}
-
-
 def _outlook(status: str) -> str:
-    """The "next call" cell: the predicted status, a long one shortened (it never wraps)."""
-    short, title = _SHORT_STATUS.get(status, (status, ""))
+    """The "next call" cell: the predicted status in words that fit it (it never wraps), the
+    meaning of a shortened one in a tooltip (`fmt.status_words`, as `%claude_explain` says it)."""
+    short, title = status_words(status)
     tip = f' title="{attr(title)}"' if title else ""
     return f'<td class="pcache-next"{tip}>{text(short)}</td>'
 

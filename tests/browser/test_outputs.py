@@ -103,7 +103,7 @@ _WHOLE_JS = """(cell) => {
         const heads = [...table.querySelectorAll('thead th')];
         const column = heads.findIndex(th => th.innerText.trim() === 'model');
         if (column < 0) continue;
-        for (const tr of table.querySelectorAll('tbody tr')) {
+        for (const tr of table.querySelectorAll('tbody tr:not(.pcache-row-note)')) {
             const td = tr.children[column], lines = new Set(boxes(td).map(b => Math.round(b.top))).size;
             if (lines > 1) problems.push(`model "${td.innerText.trim()}" on ${lines} lines`);
         }
