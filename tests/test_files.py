@@ -404,3 +404,46 @@ def test_unsupported_image_type_and_image_limit(tree: Path) -> None:
         match=r"^huge\.png: 3\.9 MB is over the 3\.75 MB limit \(the API's 5 MB counts an image as base64\)",
     ):
         files.image_block(Path("huge.png"))
+
+
+def test_an_image_named_as_another_type_is_sent_as_its_bytes_say_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A JPEG saved as .png: the API judges the bytes (a wrong media type is a 400), so they decide,
+    and one line says so (the user may have picked the wrong file)."""
+    monkeypatch.chdir(tmp_path)
+    Path("photo.png").write_bytes(JPEG)
+    assert files.image_block(Path("photo.png"))["source"]["media_type"] == "image/jpeg"
+    assert (
+        capsys.readouterr().out
+        == "photo.png: named .png but its bytes are a JPEG image; sent as image/jpeg.\n"
+    )
+    for name in ("photo.JPG", "photo.jpeg", "photo.img", "photo"):  # the same type, or none named
+        Path(name).write_bytes(JPEG)
+        assert files.image_block(Path(name))["source"]["media_type"] == "image/jpeg"
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (
+            PNG[:45] + bytes([PNG[45] ^ 1]) + PNG[46:],
+            "the PNG data is damaged (a checksum, a length or a header field is wrong)",
+        ),
+        (JPEG[:-2], "the JPEG data stops before its end (cut short?)"),
+        (JPEG[:-4] + bytes(range(256)) * 8, "the JPEG data stops before its end (cut short?)"),
+        (GIF[:-1], "the GIF data stops before its end (cut short?)"),
+        (WEBP[:4] + b"\x40" + WEBP[5:], "the WEBP data stops before its end (cut short?)"),
+    ],
+    ids=["png-crc", "jpeg-no-eoi", "jpeg-garbage", "gif-no-trailer", "webp-riff"],
+)
+def test_garbage_after_a_valid_image_header_is_refused_in_one_line(
+    tmp_path: Path, data: bytes, why: str
+) -> None:
+    """The API could not decode such bytes ("Could not process image"): said before sending."""
+    path = tmp_path / "pic.img"
+    path.write_bytes(data)
+    with pytest.raises(ValueError) as refused:
+        files.image_block(path)
+    assert str(refused.value) == f"{path}: {why}; re-save it."

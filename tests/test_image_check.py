@@ -1,7 +1,8 @@
-"""`emulator.image_check`: a base64 image whose header gives no size, or with no pixel data after its
-header, or with a side over the documented limit, or over 5 MB of text, is the API's 400, in a message
-or a tool result, through the SDK as through `validate_request`; readable images within the limits
-pass, and clean base64 is decoded only where the header walk reads it."""
+"""`emulator.image_check`: a base64 image of another format than its media type, or whose header gives
+no size, or with no pixel data after its header, or damaged or cut before its end, or with a side over
+the documented limit, or over 5 MB of text, is the API's 400, in a message or a tool result, through
+the SDK as through `validate_request`; readable images within the limits pass, and clean base64 is
+decoded only where the header walk reads it."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pcache_magic.emulator import Emulator
 from pcache_magic.emulator.errors import ApiError
 from pcache_magic.emulator.image_check import (
     MANY_IMAGES_TOO_LARGE,
+    MISMATCH,
     TOO_LARGE,
     TOO_MANY_BYTES,
     UNREADABLE,
@@ -66,7 +68,14 @@ def test_the_api_wording() -> None:
         [image(png(40, 30, pixels=False))],
         [image(b"\xff\xd8" + SOF + b"\xff\xd9", "image/jpeg")],
         [image(b"GIF89a" + struct.pack("<HH", 40, 30) + bytes(3) + b"\x3b", "image/gif")],
-        [image(b"RIFF\x16\x00\x00\x00WEBPVP8 \x0a\x00\x00\x00\x00\x00\x00\x9d\x01\x2a(\x00\x1e\x00")],
+        [image(b"BM6\x00\x00\x00" + bytes(64))],  # bytes of no known format (a BMP)
+        [image(b"<html>Not Found</html>")],
+        [
+            image(
+                b"RIFF\x16\x00\x00\x00WEBPVP8 \x0a\x00\x00\x00\x00\x00\x00\x9d\x01\x2a(\x00\x1e\x00",
+                "image/webp",
+            )
+        ],
     ],
 )
 def test_an_image_whose_header_gives_no_size_is_a_400(content: list[dict[str, Any]]) -> None:
@@ -199,20 +208,22 @@ def test_a_clean_image_is_decoded_only_where_its_headers_are(monkeypatch: pytest
         return a2b(data, **kwargs)
 
     monkeypatch.setattr(binascii, "a2b_base64", counting)
-    big = PNG[:33] + b"".join(chunk(b"IDAT", bytes(65_536)) for _ in range(48)) + PNG[33:]
+    stream = zlib.compress(bytes(48 * 65_536), 0)  # stored: as large as its pixels
+    idats = (chunk(b"IDAT", stream[at : at + 65_536]) for at in range(0, len(stream), 65_536))
+    big = PNG[:33] + b"".join(idats) + PNG[-12:]
     check_images(messages(image(big)))
     assert 0 < sum(decoded) < 100_000  # old: the whole 4.2 MB of text, on every request
     wrapped = base64.encodebytes(big).decode()  # line breaks: decoded whole, as before
     check_images(messages({"type": "image", "source": {"type": "base64", "media_type": "", "data": wrapped}}))
 
 
-@pytest.mark.parametrize("length", [0, 1, 2, 3, 4, 766, 767, 768, 769, 2000])
+@pytest.mark.parametrize("length", [0, 1, 2, 3, 4, 190, 191, 192, 193, 767, 768, 769, 2000])
 def test_the_base64_view_reads_as_the_bytes_it_stands_for(length: int) -> None:
     raw = bytes(range(256)) * 8
     raw = raw[:length]
     view = _Base64View.of(base64.b64encode(raw).decode())
     assert view is not None and len(view) == len(raw)
-    for start, stop in itertools.product((None, 0, 1, 5, 767, 768, 770, -3, 3000), repeat=2):
+    for start, stop in itertools.product((None, 0, 1, 5, 191, 192, 194, 768, 1900, -3, 3000), repeat=2):
         assert view[start:stop] == raw[start:stop]
     assert [view[i] for i in range(length)] == list(raw)
     if raw:
@@ -224,3 +235,54 @@ def test_the_base64_view_reads_as_the_bytes_it_stands_for(length: int) -> None:
 @pytest.mark.parametrize("text", ["AAA", "AA=A", "A===", "AAAA\nAAAA", "AAAA AAAA", "AAé="])
 def test_text_that_is_not_plain_base64_gets_no_view(text: str) -> None:
     assert _Base64View.of(text) is None
+
+
+JPEG = b"\xff\xd8" + SOF + SOS + b"\x12\x34\xff\xd9"
+WEBP = b"RIFF\x18\x00\x00\x00WEBPVP8 \x0c\x00\x00\x00\x00\x00\x00\x9d\x01\x2a(\x00\x1e\x00\x01\x02"
+
+
+def test_bytes_of_another_format_than_declared_are_refused_in_the_api_wording() -> None:
+    """PNG bytes declared image/jpeg: the API sniffs the bytes and answers 400 (its wording since 2026,
+    BerriAI/litellm#24900, vybestack/llxprt-code#2130), naming the image's base64 source."""
+    check_images(messages(image(PNG), image(JPEG, "image/jpeg"), image(WEBP, "image/webp")))
+    assert refusal(messages(image(PNG), image(PNG, "image/jpeg"))) == (
+        "messages.0.content.2.image.source.base64: The image was specified using the image/jpeg"
+        " media type, but the image appears to be a image/png image"
+    )
+    tool = [{"type": "tool_result", "tool_use_id": "t1", "content": [image(JPEG, "image/webp")]}]
+    assert refusal([{"role": "user", "content": tool}]) == (
+        "messages.0.content.0.tool_result.content.0.image.source.base64: "
+        + MISMATCH.format("image/webp", "image/jpeg")
+    )
+    assert refusal(messages(image(FAKE, "image/gif"))).endswith(
+        "but the image appears to be a image/png image"
+    )
+
+
+def test_the_emulator_answers_a_mislabelled_image_with_a_400() -> None:
+    client = Emulator().client(max_retries=0)
+    wrong: list[Any] = [{"role": "user", "content": [image(JPEG, "image/png")]}]
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        client.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=wrong)
+    body: Any = refused.value.body
+    assert body["error"] == {
+        "type": "invalid_request_error",
+        "message": "messages.0.content.0.image.source.base64: " + MISMATCH.format("image/png", "image/jpeg"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "media"),
+    [
+        (PNG[:45] + bytes([PNG[45] ^ 1]) + PNG[46:], "image/png"),  # a byte of IDAT changed: its CRC fails
+        (png(40, 30)[:33] + chunk(b"IDAT", b"garbage") + PNG[-12:], "image/png"),  # no zlib stream
+        (JPEG[:-2], "image/jpeg"),  # the scan, then no end of image: cut short
+        (JPEG[:-4] + bytes(range(256)) * 8, "image/jpeg"),  # garbage after the scan header
+        (b"GIF89a" + struct.pack("<HH", 4, 4) + bytes(3) + b"\x2c" + bytes(9) + b"\x02\x01\x00", "image/gif"),
+        (WEBP[:4] + b"\x40" + WEBP[5:], "image/webp"),  # a RIFF size past the bytes
+    ],
+    ids=["png-crc", "png-not-zlib", "jpeg-no-eoi", "jpeg-garbage", "gif-no-trailer", "webp-riff"],
+)
+def test_garbage_after_a_valid_header_is_a_400(data: bytes, media: str) -> None:
+    """The header gives a size and pixel data follows it, but the API could not decode the rest."""
+    assert refusal(messages(image(data, media))) == UNREADABLE

@@ -22,10 +22,8 @@ from pcache_magic.core.tokens import (
     MANY_IMAGES,
     MANY_IMAGES_EDGE,
     MAX_IMAGE_EDGE,
-    MAX_IMAGE_PARTS,
     PDF_PAGE_TOKENS,
     TokenEstimator,
-    image_size,
     image_tokens,
 )
 
@@ -36,11 +34,6 @@ def png(width: int, height: int) -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(header)) + chunk + struct.pack(">I", zlib.crc32(chunk))
     )
-
-
-def jpeg(width: int, height: int) -> bytes:
-    sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
-    return b"\xff\xd8" + b"\xff\xe0" + struct.pack(">H", 4) + b"JF" + sof + b"\xff\xd9"
 
 
 def test_text_scale_is_plausible() -> None:
@@ -88,137 +81,6 @@ def test_memo_is_bounded() -> None:
     for i in range(50):
         est.block({"type": "text", "text": f"block {i}"})
     assert len(est._memo) == 10
-
-
-@pytest.mark.parametrize(
-    ("data", "size"),
-    [(png(800, 600), (800, 600)), (jpeg(1024, 768), (1024, 768)), (b"GIF89a\x10\x00\x20\x00", (16, 32))],
-)
-def test_image_size_from_headers(data: bytes, size: tuple[int, int]) -> None:
-    assert image_size(data) == size
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        b"\x89PNG\r\n\x1a\n" + b"garbage" * 10,  # the signature, then no IHDR chunk
-        png(0, 600),
-        png(2**31, 1),  # past the PNG spec's bound
-        b"GIF89a\x00\x00\x20\x00",
-        jpeg(0, 768),
-        b"\xff\xd8\xff\xe0" + bytes(32),  # no frame header
-    ],
-)
-def test_a_header_that_gives_no_size_is_no_size(data: bytes) -> None:
-    """The API cannot process such an image (a 400): no size, rather than a made-up one."""
-    assert image_size(data) is None
-
-
-def chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-# Whole images, pixel data included (what the API can decode); `png` and `jpeg` above are headers.
-FULL_PNG = png(3, 2) + chunk(b"IDAT", zlib.compress(bytes(20))) + chunk(b"IEND", b"")
-SOS = b"\xff\xda" + struct.pack(">HB", 8, 1) + b"\x01\x00\x00\x3f\x00"
-FULL_JPEG = jpeg(3, 2)[:-2] + SOS + b"\x12\x34\xff\xd9"  # header, scan, end of image
-GIF_HEAD = b"GIF89a" + struct.pack("<HHBBB", 3, 2, 0x80, 0, 0) + bytes(6)  # a 2-colour table
-GIF_IMAGE = b"\x2c" + struct.pack("<HHHHB", 0, 0, 3, 2, 0) + b"\x02\x02\x4c\x01\x00"
-FULL_GIF = GIF_HEAD + b"\x21\xf9\x04" + bytes(4) + b"\x00" + GIF_IMAGE + b"\x3b"  # an extension first
-
-
-def webp(*chunks: bytes) -> bytes:
-    body = b"WEBP" + b"".join(chunks)
-    return b"RIFF" + struct.pack("<I", len(body)) + body
-
-
-VP8 = b"VP8 " + struct.pack("<I", 12) + b"\x00\x00\x00\x9d\x01\x2a"
-FULL_WEBP = webp(VP8 + struct.pack("<HH", 3, 2) + b"\x01\x02")
-VP8L = b"VP8L" + struct.pack("<I", 8) + b"\x2f" + (2 | 1 << 14).to_bytes(4, "little") + b"\x01\x02\x00"
-VP8X = b"VP8X" + struct.pack("<I", 10) + bytes(4) + (2).to_bytes(3, "little") + (1).to_bytes(3, "little")
-
-
-@pytest.mark.parametrize(
-    ("data", "size"),
-    [
-        (FULL_PNG, (3, 2)),
-        (FULL_JPEG, (3, 2)),
-        (FULL_GIF, (3, 2)),
-        (FULL_WEBP, (3, 2)),
-        (webp(VP8L), (3, 2)),
-        (webp(VP8X, VP8 + struct.pack("<HH", 3, 2) + b"\x01\x02"), (3, 2)),  # extended: VP8X, then VP8
-    ],
-    ids=["png", "jpeg", "gif", "webp-vp8", "webp-vp8l", "webp-vp8x"],
-)
-def test_a_whole_image_has_its_size_and_its_pixels(data: bytes, size: tuple[int, int]) -> None:
-    assert image_size(data, complete=True) == image_size(data) == size
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        png(3, 2),  # signature and IHDR only
-        png(3, 2) + chunk(b"IEND", b""),  # no IDAT
-        png(3, 2) + chunk(b"IDAT", b"") + chunk(b"IEND", b""),  # an empty IDAT
-        png(3, 2) + chunk(b"IDAT", zlib.compress(bytes(20))),  # no IEND
-        FULL_PNG[:-20],  # cut inside IDAT: the chunk's length runs past the bytes given
-        jpeg(3, 2),  # frame header, then end of image: no scan
-        jpeg(3, 2)[:-2],  # cut right after the size
-        jpeg(3, 2)[:-2] + SOS,  # a scan header and no scan data
-        b"\xff\xd8" + SOS + jpeg(3, 2)[2:],  # the scan before the frame header
-        b"GIF89a" + struct.pack("<HH", 3, 2),  # cut right after the size
-        GIF_HEAD + b"\x3b",  # the trailer, no image descriptor
-        GIF_HEAD + GIF_IMAGE[:10],  # a descriptor and no data
-        GIF_HEAD + b"\x21\xf9\x04" + bytes(4),  # an unterminated extension
-        webp(VP8 + struct.pack("<HH", 3, 2)),  # the bitstream chunk cut after the size
-        webp(VP8L[:13]),  # VP8L's length runs past the bytes given
-        webp(VP8X),  # extended header, no bitstream chunk
-    ],
-    ids=[
-        *("png-ihdr", "png-no-idat", "png-empty-idat", "png-no-iend", "png-cut"),
-        *("jpeg-no-scan", "jpeg-cut", "jpeg-empty-scan", "jpeg-scan-first"),
-        *("gif-cut", "gif-no-image", "gif-descriptor-only", "gif-open-extension"),
-        *("webp-vp8-cut", "webp-vp8l-cut", "webp-vp8x-only"),
-    ],
-)
-def test_a_header_without_pixel_data_is_no_size_when_complete(data: bytes) -> None:
-    """The API cannot process such bytes (a 400); the estimator, given a prefix, still sizes them."""
-    assert image_size(data, complete=True) is None
-
-
-@pytest.mark.parametrize(
-    "whole", [FULL_PNG, FULL_JPEG, FULL_GIF, FULL_WEBP, webp(VP8L)], ids=["png", "jpeg", "gif", "vp8", "vp8l"]
-)
-def test_the_pixel_check_stays_within_the_bytes_given(whole: bytes) -> None:
-    """Every prefix, and every single-byte change, is answered without an exception: no read past
-    the end (a length field pointing beyond it), no loop that does not advance."""
-    for end in range(len(whole) + 1):
-        image_size(whole[:end], complete=True)
-    for at, value in itertools.product(range(len(whole)), (0x00, 0x2C, 0xDA, 0xFF)):
-        image_size(whole[:at] + bytes([value]) + whole[at + 1 :], complete=True)
-
-
-#: Hostile layouts, each with `n` empty parts before its pixel data: a walk takes a step per part.
-MANY_PARTS = {
-    "jpeg-empty-segments": lambda n: b"\xff\xd8" + b"\xff\xe0\x00\x02" * n + FULL_JPEG[2:],
-    "jpeg-restart-markers": lambda n: b"\xff\xd8" + b"\xff\xd0" * n + FULL_JPEG[2:],
-    "jpeg-stray-bytes": lambda n: b"\xff\xd8" + bytes(n) + FULL_JPEG[2:],
-    "png-empty-chunks": lambda n: FULL_PNG[:33] + chunk(b"tEXt", b"") * n + FULL_PNG[33:],
-    "gif-one-byte-sub-blocks": lambda n: (
-        GIF_HEAD + b"\x21\xfe" + b"\x01a" * n + b"\x00" + GIF_IMAGE + b"\x3b"
-    ),
-    "webp-empty-chunks": lambda n: webp(VP8X, b"JUNK\x00\x00\x00\x00" * n, FULL_WEBP[12:]),
-}
-
-
-@pytest.mark.parametrize("name", MANY_PARTS)
-def test_a_walk_gives_up_after_max_image_parts(name: str) -> None:
-    """Real images have a few hundred parts before their pixels; hostile ones (~1 s of walking per
-    5 MB) are answered as unreadable once the walk has taken `MAX_IMAGE_PARTS` steps."""
-    make = MANY_PARTS[name]
-    assert image_size(make(MAX_IMAGE_PARTS - 100), complete=True) == (3, 2)
-    assert image_size(make(MAX_IMAGE_PARTS), complete=True) is None
-    assert MAX_IMAGE_PARTS == 10_000
 
 
 def test_the_documented_size_limits() -> None:

@@ -21,13 +21,13 @@ import binascii
 import json
 import math
 import re
-import struct
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any, Protocol, SupportsIndex, overload
+from typing import Any
 
 from ._token_calibration import Calibration, default_calibration
 from .digest import block_digest
+from .image_bytes import image_size
 
 __all__ = [
     "BLOCK_OVERHEAD",
@@ -35,13 +35,11 @@ __all__ = [
     "MANY_IMAGES_EDGE",
     "MAX_IMAGE_BASE64",
     "MAX_IMAGE_EDGE",
-    "MAX_IMAGE_PARTS",
     "MESSAGE_OVERHEAD",
     "PDF_PAGE_TOKENS",
     "TOOLS_PREAMBLE",
     "TOOL_OVERHEAD",
     "Calibration",
-    "ImageBytes",
     "TokenEstimator",
     "image_size",
     "image_tokens",
@@ -81,11 +79,6 @@ MANY_IMAGES_EDGE = 2000
 #: 5577016 bytes > 5242880 bytes" (wording and figures as recorded in anthropics/claude-code#12167,
 #: #2146, #10612).  It counts the base64 text, not the decoded file: a 4 MB file is over it there.
 MAX_IMAGE_BASE64 = 5 * 1024 * 1024
-#: Chunks, segments, sub-blocks (or stray bytes) a header walk takes before it gives up (no size).
-#: Real images have a few hundred: a JPEG's segments before its scan, a PNG's chunks to IEND (its
-#: IDATs at libpng's 8 KiB: ~480 under `MAX_IMAGE_BASE64`).  Without it, hostile bytes (a JPEG of
-#: empty segments, a PNG of empty chunks) cost a Python step every 2 to 12 bytes: ~1 s per 5 MB.
-MAX_IMAGE_PARTS = 10_000
 #: When a URL image's size is unknown, assume a typical ~1 megapixel image.
 _UNKNOWN_IMAGE_TOKENS = _MAX_IMAGE_TOKENS
 
@@ -105,158 +98,6 @@ def image_tokens(width: int, height: int) -> int:
     scale = min(1.0, _MAX_EDGE / max(width, height))
     w, h = width * scale, height * scale
     return min(_MAX_IMAGE_TOKENS, max(1, math.ceil(w * h / 750)))
-
-
-class ImageBytes(Protocol):
-    """What the header walks read: a length, and bytes by slice or one byte by index.  `bytes`
-    is one; `emulator.image_check` passes a view that decodes base64 only where it is read."""
-
-    def __len__(self) -> int: ...
-
-    @overload
-    def __getitem__(self, key: SupportsIndex, /) -> int: ...
-
-    @overload
-    def __getitem__(self, key: slice, /) -> bytes: ...
-
-
-def image_size(data: ImageBytes, *, complete: bool = False) -> tuple[int, int] | None:
-    """(width, height) from a PNG, GIF, JPEG or WebP header; None if unrecognised, or if the header
-    does not give a size (a PNG signature then garbage: the API answers "Could not process image").
-
-    With `complete`, None as well when no pixel data follows the header (a PNG without IDAT and
-    IEND, a JPEG without SOS, a GIF without an image descriptor, a WebP without its bitstream
-    chunk): the API cannot process those either.  A walk over chunk and segment headers within
-    `data`, never a decode, so `data` must be the whole file (the estimator passes a prefix).
-    A walk stops after `MAX_IMAGE_PARTS` steps (with `complete`, None): hostile bytes cannot make
-    it long.
-    """
-    head = data[:30]
-    size: tuple[int, int] | None = None
-    pixels = False
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 24:
-        w, h = struct.unpack(">II", head[16:24])
-        size = (int(w), int(h)) if max(w, h) < 2**31 else None  # the PNG spec's bound
-        pixels = complete and _png_has_pixels(data)
-    elif head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
-        w, h = struct.unpack("<HH", head[6:10])
-        size, pixels = (int(w), int(h)), complete and _gif_has_pixels(data)
-    elif head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        size, pixels = _webp_size(head), complete and _webp_has_pixels(data)
-    elif head[:2] == b"\xff\xd8":
-        size, pixels = _jpeg(data)
-    if size is None or min(size) <= 0 or (complete and not pixels):
-        return None
-    return size
-
-
-def _webp_size(head: bytes) -> tuple[int, int] | None:
-    kind = head[12:16]
-    if kind == b"VP8X" and len(head) >= 30:
-        w = int.from_bytes(head[24:27], "little") + 1
-        h = int.from_bytes(head[27:30], "little") + 1
-        return w, h
-    if kind == b"VP8L" and len(head) >= 25:
-        bits = int.from_bytes(head[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if kind == b"VP8 " and len(head) >= 30:
-        w, h = struct.unpack("<HH", head[26:30])
-        return int(w) & 0x3FFF, int(h) & 0x3FFF
-    return None
-
-
-def _jpeg(data: ImageBytes) -> tuple[tuple[int, int] | None, bool]:
-    """The frame header's (width, height), and whether a start-of-scan segment with scan bytes
-    after it follows that header (the first scan ends the walk: the rest is entropy-coded data)."""
-    i, size = 2, None
-    for _ in range(MAX_IMAGE_PARTS):
-        head = data[i : i + 4]
-        if len(head) < 4:
-            break
-        marker = head[1]
-        if head[0] != 0xFF or marker == 0xFF:  # stray byte or fill byte
-            i += 1
-        elif marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            i += 2
-        elif marker == 0xD9:  # end of image before any scan
-            break
-        else:
-            length = int.from_bytes(head[2:4], "big")
-            if marker == 0xDA:
-                return size, size is not None and i + 2 + length < len(data)
-            if size is None and 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                frame = data[i + 5 : i + 9]
-                if len(frame) < 4:
-                    break
-                h, w = struct.unpack(">HH", frame)
-                size = (int(w), int(h))
-            i += 2 + length
-    return size, False
-
-
-def _png_has_pixels(data: ImageBytes) -> bool:
-    """A non-empty IDAT chunk, then IEND, every chunk whole."""
-    i, idat = 8, False
-    for _ in range(MAX_IMAGE_PARTS):
-        head = data[i : i + 8]
-        if len(head) < 8:
-            break
-        length, kind = int.from_bytes(head[:4], "big"), head[4:8]
-        i += 12 + length  # length, type, data, CRC
-        if i > len(data):
-            break
-        if kind == b"IEND":
-            return idat
-        idat = idat or (kind == b"IDAT" and length > 0)
-    return False
-
-
-def _gif_has_pixels(data: ImageBytes) -> bool:
-    """An image descriptor (0x2C) after the extensions, with its colour table and a data sub-block."""
-    n = len(data)
-    if n < 13:
-        return False
-    packed = data[10]
-    i = 13 + (3 << ((packed & 7) + 1) if packed & 0x80 else 0)  # the global colour table
-    steps = 0
-    while i < n and data[i] == 0x21:  # an extension: label, sub-blocks, a 0 terminator
-        i += 2
-        while i < n and (length := data[i]):
-            i += length + 1
-            steps += 1
-            if steps > MAX_IMAGE_PARTS:
-                return False
-        i += 1
-        steps += 1
-        if steps > MAX_IMAGE_PARTS:
-            return False
-    descriptor = data[i : i + 10]
-    if len(descriptor) < 10 or descriptor[0] != 0x2C:  # no descriptor: the trailer, junk or the end
-        return False
-    packed = descriptor[9]
-    i += 10 + (3 << ((packed & 7) + 1) if packed & 0x80 else 0) + 1  # local table, LZW code size
-    return i < n and data[i] > 0 and i + 1 + data[i] <= n
-
-
-#: Bytes of a WebP bitstream chunk that are header, not pixels.
-_WEBP_HEADERS = {b"VP8 ": 10, b"VP8L": 5, b"ANMF": 16}
-
-
-def _webp_has_pixels(data: ImageBytes) -> bool:
-    """A VP8, VP8L (or, animated, ANMF) chunk, whole and with more than its header."""
-    i = 12
-    for _ in range(MAX_IMAGE_PARTS):
-        head = data[i : i + 8]
-        if len(head) < 8:
-            break
-        kind, length = head[:4], int.from_bytes(head[4:8], "little")
-        i += 8 + length
-        if i > len(data):
-            break
-        if length > _WEBP_HEADERS.get(kind, length):
-            return True
-        i += length & 1  # chunks are padded to an even size
-    return False
 
 
 def _decode(data: str) -> bytes:

@@ -51,12 +51,23 @@ DEFAULT_MAX_FILES = 1000
 MAX_WALK_ENTRIES = 100_000
 _CHUNK = 1024 * 1024
 
-_IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
+#: The media type a file's suffix names; the bytes' own is the one sent (`image_block`).
+_SUFFIX_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".jpe": "image/jpeg",
+    ".jfif": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+#: Why the API could not decode an image file (`core.image_bytes.ImageFlaw`), said to its user.
+_FLAWS = {
+    "no size": "starts like a {} but its header gives no size (damaged?)",
+    "no pixels": "a {} header with no image data after it (cut short?)",
+    "cut short": "the {} data stops before its end (cut short?)",
+    "damaged": "the {} data is damaged (a checksum, a length or a header field is wrong)",
+}
 
 
 @dataclass(frozen=True)
@@ -313,26 +324,34 @@ def file_block(path: Path, files: CellFiles | None = None) -> dict[str, Any]:
 
 
 def image_block(path: Path, files: CellFiles | None = None) -> dict[str, Any]:
-    """A base64 `image` block; the media type comes from the bytes, since a wrong one is a 400."""
+    """A base64 `image` block; the media type comes from the bytes, since a wrong one is a 400.
+
+    A name whose suffix says another type (a JPEG saved as .png) is said in one line, and the
+    file sent as what its bytes are: the API judges the bytes, and the user's intent is plain.
+    Bytes the API could not decode (`core.image_bytes.image_flaw`) are refused before sending.
+    """
     files = files or CellFiles()
     data = files.read(path, files.limits.image_bytes)
-    media = next((m for magic, m in _IMAGE_MAGIC if data.startswith(magic)), None)
-    if media is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        media = "image/webp"
+    from ..core.image_bytes import image_flaw, image_size, image_type  # here: not when the extension loads
+    from ..core.tokens import MAX_IMAGE_EDGE
+
+    media = image_type(data)
     if media is None:
         raise ValueError(f"{path}: not a PNG, JPEG, GIF or WebP image; convert it to one of those.")
-    from ..core.tokens import MAX_IMAGE_EDGE, image_size  # here: not when the extension loads
-
-    size = image_size(data, complete=True)
     kind = media.partition("/")[2].upper()
-    if size is None and image_size(data) is None:  # the API would answer "Could not process image"
-        raise ValueError(f"{path}: starts like a {kind} but its header gives no size (damaged?); re-save it.")
-    if size is None:  # a header and no pixel data: "Could not process image" as well
-        raise ValueError(f"{path}: a {kind} header with no image data after it (cut short?); re-save it.")
+    flaw = image_flaw(data)
+    if flaw is not None:  # the API would answer "Could not process image"
+        raise ValueError(f"{path}: {_FLAWS.get(flaw, _FLAWS['damaged']).format(kind)}; re-save it.")
+    size = image_size(data) or (0, 0)
     if max(size) > MAX_IMAGE_EDGE:  # a 400 from the API (vision docs, "General limits")
         raise ValueError(
             f"{path}: {size[0]} x {size[1]} px is over the API's limit of {MAX_IMAGE_EDGE} px a side;"
             " resize it (the model sees at most 1568 px on the long edge anyway)."
         )
+    named = _SUFFIX_TYPES.get(path.suffix.lower())
+    if named is not None and named != media:
+        from .output import say
+
+        say(f"{path}: named {path.suffix} but its bytes are a {kind} image; sent as {media}.")
     encoded = base64.b64encode(data).decode("ascii")
     return {"type": "image", "source": {"type": "base64", "media_type": media, "data": encoded}}
