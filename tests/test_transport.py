@@ -6,10 +6,12 @@ server mode runs against a `pcache-emulator` served on a loopback port in a thre
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import anthropic
 import pytest
@@ -346,6 +348,47 @@ def test_server_mode_clock_reads_do_not_each_send_a_request(
     conn.clock.resync_s = 0.0
     assert conn.clock() == emu.now()  # ...until it is asked again
     assert asked[-1] == f"{url}/_emulator/state"
+
+
+LONG: dict[str, Any] = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 64_000,
+    "messages": [{"role": "user", "content": "Hi"}],
+}
+
+
+def _refusal(call: Callable[[], object]) -> tuple[type[BaseException], str]:
+    with pytest.raises(ValueError) as caught:
+        call()
+    return type(caught.value), str(caught.value)
+
+
+def test_server_mode_refuses_a_long_non_streaming_call_as_live_and_in_process_do(
+    server_url: tuple[Emulator, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK refuses a non-streaming call that may take over 10 minutes only at its own default
+    timeout; URL mode's shorter default (`SERVER_TIMEOUT_S`) refuses the same, sync and async, with
+    the same error, sending nothing, and the calls it sends still wait at most a minute."""
+    emu, url = server_url
+    sent: list[tuple[str, str | None]] = []
+    respond = emu.respond
+
+    def counting(method: str, path: str, headers: Any, body: bytes) -> Any:
+        sent.append((path, headers.get("x-stainless-read-timeout")))
+        return respond(method, path, headers, body)
+
+    monkeypatch.setattr(emu, "respond", counting)
+    conn = connect(env={EMULATOR_URL_ENV: url}, max_retries=0)
+    in_process = connect(env={})
+    expected = _refusal(lambda: in_process.client.messages.create(**LONG))
+    assert expected[1].startswith("Streaming is required for operations that may take longer than 10 minutes")
+    assert _refusal(lambda: conn.client.messages.create(**LONG)) == expected
+    assert _refusal(lambda: asyncio.run(conn.async_client.messages.create(**LONG))) == expected
+    assert _refusal(lambda: asyncio.run(in_process.async_client.messages.create(**LONG))) == expected
+    assert sent == []
+    with conn.client.messages.stream(**LONG) as events:  # streamed, as the SDK asks: sent
+        assert events.get_final_message().stop_reason == "end_turn"
+    assert sent == [("/v1/messages", str(transport.SERVER_TIMEOUT_S))]
 
 
 def test_server_clock_keeps_the_last_time_while_unreachable_and_asks_again_later(

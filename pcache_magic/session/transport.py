@@ -26,6 +26,7 @@ import anthropic
 
 from ..core.env import MIN_KEY, getenv, without_api_key, without_pieces
 from .emulator_http import emulator_now
+from .server_client import SERVER_TIMEOUT_S, AsyncServerAnthropic, ServerAnthropic
 
 if TYPE_CHECKING:
     from ..emulator import Emulator
@@ -72,9 +73,6 @@ _OFFLINE_HINTS: dict[OfflineReason | None, str] = {
 #: The key an emulator's client holds (`emulator.DEFAULT_API_KEY`; in server mode, with a digest of
 #: the real key after it): public, never a secret.
 STAND_IN = "sk-ant-emulator"
-#: Seconds per attempt against a `PCACHE_EMULATOR_URL` server when the caller gave no `timeout`: a
-#: local emulator answers at once, so one that does not is dead (the SDK's own default is 600 s).
-SERVER_TIMEOUT_S = 60.0
 
 
 def _api_key(client: object) -> str | None:
@@ -263,8 +261,8 @@ def connect(
     - `PCACHE_EMULATOR_URL`: a running `pcache-emulator` over HTTP.  Without a `timeout` argument
       each attempt waits at most `SERVER_TIMEOUT_S` (60 s), not the SDK's 600 s, so a server that
       accepts and never answers fails in a minute (times `max_retries` + 1) with the usual one-line
-      timeout error.  As with any timeout given, the SDK then skips its own refusal of a long
-      non-streaming request ("Streaming is required ...").
+      timeout error.  The SDK's refusal of a long non-streaming request ("Streaming is required
+      ...") still applies, as with its own default timeout (`ServerAnthropic`).
     - `offline=True` or `PCACHE_OFFLINE=1`, or no `ANTHROPIC_API_KEY`: a new in-process emulator.
     - otherwise: the live API, with the key from `ANTHROPIC_API_KEY`.
 
@@ -341,8 +339,8 @@ def _clients(
         kwargs = {"api_key": stand_in, "base_url": url, **client_kwargs}
 
         return Connection(
-            anthropic.Anthropic(**kwargs),
-            anthropic.AsyncAnthropic(**kwargs),
+            ServerAnthropic(**kwargs),
+            AsyncServerAnthropic(**kwargs),
             "server",
             ServerClock(url),
             url=url,
