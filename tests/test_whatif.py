@@ -40,12 +40,18 @@ def _session() -> tuple[Emulator, Session]:
     return emu, Session(model=MODEL, connection=connect(emulator=emu))
 
 
-def test_replaying_the_session_as_sent_reproduces_the_recorded_cost() -> None:
+def _three_calls() -> Session:
+    """A marked system prompt and three asks, the second after a 400 s pause (its entry expires)."""
     _, session = _session()
     session.system(words(1_500), cache="5m", name="rules")
     for prompt, pause in (("one", 30), ("two", 400), ("three", 30)):
         session.ask(prompt, stream=False, cache="last")
         session.advance(pause)
+    return session
+
+
+def test_replaying_the_session_as_sent_reproduces_the_recorded_cost() -> None:
+    session = _three_calls()
     result = what_if(session)
     assert [r.strategy for r in result.runs] == list(STRATEGIES)
     assert result.recorded is not None
@@ -65,11 +71,7 @@ def test_replaying_the_session_as_sent_reproduces_the_recorded_cost() -> None:
 
 def test_the_what_if_says_share_of_one_saving_throughout() -> None:
     """Header, caption, rows and the planner's note: one measure (the oracle's saving), one name."""
-    _, session = _session()
-    session.system(words(1_500), cache="5m", name="rules")
-    for prompt, pause in (("one", 30), ("two", 400), ("three", 30)):
-        session.ask(prompt, stream=False, cache="last")
-        session.advance(pause)
+    session = _three_calls()
     result = what_if(session)
     shown = str(result)
     assert "ideal" not in shown.split("\n", 1)[0] and "of ideal" not in shown and "oracle saves" not in shown
@@ -237,11 +239,7 @@ def test_the_floors_say_what_they_are_and_no_cell_is_left_blank() -> None:
     oracle, with nothing to say why.  Now each has its saving, a dash with a tooltip where a figure
     cannot be (a floor is priced, not replayed; the ideal's share would pass 100%), and a line
     under the table says what each floor is."""
-    _, session = _session()
-    session.system(words(1_500), cache="5m", name="rules")
-    for prompt, pause in (("one", 30), ("two", 400), ("three", 30)):
-        session.ask(prompt, stream=False, cache="last")
-        session.advance(pause)
+    session = _three_calls()
     result = what_if(session)
     assert result.oracle is not None and result.ideal.total < result.oracle.total
     html = result.to_html()
