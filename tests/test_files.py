@@ -20,6 +20,7 @@ import pytest
 
 from pcache_magic.ipython import files
 from pcache_magic.ipython.files import CellFiles, Limits
+from pcache_magic.ipython.output import one_line
 
 
 def png(width: int, height: int) -> bytes:
@@ -347,14 +348,13 @@ def test_an_image_whose_header_gives_no_size_is_refused_at_once(
     ("data", "kind"),
     [
         (PNG[:33], "PNG"),  # signature and IHDR only
-        (PNG[:-12], "PNG"),  # no IEND
         (JPEG_HEAD, "JPEG"),  # cut right after the size
         (JPEG_HEAD + b"\xff\xd9", "JPEG"),  # no scan
         (GIF_HEAD, "GIF"),  # no image descriptor
         (GIF_HEAD + b"\x3b", "GIF"),
         (WEBP_HEAD, "WEBP"),  # the bitstream chunk cut after the size
     ],
-    ids=["png-ihdr", "png-no-iend", "jpeg-cut", "jpeg-no-scan", "gif-cut", "gif-no-image", "webp-cut"],
+    ids=["png-ihdr", "jpeg-cut", "jpeg-no-scan", "gif-cut", "gif-no-image", "webp-cut"],
 )
 def test_an_image_header_without_pixel_data_is_refused_at_once(
     tmp_path: Path, data: bytes, kind: str
@@ -406,6 +406,31 @@ def test_unsupported_image_type_and_image_limit(tree: Path) -> None:
         files.image_block(Path("huge.png"))
 
 
+def test_an_empty_image_file_is_said_to_be_empty(tmp_path: Path) -> None:
+    (tmp_path / "blank.png").write_bytes(b"")
+    with pytest.raises(ValueError) as refused:
+        files.image_block(tmp_path / "blank.png")
+    said = str(refused.value)
+    assert said.endswith("blank.png: the file is empty; give an image file (PNG, JPEG, GIF or WebP).")
+
+
+def test_a_hostile_file_name_prints_its_control_characters_as_pictures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A name holding ESC ] 0 ; ... BEL (a terminal title) and ESC [ 2 J (clear the screen): the
+    note and the refusal quote it as ␛ and ␇, which a front end does not act on."""
+    monkeypatch.chdir(tmp_path)
+    name = "evil\x1b]0;pwned\x07\x1b[2J.png"
+    Path(name).write_bytes(JPEG)
+    files.image_block(Path(name))
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "evil␛]0;pwned␇␛[2J.png: named .png" in out
+    Path(name).write_bytes(b"not an image")
+    with pytest.raises(ValueError) as refused:
+        files.image_block(Path(name))
+    assert "\x1b" not in one_line(refused.value) and one_line(refused.value).startswith("evil␛]0;pwned␇")
+
+
 def test_an_image_named_as_another_type_is_sent_as_its_bytes_say_so_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -431,12 +456,14 @@ def test_an_image_named_as_another_type_is_sent_as_its_bytes_say_so_in_one_line(
             PNG[:45] + bytes([PNG[45] ^ 1]) + PNG[46:],
             "the PNG data is damaged (a checksum, a length or a header field is wrong)",
         ),
+        (PNG[:-12], "the PNG data stops before its end (cut short?)"),
         (JPEG[:-2], "the JPEG data stops before its end (cut short?)"),
         (JPEG[:-4] + bytes(range(256)) * 8, "the JPEG data stops before its end (cut short?)"),
         (GIF[:-1], "the GIF data stops before its end (cut short?)"),
         (WEBP[:4] + b"\x40" + WEBP[5:], "the WEBP data stops before its end (cut short?)"),
+        (b"\xff\xd8\xff\xda\x00\x00", "starts like a JPEG but its header gives no size (damaged?)"),
     ],
-    ids=["png-crc", "jpeg-no-eoi", "jpeg-garbage", "gif-no-trailer", "webp-riff"],
+    ids=["png-crc", "png-no-iend", "jpeg-no-eoi", "jpeg-garbage", "gif-no-trailer", "webp-riff", "jpeg-6b"],
 )
 def test_garbage_after_a_valid_image_header_is_refused_in_one_line(
     tmp_path: Path, data: bytes, why: str

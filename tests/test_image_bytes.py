@@ -261,8 +261,19 @@ def test_each_flaw_is_named() -> None:
     assert image_flaw(b"%PDF-1.4") == "not an image"
     assert image_flaw(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10) == "no size"
     assert image_flaw(png(3, 2)) == "no pixels"
-    assert image_flaw(FULL_PNG[:-12]) == "no pixels"  # no IEND
+    assert image_flaw(FULL_PNG[:-12]) == "cut short"  # its image data, then no IEND
     assert image_flaw(FULL_PNG) is None
+
+
+def test_hostile_short_jpegs_and_lying_zlib_streams_are_flaws_not_errors() -> None:
+    """A scan header cut before its component count raised IndexError (a 500 from the emulator, a
+    traceback from --image); image data behind a valid zlib header must inflate, and PNG forbids
+    a preset dictionary (Pillow refuses all three: so, most likely, does the API)."""
+    assert image_flaw(b"\xff\xd8\xff\xda\x00\x00") == "no size"  # no frame header before the scan
+    assert image_flaw(b"\xff\xd8\xff\xda\x00\x01") == "no size"
+    ihdr = FULL_PNG[:33]
+    for stream in (b"\x78\x9c" + bytes(range(7, 207)), b"\x78\xbb" + zlib.compress(b"\0" * 40)[2:]):
+        assert image_flaw(ihdr + chunk(b"IDAT", stream) + FULL_PNG[-12:]) == "damaged"
 
 
 def test_checksums_and_the_end_marker_search_stay_bounded() -> None:

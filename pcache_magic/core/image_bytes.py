@@ -28,6 +28,9 @@ _CRC_BUDGET = 32 * 1024
 #: How far back from its end a JPEG is searched for its end-of-image marker (a motion photo keeps
 #: a video after it), a window at a time.
 _EOI_SEARCH = 1024 * 1024
+#: Bytes of a PNG's first IDAT inflated to see that they are a deflate stream, and the most they
+#: may inflate to (random bytes behind a valid zlib header fail within a few hundred bytes).
+_INFLATE, _INFLATED = 4096, 65536
 _WINDOW = 64 * 1024
 #: PNG bit depths allowed for each colour type (the PNG spec, IHDR).
 _PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
@@ -158,7 +161,7 @@ def _scan_flaw(data: ImageBytes, i: int, length: int, bad_frame: bool) -> ImageF
     whose length does not fit its component count, or no end-of-image marker within `_EOI_SEARCH`
     of the end."""
     start, end = i + 2 + length, len(data)
-    if start >= end:
+    if start >= end or i + 4 >= end:  # no scan bytes, or a header cut before its component count
         return "no pixels"
     parts = data[i + 4]
     if bad_frame or not 1 <= parts <= 4 or length != 6 + 2 * parts:
@@ -198,15 +201,32 @@ def _png_flaw(data: ImageBytes) -> ImageFlaw | None:
             body = data[i + 4 : end]
             if zlib.crc32(body[:-4]) != int.from_bytes(body[-4:], "big"):
                 return "damaged"
-        if kind == b"IDAT" and not idat and length >= 2:  # zlib: deflate, window <= 32K, check bits
-            cmf, flg = head[8], head[9]
-            if cmf & 0x0F != 8 or cmf >> 4 > 7 or (cmf << 8 | flg) % 31:
-                return "damaged"
+        if (
+            kind == b"IDAT"
+            and not idat
+            and length >= 2
+            and _bad_zlib(data[i + 8 : i + 8 + min(length, _INFLATE)])
+        ):
+            return "damaged"
         if kind == b"IEND":
             return None if idat else "no pixels"
         idat = idat or (kind == b"IDAT" and length > 0)
         i = end
-    return "no pixels"
+    return "cut short" if idat else "no pixels"
+
+
+def _bad_zlib(start: bytes) -> bool:
+    """Whether the first bytes of a PNG's image data are no zlib stream: the header (deflate, a
+    window of at most 32K, no preset dictionary, which PNG forbids, the check bits), then the
+    deflate blocks as far as `start` goes (inflated into at most `_INFLATED` bytes)."""
+    cmf, flg = start[0], start[1]
+    if cmf & 0x0F != 8 or cmf >> 4 > 7 or flg & 0x20 or (cmf << 8 | flg) % 31:
+        return True
+    try:
+        zlib.decompressobj().decompress(start, _INFLATED)
+    except zlib.error:
+        return True
+    return False
 
 
 def _gif_flaw(data: ImageBytes) -> ImageFlaw | None:

@@ -35,6 +35,8 @@ __all__ = [
     "MANY_IMAGES_EDGE",
     "MAX_IMAGE_BASE64",
     "MAX_IMAGE_EDGE",
+    "MAX_MEDIA",
+    "MAX_MEDIA_LARGE_CONTEXT",
     "MESSAGE_OVERHEAD",
     "PDF_PAGE_TOKENS",
     "TOOLS_PREAMBLE",
@@ -75,6 +77,11 @@ _MAX_IMAGE_TOKENS = 1_600
 MAX_IMAGE_EDGE = 8000
 MANY_IMAGES = 20
 MANY_IMAGES_EDGE = 2000
+#: Images (with documents) a request may hold: "100 per request on the API, for models with a
+#: 200k-token context window. 600 per request on the API, for all other models" (the vision docs,
+#: "Request limits"); over it a 400, "Too much media: 0 document pages + 102 images > 100"
+#: (anthropics/claude-code#19822, #3397) or "too many images and documents: 104 + 1 > 100" (#23392).
+MAX_MEDIA, MAX_MEDIA_LARGE_CONTEXT = 100, 600
 #: The API refuses (400) a base64 image whose text is longer than this: "image exceeds 5 MB maximum:
 #: 5577016 bytes > 5242880 bytes" (wording and figures as recorded in anthropics/claude-code#12167,
 #: #2146, #10612).  It counts the base64 text, not the decoded file: a 4 MB file is over it there.

@@ -31,7 +31,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, SupportsIndex, overload
 
 from ..core.image_bytes import ImageBytes, image_size, image_type
-from ..core.tokens import MANY_IMAGES, MANY_IMAGES_EDGE, MAX_IMAGE_BASE64, MAX_IMAGE_EDGE
+from ..core.tokens import MANY_IMAGES, MANY_IMAGES_EDGE, MAX_IMAGE_BASE64, MAX_IMAGE_EDGE, MAX_MEDIA
 from .errors import ApiError
 
 __all__ = ["MANY_IMAGES_TOO_LARGE", "MISMATCH", "TOO_LARGE", "TOO_MANY_BYTES", "UNREADABLE", "check_images"]
@@ -55,12 +55,17 @@ _MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
-def check_images(messages: Sequence[Any]) -> None:
+def check_images(messages: Sequence[Any], max_media: int = MAX_MEDIA) -> None:
     """ApiError 400 for the first base64 image (in a message or a tool result) the API would refuse:
     too long a text (any image's, judged before any is decoded), bytes of another format than its
     media type, unreadable, or a side over the limit (the lower one when the request has over 20
     images)."""
     found = list(_images(messages))
+    if len(found) > max_media:  # counted before any image is read: a cheap refusal of a big request
+        documents = sum(1 for _ in _blocks(messages, "document"))
+        if documents:
+            raise ApiError.invalid(f"too many images and documents: {len(found)} + {documents} > {max_media}")
+        raise ApiError.invalid(f"Too much media: 0 document pages + {len(found)} images > {max_media}")
     images = [
         (where, source)
         for where, image in found
@@ -90,17 +95,22 @@ def check_images(messages: Sequence[Any]) -> None:
 def _images(messages: Sequence[Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Each image block of the messages, tool results' own included, with its path as the API
     names it (``messages.3.content.1``, ``messages.3.content.1.tool_result.content.0``)."""
+    return _blocks(messages, "image")
+
+
+def _blocks(messages: Sequence[Any], kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """`_images` for blocks of any `kind` (``image``, ``document``)."""
     for m, message in enumerate(messages):
         content = message.get("content") if isinstance(message, dict) else None
         for c, block in enumerate(content if isinstance(content, list) else ()):
             if not isinstance(block, dict):
                 continue
             where = f"messages.{m}.content.{c}"
-            if block.get("type") == "image":
+            if block.get("type") == kind:
                 yield where, block
             inner = block.get("content") if block.get("type") == "tool_result" else None
             for k, item in enumerate(inner if isinstance(inner, list) else ()):
-                if isinstance(item, dict) and item.get("type") == "image":
+                if isinstance(item, dict) and item.get("type") == kind:
                     yield f"{where}.tool_result.content.{k}", item
 
 

@@ -38,6 +38,7 @@ from pydantic_core import core_schema as cs
 
 from ..core.models import ModelTable, default_models, thinking_refusal
 from ..core.output_format import format_conflict, format_problem, output_format
+from ..core.tokens import MAX_MEDIA, MAX_MEDIA_LARGE_CONTEXT
 from .errors import ApiError
 from .image_check import check_images
 from .thinking_check import check_thinking
@@ -310,7 +311,9 @@ def validate_request(
         raise ApiError.invalid(problem)
     check_thinking(body["messages"], thinking, thinking_key)
     _tool_pairs(body["messages"])
-    check_images(body["messages"])  # after the rules (where the API checks them is not documented)
+    # after the rules (where the API checks them is not documented); 600 images past a 200k context
+    large = body["model"] in table and table.get(body["model"]).context_window > 200_000
+    check_images(body["messages"], MAX_MEDIA_LARGE_CONTEXT if large else MAX_MEDIA)
 
 
 def _text(text: str, where: str, final: bool) -> Iterator[str]:

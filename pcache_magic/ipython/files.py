@@ -336,6 +336,8 @@ def image_block(path: Path, files: CellFiles | None = None) -> dict[str, Any]:
     from ..core.tokens import MAX_IMAGE_EDGE
 
     media = image_type(data)
+    if not data:
+        raise ValueError(f"{path}: the file is empty; give an image file (PNG, JPEG, GIF or WebP).")
     if media is None:
         raise ValueError(f"{path}: not a PNG, JPEG, GIF or WebP image; convert it to one of those.")
     kind = media.partition("/")[2].upper()

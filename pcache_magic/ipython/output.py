@@ -19,7 +19,7 @@ import anthropic
 from IPython.core.error import UsageError
 from IPython.display import display
 
-from ..core.fmt import DOLLAR_HTML, clock, duration, entry_names, fit, plural, tokens
+from ..core.fmt import DOLLAR_HTML, clock, duration, entry_names, fit, plural, tokens, visible
 from ..session.transport import redact_key
 
 if TYPE_CHECKING:
@@ -276,12 +276,15 @@ def clock_report(session: Session) -> str:
 
 def say(text: str) -> None:
     """Print `text` wrapped between words to `TEXT_WIDTH` (`fmt.fit`): a notebook breaks a longer
-    line of plain text anywhere, inside an amount or a flag too."""
-    print(fit(text))
+    line of plain text anywhere, inside an amount or a flag too.  Control characters (a file
+    name's ESC or BEL, which a front end would act on) print as their pictures (`fmt.visible`)."""
+    print(fit(visible(text)))
 
 
 def one_line(text: object, limit: int = 300) -> str:
-    flat = " ".join(str(text).split())
+    """`text` on one line of at most `limit` characters, its control characters as pictures (an
+    error quotes what the user gave: a file name may hold an escape sequence)."""
+    flat = " ".join(visible(text).split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
