@@ -123,6 +123,8 @@ def test_each_note_has_a_full_width_row_under_its_call(tables: tuple[Money, What
         ".pcache-panel.pcache-cost .pcache-money tr:has(+.pcache-row-note) td{border-bottom-style:none}"
         in css
     )
+    # nor a front end's zebra stripes, which shaded a call and left its note white
+    assert ".pcache-panel.pcache-cost .pcache-money tbody tr{background:transparent}" in css
 
 
 def test_the_text_fits_80_columns_and_no_number_is_split(tables: tuple[Money, WhatIf]) -> None:

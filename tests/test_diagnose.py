@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
+from _images import PNG_1X1_B64
 from anthropic.types import CacheMissToolsChanged, Diagnostics
 
 from pcache_magic.analysis.diagnose import Explainer, Explanation, explain, explain_all
@@ -47,7 +48,7 @@ def test_timestamp_in_the_system_prompt(session: Session) -> None:
     assert why.summary.startswith("wrote ")
     # in words, with the user's block name: not "system changed at system.0 @48"
     n = len(stem) + 6
-    assert f"system changed in rules, character {n}: '09:00:00.' → '09:00:30.'" in why.summary
+    assert f"system changed in 'rules', character {n}: '09:00:00.' → '09:00:30.'" in why.summary
     assert "@" not in why.summary and "system.0" not in why.summary
     assert f"system changed in rules (system.0), character {n}: " in cause.message
     assert (why.api, why.agrees) == ("system_changed", True)
@@ -101,7 +102,7 @@ def test_below_minimum(session: Session) -> None:
     why = explain(session)
     assert why.codes == ("below_minimum",)
     assert why.causes[0].block == "short"
-    assert why.summary.startswith("uncached: below minimum (")
+    assert why.summary.startswith("uncached: below claude-sonnet-4-5's minimum (")
     assert "< 1,024 tokens" in why.summary
     assert [m.status for m in why.marks] == ["below-minimum"]
 
@@ -236,7 +237,7 @@ def test_a_removed_system_block_is_named_where_it_was(session: Session) -> None:
     session.ask("Q2", stream=False)
     cause = explain(session).causes[0]
     assert (cause.code, cause.path) == ("system_changed", "system.1")  # "style" is gone: no name now
-    assert cause.short == "system changed: a block added or removed at system.1"
+    assert cause.short == "system changed: a block added or removed at 'system.1'"
     assert explain(session).agrees is True
 
 
@@ -290,8 +291,8 @@ def test_rendering_and_errors(session: Session) -> None:
 @pytest.mark.parametrize(
     ("second", "says"),
     [
-        (" More rules follow.", "in rules, character {n}: added ' More rules follow.'"),
-        ("", "in rules, character {m}: removed 'service.'"),
+        (" More rules follow.", "in 'rules', character {n}: added ' More rules follow.'"),
+        ("", "in 'rules', character {m}: removed 'service.'"),
     ],
 )
 def test_text_added_or_cut_at_the_end_of_a_block_is_named(session: Session, second: str, says: str) -> None:
@@ -303,3 +304,34 @@ def test_text_added_or_cut_at_the_end_of_a_block_is_named(session: Session, seco
     session.ask("Second question", stream=False)
     why = explain(session)
     assert says.format(n=len(body), m=len(changed)) in why.summary
+
+
+def test_an_image_added_says_so_and_what_it_invalidates(session: Session) -> None:
+    """A new user added an image and read "images changed": the why now names the change and the
+    rule (the docs' table note: an image added or removed anywhere invalidates the messages)."""
+    session.context(words(1_500), cache="5m", name="notes")
+    session.ask("Q1", stream=False, cache="last")
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_1X1_B64}}
+    session.context([image], name="figure")
+    session.ask("Q2", stream=False, cache="last")
+
+    why = explain(session)
+    assert why.codes[0] == "settings_changed"
+    assert "images added or removed since call 1 (messages level invalidated)" in why.summary
+    assert "images changed" not in why.summary
+    (cause,) = [c for c in why.causes if c.code == "settings_changed"]
+    assert "Adding or removing an image anywhere in the prompt invalidates the messages" in cause.message
+
+
+def test_a_hostile_block_name_is_quoted_on_one_line_and_cut(session: Session) -> None:
+    """A name with a newline and an escape sequence kept the one-line why two lines and drove a
+    terminal; a 100 KB name doubled the explanation."""
+    name = "rules\n\x1b[31m" + "x" * 100_000
+    session.system("Time: 09:00:00. " + words(1_500), cache="5m", name=name)
+    session.ask("Q1", stream=False)
+    session.system("Time: 09:00:30. " + words(1_500), cache="5m", name=name)
+    session.ask("Q2", stream=False)
+
+    summary = explain(session).summary
+    assert "\n" not in summary and "\x1b" not in summary and len(summary) < 200
+    assert "system changed in 'rules ␛[31mxxx" in summary and "…', character 12" in summary

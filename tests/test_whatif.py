@@ -263,10 +263,10 @@ def test_the_floors_say_what_they_are_and_no_cell_is_left_blank() -> None:
     )
     assert "no strategy costs less" in said
     assert (
-        "Ideal: every prefix seen before read, no write paid: below the oracle, a bound no real "
-        "caching reaches" in said
+        "Ideal: every prefix seen before read, no write paid: never above the oracle, a bound no "
+        "real caching reaches" in said
     )
-    assert "no token counts (—); the ideal's share would pass 100%" in said
+    assert "no token counts (—). The ideal's share would pass 100%." in said
     assert "undefined" not in said  # the oracle saves something: no share is undefined here
     assert "a bound no real caching reaches." in " ".join(
         t.text or "" for t in root.iter("p")
@@ -289,3 +289,21 @@ def test_a_planner_beaten_by_its_hour_bet_says_why() -> None:
         paced.ask(prompt, stream=False)
         paced.advance(600)  # the pauses the hour is for: the bet pays, nothing to explain
     assert "for an hour" not in what_if(paced).notes[0]
+
+
+def test_when_no_write_pays_the_notes_and_tooltips_say_so() -> None:
+    """A model switch after one call: nothing is read back, no caching is the best baseline and the
+    oracle saves nothing.  The ideal's share dash said "past 100%" and the planner's note said 5m
+    writes were cheaper: each now says what happened."""
+    _, session = _session()
+    session.context(words(3_000), name="codebase")
+    session.ask("a", stream=False, model="claude-haiku-4-5")
+    session.ask("b", stream=False)
+    result = what_if(session)
+    assert result.best_baseline.strategy == "none"
+    said = " ".join(str(result).split())
+    assert "5m writes were cheaper" not in said and "would pass 100%" not in said
+    assert "No write was read back enough to pay for itself in these calls" in said
+    root = parse(f"<div>{result.to_html()}</div>")
+    ideal = [tr for tr in root.iter("tr") if tr[0].tag == "td"][-1]
+    assert ideal[3].get("title") == "undefined: the oracle saves nothing against no caching"

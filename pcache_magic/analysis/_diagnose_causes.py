@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..core.cache_settings import default_settings
-from ..core.fmt import clock, duration
+from ..core.fmt import clock, duration, visible
 from ..core.rules import LOOKBACK, Plan
 from ..core.ttl import TTL_SECONDS
 from ._diagnose_replay import ReplayedCall, ReplayState
@@ -43,6 +43,13 @@ def _text(block: Mapping[str, Any]) -> str:
     if block.get("type") == "text" and isinstance(block.get("text"), str):
         return str(block["text"])
     return json.dumps({k: v for k, v in block.items() if k not in ("cache_control", "type")})  # as sent
+
+
+def _named(name: str, limit: int = 40) -> str:
+    """A block's name as a one-line "why" quotes it: in quotes (a block named `system` reads
+    "system changed in 'system'"), control characters as pictures, a long one cut."""
+    shown = visible(" ".join(name.split()))
+    return repr(shown if len(shown) <= limit else shown[: limit - 1] + "…")
 
 
 def _excerpt(text: str, offset: int, width: int = 24) -> str:
@@ -109,15 +116,17 @@ def changed_cause(
     if old.path == new.path and old.digest == new.digest:  # same block, new key: a setting's salt
         rows = default_settings().changed(prev.params, cur.params, (prev.lay.counts(), cur.lay.counts()))
         if rows:  # in table order: the system-level ones first
-            changed = " and ".join(r.name for r in rows)
+            # a setting "changed"; a row whose label is the change itself ("images added or removed")
+            changed = " and ".join(r.label if " or " in r.label else f"{r.name} changed" for r in rows)
             system = rows[0].level == "system"
             levels = (
                 "system and messages caches (tools stay"
                 if system
                 else "messages cache (tools and system stay"
             )
-            message = f"{changed} changed: that invalidates the {levels} cached)."
-            short = f"{changed} changed since call {prev.record.index} ({rows[0].level} level invalidated)"
+            notes = "".join(f" {r.note}" for r in rows if " or " in r.label and r.note)
+            message = f"{changed}: that invalidates the {levels} cached).{notes}"
+            short = f"{changed} since call {prev.record.index} ({rows[0].level} level invalidated)"
             api: set[str | None] = (
                 {"unavailable"}
                 if any(r.unavailable for r in rows)
@@ -130,7 +139,7 @@ def changed_cause(
         return replace(
             at,
             code=code,
-            short=f"{level} changed: a block added or removed at {names.get(place, place)}",
+            short=f"{level} changed: a block added or removed at {_named(names.get(place, place))}",
             message=message,
         ), {code}
     before_text, after_text = _text(block_at(prev.params, old.path)), _text(block_at(cur.params, new.path))
@@ -150,7 +159,7 @@ def changed_cause(
         f"{level} changed in {cur.name(new.path)}, character {offset}: {before!r} → {after!r}.{looks} {cost}"
     )
     # a table cell: the user's block name and "character", not "system.0 @44"
-    where = cur.names.get(new.path, new.path)
+    where = _named(cur.names.get(new.path, new.path))
     short = f"{level} changed in {where}, character {offset}: " + _change(before_text, after_text, offset)
     return replace(at, code=code, short=short, message=message, offset=offset, before=before, after=after), {
         code
@@ -227,5 +236,5 @@ def marker_causes(cur: ReplayedCall) -> list[Cause]:
         f"{cur.info.id} caches from {minimum:,}, so {many} ignored. "
         "Mark a later block, or add content before it."
     )
-    short = f"below minimum ({p.cumulative:,} < {minimum:,} tokens)"
+    short = f"below {cur.info.id}'s minimum ({p.cumulative:,} < {minimum:,} tokens)"
     return [Cause("below_minimum", short, message, p.path, cur.names.get(p.path))]

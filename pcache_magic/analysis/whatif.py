@@ -57,14 +57,21 @@ IDEAL = "ideal: repeats read, writes free"
 _FLOORS = (
     f"Oracle: the cheapest caching had the future been known ({MAX_BREAKPOINTS}-marker and {LOOKBACK}-block "
     "limits relaxed); no strategy costs less. Ideal: every prefix seen before read, no write paid: "
-    f"below the oracle, a bound no real caching reaches. Neither is replayed: no token counts ({NO_SHARE}); "
-    "the ideal's share would pass 100%."
+    "never above the oracle, a bound no real caching reaches. Neither is replayed: no token counts "
+    f"({NO_SHARE})."
 )
+#: Said after `_FLOORS` when the oracle saves something (else the ideal's share is undefined too).
+_IDEAL_SHARE = " The ideal's share would pass 100%."
 #: The tooltips of a floor's dashes.
 _UNCOUNTED = "a floor is priced prefix by prefix, not replayed: no token counts"
 _PAST = "past 100%: the ideal saves more than any caching can (it pays no writes)"
 
 
+#: Why the planner lost when the best baseline wrote nothing (no caching): no read repaid a write.
+_NO_WRITE_PAID = (
+    "No write was read back enough to pay for itself in these calls (a model switch, prompts under "
+    "the minimum or few repeats), so any caching cost more than none."
+)
 #: Why the planner can lose to a baseline on a short session: its prior (`rhythm.Prior.alive`).
 _HOUR_BET = (
     "Before it has seen a pause, it writes a large stable prefix for an hour (about half of a "
@@ -252,8 +259,13 @@ class WhatIf:
             titles |= {(r, 3): undefined for r in range(len(rows) - 1) if rows[r][3] == NO_SHARE}
         for r in range(len(self.runs), len(rows)):  # the floors
             titles |= {(r, 4): _UNCOUNTED, (r, 5): _UNCOUNTED}
-        titles[(len(rows) - 1, 3)] = _PAST  # the ideal's
+        # the ideal's share: past 100% of what the oracle saves, or undefined like the oracle's
+        titles[(len(rows) - 1, 3)] = _PAST if self._oracle_saves(rows) else (undefined or _PAST)
         return titles
+
+    def _oracle_saves(self, rows: Sequence[Sequence[str]]) -> bool:
+        """Whether the oracle's row has a share (it saves something against no caching)."""
+        return self.oracle is not None and rows[len(self.runs)][3] != NO_SHARE
 
     #: The class `%claude_cost` gives this table (`fmt.html_cost`; the view's CSS styles it).
     HTML_CLASS = "pcache-cost-whatif"
@@ -273,7 +285,8 @@ class WhatIf:
         """The key to the columns (with what a share of `NO_SHARE` means, when one shows), what the
         two floors are, the notes."""
         key = self._KEY if undefined is None else f"{self._KEY} A share of {NO_SHARE} is {undefined}."
-        return [key, _FLOORS, *self.notes]
+        floors = _FLOORS + (_IDEAL_SHARE if self._oracle_saves(self._rows()) else "")
+        return [key, floors, *self.notes]
 
     def to_html(self) -> str:
         """The table, its key and the notes; before any call, `%claude_cost`'s line instead."""
@@ -327,6 +340,6 @@ def what_if(source: Any, strategies: Sequence[str] | None = None, models: ModelT
             note += f" Its share of the oracle's saving: {_percent(share)}"
             note += " (it costs more than no caching)." if share < 0 else "."
         if ratio > 1 and result.run("planner").tokens.write_1h > best.tokens.write_1h:
-            note += f" {_HOUR_BET}"
+            note += f" {_HOUR_BET if best.tokens.write_5m else _NO_WRITE_PAID}"
         result = WhatIf(runs, result.ideal, recorded, notes=(note,), oracle=oracle)
     return result

@@ -177,9 +177,16 @@ def _details(record: CallRecord, why: str, scale: int, predicted: str) -> str:
     )
     bar = render_bar(record, scale) if record.ok else ""
     return (
-        f'<td class="pcache-why" title="{attr(why)}"><details><summary>{text(why)}</summary>'
-        f'<div class="pcache-why-text">{text(why)}</div>{info}{bar}</details></td>'
+        f'<td class="pcache-why" title="{attr(why)}"><details><summary>{text(_cause_first(record, why))}'
+        f'</summary><div class="pcache-why-text">{text(why)}</div>{info}{bar}</details></td>'
     )
+
+
+def _cause_first(record: CallRecord, why: str) -> str:
+    """The folded line: the cause before the tokens ("system changed in 'rules', ... · wrote 1,780
+    (1h)"), since the columns beside it show the tokens and a narrow cell cuts its end."""
+    outcome, said, cause = why.partition(": ")
+    return f"{cause} · {outcome}" if said and record.ok else why
 
 
 def render_call_row(record: CallRecord, scale: int | None = None, why: str | None = None) -> str:
