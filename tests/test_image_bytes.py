@@ -288,3 +288,14 @@ def test_checksums_and_the_end_marker_search_stay_bounded() -> None:
     video = bytes(range(217)) * 4_000  # no FF D9 in it
     assert image_flaw(FULL_JPEG + video) is None  # 0.9 MB after the end of image
     assert image_flaw(FULL_JPEG + video * 2) == "cut short"  # 1.7 MB: past the search
+
+
+def test_a_png_of_many_small_data_chunks_and_a_gif_with_bytes_after_its_trailer_pass() -> None:
+    """Valid files decoders read (Pillow did) were refused: 19,000 16-byte IDATs ran the walk out
+    of steps ("no pixels"), and a GIF with a few bytes after its trailer read as cut short."""
+    stream = zlib.compress(bytes(200_000), 0)
+    idats = b"".join(chunk(b"IDAT", stream[at : at + 16]) for at in range(0, len(stream), 16))
+    assert len(stream) // 16 > MAX_IMAGE_PARTS
+    assert image_flaw(FULL_PNG[:33] + idats + FULL_PNG[-12:]) is None
+    assert image_flaw(FULL_GIF + b"junk") is None
+    assert image_flaw(FULL_GIF[:-1]) == "cut short"

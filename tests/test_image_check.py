@@ -20,8 +20,10 @@ from pcache_magic.core.tokens import MAX_IMAGE_BASE64
 from pcache_magic.emulator import Emulator
 from pcache_magic.emulator.errors import ApiError
 from pcache_magic.emulator.image_check import (
+    EMPTY,
     MANY_IMAGES_TOO_LARGE,
     MISMATCH,
+    NOT_BASE64,
     TOO_LARGE,
     TOO_MANY_BYTES,
     UNREADABLE,
@@ -63,7 +65,6 @@ def test_the_api_wording() -> None:
         [image(FAKE), {"type": "text", "text": "what is it?"}],
         [{"type": "tool_result", "tool_use_id": "t1", "content": [image(FAKE)]}],
         [image(b"\xff\xd8\xff\xe0" + bytes(64), "image/jpeg")],
-        [image(b"")],
         # A header and no pixel data: the API cannot decode these either.
         [image(png(40, 30, pixels=False))],
         [image(b"\xff\xd8" + SOF + b"\xff\xd9", "image/jpeg")],
@@ -110,6 +111,17 @@ def test_the_emulator_answers_a_fake_png_like_the_api_and_counts_a_real_one() ->
     assert refused.value.status_code == 400 and body["error"]["message"] == UNREADABLE
     counted = client.messages.count_tokens(model="claude-sonnet-4-5", messages=real)
     assert counted.input_tokens < 100  # 40x30 pixels: a few tokens, not the ~1,600 of an unknown size
+
+
+def test_an_empty_text_and_a_data_url_get_the_apis_own_words() -> None:
+    """Not "Could not process image": the API names these two mistakes (empty, a data URL pasted
+    whole where its base64 part belongs)."""
+    empty = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": ""}}
+    url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    pasted = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": url}}
+    assert refusal(messages(empty)) == f"messages.0.content.1.image.source.base64: {EMPTY}"
+    assert refusal(messages(pasted)) == f"messages.0.content.1.image.source.base64: {NOT_BASE64}"
+    assert (EMPTY, NOT_BASE64) == ("image cannot be empty", "invalid base64 data")
 
 
 def messages(*images: dict[str, Any]) -> list[dict[str, Any]]:

@@ -212,6 +212,9 @@ def _png_flaw(data: ImageBytes) -> ImageFlaw | None:
             return None if idat else "no pixels"
         idat = idat or (kind == b"IDAT" and length > 0)
         i = end
+    else:  # more chunks than a walk takes, image data among them: valid as far as it was read
+        if idat:
+            return None
     return "cut short" if idat else "no pixels"
 
 
@@ -231,8 +234,8 @@ def _bad_zlib(start: bytes) -> bool:
 
 def _gif_flaw(data: ImageBytes) -> ImageFlaw | None:
     """An image descriptor (0x2C) after the extensions, with its colour table and a data sub-block;
-    the trailer (0x3B) as the last byte but NUL padding (the image data's sub-blocks are not walked:
-    ~15,000 steps in 3.75 MB)."""
+    a trailer (0x3B) in the last 4 KiB (bytes after it pass, as decoders read them; the image data's
+    sub-blocks are not walked: ~15,000 steps in 3.75 MB)."""
     n = len(data)
     if n < 13:
         return "no pixels"
@@ -257,7 +260,7 @@ def _gif_flaw(data: ImageBytes) -> ImageFlaw | None:
     i += 10 + (3 << ((packed & 7) + 1) if packed & 0x80 else 0) + 1  # local table, LZW code size
     if not (i < n and data[i] > 0 and i + 1 + data[i] <= n):
         return "no pixels"
-    return None if data[max(i, n - 4096) : n].rstrip(b"\x00")[-1:] == b"\x3b" else "cut short"
+    return None if b"\x3b" in data[max(i, n - 4096) : n] else "cut short"  # bytes after it pass
 
 
 def _webp_flaw(data: ImageBytes) -> ImageFlaw | None:

@@ -34,7 +34,16 @@ from ..core.image_bytes import ImageBytes, image_size, image_type
 from ..core.tokens import MANY_IMAGES, MANY_IMAGES_EDGE, MAX_IMAGE_BASE64, MAX_IMAGE_EDGE, MAX_MEDIA
 from .errors import ApiError
 
-__all__ = ["MANY_IMAGES_TOO_LARGE", "MISMATCH", "TOO_LARGE", "TOO_MANY_BYTES", "UNREADABLE", "check_images"]
+__all__ = [
+    "EMPTY",
+    "MANY_IMAGES_TOO_LARGE",
+    "MISMATCH",
+    "NOT_BASE64",
+    "TOO_LARGE",
+    "TOO_MANY_BYTES",
+    "UNREADABLE",
+    "check_images",
+]
 
 #: The API's message for an image it cannot decode.
 UNREADABLE = "Could not process image"
@@ -45,6 +54,10 @@ MANY_IMAGES_TOO_LARGE = (
     "At least one of the image dimensions exceed max allowed size for many-image requests:"
     f" {MANY_IMAGES_EDGE} pixels"
 )
+#: The API's messages (after the path of the image's base64) for an empty text and a data URL
+#: (``data:image/png;base64,...``) in place of the base64: anthropics/claude-code#12750 and
+#: anthropics/anthropic-sdk-typescript#603.
+EMPTY, NOT_BASE64 = "image cannot be empty", "invalid base64 data"
 #: The API's message (after the path of the image's base64) for text over `MAX_IMAGE_BASE64`;
 #: `{}` is the text's length.
 TOO_MANY_BYTES = f"image exceeds 5 MB maximum: {{}} bytes > {MAX_IMAGE_BASE64} bytes"
@@ -77,7 +90,12 @@ def check_images(messages: Sequence[Any], max_media: int = MAX_MEDIA) -> None:
             raise ApiError.invalid(f"{where}.image.source.base64: {TOO_MANY_BYTES.format(len(text))}")
     many = len(found) > MANY_IMAGES
     for where, source in images:
-        data = _bytes(source.get("data"))
+        text = source.get("data")
+        if text == "":
+            raise ApiError.invalid(f"{where}.image.source.base64: {EMPTY}")
+        if isinstance(text, str) and text[:5].lower() == "data:":  # a data URL, not its base64 part
+            raise ApiError.invalid(f"{where}.image.source.base64: {NOT_BASE64}")
+        data = _bytes(text)
         kind = None if data is None else image_type(data)
         declared = source.get("media_type")
         if kind is not None and declared in _MEDIA_TYPES and kind != declared:
