@@ -70,12 +70,12 @@ def test_a_renamed_or_edited_block_is_named_as_a_full_replay_names_it(session: S
     session.advance(6 * 60)
     session.ask("q2", stream=False)
     before = log.update(session)
-    assert "expired 5m entry at intro" in str(before.whys[1])
+    assert "expired 5m entry at 'intro'" in str(before.whys[1])
     assert log.update(session).whys is before.whys  # nothing changed: nothing explained again
     intro = session.conversation.drop("intro")  # the only system block: back in the same place
     session.conversation.add(intro.model_copy(update={"name": "rules"}))
     renamed = log.update(session)
-    assert "expired 5m entry at rules" in str(renamed.whys[1]) and before.count == 2
+    assert "expired 5m entry at 'rules'" in str(renamed.whys[1]) and before.count == 2
     assert [*renamed.whys] == [e.summary for e in explain_all(session)]
     session.system(LONG + " Edited.", cache="5m", name="rules")
     edited = log.update(session)

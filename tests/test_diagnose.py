@@ -50,7 +50,7 @@ def test_timestamp_in_the_system_prompt(session: Session) -> None:
     n = len(stem) + 6
     assert f"system changed in 'rules', character {n}: '09:00:00.' → '09:00:30.'" in why.summary
     assert "@" not in why.summary and "system.0" not in why.summary
-    assert f"system changed in rules (system.0), character {n}: " in cause.message
+    assert f"system changed in 'rules' (system.0), character {n}: " in cause.message
     assert (why.api, why.agrees) == ("system_changed", True)
 
 
@@ -82,7 +82,7 @@ def test_expired_entry_that_one_hour_would_have_kept(session: Session) -> None:
     assert cause.block == "paper"
     assert "expired at 09:05:00" in cause.message  # the emulator's clock starts at 09:00:00 UTC
     assert "a 1h lifetime would have kept it" in cause.message
-    assert why.summary.endswith("expired 5m entry at paper (1h would have kept it)")
+    assert why.summary.endswith("expired 5m entry at 'paper' (1h would have kept it)")
     assert session.calls[1].started_at - started == 301
     assert (why.api, why.agrees) == ("none", True)  # nothing diverged: the API reports no reason
 
@@ -200,7 +200,7 @@ def test_speed_changed_invalidates_system_and_messages_not_tools(session: Sessio
 
     why = explain(session)
     assert why.codes[0] == "settings_changed"
-    assert "speed changed since call 1 (system level invalidated)" in why.summary
+    assert "speed changed since call 1 (system prompt and messages cached again)" in why.summary
     assert 1_024 < session.calls[1].tokens.read < session.calls[0].tokens.written  # the tools entry only
     assert (why.api, why.agrees) == ("unavailable", True)
 
@@ -237,7 +237,7 @@ def test_a_removed_system_block_is_named_where_it_was(session: Session) -> None:
     session.ask("Q2", stream=False)
     cause = explain(session).causes[0]
     assert (cause.code, cause.path) == ("system_changed", "system.1")  # "style" is gone: no name now
-    assert cause.short == "system changed: a block added or removed at 'system.1'"
+    assert cause.short == "system changed: a block added or removed at system.1"
     assert explain(session).agrees is True
 
 
@@ -317,10 +317,13 @@ def test_an_image_added_says_so_and_what_it_invalidates(session: Session) -> Non
 
     why = explain(session)
     assert why.codes[0] == "settings_changed"
-    assert "images added or removed since call 1 (messages level invalidated)" in why.summary
+    assert "images added or removed since call 1 (messages cached again)" in why.summary
     assert "images changed" not in why.summary
     (cause,) = [c for c in why.causes if c.code == "settings_changed"]
-    assert "Adding or removing an image anywhere in the prompt invalidates the messages" in cause.message
+    assert cause.message == (
+        "Since call 1, images added or removed: that invalidates the messages cache (tools and system "
+        "stay cached). Put images in the first turn, or expect this rewrite."
+    )
 
 
 def test_a_hostile_block_name_is_quoted_on_one_line_and_cut(session: Session) -> None:

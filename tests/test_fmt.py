@@ -200,14 +200,25 @@ def test_entry_names_mark_the_earlier_version_of_an_edited_block() -> None:
         {"block": "doc", "model": "m1", "ttl": "5m", "expires_at": 3_100.0},
         {"block": "rules", "model": "m1", "ttl": "1h", "expires_at": 3_600.0},  # written at 0: the latest
     ]
-    assert entry_names(entries) == ["rules (earlier version)", "doc", "rules"]
+    assert entry_names(entries) == ["rules (earlier entry)", "doc", "rules"]
 
 
 def test_entry_names_tell_two_versions_written_at_the_same_instant_by_their_order() -> None:
     """The emulator's clock stands still until moved: an edit and a new ask write the new version at
     the very time of the old one, and the entries table showed two "review_guide.md" rows."""
     old = {"block": "review_guide.md", "model": "m1", "ttl": "1h", "expires_at": 3_600.0}
-    assert entry_names([old, dict(old)]) == ["review_guide.md (earlier version)", "review_guide.md"]
+    assert entry_names([old, dict(old)]) == ["review_guide.md (earlier entry)", "review_guide.md"]
+
+
+def test_several_earlier_entries_of_one_block_are_numbered() -> None:
+    """A new user saw two identical "notes (earlier version)" rows (an image added, then an edit):
+    several earlier entries are numbered by write order, and none is called a version."""
+    old = {"block": "notes", "model": "m1", "ttl": "5m", "expires_at": 300.0}
+    assert entry_names([old, dict(old), dict(old)]) == [
+        "notes (earlier entry 1)",
+        "notes (earlier entry 2)",
+        "notes",
+    ]
 
 
 def test_the_entries_table_marks_the_old_prefix_after_an_edit_on_a_still_clock() -> None:
@@ -222,7 +233,7 @@ def test_the_entries_table_marks_the_old_prefix_after_an_edit_on_a_still_clock()
     s.system("You review code carefully. " * 10, name="sys")  # the prefix before the guide changes
     s.ask("Hi?", stream=False)
     entries = s.book.ledger.entries(s.now())
-    assert entry_names(entries) == ["review_guide.md (earlier version)", "review_guide.md"]
+    assert entry_names(entries) == ["review_guide.md (earlier entry)", "review_guide.md"]
 
 
 def test_control_characters_show_as_their_pictures_in_html_and_text() -> None:

@@ -300,7 +300,7 @@ def test_the_countdown_holds_a_default_name_and_its_earlier_version_whole() -> N
     fixed = sum(
         int(w) for w in re.findall(r"table\.pcache-countdown th:nth-child\(\d\)\{width:(\d+)px\}", body)
     )
-    assert float(table) * 12 - fixed - PAD >= px("you-are-a-careful-reviewer (earlier version)")
+    assert float(table) * 12 - fixed - PAD >= px("you-are-a-careful-reviewer (earlier entry)")
 
 
 def test_offline_the_countdown_says_whose_clock_it_follows() -> None:

@@ -166,7 +166,7 @@ def test_the_session_predicts_the_formats_tokens_and_explains_a_changed_format(s
     session.ask("Three?", output_config=_format("a", "b"), stream=False)
     assert session.calls[-1].usage is not None and session.calls[-1].usage.cache_read_input_tokens == 0
     why = str(explain(session))
-    assert "output_format changed: that invalidates the system and messages caches" in why
+    assert "Since call 2, output_format changed: that invalidates the system and messages caches" in why
 
 
 PATTERNS = ["^[0-9]+$", "^[A-Z]{3}-\\d+$", "^(ab|cd)+x?$", "[^a-z]", "^\\w+@\\w+\\.com$", "^.{2,}$", "a|b"]

@@ -95,7 +95,7 @@ def test_why_column_explains_each_call_as_it_comes(session: Session, panel: Cach
     session.ask("q2", stream=False)
     session.ask("q3", stream=False)
     whys = [why(tr) for tr in select(calls_html(panel), "tr", "pcache-call")]
-    assert whys[0].startswith("wrote") and "expired 5m entry at intro" in whys[1]
+    assert whys[0].startswith("wrote") and "expired 5m entry at 'intro'" in whys[1]
     assert whys[2].startswith("hit")
     panel.refresh()  # a full re-render explains the same way as the incremental one
     assert [why(tr) for tr in select(calls_html(panel), "tr", "pcache-call")] == whys
@@ -342,7 +342,7 @@ def test_a_loaded_sessions_panel_explains_as_before_saving(
     panel = CachePanel(session)
     before = [(tr.get("data-call"), why(tr)) for tr in select(calls_html(panel), "tr", "pcache-call")]
     panel.close()
-    assert "expired 5m entry at intro" in before[1][1]
+    assert "expired 5m entry at 'intro'" in before[1][1]
     path = session.save(tmp_path / "s.json")
     loaded = Session(model=MODEL, connection=connect(emulator=Emulator(), max_retries=0))
     loaded.load(path)
@@ -359,10 +359,18 @@ def test_a_renamed_block_redraws_the_rows_that_name_it(session: Session, panel: 
     session.ask("q1", stream=False)
     session.advance(6 * 60)
     session.ask("q2", stream=False)
-    assert "expired 5m entry at intro" in why(select(calls_html(panel), "tr", "pcache-call")[1])
+    assert "expired 5m entry at 'intro'" in why(select(calls_html(panel), "tr", "pcache-call")[1])
     intro = session.conversation.drop("intro")
     session.conversation.add(intro.model_copy(update={"name": "rules"}))
     session.ask("q3", stream=False)
     whys = [why(tr) for tr in select(calls_html(panel), "tr", "pcache-call")]
-    assert "expired 5m entry at rules" in whys[1] and len(whys) == 3
+    assert "expired 5m entry at 'rules'" in whys[1] and len(whys) == 3
+    # folded, the cause comes first: a narrow cell cuts the end, and the columns show the tokens
+    row = select(calls_html(panel), "tr", "pcache-call")[1]
+    assert folded(row) == "expired 5m entry at 'rules' (1h would have kept it) · wrote 1,695 (5m)"
+    # opened, it says where the advice is; a hit has nothing to do
+    (more,) = select(cell(row, "pcache-why"), "div", "pcache-call-more")
+    assert text(more) == "What to do: %claude_explain 2 (in Python: explain(session, 2))"
+    hit = select(calls_html(panel), "tr", "pcache-call")[2]
+    assert not select(cell(hit, "pcache-why"), "div", "pcache-call-more")
     assert whys == [e.summary for e in explain_all(session)]

@@ -14,10 +14,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..core.cache_settings import default_settings
-from ..core.fmt import clock, duration, visible
+from ..core.fmt import clock, duration
 from ..core.rules import LOOKBACK, Plan
 from ..core.ttl import TTL_SECONDS
-from ._diagnose_replay import ReplayedCall, ReplayState
+from ._diagnose_replay import ReplayedCall, ReplayState, quoted
 from .volatile import block_at, volatile_values
 
 __all__ = ["Cause", "changed_cause", "marker_causes", "storage_causes"]
@@ -43,13 +43,6 @@ def _text(block: Mapping[str, Any]) -> str:
     if block.get("type") == "text" and isinstance(block.get("text"), str):
         return str(block["text"])
     return json.dumps({k: v for k, v in block.items() if k not in ("cache_control", "type")})  # as sent
-
-
-def _named(name: str, limit: int = 40) -> str:
-    """A block's name as a one-line "why" quotes it: in quotes (a block named `system` reads
-    "system changed in 'system'"), control characters as pictures, a long one cut."""
-    shown = visible(" ".join(name.split()))
-    return repr(shown if len(shown) <= limit else shown[: limit - 1] + "…")
 
 
 def _excerpt(text: str, offset: int, width: int = 24) -> str:
@@ -109,7 +102,10 @@ def changed_cause(
     same_tools = sorted(p.digest for p in a[: len(tools[0])]) == sorted(p.digest for p in b[: len(tools[1])])
     if level == "tools" and tools[0] != tools[1] and same_tools:
         before, after = ", ".join(tools[0]), ", ".join(tools[1])
-        message = f"The tools were reordered ({before} → {after}); the cached prefix starts with tools."
+        message = (
+            f"The tools were reordered ({before} → {after}); the cached prefix starts with tools, so "
+            "everything was written again. Define the tools in one fixed order."
+        )
         return replace(
             at, code="tools_changed", short="tools reordered", message=message, before=before, after=after
         ), {"tools_changed"}
@@ -124,9 +120,19 @@ def changed_cause(
                 if system
                 else "messages cache (tools and system stay"
             )
-            notes = "".join(f" {r.note}" for r in rows if " or " in r.label and r.note)
-            message = f"{changed}: that invalidates the {levels} cached).{notes}"
-            short = f"{changed} since call {prev.record.index} ({rows[0].level} level invalidated)"
+            # what to do: keep a setting as it was; put what is added or removed (images) in first
+            same = [r.name for r in rows if " or " not in r.label]
+            first = [r.label.split()[0] for r in rows if " or " in r.label]
+            advice = " and ".join(
+                ([f"keep {' and '.join(same)} the same from call to call"] if same else [])
+                + ([f"put {' and '.join(first)} in the first turn"] if first else [])
+            )
+            message = (
+                f"Since call {prev.record.index}, {changed}: that invalidates the {levels} cached). "
+                f"{advice[0].upper()}{advice[1:]}, or expect this rewrite."
+            )
+            again = "system prompt and messages" if system else "messages"
+            short = f"{changed} since call {prev.record.index} ({again} cached again)"
             api: set[str | None] = (
                 {"unavailable"}
                 if any(r.unavailable for r in rows)
@@ -136,10 +142,11 @@ def changed_cause(
     code = f"{level}_changed"
     if old.path != new.path:
         message = f"{prev.name(old.path)} is now {cur.name(new.path)}: a block was added or removed."
+        shown = quoted(names[place]) if place in names else place
         return replace(
             at,
             code=code,
-            short=f"{level} changed: a block added or removed at {_named(names.get(place, place))}",
+            short=f"{level} changed: a block added or removed at {shown}",
             message=message,
         ), {code}
     before_text, after_text = _text(block_at(prev.params, old.path)), _text(block_at(cur.params, new.path))
@@ -159,7 +166,7 @@ def changed_cause(
         f"{level} changed in {cur.name(new.path)}, character {offset}: {before!r} → {after!r}.{looks} {cost}"
     )
     # a table cell: the user's block name and "character", not "system.0 @44"
-    where = _named(cur.names.get(new.path, new.path))
+    where = cur.short(new.path)
     short = f"{level} changed in {where}, character {offset}: " + _change(before_text, after_text, offset)
     return replace(at, code=code, short=short, message=message, offset=offset, before=before, after=after), {
         code
@@ -178,13 +185,11 @@ def storage_causes(cur: ReplayedCall, expected: Plan, replay: ReplayState) -> li
         verdict = "a 1h lifetime would have kept it" if kept else "no lifetime would have kept it"
         verdict += "" if kept else " (pre-warm, or call sooner)"
         message = (
-            f"The {entry.ttl} entry at {cur.name(p.path)} ({entry.tokens:,} tokens), last written or read "
+            f"The {entry.ttl} entry at {cur.name(p.path)}, {entry.tokens:,} tokens, last written or read "
             f"by call {entry.call} at {clock(entry.touched_at)}, expired at {clock(entry.expires_at)}, "
             f"{duration(now - entry.expires_at)} before this call ({duration(gap)} gap); {verdict}."
         )
-        short = f"expired {entry.ttl} entry at {cur.names.get(p.path, p.path)}" + (
-            " (1h would have kept it)" * kept
-        )
+        short = f"expired {entry.ttl} entry at {cur.short(p.path)}" + (" (1h would have kept it)" * kept)
         causes.append(
             Cause(
                 "expired", short, message, p.path, cur.names.get(p.path), missed=entry.tokens - expected.read
@@ -206,7 +211,7 @@ def storage_causes(cur: ReplayedCall, expected: Plan, replay: ReplayState) -> li
         else:
             code, short = (
                 "marker_moved",
-                f"no marker at or after {cur.names.get(p.path, p.path)} (moved or removed)",
+                f"no marker at or after {cur.short(p.path)} (moved or removed)",
             )
             message = (
                 f"The live entry at {cur.name(p.path)} is not read: no marker sits at or after it any more."

@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.fmt import visible
 from ..core.prefix import Layout
 from ..core.record import CallRecord
 from ..core.rules import Breakpoint, CacheRuleError, Plan, plan, resolve_breakpoints
 from ..core.ttl import TTL_SECONDS
 from ..core.usage import Tokens
 
-__all__ = ["ReplayState", "ReplayedCall", "rendered_blocks"]
+__all__ = ["ReplayState", "ReplayedCall", "quoted", "rendered_blocks"]
 
 
 @dataclass(slots=True)
@@ -86,7 +87,19 @@ class ReplayedCall:
         self.names: Mapping[str, str] = names
 
     def name(self, path: str) -> str:
-        return f"{self.names[path]} ({path})" if path in self.names else path
+        """The block at `path` as an explanation's sentence names it: `'rules' (system.0)`."""
+        return f"{quoted(self.names[path])} ({path})" if path in self.names else path
+
+    def short(self, path: str) -> str:
+        """The block at `path` as a one-line "why" names it: `'rules'`, or its path."""
+        return quoted(self.names[path]) if path in self.names else path
+
+
+def quoted(name: str, limit: int = 40) -> str:
+    """A block's name as a "why" quotes it: in quotes (a block named `system` or `change` reads as
+    a name), on one line, control characters as pictures, a long one cut."""
+    shown = visible(" ".join(name.split()))
+    return repr(shown if len(shown) <= limit else shown[: limit - 1] + "…")
 
 
 def rendered_blocks(session: Any) -> dict[str, tuple[bytes, str]]:

@@ -145,20 +145,23 @@ def clock(timestamp: float, *, date: bool = False) -> str:
 def entry_names(entries: Sequence[Mapping[str, Any]]) -> list[str]:
     """Each cache entry's block (or path), with its model when the entries span more than one:
     caches are per model, so the same block cached for two models is two entries.  A block
-    edited since it was cached (or after a block before it was) has two entries too: all but the
-    latest written read `(earlier version)`, since the next call can only read the latest.  Two
-    written at the same instant (the emulator's clock stands still until moved) are told apart by
-    their order: the ledger lists writes as they were made (`Ledger.entries` sorts stably)."""
+    whose prefix changed since it was cached (the block or one before it edited, an image added)
+    has two entries too: all but the latest written read `(earlier entry)`, numbered when there
+    are several, since the next call can only read the latest.  Two written at the same instant
+    (the emulator's clock stands still until moved) are told apart by their order: the ledger lists
+    writes as they were made (`Ledger.entries` sorts stably)."""
     names = [str(e.get("block") or e.get("path") or "?") for e in entries]
     if len({e.get("model") for e in entries}) > 1:
         names = [f"{name} ({e.get('model')})" for name, e in zip(names, entries, strict=True)]
-    latest: dict[str, tuple[float, int]] = {}
+    order: dict[str, list[tuple[float, int]]] = {}
     for n, (name, e) in enumerate(zip(names, entries, strict=True)):
-        latest[name] = max(latest.get(name, (-math.inf, -1)), (_written(e), n))
-    return [
-        name if latest[name][1] == n else f"{name} (earlier version)"
-        for n, (name, e) in enumerate(zip(names, entries, strict=True))
-    ]
+        order.setdefault(name, []).append((_written(e), n))
+    shown = list(names)
+    for name, writes in order.items():
+        earlier = sorted(writes)[:-1]  # the latest keeps the plain name
+        for k, (_, n) in enumerate(earlier, 1):
+            shown[n] = f"{name} (earlier entry{f' {k}' if len(earlier) > 1 else ''})"
+    return shown
 
 
 def _written(entry: Mapping[str, Any]) -> float:

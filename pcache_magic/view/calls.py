@@ -176,9 +176,15 @@ def _details(record: CallRecord, why: str, scale: int, predicted: str) -> str:
         f"{' · tokens estimated offline' if record.estimated else ''}{_thinking_note(record)}</div>"
     )
     bar = render_bar(record, scale) if record.ok else ""
+    more = (  # the advice is the explanation's: say where it is (a new user did not know)
+        f'<div class="pcache-call-more">What to do: <code>%claude_explain {record.index}</code>'
+        f" (in Python: <code>explain(session, {record.index})</code>)</div>"
+        if record.ok and record.outcome != "hit"
+        else ""
+    )
     return (
         f'<td class="pcache-why" title="{attr(why)}"><details><summary>{text(_cause_first(record, why))}'
-        f'</summary><div class="pcache-why-text">{text(why)}</div>{info}{bar}</details></td>'
+        f'</summary><div class="pcache-why-text">{text(why)}</div>{more}{info}{bar}</details></td>'
     )
 
 
