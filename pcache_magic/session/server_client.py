@@ -5,6 +5,8 @@ per attempt instead of the SDK's 600 s.  The SDK refuses a non-streaming Message
 take longer than 10 minutes ("Streaming is required ...") only while a client's timeout is its own
 default, so a shorter default would turn that refusal off: these clients ask the SDK's check
 themselves, on the same terms, so URL mode refuses what live and in-process clients refuse.
+Like the SDK, which compares its default by value (a timeout of 600 s given on purpose counts as
+its default), a timeout of exactly `SERVER_TIMEOUT_S` given on purpose counts as this default.
 """
 
 from __future__ import annotations
