@@ -15,6 +15,7 @@ import pytest
 from _images import PNG_1X1_B64
 from anthropic.types import CacheMissToolsChanged, Diagnostics
 
+from pcache_magic.analysis._diagnose_replay import quoted
 from pcache_magic.analysis.diagnose import Explainer, Explanation, explain, explain_all
 from pcache_magic.emulator import Emulator
 from pcache_magic.session.session import Session
@@ -337,4 +338,6 @@ def test_a_hostile_block_name_is_quoted_on_one_line_and_cut(session: Session) ->
 
     summary = explain(session).summary
     assert "\n" not in summary and "\x1b" not in summary and len(summary) < 200
+    assert quoted("C:\\tmp\\new") == "'C:\\tmp\\new'"  # a backslash reads as one
+    assert quoted("a\u200bb\u202e") == "'a\\u200bb\\u202e'"  # zero-width, direction: escapes
     assert "system changed in 'rules ␛[31mxxx" in summary and "…', character 12" in summary

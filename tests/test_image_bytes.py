@@ -297,5 +297,18 @@ def test_a_png_of_many_small_data_chunks_and_a_gif_with_bytes_after_its_trailer_
     idats = b"".join(chunk(b"IDAT", stream[at : at + 16]) for at in range(0, len(stream), 16))
     assert len(stream) // 16 > MAX_IMAGE_PARTS
     assert image_flaw(FULL_PNG[:33] + idats + FULL_PNG[-12:]) is None
+    assert image_flaw(FULL_PNG[:33] + idats) == "cut short"  # no IEND at its end: not whole
+    garbage = chunk(b"IDAT", b"\x78\x9c" + bytes(range(7, 207))) + idats
+    assert image_flaw(FULL_PNG[:33] + garbage + FULL_PNG[-12:]) == "damaged"  # its start is read
     assert image_flaw(FULL_GIF + b"junk") is None
     assert image_flaw(FULL_GIF[:-1]) == "cut short"
+
+
+def test_the_stream_is_read_across_small_first_idats() -> None:
+    """A 1- or 2-byte first IDAT skipped the inflate check: the start is now joined over IDATs."""
+    bad = b"\x78\x9c" + bytes(range(7, 207))
+    split = chunk(b"IDAT", bad[:1]) + chunk(b"IDAT", bad[1:2]) + chunk(b"IDAT", bad[2:])
+    assert image_flaw(FULL_PNG[:33] + split + FULL_PNG[-12:]) == "damaged"
+    good = zlib.compress(bytes(7 * 2 + 2))
+    split = b"".join(chunk(b"IDAT", good[k : k + 1]) for k in range(len(good)))
+    assert image_flaw(FULL_PNG[:33] + split + FULL_PNG[-12:]) is None

@@ -185,6 +185,9 @@ def test_over_100_images_is_too_much_media_600_past_a_200k_context() -> None:
     assert refusal([*messages(*[image(PNG)] * 104), {"role": "user", "content": [pdf]}]) == (
         "too many images and documents: 104 + 1 > 100"
     )
+    assert refusal([*messages(*[image(PNG)] * 60), {"role": "user", "content": [pdf] * 50}]) == (
+        "too many images and documents: 60 + 50 > 100"  # documents count, whatever the images
+    )
     hostile = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "!" * 10}}
     assert refusal(messages(*[hostile] * 101)).startswith("Too much media")  # not "Could not process"
     client = Emulator().client(max_retries=0)

@@ -97,9 +97,11 @@ class ReplayedCall:
 
 def quoted(name: str, limit: int = 40) -> str:
     """A block's name as a "why" quotes it: in quotes (a block named `system` or `change` reads as
-    a name), on one line, control characters as pictures, a long one cut."""
+    a name), on one line, control characters as pictures, other unprintable ones (zero-width,
+    direction marks) as escapes, a long one cut."""
     shown = visible(" ".join(name.split()))
-    return repr(shown if len(shown) <= limit else shown[: limit - 1] + "…")
+    shown = shown if len(shown) <= limit else shown[: limit - 1] + "…"
+    return "'" + "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown) + "'"  # a \ stays one
 
 
 def rendered_blocks(session: Any) -> dict[str, tuple[bytes, str]]:

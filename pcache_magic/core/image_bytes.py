@@ -31,6 +31,8 @@ _EOI_SEARCH = 1024 * 1024
 #: Bytes of a PNG's first IDAT inflated to see that they are a deflate stream, and the most they
 #: may inflate to (random bytes behind a valid zlib header fail within a few hundred bytes).
 _INFLATE, _INFLATED = 4096, 65536
+#: The last chunk of every PNG: length 0, "IEND", its CRC.
+_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _WINDOW = 64 * 1024
 #: PNG bit depths allowed for each colour type (the PNG spec, IHDR).
 _PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
@@ -185,7 +187,7 @@ def _png_flaw(data: ImageBytes) -> ImageFlaw | None:
         return "damaged"
     if compression or filtering or interlace > 1:
         return "damaged"
-    i, idat, budget = 8, False, _CRC_BUDGET
+    i, idat, budget, start = 8, False, _CRC_BUDGET, bytearray()
     for _ in range(MAX_IMAGE_PARTS):
         head = data[i : i + 10]
         if len(head) < 8:
@@ -201,27 +203,27 @@ def _png_flaw(data: ImageBytes) -> ImageFlaw | None:
             body = data[i + 4 : end]
             if zlib.crc32(body[:-4]) != int.from_bytes(body[-4:], "big"):
                 return "damaged"
-        if (
-            kind == b"IDAT"
-            and not idat
-            and length >= 2
-            and _bad_zlib(data[i + 8 : i + 8 + min(length, _INFLATE)])
-        ):
-            return "damaged"
+        if kind == b"IDAT" and len(start) < _INFLATE:  # the stream's start, over small IDATs too
+            start += data[i + 8 : i + 8 + min(length, _INFLATE - len(start))]
+            if len(start) == _INFLATE and _bad_zlib(start):
+                return "damaged"
         if kind == b"IEND":
-            return None if idat else "no pixels"
+            return "no pixels" if not idat else "damaged" if _bad_zlib(start) else None
         idat = idat or (kind == b"IDAT" and length > 0)
         i = end
-    else:  # more chunks than a walk takes, image data among them: valid as far as it was read
-        if idat:
+    else:  # more chunks than a walk takes, image data among them: whole if it ends with IEND
+        if idat and data[len(data) - 12 :] == _IEND and not _bad_zlib(start):
             return None
     return "cut short" if idat else "no pixels"
 
 
-def _bad_zlib(start: bytes) -> bool:
-    """Whether the first bytes of a PNG's image data are no zlib stream: the header (deflate, a
-    window of at most 32K, no preset dictionary, which PNG forbids, the check bits), then the
-    deflate blocks as far as `start` goes (inflated into at most `_INFLATED` bytes)."""
+def _bad_zlib(start: bytes | bytearray) -> bool:
+    """Whether the first bytes of a PNG's image data (its IDATs' joined, up to `_INFLATE`) are no
+    zlib stream: the header (deflate, a window of at most 32K, no preset dictionary, which PNG
+    forbids, the check bits), then the deflate blocks as far as `start` goes (inflated into at
+    most `_INFLATED` bytes)."""
+    if len(start) < 2:
+        return True
     cmf, flg = start[0], start[1]
     if cmf & 0x0F != 8 or cmf >> 4 > 7 or flg & 0x20 or (cmf << 8 | flg) % 31:
         return True

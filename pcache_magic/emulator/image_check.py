@@ -74,8 +74,9 @@ def check_images(messages: Sequence[Any], max_media: int = MAX_MEDIA) -> None:
     media type, unreadable, or a side over the limit (the lower one when the request has over 20
     images)."""
     found = list(_images(messages))
-    if len(found) > max_media:  # counted before any image is read: a cheap refusal of a big request
-        documents = sum(1 for _ in _blocks(messages, "document"))
+    # counted before any image is read (a cheap refusal of a big request); a document as one
+    documents = sum(1 for _ in _blocks(messages, "document"))
+    if len(found) + documents > max_media:
         if documents:
             raise ApiError.invalid(f"too many images and documents: {len(found)} + {documents} > {max_media}")
         raise ApiError.invalid(f"Too much media: 0 document pages + {len(found)} images > {max_media}")
