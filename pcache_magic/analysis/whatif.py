@@ -281,11 +281,11 @@ class WhatIf:
         aside = f" ({'; '.join(asides)})" if asides else ""
         return f"What if: these calls replayed offline under each strategy{aside}."
 
-    def _notes(self, undefined: str | None) -> list[str]:
+    def _notes(self, rows: Sequence[Sequence[str]], undefined: str | None) -> list[str]:
         """The key to the columns (with what a share of `NO_SHARE` means, when one shows), what the
-        two floors are, the notes."""
+        two floors are, the notes; `rows`: `_rows()`."""
         key = self._KEY if undefined is None else f"{self._KEY} A share of {NO_SHARE} is {undefined}."
-        floors = _FLOORS + (_IDEAL_SHARE if self._oracle_saves(self._rows()) else "")
+        floors = _FLOORS + (_IDEAL_SHARE if self._oracle_saves(rows) else "")
         return [key, floors, *self.notes]
 
     def to_html(self) -> str:
@@ -296,7 +296,7 @@ class WhatIf:
         undefined = self._undefined(rows)
         table = fmt.html_table(self._HEAD, rows, self._caption(), titles=self._titles(rows, undefined))
         return table + "".join(
-            f'<p class="pcache-note">{fmt.html_text(n)}</p>' for n in self._notes(undefined)
+            f'<p class="pcache-note">{fmt.html_text(n)}</p>' for n in self._notes(rows, undefined)
         )
 
     def _repr_html_(self) -> str:
@@ -312,7 +312,7 @@ class WhatIf:
             return fmt.NO_COSTS
         rows = self._rows()
         table = fmt.text_table(self._HEAD, rows)
-        return fmt.fit("\n".join([self._caption(), table, *self._notes(self._undefined(rows))]))
+        return fmt.fit("\n".join([self._caption(), table, *self._notes(rows, self._undefined(rows))]))
 
 
 def what_if(source: Any, strategies: Sequence[str] | None = None, models: ModelTable | None = None) -> WhatIf:

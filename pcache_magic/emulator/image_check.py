@@ -73,10 +73,11 @@ def check_images(messages: Sequence[Any], max_media: int = MAX_MEDIA) -> None:
     too long a text (any image's, judged before any is decoded), bytes of another format than its
     media type, unreadable, or a side over the limit (the lower one when the request has over 20
     images)."""
-    found = list(_images(messages))
     # counted before any image is read (a cheap refusal of a big request); a document as one
-    documents = sum(1 for _ in _blocks(messages, "document"))
-    if len(found) + documents > max_media:
+    media = list(_media(messages))
+    found = [(where, block) for where, block in media if block["type"] == "image"]
+    documents = len(media) - len(found)
+    if len(media) > max_media:
         if documents:
             raise ApiError.invalid(f"too many images and documents: {len(found)} + {documents} > {max_media}")
         raise ApiError.invalid(f"Too much media: 0 document pages + {len(found)} images > {max_media}")
@@ -111,25 +112,21 @@ def check_images(messages: Sequence[Any], max_media: int = MAX_MEDIA) -> None:
             raise ApiError.invalid(f"{path}: {MANY_IMAGES_TOO_LARGE}")
 
 
-def _images(messages: Sequence[Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Each image block of the messages, tool results' own included, with its path as the API
-    names it (``messages.3.content.1``, ``messages.3.content.1.tool_result.content.0``)."""
-    return _blocks(messages, "image")
-
-
-def _blocks(messages: Sequence[Any], kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """`_images` for blocks of any `kind` (``image``, ``document``)."""
+def _media(messages: Sequence[Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each image and document block of the messages, tool results' own included, with its path as
+    the API names it (``messages.3.content.1``, ``messages.3.content.1.tool_result.content.0``)."""
+    kinds = ("image", "document")
     for m, message in enumerate(messages):
         content = message.get("content") if isinstance(message, dict) else None
         for c, block in enumerate(content if isinstance(content, list) else ()):
             if not isinstance(block, dict):
                 continue
             where = f"messages.{m}.content.{c}"
-            if block.get("type") == kind:
+            if block.get("type") in kinds:
                 yield where, block
             inner = block.get("content") if block.get("type") == "tool_result" else None
             for k, item in enumerate(inner if isinstance(inner, list) else ()):
-                if isinstance(item, dict) and item.get("type") == kind:
+                if isinstance(item, dict) and item.get("type") in kinds:
                     yield f"{where}.tool_result.content.{k}", item
 
 
