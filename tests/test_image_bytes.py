@@ -312,3 +312,17 @@ def test_the_stream_is_read_across_small_first_idats() -> None:
     good = zlib.compress(bytes(7 * 2 + 2))
     split = b"".join(chunk(b"IDAT", good[k : k + 1]) for k in range(len(good)))
     assert image_flaw(FULL_PNG[:33] + split + FULL_PNG[-12:]) is None
+
+
+def test_a_short_stream_must_end_and_bytes_may_follow_iend_in_a_long_png() -> None:
+    """A cut stream raises nothing while it is read: when all the image data was inflated, it must
+    end ("cut short" else; Pillow: "image file is truncated").  A PNG of more chunks than a walk
+    takes may carry a few bytes after its IEND, as decoders allow."""
+    ihdr, iend = FULL_PNG[:33], FULL_PNG[-12:]
+    whole = zlib.compress(bytes(7 * 2 + 2))
+    assert image_flaw(ihdr + chunk(b"IDAT", whole) + iend) is None
+    for cut in (b"\x78\x9c", zlib.compress(b"")[:-4], zlib.compress(bytes(range(256)) * 4)[:-10]):
+        assert image_flaw(ihdr + chunk(b"IDAT", cut) + iend) == "cut short"
+    stream = zlib.compress(bytes(200_000), 0)
+    idats = b"".join(chunk(b"IDAT", stream[at : at + 16]) for at in range(0, len(stream), 16))
+    assert image_flaw(ihdr + idats + iend + b"trailing") is None

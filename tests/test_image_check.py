@@ -177,10 +177,10 @@ def test_the_emulator_answers_an_oversized_image_with_a_400() -> None:
 
 def test_over_100_images_is_too_much_media_600_past_a_200k_context() -> None:
     """The vision docs: 100 images a request for a 200k-token context, 600 for the others; the
-    API's wordings as recorded.  Counted before any image is read: a request of thousands of
-    hostile images is refused at once."""
+    API's 2026 wording as recorded (images + documents).  Counted before any image is read: a
+    request of thousands of hostile images is refused at once."""
     check_images(messages(*[image(PNG)] * 100))
-    assert refusal(messages(*[image(PNG)] * 102)) == "Too much media: 0 document pages + 102 images > 100"
+    assert refusal(messages(*[image(PNG)] * 102)) == "too many images and documents: 102 + 0 > 100"
     pdf = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}}
     assert refusal([*messages(*[image(PNG)] * 104), {"role": "user", "content": [pdf]}]) == (
         "too many images and documents: 104 + 1 > 100"
@@ -189,7 +189,7 @@ def test_over_100_images_is_too_much_media_600_past_a_200k_context() -> None:
         "too many images and documents: 60 + 50 > 100"  # documents count, whatever the images
     )
     hostile = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "!" * 10}}
-    assert refusal(messages(*[hostile] * 101)).startswith("Too much media")  # not "Could not process"
+    assert refusal(messages(*[hostile] * 101)).startswith("too many images")  # not "Could not process"
     client = Emulator().client(max_retries=0)
     many: list[Any] = messages(*[image(PNG)] * 101)
     with pytest.raises(anthropic.BadRequestError):

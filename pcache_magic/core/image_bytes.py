@@ -31,8 +31,9 @@ _EOI_SEARCH = 1024 * 1024
 #: Bytes of a PNG's first IDAT inflated to see that they are a deflate stream, and the most they
 #: may inflate to (random bytes behind a valid zlib header fail within a few hundred bytes).
 _INFLATE, _INFLATED = 4096, 65536
-#: The last chunk of every PNG: length 0, "IEND", its CRC.
-_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+#: The last chunk of every PNG: length 0, "IEND", its CRC; looked for in the last `_TAIL` bytes
+#: of one whose walk ran out of steps (a few bytes may follow it, as decoders allow).
+_IEND, _TAIL = b"\x00\x00\x00\x00IEND\xaeB`\x82", 4096
 _WINDOW = 64 * 1024
 #: PNG bit depths allowed for each colour type (the PNG spec, IHDR).
 _PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
@@ -187,7 +188,7 @@ def _png_flaw(data: ImageBytes) -> ImageFlaw | None:
         return "damaged"
     if compression or filtering or interlace > 1:
         return "damaged"
-    i, idat, budget, start = 8, False, _CRC_BUDGET, bytearray()
+    i, idat, budget, start, whole = 8, False, _CRC_BUDGET, bytearray(), True
     for _ in range(MAX_IMAGE_PARTS):
         head = data[i : i + 10]
         if len(head) < 8:
@@ -204,34 +205,39 @@ def _png_flaw(data: ImageBytes) -> ImageFlaw | None:
             if zlib.crc32(body[:-4]) != int.from_bytes(body[-4:], "big"):
                 return "damaged"
         if kind == b"IDAT" and len(start) < _INFLATE:  # the stream's start, over small IDATs too
+            whole = length <= _INFLATE - len(start)  # every image byte so far is in `start`
             start += data[i + 8 : i + 8 + min(length, _INFLATE - len(start))]
-            if len(start) == _INFLATE and _bad_zlib(start):
+            if len(start) == _INFLATE and _zlib_flaw(start):
                 return "damaged"
         if kind == b"IEND":
-            return "no pixels" if not idat else "damaged" if _bad_zlib(start) else None
+            return _zlib_flaw(start, whole=whole) if idat else "no pixels"
+        if kind == b"IDAT" and length and len(start) >= _INFLATE:
+            whole = False  # image data past the part inflated: its end is not checked
         idat = idat or (kind == b"IDAT" and length > 0)
         i = end
-    else:  # more chunks than a walk takes, image data among them: whole if it ends with IEND
-        if idat and data[len(data) - 12 :] == _IEND and not _bad_zlib(start):
+    else:  # more chunks than a walk takes, image data among them: whole if IEND is near its end
+        if idat and _IEND in data[max(i, len(data) - _TAIL) :] and not _zlib_flaw(start):
             return None
     return "cut short" if idat else "no pixels"
 
 
-def _bad_zlib(start: bytes | bytearray) -> bool:
+def _zlib_flaw(start: bytes | bytearray, *, whole: bool = False) -> ImageFlaw | None:
     """Whether the first bytes of a PNG's image data (its IDATs' joined, up to `_INFLATE`) are no
-    zlib stream: the header (deflate, a window of at most 32K, no preset dictionary, which PNG
-    forbids, the check bits), then the deflate blocks as far as `start` goes (inflated into at
-    most `_INFLATED` bytes)."""
+    zlib stream ("damaged"): the header (deflate, a window of at most 32K, no preset dictionary,
+    which PNG forbids, the check bits), then the deflate blocks as far as `start` goes (inflated
+    into at most `_INFLATED` bytes).  `whole`: `start` is all the image data, so the stream must
+    end in it, else "cut short" (a stream cut short raises nothing while it is read)."""
     if len(start) < 2:
-        return True
+        return "damaged"
     cmf, flg = start[0], start[1]
     if cmf & 0x0F != 8 or cmf >> 4 > 7 or flg & 0x20 or (cmf << 8 | flg) % 31:
-        return True
+        return "damaged"
+    inflate = zlib.decompressobj()
     try:
-        zlib.decompressobj().decompress(start, _INFLATED)
+        inflate.decompress(start, _INFLATED)
     except zlib.error:
-        return True
-    return False
+        return "damaged"
+    return "cut short" if whole and not inflate.eof and not inflate.unconsumed_tail else None
 
 
 def _gif_flaw(data: ImageBytes) -> ImageFlaw | None:

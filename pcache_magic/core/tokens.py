@@ -79,8 +79,9 @@ MANY_IMAGES = 20
 MANY_IMAGES_EDGE = 2000
 #: Images (with documents) a request may hold: "100 per request on the API, for models with a
 #: 200k-token context window. 600 per request on the API, for all other models" (the vision docs,
-#: "Request limits"); over it a 400, "Too much media: 0 document pages + 102 images > 100"
-#: (anthropics/claude-code#19822, #3397) or "too many images and documents: 104 + 1 > 100" (#23392).
+#: "Request limits"); over it a 400, "too many images and documents: 104 + 1 > 100"
+#: (anthropics/claude-code#23392, 2026; "101 + 0 > 100" in openclaw#13202), before that "Too
+#: much media: 0 document pages + 102 images > 100" (anthropics/claude-code#19822, #3397).
 MAX_MEDIA, MAX_MEDIA_LARGE_CONTEXT = 100, 600
 #: The API refuses (400) a base64 image whose text is longer than this: "image exceeds 5 MB maximum:
 #: 5577016 bytes > 5242880 bytes" (wording and figures as recorded in anthropics/claude-code#12167,

@@ -78,9 +78,7 @@ def check_images(messages: Sequence[Any], max_media: int = MAX_MEDIA) -> None:
     found = [(where, block) for where, block in media if block["type"] == "image"]
     documents = len(media) - len(found)
     if len(media) > max_media:
-        if documents:
-            raise ApiError.invalid(f"too many images and documents: {len(found)} + {documents} > {max_media}")
-        raise ApiError.invalid(f"Too much media: 0 document pages + {len(found)} images > {max_media}")
+        raise ApiError.invalid(f"too many images and documents: {len(found)} + {documents} > {max_media}")
     images = [
         (where, source)
         for where, image in found
