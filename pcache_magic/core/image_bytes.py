@@ -179,8 +179,10 @@ def _scan_flaw(data: ImageBytes, i: int, length: int, bad_frame: bool) -> ImageF
 
 
 def _png_flaw(data: ImageBytes) -> ImageFlaw | None:
-    """A valid IHDR; chunks with letters for a type, each whole, then IEND after a non-empty IDAT
-    that starts a zlib stream; and the right CRC for each chunk within `_CRC_BUDGET`."""
+    """A valid IHDR; chunks with letters for a type, each whole, then IEND after non-empty IDATs
+    whose joined start is a zlib stream (`_zlib_flaw`: one that ends, when it is all there); and
+    the right CRC for each chunk within `_CRC_BUDGET`.  A PNG of more chunks than a walk takes
+    passes with image data among them, a good stream start and an IEND near its end."""
     if len(data) < 33:
         return "no pixels"
     depth, colour, compression, filtering, interlace = data[24:29]

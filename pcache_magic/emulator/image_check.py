@@ -16,7 +16,10 @@ are answered ``Could not process image`` (its wording, as recorded in public iss
 anthropics/claude-code#8647; #60920 for bytes of no known format), not counted as a ~1,600-token
 image.  A side over 8000 px, or over 2000 px in a request of more than 20 images, is refused as
 well (the vision docs' "General limits"; the wording as recorded in anthropics/claude-code#4778
-and #52220).  The bytes are walked by `core.image_bytes`, never decoded as pixels.  Pure.
+and #52220).  More than `MAX_MEDIA` images and documents a request (`MAX_MEDIA_LARGE_CONTEXT`
+past a 200k context) is refused before any image is read, an empty text and a data URL in place
+of base64 in the API's own words (`EMPTY`, `NOT_BASE64`).  The bytes are walked by
+`core.image_bytes`, never decoded as pixels.  Pure.
 
 A conversation sends its images again on every call, so the check must cost little: clean base64
 (the usual case) is decoded only where the walk reads it (`_Base64View`), in small blocks: a 5 MB
