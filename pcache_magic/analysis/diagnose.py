@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
-from ..core.fmt import html_text, status_words
+from ..core.fmt import html_text, status_cell
 from ..core.record import CallRecord, outcome_of
 from ..core.rules import LOOKBACK, Breakpoint, Plan
 from ._diagnose_causes import Cause, changed_cause, marker_causes, storage_causes
@@ -82,7 +81,7 @@ class Explanation:
         items = "".join(f"<li>{html_text(line)}</li>" for line in self.lines)
         rows = "".join(
             f"<tr><td>{html_text(m.block or '')}</td><td>{html_text(m.path)}</td><td>{html_text(m.ttl)}</td>"
-            f'<td class="pcache-num">{m.tokens:,}</td>{_status_cell(m.status)}</tr>'
+            f'<td class="pcache-num">{m.tokens:,}</td>{status_cell(m.status)}</tr>'
             for m in self.marks
         )
         head = (
@@ -104,13 +103,6 @@ class Explanation:
 
     def __str__(self) -> str:
         return "\n".join([f"Call {self.call}: {self.summary}", *(f"  - {line}" for line in self.lines)])
-
-
-def _status_cell(status: str) -> str:
-    """A breakpoint's part in the words the blocks table's "next call" column uses, with a tooltip."""
-    shown, title = status_words(status)
-    tip = f' title="{escape(title)}"' if title else ""
-    return f"<td{tip}>{html_text(shown)}</td>"
 
 
 def _api(record: CallRecord) -> str | None:

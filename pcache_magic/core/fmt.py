@@ -46,6 +46,7 @@ __all__ = [
     "no_calls_yet",
     "plural",
     "share",
+    "status_cell",
     "status_words",
     "text_table",
     "tokens",
@@ -125,6 +126,15 @@ def share(fraction: float | None) -> str:
 def status_words(status: str) -> tuple[str, str]:
     """A breakpoint's status as shown, and its tooltip (empty when the status says it itself)."""
     return STATUS_WORDS.get(status, (status, ""))
+
+
+def status_cell(status: str, css: str = "") -> str:
+    """A breakpoint's status as a table cell (the blocks table's "next call", `%claude_explain`'s
+    marks): its words, and the meaning of shortened ones in a tooltip (`status_words`)."""
+    shown, title = status_words(status)
+    cls = f' class="{css}"' if css else ""
+    tip = f' title="{escape(visible(title))}"' if title else ""
+    return f"<td{cls}{tip}>{html_text(shown)}</td>"
 
 
 def duration(seconds: float, *, ceil: bool = False) -> str:

@@ -71,6 +71,8 @@ MAX_INT_DIGITS: Final = strict_json.MAX_INT_DIGITS
 #: Values (about one per comma) a file may hold: a session has about a hundred per call (200 calls:
 #: 21,000), and a file of `[],[],...` would otherwise take some 50 times its size once parsed.
 MAX_VALUES: Final = 2_000_000
+#: Said of a file that is no session file at all (another format, a script).
+_NOT_A_SESSION_FILE: Final = "is not a pcache_magic session file (saved with %claude_session save FILE)."
 _FIX = "fix that field or save the session again"
 
 
@@ -219,9 +221,7 @@ def _check_kind(info: os.stat_result, shown: str, max_bytes: int) -> None:
 def _header(raw: Any, source: str) -> int:
     """The file's format version, after checking it is a session file this version can read."""
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise StoreError(
-            f"{source} is not a pcache_magic session file (saved with %claude_session save FILE)."
-        )
+        raise StoreError(f"{source} {_NOT_A_SESSION_FILE}")
     version = raw.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise StoreError(f"{source}: version: not a format version; {_FIX}.")
@@ -275,9 +275,7 @@ def loads(data: bytes | str, source: str = "the file") -> tuple[SessionFile, lis
     except UnicodeDecodeError:
         raise StoreError(f"{source} is not a pcache_magic session file (not UTF-8 text).") from None
     if not text.lstrip().startswith("{"):  # a script or other text, not a session file gone bad
-        raise StoreError(
-            f"{source} is not a pcache_magic session file (saved with %claude_session save FILE)."
-        )
+        raise StoreError(f"{source} {_NOT_A_SESSION_FILE}")
     if text.count(",") >= MAX_VALUES:  # counted before parsing: a parsed value costs ~50x its text
         raise StoreError(
             f"{source} holds more than {MAX_VALUES:,} values, more than a session file of this size "

@@ -19,7 +19,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from ..analysis.call_log import call_log
-from ..core.fmt import clock, duration, entry_names, money, plural, status_words, tokens
+from ..core.fmt import clock, duration, entry_names, money, plural, status_cell, tokens
 from ..core.record import CallRecord, Totals
 from ..core.rules import MAX_BREAKPOINTS, CacheRuleError, resolve_breakpoints
 from ..core.ttl import TTL_SECONDS
@@ -111,7 +111,7 @@ _TURN_KINDS = frozenset({"prompt", "reply", "tool_result", "message"})
 # (header, width px): the block's name and its content get what the others leave, and the
 # narrow layout (`panel.css`) hides the content.  Each fixed column holds its widest value whole
 # in every layout (DejaVu Sans at 12 px, the widest common UI font): the kind `tool_result` (63
-# px), a token figure up to "~200,000", a next-call status (`fmt.STATUS_WORDS` shortens the long ones).
+# px), a token figure up to "~200,000", a next-call status (`fmt.status_cell` shortens the long ones).
 _BLOCK_COLUMNS = (
     ("block", 0),
     ("kind", 72),
@@ -121,14 +121,6 @@ _BLOCK_COLUMNS = (
     ("next call", 70),
     ("content", 0),
 )
-
-
-def _outlook(status: str) -> str:
-    """The "next call" cell: the predicted status in words that fit it (it never wraps), the
-    meaning of a shortened one in a tooltip (`fmt.status_words`, as `%claude_explain` says it)."""
-    short, title = status_words(status)
-    tip = f' title="{attr(title)}"' if title else ""
-    return f'<td class="pcache-next"{tip}>{text(short)}</td>'
 
 
 def render_blocks(session: Session) -> str:
@@ -193,7 +185,7 @@ def render_blocks(session: Session) -> str:
             f'<td class="pcache-num pcache-tokens">{tokens(tok, True)}</td>'
             f'<td class="pcache-num pcache-cumulative">{tokens(cum, True) if b.name in stats else "—"}</td>'
             f'<td class="pcache-marker{auto_cls}">{text(ttl or "")}</td>'
-            f"{_outlook(outlook.get(b.name, ''))}"
+            f"{status_cell(outlook.get(b.name, ''), 'pcache-next')}"
             f'<td class="pcache-preview" title="{attr(b.source or "")}">{text(_preview(b))}</td></tr>'
         )
         if b.name in notes:
