@@ -33,6 +33,14 @@ def png(width: int, height: int) -> bytes:
     )
 
 
+def refusal(path: Path, data: bytes) -> str:
+    """What `--image` says of a file of `data` at `path` (it must refuse it)."""
+    path.write_bytes(data)
+    with pytest.raises(ValueError) as refused:
+        files.image_block(path)
+    return str(refused.value)
+
+
 # The least of each format with its size (2x2) and some pixel data: the API decodes both.
 PNG = png(2, 2)
 JPEG_HEAD = b"\xff\xd8\xff\xc0" + struct.pack(">HBHHB", 11, 8, 2, 2, 1) + b"\x01\x11\x00"
@@ -335,11 +343,8 @@ def test_an_image_whose_header_gives_no_size_is_refused_at_once(
 ) -> None:
     """The API answers such bytes with a 400 ("Could not process image"): said before sending."""
     path = tmp_path / "fake.png"
-    path.write_bytes(data)
-    with pytest.raises(ValueError) as refused:
-        files.image_block(path)
     assert (
-        str(refused.value)
+        refusal(path, data)
         == f"{path}: starts like a {kind} but its header gives no size (damaged?); re-save it."
     )
 
@@ -361,21 +366,16 @@ def test_an_image_header_without_pixel_data_is_refused_at_once(
 ) -> None:
     """The API cannot decode such bytes either (a 400, "Could not process image")."""
     path = tmp_path / "cut.png"
-    path.write_bytes(data)
-    with pytest.raises(ValueError) as refused:
-        files.image_block(path)
     assert (
-        str(refused.value) == f"{path}: a {kind} header with no image data after it (cut short?); re-save it."
+        refusal(path, data)
+        == f"{path}: a {kind} header with no image data after it (cut short?); re-save it."
     )
 
 
 def test_an_image_over_8000_px_a_side_is_refused_with_its_size(tmp_path: Path) -> None:
     """The API refuses a side over 8000 px (a 400): said before sending, with what to do."""
     path = tmp_path / "tall.png"
-    path.write_bytes(png(1, 8001))
-    with pytest.raises(ValueError) as refused:
-        files.image_block(path)
-    assert str(refused.value) == (
+    assert refusal(path, png(1, 8001)) == (
         f"{path}: 1 x 8001 px is over the API's limit of 8000 px a side;"
         " resize it (the model sees at most 1568 px on the long edge anyway)."
     )
@@ -407,10 +407,7 @@ def test_unsupported_image_type_and_image_limit(tree: Path) -> None:
 
 
 def test_an_empty_image_file_is_said_to_be_empty(tmp_path: Path) -> None:
-    (tmp_path / "blank.png").write_bytes(b"")
-    with pytest.raises(ValueError) as refused:
-        files.image_block(tmp_path / "blank.png")
-    said = str(refused.value)
+    said = refusal(tmp_path / "blank.png", b"")
     assert said.endswith("blank.png: the file is empty; give an image file (PNG, JPEG, GIF or WebP).")
 
 
@@ -470,7 +467,4 @@ def test_garbage_after_a_valid_image_header_is_refused_in_one_line(
 ) -> None:
     """The API could not decode such bytes ("Could not process image"): said before sending."""
     path = tmp_path / "pic.img"
-    path.write_bytes(data)
-    with pytest.raises(ValueError) as refused:
-        files.image_block(path)
-    assert str(refused.value) == f"{path}: {why}; re-save it."
+    assert refusal(path, data) == f"{path}: {why}; re-save it."
