@@ -28,6 +28,7 @@ from pcache_magic.analysis.ledger import Prediction
 from pcache_magic.core.conversation import Block, cache_control
 from pcache_magic.core.preflight import Finding
 from pcache_magic.emulator import Emulator
+from pcache_magic.session.counts import Counted
 from pcache_magic.session.session import Session
 from pcache_magic.session.transport import connect
 
@@ -69,13 +70,13 @@ def _unchecked(session: Session) -> Session:
     call, no learning from its usage after (its call pipeline's two steps replaced on the instance).
     A floor for the benchmark, not a mode to ship."""
 
-    def check(params: Any = None, names: Any = None) -> tuple[list[Finding], list[Prediction]]:
-        return [], []
+    def check(params: Any, names: Any, now: float) -> tuple[list[Finding], list[Prediction], Counted]:
+        return [], [], Counted()
 
     def learn(params: Any, names: Any, message: Any, at: float) -> None:
         return None
 
-    session._pipeline.check = check  # type: ignore[method-assign]
+    session._pipeline._check = check  # type: ignore[method-assign]
     session._pipeline._learn = learn  # type: ignore[method-assign]
     return session
 

@@ -179,3 +179,14 @@ def test_plot_draws_each_growth_curve_with_its_goal(harness: ModuleType) -> None
     assert svg.count("<polyline") == 4  # two charts: a curve and a goal each
     assert "Panel open" in svg and "Memory growth" in svg and "Session's own work" not in svg
     assert ">80<" in svg and ">90<" in svg and "2026-12-05" in svg
+
+
+def test_the_bookkeeping_floor_skips_checks_and_learning(harness: ModuleType) -> None:
+    # The floor stands for "the session without its cache bookkeeping": a call through it predicts
+    # nothing and the ledger learns nothing, where the same call through a whole session does both.
+    overhead = importlib.import_module("benchmarks.overhead")
+    whole, floor = overhead.build_session(2_000), overhead._unchecked(overhead.build_session(2_000))
+    for session in (whole, floor):
+        session.ask("One more question?", stream=False)
+    assert whole.calls[-1].prediction and whole.book.ledger.entries(whole.calls[-1].started_at)
+    assert floor.calls[-1].prediction == [] and not floor.book.ledger.entries(floor.calls[-1].started_at)
