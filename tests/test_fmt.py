@@ -246,3 +246,14 @@ def test_control_characters_show_as_their_pictures_in_html_and_text() -> None:
     table = text_table(["block", "tokens"], [[name.strip(), "12"]])
     assert "\x1b" not in table and "\x00" not in table and "␛[31m" in table
     assert visible("plain $5 text") == "plain $5 text"
+
+
+def test_c1_and_bidirectional_controls_show_as_escapes() -> None:
+    # A right-to-left override would show "exe.txt" for "txt.exe" after it; an 8-bit CSI (U+009B)
+    # starts an escape sequence on some terminals.  Letters of right-to-left scripts stay as they are.
+    name = "report\u202etxt.exe\x9b31m\u2067x\u2069"
+    shown = visible(name)
+    assert shown == "report\\u202etxt.exe\\x9b31m\\u2067x\\u2069"
+    assert html_text(name) == shown and "\u202e" not in attr(name)
+    assert "\x9b" not in text_table(["block"], [[name]])
+    assert visible("שלום عربي café") == "שלום عربي café"

@@ -77,9 +77,17 @@ STATUS_WORDS: Mapping[str, tuple[str, str]] = MappingProxyType(
         "below-minimum": ("below min", "below the model's minimum: this marker caches nothing"),
     }
 )
+#: C0 controls but tab, newline and return, and DEL -> their Control Pictures (U+2400 block); C1
+#: controls (a terminal's 8-bit CSI among them) and the bidirectional marks, embeddings, overrides
+#: and isolates, which have no pictures, -> their escapes as Python writes them ("\\u202e", as a
+#: why quotes a name): a right-to-left override in a name would show later text backwards.
+_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_PICTURES = MappingProxyType(
+    {c: 0x2400 + c for c in range(0x20) if chr(c) not in "\t\n\r"}
+    | {0x7F: 0x2421}
+    | {c: repr(chr(c))[1:-1] for c in (*range(0x80, 0xA0), *_BIDI)}
+)
 #: A `$` that no notebook front end typesets (see the module docstring).
-#: C0 controls but tab, newline and return, and DEL -> their Control Pictures (U+2400 block).
-_PICTURES = MappingProxyType({c: 0x2400 + c for c in range(0x20) if chr(c) not in "\t\n\r"} | {0x7F: 0x2421})
 DOLLAR_HTML = '<span class="pcache-dollar mathjax_ignore tex2jax_ignore">$</span>'
 #: The columns a text view keeps to: a terminal's, and a notebook's plain-text output (JupyterLab
 #: breaks a longer line anywhere, inside `12,345` or `$0.0123` too).
@@ -188,8 +196,9 @@ def html_text(text: object) -> str:
 
 def visible(text: object) -> str:
     """`text` with each control character but tab and newlines shown as its Unicode picture (ESC
-    as ␛): a block name or path from a hostile file can neither break the HTML (XML allows no
-    NUL or ESC) nor drive a terminal."""
+    as ␛), C1 and bidirectional controls as escapes (\\x9b, \\u202e): a block name or path from a
+    hostile file can neither break the HTML (XML allows no NUL or ESC), drive a terminal, nor turn
+    the text after it around."""
     return str(text).translate(_PICTURES)
 
 
