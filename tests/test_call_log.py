@@ -55,8 +55,8 @@ def test_whys_and_totals_are_a_full_replays_whether_updated_per_call_or_at_once(
     view, at_once = per_call.update(session), CallLog().update(session)
     expected = [e.summary for e in explain_all(session)]
     assert len(expected) == 6 and any(w.startswith("failed") for w in expected)
-    # "intro" was edited after the expiry: a full replay no longer names the old content
-    assert any("expired 5m entry at system.0" in w for w in expected)
+    # "intro" was edited after the expiry: a full replay names the old content as it was sent
+    assert any("expired 5m entry at 'intro'" in w for w in expected)
     assert list(view.whys) == list(at_once.whys) == expected
     assert view.totals == at_once.totals == totals(session.calls) == session.totals
     assert view.totals.failed == 1 and view.count == 6
@@ -79,9 +79,9 @@ def test_a_renamed_or_edited_block_is_named_as_a_full_replay_names_it(session: S
     assert [*renamed.whys] == [e.summary for e in explain_all(session)]
     session.system(LONG + " Edited.", cache="5m", name="rules")
     edited = log.update(session)
-    assert "expired 5m entry at system.0" in str(edited.whys[1])
+    assert "expired 5m entry at 'intro'" in str(edited.whys[1])  # the old content, as it was sent
     session.ask("q3", stream=False)
-    assert log.update(session).whys is edited.whys  # the old content is unnamed for good
+    assert log.update(session).whys is edited.whys  # named so for good
     assert [*log.update(session).whys] == [e.summary for e in explain_all(session)]
 
 

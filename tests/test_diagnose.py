@@ -9,6 +9,7 @@ Time moves only through `Session.advance`, never by sleeping.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -237,8 +238,8 @@ def test_a_removed_system_block_is_named_where_it_was(session: Session) -> None:
     session.drop("style")
     session.ask("Q2", stream=False)
     cause = explain(session).causes[0]
-    assert (cause.code, cause.path) == ("system_changed", "system.1")  # "style" is gone: no name now
-    assert cause.short == "system changed: a block added or removed at system.1"
+    assert (cause.code, cause.path) == ("system_changed", "system.1")
+    assert cause.short == "system changed: a block added or removed at 'style'"  # gone: as it was sent
     assert explain(session).agrees is True
 
 
@@ -341,3 +342,17 @@ def test_a_hostile_block_name_is_quoted_on_one_line_and_cut(session: Session) ->
     assert quoted("C:\\tmp\\new") == "'C:\\tmp\\new'"  # a backslash reads as one
     assert quoted("a\u200bb\u202e") == "'a\\u200bb\\u202e'"  # zero-width, direction: escapes
     assert "system changed in 'rules ␛[31mxxx" in summary and "…', character 12" in summary
+
+
+def test_a_block_edited_or_dropped_since_is_named_as_it_was_sent(session: Session, tmp_path: Path) -> None:
+    """An older call's why named an edited block by its path (`system.0`): the conversation now
+    holds another version or none; after a load too, where the panel explains every call again."""
+    for at in ("09:00:00", "09:00:30", "09:01:00"):
+        session.system(f"Time: {at}. " + words(1_500), cache="5m", name="rules")
+        session.ask(f"Q at {at}", stream=False)
+    session.drop("rules")
+    why = "system changed in 'rules', character 12: '09:00:00.' → '09:00:30.'"
+    assert why in explain(session, 2).summary
+    loaded = Session(model=session.model)
+    loaded.load(session.save(tmp_path / "s.json"))
+    assert why in explain(loaded, 2).summary and loaded.book.names == session.book.names

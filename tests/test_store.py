@@ -176,6 +176,7 @@ def everything(s: Session) -> dict[str, Any]:
         "records": record_view(s),
         "totals": s.totals,
         "ledger": s.ledger.dump(),
+        "block_names": s.book.names,
         "findings": findings,
         "predictions": predictions,
         "next": json.dumps(s.params(), sort_keys=True),
@@ -257,6 +258,7 @@ def test_the_file_holds_everything_and_no_secret(session: Session, tmp_path: Pat
         "items",
         "messages",
         "calls",
+        "block_names",
     }
     assert raw["settings"] == {
         "model": session.model,

@@ -19,7 +19,7 @@ from ..core.rules import Breakpoint, CacheRuleError, Plan, plan, resolve_breakpo
 from ..core.ttl import TTL_SECONDS
 from ..core.usage import Tokens
 
-__all__ = ["ReplayState", "ReplayedCall", "quoted", "rendered_blocks"]
+__all__ = ["ReplayState", "ReplayedCall", "block_name", "quoted", "rendered_blocks", "sent_names"]
 
 
 @dataclass(slots=True)
@@ -77,14 +77,9 @@ class ReplayedCall:
         except CacheRuleError:
             self.points = []
         self.info = session.models.get(record.model)
-        names = getattr(record, "names", None)
-        if not isinstance(names, Mapping):  # the conversation's names now, where the content still matches
-            names = {
-                p.path: rendered[p.path][1]
-                for p in self.lay.positions
-                if p.path in rendered and rendered[p.path][0] == p.digest
-            }
-        self.names: Mapping[str, str] = names
+        sent = sent_names(session)
+        names = ((p.path, block_name(rendered, sent, p.path, p.digest)) for p in self.lay.positions)
+        self.names: Mapping[str, str] = {path: name for path, name in names if name is not None}
 
     def name(self, path: str) -> str:
         """The block at `path` as an explanation's sentence names it: `'rules' (system.0)`."""
@@ -102,6 +97,22 @@ def quoted(name: str, limit: int = 40) -> str:
     shown = visible(" ".join(name.split()))
     shown = shown if len(shown) <= limit else shown[: limit - 1] + "…"
     return "'" + "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown) + "'"  # a \ stays one
+
+
+def sent_names(session: Any) -> Mapping[bytes, str]:
+    """Block digest -> the name the block was sent under (`CacheBook.names`); empty without a book."""
+    names = getattr(getattr(session, "book", None), "names", None)
+    return names if isinstance(names, Mapping) else {}
+
+
+def block_name(
+    rendered: Mapping[str, tuple[bytes, str]], sent: Mapping[bytes, str], path: str, digest: bytes
+) -> str | None:
+    """The name explanations give the block at `path` with `digest`: the conversation's now where
+    the content there still matches (a rename shows), else the name it was sent under (a block
+    edited or dropped since), else none."""
+    now = rendered.get(path)
+    return now[1] if now is not None and now[0] == digest else sent.get(digest)
 
 
 def rendered_blocks(session: Any) -> dict[str, tuple[bytes, str]]:

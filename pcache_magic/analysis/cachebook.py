@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..core.digest import DigestMemo
+from ..core.identity import common_prefix
 from ..core.models import ModelInfo, ModelTable
 from ..core.prefix import Layout, layout
 from ..core.preflight import Finding, preflight
@@ -45,6 +46,9 @@ class CacheBook:
         self._last_points: tuple[Layout, Any, list[Breakpoint] | None] | None = None
         self._sent: Layout | None = None
         """The last request answered: an edit is measured against it."""
+        self.names: dict[bytes, str] = {}
+        """Block digest -> the name its block was sent under: an explanation of an older call names
+        a block since edited or dropped (and a loaded session's, as the live one did)."""
 
     @functools.cached_property
     def calls_log(self) -> CallLog:
@@ -108,6 +112,11 @@ class CacheBook:
         points = self.breakpoints(params, lay)
         if points is not None:
             self.ledger.record(lay, points, info, now, read, names)
+        sent = self._sent.positions if self._sent is not None else ()
+        for p in lay.positions[common_prefix(lay.positions, sent, identical=True) :]:  # the new ones
+            name = names.get(p.path)
+            if name is not None:
+                self.names[p.digest] = name
         self._sent = lay
 
     def edit_impact(

@@ -7,11 +7,12 @@ panel over 1,000 calls opened 10x slower than over 10).  `CallLog` lives on the 
 each call is explained once per session and a view opens on what is kept.  It follows
 `session.calls` by identity: a reset or a loaded session (new records) starts it over.
 
-A "why" names blocks as the conversation names them now (a full replay, `explain_all`, does the
-same), but only in two causes, an expired entry and a moved marker, and only where the block's
-content still matches.  The log notes those (path, digest) pairs and the names it used; when a
-name changes (a block renamed, or edited so the old content no longer matches), it starts over,
-so its "why"s stay those of a full replay and a saved and loaded session shows the same.  Pure.
+A "why" names blocks as the conversation names them now where the block's content still matches,
+else as they were sent (`_diagnose_replay.block_name`; a full replay, `explain_all`, does the
+same), but only in a few causes: an expired entry, a moved marker, one beyond the lookback.  The
+log notes those (path, digest) pairs and the names it used; when a name changes (a block renamed,
+or edited so the old content no longer matches), it starts over, so its "why"s stay those of a
+full replay and a saved and loaded session shows the same.  Pure.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from ..core.record import CallRecord, Totals
 from ..core.usage import Cost, Tokens
-from ._diagnose_replay import rendered_blocks
+from ._diagnose_replay import block_name, rendered_blocks, sent_names
 from .diagnose import Cause, Explainer
 
 __all__ = ["CallLog", "LogView", "call_log"]
@@ -87,8 +88,8 @@ class CallLog:
                 self._start()
             new = calls[len(self._records) :]
             if new or self._named:
-                rendered = rendered_blocks(session)  # looked up once for all the new calls
-                if any(_named(rendered, *key) != used for key, used in self._named.items()):
+                rendered, sent = rendered_blocks(session), sent_names(session)  # once for the new calls
+                if any(block_name(rendered, sent, *key) != used for key, used in self._named.items()):
                     self._start()
                     new = calls[:]
                 if self._explainer is None:
@@ -127,12 +128,6 @@ class CallLog:
                 digest = next((p.digest for p in last.lay.positions if p.path == cause.path), None)
                 if digest is not None:
                     self._named[(cause.path, digest)] = cause.block
-
-
-def _named(rendered: Mapping[str, tuple[bytes, str]], path: str, digest: bytes) -> str | None:
-    """The name a "why" gives the block at `path` with `digest`, as the conversation is now."""
-    now = rendered.get(path)
-    return now[1] if now is not None and now[0] == digest else None
 
 
 def call_log(session: Any) -> CallLog:

@@ -70,6 +70,7 @@ Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 ModelName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S+$")]
 Text = str  # bounded by the file size cap, like the content
 Status = Literal["hit", "hit+write", "write", "below-minimum", "covered"]
+Digest = Annotated[str, Field(pattern=r"^(?:[0-9a-f]{2}){1,64}$")]
 
 
 class _Strict(BaseModel):
@@ -233,6 +234,9 @@ class SessionFile(_Strict):
     messages: list[PackedMessage | RawMessage] = Field(default_factory=list)
     """Each distinct message of the requests, once."""
     calls: list[SavedCall] = Field(default_factory=list)
+    block_names: dict[Digest, Text] = Field(default_factory=dict)
+    """Block digest (hex) -> the name the block was sent under (`CacheBook.names`): explanations of
+    calls whose blocks were edited or dropped since still name them."""
 
 
 def json_schema() -> dict[str, Any]:

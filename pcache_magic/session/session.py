@@ -191,8 +191,10 @@ class Session:
         self.restore(Conversation(), [], entries=self.ledger.dump())
 
     def restore(self, conversation: Conversation, calls: Sequence[CallRecord], **settings: Any) -> None:
-        """Replace the whole state; `entries=`: the ledger's (`Ledger.dump`); observers redraw."""
+        """Replace the whole state; `entries=`: the ledger's (`Ledger.dump`); `block_names=`: the
+        book's names of the blocks sent (`CacheBook.names`, kept when not given); observers redraw."""
         entries = settings.pop("entries", ())
+        block_names = settings.pop("block_names", None)
         with self._pipeline.lock:  # not in the middle of another thread's call
             for key, value in settings.items():
                 if not hasattr(self, key):
@@ -201,6 +203,8 @@ class Session:
             self.conversation = conversation
             self.calls[:] = calls
             self.ledger.load(entries)
+            if block_names is not None:
+                self.book.names = dict(block_names)
             self._planners.clear()
             self._observers.emit("reset")
 

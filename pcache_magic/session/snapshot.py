@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from ..analysis.cachebook import CacheBook
 from ..analysis.ledger import Ledger
 from ..core import strict_json
 from ..core.conversation import Block, Conversation
@@ -66,6 +67,8 @@ class Saveable(Protocol):
     @property
     def ledger(self) -> Ledger: ...
     @property
+    def book(self) -> CacheBook: ...
+    @property
     def lock(self) -> AbstractContextManager[Any]: ...
     def now(self) -> float: ...
     def restore(
@@ -74,6 +77,7 @@ class Saveable(Protocol):
         calls: Sequence[CallRecord],
         *,
         entries: Iterable[Mapping[str, Any]] = (),
+        block_names: Mapping[bytes, str] | None = None,
         **settings: Any,
     ) -> None: ...
 
@@ -126,6 +130,7 @@ def snapshot(session: Saveable, saved_at: str = "") -> dict[str, Any]:
         "items": packer.items,
         "messages": packer.messages,
         "calls": calls,
+        "block_names": {digest.hex(): name for digest, name in session.book.names.items()},
     }
 
 
@@ -138,6 +143,7 @@ class Prepared:
     records: list[CallRecord]
     entries: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
+    block_names: dict[bytes, str] = field(default_factory=dict)
 
     def apply(self, session: Saveable) -> None:
         """Move an offline clock on to the saved time, then replace the session's state."""
@@ -166,6 +172,7 @@ class Prepared:
             self.conversation,
             self.records,
             entries=self._live(session),
+            block_names=self.block_names,
             model=settings.model,
             max_tokens=settings.max_tokens,
             default_ttl=settings.default_ttl,
@@ -327,4 +334,5 @@ def prepare(file: SessionFile, models: ModelTable, notes: Iterable[str] = ()) ->
             raise StoreError(f"calls.{n}: {error}; save the session again.") from None
     conversation = Conversation(blocks=list(file.blocks))
     entries = [entry.model_dump() for entry in file.ledger]
-    return Prepared(file, conversation, records, entries, list(notes))
+    block_names = {bytes.fromhex(digest): name for digest, name in file.block_names.items()}
+    return Prepared(file, conversation, records, entries, list(notes), block_names)
