@@ -8,6 +8,7 @@ Time moves only through `Session.advance`, never by sleeping.
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -356,3 +357,34 @@ def test_a_block_edited_or_dropped_since_is_named_as_it_was_sent(session: Sessio
     loaded = Session(model=session.model)
     loaded.load(session.save(tmp_path / "s.json"))
     assert why in explain(loaded, 2).summary and loaded.book.names == session.book.names
+
+
+def test_a_name_is_the_one_sent_at_that_place_even_for_the_same_content(session: Session) -> None:
+    # The same text moved from system block 'alpha' into context block 'beta': the system block
+    # removed is 'alpha', never the name the text had elsewhere.
+    session.system(words(1_500), cache="5m", name="alpha")
+    session.ask("Q1", stream=False)
+    session.drop("alpha")
+    session.context(words(1_500), name="beta")
+    session.ask("Q2", stream=False)
+    assert "a block added or removed at 'alpha'" in explain(session, 2).summary
+
+
+def test_a_block_renamed_with_the_same_content_is_named_as_sent_last(session: Session) -> None:
+    session.system(words(1_500), cache="5m", name="old")
+    session.ask("Q1", stream=False)
+    block = session.conversation.drop("old")
+    session.conversation.add(block.model_copy(update={"name": "new"}))
+    session.advance(360)
+    session.ask("Q2", stream=False)
+    session.system(words(1_500) + " Edited.", cache="5m", name="new")  # the content sent is gone now
+    assert "expired 5m entry at 'new'" in explain(session, 2).summary
+
+
+def test_a_reset_forgets_the_names_the_blocks_were_sent_under(session: Session, tmp_path: Path) -> None:
+    session.system(words(1_500), cache="5m", name="secret-codename")
+    session.ask("Q1", stream=False)
+    session.reset()
+    assert session.book.names == {}
+    saved = json.loads(session.save(tmp_path / "s.json").read_text())
+    assert saved["block_names"] == []  # (the ledger keeps its live entries, named, as a reset says)

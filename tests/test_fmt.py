@@ -257,3 +257,6 @@ def test_c1_and_bidirectional_controls_show_as_escapes() -> None:
     assert html_text(name) == shown and "\u202e" not in attr(name)
     assert "\x9b" not in text_table(["block"], [[name]])
     assert visible("שלום عربي café") == "שלום عربي café"
+    # Separators and characters that hide text show too; joiners that scripts and emoji need stay.
+    assert visible("a\u2028b\ufeffc\U000e0041d\u2060") == "a\\u2028b\\ufeffc\\U000e0041d\\u2060"
+    assert visible("👩\u200d💻 می\u200cخواهم") == "👩\u200d💻 می\u200cخواهم"

@@ -434,6 +434,12 @@ def write(tmp_path: Path, data: Any, name: str = "bad.json") -> Path:
         (lambda d: d["calls"][0].update(prices=7), r"calls\.0\.prices: no prices 7"),
         (lambda d: d["messages"][0].update(content=[10**6]), r"messages\.0\.content: item 1000000"),
         (lambda d: d["blocks"][2].update(name="system"), "blocks: the name 'system' is used twice"),
+        (
+            lambda d: d["block_names"][0].update(digest="xyz"),
+            r"block_names\.0\.digest: String should match",
+        ),
+        # a place named by the file's own key: shown visible and cut, never the key whole
+        (lambda d: d.update({"k\x1b[31m\u202e" + "x" * 10**6: 1}), r"k␛\[31m\\u202exxx+…: Extra inputs"),
     ],
 )
 def test_a_poisoned_field_is_named_and_changes_nothing(

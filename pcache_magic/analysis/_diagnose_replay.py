@@ -99,20 +99,21 @@ def quoted(name: str, limit: int = 40) -> str:
     return "'" + "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown) + "'"  # a \ stays one
 
 
-def sent_names(session: Any) -> Mapping[bytes, str]:
-    """Block digest -> the name the block was sent under (`CacheBook.names`); empty without a book."""
+def sent_names(session: Any) -> Mapping[tuple[str, bytes], str]:
+    """(path, block digest) -> the name the block there was sent under (`CacheBook.names`); empty
+    for a session without a book."""
     names = getattr(getattr(session, "book", None), "names", None)
     return names if isinstance(names, Mapping) else {}
 
 
 def block_name(
-    rendered: Mapping[str, tuple[bytes, str]], sent: Mapping[bytes, str], path: str, digest: bytes
+    rendered: Mapping[str, tuple[bytes, str]], sent: Mapping[tuple[str, bytes], str], path: str, digest: bytes
 ) -> str | None:
     """The name explanations give the block at `path` with `digest`: the conversation's now where
     the content there still matches (a rename shows), else the name it was sent under (a block
     edited or dropped since), else none."""
     now = rendered.get(path)
-    return now[1] if now is not None and now[0] == digest else sent.get(digest)
+    return now[1] if now is not None and now[0] == digest else sent.get((path, digest))
 
 
 def rendered_blocks(session: Any) -> dict[str, tuple[bytes, str]]:

@@ -46,9 +46,10 @@ class CacheBook:
         self._last_points: tuple[Layout, Any, list[Breakpoint] | None] | None = None
         self._sent: Layout | None = None
         """The last request answered: an edit is measured against it."""
-        self.names: dict[bytes, str] = {}
-        """Block digest -> the name its block was sent under: an explanation of an older call names
-        a block since edited or dropped (and a loaded session's, as the live one did)."""
+        self.names: dict[tuple[str, bytes], str] = {}
+        """(request path, block digest) -> the name the block there was last sent under: an
+        explanation of an older call names a block since edited or dropped (and a loaded session's,
+        as the live one did)."""
 
     @functools.cached_property
     def calls_log(self) -> CallLog:
@@ -112,11 +113,13 @@ class CacheBook:
         points = self.breakpoints(params, lay)
         if points is not None:
             self.ledger.record(lay, points, info, now, read, names)
-        sent = self._sent.positions if self._sent is not None else ()
-        for p in lay.positions[common_prefix(lay.positions, sent, identical=True) :]:  # the new ones
+        # The blocks past the very dicts of the last request: new, moved, or rendered again (a block
+        # renamed, or its marker moved, is a new dict even where its content and position are not).
+        sent = self._sent.blocks if self._sent is not None else ()
+        for p in lay.positions[common_prefix(lay.blocks, sent, identical=True) :]:
             name = names.get(p.path)
             if name is not None:
-                self.names[p.digest] = name
+                self.names[p.path, p.digest] = name
         self._sent = lay
 
     def edit_impact(

@@ -77,15 +77,30 @@ STATUS_WORDS: Mapping[str, tuple[str, str]] = MappingProxyType(
         "below-minimum": ("below min", "below the model's minimum: this marker caches nothing"),
     }
 )
-#: C0 controls but tab, newline and return, and DEL -> their Control Pictures (U+2400 block); C1
-#: controls (a terminal's 8-bit CSI among them) and the bidirectional marks, embeddings, overrides
-#: and isolates, which have no pictures, -> their escapes as Python writes them ("\\u202e", as a
-#: why quotes a name): a right-to-left override in a name would show later text backwards.
-_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+#: C0 controls but tab, newline and return, and DEL -> their Control Pictures (U+2400 block).  C1
+#: controls (a terminal's 8-bit CSI among them), the bidirectional marks, embeddings, overrides and
+#: isolates, line and paragraph separators, and the invisible ones that hide or join text (zero
+#: width space, word joiner, invisible operators, deprecated format controls, BOM, interlinear
+#: annotations, tags) have no pictures -> their escapes as Python writes them ("\\u202e", as a why
+#: quotes a name): a right-to-left override in a name would show later text backwards.  Zero width
+#: (non-)joiners stay: scripts and emoji need them.
+_UNSEEN = (
+    *range(0x80, 0xA0),
+    0x061C,
+    0x200B,
+    0x200E,
+    0x200F,
+    *range(0x2028, 0x202F),
+    *range(0x2060, 0x2070),
+    0xFEFF,
+    *range(0xFFF9, 0xFFFC),
+    0xE0001,
+    *range(0xE0020, 0xE0080),
+)
 _PICTURES = MappingProxyType(
     {c: 0x2400 + c for c in range(0x20) if chr(c) not in "\t\n\r"}
     | {0x7F: 0x2421}
-    | {c: repr(chr(c))[1:-1] for c in (*range(0x80, 0xA0), *_BIDI)}
+    | {c: repr(chr(c))[1:-1] for c in _UNSEEN}
 )
 #: A `$` that no notebook front end typesets (see the module docstring).
 DOLLAR_HTML = '<span class="pcache-dollar mathjax_ignore tex2jax_ignore">$</span>'

@@ -38,6 +38,7 @@ __all__ = [
     "SavedCall",
     "SavedClock",
     "SavedEntry",
+    "SavedName",
     "SavedPrediction",
     "SavedReply",
     "SavedSettings",
@@ -121,6 +122,14 @@ class SavedPrediction(_Strict):
     tokens: Count
     status: Status
     read: Count = 0
+
+
+class SavedName(_Strict):
+    """The name the block at `path` with content `digest` was last sent under (`CacheBook.names`)."""
+
+    path: Text
+    digest: Digest
+    name: Text
 
 
 class PackedMessage(_Strict):
@@ -234,9 +243,9 @@ class SessionFile(_Strict):
     messages: list[PackedMessage | RawMessage] = Field(default_factory=list)
     """Each distinct message of the requests, once."""
     calls: list[SavedCall] = Field(default_factory=list)
-    block_names: dict[Digest, Text] = Field(default_factory=dict)
-    """Block digest (hex) -> the name the block was sent under (`CacheBook.names`): explanations of
-    calls whose blocks were edited or dropped since still name them."""
+    block_names: list[SavedName] = Field(default_factory=list)
+    """The names the blocks were sent under: explanations of calls whose blocks were edited or
+    dropped since still name them."""
 
 
 def json_schema() -> dict[str, Any]:

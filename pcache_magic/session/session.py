@@ -187,8 +187,9 @@ class Session:
 
     # -- the conversation as a whole ----------------------------------------------------
     def reset(self) -> None:
-        """Forget the conversation and the calls; the ledger keeps the cache entries, which live on."""
-        self.restore(Conversation(), [], entries=self.ledger.dump())
+        """Forget the conversation and the calls (and the names their blocks were sent under); the
+        ledger keeps the cache entries, which live on."""
+        self.restore(Conversation(), [], entries=self.ledger.dump(), block_names={})
 
     def restore(self, conversation: Conversation, calls: Sequence[CallRecord], **settings: Any) -> None:
         """Replace the whole state; `entries=`: the ledger's (`Ledger.dump`); `block_names=`: the

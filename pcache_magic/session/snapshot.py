@@ -77,7 +77,7 @@ class Saveable(Protocol):
         calls: Sequence[CallRecord],
         *,
         entries: Iterable[Mapping[str, Any]] = (),
-        block_names: Mapping[bytes, str] | None = None,
+        block_names: Mapping[tuple[str, bytes], str] | None = None,
         **settings: Any,
     ) -> None: ...
 
@@ -130,7 +130,10 @@ def snapshot(session: Saveable, saved_at: str = "") -> dict[str, Any]:
         "items": packer.items,
         "messages": packer.messages,
         "calls": calls,
-        "block_names": {digest.hex(): name for digest, name in session.book.names.items()},
+        "block_names": [
+            {"path": path, "digest": digest.hex(), "name": name}
+            for (path, digest), name in session.book.names.items()
+        ],
     }
 
 
@@ -143,7 +146,7 @@ class Prepared:
     records: list[CallRecord]
     entries: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
-    block_names: dict[bytes, str] = field(default_factory=dict)
+    block_names: dict[tuple[str, bytes], str] = field(default_factory=dict)
 
     def apply(self, session: Saveable) -> None:
         """Move an offline clock on to the saved time, then replace the session's state."""
@@ -334,5 +337,5 @@ def prepare(file: SessionFile, models: ModelTable, notes: Iterable[str] = ()) ->
             raise StoreError(f"calls.{n}: {error}; save the session again.") from None
     conversation = Conversation(blocks=list(file.blocks))
     entries = [entry.model_dump() for entry in file.ledger]
-    block_names = {bytes.fromhex(digest): name for digest, name in file.block_names.items()}
+    block_names = {(n.path, bytes.fromhex(n.digest)): n.name for n in file.block_names}
     return Prepared(file, conversation, records, entries, list(notes), block_names)
