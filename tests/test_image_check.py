@@ -320,3 +320,23 @@ def test_the_emulator_answers_a_mislabelled_image_with_a_400() -> None:
 def test_garbage_after_a_valid_header_is_a_400(data: bytes, media: str) -> None:
     """The header gives a size and pixel data follows it, but the API could not decode the rest."""
     assert refusal(messages(image(data, media))) == UNREADABLE
+
+
+def test_the_images_of_a_document_of_content_blocks_are_checked_and_counted() -> None:
+    """A document whose source is content blocks carries its own images: the API reads them (the
+    emulator counted a fake one as a ~1,600-token image), and they are images of the request."""
+
+    def document(*items: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "document",
+            "source": {"type": "content", "content": [{"type": "text", "text": "p"}, *items]},
+        }
+
+    check_images(messages(document(image(PNG))))
+    assert refusal(messages(document(image(FAKE)))) == UNREADABLE
+    assert refusal(messages(document(image(JPEG, "image/png")))).startswith(
+        "messages.0.content.1.document.source.content.1.image.source.base64: The image was specified"
+    )
+    tool = {"type": "tool_result", "tool_use_id": "t1", "content": [document(image(FAKE))]}
+    assert refusal(messages(tool)) == UNREADABLE  # a document of a tool result's, too
+    assert refusal(messages(document(*[image(PNG)] * 101))) == "too many images and documents: 101 + 1 > 100"

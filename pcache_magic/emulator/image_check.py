@@ -114,8 +114,10 @@ def check_images(messages: Sequence[Any], max_media: int = MAX_MEDIA) -> None:
 
 
 def _media(messages: Sequence[Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Each image and document block of the messages, tool results' own included, with its path as
-    the API names it (``messages.3.content.1``, ``messages.3.content.1.tool_result.content.0``)."""
+    """Each image and document block of the messages, tool results' own and the images of a document
+    of content blocks included (the API reads those too, and counts them as images), with its path
+    as the API names it (``messages.3.content.1``, ``messages.3.content.1.tool_result.content.0``,
+    ``messages.3.content.1.document.source.content.0``)."""
     kinds = ("image", "document")
     for m, message in enumerate(messages):
         content = message.get("content") if isinstance(message, dict) else None
@@ -125,10 +127,25 @@ def _media(messages: Sequence[Any]) -> Iterator[tuple[str, dict[str, Any]]]:
             where = f"messages.{m}.content.{c}"
             if block.get("type") in kinds:
                 yield where, block
-            inner = block.get("content") if block.get("type") == "tool_result" else None
-            for k, item in enumerate(inner if isinstance(inner, list) else ()):
-                if isinstance(item, dict) and item.get("type") in kinds:
-                    yield f"{where}.tool_result.content.{k}", item
+            yield from _inner(where, block)
+
+
+def _inner(where: str, block: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The media inside `block`: a tool result's images and documents, a content document's images
+    (and those of a content document inside a tool result)."""
+    kind, source = block.get("type"), block.get("source")
+    kinds: tuple[str, ...]
+    if kind == "tool_result":
+        inner, path, kinds = block.get("content"), f"{where}.tool_result.content", ("image", "document")
+    elif kind == "document" and isinstance(source, dict) and source.get("type") == "content":
+        inner, path, kinds = source.get("content"), f"{where}.document.source.content", ("image",)
+    else:
+        return
+    for k, item in enumerate(inner if isinstance(inner, list) else ()):
+        if isinstance(item, dict) and item.get("type") in kinds:
+            yield f"{path}.{k}", item
+            if kind == "tool_result":
+                yield from _inner(f"{path}.{k}", item)
 
 
 def _bytes(data: object) -> ImageBytes | None:
