@@ -6,8 +6,8 @@ session with a cached system prompt and one answered call. Every answer is one l
 session is exactly as it was: the same blocks, the same call records, the same settings,
 and no file left behind.
 
-101 cases, one test each (the parametrize ids name them): the magic line (7: unknown flags,
-bad TTLs, bad choices), empty cells (5), markers and the request as a whole (5: a fifth
+102 cases, one test each (the parametrize ids name them): the magic line (8: unknown flags,
+bad TTLs, bad choices, a quote left open), empty cells (5), markers and the request as a whole (5: a fifth
 marker, listing all five; 1h after 5m; over the context window), tools (12: invalid JSON,
 bad names, bad or missing schema, repeated names, fields the API refuses, --run without a
 function), files and images (22: missing, directory, not a regular file (a FIFO, /dev/zero,
@@ -407,6 +407,11 @@ CASES = [
     ),
     Case("panel-arguments", "%claude_panel big", "%claude_panel takes no arguments."),
     Case(
+        "quote-left-open",
+        '%%claude_context --name "my notes\nHello.',
+        'A quote on the line is not closed; close it (--name "my notes").',
+    ),
+    Case(
         "session-unknown-command",
         "%claude_session frobnicate",
         "argument command: invalid choice: 'frobnicate' (choose from 'show', 'reset', 'drop', 'save', "
@@ -631,8 +636,8 @@ def state(ip: InteractiveShell) -> tuple[Any, ...]:
 
 
 def test_the_table_is_large_enough_and_ids_are_unique() -> None:
-    assert len(CASES) + len(CONFIG_CASES) == 101  # the count in the docstring
-    assert len({c.id for c in CASES} | {p.id for p in CONFIG_CASES}) == 101
+    assert len(CASES) + len(CONFIG_CASES) == 102  # the count in the docstring
+    assert len({c.id for c in CASES} | {p.id for p in CONFIG_CASES}) == 102
 
 
 @pytest.mark.timeout(120)  # a FIFO or /dev/zero that were read would hang here

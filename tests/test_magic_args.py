@@ -26,6 +26,27 @@ def test_full_flags_parse_in_both_forms() -> None:
 
 
 @pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        ('--name "my notes"', "my notes"),
+        ("--name 'my notes'", "my notes"),
+        ('--name "it\'s"', "it's"),
+        ("--name C:\\data\\a.md", "C:\\data\\a.md"),  # backslashes stay (not a POSIX shell's split)
+        ('--name "C:\\my data\\a.md"', "C:\\my data\\a.md"),
+        ('--name a"b', 'a"b'),  # quotes inside a word stay
+    ],
+)
+def test_a_word_in_quotes_loses_them_and_keeps_its_backslashes(line: str, name: str) -> None:
+    assert demo(line).name == name
+
+
+def test_a_quote_left_open_is_one_line_not_a_traceback() -> None:
+    closed = r'^A quote on the line is not closed; close it \(--name "my notes"\)\.$'
+    with pytest.raises(UsageError, match=closed):
+        demo('--name "my notes')
+
+
+@pytest.mark.parametrize(
     ("line", "hint"),
     [
         ("--cach last", "write --cache in full"),
@@ -72,7 +93,7 @@ def test_a_comment_ends_the_line(line: str, kept: str) -> None:
 def test_flags_before_a_comment_parse() -> None:
     args = demo("--cache last --no-stream  # stream off for the log")
     assert (args.cache, args.no_stream, args.name) == ("last", True, None)
-    assert demo('--name "q # 1"').name == '"q # 1"'  # IPython keeps the quotes; nothing is cut inside
+    assert demo('--name "q # 1"').name == "q # 1"  # nothing is cut inside the quotes
 
 
 def test_no_arguments_but_a_comment() -> None:

@@ -762,6 +762,28 @@ def test_session_show_reset_drop(ip: InteractiveShell) -> None:
     assert session.conversation.names() == [] and session.calls == []
 
 
+def test_a_hostile_name_shows_escaped_and_is_typed_back_as_shown(ip: InteractiveShell) -> None:
+    # A right-to-left override in a name turned the rest of an error's list of names around, and
+    # the text listing printed it raw; the name the views show (`notes\u202etxt`) could not be typed.
+    session = pcache_magic.current_session()
+    session.context("Hello.", name="notes\u202etxt")
+    session.context("Source.", name="src", source="evil\u202egpj.exe")
+    message = usage_error(ip, "%claude_session drop nope")
+    assert "\u202e" not in message and "notes\\u202etxt" in message
+    with capture_output() as out:
+        run(ip, "%claude_session show")
+    text = out.outputs[0].data["text/plain"]
+    assert "\u202e" not in text and "notes\\u202etxt: context" in text and "(evil\\u202egpj.exe)" in text
+    run(ip, "%claude_session drop notes\\u202etxt")
+    assert session.conversation.names() == ["src"]
+
+
+def test_a_name_in_quotes_loses_them_as_in_a_shell(ip: InteractiveShell) -> None:
+    run(ip, '%%claude_context --name "my notes"\nHello.')
+    run(ip, "%%claude_context --name 'single'\nHi.")
+    assert pcache_magic.current_session().conversation.names() == ["my notes", "single"]
+
+
 def test_save_load_round_trip(ip: InteractiveShell, tmp_path: Path) -> None:
     run(ip, f"%%claude_system --cache 1h\n{LONG}")
     run(ip, "%%claude\nHello")

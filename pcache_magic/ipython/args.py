@@ -3,7 +3,8 @@
 argparse takes an unambiguous prefix for a flag, so `%%claude --cach last` would quietly
 mean `--cache last`; the magics refuse it, and the error names the flag meant.  IPython hands
 a line magic the whole line, so `%claude_panel  # show it` would pass `# show it` along; a
-`#` that starts a word (outside quotes) ends the arguments, as in a shell.  An unknown flag's
+`#` that starts a word (outside quotes) ends the arguments, as in a shell, and a word in quotes
+(`--name "my notes"`) loses them, as in a shell (backslashes stay: `C:\\data\\a.md`).  An unknown flag's
 error, and a positional argument's invalid choice, say where the flags are listed
 (`%claude_help NAME`, and IPython's `%NAME?`); a command word written as a flag (`--advance`)
 gets the line as it should read.
@@ -17,6 +18,7 @@ from typing import Any, cast
 
 from IPython.core import magic_arguments as ipython_arguments
 from IPython.core.error import UsageError
+from IPython.utils.process import arg_split
 
 __all__ = ["magic_arguments", "no_arguments", "parse_argstring", "without_comment"]
 
@@ -62,12 +64,25 @@ def parse_argstring(magic: Callable[..., Any], line: str, *, words: Sequence[str
     an unknown one (or a positional argument's invalid choice) where the flags are listed, and one
     of `words` (the magic's command words) written as a flag the line as it should read."""
     try:
-        return ipython_arguments.parse_argstring(magic, without_comment(line))
+        words_given = [_unquoted(word) for word in arg_split(without_comment(line))]
+    except ValueError:  # the split's own words: "No closing quotation"
+        raise UsageError('A quote on the line is not closed; close it (--name "my notes").') from None
+    try:
+        return cast(Any, magic).parser.parse_args(words_given)
     except UsageError as error:
         parser = cast(Any, magic).parser
         name, hint = _help_hint(magic, parser)
         message = _as_word(parser, without_comment(line), words, name) if words else None
         raise UsageError(message or _spell_out(parser, str(error), hint)) from None
+
+
+def _unquoted(word: str) -> str:
+    """`word` without one pair of quotes around it: IPython splits a magic's line keeping them (its
+    split is not a POSIX shell's, so a Windows path keeps its backslashes), and `--name "my notes"`
+    would otherwise name a block `"my notes"`, quotes and all."""
+    if len(word) >= 2 and word[0] == word[-1] and word[0] in "'\"":
+        return word[1:-1]
+    return word
 
 
 def _help_hint(magic: Callable[..., Any], parser: Any) -> tuple[str, str]:

@@ -21,6 +21,7 @@ from IPython.core.magic import cell_magic, line_cell_magic, line_magic, magics_c
 from IPython.core.magic_arguments import argument
 from IPython.display import display
 
+from ..core.fmt import visible
 from ..core.toolspec import tool_param
 from ..core.ttl import TTLS
 from ..session.transport import secrets
@@ -300,8 +301,11 @@ class ClaudeMagics(SessionMagics):
             self._cells.clear()
             say("Session reset (cache entries already written live on until they expire).")
         elif command == "drop":
-            if target not in session.conversation.names():
-                known = ", ".join(session.conversation.names()) or "none"
+            names = session.conversation.names()
+            if target not in names:  # a name typed back as the views show it (`notes\u202etxt`)
+                target = next((name for name in names if visible(name) == target), target)
+            if target not in names:
+                known = ", ".join(visible(name) for name in names) or "none"
                 raise UsageError(f"No block named {target!r}; the blocks are: {known}.")
             session.drop(target)
             say(f"Dropped {target!r}.")

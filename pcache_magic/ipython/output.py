@@ -151,7 +151,8 @@ class SessionTables:
         lines = [repr(self.session)]
         for b in self.session.conversation.in_request_order():
             mark = f", cache {b.cache.lifetime}" if b.cache else ""
-            lines.append(f"  {b.name}: {b.kind}{mark}" + (f" ({b.source})" if b.source else ""))
+            source = f" ({visible(b.source)})" if b.source else ""
+            lines.append(f"  {visible(b.name)}: {b.kind}{mark}{source}")
         t = self.session.totals
         est = self.session.offline and t.calls > 0
         lines.append(f"  {plural(t.calls, 'call')}: {t.tokens.line(est)}; {t.cost}")
