@@ -99,8 +99,27 @@ def test_a_timestamp_in_a_cached_system_prompt_is_a_warning_naming_the_block() -
     finding = found[0]
     assert (finding.level, finding.code, finding.block) == ("warning", "volatile", "rules")
     assert "'2026-01-05 09:12:33' at character 22" in finding.message
-    assert "marker on rules" in finding.message
+    assert (
+        finding.message.startswith("'rules' (system.0) holds")
+        and "(its own marker covers it)" in finding.message
+    )
     assert "after the last cache marker" in finding.fix
+
+
+def test_the_marker_named_is_the_first_that_covers_the_block() -> None:
+    # A later block's marker covers an earlier block too; the warning named the last marker of the
+    # request, even for a block with a marker of its own.
+    params = request("Now: 2026-01-05 09:12:33. " + PROSE, "Today is 2026-01-05, at 09:12:40.", mark="prompt")
+    params["system"].append({"type": "text", "text": PROSE, "cache_control": {"type": "ephemeral"}})
+    names = {"system.0": "clock", "system.1": "style", "messages.0.content.0": "question"}
+    first, second, _ = findings(params, names)  # the prompt's time of day, then its date
+    assert (
+        first.message.startswith("'clock' (system.0) holds")
+        and "(the marker on 'style' (system.1)" in first.message
+    )
+    assert (
+        second.message.startswith("'question' (messages.0.content.0)") and "(its own marker" in second.message
+    )
 
 
 def test_only_blocks_at_or_before_the_last_breakpoint_are_scanned() -> None:

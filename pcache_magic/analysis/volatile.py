@@ -12,6 +12,7 @@ only when a word such as "today", "current" or "generated" introduces it.  Pure.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import re
@@ -23,6 +24,7 @@ from typing import Any
 from ..core.prefix import Layout, Position
 from ..core.preflight import Finding
 from ..core.rules import Breakpoint, CacheRuleError, resolve_breakpoints
+from ._diagnose_replay import quoted
 
 __all__ = ["ScanMemo", "block_at", "volatile_findings", "volatile_values"]
 
@@ -274,15 +276,17 @@ def volatile_findings(
             points = resolve_breakpoints(layout, params.get("cache_control"))
         except CacheRuleError:  # pre-flight reports the error; still scan up to the last explicit marker
             points = []
-    last = max(b.position for b in points) if points else max(layout.markers(), default=-1)
-    if last < 0:
+    marks = sorted(b.position for b in points) if points else list(layout.markers())
+    if not marks:
         return []
-    marker = layout.positions[last]
-    holding = (memo if memo is not None else ScanMemo()).prefix(params, layout, last)
+    holding = (memo if memo is not None else ScanMemo()).prefix(params, layout, marks[-1])
     found: list[Finding] = []
     for index, hits in holding:
         position = layout.positions[index]
         block = names.get(position.path, position.path)
+        # the first marker whose prefix holds the block: its own, if it has one
+        cover = layout.positions[marks[bisect.bisect_left(marks, index)]].path
+        marker = "its own marker" if cover == position.path else f"the marker on {_label(names, cover)}"
         for _, value, offset, what, count in hits:
             more = f" (and {count - 1} more)" if count > 1 else ""
             found.append(
@@ -290,11 +294,17 @@ def volatile_findings(
                     level="warning",
                     code="volatile",
                     block=block,
-                    message=f"{position.path} holds {what}, {value!r} at character {offset}{more}, and is "
-                    f"cached (the marker on {names.get(marker.path, marker.path)} covers it): if it changes, "
+                    message=f"{_label(names, position.path)} holds {what}, {value!r} at character {offset}"
+                    f"{more}, and is cached ({marker} covers it): if it changes, "
                     "the next call misses the cache from this block on.",
                     fix="Move changing values after the last cache marker (e.g. into the prompt), or make "
                     "them stable (a date without the time, a fixed id, a relative path).",
                 )
             )
     return found
+
+
+def _label(names: Mapping[str, str], path: str) -> str:
+    """A block as a warning names it: `'rules' (system.0)`, or its path when it has no name."""
+    name = names.get(path)
+    return f"{quoted(name)} ({path})" if name is not None else path
