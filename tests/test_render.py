@@ -179,6 +179,9 @@ def test_the_why_cell_folds_the_details_of_the_call() -> None:
     assert td.get("title") == long  # the whole explanation on hover
     (details,) = td.iter("details")
     assert text(select(details, "div", "pcache-why-text")[0]) == long
+    # opened, the folded line hides: the whole "why" is said once, not twice in two orders
+    assert text(select(details, "span", "pcache-why-line")[0]) == long
+    assert ".pcache-panel .pcache-why details[open] .pcache-why-line{display:none}" in style()
     info = text(select(details, "div", "pcache-call-info")[0])
     assert info == f"01:02:03 UTC · {MODEL} · ask · latency 0.25 s · predicted hit ✓"
     assert select(details, "svg", "pcache-bar")

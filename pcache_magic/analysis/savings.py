@@ -181,7 +181,7 @@ def _note(record: CallRecord) -> str:
             pays = (
                 "never pays (reads cost as much as input)"
                 if n is None
-                else f"pays for itself after {fmt.plural(n, 'read')}"
+                else f"pays for itself if read {'once' if n == 1 else f'{n:,} times'}"  # read or not
             )
             parts.append(f"this {ttl} write of {written:,} tokens {pays}")
     if t.read:

@@ -183,14 +183,16 @@ def _details(record: CallRecord, why: str, scale: int, predicted: str) -> str:
         else ""
     )
     return (
-        f'<td class="pcache-why" title="{attr(why)}"><details><summary>{text(_cause_first(record, why))}'
-        f'</summary><div class="pcache-why-text">{text(why)}</div>{more}{info}{bar}</details></td>'
+        f'<td class="pcache-why" title="{attr(why)}"><details><summary><span class="pcache-why-line">'
+        f'{text(_cause_first(record, why))}</span></summary><div class="pcache-why-text">{text(why)}</div>'
+        f"{more}{info}{bar}</details></td>"
     )
 
 
 def _cause_first(record: CallRecord, why: str) -> str:
     """The folded line: the cause before the tokens ("system changed in 'rules', ... · wrote 1,780
-    (1h)"), since the columns beside it show the tokens and a narrow cell cuts its end."""
+    (1h)"), since the columns beside it show the tokens and a narrow cell cuts its end.  Opened,
+    the line hides (panel.css) and the whole "why" below says it once."""
     outcome, said, cause = why.partition(": ")
     return f"{cause} · {outcome}" if said and record.ok else why
 
