@@ -6,7 +6,7 @@ session with a cached system prompt and one answered call. Every answer is one l
 session is exactly as it was: the same blocks, the same call records, the same settings,
 and no file left behind.
 
-102 cases, one test each (the parametrize ids name them): the magic line (8: unknown flags,
+103 cases, one test each (the parametrize ids name them): the magic line (8: unknown flags,
 bad TTLs, bad choices, a quote left open), empty cells (5), markers and the request as a whole (5: a fifth
 marker, listing all five; 1h after 5m; over the context window), tools (12: invalid JSON,
 bad names, bad or missing schema, repeated names, fields the API refuses, --run without a
@@ -14,7 +14,7 @@ function), files and images (22: missing, directory, not a regular file (a FIFO,
 named or reached by a glob), a symlink loop, binary, not UTF-8, oversized, over the cell's
 total or file count, fake PDF, unsupported image type), model and max_tokens (6: unknown
 model with the nearest suggested, out of range), the clock (5, %claude_clock online among
-them), the other magics (8), loading a session (14: missing, corrupt, a script, truncated,
+them), the other magics (9), loading a session (14: missing, corrupt, a script, truncated,
 foreign, newer, damaged, repeated block names, not UTF-8, a directory), where saves and
 exports go (5: unwritable, missing folder, a directory) and `%config` values the traits
 refuse (12: NaN or infinite timeouts, max_tokens below 1, negative or zero counts; IPython
@@ -423,6 +423,11 @@ CASES = [
         "No block named 'nope'; the blocks are: rules, q1, reply.",
     ),
     Case("session-drop-no-name", "%claude_session drop", "%claude_session drop needs a block NAME."),
+    Case(
+        "session-drop-name-with-a-space",
+        "%claude_session drop my notes",
+        'A block name with a space goes in quotes: %claude_session drop "my notes".',
+    ),
     Case("session-save-no-path", "%claude_session save", "%claude_session save needs a PATH."),
     Case(
         "session-too-many-arguments",
@@ -636,8 +641,8 @@ def state(ip: InteractiveShell) -> tuple[Any, ...]:
 
 
 def test_the_table_is_large_enough_and_ids_are_unique() -> None:
-    assert len(CASES) + len(CONFIG_CASES) == 102  # the count in the docstring
-    assert len({c.id for c in CASES} | {p.id for p in CONFIG_CASES}) == 102
+    assert len(CASES) + len(CONFIG_CASES) == 103  # the count in the docstring
+    assert len({c.id for c in CASES} | {p.id for p in CONFIG_CASES}) == 103
 
 
 @pytest.mark.timeout(120)  # a FIFO or /dev/zero that were read would hang here

@@ -17,8 +17,8 @@ import pytest
 from _images import PNG_1X1_B64
 from anthropic.types import CacheMissToolsChanged, Diagnostics
 
-from pcache_magic.analysis._diagnose_replay import quoted
 from pcache_magic.analysis.diagnose import Explainer, Explanation, explain, explain_all
+from pcache_magic.core.fmt import quoted
 from pcache_magic.emulator import Emulator
 from pcache_magic.session.session import Session
 

@@ -12,14 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.fmt import visible
+from ..core.fmt import labelled, quoted
 from ..core.prefix import Layout
 from ..core.record import CallRecord
 from ..core.rules import Breakpoint, CacheRuleError, Plan, plan, resolve_breakpoints
 from ..core.ttl import TTL_SECONDS
 from ..core.usage import Tokens
 
-__all__ = ["ReplayState", "ReplayedCall", "block_name", "quoted", "rendered_blocks", "sent_names"]
+__all__ = ["ReplayState", "ReplayedCall", "block_name", "rendered_blocks", "sent_names"]
 
 
 @dataclass(slots=True)
@@ -83,20 +83,11 @@ class ReplayedCall:
 
     def name(self, path: str) -> str:
         """The block at `path` as an explanation's sentence names it: `'rules' (system.0)`."""
-        return f"{quoted(self.names[path])} ({path})" if path in self.names else path
+        return labelled(self.names, path)
 
     def short(self, path: str) -> str:
         """The block at `path` as a one-line "why" names it: `'rules'`, or its path."""
         return quoted(self.names[path]) if path in self.names else path
-
-
-def quoted(name: str, limit: int = 40) -> str:
-    """A block's name as a "why" quotes it: in quotes (a block named `system` or `change` reads as
-    a name), on one line, control characters as pictures, other unprintable ones (zero-width,
-    direction marks) as escapes, a long one cut."""
-    shown = visible(" ".join(name.split()))
-    shown = shown if len(shown) <= limit else shown[: limit - 1] + "…"
-    return "'" + "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown) + "'"  # a \ stays one
 
 
 def sent_names(session: Any) -> Mapping[tuple[str, bytes], str]:

@@ -21,10 +21,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.fmt import labelled
 from ..core.prefix import Layout, Position
 from ..core.preflight import Finding
 from ..core.rules import Breakpoint, CacheRuleError, resolve_breakpoints
-from ._diagnose_replay import quoted
 
 __all__ = ["ScanMemo", "block_at", "volatile_findings", "volatile_values"]
 
@@ -286,7 +286,7 @@ def volatile_findings(
         block = names.get(position.path, position.path)
         # the first marker whose prefix holds the block: its own, if it has one
         cover = layout.positions[marks[bisect.bisect_left(marks, index)]].path
-        marker = "its own marker" if cover == position.path else f"the marker on {_label(names, cover)}"
+        marker = "its own marker" if cover == position.path else f"the marker on {labelled(names, cover)}"
         for _, value, offset, what, count in hits:
             more = f" (and {count - 1} more)" if count > 1 else ""
             found.append(
@@ -294,7 +294,7 @@ def volatile_findings(
                     level="warning",
                     code="volatile",
                     block=block,
-                    message=f"{_label(names, position.path)} holds {what}, {value!r} at character {offset}"
+                    message=f"{labelled(names, position.path)} holds {what}, {value!r} at character {offset}"
                     f"{more}, and is cached ({marker} covers it): if it changes, "
                     "the next call misses the cache from this block on.",
                     fix="Move changing values after the last cache marker (e.g. into the prompt), or make "
@@ -302,9 +302,3 @@ def volatile_findings(
                 )
             )
     return found
-
-
-def _label(names: Mapping[str, str], path: str) -> str:
-    """A block as a warning names it: `'rules' (system.0)`, or its path when it has no name."""
-    name = names.get(path)
-    return f"{quoted(name)} ({path})" if name is not None else path

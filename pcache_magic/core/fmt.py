@@ -42,9 +42,11 @@ __all__ = [
     "html_cost",
     "html_table",
     "html_text",
+    "labelled",
     "money",
     "no_calls_yet",
     "plural",
+    "quoted",
     "share",
     "status_cell",
     "status_words",
@@ -215,6 +217,22 @@ def visible(text: object) -> str:
     hostile file can neither break the HTML (XML allows no NUL or ESC), drive a terminal, nor turn
     the text after it around."""
     return str(text).translate(_PICTURES)
+
+
+def quoted(name: str, limit: int = 40) -> str:
+    """A block's name as a sentence quotes it: in quotes (a block named `system` or `change` reads
+    as a name), on one line, control characters as pictures, other unprintable ones (zero-width,
+    direction marks) as escapes, a long one cut."""
+    shown = visible(" ".join(name.split()))
+    shown = shown if len(shown) <= limit else shown[: limit - 1] + "…"
+    return "'" + "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown) + "'"  # a \ stays one
+
+
+def labelled(names: Mapping[str, str], path: str) -> str:
+    """The block at request path `path` as a sentence names it, `'rules' (system.0)`, or by its
+    path when `names` has no name for it."""
+    name = names.get(path)
+    return f"{quoted(name)} ({path})" if name is not None else path
 
 
 def html_table(

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from .fmt import labelled
 from .models import ModelInfo
 from .prefix import Layout
 from .rules import MAX_BREAKPOINTS, Breakpoint, CacheRuleError, resolve_breakpoints
@@ -96,7 +97,8 @@ def preflight(
                     level="error",
                     code="uncacheable",
                     block=block_name(names, p.path),
-                    message=f"{p.path} carries cache_control but is {what}; the API answers 400.",
+                    message=f"{labelled(names, p.path)} carries cache_control but is {what}; the API "
+                    "answers 400.",
                     fix="Put the marker on a non-empty text, image, document or tool block.",
                 )
             )
@@ -147,7 +149,7 @@ def _short_prefixes(
                     level="warning",
                     code="below-minimum",
                     block=block_name(names, p.path),
-                    message=f"The prefix up to {p.path} {size}; {info.id} "
+                    message=f"The prefix up to {labelled(names, p.path)} {size}; {info.id} "
                     f"caches from {info.min_cache_tokens:,}, so this marker is silently ignored.",
                     fix="Mark a later block so the prefix reaches the minimum, or remove the marker.",
                 )
@@ -158,7 +160,7 @@ def _short_prefixes(
                     level="warning",
                     code="below-observed-minimum",
                     block=block_name(names, p.path),
-                    message=f"The prefix up to {p.path} {size}: documented "
+                    message=f"The prefix up to {labelled(names, p.path)} {size}: documented "
                     f"{info.min_cache_tokens:,}; reports say caching starts near {observed.tokens:,} on "
                     f"{info.id} ({observed.source}), so this marker may be ignored.",
                     fix=f"Mark a later block so the prefix passes {observed.tokens:,} tokens, or check "

@@ -285,6 +285,9 @@ class ClaudeMagics(SessionMagics):
         needs = {"drop": "a block NAME", "save": "a PATH", "load": "a PATH", "export": "python or json"}
         if command in needs and not target:
             raise UsageError(f"%claude_session {command} needs {needs[command]}.")
+        if command == "drop" and args.path:  # `drop my notes`: a name with a space, typed as shown
+            example = f'"{target} {args.path}"'
+            raise UsageError(f"A block name with a space goes in quotes: %claude_session drop {example}.")
         if (args.path and command != "export") or (target and command in ("show", "reset")):
             raise UsageError(f"Too many arguments for %claude_session {command}.")
         if args.max_mb is not None and (command != "load" or not 0 < args.max_mb < 1e6):
