@@ -73,7 +73,7 @@ def test_per_call_and_cumulative_cost_by_hand() -> None:
     assert report.total.total == pytest.approx(0.08205)
     assert report.total.saving == pytest.approx((0.0378 + 0.0366 + 0.04215) - 0.08205)
     assert first.note == "this 5m write of 10,000 tokens pays for itself if read once"
-    assert third.note.startswith("this 1h write of 4,000 tokens pays for itself if read 2 times; read 10,000")
+    assert third.note.startswith("this 1h write of 4,000 tokens pays for itself if read twice; read 10,000")
     assert "$0.0270 saved" in second.note  # 10,000 * ($3 - $0.30) per million
     assert "saved $0.0345 against no caching" in str(report) and "total so far" in str(report)
     html = report._repr_html_()  # the same caption, each `$` where MathJax does not look

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from ..core import fmt
@@ -170,6 +171,10 @@ class Money:
         return fmt.fit("\n".join([fmt.text_table(self._TEXT_HEAD, figures), *notes, total]))
 
 
+#: How many reads, said as words where they read better than a number.
+_TIMES = MappingProxyType({1: "once", 2: "twice"})
+
+
 def _note(record: CallRecord) -> str:
     t, prices = record.tokens, record.prices
     if prices is None:
@@ -181,7 +186,7 @@ def _note(record: CallRecord) -> str:
             pays = (
                 "never pays (reads cost as much as input)"
                 if n is None
-                else f"pays for itself if read {'once' if n == 1 else f'{n:,} times'}"  # read or not
+                else f"pays for itself if read {_TIMES.get(n, f'{n:,} times')}"  # read or not
             )
             parts.append(f"this {ttl} write of {written:,} tokens {pays}")
     if t.read:

@@ -69,8 +69,8 @@ _PAST = "past 100%: the ideal saves more than any caching can (it pays no writes
 
 #: Why the planner lost when the best baseline wrote nothing (no caching): no read repaid a write.
 _NO_WRITE_PAID = (
-    "No write was read back enough to pay for itself in these calls (a model switch, prompts under "
-    "the minimum or few repeats), so any caching cost more than none."
+    "No write was read back enough to pay for itself in these calls (a prefix edited between calls, "
+    "a model switch, prompts under the minimum or few repeats), so any caching cost more than none."
 )
 #: Why the planner can lose to a baseline on a short session: its prior (`rhythm.Prior.alive`).
 _HOUR_BET = (
