@@ -371,6 +371,8 @@ def test_a_renamed_block_redraws_the_rows_that_name_it(session: Session, panel: 
     # opened, it says where the advice is; a hit has nothing to do
     (more,) = select(cell(row, "pcache-why"), "div", "pcache-call-more")
     assert text(more) == "What to do: %claude_explain 2 (in Python: explain(session, 2))"
-    hit = select(calls_html(panel), "tr", "pcache-call")[2]
+    first, hit = (select(calls_html(panel), "tr", "pcache-call")[i] for i in (0, 2))
+    assert why(first).startswith("wrote ") and ": " not in why(first)  # the first write: expected
+    assert not select(cell(first, "pcache-why"), "div", "pcache-call-more")
     assert not select(cell(hit, "pcache-why"), "div", "pcache-call-more")
     assert whys == [e.summary for e in explain_all(session)]

@@ -179,7 +179,7 @@ def _details(record: CallRecord, why: str, scale: int, predicted: str) -> str:
     more = (  # the advice is the explanation's: say where it is (a new user did not know)
         f'<div class="pcache-call-more">What to do: <code>%claude_explain {record.index}</code>'
         f" (in Python: <code>explain(session, {record.index})</code>)</div>"
-        if record.ok and record.outcome != "hit"
+        if record.ok and ": " in why  # a cause named: a miss (a first write or a hit has none)
         else ""
     )
     return (
