@@ -6,9 +6,10 @@ session with a cached system prompt and one answered call. Every answer is one l
 session is exactly as it was: the same blocks, the same call records, the same settings,
 and no file left behind.
 
-103 cases, one test each (the parametrize ids name them): the magic line (8: unknown flags,
-bad TTLs, bad choices, a quote left open), empty cells (5), markers and the request as a whole (5: a fifth
-marker, listing all five; 1h after 5m; over the context window), tools (12: invalid JSON,
+104 cases, one test each (the parametrize ids name them): the magic line (9: unknown flags,
+bad TTLs, bad choices, a quote left open, an empty name), empty cells (5), markers and the
+request as a whole (5: a fifth marker, listing all five; 1h after 5m; over the context
+window), tools (12: invalid JSON,
 bad names, bad or missing schema, repeated names, fields the API refuses, --run without a
 function), files and images (22: missing, directory, not a regular file (a FIFO, /dev/zero,
 named or reached by a glob), a symlink loop, binary, not UTF-8, oversized, over the cell's
@@ -407,6 +408,11 @@ CASES = [
     ),
     Case("panel-arguments", "%claude_panel big", "%claude_panel takes no arguments."),
     Case(
+        "name-empty",
+        '%%claude_context --name ""\nHello.',
+        "--name is empty: give the block a name, or leave --name out for one made for you.",
+    ),
+    Case(
         "quote-left-open",
         '%%claude_context --name "my notes\nHello.',
         'A quote on the line is not closed; close it (--name "my notes").',
@@ -641,8 +647,8 @@ def state(ip: InteractiveShell) -> tuple[Any, ...]:
 
 
 def test_the_table_is_large_enough_and_ids_are_unique() -> None:
-    assert len(CASES) + len(CONFIG_CASES) == 103  # the count in the docstring
-    assert len({c.id for c in CASES} | {p.id for p in CONFIG_CASES}) == 103
+    assert len(CASES) + len(CONFIG_CASES) == 104  # the count in the docstring
+    assert len({c.id for c in CASES} | {p.id for p in CONFIG_CASES}) == 104
 
 
 @pytest.mark.timeout(120)  # a FIFO or /dev/zero that were read would hang here

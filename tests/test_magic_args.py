@@ -34,6 +34,8 @@ def test_full_flags_parse_in_both_forms() -> None:
         ("--name C:\\data\\a.md", "C:\\data\\a.md"),  # backslashes stay (not a POSIX shell's split)
         ('--name "C:\\my data\\a.md"', "C:\\my data\\a.md"),
         ('--name a"b', 'a"b'),  # quotes inside a word stay
+        ('--name="x"', "x"),  # a flag's value written with `=`
+        ("--name='it'", "it"),
     ],
 )
 def test_a_word_in_quotes_loses_them_and_keeps_its_backslashes(line: str, name: str) -> None:

@@ -778,6 +778,15 @@ def test_a_hostile_name_shows_escaped_and_is_typed_back_as_shown(ip: Interactive
     assert session.conversation.names() == ["src"]
 
 
+def test_a_refusal_before_sending_shows_hostile_names_escaped(ip: InteractiveShell) -> None:
+    session = pcache_magic.current_session()
+    session.system(LONG, cache="5m", name="evil\x1b[2J\u202e")
+    session.system(LONG + " More.", cache="1h", name="later")
+    message = usage_error(ip, "%%claude\nHello")
+    assert message.startswith("Not sent: [evil␛[2J\\u202e] A 1h marker")
+    assert "\x1b" not in message and "\u202e" not in message
+
+
 def test_a_name_in_quotes_loses_them_as_in_a_shell(ip: InteractiveShell) -> None:
     run(ip, '%%claude_context --name "my notes"\nHello.')
     run(ip, "%%claude_context --name 'single'\nHi.")

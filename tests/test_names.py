@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from IPython.core.error import UsageError
 
-from pcache_magic.ipython.names import derived, file_label, slug, tools_label
+from pcache_magic.ipython.names import check_given, derived, file_label, slug, tools_label, typed_back
 
 
 @pytest.mark.parametrize(
@@ -66,3 +67,35 @@ def test_derived_prefers_what_names_each_kind_best() -> None:
     assert derived("tools", tools=["lookup_section", "owners"]) == "lookup_section+owners"
     assert derived("context", "...") == "context"  # nothing to read a name from: the kind
     assert derived("system", "") == "system"
+
+
+def test_a_name_is_typed_back_as_it_is_or_as_the_views_show_it() -> None:
+    names = ["rules", "notes\u202etxt", '"my notes"']
+    assert typed_back("rules", names) == "rules"
+    assert typed_back("notes\\u202etxt", names) == "notes\u202etxt"  # as the panel shows it
+    assert typed_back("my notes", names) == '"my notes"'  # an older parser kept the quotes
+
+
+def test_names_that_show_alike_are_never_guessed_between() -> None:
+    # A real NEL and the four characters "\x85" show alike; so do a literal "\u202e" and a real RLO.
+    cases = ((["\x00\x85", "\x00\\x85"], "␀\\x85"), (["n\\u202etxt", "n\u202etxt"], "n\\u202etxt"))
+    for alike, typed in cases:
+        with pytest.raises(UsageError, match=r"^2 blocks show as .*; drop the one you mean from Python"):
+            typed_back(typed, alike)
+
+
+def test_an_unknown_name_lists_the_names_visible_and_cut() -> None:
+    names = ["n\u202e" + "x" * 5_000, *(f"b{i}" for i in range(30))]
+    with pytest.raises(UsageError) as refused:
+        typed_back("nope", names)
+    message = str(refused.value)
+    assert "\u202e" not in message and "n\\u202exxx" in message and len(message) < 400
+    assert message.endswith("b18, and 11 more (%claude_session show).")
+
+
+@pytest.mark.parametrize("given", ["", " ", "\t"])
+def test_an_empty_name_is_refused(given: str) -> None:
+    with pytest.raises(UsageError, match=r"^--name is empty: give the block a name, or leave --name out"):
+        check_given(given)
+    check_given(None)
+    check_given("x")

@@ -137,7 +137,8 @@ def test_summary_line_matches_the_documented_format() -> None:
 def why(row: ET.Element) -> str:
     """The "why" cell's first line (its `<summary>`), as the table shows it folded."""
     (summary,) = cell(row, "pcache-why").iter("summary")
-    return text(summary)
+    (line,) = select(summary, "span", "pcache-why-line")
+    return text(line)
 
 
 def test_failed_row_and_summary() -> None:
@@ -179,9 +180,14 @@ def test_the_why_cell_folds_the_details_of_the_call() -> None:
     assert td.get("title") == long  # the whole explanation on hover
     (details,) = td.iter("details")
     assert text(select(details, "div", "pcache-why-text")[0]) == long
-    # opened, the folded line hides: the whole "why" is said once, not twice in two orders
+    # opened, the folded line hides: the whole "why" is said once, not twice in two orders; the
+    # summary keeps a word to click (and a name for a screen reader)
     assert text(select(details, "span", "pcache-why-line")[0]) == long
-    assert ".pcache-panel .pcache-why details[open] .pcache-why-line{display:none}" in style()
+    assert text(select(details, "span", "pcache-why-open")[0]) == "why"
+    css = style()
+    hidden = ".pcache-panel .pcache-why details[open] .pcache-why-line,.pcache-panel .pcache-why-open"
+    assert hidden + "{display:none}" in css
+    assert ".pcache-panel .pcache-why details[open] .pcache-why-open{display:inline;opacity:.6}" in css
     info = text(select(details, "div", "pcache-call-info")[0])
     assert info == f"01:02:03 UTC · {MODEL} · ask · latency 0.25 s · predicted hit ✓"
     assert select(details, "svg", "pcache-bar")

@@ -45,7 +45,8 @@ def why(row: ET.Element) -> str:
 def folded(row: ET.Element) -> str:
     """A calls row's "why" as its folded first line (`<summary>`) shows it."""
     (summary,) = cell(row, "pcache-why").iter("summary")
-    return text(summary)
+    (line,) = select(summary, "span", "pcache-why-line")
+    return text(line)
 
 
 def calls_html(panel: CachePanel) -> ET.Element:

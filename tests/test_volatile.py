@@ -106,6 +106,19 @@ def test_a_timestamp_in_a_cached_system_prompt_is_a_warning_naming_the_block() -
     assert "after the last cache marker" in finding.fix
 
 
+def test_a_marker_below_the_minimum_covers_nothing() -> None:
+    # Its prefix is not cached: the block's warning names the marker that caches it, and a request
+    # whose every marker is below the minimum has nothing cached to warn about.
+    params = request("Now: 2026-01-05 09:12:33.", mark="system")
+    params["system"].append({"type": "text", "text": PROSE * 6, "cache_control": {"type": "ephemeral"}})
+    names = {"system.0": "stamp", "system.1": "rules"}
+    lay = layout(params, TokenEstimator())
+    assert lay.positions[0].cumulative < 1_024 <= lay.positions[1].cumulative
+    (found,) = volatile_findings(params, lay, names, minimum=1_024)
+    assert "(the marker on 'rules' (system.1) covers it)" in found.message
+    assert volatile_findings(params, lay, names, minimum=10**6) == []
+
+
 def test_the_marker_named_is_the_first_that_covers_the_block() -> None:
     # A later block's marker covers an earlier block too; the warning named the last marker of the
     # request, even for a block with a marker of its own.

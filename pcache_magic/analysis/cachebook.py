@@ -99,7 +99,9 @@ class CacheBook:
         findings = preflight(params, lay, info, names, points=points, counts=counts)
         # points=[] when they break a rule: scan up to the last explicit marker, without resolving again
         scanned = points if points is not None else []
-        findings += volatile_findings(params, lay, names, points=scanned, memo=self._scans)
+        findings += volatile_findings(
+            params, lay, names, points=scanned, memo=self._scans, minimum=info.min_cache_tokens
+        )
         if points is None:
             return findings, []
         predictions, extra = self.ledger.predict(lay, points, info, now, names)

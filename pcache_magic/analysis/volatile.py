@@ -262,13 +262,15 @@ def volatile_findings(
     *,
     points: Sequence[Breakpoint] | None = None,
     memo: ScanMemo | None = None,
+    minimum: int = 0,
 ) -> list[Finding]:
     """Warnings for volatile values in the cached blocks of `params` (those at or before its last breakpoint).
 
     `layout` is `prefix.layout(params, ...)`; `names` maps request paths to block names.
     One finding per block and kind, naming the first value found and how many there are.
     `points` are the request's breakpoints when the caller has resolved them already;
-    `memo` remembers each block's values between calls (see `ScanMemo`).
+    `memo` remembers each block's values between calls (see `ScanMemo`).  `minimum`: the model's
+    least cached prefix; a marker below it caches nothing, so it covers no block.
     """
     names = names or {}
     if points is None:
@@ -277,6 +279,7 @@ def volatile_findings(
         except CacheRuleError:  # pre-flight reports the error; still scan up to the last explicit marker
             points = []
     marks = sorted(b.position for b in points) if points else list(layout.markers())
+    marks = [m for m in marks if layout.positions[m].cumulative >= minimum]  # those that cache
     if not marks:
         return []
     holding = (memo if memo is not None else ScanMemo()).prefix(params, layout, marks[-1])

@@ -80,6 +80,9 @@ def _unquoted(word: str) -> str:
     """`word` without one pair of quotes around it: IPython splits a magic's line keeping them (its
     split is not a POSIX shell's, so a Windows path keeps its backslashes), and `--name "my notes"`
     would otherwise name a block `"my notes"`, quotes and all."""
+    if word.startswith("--") and "=" in word:  # `--name="x"`: the value's quotes
+        flag, value = word.split("=", 1)
+        return f"{flag}={_unquoted(value)}"
     if len(word) >= 2 and word[0] == word[-1] and word[0] in "'\"":
         return word[1:-1]
     return word

@@ -63,6 +63,7 @@ class ClaudeMagics(SessionMagics):
     # -- blocks -------------------------------------------------------------------------------
     def _add(self, kind: str, explicit: str | None, derived: str, make: Callable[[str], Block]) -> Block:
         """Add the cell's block under its name; a re-run replaces what the cell made before."""
+        names.check_given(explicit)
         cell, run = cells.cell_id(self._ip)
         taken = {b.name: b.kind for b in self.session.conversation.blocks}
         naming = self._cells.plan(cell, run, kind, explicit, derived, taken)
@@ -201,6 +202,7 @@ class ClaudeMagics(SessionMagics):
             self.claude_help("claude")
             return
         args = parse_argstring(self.claude, line)
+        names.check_given(args.name)
         prompt = cells.clean_text(cell)
         if not prompt:
             raise UsageError("The cell is empty: write your message below %%claude.")
@@ -209,7 +211,7 @@ class ClaudeMagics(SessionMagics):
             out = expand.out_name(args.out, self._ip.user_ns) if args.out is not None else None
             prompt = prompt if args.no_expand else expand.expand(prompt, self._ip.user_ns, keys)
         except expand.ExpandError as error:
-            raise UsageError(f"Not sent: {error}") from None
+            raise UsageError(f"Not sent: {visible(error)}") from None
         check_max_tokens(self.session, args.model, args.max_tokens)
         schema = resolve_schema(args.schema, self._ip.user_ns, keys) if args.schema is not None else None
         records = run_turn(
@@ -304,14 +306,9 @@ class ClaudeMagics(SessionMagics):
             self._cells.clear()
             say("Session reset (cache entries already written live on until they expire).")
         elif command == "drop":
-            names = session.conversation.names()
-            if target not in names:  # a name typed back as the views show it (`notes\u202etxt`)
-                target = next((name for name in names if visible(name) == target), target)
-            if target not in names:
-                known = ", ".join(visible(name) for name in names) or "none"
-                raise UsageError(f"No block named {target!r}; the blocks are: {known}.")
-            session.drop(target)
-            say(f"Dropped {target!r}.")
+            dropped = names.typed_back(target, session.conversation.names())
+            session.drop(dropped)
+            say(f"Dropped {dropped!r}.")
         else:
             self._file(command, target, args.path, args.max_mb)
 

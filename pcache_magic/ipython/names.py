@@ -12,13 +12,19 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["MAX_WORDS", "derived", "file_label", "slug", "tools_label"]
+from IPython.core.error import UsageError
+
+from ..core.fmt import visible
+
+__all__ = ["MAX_WORDS", "check_given", "derived", "file_label", "slug", "tools_label", "typed_back"]
 
 #: Words of a cell's text a name keeps: enough to tell cells apart, short enough to type.
 MAX_WORDS = 5
 _MAX_CHARS = 32
 _WORD = re.compile(r"[^\W_]+(?:_[^\W_]+)*")  # letters and digits; `snake_case` stays one word
 _UNSAFE = re.compile(r"[^\w.*+-]+")
+#: Block names a "no block named" error lists before "and N more".
+_LISTED = 20
 
 
 def slug(text: str) -> str:
@@ -70,3 +76,37 @@ def derived(kind: str, text: str = "", files: Sequence[str] = (), tools: Sequenc
     else:
         name = (file_label(files[0]) if files else "") or slug(text)
     return name or kind
+
+
+def check_given(name: str | None) -> None:
+    """UsageError for a `--name` given empty or blank (`--name ""`): no block could be typed back."""
+    if name is not None and not name.strip():
+        raise UsageError("--name is empty: give the block a name, or leave --name out for one made for you.")
+
+
+def typed_back(typed: str, names: Sequence[str]) -> str:
+    """The one of `names` that `typed` means: the name, the name as the views show it
+    (`notes\\u202etxt`), or one an older parser kept in quotes (`"my notes"`); UsageError if none
+    means it, or several do (two names that show alike are never guessed between)."""
+    found = [n for n in names if typed in (n, visible(n), _unquoted(n))]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        alike = ", ".join(repr(n)[:60] for n in found)
+        raise UsageError(
+            f"{len(found)} blocks show as {typed!r} ({alike}); drop the one you mean from Python: "
+            "current_session().drop(NAME)."
+        )
+    shown = [_cut(visible(n)) for n in names[:_LISTED]]
+    if len(names) > _LISTED:
+        shown.append(f"and {len(names) - _LISTED} more (%claude_session show)")
+    raise UsageError(f"No block named {typed!r}; the blocks are: {', '.join(shown) or 'none'}.")
+
+
+def _unquoted(name: str) -> str | None:
+    """`name` without the quotes around it, as an older parser kept them (`"my notes"`)."""
+    return name[1:-1] if len(name) >= 2 and name[0] == name[-1] and name[0] in "'\"" else None
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

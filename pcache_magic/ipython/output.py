@@ -282,6 +282,10 @@ def say(text: str) -> None:
     print(fit(visible(text)))
 
 
+def _tag(block: str | None) -> str:
+    return f"[{block}] " if block else ""
+
+
 def one_line(text: object, limit: int = 300) -> str:
     """`text` on one line of at most `limit` characters, its control characters as pictures (an
     error quotes what the user gave: a file name may hold an escape sequence)."""
@@ -352,7 +356,8 @@ def usage_errors(session: Session) -> Iterator[None]:
     except MalformedReply as error:  # before ValueError: it says the conversation is unchanged
         raise UsageError(error.said("the conversation is unchanged")) from None
     except PreflightError as error:
-        found = [(f"[{f.block}] " if f.block else "") + f"{f.message} {f.fix}" for f in error.findings]
+        # a block's name from a file or another's notebook may hold controls: shown as pictures
+        found = [visible(f"{_tag(f.block)}{f.message} {f.fix}") for f in error.findings]
         if len(found) == 1:
             raise UsageError(f"Not sent: {found[0]}") from None
         raise UsageError("Not sent:\n" + "\n".join(f"  - {f}" for f in found)) from None

@@ -184,7 +184,8 @@ def _details(record: CallRecord, why: str, scale: int, predicted: str) -> str:
     )
     return (
         f'<td class="pcache-why" title="{attr(why)}"><details><summary><span class="pcache-why-line">'
-        f'{text(_cause_first(record, why))}</span></summary><div class="pcache-why-text">{text(why)}</div>'
+        f'{text(_cause_first(record, why))}</span><span class="pcache-why-open">why</span></summary>'
+        f'<div class="pcache-why-text">{text(why)}</div>'
         f"{more}{info}{bar}</details></td>"
     )
 
