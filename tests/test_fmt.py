@@ -9,6 +9,7 @@ from pcache_magic.core.fmt import (
     LABELS,
     TEXT_WIDTH,
     clock,
+    cut,
     duration,
     entry_names,
     fit,
@@ -260,3 +261,8 @@ def test_c1_and_bidirectional_controls_show_as_escapes() -> None:
     # Separators and characters that hide text show too; joiners that scripts and emoji need stay.
     assert visible("a\u2028b\ufeffc\U000e0041d\u2060") == "a\\u2028b\\ufeffc\\U000e0041d\\u2060"
     assert visible("👩\u200d💻 می\u200cخواهم") == "👩\u200d💻 می\u200cخواهم"
+
+
+def test_cut_keeps_a_short_text_and_ends_a_long_one_with_an_ellipsis() -> None:
+    assert cut("rules") == "rules"
+    assert cut("x" * 41) == "x" * 39 + "…" and len(cut("y" * 10_000, 12)) == 12

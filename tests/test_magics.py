@@ -939,6 +939,7 @@ def test_schema_is_in_the_help_and_a_bad_one_changes_nothing(ip: InteractiveShel
         run(ip, "%claude_help claude")
     assert "`--schema NAME`" in out.outputs[0].data["text/markdown"]
     ip.user_ns["Loose"] = {"type": "object", "properties": {"a": {"type": "string"}}}
+    ip.user_ns.pop("got", None)  # the shell is shared: another test's `-o got` may be there
     message = usage_error(ip, "%%claude --schema Loose -o got\nHi")
     assert message.startswith("Not sent: --schema Loose: the API refuses it:")
     assert "got" not in ip.user_ns

@@ -36,6 +36,7 @@ __all__ = [
     "STATUS_WORDS",
     "TEXT_WIDTH",
     "clock",
+    "cut",
     "duration",
     "entry_names",
     "fit",
@@ -213,18 +214,22 @@ def html_text(text: object) -> str:
 
 def visible(text: object) -> str:
     """`text` with each control character but tab and newlines shown as its Unicode picture (ESC
-    as ␛), C1 and bidirectional controls as escapes (\\x9b, \\u202e): a block name or path from a
-    hostile file can neither break the HTML (XML allows no NUL or ESC), drive a terminal, nor turn
-    the text after it around."""
+    as ␛), C1, bidirectional and other invisible controls as escapes (\\x9b, \\u202e): a block name
+    or path from a hostile file can neither break the HTML (XML allows no NUL or ESC), drive a
+    terminal, nor turn or hide the text after it."""
     return str(text).translate(_PICTURES)
+
+
+def cut(text: str, limit: int = 40) -> str:
+    """`text` in at most `limit` characters, an ellipsis where it was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def quoted(name: str, limit: int = 40) -> str:
     """A block's name as a sentence quotes it: in quotes (a block named `system` or `change` reads
     as a name), on one line, control characters as pictures, other unprintable ones (zero-width,
     direction marks) as escapes, a long one cut."""
-    shown = visible(" ".join(name.split()))
-    shown = shown if len(shown) <= limit else shown[: limit - 1] + "…"
+    shown = cut(visible(" ".join(name.split())), limit)
     return "'" + "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown) + "'"  # a \ stays one
 
 

@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .fmt import cut
+
 __all__ = ["fits", "merge_keywords", "shape_problem", "show", "types"]
 
 _ECHO = 60
@@ -48,7 +50,7 @@ def show(value: Any) -> str:
         text = value if isinstance(value, str) else repr(value)
     except ValueError:  # an int past Python's digit limit
         text = type(value).__name__
-    return text if len(text) <= _ECHO else text[: _ECHO - 1] + "…"
+    return cut(text, _ECHO)
 
 
 def merge_keywords(base: Mapping[str, Any], part: Mapping[str, Any]) -> dict[str, Any] | str:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from IPython.core.error import UsageError
 
-from ..core.fmt import visible
+from ..core.fmt import cut, visible
 
 __all__ = ["MAX_WORDS", "check_given", "derived", "file_label", "slug", "tools_label", "typed_back"]
 
@@ -97,7 +97,7 @@ def typed_back(typed: str, names: Sequence[str]) -> str:
             f"{len(found)} blocks show as {typed!r} ({alike}); drop the one you mean from Python: "
             "current_session().drop(NAME)."
         )
-    shown = [_cut(visible(n)) for n in names[:_LISTED]]
+    shown = [cut(visible(n)) for n in names[:_LISTED]]
     if len(names) > _LISTED:
         shown.append(f"and {len(names) - _LISTED} more (%claude_session show)")
     raise UsageError(f"No block named {typed!r}; the blocks are: {', '.join(shown) or 'none'}.")
@@ -106,7 +106,3 @@ def typed_back(typed: str, names: Sequence[str]) -> str:
 def _unquoted(name: str) -> str | None:
     """`name` without the quotes around it, as an older parser kept them (`"my notes"`)."""
     return name[1:-1] if len(name) >= 2 and name[0] == name[-1] and name[0] in "'\"" else None
-
-
-def _cut(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -33,7 +33,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from ..core import strict_json
-from ..core.fmt import plural, visible
+from ..core.fmt import cut, plural, visible
 from .export import export_json, export_python
 from .schema import FORMAT, VERSION, SessionFile, StoreError, json_schema
 from .snapshot import Prepared, Saveable, prepare, snapshot
@@ -262,14 +262,9 @@ def _from_v1(raw: dict[str, Any], source: str) -> tuple[dict[str, Any], list[str
 def _where(error: ValidationError) -> str:
     """The first error's place and words; a place named by a hostile key shown cut and visible."""
     first = error.errors()[0]
-    where = ".".join(_part(str(p)) for p in first["loc"]) or "(top level)"
+    where = ".".join(cut(visible(str(p))) for p in first["loc"]) or "(top level)"
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
     return f"{where}: {first['msg']}{more}".replace("\n", " ")
-
-
-def _part(name: str, limit: int = 40) -> str:
-    shown = visible(name)
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def loads(data: bytes | str, source: str = "the file") -> tuple[SessionFile, list[str]]:

@@ -19,7 +19,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from ..analysis.call_log import call_log
-from ..core.fmt import clock, duration, entry_names, money, plural, status_cell, tokens
+from ..core.fmt import clock, cut, duration, entry_names, money, plural, status_cell, tokens
 from ..core.record import CallRecord, Totals
 from ..core.rules import MAX_BREAKPOINTS, CacheRuleError, resolve_breakpoints
 from ..core.ttl import TTL_SECONDS
@@ -92,7 +92,7 @@ def _preview(block: Block, limit: int = 60) -> str:
             for item in block.content
         ]
         text = " ".join(" ".join(parts).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return cut(text, limit)
 
 
 def _finding(f: Finding) -> str:
