@@ -25,7 +25,7 @@ from ..core.fmt import visible
 from ..core.toolspec import tool_param
 from ..core.ttl import TTLS
 from ..session.transport import secrets
-from . import batch_magic, cells, expand, map_magic, names, prewarm
+from . import batch_magic, cells, echo, expand, map_magic, names, prewarm
 from .args import magic_arguments, no_arguments, parse_argstring, without_comment
 from .clock import advance
 from .formats import FORMATS
@@ -64,6 +64,7 @@ class ClaudeMagics(SessionMagics):
     def _add(self, kind: str, explicit: str | None, derived: str, make: Callable[[str], Block]) -> Block:
         """Add the cell's block under its name; a re-run replaces what the cell made before."""
         names.check_given(explicit)
+        before = echo.warnings(self.session)
         cell, run = cells.cell_id(self._ip)
         taken = {b.name: b.kind for b in self.session.conversation.blocks}
         naming = self._cells.plan(cell, run, kind, explicit, derived, taken)
@@ -76,20 +77,7 @@ class ClaudeMagics(SessionMagics):
 
                 take_place(self.session.conversation, naming.name, cast(str, naming.replaces))
             self.session.drop(cast(str, naming.replaces))
-        session = self.session
-        params, paths = session.next_request()
-        # The figure the panel shows: the block's positions in the request, message framing included.
-        size = sum(p.tokens for p in session.layout(params).positions if paths.get(p.path) == block.name)
-        cache = f"cached {block.cache.lifetime}" if block.cache else "not cached"
-        lines = [f"{block.kind} block {block.name!r}: ~{size:,} tokens, {cache}."]
-        findings, _ = session.check(params, paths)
-        for f in findings:  # what the next call will meet, said now (an error, whichever block it names)
-            if f.level == "error" or (f.level != "info" and f.block in (None, block.name)):
-                lines.append(f"  {f.level}: {f.message} {f.fix}")
-        impact = session.book.edit_impact(params, paths, session.info, session.now())
-        if impact is not None and impact.block == block.name:  # this cell's edit, priced before it is paid
-            lines.append(f"  note: {impact.text()}")
-        say("\n".join(lines))
+        say(echo.block_echo(self.session, block, before))
         return block
 
     @magic_arguments("%claude_system")

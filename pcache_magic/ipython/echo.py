@@ -1,0 +1,43 @@
+"""What a block cell says when it runs: the block's size and cache, and what the next call will meet.
+
+One line for the block (its tokens as the panel counts them, message framing included), then the
+next request's findings that concern this cell: every error (whichever block it names), this
+block's warnings, and the warnings the cell newly caused elsewhere (a marker that now covers an
+earlier block's timestamp would otherwise be said only when that block's cell ran again), and what
+re-sending an edited prefix will cost, priced before it is paid.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..core.conversation import Block
+    from ..session.session import Session
+
+__all__ = ["block_echo", "warnings"]
+
+
+def warnings(session: Session) -> set[tuple[str | None, str]]:
+    """The warnings the next request would get now, as (block, message): a cell's echo says only
+    those it newly causes on other blocks."""
+    params, paths = session.next_request()
+    findings, _ = session.check(params, paths)
+    return {(f.block, f.message) for f in findings if f.level == "warning"}
+
+
+def block_echo(session: Session, block: Block, before: set[tuple[str | None, str]]) -> str:
+    """The lines a cell that made `block` prints (`before`: `warnings` before the cell ran)."""
+    params, paths = session.next_request()
+    size = sum(p.tokens for p in session.layout(params).positions if paths.get(p.path) == block.name)
+    cache = f"cached {block.cache.lifetime}" if block.cache else "not cached"
+    lines = [f"{block.kind} block {block.name!r}: ~{size:,} tokens, {cache}."]
+    findings, _ = session.check(params, paths)
+    for f in findings:
+        mine = f.block in (None, block.name)
+        if f.level == "error" or (f.level == "warning" and (mine or (f.block, f.message) not in before)):
+            lines.append(f"  {f.level}: {f.message} {f.fix}")
+    impact = session.book.edit_impact(params, paths, session.info, session.now())
+    if impact is not None and impact.block == block.name:
+        lines.append(f"  note: {impact.text()}")
+    return "\n".join(lines)
