@@ -35,5 +35,20 @@ def test_the_warnings_are_those_of_the_next_request(ip: InteractiveShell) -> Non
     session = pcache_magic.current_session()
     assert echo.warnings(session) == set()
     session.system("Now: 2026-12-05 09:00:00. " + LONG, cache="5m", name="rules")
-    (found,) = echo.warnings(session)
-    assert found[0] == "rules" and "holds a timestamp" in found[1]
+    assert echo.warnings(session) == {("rules", "volatile")}  # by block and kind
+
+
+def test_a_warning_is_new_by_its_block_and_kind_not_its_words(ip: InteractiveShell) -> None:
+    # A below-minimum marker's warning says its prefix's tokens, which every block added before it
+    # changes: a system cell re-said another block's warning each time.
+    said(ip, "%%claude_context --cache --name small\nA short note to cache.")
+    assert "'small'" not in said(ip, "%%claude_system --name sys\nBe brief and exact.")
+
+
+def test_warnings_caused_elsewhere_are_said_up_to_a_few(ip: InteractiveShell) -> None:
+    session = pcache_magic.current_session()
+    for i in range(echo.SAID + 4):
+        session.context(f"Stamp {i}: 2026-12-05 09:00:{i:02d}.", name=f"stamp{i}")
+    out = said(ip, f"%%claude_context --cache --name last\n{LONG}")
+    assert out.count("holds a time") == echo.SAID
+    assert "and 4 more warnings on other blocks (%claude_panel lists them)." in out

@@ -36,6 +36,8 @@ def test_full_flags_parse_in_both_forms() -> None:
         ('--name a"b', 'a"b'),  # quotes inside a word stay
         ('--name="x"', "x"),  # a flag's value written with `=`
         ("--name='it'", "it"),
+        ('--name="my notes"', "my notes"),  # a space inside: the value stands apart before the split
+        ('--name="-x"', "-x"),  # a value like a flag stays one word
     ],
 )
 def test_a_word_in_quotes_loses_them_and_keeps_its_backslashes(line: str, name: str) -> None:

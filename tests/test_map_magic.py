@@ -78,6 +78,7 @@ def test_map_shows_the_prediction_then_the_summary_and_keeps_results(ip: Interac
         ("empty", "Q {item}", "empty is empty"),
         ("answers", "Q {item[nope]}", "{item[nope]} failed (KeyError)"),
         ("answers", "Q {nothing}", "Not sent: no variable 'nothing'"),
+        ("answers", "Q {item} {k.\x1b[2Jx}", "Not sent: {k.␛[2Jx}"),  # controls shown as pictures
         ("answers", "Q", "has no {item}"),
         ("answers --concurrency 0", "Q {item}", "concurrency is a whole number from 1 to 64"),
         ("answers -o fn", "Q {item}", "'fn' is a function"),

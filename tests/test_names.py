@@ -84,13 +84,18 @@ def test_names_that_show_alike_are_never_guessed_between() -> None:
             typed_back(typed, alike)
 
 
+def test_a_name_as_it_is_wins_over_one_an_older_parser_kept_in_quotes() -> None:
+    assert typed_back("notes", ["notes", '"notes"']) == "notes"
+
+
 def test_an_unknown_name_lists_the_names_visible_and_cut() -> None:
-    names = ["n\u202e" + "x" * 5_000, *(f"b{i}" for i in range(30))]
+    names = ["n\u202e" + "x" * 5_000, "two\nlines", *(f"b{i}" for i in range(29))]
     with pytest.raises(UsageError) as refused:
         typed_back("nope", names)
     message = str(refused.value)
     assert "\u202e" not in message and "n\\u202exxx" in message and len(message) < 400
-    assert message.endswith("b18, and 11 more (%claude_session show).")
+    assert "\n" not in message and ", two lines, " in message
+    assert message.endswith("b17, and 11 more (%claude_session show).")
 
 
 @pytest.mark.parametrize("given", ["", " ", "\t"])

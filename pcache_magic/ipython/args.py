@@ -64,7 +64,7 @@ def parse_argstring(magic: Callable[..., Any], line: str, *, words: Sequence[str
     an unknown one (or a positional argument's invalid choice) where the flags are listed, and one
     of `words` (the magic's command words) written as a flag the line as it should read."""
     try:
-        words_given = [_unquoted(word) for word in arg_split(without_comment(line))]
+        words_given = [_unquoted(word) for word in arg_split(_spaced(without_comment(line)))]
     except ValueError:  # the split's own words: "No closing quotation"
         raise UsageError('A quote on the line is not closed; close it (--name "my notes").') from None
     try:
@@ -80,12 +80,31 @@ def _unquoted(word: str) -> str:
     """`word` without one pair of quotes around it: IPython splits a magic's line keeping them (its
     split is not a POSIX shell's, so a Windows path keeps its backslashes), and `--name "my notes"`
     would otherwise name a block `"my notes"`, quotes and all."""
-    if word.startswith("--") and "=" in word:  # `--name="x"`: the value's quotes
+    if word.startswith("--") and "=" in word:  # `--name="-x"`, kept whole by `_spaced`
         flag, value = word.split("=", 1)
         return f"{flag}={_unquoted(value)}"
     if len(word) >= 2 and word[0] == word[-1] and word[0] in "'\"":
         return word[1:-1]
     return word
+
+
+def _spaced(line: str) -> str:
+    """`line` with `--flag="a b"` written `--flag "a b"`: IPython's split takes a quote inside a word
+    for a letter, so the value would be cut at its space (and keep its quotes)."""
+    out, quote, flag = [], "", line.startswith("--")  # in a word that began `--`, no `=` in it yet
+    for i, char in enumerate(line):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char.isspace():
+            flag = line.startswith("--", i + 1)
+        elif char == "=" and flag:
+            flag = False
+            if line[i + 1 : i + 2] in ("'", '"') and not line.startswith("-", i + 2):  # `--name="-x"`: whole
+                char = " "
+        out.append(char)
+    return "".join(out)
 
 
 def _help_hint(magic: Callable[..., Any], parser: Any) -> tuple[str, str]:

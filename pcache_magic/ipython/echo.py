@@ -15,15 +15,20 @@ if TYPE_CHECKING:
     from ..core.conversation import Block
     from ..session.session import Session
 
-__all__ = ["block_echo", "warnings"]
+__all__ = ["SAID", "block_echo", "warnings"]
+
+
+#: Warnings on other blocks a cell says before "and N more" (the panel lists them all).
+SAID = 3
 
 
 def warnings(session: Session) -> set[tuple[str | None, str]]:
-    """The warnings the next request would get now, as (block, message): a cell's echo says only
-    those it newly causes on other blocks."""
+    """The kinds of warning the next request would get now, as (block, code): a cell's echo says
+    only those it newly causes on other blocks (by kind: a count in the words, a prefix's tokens,
+    changes with every block added before it)."""
     params, paths = session.next_request()
     findings, _ = session.check(params, paths)
-    return {(f.block, f.message) for f in findings if f.level == "warning"}
+    return {(f.block, f.code) for f in findings if f.level == "warning"}
 
 
 def block_echo(session: Session, block: Block, before: set[tuple[str | None, str]]) -> str:
@@ -33,10 +38,16 @@ def block_echo(session: Session, block: Block, before: set[tuple[str | None, str
     cache = f"cached {block.cache.lifetime}" if block.cache else "not cached"
     lines = [f"{block.kind} block {block.name!r}: ~{size:,} tokens, {cache}."]
     findings, _ = session.check(params, paths)
+    caused = 0
     for f in findings:
-        mine = f.block in (None, block.name)
-        if f.level == "error" or (f.level == "warning" and (mine or (f.block, f.message) not in before)):
+        if f.level == "error" or (f.level == "warning" and f.block in (None, block.name)):
             lines.append(f"  {f.level}: {f.message} {f.fix}")
+        elif f.level == "warning" and (f.block, f.code) not in before:
+            caused += 1
+            if caused <= SAID:
+                lines.append(f"  {f.level}: {f.message} {f.fix}")
+    if caused > SAID:
+        lines.append(f"  and {caused - SAID} more warnings on other blocks (%claude_panel lists them).")
     impact = session.book.edit_impact(params, paths, session.info, session.now())
     if impact is not None and impact.block == block.name:
         lines.append(f"  note: {impact.text()}")

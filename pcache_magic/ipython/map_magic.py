@@ -18,7 +18,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument
 from IPython.display import display
 
-from ..core.fmt import html_table, money, plural, share, text_table
+from ..core.fmt import html_table, money, plural, share, text_table, visible
 from ..core.fmt import tokens as count
 from ..session.session_settings import MAX_CONCURRENCY
 from ..session.transport import secrets as api_keys
@@ -250,7 +250,7 @@ def map_cell(session: Session, namespace: MutableMapping[str, Any], cell: str, a
             cell.strip("\n"), namespace, no_expand=args.no_expand, secrets=api_keys(session.client)
         )
     except expand.ExpandError as error:
-        raise UsageError(f"Not sent: {error}") from None
+        raise UsageError(f"Not sent: {visible(error)}") from None
     if not prompt.strip():
         raise UsageError("The cell is empty: write the template below %%claude_map, with {item} in it.")
     items = _items(args.items, namespace)

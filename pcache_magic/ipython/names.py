@@ -88,7 +88,7 @@ def typed_back(typed: str, names: Sequence[str]) -> str:
     """The one of `names` that `typed` means: the name, the name as the views show it
     (`notes\\u202etxt`), or one an older parser kept in quotes (`"my notes"`); UsageError if none
     means it, or several do (two names that show alike are never guessed between)."""
-    found = [n for n in names if typed in (n, visible(n), _unquoted(n))]
+    found = [n for n in names if typed in (n, visible(n))] or [n for n in names if typed == _unquoted(n)]
     if len(found) == 1:
         return found[0]
     if found:
@@ -97,7 +97,7 @@ def typed_back(typed: str, names: Sequence[str]) -> str:
             f"{len(found)} blocks show as {typed!r} ({alike}); drop the one you mean from Python: "
             "current_session().drop(NAME)."
         )
-    shown = [cut(visible(n)) for n in names[:_LISTED]]
+    shown = [cut(visible(" ".join(n.split()))) for n in names[:_LISTED]]
     if len(names) > _LISTED:
         shown.append(f"and {len(names) - _LISTED} more (%claude_session show)")
     raise UsageError(f"No block named {typed!r}; the blocks are: {', '.join(shown) or 'none'}.")

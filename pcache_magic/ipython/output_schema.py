@@ -29,6 +29,7 @@ from anthropic.types import JSONOutputFormatParam
 from IPython.core.error import UsageError
 
 from ..core import strict_json
+from ..core.fmt import visible
 from .files import CellFiles
 from .formats import reply_text
 
@@ -132,9 +133,8 @@ def resolve_schema(name: str, namespace: Mapping[str, Any], secrets: Iterable[st
         # what transform_schema rewrites: limits moved into descriptions, additionalProperties set
         limits = model is None and any(w in problem for w in ("not supported", "additionalProperties"))
         hint = ", or give a pydantic model (anthropic's transform_schema rewrites limits)" * limits
-        raise UsageError(
-            f"Not sent: --schema {name}: the API refuses it: {problem.rstrip('.')}. Change that part{hint}."
-        )
+        refused = f"--schema {name}: the API refuses it: {problem.rstrip('.')}"
+        raise UsageError(visible(f"Not sent: {refused}. Change that part{hint}."))
     return OutputSchema(name, fmt, model)
 
 
