@@ -24,8 +24,8 @@ SAID = 3
 
 def warnings(session: Session) -> set[tuple[str | None, str]]:
     """The kinds of warning the next request would get now, as (block, code): a cell's echo says
-    only those it newly causes on other blocks (by kind: a count in the words, a prefix's tokens,
-    changes with every block added before it)."""
+    only those it newly causes on other blocks, told by kind, not by their words (a prefix's token
+    count in them changes whenever a block is added before it)."""
     params, paths = session.next_request()
     findings, _ = session.check(params, paths)
     return {(f.block, f.code) for f in findings if f.level == "warning"}
