@@ -17,7 +17,7 @@ from ..core.cache_settings import default_settings
 from ..core.fmt import clock, duration
 from ..core.rules import LOOKBACK, Plan
 from ..core.ttl import TTL_SECONDS
-from ._diagnose_replay import ReplayedCall, ReplayState, quoted
+from ._diagnose_replay import ReplayedCall, ReplayState
 from .volatile import block_at, volatile_values
 
 __all__ = ["Cause", "changed_cause", "marker_causes", "storage_causes"]
@@ -96,8 +96,8 @@ def changed_cause(
     old, new = a[d], b[d]
     level = min(old.level, new.level, key=_LEVELS.index)
     # where the change is: the block of the outer level (a removed system block, not the message after it)
-    place, names = (new.path, cur.names) if new.level == level else (old.path, prev.names)
-    at = Cause("", "", "", path=place, block=names.get(place), missed=missed)
+    place, there = (new.path, cur) if new.level == level else (old.path, prev)
+    at = Cause("", "", "", path=place, block=there.names.get(place), missed=missed)
     tools = _tools(prev.params), _tools(cur.params)
     same_tools = sorted(p.digest for p in a[: len(tools[0])]) == sorted(p.digest for p in b[: len(tools[1])])
     if level == "tools" and tools[0] != tools[1] and same_tools:
@@ -142,11 +142,10 @@ def changed_cause(
     code = f"{level}_changed"
     if old.path != new.path:
         message = f"{prev.name(old.path)} is now {cur.name(new.path)}: a block was added or removed."
-        shown = quoted(names[place]) if place in names else place
         return replace(
             at,
             code=code,
-            short=f"{level} changed: a block added or removed at {shown}",
+            short=f"{level} changed: a block added or removed at {there.short(place)}",
             message=message,
         ), {code}
     before_text, after_text = _text(block_at(prev.params, old.path)), _text(block_at(cur.params, new.path))

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 from IPython.core.error import UsageError
 
-from ..core.fmt import cut, visible
+from ..core.fmt import visible
+from .output import one_line
 
 __all__ = ["MAX_WORDS", "check_given", "derived", "file_label", "slug", "tools_label", "typed_back"]
 
@@ -97,7 +98,7 @@ def typed_back(typed: str, names: Sequence[str]) -> str:
             f"{len(found)} blocks show as {typed!r} ({alike}); drop the one you mean from Python: "
             "current_session().drop(NAME)."
         )
-    shown = [cut(visible(" ".join(n.split()))) for n in names[:_LISTED]]
+    shown = [one_line(n, 40) for n in names[:_LISTED]]
     if len(names) > _LISTED:
         shown.append(f"and {len(names) - _LISTED} more (%claude_session show)")
     raise UsageError(f"No block named {typed!r}; the blocks are: {', '.join(shown) or 'none'}.")
