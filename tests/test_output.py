@@ -244,7 +244,7 @@ def test_tool_lines_are_one_line_and_show_any_arguments(shell: InteractiveShell)
     reply.tool("book", {"day": when, "n": 2}, "Booked\n  for " + "x" * 300)
     (line,) = reply.tool_lines
     assert line.startswith('> tool `book({"day": "2026-01-02", "n": 2})` → Booked for xxx')
-    assert line.endswith("...") and len(line.split("→ ", 1)[1]) == 200
+    assert line.endswith("…") and len(line.split("→ ", 1)[1]) == 200
     assert reply.text == f"\n\n{line}\n\n"
 
 
@@ -383,7 +383,7 @@ def test_clock_report_online_names_the_path_when_no_block_is_known() -> None:
 def test_one_line_folds_white_space_and_cuts_at_the_limit() -> None:
     assert one_line("a\n  b\tc ") == "a b c"
     assert one_line("x" * 10, 10) == "x" * 10
-    assert one_line("x" * 11, 10) == "x" * 7 + "..."
+    assert one_line("x" * 11, 10) == "x" * 9 + "…"  # one ellipsis, as `fmt.cut`
     assert one_line(KeyError("k")) == "'k'"
 
 

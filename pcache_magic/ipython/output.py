@@ -19,7 +19,7 @@ import anthropic
 from IPython.core.error import UsageError
 from IPython.display import display
 
-from ..core.fmt import DOLLAR_HTML, clock, duration, entry_names, fit, plural, tokens, visible
+from ..core.fmt import DOLLAR_HTML, clock, cut, duration, entry_names, fit, plural, tokens, visible
 from ..session.transport import redact_key
 
 if TYPE_CHECKING:
@@ -289,8 +289,7 @@ def _tag(block: str | None) -> str:
 def one_line(text: object, limit: int = 300) -> str:
     """`text` on one line of at most `limit` characters, its control characters as pictures (an
     error quotes what the user gave: a file name may hold an escape sequence)."""
-    flat = " ".join(visible(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+    return cut(" ".join(visible(text).split()), limit)
 
 
 def transcript(records: Sequence[CallRecord], tool_lines: Sequence[str], rich: bool | None = None) -> str:
