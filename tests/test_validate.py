@@ -556,6 +556,12 @@ ERRORS: list[tuple[str, object, str]] = [
         "messages.0.content.0.tool_result.content.0.text.cache_control.type: Field required",
     ),
     (
+        "cc inside a tool_result",  # the API's words (caozhiyuan/copilot-api#241, langchain#34920)
+        body(user({**TOOL_RESULT, "content": [{"type": "text", "text": "20C"}, TEXT]})),
+        "messages.0.content.0.tool_result.content.1.cache_control: cache_control may not be specified"
+        " within `tool_result.content`. Instead, place it directly on `tool_result`",
+    ),
+    (
         "cc on empty text",
         body(*[user(TEXT) if i % 2 == 0 else assistant(TEXT) for i in range(29)], user(EMPTY_TEXT_CC)),
         "messages.29.content.0.text: cache_control cannot be set for empty text blocks",

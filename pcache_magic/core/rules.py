@@ -79,10 +79,10 @@ def resolve_breakpoints(lay: Layout, automatic: Mapping[str, Any] | None = None)
         if point.ttl == "5m":
             seen_5m = True
         elif seen_5m:
-            raise CacheRuleError(
-                "A 'ttl'='1h' cache_control block must not come after a 'ttl'='5m' "
-                "cache_control block. Note that blocks are processed in the following "
-                "order: `tools`, `system`, `messages`."
+            raise CacheRuleError(  # the API's words, from the path of the 1h block on
+                f"{positions[point.position].path}.cache_control.ttl: a ttl='1h' cache_control block "
+                "must not come after a ttl='5m' cache_control block. Note that blocks are processed "
+                "in the following order: `tools`, `system`, `messages`."
             )
     return points
 

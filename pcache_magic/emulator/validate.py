@@ -345,10 +345,23 @@ def _semantics(messages: list[dict[str, Any]], system: object, tools: list[str])
                 yield f"messages.{i}.content.{j}: `{tag}` blocks can only be in `assistant` messages"
             elif tag in _USER_ONLY and role != "user":
                 yield f"messages.{i}.content.{j}: `{tag}` blocks can only be in `user` messages"
+            if tag == "tool_result" and isinstance(inner := block.get("content"), list):
+                yield from _nested_markers(inner, f"messages.{i}.content.{j}.tool_result.content")
     for block in system if isinstance(system, list) else ():
         yield from _text(block["text"], "system", False)
     if len(set(tools)) < len(tools):
         yield "tools: Tool names must be unique."
+
+
+def _nested_markers(inner: list[dict[str, Any]], where: str) -> Iterator[str]:
+    """A marker goes on the tool_result itself, never on a block inside it (the API's 400, quoted in
+    caozhiyuan/copilot-api#241 and langchain-ai/langchain#34920)."""
+    for k, block in enumerate(inner):
+        if block.get("cache_control") is not None:
+            yield (
+                f"{where}.{k}.cache_control: cache_control may not be specified within "
+                "`tool_result.content`. Instead, place it directly on `tool_result`"
+            )
 
 
 def _tool_pairs(messages: list[dict[str, Any]]) -> None:
