@@ -43,6 +43,19 @@ def test_other_models_calls_count_but_less() -> None:
     assert rhythm.own_calls == 0 and rhythm.alive(1_200.0)["5m"] < Prior().alive[0][1]
 
 
+def test_another_models_prompt_at_the_same_paths_is_no_change_of_this_ones() -> None:
+    """A router: a cheap model triages with its own system prompt between this model's calls."""
+    alone, routed = Rhythm(), Rhythm()
+    for i in range(6):
+        mine = lay("doc", f"q{i}")
+        alone.observe(mine, i * 120.0, own=True)
+        routed.observe(lay(f"triage {i}", system="triage rules " * 40), i * 120.0 - 60.0, own=False)
+        routed.observe(mine, i * 120.0, own=True)
+    nxt = lay("doc", "q9")
+    assert routed.reuse(nxt)[:2] == pytest.approx(alone.reuse(nxt)[:2])
+    assert routed.reuse(nxt)[0] > 0.8  # the system prompt: kept (it was "changed" every call)
+
+
 def test_a_block_replaced_every_call_is_expected_to_change() -> None:
     rhythm = Rhythm()
     for i in range(5):

@@ -109,3 +109,32 @@ def model_switch(rng: random.Random) -> Drawn:
         nb.call([nb.question()], rng.randint(80, 400), model=model)
         nb.wait(think(rng, drawn["regime"]))
     return nb, drawn
+
+
+def router(rng: random.Random) -> Drawn:
+    """A router: a cheap model triages each question with its own prompt, then a large model answers
+    it over a document; the two models' prompts sit at the same request paths."""
+    cheap = "claude-haiku-4-5"
+    main = rng.choice([m for m in MODELS if m != cheap])
+    drawn = {
+        "models": (cheap, main),
+        "triage_words": rng.randint(400, 2_500),
+        "doc_words": rng.randint(3_000, 12_000),
+        "turns": rng.randint(10, 24),
+        "regime": rng.choice(["quick", "mixed"]),
+    }
+    nb = Notebook(rng, main)
+    nb.system = [text("You answer questions on a document. " + prose(rng, rng.randint(100, 800)))]
+    nb.context = (text("DOCUMENT\n\n" + prose(rng, drawn["doc_words"]), marked=True),)
+    triage = Notebook(rng, cheap)
+    rules = "Route each question: easy or hard. " + prose(rng, drawn["triage_words"])
+    triage.system = [text(rules, marked=True)]
+    for _ in range(drawn["turns"]):
+        question = nb.question()
+        triage.at = nb.at
+        triage.call([question], rng.randint(2, 8), keep=False)
+        nb.calls.append(triage.calls[-1])
+        nb.wait(rng.uniform(1, 4))
+        nb.call([question], rng.randint(80, 400))
+        nb.wait(think(rng, drawn["regime"]))
+    return nb, drawn

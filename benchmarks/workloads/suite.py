@@ -1,4 +1,4 @@
-"""The generated workloads: 14 families of notebook sessions, seeded, split into dev and held out.
+"""The generated workloads: 15 families of notebook sessions, seeded, split into dev and held out.
 
 A family is a generator of sessions whose parameters (model, sizes, think times, how often
 things change) are drawn per seed, so one family yields many different sessions.  The seeds
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import Workload
-from .agents import long_turns, model_switch, tool_loop
+from .agents import long_turns, model_switch, router, tool_loop
 from .documents import (
     growing_notes,
     hour_markers,
@@ -77,6 +77,7 @@ FAMILIES: tuple[Family, ...] = tuple(
         tool_loop,
         long_turns,
         model_switch,
+        router,
     )
 )
 

@@ -8,7 +8,7 @@ evidence:
 - Gaps: the gaps between this model's calls (and, with less weight, between any calls of
   the session), recent ones weighing more, plus the gap that has just passed.
 - Blocks: each request path (`system.0`, `messages.0.content.1`, ...) keeps how often its
-  block changed or went away from one call to the next, counted up to the first change only
+  block changed or went away from one of this model's calls to the next, counted up to the first change only
   (that change ended the shared prefix; a chat cut back is one event, not one per block),
   older calls counting less.  A block seen for the first time, or just changed, borrows the
   rate of its kind (level, role, and whether it ends the request: a question that is never
@@ -105,12 +105,14 @@ class Rhythm:
             self.own_calls += 1
             for p in lay.positions:
                 self._uses.setdefault(p.key, []).append(at)
+            # What changes is learned from this model's calls alone: a router's other model sends
+            # its own prompt at the same paths, which would read as this one's changing every call.
+            self._learn_blocks(lay)
         elif self._last_any is not None:
             self._gaps.append((at - self._last_any, self.prior.session_weight))
         self._last_any = at
         if len(self._gaps) > 2 * _RECENT:
             del self._gaps[:-_RECENT]
-        self._learn_blocks(lay)
 
     def _learn_blocks(self, lay: Layout) -> None:
         """Count, for the previous call's blocks in order, which kept their place and which changed.
