@@ -291,6 +291,21 @@ def test_a_planner_beaten_by_its_hour_bet_says_why() -> None:
     assert "for an hour" not in what_if(paced).notes[0]
 
 
+def test_a_loss_to_an_hour_baseline_is_not_said_to_be_a_loss_to_no_caching() -> None:
+    """A 5m entry expired by a 6-minute pause: all 1h is the best baseline, and saved half. The note
+    said "any caching cost more than none" against its own table (a new user's review)."""
+    _, session = _session()
+    session.context(words(3_000), cache="5m", name="handbook")
+    for prompt, pause in (("a", 240), ("b", 360), ("c", 0)):
+        session.ask(prompt, stream=False)
+        session.advance(pause)
+    result = what_if(session)
+    assert result.best_baseline.strategy == "all-1h"
+    said = " ".join(result.notes[0].split())
+    assert "cost more than none" not in said and "5m writes were cheaper" not in said
+    assert "tokens more than that baseline, and not all of them were read back" in said
+
+
 def test_when_no_write_pays_the_notes_and_tooltips_say_so() -> None:
     """A model switch after one call: nothing is read back, no caching is the best baseline and the
     oracle saves nothing.  The ideal's share dash said "past 100%" and the planner's note said 5m

@@ -75,9 +75,23 @@ _NO_WRITE_PAID = (
 #: Why the planner can lose to a baseline on a short session: its prior (`rhythm.Prior.alive`).
 _HOUR_BET = (
     "Before it has seen a pause, it writes a large stable prefix for an hour (about half of a "
-    "notebook's pauses outlive five minutes); these calls came closer together, where 5m writes "
-    "were cheaper."
+    "notebook's pauses outlive five minutes); in these calls 5m writes were cheaper."
 )
+
+
+def _why_lost(planner: Tokens, best: Tokens) -> str | None:
+    """Why the planner cost more than the best baseline, as far as their writes tell."""
+    if not (best.write_5m or best.write_1h):
+        return _NO_WRITE_PAID  # the best was no caching
+    if best.write_5m and planner.write_1h > best.write_1h:
+        return _HOUR_BET
+    extra = planner.write_5m + planner.write_1h - best.write_5m - best.write_1h
+    if extra > 0:
+        return (
+            f"It wrote {fmt.tokens(extra)} tokens more than that baseline, and not all of them were "
+            "read back enough to pay for themselves."
+        )
+    return None
 
 
 def _percent(fraction: float | None) -> str:
@@ -339,7 +353,7 @@ def what_if(source: Any, strategies: Sequence[str] | None = None, models: ModelT
         if share is not None:
             note += f" Its share of the oracle's saving: {_percent(share)}"
             note += " (it costs more than no caching)." if share < 0 else "."
-        if ratio > 1 and result.run("planner").tokens.write_1h > best.tokens.write_1h:
-            note += f" {_HOUR_BET if best.tokens.write_5m else _NO_WRITE_PAID}"
+        if ratio > 1 and (why := _why_lost(result.run("planner").tokens, best.tokens)) is not None:
+            note += f" {why}"
         result = WhatIf(runs, result.ideal, recorded, notes=(note,), oracle=oracle)
     return result
