@@ -334,6 +334,9 @@ def test_session_tables_say_when_caching_cost_more(session: Session) -> None:
         f"  2 calls: cache read ~{session.totals.tokens.read:,} · cache write 5m ~{written:,} ·"
     )
     assert "(saved $" in second
+    with pytest.raises(anthropic.BadRequestError):
+        session.ask("q", stream=True, max_tokens=0)  # pre-warming cannot stream: a 400
+    assert repr(SessionTables(session)).splitlines()[-1].startswith("  3 calls (1 failed): ")
 
 
 # -- the clock ------------------------------------------------------------------------------------

@@ -179,7 +179,7 @@ def test_failed_call_row_shows_failed(session: Session, panel: CachePanel) -> No
     (tr,) = select(calls_html(panel), "tr", "pcache-call", data_call="1")
     assert text(cell(tr, "pcache-outcome")) == "failed"
     assert "400" in text(cell(tr, "pcache-why"))
-    assert "0 calls (1 failed)" in panel.header.value
+    assert "1 call (1 failed)" in panel.header.value  # every call the table lists
 
 
 def test_running_totals_match_the_sessions(session: Session, panel: CachePanel) -> None:
@@ -188,7 +188,7 @@ def test_running_totals_match_the_sessions(session: Session, panel: CachePanel) 
         session.ask("q", stream=True, max_tokens=0)
     session.ask("q2", stream=False)
     running = panel.header.value
-    assert "2 calls (1 failed)" in running
+    assert "3 calls (1 failed)" in running
     panel.refresh()  # from session.totals: every call summed again
     assert panel.header.value == running
 

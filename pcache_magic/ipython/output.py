@@ -155,7 +155,8 @@ class SessionTables:
             lines.append(f"  {visible(b.name)}: {b.kind}{mark}{source}")
         t = self.session.totals
         est = self.session.offline and t.calls > 0
-        lines.append(f"  {plural(t.calls, 'call')}: {t.tokens.line(est)}; {t.cost}")
+        failed = f" ({t.failed} failed)" if t.failed else ""  # every call, as the panel counts them
+        lines.append(f"  {plural(t.calls + t.failed, 'call')}{failed}: {t.tokens.line(est)}; {t.cost}")
         return "\n".join(lines)
 
 

@@ -226,7 +226,7 @@ def render_header(session: Session, totals: Totals | None = None) -> str:
     return (
         f'<div class="pcache-header"><b class="pcache-mode" data-mode="{attr(mode)}">{text(shown)}</b>'
         f' · <span class="pcache-model">{text(session.model)}</span> · <span class="pcache-totals">'
-        f"{plural(totals.calls, 'call')} ({totals.failed} failed) · {text(totals.cost)} · "
+        f"{plural(totals.calls + totals.failed, 'call')} ({totals.failed} failed) · {text(totals.cost)} · "
         f"{text(totals.tokens.line(est))}{' (~ estimated offline)' if est else ''}</span></div>"
     )
 
