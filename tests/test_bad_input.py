@@ -443,7 +443,7 @@ CASES = [
     Case(
         "session-export-unknown-kind",
         "%claude_session export yaml",
-        "%claude_session export takes python or json (or ipynb): %claude_session export python",
+        "%claude_session export takes python, ipynb or json: %claude_session export python replay.py",
     ),
     # -- saved sessions: load ---------------------------------------------------------------------
     Case("load-missing", "%claude_session load missing.json", "missing.json: no such file."),

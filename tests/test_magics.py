@@ -237,7 +237,7 @@ def test_context_text_files_images_and_rerun(ip: InteractiveShell, tmp_path: Pat
         ("%%claude --cache sometimes\nhi", "invalid choice"),
         ("%claude_session drop nope", "No block named 'nope'; the blocks are: none"),
         ("%claude_session drop", "needs a block NAME"),
-        ("%claude_session export yaml", "python or json"),
+        ("%claude_session export yaml", "python, ipynb or json"),
         ("%claude_session frobnicate", "invalid choice"),
         ("%claude_session show extra", "Too many arguments"),
         ("%claude_session load missing.json", "no such file"),

@@ -37,10 +37,23 @@ def test_export_prints_or_writes(session: Session, tmp_path: Path, kind: str) ->
     assert target.read_text() == session.export(kind)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("kind", EXPORTS)
+def test_a_long_export_is_not_printed_into_the_cell(session: Session, kind: str) -> None:
+    """A few calls over a large file made a page nobody reads (over 100k characters): it names a file."""
+    session.context("x " * 60_000, name="data", cache=True)
+    session.ask("Hello?", stream=False)
+    with pytest.raises(UsageError) as raised:
+        session_file(session, "export", kind, None, None)
+    said = str(raised.value)
+    assert "\n" not in said and "too long to print here" in said
+    file = {"python": "replay.py", "ipynb": "replay.ipynb", "json": "session_export.json"}[kind]
+    assert said.endswith(f"%claude_session export {kind} {file}")
+
+
 @pytest.mark.parametrize(
     ("command", "target", "max_mb", "words"),
     [
-        ("export", "yaml", None, "export takes python or json"),
+        ("export", "yaml", None, "export takes python, ipynb or json"),
         ("load", "missing.json", None, "no such file"),
         ("save", "/no/such/folder/s.json", None, "folder"),
         ("load", "big.json", 1e-6, "MB"),

@@ -265,14 +265,23 @@ class ClaudeMagics(SessionMagics):
     @magic_arguments()
     @argument("command", nargs="?", default="show", choices=_SESSION_COMMANDS)
     @argument("target", nargs="?", help="NAME to drop, PATH to save or load, python|ipynb|json to export.")
-    @argument("path", nargs="?", help="For export: write to this file instead of printing.")
+    @argument(
+        "path",
+        nargs="?",
+        help="For export: write to this file instead of printing (a long export needs one).",
+    )
     @argument("--max-mb", type=float, help="For load: the largest file read, in MB (default 64).")
     @line_magic
     def claude_session(self, line: str) -> None:
         """Show, reset, drop a block from, save, load or export the session (default: show)."""
         args = parse_argstring(self.claude_session, line, words=_SESSION_COMMANDS)
         command, target = args.command, args.target
-        needs = {"drop": "a block NAME", "save": "a PATH", "load": "a PATH", "export": "python or json"}
+        needs = {
+            "drop": "a block NAME",
+            "save": "a PATH",
+            "load": "a PATH",
+            "export": "python, ipynb or json",
+        }
         if command in needs and not target:
             raise UsageError(f"%claude_session {command} needs {needs[command]}.")
         if command == "drop" and args.path:  # `drop my notes`: a name with a space, typed as shown

@@ -20,6 +20,8 @@ __all__ = ["EXPORTS", "session_file"]
 
 #: What `%claude_session export` writes.
 EXPORTS = ("python", "ipynb", "json")
+#: The longest export printed into the cell's output (longer ones go to a file).
+MAX_PRINTED = 100_000
 
 
 def session_file(session: Session, command: str, target: str, path: str | None, max_mb: float | None) -> str:
@@ -28,13 +30,19 @@ def session_file(session: Session, command: str, target: str, path: str | None, 
 
     if command == "export" and target not in EXPORTS:
         raise UsageError(
-            "%claude_session export takes python or json (or ipynb): %claude_session export python"
+            "%claude_session export takes python, ipynb or json: %claude_session export python replay.py"
         )
     try:
         if command == "save":
             return f"Saved {plural(len(session.calls), 'call')} and the blocks to {session.save(target)}."
         if command == "export":
             text = session.export(target)  # type: ignore[arg-type]
+            if path is None and len(text) > MAX_PRINTED:  # a page nobody reads in a notebook's output
+                file = {"python": "replay.py", "ipynb": "replay.ipynb", "json": "session_export.json"}[target]
+                raise UsageError(
+                    f"The {target} export is {text.count(chr(10)) + 1:,} lines ({len(text):,} characters),"
+                    f" too long to print here; write it to a file: %claude_session export {target} {file}"
+                )
             return text if path is None else f"Wrote {store.write_atomic(path, text)}."
         loaded = session.load(target, max_bytes=None if max_mb is None else int(max_mb * 2**20))
         return "\n".join([loaded.summary(), *loaded.notes])
