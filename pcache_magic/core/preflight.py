@@ -103,7 +103,7 @@ def preflight(
                 )
             )
     if points is None:
-        points = _resolve(params, lay, names, found)
+        points = _resolve(params, lay, names, found, info.min_cache_tokens)
     if lay.total_tokens > info.context_window:
         found.append(
             Finding(
@@ -170,10 +170,19 @@ def _short_prefixes(
     return found
 
 
+def _idle_first(names: Mapping[str, str], idle: Sequence[str], minimum: int) -> str:
+    """The markers to take off first: their prefixes are under the minimum, so they cache nothing."""
+    if not idle:
+        return ""
+    what = "it caches" if len(idle) == 1 else "they cache"
+    return f"Start with {_listed(names, idle)}: under the {minimum:,}-token minimum, {what} nothing. "
+
+
 def _resolve(
-    params: Mapping[str, Any], lay: Layout, names: Mapping[str, str], found: list[Finding]
+    params: Mapping[str, Any], lay: Layout, names: Mapping[str, str], found: list[Finding], minimum: int
 ) -> Sequence[Breakpoint]:
-    """The request's breakpoints; a broken cache rule is added to `found` (and there are none)."""
+    """The request's breakpoints; a broken cache rule is added to `found` (and there are none).
+    Its fix names first a marker whose prefix is under the model's `minimum`: it caches nothing."""
     automatic = params.get("cache_control")
     try:
         return resolve_breakpoints(lay, automatic)
@@ -184,6 +193,7 @@ def _resolve(
             last = next((p for p in reversed(lay.positions) if p.cacheable), None)
             adds = automatic is not None and last is not None and last.marker is None
             marked = [p.path for p in lay.positions if p.marker]
+            idle = [p.path for p in lay.positions if p.marker and p.cumulative < minimum]
             count = len(marked) + (1 if adds else 0)
             listed = _listed(names, marked) + (", automatic caching" if adds else "")
             found.append(
@@ -192,7 +202,9 @@ def _resolve(
                     code="too-many-breakpoints",
                     block=None,
                     message=f"{count} cache markers, at most {MAX_BREAKPOINTS}: {listed}.",
-                    fix="Remove markers from the smaller blocks; a marker caches everything before it.",
+                    fix=_idle_first(names, idle, minimum)
+                    + "Take markers off the smaller blocks (add such a block again without one); "
+                    "a marker caches everything before it.",
                 )
             )
         elif "must not come after" in text:  # the conflict message mentions ttl too
@@ -211,7 +223,7 @@ def _resolve(
                         if named
                         else "A 1h marker comes after a 5m one (order: tools, system, messages)."
                     ),
-                    fix=f"Mark {early} 1h too, or drop its marker."
+                    fix=f"Drop the marker on {early}, or mark it 1h too."
                     if named
                     else "Use 1h on the earlier, longer-lived blocks and 5m after them.",
                 )
