@@ -118,7 +118,9 @@ def test_an_edit_before_a_large_cached_block_prices_its_rewrite_and_the_cheaper_
     line = impact.text()
     assert line.startswith("Editing notes rewrites ~")
     assert "the 1 block after it (paper.md) too" in line
-    assert "Put notes after them" in line
+    assert "Put notes after them" in line and line.endswith(" per edit.")
+    added = impact.text(added=True)  # a new block there: its adding rewrites what follows, once
+    assert added.startswith("Adding notes here rewrites ~") and not added.endswith(" per edit.")
 
 
 @pytest.mark.parametrize(

@@ -885,6 +885,17 @@ def test_an_edit_inside_the_cached_prefix_is_priced_when_the_cell_is_rerun(ip: I
     assert "note:" not in out.stdout or "Editing notes" in out.stdout
 
 
+def test_a_block_added_inside_the_cached_prefix_is_told_as_an_addition(ip: InteractiveShell) -> None:
+    """A new block before a live entry rewrites it at once: not an edit that may come (a new user)."""
+    with capture_output():
+        run(ip, f"%%claude_context --cache --name paper\n{LONG}")
+        run(ip, "%%claude\nSummarise the rules.")
+    with capture_output() as out:
+        run(ip, "%%claude_system --name style\nShort answers.")
+    note = " ".join(out.stdout.split())
+    assert "note: Adding style here rewrites ~" in note and "Editing" not in note
+
+
 def test_keep_warm_is_opt_in_and_refreshes_on_the_offline_clock(ip: InteractiveShell) -> None:
     session = pcache_magic.current_session()
     with capture_output():

@@ -146,10 +146,12 @@ class EditImpact:
     """What moving the changing block after those of its level would save per edit (0: no cheaper
     layout)."""
 
-    def text(self) -> str:
-        """`this edit rewrites 48,213 tokens: about $0.18 at the 5m rate; ...`."""
+    def text(self, added: bool = False) -> str:
+        """`Editing notes rewrites ~48,213 tokens: about $0.18 at the 5m rate; ...` (`added`: the
+        block is new in the cached prefix, which its adding rewrites as an edit would)."""
+        what = f"Adding {self.block} here" if added else f"Editing {self.block}"
         line = (
-            f"Editing {self.block} rewrites {fmt.tokens(self.tokens, estimated=True)} tokens: "
+            f"{what} rewrites {fmt.tokens(self.tokens, estimated=True)} tokens: "
             f"about {fmt.money(self.usd)} at the {self.ttl} rate"
         )
         if self.after:
@@ -158,7 +160,7 @@ class EditImpact:
         if self.cheaper_usd > 0:
             line += (
                 f". Put {self.block} after them (or its changing part in a later cell) "
-                f"to save about {fmt.money(self.cheaper_usd)} per edit"
+                f"to save about {fmt.money(self.cheaper_usd)}{'' if added else ' per edit'}"
             )
         return line + "."
 

@@ -31,8 +31,11 @@ def warnings(session: Session) -> set[tuple[str | None, str]]:
     return {(f.block, f.code) for f in findings if f.level == "warning"}
 
 
-def block_echo(session: Session, block: Block, before: set[tuple[str | None, str]]) -> str:
-    """The lines a cell that made `block` prints (`before`: `warnings` before the cell ran)."""
+def block_echo(
+    session: Session, block: Block, before: set[tuple[str | None, str]], added: bool = False
+) -> str:
+    """The lines a cell that made `block` prints (`before`: `warnings` before the cell ran; `added`:
+    the block is new, not one the cell made before)."""
     params, paths = session.next_request()
     size = sum(p.tokens for p in session.layout(params).positions if paths.get(p.path) == block.name)
     cache = f"cached {block.cache.lifetime}" if block.cache else "not cached"
@@ -50,5 +53,5 @@ def block_echo(session: Session, block: Block, before: set[tuple[str | None, str
         lines.append(f"  and {caused - SAID} more warnings on other blocks (%claude_panel lists them).")
     impact = session.book.edit_impact(params, paths, session.info, session.now())
     if impact is not None and impact.block == block.name:
-        lines.append(f"  note: {impact.text()}")
+        lines.append(f"  note: {impact.text(added)}")
     return "\n".join(lines)

@@ -71,13 +71,14 @@ class ClaudeMagics(SessionMagics):
         with usage_errors(self.session):
             block = make(naming.name)
         self._cells.commit(naming)
+        added = naming.name not in taken and naming.replaces not in taken
         if naming.replaces in self.session.conversation.names():
             if naming.name not in taken:  # renamed: the block takes the old one's place
                 from ..session.blocks import take_place
 
                 take_place(self.session.conversation, naming.name, cast(str, naming.replaces))
             self.session.drop(cast(str, naming.replaces))
-        say(echo.block_echo(self.session, block, before))
+        say(echo.block_echo(self.session, block, before, added))
         return block
 
     @magic_arguments("%claude_system")
