@@ -240,7 +240,11 @@ CASES = [
         "--run: there is no function named 'nofn' in the notebook.",
     ),
     # -- files and images ----------------------------------------------------------------------------
-    Case("file-missing", "%claude_context --file missing.txt", "missing.txt: the file does not exist."),
+    Case(
+        "file-missing",
+        "%claude_context --file missing.txt",
+        re.compile(r"missing\.txt: the file does not exist in /\S+\."),  # where it was looked for
+    ),
     Case(
         "file-pattern-matches-nothing",
         "%claude_context --file nothing/*.md",
@@ -256,7 +260,11 @@ CASES = [
         "%claude_context --file /dev/null",
         "/dev/null: not a regular file; give a file on disk.",
     ),
-    Case("image-missing", "%claude_context --image nope.png", "nope.png: the file does not exist."),
+    Case(
+        "image-missing",
+        "%claude_context --image nope.png",
+        re.compile(r"nope\.png: the file does not exist in /\S+\."),
+    ),
     Case(
         "file-binary",
         "%claude_context --file bin.dat",

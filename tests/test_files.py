@@ -115,8 +115,8 @@ def test_absolute_and_home_patterns(tree: Path, monkeypatch: pytest.MonkeyPatch)
     ("pattern", "words"),
     [
         ("nope/*.py", "the pattern matches no file; check the path and the cwd."),
-        ("missing.txt", "the file does not exist."),
-        ("src/a.py/x", "the file does not exist."),
+        ("missing.txt", "the file does not exist in "),  # the folder it was looked for from
+        ("src/a.py/x", "the file does not exist"),
         ("src", "the file is a directory; use a glob such as dir/*.py."),
         ("src/pk?", "the pattern matches no file"),  # directories are skipped, not refused
     ],
@@ -125,6 +125,19 @@ def test_expand_paths_errors_name_the_pattern(tree: Path, pattern: str, words: s
     with pytest.raises(ValueError) as info:
         files.expand_paths([pattern])
     assert str(info.value).startswith(f"{pattern}: {words}")
+
+
+def test_a_missing_file_names_the_nearest_one_in_its_folder(tree: Path) -> None:
+    """A typo (`a.pyy`) gets the name it was near; a plain miss says where it was looked for."""
+    with pytest.raises(ValueError) as info:
+        files.expand_paths(["src/a.pyy"])
+    assert str(info.value) == "src/a.pyy: the file does not exist (did you mean src/a.py?)."
+    with pytest.raises(ValueError) as info:
+        files.expand_paths(["src/zzz.md"])
+    assert str(info.value) == f"src/zzz.md: the file does not exist in {os.getcwd()}."
+    with pytest.raises(ValueError) as info:
+        files.expand_paths([f"{tree}/zzz.md"])
+    assert str(info.value) == f"{tree}/zzz.md: the file does not exist."
 
 
 @pytest.mark.timeout(30)

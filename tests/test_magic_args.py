@@ -68,6 +68,13 @@ def test_a_prefix_is_refused_with_the_full_flag(line: str, hint: str) -> None:
     assert "\n" not in message
 
 
+def test_a_misspelt_flag_gets_the_nearest_one() -> None:
+    with pytest.raises(
+        UsageError, match=r"^unrecognized arguments: --cahce \(did you mean --cache\? flags: %demo\?\)$"
+    ):
+        demo("--cahce")
+
+
 def test_an_unknown_flag_keeps_argparse_s_line_and_says_where_the_flags_are() -> None:
     with pytest.raises(UsageError, match=r"^unrecognized arguments: --bogus \(flags: %demo\?\)$"):
         demo("--bogus")  # not among magics with %claude_help: IPython's `?` alone

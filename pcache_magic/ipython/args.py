@@ -12,6 +12,7 @@ gets the line as it should read.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, cast
@@ -151,8 +152,7 @@ def _spell_out(parser: Any, message: str, hint: str) -> str:
     flags = list(dict.fromkeys(re.findall(r"--[\w-]+", parser.format_usage())))  # the usage names every flag
     starts = [word.split("=", 1)[0] for word in words.split() if word.startswith("--") and len(word) > 2]
     full = [" or ".join(matches) for s in starts if (matches := [f for f in flags if f.startswith(s)])]
-    return (
-        f"{message} (flags are not abbreviated: write {', '.join(full)} in full)"
-        if full
-        else f"{message} {hint}"
-    )
+    if full:
+        return f"{message} (flags are not abbreviated: write {', '.join(full)} in full)"
+    near = [m[0] for s in starts if (m := difflib.get_close_matches(s, flags, n=1, cutoff=0.7))]
+    return f"{message} (did you mean {', '.join(near)}? {hint[1:]}" if near else f"{message} {hint}"

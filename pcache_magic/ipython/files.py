@@ -13,6 +13,7 @@ is a one-line `ValueError` that names the file or pattern and says what to do.
 from __future__ import annotations
 
 import base64
+import difflib
 import fnmatch
 import glob
 import heapq
@@ -68,6 +69,10 @@ _FLAWS = {
     "cut short": "the {} data stops before its end (cut short?)",
     "damaged": "the {} data is damaged (a checksum, a length or a header field is wrong)",
 }
+
+
+#: Names a missing file's error compares it with, at most (`_nearest`).
+_NEAREST_SCANNED = 2_000
 
 
 @dataclass(frozen=True)
@@ -200,7 +205,7 @@ class CellFiles:
                 try:
                     mode = os.stat(expanded).st_mode
                 except (FileNotFoundError, NotADirectoryError):
-                    raise ValueError(f"{pattern}: the file does not exist.") from None
+                    raise ValueError(f"{pattern}: the file does not exist{_nearest(expanded)}.") from None
                 except OSError as error:  # a symlink loop, a folder it may not look in
                     raise _unreadable(pattern, error) from None
                 if stat.S_ISDIR(mode):
@@ -357,3 +362,18 @@ def image_block(path: Path, files: CellFiles | None = None) -> dict[str, Any]:
         say(f"{path}: named {path.suffix} but its bytes are a {kind} image; sent as {media}.")
     encoded = base64.b64encode(data).decode("ascii")
     return {"type": "image", "source": {"type": "base64", "media_type": media, "data": encoded}}
+
+
+def _nearest(path: str) -> str:
+    """What a missing file's error adds: the name closest to it in its folder (`(did you mean
+    data/notes.md?)`), else, for a relative path, the folder it was looked for from."""
+    folder, name = os.path.split(path)
+    try:
+        with os.scandir(folder or ".") as entries:  # a huge folder is read only so far
+            names = [entry.name for _, entry in zip(range(_NEAREST_SCANNED), entries, strict=False)]
+    except OSError:
+        names = []
+    match = difflib.get_close_matches(name, names, n=1, cutoff=0.8)
+    if match:
+        return f" (did you mean {os.path.join(folder, match[0])}?)"
+    return "" if os.path.isabs(path) else f" in {os.getcwd()}"
