@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import threading
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pcache_magic.emulator import Emulator
 from pcache_magic.emulator.engine import MAX_ADVANCE_S, MAX_OFFSET_S, Engine, ManualClock
 from pcache_magic.emulator.errors import ApiError
 
@@ -52,6 +54,31 @@ def test_write_then_read(engine: Engine) -> None:
     assert second["cache_read_input_tokens"] == first["cache_creation_input_tokens"]
     assert second["cache_creation_input_tokens"] == 0
     assert second["input_tokens"] == first["input_tokens"]
+
+
+def test_a_request_in_before_a_response_began_does_not_read_its_write(engine: Engine) -> None:
+    """The docs: an entry is readable once the response that wrote it has begun, so requests sent
+    together each write; one sent after reads."""
+    early = engine.ticket()  # came in, not yet answered
+    first = usage(engine, body())
+    written = first["cache_creation_input_tokens"]
+    late = engine.create_message(KEY, copy.deepcopy(body()), arrived=early)["usage"]
+    assert (late["cache_read_input_tokens"], late["cache_creation_input_tokens"]) == (0, written)
+    assert usage(engine, body())["cache_read_input_tokens"] == written
+
+
+def test_async_requests_sent_together_all_write_then_read() -> None:
+    emu = Emulator()
+    client = emu.async_client()
+
+    async def together(n: int) -> list[tuple[int, int]]:
+        replies = await asyncio.gather(*(client.messages.create(**body()) for _ in range(n)))
+        return [(r.usage.cache_creation_input_tokens, r.usage.cache_read_input_tokens) for r in replies]
+
+    first = asyncio.run(together(3))
+    written = first[0][0]
+    assert written > 1024 and first == [(written, 0)] * 3  # in flight together: none saw another's
+    assert asyncio.run(together(3)) == [(0, written)] * 3  # sent after: every one reads
 
 
 def test_usage_fields_are_consistent_with_count_tokens(engine: Engine) -> None:

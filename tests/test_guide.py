@@ -442,9 +442,9 @@ def test_more_than_four_cached_messages_is_refused_before_sending(
     requests: list[str] = []
     respond = emu.respond
 
-    def counting(method: str, path: str, headers: Any, body: bytes) -> Any:
+    def counting(method: str, path: str, headers: Any, body: bytes, arrived: int | None = None) -> Any:
         requests.append(path)
-        return respond(method, path, headers, body)
+        return respond(method, path, headers, body, arrived)
 
     monkeypatch.setattr(emu, "respond", counting)
     messages: list[GuideMessage] = [session.cached_system_message(LARGE_DOCUMENT)]

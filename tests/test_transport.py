@@ -373,9 +373,9 @@ def test_server_mode_refuses_a_long_non_streaming_call_as_live_and_in_process_do
     sent: list[tuple[str, str | None]] = []
     respond = emu.respond
 
-    def counting(method: str, path: str, headers: Any, body: bytes) -> Any:
+    def counting(method: str, path: str, headers: Any, body: bytes, arrived: int | None = None) -> Any:
         sent.append((path, headers.get("x-stainless-read-timeout")))
-        return respond(method, path, headers, body)
+        return respond(method, path, headers, body, arrived)
 
     monkeypatch.setattr(emu, "respond", counting)
     conn = connect(env={EMULATOR_URL_ENV: url}, max_retries=0)

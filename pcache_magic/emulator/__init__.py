@@ -11,6 +11,7 @@ Emulator, and loading should cost little more than `import anthropic` (benchmark
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -188,8 +189,11 @@ class Emulator:
 
     # --- transport ---------------------------------------------------------------------
 
-    def respond(self, method: str, path: str, headers: Any, body: bytes) -> wire.WireResponse:
-        """`wire.handle` bound to this emulator, serialised; shared by the transport and server."""
+    def respond(
+        self, method: str, path: str, headers: Any, body: bytes, arrived: int | None = None
+    ) -> wire.WireResponse:
+        """`wire.handle` bound to this emulator, serialised; shared by the transport and server
+        (`arrived`: the request's `Engine.ticket`, taken when it came in)."""
         with self._lock:
             return wire.handle(
                 self.engine,
@@ -201,16 +205,17 @@ class Emulator:
                 max_body_bytes=self.max_body_bytes,
                 request_ids=self._request_ids,
                 batches=self.batches,
+                arrived=arrived,
             )
 
     def next_request_id(self) -> str:
         """A fresh `request-id` from this emulator's counter, for answers made outside `respond`."""
         return self._request_ids()
 
-    def handle(self, request: httpx2.Request) -> httpx2.Response:
+    def handle(self, request: httpx2.Request, arrived: int | None = None) -> httpx2.Response:
         """The `httpx2.MockTransport` handler: an httpx2 request in, the emulator's answer out."""
         path = request.url.raw_path.decode("ascii")
-        answer = self.respond(request.method, path, request.headers, request.content)
+        answer = self.respond(request.method, path, request.headers, request.content, arrived)
         if answer.timed_out:
             raise httpx2.ReadTimeout("timed out waiting for the emulator (injected)", request=request)
         if answer.events is not None:
@@ -218,4 +223,8 @@ class Emulator:
         return httpx2.Response(answer.status, headers=answer.headers, content=answer.body or b"")
 
     async def _ahandle(self, request: httpx2.Request) -> httpx2.Response:
-        return self.handle(request)
+        """`handle` for the async client, after the other requests sent with this one arrive: they
+        were in flight together, so none reads what another writes (`Engine.ticket`)."""
+        arrived = self.engine.ticket()
+        await asyncio.sleep(0)
+        return self.handle(request, arrived)

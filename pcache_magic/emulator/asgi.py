@@ -74,7 +74,10 @@ class EmulatorApp:
             if body is None:  # the client left (or missed its deadline) mid-body
                 return None
             loop = asyncio.get_running_loop()
-            answer = await loop.run_in_executor(None, self.emulator.respond, method, path, headers, body)
+            arrived = self.emulator.engine.ticket()  # in before the answers of requests that follow
+            answer = await loop.run_in_executor(
+                None, self.emulator.respond, method, path, headers, body, arrived
+            )
         finally:
             self._inflight -= length
         if answer.timed_out:  # an injected timeout: say nothing until the client gives up

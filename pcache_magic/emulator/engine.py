@@ -84,6 +84,7 @@ class Engine:
         self._history = History(history_bytes)
         self._ids = itertools.count(1)
         self._id_lock = threading.Lock()
+        self._tickets = itertools.count(1)
 
     # -- time ---------------------------------------------------------------------------
     def now(self) -> float:
@@ -123,15 +124,23 @@ class Engine:
 
     # -- endpoints ----------------------------------------------------------------------
     def create_message(
-        self, api_key: str, body: dict[str, Any], *, workspace: bytes | None = None
+        self,
+        api_key: str,
+        body: dict[str, Any],
+        *,
+        workspace: bytes | None = None,
+        arrived: int | None = None,
     ) -> dict[str, Any]:
         """POST /v1/messages without streaming; `workspace` (`Engine.workspace`) instead of a key
-        for a request run later, as a batch's are, so no key is kept meanwhile."""
-        return self._process(api_key, body, streaming=False, workspace=workspace).message
+        for a request run later, as a batch's are, so no key is kept meanwhile; `arrived`: the
+        request's `ticket`, taken when it came in."""
+        return self._process(api_key, body, streaming=False, workspace=workspace, arrived=arrived).message
 
-    def stream_message(self, api_key: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    def stream_message(
+        self, api_key: str, body: dict[str, Any], *, arrived: int | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
         """POST /v1/messages with `stream: true`: the whole SSE event sequence."""
-        return message_events(self._process(api_key, body, streaming=True).message)
+        return message_events(self._process(api_key, body, streaming=True, arrived=arrived).message)
 
     def count_tokens(self, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST /v1/messages/count_tokens: the total input tokens of the same request."""
@@ -199,6 +208,13 @@ class Engine:
 
     _workspace = workspace
 
+    def ticket(self) -> int:
+        """A number for a request as it arrives.  The docs: an entry is readable only once the
+        response that wrote it has begun, so requests sent together all miss and write; a request
+        answered at once (`arrived` left out) takes its ticket as it is answered."""
+        with self._id_lock:
+            return next(self._tickets)
+
     def _next_id(self, prefix: str) -> str:
         with self._id_lock:
             return f"{prefix}{next(self._ids):020d}"
@@ -222,7 +238,13 @@ class Engine:
             raise ApiError.invalid(str(error)) from None
 
     def _process(
-        self, api_key: str, body: dict[str, Any], *, streaming: bool, workspace: bytes | None = None
+        self,
+        api_key: str,
+        body: dict[str, Any],
+        *,
+        streaming: bool,
+        workspace: bytes | None = None,
+        arrived: int | None = None,
     ) -> _Result:
         validate_request(body, known_model=self._known, models=self._models, thinking_key=self._thinking_key)
         info = self._models.get(body["model"])
@@ -243,7 +265,7 @@ class Engine:
             raise ApiError.invalid(
                 f"prompt is too long: {lay.total_tokens} tokens > {info.context_window} maximum"
             )
-        outcome = self._cache(lay, points, info.id, info.min_cache_tokens)
+        outcome = self._cache(lay, points, info.id, info.min_cache_tokens, arrived)
         message_id = self._next_id("msg_emu_")
         content = structured_content(reply_content(body, lay, outcome, self._next_id("toolu_emu_")), body)
         content, output_tokens, stop_reason, stop_sequence = finish(content, body, self._estimator)
@@ -278,17 +300,27 @@ class Engine:
             self._history.add(message_id, fingerprint)
         return _Result(message, outcome)
 
-    def _cache(self, lay: Layout, points: list[Breakpoint], model: str, minimum: int) -> Outcome:
-        """Read the longest live prefix, refresh what was hit, write at the breakpoints beyond."""
+    def _cache(
+        self, lay: Layout, points: list[Breakpoint], model: str, minimum: int, arrived: int | None
+    ) -> Outcome:
+        """Read the longest live prefix written before the request arrived, refresh what was hit,
+        write at the breakpoints beyond."""
         positions = lay.positions
         with self._table.lock:
-            found = plan(lay, points, minimum, lambda key: self._table.find(key) is not None)
+            ready = self.ticket()  # this response begins now
+            seen = ready if arrived is None else arrived
+
+            def readable(key: bytes) -> bool:
+                entry = self._table.find(key)
+                return entry is not None and entry.ready < seen
+
+            found = plan(lay, points, minimum, readable)
             if found.hit >= 0:
                 hit_keys = [positions[p.position].key for p in points if p.position < found.hit]
                 self._table.refresh([*hit_keys, positions[found.hit].key])
             for point in found.writes:
                 key = positions[point.position].key
-                self._table.write(key, model, lay.tokens_at(point.position), point.ttl)
+                self._table.write(key, model, lay.tokens_at(point.position), point.ttl, ready)
         return Outcome(
             read=found.read,
             write_5m=found.write_5m,

@@ -27,6 +27,9 @@ class Entry:
     ttl: str
     written_at: float
     expires_at: float
+    ready: int = 0
+    """The engine's ticket when the response that wrote it began: a request that arrived before
+    then does not read it (`Engine.ticket`)."""
 
 
 class CacheTable:
@@ -66,10 +69,10 @@ class CacheTable:
                     self._entries[key] = replace(entry, expires_at=now + TTL_SECONDS[entry.ttl])
                     self._entries.move_to_end(key)
 
-    def write(self, key: bytes, model: str, tokens: int, ttl: str) -> None:
+    def write(self, key: bytes, model: str, tokens: int, ttl: str, ready: int = 0) -> None:
         now = self._clock()
         with self._lock:
-            self._entries[key] = Entry(model, tokens, ttl, now, now + TTL_SECONDS[ttl])
+            self._entries[key] = Entry(model, tokens, ttl, now, now + TTL_SECONDS[ttl], ready)
             self._entries.move_to_end(key)
             if len(self._entries) > self._max:
                 self.evict()

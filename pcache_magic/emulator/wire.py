@@ -264,6 +264,7 @@ def handle(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     request_ids: RequestIds | None = None,
     batches: Batches | None = None,
+    arrived: int | None = None,
 ) -> WireResponse:
     """Answer one request as the Messages API would (plus the `/_emulator/*` controls).
 
@@ -288,7 +289,7 @@ def handle(
         data = _parse_json(body, required=route in (_MESSAGES, _COUNT, create, "/_emulator/inject"))
         if route.startswith(batch_api.PREFIX + ":"):
             return _batch(batches, faults, route, model_id, key or "", data, path, request_id)
-        return _dispatch(engine, faults, route, model_id, key or "", data, request_id, batches)
+        return _dispatch(engine, faults, route, model_id, key or "", data, request_id, batches, arrived)
     except ApiError as exc:
         return error_response(exc, request_id, hdrs)
     except Exception as exc:  # an engine bug: answer 500 like the API, never a traceback
@@ -305,7 +306,9 @@ def _dispatch(
     data: dict[str, Any],
     request_id: str,
     batches: Batches | None = None,
+    arrived: int | None = None,
 ) -> WireResponse:
+    """A parsed request to its endpoint (`arrived`: its `Engine.ticket`, from when it came in)."""
     if route == _MESSAGES:
         streaming = data.get("stream") is True
         fault = faults.take(streaming=streaming)
@@ -314,9 +317,9 @@ def _dispatch(
         if fault is not None and fault.kind != "disconnect":
             raise _fault_error(fault)
         if not streaming:
-            return _json(200, engine.create_message(key, data), request_id)
+            return _json(200, engine.create_message(key, data, arrived=arrived), request_id)
         try:
-            events = engine.stream_message(key, data)  # raises before any event is sent
+            events = engine.stream_message(key, data, arrived=arrived)  # raises before any event is sent
         except BaseException:
             if fault is not None:
                 faults.put_back(fault)
