@@ -75,10 +75,25 @@ def test_async_requests_sent_together_all_write_then_read() -> None:
         replies = await asyncio.gather(*(client.messages.create(**body()) for _ in range(n)))
         return [(r.usage.cache_creation_input_tokens, r.usage.cache_read_input_tokens) for r in replies]
 
-    first = asyncio.run(together(3))
+    first = asyncio.run(together(2))  # a new client's first requests (the SDK's platform lookup)
     written = first[0][0]
-    assert written > 1024 and first == [(written, 0)] * 3  # in flight together: none saw another's
+    assert written > 1024 and first == [(written, 0)] * 2  # in flight together: none saw another's
     assert asyncio.run(together(3)) == [(0, written)] * 3  # sent after: every one reads
+
+
+def test_flows_run_together_read_after_their_own_first_reply() -> None:
+    """Three agents, each awaiting its calls in turn: three writes, then reads (a rewrite of a live
+    entry kept the newer ticket, and every later call missed)."""
+    client = Emulator().async_client()
+
+    async def flow(n: int) -> str:
+        calls = [await client.messages.create(**body()) for _ in range(n)]
+        return "".join("w" if c.usage.cache_creation_input_tokens else "r" for c in calls)
+
+    async def together() -> list[str]:
+        return await asyncio.gather(*(flow(3) for _ in range(3)))
+
+    assert asyncio.run(together()) == ["wrr"] * 3
 
 
 def test_usage_fields_are_consistent_with_count_tokens(engine: Engine) -> None:

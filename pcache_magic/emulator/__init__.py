@@ -143,12 +143,19 @@ class Emulator:
         import anthropic
 
         http_client = httpx2.AsyncClient(transport=httpx2.MockTransport(self._ahandle))
-        return anthropic.AsyncAnthropic(
+        client = anthropic.AsyncAnthropic(
             api_key=api_key or DEFAULT_API_KEY,
             base_url=BASE_URL,
             http_client=http_client,
             **kwargs,
         )
+        if getattr(client, "_platform", "") is None:
+            # The SDK resolves its platform headers in a worker thread on a client's first request,
+            # so requests gathered on a new client would reach `_ahandle` loop turns apart.
+            from anthropic._base_client import get_platform  # noqa: PLC2701 (the SDK's own lookup)
+
+            client._platform = get_platform()  # noqa: SLF001
+        return client
 
     # --- controls ----------------------------------------------------------------------
 

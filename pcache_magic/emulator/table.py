@@ -70,8 +70,13 @@ class CacheTable:
                     self._entries.move_to_end(key)
 
     def write(self, key: bytes, model: str, tokens: int, ttl: str, ready: int = 0) -> None:
+        """Write the entry for `key`; one rewritten while live stays as readable as it was (`ready`
+        kept), or requests in before the rewrite would each miss and rewrite it in turn."""
         now = self._clock()
         with self._lock:
+            live = self.find(key)
+            if live is not None:
+                ready = min(ready, live.ready)
             self._entries[key] = Entry(model, tokens, ttl, now, now + TTL_SECONDS[ttl], ready)
             self._entries.move_to_end(key)
             if len(self._entries) > self._max:
