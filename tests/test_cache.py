@@ -143,6 +143,14 @@ def test_one_hour_after_five_minutes_is_a_ttl_order_error() -> None:
     found = findings(conv)
     assert codes(found) == ["ttl-order"]
     assert found[0].level == "error" and "1h marker comes after a 5m" in found[0].message
+    assert found[0].fix == "Drop the marker on sys, or mark it 1h too."
+    # every 5m marker before the last 1h one is named: fixing the first alone still fails
+    conv = conversation(
+        ("sys", "system", words(1_100), True),
+        ("style", "system", words(50), True),
+        ("doc", "user", words(500), "1h"),
+    )
+    assert findings(conv)[0].fix == "Drop the markers on sys, style, or mark them 1h too."
     # tools come first on the wire whatever the order they were added in
     conv = conversation(("sys", "system", words(1_100), True))
     tools = [{"name": "t", "description": words(1_100), "input_schema": {"type": "object"}}]

@@ -138,6 +138,26 @@ def test_a_missing_file_names_the_nearest_one_in_its_folder(tree: Path) -> None:
     with pytest.raises(ValueError) as info:
         files.expand_paths([f"{tree}/zzz.md"])
     assert str(info.value) == f"{tree}/zzz.md: the file does not exist."
+    with pytest.raises(ValueError) as info:  # case aside
+        files.expand_paths(["src/A.PY"])
+    assert str(info.value) == "src/A.PY: the file does not exist (did you mean src/a.py?)."
+    with pytest.raises(ValueError) as info:  # the folder is what is missing
+        files.expand_paths(["nope/a.py"])
+    assert str(info.value) == f"nope/a.py: the file does not exist (no folder nope in {os.getcwd()})."
+    os.symlink("gone", tree / "src" / "dangling.py")  # a link to nothing is not its own suggestion
+    with pytest.raises(ValueError) as info:
+        files.expand_paths(["src/dangling.py"])
+    assert "did you mean" not in str(info.value)
+
+
+def test_a_missing_file_in_a_crowded_folder_is_not_guessed_at(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the names read, a near one may be another file than the one meant: none is offered."""
+    monkeypatch.setattr(files, "_NEAREST_SCANNED", 2)
+    with pytest.raises(ValueError) as info:
+        files.expand_paths(["src/a.pyy"])
+    assert str(info.value) == f"src/a.pyy: the file does not exist in {os.getcwd()}."
 
 
 @pytest.mark.timeout(30)

@@ -75,6 +75,14 @@ def test_a_misspelt_flag_gets_the_nearest_one() -> None:
         demo("--cahce")
 
 
+@pytest.mark.parametrize("line", ["--stream", "--no-cache", "--nocache", "--uncached", "--cache-none"])
+def test_a_flag_that_says_the_opposite_is_never_suggested(line: str) -> None:
+    """`--stream` is not `--no-stream`, nor `--no-cache` `--cache`: following such advice does the opposite."""
+    with pytest.raises(UsageError) as caught:
+        demo(line)
+    assert "did you mean" not in str(caught.value)
+
+
 def test_an_unknown_flag_keeps_argparse_s_line_and_says_where_the_flags_are() -> None:
     with pytest.raises(UsageError, match=r"^unrecognized arguments: --bogus \(flags: %demo\?\)$"):
         demo("--bogus")  # not among magics with %claude_help: IPython's `?` alone

@@ -40,6 +40,9 @@ def test_ttl_order() -> None:
     body["system"][0]["cache_control"] = {"type": "ephemeral", "ttl": "1h"}
     body["messages"][0]["content"][0]["cache_control"] = EPH
     assert [b.ttl for b in resolve_breakpoints(layout(body, TokenEstimator()))] == ["1h", "5m"]
+    # automatic caching at 1h after a 5m marker: its field is the top-level one
+    with pytest.raises(CacheRuleError, match=r"^cache_control\.ttl: a ttl='1h' "):
+        resolve_breakpoints(layout(body, TokenEstimator()), {"type": "ephemeral", "ttl": "1h"})
 
 
 def test_automatic_caching_goes_on_the_last_cacheable_block() -> None:

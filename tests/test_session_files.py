@@ -38,8 +38,11 @@ def test_export_prints_or_writes(session: Session, tmp_path: Path, kind: str) ->
 
 
 @pytest.mark.parametrize("kind", EXPORTS)
-def test_a_long_export_is_not_printed_into_the_cell(session: Session, kind: str) -> None:
+def test_a_long_export_is_not_printed_into_the_cell(
+    session: Session, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A few calls over a large file made a page nobody reads (over 100k characters): it names a file."""
+    monkeypatch.chdir(tmp_path)
     session.context("x " * 60_000, name="data", cache=True)
     session.ask("Hello?", stream=False)
     with pytest.raises(UsageError) as raised:
@@ -48,6 +51,11 @@ def test_a_long_export_is_not_printed_into_the_cell(session: Session, kind: str)
     assert "\n" not in said and "too long to print here" in said
     file = {"python": "replay.py", "ipynb": "replay.ipynb", "json": "session_export.json"}[kind]
     assert said.endswith(f"%claude_session export {kind} {file}")
+    Path(file).write_text("# the user's own")  # the advice never names a file that is there
+    with pytest.raises(UsageError) as raised:
+        session_file(session, "export", kind, None, None)
+    stem, _, ext = file.partition(".")
+    assert str(raised.value).endswith(f"%claude_session export {kind} {stem}-2.{ext}")
 
 
 @pytest.mark.parametrize(

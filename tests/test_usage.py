@@ -206,7 +206,7 @@ def test_reprs_read_as_the_views_do() -> None:
     failed = record(None, index=5, error="429 RateLimitError: slow down")
     assert repr(failed).endswith("outcome='failed', error='429 RateLimitError: slow down')")
     total = repr(totals([r, failed]))
-    assert total.startswith("Totals(1 call, 1 failed, Tokens(read=2,000,") and "e-" not in total
+    assert total.startswith("Totals(2 calls (1 failed), Tokens(read=2,000,") and "e-" not in total
     for text in (repr(c), repr(r), total):
         assert not re.search(r"\d{7}", text)  # no 17-digit floats
 

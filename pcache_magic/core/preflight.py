@@ -209,9 +209,12 @@ def _resolve(
             )
         elif "must not come after" in text:  # the conflict message mentions ttl too
             ttls = [(p.path, p.marker) for p in lay.positions if p.marker]
-            early = next((block_name(names, path) for path, ttl in ttls if ttl == "5m"), None)
-            late = next((block_name(names, path) for path, ttl in ttls[::-1] if ttl == "1h"), None)
+            last = max((i for i, (_, ttl) in enumerate(ttls) if ttl == "1h"), default=0)
+            fives = [block_name(names, path) for path, ttl in ttls[:last] if ttl == "5m"]  # all to fix
+            early = fives[0] if fives else None
+            late = block_name(names, ttls[last][0]) if ttls else None
             named = early is not None and late is not None
+            them = f"the markers on {', '.join(fives)}, or mark them" if len(fives) > 1 else ""
             found.append(
                 Finding(
                     level="error",
@@ -223,7 +226,7 @@ def _resolve(
                         if named
                         else "A 1h marker comes after a 5m one (order: tools, system, messages)."
                     ),
-                    fix=f"Drop the marker on {early}, or mark it 1h too."
+                    fix=f"Drop {them or f'the marker on {early}, or mark it'} 1h too."
                     if named
                     else "Use 1h on the earlier, longer-lived blocks and 5m after them.",
                 )

@@ -98,7 +98,8 @@ class Totals(BaseModel):
     cost: Cost = Cost()
 
     def __repr__(self) -> str:
-        return f"Totals({plural(self.calls, 'call')}, {self.failed} failed, {self.tokens!r}, {self.cost!r})"
+        every = plural(self.calls + self.failed, "call")  # as the views count them: failed ones too
+        return f"Totals({every} ({self.failed} failed), {self.tokens!r}, {self.cost!r})"
 
     def plus(self, record: CallRecord) -> Totals:
         """These totals with one more call: a view keeps a running sum instead of summing every call."""

@@ -79,10 +79,12 @@ def resolve_breakpoints(lay: Layout, automatic: Mapping[str, Any] | None = None)
         if point.ttl == "5m":
             seen_5m = True
         elif seen_5m:
-            raise CacheRuleError(  # the API's words, from the path of the 1h block on
-                f"{positions[point.position].path}.cache_control.ttl: a ttl='1h' cache_control block "
-                "must not come after a ttl='5m' cache_control block. Note that blocks are processed "
-                "in the following order: `tools`, `system`, `messages`."
+            # The API's words, from the 1h marker's field on (automatic caching's: the top-level one).
+            field = "cache_control" if point.automatic else f"{positions[point.position].path}.cache_control"
+            raise CacheRuleError(
+                f"{field}.ttl: a ttl='1h' cache_control block must not come after a ttl='5m' "
+                "cache_control block. Note that blocks are processed in the following order: "
+                "`tools`, `system`, `messages`."
             )
     return points
 

@@ -154,5 +154,19 @@ def _spell_out(parser: Any, message: str, hint: str) -> str:
     full = [" or ".join(matches) for s in starts if (matches := [f for f in flags if f.startswith(s)])]
     if full:
         return f"{message} (flags are not abbreviated: write {', '.join(full)} in full)"
-    near = [m[0] for s in starts if (m := difflib.get_close_matches(s, flags, n=1, cutoff=0.7))]
+    near = [m[0] for s in starts if (m := _near(s, flags))]
     return f"{message} (did you mean {', '.join(near)}? {hint[1:]}" if near else f"{message} {hint}"
+
+
+def _near(word: str, flags: list[str]) -> list[str]:
+    """The flag closest to a misspelt `word`, unless it says the opposite (`--stream`, `--no-stream`)."""
+    return [
+        f for f in difflib.get_close_matches(word, flags, n=1, cutoff=0.7) if _negated(f) == _negated(word)
+    ]
+
+
+def _negated(flag: str) -> bool:
+    """Whether a flag's name says "not" (`--no-stream`, `--nocache`, `--uncached`, `--cache-none`)."""
+    return re.match(r"(no|un|non|not|dont|disable|without)", flag.lstrip("-")) is not None or flag.endswith(
+        ("-none", "-off")
+    )

@@ -365,15 +365,20 @@ def image_block(path: Path, files: CellFiles | None = None) -> dict[str, Any]:
 
 
 def _nearest(path: str) -> str:
-    """What a missing file's error adds: the name closest to it in its folder (`(did you mean
-    data/notes.md?)`), else, for a relative path, the folder it was looked for from."""
+    """What a missing file's error adds: a folder that is missing, or the name closest to it in its
+    folder, case aside (`(did you mean data/notes.md?)`), or, for a relative path, the folder it was
+    looked for from.  A folder of more names than `_NEAREST_SCANNED` is not guessed in: the name
+    closest among those read may not be the closest there is."""
     folder, name = os.path.split(path)
+    cwd = "" if os.path.isabs(path) else f" in {os.getcwd()}"
+    if folder and not os.path.isdir(folder):
+        return f" (no folder {folder}{cwd})"
     try:
-        with os.scandir(folder or ".") as entries:  # a huge folder is read only so far
-            names = [entry.name for _, entry in zip(range(_NEAREST_SCANNED), entries, strict=False)]
+        with os.scandir(folder or ".") as entries:
+            names = [entry.name for _, entry in zip(range(_NEAREST_SCANNED + 1), entries, strict=False)]
     except OSError:
         names = []
-    match = difflib.get_close_matches(name, names, n=1, cutoff=0.8)
-    if match:
-        return f" (did you mean {os.path.join(folder, match[0])}?)"
-    return "" if os.path.isabs(path) else f" in {os.getcwd()}"
+    lowered = {n.lower(): n for n in names if n != name}  # `name` itself: a link to nothing
+    if len(names) <= _NEAREST_SCANNED and (match := difflib.get_close_matches(name.lower(), lowered, 1, 0.8)):
+        return f" (did you mean {os.path.join(folder, lowered[match[0]])}?)"
+    return cwd

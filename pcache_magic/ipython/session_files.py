@@ -6,6 +6,7 @@ file before it changes anything); what the magic prints comes back as one string
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
@@ -38,7 +39,9 @@ def session_file(session: Session, command: str, target: str, path: str | None, 
         if command == "export":
             text = session.export(target)  # type: ignore[arg-type]
             if path is None and len(text) > MAX_PRINTED:  # a page nobody reads in a notebook's output
-                file = {"python": "replay.py", "ipynb": "replay.ipynb", "json": "session_export.json"}[target]
+                file = _free(
+                    {"python": "replay.py", "ipynb": "replay.ipynb", "json": "session_export.json"}[target]
+                )
                 raise UsageError(
                     f"The {target} export is {text.count(chr(10)) + 1:,} lines ({len(text):,} characters),"
                     f" too long to print here; write it to a file: %claude_session export {target} {file}"
@@ -48,3 +51,12 @@ def session_file(session: Session, command: str, target: str, path: str | None, 
         return "\n".join([loaded.summary(), *loaded.notes])
     except (store.StoreError, OSError) as error:
         raise UsageError(one_line(error)) from None
+
+
+def _free(name: str) -> str:
+    """`name`, or `replay-2.py`, `replay-3.py`...: a file name the working directory does not hold yet
+    (the advice to write an export there must not overwrite a file of the user's)."""
+    stem, dot, ext = name.partition(".")
+    return next(
+        n for n in (name, *(f"{stem}-{i}{dot}{ext}" for i in range(2, 10_000))) if not os.path.lexists(n)
+    )
