@@ -77,7 +77,8 @@ def test_a_misspelt_flag_gets_the_nearest_one() -> None:
 
 @pytest.mark.parametrize("line", ["--stream", "--no-cache", "--nocache", "--uncached", "--cache-none"])
 def test_a_flag_that_says_the_opposite_is_never_suggested(line: str) -> None:
-    """`--stream` is not `--no-stream`, nor `--no-cache` `--cache`: following such advice does the opposite."""
+    """`--stream` is not `--no-stream`, nor `--no-cache` `--cache`: following such advice does the
+    opposite."""
     with pytest.raises(UsageError) as caught:
         demo(line)
     assert "did you mean" not in str(caught.value)

@@ -209,10 +209,10 @@ def _resolve(
             )
         elif "must not come after" in text:  # the conflict message mentions ttl too
             ttls = [(p.path, p.marker) for p in lay.positions if p.marker]
-            last = max((i for i, (_, ttl) in enumerate(ttls) if ttl == "1h"), default=0)
-            fives = [block_name(names, path) for path, ttl in ttls[:last] if ttl == "5m"]  # all to fix
+            final = max((i for i, (_, ttl) in enumerate(ttls) if ttl == "1h"), default=0)
+            fives = [block_name(names, path) for path, ttl in ttls[:final] if ttl == "5m"]  # all to fix
             early = fives[0] if fives else None
-            late = block_name(names, ttls[last][0]) if ttls else None
+            late = block_name(names, ttls[final][0]) if ttls else None
             named = early is not None and late is not None
             them = f"the markers on {', '.join(fives)}, or mark them" if len(fives) > 1 else ""
             found.append(
