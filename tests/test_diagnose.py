@@ -388,3 +388,34 @@ def test_a_reset_forgets_the_names_the_blocks_were_sent_under(session: Session, 
     assert session.book.names == {}
     saved = json.loads(session.save(tmp_path / "s.json").read_text())
     assert saved["block_names"] == []  # (the ledger keeps its live entries, named, as a reset says)
+
+
+def test_calls_sent_together_are_explained_as_the_writes_they_were(session: Session, tmp_path: Path) -> None:
+    """Gathered calls each write (an entry is readable once the response that wrote it began): the
+    explanation said "by the rules ... were cached", or an expired entry, against the prediction.
+    The calls in flight are recorded, kept in the session file, and explained the same after a load."""
+    import asyncio
+
+    from pcache_magic import UserMessage
+
+    system = session.cached_system_message(words(3_000))
+
+    async def together() -> None:
+        asks = (session.acreate([system, UserMessage(content=f"q{i}", source="user")]) for i in range(3))
+        await asyncio.gather(*asks)
+
+    asyncio.run(together())
+    session.create([system, UserMessage(content="after", source="user")])
+    assert [c.in_flight for c in session.calls] == [[], [1], [1, 2], []]
+    assert [c.outcome for c in session.calls] == ["write", "write", "write", "hit"]
+    assert [c.prediction[0]["status"] for c in session.calls if c.prediction] == ["write"] * 3 + ["hit"]
+    written = session.calls[0].tokens.written
+    whys = [e.summary for e in explain_all(session)]
+    assert whys == [f"wrote {written:,} (5m)"] * 3 + [f"hit {written:,}"]
+    said = explain(session, 3)
+    assert "Sent while calls 1 and 2 were in flight" in " ".join(said.lines) and said.agrees is not False
+    session.save(tmp_path / "s.json")
+    loaded = Session(model=session.model)
+    loaded.load(tmp_path / "s.json")
+    assert [c.in_flight for c in loaded.calls] == [[], [1], [1, 2], []]
+    assert [e.summary for e in explain_all(loaded)] == whys

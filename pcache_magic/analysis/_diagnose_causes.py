@@ -175,7 +175,12 @@ def changed_cause(
 def storage_causes(cur: ReplayedCall, expected: Plan, replay: ReplayState) -> list[Cause]:
     """Entries of this prefix that the call did not read: expired, or out of every breakpoint's reach."""
     causes, now = [], cur.record.started_at
-    deeper = [p for p in cur.lay.positions[expected.hit + 1 :] if p.key in replay.entries]
+    entries, unready = replay.entries, replay.unready  # a call in flight's write: not readable yet
+    deeper = [
+        p
+        for p in cur.lay.positions[expected.hit + 1 :]
+        if p.key in entries and entries[p.key].by not in unready
+    ]
     dead = [p for p in deeper if not replay.live(p.key, now)]
     if dead:
         p, entry = dead[-1], replay.entries[dead[-1].key]

@@ -29,17 +29,23 @@ class _Entry:
     call: int
     touched_at: float
     expires_at: float
+    by: int
+    """The call whose write made it readable (a rewrite while it lived keeps the first's)."""
 
 
 class ReplayState:
-    """The session's cache entries as the rules say they were; expired ones are kept to explain misses."""
+    """The session's cache entries as the rules say they were; expired ones are kept to explain misses.
+
+    `unready`: the calls in flight when the call being replayed began (`CallRecord.in_flight`):
+    what they wrote was not readable to it yet."""
 
     def __init__(self) -> None:
         self.entries: dict[bytes, _Entry] = {}
+        self.unready: frozenset[int] = frozenset()
 
     def live(self, key: bytes, now: float) -> bool:
         entry = self.entries.get(key)
-        return entry is not None and entry.expires_at > now
+        return entry is not None and entry.expires_at > now and entry.by not in self.unready
 
     def plan(self, lay: Layout, points: list[Breakpoint], minimum: int, now: float) -> Plan:
         return plan(lay, points, minimum, lambda key: self.live(key, now))
@@ -61,8 +67,9 @@ class ReplayState:
                     entry.call = call.record.index
         for point in outcome.writes:
             p = lay.positions[point.position]
-            ends = now + TTL_SECONDS[point.ttl]
-            self.entries[p.key] = _Entry(p.cumulative, point.ttl, call.record.index, now, ends)
+            ends, old = now + TTL_SECONDS[point.ttl], self.entries.get(p.key)
+            by = old.by if old is not None and old.expires_at > now else call.record.index
+            self.entries[p.key] = _Entry(p.cumulative, point.ttl, call.record.index, now, ends, by)
 
 
 class ReplayedCall:

@@ -114,6 +114,12 @@ def _api(record: CallRecord) -> str | None:
     return "pending" if diagnostics.cache_miss_reason is None else str(diagnostics.cache_miss_reason.type)
 
 
+def _calls(indices: Sequence[int]) -> str:
+    """`call 3`, `calls 3 and 4`, `calls 3, 4 and 5`."""
+    named = [str(i) for i in indices]
+    return f"call {named[0]}" if len(named) == 1 else f"calls {', '.join(named[:-1])} and {named[-1]}"
+
+
 def _analyse(
     cur: ReplayedCall, prev: ReplayedCall | None, replay: ReplayState, expected: Plan
 ) -> Explanation:
@@ -122,11 +128,19 @@ def _analyse(
     lines: list[str] = []
     causes: list[Cause] = []
     consistent: set[str | None] = {None}
+    if record.in_flight:
+        lines.append(
+            f"Sent while {_calls(record.in_flight)} {'was' if len(record.in_flight) == 1 else 'were'} "
+            "in flight: an entry is readable only once the response that wrote it has begun, so calls "
+            "sent together each write what they share."
+        )
     if prev is None:
         lines.append("First call of the session: there was nothing to read yet.")
     else:
         change, consistent = changed_cause(prev, cur, replay)
         causes += [change] if change else []
+    if record.in_flight:  # the API compared it with the call before those (or with none)
+        consistent = {*consistent, None}
     causes += marker_causes(cur) + storage_causes(cur, expected, replay)
     if actual.read < expected.read:
         missed = expected.read - actual.read
@@ -226,6 +240,7 @@ class Explainer:
         )
         wanted = (record.request.get("diagnostics") or {}).get("previous_message_id")
         prev = self._by_id.get(wanted, self._previous) if isinstance(wanted, str) else self._previous
+        self._replay.unready = frozenset(record.in_flight)
         expected = self._replay.plan(cur.lay, cur.points, cur.info.min_cache_tokens, record.started_at)
         result = _analyse(cur, prev, self._replay, expected)
         self._replay.apply(cur, expected)

@@ -47,6 +47,9 @@ class CallRecord(BaseModel):
     prices: Prices | None = None
     prediction: list[dict[str, Any]] | None = None
     """Per breakpoint: what the session expected before sending (see cache.predict)."""
+    in_flight: list[int] = []
+    """The calls begun and not yet answered when this one began (gathered async calls): what they
+    wrote was not readable to it, since an entry is readable once the response that wrote it began."""
 
     @property
     def ok(self) -> bool:

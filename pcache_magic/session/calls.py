@@ -239,6 +239,7 @@ class CallPipeline:
                 estimated=self._estimated,
                 prices=self._models.get(model).prices if model in self._models else None,
                 prediction=[p.as_dict() for p in predictions],
+                in_flight=sorted(self._reserved),
             )
             self._reserved.add(record.index)
             self._pending[record.index] = cost

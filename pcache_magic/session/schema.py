@@ -196,6 +196,8 @@ class SavedCall(_Strict):
     prices: Count | None = None
     """Index into the file's `prices`: the rates the call was priced at."""
     prediction: list[SavedPrediction] | None = None
+    in_flight: list[Count] = []
+    """The calls begun and not yet answered when this one began (`CallRecord.in_flight`)."""
     request: PackedRequest
     response: SavedReply | None = None
     """The reply, read as a `SavedReply` says; the SDK's `Message` once validated (`reply`)."""

@@ -110,6 +110,7 @@ def snapshot(session: Saveable, saved_at: str = "") -> dict[str, Any]:
                 "estimated": record.estimated,
                 "prices": priced,
                 "prediction": record.prediction,
+                **({"in_flight": record.in_flight} if record.in_flight else {}),
                 "request": packer.request(record.request),
                 "response": None
                 if record.response is None
@@ -331,6 +332,7 @@ def prepare(file: SessionFile, models: ModelTable, notes: Iterable[str] = ()) ->
                     estimated=call.estimated,
                     prices=None if call.prices is None else file.prices[call.prices],
                     prediction=None if call.prediction is None else [p.model_dump() for p in call.prediction],
+                    in_flight=list(call.in_flight),
                 )
             )
         except (ValidationError, UnknownModelError) as error:
