@@ -322,3 +322,23 @@ def test_when_no_write_pays_the_notes_and_tooltips_say_so() -> None:
     root = parse(f"<div>{result.to_html()}</div>")
     ideal = [tr for tr in root.iter("tr") if tr[0].tag == "td"][-1]
     assert ideal[3].get("title") == "undefined: the oracle saves nothing against no caching"
+
+
+def test_calls_sent_together_replay_as_the_writes_they_were() -> None:
+    """Gathered calls each wrote (none could read another's write): replayed in turn, the second and
+    third read, and "as sent" cost less than the calls did."""
+    import asyncio
+
+    from pcache_magic import UserMessage
+
+    _, session = _session()
+    system = session.cached_system_message(words(3_000))
+
+    async def together() -> None:
+        asks = (session.acreate([system, UserMessage(content=f"q{i}", source="user")]) for i in range(3))
+        await asyncio.gather(*asks)
+
+    asyncio.run(together())
+    session.create([system, UserMessage(content="after", source="user")])
+    recorded = sum(c.cost.total for c in session.calls)
+    assert what_if(session).run("as-sent").cost.total == pytest.approx(recorded)

@@ -110,11 +110,22 @@ class Replay:
     at: float
     request: Mapping[str, Any]
     output_tokens: int = 0
+    index: int = 0
+    in_flight: tuple[int, ...] = ()
+    """The calls (by `index`) in flight when it was sent: it arrived before their answers began."""
 
 
 def replays(records: Iterable[CallRecord]) -> list[Replay]:
     """A session's successful calls as replayable requests."""
-    return [Replay(r.started_at, r.request, r.tokens.output) for r in records if r.ok]
+    return [
+        Replay(r.started_at, r.request, r.tokens.output, r.index, tuple(r.in_flight)) for r in records if r.ok
+    ]
+
+
+def _arrivals(calls: Sequence[Replay]) -> list[tuple[int, int]]:
+    """(index of the first call in flight, position) of each call sent while others were in flight,
+    in that index's order: before that call is answered, the later one takes its ticket."""
+    return sorted((min(call.in_flight), pos) for pos, call in enumerate(calls) if call.in_flight)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,13 +156,16 @@ def simulate(calls: Sequence[Replay], strategy: str | Strategy, models: ModelTab
     engine = Engine(ManualClock(), models=models)
     cost, parts, per_call = Cost(), dict.fromkeys(Tokens.model_fields, 0), []
     last = calls[0].at if calls else 0.0
+    arrivals, tickets = _arrivals(calls), {}
     for i, call in enumerate(calls, 1):
+        while arrivals and arrivals[0][0] <= call.index:  # sent while this one was in flight
+            tickets[arrivals.pop(0)[1]] = engine.ticket()
         if call.at > last:
             engine.advance(call.at - last)
             last = call.at
         body = _wire(transform(call.request, call.at))
         try:
-            usage = engine.create_message(_API_KEY, body)["usage"]
+            usage = engine.create_message(_API_KEY, body, arrived=tickets.get(i - 1))["usage"]
         except ApiError as error:
             raise ValueError(f"call {i} under {label!r}: the emulator rejected it: {error}") from None
         split = usage["cache_creation"]
