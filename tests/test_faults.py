@@ -51,8 +51,10 @@ class CtrlCEmulator(Emulator):
 
     armed = False
 
-    def respond(self, method: str, path: str, headers: Any, body: bytes) -> wire.WireResponse:
-        answer = super().respond(method, path, headers, body)
+    def respond(
+        self, method: str, path: str, headers: Any, body: bytes, arrived: int | None = None
+    ) -> wire.WireResponse:
+        answer = super().respond(method, path, headers, body, arrived)
         if answer.events is None or not self.armed:
             return answer
         self.armed = False

@@ -117,15 +117,17 @@ def test_twenty_clients_times_a_hundred_requests(server: EmulatorProcess) -> Non
     assert len({r.request_id for r in results}) == len(results) and None not in {
         r.request_id for r in results
     }
-    # one write per workspace (the first request to reach it); every other request read that entry
+    # an entry is readable once the response that wrote it began: the clients' first requests, sent
+    # together, may each write it; every later request of a client (sent after its own first answer)
+    # reads it
     prefix = {r.written for r in results if r.written}
     assert len(prefix) == 1
     (cached,) = prefix
     for key in KEYS:
         mine = [r for r in results if r.key == key]
-        assert sum(1 for r in mine if r.written) == 1
+        assert 1 <= sum(1 for r in mine if r.written) <= len({r.client for r in mine})
         assert all((r.read, r.written) in ((0, cached), (cached, 0)) for r in mine)
-        assert sum(1 for r in mine if r.read == cached) == len(mine) - 1
+        assert all(r.read == cached for r in mine if r.number > 0)
     # the uncached rest is the per-request question: the same for the same question
     by_question = Counter((r.client, r.number, r.uncached) for r in results)
     assert len(by_question) == len(results)
