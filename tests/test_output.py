@@ -568,6 +568,21 @@ def test_amounts_in_a_reply_stay_literal_and_math_and_code_stay_as_written() -> 
     assert reply._repr_markdown_() == shown and repr(reply) == text  # a terminal gets it as written
 
 
+def test_html_in_a_reply_is_shown_not_run() -> None:
+    """A freshly run cell's Markdown is trusted: a reply's `<img onerror>` or `<script>` (a prompt
+    injection, or the emulator echoing a prompt) ran in JupyterLab. Code keeps it as written."""
+    from pcache_magic.ipython.output import ReplyText
+
+    hostile = "Done <img src=x onerror=alert(1)> <script>alert(2)</script> and `<b>` stays."
+    rich = transcript([record(thought("I <b>think</b>"), text(hostile))], [], True)
+    assert "&lt;img src=x onerror" in rich and "&lt;script>" in rich and "`<b>`" in rich
+    assert rich.startswith("<details><summary>thinking") and "I &lt;b>think&lt;/b>" in rich  # our fold stays
+    assert "<img" not in rich and "<script" not in rich
+    streamed = ReplyText(hostile)._repr_markdown_()  # while it streams: the model's text alone
+    assert "<img" not in streamed and "<script" not in streamed and "`<b>`" in streamed
+    assert transcript([record(text(hostile))], [], False).count("<img") == 1  # a terminal: as written
+
+
 # -- thinking --------------------------------------------------------------------------------------
 def thought(value: str) -> dict[str, Any]:
     return {"type": "thinking", "thinking": value, "signature": "c2ln"}

@@ -84,11 +84,25 @@ def literal_amounts(markdown: str) -> str:
     return "".join(p if i % 2 else _AMOUNT.sub(_LITERAL_DOLLAR, p) for i, p in enumerate(parts))
 
 
+def inert(markdown: str) -> str:
+    """`markdown` from the model (or a tool) with each `<` outside code as `&lt;`: a freshly run
+    cell's Markdown is trusted, so HTML in a reply (a prompt injection's `<img onerror=...>` or
+    `<script>`) would run in the notebook; it shows as the text it is."""
+    parts = _CODE.split(markdown)
+    return "".join(p if i % 2 else p.replace("<", "&lt;") for i, p in enumerate(parts))
+
+
 class ReplyText(MarkdownText):
-    """A reply's Markdown, its amounts kept literal (`literal_amounts`); as written in a terminal."""
+    """A reply's Markdown, its amounts kept literal (`literal_amounts`) and its markup inert (`inert`;
+    `ours`: the text is a `transcript`, whose model parts are inert already and whose own markup,
+    the folded thinking, must stay); as written in a terminal."""
+
+    def __init__(self, text: str, ours: bool = False) -> None:
+        super().__init__(text)
+        self._ours = ours
 
     def _repr_markdown_(self) -> str:
-        return literal_amounts(self.text)
+        return literal_amounts(self.text if self._ours else inert(self.text))
 
 
 class Summary:
@@ -218,7 +232,7 @@ class Reply:
             self._handle = None  # closed: a late write or flush cannot bring a partial back
             self._live = False
         if self._rich:
-            display(ReplyText(text))
+            display(ReplyText(text, ours=True))
         else:  # a streamed reply was printed as it came (`run_turn` waits for one with thinking)
             print("" if self._live and self.text else text)
         for record in records:
@@ -306,12 +320,13 @@ def transcript(records: Sequence[CallRecord], tool_lines: Sequence[str], rich: b
         blocks = record.response.content if record.response is not None else ()
         thought = "\n\n".join(b.thinking for b in blocks if b.type == "thinking" and b.thinking)
         if thought and rich is not None:
-            parts.append(thinking_part(thought, thinking_tokens(record), rich))
+            parts.append(thinking_part(inert(thought) if rich else thought, thinking_tokens(record), rich))
         for block in blocks:
             if block.type == "text" and block.text:
-                parts.append(block.text)
+                parts.append(inert(block.text) if rich else block.text)
             elif block.type == "tool_use":
-                parts.append(next(lines, f"> tool `{block.name}` requested (not run: no `--run` tools)"))
+                line = next(lines, f"> tool `{block.name}` requested (not run: no `--run` tools)")
+                parts.append(inert(line) if rich else line)
     return "\n\n".join(parts)
 
 
