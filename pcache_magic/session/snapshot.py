@@ -298,7 +298,8 @@ def _check_block(block: Block, n: int, models: ModelTable, model: str) -> None:
 def prepare(file: SessionFile, models: ModelTable, notes: Iterable[str] = ()) -> Prepared:
     """Check what the schema cannot and build the session's new state; StoreError (one line)."""
     names = [b.name for b in file.blocks]
-    twice = next((name for name in names if names.count(name) > 1), None)
+    counts = Counter(names)  # one pass: a file of 40,000 blocks counted in turn took 20 s
+    twice = next((name for name in names if counts[name] > 1), None)
     if twice is not None:
         raise StoreError(f"blocks: the name {twice!r} is used twice; rename one (names are unique).")
     _known(models, file.settings.model, "settings.model")
