@@ -119,6 +119,11 @@ class Chat:
             self._emit("blocks", None)
             return message
 
+    @property
+    def turning(self) -> bool:
+        """Whether a turn is under way (read it under the pipeline's lock: then it is this thread's)."""
+        return self._asking
+
     @contextlib.contextmanager
     def _one_turn(self) -> Iterator[None]:
         """Refuse a turn inside a turn: the lock is re-entrant, so only this flag sees one."""

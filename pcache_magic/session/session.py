@@ -197,6 +197,11 @@ class Session:
         entries = settings.pop("entries", ())
         block_names = settings.pop("block_names", None)
         with self._pipeline.lock:  # not in the middle of another thread's call
+            if self._chat.turning:  # this thread's: from on_text, run_tool or an observer
+                raise CallInProgress(
+                    "The session cannot be reset or loaded during ask() (from on_text, run_tool or an "
+                    "observer); do it after that one returns."
+                )
             for key, value in settings.items():
                 if not hasattr(self, key):
                     raise AttributeError(f"Session has no setting {key!r}")
