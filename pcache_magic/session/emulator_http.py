@@ -38,9 +38,10 @@ class EmulatorCallError(OSError):
     """The emulator's controls did not answer as a pcache-emulator does; one line saying how."""
 
 
-#: Past any clock an emulator keeps (it starts at the epoch or now, and is advanced by hand): a
-#: time beyond is refused, as the views and `advance` could not work with it.
-LATEST = 2.0**40
+#: Past any clock an emulator keeps (it starts at the epoch or now, and at most a hundred years of
+#: advances): a time beyond is refused.  The session file's latest instant (`schema.MAX_TIME`), so a
+#: session on a lying server still saves, loads and shows its clock (2**40 s broke `datetime`).
+LATEST = 1e11
 
 
 def emulator_answer(
