@@ -123,3 +123,16 @@ def test_a_reference_outside_the_file_is_named(damage: Any, words: str) -> None:
     file = SessionFile.model_validate(data)
     with pytest.raises(ValueError, match=words):
         unpack_requests(file.items, file.messages, file.calls)
+
+
+def test_requests_that_send_more_than_a_session_can_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file of a few MB can ask each call to `keep` every message of the one before: 5.5 GB and
+    20 s for a 13 MB file (an attacker review). The sum is bounded."""
+    from pcache_magic.session import pack
+
+    chat = [{"role": "user", "content": [{"type": "text", "text": f"turn {i}"}]} for i in range(10)]
+    requests = [{"model": "m", "messages": chat[: n + 1]} for n in range(10)]
+    assert round_trip(requests) == requests  # 55 messages sent in all
+    monkeypatch.setattr(pack, "MAX_SENT_MESSAGES", 54)
+    with pytest.raises(ValueError, match=r"^calls\.9\.request: the requests so far send over 54 messages"):
+        round_trip(requests)

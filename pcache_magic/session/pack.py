@@ -21,6 +21,9 @@ from .schema import PackedMessage, PackedRequest, RawMessage, SavedCall
 __all__ = ["Packer", "unpack_requests"]
 
 _PACKED = ("tools", "system", "messages")
+#: The messages every call's request holds, summed over the calls: each is a reference, but a file
+#: of a few MB could ask for billions (`keep` them all, call after call) and every load replays them.
+MAX_SENT_MESSAGES = 5_000_000
 
 
 def _text(value: Any) -> str:
@@ -127,6 +130,7 @@ def unpack_requests(
     pool = [_message(m, items, f"messages.{n}") for n, m in enumerate(messages)]
     previous: list[Any] = []
     requests = []
+    sent = 0
     for n, call in enumerate(calls):
         packed: PackedRequest = call.request
         where = f"calls.{n}.request"
@@ -151,6 +155,12 @@ def unpack_requests(
                         f"{len(previous)}"
                     )
                 added = _indices(packed.add, len(pool), where, "message")
+                sent += min(packed.keep, len(previous)) + len(added)
+                if sent > MAX_SENT_MESSAGES:
+                    raise ValueError(
+                        f"{where}: the requests so far send over {MAX_SENT_MESSAGES:,} messages in all, "
+                        "more than a session's file holds"
+                    )
                 current = params[key] = previous[: packed.keep] + [pool[i] for i in added]
             else:
                 raise ValueError(f"{where}.keys: {key!r} has no value in the file")
