@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,7 +21,6 @@ from pcache_magic.core.record import CallRecord
 from pcache_magic.emulator import Emulator
 from pcache_magic.ipython import output as _output
 from pcache_magic.ipython.output import (
-    MarkdownText,
     Reply,
     SessionTables,
     Summary,
@@ -30,9 +28,7 @@ from pcache_magic.ipython.output import (
     clock_report,
     one_line,
     thinking_note,
-    thinking_part,
     tool_runner,
-    transcript,
     usage_errors,
 )
 from pcache_magic.session.session import PreflightError, Session
@@ -246,13 +242,6 @@ def test_tool_lines_are_one_line_and_show_any_arguments(shell: InteractiveShell)
     assert line.startswith('> tool `book({"day": "2026-01-02", "n": 2})` → Booked for xxx')
     assert line.endswith("…") and len(line.split("→ ", 1)[1]) == 200
     assert reply.text == f"\n\n{line}\n\n"
-
-
-def test_markdown_text_is_never_read_as_a_file_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "README.md").write_text("the file's content")
-    shown = MarkdownText("README.md")
-    assert shown._repr_markdown_() == "README.md" and repr(shown) == "README.md"
 
 
 # -- tool_runner ----------------------------------------------------------------------------------
@@ -556,58 +545,9 @@ def test_other_errors_pass_through_and_success_is_silent() -> None:
         pass
 
 
-def test_amounts_in_a_reply_stay_literal_and_math_and_code_stay_as_written() -> None:
-    from pcache_magic.ipython.output import ReplyText, literal_amounts
-
-    guarded = '<span class="pcache-dollar mathjax_ignore tex2jax_ignore">&#36;</span>'
-    text = "It costs $5 and a fee of $10.50; is $x^2$ fine? `$5` stays, \\$3 too.\n```\nprint('$5')\n```"
-    shown = literal_amounts(text)
-    assert shown.count(guarded) == 2 and "$" not in shown.split("; is")[0]  # no typesetter sees them
-    assert "$x^2$" in shown and "`$5`" in shown and "print('$5')" in shown and "\\$3" in shown
-    reply = ReplyText(text)
-    assert reply._repr_markdown_() == shown and repr(reply) == text  # a terminal gets it as written
-
-
-def test_html_in_a_reply_is_shown_not_run() -> None:
-    """A freshly run cell's Markdown is trusted: a reply's `<img onerror>` or `<script>` (a prompt
-    injection, or the emulator echoing a prompt) ran in JupyterLab. Code keeps it as written."""
-    from pcache_magic.ipython.output import ReplyText
-
-    hostile = "Done <img src=x onerror=alert(1)> <script>alert(2)</script> and `<b>` stays."
-    rich = transcript([record(thought("I <b>think</b>"), text(hostile))], [], True)
-    assert "&lt;img src=x onerror" in rich and "&lt;script>" in rich and "`<b>`" in rich
-    assert rich.startswith("<details><summary>thinking") and "I &lt;b>think&lt;/b>" in rich  # our fold stays
-    assert "<img" not in rich and "<script" not in rich
-    streamed = ReplyText(hostile)._repr_markdown_()  # while it streams: the model's text alone
-    assert "<img" not in streamed and "<script" not in streamed and "`<b>`" in streamed
-    assert transcript([record(text(hostile))], [], False).count("<img") == 1  # a terminal: as written
-
-
 # -- thinking --------------------------------------------------------------------------------------
 def thought(value: str) -> dict[str, Any]:
     return {"type": "thinking", "thinking": value, "signature": "c2ln"}
-
-
-def test_thinking_is_folded_above_each_calls_answer() -> None:
-    first = record(thought("Step one.\nStep two."), tool_use("lookup"))
-    second = record(thought("Now answer."), text("The answer."), index=2)
-    rich = transcript([first, second], ["> tool `lookup({})` → 42"], True)
-    assert rich.index("<details><summary>thinking · ~") < rich.index("> tool `lookup")
-    assert "\n\n> Step one.\n> Step two.\n\n</details>" in rich
-    assert rich.rindex("</details>") < rich.index("The answer.")
-    plain = transcript([second], [], False)
-    assert plain.splitlines()[0].startswith("[thinking · ~") and "  │ Now answer." in plain
-    assert transcript([second], []) == "The answer."  # None: the thinking left out (as before)
-
-
-def test_plain_thinking_shows_its_first_lines_and_counts_the_rest() -> None:
-    lines = "\n".join(f"line {i}" for i in range(12))
-    shown = thinking_part(lines, 30, False)
-    assert shown.splitlines() == [
-        "[thinking · ~30 tokens (estimate)]",
-        *[f"  │ line {i}" for i in range(8)],
-        "  │ … 4 more lines (the call record keeps them all)",
-    ]
 
 
 def test_the_usage_line_says_how_much_output_was_thinking_as_an_estimate() -> None:

@@ -1,4 +1,4 @@
-"""What the magics show: display objects, the turn's transcript, and one-line errors.
+"""What the magics show: display objects, the streamed reply, and one-line errors.
 
 Display objects carry both a rich representation (Markdown, or the view's
 HTML) and plain text, so the same `display()` reads well in JupyterLab, in a
@@ -9,7 +9,6 @@ those as one line, without a traceback.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,28 +18,24 @@ import anthropic
 from IPython.core.error import UsageError
 from IPython.display import display
 
-from ..core.fmt import DOLLAR_HTML, clock, cut, duration, entry_names, fit, plural, tokens, visible
+from ..core.fmt import clock, cut, duration, entry_names, fit, plural, tokens, visible
 from ..session.transport import redact_key
+from .reply_text import MarkdownText, ReplyText, transcript
 
 if TYPE_CHECKING:
     from ..core.record import CallRecord
     from ..session.session import Session
 
 __all__ = [
-    "MarkdownText",
     "Reply",
-    "ReplyText",
     "SessionTables",
     "Summary",
     "api_error_text",
     "clock_report",
-    "literal_amounts",
     "one_line",
     "say",
     "thinking_note",
-    "thinking_part",
     "tool_runner",
-    "transcript",
     "usage_errors",
 ]
 
@@ -52,57 +47,6 @@ UPDATE_EVERY_S = 0.1  # live enough to read along, rare enough not to flood the 
 # type replaces the renderer: a render still pending lands in a discarded node.  The same at both
 # ends, so a saved notebook is the same whether or not its runner applied the updates (nbval does not).
 _BLANK = {"text/plain": ""}
-
-
-class MarkdownText:
-    """Markdown for rich front ends, the same text in a terminal.
-
-    Not `IPython.display.Markdown`: that one reads its argument as a file name
-    when a file of that name exists, and a reply may well say "README.md".
-    """
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def _repr_markdown_(self) -> str:
-        return self.text
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-_CODE = re.compile(r"(`{3,}.*?`{3,}|~{3,}.*?~{3,}|`[^`\n]*`)", re.S)
-_AMOUNT = re.compile(r"(?<!\\)\$(?=\d)")
-# The views' guarded dollar, as an entity: Markdown's math scan runs on the source, before HTML.
-_LITERAL_DOLLAR = DOLLAR_HTML.replace("$", "&#36;")
-
-
-def literal_amounts(markdown: str) -> str:
-    """Each `$` before a digit (an amount) outside code, as a `$` no front end typesets: a reply
-    saying "$5 and $10" is otherwise set as math between the two.  `$x^2$` stays math."""
-    parts = _CODE.split(markdown)
-    return "".join(p if i % 2 else _AMOUNT.sub(_LITERAL_DOLLAR, p) for i, p in enumerate(parts))
-
-
-def inert(markdown: str) -> str:
-    """`markdown` from the model (or a tool) with each `<` outside code as `&lt;`: a freshly run
-    cell's Markdown is trusted, so HTML in a reply (a prompt injection's `<img onerror=...>` or
-    `<script>`) would run in the notebook; it shows as the text it is."""
-    parts = _CODE.split(markdown)
-    return "".join(p if i % 2 else p.replace("<", "&lt;") for i, p in enumerate(parts))
-
-
-class ReplyText(MarkdownText):
-    """A reply's Markdown, its amounts kept literal (`literal_amounts`) and its markup inert (`inert`;
-    `ours`: the text is a `transcript`, whose model parts are inert already and whose own markup,
-    the folded thinking, must stay); as written in a terminal."""
-
-    def __init__(self, text: str, ours: bool = False) -> None:
-        super().__init__(text)
-        self._ours = ours
-
-    def _repr_markdown_(self) -> str:
-        return literal_amounts(self.text if self._ours else inert(self.text))
 
 
 class Summary:
@@ -130,24 +74,6 @@ def thinking_note(record: CallRecord) -> str:
 
     thought = thinking_tokens(record)
     return f" · output of which {tokens(thought, True)} thinking (estimate)" if thought else ""
-
-
-THINKING_LINES = 8  # a plain-text reply shows this much of the thinking; the record keeps it all
-
-
-def thinking_part(thought: str, estimate: int, rich: bool) -> str:
-    """The thinking, folded above the answer: a closed `<details>` in Markdown, dimmed quoted lines
-    (the first `THINKING_LINES`) in plain text, so the answer stays what catches the eye."""
-    head = f"thinking · {tokens(estimate, True)} tokens (estimate)"
-    if rich:
-        quoted = "\n".join(f"> {line}" for line in thought.splitlines())
-        return f"<details><summary>{head}</summary>\n\n{quoted}\n\n</details>"
-    lines = thought.splitlines()
-    more = len(lines) - THINKING_LINES
-    shown = [f"  │ {line}" for line in lines[:THINKING_LINES]]
-    if more > 0:
-        shown.append(f"  │ … {plural(more, 'more line')} (the call record keeps them all)")
-    return "\n".join([f"[{head}]", *shown])
 
 
 class SessionTables:
@@ -305,29 +231,6 @@ def one_line(text: object, limit: int = 300) -> str:
     """`text` on one line of at most `limit` characters, its control characters as pictures (an
     error quotes what the user gave: a file name may hold an escape sequence)."""
     return cut(" ".join(visible(text).split()), limit)
-
-
-def transcript(records: Sequence[CallRecord], tool_lines: Sequence[str], rich: bool | None = None) -> str:
-    """The turn as the user should read it: the reply texts, tool calls and results in place.
-
-    `rich`: Markdown (True) or plain text (False) for each call's thinking, folded above its
-    answer (`thinking_part`); None leaves the thinking out."""
-    from ..view.calls import thinking_tokens
-
-    parts: list[str] = []
-    lines = iter(tool_lines)
-    for record in records:
-        blocks = record.response.content if record.response is not None else ()
-        thought = "\n\n".join(b.thinking for b in blocks if b.type == "thinking" and b.thinking)
-        if thought and rich is not None:
-            parts.append(thinking_part(inert(thought) if rich else thought, thinking_tokens(record), rich))
-        for block in blocks:
-            if block.type == "text" and block.text:
-                parts.append(inert(block.text) if rich else block.text)
-            elif block.type == "tool_use":
-                line = next(lines, f"> tool `{block.name}` requested (not run: no `--run` tools)")
-                parts.append(inert(line) if rich else line)
-    return "\n\n".join(parts)
 
 
 def api_error_text(error: anthropic.APIError, retries: int) -> str:

@@ -1,0 +1,100 @@
+"""reply_text.py: a reply's Markdown kept literal and inert, its thinking folded, its transcript."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from anthropic.types import Message
+
+from pcache_magic.core.record import CallRecord
+from pcache_magic.ipython.reply_text import (
+    MarkdownText,
+    ReplyText,
+    literal_amounts,
+    thinking_part,
+    transcript,
+)
+
+from _helpers import MODEL
+
+
+def record(*content: dict[str, Any], index: int = 1) -> CallRecord:
+    message = Message.model_validate(
+        {
+            "id": f"msg_{index}",
+            "type": "message",
+            "role": "assistant",
+            "model": MODEL,
+            "content": list(content),
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 10, "output_tokens": 5},
+        }
+    )
+    return CallRecord(index=index, model=MODEL, started_at=0.0, request={}, response=message)
+
+
+def text(value: str) -> dict[str, Any]:
+    return {"type": "text", "text": value}
+
+
+def thought(value: str) -> dict[str, Any]:
+    return {"type": "thinking", "thinking": value, "signature": "c2ln"}
+
+
+def tool_use(name: str) -> dict[str, Any]:
+    return {"type": "tool_use", "id": f"toolu_{name}", "name": name, "input": {}}
+
+
+def test_markdown_text_is_never_read_as_a_file_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "README.md").write_text("the file's content")
+    shown = MarkdownText("README.md")
+    assert shown._repr_markdown_() == "README.md" and repr(shown) == "README.md"
+
+
+def test_amounts_in_a_reply_stay_literal_and_math_and_code_stay_as_written() -> None:
+    guarded = '<span class="pcache-dollar mathjax_ignore tex2jax_ignore">&#36;</span>'
+    text = "It costs $5 and a fee of $10.50; is $x^2$ fine? `$5` stays, \\$3 too.\n```\nprint('$5')\n```"
+    shown = literal_amounts(text)
+    assert shown.count(guarded) == 2 and "$" not in shown.split("; is")[0]  # no typesetter sees them
+    assert "$x^2$" in shown and "`$5`" in shown and "print('$5')" in shown and "\\$3" in shown
+    reply = ReplyText(text)
+    assert reply._repr_markdown_() == shown and repr(reply) == text  # a terminal gets it as written
+
+
+def test_html_in_a_reply_is_shown_not_run() -> None:
+    """A freshly run cell's Markdown is trusted: a reply's `<img onerror>` or `<script>` (a prompt
+    injection, or the emulator echoing a prompt) ran in JupyterLab. Code keeps it as written."""
+    hostile = "Done <img src=x onerror=alert(1)> <script>alert(2)</script> and `<b>` stays."
+    rich = transcript([record(thought("I <b>think</b>"), text(hostile))], [], True)
+    assert "&lt;img src=x onerror" in rich and "&lt;script>" in rich and "`<b>`" in rich
+    assert rich.startswith("<details><summary>thinking") and "I &lt;b>think&lt;/b>" in rich  # our fold stays
+    assert "<img" not in rich and "<script" not in rich
+    streamed = ReplyText(hostile)._repr_markdown_()  # while it streams: the model's text alone
+    assert "<img" not in streamed and "<script" not in streamed and "`<b>`" in streamed
+    assert transcript([record(text(hostile))], [], False).count("<img") == 1  # a terminal: as written
+
+
+def test_thinking_is_folded_above_each_calls_answer() -> None:
+    first = record(thought("Step one.\nStep two."), tool_use("lookup"))
+    second = record(thought("Now answer."), text("The answer."), index=2)
+    rich = transcript([first, second], ["> tool `lookup({})` → 42"], True)
+    assert rich.index("<details><summary>thinking · ~") < rich.index("> tool `lookup")
+    assert "\n\n> Step one.\n> Step two.\n\n</details>" in rich
+    assert rich.rindex("</details>") < rich.index("The answer.")
+    plain = transcript([second], [], False)
+    assert plain.splitlines()[0].startswith("[thinking · ~") and "  │ Now answer." in plain
+    assert transcript([second], []) == "The answer."  # None: the thinking left out (as before)
+
+
+def test_plain_thinking_shows_its_first_lines_and_counts_the_rest() -> None:
+    lines = "\n".join(f"line {i}" for i in range(12))
+    shown = thinking_part(lines, 30, False)
+    assert shown.splitlines() == [
+        "[thinking · ~30 tokens (estimate)]",
+        *[f"  │ line {i}" for i in range(8)],
+        "  │ … 4 more lines (the call record keeps them all)",
+    ]
