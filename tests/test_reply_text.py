@@ -12,6 +12,7 @@ from pcache_magic.core.record import CallRecord
 from pcache_magic.ipython.reply_text import (
     MarkdownText,
     ReplyText,
+    inert,
     literal_amounts,
     thinking_part,
     transcript,
@@ -98,3 +99,27 @@ def test_plain_thinking_shows_its_first_lines_and_counts_the_rest() -> None:
         *[f"  │ line {i}" for i in range(8)],
         "  │ … 4 more lines (the call record keeps them all)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("reply", "shown"),
+    [
+        ("a ~~~ <i> ~~~ b", "a ~~~ &lt;i> ~~~ b"),  # tildes make no inline code
+        ("````<i>```", "````&lt;i>```"),  # runs of other lengths close nothing
+        ("\\`<i>\\`", "\\`&lt;i>\\`"),  # escaped backticks open nothing
+        ("``` a`b\n<i>\nx", "``` a`b\n&lt;i>\nx"),  # an info string with a backtick: no fence
+        ("`a\\`<i>`", "`a\\`&lt;i>`"),  # a code span ends at its first closing run
+        ("~~~<i>~~~", "~~~<i>~~~"),  # a tilde fence whose info string holds it: code to the end
+    ],
+)
+def test_what_looks_like_code_but_is_not_stays_inert(reply: str, shown: str) -> None:
+    """Each passed a live tag through a pattern that took it for code (a review); CommonMark's rules."""
+    assert inert(reply) == shown
+
+
+def test_code_keeps_what_it_holds_and_an_image_is_its_text() -> None:
+    fenced = "````python\nif a < b:\n    ```\n````\n<i>"
+    assert inert(fenced) == fenced.replace("<i>", "&lt;i>")  # a fence closes on its own length or more
+    assert inert("```\nif a < b:") == "```\nif a < b:"  # left open (a stream): code to the end
+    assert inert("`` a ` < b ``") == "`` a ` < b ``"
+    assert inert("![x](https://evil.example/?q=1)") == "!\\[x](https://evil.example/?q=1)"

@@ -7,6 +7,7 @@ a reply's text is the model's (or a tool's): these helpers keep it the text it i
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -44,25 +45,81 @@ class MarkdownText:
         return self.text
 
 
-_CODE = re.compile(r"(`{3,}.*?`{3,}|~{3,}.*?~{3,}|`[^`\n]*`)", re.S)
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
+_TICKS = re.compile(r"`+")
 _AMOUNT = re.compile(r"(?<!\\)\$(?=\d)")
 # The views' guarded dollar, as an entity: Markdown's math scan runs on the source, before HTML.
 _LITERAL_DOLLAR = DOLLAR_HTML.replace("$", "&#36;")
 
 
+def _segments(markdown: str) -> list[tuple[bool, str]]:
+    """`markdown` cut into (is code, text): fenced blocks as CommonMark finds them (one left open
+    runs to the end), then code spans in the prose between.  What is taken for code must be code to
+    a renderer too, or a `<` in it would run; the other way round (an indented block, a fence in a
+    quote) only shows `&lt;` where `<` was written."""
+    out: list[tuple[bool, str]] = []
+    lines = markdown.splitlines(keepends=True)
+    prose_from, i = 0, 0
+    while i < len(lines):
+        opened = _FENCE.fullmatch(lines[i].rstrip("\r\n"))
+        if opened is None or (opened[1][0] == "`" and "`" in opened[2]):  # no fence: an info with `
+            i += 1
+            continue
+        run, j = opened[1], i + 1
+        while j < len(lines):
+            closed = _FENCE.fullmatch(lines[j].rstrip("\r\n"))
+            if closed and closed[1][0] == run[0] and len(closed[1]) >= len(run) and not closed[2].strip():
+                break
+            j += 1
+        out += _spans("".join(lines[prose_from:i]))
+        out.append((True, "".join(lines[i : j + 1])))
+        prose_from = i = j + 1
+    return out + _spans("".join(lines[prose_from:]))
+
+
+def _spans(text: str) -> list[tuple[bool, str]]:
+    """`text` (no fences) cut at its code spans: a backtick run not escaped by a backslash opens
+    one, closed by the next run of the same length; unmatched, its backticks are text."""
+    runs = [(m.start(), m.end()) for m in _TICKS.finditer(text)]
+    by_length: dict[int, list[int]] = {}
+    for start, end in runs:
+        by_length.setdefault(end - start, []).append(start)
+    out: list[tuple[bool, str]] = []
+    done = 0  # text before this is already cut
+    for start, end in runs:
+        if start < done:
+            continue
+        slashes = 0
+        while start - slashes - 1 >= done and text[start - slashes - 1] == "\\":
+            slashes += 1
+        if slashes % 2:  # `\``: the first backtick is text; the rest of the run may open a span
+            start += 1
+            if start == end:
+                continue
+        starts = by_length.get(end - start, [])
+        k = bisect.bisect_right(starts, start)
+        close = next((c for c in starts[k:] if c >= end), None)
+        if close is None or text[close + (end - start) : close + (end - start) + 1] == "`":
+            continue
+        out += [(False, text[done:start]), (True, text[start : close + end - start])]
+        done = close + end - start
+    return [*out, (False, text[done:])]
+
+
 def literal_amounts(markdown: str) -> str:
     """Each `$` before a digit (an amount) outside code, as a `$` no front end typesets: a reply
     saying "$5 and $10" is otherwise set as math between the two.  `$x^2$` stays math."""
-    parts = _CODE.split(markdown)
-    return "".join(p if i % 2 else _AMOUNT.sub(_LITERAL_DOLLAR, p) for i, p in enumerate(parts))
+    return "".join(part if code else _AMOUNT.sub(_LITERAL_DOLLAR, part) for code, part in _segments(markdown))
 
 
 def inert(markdown: str) -> str:
-    """`markdown` from the model (or a tool) with each `<` outside code as `&lt;`: a freshly run
-    cell's Markdown is trusted, so HTML in a reply (a prompt injection's `<img onerror=...>` or
-    `<script>`) would run in the notebook; it shows as the text it is."""
-    parts = _CODE.split(markdown)
-    return "".join(p if i % 2 else p.replace("<", "&lt;") for i, p in enumerate(parts))
+    """`markdown` from the model (or a tool) with each `<` outside code as `&lt;`, and each image
+    as its text: a freshly run cell's Markdown is trusted, so HTML in a reply (a prompt injection's
+    `<img onerror=...>` or `<script>`) would run in the notebook, and an image would be fetched."""
+    return "".join(
+        part if code else part.replace("<", "&lt;").replace("![", "!\\[")
+        for code, part in _segments(markdown)
+    )
 
 
 class ReplyText(MarkdownText):
