@@ -40,6 +40,7 @@ def test_costs_are_the_cache_rates_at_half_price_and_later_items_read(warm: Sess
     assert first.cache_creation_input_tokens and not first.cache_read_input_tokens
     assert second.cache_read_input_tokens == first.cache_creation_input_tokens
     assert [c.kind for c in warm.calls] == ["batch"] * 3
+    assert [c.in_flight for c in warm.calls] == [[]] * 3  # a batch's items run in the API's order
     standard = warm.info.prices
     assert batch_price_factor() == 0.5
     for item, record in zip(items, warm.calls, strict=True):

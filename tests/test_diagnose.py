@@ -419,3 +419,45 @@ def test_calls_sent_together_are_explained_as_the_writes_they_were(session: Sess
     loaded.load(tmp_path / "s.json")
     assert [c.in_flight for c in loaded.calls] == [[], [1], [1, 2], []]
     assert [e.summary for e in explain_all(loaded)] == whys
+
+
+def test_a_call_that_read_what_a_call_in_flight_wrote_is_explained_as_the_hit_it_was(
+    session: Session,
+) -> None:
+    """A long answer's write is readable once it began, before it came back: a call sent meanwhile
+    may read it (a review: explained as a write, against its own usage)."""
+    import asyncio
+
+    from pcache_magic import UserMessage
+
+    system = session.cached_system_message(words(3_000))
+    emu = session.connection.emulator  # type: ignore[union-attr]
+    answer = emu._ahandle
+
+    async def overlapping() -> None:
+        reached, release = asyncio.Event(), asyncio.Event()
+
+        async def slow(request: Any) -> Any:  # the first's write lands at once, its answer later
+            response = await answer(request)
+            if not reached.is_set():
+                reached.set()
+                await release.wait()
+            return response
+
+        emu._ahandle = slow
+        session.async_client = emu.async_client()
+        first = asyncio.create_task(session.acreate([system, UserMessage(content="one", source="user")]))
+        await reached.wait()
+        await session.acreate([system, UserMessage(content="two", source="user")])
+        release.set()
+        await first
+
+    asyncio.run(overlapping())
+    second = next(c for c in session.calls if c.in_flight)
+    assert second.outcome == "hit"
+    said = explain(session, second.index)
+    assert (
+        said.summary.startswith("hit ")
+        and said.agrees is not False
+        and "in flight" not in " ".join(said.lines)
+    )

@@ -128,7 +128,7 @@ def _analyse(
     lines: list[str] = []
     causes: list[Cause] = []
     consistent: set[str | None] = {None}
-    if record.in_flight:
+    if replay.unready:
         lines.append(
             f"Sent while {_calls(record.in_flight)} {'was' if len(record.in_flight) == 1 else 'were'} "
             "in flight: an entry is readable only once the response that wrote it has begun, so calls "
@@ -139,7 +139,7 @@ def _analyse(
     else:
         change, consistent = changed_cause(prev, cur, replay)
         causes += [change] if change else []
-    if record.in_flight:  # the API compared it with the call before those (or with none)
+    if record.in_flight:  # the API compared it with the call before those in flight (or with none)
         consistent = {*consistent, None}
     causes += marker_causes(cur) + storage_causes(cur, expected, replay)
     if actual.read < expected.read:
@@ -242,6 +242,9 @@ class Explainer:
         prev = self._by_id.get(wanted, self._previous) if isinstance(wanted, str) else self._previous
         self._replay.unready = frozenset(record.in_flight)
         expected = self._replay.plan(cur.lay, cur.points, cur.info.min_cache_tokens, record.started_at)
+        if record.in_flight and cur.tokens.read > expected.read:  # their answers had begun: it read them
+            self._replay.unready = frozenset()
+            expected = self._replay.plan(cur.lay, cur.points, cur.info.min_cache_tokens, record.started_at)
         result = _analyse(cur, prev, self._replay, expected)
         self._replay.apply(cur, expected)
         if record.response is not None:

@@ -117,8 +117,10 @@ class Replay:
 
 def replays(records: Iterable[CallRecord]) -> list[Replay]:
     """A session's successful calls as replayable requests."""
-    return [
-        Replay(r.started_at, r.request, r.tokens.output, r.index, tuple(r.in_flight)) for r in records if r.ok
+    return [  # a call that read while others were in flight read their writes: their answers had begun
+        Replay(r.started_at, r.request, r.tokens.output, r.index, () if r.tokens.read else tuple(r.in_flight))
+        for r in records
+        if r.ok
     ]
 
 

@@ -84,6 +84,7 @@ class CallPipeline:
         #: Held for a whole call (and a whole turn, see `exclusive`); re-entrant for observers.
         self.lock = threading.RLock()
         self._reserved: set[int] = set()  # indices of calls begun and not yet recorded
+        self._answering: set[int] = set()  # of those, the Messages calls whose answer has not come back
         self._keys = KeyGuard()  # the key never travels in a request body
         self._pending: dict[int, float] = {}  # their predicted costs, for the budget (see `spent`)
         self.counter = TokenCounter()
@@ -204,6 +205,7 @@ class CallPipeline:
                 message = await client.messages.create(**sdk_kwargs(params))
             except Exception:
                 reraise(client)
+            self._answering.discard(record.index)  # its answer is here: what it wrote may be read now
             message = check_reply(message, client)
         except BaseException as error:
             self._end(record, params, names, started, error=redact_error(error, client))
@@ -239,9 +241,11 @@ class CallPipeline:
                 estimated=self._estimated,
                 prices=self._models.get(model).prices if model in self._models else None,
                 prediction=[p.as_dict() for p in predictions],
-                in_flight=sorted(self._reserved),
+                in_flight=sorted(self._answering) if kind != "batch" else [],  # a batch: the API's order
             )
             self._reserved.add(record.index)
+            if kind != "batch":
+                self._answering.add(record.index)
             self._pending[record.index] = cost
             return record
 
@@ -330,6 +334,7 @@ class CallPipeline:
                         self._planners.observe(params, record.started_at)
             finally:
                 self._reserved.discard(record.index)
+                self._answering.discard(record.index)
                 self._pending.pop(record.index, None)
                 self.record(record)
             return message
