@@ -694,3 +694,19 @@ def test_a_reply_the_sdk_types_do_not_describe_saves_and_loads_back(
             assert theirs.response.model_dump(warnings=False) == mine.response.model_dump(warnings=False)
             assert loaded.totals == s.totals
             assert [e.summary for e in explain_all(loaded)] == [e.summary for e in explain_all(s)]
+
+
+@pytest.mark.parametrize("bad", [[0], [1, 1], [2, 1], [3], [9]])
+def test_calls_in_flight_are_earlier_calls_each_once(
+    session: Session, tmp_path: Path, bad: list[int]
+) -> None:
+    """`in_flight` naming the call itself, a later or missing call, or one twice (a review): refused."""
+    session.ask("one", stream=False)
+    session.ask("two", stream=False)
+    session.ask("three", stream=False)
+    data = json.loads(store.dumps(session))
+    data["calls"][2]["in_flight"] = bad
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(store.StoreError, match=r"calls\.2\.in_flight: not calls before it"):
+        store.load(path, Session(model=session.model))

@@ -182,22 +182,29 @@ def test_an_ask_from_inside_an_ask_on_the_same_thread_is_refused(session: Sessio
     assert session.conversation.names() == ["prompt", "reply"] and len(session.calls) == 1
 
 
-def test_a_reset_or_load_from_inside_an_ask_is_refused(session: Session, tmp_path: Any) -> None:
-    """From `on_text`, a reset left 0 blocks and one call numbered 2 (an attacker review)."""
+def test_a_reset_load_or_block_change_from_inside_an_ask_is_refused(session: Session, tmp_path: Any) -> None:
+    """From `on_text`, a reset left 0 blocks and one call numbered 2, and dropping the turn's prompt
+    two replies in a row (reviews)."""
     session.ask("first")
     session.save(tmp_path / "s.json")
     refused: list[str] = []
 
     def meddle(chunk: str) -> None:
         if not refused:
-            for change in (session.reset, lambda: session.load(tmp_path / "s.json")):
+            changes = (
+                session.reset,
+                lambda: session.load(tmp_path / "s.json"),
+                lambda: session.drop("prompt"),
+                lambda: session.context("late notes", name="late"),
+            )
+            for change in changes:
                 try:
                     change()
                 except CallInProgress as error:
                     refused.append(str(error))
 
     session.ask("second", on_text=meddle)
-    assert len(refused) == 2 and all("during ask()" in said for said in refused)
+    assert len(refused) == 4 and all("is refused during ask()" in said for said in refused)
     assert [c.index for c in session.calls] == [1, 2] and len(session.conversation.blocks) == 4
     session.reset()  # after the turn: as ever
     assert session.calls == []

@@ -114,9 +114,11 @@ def _api(record: CallRecord) -> str | None:
     return "pending" if diagnostics.cache_miss_reason is None else str(diagnostics.cache_miss_reason.type)
 
 
-def _calls(indices: Sequence[int]) -> str:
-    """`call 3`, `calls 3 and 4`, `calls 3, 4 and 5`."""
-    named = [str(i) for i in indices]
+def _calls(indices: Sequence[int], most: int = 5) -> str:
+    """`call 3`, `calls 3 and 4`, `calls 3, 4 and 5`; past `most`, `calls 3, 4, 5, 6, 7 and 95 more`."""
+    named = [str(i) for i in indices[:most]] + (
+        [f"{len(indices) - most} more"] if len(indices) > most else []
+    )
     return f"call {named[0]}" if len(named) == 1 else f"calls {', '.join(named[:-1])} and {named[-1]}"
 
 

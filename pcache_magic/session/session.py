@@ -15,9 +15,10 @@ A call that fails or is interrupted leaves the conversation as it was.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -196,12 +197,7 @@ class Session:
         book's names of the blocks sent (`CacheBook.names`, kept when not given); observers redraw."""
         entries = settings.pop("entries", ())
         block_names = settings.pop("block_names", None)
-        with self._pipeline.lock:  # not in the middle of another thread's call
-            if self._chat.turning:  # this thread's: from on_text, run_tool or an observer
-                raise CallInProgress(
-                    "The session cannot be reset or loaded during ask() (from on_text, run_tool or an "
-                    "observer); do it after that one returns."
-                )
+        with self._between_turns("A reset or a load"):
             for key, value in settings.items():
                 if not hasattr(self, key):
                     raise AttributeError(f"Session has no setting {key!r}")
@@ -217,7 +213,7 @@ class Session:
     # -- blocks -------------------------------------------------------------------------
     def system(self, text: str, *, cache: TTL | bool | None = None, name: str | None = None) -> Block:
         """Add (or replace, by name) a system text block."""
-        with self._pipeline.lock:  # blocks change between turns, never inside one
+        with self._between_turns("A block change"):
             return self._blocks.system(self.conversation, text, cache=cache, name=name)
 
     def context(
@@ -229,7 +225,7 @@ class Session:
         source: str | None = None,
     ) -> Block:
         """Add (or replace) a user context block: text, or SDK content blocks (documents, images)."""
-        with self._pipeline.lock:
+        with self._between_turns("A block change"):
             return self._blocks.context(self.conversation, content, cache=cache, name=name, source=source)
 
     def tools(
@@ -240,13 +236,26 @@ class Session:
         name: str | None = None,
     ) -> Block:
         """Add (or replace) a group of tool definitions (dicts, or functions described by their signature)."""
-        with self._pipeline.lock:
+        with self._between_turns("A block change"):
             return self._blocks.tools(self.conversation, defs, cache=cache, name=name)
 
     def drop(self, name: str) -> Block:
         """Remove a block; a reply's tool results go with it (alone they are a 400)."""
-        with self._pipeline.lock:
+        with self._between_turns("A block change"):
             return self._blocks.drop(self.conversation, name)
+
+    @contextlib.contextmanager
+    def _between_turns(self, what: str) -> Iterator[None]:
+        """The pipeline's lock (another thread's turn is waited for); from inside this thread's turn
+        (`on_text`, `run_tool`, an observer) a `CallInProgress`, as a nested ask is: the turn's undo
+        and its record would no longer match the conversation."""
+        with self._pipeline.lock:
+            if self._chat.turning:
+                raise CallInProgress(
+                    f"{what} is refused during ask() (from on_text, run_tool or an observer); "
+                    "do it after that one returns."
+                )
+            yield
 
     # -- inspection ---------------------------------------------------------------------
     @property

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -300,6 +301,11 @@ def prepare(file: SessionFile, models: ModelTable, notes: Iterable[str] = ()) ->
     names = [b.name for b in file.blocks]
     counts = Counter(names)  # one pass: a file of 40,000 blocks counted in turn took 20 s
     twice = next((name for name in names if counts[name] > 1), None)
+    odd = next((n for n, c in enumerate(file.calls) if not _earlier(c.in_flight, c.index)), None)
+    if odd is not None:
+        raise StoreError(
+            f"calls.{odd}.in_flight: not calls before it, each once, in order; save the session again."
+        )
     if twice is not None:
         raise StoreError(f"blocks: the name {twice!r} is used twice; rename one (names are unique).")
     _known(models, file.settings.model, "settings.model")
@@ -342,3 +348,8 @@ def prepare(file: SessionFile, models: ModelTable, notes: Iterable[str] = ()) ->
     entries = [entry.model_dump() for entry in file.ledger]
     block_names = {(n.path, bytes.fromhex(n.digest)): n.name for n in file.block_names}
     return Prepared(file, conversation, records, entries, list(notes), block_names)
+
+
+def _earlier(indices: Sequence[int], index: int) -> bool:
+    """Whether `indices` (a call's `in_flight`) are calls before `index`, each once, in order."""
+    return all(a < b for a, b in itertools.pairwise([*indices, index])) and (not indices or indices[0] >= 1)
