@@ -181,3 +181,44 @@ def spawn_emulator(*args: str) -> Iterator[EmulatorProcess]:
         if proc.poll() is None:
             proc.kill()
         proc.communicate(timeout=20)
+
+
+# -- sessions ------------------------------------------------------------------------------------
+def gathered_then_one(session: Any, system_text: str, together: int = 3) -> None:
+    """`together` calls sent at once (`acreate` under `asyncio.gather`) over one cached system
+    message, then one call after them: the shape whose calls in flight each write."""
+    import asyncio
+
+    from pcache_magic import UserMessage
+
+    system = session.cached_system_message(system_text)
+
+    async def at_once() -> None:
+        asks = (
+            session.acreate([system, UserMessage(content=f"q{i}", source="user")]) for i in range(together)
+        )
+        await asyncio.gather(*asks)
+
+    asyncio.run(at_once())
+    session.create([system, UserMessage(content="after", source="user")])
+
+
+def reply_record(*content: dict[str, Any], index: int = 1) -> Any:
+    """A `CallRecord` whose reply holds `content` (the SDK's block dicts)."""
+    from anthropic.types import Message
+
+    from pcache_magic.core.record import CallRecord
+
+    message = Message.model_validate(
+        {
+            "id": f"msg_{index}",
+            "type": "message",
+            "role": "assistant",
+            "model": MODEL,
+            "content": list(content),
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 10, "output_tokens": 5},
+        }
+    )
+    return CallRecord(index=index, model=MODEL, started_at=0.0, request={}, response=message)

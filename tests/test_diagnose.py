@@ -22,6 +22,8 @@ from pcache_magic.core.fmt import quoted
 from pcache_magic.emulator import Emulator
 from pcache_magic.session.session import Session
 
+from _helpers import gathered_then_one
+
 
 def words(n: int, tag: str = "w") -> str:
     return " ".join(f"{tag}{i % 97}" for i in range(n))
@@ -394,18 +396,7 @@ def test_calls_sent_together_are_explained_as_the_writes_they_were(session: Sess
     """Gathered calls each write (an entry is readable once the response that wrote it began): the
     explanation said "by the rules ... were cached", or an expired entry, against the prediction.
     The calls in flight are recorded, kept in the session file, and explained the same after a load."""
-    import asyncio
-
-    from pcache_magic import UserMessage
-
-    system = session.cached_system_message(words(3_000))
-
-    async def together() -> None:
-        asks = (session.acreate([system, UserMessage(content=f"q{i}", source="user")]) for i in range(3))
-        await asyncio.gather(*asks)
-
-    asyncio.run(together())
-    session.create([system, UserMessage(content="after", source="user")])
+    gathered_then_one(session, words(3_000))
     assert [c.in_flight for c in session.calls] == [[], [1], [1, 2], []]
     assert [c.outcome for c in session.calls] == ["write", "write", "write", "hit"]
     assert [c.prediction[0]["status"] for c in session.calls if c.prediction] == ["write"] * 3 + ["hit"]

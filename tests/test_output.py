@@ -6,12 +6,11 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import httpx2
 import pytest
-from anthropic.types import Message
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import CapturedIO, RichOutput, capture_output
@@ -34,7 +33,7 @@ from pcache_magic.ipython.output import (
 from pcache_magic.session.session import PreflightError, Session
 from pcache_magic.view.render import render_summary, summary_text
 
-from _helpers import MODEL
+from _helpers import MODEL, reply_record
 
 LONG = "Review the code carefully and explain each finding in plain words. " * 120  # > 1,024 tokens
 KEY = "sk-ant-api03-secret-never-shown"
@@ -49,19 +48,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
 
 
 def record(*content: dict[str, Any], index: int = 1) -> CallRecord:
-    message = Message.model_validate(
-        {
-            "id": f"msg_{index}",
-            "type": "message",
-            "role": "assistant",
-            "model": MODEL,
-            "content": list(content),
-            "stop_reason": "end_turn",
-            "stop_sequence": None,
-            "usage": {"input_tokens": 10, "output_tokens": 5},
-        }
-    )
-    return CallRecord(index=index, model=MODEL, started_at=0.0, request={}, response=message)
+    return cast(CallRecord, reply_record(*content, index=index))
 
 
 def text(value: str) -> dict[str, Any]:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from anthropic.types import Message
 
 from pcache_magic.core.record import CallRecord
 from pcache_magic.ipython.reply_text import (
@@ -18,23 +17,11 @@ from pcache_magic.ipython.reply_text import (
     transcript,
 )
 
-from _helpers import MODEL
+from _helpers import reply_record
 
 
 def record(*content: dict[str, Any], index: int = 1) -> CallRecord:
-    message = Message.model_validate(
-        {
-            "id": f"msg_{index}",
-            "type": "message",
-            "role": "assistant",
-            "model": MODEL,
-            "content": list(content),
-            "stop_reason": "end_turn",
-            "stop_sequence": None,
-            "usage": {"input_tokens": 10, "output_tokens": 5},
-        }
-    )
-    return CallRecord(index=index, model=MODEL, started_at=0.0, request={}, response=message)
+    return cast(CallRecord, reply_record(*content, index=index))
 
 
 def text(value: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from pcache_magic.emulator import Emulator
 from pcache_magic.session.session import Session
 from pcache_magic.session.transport import connect
 
-from _helpers import parse, text, unguarded_dollars
+from _helpers import gathered_then_one, parse, text, unguarded_dollars
 
 MODEL = "claude-sonnet-4-5"  # $3 input, $3.75 5m write, $6 1h write, $0.30 read, $15 output
 
@@ -327,18 +327,7 @@ def test_when_no_write_pays_the_notes_and_tooltips_say_so() -> None:
 def test_calls_sent_together_replay_as_the_writes_they_were() -> None:
     """Gathered calls each wrote (none could read another's write): replayed in turn, the second and
     third read, and "as sent" cost less than the calls did."""
-    import asyncio
-
-    from pcache_magic import UserMessage
-
     _, session = _session()
-    system = session.cached_system_message(words(3_000))
-
-    async def together() -> None:
-        asks = (session.acreate([system, UserMessage(content=f"q{i}", source="user")]) for i in range(3))
-        await asyncio.gather(*asks)
-
-    asyncio.run(together())
-    session.create([system, UserMessage(content="after", source="user")])
+    gathered_then_one(session, words(3_000))
     recorded = sum(c.cost.total for c in session.calls)
     assert what_if(session).run("as-sent").cost.total == pytest.approx(recorded)
