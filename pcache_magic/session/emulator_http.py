@@ -39,9 +39,10 @@ class EmulatorCallError(OSError):
 
 
 #: Past any clock an emulator keeps (it starts at the epoch or now, and at most a hundred years of
-#: advances): a time beyond is refused.  The session file's latest instant (`schema.MAX_TIME`), so a
-#: session on a lying server still saves, loads and shows its clock (2**40 s broke `datetime`).
-LATEST = 1e11 - 2 * 86_400  # room for an hour's entry and a day of advances before it
+#: advances): a time beyond is refused.  Two days short of the session file's latest instant
+#: (`schema.MAX_TIME`), so a session on a lying server still saves its entries, loads and shows its
+#: clock (2**40 s broke `datetime`).
+LATEST = 1e11 - 2 * 86_400
 
 
 def emulator_answer(

@@ -301,13 +301,13 @@ def prepare(file: SessionFile, models: ModelTable, notes: Iterable[str] = ()) ->
     names = [b.name for b in file.blocks]
     counts = Counter(names)  # one pass: a file of 40,000 blocks counted in turn took 20 s
     twice = next((name for name in names if counts[name] > 1), None)
+    if twice is not None:
+        raise StoreError(f"blocks: the name {twice!r} is used twice; rename one (names are unique).")
     odd = next((n for n, c in enumerate(file.calls) if not _earlier(c.in_flight, c.index)), None)
     if odd is not None:
         raise StoreError(
             f"calls.{odd}.in_flight: not calls before it, each once, in order; save the session again."
         )
-    if twice is not None:
-        raise StoreError(f"blocks: the name {twice!r} is used twice; rename one (names are unique).")
     _known(models, file.settings.model, "settings.model")
     model = models.get(file.settings.model).id
     for n, block in enumerate(file.blocks):
