@@ -96,30 +96,36 @@ def _spans(text: str) -> list[tuple[bool, str]]:
             start += 1
             if start == end:
                 continue
-        starts = by_length.get(end - start, [])
-        k = bisect.bisect_right(starts, start)
-        close = next((c for c in starts[k:] if c >= end), None)
-        if close is None or text[close + (end - start) : close + (end - start) + 1] == "`":
+        length = end - start
+        starts = by_length.get(length, [])  # runs are whole and never overlap: the next one after
+        k = bisect.bisect_right(starts, start)  # `start` begins past this run
+        if k == len(starts):
             continue
-        out += [(False, text[done:start]), (True, text[start : close + end - start])]
-        done = close + end - start
+        close = starts[k] + length
+        out += [(False, text[done:start]), (True, text[start:close])]
+        done = close
     return [*out, (False, text[done:])]
 
 
-def literal_amounts(markdown: str) -> str:
+def literal_amounts(markdown: str, *, markup: bool = True) -> str:
     """Each `$` before a digit (an amount) outside code, as a `$` no front end typesets: a reply
-    saying "$5 and $10" is otherwise set as math between the two.  `$x^2$` stays math."""
-    return "".join(part if code else _AMOUNT.sub(_LITERAL_DOLLAR, part) for code, part in _segments(markdown))
+    saying "$5 and $10" is otherwise set as math between the two.  `$x^2$` stays math.  With
+    `markup=False`, the markup outside code is made inert too (`inert`), in the same pass."""
+    return "".join(
+        part if code else _AMOUNT.sub(_LITERAL_DOLLAR, part if markup else _inert(part))
+        for code, part in _segments(markdown)
+    )
 
 
 def inert(markdown: str) -> str:
     """`markdown` from the model (or a tool) with each `<` outside code as `&lt;`, and each image
     as its text: a freshly run cell's Markdown is trusted, so HTML in a reply (a prompt injection's
     `<img onerror=...>` or `<script>`) would run in the notebook, and an image would be fetched."""
-    return "".join(
-        part if code else part.replace("<", "&lt;").replace("![", "!\\[")
-        for code, part in _segments(markdown)
-    )
+    return "".join(part if code else _inert(part) for code, part in _segments(markdown))
+
+
+def _inert(prose: str) -> str:
+    return prose.replace("<", "&lt;").replace("![", "!\\[")
 
 
 class ReplyText(MarkdownText):
@@ -132,7 +138,7 @@ class ReplyText(MarkdownText):
         self._ours = ours
 
     def _repr_markdown_(self) -> str:
-        return literal_amounts(self.text if self._ours else inert(self.text))
+        return literal_amounts(self.text, markup=self._ours)  # one pass over the text, not two
 
 
 THINKING_LINES = 8  # a plain-text reply shows this much of the thinking; the record keeps it all
