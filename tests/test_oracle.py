@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from pcache_magic.core.models import ModelTable, default_models
 from pcache_magic.core.prefix import layout
 from pcache_magic.core.rules import MAX_BREAKPOINTS
 from pcache_magic.core.tokens import TokenEstimator
-from pcache_magic.core.usage import Tokens, cost_of
+from pcache_magic.core.usage import Tokens, batch_price_factor, cost_of
 from pcache_magic.emulator.engine import Engine, ManualClock
 
 MODEL = "claude-sonnet-4-5"  # 1,024-token minimum; $3 input, $3.75 5m write, $6 1h write, $0.30 read
@@ -159,3 +160,19 @@ def test_the_bound_with_the_first_call_given_holds_for_strategies_that_place_tho
     bound = oracle_cost(calls, models, fixed).total
     assert oracle_cost(calls, models).total <= bound * (1 + 1e-9)
     assert bound <= simulate(calls, strategy, models).cost.total * (1 + 1e-9)
+
+
+def test_a_batchs_uses_are_priced_at_the_batch_rate() -> None:
+    """All in a batch: every rate halves, so the bound does; a batch read of a prefix an ask wrote
+    pays the read at half price, the write in full."""
+    three = [Replay(60.0 * i, request(DOC, q)) for i, q in enumerate("abc")]
+    batched = [replace(c, batch=True) for c in three]
+    assert oracle_cost(batched).total == pytest.approx(oracle_cost(three).total * batch_price_factor())
+    mixed = [three[0], *batched[1:]]
+    doc, a = sizes(three[0].request)
+    _, b = sizes(three[1].request)
+    _, c = sizes(three[2].request)
+    half = batch_price_factor()
+    assert oracle_cost(mixed).total == pytest.approx(
+        usd(write_5m=doc, uncached=a + TAIL) + half * usd(read=2 * doc, uncached=b + c + 2 * TAIL)
+    )

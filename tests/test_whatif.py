@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from pcache_magic.analysis.whatif import (
     Replay,
     WhatIf,
     ideal_cost,
+    replays,
     simulate,
     what_if,
 )
@@ -331,3 +333,25 @@ def test_calls_sent_together_replay_as_the_writes_they_were() -> None:
     gathered_then_one(session, words(3_000))
     recorded = sum(c.cost.total for c in session.calls)
     assert what_if(session).run("as-sent").cost.total == pytest.approx(recorded)
+
+
+def test_a_batchs_requests_replay_at_the_batch_rate() -> None:
+    """A batch's items were billed at half price: every strategy pays them so, and the floors too
+    (the oracle stays under every strategy and over the ideal)."""
+    from pcache_magic.session import batch
+
+    _, session = _session()
+    session.system(words(3_000), cache="5m", name="rubric")
+    session.ask("first", stream=False, cache="last")
+    base = session.params()
+    batch.run_batch(session, [{**base, "messages": [{"role": "user", "content": f"q{i}"}]} for i in range(3)])
+    assert [c.kind for c in session.calls] == ["ask", "batch", "batch", "batch"]
+    result = what_if(session)
+    assert result.recorded is not None
+    assert result.run("as-sent").cost.total == pytest.approx(result.recorded.total, rel=1e-12)
+    standard = what_if([replace(r, batch=False) for r in replays(session.calls)])
+    for run in result.runs:  # the same tokens, the batch's at half price
+        assert run.tokens == standard.run(run.strategy).tokens
+        assert run.cost.total < standard.run(run.strategy).cost.total
+    assert result.oracle is not None and result.oracle.total <= min(r.cost.total for r in result.runs)
+    assert result.ideal.total <= result.oracle.total

@@ -33,14 +33,13 @@ from ..core.models import ModelTable, Prices, default_models
 from ..core.prefix import Layout, layout
 from ..core.tokens import TokenEstimator
 from ..core.ttl import TTL_SECONDS
-from ..core.usage import Cost, Tokens, cost_of
+from ..core.usage import Cost, Tokens, batch_price_factor, batch_prices, cost_of
 
 __all__ = ["Fixed", "Timed", "oracle_cost"]
 
 _HOUR = TTL_SECONDS["1h"]
 # Chain states: no entry, a 5m entry, a 1h entry (refreshed at the previous use).
 _LIFE = (0.0, float(TTL_SECONDS["5m"]), float(TTL_SECONDS["1h"]))
-_PARTS = ("uncached", "write_5m", "write_1h", "read")
 
 
 class Timed(Protocol):
@@ -54,6 +53,9 @@ class Timed(Protocol):
 
     @property
     def output_tokens(self) -> int: ...
+
+    @property
+    def batch(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +75,12 @@ class Fixed:
 
 
 # One use of a position: (time, could be cached at all, a deeper entry from the last hour may cover it,
-# the action it is fixed to: -1 free, else a chain state as `Fixed.action` gives it).
-_Use = tuple[float, bool, bool, int]
-# DP value: cost in input-price units, then how many uses went to each part of _PARTS.
-_Value = tuple[float, int, int, int, int]
+# the action it is fixed to: -1 free, else a chain state as `Fixed.action` gives it, what it is billed
+# at: 1.0, or a batch's share of the standard price).
+_Use = tuple[float, bool, bool, int, float]
+# DP value: cost in input-price units, then the uses sent uncached, written 5m, written 1h and read,
+# each counted at what it is billed at (a batch's use as `usage.batch_price_factor`: every rate scales alike).
+_Value = tuple[float, float, float, float, float]
 
 
 def _offer(best: dict[tuple[int, int], _Value]) -> Callable[[tuple[int, int], _Value], None]:
@@ -95,31 +99,45 @@ def _cheapest(uses: Sequence[_Use], prices: Prices) -> _Value:
     rates = (1.0, prices.cache_write_5m / prices.input, prices.cache_write_1h / prices.input)
     read = prices.cache_read / prices.input
     # state (chain 0/1/2, written ever 0/1) -> value
-    states: dict[tuple[int, int], _Value] = {(0, 0): (0.0, 0, 0, 0, 0)}
+    states: dict[tuple[int, int], _Value] = {(0, 0): (0.0, 0.0, 0.0, 0.0, 0.0)}
     previous = -math.inf
-    for at, coverable, shortcut, fixed in uses:
+    for at, coverable, shortcut, fixed, x in uses:
         gap = at - previous
         previous = at
         best: dict[tuple[int, int], _Value] = {}
         offer = _offer(best)
         for (chain, written), (cost, u, w5, w1, r) in states.items():
             if fixed == 0:  # given: sent uncached
-                offer((0, written), (cost + 1.0, u + 1, w5, w1, r))
+                offer((0, written), (cost + x, u + x, w5, w1, r))
                 continue
             if fixed > 0:  # given: written with that lifetime
-                offer((fixed, 1), (cost + rates[fixed], u, w5 + (fixed == 1), w1 + (fixed == 2), r))
+                w = x * (fixed == 1), x * (fixed == 2)
+                offer((fixed, 1), (cost + x * rates[fixed], u, w5 + w[0], w1 + w[1], r))
                 continue
             if not coverable:  # nothing can be cached here: uncached, state kept (a relaxation)
-                offer((chain, written), (cost + 1.0, u + 1, w5, w1, r))
+                offer((chain, written), (cost + x, u + x, w5, w1, r))
                 continue
             alive_chain = chain > 0 and gap < _LIFE[chain]
             if alive_chain or (written and shortcut):
-                offer((chain if alive_chain else 0, written), (cost + read, u, w5, w1, r + 1))
-            offer((0, written), (cost + 1.0, u + 1, w5, w1, r))
-            offer((1, 1), (cost + rates[1], u, w5 + 1, w1, r))
-            offer((2, 1), (cost + rates[2], u, w5, w1 + 1, r))
+                offer((chain if alive_chain else 0, written), (cost + x * read, u, w5, w1, r + x))
+            offer((0, written), (cost + x, u + x, w5, w1, r))
+            offer((1, 1), (cost + x * rates[1], u, w5 + x, w1, r))
+            offer((2, 1), (cost + x * rates[2], u, w5, w1 + x, r))
         states = best
     return min(states.values())
+
+
+def _priced(tokens: int, uses: Sequence[float], prices: Prices) -> Cost:
+    """`cost_of` for a position of `tokens` over its uses per part (counted at what each is billed)."""
+    per = tokens / 1_000_000
+    u, w5, w1, r = uses
+    return Cost(
+        uncached=u * per * prices.input,
+        write_5m=w5 * per * prices.cache_write_5m,
+        write_1h=w1 * per * prices.cache_write_1h,
+        read=r * per * prices.cache_read,
+        no_cache=(u + w5 + w1 + r) * per * prices.input,
+    )
 
 
 def _coverable_until(lay: Layout, minimum: int) -> int:
@@ -144,6 +162,8 @@ def oracle_cost(calls: Sequence[Timed], models: ModelTable | None = None, fixed:
     previous: Layout | None = None
     for n, call in enumerate(calls):
         info = models.get(str(call.request["model"]))
+        scale = batch_price_factor() if call.batch else 1.0
+        billed = batch_prices(info.prices) if call.batch else info.prices
         lay = layout(call.request, estimator, model=info.id, previous=previous)
         previous = lay
         until = _coverable_until(lay, info.min_cache_tokens)
@@ -153,15 +173,13 @@ def oracle_cost(calls: Sequence[Timed], models: ModelTable | None = None, fixed:
             seen = last_seen.get(child) if child is not None else None
             shortcut = seen is not None and call.at - seen < _HOUR
             action = fixed.action(p.cumulative) if fixed is not None and fixed.call == n else -1
-            uses.setdefault(p.key, []).append((call.at, i <= until, shortcut, action))
+            uses.setdefault(p.key, []).append((call.at, i <= until, shortcut, action, scale))
             sizes[p.key] = (p.tokens, info.prices)
         for p in positions:
             last_seen[p.key] = call.at
         tail = lay.total_tokens - (positions[-1].cumulative if positions else 0)  # no block: uncached
-        total = total + cost_of(Tokens(uncached=tail, output=call.output_tokens), info.prices)
+        total = total + cost_of(Tokens(uncached=tail, output=call.output_tokens), billed)
     for key, seen_uses in uses.items():
         tokens, prices = sizes[key]
-        _, *counts = _cheapest(seen_uses, prices)
-        parts = {name: n * tokens for name, n in zip(_PARTS, counts, strict=True)}
-        total = total + cost_of(Tokens(**parts), prices)
+        total = total + _priced(tokens, _cheapest(seen_uses, prices)[1:], prices)
     return total

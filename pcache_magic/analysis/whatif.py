@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core import fmt
-from ..core.models import ModelTable, default_models
+from ..core.models import ModelTable, Prices, default_models
 from ..core.prefix import layout
 from ..core.record import CallRecord
 from ..core.rules import LOOKBACK, MAX_BREAKPOINTS
 from ..core.tokens import TokenEstimator
-from ..core.usage import Cost, Tokens, cost_of
+from ..core.usage import Cost, Tokens, batch_prices, cost_of
 from ..emulator.engine import Engine, ManualClock
 from ..emulator.errors import ApiError
 from .oracle import oracle_cost
@@ -113,12 +113,21 @@ class Replay:
     index: int = 0
     in_flight: tuple[int, ...] = ()
     """The calls (by `index`) in flight when it was sent: it arrived before their answers began."""
+    batch: bool = False
+    """A request of a Message Batch: every strategy pays it at the batch rate, as it was billed."""
 
 
 def replays(records: Iterable[CallRecord]) -> list[Replay]:
     """A session's successful calls as replayable requests."""
     return [  # a call that read while others were in flight read their writes: their answers had begun
-        Replay(r.started_at, r.request, r.tokens.output, r.index, () if r.tokens.read else tuple(r.in_flight))
+        Replay(
+            r.started_at,
+            r.request,
+            r.tokens.output,
+            r.index,
+            () if r.tokens.read else tuple(r.in_flight),
+            r.kind == "batch",
+        )
         for r in records
         if r.ok
     ]
@@ -178,7 +187,7 @@ def simulate(calls: Sequence[Replay], strategy: str | Strategy, models: ModelTab
             read=usage["cache_read_input_tokens"],
             output=call.output_tokens,
         )
-        priced = cost_of(tokens, models.get(body["model"]).prices)
+        priced = cost_of(tokens, _prices(call, models))
         cost = cost + priced
         per_call.append(priced.total)
         for name in parts:
@@ -195,8 +204,14 @@ def ideal_cost(calls: Sequence[Replay], models: ModelTable | None = None) -> Cos
         read = max((p.cumulative for p in lay.positions if p.key in seen), default=0)
         seen.update(p.key for p in lay.positions)
         tokens = Tokens(uncached=lay.total_tokens - read, read=read, output=call.output_tokens)
-        cost = cost + cost_of(tokens, models.get(str(call.request["model"])).prices)
+        cost = cost + cost_of(tokens, _prices(call, models))
     return cost
+
+
+def _prices(call: Replay, models: ModelTable) -> Prices:
+    """The rates `call` is billed at: its model's, halved for a batch's request."""
+    prices = models.get(str(call.request["model"])).prices
+    return batch_prices(prices) if call.batch else prices
 
 
 @dataclass(frozen=True, slots=True)
