@@ -11,6 +11,7 @@ import asyncio
 import json
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,27 @@ def test_observers_see_failed_calls_too(emu: Emulator) -> None:
     assert events == ["call", "blocks"]
 
 
+def test_an_observer_raising_on_a_call_undoes_nothing_and_the_others_are_told(emu: Emulator) -> None:
+    """The call is paid for and recorded, and the ledger learned it: the turn keeps its reply, and
+    the observers after the broken one hear of it (it used to undo the turn and stop there)."""
+    session = make(emu, max_retries=0)
+    session.system(LONG, cache=True, name="sys")
+
+    def broken(event: str, payload: Any) -> None:
+        if event == "call":
+            raise RuntimeError("panel broke")
+
+    events: list[str] = []
+    session.subscribe(broken)
+    session.subscribe(lambda event, payload: events.append(event))
+    with pytest.warns(RuntimeWarning, match=r"raised RuntimeError: panel broke when told of 'call'"):
+        reply = session.ask("One", stream=True, on_text=lambda text: None)
+    assert events == ["call", "blocks"] and [c.ok for c in session.calls] == [True]
+    assert [b.kind for b in session.conversation.blocks][-2:] == ["prompt", "reply"]
+    assert session.conversation.blocks[-1].content[0]["text"] == reply.content[0].text  # type: ignore[union-attr]
+    assert [p.status for p in session.check()[1]] == ["hit"]  # the ledger and the record agree
+
+
 def test_diagnostics_are_requested_on_every_call(session: Session) -> None:
     session.system(LONG, cache=True)
     session.ask("One", stream=False)
@@ -398,6 +420,27 @@ STREAMED = [
         sse(*_with_a_big_int(stream_of())), "it holds an integer of more than 40", id="stream-bigint"
     ),
 ]
+
+
+@pytest.mark.parametrize("bad", ["lots", float("nan"), 1e308, -1e30, 10**30])
+@pytest.mark.parametrize("cut", [True, False], ids=["cut", "whole"])
+def test_a_hostile_opening_usage_is_never_learned_nor_printed(bad: Any, cut: bool) -> None:
+    """A stream cut after its `message_start` used to teach the ledger its writes unchecked (the
+    next call predicted a hit), and the SDK printed pydantic's warnings about "lots" to stderr."""
+    opening = {"input_tokens": 5, "output_tokens": 1, "cache_creation_input_tokens": bad}
+    events = stream_of({**opening, "cache_read_input_tokens": bad})
+    with serving() as server, warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        server.answer = sse(*events[:3], tail=CUT) if cut else sse(*events)
+        session = Session(
+            model=MODEL, connection=connect(env={"PCACHE_EMULATOR_URL": server.url}, max_retries=0)
+        )
+        session.system(LONG, cache="5m", name="sys")
+        with pytest.raises(MalformedReply):
+            session.ask("Hello?", stream=True, on_text=lambda text: None)
+    assert [str(w.message) for w in shown] == []
+    assert session.ledger.entries(session.now()) == [] and session.calls[0].outcome == "failed"
+    assert [p.status for p in session.check()[1]] == ["write"]
 
 
 def free(lock: Any) -> bool:

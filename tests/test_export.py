@@ -21,6 +21,7 @@ from typing import Any
 
 import anthropic
 import pytest
+from _hostile_http import GOOD
 from _images import PNG_1X1
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
@@ -282,9 +283,12 @@ def offline_session(emu: Emulator) -> Session:
 
 
 def script_data(script: str) -> Any:
+    """The script's calls, each with the request it sends (`requests` rebuilds them from the shared
+    items and messages)."""
     namespace: dict[str, Any] = {"__name__": "replay"}  # not __main__: defines, sends nothing
     exec(compile(script, "replay.py", "exec"), namespace)
-    return namespace["SESSION"]
+    data, requests = namespace["SESSION"], namespace["REQUESTS"]
+    return {**data, "calls": [{**c, "request": r} for c, r in zip(data["calls"], requests, strict=True)]}
 
 
 def test_the_replay_moves_the_emulator_clock_as_the_session_waited(tmp_path: Path) -> None:
@@ -421,3 +425,42 @@ def test_load_takes_a_larger_cap_and_prints_what_an_old_file_lacks(
         assert out[1].startswith("old.json is a format 1 file: it kept the blocks and settings")
     finally:
         unload(ip)
+
+
+def test_a_prompt_every_call_sends_is_written_once_and_each_call_on_a_line() -> None:
+    session = offline_session(Emulator())
+    session.system(LONG, cache="1h", name="rules")
+    for i in range(20):
+        session.ask(f"Question {i}?", stream=False)
+    script = session.export("python")
+    assert script.count(LONG) == 1  # was 20 copies, one per call
+    sent = [{k: v for k, v in c.request.items() if k != "diagnostics"} for c in session.calls]
+    assert [c["request"] for c in script_data(script)["calls"]] == sent  # the requests as they were sent
+    lines = script.splitlines()
+    assert sum(line.startswith('  {"call": ') for line in lines) == 20  # a line per call, not per field
+    assert sum(line.startswith('  {"role": ') for line in lines) == 39  # per message sent
+
+
+def test_an_item_a_file_references_many_times_is_exported_once(tmp_path: Path) -> None:
+    """A 100 KB item referenced 300 times by a file about as big: the export was 30 MB (1 GB for
+    1,000 references of 1 MB), now about the file's size, and replays the same request."""
+    session = offline_session(Emulator())
+    raw = json.loads(session.save(tmp_path / "base.json").read_text())
+    big = {"type": "text", "text": "word " * 20_000}
+    model = session.model
+    request = {"keys": ["model", "max_tokens", "messages"], "fields": {"model": model, "max_tokens": 1}}
+    call = {"index": 1, "kind": "ask", "model": model, "started_at": raw["clock"]["now"], "latency_s": 0.0}
+    raw |= {
+        "items": [big],
+        "messages": [{"role": "user", "content": [0] * 300}],
+        "calls": [
+            {**call, "estimated": True, "request": {**request, "keep": 0, "add": [0]}, "response": GOOD}
+        ],
+    }
+    path = tmp_path / "shared.json"
+    path.write_text(json.dumps(raw))
+    session.load(path)
+    for kind in ("python", "ipynb"):
+        assert len(session.export(kind)) < 2 * path.stat().st_size
+    (replayed,) = script_data(session.export("python"))["calls"]
+    assert replayed["request"]["messages"] == [{"role": "user", "content": [big] * 300}]

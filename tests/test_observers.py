@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from pcache_magic.session.observers import Observers
 
 
@@ -47,3 +49,28 @@ def test_an_observer_leaving_while_told_does_not_skip_the_next() -> None:
     observers.emit("call")
     observers.emit("call")
     assert heard == ["leaving", "staying", "staying"]
+
+
+def test_an_observer_that_raises_is_warned_about_once_and_the_others_are_told() -> None:
+    observers = Observers()
+    heard: list[str] = []
+
+    def broken(event: str, payload: Any) -> None:
+        raise ValueError("panel\nbroke")
+
+    observers.subscribe(broken)
+    observers.subscribe(lambda event, payload: heard.append(event))
+    with pytest.warns(RuntimeWarning) as warned:
+        observers.emit("call", 1)
+        observers.emit("blocks")
+    assert heard == ["call", "blocks"]
+    (line,) = [str(w.message) for w in warned]  # once, in one line
+    assert line.startswith("A session observer (") and "broken) raised ValueError: panel broke when" in line
+    assert "'call'" in line and "\n" not in line
+
+    def stop(event: str, payload: Any) -> None:
+        raise KeyboardInterrupt
+
+    observers.subscribe(stop)  # a Ctrl-C is no observer's error: it goes through
+    with pytest.raises(KeyboardInterrupt):
+        observers.emit("call")

@@ -26,6 +26,7 @@ from pcache_magic.session.replies import (
     reraise,
     server_of,
     unreadable,
+    usage_problem,
 )
 from pcache_magic.session.transport import ConfigError
 
@@ -256,3 +257,21 @@ def test_read_wraps_the_sdks_iteration_only() -> None:
     with pytest.raises(json.JSONDecodeError):  # the caller's own error, in its loop: untouched
         for _ in read(["a"], CLIENT):
             raise json.JSONDecodeError("the caller's", "", 0)
+
+
+def test_an_opening_usage_is_checked_alone_as_a_whole_replys_is() -> None:
+    """A stream cut short has no stop_reason (no whole reply), yet its opening usage says what it
+    wrote to the cache: `usage_problem` checks that alone, with the whole reply's words."""
+    cut = built(stop_reason=None)
+    assert usage_problem(cut.usage) is None
+    for bad in ("lots", float("nan"), 1e308, -1, MAX_TOKENS):
+        usage = built(usage={**GOOD["usage"], "cache_read_input_tokens": bad}).usage
+        said = "usage.cache_read_input_tokens is not a whole number of tokens"
+        assert said in str(usage_problem(usage)) and said in str(reply_problem_of(usage))
+    assert usage_problem(None) == "it has no usage"
+
+
+def reply_problem_of(usage: Any) -> str | None:
+    with pytest.raises(MalformedReply) as raised:
+        check_reply(built(usage=usage.model_dump(warnings=False)), CLIENT)
+    return raised.value.what

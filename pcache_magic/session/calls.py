@@ -38,7 +38,7 @@ from . import budget
 from .counts import Counted, TokenCounter, wants_counts
 from .keyguard import KeyGuard
 from .observers import Emit
-from .replies import MalformedReply, check_reply, read, reraise
+from .replies import MalformedReply, check_reply, read, reraise, usage_problem
 from .requests import Planners
 from .session_settings import Settings
 from .transport import redact_error, redact_key, secrets
@@ -182,7 +182,8 @@ class CallPipeline:
                 message = check_reply(message, client)
             except BaseException as error:
                 try:
-                    if begun is not None:  # the answer had begun, so its cache writes happened
+                    # the answer had begun, so its cache writes happened: learned if its usage says so
+                    if begun is not None and usage_problem(begun.usage) is None:
                         self._learn(params, names, begun, record.started_at)
                 finally:
                     self._end(record, params, names, started, error=redact_error(error, client))

@@ -2,12 +2,17 @@
 
 The script holds data, never code made from the session: the recorded requests are one JSON
 document inside the script, read with `json.loads` (no `repr()`, so a string cannot smuggle code
-in, and nesting is `json`'s to handle, not Python's parser).  It replays the successful calls in
-order: offline against `pcache-emulator` (`PCACHE_EMULATOR_URL`), whose clock it moves on by the
-time the session waited between calls, or live with the key from the environment (`--wait`
-waits those gaps for real).  Each call prints its cache figures, and a call whose pattern
-(read, write, miss) differs from the session's record says so.  Nothing secret is exported: the
-requests as sent never hold the key, and headers are not kept.
+in, and nesting is `json`'s to handle, not Python's parser).  They are packed as a session file
+packs them (`pack.Packer`): each distinct content block, tool and message is written once and
+referred to by its place, so a long system prompt sent by 100 calls is written once, and a file
+whose one item is referenced a million times exports at the file's size, not a million copies.
+
+It replays the successful calls in order: offline against `pcache-emulator`
+(`PCACHE_EMULATOR_URL`), whose clock it moves on by the time the session waited between calls,
+or live with the key from the environment (`--wait` waits those gaps for real).  Each call
+prints its cache figures, and a call whose pattern (read, write, miss) differs from the
+session's record says so.  Nothing secret is exported: the requests as sent never hold the key,
+and headers are not kept.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
 from ..core.record import CallRecord
+from .pack import Packer
 from .transport import redact_key
 
 __all__ = [
@@ -56,8 +62,10 @@ def _replayable(request: Mapping[str, Any]) -> dict[str, Any]:
 
 def replay_data(session: Exportable) -> dict[str, Any]:
     """The successful calls to replay, each with its time and its recorded cache figures; before
-    any call, the next request (ending with a user turn, as a request must)."""
+    any call, the next request (ending with a user turn, as a request must).  The requests are
+    packed (`Packer`): the replay's `requests` rebuilds them from `items` and `messages`."""
     done = [c for c in session.calls if c.ok and isinstance(c.request.get("messages"), list)]
+    packer = Packer()
     calls: list[dict[str, Any]] = []
     first = done[0].started_at if done else 0.0
     for record in done:
@@ -67,7 +75,7 @@ def replay_data(session: Exportable) -> dict[str, Any]:
                 "call": record.index,
                 "kind": record.kind,
                 "at": round(record.started_at - first, 6),
-                "request": _replayable(record.request),
+                "request": packer.request(_replayable(record.request)),
                 "recorded": {
                     "read": t.read,
                     "written": t.written,
@@ -83,19 +91,38 @@ def replay_data(session: Exportable) -> dict[str, Any]:
         if not messages or messages[-1].get("role") != "user":  # newer models refuse a prefill
             messages.append(_PLACEHOLDER)
         request["messages"] = messages
-        calls.append({"call": 1, "kind": "ask", "at": 0.0, "request": request, "recorded": None})
-    return {"format": REPLAY_FORMAT, "version": 1, "calls": calls}
+        calls.append(
+            {"call": 1, "kind": "ask", "at": 0.0, "request": packer.request(request), "recorded": None}
+        )
+    return {
+        "format": REPLAY_FORMAT,
+        "version": 2,
+        "items": packer.items,
+        "messages": packer.messages,
+        "calls": calls,
+    }
 
 
-def _json_literal(data: Any) -> str:
-    """`data` as JSON text that sits safely in a raw triple-quoted string: JSON has no single
-    quote outside strings, and inside them `\\u0027` means the same."""
+def _dumps(value: Any, indent: int | None = None) -> str:
+    """`value` as JSON, its text as written (a lone surrogate, which UTF-8 cannot hold, escaped)."""
+    spaced = None if indent else (", ", ": ")
     try:
-        text = json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False)
+        text = json.dumps(value, indent=indent, separators=spaced, ensure_ascii=False, allow_nan=False)
         text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: escape everything instead
-        text = json.dumps(data, indent=1, ensure_ascii=True, allow_nan=False)
-    return text.replace("'", "\\u0027")
+    except UnicodeEncodeError:
+        text = json.dumps(value, indent=indent, separators=spaced, ensure_ascii=True, allow_nan=False)
+    return text
+
+
+def _json_literal(data: Mapping[str, Any]) -> str:
+    """`data` as JSON text that sits safely in a raw triple-quoted string (JSON has no single quote
+    outside strings, and inside them `\\u0027` means the same), laid out to be read: each item
+    indented, each message and each call on a line of its own."""
+    lines = [f" {_dumps(key)}: {_dumps(data[key])}," for key in ("format", "version")]
+    for key, indent in (("items", 1), ("messages", None), ("calls", None)):
+        values = ",\n".join("  " + _dumps(v, indent).replace("\n", "\n  ") for v in data[key])
+        lines.append(f" {_dumps(key)}: [\n{values}\n ]" + ("" if key == "calls" else ","))
+    return "\n".join(["{", *lines, "}"]).replace("'", "\\u0027")
 
 
 _HEAD = '''\
@@ -121,6 +148,40 @@ import anthropic
 SESSION = json.loads(r\'\'\'
 {data}
 \'\'\')
+
+
+def requests(session):
+    """Each call's request as it was sent.  Written once above, and shared: "items" (tools, system
+    and content blocks) and "messages" (each a role and its content, or "raw"), named by their
+    place.  A request's messages are the previous request's first "keep", then those it "add"s."""
+    items = session["items"]
+
+    def message(packed):
+        if "raw" in packed:
+            return packed["raw"]
+        content = packed["content"]
+        if not isinstance(content, str):
+            content = [items[i] for i in content]
+        return {{"role": packed["role"], "content": content}}
+
+    pool = [message(m) for m in session["messages"]]
+    previous, built = [], []
+    for call in session["calls"]:
+        packed, params, current = call["request"], {{}}, []
+        for key in packed["keys"]:
+            if key in packed["fields"]:
+                params[key] = packed["fields"][key]
+            elif key == "messages":
+                current = params[key] = previous[: packed["keep"]] + [pool[i] for i in packed["add"]]
+            else:  # tools or system: places in items (a system prompt may be one string)
+                value = packed[key]
+                params[key] = value if isinstance(value, str) else [items[i] for i in value]
+        previous = current
+        built.append(params)
+    return built
+
+
+REQUESTS = requests(SESSION)
 '''
 
 _BODY = '''
@@ -161,7 +222,7 @@ def send(client, params):
 def main(argv):
     client, emulator = connect()
     wait, before, differ = "--wait" in argv, None, 0
-    for number, call in enumerate(SESSION["calls"], 1):
+    for number, (call, request) in enumerate(zip(SESSION["calls"], REQUESTS), 1):
         gap = 0.0 if before is None else call["at"] - before
         before = call["at"]
         if gap > 0 and emulator:
@@ -170,7 +231,7 @@ def main(argv):
             time.sleep(gap)
         elif gap >= 300:
             print(f"(the session waited {gap:.0f}s before this call; --wait waits too)", file=sys.stderr)
-        usage = send(client, call["request"]).usage
+        usage = send(client, request).usage
         read = usage.cache_read_input_tokens or 0
         written = usage.cache_creation_input_tokens or 0
         print(
@@ -204,15 +265,17 @@ def _what(data: Mapping[str, Any]) -> str:
 
 def export_python(session: Exportable) -> str:
     """A runnable script that sends the session's calls again (see the module's docstring)."""
-    data = replay_data(session)
+    return _script(replay_data(session))
+
+
+def _script(data: Mapping[str, Any]) -> str:
     return _HEAD.format(what=_what(data), data=_json_literal(data)) + _BODY
 
 
 def export_notebook(session: Exportable) -> str:
     """The replay as a notebook (nbformat 4): the setup, then one cell per call."""
     data = replay_data(session)
-    script = export_python(session)
-    setup, _, _ = script.partition('\n\nif __name__ == "__main__":')
+    setup, _, _ = _script(data).partition('\n\nif __name__ == "__main__":')
 
     def code(source: str) -> dict[str, Any]:
         return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
@@ -233,7 +296,7 @@ def export_notebook(session: Exportable) -> str:
         cells.append(
             code(
                 f"# the session's call {call['call']} ({call['kind']})\n{moved}"
-                f"message = send(client, SESSION['calls'][{number}]['request'])\nmessage.usage"
+                f"message = send(client, REQUESTS[{number}])\nmessage.usage"
             )
         )
     notebook = {

@@ -3,10 +3,17 @@
 A part of its own so that the parts that change the session (blocks, calls, asking) are given
 `Observers.emit` and nothing else of the session: they announce a change, and need not know who
 listens.
+
+An observer that raises does not stop the change it was told of, nor the observers after it:
+by then the change is made (a paid call recorded, the ledger taught), so undoing the caller's
+work would leave the session disagreeing with itself.  As IPython's event callbacks, the error
+is shown and the telling goes on: one warning line the first time each observer fails.  A
+Ctrl-C (or exit) is not an observer's error and goes through.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -25,6 +32,7 @@ class Observers:
 
     def __init__(self) -> None:
         self._observers: list[Observer] = []
+        self._failed: list[Observer] = []  # those already warned about (compared by identity)
 
     def __len__(self) -> int:
         return len(self._observers)
@@ -35,6 +43,26 @@ class Observers:
         return lambda: self._observers.remove(observer) if observer in self._observers else None
 
     def emit(self, event: SessionEvent, payload: Any = None) -> None:
-        """Tell every observer; one that unsubscribes while being told does not upset the others."""
+        """Tell every observer; one that unsubscribes while being told does not upset the others,
+        and one that raises is warned about once and skipped (see the module's docstring)."""
         for observer in list(self._observers):
-            observer(event, payload)
+            try:
+                observer(event, payload)
+            except Exception as error:
+                self._warn(observer, event, error)
+
+    def _warn(self, observer: Observer, event: SessionEvent, error: Exception) -> None:
+        if any(o is observer for o in self._failed):
+            return
+        self._failed.append(observer)
+        name = getattr(observer, "__qualname__", None) or type(observer).__name__
+        said = " ".join(str(error).split())
+        said = said[:200] + "..." if len(said) > 200 else said
+        warnings.warn(
+            f"A session observer ({name}) raised {type(error).__name__}"
+            + (f": {said}" if said else "")
+            + f" when told of {event!r}; the session went on, and told the others. "
+            "Fix or unsubscribe it (this is said once per observer).",
+            RuntimeWarning,
+            stacklevel=2,
+        )

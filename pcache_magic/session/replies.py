@@ -21,6 +21,7 @@ import os
 import sys
 import types
 import typing
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any, NoReturn, TypeVar
 
@@ -39,6 +40,7 @@ __all__ = [
     "reraise",
     "server_of",
     "unreadable",
+    "usage_problem",
 ]
 
 T = TypeVar("T")
@@ -131,7 +133,18 @@ def reply_problem(message: object) -> str | None:
             return problem
     if not isinstance(message.stop_reason, str):
         return "the message is incomplete: it has no stop_reason, the reply was cut short"
-    usage = message.usage
+    found = usage_problem(message.usage)
+    if found is not None:
+        return found
+    return _diagnostics_problem(getattr(message, "diagnostics", None)) or _data_problem(
+        message.model_dump(warnings=False)
+    )
+
+
+def usage_problem(usage: object) -> str | None:
+    """What makes `usage` no Messages API usage (its counts whole numbers of tokens from 0 to
+    `MAX_TOKENS`), or None: a whole reply's, and a stream's opening usage before its cache writes
+    are learned from a stream cut short (no other part of such a reply is checked or kept)."""
     if not isinstance(usage, Usage):
         return "it has no usage"
     found = _count_problem(usage, _COUNTS, "usage") or _count_problem(
@@ -142,11 +155,7 @@ def reply_problem(message: object) -> str | None:
         if not isinstance(split, CacheCreation):
             return "usage.cache_creation is not a split of the cache writes"
         found = _count_problem(split, _SPLIT, "usage.cache_creation")
-    if found is not None:
-        return found
-    return _diagnostics_problem(getattr(message, "diagnostics", None)) or _data_problem(
-        message.model_dump(warnings=False)
-    )
+    return found
 
 
 def _diagnostics_problem(diagnostics: object) -> str | None:
@@ -246,6 +255,9 @@ def unreadable(error: BaseException, client: object, *, streaming: bool = False)
     return MalformedReply(what, server_of(client))
 
 
+#: What pydantic's serializer warnings begin with (`BaseModel.model_dump(warnings=True)`).
+_SERIALIZER_WARNINGS = "Pydantic serializer warnings"
+
 #: Where the SDK builds a reply's types without validating them (`anthropic._models`).
 _MODELS = os.path.join("anthropic", "_models.py")
 _CONSTRUCT = frozenset({"construct", "construct_type", "_construct_field", "model_construct"})
@@ -278,11 +290,17 @@ def reraise(client: object, *, streaming: bool = False) -> NoReturn:
 
 def read(items: Iterable[T], client: object) -> Iterator[T]:
     """The items of the SDK's event `items` (a stream), each taken under `reraise`: what the caller
-    does with an item (a callback of its own) is not the SDK's, and is never wrapped."""
+    does with an item (a callback of its own) is not the SDK's, and is never wrapped.
+
+    While the SDK takes an event, pydantic's serializer warnings are not shown: the SDK copies each
+    opening message and block with them on, and a hostile server's "lots" of tokens would print
+    a warning to stderr before the reply is checked and refused in one line (~4 us an event)."""
     iterator = iter(items)
     while True:
         try:
-            item = next(iterator)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", _SERIALIZER_WARNINGS, UserWarning)
+                item = next(iterator)
         except StopIteration:
             return
         except Exception:
