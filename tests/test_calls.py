@@ -544,3 +544,33 @@ def test_another_clients_malformed_reply_is_recorded_as_failed_and_raised(sessio
         session.end_call(record, params, {}, time.perf_counter(), message=bogus)
     assert [c.outcome for c in session.calls] == ["failed"] and session.calls[0].response is None
     assert free(session.lock) and session.totals.failed == 1
+
+
+#: A reply nested deeper than Python's `json` can read: its reader raises a bare `RecursionError`.
+DEEP = b'{"id":"m","type":"message","x":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
+class TestHostileReplyText:
+    """What a hostile server's reply or error becomes in the record: one line, never unbounded."""
+
+    @pytest.mark.parametrize("how", ["ask", "acreate"])
+    def test_a_reply_nested_too_deep_to_read_is_a_malformed_reply(self, how: str, tmp_path: Path) -> None:
+        test_a_malformed_reply_is_a_failed_call_and_the_session_keeps_working(
+            Answer(DEEP), "it nests too deep to be read", how, tmp_path
+        )
+
+    def test_a_huge_error_is_recorded_cut_with_its_start(self, session: Session, tmp_path: Path) -> None:
+        from pcache_magic.core.record import MAX_ERROR
+
+        http = httpx2.Request("POST", "http://x/v1/messages")
+        huge = "Boom\x1b[2J" + "E" * 500_000  # a server's 20 MB error page, in short
+        error = anthropic.InternalServerError(huge, response=httpx2.Response(500, request=http), body=None)
+        params = request("Hi")
+        record = session.begin_call("create", params, {})
+        session.end_call(record, params, {}, time.perf_counter(), error=error)
+        (failed,) = session.calls
+        assert failed.error is not None and len(failed.error) <= MAX_ERROR
+        assert failed.error.startswith("500 InternalServerError: Boom")  # the API's message comes first
+        assert failed.error.endswith(f"… (cut from {len(huge) + 25:,} characters)")
+        session.save(tmp_path / "s.json")
+        assert (tmp_path / "s.json").stat().st_size < 100_000

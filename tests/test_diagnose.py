@@ -452,3 +452,15 @@ def test_a_call_that_read_what_a_call_in_flight_wrote_is_explained_as_the_hit_it
         and said.agrees is not False
         and "in flight" not in " ".join(said.lines)
     )
+
+
+def test_a_failed_calls_error_prints_visible_and_cut(session: Session) -> None:
+    """A server's error with ESC and RLO, 100 KB long: its plain text drove a terminal, turned the
+    text after it, and ran to 200 KB (the summary and its line)."""
+    session.ask("Q1", stream=False)
+    params = {"model": session.model, "max_tokens": 8, "messages": [{"role": "user", "content": "Hi"}]}
+    record = session.begin_call("create", params, {})
+    session.end_call(record, params, {}, 0.0, error=RuntimeError("\x1b[2J\u202e<script>" + "M" * 100_000))
+    text = str(explain(session))
+    assert "\x1b" not in text and "\u202e" not in text and len(text) < 5_000
+    assert text.startswith("Call 2: failed: RuntimeError: ␛[2J\\u202e<script>MMM")

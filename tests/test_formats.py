@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
@@ -57,3 +58,10 @@ def test_show_code_shows_the_code_then_the_usage_line(shell: InteractiveShell, s
     assert "text/markdown" in out.outputs[0].data and out.outputs[0].data["text/markdown"].startswith("```")
     assert "cache read" in out.outputs[-1].data["text/plain"]
     assert len(out.outputs) == 1 + len(session.calls)
+
+
+def test_code_text_shows_no_key_and_no_raw_controls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-formats-secret-key")
+    code = CodeText("key = 'sk-ant-api03-formats-secret-key'\x1b[2J", "py\u202e")
+    assert repr(code) == "key = '[API key]'␛[2J"
+    assert code._repr_markdown_() == "```py\\u202e\nkey = '[API key]'␛[2J\n```"

@@ -559,3 +559,58 @@ def test_a_malformed_reply_is_one_line_saying_the_conversation_is_unchanged() ->
         "the conversation is unchanged. Check PCACHE_EMULATOR_URL or ANTHROPIC_BASE_URL, "
         "or try again if it was a passing fault."
     )
+
+
+# -- a hostile server's text ----------------------------------------------------------------------
+ECHOED = "sk-ant-api03-" + "Zq7" * 15  # a key a server that knows it echoes back
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [["Your key is sk-ant-api03-" + "Zq7" * 15 + ". \x1b[2J\u202eOK"]]
+    + [[f"Your key is {ECHOED[:n]}", f"{ECHOED[n:]}. \x1b[2J\u202eOK"] for n in (1, 5, 12, 20, 40)],
+)
+def test_a_terminal_never_gets_the_key_or_raw_controls_however_the_reply_is_split(
+    shell: InteractiveShell, pieces: list[str]
+) -> None:
+    """`--format text` printed ESC and RLO as they came, and a key echoed in a reply whole."""
+    with capture_output() as out:
+        reply = Reply(rich=False)
+        for piece in pieces:
+            reply.write(piece)
+        reply.finish([record(text("".join(pieces)))], "end_turn")
+    assert out.stdout == "Your key is [API key]. ␛[2J\\u202eOK\n"
+    with capture_output() as out:
+        Reply(rich=False, live=False).finish([record(text("".join(pieces)))], "end_turn")
+    assert out.stdout == "Your key is [API key]. ␛[2J\\u202eOK\n"
+
+
+def test_a_stream_cut_mid_key_prints_no_piece_of_it(
+    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    with capture_output() as out:
+        reply = Reply(rich=False)
+        reply.write("Your key is ")
+        reply.write(KEY[:-2])  # the stream breaks here
+        reply.flush()
+    assert out.stdout.startswith("Your key is ") and KEY[13:21] not in out.stdout
+
+
+def test_a_reply_or_tool_name_echoing_the_key_is_shown_blotted(
+    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    turn = [record(text(f"Your key is {KEY}\x1b[31m"), tool_use(KEY))]
+    with capture_output() as out:
+        Reply(rich=True, live=False).finish(turn, "tool_use")
+    (shown,) = out.outputs[:1]
+    for data in (shown.data["text/markdown"], shown.data["text/plain"]):
+        assert KEY not in data and "\x1b" not in data, data
+        assert data.count("[API key]") == 2 and "> tool `[API key]` requested" in data
+
+
+def test_a_failed_calls_usage_line_shows_controls_as_pictures() -> None:
+    failed = record()
+    failed.response, failed.error = None, "500 InternalServerError: \x1b[2J\u202eBoom"
+    assert repr(Summary(failed)) == "call 1 failed · 500 InternalServerError: ␛[2J\\u202eBoom"

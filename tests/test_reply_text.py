@@ -11,8 +11,10 @@ from pcache_magic.core.record import CallRecord
 from pcache_magic.ipython.reply_text import (
     MarkdownText,
     ReplyText,
+    held_back,
     inert,
     literal_amounts,
+    shown,
     thinking_part,
     transcript,
 )
@@ -110,3 +112,33 @@ def test_code_keeps_what_it_holds_and_an_image_is_its_text() -> None:
     assert inert("```\nif a < b:") == "```\nif a < b:"  # left open (a stream): code to the end
     assert inert("`` a ` < b ``") == "`` a ` < b ``"
     assert inert("![x](https://evil.example/?q=1)") == "!\\[x](https://evil.example/?q=1)"
+
+
+def test_a_replys_key_and_controls_are_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that knows the key may echo it; ESC would drive a terminal, RLO turn the text."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "my-test-key-0123456789")
+    said = "Key: my-test-key-0123456789, sk-ant-api03-ABCDEFGHIJ \x1b[2J\u202e$5"
+    for reply in (ReplyText(said), ReplyText(said, ours=True), MarkdownText(said)):
+        for data in (reply._repr_markdown_(), repr(reply)):
+            assert "0123456789" not in data and "ABCDEFGHIJ" not in data and "\x1b" not in data
+            assert "\u202e" not in data and "␛[2J\\u202e" in data and data.count("[API key]") == 2
+    assert shown("a 'my-test-key-01234' b", pieces=True) == "a '[part of the API key]' b"
+
+
+@pytest.mark.parametrize(
+    ("text", "held"),
+    [
+        ("Hello", ""),
+        ("Hello s", "s"),
+        ("Hello sk-an", "sk-an"),
+        ("x sk-ant-api03-abc", "sk-ant-api03-abc"),
+        ("sk-ant-abc def", ""),
+        ("key my-test", "my-test"),  # the start of the environment's key
+        ("my-test-key-0123456789", ""),  # the whole key: blotted where it is printed
+    ],
+)
+def test_a_streams_end_that_may_start_a_key_is_held_back(
+    monkeypatch: pytest.MonkeyPatch, text: str, held: str
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "my-test-key-0123456789")
+    assert text[held_back(text) :] == held

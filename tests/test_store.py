@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from pcache_magic.analysis.diagnose import explain_all
 from pcache_magic.analysis.savings import money
-from pcache_magic.core.record import CallRecord
+from pcache_magic.core.record import MAX_ERROR, CallRecord
 from pcache_magic.core.turns import sdk_kwargs
 from pcache_magic.emulator import Emulator
 from pcache_magic.session import store
@@ -710,3 +710,20 @@ def test_calls_in_flight_are_earlier_calls_each_once(
     path.write_text(json.dumps(data))
     with pytest.raises(store.StoreError, match=r"calls\.2\.in_flight: not calls before it"):
         store.load(path, Session(model=session.model))
+
+
+def test_a_huge_error_in_a_file_is_cut_on_load(session: Session, tmp_path: Path) -> None:
+    """A file written before errors were cut (or by hand): its 5 MB error is not kept whole."""
+    data = json.loads(store.dumps(session))
+    data["calls"][1]["response"] = None
+    data["calls"][1]["error"] = "500 InternalServerError: Boom" + "E" * 5_000_000
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(data))
+    loaded = fresh()
+    loaded.load(path)
+    error = loaded.calls[-1].error
+    assert error is not None and len(error) <= MAX_ERROR and error.startswith("500 InternalServerError: Boom")
+    assert error.endswith("… (cut from 5,000,029 characters)")
+    again = fresh()
+    again.load(loaded.save(tmp_path / "again.json"))
+    assert again.calls[-1].error == error  # cut once: a record loaded back is the record saved

@@ -504,3 +504,15 @@ def test_server_mode_gives_up_on_a_silent_server_within_a_minute_an_attempt() ->
     assert connect(env=env, timeout=5.0).client.timeout == 5.0  # the caller's own is kept
     assert connect(env={}).client.timeout == anthropic.DEFAULT_TIMEOUT  # in process: the SDK's
     assert connect(env={"ANTHROPIC_API_KEY": SENTINEL}).client.timeout == anthropic.DEFAULT_TIMEOUT
+
+
+def test_in_server_mode_an_error_echoing_the_real_key_is_blotted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client sends a stand-in, never the key, yet a server that knows the key may echo it: what
+    `Session.ask` raises quoted it, blotting only the client's own (the record was redacted)."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", RANDOM_KEY)
+    conn = connect(env={EMULATOR_URL_ENV: "http://127.0.0.1:9", "ANTHROPIC_API_KEY": RANDOM_KEY})
+    error = RuntimeError(f"bad key {RANDOM_KEY}, sent {conn.client.api_key}")
+    error.body = {"error": {"message": f"bad key {RANDOM_KEY}"}}  # type: ignore[attr-defined]
+    assert redact_error(error, conn.client) is error
+    assert error.body == {"error": {"message": "bad key [API key]"}}  # type: ignore[attr-defined]
+    assert str(error) == "bad key [API key], sent [API key]"

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.fmt import html_text, status_cell
+from ..core.fmt import html_text, status_cell, visible
 from ..core.record import CallRecord, outcome_of
 from ..core.rules import LOOKBACK, Breakpoint, Plan
 from ._diagnose_causes import Cause, changed_cause, marker_causes, storage_causes
@@ -102,7 +102,10 @@ class Explanation:
         printer.text(str(self))
 
     def __str__(self) -> str:
-        return "\n".join([f"Call {self.call}: {self.summary}", *(f"  - {line}" for line in self.lines)])
+        """The plain text, its control characters as pictures (`fmt.visible`): a failed call's error
+        is a server's words, and a changed block's excerpt a file's, either may hold ESC or RLO."""
+        lines = [f"Call {self.call}: {self.summary}", *(f"  - {line}" for line in self.lines)]
+        return visible("\n".join(lines))
 
 
 def _api(record: CallRecord) -> str | None:

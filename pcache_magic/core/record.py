@@ -11,13 +11,26 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from anthropic.types import Message, Usage
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from .fmt import clock, plural
 from .models import Prices
 from .usage import Cost, Tokens, cost_of, tokens_of
 
-__all__ = ["CallRecord", "Totals", "outcome_of", "totals"]
+__all__ = ["MAX_ERROR", "CallRecord", "Totals", "bounded_error", "outcome_of", "totals"]
+
+#: The most characters of a failed call's error a record keeps.  The API's own message comes first
+#: and is far shorter; a server's 20 MB error page would otherwise be kept, shown, saved and loaded.
+MAX_ERROR = 2_000
+
+
+def bounded_error(text: str) -> str:
+    """`text` in at most `MAX_ERROR` characters: its start (where the API's message is), then what
+    the cut was.  Cutting again changes nothing, so a record loaded back is the record saved."""
+    if len(text) <= MAX_ERROR:
+        return text
+    note = f"… (cut from {len(text):,} characters)"
+    return text[: MAX_ERROR - len(note)] + note
 
 
 def outcome_of(t: Tokens) -> str:
@@ -50,6 +63,12 @@ class CallRecord(BaseModel):
     in_flight: list[int] = []
     """The calls begun and not yet answered when this one began (gathered async calls): what they
     wrote was not readable to it, since an entry is readable once the response that wrote it began."""
+
+    @field_validator("error")
+    @classmethod
+    def _bounded(cls, error: str | None) -> str | None:
+        """A record built from a session file holds at most `MAX_ERROR` characters of error too."""
+        return None if error is None else bounded_error(error)
 
     @property
     def ok(self) -> bool:

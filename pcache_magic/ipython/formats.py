@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from IPython.display import display
 
 from .output import Summary
+from .reply_text import shown
 
 if TYPE_CHECKING:
     from ..core.record import CallRecord
@@ -48,19 +49,21 @@ def code_of(text: str) -> tuple[str, str]:
 
 
 class CodeText:
-    """Code in a fenced Markdown block for rich front ends, the bare code in a terminal."""
+    """Code in a fenced Markdown block for rich front ends, the bare code in a terminal; either
+    `shown` (no key, controls as pictures)."""
 
     def __init__(self, code: str, language: str = "") -> None:
         self.code = code
         self.language = language
 
     def _repr_markdown_(self) -> str:
-        longest = max((len(run) for run in re.findall(r"`+", self.code)), default=0)
+        code = shown(self.code)
+        longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
         fence = "`" * max(3, longest + 1)
-        return f"{fence}{self.language}\n{self.code}\n{fence}"
+        return f"{fence}{shown(self.language)}\n{code}\n{fence}"
 
     def __repr__(self) -> str:
-        return self.code
+        return shown(self.code)
 
 
 def show_code(records: Sequence[CallRecord], stop_reason: str | None) -> None:
@@ -69,6 +72,6 @@ def show_code(records: Sequence[CallRecord], stop_reason: str | None) -> None:
     if code:
         display(CodeText(code, language))
     else:
-        print(f"(no text; stop reason: {stop_reason})")
+        print(shown(f"(no text; stop reason: {stop_reason})"))
     for record in records:
         display(Summary(record))

@@ -20,7 +20,7 @@ from IPython.display import display
 
 from ..core.fmt import clock, cut, duration, entry_names, fit, plural, tokens, visible
 from ..session.transport import redact_key
-from .reply_text import MarkdownText, ReplyText, transcript
+from .reply_text import MarkdownText, ReplyText, held_back, shown, transcript
 
 if TYPE_CHECKING:
     from ..core.record import CallRecord
@@ -65,7 +65,7 @@ class Summary:
     def __repr__(self) -> str:
         from ..view.render import summary_text
 
-        return summary_text(self.record) + thinking_note(self.record)
+        return visible(summary_text(self.record) + thinking_note(self.record))  # a server's error
 
 
 def thinking_note(record: CallRecord) -> str:
@@ -123,13 +123,14 @@ class Reply:
             self._handle.update(MarkdownText("…"))
         self._live = live
         self._last = 0.0
+        self._printed = 0  # how much of `text` a terminal has been given
 
     def write(self, text: str) -> None:
         self.text += text
         if not self._live:
             return
         if self._handle is None:
-            print(text, end="", flush=True)
+            self._print(final=False)
         elif time.monotonic() - self._last >= UPDATE_EVERY_S:
             self._last = time.monotonic()
             self._handle.update(ReplyText(self.text))
@@ -138,6 +139,15 @@ class Reply:
         line = f"> tool `{name}({json.dumps(arguments, default=str)})` → {one_line(outcome, 200)}"
         self.tool_lines.append(line)
         self.write(f"\n\n{line}\n\n")
+
+    def _print(self, *, final: bool) -> None:
+        """Print what a terminal has not been given yet (`shown`), but for an end that may be the
+        start of the API key (`held_back`), until `final`: a key split between pieces is blotted."""
+        rest = self.text[self._printed :]
+        end = len(rest) if final else held_back(rest)
+        if end:
+            print(shown(rest[:end], pieces=final), end="", flush=True)
+            self._printed += end
 
     def flush(self) -> None:
         """Show all that arrived (also after a failure: a partial reply stays readable).
@@ -149,6 +159,8 @@ class Reply:
             self._handle.update(_BLANK, raw=True)
             if self.text:
                 self._handle.update(ReplyText(self.text))
+        elif self._live:
+            self._print(final=True)
 
     def finish(self, records: Sequence[CallRecord], stop_reason: str | None) -> None:
         """The whole turn in place of the stream, then one usage line per call."""
@@ -159,8 +171,11 @@ class Reply:
             self._live = False
         if self._rich:
             display(ReplyText(text, ours=True))
-        else:  # a streamed reply was printed as it came (`run_turn` waits for one with thinking)
-            print("" if self._live and self.text else text)
+        elif self._live and self.text:  # printed as it came (`run_turn` waits for one with thinking)
+            self._print(final=True)
+            print()
+        else:
+            print(shown(text))
         for record in records:
             display(Summary(record))
 

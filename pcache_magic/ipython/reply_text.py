@@ -12,7 +12,8 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..core.fmt import DOLLAR_HTML, plural, tokens
+from ..core.env import MIN_KEY, getenv, without_api_key
+from ..core.fmt import DOLLAR_HTML, plural, tokens, visible
 
 if TYPE_CHECKING:
     from ..core.record import CallRecord
@@ -21,15 +22,45 @@ __all__ = [
     "THINKING_LINES",
     "MarkdownText",
     "ReplyText",
+    "held_back",
     "inert",
     "literal_amounts",
+    "shown",
     "thinking_part",
     "transcript",
 ]
 
 
+def shown(text: str, *, pieces: bool = False) -> str:
+    """A server's text as a view shows it: the API key blotted out (`env.without_api_key`: the
+    environment's, and anything shaped like one; a server that knows the key may echo it in a reply
+    or a tool's name), control characters as pictures (`fmt.visible`: ESC would drive a terminal,
+    RLO turn the text after it).  `pieces`: also words holding a piece of the key (a short text)."""
+    return visible(without_api_key(text, pieces=pieces))
+
+
+#: The end of a text that may be the start of a key-shaped word (`env.KEY_SHAPE`), at its very end.
+_KEY_START = re.compile(r"s(?:k(?:-(?:a(?:n(?:t(?:-[A-Za-z0-9_-]*)?)?)?)?)?)?\Z")
+
+
+def held_back(text: str) -> int:
+    """Where the end of `text` that may be the start of an API key begins (`len(text)` if none): a
+    reply printed as it streams holds that back until what follows says whether it is a key, so a
+    key split between two pieces is never printed in two halves no blotting finds."""
+    end = len(text)
+    found = _KEY_START.search(text)
+    if found is not None:
+        end = found.start()
+    key = (getenv("ANTHROPIC_API_KEY") or "").strip()
+    if len(key) >= MIN_KEY:
+        for n in range(min(len(key) - 1, len(text)), 0, -1):  # the longest start of the key first
+            if text.endswith(key[:n]):
+                return min(end, len(text) - n)
+    return end
+
+
 class MarkdownText:
-    """Markdown for rich front ends, the same text in a terminal.
+    """Markdown for rich front ends, the same text in a terminal; either `shown`, never the key.
 
     Not `IPython.display.Markdown`: that one reads its argument as a file name
     when a file of that name exists, and a reply may well say "README.md".
@@ -39,10 +70,10 @@ class MarkdownText:
         self.text = text
 
     def _repr_markdown_(self) -> str:
-        return self.text
+        return shown(self.text)
 
     def __repr__(self) -> str:
-        return self.text
+        return shown(self.text)
 
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
@@ -131,14 +162,14 @@ def _inert(prose: str) -> str:
 class ReplyText(MarkdownText):
     """A reply's Markdown, its amounts kept literal (`literal_amounts`) and its markup inert (`inert`;
     `ours`: the text is a `transcript`, whose model parts are inert already and whose own markup,
-    the folded thinking, must stay); as written in a terminal."""
+    the folded thinking, must stay); as written in a terminal (`shown` in both)."""
 
     def __init__(self, text: str, ours: bool = False) -> None:
         super().__init__(text)
         self._ours = ours
 
     def _repr_markdown_(self) -> str:
-        return literal_amounts(self.text, markup=self._ours)  # one pass over the text, not two
+        return literal_amounts(shown(self.text), markup=self._ours)  # one pass over the text, not two
 
 
 THINKING_LINES = 8  # a plain-text reply shows this much of the thinking; the record keeps it all

@@ -31,7 +31,7 @@ from ..analysis.cachebook import CacheBook
 from ..analysis.ledger import Prediction
 from ..core.models import ModelTable
 from ..core.preflight import Finding, PreflightError
-from ..core.record import CallRecord
+from ..core.record import CallRecord, bounded_error
 from ..core.turns import describe_failure, sdk_kwargs
 from ..core.usage import cost_of
 from . import budget
@@ -327,7 +327,7 @@ class CallPipeline:
             try:
                 record.latency_s = time.perf_counter() - started
                 if error is not None:
-                    record.error = redact_key(describe_failure(error), self.client)
+                    record.error = bounded_error(redact_key(describe_failure(error), self.client))
                 else:
                     record.response = message
                     if message is not None:

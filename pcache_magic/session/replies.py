@@ -235,9 +235,10 @@ def check_reply(message: object, client: object) -> Message:
 
 def unreadable(error: BaseException, client: object, *, streaming: bool = False) -> BaseException:
     """`error`, or the `MalformedReply` to raise in its place when it is the SDK failing to read a
-    reply: a body that is not JSON or not UTF-8, fields of the wrong types, an event stream with no
-    message in it (its decoder's bare `AssertionError`), or, while a stream is read, events out of
-    order.  Only for errors raised inside the SDK's own calls: ours pass through as they are."""
+    reply: a body that is not JSON or not UTF-8, nested too deep for `json` (a `RecursionError`),
+    fields of the wrong types, an event stream with no message in it (its decoder's bare
+    `AssertionError`), or, while a stream is read, events out of order.  Only for errors raised
+    inside the SDK's own calls: ours pass through as they are."""
     if isinstance(error, json.JSONDecodeError):
         what = "its body is not valid JSON"
     elif isinstance(error, UnicodeDecodeError):
@@ -246,6 +247,8 @@ def unreadable(error: BaseException, client: object, *, streaming: bool = False)
         what = "its fields are not of the types the API sends"
     elif type(error) is AssertionError:
         what = "no message came in its event stream"
+    elif isinstance(error, RecursionError):  # `json` reading nesting deeper than Python's stack
+        what = "it nests too deep to be read"
     elif streaming and type(error) in (RuntimeError, IndexError, TypeError):  # the SDK's event accumulator
         what = "its events came out of order"
     elif type(error) in (TypeError, AttributeError) and _in_construct(error):  # a key like `_fields_set`

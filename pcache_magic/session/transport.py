@@ -102,31 +102,35 @@ def redact_key(text: str, client: object, *, pieces: bool = False) -> str:
     return without_pieces(text, keys)
 
 
-def _blot(value: Any, key: str) -> Any:
-    """`value` with `key` blotted out of every string in it (an error body is plain JSON data)."""
+def _blot(value: Any, keys: list[str]) -> Any:
+    """`value` with `keys` blotted out of every string in it (an error body is plain JSON data)."""
     if isinstance(value, str):
-        return value.replace(key, "[API key]")
+        for key in keys:
+            value = value.replace(key, "[API key]")
+        return value
     if isinstance(value, dict):
-        return {k: _blot(v, key) for k, v in value.items()}
+        return {k: _blot(v, keys) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_blot(v, key) for v in value)
+        return type(value)(_blot(v, keys) for v in value)
     return value
 
 
 def redact_error(error: BaseException, client: object) -> BaseException:
-    """`error` itself, with `client`'s key blotted out of what it says (its message, `args` and the
-    API's error `body`), and of the errors it was raised from: it is re-raised to Python callers,
-    who print it.  The SDK's own request and response objects on it are left as they are."""
-    key = _api_key(client)
+    """`error` itself, with the API keys (`secrets`: `client`'s own and the environment's) blotted
+    out of what it says (its message, `args` and the API's error `body`), and of the errors it was
+    raised from: it is re-raised to Python callers, who print it.  A server-mode client holds a
+    stand-in, so a server echoing the real key is blotted by the environment's.  The SDK's own
+    request and response objects on it are left as they are."""
+    keys = sorted(secrets(client), key=len, reverse=True)  # a key holding another goes first
     seen: set[int] = set()
     current: BaseException | None = error
-    while key and current is not None and id(current) not in seen:
+    while keys and current is not None and id(current) not in seen:
         seen.add(id(current))
-        current.args = _blot(current.args, key)
+        current.args = _blot(current.args, keys)
         for name in ("message", "body"):
             if isinstance(getattr(current, name, None), str | dict | list):
                 with contextlib.suppress(AttributeError):  # a read-only property
-                    setattr(current, name, _blot(getattr(current, name), key))
+                    setattr(current, name, _blot(getattr(current, name), keys))
         current = current.__cause__ or current.__context__
     return error
 
