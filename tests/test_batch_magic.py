@@ -95,3 +95,15 @@ def test_bad_lines_are_one_line(ip: InteractiveShell, text: str, says: str) -> N
 
 def test_list_when_there_is_none(ip: InteractiveShell) -> None:
     assert line(ip, "list").strip() == "No Message Batches yet."
+
+
+def test_a_failed_items_words_are_shown_without_controls_or_a_key() -> None:
+    """A server's error for an item (and its custom_id) is shown with controls as pictures and
+    anything shaped like a key blotted, cut to the column."""
+    from pcache_magic.ipython.batch_magic import table
+
+    key = "sk-ant-api03-" + "x" * 40
+    item = batch.BatchItem("a\x1b[2Jb", error=f"\x1b]0;owned\x07 invalid key {key}")
+    shown = table("msgbatch_1", [item])
+    assert "\x1b" not in shown and "\x07" not in shown and key not in shown
+    assert "a␛[2Jb" in shown and "[API key]" in shown

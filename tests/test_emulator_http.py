@@ -6,6 +6,7 @@ The misbehaving servers are raw sockets on loopback, each answering with a scrip
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -247,3 +248,18 @@ def test_an_address_that_cannot_be_used_is_one_line(url: str) -> None:
     with pytest.raises(EmulatorCallError) as caught:
         emulator_now(url)
     assert "\n" not in str(caught.value) and "PCACHE_EMULATOR_URL" in str(caught.value)
+
+
+def test_the_servers_words_in_an_error_hold_no_control_and_no_key(
+    scripted: Callable[[Answer], Scripted], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error quotes what the server said: ESC as a picture, the environment's key blotted."""
+    key = "sk-ant-api03-" + "k" * 40
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    said = json.dumps({"type": "error", "error": {"message": f"\x1b[31mno {key}"}}).encode()
+    answer = b"HTTP/1.1 400 Bad\r\ncontent-length: %d\r\n\r\n%s" % (len(said), said)
+    server = scripted(lambda c: server.send(c, answer))
+    with pytest.raises(EmulatorCallError) as caught:
+        emulator_now(server.url + "/_emulator/state")
+    assert key not in str(caught.value) and "\x1b" not in str(caught.value)
+    assert "(␛[31mno [API key])" in str(caught.value)

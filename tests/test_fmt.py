@@ -23,6 +23,7 @@ from pcache_magic.core.fmt import (
     text_table,
     tokens,
     visible,
+    visible_text,
 )
 from pcache_magic.view.html import attr
 
@@ -266,3 +267,13 @@ def test_c1_and_bidirectional_controls_show_as_escapes() -> None:
 def test_cut_keeps_a_short_text_and_ends_a_long_one_with_an_ellipsis() -> None:
     assert cut("rules") == "rules"
     assert cut("x" * 41) == "x" * 39 + "…" and len(cut("y" * 10_000, 12)) == 12
+
+
+def test_a_models_text_keeps_what_languages_and_emoji_need() -> None:
+    """`visible_text`: what drives a terminal or turns the text after it becomes a picture; the marks,
+    joiners and tags of Hebrew, Thai or a flag stay as written (`visible` would show them as escapes)."""
+    flag = "🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
+    kept = f"שלום\u200f · ก\u200bข · {flag} · 👨\u200d👩\u200d👧"
+    assert visible_text(kept) == kept
+    assert visible(kept) != kept
+    assert visible_text("a\x1b[31mb\x9bc\u202ed\u2067e\tf\n") == "a␛[31mb\\x9bc\\u202ed\\u2067e\tf\n"

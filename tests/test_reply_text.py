@@ -142,3 +142,12 @@ def test_a_streams_end_that_may_start_a_key_is_held_back(
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "my-test-key-0123456789")
     assert text[held_back(text) :] == held
+
+
+def test_a_reply_in_hebrew_or_with_a_flag_is_shown_as_written() -> None:
+    """Only what drives a terminal or turns the text is shown as a picture: a right-to-left mark, a
+    zero width space and a flag's tags are the language's and the emoji's."""
+    text = "שלום\u200f עולם, ก\u200bข 🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
+    assert ReplyText(text)._repr_markdown_() == text
+    assert repr(MarkdownText(text)) == text
+    assert repr(MarkdownText("a\u202eb\x1b")) == "a\\u202eb␛"

@@ -54,6 +54,7 @@ __all__ = [
     "text_table",
     "tokens",
     "visible",
+    "visible_text",
 ]
 
 #: The API's quantities under one name each, in every text and HTML view (usage fields in brackets):
@@ -104,6 +105,14 @@ _PICTURES = MappingProxyType(
     {c: 0x2400 + c for c in range(0x20) if chr(c) not in "\t\n\r"}
     | {0x7F: 0x2421}
     | {c: repr(chr(c))[1:-1] for c in _UNSEEN}
+)
+#: What a model's text shows as pictures (`visible_text`): the controls that drive a terminal (C0 but
+#: tab and newlines, DEL, C1) and the bidirectional embeddings, overrides and isolates that turn the
+#: text after them ("Trojan Source").  Not the marks, joiners and tags a language or an emoji needs
+#: (a right-to-left mark in Hebrew, a zero width space in Thai, a flag's tag characters).
+_TEXT_PICTURES = MappingProxyType(
+    {c: _PICTURES[c] for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c in _PICTURES}
+    | {c: repr(chr(c))[1:-1] for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 )
 #: A `$` that no notebook front end typesets (see the module docstring).
 DOLLAR_HTML = '<span class="pcache-dollar mathjax_ignore tex2jax_ignore">$</span>'
@@ -218,6 +227,12 @@ def visible(text: object) -> str:
     or path from a hostile file can neither break the HTML (XML allows no NUL or ESC), drive a
     terminal, nor turn or hide the text after it."""
     return str(text).translate(_PICTURES)
+
+
+def visible_text(text: str) -> str:
+    """A model's (or a server's) running text with what could drive a terminal or turn the text
+    after it shown as pictures (`_TEXT_PICTURES`), and nothing a language or an emoji needs."""
+    return text.translate(_TEXT_PICTURES)
 
 
 def cut(text: str, limit: int = 40) -> str:

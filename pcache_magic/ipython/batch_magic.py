@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import anthropic
 from IPython.core.error import UsageError
 
-from ..core.fmt import money, plural
+from ..core.env import without_api_key
+from ..core.fmt import cut, money, plural, visible
 
 if TYPE_CHECKING:
     from anthropic.types.messages import MessageBatch
@@ -100,10 +101,10 @@ def table(batch_id: str, items: Sequence[BatchItem]) -> str:
     rows = [f"{'custom_id':<24} {'outcome':<9} {'read':>8} {'write':>8} {'output':>7} {'cost':>9}"]
     total = 0.0
     for item in items:
-        usage = item.usage
+        usage, name = item.usage, visible(item.custom_id[:24])  # a server's words: controls as pictures
         if usage is None:
-            reason = (item.error or "no answer")[:60]
-            rows.append(f"{item.custom_id[:24]:<24} {'failed':<9} {reason}")
+            reason = visible(cut(without_api_key(item.error or "no answer"), 60))
+            rows.append(f"{name:<24} {'failed':<9} {reason}")
             continue
         read, written = usage.cache_read_input_tokens or 0, usage.cache_creation_input_tokens or 0
         cost = item.cost.total if item.record is not None else None
@@ -111,7 +112,7 @@ def table(batch_id: str, items: Sequence[BatchItem]) -> str:
         shown = money(cost) if cost is not None else "recorded"
         outcome = "hit" if read else "write" if written else "uncached"
         out = usage.output_tokens
-        rows.append(f"{item.custom_id[:24]:<24} {outcome:<9} {read:>8,} {written:>8,} {out:>7,} {shown:>9}")
+        rows.append(f"{name:<24} {outcome:<9} {read:>8,} {written:>8,} {out:>7,} {shown:>9}")
     ok = sum(1 for i in items if i.ok)
     recorded = (
         f"{money(total)} newly recorded (batch price: half the standard rates)"

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..core.env import MIN_KEY, getenv, without_api_key
-from ..core.fmt import DOLLAR_HTML, plural, tokens, visible
+from ..core.fmt import DOLLAR_HTML, plural, tokens, visible_text
 
 if TYPE_CHECKING:
     from ..core.record import CallRecord
@@ -34,9 +34,10 @@ __all__ = [
 def shown(text: str, *, pieces: bool = False) -> str:
     """A server's text as a view shows it: the API key blotted out (`env.without_api_key`: the
     environment's, and anything shaped like one; a server that knows the key may echo it in a reply
-    or a tool's name), control characters as pictures (`fmt.visible`: ESC would drive a terminal,
-    RLO turn the text after it).  `pieces`: also words holding a piece of the key (a short text)."""
-    return visible(without_api_key(text, pieces=pieces))
+    or a tool's name), controls as pictures (`fmt.visible_text`: ESC would drive a terminal, RLO
+    turn the text after it; a language's marks and an emoji's tags stay).  `pieces`: also words
+    holding a piece of the key (a short text)."""
+    return visible_text(without_api_key(text, pieces=pieces))
 
 
 #: The end of a text that may be the start of a key-shaped word (`env.KEY_SHAPE`), at its very end.

@@ -21,6 +21,9 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
+from ..core.env import without_api_key
+from ..core.fmt import cut, visible
+
 __all__ = ["DEADLINE_S", "LATEST", "MAX_BYTES", "EmulatorCallError", "emulator_answer", "emulator_now"]
 
 #: The whole exchange, connecting included, ends within this many seconds.
@@ -67,7 +70,10 @@ def emulator_answer(
         data = _json(body) if complete else None
         error = data.get("error") if isinstance(data, dict) else None
         said = error.get("message") if isinstance(error, dict) else None
-        said = f" ({' '.join(said.split())[:200]})" if isinstance(said, str) and said.strip() else ""
+        if isinstance(said, str) and said.strip():  # the server's words: no key, no control
+            said = f" ({without_api_key(visible(cut(' '.join(said.split()), 200)), pieces=True)})"
+        else:
+            said = ""
         raise EmulatorCallError(f"{_shown(url)} answered HTTP {status}{said}; check {_ENV}.")
     return body, complete
 
