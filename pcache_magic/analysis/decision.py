@@ -10,6 +10,7 @@ the live entries before the one read, which a marker keeps alive for free.  Pure
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,10 @@ __all__ = ["OUTLIVE", "Cache", "choose"]
 _DROPS = 5
 #: A drop counts when the next block keeps less than this share of the chance of reuse.
 _DROP_RATIO = 0.97
+#: Candidate write ends per call among the prefixes that come back (`Rhythm.recurring`): the most
+#: used and deepest.  Uncapped, a growing chat whose earlier prefixes all come back (a structured
+#: output's salt brings them back) offered every one, and the placement is quadratic in its cuts.
+_RECURRING = 8
 #: Live entries before the one read that are weighed for a marker that keeps them alive.
 _KEEPS = 4
 #: A 5m entry that died less than this long before its prefix came back would have lived at 1h.
@@ -100,7 +105,12 @@ class _Call:
             picked.update(i for _, i in drops[:_DROPS])
             last = self.rhythm.last_own
             if last is not None:
-                picked.update(p.index for p in eligible[:-1] if self.rhythm.recurring(p, last))
+                back = [
+                    (len(uses), p.cumulative, p.index)
+                    for p in eligible[:-1]
+                    if (uses := self.rhythm.recurring(p, last))
+                ]
+                picked.update(i for *_, i in heapq.nlargest(_RECURRING, back))
         if hit >= 0 and self.live(positions[hit]) == "5m":
             held = max((p.cumulative for p in positions[:hit] if self.live(p) == "1h"), default=0)
             self.unheld = 1.0 - held / max(1, positions[hit].cumulative)

@@ -110,11 +110,13 @@ class Planner:
         """The emulator's bookkeeping for one call: refresh what it read, remember what it wrote."""
         positions = lay.positions
         entries = self._entries
-        for p in positions:  # a 5m entry that a 1h one would have kept: next time this prefix is 1h
+        outcome = plan(lay, points, self.info.min_cache_tokens, lambda key: self._live(key, at))
+        # A 5m entry that a 1h one would have kept, for a prefix this call missed (one it read past
+        # lost nothing): next time this prefix is 1h.
+        for p in positions[outcome.hit + 1 :]:
             entry = entries.get(p.key)
             if entry is not None and entry[0] == "5m" and entry[1] <= at < entry[1] + OUTLIVE:
                 self._outlived[p.key] = at
-        outcome = plan(lay, points, self.info.min_cache_tokens, lambda key: self._live(key, at))
         if outcome.hit >= 0:
             for index in [b.position for b in points if b.position < outcome.hit] + [outcome.hit]:
                 key = positions[index].key
