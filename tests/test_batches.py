@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+import json
+import tracemalloc
 from typing import Any
 
 import anthropic
 import pytest
 
 from pcache_magic.emulator import Emulator
+from pcache_magic.emulator import batches as batches_module
 from pcache_magic.emulator.server import EmulatorHTTPServer
 
 from _helpers import MODEL
@@ -150,6 +154,63 @@ def test_an_injected_fault_is_retried_on_create(emu: Emulator) -> None:
     emu.inject(529)
     batch = emu.client(max_retries=1).messages.batches.create(requests=requests(1))
     assert batch.request_counts.processing == 1
+
+
+def test_a_batch_keeps_its_requests_in_about_their_json_size(emu: Emulator) -> None:
+    """Parsed, 200,000 `[]` take ~16 MB; kept as JSON, ~0.6 MB (the store's bound counts bytes)."""
+    client = emu.client(max_retries=0)
+    bomb = [{"custom_id": "bomb", "params": params("q", x=[[] for _ in range(200_000)])}]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        batch = client.messages.batches.create(requests=bomb)
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert batch.request_counts.processing == 1 and kept < 2_000_000
+    assert 600_000 < emu.batches.nbytes < 700_000
+
+
+def test_past_its_bytes_the_store_forgets_ended_batches_oldest_first_never_running_ones(
+    emu: Emulator,
+) -> None:
+    client = emu.client(max_retries=0)
+    first = client.messages.batches.create(requests=requests(2))
+    size = emu.batches.nbytes
+    emu.batches.max_bytes = 2 * size + size // 2  # two such batches in progress, not three
+    second = client.messages.batches.create(requests=requests(2))
+    body = json.dumps({"requests": requests(2)}).encode()
+    full = emu.respond("POST", "/v1/messages/batches", {"x-api-key": "k"}, body)
+    assert full.status == 429 and full.headers["x-should-retry"] == "false"  # only the clock frees room
+    assert b"processing queue is full" in (full.body or b"")
+    for batch in (first, second):
+        assert client.messages.batches.retrieve(batch.id).processing_status == "in_progress"
+    emu.advance(61)
+    ended = emu.batches.nbytes  # both batches' results
+    emu.batches.max_bytes = size + ended - 1  # room for one more batch once the oldest is forgotten
+    third = client.messages.batches.create(requests=requests(2))
+    with pytest.raises(anthropic.NotFoundError):
+        client.messages.batches.retrieve(first.id)
+    results = [r.result.type for r in client.messages.batches.results(second.id)]
+    assert results == ["succeeded", "succeeded"]
+    assert client.messages.batches.retrieve(third.id).processing_status == "in_progress"
+    assert emu.batches.nbytes <= emu.batches.max_bytes
+
+
+def test_past_the_count_a_batch_in_progress_is_kept_and_the_new_one_refused(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batches_module, "MAX_BATCHES", 2)
+    client = emu.client(max_retries=0)
+    kept = [client.messages.batches.create(requests=requests(1)).id for _ in range(2)]
+    with pytest.raises(anthropic.RateLimitError, match="processing queue is full"):
+        client.messages.batches.create(requests=requests(1))
+    assert [b.id for b in client.messages.batches.list()] == kept[::-1]
+    emu.advance(61)
+    newest = client.messages.batches.create(requests=requests(1)).id
+    assert [b.id for b in client.messages.batches.list()] == [newest, kept[1]]  # the oldest ended one went
 
 
 def test_over_the_server_the_same_batch(threaded: tuple[Emulator, EmulatorHTTPServer]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from pcache_magic.emulator import Emulator
+from pcache_magic.emulator import engine as engine_module
 from pcache_magic.emulator.engine import MAX_ADVANCE_S, MAX_OFFSET_S, Engine, ManualClock
 from pcache_magic.emulator.errors import ApiError
 
@@ -314,6 +315,24 @@ def test_prewarm_fills_the_cache_without_output(engine: Engine) -> None:
 def test_prompt_over_the_context_window(engine: Engine) -> None:
     with pytest.raises(ApiError, match="prompt is too long"):
         engine.create_message(KEY, body(words(210_000), model="claude-haiku-4-5"))
+
+
+def test_a_prompt_of_too_many_blocks_is_refused_before_the_layout(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1M one-letter blocks cost ~6 s of layout before the old refusal; their count alone says no."""
+
+    def no_layout(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the per-block layout ran")
+
+    monkeypatch.setattr(engine_module, "layout", no_layout)
+    window = engine.models.get("claude-haiku-4-5").context_window
+    blocks = [{"type": "text", "text": "a"}] * (window // 2 + 1)
+    b = body(model="claude-haiku-4-5", messages=[{"role": "user", "content": blocks}])
+    with pytest.raises(
+        ApiError, match=f"prompt is too long: at least {window + 2} tokens > {window} maximum"
+    ):
+        engine.create_message(KEY, b)
 
 
 def test_diagnostics(engine: Engine) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from typing import Any
 
 import anthropic
@@ -11,6 +12,7 @@ import httpx2
 import pytest
 
 from pcache_magic.emulator import Emulator, ManualClock, strict_json
+from pcache_magic.emulator import engine as engine_module
 from pcache_magic.emulator.wire import FaultPlan, RequestIds, handle
 
 MODEL = "claude-sonnet-4-6"
@@ -386,6 +388,51 @@ def test_handle_is_usable_without_the_facade(emu: Emulator) -> None:
     assert answer.status == 200 and answer.events is None and answer.body
     assert answer.headers["request-id"] == "req_emu_000000000001"
     assert json.loads(answer.body)["data"]
+
+
+# --- one heavy request does not hold up the others ----------------------------------------------
+
+SLOW = "slow-request-marker"
+
+
+@pytest.mark.parametrize("stage", ["parse", "layout"])
+def test_a_request_parsed_or_laid_out_does_not_hold_up_another(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    """A 29 MB body spends seconds in these two stages; another client's request is answered meanwhile."""
+    entered, release = threading.Event(), threading.Event()
+
+    def held(real: Any) -> Any:
+        def run(first: Any, *args: Any, **kwargs: Any) -> Any:
+            if SLOW in (first.decode() if isinstance(first, bytes) else json.dumps(first)):
+                entered.set()
+                release.wait(10)
+            return real(first, *args, **kwargs)
+
+        return run
+
+    if stage == "parse":
+        monkeypatch.setattr(strict_json, "loads", held(strict_json.loads))
+    else:
+        monkeypatch.setattr(engine_module, "layout", held(engine_module.layout))
+    headers = {"x-api-key": "k", "content-type": "application/json"}
+    slow = json.dumps(plain_params(messages=[{"role": "user", "content": SLOW}])).encode()
+    heavy = threading.Thread(target=emu.respond, args=("POST", "/v1/messages", headers, slow))
+    heavy.start()
+    try:
+        assert entered.wait(10)
+        answers: list[int] = []
+        other = threading.Thread(
+            target=lambda: answers.append(
+                emu.respond("POST", "/v1/messages", headers, json.dumps(plain_params()).encode()).status
+            )
+        )
+        other.start()
+        other.join(10)
+        assert answers == [200]  # answered while the heavy request is still in its stage
+    finally:
+        release.set()
+        heavy.join(10)
 
 
 # --- hostile bodies: each a one-line 400, never a 500, and the emulator carries on -----------------

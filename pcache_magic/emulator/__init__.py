@@ -199,21 +199,22 @@ class Emulator:
     def respond(
         self, method: str, path: str, headers: Any, body: bytes, arrived: int | None = None
     ) -> wire.WireResponse:
-        """`wire.handle` bound to this emulator, serialised; shared by the transport and server
-        (`arrived`: the request's `Engine.ticket`, taken when it came in)."""
-        with self._lock:
-            return wire.handle(
-                self.engine,
-                self.faults,
-                method,
-                path,
-                headers,
-                body,
-                max_body_bytes=self.max_body_bytes,
-                request_ids=self._request_ids,
-                batches=self.batches,
-                arrived=arrived,
-            )
+        """`wire.handle` bound to this emulator, serialised from the injected fault on (the parse
+        and a request's own checks and layout run outside the lock); shared by the transport and
+        server (`arrived`: the request's `Engine.ticket`, taken when it came in)."""
+        return wire.handle(
+            self.engine,
+            self.faults,
+            method,
+            path,
+            headers,
+            body,
+            max_body_bytes=self.max_body_bytes,
+            request_ids=self._request_ids,
+            batches=self.batches,
+            arrived=arrived,
+            lock=self._lock,
+        )
 
     def next_request_id(self) -> str:
         """A fresh `request-id` from this emulator's counter, for answers made outside `respond`."""

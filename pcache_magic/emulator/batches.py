@@ -11,6 +11,12 @@ batch's own shape (the list, `custom_id`s) is refused whole, with a 400.
 Time moves through `advance`, which stops at each batch's end on the way, so a batch's cache
 writes happen at its end and expire from there. With a real clock, `settle` (run by every batch
 endpoint) processes what has come due. Batches are per workspace: another key sees none of them.
+
+Memory is bounded by bytes, not by parsed objects: a batch keeps each request as its compact JSON
+until it runs, then each result as its JSONL line (a parsed request can take 25 times its JSON).
+Past `Batches.max_bytes` in all, ended batches are forgotten oldest first (the API keeps results
+29 days, not forever; a batch still in progress is never dropped), and when the batches still in
+progress leave no room a new one is refused 429, as the API refuses past its processing queue.
 Wire shapes are those of the SDK's `MessageBatch` and `MessageBatchIndividualResponse`.
 """
 
@@ -19,76 +25,35 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from . import strict_json
+from .batch_record import EXPIRY_S, MAX_BATCH_BYTES, MAX_REQUESTS, PREFIX, Batch, encode_requests, weight
 from .errors import ApiError, check_method
 
 if TYPE_CHECKING:
     from .engine import Engine
 
-__all__ = ["DEFAULT_DELAY_S", "EXPIRY_S", "MAX_REQUESTS", "PREFIX", "Batches", "route"]
+__all__ = [
+    "DEFAULT_DELAY_S",
+    "DEFAULT_STORE_BYTES",
+    "EXPIRY_S",
+    "MAX_BATCHES",
+    "MAX_BATCH_BYTES",
+    "MAX_REQUESTS",
+    "PREFIX",
+    "Batches",
+    "route",
+]
 
-PREFIX = "/v1/messages/batches"
 #: Emulated seconds from creation to the end of processing (the real API: minutes to hours).
 DEFAULT_DELAY_S = 60.0
-#: A batch that has not ended 24 h after creation expires (BP).
-EXPIRY_S = 24 * 3600.0
-#: Requests per batch (BP: up to 100,000 requests or 256 MB).
-MAX_REQUESTS = 100_000
-#: Batches kept per emulator; past it the oldest are forgotten (the API archives after 29 days).
+#: Batches kept per emulator; past it the oldest ended are forgotten (the API archives after 29 days).
 MAX_BATCHES = 1_000
-_CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+#: Bytes the batches of one emulator keep together (`Batches.max_bytes`): two full-size batches.
+DEFAULT_STORE_BYTES = 2 * MAX_BATCH_BYTES
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-
-
-def _rfc3339(t: float | None) -> str | None:
-    if t is None:
-        return None
-    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
-
-
-@dataclass
-class _Batch:
-    id: str
-    workspace: bytes = field(repr=False)
-    requests: list[tuple[str, dict[str, Any]]] = field(repr=False)
-    created_at: float
-    ends_at: float
-    cancel_at: float | None = None
-    ended_at: float | None = None
-    results: list[dict[str, Any]] = field(default_factory=list, repr=False)
-
-    @property
-    def expires_at(self) -> float:
-        return self.created_at + EXPIRY_S
-
-    def wire(self) -> dict[str, Any]:
-        """The batch as `MessageBatch` reads it; counts other than `processing` only once ended."""
-        counts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
-        if self.ended_at is None:
-            counts["processing"] = len(self.requests)
-            status = "in_progress" if self.cancel_at is None else "canceling"
-        else:
-            for result in self.results:
-                counts[result["result"]["type"]] += 1
-            status = "ended"
-        return {
-            "id": self.id,
-            "type": "message_batch",
-            "processing_status": status,
-            "request_counts": counts,
-            "created_at": _rfc3339(self.created_at),
-            "expires_at": _rfc3339(self.expires_at),
-            "ended_at": _rfc3339(self.ended_at),
-            "cancel_initiated_at": _rfc3339(self.cancel_at),
-            "archived_at": None,
-            # Relative, so the SDK fetches it from the base URL it was given (in process or a server).
-            "results_url": f"{PREFIX}/{self.id}/results" if self.ended_at is not None else None,
-        }
 
 
 def route(method: str, path: str) -> tuple[str, str]:
@@ -112,16 +77,25 @@ def route(method: str, path: str) -> tuple[str, str]:
 class Batches:
     """Every batch of one emulator, and the processing of those that have come due."""
 
-    def __init__(self, engine: Engine, *, delay_s: float = DEFAULT_DELAY_S) -> None:
+    def __init__(
+        self, engine: Engine, *, delay_s: float = DEFAULT_DELAY_S, max_bytes: int = DEFAULT_STORE_BYTES
+    ) -> None:
         if isinstance(delay_s, bool) or not isinstance(delay_s, int | float) or not 0 <= delay_s <= 1e9:
             raise ValueError(f"delay_s is emulated seconds from 0 to 1e9, not {delay_s!r}")
         self.engine = engine
         self.delay_s = float(delay_s)
-        self._batches: OrderedDict[str, _Batch] = OrderedDict()
+        self.max_bytes = max_bytes
+        """What all batches may keep together, in bytes (see the module's doc)."""
+        self._batches: OrderedDict[str, Batch] = OrderedDict()
         self._count = 0
 
     def __len__(self) -> int:
         return len(self._batches)
+
+    @property
+    def nbytes(self) -> int:
+        """What the batches keep, in bytes: requests not yet run, results of those ended."""
+        return sum(b.nbytes for b in self._batches.values())
 
     # -- time ---------------------------------------------------------------------------
     def settle(self, until: float | None = None) -> None:
@@ -145,7 +119,7 @@ class Batches:
     def clear(self) -> None:
         self._batches.clear()
 
-    def _end_of(self, batch: _Batch) -> float:
+    def _end_of(self, batch: Batch) -> float:
         return min(batch.ends_at if batch.cancel_at is None else batch.cancel_at, batch.expires_at)
 
     def due(self, until: float) -> float | None:
@@ -154,7 +128,7 @@ class Batches:
         ends = [t for t in ends if t <= until]
         return min(ends) if ends else None
 
-    def _process(self, batch: _Batch) -> None:
+    def _process(self, batch: Batch) -> None:
         now = self.engine.now()
         if batch.cancel_at is not None and batch.cancel_at < batch.ends_at:
             kind = "canceled"
@@ -162,14 +136,20 @@ class Batches:
             kind = "expired"
         else:
             kind = ""
+        counts: dict[str, int] = {}
         for custom_id, params in batch.requests:
             result = {"type": kind} if kind else self._run(batch.workspace, params)
-            batch.results.append({"custom_id": custom_id, "result": result})
-        batch.requests = [(custom_id, {}) for custom_id, _ in batch.requests]  # the results are what is kept
-        batch.ended_at = now
+            batch.results.append(
+                strict_json.dumps({"custom_id": custom_id, "result": result}).encode() + b"\n"
+            )
+            counts[result["type"]] = counts.get(result["type"], 0) + 1
+        batch.requests, batch.counts, batch.ended_at = [], counts, now  # the results are what is kept
+        batch.nbytes = weight(batch.results)
+        self._forget_ended(self.max_bytes, keep=batch)
 
-    def _run(self, workspace: bytes, params: dict[str, Any]) -> dict[str, Any]:
+    def _run(self, workspace: bytes, raw: bytes) -> dict[str, Any]:
         try:
+            params = strict_json.loads(raw)
             if "stream" in params:
                 raise ApiError.invalid("stream: Batch requests do not support streaming.")
             message = self.engine.create_message("", params, workspace=workspace)
@@ -181,12 +161,22 @@ class Batches:
         return {"type": "succeeded", "message": message}
 
     # -- endpoints ----------------------------------------------------------------------
-    def dispatch(self, name: str, batch_id: str, key: str, data: Mapping[str, Any], query: str) -> Any:
-        """Answer one batch request: a JSON-ready dict, or the results' JSONL bytes."""
+    def dispatch(
+        self,
+        name: str,
+        batch_id: str,
+        key: str,
+        data: Mapping[str, Any],
+        query: str,
+        *,
+        encoded: tuple[list[tuple[str, bytes]], int] | None = None,
+    ) -> Any:
+        """Answer one batch request: a JSON-ready dict, or the results' JSONL bytes (`encoded`: a
+        create's `encode_requests`, done outside the emulator's lock)."""
         self.settle()
         workspace = self.engine.workspace(key)
         if name == "create":
-            return self.create(workspace, data).wire()
+            return self.create(workspace, data, encoded).wire()
         if name == "list":
             return self.list(workspace, query)
         batch = self._get(workspace, batch_id)
@@ -195,7 +185,7 @@ class Batches:
         if name == "results":
             if batch.ended_at is None:
                 raise ApiError.invalid(f"Batch {batch.id} has not ended yet; its results are not ready.")
-            return b"".join(strict_json.dumps(r).encode() + b"\n" for r in batch.results)
+            return b"".join(batch.results)
         if name == "cancel":
             if batch.ended_at is None and batch.cancel_at is None:
                 batch.cancel_at = self.engine.now()
@@ -207,56 +197,52 @@ class Batches:
         del self._batches[batch.id]
         return {"id": batch.id, "type": "message_batch_deleted"}
 
-    def create(self, workspace: bytes, data: Mapping[str, Any]) -> _Batch:
-        extra = sorted(set(data) - {"requests"})
-        if extra:
-            raise ApiError.invalid(f"{extra[0]}: Extra inputs are not permitted")
-        requests = data.get("requests")
-        if not isinstance(requests, list):
-            raise ApiError.invalid(
-                "requests: Field required" if requests is None else "requests: Input should be a valid list"
-            )
-        if not 1 <= len(requests) <= MAX_REQUESTS:
-            raise ApiError.invalid(
-                f"requests: a batch holds 1 to {MAX_REQUESTS:,} requests, not {len(requests)}"
-            )
-        seen: set[str] = set()
-        kept: list[tuple[str, dict[str, Any]]] = []
-        for i, request in enumerate(requests):
-            where = f"requests.{i}"
-            if not isinstance(request, dict):
-                raise ApiError.invalid(f"{where}: Input should be a valid dictionary")
-            extra = sorted(set(request) - {"custom_id", "params"})
-            if extra:
-                raise ApiError.invalid(f"{where}.{extra[0]}: Extra inputs are not permitted")
-            custom_id, params = request.get("custom_id"), request.get("params")
-            if not isinstance(custom_id, str) or not _CUSTOM_ID.match(custom_id):
-                raise ApiError.invalid(
-                    f"{where}.custom_id: String should match pattern '{_CUSTOM_ID.pattern}'"
-                )
-            if custom_id in seen:
-                raise ApiError.invalid(
-                    f"{where}.custom_id: duplicate custom_id {custom_id!r}; each must be unique"
-                )
-            if not isinstance(params, dict):
-                raise ApiError.invalid(f"{where}.params: Input should be a valid dictionary")
-            seen.add(custom_id)
-            kept.append((custom_id, params))
+    def create(
+        self,
+        workspace: bytes,
+        data: Mapping[str, Any],
+        encoded: tuple[list[tuple[str, bytes]], int] | None = None,
+    ) -> Batch:
+        kept, nbytes = encoded or encode_requests(data)
+        self._make_room(nbytes)
         self._count += 1
         now = self.engine.now()
-        batch = _Batch(
+        batch = Batch(
             id=f"msgbatch_emu_{self._count:012d}",
             workspace=workspace,
             requests=kept,
             created_at=now,
             ends_at=now + self.delay_s,
+            nbytes=nbytes,
         )
         self._batches[batch.id] = batch
-        while len(self._batches) > MAX_BATCHES:
-            self._batches.popitem(last=False)
         if self.delay_s == 0:
             self._process(batch)
         return batch
+
+    def _make_room(self, nbytes: int) -> None:
+        """Room for a new batch of `nbytes`: ended batches forgotten oldest first, as few as will do;
+        ApiError 429 (forgetting none) when the batches in progress leave too little."""
+        running = [b for b in self._batches.values() if b.ended_at is None]
+        held = sum(b.nbytes for b in running)
+        if held + nbytes > self.max_bytes or len(running) >= MAX_BATCHES:
+            raise ApiError(
+                "rate_limit_error",
+                f"The batch processing queue is full: {len(running):,} batches in progress hold "
+                f"{held:,} bytes of requests and this one adds {nbytes:,} (at most {self.max_bytes:,} "
+                f"bytes in {MAX_BATCHES:,} batches); advance the clock or cancel one, then try again.",
+                headers={"x-should-retry": "false"},  # retrying at once cannot help: the clock must move
+            )
+        self._forget_ended(self.max_bytes - nbytes, count=MAX_BATCHES - 1)
+
+    def _forget_ended(self, max_bytes: int, *, count: int = MAX_BATCHES, keep: Batch | None = None) -> None:
+        """Forget ended batches, oldest first (never `keep`), until at most `max_bytes` and `count` remain."""
+        total = self.nbytes
+        for old in [b for b in self._batches.values() if b.ended_at is not None and b is not keep]:
+            if total <= max_bytes and len(self._batches) <= count:
+                return
+            del self._batches[old.id]
+            total -= old.nbytes
 
     def list(self, workspace: bytes, query: str) -> dict[str, Any]:
         """Newest first, `limit` (1-1000, default 20) at a time after `after_id` or before `before_id`."""
@@ -285,7 +271,7 @@ class Batches:
             "last_id": data[-1]["id"] if data else None,
         }
 
-    def _get(self, workspace: bytes, batch_id: str) -> _Batch:
+    def _get(self, workspace: bytes, batch_id: str) -> Batch:
         batch = self._batches.get(batch_id)
         if batch is None or batch.workspace != workspace:
             raise ApiError("not_found_error", f"message_batch: {batch_id} not found")

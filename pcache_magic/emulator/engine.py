@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..core.models import ModelTable, default_models
+from ..core.models import ModelInfo, ModelTable, default_models
 from ..core.prefix import Layout, layout
 from ..core.rules import Breakpoint, CacheRuleError, plan, resolve_breakpoints
-from ..core.tokens import TokenEstimator
+from ..core.tokens import BLOCK_OVERHEAD, TokenEstimator
 from ..core.ttl import TTL_SECONDS
 from .diagnostics import DEFAULT_HISTORY_BYTES, Fingerprint, History, diagnose
 from .errors import ApiError
@@ -29,7 +29,7 @@ from .structured import structured_content
 from .table import CacheTable, Entry
 from .validate import validate_request
 
-__all__ = ["MAX_ADVANCE_S", "MAX_OFFSET_S", "START_TIME", "Engine", "ManualClock"]
+__all__ = ["MAX_ADVANCE_S", "MAX_OFFSET_S", "START_TIME", "Engine", "ManualClock", "Prepared"]
 
 #: Where a ManualClock starts: a fixed instant, so offline runs are reproducible.
 START_TIME = datetime(2026, 1, 1, 9, 0, tzinfo=UTC).timestamp()
@@ -54,6 +54,17 @@ class ManualClock:
         with self._lock:
             self._now += seconds
             return self._now
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A message request checked and laid out (`Engine.prepare`), ready for the cache."""
+
+    body: dict[str, Any]
+    info: ModelInfo
+    workspace: bytes
+    lay: Layout
+    points: list[Breakpoint]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,17 +141,55 @@ class Engine:
         *,
         workspace: bytes | None = None,
         arrived: int | None = None,
+        prepared: Prepared | None = None,
     ) -> dict[str, Any]:
         """POST /v1/messages without streaming; `workspace` (`Engine.workspace`) instead of a key
         for a request run later, as a batch's are, so no key is kept meanwhile; `arrived`: the
-        request's `ticket`, taken when it came in."""
-        return self._process(api_key, body, streaming=False, workspace=workspace, arrived=arrived).message
+        request's `ticket`, taken when it came in; `prepared`: this request's `prepare`, if done."""
+        prepared = prepared or self.prepare(api_key, body, workspace=workspace)
+        return self._process(prepared, arrived).message
 
     def stream_message(
-        self, api_key: str, body: dict[str, Any], *, arrived: int | None = None
+        self,
+        api_key: str,
+        body: dict[str, Any],
+        *,
+        arrived: int | None = None,
+        prepared: Prepared | None = None,
     ) -> list[tuple[str, dict[str, Any]]]:
         """POST /v1/messages with `stream: true`: the whole SSE event sequence."""
-        return message_events(self._process(api_key, body, streaming=True, arrived=arrived).message)
+        prepared = prepared or self.prepare(api_key, body)
+        return message_events(self._process(prepared, arrived).message)
+
+    def prepare(self, api_key: str, body: dict[str, Any], *, workspace: bytes | None = None) -> Prepared:
+        """Check a message request and lay it out: all the work that reads no cache, clock or
+        history, so the server does it outside the emulator's lock (the estimator's memo is one
+        dict whose single operations are atomic). A prompt that cannot fit is refused from its
+        block count, before the per-block work; ApiError as the API would answer."""
+        validate_request(body, known_model=self._known, models=self._models, thinking_key=self._thinking_key)
+        info = self._models.get(body["model"])
+        if body["max_tokens"] > info.max_output_tokens:
+            raise ApiError.invalid(
+                f"max_tokens: {body['max_tokens']} > {info.max_output_tokens}, which is the maximum "
+                f"allowed number of output tokens for {info.id}"
+            )
+        if not info.prefill and body["messages"][-1]["role"] == "assistant":
+            raise ApiError.invalid(
+                "This model does not support assistant message prefill. "
+                "The conversation must end with a user message."
+            )
+        if (least := _least_tokens(body["messages"])) > info.context_window:
+            raise ApiError.invalid(
+                f"prompt is too long: at least {least} tokens > {info.context_window} maximum"
+            )
+        workspace = workspace or self._workspace(api_key)
+        lay = layout(body, self._estimator, workspace=workspace, model=info.id)  # an alias: the same cache
+        points = self._breakpoints(lay, body)
+        if lay.total_tokens > info.context_window:
+            raise ApiError.invalid(
+                f"prompt is too long: {lay.total_tokens} tokens > {info.context_window} maximum"
+            )
+        return Prepared(body, info, workspace, lay, points)
 
     def count_tokens(self, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST /v1/messages/count_tokens: the total input tokens of the same request."""
@@ -237,34 +286,10 @@ class Engine:
         except CacheRuleError as error:
             raise ApiError.invalid(str(error)) from None
 
-    def _process(
-        self,
-        api_key: str,
-        body: dict[str, Any],
-        *,
-        streaming: bool,
-        workspace: bytes | None = None,
-        arrived: int | None = None,
-    ) -> _Result:
-        validate_request(body, known_model=self._known, models=self._models, thinking_key=self._thinking_key)
-        info = self._models.get(body["model"])
-        if body["max_tokens"] > info.max_output_tokens:
-            raise ApiError.invalid(
-                f"max_tokens: {body['max_tokens']} > {info.max_output_tokens}, which is the maximum "
-                f"allowed number of output tokens for {info.id}"
-            )
-        if not info.prefill and body["messages"][-1]["role"] == "assistant":
-            raise ApiError.invalid(
-                "This model does not support assistant message prefill. "
-                "The conversation must end with a user message."
-            )
-        workspace = workspace or self._workspace(api_key)
-        lay = layout(body, self._estimator, workspace=workspace, model=info.id)  # an alias: the same cache
-        points = self._breakpoints(lay, body)
-        if lay.total_tokens > info.context_window:
-            raise ApiError.invalid(
-                f"prompt is too long: {lay.total_tokens} tokens > {info.context_window} maximum"
-            )
+    def _process(self, prepared: Prepared, arrived: int | None) -> _Result:
+        """A prepared request through the cache (under the table's lock), answered."""
+        body, info, workspace = prepared.body, prepared.info, prepared.workspace
+        lay, points = prepared.lay, prepared.points
         outcome = self._cache(lay, points, info.id, info.min_cache_tokens, arrived)
         message_id = self._next_id("msg_emu_")
         content = structured_content(reply_content(body, lay, outcome, self._next_id("toolu_emu_")), body)
@@ -328,6 +353,15 @@ class Engine:
             uncached=found.uncached,
             hit_path=positions[found.hit].path if found.hit >= 0 else None,
         )
+
+
+def _least_tokens(messages: list[dict[str, Any]]) -> int:
+    """A floor under the layout's estimate from list lengths alone: every block of a user turn
+    costs at least `BLOCK_OVERHEAD` (an assistant turn's may be stripped thinking, so none count)."""
+    blocks = sum(
+        len(m["content"]) if isinstance(m["content"], list) else 1 for m in messages if m["role"] == "user"
+    )
+    return blocks * BLOCK_OVERHEAD
 
 
 def _checked_step(seconds: float, offset: float) -> float:

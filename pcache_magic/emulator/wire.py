@@ -9,17 +9,18 @@ it goes to the engine (which hashes it) and is never stored, echoed or logged he
 from __future__ import annotations
 
 import itertools
-import math
 import threading
-from collections import deque
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from . import batches as batch_api
 from . import strict_json
-from .errors import ERROR_TYPES, ApiError, blot_keys, check_method
+from .batch_record import encode_requests
+from .errors import ApiError, blot_keys, check_method
+from .faults import Fault, FaultPlan, fault_error
 
 if TYPE_CHECKING:
     from .batches import Batches
@@ -38,22 +39,12 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BODY_BYTES = 32 * 2**20
-Fault = int | Literal["disconnect", "timeout"]
 
 _JSON = "application/json"
 _SSE = "text/event-stream; charset=utf-8"
 _MESSAGES = "/v1/messages"
 _COUNT = "/v1/messages/count_tokens"
 _MODELS = "/v1/models"
-
-#: The message the API pairs with each injected status, so an injected fault reads like the
-#: real thing in a traceback.
-_FAULT_MESSAGES = {
-    "rate_limit_error": "Number of request tokens has exceeded your per-minute rate limit "
-    "(injected by the emulator)",
-    "api_error": "Internal server error (injected by the emulator)",
-    "overloaded_error": "Overloaded (injected by the emulator)",
-}
 
 
 class ConnectionCut(Exception):
@@ -75,76 +66,6 @@ class WireResponse:
     timed_out: bool = False
     """An injected timeout: the transport must not answer. The in-process one raises
     `httpx2.ReadTimeout`; the server holds the connection until the client gives up."""
-
-
-@dataclass(frozen=True)
-class _Fault:
-    kind: Fault
-    retry_after: float | None
-
-
-class FaultPlan:
-    """A thread-safe FIFO of injected faults, consumed one per API request.
-
-    A status fault is taken by the next `POST /v1/messages` or count_tokens request and
-    answered before the engine runs, so it never touches the cache. A disconnect waits at
-    the head of the queue for the next *streaming* messages request (non-streaming requests
-    pass it by): that request runs, so its cache write happens, but its stream is cut after
-    `message_start` and part of the content, as when a connection drops mid-answer. A
-    timeout is taken by the next API request, streaming or not, and never answered: the
-    engine does not run, as when a request is lost on the way.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        # Runs of one fault and how many requests it still takes: `times` costs O(1), not O(times),
-        # so no `/_emulator/inject` body can stall the server or fill its memory.
-        self._queue: deque[list[Any]] = deque()
-
-    def inject(self, fault: Fault, *, times: int = 1, retry_after: float | None = None) -> None:
-        if fault not in ("disconnect", "timeout") and not (
-            isinstance(fault, int) and not isinstance(fault, bool) and 400 <= fault <= 599
-        ):
-            raise ValueError(
-                f"fault must be an HTTP error status (400-599), 'disconnect' or 'timeout', got {fault!r}"
-            )
-        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-            raise ValueError(f"times must be a positive integer, got {times!r}")
-        if retry_after is not None and (
-            isinstance(retry_after, bool)
-            or not isinstance(retry_after, int | float)
-            or not (math.isfinite(retry_after) and retry_after >= 0)
-        ):
-            raise ValueError(f"retry_after must be a finite number >= 0, got {retry_after!r}")
-        with self._lock:
-            self._queue.append([_Fault(fault, retry_after), times])
-
-    def take(self, *, streaming: bool) -> _Fault | None:
-        """The fault for this request, removed from the queue, or None."""
-        with self._lock:
-            if not self._queue:
-                return None
-            run = self._queue[0]
-            head: _Fault = run[0]
-            if head.kind == "disconnect" and not streaming:
-                return None
-            run[1] -= 1
-            if run[1] == 0:
-                self._queue.popleft()
-            return head
-
-    def put_back(self, fault: _Fault) -> None:
-        """Put back a disconnect whose request failed before streaming, so it stays pending."""
-        with self._lock:
-            self._queue.appendleft([fault, 1])
-
-    def clear(self) -> None:
-        with self._lock:
-            self._queue.clear()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return sum(count for _, count in self._queue)
 
 
 class RequestIds:
@@ -185,20 +106,6 @@ def error_response(
         body["error"]["message"], _api_key({k.lower(): v for k, v in (headers or {}).items()})
     )
     return _json(error.status, {**body, "request_id": request_id}, request_id, error.headers)
-
-
-def _fault_error(fault: _Fault) -> ApiError:
-    assert isinstance(fault.kind, int)
-    status = fault.kind
-    type_ = next((t for t, s in ERROR_TYPES.items() if s == status), None)
-    if type_ is None:
-        type_ = "api_error" if status >= 500 else "invalid_request_error"
-    headers = {}
-    if fault.retry_after is not None:
-        ra = fault.retry_after
-        headers["retry-after"] = str(int(ra)) if float(ra).is_integer() else repr(float(ra))
-    message = _FAULT_MESSAGES.get(type_, f"Injected HTTP {status} ({type_})")
-    return ApiError(type_, message, status=status, headers=headers)
 
 
 def _timed_out(request_id: str) -> WireResponse:
@@ -265,13 +172,16 @@ def handle(
     request_ids: RequestIds | None = None,
     batches: Batches | None = None,
     arrived: int | None = None,
+    lock: AbstractContextManager[Any] | None = None,
 ) -> WireResponse:
     """Answer one request as the Messages API would (plus the `/_emulator/*` controls).
 
     Order of checks: route (404/405), key (401, `/v1/*` only), size (413), JSON (400), an
     injected fault, then the engine (`batches`: the Message Batches endpoints). Never raises
     for a bad request; every response has a `request-id` header. `headers` may be any
-    case-insensitive or lower-case mapping.
+    case-insensitive or lower-case mapping. `lock` is held only from the fault on: the parse and
+    the engine's work on the request alone (`_early`) run outside it, so one heavy request does
+    not stall every other client.
     """
     request_id = (request_ids or _default_ids)()
     hdrs = {k.lower(): v for k, v in headers.items()}
@@ -287,14 +197,40 @@ def handle(
             )
         create = batch_api.PREFIX + ":create"
         data = _parse_json(body, required=route in (_MESSAGES, _COUNT, create, "/_emulator/inject"))
-        if route.startswith(batch_api.PREFIX + ":"):
-            return _batch(batches, faults, route, model_id, key or "", data, path, request_id)
-        return _dispatch(engine, faults, route, model_id, key or "", data, request_id, batches, arrived)
+        early = _early(engine, route, key or "", data)
+        with lock or nullcontext():
+            if route.startswith(batch_api.PREFIX + ":"):
+                return _batch(batches, faults, route, model_id, key or "", data, path, request_id, early)
+            return _dispatch(
+                engine, faults, route, model_id, key or "", data, request_id, batches, arrived, early
+            )
     except ApiError as exc:
         return error_response(exc, request_id, hdrs)
     except Exception as exc:  # an engine bug: answer 500 like the API, never a traceback
         message = f"Emulator internal error: {type(exc).__name__}: {exc}"
         return error_response(ApiError("api_error", message), request_id, hdrs)
+
+
+def _early(engine: Engine, route: str, key: str, data: dict[str, Any]) -> Any:
+    """What a message, count or batch create request yields from itself alone (`Engine.prepare`,
+    the count, the batch's compact requests), or the error it raises, kept to answer after the
+    fault: an injected fault still comes first."""
+    try:
+        if route == batch_api.PREFIX + ":create":
+            return encode_requests(data)
+        if route == _MESSAGES:
+            return engine.prepare(key, data)
+        if route == _COUNT:
+            return engine.count_tokens(key, data)
+    except Exception as exc:  # raised again under the lock, after the fault (`_settled`)
+        return exc
+    return None
+
+
+def _settled(early: Any) -> Any:
+    if isinstance(early, Exception):
+        raise early
+    return early
 
 
 def _dispatch(
@@ -307,19 +243,22 @@ def _dispatch(
     request_id: str,
     batches: Batches | None = None,
     arrived: int | None = None,
+    early: Any = None,
 ) -> WireResponse:
-    """A parsed request to its endpoint (`arrived`: its `Engine.ticket`, from when it came in)."""
+    """A parsed request to its endpoint (`arrived`: its `Engine.ticket`, from when it came in;
+    `early`: what `_early` made of it)."""
     if route == _MESSAGES:
         streaming = data.get("stream") is True
         fault = faults.take(streaming=streaming)
         if fault is not None and fault.kind == "timeout":
             return _timed_out(request_id)
         if fault is not None and fault.kind != "disconnect":
-            raise _fault_error(fault)
+            raise fault_error(fault)
         if not streaming:
-            return _json(200, engine.create_message(key, data, arrived=arrived), request_id)
-        try:
-            events = engine.stream_message(key, data, arrived=arrived)  # raises before any event is sent
+            message = engine.create_message(key, data, arrived=arrived, prepared=_settled(early))
+            return _json(200, message, request_id)
+        try:  # raises before any event is sent
+            events = engine.stream_message(key, data, arrived=arrived, prepared=_settled(early))
         except BaseException:
             if fault is not None:
                 faults.put_back(fault)
@@ -331,8 +270,8 @@ def _dispatch(
         if fault is not None and fault.kind == "timeout":
             return _timed_out(request_id)
         if fault is not None:
-            raise _fault_error(fault)
-        return _json(200, engine.count_tokens(key, data), request_id)
+            raise fault_error(fault)
+        return _json(200, _settled(early), request_id)
     if route == _MODELS:
         return _json(200, engine.list_models(), request_id)
     if route == _MODELS + "/{id}":
@@ -368,6 +307,7 @@ def _batch(
     data: dict[str, Any],
     path: str,
     request_id: str,
+    early: Any = None,
 ) -> WireResponse:
     """A Message Batches request; a create takes an injected fault as a message request does."""
     if batches is None:
@@ -376,8 +316,8 @@ def _batch(
     if name == "create" and (fault := faults.take(streaming=False)) is not None:
         if fault.kind == "timeout":
             return _timed_out(request_id)
-        raise _fault_error(fault)
-    answer = batches.dispatch(name, batch_id, key, data, path.partition("?")[2])
+        raise fault_error(fault)
+    answer = batches.dispatch(name, batch_id, key, data, path.partition("?")[2], encoded=_settled(early))
     if isinstance(answer, bytes):  # the results, one JSON line per request
         headers = {"content-type": "application/binary", "request-id": request_id}
         headers["content-length"] = str(len(answer))

@@ -1,0 +1,135 @@
+"""One Message Batch: its record, its wire form, and a create body's requests in the compact form
+kept (each `params` as its JSON bytes: a parsed request can take 25 times as much memory)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from . import strict_json
+from .errors import ApiError
+
+__all__ = [
+    "CUSTOM_ID",
+    "EXPIRY_S",
+    "ITEM_OVERHEAD",
+    "MAX_BATCH_BYTES",
+    "MAX_REQUESTS",
+    "PREFIX",
+    "Batch",
+    "encode_requests",
+    "weight",
+]
+
+PREFIX = "/v1/messages/batches"
+#: A batch that has not ended 24 h after creation expires (BP).
+EXPIRY_S = 24 * 3600.0
+#: Requests per batch (BP: up to 100,000 requests or 256 MB).
+MAX_REQUESTS = 100_000
+#: A batch's requests, in bytes (BP: "up to 100,000 requests and up to 256 MB in total size").
+MAX_BATCH_BYTES = 256 * 2**20
+#: Bytes counted per request or result besides its JSON: the tuple, the bytes object, the id.
+ITEM_OVERHEAD = 160
+CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def _rfc3339(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Batch:
+    """One batch: its requests as compact JSON until it runs, then its results as JSONL lines."""
+
+    id: str
+    workspace: bytes = field(repr=False)
+    requests: list[tuple[str, bytes]] = field(repr=False)
+    """Each request's `custom_id` and compact `params` JSON, until the batch runs."""
+    created_at: float
+    ends_at: float
+    cancel_at: float | None = None
+    ended_at: float | None = None
+    results: list[bytes] = field(default_factory=list, repr=False)
+    """Each result's JSONL line, once ended."""
+    counts: dict[str, int] = field(default_factory=dict)
+    nbytes: int = 0
+    """What `requests` or `results` weigh (`weight`)."""
+
+    @property
+    def expires_at(self) -> float:
+        return self.created_at + EXPIRY_S
+
+    def wire(self) -> dict[str, Any]:
+        """The batch as `MessageBatch` reads it; counts other than `processing` only once ended."""
+        counts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+        if self.ended_at is None:
+            counts["processing"] = len(self.requests)
+            status = "in_progress" if self.cancel_at is None else "canceling"
+        else:
+            counts.update(self.counts)
+            status = "ended"
+        return {
+            "id": self.id,
+            "type": "message_batch",
+            "processing_status": status,
+            "request_counts": counts,
+            "created_at": _rfc3339(self.created_at),
+            "expires_at": _rfc3339(self.expires_at),
+            "ended_at": _rfc3339(self.ended_at),
+            "cancel_initiated_at": _rfc3339(self.cancel_at),
+            "archived_at": None,
+            # Relative, so the SDK fetches it from the base URL it was given (in process or a server).
+            "results_url": f"{PREFIX}/{self.id}/results" if self.ended_at is not None else None,
+        }
+
+
+def encode_requests(data: Mapping[str, Any]) -> tuple[list[tuple[str, bytes]], int]:
+    """A create body's requests as (custom_id, params JSON) and their `weight`; ApiError 400 for a
+    bad shape, 413 past `MAX_BATCH_BYTES`."""
+    extra = sorted(set(data) - {"requests"})
+    if extra:
+        raise ApiError.invalid(f"{extra[0]}: Extra inputs are not permitted")
+    requests = data.get("requests")
+    if not isinstance(requests, list):
+        raise ApiError.invalid(
+            "requests: Field required" if requests is None else "requests: Input should be a valid list"
+        )
+    if not 1 <= len(requests) <= MAX_REQUESTS:
+        raise ApiError.invalid(f"requests: a batch holds 1 to {MAX_REQUESTS:,} requests, not {len(requests)}")
+    seen: set[str] = set()
+    kept: list[tuple[str, bytes]] = []
+    for i, request in enumerate(requests):
+        where = f"requests.{i}"
+        if not isinstance(request, dict):
+            raise ApiError.invalid(f"{where}: Input should be a valid dictionary")
+        extra = sorted(set(request) - {"custom_id", "params"})
+        if extra:
+            raise ApiError.invalid(f"{where}.{extra[0]}: Extra inputs are not permitted")
+        custom_id, params = request.get("custom_id"), request.get("params")
+        if not isinstance(custom_id, str) or not CUSTOM_ID.match(custom_id):
+            raise ApiError.invalid(f"{where}.custom_id: String should match pattern '{CUSTOM_ID.pattern}'")
+        if custom_id in seen:
+            raise ApiError.invalid(
+                f"{where}.custom_id: duplicate custom_id {custom_id!r}; each must be unique"
+            )
+        if not isinstance(params, dict):
+            raise ApiError.invalid(f"{where}.params: Input should be a valid dictionary")
+        seen.add(custom_id)
+        kept.append((custom_id, strict_json.dumps(params).encode()))
+    nbytes = weight(raw for _, raw in kept)
+    if nbytes > MAX_BATCH_BYTES:
+        raise ApiError(
+            "request_too_large",
+            f"A batch may hold {MAX_BATCH_BYTES:,} bytes of requests, not {nbytes:,}.",
+        )
+    return kept, nbytes
+
+
+def weight(items: Iterable[bytes]) -> int:
+    """What a batch's requests or results weigh in memory: their bytes plus `ITEM_OVERHEAD` each."""
+    return sum(len(item) + ITEM_OVERHEAD for item in items)
