@@ -97,3 +97,19 @@ def test_a_tail_after_a_5m_entry_read_is_written_for_an_hour_to_keep_the_prefix(
         Cache(rhythm, rates, {read.key: ("1h", 6_000.0)}, INFO.min_cache_tokens), request, {}, 3_100.0
     )
     assert not any("tokens read from a 5m entry" in m.reason for _, m in held)
+
+
+def test_prefixes_that_come_back_are_offered_as_a_few_cuts_not_all() -> None:
+    """Thirty blocks sent once, then another request: each of the thirty prefixes "comes back" when
+    they are sent again.  The deepest and most used few are offered as cuts, not all thirty (the
+    placement is quadratic in its cuts: a chat whose every prefix came back took 17 ms a call)."""
+    from pcache_magic.analysis.decision import _RECURRING, _Call
+
+    blocks = lay(*(words(1_100, f"b{i}-") for i in range(30)))
+    rhythm = Rhythm()
+    rhythm.observe(blocks, 0.0, True)
+    rhythm.observe(lay(words(1_100, "other")), 60.0, True)
+    call = _Call(cache({}, rhythm), blocks, {}, 120.0)
+    cuts = [c.index for c in call.cuts(-1)]
+    assert len(cuts) <= _RECURRING + 1 + 5  # the recurring few, the tail, the drops
+    assert cuts[-1] == 29 and 28 in cuts  # the tail and the deepest that comes back
