@@ -111,6 +111,9 @@ def test_shown_from_python_the_text_keeps_to_80_columns_and_the_html_to_claude_c
     two = money([*calls, record(4, 100, 0, 0, 0, 10).model_copy(update={"model": "claude-haiku-4-5"})])
     assert "<th>model</th>" in two.to_html() and "<td>claude-haiku-4-5</td>" in two.to_html()
     assert "against no caching</caption>" in two.to_html()
+    lines = str(two).splitlines()  # in text, each call's line names its model; none ends in a bare colon
+    assert not [line for line in lines if line.rstrip().endswith(":")], lines
+    assert "  call 4: claude-haiku-4-5" in lines or any("call 4 (claude-haiku-4-5): " in x for x in lines)
 
 
 def test_a_session_that_lost_money_says_how_much_more_never_a_negative_saving() -> None:

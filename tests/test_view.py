@@ -277,10 +277,11 @@ def test_online_countdown_ticks_and_stops_on_close(emu: Emulator) -> None:
 
 def test_repr_html_is_the_static_session_view(session: Session, panel: CachePanel) -> None:
     session.ask("q1", stream=False)
-    assert panel._repr_html_() == render_session(session)
+    copy = render_session(session, note=panel.snapshot_note())
+    assert panel._repr_html_() == copy
     data, _ = DisplayFormatter().format(panel)
     assert "application/vnd.jupyter.widget-view+json" in data
-    assert data["text/html"] == render_session(session)
+    assert data["text/html"] == copy
 
 
 def test_a_long_session_opens_on_its_latest_page_and_shows_all_on_demand(session: Session) -> None:
@@ -307,7 +308,8 @@ def test_a_long_session_opens_on_its_latest_page_and_shows_all_on_demand(session
         assert after[:23] == everything and after[23][0] == "24"
         assert paged.calls.children == (paged.calls_head, *paged._chunks)
         assert "Show all" not in "".join(c.value for c in paged._chunks)
-        assert paged._repr_html_() == render_session(session) == full._repr_html_()
+        copy = render_session(session, note=paged.snapshot_note())
+        assert paged._repr_html_() == copy == full._repr_html_()
     finally:
         full.close()
         paged.close()
@@ -351,7 +353,7 @@ def test_a_loaded_sessions_panel_explains_as_before_saving(
     try:
         after = [(tr.get("data-call"), why(tr)) for tr in select(calls_html(again), "tr", "pcache-call")]
         assert after == before
-        assert again._repr_html_() == render_session(session)
+        assert again._repr_html_() == render_session(session, note=again.snapshot_note())
     finally:
         again.close()
 
@@ -377,3 +379,19 @@ def test_a_renamed_block_redraws_the_rows_that_name_it(session: Session, panel: 
     assert not select(cell(first, "pcache-why"), "div", "pcache-call-more")
     assert not select(cell(hit, "pcache-why"), "div", "pcache-call-more")
     assert whys == [e.summary for e in explain_all(session)]
+
+
+def test_the_static_copy_says_it_is_the_panel_as_shown(session: Session) -> None:
+    """A saved notebook keeps the copy made when the panel was shown: it says so, with how many calls
+    and when, so reopened without a kernel it does not read as the session now."""
+    panel = CachePanel(session)
+    try:
+        (note,) = select(parse(panel._repr_html_()), "p", "pcache-snapshot")
+        assert text(note).startswith("The panel as it was when shown, before any call (")
+        assert "%claude_session show prints it as it is now" in text(note)
+        session.ask("q1", stream=False)
+        (note,) = select(parse(panel._repr_html_()), "p", "pcache-snapshot")
+        assert text(note).startswith("The panel as it was when shown, after 1 call (")
+        assert repr(panel).endswith(", as shown)")
+    finally:
+        panel.close()

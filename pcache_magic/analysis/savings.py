@@ -162,13 +162,19 @@ class Money:
             return fmt.NO_COSTS
         figures = [[row[0], *row[2:8]] for row in self._rows()]
         model = self._one_model()
-        notes = [
-            f"  call {c.index}{'' if model is not None else f' ({c.model})'}: {c.note}"
-            for c in self.calls
-            if c.note or model is None
-        ]
+        notes = [_note_line(c, model is None) for c in self.calls if c.note or model is None]
         total = self.footer() + (f" ({model})" if model is not None else "")
         return fmt.fit("\n".join([fmt.text_table(self._TEXT_HEAD, figures), *notes, total]))
+
+
+def _note_line(call: CallMoney, models: bool) -> str:
+    """A call's note under the text table; `models`: the calls used more than one, and the table
+    has no column for them, so each call's line names its model (a call without a note, only that)."""
+    if not models:
+        return f"  call {call.index}: {call.note}"
+    if not call.note:
+        return f"  call {call.index}: {call.model}"
+    return f"  call {call.index} ({call.model}): {call.note}"
 
 
 #: How many reads, said as words where they read better than a number.

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from ..analysis.call_log import LogView, call_log
+from ..core.fmt import clock, plural
 from ..core.record import CallRecord, Totals
 from .html import text
 from .render import (
@@ -150,12 +151,23 @@ class CachePanel(widgets.VBox):
 
     def _repr_html_(self) -> str:
         """The same tables as static HTML, for nbconvert, GitHub and frontends without widgets:
-        the calls the widget shows (its page, until "Show all"), so a display costs the page."""
-        return render_session(self.session, skip=self._hidden)
+        the calls the widget shows (its page, until "Show all"), so a display costs the page.
+        Headed by `snapshot_note`: a saved notebook keeps this copy while the panel moves on."""
+        return render_session(self.session, skip=self._hidden, note=self.snapshot_note())
+
+    def snapshot_note(self) -> str:
+        """What the static copy is: the panel as shown, after how many calls and when (a notebook
+        reopened without its kernel shows the copy, which would otherwise contradict later cells)."""
+        calls = self.session.calls
+        when = f"after {plural(len(calls), 'call')}" if calls else "before any call"
+        return (
+            f"The panel as it was when shown, {when} ({clock(self.session.now())}); live, it follows "
+            "the session. With the kernel running, %claude_session show prints it as it is now."
+        )
 
     def __repr__(self) -> str:
         """The widget's `text/plain`: the session it follows, not the first 110 characters of its CSS."""
-        return f"CachePanel({self.session!r})"
+        return f"CachePanel({self.session!r}, as shown)"
 
     # -- rendering ----------------------------------------------------------------------
     def refresh(self) -> None:

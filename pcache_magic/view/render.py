@@ -319,17 +319,18 @@ def render_summary(record: CallRecord) -> str:
     )
 
 
-def render_session(session: Session, *, skip: int = 0) -> str:
+def render_session(session: Session, *, skip: int = 0, note: str = "") -> str:
     """Everything the panel shows, as static HTML (`_repr_html_` for nbconvert and GitHub);
-    `skip`: the first calls left out (`render_calls`)."""
+    `skip`: the first calls left out (`render_calls`); `note`: a line of text above it all."""
     now = session.now()
     entries = session.ledger.entries(now)
     calls = render_calls(
         session, skip=skip
     )  # brings the session's `CallLog` up to date: its totals are the header's
     totals = call_log(session).update(session).totals
+    said = f'<p class="pcache-note pcache-snapshot">{text(note)}</p>' if note else ""
     return in_panel(
-        f"{render_header(session, totals)}{render_blocks(session)}"
+        f"{said}{render_header(session, totals)}{render_blocks(session)}"
         f"{calls}{render_countdown(entries, now, offline=session.offline)}"
     )
 
