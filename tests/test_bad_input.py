@@ -73,9 +73,8 @@ MARKERS = (
     "%%claude_context --cache --name c3\nDocument three.",
 )
 FIVE = (
-    "Not sent: 5 cache markers, at most 4: rules (system.0), style (system.1), c1 (messages.2.content.0), "
-    "c2 (messages.2.content.1), c3 (messages.2.content.2). Take markers off the smaller blocks (add such "
-    "a block again without one); a marker caches everything before it."
+    "Not sent: 5 cache markers, at most 4: rules, style, c1, c2, c3. Take markers off the smaller "
+    "blocks (add such a block again without one); a marker caches everything before it."
 )
 JSON_ERROR = r"is not valid JSON \(.+ at line \d+\); it may be truncated\."
 
@@ -156,8 +155,9 @@ CASES = [
     Case(
         "1h-after-5m",
         "%%claude\nHello",
-        "Not sent: [rules] A 1h marker comes after a 5m one: late (1h) after rules (5m); "
-        "the order is tools, system, messages. Drop the marker on rules, or mark it 1h too.",
+        "Not sent: A 1h marker comes after a 5m one: late (1h) after rules (5m); the order is tools, "
+        "system, messages. Drop the marker on rules, or mark it 1h too (a block's marker comes off when "
+        "it is added again without one).",
         ("%%claude_context --cache 1h --name late\nLate notes.",),
     ),
     Case(

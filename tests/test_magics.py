@@ -514,7 +514,7 @@ def test_preflight_error_lists_the_markers(ip: InteractiveShell) -> None:
         result = ip.run_cell("%%claude\nHello")
     message = str(result.error_in_exec)
     assert isinstance(result.error_in_exec, UsageError)
-    assert message.startswith("Not sent: 5 cache markers, at most 4: s1 (system.0), s2 (system.1), c0")
+    assert message.startswith("Not sent: 5 cache markers, at most 4: s1, s2, c0")
     assert state(session) == before
 
 
@@ -523,7 +523,7 @@ def test_a_tool_name_in_two_tools_cells_is_one_line_and_not_sent(ip: Interactive
     with capture_output() as out:
         run(ip, f"%%claude_tools\n{search}")
         run(ip, f"%%claude_tools --name more\n[{fetch}, {search}]")
-    said = "Tool names must be unique; 'search' is defined in search (tools.0), more (tools.2)."
+    said = "Tool names must be unique; 'search' is defined in blocks search, more."
     assert f"error: {said}" in " ".join(out.stdout.split())  # said when the second cell ran
     assert all(len(line) <= TEXT_WIDTH for line in out.stdout.splitlines())
     message = usage_error(ip, "%%claude\nFind it.")  # nothing sent, the conversation unchanged
@@ -783,7 +783,9 @@ def test_a_refusal_before_sending_shows_hostile_names_escaped(ip: InteractiveShe
     session.system(LONG, cache="5m", name="evil\x1b[2J\u202e")
     session.system(LONG + " More.", cache="1h", name="later")
     message = usage_error(ip, "%%claude\nHello")
-    assert message.startswith("Not sent: [evil␛[2J\\u202e] A 1h marker")
+    assert message.startswith(
+        "Not sent: A 1h marker comes after a 5m one: later (1h) after evil␛[2J\\u202e (5m)"
+    )
     assert "\x1b" not in message and "\u202e" not in message
 
 

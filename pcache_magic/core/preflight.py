@@ -50,7 +50,14 @@ def block_name(names: Mapping[str, str], path: str) -> str:
 
 
 def _listed(names: Mapping[str, str], paths: Sequence[str]) -> str:
-    return ", ".join(f"{block_name(names, path)} ({path})" for path in paths)
+    """The blocks at `paths` by name (a request path says little to a notebook's user): the path
+    for one without a name, and beside a name the list holds twice (two tools of one cell)."""
+    shown = [block_name(names, path) for path in paths]
+    twice = {name for name in shown if shown.count(name) > 1} if len(set(shown)) < len(shown) else set()
+    return ", ".join(
+        f"{name} ({path})" if name in twice and name != path else name
+        for name, path in zip(shown, paths, strict=True)
+    )
 
 
 def _repeated_tools(params: Mapping[str, Any], names: Mapping[str, str]) -> list[Finding]:
@@ -63,7 +70,7 @@ def _repeated_tools(params: Mapping[str, Any], names: Mapping[str, str]) -> list
             level="error",
             code="duplicate-tool",
             block=block_name(names, where[-1]),
-            message=f"Tool names must be unique; {tool!r} is defined in {_listed(names, where)}.",
+            message=f"Tool names must be unique; {tool!r} is defined in blocks {_listed(names, where)}.",
             fix="Rename one of the tools, or drop one block (%claude_session drop NAME).",
         )
         for tool, where in paths.items()
@@ -219,14 +226,15 @@ def _resolve(
                 Finding(
                     level="error",
                     code="ttl-order",
-                    block=early,
+                    block=None,  # the message names both blocks
                     message=(
                         f"A 1h marker comes after a 5m one: {late} (1h) after {early} (5m); "
                         "the order is tools, system, messages."
                         if named
                         else "A 1h marker comes after a 5m one (order: tools, system, messages)."
                     ),
-                    fix=f"Drop {them or f'the marker on {early}, or mark it'} 1h too."
+                    fix=f"Drop {them or f'the marker on {early}, or mark it'} 1h too (a block's marker "
+                    "comes off when it is added again without one)."
                     if named
                     else "Use 1h on the earlier, longer-lived blocks and 5m after them.",
                 )
