@@ -100,6 +100,20 @@ def test_expired_beyond_an_hour_says_no_lifetime_helps(session: Session) -> None
     assert "no lifetime would have kept it" in explain(session).causes[0].message
 
 
+def test_a_1h_entry_that_expired_under_a_5m_one_is_named_too(session: Session) -> None:
+    """After 65 minutes both entries are gone: the why names the 5m one (the deepest) and the 1h one
+    under it, whose tokens are most of what was paid again."""
+    session.context(words(3_000), cache="1h", name="handbook")
+    session.context(words(1_500), cache="5m", name="guide")
+    session.ask("Summarise", stream=False)
+    session.advance(65 * 60)
+    session.ask("Again", stream=False)
+    cause = explain(session).causes[0]
+    assert cause.code == "expired" and cause.block == "guide"
+    assert cause.short == "expired 5m entry at 'guide' (and the 1h at 'handbook')"
+    assert "The 1h entry at 'handbook'" in cause.message and "had expired too, at 10:00:00" in cause.message
+
+
 def test_below_minimum(session: Session) -> None:
     session.system("Be brief. " + words(200), cache="5m", name="short")
     session.ask("Hi", stream=False)

@@ -194,6 +194,16 @@ def storage_causes(cur: ReplayedCall, expected: Plan, replay: ReplayState) -> li
             f"{duration(now - entry.expires_at)} before this call ({duration(gap)} gap); {verdict}."
         )
         short = f"expired {entry.ttl} entry at {cur.short(p.path)}" + (" (1h would have kept it)" * kept)
+        # A shallower entry of the other lifetime that expired too (a 1h one under a 5m one: what it
+        # held is paid again); those of the same lifetime are the earlier calls' and say nothing new.
+        other = next((q for q in reversed(dead) if replay.entries[q.key].ttl != entry.ttl), None)
+        if other is not None:
+            also = replay.entries[other.key]
+            message += (
+                f" The {also.ttl} entry at {cur.name(other.path)}, {also.tokens:,} tokens, had expired too, "
+                f"at {clock(also.expires_at)} ({duration(now - also.touched_at)} gap)."
+            )
+            short += f" (and the {also.ttl} at {cur.short(other.path)})"
         causes.append(
             Cause(
                 "expired", short, message, p.path, cur.names.get(p.path), missed=entry.tokens - expected.read
