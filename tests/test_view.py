@@ -306,10 +306,15 @@ def test_a_long_session_opens_on_its_latest_page_and_shows_all_on_demand(session
         paged.show_all_button.click()
         after = [(tr.get("data-call"), why(tr)) for tr in select(calls_html(paged), "tr", "pcache-call")]
         assert after[:23] == everything and after[23][0] == "24"
-        assert paged.calls.children == (paged.calls_head, *paged._chunks)
+        # the button stays, the other way round (a keyboard's focus stays on it)
+        assert paged.calls.children == (paged.calls_head, paged.show_all_button, *paged._chunks)
+        assert paged.show_all_button.description == "Show the latest 8 only"
         assert "Show all" not in "".join(c.value for c in paged._chunks)
         copy = render_session(session, note=paged.snapshot_note())
         assert paged._repr_html_() == copy == full._repr_html_()
+        paged.show_all_button.click()  # and back to the latest page
+        again = [(tr.get("data-call"), why(tr)) for tr in select(calls_html(paged), "tr", "pcache-call")]
+        assert again == after[15:] and paged.show_all_button.description == "Show all 24 calls"
     finally:
         full.close()
         paged.close()

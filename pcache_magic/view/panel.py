@@ -105,7 +105,7 @@ class CachePanel(widgets.VBox):
         self.session = session
         self._interval = (0.0 if session.offline else 1.0) if refresh_every is None else refresh_every
         self._chunk = max(1, chunk)
-        self._page = page
+        self._page = self._paged = page
         self._rows: list[_Row] = []
         """Per shown call: its "why" (from the session's `CallLog`) and its row's HTML."""
         self._log = call_log(session)
@@ -120,7 +120,10 @@ class CachePanel(widgets.VBox):
         self.blocks = widgets.HTML()
         self.calls_head = widgets.HTML()
         self.show_all_button = _button("Show all", "Show the earlier calls too", "list")
-        self.show_all_button.on_click(lambda _: self._guard(self.show_all))
+        # One button both ways: it stays where a keyboard's focus is (a removed one drops it to the page).
+        self.show_all_button.on_click(
+            lambda _: self._guard(self.show_latest if self._page is None else self.show_all)
+        )
         self.calls = widgets.VBox([self.calls_head])
         self.countdown = widgets.HTML()
         self.status = widgets.HTML()
@@ -201,6 +204,11 @@ class CachePanel(widgets.VBox):
             self._rows = earlier + self._rows
             self._rebuild_chunks()
 
+    def show_latest(self) -> None:
+        """Back to the latest page of calls, as the panel opened (after `show_all`)."""
+        self._page = self._paged
+        self.refresh()
+
     def _rendered(self, view: LogView, start: int, stop: int) -> list[_Row]:
         """The rows of calls `start` to `stop`; a row rendered at this scale before (by this panel
         or an earlier one on the session) is taken from the log's memo, not rendered again."""
@@ -235,12 +243,20 @@ class CachePanel(widgets.VBox):
             else:
                 self._chunks.append(widgets.HTML(calls_table(body)))
         self._render_calls_head()
-        more = (self.show_all_button,) if self._hidden else ()
+        more = (self.show_all_button,) if self._hidden or self._fewer() else ()
         self.calls.children = (self.calls_head, *more, *self._chunks)
+
+    def _fewer(self) -> bool:
+        """Whether all calls show where the panel opened on a page of them (`show_latest` helps)."""
+        return self._page is None and self._paged is not None and len(self._rows) > self._paged
 
     def _render_calls_head(self) -> None:
         if self._hidden:
             self.show_all_button.description = f"Show all {self._hidden + len(self._rows)} calls"
+            self.show_all_button.tooltip = "Show the earlier calls too"
+        elif self._fewer():
+            self.show_all_button.description = f"Show the latest {self._paged} only"
+            self.show_all_button.tooltip = "Hide the earlier calls again"
         if self._rows:
             self.calls_head.value = (
                 f'<div class="pcache-caption">Calls</div>{render_legend()}{calls_table(head=True)}'
