@@ -15,10 +15,21 @@ from typing import Any
 
 import anthropic
 import pytest
+from _hostile_http import (
+    GZIP_HEAD,
+    HUGE_LENGTH,
+    Script,
+    endless,
+    endless_sse,
+    gzip_bomb,
+    once,
+    raw_serving,
+    redirect,
+)
 
 from pcache_magic.emulator import BASE_URL, DEFAULT_API_KEY, Emulator
 from pcache_magic.emulator.server import serve
-from pcache_magic.session import transport
+from pcache_magic.session import bounded_http, transport
 from pcache_magic.session.session import Session
 from pcache_magic.session.transport import (
     EMULATOR_URL_ENV,
@@ -516,3 +527,44 @@ def test_in_server_mode_an_error_echoing_the_real_key_is_blotted(monkeypatch: py
     assert redact_error(error, conn.client) is error
     assert error.body == {"error": {"message": "bad key [API key]"}}  # type: ignore[attr-defined]
     assert str(error) == "bad key [API key], sent [API key]"
+
+
+def _or_clock(script: Script) -> Script:
+    """`script` for the calls; the clock's reads get a pcache-emulator's answer."""
+
+    def both(conn: Any, path: str) -> None:
+        if "/_emulator/" in path:
+            conn.sendall(b'HTTP/1.0 200 OK\r\ncontent-length: 27\r\n\r\n{"now": 0.0, "entries": []}')
+        else:
+            script(conn, path)
+
+    return both
+
+
+@pytest.mark.parametrize(
+    ("script", "stream", "said"),
+    [
+        (endless(HUGE_LENGTH, b" " * 65536), False, "passed 32 MiB"),
+        (once(GZIP_HEAD + gzip_bomb(64 * 1024 * 1024)), False, "passed 32 MiB"),
+        (endless_sse(), True, "passed 4 MiB"),
+        (
+            redirect("http://localhost:9/steal"),
+            False,
+            "a redirect to localhost (another host) is not followed",
+        ),
+    ],
+    ids=["huge content-length", "gzip bomb", "endless stream", "redirect elsewhere"],
+)
+def test_a_hostile_emulator_url_costs_a_bounded_read_and_one_line(
+    monkeypatch: pytest.MonkeyPatch, script: Script, stream: bool, said: str
+) -> None:
+    """Before, each of these read until memory ran out, streamed for ever, or sent the prompt on."""
+    monkeypatch.setattr(bounded_http, "MAX_STREAM", 4 * 1024 * 1024)  # the SDK gathers text: keep it quick
+    with raw_serving(_or_clock(script)) as url:
+        session = Session(
+            model="claude-sonnet-4-5", connection=connect(env={EMULATOR_URL_ENV: url}, max_retries=0)
+        )
+        with pytest.raises(anthropic.APIConnectionError) as raised:
+            session.ask("hello", stream=stream)
+    assert said in str(raised.value) and "\n" not in str(raised.value)
+    assert [call.ok for call in session.calls] == [False] and not session.conversation.blocks

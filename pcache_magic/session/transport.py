@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anthropic
 
 from ..core.env import MIN_KEY, getenv, without_api_key, without_pieces
+from .bounded_http import with_bounded_clients
 from .emulator_http import emulator_now
 from .server_client import SERVER_TIMEOUT_S, AsyncServerAnthropic, ServerAnthropic
 
@@ -270,6 +271,9 @@ def connect(
     - `offline=True` or `PCACHE_OFFLINE=1`, or no `ANTHROPIC_API_KEY`: a new in-process emulator.
     - otherwise: the live API, with the key from `ANTHROPIC_API_KEY`.
 
+    URL and live mode bound each answer (`bounded_http`: a byte cap, a deadline per attempt, no
+    redirect to another host), unless `http_client` is given: a client of the caller's own.
+
     Raises `ConfigError` (one line, no secret, no chained traceback) when they cannot make a client.
     """
     outcome = _connect(os.environ if env is None else env, offline, emulator, client_kwargs)
@@ -340,11 +344,10 @@ def _clients(
         stand_in = STAND_IN + (f"-{hashlib.sha256(key.encode()).hexdigest()[:16]}" if key else "")
         if "timeout" not in client_kwargs and "http_client" not in client_kwargs:
             client_kwargs = {"timeout": SERVER_TIMEOUT_S, **client_kwargs}  # not the SDK's 600 s
-        kwargs = {"api_key": stand_in, "base_url": url, **client_kwargs}
-
+        sync, async_ = with_bounded_clients({"api_key": stand_in, "base_url": url, **client_kwargs})
         return Connection(
-            ServerAnthropic(**kwargs),
-            AsyncServerAnthropic(**kwargs),
+            ServerAnthropic(**sync),
+            AsyncServerAnthropic(**async_),
             "server",
             ServerClock(url),
             url=url,
@@ -370,9 +373,10 @@ def _clients(
         client_kwargs = {BASE_URL_ARG: env[BASE_URL_ENV], **client_kwargs}
     if client_kwargs.get(BASE_URL_ARG):
         _check_url(source, str(client_kwargs[BASE_URL_ARG]))
+    sync, async_ = with_bounded_clients({"api_key": key, **client_kwargs})  # a hostile base URL too
     return Connection(
-        anthropic.Anthropic(api_key=key, **client_kwargs),
-        anthropic.AsyncAnthropic(api_key=key, **client_kwargs),
+        anthropic.Anthropic(**sync),
+        anthropic.AsyncAnthropic(**async_),
         "live",
         time.time,
         base_url_from=source,

@@ -1,0 +1,224 @@
+"""The bounded HTTP clients of URL and live mode, against hostile loopback servers.
+
+Caps are patched small where a test would otherwise read tens of MB; deadlines run on an injected
+clock that jumps, so no test waits for a real timeout.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import anthropic
+import httpx2
+import pytest
+from _hostile_http import (
+    GOOD,
+    GZIP_HEAD,
+    HUGE_LENGTH,
+    SSE_HEAD,
+    Script,
+    endless,
+    gzip_bomb,
+    once,
+    raw_serving,
+    redirect,
+)
+
+from pcache_magic.session import bounded_http
+from pcache_magic.session.bounded_http import (
+    AnswerTooLarge,
+    AsyncBoundedTransport,
+    BoundedTransport,
+    RedirectRefused,
+    bounded_async_client,
+    bounded_client,
+    with_bounded_clients,
+)
+
+MIB = 1024 * 1024
+TIMEOUT = httpx2.Timeout(30.0, connect=5.0)
+ASK = b'{"model":"m","max_tokens":5,"messages":[]}'
+STREAMED = b'{"model":"m","max_tokens":5,"messages":[],"stream":true}'
+
+
+def jumping(step: float) -> Callable[[], float]:
+    """A clock that moves `step` seconds each time it is read."""
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += step
+        return now[0]
+
+    return clock
+
+
+@contextmanager
+def bounded(script: Script, clock: Callable[[], float] | None = None) -> Iterator[tuple[str, httpx2.Client]]:
+    """A raw server running `script`, and a bounded client (on `clock`, if given)."""
+    client = (
+        bounded_client()
+        if clock is None
+        else httpx2.Client(transport=BoundedTransport(httpx2.HTTPTransport(), clock=clock))
+    )
+    with raw_serving(script) as url, client:
+        yield url, client
+
+
+def post(client: httpx2.Client, url: str, body: bytes = ASK) -> httpx2.Response:
+    return client.post(f"{url}/v1/messages", content=body, timeout=TIMEOUT)
+
+
+@pytest.fixture
+def small_caps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bounded_http, "MAX_BODY", 1 * MIB)
+    monkeypatch.setattr(bounded_http, "MAX_STREAM", 2 * MIB)
+    monkeypatch.setattr(bounded_http, "MAX_RUN", 1 * MIB)
+
+
+def test_the_sdk_default_client_is_kept_with_each_transport_wrapped() -> None:
+    client = bounded_client()
+    assert isinstance(client, anthropic.DefaultHttpxClient)  # its limits and socket options kept
+    assert isinstance(client._transport, BoundedTransport)
+    assert isinstance(bounded_async_client()._transport, AsyncBoundedTransport)
+    own = httpx2.Client()
+    assert with_bounded_clients({"http_client": own}) == ({"http_client": own}, {"http_client": own})
+
+
+def test_a_body_past_the_cap_ends_in_one_error_not_in_memory(small_caps: None) -> None:
+    with (
+        bounded(endless(HUGE_LENGTH, b" " * 65536)) as (url, client),
+        pytest.raises(AnswerTooLarge, match=r"^its answer passed 1 MiB, more than a real one holds"),
+    ):
+        post(client, url)
+
+
+def test_a_gzip_bomb_counts_as_what_it_inflates_to(small_caps: None) -> None:
+    bomb = gzip_bomb(64 * MIB)
+    assert len(bomb) < MIB // 4  # well under the cap as sent
+    with (
+        bounded(once(GZIP_HEAD + bomb)) as (url, client),
+        pytest.raises(AnswerTooLarge, match="passed 1 MiB"),
+    ):
+        post(client, url)
+
+
+def test_a_real_gzip_answer_still_decodes() -> None:
+    body = gzip.compress(json.dumps(GOOD).encode())
+    head = GZIP_HEAD[:-2] + f"content-length: {len(body)}\r\n\r\n".encode()
+    with raw_serving(once(head + body)) as url, bounded_client() as client:
+        assert post(client, url).json() == GOOD
+
+
+def test_a_stream_gets_the_larger_cap_and_each_event_its_own(small_caps: None) -> None:
+    event = b"event: ping\ndata: {}\n\n" * 20_000  # ~0.45 MiB a piece, events small
+    with (
+        bounded(endless(SSE_HEAD, event)) as (url, client),
+        client.stream("POST", f"{url}/v1/messages", content=STREAMED, timeout=TIMEOUT) as response,
+        pytest.raises(AnswerTooLarge, match="passed 2 MiB") as raised,
+    ):
+        for _ in response.iter_bytes():
+            pass
+    assert raised.value.request is not None
+    with (
+        bounded(endless(SSE_HEAD, b"data: " + b"x" * 65536)) as (url, client),
+        pytest.raises(AnswerTooLarge, match="1 MiB in one event or line"),
+    ):
+        post(client, url, STREAMED)
+
+
+def test_batch_results_are_counted_line_by_line_up_to_their_own_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bounded_http, "MAX_LARGE", 3 * MIB)
+    monkeypatch.setattr(bounded_http, "MAX_RUN", 1 * MIB)
+    lines = b'{"custom_id":"a"}\n' * 30_000  # past MAX_BODY's patched size, lines short
+    monkeypatch.setattr(bounded_http, "MAX_BODY", 256 * 1024)
+    with (
+        bounded(endless(HUGE_LENGTH, lines)) as (url, client),
+        pytest.raises(AnswerTooLarge, match="passed 3 MiB"),
+    ):
+        client.get(f"{url}/v1/messages/batches/b1/results", timeout=TIMEOUT)
+
+
+def trickle(head: bytes) -> Callable[[socket.socket, str], None]:
+    """A script: `head`, then silence until the client hangs up."""
+
+    def script(conn: socket.socket, path: str) -> None:
+        conn.sendall(head)
+        conn.recv(1)  # returns when the client closes
+
+    return script
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        HUGE_LENGTH,  # the head in time, the body never: the body's reads wait on the deadline
+        b"HTTP/1.1 200 OK\r\nx-a: b\r\n",  # half a head: its reads do too
+    ],
+)
+def test_a_not_streamed_attempt_ends_at_its_deadline_not_per_read(head: bytes) -> None:
+    # each clock read moves 20 s: the 30 s budget is spent on the second socket read
+    started = time.monotonic()
+    with bounded(trickle(head), jumping(20.0)) as (url, client), pytest.raises(httpx2.ReadTimeout):
+        post(client, url)
+    assert time.monotonic() - started < 10  # not the 30 s per read
+
+
+def test_a_streamed_body_has_no_deadline_only_its_head() -> None:
+    # as above, the deadline passes on the second read: the head came in the first
+    events = b"event: ping\ndata: {}\n\n" * 3
+    with (
+        bounded(once(SSE_HEAD + events), jumping(20.0)) as (url, client),
+        client.stream("POST", f"{url}/v1/messages", content=STREAMED, timeout=TIMEOUT) as response,
+    ):
+        assert response.status_code == 200
+        seen = b"".join(response.iter_bytes())  # read to the end, past the deadline
+    assert seen == events
+
+
+def test_a_redirect_to_another_host_is_refused_before_anything_is_sent_there() -> None:
+    hits: list[str] = []
+
+    def other(conn: socket.socket, path: str) -> None:
+        hits.append(path)
+
+    with raw_serving(other) as elsewhere:
+        target = elsewhere.replace("127.0.0.1", "localhost") + "/steal"
+        with (
+            raw_serving(redirect(target)) as url,
+            bounded_client() as client,
+            pytest.raises(RedirectRefused, match=r"a redirect to localhost \(another host\) is not followed"),
+        ):
+            post(client, url)
+    assert hits == []
+
+
+def test_a_redirect_on_the_same_origin_is_still_followed() -> None:
+    body = json.dumps(GOOD).encode()
+    answered = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+
+    def script(conn: socket.socket, path: str) -> None:
+        if path.endswith("/again"):
+            conn.sendall(answered.encode() + body)
+        else:
+            conn.sendall(b"HTTP/1.1 307 X\r\nlocation: /v1/again\r\ncontent-length: 0\r\n\r\n")
+
+    with raw_serving(script) as url, bounded_client() as client:
+        assert post(client, url).json() == GOOD
+
+
+def test_the_async_client_is_bounded_the_same_way(small_caps: None) -> None:
+    import asyncio
+
+    async def run(url: str) -> None:
+        async with bounded_async_client() as client:
+            await client.post(f"{url}/v1/messages", content=ASK, timeout=TIMEOUT)
+
+    with raw_serving(endless(HUGE_LENGTH, b" " * 65536)) as url, pytest.raises(AnswerTooLarge):
+        asyncio.run(run(url))
+    with raw_serving(redirect("http://localhost:9/steal")) as url, pytest.raises(RedirectRefused):
+        asyncio.run(run(url))
