@@ -30,6 +30,7 @@ from pcache_magic.ipython.output import (
     tool_runner,
     usage_errors,
 )
+from pcache_magic.session.bounded_http import AnswerTooLarge
 from pcache_magic.session.session import PreflightError, Session
 from pcache_magic.view.render import render_summary, summary_text
 
@@ -453,6 +454,13 @@ def test_transport_errors_have_their_own_advice() -> None:
     request = httpx2.Request("POST", "https://api.anthropic.com/v1/messages")
     assert api_error_text(anthropic.APIConnectionError(request=request), 0) == (
         "Could not reach the API; check the network, or work offline (ClaudeMagics.offline)."
+    )
+    refused = anthropic.APIConnectionError(request=request)  # a bound on what a server may send
+    too_much = "its answer passed 32 MiB, more than a real one holds"
+    refused.__cause__ = AnswerTooLarge(too_much, request=request)
+    assert api_error_text(refused, 0) == (
+        "The server's answer was refused: its answer passed 32 MiB, more than a real one holds; "
+        "check where the calls go (its base URL)."
     )
     response = httpx2.Response(200, request=request)
     invalid = anthropic.APIResponseValidationError(response, None, message="Data\n  is not a Message")

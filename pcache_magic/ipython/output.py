@@ -254,6 +254,12 @@ def api_error_text(error: anthropic.APIError, retries: int) -> str:
     if isinstance(error, anthropic.APITimeoutError):
         return f"The API did not answer in time{after}; try again, or raise ClaudeMagics.timeout."
     if isinstance(error, anthropic.APIConnectionError):
+        from ..session.bounded_http import AnswerTooLarge, RedirectRefused
+
+        cause = error.__cause__
+        if isinstance(cause, AnswerTooLarge | RedirectRefused):  # a bound on what a server may send
+            said = one_line(cause)
+            return f"The server's answer was refused: {said}; check where the calls go (its base URL)."
         return f"Could not reach the API{after}; check the network, or work offline (ClaudeMagics.offline)."
     if not isinstance(error, anthropic.APIStatusError):
         return f"The API call failed: {one_line(error.message)}"
