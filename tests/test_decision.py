@@ -113,3 +113,19 @@ def test_prefixes_that_come_back_are_offered_as_a_few_cuts_not_all() -> None:
     cuts = [c.index for c in call.cuts(-1)]
     assert len(cuts) <= _RECURRING + 1 + 5  # the recurring few, the tail, the drops
     assert cuts[-1] == 29 and 28 in cuts  # the tail and the deepest that comes back
+
+
+def test_on_a_first_call_the_end_of_each_system_block_is_a_cut() -> None:
+    """Before any history, the rhythm cannot tell which block will change: a marker at the end of
+    the rules before a notes block keeps the rules readable when the notes change (a fresh workload
+    rewrote 2.6k tokens of rules on its second call without it)."""
+    from pcache_magic.analysis.decision import _Call
+
+    params: dict[str, Any] = {
+        "model": INFO.id,
+        "system": [{"type": "text", "text": words(2_000, "r")}, {"type": "text", "text": words(300, "n")}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": words(50, "q")}]}],
+    }
+    first = layout(params, ESTIMATOR, model=INFO.id)
+    cuts = [c.index for c in _Call(cache({}), first, {}, 0.0).cuts(-1)]
+    assert 0 in cuts and 1 in cuts  # the rules' end, and the system's end before the messages

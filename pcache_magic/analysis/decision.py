@@ -103,6 +103,14 @@ class _Call:
                 if reuse[p.index] > 0 and reuse[p.index + 1] < _DROP_RATIO * reuse[p.index]
             )
             picked.update(i for _, i in drops[:_DROPS])
+            # The head's seams: the end of the tools and of each system block before the messages.
+            # A block after them that changes leaves what is before it readable (on a first call
+            # the rhythm cannot tell yet which block will change).
+            picked.update(
+                p.index
+                for p, q in itertools.pairwise(eligible)
+                if p.level != "messages" and (q.level != p.level or p.level == "system")
+            )
             last = self.rhythm.last_own
             if last is not None:
                 back = [
