@@ -24,9 +24,16 @@ $(BARE_STAMP): pyproject.toml
 	$(BARE)/bin/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+## JupyterLab's and Notebook 7's defaults in this environment (lab/overrides.json): widget state is
+## saved with the notebook, so a notebook reopened without its kernel still shows its panels.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_SETTINGS): lab/overrides.json $(STAMP)
+	mkdir -p $(dir $@)
+	cp lab/overrides.json $@
+
 ## Open JupyterLab on the quickstart notebook (offline emulator unless ANTHROPIC_API_KEY is set).
 ## As root (containers), Jupyter refuses to start without --allow-root.
-lab: $(STAMP)
+lab: $(STAMP) $(LAB_SETTINGS)
 	$(BIN)/jupyter lab $(if $(SUDO),,--allow-root) notebooks/quickstart.ipynb
 
 ## Debian's chromium for the browser test (never a downloaded browser).
