@@ -463,3 +463,14 @@ def test_a_name_two_listed_blocks_share_comes_with_each_ones_path() -> None:
     assert _listed(names, ["tools.0", "tools.1", "tools.2", "tools.3"]) == (
         "search (tools.0), search (tools.1), more, tools.3"
     )
+
+
+def test_a_finding_whose_message_names_its_blocks_has_no_tag_ahead() -> None:
+    """`[block]` ahead of a message that lists the blocks itself said one of them twice."""
+    from pcache_magic.core.preflight import Finding
+
+    said = "in blocks a, more."
+    listed = Finding(level="error", code="duplicate-tool", block="more", message=said, fix="x")
+    assert str(listed) == "error: in blocks a, more. Fix: x"
+    single = Finding(level="warning", code="volatile", block="notes", message="It holds a date.", fix="y")
+    assert str(single) == "warning: [notes] It holds a date. Fix: y"

@@ -135,7 +135,8 @@ def test_the_text_fits_80_columns_and_no_number_is_split(tables: tuple[Money, Wh
     for c in calls.calls:  # every figure of every call is there, whole
         (row,) = [line.split() for line in shown.splitlines() if line.split()[:1] == [str(c.index)]]
         assert row[2:5] == [usd(c.cost.total), usd(c.cost.no_cache), usd(c.cost.saving)]
-        assert f"call {c.index} ({c.model}): " in shown  # two models: each note names its call's
+        # two models: each call's line names its model (a call with no note, the model alone)
+        assert (f"call {c.index} ({c.model}): " if c.note else f"call {c.index}: {c.model}") in shown
     assert f"total {usd(calls.total.total)}, saved {usd(calls.total.saving)}" in shown
     for line in str(whatif).splitlines():  # the what-if's table rows fit without wrapping
         if re.search(r"\$\d", line) and not line.startswith(("What if", "The planner")):

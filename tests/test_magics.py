@@ -527,7 +527,7 @@ def test_a_tool_name_in_two_tools_cells_is_one_line_and_not_sent(ip: Interactive
     assert f"error: {said}" in " ".join(out.stdout.split())  # said when the second cell ran
     assert all(len(line) <= TEXT_WIDTH for line in out.stdout.splitlines())
     message = usage_error(ip, "%%claude\nFind it.")  # nothing sent, the conversation unchanged
-    assert message.startswith(f"Not sent: [more] {said} Rename one of the tools")
+    assert message.startswith(f"Not sent: {said} Rename one of the tools")
     assert "\n" not in message and "Traceback" not in message
     assert pcache_magic.current_session().calls == []
 

@@ -71,10 +71,11 @@ def px(label: str, bold: bool = False) -> float:
     return sum(advance[c] for c in label) * 12 / 2048
 
 
-def narrow_rules() -> list[tuple[list[str], str]]:
-    """The stylesheet's rules for outputs under 720 px (700 px windows), as (selectors, declarations)."""
+def narrow_rules(width: int = 720) -> list[tuple[list[str], str]]:
+    """The stylesheet's rules for outputs under `width` px (720: 700 px windows; 480: a 1008 px
+    window at 200%), as (selectors, declarations)."""
     body = style().removeprefix("<style>").removesuffix("</style>")
-    narrow = body.split("@container (max-width:720px){")[1].removesuffix("}")
+    narrow = body.split(f"@container (max-width:{width}px){{")[1].partition("}}")[0] + "}"
     return [
         (sel.split(","), decl) for sel, _, decl in (rule.partition("{") for rule in narrow.split("}")[:-1])
     ]
@@ -466,14 +467,17 @@ def test_the_stylesheet_is_the_packaged_css_scoped_to_the_panel(session: Session
     # the wide tables take the output's width, never more: nothing scrolls sideways
     assert "table.pcache-calls,.pcache-panel table.pcache-blocks{table-layout:fixed;width:100%;" in css
     body = css.removeprefix("<style>").removesuffix("</style>")
-    # narrow outputs (under 720 px) get the calls as three lines each, in one container query
+    # narrow outputs (under 720 px) get the calls as three lines each, in one container query; under
+    # 480 px (200% zoom) the blocks as two, in another
     wide, narrow = body.split("@container (max-width:720px){")
+    narrow, narrower = narrow.split("@container (max-width:480px){")
     assert (
         narrow.endswith("}}")
+        and narrower.endswith("}}")
         and "display:grid" in narrow
         and ".pcache-panel{container-type:inline-size" in wide
     )
-    rules = (wide + narrow.removesuffix("}")).split("}")[:-1]
+    rules = (wide + narrow.removesuffix("}") + narrower.removesuffix("}")).split("}")[:-1]
     assert len(rules) > 10 and all(rule.count("{") == 1 for rule in rules)
     selectors = [s for rule in rules for s in rule.partition("{")[0].split(",")]
     assert all(s.startswith(".pcache-panel") for s in selectors)  # never restyles the notebook
@@ -571,6 +575,27 @@ def test_each_fixed_blocks_column_holds_its_widest_value_whole(session: Session)
     assert any("td.pcache-preview" in s and "display:none" in d for sels, d in narrow_rules() for s in sels)
 
 
+def test_under_480_px_a_blocks_name_has_a_line_of_its_own() -> None:
+    """At 200% zoom the fixed columns left a block's name 27 px ("o…"): that narrow, each block is
+    two lines, its name across the first, the figures under it (a 700 px window keeps one line)."""
+    rules = {s: d for sels, d in narrow_rules(480) for s in sels}
+    assert "display:grid" in rules[".pcache-panel table.pcache-blocks tr"]
+    assert "grid-column:1/-1" in rules[".pcache-panel table.pcache-blocks tr>:first-child"]
+    assert "grid-column:1/-1" in rules[".pcache-panel table.pcache-blocks td[colspan]"]
+    assert not [s for sels, _ in narrow_rules() for s in sels if s == ".pcache-panel table.pcache-blocks tr"]
+
+
+def test_a_preview_keeps_a_languages_marks_and_shows_controls_as_pictures() -> None:
+    s = new_session()
+    s.context("שלום\u200f עולם 🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f", name="he")
+    s.context("a\x1b[2Jb\u202ec", name="evil")
+    root = parse(render_blocks(s))
+    (he,) = select(root, "tr", "pcache-block", data_block="he")
+    assert "\u200f" in text(cell(he, "pcache-preview")) and "\\u200f" not in text(cell(he, "pcache-preview"))
+    (evil,) = select(root, "tr", "pcache-block", data_block="evil")
+    assert text(cell(evil, "pcache-preview")) == "a␛[2Jb\\u202ec"
+
+
 def test_a_long_next_call_status_is_short_with_its_meaning_in_a_tooltip() -> None:
     s = new_session()
     s.system("Be brief.", cache="5m", name="tiny")  # far below any model's minimum
@@ -611,7 +636,7 @@ def test_the_narrow_calls_header_is_two_lines_whose_words_fit(output: int) -> No
                 found = dict(d.split(":", 1) for d in declarations.split(";") if d).get(prop, found)
         return found
 
-    (template,) = [d for _, d in rules if "grid-template-columns:" in d]
+    (template,) = [d for sels, d in rules if "grid-template-columns:" in d and "pcache-calls" in sels[0]]
     first = (
         float(re.findall(r"grid-template-columns:([\d.]+)em repeat\(4,minmax\(0,1fr\)\)", template)[0]) * 12
     )

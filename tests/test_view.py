@@ -308,7 +308,7 @@ def test_a_long_session_opens_on_its_latest_page_and_shows_all_on_demand(session
         assert after[:23] == everything and after[23][0] == "24"
         # the button stays, the other way round (a keyboard's focus stays on it)
         assert paged.calls.children == (paged.calls_head, paged.show_all_button, *paged._chunks)
-        assert paged.show_all_button.description == "Show the latest 8 only"
+        assert paged.show_all_button.description == "Show the latest 9 only"  # whole chunks: 24 - 15
         assert "Show all" not in "".join(c.value for c in paged._chunks)
         copy = render_session(session, note=paged.snapshot_note())
         assert paged._repr_html_() == copy == full._repr_html_()
@@ -392,7 +392,9 @@ def test_the_static_copy_says_it_is_the_panel_as_shown(session: Session) -> None
     panel = CachePanel(session)
     try:
         (note,) = select(parse(panel._repr_html_()), "p", "pcache-snapshot")
-        assert text(note).startswith("The panel as it was when shown, before any call (")
+        assert text(note).startswith(
+            "The panel as it was when shown, before any call (09:00:00 on the emulator's"
+        )
         assert "%claude_session show prints it as it is now" in text(note)
         session.ask("q1", stream=False)
         (note,) = select(parse(panel._repr_html_()), "p", "pcache-snapshot")

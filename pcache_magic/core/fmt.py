@@ -41,6 +41,7 @@ __all__ = [
     "entry_names",
     "fit",
     "html_cost",
+    "html_prose",
     "html_table",
     "html_text",
     "labelled",
@@ -219,6 +220,13 @@ def html_text(text: object) -> str:
     as their pictures (`visible`).  Every text a view puts in HTML goes through here, so no amount
     is ever typeset as LaTeX."""
     return escape(visible(text)).replace("$", DOLLAR_HTML)
+
+
+def html_prose(text: str) -> str:
+    """`html_text` for running text a user or a model wrote (a block's preview): only what could
+    drive a terminal or turn the text after it as pictures (`visible_text`), a language's marks and
+    an emoji's tags kept."""
+    return escape(visible_text(text)).replace("$", DOLLAR_HTML)
 
 
 def visible(text: object) -> str:

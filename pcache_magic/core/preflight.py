@@ -21,6 +21,10 @@ __all__ = ["Finding", "PreflightError", "block_name", "preflight"]
 Level = Literal["error", "warning", "info"]
 
 
+#: Findings whose message names every block it concerns: a `[block]` ahead of it says it twice.
+_NAMES_ITS_BLOCKS = frozenset({"ttl-order", "duplicate-tool"})
+
+
 class Finding(BaseModel):
     """One problem found before sending: what, where, and what to do about it."""
 
@@ -33,8 +37,11 @@ class Finding(BaseModel):
     fix: str
 
     def __str__(self) -> str:
-        where = f"[{self.block}] " if self.block else ""
-        return f"{self.level}: {where}{self.message} Fix: {self.fix}"
+        return f"{self.level}: {self.where()}{self.message} Fix: {self.fix}"
+
+    def where(self) -> str:
+        """`[block] ` ahead of the message, unless the message names its blocks itself."""
+        return f"[{self.block}] " if self.block and self.code not in _NAMES_ITS_BLOCKS else ""
 
 
 class PreflightError(ValueError):
@@ -226,7 +233,7 @@ def _resolve(
                 Finding(
                     level="error",
                     code="ttl-order",
-                    block=None,  # the message names both blocks
+                    block=early,
                     message=(
                         f"A 1h marker comes after a 5m one: {late} (1h) after {early} (5m); "
                         "the order is tools, system, messages."

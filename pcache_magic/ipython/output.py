@@ -238,10 +238,6 @@ def say(text: str) -> None:
     print(fit(visible(text)))
 
 
-def _tag(block: str | None) -> str:
-    return f"[{block}] " if block else ""
-
-
 def one_line(text: object, limit: int = 300) -> str:
     """`text` on one line of at most `limit` characters, its control characters as pictures (an
     error quotes what the user gave: a file name may hold an escape sequence)."""
@@ -296,7 +292,7 @@ def usage_errors(session: Session) -> Iterator[None]:
         raise UsageError(error.said("the conversation is unchanged")) from None
     except PreflightError as error:
         # a block's name from a file or another's notebook may hold controls: shown as pictures
-        found = [visible(f"{_tag(f.block)}{f.message} {f.fix}") for f in error.findings]
+        found = [visible(f"{f.where()}{f.message} {f.fix}") for f in error.findings]
         if len(found) == 1:
             raise UsageError(f"Not sent: {found[0]}") from None
         raise UsageError("Not sent:\n" + "\n".join(f"  - {f}" for f in found)) from None

@@ -161,11 +161,12 @@ class CachePanel(widgets.VBox):
     def snapshot_note(self) -> str:
         """What the static copy is: the panel as shown, after how many calls and when (a notebook
         reopened without its kernel shows the copy, which would otherwise contradict later cells)."""
-        calls = self.session.calls
+        calls, now = self.session.calls, clock(self.session.now())
         when = f"after {plural(len(calls), 'call')}" if calls else "before any call"
+        at = f"{now} on the emulator's clock" if self.session.offline else f"{now} UTC"
         return (
-            f"The panel as it was when shown, {when} ({clock(self.session.now())}); live, it follows "
-            "the session. With the kernel running, %claude_session show prints it as it is now."
+            f"The panel as it was when shown, {when} ({at}); live, it follows the session. With "
+            "the kernel running, %claude_session show prints it as it is now."
         )
 
     def __repr__(self) -> str:
@@ -183,9 +184,7 @@ class CachePanel(widgets.VBox):
         n = view.count
         self._totals = view.totals
         self._scale = bar_scale([view.largest] if view.largest is not None else [])
-        # Whole chunks hidden, so that at least `page` calls show and the chunks stay aligned.
-        hidden = 0 if self._page is None else max(0, n - self._page) // self._chunk * self._chunk
-        self._hidden = hidden
+        hidden = self._hidden = self._paged_out(n, self._page)
         self._rows = self._rendered(view, hidden, n)
         self._rebuild_chunks()
         self._render_header()
@@ -246,16 +245,23 @@ class CachePanel(widgets.VBox):
         more = (self.show_all_button,) if self._hidden or self._fewer() else ()
         self.calls.children = (self.calls_head, *more, *self._chunks)
 
-    def _fewer(self) -> bool:
-        """Whether all calls show where the panel opened on a page of them (`show_latest` helps)."""
-        return self._page is None and self._paged is not None and len(self._rows) > self._paged
+    def _paged_out(self, n: int, page: int | None) -> int:
+        """The earliest of `n` calls left out on a `page`: whole chunks, so that at least `page`
+        calls show and the chunks stay aligned."""
+        return 0 if page is None else max(0, n - page) // self._chunk * self._chunk
+
+    def _fewer(self) -> int:
+        """How many calls `show_latest` would show, when all show where the panel opened on a
+        page of them; else 0."""
+        n, out = len(self._rows), self._paged_out(len(self._rows), self._paged)
+        return n - out if self._page is None and out else 0
 
     def _render_calls_head(self) -> None:
         if self._hidden:
             self.show_all_button.description = f"Show all {self._hidden + len(self._rows)} calls"
             self.show_all_button.tooltip = "Show the earlier calls too"
-        elif self._fewer():
-            self.show_all_button.description = f"Show the latest {self._paged} only"
+        elif latest := self._fewer():
+            self.show_all_button.description = f"Show the latest {latest} only"
             self.show_all_button.tooltip = "Hide the earlier calls again"
         if self._rows:
             self.calls_head.value = (

@@ -19,7 +19,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from ..analysis.call_log import call_log
-from ..core.fmt import clock, cut, duration, entry_names, money, plural, status_cell, tokens
+from ..core.fmt import clock, cut, duration, entry_names, html_prose, money, plural, status_cell, tokens
 from ..core.record import CallRecord, Totals
 from ..core.rules import MAX_BREAKPOINTS, CacheRuleError, resolve_breakpoints
 from ..core.ttl import TTL_SECONDS
@@ -186,7 +186,7 @@ def render_blocks(session: Session) -> str:
             f'<td class="pcache-num pcache-cumulative">{tokens(cum, True) if b.name in stats else "—"}</td>'
             f'<td class="pcache-marker{auto_cls}">{text(ttl or "")}</td>'
             f"{status_cell(outlook.get(b.name, ''), 'pcache-next')}"
-            f'<td class="pcache-preview" title="{attr(b.source or "")}">{text(_preview(b))}</td></tr>'
+            f'<td class="pcache-preview" title="{attr(b.source or "")}">{html_prose(_preview(b))}</td></tr>'
         )
         if b.name in notes:
             rows.append(
