@@ -464,3 +464,19 @@ def test_an_item_a_file_references_many_times_is_exported_once(tmp_path: Path) -
         assert len(session.export(kind)) < 2 * path.stat().st_size
     (replayed,) = script_data(session.export("python"))["calls"]
     assert replayed["request"]["messages"] == [{"role": "user", "content": [big] * 300}]
+
+
+def test_the_replay_sends_fields_named_like_sdk_options_in_the_body_and_never_streams() -> None:
+    """A file's `extra_headers` went to the live API as headers (with the user's key), its `stream`
+    made the replay crash: the script sends what the file says, in the body, not streamed."""
+    session = offline_session(Emulator())
+    session.system(LONG, cache=True)
+    session.ask("Hi?", stream=False)
+    namespace: dict[str, Any] = {"__name__": "replay"}
+    exec(compile(session.export("python"), "replay.py", "exec"), namespace)  # our own script, as data
+    client = Emulator().client(max_retries=0)
+    params = {**namespace["REQUESTS"][0], "stream": True}
+    assert namespace["send"](client, params).usage.input_tokens > 0  # not streamed: a Message
+    hostile = {**params, "extra_headers": {"x-api-key": "elsewhere"}}
+    with pytest.raises(anthropic.BadRequestError, match="extra_headers"):  # a body field, refused
+        namespace["send"](client, hostile)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pytest
@@ -74,3 +75,37 @@ def test_an_observer_that_raises_is_warned_about_once_and_the_others_are_told() 
     observers.subscribe(stop)  # a Ctrl-C is no observer's error: it goes through
     with pytest.raises(KeyboardInterrupt):
         observers.emit("call")
+
+
+def test_an_observers_error_is_said_without_the_key_or_controls_and_never_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The warning quotes the error: its key is blotted, its escapes are pictures; an error whose
+    text itself fails, or warnings made errors, still leave the change made and the others told."""
+    key = "sk-ant-api03-" + "q" * 40
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise ValueError("no text")
+
+    def leaky(event: str, payload: Any) -> None:
+        raise RuntimeError(f"\x1b]0;owned\x07 {key}")
+
+    def mute(event: str, payload: Any) -> None:
+        raise Unprintable
+
+    observers, heard = Observers(), []
+    for observer in (leaky, mute, lambda event, payload: heard.append(event)):
+        observers.subscribe(observer)
+    with pytest.warns(RuntimeWarning) as warned:
+        observers.emit("call")
+    said = " ".join(str(w.message) for w in warned)
+    assert (
+        key not in said and "\x1b" not in said and "[API key]" in said and "raised Unprintable when" in said
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        observers.subscribe(lambda event, payload: 1 / 0)
+        observers.emit("blocks")  # said, never raised
+    assert heard == ["call", "blocks"]

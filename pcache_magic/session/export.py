@@ -211,11 +211,17 @@ def advance(url, seconds):
     urllib.request.urlopen(request, timeout=30).close()
 
 
+#: The SDK's own options, not the API's fields: a field so named travels in the body, as it was sent.
+OPTIONS = {"extra_headers", "extra_query", "extra_body", "timeout", "stream"}
+
+
 def send(client, params):
-    """`messages.create`; fields this SDK has no keyword for travel in `extra_body`."""
-    known = set(inspect.signature(client.messages.create).parameters)
-    kwargs = {k: v for k, v in params.items() if k in known}
-    extra = {k: v for k, v in params.items() if k not in known}
+    """`messages.create`, not streamed; fields this SDK has no keyword for, and those named like
+    its own options (headers, timeout), travel in `extra_body`, as the session sent them."""
+    known = set(inspect.signature(client.messages.create).parameters) - OPTIONS
+    body = {k: v for k, v in params.items() if k != "stream"}
+    kwargs = {k: v for k, v in body.items() if k in known}
+    extra = {k: v for k, v in body.items() if k not in known}
     return client.messages.create(**kwargs, **({"extra_body": extra} if extra else {}))
 
 

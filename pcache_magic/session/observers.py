@@ -13,9 +13,13 @@ Ctrl-C (or exit) is not an observer's error and goes through.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable
 from typing import Any, Literal
+
+from ..core.env import without_api_key
+from ..core.fmt import cut, visible
 
 __all__ = ["Emit", "Observer", "Observers", "SessionEvent"]
 
@@ -55,14 +59,17 @@ class Observers:
         if any(o is observer for o in self._failed):
             return
         self._failed.append(observer)
-        name = getattr(observer, "__qualname__", None) or type(observer).__name__
-        said = " ".join(str(error).split())
-        said = said[:200] + "..." if len(said) > 200 else said
-        warnings.warn(
-            f"A session observer ({name}) raised {type(error).__name__}"
+        name = visible(str(getattr(observer, "__qualname__", None) or type(observer).__name__))
+        try:  # an error's own text may fail, hold the key or drive a terminal
+            said = visible(without_api_key(cut(" ".join(str(error).split()), 200), pieces=True))
+        except Exception:
+            said = ""
+        kind = visible(type(error).__name__)
+        message = (
+            f"A session observer ({name}) raised {kind}"
             + (f": {said}" if said else "")
             + f" when told of {event!r}; the session went on, and told the others. "
-            "Fix or unsubscribe it (this is said once per observer).",
-            RuntimeWarning,
-            stacklevel=2,
+            "Fix or unsubscribe it (this is said once per observer)."
         )
+        with contextlib.suppress(Warning):  # warnings made errors (`-W error`) would undo the change
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
