@@ -151,3 +151,23 @@ def test_a_reply_in_hebrew_or_with_a_flag_is_shown_as_written() -> None:
     assert ReplyText(text)._repr_markdown_() == text
     assert repr(MarkdownText(text)) == text
     assert repr(MarkdownText("a\u202eb\x1b")) == "a\\u202eb␛"
+
+
+def test_a_key_hidden_by_what_renders_as_nothing_is_blotted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that knows the key may break it up so that a blotter misses it and the notebook still
+    renders it whole: emphasis inside the word, a soft hyphen, a zero width space, character
+    references."""
+    key = "sk-ant-api03-" + "Zq7" * 14
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    for hidden in (
+        f"sk-ant-*a*{key[8:]}",
+        f"sk-ant-\u00ad{key[7:]}",
+        f"sk-ant-\u200b{key[7:]}",
+        f"{key[:9]}_{key[9:]}",
+    ):
+        markdown = ReplyText(f"Your key is {hidden}.")._repr_markdown_()
+        assert "[API key]" in markdown and key[12:30] not in markdown, hidden
+    encoded = "".join(f"&#{ord(c)};" for c in key)
+    markdown = ReplyText(f"Your key is {encoded}.")._repr_markdown_()
+    assert "&amp;#115;" in markdown  # shown as written: the entity is not rendered into the key
+    assert ReplyText("AT&T and `a && b`")._repr_markdown_() == "AT&amp;T and `a && b`"

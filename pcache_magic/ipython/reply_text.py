@@ -31,13 +31,24 @@ __all__ = [
 ]
 
 
+#: What can sit inside a key and leave it reading whole: invisible hyphens and joiners, and the
+#: Markdown marks of emphasis, code and escapes (`sk-ant-*a*pi03...` renders as the key).
+_HIDERS = re.compile(r"[\u00ad\u200b-\u200d\u2060\ufeff*_~`\\]")
+
+
 def shown(text: str, *, pieces: bool = False) -> str:
     """A server's text as a view shows it: the API key blotted out (`env.without_api_key`: the
     environment's, and anything shaped like one; a server that knows the key may echo it in a reply
     or a tool's name), controls as pictures (`fmt.visible_text`: ESC would drive a terminal, RLO
     turn the text after it; a language's marks and an emoji's tags stay).  `pieces`: also words
-    holding a piece of the key (a short text)."""
-    return visible_text(without_api_key(text, pieces=pieces))
+    holding a piece of the key (a short text).  A key broken up by what renders as nothing (a soft
+    hyphen, a zero width space, emphasis inside the word) is blotted too, from the text without them."""
+    clean = without_api_key(text, pieces=pieces)
+    if _HIDERS.search(clean):
+        bare = _HIDERS.sub("", clean)
+        if (blotted := without_api_key(bare, pieces=pieces)) != bare:
+            clean = blotted
+    return visible_text(clean)
 
 
 #: The end of a text that may be the start of a key-shaped word (`env.KEY_SHAPE`), at its very end.
@@ -150,14 +161,15 @@ def literal_amounts(markdown: str, *, markup: bool = True) -> str:
 
 
 def inert(markdown: str) -> str:
-    """`markdown` from the model (or a tool) with each `<` outside code as `&lt;`, and each image
+    """`markdown` from the model (or a tool) with each `<` and `&` outside code as an entity, each image
     as its text: a freshly run cell's Markdown is trusted, so HTML in a reply (a prompt injection's
     `<img onerror=...>` or `<script>`) would run in the notebook, and an image would be fetched."""
     return "".join(part if code else _inert(part) for code, part in _segments(markdown))
 
 
 def _inert(prose: str) -> str:
-    return prose.replace("<", "&lt;").replace("![", "!\\[")
+    # `&` too: a character reference (`&#115;&#107;...`) would render what the text does not say
+    return prose.replace("&", "&amp;").replace("<", "&lt;").replace("![", "!\\[")
 
 
 class ReplyText(MarkdownText):
