@@ -10,6 +10,7 @@ import gzip
 import json
 import socket
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -44,6 +45,8 @@ MIB = 1024 * 1024
 TIMEOUT = httpx2.Timeout(30.0, connect=5.0)
 ASK = b'{"model":"m","max_tokens":5,"messages":[]}'
 STREAMED = b'{"model":"m","max_tokens":5,"messages":[],"stream":true}'
+#: The end of a head that tells the client not to reuse the connection (the raw server closes it).
+CLOSED = b"content-length: 0\r\nconnection: close\r\n\r\n"
 
 
 def jumping(step: float) -> Callable[[], float]:
@@ -205,7 +208,7 @@ def test_a_redirect_on_the_same_origin_is_still_followed() -> None:
         if path.endswith("/again"):
             conn.sendall(answered.encode() + body)
         else:
-            conn.sendall(b"HTTP/1.1 307 X\r\nlocation: /v1/again\r\ncontent-length: 0\r\n\r\n")
+            conn.sendall(b"HTTP/1.1 307 X\r\nlocation: /v1/again\r\n" + CLOSED)
 
     with raw_serving(script) as url, bounded_client() as client:
         assert post(client, url).json() == GOOD
@@ -222,3 +225,141 @@ def test_the_async_client_is_bounded_the_same_way(small_caps: None) -> None:
         asyncio.run(run(url))
     with raw_serving(redirect("http://localhost:9/steal")) as url, pytest.raises(RedirectRefused):
         asyncio.run(run(url))
+
+
+def sized(body: bytes) -> bytes:
+    return (
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+        + f"content-length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+
+def redirected(to: str, answer: bytes) -> Script:
+    """A script: a same-origin 307 to `to`, where `answer` is sent."""
+
+    def script(conn: socket.socket, path: str) -> None:
+        conn.sendall(answer if path == to else f"HTTP/1.1 307 X\r\nlocation: {to}\r\n".encode() + CLOSED)
+
+    return script
+
+
+def padded(size: int) -> bytes:
+    """A message of about `size` bytes, most of them blank lines (short events, short lines)."""
+    return json.dumps(GOOD).encode()[:-1] + b"\n" * size + b"}"
+
+
+@pytest.mark.parametrize("to", ["/x/v1/files/f/content", "/x/v1/messages/batches/b/results"])
+def test_a_same_origin_redirect_keeps_the_cap_of_what_was_asked(small_caps: None, to: str) -> None:
+    # before, the cap came from the hop's path: a message redirected to `.../content` got MAX_LARGE
+    body = padded(2 * MIB)
+    with (
+        bounded(redirected(to, sized(body))) as (url, client),
+        pytest.raises(AnswerTooLarge, match=r"^its answer passed 1 MiB,"),
+    ):
+        post(client, url)
+
+
+def test_the_bytes_of_a_redirect_count_toward_the_attempts_cap(small_caps: None) -> None:
+    # 20 redirects of 1 MiB each, kept in the response's history, were 20 MiB under a 1 MiB cap
+    half = b" " * (3 * MIB // 4)
+    hop = b"HTTP/1.1 307 X\r\nlocation: /v1/again\r\nconnection: close\r\n"
+
+    def script(conn: socket.socket, path: str) -> None:
+        conn.sendall(
+            sized(half).replace(b"HTTP/1.1 200 OK\r\n", hop) if path == "/v1/messages" else sized(half)
+        )
+
+    with bounded(script) as (url, client), pytest.raises(AnswerTooLarge, match="passed 1 MiB"):
+        post(client, url)
+
+
+@pytest.mark.parametrize("body", [ASK, STREAMED], ids=["not streamed", "streamed"])
+def test_a_redirect_does_not_renew_the_attempts_deadline(body: bytes) -> None:
+    # each hop takes 20 s of a 30 s budget, so the third hop starts after the deadline
+    now = [0.0]
+    chain = {"/v1/messages": "/v1/a", "/v1/a": "/v1/b"}
+
+    def script(conn: socket.socket, path: str) -> None:
+        if path in chain:
+            conn.sendall(f"HTTP/1.1 307 X\r\nlocation: {chain[path]}\r\n".encode() + CLOSED)
+        else:
+            conn.sendall(sized(json.dumps(GOOD).encode()))
+
+    def took(response: httpx2.Response) -> None:
+        now[0] += 20.0
+
+    transport = BoundedTransport(httpx2.HTTPTransport(), clock=lambda: now[0])
+    with (
+        raw_serving(script) as url,
+        httpx2.Client(transport=transport, follow_redirects=True, event_hooks={"response": [took]}) as client,
+        pytest.raises(httpx2.ReadTimeout, match="no whole answer within 30 s"),
+    ):
+        post(client, url, body)
+
+
+def test_only_the_top_level_stream_key_makes_a_request_streamed(small_caps: None) -> None:
+    # a tool's input {"stream": true} in the history made a not-streamed call a stream (no deadline)
+    history = [{"role": "assistant", "content": [{"type": "tool_use", "input": {"stream": True}}]}]
+    asked = json.dumps({"model": "m", "messages": history, "stream": False}).encode()
+    body = padded(3 * MIB // 2)  # under a stream's cap
+    with bounded(once(sized(body))) as (url, client), pytest.raises(AnswerTooLarge, match="passed 1 MiB,"):
+        post(client, url, asked)
+    streamed = json.dumps({"model": "m", "messages": history, "stream": True}).encode()
+    with bounded(once(sized(body))) as (url, client):
+        assert post(client, url, streamed).content == body
+
+
+def empty_deflate_blocks(count: int) -> bytes:
+    """A gzip body that never ends nor decodes to anything: empty stored blocks, 5 bytes each."""
+    co = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return co.compress(b"") + co.flush(zlib.Z_SYNC_FLUSH) + b"\x00\x00\x00\xff\xff" * count
+
+
+GETS = [
+    ("/v1/messages", "MAX_BODY"),
+    ("/v1/files/f/content", "MAX_LARGE"),
+    ("/v1/messages/batches/b/results", "MAX_LARGE"),
+]
+
+
+@pytest.mark.parametrize(("path", "cap"), GETS, ids=["message", "content", "results"])
+def test_bytes_after_a_gzip_body_has_ended_are_refused(
+    monkeypatch: pytest.MonkeyPatch, path: str, cap: str
+) -> None:
+    # zlib kept them as unused_data, copying them all on each read and decoding nothing: no cap tripped
+    monkeypatch.setattr(bounded_http, cap, 8 * MIB)
+    junk = GZIP_HEAD + gzip.compress(json.dumps(GOOD).encode()) + b"x" * (3 * MIB)
+    with (
+        bounded(once(junk)) as (url, client),
+        pytest.raises(AnswerTooLarge, match=r"^its answer went on after its compressed body had ended"),
+    ):
+        client.get(f"{url}{path}", timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize(("path", "cap"), GETS, ids=["message", "content", "results"])
+def test_the_bytes_as_sent_count_too_when_they_decode_to_nothing(
+    monkeypatch: pytest.MonkeyPatch, path: str, cap: str
+) -> None:
+    monkeypatch.setattr(bounded_http, cap, 1 * MIB)
+    with (
+        bounded(once(GZIP_HEAD + empty_deflate_blocks(600_000))) as (url, client),  # 3 MB, 0 decoded
+        pytest.raises(AnswerTooLarge, match=r"^its answer passed 1 MiB as sent"),
+    ):
+        client.get(f"{url}{path}", timeout=TIMEOUT)
+
+
+def test_the_async_client_refuses_bytes_after_a_gzip_body_and_keeps_a_redirects_cap(small_caps: None) -> None:
+    import asyncio
+
+    async def run(url: str, path: str) -> None:
+        transport = AsyncBoundedTransport(httpx2.AsyncHTTPTransport())
+        async with httpx2.AsyncClient(transport=transport, follow_redirects=True) as client:
+            await client.post(f"{url}{path}", content=ASK, timeout=TIMEOUT)
+
+    junk = GZIP_HEAD + gzip.compress(json.dumps(GOOD).encode()) + b"x" * (3 * MIB)
+    with raw_serving(once(junk)) as url, pytest.raises(AnswerTooLarge, match="compressed body had ended"):
+        asyncio.run(run(url, "/v1/messages"))
+    body = json.dumps({**GOOD, "pad": "A" * 2 * MIB}).encode()
+    with raw_serving(redirected("/v1/files/f/content", sized(body))) as url, pytest.raises(AnswerTooLarge):
+        asyncio.run(run(url, "/v1/messages"))

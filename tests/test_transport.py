@@ -7,6 +7,7 @@ server mode runs against a `pcache-emulator` served on a loopback port in a thre
 from __future__ import annotations
 
 import asyncio
+import gzip
 import re
 import threading
 import time
@@ -560,6 +561,44 @@ def test_a_hostile_emulator_url_costs_a_bounded_read_and_one_line(
 ) -> None:
     """Before, each of these read until memory ran out, streamed for ever, or sent the prompt on."""
     monkeypatch.setattr(bounded_http, "MAX_STREAM", 4 * 1024 * 1024)  # the SDK gathers text: keep it quick
+    with raw_serving(_or_clock(script)) as url:
+        session = Session(
+            model="claude-sonnet-4-5", connection=connect(env={EMULATOR_URL_ENV: url}, max_retries=0)
+        )
+        with pytest.raises(anthropic.APIConnectionError) as raised:
+            session.ask("hello", stream=stream)
+    assert said in str(raised.value) and "\n" not in str(raised.value)
+    assert [call.ok for call in session.calls] == [False] and not session.conversation.blocks
+
+
+def _to_content(conn: Any, path: str) -> None:
+    """A same-origin 307 from the call to a file's content path, where 3 MiB of message wait."""
+    if path.endswith("/content"):
+        body = b'{"id":"m"' + b" " * (3 * 1024 * 1024) + b"}"
+        conn.sendall(f"HTTP/1.1 200 OK\r\ncontent-length: {len(body)}\r\n\r\n".encode() + body)
+    else:
+        head = b"HTTP/1.1 307 X\r\nlocation: /x/v1/files/f/content\r\n"
+        conn.sendall(head + b"content-length: 0\r\nconnection: close\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    ("script", "stream", "said"),
+    [
+        (_to_content, False, "passed 1 MiB"),
+        (
+            once(GZIP_HEAD + gzip.compress(b'{"id":"m"}') + b"x" * 3_000_000),
+            False,
+            "compressed body had ended",
+        ),
+        (once(GZIP_HEAD + gzip.compress(b"event: ping\ndata: {}\n\n") + b"x" * 3_000_000), True, "had ended"),
+    ],
+    ids=["same-origin redirect to /content", "gzip then more", "gzip stream then more"],
+)
+def test_a_redirect_or_bytes_after_gzip_cannot_lift_the_bounds(
+    monkeypatch: pytest.MonkeyPatch, script: Script, stream: bool, said: str
+) -> None:
+    """Before, the redirect got the 2 GiB cap of a file's content, and zlib kept what followed gzip."""
+    monkeypatch.setattr(bounded_http, "MAX_BODY", 1024 * 1024)
     with raw_serving(_or_clock(script)) as url:
         session = Session(
             model="claude-sonnet-4-5", connection=connect(env={EMULATOR_URL_ENV: url}, max_retries=0)
