@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import tracemalloc
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -223,3 +225,97 @@ def test_over_the_server_the_same_batch(threaded: tuple[Emulator, EmulatorHTTPSe
     results: list[Any] = list(client.messages.batches.results(batch.id))
     assert [r.result.type for r in results] == ["succeeded", "succeeded"]
     assert results[1].result.message.usage.cache_read_input_tokens > 1024
+
+
+def heavy(i: int, max_tokens: int = 2_000) -> dict[str, Any]:
+    """A request of ~2 KB whose structured result is ~6 KB: a schema fanning out by `$ref`."""
+
+    def obj(**props: Any) -> dict[str, Any]:
+        return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+
+    defs = {f"d{j}": obj(a={"$ref": f"#/$defs/d{j + 1}"}, b={"$ref": f"#/$defs/d{j + 1}"}) for j in range(10)}
+    schema = {**obj(x={"$ref": "#/$defs/d0"}), "$defs": {**defs, "d10": {"type": "string"}}}
+    body = {"model": MODEL, "max_tokens": max_tokens, "messages": [{"role": "user", "content": f"q{i}"}]}
+    output = {"format": {"type": "json_schema", "schema": schema}}
+    return {"custom_id": f"h{i}", "params": {**body, "output_config": output}}
+
+
+def test_results_are_weighed_as_they_come_and_past_the_store_the_rest_are_not_run(emu: Emulator) -> None:
+    client = emu.client(max_retries=0)
+    old = client.messages.batches.create(requests=requests(1))
+    emu.advance(61)
+    batch = client.messages.batches.create(requests=[heavy(i) for i in range(6)])
+    emu.batches.max_bytes = emu.batches.nbytes + 12_000  # the old batch, the requests, ~2 results more
+    emu.advance(61)
+    ended = client.messages.batches.retrieve(batch.id)
+    assert ended.processing_status == "ended" and emu.batches.nbytes <= emu.batches.max_bytes
+    with pytest.raises(anthropic.NotFoundError):  # ended batches are forgotten first, oldest first
+        client.messages.batches.retrieve(old.id)
+    results = list(client.messages.batches.results(batch.id))
+    kinds = [r.result.type for r in results]
+    ran = kinds.count("succeeded")
+    assert [r.custom_id for r in results] == [f"h{i}" for i in range(6)]
+    assert 2 <= ran < 6 and kinds == ["succeeded"] * ran + ["errored"] * (6 - ran)
+    assert (ended.request_counts.succeeded, ended.request_counts.errored) == (ran, 6 - ran)
+    errors = [r.result.error.error for r in results[ran:] if r.result.type == "errored"]
+    assert all(e.type == "overloaded_error" and "send this request again" in e.message for e in errors)
+    after = client.messages.create(**heavy(9, max_tokens=5)["params"])
+    # Two ids a request (message, tool): the old one, those kept, the one that did not fit; no more ran.
+    assert after.id == f"msg_emu_{2 * (1 + ran + 1) + 1:020d}"
+
+
+def ticking() -> Iterator[float]:
+    return itertools.count()
+
+
+def test_a_due_batch_runs_a_slice_a_poll_in_order_with_its_cache_reads(emu: Emulator) -> None:
+    client = emu.client(max_retries=0)
+    emu.batches.slice_s, emu.batches.work_clock = 0.5, ticking().__next__  # one request a slice
+    batch = client.messages.batches.create(requests=requests(3))
+    emu.engine.advance(61)  # its end has come, and nothing has run it yet
+    polled = [client.messages.batches.retrieve(batch.id) for _ in range(3)]
+    assert [p.processing_status for p in polled] == ["in_progress", "in_progress", "ended"]
+    assert [p.request_counts.processing for p in polled] == [3, 3, 0]
+    results = list(client.messages.batches.results(batch.id))
+    assert [r.custom_id for r in results] == ["q0", "q1", "q2"]
+    usages = [r.result.message.usage for r in results if r.result.type == "succeeded"]
+    assert usages[0].cache_read_input_tokens == 0
+    assert all(u.cache_read_input_tokens == usages[0].cache_creation_input_tokens for u in usages[1:])
+
+
+def test_a_cancel_between_slices_cancels_the_requests_not_yet_run(emu: Emulator) -> None:
+    client = emu.client(max_retries=0)
+    emu.batches.slice_s, emu.batches.work_clock = 0.5, ticking().__next__
+    batch = client.messages.batches.create(requests=requests(3))
+    emu.engine.advance(61)
+    assert client.messages.batches.cancel(batch.id).processing_status == "canceling"  # after q0 ran
+    ended = client.messages.batches.retrieve(batch.id)
+    assert ended.processing_status == "ended"
+    assert [r.result.type for r in client.messages.batches.results(batch.id)] == [
+        "succeeded",
+        "canceled",
+        "canceled",
+    ]
+
+
+def test_advance_lets_the_lock_go_between_slices_and_runs_the_batch_at_its_end(emu: Emulator) -> None:
+    client = emu.client(max_retries=0)
+    emu.batches.slice_s, emu.batches.work_clock = 0.5, ticking().__next__
+    batch = client.messages.batches.create(requests=requests(4))
+    held: list[float] = []
+
+    class Lock:
+        """The emulator's lock, as `advance` takes it: counted, and when (on the clock)."""
+
+        def __enter__(self) -> None:
+            held.append(emu.engine.now())
+
+        def __exit__(self, *_: object) -> None:
+            return None
+
+    emu.batches.advance(90, Lock())
+    assert len(held) >= 5  # the check, then a step a slice: other clients get in between
+    ended = client.messages.batches.retrieve(batch.id)
+    assert ended.ended_at is not None and (ended.ended_at - ended.created_at).total_seconds() == 60
+    [entry] = emu.state()["entries"]
+    assert entry["expires_in"] == 300 - 30  # every request ran at the batch's end, not later

@@ -9,7 +9,15 @@ import pytest
 from pcache_magic.core.prefix import layout
 from pcache_magic.core.tokens import TokenEstimator
 from pcache_magic.emulator.engine import Engine
-from pcache_magic.emulator.reply import Outcome, finish, reply_content, sign_thought, signed, thinking_key
+from pcache_magic.emulator.reply import (
+    MAX_CHARS_PER_TOKEN,
+    Outcome,
+    finish,
+    reply_content,
+    sign_thought,
+    signed,
+    thinking_key,
+)
 
 ESTIMATOR = TokenEstimator()
 MISS = Outcome(read=0, write_5m=0, write_1h=0, uncached=40, hit_path=None)
@@ -287,3 +295,13 @@ def test_a_signature_is_an_hmac_of_the_final_text_under_the_engines_key() -> Non
         sign_thought(key, "a") != sign_thought(thinking_key(b"x"), "a") and len(sign_thought(key, "a")) == 44
     )
     assert signed([{"type": "text", "text": "t"}], key) == [{"type": "text", "text": "t"}]
+
+
+def test_a_reply_of_spaces_still_counts_a_token_per_eight_characters() -> None:
+    """The estimator counts a run of spaces as nothing; a reply stays within what max_tokens allows."""
+    text = "start" + " " * 10_000 + "end"
+    assert ESTIMATOR.text(text) <= 3  # why the floor is needed
+    (block,), tokens, stop, _ = finish([{"type": "text", "text": text}], {"max_tokens": 10}, ESTIMATOR)
+    assert stop == "max_tokens" and tokens == 10 and 0 < len(block["text"]) <= 10 * MAX_CHARS_PER_TOKEN
+    call = {"type": "tool_use", "id": "toolu_1", "name": "save", "input": {"note": " " * 1_000}}
+    assert finish([call], {"max_tokens": 100}, ESTIMATOR)[1:3] == (100, "max_tokens")

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from pcache_magic.core.output_format import format_problem
 from pcache_magic.emulator import Emulator
 from pcache_magic.emulator.engine import Engine
-from pcache_magic.emulator.structured import instance, structured_content
+from pcache_magic.emulator.reply import MAX_CHARS_PER_TOKEN
+from pcache_magic.emulator.structured import instance, json_text, structured_content
 from pcache_magic.session.session import Session
 
 MODEL = "claude-sonnet-4-5"
@@ -244,3 +245,44 @@ def test_a_definition_referred_to_many_times_is_built_once() -> None:
     value = instance(schema)
     assert all(value[f"q{i}"] is value["q0"] for i in range(60))  # one build, shared, not 60
     assert re.fullmatch("[a-z]{3}\\d", value["q0"]["p0"])
+
+
+def _fan_out(depth: int, leaf: dict[str, Any]) -> dict[str, Any]:
+    """A small schema whose instance doubles at each of `depth` levels of `$ref`s."""
+    defs: dict[str, Any] = {
+        f"d{i}": obj(a={"$ref": f"#/$defs/d{i + 1}"}, b={"$ref": f"#/$defs/d{i + 1}"}) for i in range(depth)
+    }
+    return {**obj(x={"$ref": "#/$defs/d0"}), "$defs": {**defs, f"d{depth}": leaf}}
+
+
+def test_a_fanning_out_schema_is_written_only_as_far_as_max_tokens_allows() -> None:
+    """1,024 copies of a 1,000-space const: about 1 MB of JSON the estimator counts as a few
+    thousand tokens; the reply keeps at most `MAX_CHARS_PER_TOKEN` characters a token."""
+    schema = _fan_out(10, {"const": " " * 1_000})
+    assert format_problem({"type": "json_schema", "schema": schema}) is None  # the API takes it
+    message = Engine().create_message(
+        "k",
+        {**_body(max_tokens=1_000), "output_config": {"format": {"type": "json_schema", "schema": schema}}},
+    )
+    (block,) = message["content"]
+    assert message["stop_reason"] == "max_tokens" and message["usage"]["output_tokens"] <= 1_000
+    assert 0 < len(block["text"]) <= 1_000 * MAX_CHARS_PER_TOKEN
+    assert json.dumps(instance(schema), ensure_ascii=False).startswith(block["text"])
+
+
+def test_json_text_writes_the_json_as_far_as_asked_and_no_further() -> None:
+    shared: dict[str, Any] = {"k": ["ab", {"z": None, "é": 1.5}], "e": {}, "l": []}
+    value = [shared, True, {"q": shared}]
+    whole = json.dumps(value, ensure_ascii=False)
+    assert json_text(value) == json_text(value, len(whole)) == whole
+    assert [json_text(value, n) for n in range(len(whole))] == [whole[: n + 1] for n in range(len(whole))]
+    doubling: list[Any] = ["x"]
+    for level in range(60):  # 2**60 leaves when written out: only the start is
+        doubling = [doubling, doubling]
+        if level == 9:
+            small = json.dumps(doubling)  # 2**10 leaves: what follows 50 brackets
+    assert json_text(doubling, 100) == ("[" * 50 + small)[:101]
+    deep: list[Any] = []
+    for _ in range(5_000):  # past the encoder's recursion: written piece by piece
+        deep = [deep]
+    assert json_text(deep, 9) == "[" * 10

@@ -165,8 +165,7 @@ class Emulator:
         0 to `engine.MAX_ADVANCE_S` (10 years) at a time, at most `engine.MAX_OFFSET_S` (100 years)
         until `reset()`; ValueError otherwise, the clock unchanged.
         """
-        with self._lock:
-            return self.batches.advance(seconds)  # a batch due on the way runs at its end
+        return self.batches.advance(seconds, self._lock)  # a batch due on the way runs at its end
 
     def reset(self) -> None:
         """Forget every cache entry, the message history, the batches, the clock's advances and faults."""

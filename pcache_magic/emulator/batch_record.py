@@ -1,5 +1,6 @@
-"""One Message Batch: its record, its wire form, and a create body's requests in the compact form
-kept (each `params` as its JSON bytes: a parsed request can take 25 times as much memory)."""
+"""One Message Batch: its record, its wire form, its routes, a page of a list, and a create body's
+requests in the compact form kept (each `params` as its JSON bytes: a parsed request can take 25
+times as much memory)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from . import strict_json
-from .errors import ApiError
+from .errors import ApiError, check_method
 
 __all__ = [
     "CUSTOM_ID",
@@ -21,6 +23,8 @@ __all__ = [
     "PREFIX",
     "Batch",
     "encode_requests",
+    "page",
+    "route",
     "weight",
 ]
 
@@ -34,6 +38,7 @@ MAX_BATCH_BYTES = 256 * 2**20
 #: Bytes counted per request or result besides its JSON: the tuple, the bytes object, the id.
 ITEM_OVERHEAD = 160
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 
 def _rfc3339(t: float | None) -> str | None:
@@ -44,7 +49,7 @@ def _rfc3339(t: float | None) -> str | None:
 
 @dataclass
 class Batch:
-    """One batch: its requests as compact JSON until it runs, then its results as JSONL lines."""
+    """One batch: its requests as compact JSON until each runs, then its result as a JSONL line."""
 
     id: str
     workspace: bytes = field(repr=False)
@@ -58,7 +63,11 @@ class Batch:
     """Each result's JSONL line, once ended."""
     counts: dict[str, int] = field(default_factory=dict)
     nbytes: int = 0
-    """What `requests` or `results` weigh (`weight`)."""
+    """What the requests not yet run and the results so far weigh (`weight`)."""
+    ran: int = 0
+    """Requests run so far: a batch runs a slice at a time (`Batches.settle`), in order."""
+    full: bool = False
+    """Its results reached the store's bytes: the requests left are not run (`Batches.settle`)."""
 
     @property
     def expires_at(self) -> float:
@@ -86,6 +95,52 @@ class Batch:
             # Relative, so the SDK fetches it from the base URL it was given (in process or a server).
             "results_url": f"{PREFIX}/{self.id}/results" if self.ended_at is not None else None,
         }
+
+
+def route(method: str, path: str) -> tuple[str, str]:
+    """(route name, batch id) for a path under `PREFIX`; ApiError 404/405 when there is none."""
+    rest = path[len(PREFIX) :].strip("/")
+    parts = rest.split("/") if rest else []
+    allowed: tuple[str, ...]
+    if not parts:
+        name, allowed, batch_id = "create" if method == "POST" else "list", ("GET", "POST"), ""
+    elif len(parts) == 1 and _ID.match(parts[0]):
+        name, allowed, batch_id = "delete" if method == "DELETE" else "retrieve", ("GET", "DELETE"), parts[0]
+    elif len(parts) == 2 and _ID.match(parts[0]) and parts[1] in ("cancel", "results"):
+        name, batch_id = parts[1], parts[0]
+        allowed = ("POST",) if name == "cancel" else ("GET",)
+    else:
+        raise ApiError("not_found_error", f"Not found: {path}")
+    check_method(method, path, allowed)
+    return name, batch_id
+
+
+def page(mine: list[Batch], query: str) -> dict[str, Any]:
+    """One page of `mine` (newest first) for a list query: `limit` (1-1000, default 20) at a time
+    after `after_id` or before `before_id`; ApiError 400 for a bad limit."""
+    params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+    try:
+        limit = int(params.get("limit", "20"))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 1000:
+        raise ApiError.invalid("limit: Input should be a whole number from 1 to 1000")
+    ids = [b.id for b in mine]
+    if "after_id" in params:
+        start = ids.index(params["after_id"]) + 1 if params["after_id"] in ids else len(ids)
+        shown, more = mine[start : start + limit], start + limit < len(mine)
+    elif "before_id" in params:
+        end = ids.index(params["before_id"]) if params["before_id"] in ids else 0
+        shown, more = mine[max(end - limit, 0) : end], end - limit > 0
+    else:
+        shown, more = mine[:limit], limit < len(mine)
+    data = [b.wire() for b in shown]
+    return {
+        "data": data,
+        "has_more": more,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
 
 
 def encode_requests(data: Mapping[str, Any]) -> tuple[list[tuple[str, bytes]], int]:

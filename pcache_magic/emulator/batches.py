@@ -8,29 +8,45 @@ it, which is the best the real API offers ("cache hits in batches are best effor
 the API would refuse comes back as an `errored` result rather than failing the batch; only the
 batch's own shape (the list, `custom_id`s) is refused whole, with a 400.
 
-Time moves through `advance`, which stops at each batch's end on the way, so a batch's cache
-writes happen at its end and expire from there. With a real clock, `settle` (run by every batch
-endpoint) processes what has come due. Batches are per workspace: another key sees none of them.
+Time moves through `advance`, which stops at each batch's end on the way and runs all of it there,
+so a batch's cache writes happen at its end and expire from there. With a real clock, `settle`
+(run by every batch endpoint, under the emulator's lock) processes what has come due, a slice of
+`slice_s` seconds of work at a time: a large batch runs over the polls that ask after it, in order,
+each request taking its arrival ticket as it runs, and other clients are served in between.
+Batches are per workspace: another key sees none of them.
 
 Memory is bounded by bytes, not by parsed objects: a batch keeps each request as its compact JSON
-until it runs, then each result as its JSONL line (a parsed request can take 25 times its JSON).
+until it runs, then its result as a JSONL line (a parsed request can take 25 times its JSON).
 Past `Batches.max_bytes` in all, ended batches are forgotten oldest first (the API keeps results
 29 days, not forever; a batch still in progress is never dropped), and when the batches still in
 progress leave no room a new one is refused 429, as the API refuses past its processing queue.
+Results are weighed as they come: when one would not fit even so, it and every request after it
+in that batch are not run and come back `errored` with an `overloaded_error` (the API's word for
+"no capacity now, send it again later": the request itself was fine), and the batch still ends.
 Wire shapes are those of the SDK's `MessageBatch` and `MessageBatchIndividualResponse`.
 """
 
 from __future__ import annotations
 
-import re
+import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
 
 from . import strict_json
-from .batch_record import EXPIRY_S, MAX_BATCH_BYTES, MAX_REQUESTS, PREFIX, Batch, encode_requests, weight
-from .errors import ApiError, check_method
+from .batch_record import (
+    EXPIRY_S,
+    ITEM_OVERHEAD,
+    MAX_BATCH_BYTES,
+    MAX_REQUESTS,
+    PREFIX,
+    Batch,
+    encode_requests,
+    page,
+    route,
+)
+from .errors import ApiError
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -43,6 +59,7 @@ __all__ = [
     "MAX_BATCH_BYTES",
     "MAX_REQUESTS",
     "PREFIX",
+    "SLICE_S",
     "Batches",
     "route",
 ]
@@ -53,32 +70,27 @@ DEFAULT_DELAY_S = 60.0
 MAX_BATCHES = 1_000
 #: Bytes the batches of one emulator keep together (`Batches.max_bytes`): two full-size batches.
 DEFAULT_STORE_BYTES = 2 * MAX_BATCH_BYTES
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+#: Seconds of work one `settle` does on due batches before it lets the emulator's lock go (at
+#: least one request): the rest runs on the next batch request, a poll, so no client waits long.
+SLICE_S = 0.25
+_SPENT = ("", b"")
 
 
-def route(method: str, path: str) -> tuple[str, str]:
-    """(route name, batch id) for a path under `PREFIX`; ApiError 404/405 when there is none."""
-    rest = path[len(PREFIX) :].strip("/")
-    parts = rest.split("/") if rest else []
-    allowed: tuple[str, ...]
-    if not parts:
-        name, allowed, batch_id = "create" if method == "POST" else "list", ("GET", "POST"), ""
-    elif len(parts) == 1 and _ID.match(parts[0]):
-        name, allowed, batch_id = "delete" if method == "DELETE" else "retrieve", ("GET", "DELETE"), parts[0]
-    elif len(parts) == 2 and _ID.match(parts[0]) and parts[1] in ("cancel", "results"):
-        name, batch_id = parts[1], parts[0]
-        allowed = ("POST",) if name == "cancel" else ("GET",)
-    else:
-        raise ApiError("not_found_error", f"Not found: {path}")
-    check_method(method, path, allowed)
-    return name, batch_id
+def _line(custom_id: str, result: Mapping[str, Any]) -> bytes:
+    return strict_json.dumps({"custom_id": custom_id, "result": result}).encode() + b"\n"
 
 
 class Batches:
     """Every batch of one emulator, and the processing of those that have come due."""
 
     def __init__(
-        self, engine: Engine, *, delay_s: float = DEFAULT_DELAY_S, max_bytes: int = DEFAULT_STORE_BYTES
+        self,
+        engine: Engine,
+        *,
+        delay_s: float = DEFAULT_DELAY_S,
+        max_bytes: int = DEFAULT_STORE_BYTES,
+        slice_s: float = SLICE_S,
+        work_clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         if isinstance(delay_s, bool) or not isinstance(delay_s, int | float) or not 0 <= delay_s <= 1e9:
             raise ValueError(f"delay_s is emulated seconds from 0 to 1e9, not {delay_s!r}")
@@ -86,6 +98,8 @@ class Batches:
         self.delay_s = float(delay_s)
         self.max_bytes = max_bytes
         """What all batches may keep together, in bytes (see the module's doc)."""
+        self.slice_s = slice_s
+        self.work_clock = work_clock
         self._batches: OrderedDict[str, Batch] = OrderedDict()
         self._count = 0
 
@@ -98,23 +112,40 @@ class Batches:
         return sum(b.nbytes for b in self._batches.values())
 
     # -- time ---------------------------------------------------------------------------
-    def settle(self, until: float | None = None) -> None:
-        """Process every batch whose end has come (by `until`, default now), at the present instant."""
+    def settle(self, until: float | None = None, *, whole: bool = False) -> None:
+        """Process the batches whose end has come (by `until`, default now), at the present instant,
+        in order: `slice_s` seconds of work at most (at least one request), or all with `whole`."""
         now = self.engine.now() if until is None else until
+        deadline = None if whole else self.work_clock() + self.slice_s
         for batch in list(self._batches.values()):
             if batch.ended_at is None and self._end_of(batch) <= now:
-                self._process(batch)
+                self._process(batch, deadline)
+                if deadline is not None and self.work_clock() >= deadline:
+                    return
 
-    def advance(self, seconds: float) -> float:
-        """`engine.advance`, stopping at each batch's end on the way so it runs at that instant.
+    def advance(self, seconds: float, lock: AbstractContextManager[Any] | None = None) -> float:
+        """`engine.advance`, stopping at each batch's end on the way so it runs whole at that
+        instant. With the emulator's `lock`, held a step at a time (a slice of a batch, or a move of
+        the clock to the next end), so other clients are served between slices: the clock moves
+        only once no batch due at its instant is left unfinished. Returns the new time.
 
         Refused whole (ValueError, the clock unchanged) when the engine would refuse it."""
-        target = self.engine.now() + self.engine.check_advance(seconds)
-        self.settle()
-        while (due := self.due(target)) is not None:
-            self.engine.advance(max(due - self.engine.now(), 0.0))
-            self.settle(due)
-        return self.engine.advance(max(target - self.engine.now(), 0.0))
+        with lock or nullcontext():
+            target = self.engine.now() + self.engine.check_advance(seconds)
+        while True:
+            with lock or nullcontext():
+                if self._step_to(target, whole=lock is None):
+                    return self.engine.now()
+
+    def _step_to(self, target: float, *, whole: bool) -> bool:
+        """One step of `advance` to `target`: True once the clock is there."""
+        self.settle(whole=whole)
+        now = self.engine.now()
+        if self.due(now) is not None:  # a batch at this instant still has requests to run
+            return False
+        due = self.due(target)
+        self.engine.advance(max((target if due is None else due) - now, 0.0))
+        return due is None
 
     def clear(self) -> None:
         self._batches.clear()
@@ -128,24 +159,56 @@ class Batches:
         ends = [t for t in ends if t <= until]
         return min(ends) if ends else None
 
-    def _process(self, batch: Batch) -> None:
-        now = self.engine.now()
-        if batch.cancel_at is not None and batch.cancel_at < batch.ends_at:
-            kind = "canceled"
-        elif batch.ends_at > batch.expires_at:
-            kind = "expired"
-        else:
-            kind = ""
-        counts: dict[str, int] = {}
-        for custom_id, params in batch.requests:
-            result = {"type": kind} if kind else self._run(batch.workspace, params)
-            batch.results.append(
-                strict_json.dumps({"custom_id": custom_id, "result": result}).encode() + b"\n"
-            )
-            counts[result["type"]] = counts.get(result["type"], 0) + 1
-        batch.requests, batch.counts, batch.ended_at = [], counts, now  # the results are what is kept
-        batch.nbytes = weight(batch.results)
+    def _process(self, batch: Batch, deadline: float | None) -> None:
+        """Run `batch`'s next requests in order until it ends or the `deadline` passes (after one at
+        least); each result is weighed as it comes (see the module's doc)."""
+        others = self.nbytes - batch.nbytes
+        while batch.ran < len(batch.requests):
+            custom_id, raw = batch.requests[batch.ran]
+            batch.requests[batch.ran] = _SPENT
+            batch.ran += 1
+            batch.nbytes -= len(raw) + ITEM_OVERHEAD
+            if batch.cancel_at is not None:  # a request not yet run when the cancel came
+                result: dict[str, Any] = {"type": "canceled"}
+            elif batch.ends_at > batch.expires_at:
+                result = {"type": "expired"}
+            else:
+                result = self._full() if batch.full else self._run(batch.workspace, raw)
+            spent = result["type"] in ("succeeded", "errored") and not batch.full  # the engine ran
+            line = _line(custom_id, result)
+            if spent and others + batch.nbytes + len(line) + ITEM_OVERHEAD > self.max_bytes:
+                others = self._fit(others, batch.nbytes + len(line) + ITEM_OVERHEAD, batch)
+                if others + batch.nbytes + len(line) + ITEM_OVERHEAD > self.max_bytes:
+                    batch.full, result = True, self._full()
+                    line = _line(custom_id, result)
+            batch.results.append(line)
+            batch.nbytes += len(line) + ITEM_OVERHEAD
+            batch.counts[result["type"]] = batch.counts.get(result["type"], 0) + 1
+            more = batch.ran < len(batch.requests)
+            if spent and more and deadline is not None and self.work_clock() >= deadline:
+                return  # the rest on the next call
+        batch.requests, batch.ended_at = [], self.engine.now()  # the results are what is kept
         self._forget_ended(self.max_bytes, keep=batch)
+
+    def _fit(self, others: int, mine: int, running: Batch) -> int:
+        """What the other batches keep (`others`) once ended ones are forgotten, oldest first, until
+        `running`'s `mine` fits within `max_bytes` with them, or none is left to forget."""
+        for old in [b for b in self._batches.values() if b.ended_at is not None and b is not running]:
+            if others + mine <= self.max_bytes:
+                break
+            del self._batches[old.id]
+            others -= old.nbytes
+        return others
+
+    def _full(self) -> dict[str, Any]:
+        """The result of a request whose result did not fit in the store, and of those after it."""
+        error = ApiError(
+            "overloaded_error",
+            f"The batches' results reached the emulator's {self.max_bytes:,} bytes, so this request's "
+            "result is not kept and the batch's later requests are not run. Delete ended batches "
+            "(or lower max_tokens), then send this request again.",
+        )
+        return {"type": "errored", "error": error.body()}
 
     def _run(self, workspace: bytes, raw: bytes) -> dict[str, Any]:
         try:
@@ -217,7 +280,7 @@ class Batches:
         )
         self._batches[batch.id] = batch
         if self.delay_s == 0:
-            self._process(batch)
+            self._process(batch, self.work_clock() + self.slice_s)
         return batch
 
     def _make_room(self, nbytes: int) -> None:
@@ -246,30 +309,7 @@ class Batches:
 
     def list(self, workspace: bytes, query: str) -> dict[str, Any]:
         """Newest first, `limit` (1-1000, default 20) at a time after `after_id` or before `before_id`."""
-        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
-        try:
-            limit = int(params.get("limit", "20"))
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= 1000:
-            raise ApiError.invalid("limit: Input should be a whole number from 1 to 1000")
-        mine = [b for b in reversed(self._batches.values()) if b.workspace == workspace]
-        ids = [b.id for b in mine]
-        if "after_id" in params:
-            start = ids.index(params["after_id"]) + 1 if params["after_id"] in ids else len(ids)
-            page, more = mine[start : start + limit], start + limit < len(mine)
-        elif "before_id" in params:
-            end = ids.index(params["before_id"]) if params["before_id"] in ids else 0
-            page, more = mine[max(end - limit, 0) : end], end - limit > 0
-        else:
-            page, more = mine[:limit], limit < len(mine)
-        data = [b.wire() for b in page]
-        return {
-            "data": data,
-            "has_more": more,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-        }
+        return page([b for b in reversed(self._batches.values()) if b.workspace == workspace], query)
 
     def _get(self, workspace: bytes, batch_id: str) -> Batch:
         batch = self._batches.get(batch_id)

@@ -25,7 +25,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,19 @@ from ..core.prefix import Layout, message_blocks
 from ..core.tokens import TokenEstimator
 from .sse import truncate_to_tokens
 
-__all__ = ["Outcome", "finish", "reply_content", "sign_thought", "signed", "thinking_key"]
+__all__ = [
+    "MAX_CHARS_PER_TOKEN",
+    "Outcome",
+    "finish",
+    "reply_content",
+    "sign_thought",
+    "signed",
+    "thinking_key",
+]
+
+#: A reply is counted at least one output token per this many characters: the estimator counts a
+#: run of spaces as nothing, a tokenizer does not, and a text `max_tokens` allows stays bounded.
+MAX_CHARS_PER_TOKEN = 8
 
 #: What every emulator's thinking key is derived from (see `thinking_key`).
 _THINKING_SEED = b"pcache_magic offline emulator: thinking signatures, v1"
@@ -208,7 +220,8 @@ def finish(
     The reply stops at the earliest stop sequence in its text, unless `max_tokens` runs out first:
     then it keeps the tokens that fit, at least one (`max_tokens: 1` gives a one-token text, as on
     the real API), and a tool call cut short keeps its name with an empty input.  Thinking comes
-    first and counts as output: what follows it gets what is left.
+    first and counts as output: what follows it gets what is left.  A block counts at least one
+    token per `MAX_CHARS_PER_TOKEN` characters, so a reply's text is at most that many per token.
     """
     limit = int(body["max_tokens"])
     if limit == 0:
@@ -223,26 +236,32 @@ def finish(
     content, stop = _cut_at_stop(content, body.get("stop_sequences") or ())
     total = sum(_block_tokens(b, estimator) for b in content)
     if total > limit:
+        count = _counter(estimator)
         first = content[0]
         if first["type"] == "thinking":  # the limit ran out while thinking
-            cut = truncate_to_tokens(str(first["thinking"]), limit, estimator.text)
-            return [{**first, "thinking": cut}], estimator.text(cut), "max_tokens", None
+            cut = truncate_to_tokens(str(first["thinking"]), limit, count)
+            return [{**first, "thinking": cut}], count(cut), "max_tokens", None
         if first["type"] != "text":
             return [{**first, "input": {}}], limit, "max_tokens", None
-        text = truncate_to_tokens(str(first["text"]), limit, estimator.text)
-        return [{"type": "text", "text": text}], estimator.text(text), "max_tokens", None
+        text = truncate_to_tokens(str(first["text"]), limit, count)
+        return [{"type": "text", "text": text}], count(text), "max_tokens", None
     if stop is not None:
         return content, total, "stop_sequence", stop
     reason = "tool_use" if content[-1]["type"] == "tool_use" else "end_turn"
     return content, total, reason, None
 
 
+def _counter(estimator: TokenEstimator) -> Callable[[str], int]:
+    """A text's output tokens: the estimate, at least one per `MAX_CHARS_PER_TOKEN` characters."""
+    return lambda text: max(estimator.text(text), -(-len(text) // MAX_CHARS_PER_TOKEN))
+
+
 def _block_tokens(block: Mapping[str, Any], estimator: TokenEstimator) -> int:
-    if block["type"] == "text":
-        return estimator.text(block["text"])
-    if block["type"] == "thinking":
-        return estimator.text(block["thinking"])
-    return estimator.tool({"name": block["name"], "input": block["input"]})
+    if block["type"] in ("text", "thinking"):
+        return _counter(estimator)(str(block[block["type"]]))
+    tool = {"name": block["name"], "input": block["input"]}
+    floor = -(-len(json.dumps(tool, ensure_ascii=False)) // MAX_CHARS_PER_TOKEN)
+    return max(estimator.tool(tool), floor)
 
 
 def _cut_at_stop(

@@ -13,19 +13,24 @@ them); arrays hold one item (the schema may ask for `minItems` of 0 or 1 only). 
 output is constrained (docs, "Grammar scope"): a thinking block stays as it is, and a reply that
 calls a tool is the call alone.  The format is checked before this runs (`core.output_format`),
 so `$ref`s are local, never recursive, branches do not conflict, and `required` names exist.
+A definition referred to many times is built once but written out each time, so the text is
+written only as far as `max_tokens` could keep (`MAX_CHARS_PER_TOKEN` a token): a 2 KB schema
+fanning out by `$ref` cannot make the emulator write gigabytes only to cut them.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import suppress
 from importlib import import_module
 from typing import Any
 
 from ..core.output_format import MAX_DEPTH, local_ref, merge_keywords, output_format
+from .reply import MAX_CHARS_PER_TOKEN
 
-__all__ = ["instance", "structured_content"]
+__all__ = ["instance", "json_text", "structured_content"]
 
 #: The stdlib's own regex parser (private, stable since 3.11): patterns are filled from its tree.
 _PARSER: Any = import_module("re._parser")
@@ -211,5 +216,74 @@ def structured_content(content: list[dict[str, Any]], params: Mapping[str, Any])
     kept = [b for b in content if b.get("type") != "text"]
     if any(b.get("type") == "tool_use" for b in kept):
         return kept
-    text = json.dumps(instance(fmt["schema"]), ensure_ascii=False)
-    return [*kept, {"type": "text", "text": text}]
+    limit = params.get("max_tokens")
+    most = None if isinstance(limit, bool) or not isinstance(limit, int) else limit * MAX_CHARS_PER_TOKEN
+    return [*kept, {"type": "text", "text": json_text(instance(fmt["schema"]), most)}]
+
+
+def json_text(value: Any, most: int | None = None) -> str:
+    """`json.dumps(value, ensure_ascii=False)`, or its first `most` + 1 characters when longer
+    (one more than `finish` keeps, so it still cuts there): what fits whole is written by
+    `json.dumps`, and only the part that crosses the limit is written piece by piece."""
+    if most is None:
+        return json.dumps(value, ensure_ascii=False)
+    sizes = _sizes(value)
+    out: list[str] = []
+    room = most + 1
+    stack: list[Iterator[tuple[bool, Any]]] = [iter([(False, value)])]
+    while stack and room > 0:
+        step = next(stack[-1], None)
+        if step is None:
+            stack.pop()
+            continue
+        literal, item = step
+        if not literal and sizes.get(id(item), 0) <= room:
+            with suppress(RecursionError):  # nested past the encoder's depth: written piece by piece
+                literal, item = True, json.dumps(item, ensure_ascii=False)
+        if literal:
+            out.append(item[:room])
+            room -= len(out[-1])
+        else:
+            stack.append(_members(item) if isinstance(item, dict) else _elements(item))
+    return "".join(out)
+
+
+def _sizes(value: Any) -> dict[int, int]:
+    """The JSON length of each list and dict in `value`, by `id` (a subtree shared by many
+    `$ref`s is measured once), found without recursion."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        item, ready = stack.pop()
+        if not isinstance(item, dict | list) or id(item) in sizes:
+            continue
+        children = list(item.values()) if isinstance(item, dict) else item
+        if not ready:
+            stack.append((item, True))
+            stack.extend((child, False) for child in children)
+            continue
+        size = 2 + 2 * max(len(children) - 1, 0)  # the brackets, the ", " between
+        if isinstance(item, dict):
+            size += sum(len(json.dumps(key, ensure_ascii=False)) + 2 for key in item)  # '"key": '
+        for child in children:
+            is_leaf = not isinstance(child, dict | list)
+            size += len(json.dumps(child, ensure_ascii=False)) if is_leaf else sizes[id(child)]
+        sizes[id(item)] = size
+    return sizes
+
+
+def _members(value: dict[str, Any]) -> Iterator[tuple[bool, Any]]:
+    yield True, "{"
+    for i, (key, item) in enumerate(value.items()):
+        yield True, (", " if i else "") + json.dumps(key, ensure_ascii=False) + ": "
+        yield False, item
+    yield True, "}"
+
+
+def _elements(value: list[Any]) -> Iterator[tuple[bool, Any]]:
+    yield True, "["
+    for i, item in enumerate(value):
+        if i:
+            yield True, ", "
+        yield False, item
+    yield True, "]"

@@ -198,6 +198,8 @@ def handle(
         create = batch_api.PREFIX + ":create"
         data = _parse_json(body, required=route in (_MESSAGES, _COUNT, create, "/_emulator/inject"))
         early = _early(engine, route, key or "", data)
+        if route == "/_emulator/advance":  # takes the lock a step at a time, then answers the state
+            _advance(engine, batches, data, lock)
         with lock or nullcontext():
             if route.startswith(batch_api.PREFIX + ":"):
                 return _batch(batches, faults, route, model_id, key or "", data, path, request_id, early)
@@ -276,15 +278,7 @@ def _dispatch(
         return _json(200, engine.list_models(), request_id)
     if route == _MODELS + "/{id}":
         return _json(200, engine.get_model(model_id), request_id)
-    if route == "/_emulator/advance":
-        seconds = data.get("seconds")
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-            raise ApiError.invalid('Expected {"seconds": <number >= 0>}.')
-        try:
-            (batches or engine).advance(seconds)  # batches stop at each one's end on the way
-        except ValueError as exc:
-            raise ApiError.invalid(str(exc)) from None
-    elif route == "/_emulator/reset":
+    if route == "/_emulator/reset":
         engine.reset()
         faults.clear()
         if batches is not None:
@@ -296,6 +290,24 @@ def _dispatch(
         except (TypeError, ValueError) as exc:
             raise ApiError.invalid(str(exc)) from None
     return _json(200, engine.state(), request_id)
+
+
+def _advance(
+    engine: Engine, batches: Batches | None, data: dict[str, Any], lock: AbstractContextManager[Any] | None
+) -> None:
+    """`/_emulator/advance`: batches stop at each one's end on the way, the lock let go between
+    slices of their work (`Batches.advance`)."""
+    seconds = data.get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise ApiError.invalid('Expected {"seconds": <number >= 0>}.')
+    try:
+        if batches is None:
+            with lock or nullcontext():
+                engine.advance(seconds)
+        else:
+            batches.advance(seconds, lock)
+    except ValueError as exc:
+        raise ApiError.invalid(str(exc)) from None
 
 
 def _batch(
