@@ -542,6 +542,19 @@ def _or_clock(script: Script) -> Script:
     return both
 
 
+def _refused_in_one_line(script: Script, stream: bool, said: str) -> None:
+    """An ask against a server playing `script`: one line saying `said`, the call recorded failed
+    and the conversation as it was."""
+    with raw_serving(_or_clock(script)) as url:
+        session = Session(
+            model="claude-sonnet-4-5", connection=connect(env={EMULATOR_URL_ENV: url}, max_retries=0)
+        )
+        with pytest.raises(anthropic.APIConnectionError) as raised:
+            session.ask("hello", stream=stream)
+    assert said in str(raised.value) and "\n" not in str(raised.value)
+    assert [call.ok for call in session.calls] == [False] and not session.conversation.blocks
+
+
 @pytest.mark.parametrize(
     ("script", "stream", "said"),
     [
@@ -561,14 +574,7 @@ def test_a_hostile_emulator_url_costs_a_bounded_read_and_one_line(
 ) -> None:
     """Before, each of these read until memory ran out, streamed for ever, or sent the prompt on."""
     monkeypatch.setattr(bounded_http, "MAX_STREAM", 4 * 1024 * 1024)  # the SDK gathers text: keep it quick
-    with raw_serving(_or_clock(script)) as url:
-        session = Session(
-            model="claude-sonnet-4-5", connection=connect(env={EMULATOR_URL_ENV: url}, max_retries=0)
-        )
-        with pytest.raises(anthropic.APIConnectionError) as raised:
-            session.ask("hello", stream=stream)
-    assert said in str(raised.value) and "\n" not in str(raised.value)
-    assert [call.ok for call in session.calls] == [False] and not session.conversation.blocks
+    _refused_in_one_line(script, stream, said)
 
 
 def _to_content(conn: Any, path: str) -> None:
@@ -599,11 +605,4 @@ def test_a_redirect_or_bytes_after_gzip_cannot_lift_the_bounds(
 ) -> None:
     """Before, the redirect got the 2 GiB cap of a file's content, and zlib kept what followed gzip."""
     monkeypatch.setattr(bounded_http, "MAX_BODY", 1024 * 1024)
-    with raw_serving(_or_clock(script)) as url:
-        session = Session(
-            model="claude-sonnet-4-5", connection=connect(env={EMULATOR_URL_ENV: url}, max_retries=0)
-        )
-        with pytest.raises(anthropic.APIConnectionError) as raised:
-            session.ask("hello", stream=stream)
-    assert said in str(raised.value) and "\n" not in str(raised.value)
-    assert [call.ok for call in session.calls] == [False] and not session.conversation.blocks
+    _refused_in_one_line(script, stream, said)
