@@ -319,3 +319,29 @@ def test_advance_lets_the_lock_go_between_slices_and_runs_the_batch_at_its_end(e
     assert ended.ended_at is not None and (ended.ended_at - ended.created_at).total_seconds() == 60
     [entry] = emu.state()["entries"]
     assert entry["expires_in"] == 300 - 30  # every request ran at the batch's end, not later
+
+
+def test_two_advances_on_their_way_at_once_add_up(emu: Emulator) -> None:
+    """Another thread's advance between this one's steps (the lock let go between slices) moved the
+    clock to the same target as this one: two of 100 s made 160 s. Now it moves on from where the
+    first goes, as one after the other would."""
+    start = emu.engine.now()
+    client = emu.client(max_retries=0)
+    emu.batches.slice_s, emu.batches.work_clock = 0.5, ticking().__next__
+    client.messages.batches.create(requests=requests(3))  # due at 60 s: the first advance goes in steps
+    others: list[float] = []
+
+    class Lock:
+        """The lock, let go: the first time, another advance runs whole in between."""
+
+        def __enter__(self) -> None:
+            return None
+
+        def __exit__(self, *_: object) -> None:
+            if not others:
+                others.append(0.0)  # once: the other advance lets its lock go too
+                others[0] = emu.batches.advance(100, Lock())
+
+    emu.batches.advance(100, Lock())
+    assert emu.engine.now() - start == 200
+    assert others == [start + 200]

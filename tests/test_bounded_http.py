@@ -110,6 +110,18 @@ def test_a_gzip_bomb_counts_as_what_it_inflates_to(small_caps: None) -> None:
         post(client, url)
 
 
+def test_an_answer_compressed_more_than_once_is_not_read(small_caps: None) -> None:
+    """Each layer inflated the next before any cap saw it: 512 bytes of four gzip layers cost
+    minutes of CPU. No API stacks encodings: refused before a byte is decoded."""
+    layered = GZIP_HEAD.replace(b"content-encoding: gzip", b"content-encoding: gzip, gzip")
+    body = gzip.compress(gzip.compress(json.dumps(GOOD).encode()))
+    with (
+        bounded(once(layered + body)) as (url, client),
+        pytest.raises(AnswerTooLarge, match="compressed more than once"),
+    ):
+        post(client, url)
+
+
 def test_a_real_gzip_answer_still_decodes() -> None:
     body = gzip.compress(json.dumps(GOOD).encode())
     head = GZIP_HEAD[:-2] + f"content-length: {len(body)}\r\n\r\n".encode()

@@ -164,6 +164,10 @@ def test_a_key_hidden_by_what_renders_as_nothing_is_blotted(monkeypatch: pytest.
         f"sk-ant-\u00ad{key[7:]}",
         f"sk-ant-\u200b{key[7:]}",
         f"{key[:9]}_{key[9:]}",
+        f"sk-ant-[{key[7:]}]()",  # a link's brackets
+        f"sk-an[t-{key[7:]}](#)",
+        f"sk-ant-\u2061{key[7:]}",  # an invisible operator
+        f"sk-ant-\ufe0f{key[7:]}",  # a variation selector
     ):
         markdown = ReplyText(f"Your key is {hidden}.")._repr_markdown_()
         assert "[API key]" in markdown and key[12:30] not in markdown, hidden

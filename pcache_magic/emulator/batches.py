@@ -28,6 +28,7 @@ Wire shapes are those of the SDK's `MessageBatch` and `MessageBatchIndividualRes
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -95,6 +96,8 @@ class Batches:
         if isinstance(delay_s, bool) or not isinstance(delay_s, int | float) or not 0 <= delay_s <= 1e9:
             raise ValueError(f"delay_s is emulated seconds from 0 to 1e9, not {delay_s!r}")
         self.engine = engine
+        self._heading = -math.inf
+        """Where the latest `advance` takes the clock (it may still be on its way, slice by slice)."""
         self.delay_s = float(delay_s)
         self.max_bytes = max_bytes
         """What all batches may keep together, in bytes (see the module's doc)."""
@@ -131,7 +134,11 @@ class Batches:
 
         Refused whole (ValueError, the clock unchanged) when the engine would refuse it."""
         with lock or nullcontext():
-            target = self.engine.now() + self.engine.check_advance(seconds)
+            # Another advance still on its way (between slices): this one moves on from where it
+            # goes, so two advances of 100 s move the clock 200 s, as one after the other would.
+            now = self.engine.now()
+            start = max(now, self._heading)
+            target = self._heading = start + self.engine.check_advance(seconds, ahead=start - now)
         while True:
             with lock or nullcontext():
                 if self._step_to(target, whole=lock is None):
@@ -149,6 +156,7 @@ class Batches:
 
     def clear(self) -> None:
         self._batches.clear()
+        self._heading = -math.inf
 
     def _end_of(self, batch: Batch) -> float:
         return min(batch.ends_at if batch.cancel_at is None else batch.cancel_at, batch.expires_at)

@@ -115,9 +115,10 @@ class Engine:
         """How far `advance()` has moved the clock in total (at most `MAX_OFFSET_S`)."""
         return self._offset
 
-    def check_advance(self, seconds: float) -> float:
-        """What `advance(seconds)` would move by, or its ValueError; the clock unchanged."""
-        return _checked_step(seconds, self._offset)
+    def check_advance(self, seconds: float, *, ahead: float = 0.0) -> float:
+        """What `advance(seconds)` would move by, or its ValueError; the clock unchanged.  `ahead`:
+        seconds an advance on its way will still add (the 100-year bound counts them)."""
+        return _checked_step(seconds, self._offset + ahead)
 
     def reset(self) -> None:
         """Forget every cache entry and message, and undo every `advance()` (the API has no such thing)."""

@@ -31,9 +31,12 @@ __all__ = [
 ]
 
 
-#: What can sit inside a key and leave it reading whole: invisible hyphens and joiners, and the
-#: Markdown marks of emphasis, code and escapes (`sk-ant-*a*pi03...` renders as the key).
-_HIDERS = re.compile(r"[\u00ad\u200b-\u200d\u2060\ufeff*_~`\\]")
+#: What can sit inside a key and leave it reading whole: any character not ASCII (a key is ASCII,
+#: and Unicode has many that render as nothing: soft hyphens, joiners, fillers, variation selectors,
+#: tags), and the Markdown marks of emphasis, code, escapes and links (`sk-ant-*a*pi03...`,
+#: `sk-ant-[api03...]()` render as the key).  Removed only to look for a key, and from a text that
+#: holds one.
+_HIDERS = re.compile(r"[^\x00-\x7f]|[*_~`\\\[\]()]")
 
 
 def shown(text: str, *, pieces: bool = False) -> str:

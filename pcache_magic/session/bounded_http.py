@@ -145,8 +145,14 @@ def _answered(attempt: _Attempt, response: httpx2.Response, timeouts: dict[str, 
         timeouts["read"] = attempt.read
 
 
-def _refused(request: httpx2.Request, response: httpx2.Response) -> RedirectRefused | None:
-    """The error for a redirect to another origin (it would re-send the prompt there), else None."""
+def _refused(request: httpx2.Request, response: httpx2.Response) -> httpx2.TransportError | None:
+    """The error for an answer not read at all, else None: a redirect to another origin (it would
+    re-send the prompt there), or a body compressed more than once (no API stacks encodings, and
+    each layer inflates the next before any cap sees it: 512 bytes cost minutes of CPU)."""
+    if len(_encodings(response)) > 1:
+        return AnswerTooLarge(
+            "its answer is compressed more than once, which no real one is; not read", request=request
+        )
     location = response.headers.get("location") if 300 <= response.status_code < 400 else None
     try:
         target = request.url.join(location) if location is not None else request.url
@@ -163,12 +169,18 @@ def _refused(request: httpx2.Request, response: httpx2.Response) -> RedirectRefu
 def _decoded(response: httpx2.Response) -> MultiDecoder | None:
     """The decoder of the answer's content-encoding, taken over from the Response (which then
     sees plain bytes) so the cap counts what a gzip bomb inflates to."""
-    encodings = [e.strip().lower() for e in response.headers.get_list("content-encoding", split_commas=True)]
-    if not [e for e in encodings if e != "identity"]:
+    encodings = _encodings(response)
+    if not encodings:
         return None
     del response.headers["content-encoding"]
     response.headers.pop("content-length", None)
-    return MultiDecoder([e for e in encodings if e != "identity"])
+    return MultiDecoder(encodings)
+
+
+def _encodings(response: httpx2.Response) -> list[str]:
+    """The answer's content-encodings but `identity`, as applied."""
+    listed = response.headers.get_list("content-encoding", split_commas=True)
+    return [e for e in (e.strip().lower() for e in listed) if e and e != "identity"]
 
 
 def _ended(decoder: MultiDecoder) -> bool:
