@@ -171,6 +171,8 @@ def test_a_key_hidden_by_what_renders_as_nothing_is_blotted(monkeypatch: pytest.
     ):
         markdown = ReplyText(f"Your key is {hidden}.")._repr_markdown_()
         assert "[API key]" in markdown and key[12:30] not in markdown, hidden
+    kept = ReplyText(f"日本語の説明 (**太字**): sk-ant-\u200b{key[7:]} です。")._repr_markdown_()
+    assert kept == "日本語の説明 (**太字**): [API key] です。"  # only the key goes
     encoded = "".join(f"&#{ord(c)};" for c in key)
     markdown = ReplyText(f"Your key is {encoded}.")._repr_markdown_()
     assert "&amp;#115;" in markdown  # shown as written: the entity is not rendered into the key

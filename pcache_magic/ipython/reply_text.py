@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..core.env import MIN_KEY, getenv, without_api_key
+from ..core.env import KEY_SHAPE, MIN_KEY, getenv, without_api_key
 from ..core.fmt import DOLLAR_HTML, plural, tokens, visible_text
 
 if TYPE_CHECKING:
@@ -47,11 +47,29 @@ def shown(text: str, *, pieces: bool = False) -> str:
     holding a piece of the key (a short text).  A key broken up by what renders as nothing (a soft
     hyphen, a zero width space, emphasis inside the word) is blotted too, from the text without them."""
     clean = without_api_key(text, pieces=pieces)
-    if _HIDERS.search(clean):
-        bare = _HIDERS.sub("", clean)
-        if (blotted := without_api_key(bare, pieces=pieces)) != bare:
-            clean = blotted
-    return visible_text(clean)
+    return visible_text(_hidden_keys_blotted(clean) if _HIDERS.search(clean) else clean)
+
+
+def _hidden_keys_blotted(text: str) -> str:
+    """`text` with each key that shows once `_HIDERS` are gone blotted where it stands: only those
+    characters of `text` go, the rest of it is kept as written."""
+    bare = _HIDERS.sub("", text)
+    key = (getenv("ANTHROPIC_API_KEY") or "").strip()
+    spans = [m.span() for m in KEY_SHAPE.finditer(bare)]
+    if len(key) >= MIN_KEY:
+        spans += [(m.start(), m.end()) for m in re.finditer(re.escape(key), bare)]
+    if not spans:
+        return text
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):  # the key and its shape may match the same place
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    kept = [i for i, c in enumerate(text) if not _HIDERS.match(c)]  # bare[j] is text[kept[j]]
+    for start, end in reversed(merged):  # from the end, so earlier places stay put
+        text = text[: kept[start]] + "[API key]" + text[kept[end - 1] + 1 :]
+    return text
 
 
 #: The end of a text that may be the start of a key-shaped word (`env.KEY_SHAPE`), at its very end.
