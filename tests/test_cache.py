@@ -474,3 +474,11 @@ def test_a_finding_whose_message_names_its_blocks_has_no_tag_ahead() -> None:
     assert str(listed) == "error: in blocks a, more. Fix: x"
     single = Finding(level="warning", code="volatile", block="notes", message="It holds a date.", fix="y")
     assert str(single) == "warning: [notes] It holds a date. Fix: y"
+
+
+def test_a_finding_names_a_dozen_blocks_then_counts_the_rest() -> None:
+    from pcache_magic.core.preflight import _listed
+
+    paths = [f"tools.{i}" for i in range(100_000)]
+    listed = _listed(dict.fromkeys(paths, "a"), paths)
+    assert listed.startswith("a (tools.0), a (tools.1), ") and listed.endswith(", and 99,988 more")

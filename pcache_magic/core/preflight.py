@@ -6,6 +6,7 @@ would not tell you about), each naming the block and the fix.  Pure.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -56,15 +57,20 @@ def block_name(names: Mapping[str, str], path: str) -> str:
     return names.get(path, path)
 
 
+#: The most blocks a finding names one by one (a hostile tools cell may repeat a name 100,000 times).
+_LISTED = 12
+
+
 def _listed(names: Mapping[str, str], paths: Sequence[str]) -> str:
     """The blocks at `paths` by name (a request path says little to a notebook's user): the path
     for one without a name, and beside a name the list holds twice (two tools of one cell)."""
     shown = [block_name(names, path) for path in paths]
-    twice = {name for name in shown if shown.count(name) > 1} if len(set(shown)) < len(shown) else set()
-    return ", ".join(
+    twice = {name for name, n in Counter(shown).items() if n > 1}
+    listed = ", ".join(
         f"{name} ({path})" if name in twice and name != path else name
-        for name, path in zip(shown, paths, strict=True)
+        for name, path in zip(shown[:_LISTED], paths[:_LISTED], strict=True)
     )
+    return listed + (f", and {len(paths) - _LISTED:,} more" if len(paths) > _LISTED else "")
 
 
 def _repeated_tools(params: Mapping[str, Any], names: Mapping[str, str]) -> list[Finding]:
