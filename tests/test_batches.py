@@ -345,3 +345,38 @@ def test_two_advances_on_their_way_at_once_add_up(emu: Emulator) -> None:
     emu.batches.advance(100, Lock())
     assert emu.engine.now() - start == 200
     assert others == [start + 200]
+
+
+def test_an_advance_interrupted_or_reset_on_its_way_leaves_no_target_behind(emu: Emulator) -> None:
+    """Interrupted between steps (Ctrl-C while a batch runs), an advance left its target set: the
+    next `advance(10)` moved the clock an hour. A reset between steps stops one on its way."""
+    start = emu.engine.now()
+    client = emu.client(max_retries=0)
+    emu.batches.slice_s, emu.batches.work_clock = 0.5, ticking().__next__
+    client.messages.batches.create(requests=requests(3))
+    steps = 0
+
+    class Interrupting:
+        def __enter__(self) -> None:
+            return None
+
+        def __exit__(self, *_: object) -> None:
+            nonlocal steps
+            steps += 1
+            if steps == 2:  # after the check and one step
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        emu.batches.advance(3_600, Interrupting())
+    moved = emu.engine.now() - start
+    assert moved < 3_600 and emu.advance(10) - start == moved + 10
+
+    class Resetting:
+        def __enter__(self) -> None:
+            return None
+
+        def __exit__(self, *_: object) -> None:
+            emu.batches.clear()  # as `Emulator.reset` does, between two steps
+
+    before = emu.engine.now()
+    assert emu.batches.advance(3_600, Resetting()) == before  # stopped, the clock as it was

@@ -128,19 +128,19 @@ def test_a_replys_key_and_controls_are_never_shown(monkeypatch: pytest.MonkeyPat
 @pytest.mark.parametrize(
     ("text", "held"),
     [
-        ("Hello", ""),
+        ("Hello", "Hello"),  # a word is whole once white space (or the end) follows it
+        ("Hello ", ""),
         ("Hello s", "s"),
-        ("Hello sk-an", "sk-an"),
         ("x sk-ant-api03-abc", "sk-ant-api03-abc"),
-        ("sk-ant-abc def", ""),
+        ("sk-ant-abc def", "def"),
         ("key my-test", "my-test"),  # the start of the environment's key
-        ("my-test-key-0123456789", ""),  # the whole key: blotted where it is printed
+        ("x sk-ant-api03-abc\u00ad", "sk-ant-api03-abc\u00ad"),  # a key going on past a soft hyphen
+        ("line\n", ""),
     ],
 )
-def test_a_streams_end_that_may_start_a_key_is_held_back(
-    monkeypatch: pytest.MonkeyPatch, text: str, held: str
-) -> None:
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "my-test-key-0123456789")
+def test_a_streams_last_word_is_held_back_until_it_is_whole(text: str, held: str) -> None:
+    """A key split between two pieces, plainly or by characters that render as nothing, was
+    printed in two halves: the rest of it, in the next piece, unblotted."""
     assert text[held_back(text) :] == held
 
 
@@ -177,3 +177,17 @@ def test_a_key_hidden_by_what_renders_as_nothing_is_blotted(monkeypatch: pytest.
     markdown = ReplyText(f"Your key is {encoded}.")._repr_markdown_()
     assert "&amp;#115;" in markdown  # shown as written: the entity is not rendered into the key
     assert ReplyText("AT&T and `a && b`")._repr_markdown_() == "AT&amp;T and `a && b`"
+
+
+def test_a_key_hidden_inside_is_blotted_whole_even_with_underscores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plain blotting ran first and cut the key at the hidden character: the search for a hidden
+    key then found only "[API key]" and the rest, 78 characters of the key, showed in the clear.
+    A key holding `_` was never found once `_` (an emphasis mark) was taken out of the text."""
+    key = "sk-ant-api03-" + "aB3_x-9Qz" * 10
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    for hidden in (key[:24] + "\u00ad" + key[24:], key[:24] + "*" + key[24:]):
+        said = repr(MarkdownText(f"Your key: {hidden}"))
+        assert said == "Your key: [API key]" and key[30:40] not in said
+    other = "my_secret_key_0123456789"  # no key shape: found only as the environment's key
+    monkeypatch.setenv("ANTHROPIC_API_KEY", other)
+    assert repr(MarkdownText("k: my_secret\u200b_key_0123456789.")) == "k: [API key]."

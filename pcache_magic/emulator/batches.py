@@ -98,6 +98,7 @@ class Batches:
         self.engine = engine
         self._heading = -math.inf
         """Where the latest `advance` takes the clock (it may still be on its way, slice by slice)."""
+        self._cleared = 0  # `clear`s so far: an advance on its way stops at a reset
         self.delay_s = float(delay_s)
         self.max_bytes = max_bytes
         """What all batches may keep together, in bytes (see the module's doc)."""
@@ -139,10 +140,16 @@ class Batches:
             now = self.engine.now()
             start = max(now, self._heading)
             target = self._heading = start + self.engine.check_advance(seconds, ahead=start - now)
-        while True:
+            cleared = self._cleared
+        try:
+            while True:
+                with lock or nullcontext():
+                    if self._cleared != cleared or self._step_to(target, whole=lock is None):
+                        return self.engine.now()  # there, or a reset came between two steps
+        except BaseException:  # interrupted: the next advance starts from where the clock is
             with lock or nullcontext():
-                if self._step_to(target, whole=lock is None):
-                    return self.engine.now()
+                self._heading = min(self._heading, self.engine.now())
+            raise
 
     def _step_to(self, target: float, *, whole: bool) -> bool:
         """One step of `advance` to `target`: True once the clock is there."""
@@ -157,6 +164,7 @@ class Batches:
     def clear(self) -> None:
         self._batches.clear()
         self._heading = -math.inf
+        self._cleared += 1
 
     def _end_of(self, batch: Batch) -> float:
         return min(batch.ends_at if batch.cancel_at is None else batch.cancel_at, batch.expires_at)

@@ -46,15 +46,15 @@ def shown(text: str, *, pieces: bool = False) -> str:
     turn the text after it; a language's marks and an emoji's tags stay).  `pieces`: also words
     holding a piece of the key (a short text).  A key broken up by what renders as nothing (a soft
     hyphen, a zero width space, emphasis inside the word) is blotted too, from the text without them."""
-    clean = without_api_key(text, pieces=pieces)
-    return visible_text(_hidden_keys_blotted(clean) if _HIDERS.search(clean) else clean)
+    unhidden = _hidden_keys_blotted(text) if _HIDERS.search(text) else text  # before: it splits keys
+    return visible_text(without_api_key(unhidden, pieces=pieces))
 
 
 def _hidden_keys_blotted(text: str) -> str:
     """`text` with each key that shows once `_HIDERS` are gone blotted where it stands: only those
     characters of `text` go, the rest of it is kept as written."""
     bare = _HIDERS.sub("", text)
-    key = (getenv("ANTHROPIC_API_KEY") or "").strip()
+    key = _HIDERS.sub("", (getenv("ANTHROPIC_API_KEY") or "").strip())  # as bare as the text
     spans = [m.span() for m in KEY_SHAPE.finditer(bare)]
     if len(key) >= MIN_KEY:
         spans += [(m.start(), m.end()) for m in re.finditer(re.escape(key), bare)]
@@ -72,24 +72,17 @@ def _hidden_keys_blotted(text: str) -> str:
     return text
 
 
-#: The end of a text that may be the start of a key-shaped word (`env.KEY_SHAPE`), at its very end.
-_KEY_START = re.compile(r"s(?:k(?:-(?:a(?:n(?:t(?:-[A-Za-z0-9_-]*)?)?)?)?)?)?\Z")
+#: The last run of a text without white space: a word still coming.
+_LAST_WORD = re.compile(r"\S+\Z")
 
 
 def held_back(text: str) -> int:
-    """Where the end of `text` that may be the start of an API key begins (`len(text)` if none): a
-    reply printed as it streams holds that back until what follows says whether it is a key, so a
-    key split between two pieces is never printed in two halves no blotting finds."""
-    end = len(text)
-    found = _KEY_START.search(text)
-    if found is not None:
-        end = found.start()
-    key = (getenv("ANTHROPIC_API_KEY") or "").strip()
-    if len(key) >= MIN_KEY:
-        for n in range(min(len(key) - 1, len(text)), 0, -1):  # the longest start of the key first
-            if text.endswith(key[:n]):
-                return min(end, len(text) - n)
-    return end
+    """Where the last word of `text` begins (`len(text)` after white space): a reply printed as it
+    streams holds that word back until the next white space (or the end) says it is whole, so a key
+    split between two pieces, plainly or by characters that render as nothing, is printed whole
+    and blotted, never in two halves no blotting finds."""
+    found = _LAST_WORD.search(text)
+    return found.start() if found is not None else len(text)
 
 
 class MarkdownText:
