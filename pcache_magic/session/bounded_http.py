@@ -194,12 +194,17 @@ def _ended(decoder: MultiDecoder) -> bool:
     return False
 
 
+#: What ends an SSE event: a blank line, its line breaks LF, CRLF or CR.
+_EVENT_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")
+
+
 class _Meter:
     """Counts an attempt's bytes, as sent and as decoded, and those since its last `sep`; raises
     past a cap."""
 
     def __init__(self, request: httpx2.Request, cap: int, sep: bytes | None) -> None:
         self.request, self.cap, self.sep, self.seen, self.sent, self.run = request, cap, sep, 0, 0, 0
+        self._carry = b""  # the last bytes counted: a separator split between two chunks is found
 
     def hop(self, request: httpx2.Request) -> None:
         self.request, self.run = request, 0
@@ -210,8 +215,13 @@ class _Meter:
     def count(self, chunk: bytes) -> bytes:
         self.seen += len(chunk)
         if self.sep is not None:
-            end = chunk.rfind(self.sep)
-            self.run = len(chunk) - end - len(self.sep) if end >= 0 else self.run + len(chunk)
+            # The end of the last separator in this chunk, the end of the one before it included (a
+            # separator may be split between two); an event's may be any of the three SSE allows.
+            window = self._carry + chunk
+            seps = _EVENT_ENDS if self.sep == b"\n\n" else (self.sep,)
+            end = max((window.rfind(sep) + len(sep) for sep in seps if sep in window), default=-1)
+            self.run = len(window) - end if end >= 0 else self.run + len(chunk)
+            self._carry = window[-3:]
             if self.run > MAX_RUN:
                 raise self._too_large(
                     f"passed {MAX_RUN // _MIB} MiB in one event or line, more than a real one holds"
