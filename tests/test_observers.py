@@ -109,3 +109,19 @@ def test_an_observers_error_is_said_without_the_key_or_controls_and_never_raised
         observers.subscribe(lambda event, payload: 1 / 0)
         observers.emit("blocks")  # said, never raised
     assert heard == ["call", "blocks"]
+
+
+def test_an_unsubscribed_observer_is_not_held_and_is_warned_again_if_it_comes_back() -> None:
+    observers = Observers()
+
+    def broken(event: str, payload: Any) -> None:
+        raise ValueError("x")
+
+    leave = observers.subscribe(broken)
+    with pytest.warns(RuntimeWarning):
+        observers.emit("call")
+    leave()
+    assert observers._failed == []  # a dead panel is not kept alive by its old failure
+    observers.subscribe(broken)
+    with pytest.warns(RuntimeWarning):
+        observers.emit("call")

@@ -166,7 +166,7 @@ class Engine:
         """Check a message request and lay it out: all the work that reads no cache, clock or
         history, so the server does it outside the emulator's lock (the estimator's memo is one
         dict whose single operations are atomic). A prompt that cannot fit is refused from its
-        block count, before the per-block work; ApiError as the API would answer."""
+        block count, before the layout; ApiError as the API would answer."""
         validate_request(body, known_model=self._known, models=self._models, thinking_key=self._thinking_key)
         info = self._models.get(body["model"])
         if body["max_tokens"] > info.max_output_tokens:

@@ -211,10 +211,10 @@ def thinking_part(thought: str, estimate: int, rich: bool) -> str:
         return f"<details><summary>{head}</summary>\n\n{quoted}\n\n</details>"
     lines = thought.splitlines()
     more = len(lines) - THINKING_LINES
-    shown = [f"  │ {line}" for line in lines[:THINKING_LINES]]
+    kept = [f"  │ {line}" for line in lines[:THINKING_LINES]]
     if more > 0:
-        shown.append(f"  │ … {plural(more, 'more line')} (the call record keeps them all)")
-    return "\n".join([f"[{head}]", *shown])
+        kept.append(f"  │ … {plural(more, 'more line')} (the call record keeps them all)")
+    return "\n".join([f"[{head}]", *kept])
 
 
 def transcript(records: Sequence[CallRecord], tool_lines: Sequence[str], rich: bool | None = None) -> str:

@@ -17,7 +17,9 @@ SDK's client (`anthropic.DefaultHttpxClient`, its defaults kept) gets transports
   and the bytes read so far are the first request's, never chosen again from where it points.
 
 Past a bound the call fails as a connection or timeout error (`AnswerTooLarge`, `RedirectRefused`,
-`httpx2.ReadTimeout`), which the SDK wraps and the pipeline shows as one line.  Per chunk the cost
+`httpx2.ReadTimeout`), which the SDK wraps and the pipeline shows as one line; the SDK retries
+those, so a hostile server gets `max_retries` + 1 times each bound (2 retries by default, as the
+session's client is built).  Per chunk the cost
 is a counter add (and a look at a compressed answer's decoder); the deadline is checked per socket
 read, in a wrapped network backend (`deadline_io`).  Whether a request is streamed is read from its
 top-level `stream`, parsed only when the text holds the flag at all (0.4 ms for 200 KB).

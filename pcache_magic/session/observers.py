@@ -44,7 +44,13 @@ class Observers:
     def subscribe(self, observer: Observer) -> Callable[[], None]:
         """Call `observer(event, payload)` on every change; returns the unsubscribe function."""
         self._observers.append(observer)
-        return lambda: self._observers.remove(observer) if observer in self._observers else None
+        return lambda: self._forget(observer)
+
+    def _forget(self, observer: Observer) -> None:
+        """Unsubscribe `observer`: no longer told, nor held (once warned about, it is again)."""
+        if observer in self._observers:
+            self._observers.remove(observer)
+        self._failed = [o for o in self._failed if o is not observer]
 
     def emit(self, event: SessionEvent, payload: Any = None) -> None:
         """Tell every observer; one that unsubscribes while being told does not upset the others,
