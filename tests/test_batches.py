@@ -380,3 +380,22 @@ def test_an_advance_interrupted_or_reset_on_its_way_leaves_no_target_behind(emu:
 
     before = emu.engine.now()
     assert emu.batches.advance(3_600, Resetting()) == before  # stopped, the clock as it was
+
+
+def test_the_requests_past_a_full_store_weigh_no_more_than_their_ids(emu: Emulator) -> None:
+    """Each request past a full store kept its `overloaded_error` line (~450 bytes), more than a
+    small request weighed: the store passed its cap by ~35 MB a 100,000-request batch. Now only the
+    ids are kept, and the lines written when the results are read."""
+    client = emu.client(max_retries=0)
+    tiny = [
+        {"custom_id": f"t{i}", "params": {"model": MODEL, "max_tokens": 1, "messages": []}}
+        for i in range(300)
+    ]
+    batch = client.messages.batches.create(requests=[heavy(0), *tiny])
+    emu.batches.max_bytes = emu.batches.nbytes + 100  # the first result does not fit
+    emu.advance(61)
+    assert emu.batches.nbytes <= emu.batches.max_bytes
+    results = list(client.messages.batches.results(batch.id))
+    assert [r.custom_id for r in results] == ["h0", *(f"t{i}" for i in range(300))]
+    assert {r.result.error.error.type for r in results if r.result.type == "errored"} == {"overloaded_error"}
+    assert client.messages.batches.retrieve(batch.id).request_counts.errored == 301

@@ -68,6 +68,9 @@ class Batch:
     """Requests run so far: a batch runs a slice at a time (`Batches.settle`), in order."""
     full: bool = False
     """Its results reached the store's bytes: the requests left are not run (`Batches.settle`)."""
+    overflowed: list[str] = field(default_factory=list, repr=False)
+    """The `custom_id`s of the requests whose results did not fit, in order: their `overloaded_error`
+    lines are written when the results are read, so they weigh no more than the ids."""
 
     @property
     def expires_at(self) -> float:

@@ -188,15 +188,19 @@ class Batches:
                 result: dict[str, Any] = {"type": "canceled"}
             elif batch.ends_at > batch.expires_at:
                 result = {"type": "expired"}
+            elif batch.full:
+                self._overflow(batch, custom_id)
+                continue
             else:
-                result = self._full() if batch.full else self._run(batch.workspace, raw)
-            spent = result["type"] in ("succeeded", "errored") and not batch.full  # the engine ran
+                result = self._run(batch.workspace, raw)
+            spent = result["type"] in ("succeeded", "errored")  # the engine ran
             line = _line(custom_id, result)
             if spent and others + batch.nbytes + len(line) + ITEM_OVERHEAD > self.max_bytes:
                 others = self._fit(others, batch.nbytes + len(line) + ITEM_OVERHEAD, batch)
                 if others + batch.nbytes + len(line) + ITEM_OVERHEAD > self.max_bytes:
-                    batch.full, result = True, self._full()
-                    line = _line(custom_id, result)
+                    batch.full = True
+                    self._overflow(batch, custom_id)
+                    continue
             batch.results.append(line)
             batch.nbytes += len(line) + ITEM_OVERHEAD
             batch.counts[result["type"]] = batch.counts.get(result["type"], 0) + 1
@@ -215,6 +219,13 @@ class Batches:
             del self._batches[old.id]
             others -= old.nbytes
         return others
+
+    @staticmethod
+    def _overflow(batch: Batch, custom_id: str) -> None:
+        """A request whose result does not fit (or that comes after one): errored, its id kept."""
+        batch.overflowed.append(custom_id)
+        batch.nbytes += len(custom_id) + ITEM_OVERHEAD
+        batch.counts["errored"] = batch.counts.get("errored", 0) + 1
 
     def _full(self) -> dict[str, Any]:
         """The result of a request whose result did not fit in the store, and of those after it."""
@@ -264,7 +275,8 @@ class Batches:
         if name == "results":
             if batch.ended_at is None:
                 raise ApiError.invalid(f"Batch {batch.id} has not ended yet; its results are not ready.")
-            return b"".join(batch.results)
+            error = self._full()
+            return b"".join([*batch.results, *(_line(c, error) for c in batch.overflowed)])
         if name == "cancel":
             if batch.ended_at is None and batch.cancel_at is None:
                 batch.cancel_at = self.engine.now()
