@@ -399,3 +399,20 @@ def test_the_requests_past_a_full_store_weigh_no_more_than_their_ids(emu: Emulat
     assert [r.custom_id for r in results] == ["h0", *(f"t{i}" for i in range(300))]
     assert {r.result.error.error.type for r in results if r.result.type == "errored"} == {"overloaded_error"}
     assert client.messages.batches.retrieve(batch.id).request_counts.errored == 301
+
+
+def test_the_apis_size_limit_counts_the_requests_not_the_emulators_bookkeeping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The 256 MB limit was compared with the requests plus 160 bytes of bookkeeping each: a batch
+    the API takes could be refused, with a count no request added up to."""
+    from pcache_magic.emulator import batch_record
+
+    asked = requests(10)
+    size = sum(len(batch_record.strict_json.dumps(r["params"]).encode()) for r in asked)
+    monkeypatch.setattr(batch_record, "MAX_BATCH_BYTES", size)
+    kept, nbytes = batch_record.encode_requests({"requests": asked})
+    assert len(kept) == 10 and nbytes == size + 10 * batch_record.ITEM_OVERHEAD  # kept, weighed whole
+    monkeypatch.setattr(batch_record, "MAX_BATCH_BYTES", size - 1)
+    with pytest.raises(batch_record.ApiError, match=f"not {size:,}"):
+        batch_record.encode_requests({"requests": asked})
