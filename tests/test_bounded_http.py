@@ -380,15 +380,15 @@ def test_the_async_client_refuses_bytes_after_a_gzip_body_and_keeps_a_redirects_
 def test_an_events_run_ends_at_any_blank_line_sse_allows_even_split_between_chunks() -> None:
     """The run was counted to LF blank lines only, and within one chunk: a stream through a proxy
     with CRLF line breaks, or a blank line split between two reads, ran on to a false refusal."""
-    from pcache_magic.session.bounded_http import MAX_RUN, _Meter
+    from pcache_magic.session.bounded_http import _EVENT_ENDS, MAX_RUN, _Meter
 
     request = httpx2.Request("POST", "http://127.0.0.1/v1/messages")
     for event in (b"data: x\r\n\r\n", b"data: x\r\r"):
-        meter = _Meter(request, 10 * MAX_RUN, b"\n\n")
+        meter = _Meter(request, 10 * MAX_RUN, _EVENT_ENDS)
         piece = event * (1024 * 1024 // len(event))
         for _ in range(3 * MAX_RUN // len(piece)):
             meter.count(piece)  # never one event past MAX_RUN
-    meter = _Meter(request, 10 * MAX_RUN, b"\n\n")
+    meter = _Meter(request, 10 * MAX_RUN, _EVENT_ENDS)
     half = b"x" * (MAX_RUN // 2)
     for _ in range(4):
         meter.count(half + b"\n")

@@ -91,19 +91,25 @@ def _streams(body: bytes) -> bool:
     return isinstance(asked, dict) and asked.get("stream") is True
 
 
-def _kind(request: httpx2.Request) -> tuple[bool, int, bytes | None]:
+#: What ends an SSE event: a blank line, its line breaks LF, CRLF or CR.
+_EVENT_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")
+#: What ends a JSONL line of a batch's results.
+_LINE_ENDS = (b"\n",)
+
+
+def _kind(request: httpx2.Request) -> tuple[bool, int, tuple[bytes, ...] | None]:
     """(whether the answer is read as it comes, its byte cap, what ends one of its `MAX_RUN`
     pieces), from what was asked: never from the answer, which a server could dress as a stream
     to escape the deadline."""
     path = request.url.path
     if path.endswith(_LARGE_PATHS):  # a batch's JSONL results, or a file's bytes
-        return True, MAX_LARGE, b"\n" if path.endswith("/results") else None
+        return True, MAX_LARGE, _LINE_ENDS if path.endswith("/results") else None
     try:
         body = request.content
     except httpx2.RequestNotRead:  # a streamed upload: not a Messages call
         body = b""
     if _streams(body):
-        return True, MAX_STREAM, b"\n\n"
+        return True, MAX_STREAM, _EVENT_ENDS
     raw = request.headers.get(anthropic._constants.RAW_RESPONSE_HEADER) == "stream"  # noqa: SLF001
     return raw, MAX_STREAM if raw else MAX_BODY, None
 
@@ -120,8 +126,8 @@ class _Attempt:
     to another path keeps its own cap."""
 
     def __init__(self, request: httpx2.Request, clock: Clock) -> None:
-        self.streamed, cap, sep = _kind(request)
-        self.meter = _Meter(request, cap, sep)
+        self.streamed, cap, seps = _kind(request)
+        self.meter = _Meter(request, cap, seps)
         self.read = (request.extensions.get("timeout") or {}).get("read")
         self.deadline = deadline(self.read, clock)
 
@@ -196,16 +202,12 @@ def _ended(decoder: MultiDecoder) -> bool:
     return False
 
 
-#: What ends an SSE event: a blank line, its line breaks LF, CRLF or CR.
-_EVENT_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")
-
-
 class _Meter:
-    """Counts an attempt's bytes, as sent and as decoded, and those since its last `sep`; raises
-    past a cap."""
+    """Counts an attempt's bytes, as sent and as decoded, and those since the last of its `seps`;
+    raises past a cap."""
 
-    def __init__(self, request: httpx2.Request, cap: int, sep: bytes | None) -> None:
-        self.request, self.cap, self.sep, self.seen, self.sent, self.run = request, cap, sep, 0, 0, 0
+    def __init__(self, request: httpx2.Request, cap: int, seps: tuple[bytes, ...] | None) -> None:
+        self.request, self.cap, self.seps, self.seen, self.sent, self.run = request, cap, seps, 0, 0, 0
         self._carry = b""  # the last bytes counted: a separator split between two chunks is found
 
     def hop(self, request: httpx2.Request) -> None:
@@ -216,12 +218,12 @@ class _Meter:
 
     def count(self, chunk: bytes) -> bytes:
         self.seen += len(chunk)
-        if self.sep is not None:
+        if self.seps is not None:
             # The end of the last separator in this chunk, the end of the one before it included (a
             # separator may be split between two); an event's may be any of the three SSE allows.
             window = self._carry + chunk
-            seps = _EVENT_ENDS if self.sep == b"\n\n" else (self.sep,)
-            end = max((window.rfind(sep) + len(sep) for sep in seps if sep in window), default=-1)
+            found = [(at, len(sep)) for sep in self.seps if (at := window.rfind(sep)) >= 0]
+            end = max((at + size for at, size in found), default=-1)
             self.run = len(window) - end if end >= 0 else self.run + len(chunk)
             self._carry = window[-3:]
             if self.run > MAX_RUN:
