@@ -11,6 +11,7 @@ import anthropic
 import pytest
 
 from pcache_magic.emulator import Emulator
+from pcache_magic.emulator.asgi import NOW_HEADER
 from pcache_magic.emulator.engine import START_TIME
 from pcache_magic.emulator.server import EmulatorHTTPServer, Limits, serve
 from pcache_magic.emulator.wire import FaultPlan
@@ -230,3 +231,18 @@ def test_injecting_many_faults_costs_nothing(threaded: tuple[Emulator, EmulatorH
         status, _, error = exchange(server.server_address, request("POST", "/_emulator/inject", bad))
         assert status == 400 and error["error"]["type"] == "invalid_request_error"
     assert len(emu.faults) == 0
+
+
+# --- the clock ---------------------------------------------------------------------------------------
+def test_every_answer_tells_the_emulators_time(threaded: tuple[Emulator, EmulatorHTTPServer]) -> None:
+    """A URL-mode session learns the server's time from its answers (`NOW_HEADER`), errors
+    included, instead of asking `/_emulator/state` before its calls."""
+    emu, server = threaded
+    body = json.dumps(
+        {"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "Hi"}]}
+    )
+    status, headers, _ = exchange(server.server_address, request("POST", "/v1/messages", body.encode()))
+    assert status == 200 and float(headers[NOW_HEADER]) == emu.now()
+    emu.advance(3_600)
+    status, headers, _ = exchange(server.server_address, request("POST", "/v1/messages", b"{"))
+    assert status == 400 and float(headers[NOW_HEADER]) == emu.now() == START_TIME + 3_600

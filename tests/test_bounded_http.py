@@ -88,8 +88,16 @@ def test_the_sdk_default_client_is_kept_with_each_transport_wrapped() -> None:
     assert isinstance(client, anthropic.DefaultHttpxClient)  # its limits and socket options kept
     assert isinstance(client._transport, BoundedTransport)
     assert isinstance(bounded_async_client()._transport, AsyncBoundedTransport)
-    own = httpx2.Client()
-    assert with_bounded_clients({"http_client": own}) == ({"http_client": own}, {"http_client": own})
+    own, own_async = httpx2.Client(), httpx2.AsyncClient()
+    sync, async_ = with_bounded_clients({"http_client": own, "max_retries": 0})
+    assert sync == {"http_client": own, "max_retries": 0} and async_["max_retries"] == 0
+    assert isinstance(async_["http_client"]._transport, AsyncBoundedTransport)  # the other side's
+    sync, async_ = with_bounded_clients({"http_client": own_async})
+    assert async_ == {"http_client": own_async} and isinstance(
+        sync["http_client"]._transport, BoundedTransport
+    )
+    odd = object()  # no HTTP client: the SDK refuses it (`transport.connect`: one line)
+    assert with_bounded_clients({"http_client": odd}) == ({"http_client": odd}, {"http_client": odd})
 
 
 def test_a_body_past_the_cap_ends_in_one_error_not_in_memory(small_caps: None) -> None:

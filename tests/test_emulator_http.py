@@ -263,3 +263,22 @@ def test_the_servers_words_in_an_error_hold_no_control_and_no_key(
         emulator_now(server.url + "/_emulator/state")
     assert key not in str(caught.value) and "\x1b" not in str(caught.value)
     assert "(␛[31mno [API key])" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "now"),
+    [
+        ("1767258000.25", 1767258000.25),
+        ("0", 0.0),
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("nan", None),
+        ("inf", None),
+        ("-1", None),
+        ("1e11", None),
+        ("1" * 40, None),
+    ],
+)
+def test_a_told_time_is_a_time_an_emulator_could_keep(value: str | None, now: float | None) -> None:
+    assert emulator_http.told_now(value) == now

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
+import httpx2
 import pytest
 from _hostile_http import (
     GZIP_HEAD,
@@ -360,6 +361,35 @@ def test_server_mode_clock_reads_do_not_each_send_a_request(
     conn.clock.resync_s = 0.0
     assert conn.clock() == emu.now()  # ...until it is asked again
     assert asked[-1] == f"{url}/_emulator/state"
+
+
+def test_server_mode_learns_the_time_each_answer_tells(
+    server_url: tuple[Emulator, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Calls in a row never ask the server's clock: each answer tells it (`NOW_HEADER`), so a move
+    by another client shows after the next answer, sync or async; a caller's own HTTP client is
+    left alone (no hook), and its clock asks as before."""
+    emu, url = server_url
+    conn = connect(env={EMULATOR_URL_ENV: url}, max_retries=0)
+    assert isinstance(conn.clock, ServerClock)
+    conn.clock.resync_s = 3_600.0
+    asked: list[str] = []
+    real = transport._emulator_now
+    monkeypatch.setattr(transport, "_emulator_now", lambda u, p=None: asked.append(u) or real(u, p))
+    session = Session(model="claude-sonnet-4-5", connection=conn)
+    session.ask("Hi", stream=False)
+    emu.advance(600)  # another client moves the server's clock
+    session.ask("Again", stream=True)
+    assert session.calls[-1].started_at == emu.now() - 600  # sent before this answer told the time...
+    assert conn.clock() == emu.now()  # ...which it has learned
+    emu.advance(60)
+    asyncio.run(conn.async_client.messages.count_tokens(model="claude-sonnet-4-5", messages=LONG["messages"]))
+    assert conn.clock() == emu.now()
+    assert asked == [f"{url}/_emulator/state"]  # once, before the first call: nothing told it yet
+    mine = httpx2.Client()
+    own = connect(env={EMULATOR_URL_ENV: url}, http_client=mine, max_retries=0)
+    assert own.client._client is mine and mine.event_hooks["response"] == []
+    assert own.async_client._client.event_hooks["response"] == [own.clock.aheard]  # type: ignore[attr-defined]
 
 
 LONG: dict[str, Any] = {

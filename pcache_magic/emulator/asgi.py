@@ -20,7 +20,7 @@ from .errors import ApiError
 if TYPE_CHECKING:
     from . import Emulator
 
-__all__ = ["TIMEOUT_HOLD_S", "EmulatorApp", "Receive", "Scope", "Send"]
+__all__ = ["NOW_HEADER", "TIMEOUT_HOLD_S", "EmulatorApp", "Receive", "Scope", "Send"]
 
 #: Longest an injected timeout holds a request before answering 504 (a client with a shorter
 #: timeout has given up by then, which is the point).
@@ -30,6 +30,10 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 _CLOSE = (b"connection", b"close")
+#: Every answer tells the emulator's time in this header (`repr` of its clock), so a URL-mode
+#: session knows it without asking `/_emulator/state` (`session.transport.ServerClock`).  The API
+#: has no such header; the SDK passes it by.
+NOW_HEADER = "x-pcache-emulator-now"
 
 
 class EmulatorApp:
@@ -67,7 +71,7 @@ class EmulatorApp:
             )
         if refusal is not None:  # answered unread, so the connection cannot be reused
             answer = wire.error_response(refusal, self.emulator.next_request_id(), headers)
-            return await _send(answer, send, close=True)
+            return await _send(answer, send, self._now(), close=True)
         self._inflight += length
         try:
             body = await _read_body(receive, length)
@@ -86,8 +90,13 @@ class EmulatorApp:
                 await asyncio.wait_for(receive(), hold)  # returns once the client disconnects
                 return None
             except TimeoutError:
-                return await _send(answer, send, close=True)
-        return await _send(answer, send)
+                return await _send(answer, send, self._now(), close=True)
+        return await _send(answer, send, self._now())
+
+    def _now(self) -> float:
+        """The clock, read without the emulator's lock (a batch's slice may hold it): the event loop
+        never waits, and a time read mid-advance is one the clock passed through."""
+        return self.emulator.engine.now()
 
 
 async def _read_body(receive: Receive, length: int) -> bytes | None:
@@ -104,13 +113,15 @@ async def _read_body(receive: Receive, length: int) -> bytes | None:
             return bytes(body)
 
 
-async def _send(answer: wire.WireResponse, send: Send, *, close: bool = False) -> None:
-    """JSON with Content-Length, or SSE chunked; an injected disconnect cuts the stream short."""
+async def _send(answer: wire.WireResponse, send: Send, now: float, *, close: bool = False) -> None:
+    """JSON with Content-Length, or SSE chunked; an injected disconnect cuts the stream short.
+    `now`: the emulator's time, told in `NOW_HEADER`."""
     headers = [
         (k.lower().encode("latin-1"), v.encode("latin-1"))
         for k, v in answer.headers.items()
-        if k.lower() not in ("content-length", "transfer-encoding", "connection")
+        if k.lower() not in ("content-length", "transfer-encoding", "connection", NOW_HEADER)
     ]
+    headers.append((NOW_HEADER.encode(), repr(now).encode()))
     if close:
         headers.append(_CLOSE)
     if answer.events is None:

@@ -24,7 +24,16 @@ from typing import Any
 from ..core.env import without_api_key
 from ..core.fmt import cut, visible
 
-__all__ = ["DEADLINE_S", "LATEST", "MAX_BYTES", "EmulatorCallError", "emulator_answer", "emulator_now"]
+__all__ = [
+    "DEADLINE_S",
+    "LATEST",
+    "MAX_BYTES",
+    "NOW_HEADER",
+    "EmulatorCallError",
+    "emulator_answer",
+    "emulator_now",
+    "told_now",
+]
 
 #: The whole exchange, connecting included, ends within this many seconds.
 DEADLINE_S = 10.0
@@ -46,6 +55,9 @@ class EmulatorCallError(OSError):
 #: (`schema.MAX_TIME`), so a session on a lying server still saves its entries, loads and shows its
 #: clock (2**40 s broke `datetime`).
 LATEST = 1e11 - 2 * 86_400
+#: The header in which a pcache-emulator server tells its time with every answer
+#: (`emulator.asgi.NOW_HEADER`), so a session in use never asks for it.
+NOW_HEADER = "x-pcache-emulator-now"
 
 
 def emulator_answer(
@@ -91,11 +103,22 @@ def emulator_now(
     now = data.get("now") if isinstance(data, dict) else None
     if not complete and (match := _NOW.match(body)):
         now = float(match.group(1))
-    if isinstance(now, bool) or not isinstance(now, int | float) or not 0 <= now < LATEST:
+    if isinstance(now, bool) or not isinstance(now, int | float) or not 0 <= now < LATEST:  # NaN too
         raise EmulatorCallError(
             f"{_shown(url)} did not answer like a pcache-emulator (no time in its answer); check {_ENV}."
         )
     return float(now)
+
+
+def told_now(value: str | None) -> float | None:
+    """The time a `NOW_HEADER` value tells, or None when it tells none an emulator could keep."""
+    if value is None or len(value) > 32:  # a float's repr is at most 24 characters
+        return None
+    try:
+        now = float(value)
+    except ValueError:
+        return None
+    return now if 0 <= now < LATEST else None  # NaN fails both
 
 
 def _json(body: bytes) -> Any:

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import anthropic
+import httpx2
 
 from ..core.env import MIN_KEY, getenv, without_api_key, without_pieces
 from .bounded_http import with_bounded_clients
-from .emulator_http import emulator_now
+from .emulator_http import NOW_HEADER, emulator_now, told_now
 from .server_client import SERVER_TIMEOUT_S, AsyncServerAnthropic, ServerAnthropic
 
 if TYPE_CHECKING:
@@ -203,8 +204,9 @@ SLOW_S = 1.0
 
 class ServerClock:
     """A `pcache-emulator`'s clock without a request per read: its clock stands still until advanced,
-    so the time it last told is kept, replaced by what our own `advance` returns, and asked again at
-    most every `resync_s` seconds of real time (another client may have moved it meanwhile).
+    so the time it last told is kept, replaced by what each answer tells (`NOW_HEADER`, `heard`) and
+    what our own `advance` returns, and asked again once `resync_s` seconds of real time have passed
+    without either (another client may have moved it meanwhile).
 
     While the server cannot be reached, or answers other than with its time (a redirect, which is
     not followed; nothing within `emulator_http.DEADLINE_S`), it answers the last time it told (calls
@@ -246,6 +248,23 @@ class ServerClock:
         """The server's time, as an answer of the server just told it."""
         self._now, self._synced_at = now, self._monotonic()
         self._retry_s, self._retry_at = 0.0, -math.inf
+
+    def heard(self, response: httpx2.Response) -> None:
+        """An HTTP client's response hook: the time every answer of the server tells in `NOW_HEADER`
+        is learned, so a session in use never asks for it (a value that is no time is passed by)."""
+        now = told_now(response.headers.get(NOW_HEADER))
+        if now is not None:
+            self.learn(now)
+
+    async def aheard(self, response: httpx2.Response) -> None:
+        """`heard`, for an async client (its hooks are awaited)."""
+        self.heard(response)
+
+    def listen(self, *clients: httpx2.Client | httpx2.AsyncClient) -> None:
+        """Learn from every answer these HTTP clients (our own, never a caller's) receive."""
+        for client in clients:
+            hook = self.aheard if isinstance(client, httpx2.AsyncClient) else self.heard
+            client.event_hooks["response"].append(hook)
 
 
 def _emulator_now(url: str, payload: Mapping[str, Any] | None = None) -> float:
@@ -345,13 +364,10 @@ def _clients(
         if "timeout" not in client_kwargs and "http_client" not in client_kwargs:
             client_kwargs = {"timeout": SERVER_TIMEOUT_S, **client_kwargs}  # not the SDK's 600 s
         sync, async_ = with_bounded_clients({"api_key": stand_in, "base_url": url, **client_kwargs})
-        return Connection(
-            ServerAnthropic(**sync),
-            AsyncServerAnthropic(**async_),
-            "server",
-            ServerClock(url),
-            url=url,
-        )
+        clock = ServerClock(url)
+        own = client_kwargs.get("http_client")  # the caller's: no hook of ours is put on it
+        clock.listen(*(kw["http_client"] for kw in (sync, async_) if kw["http_client"] is not own))
+        return Connection(ServerAnthropic(**sync), AsyncServerAnthropic(**async_), "server", clock, url=url)
     if emulator is not None or offline or key is None:
         # Why, for the notice; without a key that is all there is to say.
         why: OfflineReason = "emulator" if emulator is not None else "no key" if key is None else forced_by
