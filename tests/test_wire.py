@@ -13,7 +13,8 @@ import pytest
 
 from pcache_magic.emulator import Emulator, ManualClock, strict_json
 from pcache_magic.emulator import engine as engine_module
-from pcache_magic.emulator.wire import FaultPlan, RequestIds, handle
+from pcache_magic.emulator import wire
+from pcache_magic.emulator.wire import FaultPlan, RequestIds, Site, handle
 
 MODEL = "claude-sonnet-4-6"
 SENTINEL = "sk-ant-sentinel-0d5e7c1b9a"
@@ -383,11 +384,47 @@ def test_the_key_never_appears_in_any_response() -> None:
 
 
 def test_handle_is_usable_without_the_facade(emu: Emulator) -> None:
-    ids = RequestIds()
-    answer = handle(emu.engine, FaultPlan(), "GET", "/v1/models", {"X-Api-Key": "k"}, b"", request_ids=ids)
+    site = Site(emu.engine, FaultPlan(), RequestIds())
+    answer = handle(site, "GET", "/v1/models", {"X-Api-Key": "k"}, b"")
     assert answer.status == 200 and answer.events is None and answer.body
     assert answer.headers["request-id"] == "req_emu_000000000001"
     assert json.loads(answer.body)["data"]
+
+
+def test_the_wire_layer_keeps_no_id_counter_of_its_own() -> None:
+    """Ids come from the emulator that answers: the module holds no counter a caller could fall
+    back on and share with every other emulator in the process (it had a default one)."""
+    assert not [name for name, value in vars(wire).items() if isinstance(value, RequestIds)]
+
+
+def test_two_emulators_ids_are_independent_under_threads() -> None:
+    """Two emulators driven at once from several threads: each numbers its own requests 1..n with
+    no gap or repeat, and its messages' ids likewise, whatever the other does meanwhile."""
+    emus, per_thread, threads = (Emulator(), Emulator()), 6, 4
+    seen: dict[int, list[tuple[str, str]]] = {0: [], 1: []}
+    lock = threading.Lock()
+
+    def drive(which: int) -> None:
+        client = emus[which].client(max_retries=0)
+        for _ in range(per_thread):
+            raw = client.messages.with_raw_response.create(**plain_params())
+            with lock:
+                seen[which].append((raw.headers["request-id"], raw.parse().id))
+
+    workers = [threading.Thread(target=drive, args=(n % 2,)) for n in range(2 * threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    alone = Emulator().client(max_retries=0)  # what one emulator numbers on its own
+    expected = [
+        alone.messages.with_raw_response.create(**plain_params()) for _ in range(per_thread * threads)
+    ]
+    for which in (0, 1):
+        request_ids, message_ids = zip(*seen[which], strict=True)
+        assert sorted(request_ids) == [raw.headers["request-id"] for raw in expected]
+        assert sorted(message_ids) == [raw.parse().id for raw in expected]
+        assert emus[which].next_request_id() == f"req_emu_{per_thread * threads + 1:012d}"
 
 
 # --- one heavy request does not hold up the others ----------------------------------------------

@@ -97,7 +97,7 @@ class Emulator:
         self._batch_delay_s = batch_delay_s
         self.faults = wire.FaultPlan()
         self.max_body_bytes = max_body_bytes
-        self._request_ids = wire.RequestIds()
+        self._request_ids = wire.RequestIds()  # this emulator's own: ids are unique per emulator
         # The engine is driven from the SDK's threads (and the server's); one call at a time.
         self._lock = threading.RLock()
 
@@ -201,19 +201,9 @@ class Emulator:
         """`wire.handle` bound to this emulator, serialised from the injected fault on (the parse
         and a request's own checks and layout run outside the lock); shared by the transport and
         server (`arrived`: the request's `Engine.ticket`, taken when it came in)."""
-        return wire.handle(
-            self.engine,
-            self.faults,
-            method,
-            path,
-            headers,
-            body,
-            max_body_bytes=self.max_body_bytes,
-            request_ids=self._request_ids,
-            batches=self.batches,
-            arrived=arrived,
-            lock=self._lock,
-        )
+        ids, limit = self._request_ids, self.max_body_bytes
+        site = wire.Site(self.engine, self.faults, ids, self.batches, max_body_bytes=limit, lock=self._lock)
+        return wire.handle(site, method, path, headers, body, arrived=arrived)
 
     def next_request_id(self) -> str:
         """A fresh `request-id` from this emulator's counter, for answers made outside `respond`."""

@@ -1,9 +1,12 @@
 """HTTP semantics of the emulator, without sockets.
 
 One function, `handle`, turns a request (method, path, headers, body bytes) into a
-`WireResponse`. The in-process httpx2 transport and the HTTP server both call it, so the
-two routes answer byte for byte alike. The API key is read only to partition the cache:
-it goes to the engine (which hashes it) and is never stored, echoed or logged here.
+`WireResponse`, answered by a `Site`: one emulator's engine, faults, batches, lock and
+request ids. The in-process httpx2 transport and the HTTP server both call it, so the
+two routes answer byte for byte alike. No state lives in this module: each `Site` brings
+its own id source, so two emulators in one process never share or race a counter. The API
+key is read only to partition the cache: it goes to the engine (which hashes it) and is
+never stored, echoed or logged here.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ __all__ = [
     "Fault",
     "FaultPlan",
     "RequestIds",
+    "Site",
     "WireResponse",
     "error_response",
     "handle",
@@ -80,7 +84,34 @@ class RequestIds:
             return f"req_emu_{next(self._counter):012d}"
 
 
-_default_ids = RequestIds()
+@dataclass(frozen=True)
+class Site:
+    """What answers a request: one emulator's engine, fault plan and id source (its own, never
+    shared: ids are unique per emulator), its Message Batches (None: those endpoints 404), its
+    body limit, and `lock`, held from the fault on (see `handle`)."""
+
+    engine: Engine
+    faults: FaultPlan
+    request_ids: RequestIds
+    batches: Batches | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    lock: AbstractContextManager[Any] | None = None
+
+
+@dataclass(frozen=True)
+class _Request:
+    """A request past its route, key, size and JSON checks, as `_dispatch` and `_batch` take it
+    (`model_id`: a model's, or a batch's, id from the path; `arrived`: its `Engine.ticket`, from
+    when it came in; `early`: what `_early` made of it)."""
+
+    route: str
+    model_id: str
+    key: str
+    data: dict[str, Any]
+    path: str
+    request_id: str
+    arrived: int | None = None
+    early: Any = None
 
 
 def sse_event(name: str, data: Mapping[str, Any]) -> bytes:
@@ -161,51 +192,45 @@ def _route(method: str, path: str) -> tuple[str, str]:
 
 
 def handle(
-    engine: Engine,
-    faults: FaultPlan,
+    site: Site,
     method: str,
     path: str,
     headers: Mapping[str, str],
     body: bytes,
     *,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    request_ids: RequestIds | None = None,
-    batches: Batches | None = None,
     arrived: int | None = None,
-    lock: AbstractContextManager[Any] | None = None,
 ) -> WireResponse:
     """Answer one request as the Messages API would (plus the `/_emulator/*` controls).
 
     Order of checks: route (404/405), key (401, `/v1/*` only), size (413), JSON (400), an
-    injected fault, then the engine (`batches`: the Message Batches endpoints). Never raises
-    for a bad request; every response has a `request-id` header. `headers` may be any
-    case-insensitive or lower-case mapping. `lock` is held only from the fault on: the parse and
-    the engine's work on the request alone (`_early`) run outside it, so one heavy request does
-    not stall every other client.
+    injected fault, then the engine (`site.batches`: the Message Batches endpoints). Never raises
+    for a bad request; every response has a `request-id` header (from `site.request_ids`).
+    `headers` may be any case-insensitive or lower-case mapping. `site.lock` is held only from the
+    fault on: the parse and the engine's work on the request alone (`_early`) run outside it, so
+    one heavy request does not stall every other client.
     """
-    request_id = (request_ids or _default_ids)()
+    request_id = site.request_ids()
     hdrs = {k.lower(): v for k, v in headers.items()}
     try:
         route, model_id = _route(method.upper(), path.partition("?")[0])
         key = _api_key(hdrs)
         if route.startswith("/v1/") and key is None:
             raise ApiError("authentication_error", "x-api-key header is required")
-        if len(body) > max_body_bytes:
+        if len(body) > site.max_body_bytes:
             raise ApiError(
                 "request_too_large",
-                f"Request exceeds the maximum allowed number of bytes ({max_body_bytes}).",
+                f"Request exceeds the maximum allowed number of bytes ({site.max_body_bytes}).",
             )
         create = batch_api.PREFIX + ":create"
         data = _parse_json(body, required=route in (_MESSAGES, _COUNT, create, "/_emulator/inject"))
-        early = _early(engine, route, key or "", data)
+        early = _early(site.engine, route, key or "", data)
+        request = _Request(route, model_id, key or "", data, path, request_id, arrived, early)
         if route == "/_emulator/advance":  # takes the lock a step at a time, then answers the state
-            _advance(engine, batches, data, lock)
-        with lock or nullcontext():
+            _advance(site, data)
+        with site.lock or nullcontext():
             if route.startswith(batch_api.PREFIX + ":"):
-                return _batch(batches, faults, route, model_id, key or "", data, path, request_id, early)
-            return _dispatch(
-                engine, faults, route, model_id, key or "", data, request_id, batches, arrived, early
-            )
+                return _batch(site, request)
+            return _dispatch(site, request)
     except ApiError as exc:
         return error_response(exc, request_id, hdrs)
     except Exception as exc:  # an engine bug: answer 500 like the API, never a traceback
@@ -235,55 +260,29 @@ def _settled(early: Any) -> Any:
     return early
 
 
-def _dispatch(
-    engine: Engine,
-    faults: FaultPlan,
-    route: str,
-    model_id: str,
-    key: str,
-    data: dict[str, Any],
-    request_id: str,
-    batches: Batches | None = None,
-    arrived: int | None = None,
-    early: Any = None,
-) -> WireResponse:
-    """A parsed request to its endpoint (`arrived`: its `Engine.ticket`, from when it came in;
-    `early`: what `_early` made of it)."""
+def _dispatch(site: Site, request: _Request) -> WireResponse:
+    """A parsed request to its endpoint."""
+    engine, faults, route, request_id = site.engine, site.faults, request.route, request.request_id
     if route == _MESSAGES:
-        streaming = data.get("stream") is True
-        fault = faults.take(streaming=streaming)
-        if fault is not None and fault.kind == "timeout":
-            return _timed_out(request_id)
-        if fault is not None and fault.kind != "disconnect":
-            raise fault_error(fault)
-        if not streaming:
-            message = engine.create_message(key, data, arrived=arrived, prepared=_settled(early))
-            return _json(200, message, request_id)
-        try:  # raises before any event is sent
-            events = engine.stream_message(key, data, arrived=arrived, prepared=_settled(early))
-        except BaseException:
-            if fault is not None:
-                faults.put_back(fault)
-            raise
-        headers = {"content-type": _SSE, "cache-control": "no-cache", "request-id": request_id}
-        return WireResponse(200, headers, events=_encode(events, cut=fault is not None))
+        return _message(site, request)
     if route == _COUNT:
         fault = faults.take(streaming=False)
         if fault is not None and fault.kind == "timeout":
             return _timed_out(request_id)
         if fault is not None:
             raise fault_error(fault)
-        return _json(200, _settled(early), request_id)
+        return _json(200, _settled(request.early), request_id)
     if route == _MODELS:
         return _json(200, engine.list_models(), request_id)
     if route == _MODELS + "/{id}":
-        return _json(200, engine.get_model(model_id), request_id)
+        return _json(200, engine.get_model(request.model_id), request_id)
     if route == "/_emulator/reset":
         engine.reset()
         faults.clear()
-        if batches is not None:
-            batches.clear()
+        if site.batches is not None:
+            site.batches.clear()
     elif route == "/_emulator/inject":
+        data = request.data
         try:
             retry_after = data.get("retry_after")
             faults.inject(data.get("fault"), times=data.get("times", 1), retry_after=retry_after)  # type: ignore[arg-type]
@@ -292,44 +291,63 @@ def _dispatch(
     return _json(200, engine.state(), request_id)
 
 
-def _advance(
-    engine: Engine, batches: Batches | None, data: dict[str, Any], lock: AbstractContextManager[Any] | None
-) -> None:
+def _message(site: Site, request: _Request) -> WireResponse:
+    """`/v1/messages`: an injected fault first, then the engine's message or its event stream."""
+    engine, faults, key, data = site.engine, site.faults, request.key, request.data
+    streaming = data.get("stream") is True
+    fault = faults.take(streaming=streaming)
+    if fault is not None and fault.kind == "timeout":
+        return _timed_out(request.request_id)
+    if fault is not None and fault.kind != "disconnect":
+        raise fault_error(fault)
+    prepared = request.early
+    if not streaming:
+        message = engine.create_message(key, data, arrived=request.arrived, prepared=_settled(prepared))
+        return _json(200, message, request.request_id)
+    try:  # raises before any event is sent
+        events = engine.stream_message(key, data, arrived=request.arrived, prepared=_settled(prepared))
+    except BaseException:
+        if fault is not None:
+            faults.put_back(fault)
+        raise
+    headers = {"content-type": _SSE, "cache-control": "no-cache", "request-id": request.request_id}
+    return WireResponse(200, headers, events=_encode(events, cut=fault is not None))
+
+
+def _advance(site: Site, data: dict[str, Any]) -> None:
     """`/_emulator/advance`: batches stop at each one's end on the way, the lock let go between
     slices of their work (`Batches.advance`)."""
     seconds = data.get("seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         raise ApiError.invalid('Expected {"seconds": <number >= 0>}.')
     try:
-        if batches is None:
-            with lock or nullcontext():
-                engine.advance(seconds)
+        if site.batches is None:
+            with site.lock or nullcontext():
+                site.engine.advance(seconds)
         else:
-            batches.advance(seconds, lock)
+            site.batches.advance(seconds, site.lock)
     except ValueError as exc:
         raise ApiError.invalid(str(exc)) from None
 
 
-def _batch(
-    batches: Batches | None,
-    faults: FaultPlan,
-    route: str,
-    batch_id: str,
-    key: str,
-    data: dict[str, Any],
-    path: str,
-    request_id: str,
-    early: Any = None,
-) -> WireResponse:
+def _batch(site: Site, request: _Request) -> WireResponse:
     """A Message Batches request; a create takes an injected fault as a message request does."""
-    if batches is None:
+    path, request_id = request.path, request.request_id
+    if site.batches is None:
         raise ApiError("not_found_error", f"Not found: {path.partition('?')[0]}")
-    name = route.rpartition(":")[2]
-    if name == "create" and (fault := faults.take(streaming=False)) is not None:
+    name = request.route.rpartition(":")[2]
+    if name == "create" and (fault := site.faults.take(streaming=False)) is not None:
         if fault.kind == "timeout":
             return _timed_out(request_id)
         raise fault_error(fault)
-    answer = batches.dispatch(name, batch_id, key, data, path.partition("?")[2], encoded=_settled(early))
+    answer = site.batches.dispatch(
+        name,
+        request.model_id,
+        request.key,
+        request.data,
+        path.partition("?")[2],
+        encoded=_settled(request.early),
+    )
     if isinstance(answer, bytes):  # the results, one JSON line per request
         headers = {"content-type": "application/binary", "request-id": request_id}
         headers["content-length"] = str(len(answer))
