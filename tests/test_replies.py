@@ -17,6 +17,8 @@ from _hostile_http import GOOD
 from anthropic._models import construct_type
 from anthropic.types import Message
 
+from pcache_magic.core import strict_json
+from pcache_magic.core.strict_json import MAX_DEPTH
 from pcache_magic.emulator import Emulator
 from pcache_magic.session.replies import (
     MAX_TOKENS,
@@ -275,3 +277,26 @@ def reply_problem_of(usage: Any) -> str | None:
     with pytest.raises(MalformedReply) as raised:
         check_reply(built(usage=usage.model_dump(warnings=False)), CLIENT)
     return raised.value.what
+
+
+def test_the_deepest_reply_taken_fits_in_a_batch_request_that_sends_it_back() -> None:
+    """`_DATA_DEPTH` is `MAX_DEPTH - 8`, not the `- 4` its comment once counted: the deepest block
+    the check takes parses in a Message Batches request; 4 levels more would not."""
+
+    def batch_of(levels: int) -> bytes:
+        block = {"type": "newer", "x": _nested(levels)}
+        params = {"messages": [{"role": "assistant", "content": [block]}]}
+        return strict_json.dumps({"requests": [{"custom_id": "a", "params": params}]}).encode()
+
+    deepest = max(n for n in range(MAX_DEPTH) if check(built(content=[{"type": "newer", "x": _nested(n)}])))
+    assert strict_json.loads(batch_of(deepest))
+    with pytest.raises(ValueError, match="nesting deeper"):
+        strict_json.loads(batch_of(deepest + 4))
+
+
+def check(reply: object) -> bool:
+    try:
+        check_reply(reply, CLIENT)
+    except MalformedReply:
+        return False
+    return True

@@ -11,9 +11,8 @@ import anthropic
 import httpx2
 import pytest
 
-from pcache_magic.emulator import Emulator, ManualClock, strict_json
+from pcache_magic.emulator import Emulator, ManualClock, strict_json, wire
 from pcache_magic.emulator import engine as engine_module
-from pcache_magic.emulator import wire
 from pcache_magic.emulator.wire import FaultPlan, RequestIds, Site, handle
 
 MODEL = "claude-sonnet-4-6"

@@ -55,8 +55,10 @@ _SPLIT = ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
 _NOT_THERE = object()
 #: The first integer of more than `MAX_INT_DIGITS` digits (either sign), which a session file refuses.
 _TOO_LONG = 10**MAX_INT_DIGITS
-#: Nesting allowed in a reply, from the message down: a request's limit (`strict_json.MAX_DEPTH`) less
-#: the levels a request puts around a block sent back (body, messages, a message, its content).
+#: Nesting allowed in a reply, from the message down: a request's limit (`strict_json.MAX_DEPTH`) less 8.
+#: A block sent back sits 5 levels deeper than in the reply in a Message Batches request (body,
+#: requests, a request, its params, messages, a message, its content; the reply: message, content),
+#: 2 in a plain one, so the deepest reply taken still fits in either, with 3 levels to spare.
 _DATA_DEPTH = MAX_DEPTH - 8
 
 
