@@ -83,3 +83,15 @@ def test_prefixes_that_come_back_are_recognised() -> None:
     assert rhythm.recurring(a.positions[1], since=60.0) == [0.0]
     assert rhythm.recurring(b.positions[1], since=60.0) is None  # sent by the last call: it continues
     assert rhythm.comes_back(1) < rhythm.comes_back(5) < 1
+
+
+def test_a_prefix_that_came_back_once_after_an_hour_is_not_expected_within_five_minutes() -> None:
+    """A recurring prefix skipped calls: the think time between calls the prior describes is not its gap,
+    so its own gaps outweigh the prior sooner than the gaps between calls do."""
+    gap = 4_200.0  # an eval pass re-run 70 minutes later: each item is sent again once
+    calls = Rhythm()
+    calls.observe(lay("doc", "q"), 0.0, own=True)
+    calls.observe(lay("doc", "q2"), gap, own=True)
+    own = Rhythm().alive(gap, gaps=[gap])
+    assert own["5m"] < calls.alive(gap)["5m"]
+    assert own["5m"] < 0.25 and own["1h"] < 0.5

@@ -53,6 +53,11 @@ class Prior:
     """Weight kept by a gap per newer gap: the rhythm of the last few calls counts most."""
     prior_fade: float = 0.75
     """Weight the prior keeps per gap seen: a session's own rhythm soon speaks for itself."""
+    recurring_weight: float = 0.5
+    """Share of that weight the prior keeps against a recurring prefix's own gaps between uses.  Such
+    a prefix skipped calls, so its gaps are not the think time between calls the prior describes: an
+    eval item re-sent once 70 minutes later still counted a third of its next uses within 5m, and its
+    tail was written at 5m again on every item, never read."""
     calls_ahead: float = 3.0
     """Pseudo-calls in the chance of another call: after n calls, (n + c) / (n + c + 1)."""
     change_fresh_last: float = 0.35
@@ -163,6 +168,8 @@ class Rhythm:
                 evidence = [*evidence, (now - self._last_own, 1.0)]
         # The prior counts as the oldest evidence, and fades as real gaps come in.
         weight = prior.alive_weight * prior.prior_fade ** len(evidence)
+        if gaps is not None:
+            weight *= prior.recurring_weight
         hits = {ttl: share * weight for ttl, share in prior.alive}
         fade = 1.0
         for gap, w in reversed(evidence):
