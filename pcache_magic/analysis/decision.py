@@ -79,9 +79,9 @@ class _Call:
         self.chance[p.index] = self.reuse[p.index]
         last = self.rhythm.last_own
         uses = self.rhythm.recurring(p, last) if last is not None else None
-        if uses:
-            gaps = [b - a for a, b in itertools.pairwise(uses)] + [self.now - uses[-1]]
-            chance = self.rhythm.comes_back(len(uses))
+        if uses is not None:
+            gaps = [b - a for a, b in itertools.pairwise(uses.times)] + [self.now - uses.times[-1]]
+            chance = self.rhythm.comes_back(uses.count)
             again = worth(self.rates, chance, self.rhythm.alive(self.now, gaps))
             if max(again.write.values()) > max(found.write.values()):
                 found = again
@@ -114,9 +114,9 @@ class _Call:
             last = self.rhythm.last_own
             if last is not None:
                 back = [
-                    (len(uses), p.cumulative, p.index)
+                    (uses.count, p.cumulative, p.index)
                     for p in eligible[:-1]
-                    if (uses := self.rhythm.recurring(p, last))
+                    if (uses := self.rhythm.recurring(p, last)) is not None
                 ]
                 picked.update(i for *_, i in heapq.nlargest(_RECURRING, back))
         if hit >= 0 and self.live(positions[hit]) == "5m":

@@ -22,13 +22,15 @@ Pure.
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 from ..core.prefix import Layout, Position
 from ..core.ttl import TTL, TTL_SECONDS, TTLS
 
-__all__ = ["Prior", "Rhythm"]
+__all__ = ["Prior", "Rhythm", "Uses"]
 
 _FIVE_MINUTES, _HOUR = TTL_SECONDS["5m"], TTL_SECONDS["1h"]
 #: Gaps looked at: older ones weigh under 1% after the decay.
@@ -74,6 +76,21 @@ class Prior:
     """Weight a path's record keeps per newer call: a system prompt tweaked early, then left alone,
     soon counts as stable again."""
 
+    def __post_init__(self) -> None:
+        """ValueError for a number no chance can be made of: each is finite, the shares and rates
+        within [0, 1], the weights the prior starts with above 0 (the chances divide by them)."""
+        numbers = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "alive"}
+        numbers.update((f"alive[{ttl}]", share) for ttl, share in self.alive)
+        positive = ("alive_weight", "change_weight", "path_weight")
+        for name, value in numbers.items():
+            low, high = (
+                (0.0, math.inf) if name in (*positive, "session_weight", "calls_ahead") else (0.0, 1.0)
+            )
+            if not (math.isfinite(value) and low <= value <= high) or (name in positive and value == 0):
+                raise ValueError(
+                    f"Prior.{name} must be a finite number in [{low:g}, {high:g}], not {value!r}."
+                )
+
 
 @dataclass(slots=True)
 class _Slot:
@@ -82,6 +99,19 @@ class _Slot:
     digest: bytes
     seen: float = 0.0
     changed: float = 0.0
+
+
+@dataclass(slots=True)
+class Uses:
+    """A prefix's uses: how many, and the latest times (those make the `_RECENT` gaps looked at;
+    keeping every time grew as calls times blocks: 1M floats, ~32 MB, at 1,000 calls)."""
+
+    count: int = 0
+    times: deque[float] = field(default_factory=lambda: deque(maxlen=_RECENT + 1))
+
+    def add(self, at: float) -> None:
+        self.count += 1
+        self.times.append(at)
 
 
 class Rhythm:
@@ -96,7 +126,7 @@ class Rhythm:
         self._slots: dict[str, _Slot] = {}
         self._kinds: dict[_Kind, list[float]] = {}
         self._previous: list[tuple[str, _Kind]] = []
-        self._uses: dict[bytes, list[float]] = {}
+        self._uses: dict[bytes, Uses] = {}
 
     # -- learning ------------------------------------------------------------------------------
     def observe(self, lay: Layout, at: float, own: bool) -> None:
@@ -108,8 +138,12 @@ class Rhythm:
                 self._gaps.append((at - self._last_any, self.prior.session_weight))
             self._last_own = at
             self.own_calls += 1
+            uses = self._uses
             for p in lay.positions:
-                self._uses.setdefault(p.key, []).append(at)
+                kept = uses.get(p.key)
+                if kept is None:
+                    kept = uses[p.key] = Uses()
+                kept.add(at)
             # What changes is learned from this model's calls alone: a router's other model sends
             # its own prompt at the same paths, which would read as this one's changing every call.
             self._learn_blocks(lay)
@@ -224,10 +258,10 @@ class Rhythm:
             return base
         return (tally[1] + base * prior.change_weight) / (tally[0] + prior.change_weight)
 
-    def recurring(self, position: Position, since: float) -> list[float] | None:
-        """A prefix's own use times if it was sent before `since` but not since (it comes and goes)."""
+    def recurring(self, position: Position, since: float) -> Uses | None:
+        """A prefix's own uses if it was sent before `since` but not since (it comes and goes)."""
         uses = self._uses.get(position.key)
-        if not uses or uses[-1] >= since:
+        if uses is None or uses.times[-1] >= since:
             return None
         return uses
 
