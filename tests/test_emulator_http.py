@@ -18,7 +18,8 @@ from pcache_magic.emulator import Emulator
 from pcache_magic.emulator.server import serve
 from pcache_magic.session import emulator_http
 from pcache_magic.session.emulator_http import MAX_BYTES, EmulatorCallError, emulator_now
-from pcache_magic.session.transport import EMULATOR_URL_ENV, ServerClock, connect
+from pcache_magic.session.server_clock import ServerClock
+from pcache_magic.session.transport import EMULATOR_URL_ENV, connect
 
 Answer = Callable[[socket.socket], None]
 
@@ -278,6 +279,11 @@ def test_the_servers_words_in_an_error_hold_no_control_and_no_key(
         ("-1", None),
         ("1e11", None),
         ("1" * 40, None),
+        (" 5 ", None),
+        ("1_700_000_000", None),
+        ("\uff11\uff12", None),
+        ("-0.0", None),
+        ("0x10", None),
     ],
 )
 def test_a_told_time_is_a_time_an_emulator_could_keep(value: str | None, now: float | None) -> None:

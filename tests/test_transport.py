@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
-import httpx2
 import pytest
 from _hostile_http import (
     GZIP_HEAD,
@@ -38,7 +37,6 @@ from pcache_magic.session.transport import (
     OFFLINE_ENV,
     ConfigError,
     Connection,
-    ServerClock,
     connect,
     redact_error,
     redact_key,
@@ -341,55 +339,11 @@ def test_server_mode_clock_advance_and_calls(server_url: tuple[Emulator, str]) -
     assert [e["tokens"] for e in emu.state()["entries"]] == [session.calls[0].tokens.written]
 
 
-def test_server_mode_clock_reads_do_not_each_send_a_request(
-    server_url: tuple[Emulator, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The server's clock stands still until advanced: it is asked once, then kept, updated by our
-    own `advance`, and asked again only after `resync_s` (another client may have moved it)."""
-    emu, url = server_url
-    conn = connect(env={EMULATOR_URL_ENV: url}, max_retries=0)
-    assert isinstance(conn.clock, ServerClock)
-    asked: list[str] = []
-    real = transport._emulator_now
-    monkeypatch.setattr(transport, "_emulator_now", lambda u, p=None: asked.append(u) or real(u, p))
-    assert [conn.clock() for _ in range(50)] == [emu.now()] * 50
-    assert asked == [f"{url}/_emulator/state"]
-    assert conn.advance(600) == emu.now() == conn.clock()  # the advance's answer is the new time
-    assert asked == [f"{url}/_emulator/state", f"{url}/_emulator/advance"]
-    emu.advance(60)  # another client moves the server's clock
-    assert conn.clock() == emu.now() - 60  # still the time it last told...
-    conn.clock.resync_s = 0.0
-    assert conn.clock() == emu.now()  # ...until it is asked again
-    assert asked[-1] == f"{url}/_emulator/state"
-
-
-def test_server_mode_learns_the_time_each_answer_tells(
-    server_url: tuple[Emulator, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Calls in a row never ask the server's clock: each answer tells it (`NOW_HEADER`), so a move
-    by another client shows after the next answer, sync or async; a caller's own HTTP client is
-    left alone (no hook), and its clock asks as before."""
-    emu, url = server_url
-    conn = connect(env={EMULATOR_URL_ENV: url}, max_retries=0)
-    assert isinstance(conn.clock, ServerClock)
-    conn.clock.resync_s = 3_600.0
-    asked: list[str] = []
-    real = transport._emulator_now
-    monkeypatch.setattr(transport, "_emulator_now", lambda u, p=None: asked.append(u) or real(u, p))
-    session = Session(model="claude-sonnet-4-5", connection=conn)
-    session.ask("Hi", stream=False)
-    emu.advance(600)  # another client moves the server's clock
-    session.ask("Again", stream=True)
-    assert session.calls[-1].started_at == emu.now() - 600  # sent before this answer told the time...
-    assert conn.clock() == emu.now()  # ...which it has learned
-    emu.advance(60)
-    asyncio.run(conn.async_client.messages.count_tokens(model="claude-sonnet-4-5", messages=LONG["messages"]))
-    assert conn.clock() == emu.now()
-    assert asked == [f"{url}/_emulator/state"]  # once, before the first call: nothing told it yet
-    mine = httpx2.Client()
-    own = connect(env={EMULATOR_URL_ENV: url}, http_client=mine, max_retries=0)
-    assert own.client._client is mine and mine.event_hooks["response"] == []
-    assert own.async_client._client.event_hooks["response"] == [own.clock.aheard]  # type: ignore[attr-defined]
+def test_an_http_client_the_sdk_cannot_take_is_one_line_naming_it() -> None:
+    for env in ({"ANTHROPIC_API_KEY": SENTINEL}, {EMULATOR_URL_ENV: "http://127.0.0.1:9"}):
+        with pytest.raises(ConfigError, match=r"^http_client must be an HTTP client the SDK takes") as caught:
+            connect(env=env, http_client=object())
+        assert SENTINEL not in str(caught.value) and caught.value.__cause__ is None
 
 
 LONG: dict[str, Any] = {
@@ -431,38 +385,6 @@ def test_server_mode_refuses_a_long_non_streaming_call_as_live_and_in_process_do
     with conn.client.messages.stream(**LONG) as events:  # streamed, as the SDK asks: sent
         assert events.get_final_message().stop_reason == "end_turn"
     assert sent == [("/v1/messages", str(transport.SERVER_TIMEOUT_S))]
-
-
-def test_server_clock_keeps_the_last_time_while_unreachable_and_asks_again_later(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A server that never answers costs one deadline now and then (1 s, 2 s, 4 s ... up to a
-    minute apart), not one on every read; an answer ends the wait."""
-    asked: list[float] = []
-    real = [0.0]
-
-    def unreachable(url: str, payload: object = None) -> None:
-        asked.append(real[0])
-        raise OSError("timed out")
-
-    monkeypatch.setattr(transport, "_emulator_now", unreachable)
-    clock = ServerClock("http://127.0.0.1:9", resync_s=3600, monotonic=lambda: real[0])
-    before = clock()
-    assert [clock() for _ in range(20)] == [before] * 20 and asked == [0.0]  # the last time known
-    for step in (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0):
-        n = len(asked)
-        real[0] += step - 0.01
-        clock()
-        assert len(asked) == n  # not yet
-        real[0] += 0.01
-        clock()
-        assert len(asked) == n + 1 and asked[-1] == real[0]  # asked again once the wait is over
-    assert asked[-1] - asked[-2] == pytest.approx(transport.MAX_RETRY_S)
-    clock.learn(1_000.0)
-    assert clock() == 1_000.0 and asked[-1] == real[0]  # an answer is kept for `resync_s`
-    monkeypatch.setattr(transport, "_emulator_now", lambda url, payload=None: 2_000.0)
-    real[0] += 3600
-    assert clock() == 2_000.0  # and the first failure after an answer waits 1 s again
 
 
 def test_a_key_the_session_never_saw_is_blotted_out_by_its_shape(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -508,34 +430,6 @@ def test_in_server_mode_the_real_key_is_blotted_in_pieces_and_the_stand_in_is_no
     digest = str(conn.client.api_key).rsplit("-", 1)[1]
     said = f"workspace {digest}x, model x{RANDOM_KEY[13:]}"
     assert redact_key(said, conn.client, pieces=True) == f"workspace {digest}x, model [part of the API key]"
-
-
-def test_a_slow_answer_is_kept_but_waited_for_like_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A server that tells its time just under the deadline (9.5 s) is asked 1 s, 2 s, 4 s ... up to
-    a minute apart, not on every read a second after the last; a quick answer ends the wait."""
-    asked: list[float] = []
-    real = [0.0]
-
-    def slow(url: str, payload: object = None) -> float:
-        asked.append(real[0])
-        real[0] += 9.5
-        return 1_000.0 + len(asked)
-
-    monkeypatch.setattr(transport, "_emulator_now", slow)
-    clock = ServerClock("http://127.0.0.1:9", monotonic=lambda: real[0])  # asked again after 1 s
-    assert clock() == 1_001.0  # the time it told, kept
-    for step in (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0):
-        n = len(asked)
-        real[0] += step - 0.01
-        assert clock() == 1_000.0 + n and len(asked) == n  # not yet
-        real[0] += 0.01
-        assert clock() == 1_001.0 + n and len(asked) == n + 1
-    monkeypatch.setattr(transport, "_emulator_now", lambda url, payload=None: 2_000.0)
-    real[0] += 60
-    assert clock() == 2_000.0
-    monkeypatch.setattr(transport, "_emulator_now", lambda url, payload=None: 3_000.0)
-    real[0] += clock.resync_s
-    assert clock() == 3_000.0  # answered quickly: asked again after `resync_s`, no longer wait
 
 
 def test_server_mode_gives_up_on_a_silent_server_within_a_minute_an_attempt() -> None:

@@ -31,7 +31,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 _CLOSE = (b"connection", b"close")
 #: Every answer tells the emulator's time in this header (`repr` of its clock), so a URL-mode
-#: session knows it without asking `/_emulator/state` (`session.transport.ServerClock`).  The API
+#: session knows it without asking `/_emulator/state` (`session.server_clock.ServerClock`).  The API
 #: has no such header; the SDK passes it by.
 NOW_HEADER = "x-pcache-emulator-now"
 

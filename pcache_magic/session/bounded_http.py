@@ -343,11 +343,8 @@ def bounded_async_client(clock: Clock = time.monotonic) -> httpx2.AsyncClient:
 def with_bounded_clients(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The sync and async SDK clients' arguments, each with its own bounded HTTP client; a
     caller's own `http_client` is theirs, and left alone: a sync one serves the sync client, an
-    async one the async client, and the other gets a bounded one (anything else goes to both,
-    for the SDK to refuse)."""
+    async one the async client, and the other gets a bounded one."""
     own = kwargs.get("http_client")
-    if own is not None and not isinstance(own, httpx2.Client | httpx2.AsyncClient):
-        return dict(kwargs), dict(kwargs)
     sync = own if isinstance(own, httpx2.Client) else bounded_client()
     async_ = own if isinstance(own, httpx2.AsyncClient) else bounded_async_client()
     return {**kwargs, "http_client": sync}, {**kwargs, "http_client": async_}

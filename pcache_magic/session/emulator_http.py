@@ -40,6 +40,7 @@ DEADLINE_S = 10.0
 #: At most this many bytes of the answer are read, head and body together.
 MAX_BYTES = 64 * 1024
 _ENV = "PCACHE_EMULATOR_URL"  # named here: transport, which defines it, imports this module
+_TOLD = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?", re.ASCII)  # a plain number, as repr writes it
 _NOW = re.compile(rb'\s*\{\s*"now"\s*:\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*[,}]')
 #: More digits than any length `MAX_BYTES` allows: a `content-length` this long is no answer (and
 #: Python refuses to read an int of thousands of digits).
@@ -112,13 +113,10 @@ def emulator_now(
 
 def told_now(value: str | None) -> float | None:
     """The time a `NOW_HEADER` value tells, or None when it tells none an emulator could keep."""
-    if value is None or len(value) > 32:  # a float's repr is at most 24 characters
+    if value is None or len(value) > 32 or not _TOLD.fullmatch(value):  # a float's repr: <= 24
         return None
-    try:
-        now = float(value)
-    except ValueError:
-        return None
-    return now if 0 <= now < LATEST else None  # NaN fails both
+    now = float(value)
+    return now if now < LATEST else None
 
 
 def _json(body: bytes) -> Any:

@@ -27,20 +27,17 @@ import httpx2
 
 from ..core.env import MIN_KEY, getenv, without_api_key, without_pieces
 from .bounded_http import with_bounded_clients
-from .emulator_http import NOW_HEADER, emulator_now, told_now
 from .server_client import SERVER_TIMEOUT_S, AsyncServerAnthropic, ServerAnthropic
+from .server_clock import ServerClock
 
 if TYPE_CHECKING:
     from ..emulator import Emulator
 
 __all__ = [
     "EMULATOR_URL_ENV",
-    "MAX_RETRY_S",
     "MIN_KEY",
     "OFFLINE_ENV",
-    "RETRY_S",
     "SERVER_TIMEOUT_S",
-    "SLOW_S",
     "STAND_IN",
     "ConfigError",
     "Connection",
@@ -186,90 +183,9 @@ class Connection:
         if self.emulator is not None:
             return self.emulator.advance(seconds)
         if self.mode == "server" and self.url:
-            now = _emulator_now(f"{self.url}/_emulator/advance", {"seconds": seconds})
-            if isinstance(self.clock, ServerClock):
-                self.clock.learn(now)
-            return now
+            clock = self.clock if isinstance(self.clock, ServerClock) else ServerClock(self.url)
+            return clock.advance(seconds)
         raise RuntimeError("The clock can only be moved offline; online, cache lifetimes run in real time.")
-
-
-#: After the server failed to tell its time, its clock is asked again after this long, doubled on
-#: each failure up to `MAX_RETRY_S`: a server that never answers costs a read its deadline
-#: (`emulator_http.DEADLINE_S`) now and then, not on every read.
-RETRY_S, MAX_RETRY_S = 1.0, 60.0
-#: An answer that took longer than this many seconds counts as a failure for the wait above (the
-#: time it told is kept): a server answering just under the deadline would otherwise cost every read.
-SLOW_S = 1.0
-
-
-class ServerClock:
-    """A `pcache-emulator`'s clock without a request per read: its clock stands still until advanced,
-    so the time it last told is kept, replaced by what each answer tells (`NOW_HEADER`, `heard`) and
-    what our own `advance` returns, and asked again once `resync_s` seconds of real time have passed
-    without either (another client may have moved it meanwhile).
-
-    While the server cannot be reached, or answers other than with its time (a redirect, which is
-    not followed; nothing within `emulator_http.DEADLINE_S`), it answers the last time it told (calls
-    then fail with their own one-line error, instead of every magic failing on the clock), and asks
-    again after `RETRY_S`, then twice as long each time; an answer slower than `SLOW_S` is kept but
-    counts the same.  Each ask reads at most `emulator_http.MAX_BYTES`.  `monotonic`: the real-time
-    clock (a test's, to step it).
-    """
-
-    def __init__(
-        self, url: str, *, resync_s: float = 1.0, monotonic: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.url = url
-        self.resync_s = resync_s
-        self._monotonic = monotonic
-        self._now = time.time()
-        self._synced_at: float | None = None  # monotonic() of the last answer
-        self._retry_s, self._retry_at = 0.0, -math.inf  # after a failure: the wait, and when it ends
-
-    def __call__(self) -> float:
-        now, synced = self._monotonic(), self._synced_at
-        if (synced is None or now - synced >= self.resync_s) and now >= self._retry_at:
-            waited = self._retry_s
-            try:
-                self.learn(_emulator_now(f"{self.url}/_emulator/state", None))
-            except OSError:  # EmulatorCallError too: bounded, never followed elsewhere
-                self._wait_longer(waited)
-            else:
-                if self._monotonic() - now > SLOW_S:  # kept, but not asked again at once
-                    self._wait_longer(waited)
-        return self._now
-
-    def _wait_longer(self, waited: float) -> None:
-        """After a failed or slow ask: wait `RETRY_S`, or twice the last wait, before the next."""
-        self._retry_s = min(2 * waited, MAX_RETRY_S) if waited else RETRY_S
-        self._retry_at = self._monotonic() + self._retry_s
-
-    def learn(self, now: float) -> None:
-        """The server's time, as an answer of the server just told it."""
-        self._now, self._synced_at = now, self._monotonic()
-        self._retry_s, self._retry_at = 0.0, -math.inf
-
-    def heard(self, response: httpx2.Response) -> None:
-        """An HTTP client's response hook: the time every answer of the server tells in `NOW_HEADER`
-        is learned, so a session in use never asks for it (a value that is no time is passed by)."""
-        now = told_now(response.headers.get(NOW_HEADER))
-        if now is not None:
-            self.learn(now)
-
-    async def aheard(self, response: httpx2.Response) -> None:
-        """`heard`, for an async client (its hooks are awaited)."""
-        self.heard(response)
-
-    def listen(self, *clients: httpx2.Client | httpx2.AsyncClient) -> None:
-        """Learn from every answer these HTTP clients (our own, never a caller's) receive."""
-        for client in clients:
-            hook = self.aheard if isinstance(client, httpx2.AsyncClient) else self.heard
-            client.event_hooks["response"].append(hook)
-
-
-def _emulator_now(url: str, payload: Mapping[str, Any] | None = None) -> float:
-    """The server's time (`emulator_http`: a bounded read, within a deadline, no redirect)."""
-    return emulator_now(url, payload)
 
 
 def connect(
@@ -308,6 +224,7 @@ def _connect(
     """`connect`'s work; a failure is returned, never raised, so no frame of it reaches a traceback."""
     try:
         _check_timeout(client_kwargs.get("timeout"))
+        _check_http_client(client_kwargs.get("http_client"))
         return _clients(env, offline, emulator, client_kwargs)
     except ConfigError as error:
         return ConfigError(str(error))
@@ -319,6 +236,15 @@ def _connect(
 def _check_timeout(timeout: object) -> None:
     if isinstance(timeout, int | float) and not (math.isfinite(timeout) and timeout > 0):
         raise ConfigError(f"timeout must be a finite number of seconds > 0, not {timeout!r}.")
+
+
+def _check_http_client(client: object) -> None:
+    """A caller's own HTTP client is one the SDK takes (it serves the sync or the async side)."""
+    if client is not None and not isinstance(client, httpx2.Client | httpx2.AsyncClient):
+        raise ConfigError(
+            "http_client must be an HTTP client the SDK takes: anthropic.DefaultHttpxClient(), "
+            f"or DefaultAsyncHttpxClient() for async calls, not {type(client).__name__}."
+        )
 
 
 def _check_key(key: str) -> None:
@@ -361,12 +287,11 @@ def _clients(
         url = url.rstrip("/")
         # The emulator only needs a per-key workspace, never the secret (the URL may be plain http).
         stand_in = STAND_IN + (f"-{hashlib.sha256(key.encode()).hexdigest()[:16]}" if key else "")
-        if "timeout" not in client_kwargs and "http_client" not in client_kwargs:
-            client_kwargs = {"timeout": SERVER_TIMEOUT_S, **client_kwargs}  # not the SDK's 600 s
         sync, async_ = with_bounded_clients({"api_key": stand_in, "base_url": url, **client_kwargs})
-        clock = ServerClock(url)
-        own = client_kwargs.get("http_client")  # the caller's: no hook of ours is put on it
-        clock.listen(*(kw["http_client"] for kw in (sync, async_) if kw["http_client"] is not own))
+        clock, own = ServerClock(url), client_kwargs.get("http_client")
+        for made in (kw for kw in (sync, async_) if kw["http_client"] is not own):  # ours, not the caller's
+            made.setdefault("timeout", SERVER_TIMEOUT_S)  # not the SDK's 600 s
+            clock.listen(made["http_client"])
         return Connection(ServerAnthropic(**sync), AsyncServerAnthropic(**async_), "server", clock, url=url)
     if emulator is not None or offline or key is None:
         # Why, for the notice; without a key that is all there is to say.
