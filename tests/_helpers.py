@@ -113,6 +113,104 @@ def text(el: ET.Element) -> str:
     return "".join(el.itertext())
 
 
+# What JupyterLab 4's and Notebook 7's sanitizer (`@jupyterlab/apputils` `Sanitizer`, applied to
+# an untrusted notebook's stored HTML) keeps, as far as these outputs use it: a subset of its
+# allowed tags, attributes (no `data-*`, no `aria-*`) and `style` properties; a style value must be
+# plain (its regexes allow no `var()` or `calc()`).  `<style>` goes with its rules, SVG with its shapes.
+_SAFE_TAGS = frozenset(
+    [
+        "a",
+        "abbr",
+        "b",
+        "br",
+        "caption",
+        "code",
+        "col",
+        "colgroup",
+        "details",
+        "div",
+        "em",
+        "i",
+        "li",
+        "p",
+        "small",
+        "span",
+        "strong",
+        "summary",
+        "table",
+        "tbody",
+        "td",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+    ]
+)
+_SAFE_ATTRS = frozenset({"class", "title", "style", "colspan", "open", "width", "align", "id", "lang"})
+_SAFE_STYLES = frozenset(
+    [
+        "background",
+        "background-color",
+        "color",
+        "display",
+        "font-family",
+        "font-size",
+        "font-style",
+        "height",
+        "margin",
+        "max-width",
+        "min-width",
+        "opacity",
+        "text-align",
+        "white-space",
+        "width",
+    ]
+)
+
+
+def styles(el: ET.Element) -> dict[str, str]:
+    """An element's inline `style` declarations, by property."""
+    pairs = (d.partition(":") for d in (el.get("style") or "").split(";") if d.strip())
+    return {k.strip(): v.strip() for k, _, v in pairs}
+
+
+def sanitized(html: str) -> ET.Element:
+    """`html` as an untrusted notebook shows it (see `_SAFE_TAGS`): a tag not allowed is unwrapped
+    (its text kept), `<style>` dropped whole, attributes and style declarations not allowed dropped."""
+
+    def add_text(out: ET.Element, words: str | None) -> None:
+        if words:
+            if len(out):
+                out[-1].tail = (out[-1].tail or "") + words
+            else:
+                out.text = (out.text or "") + words
+
+    def clean(el: ET.Element, out: ET.Element) -> None:
+        for child in el:
+            if child.tag in ("style", "script"):
+                pass
+            elif child.tag in _SAFE_TAGS:
+                attrs = {k: v for k, v in child.attrib.items() if k in _SAFE_ATTRS}
+                plain = {k: v for k, v in styles(child).items() if "var(" not in v and "calc(" not in v}
+                kept = [f"{k}:{v}" for k, v in plain.items() if k in _SAFE_STYLES]
+                attrs.pop("style", None)
+                if kept:
+                    attrs["style"] = ";".join(kept)
+                new = ET.SubElement(out, child.tag, attrs)
+                new.text = child.text
+                clean(child, new)
+            else:
+                add_text(out, child.text)
+                clean(child, out)
+            add_text(out, child.tail)
+
+    root = ET.Element("root")
+    parsed = parse(html)
+    root.text = parsed.text
+    clean(parsed, root)
+    return root
+
+
 def unguarded_dollars(html: str) -> list[str]:
     """The texts of `html` where a `$` stands outside the one element MathJax skips
     (`core.fmt.DOLLAR_HTML`): what JupyterLab 4 or Notebook 7 could typeset as LaTeX."""

@@ -21,7 +21,7 @@ from pcache_magic.session.transport import connect
 from pcache_magic.view.cost import TEXT_WIDTH, CostTable, fit, money_text, render_cost
 from pcache_magic.view.render import style
 
-from _helpers import parse, select, text, unguarded_dollars
+from _helpers import parse, sanitized, select, styles, text, unguarded_dollars
 
 MODEL = "claude-sonnet-4-5"
 LONG = " ".join(f"Rule {i}: review every function for missing tests and unclear names." for i in range(120))
@@ -89,6 +89,23 @@ def test_only_the_columns_of_words_wrap(tables: tuple[Money, WhatIf]) -> None:
             cells = [text(td) for td in tr.iter("td")]
             kept = [(c, h) for c, h in zip(cells, heads, strict=False) if h not in wrapping]
             assert all(MODEL_ID.match(c) if h == "model" else FIGURE.match(c) for c, h in kept), kept
+
+
+def test_an_untrusted_notebooks_copy_keeps_the_words_left(tables: tuple[Money, WhatIf]) -> None:
+    """Untrusted, the stylesheet and the table's own rules are gone and JupyterLab right-aligns
+    every cell: the model, the outcome, the strategy and each note read left from inline styles."""
+    for table, words in zip(tables, ({"model", "outcome"}, {"strategy"}), strict=True):
+        root = sanitized(render_cost(table))
+        assert not list(root.iter("style"))
+        heads = [text(th) for th in root.iter("th")]
+        assert {h for h, th in zip(heads, root.iter("th"), strict=True) if styles(th)} == words
+        for tr in root.iter("tr"):
+            aligned = [h for h, td in zip(heads, tr.iter("td"), strict=False) if styles(td).get("text-align")]
+            notes = [td for td in tr.iter("td") if td.get("class") == "pcache-notes"]
+            assert all(styles(td)["text-align"] == "left" for td in notes)
+            assert notes or set(aligned) <= words
+    notes = [td for td in sanitized(render_cost(tables[0])).iter("td") if td.get("class") == "pcache-notes"]
+    assert notes
 
 
 def test_each_note_has_a_full_width_row_under_its_call(tables: tuple[Money, WhatIf]) -> None:

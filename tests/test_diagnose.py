@@ -155,6 +155,10 @@ def test_the_breakpoints_part_is_said_in_the_blocks_tables_words(session: Sessio
     assert "minimum" in (cells["tools"].get("title") or "")
     assert "longer prefix" in (cells["rules"].get("title") or "") and cells["notes"].get("title") is None
     assert "covered" not in "".join(c.text or "" for c in cells.values())
+    # each cell of words reads left in an untrusted notebook too (JupyterLab right-aligns cells)
+    rows = [tr for tr in ET.fromstring(why.to_html()).iter("tr") if tr[0].tag == "td"]
+    left = [[td.get("style") == "text-align:left" for td in tr] for tr in rows]
+    assert left and all(flags == [True, True, True, False, True] for flags in left)
 
 
 def test_beyond_the_twenty_block_lookback(session: Session) -> None:

@@ -7,6 +7,7 @@ import pytest
 from pcache_magic.core.fmt import (
     DOLLAR_HTML,
     LABELS,
+    LEFT,
     TEXT_WIDTH,
     clock,
     cut,
@@ -19,6 +20,7 @@ from pcache_magic.core.fmt import (
     money,
     plural,
     share,
+    status_cell,
     status_words,
     text_table,
     tokens,
@@ -118,13 +120,23 @@ def test_a_table_row_can_carry_a_note_row_and_a_cell_a_tooltip() -> None:
     )
     assert '<tr><td>1</td><td title="not &quot;counted&quot; &lt;here&gt;">—</td></tr>' in html
     note = (
-        '<tr class="pcache-row-note"><td class="pcache-notes" colspan="2">'
+        '<tr class="pcache-row-note"><td class="pcache-notes" colspan="2" style="text-align:left">'
         f"read 10 tokens: {DOLLAR_HTML}0.0001 saved</td></tr>"
     )
     assert (
         f"</tr>{note}<tr><td>2</td><td>3</td></tr></tbody>" in html
     )  # under its row; none for an empty note
     assert html.count("pcache-row-note") == 1
+
+
+def test_cells_of_words_read_left_without_a_stylesheet() -> None:
+    """An untrusted notebook's copy loses `<style>`, and JupyterLab right-aligns every cell: a column
+    of words (by its header), a note and a breakpoint's status carry their alignment inline."""
+    html = html_table(["call", "model", "outcome", "cost"], [["1", "claude-x", "hit", "$1"]], "cap")
+    assert "<th>call</th><th" + LEFT + ">model</th><th" + LEFT + ">outcome</th><th>cost</th>" in html
+    assert f"<tr><td>1</td><td{LEFT}>claude-x</td><td{LEFT}>hit</td><td>" in html
+    assert status_cell("hit", "pcache-next") == f'<td class="pcache-next"{LEFT}>hit</td>'
+    assert LEFT == ' style="text-align:left"'
 
 
 def test_a_breakpoint_status_in_words_a_new_user_reads() -> None:

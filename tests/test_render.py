@@ -15,7 +15,7 @@ from anthropic.types import Message
 
 from pcache_magic.analysis.ledger import Prediction
 from pcache_magic.core.conversation import Block, BlockKind
-from pcache_magic.core.fmt import DOLLAR_HTML, entry_names, status_words
+from pcache_magic.core.fmt import DOLLAR_HTML, LABELS, entry_names, status_words
 from pcache_magic.core.models import Prices
 from pcache_magic.core.record import CallRecord
 from pcache_magic.emulator import Emulator
@@ -23,6 +23,7 @@ from pcache_magic.session.session import Session
 from pcache_magic.session.transport import connect
 from pcache_magic.view import render
 from pcache_magic.view.calls import CALLS_WIDTH
+from pcache_magic.view.html import ERROR, WARNING
 from pcache_magic.view.render import (
     BAR_WIDTH,
     COLOURS,
@@ -42,7 +43,7 @@ from pcache_magic.view.render import (
     summary_text,
 )
 
-from _helpers import cell, parse, select, text, unguarded_dollars
+from _helpers import cell, parse, sanitized, select, styles, text, unguarded_dollars
 
 MODEL = "claude-sonnet-4-5"
 LONG = " ".join(f"Rule {i}: review every function for missing tests and unclear names." for i in range(120))
@@ -188,10 +189,14 @@ def test_the_why_cell_folds_the_details_of_the_call() -> None:
     css = style()
     hidden = ".pcache-panel .pcache-why details[open] .pcache-why-line,.pcache-panel .pcache-why-open"
     assert hidden + "{display:none}" in css
-    assert ".pcache-panel .pcache-why details[open] .pcache-why-open{display:inline;opacity:.6}" in css
+    # hidden inline (an untrusted notebook drops the stylesheet), shown by the stylesheet when open
+    assert select(details, "span", "pcache-why-open")[0].get("style") == "display:none"
+    assert (
+        ".pcache-panel .pcache-why details[open] .pcache-why-open{display:inline!important;opacity:.6}" in css
+    )
     info = text(select(details, "div", "pcache-call-info")[0])
     assert info == f"01:02:03 UTC · {MODEL} · ask · latency 0.25 s · predicted hit ✓"
-    assert select(details, "svg", "pcache-bar")
+    assert select(details, "span", "pcache-bar")
     assert text(select(details, "span", "pcache-latency")[0]) == "0.25 s"  # notebooks/sanitize.cfg
     # the info wraps anywhere, but never inside the model id (`claude-/sonnet-/5`)
     assert text(select(details, "span", "pcache-model")[0]) == MODEL
@@ -251,14 +256,15 @@ def test_bar_segments_are_proportional_to_the_scale() -> None:
     rec = record({"input_tokens": 1000, "output_tokens": 500, "cache_read_input_tokens": 2096})
     assert bar_scale([rec]) == 4096
     assert bar_scale([]) == 1024
-    svg = parse(render_bar(rec, 4096))
-    widths = {r.get("class"): float(r.get("width") or 0) for r in svg.iter("rect")}
+    bar = parse(render_bar(rec, 4096))
+    segments = [s for s in bar.iter("span") if (s.get("class") or "").startswith("pcache-seg-")]
+    widths = {s.get("class"): float(styles(s)["width"].removesuffix("px")) for s in segments}
     assert widths == {
         "pcache-seg-read": pytest.approx(BAR_WIDTH * 2096 / 4096, abs=0.05),
         "pcache-seg-uncached": pytest.approx(BAR_WIDTH * 1000 / 4096, abs=0.05),
         "pcache-seg-output": pytest.approx(BAR_WIDTH * 500 / 4096, abs=0.05),
     }
-    titles = [text(t) for t in svg.iter("title")]
+    titles = [s.get("title") for s in segments]
     assert titles == ["cache read 2,096", "uncached input 1,000", "output 500"]
 
 
@@ -393,7 +399,8 @@ def test_markers_added_by_the_cache_mode_are_marked_auto(mode: str) -> None:
     root = parse(render_blocks(s))
     (doc,) = select(root, "tr", "pcache-block", data_block="doc")
     marker = cell(doc, "pcache-marker")
-    assert text(marker) == "5m" and "pcache-auto" in (marker.get("class") or "")
+    # in words, not a stylesheet's `::after`: an untrusted notebook's copy says it too
+    assert text(marker) == "5m auto" and "pcache-auto" in (marker.get("class") or "")
 
 
 def test_user_text_is_escaped_everywhere() -> None:
@@ -440,7 +447,7 @@ def test_the_legend_says_it_is_for_the_token_bars_and_sits_on_the_table(session:
     items = select(legend, "span", "pcache-legend-item")  # a swatch never wraps apart from its label
     assert [text(i) for i in items] == [label for _, label in COLOURS.values()]
     assert all(len(select(i, "span", "pcache-swatch")) == 1 for i in items)
-    assert ".pcache-panel .pcache-legend-item{white-space:nowrap;" in style()
+    assert all(styles(i)["white-space"] == "nowrap" for i in items)  # inline: untrusted too
     skipped = render_calls(session, skip=1)  # the "not shown" line comes first, the legend on the table
     assert skipped.index("pcache-more") < skipped.index("pcache-legend") < skipped.index("<table")
 
@@ -674,3 +681,51 @@ def test_a_prewarm_reads_as_one_in_the_calls_and_cost_tables() -> None:
     assert [text(c).rstrip("✓✗ ") for c in cells] == ["pre-warm", "hit"]
     assert cells[0].get("title") == "a pre-warm (max_tokens 0): write"
     assert [c.outcome for c in money(s).calls] == ["pre-warm (write)", "hit"]
+
+
+# -- an untrusted notebook ---------------------------------------------------------------------
+def test_an_untrusted_notebooks_copy_keeps_what_carries_meaning(session: Session) -> None:
+    """R16U: a shared notebook is untrusted, and its stored outputs lose `<style>` and SVG to the
+    sanitizer (`_helpers.sanitized`), while JupyterLab right-aligns every cell.  Then the swatches,
+    the bars, the left-aligned words, the hidden "why" label and a loss's colour must be inline."""
+    session.cache_mode = "automatic"
+    session.context("doc", name="doc")
+    session.ask("q1", stream=False)  # writes the prefix: costs more than no caching
+    root = sanitized(render_session(session))
+    assert not list(root.iter("style"))
+    swatches = select(root, "span", "pcache-swatch")
+    assert [styles(s)["background"] for s in swatches] == [hue for hue, _ in COLOURS.values()]
+    assert all(styles(s)["display"] == "inline-block" and styles(s)["width"] == "10px" for s in swatches)
+    (row,) = select(root, "tr", "pcache-call")
+    for cls in ("pcache-outcome", "pcache-why"):
+        assert styles(cell(row, cls))["text-align"] == "left"
+    for cls in ("pcache-index", "pcache-read", "pcache-write", "pcache-cost"):
+        assert "text-align" not in styles(cell(row, cls))  # figures keep the front end's right
+    assert styles(select(row, "span", "pcache-why-open")[0]) == {"display": "none"}
+    saving = cell(row, "pcache-saving")
+    assert text(saving).startswith("-") and styles(saving)["color"] == WARNING
+    (bar,) = select(row, "span", "pcache-bar")
+    assert styles(bar)["display"] == "flex" and "height" in styles(bar)
+    segments = list(bar)
+    assert segments and all(styles(s)["width"].endswith("px") and styles(s)["background"] for s in segments)
+    assert all(s.get("title") for s in segments)  # the token counts, as the SVG's <title> said
+    words = ("pcache-name", "pcache-kind", "pcache-marker", "pcache-next", "pcache-preview")
+    for block in select(root, "tr", "pcache-block"):
+        assert all(styles(cell(block, cls))["text-align"] == "left" for cls in words)
+        assert "text-align" not in styles(cell(block, "pcache-tokens"))
+    autos = [text(c) for c in select(root, "td", "pcache-auto")]  # the cache mode's marker, in words
+    assert autos and set(autos) == {"5m auto"}
+    headers = {text(h): styles(h).get("text-align") for h in root.iter("th")}
+    assert headers["why"] == headers["block"] == "left" and headers[LABELS["read"]] is None
+    entries = select(root, "tr", "pcache-entry")
+    assert entries and all(styles(cell(e, "pcache-name"))["text-align"] == "left" for e in entries)
+    left = [list(select(e, "span", "pcache-bar")[0]) for e in entries]
+    assert all(len(spans) == 1 and float(styles(spans[0])["width"][:-2]) > 0 for spans in left)
+
+
+def test_an_untrusted_copy_says_a_failure_and_a_missed_prediction_in_colour() -> None:
+    failed = CallRecord(index=3, model=MODEL, started_at=0.0, request={}, error="529 overloaded")
+    assert styles(cell(sanitized(render_call_row(failed)), "pcache-outcome"))["color"] == ERROR
+    missed = record(HIT, prediction=[{"status": "write"}])
+    (mark,) = select(sanitized(render_call_row(missed)), "span", "pcache-predicted")
+    assert text(mark) == "✗" and styles(mark)["color"] == WARNING

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.fmt import html_text, status_cell, visible
+from ..core.fmt import LEFT, html_text, status_cell, visible
 from ..core.record import CallRecord, outcome_of
 from ..core.rules import LOOKBACK, Breakpoint, Plan
 from ._diagnose_causes import Cause, changed_cause, marker_causes, storage_causes
@@ -80,13 +80,14 @@ class Explanation:
         so a quoted "$" in a changed block's excerpt is never typeset as LaTeX."""
         items = "".join(f"<li>{html_text(line)}</li>" for line in self.lines)
         rows = "".join(
-            f"<tr><td>{html_text(m.block or '')}</td><td>{html_text(m.path)}</td><td>{html_text(m.ttl)}</td>"
+            f"<tr><td{LEFT}>{html_text(m.block or '')}</td><td{LEFT}>{html_text(m.path)}</td>"
+            f"<td{LEFT}>{html_text(m.ttl)}</td>"
             f'<td class="pcache-num">{m.tokens:,}</td>{status_cell(m.status)}</tr>'
             for m in self.marks
         )
         head = (
-            '<th>block</th><th>path</th><th>ttl</th><th class="pcache-num">prefix tokens</th>'
-            "<th>breakpoint</th>"
+            f"<th{LEFT}>block</th><th{LEFT}>path</th><th{LEFT}>ttl</th>"
+            f'<th class="pcache-num">prefix tokens</th><th{LEFT}>breakpoint</th>'
         )
         table = f'<table class="pcache-table"><tr>{head}</tr>{rows}</table>' if rows else ""
         cls = " pcache-disagree" if self.agrees is False else ""

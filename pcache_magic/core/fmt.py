@@ -13,6 +13,11 @@ is `mathjax_ignore` (its default `ignoreHtmlClass`; `tex2jax_ignore` for MathJax
 and the classic notebook).  `html_text` therefore puts each `$` alone in such a span: never paired,
 never searched, still a literal `$` to read and copy.  An `&#36;` entity would not help: the browser
 decodes it before MathJax sees the text.
+
+Untrusted notebooks: JupyterLab 4 and Notebook 7 sanitize a stored HTML output of a notebook they
+do not trust (one shared, or freshly cloned): `<style>` and SVG go, `class`, `title` and `style`
+attributes stay, the latter with plain values only (no `var()`).  Their own stylesheet right-aligns
+every table cell, so a cell of words carries `LEFT` inline: it reads left without our stylesheet.
 """
 
 from __future__ import annotations
@@ -31,10 +36,12 @@ from .ttl import TTL_SECONDS
 __all__ = [
     "DOLLAR_HTML",
     "LABELS",
+    "LEFT",
     "NO_COSTS",
     "NO_COSTS_HTML",
     "STATUS_WORDS",
     "TEXT_WIDTH",
+    "WORD_COLUMNS",
     "clock",
     "cut",
     "duration",
@@ -152,6 +159,12 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {many}"
 
 
+#: The inline style of a table cell of words (see the module's docstring: untrusted notebooks).
+LEFT = ' style="text-align:left"'
+#: `html_table`'s columns of words (and ids), which read left; every other holds figures.
+WORD_COLUMNS = frozenset({"outcome", "strategy", "model"})
+
+
 def share(fraction: float | None) -> str:
     """A share of a saving as `72%`; a negative one (caching cost more) reads `none`, not `-11%`."""
     if fraction is None:
@@ -170,7 +183,7 @@ def status_cell(status: str, css: str = "") -> str:
     shown, title = status_words(status)
     cls = f' class="{css}"' if css else ""
     tip = f' title="{escape(visible(title))}"' if title else ""
-    return f"<td{cls}{tip}>{html_text(shown)}</td>"
+    return f"<td{cls}{tip}{LEFT}>{html_text(shown)}</td>"
 
 
 def duration(seconds: float, *, ceil: bool = False) -> str:
@@ -277,20 +290,21 @@ def html_table(
     `notes`: a line of words per row, shown in a full-width row under it when not empty, so a long
     note wraps across the table, not down a narrow column beside the figures."""
     tips = titles or {}
+    left = [LEFT if h in WORD_COLUMNS else "" for h in head]  # the words read left, untrusted too
 
     def td(r: int, c: int) -> str:
         tip = tips.get((r, c))
-        return f'<td title="{escape(visible(tip))}">' if tip else "<td>"
+        return f'<td title="{escape(visible(tip))}"{left[c]}>' if tip else f"<td{left[c]}>"
 
     body = []
     for r, row in enumerate(rows):
         body.append("<tr>" + "".join(f"{td(r, c)}{html_text(v)}</td>" for c, v in enumerate(row)) + "</tr>")
         if r < len(notes) and notes[r]:
             body.append(
-                f'<tr class="pcache-row-note"><td class="pcache-notes" colspan="{len(head)}">'
+                f'<tr class="pcache-row-note"><td class="pcache-notes" colspan="{len(head)}"{LEFT}>'
                 f"{html_text(notes[r])}</td></tr>"
             )
-    cells = "".join(f"<th>{html_text(h)}</th>" for h in head)
+    cells = "".join(f"<th{left[c]}>{html_text(h)}</th>" for c, h in enumerate(head))
     return (
         f'<table class="pcache-table pcache-money"><caption>{html_text(caption)}</caption>'
         f"<thead><tr>{cells}</tr></thead><tbody>{''.join(body)}</tbody></table>"

@@ -17,7 +17,7 @@ from ..analysis.call_log import LogView, call_log
 from ..core.fmt import LABELS, clock, money, plural, tokens
 from ..core.record import CallRecord
 from ..core.tokens import TokenEstimator
-from .html import BAR_WIDTH, COLOURS, attr, text, th
+from .html import BAR_WIDTH, COLOURS, ERROR, HIDDEN, LEFT, WARNING, attr, bar, colour, text, th
 
 if TYPE_CHECKING:
     from ..session.session import Session
@@ -49,6 +49,7 @@ _CALL_COLUMNS: tuple[tuple[str, str, int | None, str], ...] = (
     ("saving", "pcache-saving", 66, "against the same call with no caching"),
     ("why", "pcache-why", None, "why the cache hit or missed; open for details and the token bar"),
 )
+_SWATCH = "display:inline-block;width:10px;height:10px;margin:0 3px 0 10px;"
 CALLS_WIDTH = sum(width or 0 for _, _, width, _ in _CALL_COLUMNS)
 _NUMERIC = frozenset(
     {
@@ -70,25 +71,22 @@ def bar_scale(records: Iterable[CallRecord], floor: int = 1024) -> int:
 
 
 def render_bar(record: CallRecord, scale: int) -> str:
-    """One call's tokens as a stacked horizontal SVG bar: read, writes, uncached input, output."""
+    """One call's tokens as a stacked horizontal bar: read, writes, uncached input, output; each
+    segment's tooltip names its tokens (HTML spans, not SVG: an untrusted notebook keeps them)."""
     t = record.tokens
     parts = {"read": t.read, "write_1h": t.write_1h, "write_5m": t.write_5m}
     parts.update(uncached=t.uncached, output=t.output)
-    rects, x = [], 0.0
-    for key, n in parts.items():
-        if n <= 0:
-            continue
-        width = BAR_WIDTH * n / max(scale, 1)
-        colour, label = COLOURS[key]
-        rects.append(
-            f'<rect class="pcache-seg-{key}" x="{x:.1f}" y="0" width="{width:.1f}" height="12" '
-            f'fill="{colour}"><title>{label} {tokens(n, record.estimated)}</title></rect>'
+    segments = [
+        (
+            f"pcache-seg-{key}",
+            BAR_WIDTH * n / max(scale, 1),
+            COLOURS[key][0],
+            f"{COLOURS[key][1]} {tokens(n, record.estimated)}",
         )
-        x += width
-    return (
-        f'<svg class="pcache-bar" width="{BAR_WIDTH}" height="12" viewBox="0 0 {BAR_WIDTH} 12">'
-        f"{''.join(rects)}</svg>"
-    )
+        for key, n in parts.items()
+        if n > 0
+    ]
+    return bar(segments, BAR_WIDTH, 12)
 
 
 def thinking_tokens(record: CallRecord) -> int:
@@ -102,10 +100,10 @@ def render_legend() -> str:
     """The colours of the token bars, said to be theirs: the bars are folded into each call's
     "why", out of sight of a legend that only listed colours above the table.  Each swatch and
     its label are one unbreakable item, so a narrow window wraps between items, never inside one."""
-    swatches = "".join(
-        f'<span class="pcache-legend-item"><span class="pcache-swatch" style="background:{colour}">'
-        f"</span>{text(label)}</span>"
-        for colour, label in COLOURS.values()
+    swatches = "".join(  # styled inline: an untrusted notebook's copy keeps its colours
+        f'<span class="pcache-legend-item" style="white-space:nowrap;display:inline-block">'
+        f'<span class="pcache-swatch" style="{_SWATCH}background:{hue}"></span>{text(label)}</span>'
+        for hue, label in COLOURS.values()
     )
     return (
         '<div class="pcache-legend"><span class="pcache-legend-title">Token bar, in each call\'s '
@@ -115,11 +113,13 @@ def render_legend() -> str:
 
 def _outcome_cell(record: CallRecord, mark: str) -> str:
     """The outcome; a pre-warm's says so (its outcome, a hit or a write, in the tooltip and the
-    token columns): it answers nothing, so it should not read as one more question."""
+    token columns): it answers nothing, so it should not read as one more question.  Left-aligned
+    and a failure in red inline, as an untrusted notebook's copy shows them too."""
+    style = colour(ERROR, "text-align:left;") if not record.ok else LEFT
     if record.kind != "prewarm":
-        return f'<td class="pcache-outcome">{text(record.outcome)}{mark}</td>'
+        return f'<td class="pcache-outcome"{style}>{text(record.outcome)}{mark}</td>'
     title = f"a pre-warm (max_tokens 0): {record.outcome}"
-    return f'<td class="pcache-outcome pcache-prewarm" title="{attr(title)}">pre-warm{mark}</td>'
+    return f'<td class="pcache-outcome pcache-prewarm" title="{attr(title)}"{style}>pre-warm{mark}</td>'
 
 
 def predicted_outcome(prediction: Sequence[Mapping[str, Any]] | None) -> str | None:
@@ -157,7 +157,8 @@ def _predicted(record: CallRecord) -> tuple[str, str]:
     mark = (
         f' <span class="pcache-predicted{"" if match else " pcache-mismatch"}" data-match="'
         f'{"yes" if match else "no"}" data-predicted="{attr(predicted)}" title="predicted '
-        f'{attr(predicted)}{"" if match else ": the prediction missed"}">{"✓" if match else "✗"}</span>'
+        f'{attr(predicted)}{"" if match else ": the prediction missed"}"{"" if match else colour(WARNING)}>'
+        f"{'✓' if match else '✗'}</span>"
     )
     return mark, f" · predicted {text(predicted)} {'✓' if match else '✗'}"
 
@@ -183,8 +184,8 @@ def _details(record: CallRecord, why: str, scale: int, predicted: str) -> str:
         else ""
     )
     return (
-        f'<td class="pcache-why" title="{attr(why)}"><details><summary><span class="pcache-why-line">'
-        f'{text(_cause_first(record, why))}</span><span class="pcache-why-open">why</span></summary>'
+        f'<td class="pcache-why" title="{attr(why)}"{LEFT}><details><summary><span class="pcache-why-line">'
+        f'{text(_cause_first(record, why))}</span><span class="pcache-why-open"{HIDDEN}>why</span></summary>'
         f'<div class="pcache-why-text">{text(why)}</div>'
         f"{more}{info}{bar}</details></td>"
     )
@@ -213,7 +214,7 @@ def render_call_row(record: CallRecord, scale: int | None = None, why: str | Non
     ttl = "+".join(k for k, n in (("1h", t.write_1h), ("5m", t.write_5m)) if n)
     ttl = f' <span class="pcache-write-ttl">{ttl}</span>' if ttl and ok else ""
     mark, predicted = _predicted(record)
-    saving_cls = " pcache-negative" if c.saving < 0 else ""
+    saving = f' pcache-negative"{colour(WARNING)}' if c.saving < 0 else '"'  # its colour inline too
     where = f"{clock(record.started_at)} UTC · {record.model}"
     estimated = ' data-estimated="yes"' if est else ""
     return (
@@ -226,7 +227,7 @@ def render_call_row(record: CallRecord, scale: int | None = None, why: str | Non
         + num("pcache-uncached", t.uncached)
         + num("pcache-output", t.output)
         + f'<td class="pcache-num pcache-cost">{text(money(c.total)) if ok else "—"}</td>'
-        f'<td class="pcache-num pcache-saving{saving_cls}">{text(money(c.saving)) if ok else "—"}</td>'
+        f'<td class="pcache-num pcache-saving{saving}>{text(money(c.saving)) if ok else "—"}</td>'
         + _details(record, why or _why(record), scale, predicted)
         + "</tr>"
     )

@@ -28,7 +28,7 @@ __all__ = ["TEXT_COLUMNS", "TEXT_WIDTH", "CostTable", "fit", "money_text", "rend
 #: column: it has a row of its own (`panel.css`, `td.pcache-notes`).
 TEXT_COLUMNS = frozenset({"outcome", "strategy"})
 _ID_COLUMNS = frozenset({"model"})  # read left to right like words, kept whole like figures
-_HEADER = re.compile(r"<th>([^<]*)</th>")
+_HEADER = re.compile(r"<th[^>]*>([^<]*)</th>")
 
 
 def render_cost(table: Money | WhatIf) -> str:

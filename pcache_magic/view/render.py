@@ -33,7 +33,7 @@ from .calls import (
     render_calls,
     render_legend,
 )
-from .html import BAR_WIDTH, COLOURS, attr, text, th
+from .html import BAR_WIDTH, COLOURS, ERROR, LEFT, WARNING, attr, bar, colour, text, th
 
 if TYPE_CHECKING:
     from ..core.conversation import Block
@@ -96,8 +96,9 @@ def _preview(block: Block, limit: int = 60) -> str:
 
 
 def _finding(f: Finding) -> str:
+    hue = {"error": colour(ERROR), "warning": colour(WARNING)}.get(f.level, "")  # untrusted too
     return (
-        f'<div class="pcache-finding pcache-{attr(f.level)}" data-code="{attr(f.code)}">'
+        f'<div class="pcache-finding pcache-{attr(f.level)}" data-code="{attr(f.code)}"{hue}>'
         f"{text(f.message)} <i>Fix: {text(f.fix)}</i></div>"
     )
 
@@ -152,9 +153,12 @@ def render_blocks(session: Session) -> str:
     for f in findings:
         notes.setdefault(f.block if f.block in stats else None, []).append(_finding(f))
     over = count > MAX_BREAKPOINTS
+    bold = (
+        f' class="pcache-breakpoints pcache-error"{colour(ERROR)}' if over else ' class="pcache-breakpoints"'
+    )
     caption = (
         f'<div class="pcache-caption">Blocks in request order · breakpoints '
-        f'<b class="pcache-breakpoints{" pcache-error" if over else ""}">{count}/{MAX_BREAKPOINTS}</b>'
+        f"<b{bold}>{count}/{MAX_BREAKPOINTS}</b>"
         f" · {text(info.id)} caches prefixes from {info.min_cache_tokens:,} tokens"
         f" · next prompt {tokens(lay.total_tokens, True)} tokens (estimated{_API_FIGURES[session.offline]})"
         "</div>" + "".join(notes.get(None, []))
@@ -169,29 +173,34 @@ def render_blocks(session: Session) -> str:
             if n == folded.start:
                 total = sum(stats.get(blocks[i].name, (0, 0))[0] for i in folded)
                 rows.append(
-                    f'<tr class="pcache-block pcache-folded"><td colspan="{len(_BLOCK_COLUMNS)}">'
+                    f'<tr class="pcache-block pcache-folded"><td colspan="{len(_BLOCK_COLUMNS)}"{LEFT}>'
                     f"{plural(len(folded), 'earlier turn block')} without a marker or a note "
                     f"({tokens(total, True)} tokens)</td></tr>"
                 )
             continue
         tok, cum = stats.get(b.name, (0, 0))
         ttl, auto = marker.get(b.name, ("", False))
-        # a marker the block does not carry itself: the cache mode's (last, automatic, planner)
-        auto_cls = " pcache-auto" if ttl and (auto or b.cache is None) else ""
+        # a marker the block does not carry itself: the cache mode's (last, automatic, planner), in
+        # words (a stylesheet's `::after` would not reach an untrusted notebook's copy)
+        auto = bool(ttl) and (auto or b.cache is None)
+        auto_cls, auto_word = (" pcache-auto", ' <span style="opacity:.6">auto</span>') if auto else ("", "")
         rows.append(
             f'<tr class="pcache-block pcache-role-{attr(b.role)}" data-block="{attr(b.name)}" '
-            f'data-kind="{attr(b.kind)}"><td class="pcache-name" title="{attr(b.name)}">{text(b.name)}</td>'
-            f'<td class="pcache-kind">{text(b.kind)}</td>'
+            f'data-kind="{attr(b.kind)}"><td class="pcache-name" title="{attr(b.name)}"{LEFT}>'
+            f"{text(b.name)}</td>"
+            f'<td class="pcache-kind"{LEFT}>{text(b.kind)}</td>'
             f'<td class="pcache-num pcache-tokens">{tokens(tok, True)}</td>'
             f'<td class="pcache-num pcache-cumulative">{tokens(cum, True) if b.name in stats else "—"}</td>'
-            f'<td class="pcache-marker{auto_cls}">{text(ttl or "")}</td>'
+            f'<td class="pcache-marker{auto_cls}"{LEFT}>{text(ttl or "")}{auto_word}</td>'
             f"{status_cell(outlook.get(b.name, ''), 'pcache-next')}"
-            f'<td class="pcache-preview" title="{attr(b.source or "")}">{html_prose(_preview(b))}</td></tr>'
+            f'<td class="pcache-preview" title="{attr(b.source or "")}"{LEFT}>'
+            f"{html_prose(_preview(b))}</td></tr>"
         )
         if b.name in notes:
             rows.append(
                 f'<tr class="pcache-block-notes" data-block="{attr(b.name)}">'
-                f'<td class="pcache-notes" colspan="{len(_BLOCK_COLUMNS)}">{"".join(notes[b.name])}</td></tr>'
+                f'<td class="pcache-notes" colspan="{len(_BLOCK_COLUMNS)}"{LEFT}>'
+                f"{''.join(notes[b.name])}</td></tr>"
             )
     cols = "".join(f'<col style="width:{w}px"/>' if w else "<col/>" for _, w in _BLOCK_COLUMNS)
     head = "".join(
@@ -264,7 +273,7 @@ def render_countdown(
     rows = []
     if older:  # a chat marked at its tail leaves an entry per call: the latest ones are what is read
         rows.append(
-            f'<tr class="pcache-folded"><td colspan="5">{plural(len(older), "entry", "entries")}'
+            f'<tr class="pcache-folded"><td colspan="5"{LEFT}>{plural(len(older), "entry", "entries")}'
             f" that expire sooner, not shown (below: the {ENTRIES_SHOWN} written or read last)</td></tr>"
         )
     for e, label in live:
@@ -272,22 +281,23 @@ def render_countdown(
         name = e.get("block") or e.get("path") or "?"
         ttl = str(e.get("ttl", "5m"))
         width = BAR_WIDTH / 2 * min(1.0, left / TTL_SECONDS.get(ttl, 300))
+        progress = bar(
+            [("pcache-left", width, COLOURS["read"][0], "time left")], BAR_WIDTH // 2, 8, track=True
+        )
         rows.append(
             f'<tr class="pcache-entry" data-block="{attr(name)}" data-ttl="{attr(ttl)}">'
-            f'<td class="pcache-name" title="{attr(label)}">{text(label)}</td>'
+            f'<td class="pcache-name" title="{attr(label)}"{LEFT}>{text(label)}</td>'
             f'<td class="pcache-num pcache-tokens">{tokens(int(e.get("tokens", 0)), True)}</td>'
-            f'<td class="pcache-entry-ttl">{text(ttl)}</td>'
-            f'<td class="pcache-expires">expires in {duration(left, ceil=True)}</td>'
-            f'<td><svg class="pcache-progress" width="{BAR_WIDTH // 2}" height="8">'
-            f'<rect width="{BAR_WIDTH // 2}" height="8" fill="#ddd"/>'
-            f'<rect width="{width:.1f}" height="8" fill="{COLOURS["read"][0]}"/></svg></td></tr>'
+            f'<td class="pcache-entry-ttl"{LEFT}>{text(ttl)}</td>'
+            f'<td class="pcache-expires"{LEFT}>expires in {duration(left, ceil=True)}</td>'
+            f'<td class="pcache-progress">{progress}</td></tr>'
         )
     caption = '<div class="pcache-caption">Cache entries written by this session</div>' + _clock_note(offline)
     if not rows:
         return caption + '<p class="pcache-empty">No live cache entries.</p>'
     head = (
-        '<tr><th>block</th><th class="pcache-num" title="estimated locally">prefix tokens</th>'
-        "<th>ttl</th><th>left</th><th></th></tr>"
+        f'<tr><th{LEFT}>block</th><th class="pcache-num" title="estimated locally">prefix tokens</th>'
+        f"<th{LEFT}>ttl</th><th{LEFT}>left</th><th></th></tr>"
     )
     notes = "".join(f"<li>{text(line)}</li>" for line in advice)
     return (
