@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics
-from IPython.display import display
 from traitlets import Bool, Enum, Float, Int, Unicode, observe, validate
 from traitlets.traitlets import TraitError
 
@@ -26,7 +25,7 @@ from ..core.fmt import plural
 from ..core.ttl import TTL, TTLS
 from ..session.session_settings import DEFAULT_MODEL, TOKEN_COUNTS, CacheMode, TokenCounts
 from ..session.transport import SERVER_TIMEOUT_S, Connection, connect, redact_key
-from . import cells, files
+from . import cells, files, live_panel
 from .output import say
 
 if TYPE_CHECKING:
@@ -184,7 +183,7 @@ class SessionMagics(Magics):
 
     def use(self, session: Session) -> None:
         """Drive `session` from now on (the panel and the per-cell bookkeeping start over)."""
-        self.close()
+        self.close(live_panel.NEW_SESSION)
         self._session, self._connection = session, None
         self._runners.clear()
         self._cells.clear()
@@ -377,12 +376,13 @@ class SessionMagics(Magics):
             "%load_ext starts a new one. A variable holding it can still save it: s.save('FILE')."
         )
 
-    def close(self) -> None:
-        """Unloading: stop keep-warm (no call goes out for a notebook that let go) and close the panel."""
+    def close(self, note: str = "") -> None:
+        """Unloading: stop keep-warm (no call goes out for a notebook that let go) and close the
+        panel, leaving `note` in its output (`live_panel.close`)."""
         if self._session is not None:
             self._session.keepwarm.stop()
         if self._panel is not None:
-            self._panel.close()
+            live_panel.close(self._panel, note)
             self._panel = None
 
     @property
@@ -392,9 +392,8 @@ class SessionMagics(Magics):
         return self.shell
 
     def open_panel(self) -> None:
-        """Display a new panel for the session, closing the previous one (one live panel)."""
+        """Display a new panel for the session; the previous one closes, saying so (one live panel)."""
         from ..view.panel import CachePanel
 
-        self.close()
-        self._panel = CachePanel(self.session)
-        display(self._panel)
+        self.close(live_panel.REPLACED)
+        self._panel = live_panel.show(CachePanel(self.session))

@@ -78,6 +78,8 @@ class CachePanel(widgets.VBox):
     the panel opens or refreshes (the latest ones; a button shows the earlier ones), None: all.
     """
 
+    display_handle: Any = None  # where `%claude_panel` showed it (`ipython.live_panel`)
+
     def __init__(
         self,
         session: Session,
