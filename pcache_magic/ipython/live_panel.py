@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NEW_SESSION", "REPLACED", "Closed", "close", "show"]
 
-REPLACED = "This panel was replaced by a newer one (one live panel a session: the latest %claude_panel)."
+REPLACED = "This panel was replaced by a newer one (one live panel per session: the latest %claude_panel)."
 NEW_SESSION = "This panel closed: its session was replaced (%claude_panel shows the new one)."
 
 
