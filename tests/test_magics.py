@@ -839,7 +839,8 @@ def test_panel_replaces_the_previous_one(ip: InteractiveShell) -> None:
         run(ip, "%claude_panel")
     second = loaded_magics(ip)._panel
     assert first is not None and second is not None and first is not second
-    assert len(out.outputs) == 2
+    # two panels shown, and the first one's output updated to say it was replaced (test_live_panel)
+    assert [o.update for o in out.outputs] == [False, True, False]
     assert first._closed and first.comm is None  # closed and unsubscribed from the session
     assert not second._closed
 

@@ -107,9 +107,10 @@ def test_shown_from_python_the_text_keeps_to_80_columns_and_the_html_to_claude_c
     assert html.endswith("</table></div>") and report.HTML_CLASS == "pcache-cost-calls"
     assert not unguarded_dollars(html)  # never LaTeX
     # one model: said once in the caption, no column of one id repeated (~100 px of a 700 px window)
-    assert "<th>model</th>" not in html and f"against no caching ({MODEL})</caption>" in html
+    assert ">model</th>" not in html and f"against no caching ({MODEL})</caption>" in html
     two = money([*calls, record(4, 100, 0, 0, 0, 10).model_copy(update={"model": "claude-haiku-4-5"})])
-    assert "<th>model</th>" in two.to_html() and "<td>claude-haiku-4-5</td>" in two.to_html()
+    left = ' style="text-align:left"'  # a column of words and ids, left untrusted too (fmt.LEFT)
+    assert f"<th{left}>model</th>" in two.to_html() and f"<td{left}>claude-haiku-4-5</td>" in two.to_html()
     assert "against no caching</caption>" in two.to_html()
     lines = str(two).splitlines()  # in text, each call's line names its model; none ends in a bare colon
     assert not [line for line in lines if line.rstrip().endswith(":")], lines
