@@ -915,6 +915,10 @@ def test_keep_warm_is_opt_in_and_refreshes_on_the_offline_clock(ip: InteractiveS
     assert [c.kind for c in session.calls[calls:]] == ["prewarm"]
     assert "Keep-warm is on (1 refresh sent)" in out.stdout
     with capture_output():
+        run(ip, "%claude_panel")
+        run(ip, "%claude_panel")  # the first is replaced; keep-warm is not stopped with it
+    assert session.keepwarm.on
+    with capture_output():
         run(ip, "%claude_prewarm --keep-warm off")
     assert not session.keepwarm.on
     assert "must be one of" in usage_error(

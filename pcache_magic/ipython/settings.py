@@ -395,5 +395,6 @@ class SessionMagics(Magics):
         """Display a new panel for the session; the previous one closes, saying so (one live panel)."""
         from ..view.panel import CachePanel
 
-        self.close(live_panel.REPLACED)
+        if self._panel is not None:  # keep-warm goes on: only the panel is replaced
+            live_panel.close(self._panel, live_panel.REPLACED)
         self._panel = live_panel.show(CachePanel(self.session))
