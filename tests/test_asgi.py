@@ -15,6 +15,7 @@ from pcache_magic.emulator.asgi import NOW_HEADER
 from pcache_magic.emulator.engine import START_TIME
 from pcache_magic.emulator.server import EmulatorHTTPServer, Limits, serve
 from pcache_magic.emulator.wire import FaultPlan
+from pcache_magic.session import emulator_http
 
 from _raw_http import (
     PARAMS,
@@ -246,3 +247,4 @@ def test_every_answer_tells_the_emulators_time(threaded: tuple[Emulator, Emulato
     emu.advance(3_600)
     status, headers, _ = exchange(server.server_address, request("POST", "/v1/messages", b"{"))
     assert status == 400 and float(headers[NOW_HEADER]) == emu.now() == START_TIME + 3_600
+    assert NOW_HEADER == emulator_http.NOW_HEADER  # the name the session's clock listens for

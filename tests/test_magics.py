@@ -235,7 +235,7 @@ def test_context_text_files_images_and_rerun(ip: InteractiveShell, tmp_path: Pat
         ("%%claude --max-tokens 0\nhi", "at least 1"),
         ("%%claude --model claude-sonet-4-5\nhi", "Did you mean"),
         ("%%claude --cache sometimes\nhi", "invalid choice"),
-        ("%claude_session drop nope", "No block named 'nope'; the blocks are: none"),
+        ("%claude_session drop nope", "No block named 'nope'; there are no blocks yet"),
         ("%claude_session drop", "needs a block NAME"),
         ("%claude_session export yaml", "python, ipynb or json"),
         ("%claude_session frobnicate", "invalid choice"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 import pytest
@@ -81,7 +80,7 @@ def test_prefixes_that_come_back_are_recognised() -> None:
     a, b = lay("document A", "q"), lay("document B", "q")
     rhythm.observe(a, 0.0, own=True)
     rhythm.observe(b, 60.0, own=True)
-    assert rhythm.recurring(a.positions[1], since=60.0) == Uses(1, deque([0.0]))
+    assert rhythm.recurring(a.positions[1], since=60.0) == Uses(1, [0.0])
     assert rhythm.recurring(b.positions[1], since=60.0) is None  # sent by the last call: it continues
     assert rhythm.comes_back(1) < rhythm.comes_back(5) < 1
 
@@ -95,7 +94,8 @@ def test_a_prefix_keeps_its_count_and_only_the_times_its_gaps_need() -> None:
     rhythm.observe(lay("document B", "q"), 200 * 60.0, own=True)
     uses = rhythm.recurring(lay("document A", "q").positions[1], since=200 * 60.0)
     assert uses is not None and uses.count == 200
-    assert list(uses.times) == [i * 60.0 for i in range(200 - _RECENT - 1, 200)]
+    assert uses.times[-(_RECENT + 1) :] == [i * 60.0 for i in range(200 - _RECENT - 1, 200)]
+    assert len(uses.times) <= 2 * (_RECENT + 1)
 
 
 def test_a_prefix_that_came_back_once_after_an_hour_is_not_expected_within_five_minutes() -> None:
@@ -124,3 +124,14 @@ def test_a_prefix_that_came_back_once_after_an_hour_is_not_expected_within_five_
 def test_a_prior_no_chance_can_be_made_of_is_refused(field: str, value: Any) -> None:
     with pytest.raises(ValueError, match=r"^Prior\.\w+"):
         Prior(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("prior", "gaps"), [(Prior(recurring_weight=0.0), []), (Prior(prior_fade=0.0, session_weight=0.0), None)]
+)
+def test_a_prior_of_no_weight_gives_its_own_shares(prior: Prior, gaps: list[float] | None) -> None:
+    """A prior that weighs nothing, with no gaps or gaps that weigh nothing, divided by zero."""
+    rhythm = Rhythm(prior)
+    rhythm.observe(lay("doc", "q"), 0.0, own=False)
+    rhythm.observe(lay("doc", "q"), 60.0, own=False)
+    assert rhythm.alive(120.0, gaps) == dict(prior.alive)

@@ -87,7 +87,7 @@ def test_an_answers_time_leaves_the_wait_after_a_failed_clock_ask(monkeypatch: p
         server_clock, "_emulator_now", lambda url, payload=None: (_ for _ in ()).throw(OSError())
     )
     clock()  # fails: asked again after RETRY_S
-    answer = httpx2.Response(200, headers={NOW_HEADER: "5000.0"})
+    answer = _answer(clock, "5000.0")
     real[0] = 2.0
     clock.heard(answer)
     assert clock._retry_at == server_clock.RETRY_S  # the wait stands
@@ -152,3 +152,25 @@ def test_a_slow_answer_is_kept_but_waited_for_like_a_failure(monkeypatch: pytest
     monkeypatch.setattr(server_clock, "_emulator_now", lambda url, payload=None: 3_000.0)
     real[0] += clock.resync_s
     assert clock() == 3_000.0  # answered quickly: asked again after `resync_s`, no longer wait
+
+
+def _answer(clock: ServerClock, told: str) -> httpx2.Response:
+    """An answer telling `told`, to a request sent now (stamped as the client's hook stamps it)."""
+    request = httpx2.Request("POST", "http://127.0.0.1:9/v1/messages")
+    clock.stamp(request)
+    return httpx2.Response(200, headers={NOW_HEADER: told}, request=request)
+
+
+def test_an_answer_to_a_request_sent_before_our_advance_is_passed_by(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another thread's call in flight across our own advance answers with the time before it: the
+    clock went back 600 s (R17CODE); such an answer is passed by, a later one is learned."""
+    clock = ServerClock("http://127.0.0.1:9", resync_s=3_600.0)
+    monkeypatch.setattr(server_clock, "_emulator_now", lambda url, payload=None: 1_000.0)
+    assert clock() == 1_000.0
+    in_flight = _answer(clock, "1000.0")  # sent before the advance, answered after it
+    monkeypatch.setattr(server_clock, "_emulator_now", lambda url, payload=None: 1_600.0)
+    assert clock.advance(600) == 1_600.0
+    clock.heard(in_flight)
+    assert clock() == 1_600.0
+    clock.heard(_answer(clock, "1700.0"))  # sent after it: another client moved the clock since
+    assert clock() == 1_700.0

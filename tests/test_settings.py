@@ -262,7 +262,7 @@ def test_no_magic_error_repeats_a_key_typed_where_a_name_goes(
         f"%%claude --model {key}\nhi": "Unknown model '[API key]'.",
         f"%%claude --name {key}\nhi": named,
         f"%%claude_context --name {key}\nx": named,
-        f"%claude_session drop {key}": "No block named '[API key]'; the blocks are: none.",
+        f"%claude_session drop {key}": "No block named '[API key]'; there are no blocks yet.",
         f"%claude_session load /tmp/{key}": "/tmp/[API key]: no such file.",
         f"%claude_session export json /nonexistent/{key}/x": "/nonexistent/[API key]/x: the folder "
         "/nonexistent/[API key] does not exist.",
@@ -282,7 +282,7 @@ def test_no_magic_error_repeats_a_key_typed_where_a_name_goes(
         assert not any(key[i : i + 8] in said + out.stdout + out.stderr for i in range(len(key) - 7))
     with capture_output():  # an error without the key is raised as it was
         result = ip.run_cell("%claude_session drop nothing")
-    assert str(result.error_in_exec) == "No block named 'nothing'; the blocks are: none."
+    assert str(result.error_in_exec) == "No block named 'nothing'; there are no blocks yet."
 
 
 #: A key with no repeats (each piece its own); `A B` is it split by a space, `R` its secret part.

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
+import httpx2
 import pytest
 from _hostile_http import (
     GZIP_HEAD,
@@ -337,6 +338,11 @@ def test_server_mode_clock_advance_and_calls(server_url: tuple[Emulator, str]) -
     session.ask("Again", stream=True)
     assert [c.outcome for c in session.calls] == ["write", "hit"]
     assert [e["tokens"] for e in emu.state()["entries"]] == [session.calls[0].tokens.written]
+
+
+def test_an_http_client_offline_is_one_line_saying_it_is_not_used() -> None:
+    with pytest.raises(ConfigError, match=r"^http_client is for the live API and PCACHE_EMULATOR_URL"):
+        connect(env={OFFLINE_ENV: "1"}, http_client=httpx2.Client())
 
 
 def test_an_http_client_the_sdk_cannot_take_is_one_line_naming_it() -> None:

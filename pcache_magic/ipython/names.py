@@ -101,7 +101,8 @@ def typed_back(typed: str, names: Sequence[str]) -> str:
     shown = [one_line(n, 40) for n in names[:_LISTED]]
     if len(names) > _LISTED:
         shown.append(f"and {len(names) - _LISTED} more (%claude_session show)")
-    raise UsageError(f"No block named {typed!r}; the blocks are: {', '.join(shown) or 'none'}.")
+    listed = f"the blocks are: {', '.join(shown)}" if shown else "there are no blocks yet"
+    raise UsageError(f"No block named {typed!r}; {listed}.")
 
 
 def _unquoted(name: str) -> str | None:

@@ -69,5 +69,5 @@ def keepwarm_plan(keeper: KeepWarmer, now: float) -> list[str]:
         ]
     return [
         "Nothing to refresh now: no live entry dies before the next likely call (one typical gap after "
-        "the last; it takes two calls to know the gap). Keep-warm acts when one does."
+        "the last; it takes two calls some time apart to know the gap). Keep-warm acts when one does."
     ]

@@ -26,6 +26,8 @@ RETRY_S, MAX_RETRY_S = 1.0, 60.0
 #: An answer that took longer than this many seconds counts as a failure for the wait above (the
 #: time it told is kept): a server answering just under the deadline would otherwise cost every read.
 SLOW_S = 1.0
+#: The request extension that says how many times our own asks had told the time when it was sent.
+_TOLD_KEY = "pcache_clock_told"
 
 
 class ServerClock:
@@ -40,6 +42,9 @@ class ServerClock:
     again after `RETRY_S`, then twice as long each time; an answer slower than `SLOW_S` is kept but
     counts the same.  Each ask reads at most `emulator_http.MAX_BYTES`.  `monotonic`: the real-time
     clock (a test's, to step it).
+
+    An answer to a request sent before our latest ask told the time (another thread's call in
+    flight across our `advance`) is passed by: its time may be from before the advance.
     """
 
     def __init__(
@@ -51,6 +56,7 @@ class ServerClock:
         self._now = time.time()
         self._synced_at: float | None = None  # monotonic() of the last answer
         self._retry_s, self._retry_at = 0.0, -math.inf  # after a failure: the wait, and when it ends
+        self._told = 0  # times our own asks told the time (`learn`): stamped on each request sent
 
     def __call__(self) -> float:
         now, synced = self._monotonic(), self._synced_at
@@ -80,23 +86,38 @@ class ServerClock:
         """The server's time, as its answer to our ask (`/_emulator/state`, an advance) told it."""
         self._now, self._synced_at = now, self._monotonic()
         self._retry_s, self._retry_at = 0.0, -math.inf
+        self._told += 1
+
+    def stamp(self, request: httpx2.Request) -> None:
+        """An HTTP client's request hook: the request carries how often our asks had told the time."""
+        request.extensions[_TOLD_KEY] = self._told
 
     def heard(self, response: httpx2.Response) -> None:
         """An HTTP client's response hook: the time every answer of the server tells in `NOW_HEADER`
-        is learned, so a session in use never asks for it (a value that is no time is passed by).
-        A wait after a failed ask stands: a server whose calls answer says nothing of its clock's."""
+        is learned, so a session in use never asks for it (a value that is no time is passed by, and
+        so is an answer to a request sent before our latest ask told the time).  A wait after a
+        failed ask stands: a server whose calls answer says nothing of its clock's."""
         now = told_now(response.headers.get(NOW_HEADER))
-        if now is not None:
+        if now is not None and response.request.extensions.get(_TOLD_KEY) == self._told:
             self._now, self._synced_at = now, self._monotonic()
 
+    async def astamp(self, request: httpx2.Request) -> None:
+        """`stamp`, for an async client (its hooks are awaited)."""
+        self.stamp(request)
+
     async def aheard(self, response: httpx2.Response) -> None:
-        """`heard`, for an async client (its hooks are awaited)."""
+        """`heard`, for an async client."""
         self.heard(response)
 
     def listen(self, client: httpx2.Client | httpx2.AsyncClient) -> None:
         """Learn from every answer this HTTP client (our own, never a caller's) receives."""
-        hook = self.aheard if isinstance(client, httpx2.AsyncClient) else self.heard
-        client.event_hooks["response"].append(hook)
+        hooks = client.event_hooks
+        if isinstance(client, httpx2.AsyncClient):
+            hooks["request"].append(self.astamp)
+            hooks["response"].append(self.aheard)
+        else:
+            hooks["request"].append(self.stamp)
+            hooks["response"].append(self.heard)
 
 
 def _emulator_now(url: str, payload: Mapping[str, Any] | None = None) -> float:

@@ -207,7 +207,8 @@ def connect(
     - otherwise: the live API, with the key from `ANTHROPIC_API_KEY`.
 
     URL and live mode bound each answer (`bounded_http`: a byte cap, a deadline per attempt, no
-    redirect to another host), unless `http_client` is given: a client of the caller's own.
+    redirect to another host), except on the side (sync or async) of a caller's own `http_client`.
+    Offline, the emulator is the transport: an `http_client` is refused there.
 
     Raises `ConfigError` (one line, no secret, no chained traceback) when they cannot make a client.
     """
@@ -296,6 +297,11 @@ def _clients(
     if emulator is not None or offline or key is None:
         # Why, for the notice; without a key that is all there is to say.
         why: OfflineReason = "emulator" if emulator is not None else "no key" if key is None else forced_by
+        if client_kwargs.get("http_client") is not None:
+            raise ConfigError(
+                "http_client is for the live API and PCACHE_EMULATOR_URL; offline the emulator is the "
+                "transport: leave http_client out."
+            )
         if emulator is None:
             from ..emulator import Emulator
 

@@ -214,7 +214,8 @@ def render_call_row(record: CallRecord, scale: int | None = None, why: str | Non
     ttl = "+".join(k for k, n in (("1h", t.write_1h), ("5m", t.write_5m)) if n)
     ttl = f' <span class="pcache-write-ttl">{ttl}</span>' if ttl and ok else ""
     mark, predicted = _predicted(record)
-    saving = f' pcache-negative"{colour(WARNING)}' if c.saving < 0 else '"'  # its colour inline too
+    negative = c.saving < 0  # its colour inline too (untrusted notebooks keep no stylesheet)
+    saving = ("pcache-saving pcache-negative", colour(WARNING)) if negative else ("pcache-saving", "")
     where = f"{clock(record.started_at)} UTC · {record.model}"
     estimated = ' data-estimated="yes"' if est else ""
     return (
@@ -227,7 +228,7 @@ def render_call_row(record: CallRecord, scale: int | None = None, why: str | Non
         + num("pcache-uncached", t.uncached)
         + num("pcache-output", t.output)
         + f'<td class="pcache-num pcache-cost">{text(money(c.total)) if ok else "—"}</td>'
-        f'<td class="pcache-num pcache-saving{saving}>{text(money(c.saving)) if ok else "—"}</td>'
+        f'<td class="pcache-num {saving[0]}"{saving[1]}>{text(money(c.saving)) if ok else "—"}</td>'
         + _details(record, why or _why(record), scale, predicted)
         + "</tr>"
     )

@@ -18,7 +18,7 @@ import re
 
 from ..analysis.savings import Money, WhatIf
 from ..core import fmt
-from ..core.fmt import TEXT_WIDTH, fit
+from ..core.fmt import TEXT_WIDTH, WORD_COLUMNS, fit
 from .render import style
 
 __all__ = ["TEXT_COLUMNS", "TEXT_WIDTH", "CostTable", "fit", "money_text", "render_cost"]
@@ -27,7 +27,7 @@ __all__ = ["TEXT_COLUMNS", "TEXT_WIDTH", "CostTable", "fit", "money_text", "rend
 #: a model id (`claude-sonnet-5`), which stays on one line like a figure.  A call's note is no
 #: column: it has a row of its own (`panel.css`, `td.pcache-notes`).
 TEXT_COLUMNS = frozenset({"outcome", "strategy"})
-_ID_COLUMNS = frozenset({"model"})  # read left to right like words, kept whole like figures
+_ID_COLUMNS = WORD_COLUMNS - TEXT_COLUMNS  # read left to right like words, kept whole like figures
 _HEADER = re.compile(r"<th[^>]*>([^<]*)</th>")
 
 

@@ -183,7 +183,7 @@ def render_blocks(session: Session) -> str:
         # a marker the block does not carry itself: the cache mode's (last, automatic, planner), in
         # words (a stylesheet's `::after` would not reach an untrusted notebook's copy)
         auto = bool(ttl) and (auto or b.cache is None)
-        auto_cls, auto_word = (" pcache-auto", ' <span style="opacity:.6">auto</span>') if auto else ("", "")
+        auto_cls, auto_word = (" pcache-auto", ' <span style="opacity:0.6">auto</span>') if auto else ("", "")
         rows.append(
             f'<tr class="pcache-block pcache-role-{attr(b.role)}" data-block="{attr(b.name)}" '
             f'data-kind="{attr(b.kind)}"><td class="pcache-name" title="{attr(b.name)}"{LEFT}>'
@@ -324,7 +324,7 @@ def render_summary(record: CallRecord) -> str:
     title = ' title="token counts estimated offline"' if record.estimated else ""
     return (
         f'<div class="pcache-summary pcache-outcome-{attr(record.outcome)}" data-call="{record.index}"'
-        f'{title} style="font-family:monospace;font-size:12px;opacity:.8">'
+        f'{title} style="font-family:monospace;font-size:12px;opacity:0.8">'
         f"{text(summary_text(record))}</div>"
     )
 
