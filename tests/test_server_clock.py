@@ -174,3 +174,27 @@ def test_an_answer_to_a_request_sent_before_our_advance_is_passed_by(monkeypatch
     assert clock() == 1_600.0
     clock.heard(_answer(clock, "1700.0"))  # sent after it: another client moved the clock since
     assert clock() == 1_700.0
+
+
+def test_our_advance_between_an_answers_check_and_its_write_still_wins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another thread's `advance` landing inside `heard` (R17A2: between the stamp's check and the
+    write) let the answer from before it put the clock back; the check and the write are one step."""
+    real = [0.0]
+    clock = ServerClock("http://127.0.0.1:9", resync_s=3_600.0, monotonic=lambda: real[0])
+    monkeypatch.setattr(server_clock, "_emulator_now", lambda url, payload=None: 1_000.0)
+    assert clock() == 1_000.0
+    in_flight = _answer(clock, "1000.0")
+    monkeypatch.setattr(server_clock, "_emulator_now", lambda url, payload=None: 1_600.0)
+    advanced: list[float] = []
+
+    def monotonic() -> float:  # the other thread runs its advance when `heard` reads the time
+        if not advanced:
+            advanced.append(0.0)  # once: the advance reads this clock too
+            advanced[0] = clock.advance(600)
+        return real[0]
+
+    clock._monotonic = monotonic
+    clock.heard(in_flight)
+    assert advanced == [1_600.0] and clock() == 1_600.0

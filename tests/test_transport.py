@@ -343,6 +343,7 @@ def test_server_mode_clock_advance_and_calls(server_url: tuple[Emulator, str]) -
 def test_an_http_client_offline_is_one_line_saying_it_is_not_used() -> None:
     with pytest.raises(ConfigError, match=r"^http_client is for the live API and PCACHE_EMULATOR_URL"):
         connect(env={OFFLINE_ENV: "1"}, http_client=httpx2.Client())
+    assert connect(env={OFFLINE_ENV: "1"}, http_client=None).mode == "offline"  # None: as if left out
 
 
 def test_an_http_client_the_sdk_cannot_take_is_one_line_naming_it() -> None:

@@ -9,6 +9,7 @@ real time, by asking `/_emulator/state` (another client may have moved it meanwh
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -57,6 +58,7 @@ class ServerClock:
         self._synced_at: float | None = None  # monotonic() of the last answer
         self._retry_s, self._retry_at = 0.0, -math.inf  # after a failure: the wait, and when it ends
         self._told = 0  # times our own asks told the time (`learn`): stamped on each request sent
+        self._lock = threading.Lock()  # an answer's check and write, whole against our own `learn`
 
     def __call__(self) -> float:
         now, synced = self._monotonic(), self._synced_at
@@ -84,9 +86,11 @@ class ServerClock:
 
     def learn(self, now: float) -> None:
         """The server's time, as its answer to our ask (`/_emulator/state`, an advance) told it."""
-        self._now, self._synced_at = now, self._monotonic()
-        self._retry_s, self._retry_at = 0.0, -math.inf
-        self._told += 1
+        at = self._monotonic()
+        with self._lock:
+            self._now, self._synced_at = now, at
+            self._retry_s, self._retry_at = 0.0, -math.inf
+            self._told += 1
 
     def stamp(self, request: httpx2.Request) -> None:
         """An HTTP client's request hook: the request carries how often our asks had told the time."""
@@ -98,8 +102,12 @@ class ServerClock:
         so is an answer to a request sent before our latest ask told the time).  A wait after a
         failed ask stands: a server whose calls answer says nothing of its clock's."""
         now = told_now(response.headers.get(NOW_HEADER))
-        if now is not None and response.request.extensions.get(_TOLD_KEY) == self._told:
-            self._now, self._synced_at = now, self._monotonic()
+        if now is None:
+            return
+        at = self._monotonic()
+        with self._lock:
+            if response.request.extensions.get(_TOLD_KEY) == self._told:
+                self._now, self._synced_at = now, at
 
     async def astamp(self, request: httpx2.Request) -> None:
         """`stamp`, for an async client (its hooks are awaited)."""

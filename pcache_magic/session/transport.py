@@ -297,7 +297,7 @@ def _clients(
     if emulator is not None or offline or key is None:
         # Why, for the notice; without a key that is all there is to say.
         why: OfflineReason = "emulator" if emulator is not None else "no key" if key is None else forced_by
-        if client_kwargs.get("http_client") is not None:
+        if client_kwargs.pop("http_client", None) is not None:  # None: as if left out
             raise ConfigError(
                 "http_client is for the live API and PCACHE_EMULATOR_URL; offline the emulator is the "
                 "transport: leave http_client out."
