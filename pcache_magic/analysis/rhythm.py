@@ -104,7 +104,7 @@ class _Slot:
 class Uses:
     """A prefix's uses: how many, and the latest times (at least the `_RECENT + 1` that make the
     gaps looked at; keeping every time grew as calls times blocks: 8.7 MB at 1,000 calls of a
-    growing chat, 2.6 MB now).  A list trimmed now and then: one time costs what it did."""
+    growing chat, 1.9 MB now).  A list trimmed now and then: one time costs what it did."""
 
     count: int = 0
     times: list[float] = field(default_factory=list)
